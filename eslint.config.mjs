@@ -1,0 +1,116 @@
+// Lint for the whole monorepo: typescript-eslint's type-checked rules, module boundaries
+// between packages (DESIGN.md, Layout), and purity of the deterministic cores.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import nx from '@nx/eslint-plugin';
+
+const pureCoreBans = [
+  { object: 'Date', property: 'now', message: 'Pure cores take time from an injected Clock.' },
+  { object: 'Math', property: 'random', message: 'Pure cores take randomness from an injected seeded source.' },
+];
+const timerBans = ['setTimeout', 'setInterval', 'setImmediate'].map((name) => ({
+  name,
+  message: 'Pure cores take timers from an injected Clock.',
+}));
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      '**/.nx/**',
+      '**/tsup.config.ts',
+      '**/vitest.config.ts',
+      'tools/**',
+      'bench/**/*.mjs',
+      'apps/cli/bin/**',
+      '**/coverage/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  ...tseslint.configs.stylisticTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { '@nx': nx },
+    rules: {
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-definitions': 'off',
+      '@typescript-eslint/prefer-nullish-coalescing': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@flotilla/*/src', '@flotilla/*/src/*', '../../packages/*', '../../../packages/*'],
+              message: "Import another package through its front door ('@flotilla/x' or a public sub-path), never its src.",
+            },
+          ],
+        },
+      ],
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'scope:labels', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:raft', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:scheduler', onlyDependOnLibsWithTags: ['scope:labels'] },
+            { sourceTag: 'scope:reconcile', onlyDependOnLibsWithTags: ['scope:labels'] },
+            { sourceTag: 'scope:deploy', onlyDependOnLibsWithTags: ['scope:labels'] },
+            {
+              sourceTag: 'scope:cluster',
+              onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy'],
+            },
+            {
+              sourceTag: 'scope:cli',
+              onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy', 'scope:cluster'],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/**/*.ts'],
+    ignores: ['packages/**/*.test.ts', 'packages/**/test/**', 'packages/**/bench/**'],
+    rules: { 'no-console': 'error' },
+  },
+  {
+    // Deterministic cores: no wall clock, no ambient randomness, no timers outside the
+    // clock and driver files.
+    files: [
+      'packages/labels/src/**/*.ts',
+      'packages/scheduler/src/**/*.ts',
+      'packages/reconcile/src/**/*.ts',
+      'packages/raft/src/core/**/*.ts',
+    ],
+    ignores: ['**/*.test.ts', '**/clock.ts', '**/clock/**', '**/driver.ts', '**/driver/**', '**/testing/**'],
+    rules: {
+      'no-restricted-properties': ['error', ...pureCoreBans],
+      'no-restricted-globals': ['error', ...timerBans],
+    },
+  },
+  {
+    files: ['**/*.test.ts', '**/test/**/*.ts', '**/bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+);

@@ -1,0 +1,45 @@
+// Shared vitest configuration: tests read workspace packages from source through the
+// `@flotilla/source` export condition, so they need no build first.
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+const conditions = ['@flotilla/source', 'module', 'node', 'import', 'default'];
+
+/** Unit tests: `src/**\/*.test.ts` and `test/**\/*.test.ts`, except `test/e2e/`. */
+export function packageTests(overrides: NonNullable<ViteUserConfig['test']> = {}): ViteUserConfig {
+  return defineConfig({
+    resolve: { conditions },
+    ssr: { resolve: { conditions, externalConditions: ['@flotilla/source'] } },
+    test: {
+      include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      exclude: ['test/e2e/**', 'node_modules/**', 'dist/**'],
+      environment: 'node',
+      pool: 'forks',
+      testTimeout: 20_000,
+      reporters: ['default', 'json'],
+      outputFile: { json: '.vitest-results.json' },
+      ...overrides,
+    },
+  });
+}
+
+/**
+ * End-to-end tests (`test/e2e/**\/*.test.ts`): real processes, run after the build, one
+ * file at a time, with generous timeouts (waiting is polling, never a timed assertion).
+ */
+export function packageE2eTests(overrides: NonNullable<ViteUserConfig['test']> = {}): ViteUserConfig {
+  return defineConfig({
+    resolve: { conditions },
+    ssr: { resolve: { conditions, externalConditions: ['@flotilla/source'] } },
+    test: {
+      include: ['test/e2e/**/*.test.ts'],
+      environment: 'node',
+      pool: 'forks',
+      fileParallelism: false,
+      testTimeout: 180_000,
+      hookTimeout: 180_000,
+      reporters: ['default', 'json'],
+      outputFile: { json: '.vitest-e2e-results.json' },
+      ...overrides,
+    },
+  });
+}
