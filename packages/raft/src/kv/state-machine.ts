@@ -1,0 +1,407 @@
+import { compareKeys, lowerBound, upperBound } from './key-order.js';
+import { KvError } from './errors.js';
+import type {
+  KeyValue,
+  KvCommand,
+  KvResult,
+  LeaseInfo,
+  RangeResult,
+  TxnOp,
+  TxnOpResult,
+  WatchEvent,
+} from './types.js';
+
+/** Options of {@link KvStateMachine.range}. */
+export interface RangeOptions {
+  /** Only keys starting with this prefix. @default "" (all keys) */
+  readonly prefix?: string;
+  /** Only keys strictly after this one (for paging). */
+  readonly after?: string;
+  /** At most this many items. @default unlimited */
+  readonly limit?: number;
+}
+
+/** A live watch; `cancel()` stops delivery. */
+export interface WatchHandle {
+  cancel(): void;
+}
+
+/** Callbacks of a watch. */
+export interface WatchListener {
+  /** Events of one revision (a transaction may produce several), in key order of application. */
+  onEvents(events: readonly WatchEvent[]): void;
+  /** The watch can no longer be served (its next revision was compacted away by a snapshot restore). */
+  onCompacted(compactRevision: number): void;
+}
+
+interface Watcher {
+  readonly prefix: string;
+  readonly listener: WatchListener;
+  nextRevision: number;
+  active: boolean;
+}
+
+interface LeaseState {
+  readonly ttlSeconds: number;
+  readonly keys: Set<string>;
+}
+
+interface SnapshotV1 {
+  readonly v: 1;
+  readonly revision: number;
+  readonly compactRevision: number;
+  readonly nextLeaseId: number;
+  readonly kvs: readonly KeyValue[];
+  readonly leases: readonly LeaseInfo[];
+  readonly history: readonly WatchEvent[];
+}
+
+/**
+ * The replicated key-value state: applies committed {@link KvCommand}s in log order and
+ * answers reads from the result.
+ *
+ * Guarantees:
+ * - Deterministic: the state after a sequence of commands depends only on the commands
+ *   (no clock, no randomness), so every member that applies the same log agrees.
+ * - Revisions as in etcd: the store starts at revision 1; every command that changes at
+ *   least one key advances the revision by exactly one, and every key it writes gets that
+ *   revision as its `modRevision` (a put's or txn's returned `revision`).
+ * - A command that fails (compare mismatch, missing key or lease) changes nothing.
+ * - Watches see every change with revision `>= fromRevision` exactly once, in revision
+ *   order, as long as that history was not compacted; a compacted start is refused.
+ */
+export class KvStateMachine {
+  #revision = 1;
+  #compactRevision = 0;
+  #nextLeaseId = 1;
+  readonly #kvs = new Map<string, KeyValue>();
+  /** All live keys, sorted by {@link compareKeys}. */
+  #sorted: string[] = [];
+  readonly #leases = new Map<string, LeaseState>();
+  /** Events with revision >= compactRevision, in revision order. */
+  #history: WatchEvent[] = [];
+  readonly #watchers = new Set<Watcher>();
+  /** Events of the command being applied. */
+  #pending: WatchEvent[] = [];
+
+  /** The current store revision (the last write's revision; 1 for an empty store). */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Watch history below this revision is gone; 0 before any compaction. */
+  get compactRevision(): number {
+    return this.#compactRevision;
+  }
+
+  /** Number of live keys. */
+  get size(): number {
+    return this.#kvs.size;
+  }
+
+  /** The current value of one key. */
+  get(key: string): KeyValue | undefined {
+    return this.#kvs.get(key);
+  }
+
+  /** Keys in byte order, filtered by prefix, after `after`, at most `limit`. */
+  range(options: RangeOptions = {}): RangeResult {
+    const prefix = options.prefix ?? '';
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    let i = lowerBound(this.#sorted, prefix);
+    if (options.after !== undefined) i = Math.max(i, upperBound(this.#sorted, options.after));
+    const items: KeyValue[] = [];
+    let more = false;
+    for (; i < this.#sorted.length; i++) {
+      const key = this.#sorted[i]!;
+      if (!key.startsWith(prefix)) break;
+      if (items.length >= limit) {
+        more = true;
+        break;
+      }
+      items.push(this.#kvs.get(key)!);
+    }
+    return { items, revision: this.#revision, more };
+  }
+
+  /** All leases, by id. */
+  leases(): LeaseInfo[] {
+    return [...this.#leases].map(([id, l]) => ({ id, ttlSeconds: l.ttlSeconds, keys: [...l.keys].sort(compareKeys) }));
+  }
+
+  /** One lease, if it exists. */
+  lease(id: string): LeaseInfo | undefined {
+    const l = this.#leases.get(id);
+    return l && { id, ttlSeconds: l.ttlSeconds, keys: [...l.keys].sort(compareKeys) };
+  }
+
+  /** Applies one committed command and returns its outcome. */
+  apply(command: KvCommand): KvResult {
+    this.#pending = [];
+    const result = this.#apply(command);
+    if (this.#pending.length > 0) this.#publish(this.#pending);
+    this.#pending = [];
+    return result;
+  }
+
+  #apply(c: KvCommand): KvResult {
+    switch (c.op) {
+      case 'put': {
+        const cur = this.#kvs.get(c.key);
+        if (c.prevRevision !== undefined && (cur?.modRevision ?? 0) !== c.prevRevision) {
+          return conflict(c.key, cur?.modRevision ?? 0);
+        }
+        if (c.lease !== undefined && !this.#leases.has(c.lease)) return leaseNotFound(c.lease);
+        const rev = this.#revision + 1;
+        this.#put(c.key, c.value, c.lease, rev);
+        this.#revision = rev;
+        return { type: 'put', revision: rev };
+      }
+      case 'delete': {
+        const cur = this.#kvs.get(c.key);
+        if (c.prevRevision !== undefined && (cur?.modRevision ?? 0) !== c.prevRevision) {
+          return conflict(c.key, cur?.modRevision ?? 0);
+        }
+        if (!cur) return { type: 'error', code: 'not-found', message: `key ${JSON.stringify(c.key)} not found` };
+        const rev = this.#revision + 1;
+        this.#delete(c.key, rev);
+        this.#revision = rev;
+        return { type: 'delete', revision: rev };
+      }
+      case 'txn': {
+        const succeeded = c.compare.every((cmp) => (this.#kvs.get(cmp.key)?.modRevision ?? 0) === cmp.modRevision);
+        const ops = succeeded ? c.success : c.failure;
+        for (const op of ops) {
+          if ('put' in op && op.put.lease !== undefined && !this.#leases.has(op.put.lease)) {
+            return leaseNotFound(op.put.lease);
+          }
+        }
+        const rev = this.#revision + 1;
+        let wrote = false;
+        const results: TxnOpResult[] = [];
+        for (const op of ops) results.push(this.#txnOp(op, rev, () => (wrote = true)));
+        if (wrote) this.#revision = rev;
+        // Every result reports the revision the transaction ended at.
+        const final = this.#revision;
+        const fixed = results.map((r) => ('delete' in r && r.delete.revision !== final ? { delete: { deleted: r.delete.deleted, revision: final } } : r));
+        return { type: 'txn', succeeded, revision: final, results: fixed };
+      }
+      case 'compact': {
+        if (c.revision > this.#revision) {
+          return {
+            type: 'error',
+            code: 'future-revision',
+            message: `cannot compact to revision ${c.revision}: the store is at ${this.#revision}`,
+          };
+        }
+        if (c.revision <= this.#compactRevision) {
+          return {
+            type: 'error',
+            code: 'compacted',
+            message: `revision ${c.revision} is already compacted`,
+            compactRevision: this.#compactRevision,
+          };
+        }
+        this.#compactRevision = c.revision;
+        let drop = 0;
+        while (drop < this.#history.length && this.#history[drop]!.modRevision < c.revision) drop++;
+        if (drop > 0) this.#history = this.#history.slice(drop);
+        return { type: 'compact', revision: c.revision };
+      }
+      case 'lease-grant': {
+        const id = String(this.#nextLeaseId++);
+        this.#leases.set(id, { ttlSeconds: c.ttlSeconds, keys: new Set() });
+        return { type: 'lease', id, ttlSeconds: c.ttlSeconds, revision: this.#revision };
+      }
+      case 'lease-keepalive': {
+        const l = this.#leases.get(c.id);
+        if (!l) return leaseNotFound(c.id);
+        return { type: 'lease', id: c.id, ttlSeconds: l.ttlSeconds, revision: this.#revision };
+      }
+      case 'lease-revoke':
+      case 'lease-expire': {
+        const l = this.#leases.get(c.id);
+        if (!l) return leaseNotFound(c.id);
+        this.#leases.delete(c.id);
+        if (l.keys.size > 0) {
+          const rev = this.#revision + 1;
+          for (const key of [...l.keys].sort(compareKeys)) this.#delete(key, rev);
+          this.#revision = rev;
+        }
+        return { type: 'lease', id: c.id, ttlSeconds: l.ttlSeconds, revision: this.#revision };
+      }
+    }
+  }
+
+  #txnOp(op: TxnOp, rev: number, wrote: () => void): TxnOpResult {
+    if ('put' in op) {
+      this.#put(op.put.key, op.put.value, op.put.lease, rev);
+      wrote();
+      return { put: { revision: rev } };
+    }
+    if ('delete' in op) {
+      if (!this.#kvs.has(op.delete.key)) return { delete: { deleted: 0, revision: this.#revision } };
+      this.#delete(op.delete.key, rev);
+      wrote();
+      return { delete: { deleted: 1, revision: rev } };
+    }
+    return { get: this.#kvs.get(op.get.key) ?? null };
+  }
+
+  #put(key: string, value: string, lease: string | undefined, rev: number): void {
+    const cur = this.#kvs.get(key);
+    if (cur?.lease !== undefined && cur.lease !== lease) this.#leases.get(cur.lease)?.keys.delete(key);
+    if (lease !== undefined) this.#leases.get(lease)?.keys.add(key);
+    const kv: KeyValue = {
+      key,
+      value,
+      createRevision: cur ? cur.createRevision : rev,
+      modRevision: rev,
+      version: cur ? cur.version + 1 : 1,
+      ...(lease !== undefined ? { lease } : {}),
+    };
+    if (!cur) this.#sorted.splice(lowerBound(this.#sorted, key), 0, key);
+    this.#kvs.set(key, kv);
+    const event: WatchEvent = { type: 'put', key, value, createRevision: kv.createRevision, modRevision: rev, version: kv.version };
+    this.#history.push(event);
+    this.#pending.push(event);
+  }
+
+  #delete(key: string, rev: number): void {
+    const cur = this.#kvs.get(key);
+    if (!cur) return;
+    if (cur.lease !== undefined) this.#leases.get(cur.lease)?.keys.delete(key);
+    this.#kvs.delete(key);
+    this.#sorted.splice(lowerBound(this.#sorted, key), 1);
+    const event: WatchEvent = { type: 'delete', key, value: '', createRevision: 0, modRevision: rev, version: 0 };
+    this.#history.push(event);
+    this.#pending.push(event);
+  }
+
+  /**
+   * Watches keys with `prefix` from `fromRevision` (inclusive; default: the next revision).
+   * History from `fromRevision` is delivered synchronously before this returns, then live
+   * changes as they are applied. Throws a `KvError` with code `compacted` when
+   * `fromRevision` is below the compaction revision.
+   */
+  watch(prefix: string, fromRevision: number | undefined, listener: WatchListener): WatchHandle {
+    const from = fromRevision ?? this.#revision + 1;
+    if (from < this.#compactRevision) {
+      throw new KvError('compacted', `revision ${from} is compacted (compact revision ${this.#compactRevision})`, {
+        compactRevision: this.#compactRevision,
+      });
+    }
+    const w: Watcher = { prefix, listener, nextRevision: from, active: true };
+    this.#replay(w);
+    if (w.active) this.#watchers.add(w);
+    return {
+      cancel: () => {
+        w.active = false;
+        this.#watchers.delete(w);
+      },
+    };
+  }
+
+  /** Number of live watchers (for status and tests). */
+  get watcherCount(): number {
+    return this.#watchers.size;
+  }
+
+  #replay(w: Watcher): void {
+    const start = this.#firstHistoryIndex(w.nextRevision);
+    let batch: WatchEvent[] = [];
+    let batchRev = -1;
+    for (let i = start; i < this.#history.length && w.active; i++) {
+      const e = this.#history[i]!;
+      if (e.modRevision !== batchRev) {
+        if (batch.length > 0) w.listener.onEvents(batch);
+        batch = [];
+        batchRev = e.modRevision;
+      }
+      if (e.key.startsWith(w.prefix)) batch.push(e);
+    }
+    if (batch.length > 0 && w.active) w.listener.onEvents(batch);
+    w.nextRevision = this.#revision + 1;
+  }
+
+  #firstHistoryIndex(revision: number): number {
+    let lo = 0;
+    let hi = this.#history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#history[mid]!.modRevision < revision) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #publish(events: readonly WatchEvent[]): void {
+    const rev = events[0]!.modRevision;
+    for (const w of [...this.#watchers]) {
+      if (!w.active || rev < w.nextRevision) continue;
+      const mine = w.prefix === '' ? events : events.filter((e) => e.key.startsWith(w.prefix));
+      w.nextRevision = rev + 1;
+      if (mine.length > 0) w.listener.onEvents(mine);
+    }
+  }
+
+  /** Serializes the whole state (keys, leases, watch history, revisions). */
+  snapshot(): Uint8Array {
+    const snap: SnapshotV1 = {
+      v: 1,
+      revision: this.#revision,
+      compactRevision: this.#compactRevision,
+      nextLeaseId: this.#nextLeaseId,
+      kvs: this.#sorted.map((k) => this.#kvs.get(k)!),
+      leases: this.leases(),
+      history: this.#history,
+    };
+    return new TextEncoder().encode(JSON.stringify(snap));
+  }
+
+  /**
+   * Replaces the whole state with a snapshot's. Live watchers continue from the history
+   * when it still covers their next revision, and are told `onCompacted` otherwise.
+   */
+  restore(data: Uint8Array): void {
+    let snap: SnapshotV1;
+    try {
+      snap = JSON.parse(new TextDecoder().decode(data)) as SnapshotV1;
+    } catch (cause) {
+      throw new KvError('invalid', 'the KV snapshot is not valid JSON', { cause });
+    }
+    if (snap.v !== 1) throw new KvError('invalid', `unsupported KV snapshot version ${String(snap.v)}`);
+    this.#revision = snap.revision;
+    this.#compactRevision = snap.compactRevision;
+    this.#nextLeaseId = snap.nextLeaseId;
+    this.#kvs.clear();
+    for (const kv of snap.kvs) this.#kvs.set(kv.key, kv);
+    this.#sorted = snap.kvs.map((kv) => kv.key).sort(compareKeys);
+    this.#leases.clear();
+    for (const l of snap.leases) this.#leases.set(l.id, { ttlSeconds: l.ttlSeconds, keys: new Set(l.keys) });
+    this.#history = [...snap.history];
+    for (const w of [...this.#watchers]) {
+      if (w.nextRevision > this.#revision) continue;
+      if (w.nextRevision < this.#compactRevision) {
+        this.#watchers.delete(w);
+        w.active = false;
+        w.listener.onCompacted(this.#compactRevision);
+        continue;
+      }
+      this.#replay(w);
+    }
+  }
+}
+
+function conflict(key: string, modRevision: number): KvResult {
+  return {
+    type: 'error',
+    code: 'conflict',
+    message: `key ${JSON.stringify(key)} has modRevision ${modRevision}`,
+    modRevision,
+  };
+}
+
+function leaseNotFound(id: string): KvResult {
+  return { type: 'error', code: 'lease-not-found', message: `lease ${JSON.stringify(id)} not found` };
+}
