@@ -1,0 +1,447 @@
+import http from 'node:http';
+import https from 'node:https';
+import { timingSafeEqual } from 'node:crypto';
+import { KvError, isKvError } from '../kv/errors.js';
+import type { KvErrorCode } from '../kv/errors.js';
+import { checkKey, checkLeaseId, checkRevision, checkTtl, putCommand, txnCommand } from '../kv/validate.js';
+import type { KvCommand, KvResult, KeyValue, WatchEvent } from '../kv/types.js';
+import type { KvBackend } from './backend.js';
+
+/** Options of the KV HTTP API. */
+export interface KvHttpOptions {
+  /** When set, every request must carry `Authorization: Bearer <token>`. @default no token */
+  readonly token?: string;
+  /** Interval of `{"type":"progress"}` lines on idle watches. @default 5000 */
+  readonly progressIntervalMs?: number;
+  /** Largest request body accepted; larger requests get 413. @default 8 MiB */
+  readonly maxBodyBytes?: number;
+  /** Client TLS options used when forwarding to the leader over https. */
+  readonly forwardCa?: string | Buffer;
+}
+
+/** HTTP status of each error code. 4xx only for codes that guarantee the request had no effect. */
+export const STATUS_OF_CODE: Readonly<Record<KvErrorCode, number>> = {
+  'bad-request': 400,
+  invalid: 400,
+  'future-revision': 400,
+  unauthorized: 401,
+  'not-found': 404,
+  'lease-not-found': 404,
+  'member-not-found': 404,
+  'method-not-allowed': 405,
+  conflict: 409,
+  'member-exists': 409,
+  'learner-not-ready': 409,
+  compacted: 410,
+  'too-large': 413,
+  internal: 500,
+  'no-leader': 503,
+  'not-leader': 503,
+  unavailable: 503,
+  stopped: 503,
+  timeout: 504,
+};
+
+const FORWARDED = 'x-flo-forwarded';
+
+interface Ctx {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly forwarded: boolean;
+  body?: Buffer;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: http.ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const e = isKvError(err) ? err : new KvError('internal', err instanceof Error ? err.message : String(err));
+  const status = STATUS_OF_CODE[e.code];
+  const error: Record<string, unknown> = { code: e.code, message: e.message };
+  if (e.modRevision !== undefined) error.modRevision = e.modRevision;
+  if (e.compactRevision !== undefined) error.compactRevision = e.compactRevision;
+  sendJson(res, status, { error });
+}
+
+function kvJson(kv: KeyValue): Record<string, unknown> {
+  return {
+    key: kv.key,
+    value: kv.value,
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version,
+    ...(kv.lease !== undefined ? { lease: kv.lease } : {}),
+  };
+}
+
+/** Turns an error outcome of an applied command into a KvError (it is definite: no effect). */
+function failed(r: Extract<KvResult, { type: 'error' }>): KvError {
+  return new KvError(r.code, r.message, {
+    ...(r.modRevision !== undefined ? { modRevision: r.modRevision } : {}),
+    ...(r.compactRevision !== undefined ? { compactRevision: r.compactRevision } : {}),
+  });
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  if (!/^[0-9]{1,16}$/.test(v)) throw new KvError('bad-request', `query parameter ${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function boolParam(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  if (v === null || v === 'false' || v === '0') return false;
+  if (v === '' || v === 'true' || v === '1') return true;
+  throw new KvError('bad-request', `query parameter ${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
+/**
+ * The KV HTTP API of DESIGN.md as a request listener over a {@link KvBackend}.
+ *
+ * Guarantees:
+ * - A 4xx answer means the request had no effect: it failed validation, authentication,
+ *   or a definite check (compare, absent key) during apply. Anything that may have been
+ *   proposed but whose outcome is unknown answers 5xx.
+ * - Reads are linearizable (ReadIndex) unless `serializable=true`.
+ * - Any member accepts any request: writes on a follower are forwarded to the leader.
+ */
+export function createKvRequestListener(backend: KvBackend, options: KvHttpOptions = {}): http.RequestListener {
+  const token = options.token === undefined ? undefined : Buffer.from(options.token);
+  const maxBody = options.maxBodyBytes ?? 8 * 1024 * 1024;
+  const progressMs = options.progressIntervalMs ?? 5000;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, ...(options.forwardCa ? { ca: options.forwardCa } : {}) });
+
+  function authorized(req: http.IncomingMessage): boolean {
+    if (!token) return true;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer (.+)$/.exec(h);
+    if (!m) return false;
+    const given = Buffer.from(m[1]!);
+    return given.length === token.length && timingSafeEqual(given, token);
+  }
+
+  async function readBody(ctx: Ctx): Promise<Buffer> {
+    if (ctx.body) return ctx.body;
+    const declared = Number(ctx.req.headers['content-length'] ?? '0');
+    if (declared > maxBody) throw new KvError('too-large', `request body of ${declared} bytes exceeds the ${maxBody}-byte limit`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of ctx.req) {
+      const b = chunk as Buffer;
+      size += b.length;
+      if (size > maxBody) throw new KvError('too-large', `request body exceeds the ${maxBody}-byte limit`);
+      chunks.push(b);
+    }
+    ctx.body = Buffer.concat(chunks);
+    return ctx.body;
+  }
+
+  async function jsonBody(ctx: Ctx): Promise<unknown> {
+    const buf = await readBody(ctx);
+    if (buf.length === 0) throw new KvError('bad-request', 'a JSON body is required');
+    try {
+      return JSON.parse(buf.toString('utf8'));
+    } catch (cause) {
+      throw new KvError('bad-request', `the body is not valid JSON: ${(cause as Error).message}`);
+    }
+  }
+
+  /** Proposes a write, forwarding to the leader when this member does not lead. */
+  async function write(ctx: Ctx, command: KvCommand, onResult: (r: KvResult) => void): Promise<void> {
+    if (!backend.isLeader()) {
+      await forward(ctx);
+      return;
+    }
+    let r: KvResult;
+    try {
+      r = await backend.propose(command);
+    } catch (err) {
+      if (isKvError(err) && err.code === 'not-leader') {
+        await forward(ctx);
+        return;
+      }
+      throw err;
+    }
+    if (r.type === 'error') throw failed(r);
+    onResult(r);
+  }
+
+  async function forward(ctx: Ctx): Promise<void> {
+    const url = backend.leaderClientUrl();
+    if (ctx.forwarded || url === undefined) throw new KvError('no-leader', 'no leader is known right now; retry shortly');
+    const body = await readBody(ctx);
+    const target = new URL(ctx.req.url ?? '/', url);
+    const isHttps = target.protocol === 'https:';
+    await new Promise<void>((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = { [FORWARDED]: String(backend.id), 'content-length': body.length };
+      if (ctx.req.headers.authorization) headers.authorization = ctx.req.headers.authorization;
+      if (ctx.req.headers['content-type']) headers['content-type'] = ctx.req.headers['content-type'];
+      let sent = false;
+      const out = (isHttps ? https : http).request(target, { method: ctx.req.method ?? 'GET', headers, agent: isHttps ? tlsAgent : agent }, (up) => {
+        ctx.res.writeHead(up.statusCode ?? 502, { 'content-type': up.headers['content-type'] ?? 'application/json' });
+        up.pipe(ctx.res);
+        up.on('end', resolve);
+        up.on('error', reject);
+      });
+      out.on('socket', (s) => s.once('connect', () => (sent = true)));
+      out.on('error', (err: NodeJS.ErrnoException) => {
+        const neverSent = !sent && (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND');
+        reject(neverSent ? new KvError('no-leader', `the leader at ${url} is unreachable`, { cause: err }) : new KvError('unavailable', `forwarding to the leader at ${url} failed: ${err.message}`, { cause: err, mayHaveEffect: true }));
+      });
+      out.end(body);
+    });
+  }
+
+  async function linearize(ctx: Ctx): Promise<void> {
+    if (boolParam(ctx.query, 'serializable')) return;
+    try {
+      await backend.readIndex();
+    } catch (err) {
+      if (isKvError(err) && err.code === 'not-leader') throw new KvError('no-leader', 'no leader is known right now; retry shortly');
+      throw err;
+    }
+  }
+
+  function watch(ctx: Ctx): void {
+    const prefix = ctx.query.get('prefix') ?? '';
+    const from = intParam(ctx.query, 'fromRevision');
+    const kv = backend.kv;
+    if (from !== undefined && from < kv.compactRevision) {
+      throw new KvError('compacted', `revision ${from} is compacted (compact revision ${kv.compactRevision})`, { compactRevision: kv.compactRevision });
+    }
+    const { res, req } = ctx;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+    res.flushHeaders();
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      handle?.cancel();
+      res.end();
+    };
+    const writeLine = (obj: unknown) => {
+      if (closed) return;
+      res.write(`${JSON.stringify(obj)}\n`);
+      // A client that does not read gets disconnected; it resumes from its last revision.
+      if (res.writableLength > 16 * 1024 * 1024) close();
+    };
+    const timer = setInterval(() => writeLine({ type: 'progress', revision: kv.revision }), progressMs);
+    timer.unref();
+    let handle: { cancel(): void } | undefined;
+    try {
+      handle = kv.watch(prefix, from, {
+        onEvents: (events: readonly WatchEvent[]) => {
+          if (closed) return;
+          res.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+          if (res.writableLength > 16 * 1024 * 1024) close();
+        },
+        onCompacted: () => close(),
+      });
+    } catch {
+      close();
+      return;
+    }
+    writeLine({ type: 'progress', revision: kv.revision });
+    req.on('close', close);
+    res.on('close', close);
+  }
+
+  async function route(ctx: Ctx): Promise<void> {
+    const { req, res, path, query } = ctx;
+    const method = req.method ?? 'GET';
+    const notAllowed = () => {
+      throw new KvError('method-not-allowed', `${method} is not allowed on ${path}`);
+    };
+
+    if (path.startsWith('/v1/kv/')) {
+      let key: string;
+      try {
+        key = decodeURIComponent(path.slice('/v1/kv/'.length));
+      } catch {
+        throw new KvError('bad-request', 'the key is not valid percent-encoding');
+      }
+      checkKey(key);
+      switch (method) {
+        case 'GET': {
+          await linearize(ctx);
+          const kv = backend.kv.get(key);
+          if (!kv) throw new KvError('not-found', `key ${JSON.stringify(key)} not found`);
+          sendJson(res, 200, kvJson(kv));
+          return;
+        }
+        case 'PUT': {
+          const cmd = putCommand(key, await jsonBody(ctx));
+          await write(ctx, cmd, (r) => sendJson(res, 200, { revision: (r as { revision: number }).revision }));
+          return;
+        }
+        case 'DELETE': {
+          const prev = intParam(query, 'prevRevision');
+          const cmd: KvCommand = { op: 'delete', key, ...(prev !== undefined ? { prevRevision: prev } : {}) };
+          await write(ctx, cmd, (r) => sendJson(res, 200, { revision: (r as { revision: number }).revision }));
+          return;
+        }
+        default:
+          return notAllowed();
+      }
+    }
+
+    switch (path) {
+      case '/v1/kv': {
+        if (method !== 'GET') return notAllowed();
+        const prefix = query.get('prefix') ?? '';
+        const limit = intParam(query, 'limit');
+        const after = query.get('after') ?? undefined;
+        await linearize(ctx);
+        const page = backend.kv.range({ prefix, ...(limit !== undefined && limit > 0 ? { limit } : {}), ...(after !== undefined ? { after } : {}) });
+        sendJson(res, 200, { items: page.items.map(kvJson), revision: page.revision, more: page.more });
+        return;
+      }
+      case '/v1/txn': {
+        if (method !== 'POST') return notAllowed();
+        const cmd = txnCommand(await jsonBody(ctx));
+        await write(ctx, cmd, (r) => {
+          const t = r as Extract<KvResult, { type: 'txn' }>;
+          sendJson(res, 200, {
+            succeeded: t.succeeded,
+            revision: t.revision,
+            results: t.results.map((x) => ('get' in x ? { get: x.get ? kvJson(x.get) : null } : x)),
+          });
+        });
+        return;
+      }
+      case '/v1/watch':
+        if (method !== 'GET') return notAllowed();
+        watch(ctx);
+        return;
+      case '/v1/leases': {
+        if (method === 'GET') {
+          await linearize(ctx);
+          sendJson(res, 200, { leases: backend.kv.leases() });
+          return;
+        }
+        if (method !== 'POST') return notAllowed();
+        const body = await jsonBody(ctx);
+        const ttl = checkTtl(typeof body === 'object' && body !== null ? (body as { ttlSeconds?: unknown }).ttlSeconds : undefined);
+        await write(ctx, { op: 'lease-grant', ttlSeconds: ttl }, (r) => leaseAnswer(res, r));
+        return;
+      }
+      case '/v1/compact': {
+        if (method !== 'POST') return notAllowed();
+        const body = await jsonBody(ctx);
+        const rev = checkRevision(typeof body === 'object' && body !== null ? (body as { revision?: unknown }).revision : undefined, 'revision');
+        await write(ctx, { op: 'compact', revision: rev }, (r) => sendJson(res, 200, { revision: (r as { revision: number }).revision }));
+        return;
+      }
+      case '/v1/status':
+        if (method !== 'GET') return notAllowed();
+        sendJson(res, 200, backend.status());
+        return;
+      case '/v1/members': {
+        if (method === 'GET') {
+          sendJson(res, 200, { members: backend.members() });
+          return;
+        }
+        if (method !== 'POST') return notAllowed();
+        const body = await jsonBody(ctx);
+        if (typeof body !== 'object' || body === null) throw new KvError('bad-request', 'the body must be {"id","peerUrl","learner"?}');
+        const b = body as { id?: unknown; peerUrl?: unknown; learner?: unknown };
+        if (typeof b.id !== 'number' || !Number.isSafeInteger(b.id) || b.id <= 0) throw new KvError('bad-request', `id must be a positive integer, got ${JSON.stringify(b.id)}`);
+        if (typeof b.peerUrl !== 'string' || !/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(b.peerUrl.replace(/^tcp:\/\//, ''))) {
+          throw new KvError('bad-request', `peerUrl must be HOST:PORT, got ${JSON.stringify(b.peerUrl)}`);
+        }
+        if (b.learner !== undefined && typeof b.learner !== 'boolean') throw new KvError('bad-request', 'learner must be a boolean');
+        const id = b.id;
+        const peerUrl = b.peerUrl.replace(/^tcp:\/\//, '');
+        const learner = b.learner ?? false;
+        await membership(ctx, () => backend.addMember({ id, peerUrl, learner }));
+        return;
+      }
+      case '/v1/snapshot': {
+        if (method !== 'GET') return notAllowed();
+        await linearize(ctx);
+        const data = await backend.backup();
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length });
+        res.end(data);
+        return;
+      }
+      default:
+        break;
+    }
+
+    const lease = /^\/v1\/leases\/([^/]+)(\/keepalive)?$/.exec(path);
+    if (lease) {
+      const id = checkLeaseId(decodeURIComponent(lease[1]!));
+      if (lease[2] && method === 'POST') {
+        await write(ctx, { op: 'lease-keepalive', id }, (r) => leaseAnswer(res, r));
+        return;
+      }
+      if (!lease[2] && method === 'DELETE') {
+        await write(ctx, { op: 'lease-revoke', id }, (r) => leaseAnswer(res, r));
+        return;
+      }
+      if (!lease[2] && method === 'GET') {
+        await linearize(ctx);
+        const l = backend.kv.lease(id);
+        if (!l) throw new KvError('lease-not-found', `lease ${JSON.stringify(id)} not found`);
+        sendJson(res, 200, l);
+        return;
+      }
+      return notAllowed();
+    }
+    const member = /^\/v1\/members\/([0-9]+)(\/promote)?$/.exec(path);
+    if (member) {
+      const id = Number(member[1]);
+      if (member[2] && method === 'POST') return membership(ctx, () => backend.promoteMember(id));
+      if (!member[2] && method === 'DELETE') return membership(ctx, () => backend.removeMember(id));
+      return notAllowed();
+    }
+    throw new KvError('not-found', `no such endpoint: ${method} ${path}`);
+  }
+
+  async function membership(ctx: Ctx, op: () => Promise<unknown>): Promise<void> {
+    if (!backend.isLeader()) {
+      await forward(ctx);
+      return;
+    }
+    const members = await op();
+    sendJson(ctx.res, 200, { members });
+  }
+
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const ctx: Ctx = {
+      req,
+      res,
+      path: q < 0 ? url : url.slice(0, q),
+      query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+      forwarded: req.headers[FORWARDED] !== undefined,
+    };
+    if (!authorized(req)) {
+      req.resume();
+      sendError(res, new KvError('unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)'));
+      return;
+    }
+    route(ctx).catch((err: unknown) => {
+      req.resume();
+      sendError(res, err);
+    });
+  };
+}
+
+function leaseAnswer(res: http.ServerResponse, r: KvResult): void {
+  const l = r as Extract<KvResult, { type: 'lease' }>;
+  sendJson(res, 200, { id: l.id, ttlSeconds: l.ttlSeconds });
+}
