@@ -1,0 +1,376 @@
+/**
+ * The only module that imports ssh2 (loaded lazily, so importing @flotilla/deploy stays cheap).
+ * One multiplexed ssh connection per host: every command is a channel on it, transfers share
+ * one SFTP session. ProxyJump hops are connections whose forwarded channel is the next
+ * connection's socket.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type * as Ssh2Module from 'ssh2';
+import type { AuthenticationType, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import { DeployError, HostKeyError } from '../errors.js';
+import {
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  keyTypeOf,
+  knownHostsName,
+  knownKeyTypes,
+  loadKnownHosts,
+} from '../known-hosts.js';
+import type { SshOptions, SshTarget } from '../ssh-target.js';
+import type { ExecOptions, ExecOutcome, Transport } from '../transport.js';
+
+type Ssh2 = typeof Ssh2Module;
+let ssh2Module: Promise<Ssh2> | undefined;
+async function loadSsh2(): Promise<Ssh2> {
+  ssh2Module ??= import('ssh2').then((m) => ((m as { default?: Ssh2 }).default ?? m));
+  return ssh2Module;
+}
+
+const HOST_KEY_ALGOS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+function algosFor(keyType: string): string[] {
+  return keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [keyType];
+}
+
+/** Keys read once per process (and passphrases asked once per file). */
+const keyCache = new Map<string, Promise<{ key: Buffer; passphrase?: string } | null>>();
+
+async function loadKey(file: string, options: SshOptions, ssh: Ssh2): Promise<{ key: Buffer; passphrase?: string } | null> {
+  let p = keyCache.get(file);
+  if (!p) {
+    p = (async () => {
+      let key: Buffer;
+      try {
+        key = await readFile(file);
+      } catch {
+        return null;
+      }
+      const parsed = ssh.utils.parseKey(key);
+      if (!(parsed instanceof Error)) return { key };
+      if (!/passphrase|encrypted/i.test(parsed.message)) {
+        options.onWarning?.(`skipping identity ${file}: ${parsed.message}`);
+        return null;
+      }
+      const pp = typeof options.passphrase === 'function' ? await options.passphrase(file) : options.passphrase;
+      if (pp === undefined) {
+        options.onWarning?.(`skipping identity ${file}: it is encrypted and no passphrase was given`);
+        return null;
+      }
+      const again = ssh.utils.parseKey(key, pp);
+      if (again instanceof Error) throw new DeployError('CONNECT_FAILED', `cannot decrypt ${file}: ${again.message}`);
+      return { key, passphrase: pp };
+    })();
+    keyCache.set(file, p);
+  }
+  return p;
+}
+
+interface Hop {
+  client: Client;
+}
+
+async function connectHop(
+  ssh: Ssh2,
+  target: SshTarget,
+  options: SshOptions,
+  sock: Duplex | undefined,
+  label: string,
+  signal: AbortSignal | undefined,
+): Promise<Hop> {
+  const client = new ssh.Client();
+  const files = [...target.knownHostsFiles, ...target.globalKnownHostsFiles];
+  const entries = loadKnownHosts(files);
+  const name = knownHostsName(target.hostName, target.port);
+  const known = knownKeyTypes(entries, name);
+  const preferred = [...new Set([...known.flatMap(algosFor), ...HOST_KEY_ALGOS])].filter((a) => HOST_KEY_ALGOS.includes(a));
+  let hostKeyError: Error | undefined;
+  const hostVerifier = (key: Buffer): boolean => {
+    const status = checkHostKey(entries, name, key);
+    const fp = fingerprint(key);
+    const keyType = keyTypeOf(key);
+    const data = { host: label, fingerprint: fp, keyType };
+    switch (status) {
+      case 'ok':
+        return true;
+      case 'revoked':
+        hostKeyError = new HostKeyError('HOST_KEY_REVOKED', `host key for ${name} (${keyType} ${fp}) is marked @revoked in known_hosts`, data);
+        return false;
+      case 'changed':
+        hostKeyError = new HostKeyError(
+          'HOST_KEY_CHANGED',
+          `HOST KEY CHANGED for ${name}: the server presented ${keyType} ${fp}, which differs from the key in ${files.filter(Boolean).join(' or ')}. ` +
+            `Someone could be eavesdropping, or the host was reinstalled. If the change is expected, remove the old entry (ssh-keygen -R '${name}') and connect again.`,
+          data,
+        );
+        return false;
+      case 'unknown': {
+        const mode = target.strictHostKeyChecking;
+        const accept = options.acceptNewHostKeys === true || mode === 'no' || mode === 'accept-new';
+        if (!accept) {
+          hostKeyError = new HostKeyError(
+            'HOST_KEY_UNKNOWN',
+            `unknown host key for ${name}: ${keyType} ${fp} is not in ${target.knownHostsFiles[0] ?? 'known_hosts'}. ` +
+              `Verify it, then add it (ssh-keyscan) or pass --accept-new-host-keys to record it.`,
+            data,
+          );
+          return false;
+        }
+        const file = target.knownHostsFiles[0];
+        if (file) appendKnownHost(file, name, key);
+        options.onWarning?.(
+          `${mode === 'no' && options.acceptNewHostKeys !== true ? 'warning: StrictHostKeyChecking no: ' : ''}accepted new host key for ${name}: ${keyType} ${fp}${file ? ` (recorded in ${file})` : ''}`,
+        );
+        return true;
+      }
+    }
+  };
+
+  const auth: ({ type: AuthenticationType; username: string } & Record<string, unknown>)[] = [];
+  for (const f of target.identityFiles) {
+    const k = await loadKey(f, options, ssh);
+    if (k) auth.push({ type: 'publickey', username: target.user, key: k.key, ...(k.passphrase === undefined ? {} : { passphrase: k.passphrase }) });
+  }
+  if (target.agent && !target.identitiesOnly) auth.push({ type: 'agent', username: target.user, agent: target.agent });
+  else if (target.agent && auth.length === 0) auth.push({ type: 'agent', username: target.user, agent: target.agent });
+
+  const config: ConnectConfig = {
+    host: target.hostName,
+    port: target.port,
+    username: target.user,
+    readyTimeout: target.connectTimeoutMs,
+    keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
+    keepaliveCountMax: 4,
+    hostVerifier,
+    algorithms: { serverHostKey: preferred as NonNullable<NonNullable<ConnectConfig['algorithms']>['serverHostKey']> },
+    authHandler: auth,
+  };
+  if (sock) config.sock = sock;
+
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      client.end();
+      reject(new DeployError('ABORTED', `connecting to ${label} was aborted`, { host: label, cause: signal?.reason }));
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    client.once('ready', () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    client.once('error', (err: Error & { level?: string }) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (hostKeyError) return reject(hostKeyError);
+      const what = err.level === 'client-authentication' ? 'authentication failed' : err.message;
+      reject(
+        new DeployError('CONNECT_FAILED', `cannot connect to ${label} (${target.user}@${target.hostName}:${target.port}): ${what}`, {
+          host: label,
+          cause: err,
+        }),
+      );
+    });
+    if (auth.length === 0) {
+      reject(new DeployError('CONNECT_FAILED', `no identity for ${label}: no readable private key and no ssh-agent`, { host: label }));
+      return;
+    }
+    client.connect(config);
+  });
+  // Errors after ready (e.g. keepalive timeout) surface on the next operation.
+  client.on('error', () => undefined);
+  return { client };
+}
+
+function forward(client: Client, host: string, port: number): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => (err ? reject(err) : resolve(stream)));
+  });
+}
+
+/** Opens an ssh connection (through every ProxyJump hop) and returns it as a {@link Transport}. */
+export async function openSshTransport(target: SshTarget, options: SshOptions = {}, signal?: AbortSignal): Promise<Transport> {
+  const ssh = await loadSsh2();
+  const hops: Hop[] = [];
+  try {
+    let sock: Duplex | undefined;
+    const all = [...target.jumps, { ...target, jumps: [] }];
+    for (let i = 0; i < all.length; i++) {
+      const j = all[i]!;
+      const last = i === all.length - 1;
+      const hop = await connectHop(ssh, j, options, sock, last ? target.label : `${j.label} (jump host for ${target.label})`, signal);
+      hops.push(hop);
+      const next = all[i + 1];
+      if (next) {
+        try {
+          sock = await forward(hop.client, next.hostName, next.port);
+        } catch (e) {
+          throw new DeployError('CONNECT_FAILED', `jump host ${j.label} cannot reach ${next.hostName}:${next.port}: ${(e as Error).message}`, {
+            host: target.label,
+            cause: e,
+          });
+        }
+      }
+    }
+  } catch (e) {
+    for (const h of hops.reverse()) h.client.end();
+    throw e;
+  }
+  return new SshTransport(hops, target.label);
+}
+
+/** Remote path as SFTP wants it: `~/x` → `x` (SFTP paths are relative to the login directory). */
+function sftpPath(p: string): string {
+  if (p === '~') return '.';
+  if (p.startsWith('~/')) return p.slice(2);
+  return p;
+}
+
+class SshTransport implements Transport {
+  readonly kind = 'ssh' as const;
+  private sftpSession: Promise<SFTPWrapper> | undefined;
+  private closed = false;
+  constructor(
+    private readonly hops: Hop[],
+    private readonly label: string,
+  ) {}
+
+  private get client(): Client {
+    return this.hops[this.hops.length - 1]!.client;
+  }
+
+  exec(command: string, options: ExecOptions): Promise<ExecOutcome> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new DeployError('CONNECT_FAILED', `connection to ${this.label} is closed`, { host: this.label }));
+        return;
+      }
+      const ok = this.client.exec(command, { pty: options.pty ?? false }, (err, ch) => {
+        if (err) {
+          reject(new DeployError('CONNECT_FAILED', `cannot start a command on ${this.label}: ${err.message}`, { host: this.label, cause: err }));
+          return;
+        }
+        let exitCode: number | null = null;
+        let sig: string | null = null;
+        const onAbort = (): void => {
+          try {
+            ch.signal('KILL');
+          } catch {
+            /* channel already gone */
+          }
+          ch.close();
+        };
+        if (options.signal?.aborted) onAbort();
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        ch.on('data', (c: Buffer) => options.onStdout?.(c));
+        ch.stderr.on('data', (c: Buffer) => options.onStderr?.(c));
+        ch.on('exit', (code: number | null, signalName?: string) => {
+          if (typeof code === 'number') exitCode = code;
+          else if (signalName) sig = signalName;
+        });
+        ch.on('close', () => {
+          options.signal?.removeEventListener('abort', onAbort);
+          if (options.signal?.aborted) {
+            reject(new DeployError('ABORTED', `command aborted on ${this.label}: ${command}`, { host: this.label, cause: options.signal.reason }));
+            return;
+          }
+          resolve({ exitCode, signal: sig });
+        });
+        ch.on('error', () => undefined);
+        if (options.interact) options.interact(ch);
+        else if (Buffer.isBuffer(options.input)) ch.end(options.input);
+        else if (options.input) (options.input).pipe(ch);
+        else ch.end();
+      });
+      void ok;
+    });
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((err, s) => {
+        if (err) {
+          this.sftpSession = undefined;
+          reject(new DeployError('TRANSFER_FAILED', `SFTP is not available on ${this.label}: ${err.message}`, { host: this.label, cause: err }));
+          return;
+        }
+        s.on('close', () => {
+          this.sftpSession = undefined;
+        });
+        resolve(s);
+      });
+    });
+    return this.sftpSession;
+  }
+
+  async putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal): Promise<void> {
+    const s = await this.sftp();
+    const dest = sftpPath(remotePath);
+    const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
+    const call = (fn: (cb: (err?: Error | null) => void) => void): Promise<void> =>
+      new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+    const onAbort = (): void => s.end();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await call((cb) => s.fastPut(localPath, tmp, { mode, concurrency: 64, chunkSize: 32_768 }, cb));
+      if (signal?.aborted) throw new DeployError('ABORTED', `upload to ${this.label} aborted`, { host: this.label });
+      await call((cb) => s.chmod(tmp, mode, cb));
+      const ext = (s as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+      if (ext['posix-rename@openssh.com']) await call((cb) => s.ext_openssh_rename(tmp, dest, cb));
+      else {
+        await call((cb) => s.unlink(dest, cb)).catch(() => undefined);
+        await call((cb) => s.rename(tmp, dest, cb));
+      }
+    } catch (e) {
+      if (!signal?.aborted) await call((cb) => s.unlink(tmp, cb)).catch(() => undefined);
+      if (signal?.aborted) throw new DeployError('ABORTED', `upload to ${this.label} aborted`, { host: this.label, cause: e });
+      throw new DeployError('TRANSFER_FAILED', `SFTP upload of ${localPath} to ${this.label}:${remotePath} failed: ${(e as Error).message}`, {
+        host: this.label,
+        cause: e,
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void> {
+    const s = await this.sftp();
+    const tmp = `${localPath}.flotilla-${randomBytes(6).toString('hex')}`;
+    const onAbort = (): void => s.end();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await new Promise<void>((resolve, reject) => s.fastGet(sftpPath(remotePath), tmp, { concurrency: 64 }, (err) => (err ? reject(err) : resolve())));
+      await rename(tmp, localPath);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new DeployError(signal?.aborted ? 'ABORTED' : 'TRANSFER_FAILED', `SFTP download of ${this.label}:${remotePath} failed: ${(e as Error).message}`, {
+        host: this.label,
+        cause: e,
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    const waits = this.hops.map(
+      (h) =>
+        new Promise<void>((resolve) => {
+          h.client.once('close', () => resolve());
+          setTimeout(resolve, 2000).unref();
+        }),
+    );
+    for (const h of [...this.hops].reverse()) h.client.end();
+    return Promise.all(waits).then(() => undefined);
+  }
+}

@@ -1,0 +1,15 @@
+export { Connection, SudoPassword, sha256File, isUnreachableError } from './connection.js';
+export type { ConnectionOptions, RunOptions, SudoOptions, PutOptions, PutResult } from './connection.js';
+export { Group, runOnHosts, throwIfFailed, groupResultJson, parseCountOrPercent } from './group.js';
+export type { GroupOptions, GroupResult, HostResult, HostStatus, CountOrPercent } from './group.js';
+export { DeployError, CommandFailedError, HostKeyError, GroupError, isDeployError, isCommandFailedError, isHostKeyError, isGroupError } from './errors.js';
+export type { DeployErrorCode, CommandResult } from './errors.js';
+export { shellQuote, shellJoin, quotePath } from './quote.js';
+export { parseSshConfig, loadSshConfig, resolveSshConfig, matchPattern, matchPatternList, parseDestination } from './ssh-config.js';
+export type { SshConfig, ResolvedSshConfig, StrictHostKeyChecking, Destination } from './ssh-config.js';
+export { resolveSshTarget } from './ssh-target.js';
+export type { SshTarget, SshOptions } from './ssh-target.js';
+export { parseKnownHosts, loadKnownHosts, checkHostKey, knownHostsName, fingerprint, formatKnownHostsLine, hostFieldMatches } from './known-hosts.js';
+export type { KnownHostEntry, HostKeyStatus } from './known-hosts.js';
+export { LocalTransport } from './local-transport.js';
+export type { Transport, ExecOptions, ExecOutcome } from './transport.js';

@@ -1,0 +1,96 @@
+/**
+ * The `local` transport: a host is a directory on this machine. Commands run here with
+ * that directory as the working directory and as `$HOME`, so `~/.flotilla/...` lands inside it.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { DeployError } from './errors.js';
+import type { ExecOptions, ExecOutcome, Transport } from './transport.js';
+
+/** Runs a command with `sh -c` here; shared by the local transport and `Connection.local`. */
+export function spawnShell(command: string, options: ExecOptions & { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<ExecOutcome> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const onAbort = (): void => {
+      child.kill('SIGKILL');
+    };
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout.on('data', (c: Buffer) => options.onStdout?.(c));
+    child.stderr.on('data', (c: Buffer) => options.onStderr?.(c));
+    child.stdin.on('error', () => {
+      /* the command closed stdin early */
+    });
+    if (options.interact) options.interact(child.stdin);
+    else if (Buffer.isBuffer(options.input)) child.stdin.end(options.input);
+    else if (options.input) (options.input).pipe(child.stdin);
+    else child.stdin.end();
+    child.on('error', (e) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      reject(e);
+    });
+    child.on('close', (code, sig) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (options.signal?.aborted) {
+        reject(new DeployError('ABORTED', `command aborted: ${command}`, { cause: options.signal.reason }));
+        return;
+      }
+      resolvePromise({ exitCode: code, signal: sig ? sig.replace(/^SIG/, '') : null });
+    });
+  });
+}
+
+/** A host that is a directory on this machine. */
+export class LocalTransport implements Transport {
+  readonly kind = 'local' as const;
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  private path(p: string): string {
+    if (p === '~') return this.dir;
+    if (p.startsWith('~/')) return join(this.dir, p.slice(2));
+    return isAbsolute(p) ? p : join(this.dir, p);
+  }
+
+  async exec(command: string, options: ExecOptions): Promise<ExecOutcome> {
+    await mkdir(this.dir, { recursive: true });
+    return spawnShell(command, { ...options, cwd: this.dir, env: { ...process.env, HOME: this.dir } });
+  }
+
+  async putFile(localPath: string, remotePath: string, mode: number): Promise<void> {
+    const dest = this.path(remotePath);
+    const tmp = join(dirname(dest), `.${basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
+    try {
+      await copyFile(localPath, tmp);
+      await chmod(tmp, mode);
+      await rename(tmp, dest);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new DeployError('TRANSFER_FAILED', `cannot copy ${localPath} to ${dest}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async getFile(remotePath: string, localPath: string): Promise<void> {
+    const src = this.path(remotePath);
+    const tmp = `${localPath}.flotilla-${randomBytes(6).toString('hex')}`;
+    try {
+      await copyFile(src, tmp);
+      await rename(tmp, localPath);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new DeployError('TRANSFER_FAILED', `cannot copy ${src} to ${localPath}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async close(): Promise<void> {
+    /* nothing to close */
+  }
+}

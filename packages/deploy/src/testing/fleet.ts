@@ -1,0 +1,313 @@
+/**
+ * A fleet of real OpenSSH servers on one machine, for tests, benchmarks and demos.
+ *
+ * Each host is a real `sshd` bound to its own loopback address (127.0.X.Y), with its own unix
+ * user whose home directory is the host's filesystem, key-only login, its own host key, and
+ * a generated known_hosts, ssh_config and inventory. It needs root (to create users and
+ * start sshd) and says so. {@link Fleet.stop} kills exactly the sshd PIDs it started (and
+ * processes left by the fleet's own users), removes the users and the directory.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeployError } from '../errors.js';
+
+/** One host of a {@link Fleet}. */
+export interface FleetHost {
+  /** Inventory name and ssh_config alias: `${namePrefix}01`, … */
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  home: string;
+  uid: number;
+  /** `ssh-ed25519 AAAA…` */
+  hostPublicKey: string;
+  /** The sshd process id (the fleet started it). */
+  pid: number;
+}
+
+/** Options of {@link startFleet}. */
+export interface FleetOptions {
+  /** Number of hosts. @default 3 */
+  size?: number;
+  /** Third octet of the addresses: hosts are 127.0.`subnet`.`firstHost + i`. Give each suite its own. @default 50 */
+  subnet?: number;
+  /** Last octet of the first host. @default 11 */
+  firstHost?: number;
+  /** Unix user prefix; users are `${userPrefix}01`, … Give each suite its own. @default 'flt' */
+  userPrefix?: string;
+  /** Host name prefix. @default 'h' */
+  namePrefix?: string;
+  /** sshd port on every address. @default 22 */
+  port?: number;
+  /** Give every host's user sudo rights: `'password'` (a generated password, {@link Fleet.sudoPassword}) or `'nopasswd'`. @default undefined (no sudo) */
+  sudo?: 'password' | 'nopasswd';
+  /** Labels per host index (for the inventory). */
+  labels?: (index: number) => Record<string, string>;
+  /** Time allowed for every sshd to accept connections. @default 60000 */
+  readyTimeoutMs?: number;
+}
+
+/** A running fleet. */
+export interface Fleet {
+  hosts: FleetHost[];
+  /** Directory holding keys, known_hosts, ssh_config, inventory and the homes. */
+  dir: string;
+  /** Private key that logs into every host (ed25519, no passphrase). */
+  identityFile: string;
+  /** known_hosts with every host's key. */
+  knownHostsFile: string;
+  /** ssh_config with a `Host <name>` block per host (HostName, User, Port, IdentityFile, UserKnownHostsFile, StrictHostKeyChecking yes). */
+  sshConfigFile: string;
+  /** An inventory of `kind: Host` documents (names, addresses, users, labels). */
+  inventoryFile: string;
+  /** The sudo password of every host's user, when `sudo: 'password'`. */
+  sudoPassword: string | undefined;
+  /** Stops sshd processes started by this fleet, the users' processes, removes users and files. */
+  stop(): Promise<void>;
+}
+
+/** Whether this machine can run a fleet; `reason` says why not. */
+export function fleetAvailability(): { ok: boolean; reason: string } {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0)
+    return { ok: false, reason: 'the ssh test fleet needs root (to create users and start sshd); run as root or in CI' };
+  if (!existsSync('/usr/sbin/sshd')) return { ok: false, reason: 'sshd is not installed (apt-get install -y openssh-server)' };
+  for (const tool of ['ssh-keygen', 'useradd', 'userdel']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return { ok: false, reason: `${tool} is not installed` };
+    }
+  }
+  return { ok: true, reason: '' };
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...(input === undefined ? {} : { input }) });
+}
+
+function waitPort(address: string, port: number, deadline: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = connect({ host: address, port });
+      s.once('data', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (performance.now() > deadline) reject(new DeployError('CONNECT_FAILED', `sshd on ${address}:${port} did not start`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+function uidsProcesses(uids: Set<number>): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const status = readFileSync(`/proc/${d}/status`, 'utf8');
+      const m = /^Uid:\s+(\d+)/m.exec(status);
+      if (m && uids.has(Number(m[1]))) pids.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+/** Starts a fleet of real sshd hosts. Needs root; throws a readable error otherwise. */
+export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
+  const avail = fleetAvailability();
+  if (!avail.ok) throw new DeployError('CONNECT_FAILED', avail.reason);
+  const size = options.size ?? 3;
+  const subnet = options.subnet ?? 50;
+  const first = options.firstHost ?? 11;
+  const userPrefix = options.userPrefix ?? 'flt';
+  const namePrefix = options.namePrefix ?? 'h';
+  const port = options.port ?? 22;
+  if (!Number.isInteger(size) || size < 1 || first + size - 1 > 254) throw new TypeError(`Expected \`size\` to fit in 127.0.${subnet}.${first}..254, got \`${size}\``);
+  const dir = mkdtempSync(join(tmpdir(), `flotilla-fleet-${userPrefix}-`));
+  chmodSync(dir, 0o755);
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  mkdirSync(join(dir, 'home'), { mode: 0o755 });
+  const clientDir = join(dir, 'client');
+  mkdirSync(clientDir, { mode: 0o700 });
+  const identityFile = join(clientDir, 'id_ed25519');
+  sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `flotilla-fleet-${userPrefix}`, '-f', identityFile]);
+  const clientPub = readFileSync(`${identityFile}.pub`, 'utf8');
+  const sudoPassword = options.sudo === 'password' ? randomBytes(12).toString('base64url') : undefined;
+  const sudoersFile = `/etc/sudoers.d/flotilla-fleet-${userPrefix}`;
+  const children: ChildProcess[] = [];
+  const hosts: FleetHost[] = [];
+  const createdUsers: string[] = [];
+  const uids = new Set<number>();
+
+  const stop = async (): Promise<void> => {
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    }
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            const t = setTimeout(() => {
+              c.kill('SIGKILL');
+            }, 3000);
+            c.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
+    // Processes the fleet's users left behind (supervised services started by tests).
+    for (const pid of uidsProcesses(uids)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const u of createdUsers) {
+      try {
+        sh('userdel', [u]);
+      } catch {
+        /* already gone */
+      }
+    }
+    rmSync(sudoersFile, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const knownHosts: string[] = [];
+    const config: string[] = [];
+    const inventory: string[] = [];
+    const sudoers: string[] = [];
+    for (let i = 0; i < size; i++) {
+      const name = `${namePrefix}${pad(i + 1)}`;
+      const user = `${userPrefix}${pad(i + 1)}`;
+      const address = `127.0.${subnet}.${first + i}`;
+      const hostDir = join(dir, 'sshd', name);
+      const home = join(dir, 'home', user);
+      mkdirSync(hostDir, { recursive: true, mode: 0o700 });
+      mkdirSync(home, { mode: 0o755 });
+      mkdirSync(join(home, '.ssh'), { mode: 0o700 });
+      try {
+        sh('id', ['-u', user]);
+        sh('usermod', ['-d', home, '-s', '/bin/sh', user]);
+      } catch {
+        sh('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
+      }
+      createdUsers.push(user);
+      // '*' = no password login but not locked (sshd without PAM refuses locked accounts).
+      sh('usermod', ['-p', '*', user]);
+      if (sudoPassword) sh('chpasswd', [], `${user}:${sudoPassword}\n`);
+      if (options.sudo) sudoers.push(`${user} ALL=(ALL) ${options.sudo === 'nopasswd' ? 'NOPASSWD: ' : ''}ALL`);
+      const uid = Number(sh('id', ['-u', user]).trim());
+      const gid = Number(sh('id', ['-g', user]).trim());
+      uids.add(uid);
+      writeFileSync(join(home, '.ssh', 'authorized_keys'), clientPub, { mode: 0o600 });
+      for (const p of [home, join(home, '.ssh'), join(home, '.ssh', 'authorized_keys')]) chownSync(p, uid, gid);
+      const hostKey = join(hostDir, 'ssh_host_ed25519_key');
+      sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
+      const hostPublicKey = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+      const sshdConfig = join(hostDir, 'sshd_config');
+      writeFileSync(
+        sshdConfig,
+        [
+          `ListenAddress ${address}:${port}`,
+          `HostKey ${hostKey}`,
+          `PidFile ${join(hostDir, 'sshd.pid')}`,
+          'PubkeyAuthentication yes',
+          'PasswordAuthentication no',
+          'KbdInteractiveAuthentication no',
+          'PermitRootLogin no',
+          'UsePAM no',
+          'StrictModes no',
+          `AllowUsers ${user}`,
+          'AllowTcpForwarding yes',
+          'X11Forwarding no',
+          'PrintMotd no',
+          'PrintLastLog no',
+          'MaxSessions 100',
+          'MaxStartups 200',
+          'LogLevel ERROR',
+          'Subsystem sftp internal-sftp',
+          '',
+        ].join('\n'),
+      );
+      const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', sshdConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => {
+        if (stderr.length < 4000) stderr += c.toString();
+      });
+      children.push(child);
+      hosts.push({ name, address, port, user, home, uid, hostPublicKey, pid: child.pid! });
+      knownHosts.push(`${port === 22 ? address : `[${address}]:${port}`} ${hostPublicKey}`);
+      config.push(
+        `Host ${name}`,
+        `  HostName ${address}`,
+        `  User ${user}`,
+        `  Port ${port}`,
+        `  IdentityFile ${identityFile}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${join(dir, 'known_hosts')}`,
+        '  StrictHostKeyChecking yes',
+        '',
+      );
+      const labels = options.labels?.(i) ?? {};
+      const labelText = Object.entries(labels)
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join(', ');
+      inventory.push(
+        '---',
+        'apiVersion: flotilla.dev/v1',
+        'kind: Host',
+        `metadata: {name: ${name}, labels: {${labelText}}}`,
+        'spec:',
+        `  address: ${address}`,
+        `  user: ${user}`,
+        `  port: ${port}`,
+        `  identityFile: ${identityFile}`,
+      );
+      child.once('exit', (code) => {
+        if (code !== 0 && code !== null) stderr = `sshd for ${name} exited with ${code}: ${stderr}`;
+      });
+      (child as ChildProcess & { flotillaStderr?: () => string }).flotillaStderr = () => stderr;
+    }
+    if (sudoers.length) writeFileSync(sudoersFile, `${sudoers.join('\n')}\n`, { mode: 0o440 });
+    const knownHostsFile = join(dir, 'known_hosts');
+    writeFileSync(knownHostsFile, `${knownHosts.join('\n')}\n`);
+    const sshConfigFile = join(dir, 'ssh_config');
+    writeFileSync(sshConfigFile, config.join('\n'));
+    const inventoryFile = join(dir, 'hosts.yaml');
+    writeFileSync(inventoryFile, `${inventory.join('\n')}\n`);
+    const deadline = performance.now() + (options.readyTimeoutMs ?? 60_000);
+    await Promise.all(
+      hosts.map((h, i) =>
+        waitPort(h.address, h.port, deadline).catch((e: unknown) => {
+          const c = children[i] as ChildProcess & { flotillaStderr?: () => string };
+          throw new DeployError('CONNECT_FAILED', `${(e as Error).message}: ${c.flotillaStderr?.() ?? ''}`);
+        }),
+      ),
+    );
+    return { hosts, dir, identityFile, knownHostsFile, sshConfigFile, inventoryFile, sudoPassword, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The seam between {@link Connection} and the thing that runs commands: an ssh connection
+ * (`adapters/ssh2.ts`, the only module that imports ssh2) or this machine (`local-transport.ts`).
+ */
+import type { Readable, Writable } from 'node:stream';
+
+/** How one command is run by a transport. */
+export interface ExecOptions {
+  /** Allocate a pseudo-terminal. @default false */
+  pty?: boolean;
+  /** Bytes or a stream for the command's stdin; stdin is closed when it ends. */
+  input?: Buffer | Readable;
+  /** Gets the command's stdin instead of `input` (the caller ends it). */
+  interact?: (stdin: Writable) => void;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Kills the command (SIGKILL where the transport can) and rejects. */
+  signal?: AbortSignal;
+}
+
+/** How a command ended. */
+export interface ExecOutcome {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/** A way to reach one host. */
+export interface Transport {
+  readonly kind: 'ssh' | 'local';
+  /** Runs a POSIX sh command line in the login directory. */
+  exec(command: string, options: ExecOptions): Promise<ExecOutcome>;
+  /**
+   * Uploads a file atomically (temporary file, mode, rename). Throws `TRANSFER_FAILED` when the
+   * transport's file protocol misbehaves, so the caller can fall back to a streamed copy.
+   */
+  putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal): Promise<void>;
+  /** Downloads a file to a local path (written to a temporary name, then renamed). */
+  getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
