@@ -26,7 +26,7 @@ import type { ExecOptions, ExecOutcome, Transport } from '../transport.js';
 type Ssh2 = typeof Ssh2Module;
 let ssh2Module: Promise<Ssh2> | undefined;
 async function loadSsh2(): Promise<Ssh2> {
-  ssh2Module ??= import('ssh2').then((m) => ((m as { default?: Ssh2 }).default ?? m));
+  ssh2Module ??= import('ssh2').then((m) => (m as unknown as { default?: Ssh2 }).default ?? m);
   return ssh2Module;
 }
 
