@@ -1,0 +1,102 @@
+/**
+ * Errors of @flotilla/cluster are data: one base class with a stable string `code`, a
+ * human message, and an optional `cause`; subclasses carry the details (`issues`, the
+ * key's current revision). Use the `isClusterError()` guard rather than `instanceof`,
+ * which breaks across duplicate installs.
+ */
+
+/** Every code a {@link ClusterError} may carry. */
+export type ClusterErrorCode =
+  | 'manifest-invalid'
+  | 'conflict'
+  | 'not-found'
+  | 'store-locked'
+  | 'store-unavailable'
+  | 'store-url-invalid'
+  | 'compacted'
+  | 'runtime-failed'
+  | 'timeout';
+
+const BRAND = Symbol.for('@flotilla/cluster/ClusterError');
+
+/** The base class of every error this package throws on purpose. */
+export class ClusterError extends Error {
+  override name = 'ClusterError';
+  readonly code: ClusterErrorCode;
+  readonly [BRAND] = true;
+
+  constructor(code: ClusterErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** True when `value` is a {@link ClusterError} (from any copy of this package). */
+export function isClusterError(value: unknown): value is ClusterError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** One problem found in a manifest: where (YAML path, file, line, column) and what. */
+export interface ManifestIssue {
+  /** The YAML path, e.g. `spec.template.spec.resources.cpu` (empty for the document itself). */
+  path: string;
+  /** What is wrong, e.g. `"lots" is not a quantity`. */
+  message: string;
+  /** The file the document came from, when known. */
+  file?: string;
+  /** 1-based line of the offending node (or of its nearest present parent). */
+  line?: number;
+  /** 1-based column. */
+  column?: number;
+  /** 0-based index of the document in its file. */
+  document?: number;
+}
+
+/** Formats an issue as `file:line:col: path: message`. */
+export function formatManifestIssue(issue: ManifestIssue): string {
+  const where = [issue.file, issue.line, issue.column].filter((x) => x !== undefined).join(':');
+  const what = issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`;
+  return where === '' ? what : `${where}: ${what}`;
+}
+
+/** A manifest (or a set of files) failed validation; `issues` lists every problem found. */
+export class ManifestError extends ClusterError {
+  override name = 'ManifestError';
+  readonly issues: readonly ManifestIssue[];
+
+  constructor(issues: readonly ManifestIssue[]) {
+    const lines = issues.map((i) => `  ${formatManifestIssue(i)}`);
+    super(
+      'manifest-invalid',
+      `${issues.length} problem${issues.length === 1 ? '' : 's'} in manifests:\n${lines.join('\n')}`,
+    );
+    this.issues = issues;
+  }
+}
+
+/** True when `value` is a {@link ManifestError}. */
+export function isManifestError(value: unknown): value is ManifestError {
+  return isClusterError(value) && value.code === 'manifest-invalid';
+}
+
+/** A compare-and-set failed: the key's revision is not the expected one. */
+export class ConflictError extends ClusterError {
+  override name = 'ConflictError';
+  readonly key: string;
+  /** The key's current modRevision (0 when absent). */
+  readonly modRevision: number;
+
+  constructor(key: string, expected: number, modRevision: number) {
+    super(
+      'conflict',
+      `compare-and-set failed on "${key}": expected revision ${expected}, found ${modRevision === 0 ? 'absent' : modRevision}`,
+    );
+    this.key = key;
+    this.modRevision = modRevision;
+  }
+}
+
+/** True when `value` is a {@link ConflictError}. */
+export function isConflictError(value: unknown): value is ConflictError {
+  return isClusterError(value) && value.code === 'conflict';
+}

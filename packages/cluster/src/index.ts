@@ -1,0 +1,77 @@
+/**
+ * `@flotilla/cluster` — the declarative layer: Host/ReplicaSet/Service manifests, stores
+ * (file, etcd, Raft KV) with one contract, and the controllers that keep replicas running.
+ *
+ * @packageDocumentation
+ */
+export {
+  ClusterError,
+  ManifestError,
+  ConflictError,
+  isClusterError,
+  isManifestError,
+  isConflictError,
+  formatManifestIssue,
+} from './errors.js';
+export type { ClusterErrorCode, ManifestIssue } from './errors.js';
+
+export { API_VERSION } from './manifest/types.js';
+export type {
+  ManifestKind,
+  Kind,
+  LabelSelectorObject,
+  SelectorInput,
+  NodeSelectorInput,
+  ObjectMeta,
+  QuantityInput,
+  Taint,
+  Toleration,
+  HostSpec,
+  HostStatus,
+  Host,
+  ArtifactInput,
+  ArtifactRef,
+  HttpHealthCheck,
+  HealthCheck,
+  RestartPolicy,
+  Placement,
+  AntiAffinityTerm,
+  SpreadConstraint,
+  InstanceTemplateSpec,
+  InstanceTemplate,
+  UpdateStrategy,
+  ReplicaSetSpec,
+  ReplicaSetStatus,
+  ReplicaSet,
+  ServiceSpec,
+  Endpoint,
+  ServiceStatus,
+  Service,
+  InstancePhase,
+  InstanceSpec,
+  InstanceStatus,
+  Instance,
+  ClusterEvent,
+  Manifest,
+  ClusterObject,
+} from './manifest/types.js';
+export { parseQuantity, toMilli, toMebibytes, toCount, toSchedulerUnits } from './manifest/quantity.js';
+export type { Quantity } from './manifest/quantity.js';
+export { validateManifest, formatPath } from './manifest/validate.js';
+export type { Path, PathIssue } from './manifest/validate.js';
+export { parseManifests, loadManifests } from './manifest/parse.js';
+export type { ParseManifestsOptions, ParsedManifests } from './manifest/parse.js';
+
+export type { KeyValue, KvWatchEvent, WriteOptions, WatchOptions, KvStore } from './store/types.js';
+export { MemoryKvStore } from './store/memory.js';
+export type { MemoryKvStoreOptions } from './store/memory.js';
+export { FileKvStore, openFileStore } from './store/file.js';
+export type { FileKvStoreOptions } from './store/file.js';
+export { EtcdKvStore, openEtcdStore } from './store/etcd.js';
+export type { EtcdStoreOptions } from './store/etcd.js';
+export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, keyOf } from './store/resources.js';
+export type { StoreEntry, ResourceWatchEvent, PreconditionOptions } from './store/resources.js';
+export { parseStoreUrl } from './store/url.js';
+export type { StoreLocation } from './store/url.js';
+export { openStore, openKvStore } from './store/open.js';
+export type { OpenStoreOptions } from './store/open.js';

@@ -1,0 +1,122 @@
+/**
+ * Reading manifests: YAML streams of several documents, parsed with source positions so
+ * that every problem names its file, line, column and YAML path. Nothing is returned
+ * unless every document of every file is valid.
+ */
+import { LineCounter, isMap, isNode, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
+import { ManifestError, type ManifestIssue } from '../errors.js';
+import type { Manifest } from './types.js';
+import { formatPath, validateManifest, type Path } from './validate.js';
+
+/** Options of {@link parseManifests}. */
+export interface ParseManifestsOptions {
+  /** The file name used in issues. @default undefined */
+  file?: string;
+}
+
+/** The result of {@link parseManifests}: the objects when valid, and every issue found. */
+export interface ParsedManifests {
+  objects: Manifest[];
+  issues: ManifestIssue[];
+}
+
+function nodeAt(doc: Document, path: Path): { node: Node | undefined; keyNode: Node | undefined } {
+  let current: unknown = doc.contents;
+  let keyNode: Node | undefined;
+  for (const part of path) {
+    if (isMap(current)) {
+      const pair = current.items.find((p) => (isNode(p.key) ? (p.key as { value?: unknown }).value : p.key) === part);
+      if (!pair) return { node: undefined, keyNode: undefined };
+      keyNode = isNode(pair.key) ? pair.key : undefined;
+      current = pair.value;
+    } else if (isSeq(current) && typeof part === 'number') {
+      current = current.items[part];
+      keyNode = undefined;
+    } else {
+      return { node: undefined, keyNode: undefined };
+    }
+  }
+  return { node: isNode(current) ? current : undefined, keyNode };
+}
+
+/** The position of the deepest node along `path` that exists (the value, else its key). */
+function locate(doc: Document, path: Path, lines: LineCounter): { line: number; col: number } | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const { node, keyNode } = nodeAt(doc, path.slice(0, n));
+    const target = n === path.length ? (node ?? keyNode) : (keyNode ?? node);
+    const offset = target?.range?.[0];
+    if (offset !== undefined) return lines.linePos(offset);
+  }
+  return undefined;
+}
+
+/**
+ * Parses a YAML stream of manifests (documents separated by `---`) and validates every
+ * document. Empty documents are skipped. Never throws on bad input: problems are in
+ * `issues` (and `objects` is empty when there is any).
+ */
+export function parseManifests(text: string, options: ParseManifestsOptions = {}): ParsedManifests {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const issues: ManifestIssue[] = [];
+  const objects: Manifest[] = [];
+  const where = (document: number, pos: { line: number; col: number } | undefined): Partial<ManifestIssue> => ({
+    ...(options.file !== undefined ? { file: options.file } : {}),
+    ...(pos ? { line: pos.line, column: pos.col } : {}),
+    document,
+  });
+  if (!Array.isArray(docs)) return { objects, issues };
+  docs.forEach((doc, index) => {
+    if (doc.errors.length > 0) {
+      for (const err of doc.errors) {
+        const pos = err.linePos?.[0] ?? lines.linePos(err.pos[0]);
+        issues.push({ path: '', message: `YAML: ${err.message.split('\n')[0] ?? err.message}`, ...where(index, pos) });
+      }
+      return;
+    }
+    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return; // an empty document (e.g. a trailing ---)
+    const found = validateManifest(value).map((issue) => ({
+      path: formatPath(issue.path),
+      message: issue.message,
+      ...where(index, locate(doc, issue.path, lines)),
+    }));
+    // in source order: people fix files top to bottom
+    found.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    issues.push(...found);
+    if (found.length === 0) objects.push(value as Manifest);
+  });
+  // Duplicate names of one kind in one stream are a mistake the user wants to hear about.
+  const seen = new Map<string, number>();
+  objects.forEach((o) => {
+    const key = `${o.kind}/${o.metadata.name}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  });
+  for (const [key, count] of seen) {
+    if (count > 1) issues.push({ path: 'metadata.name', message: `${key} is declared ${count} times`, ...(options.file !== undefined ? { file: options.file } : {}) });
+  }
+  return { objects: issues.length === 0 ? objects : [], issues };
+}
+
+/**
+ * Parses and validates several files at once (`{file, text}`), and throws one
+ * {@link ManifestError} listing every problem in all of them; returns the objects when
+ * all are valid.
+ */
+export function loadManifests(sources: readonly { file?: string; text: string }[]): Manifest[] {
+  const issues: ManifestIssue[] = [];
+  const objects: Manifest[] = [];
+  for (const source of sources) {
+    const r = parseManifests(source.text, source.file !== undefined ? { file: source.file } : {});
+    issues.push(...r.issues);
+    objects.push(...r.objects);
+  }
+  const seen = new Set<string>();
+  for (const o of objects) {
+    const key = `${o.kind}/${o.metadata.name}`;
+    if (seen.has(key)) issues.push({ path: 'metadata.name', message: `${key} is declared more than once` });
+    seen.add(key);
+  }
+  if (issues.length > 0) throw new ManifestError(issues);
+  return objects;
+}

@@ -1,0 +1,266 @@
+/**
+ * The resource model (DESIGN.md, @flotilla/cluster, Manifests): `Host`, `ReplicaSet` and
+ * `Service` as users write them, plus the `Instance` objects the controllers create.
+ */
+
+/** The one API version. */
+export const API_VERSION = 'flotilla.dev/v1';
+
+/** Kinds a manifest may declare. */
+export type ManifestKind = 'Host' | 'ReplicaSet' | 'Service';
+/** Every kind the store holds. */
+export type Kind = ManifestKind | 'Instance' | 'Event';
+
+/** Kubernetes' label selector object. */
+export interface LabelSelectorObject {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+/** A selector as written: an object, a selector string (`"env=prod,app=web"`). */
+export type SelectorInput = LabelSelectorObject | string;
+
+/** A node selector: a plain label map or a LabelSelector (whose expressions also take Gt/Lt). */
+export type NodeSelectorInput =
+  | Record<string, string>
+  | {
+      matchLabels?: Record<string, string>;
+      matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt'; values?: string[] }[];
+    };
+
+/** Metadata common to every object. */
+export interface ObjectMeta {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Incremented by the store whenever `spec` changes. */
+  generation?: number;
+  /** The store revision this object was read at (set on read, ignored on write). */
+  resourceVersion?: number;
+  /** ISO time of creation. */
+  creationTimestamp?: string;
+}
+
+/** A quantity: a Kubernetes quantity string or a number (cpu in cores, memory in bytes). */
+export type QuantityInput = string | number;
+
+/** A taint on a host. */
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: 'NoSchedule' | 'NoExecute' | 'PreferNoSchedule';
+}
+
+/** A toleration on an instance template. */
+export interface Toleration {
+  key?: string;
+  operator?: 'Equal' | 'Exists';
+  value?: string;
+  effect?: 'NoSchedule' | 'NoExecute' | 'PreferNoSchedule';
+}
+
+/** Where a host is: an ssh address (or ssh_config alias), or a local directory. */
+export interface HostSpec {
+  address?: string;
+  user?: string;
+  port?: number;
+  identityFile?: string;
+  proxyJump?: string;
+  /** A host that is a directory on this machine (the `local` transport). */
+  local?: { dir: string };
+  capacity?: Record<string, QuantityInput>;
+  taints?: Taint[];
+  /** Set by `flo cordon`: no new instances are placed here. */
+  unschedulable?: boolean;
+}
+
+/** Observed state of a host. */
+export interface HostStatus {
+  ready: boolean;
+  /** ISO time of the last successful probe. */
+  lastHeartbeat?: string;
+  /** ISO time `ready` last changed. */
+  lastTransition?: string;
+  load1?: number;
+  /** Requests of the instances placed here, in scheduler units. */
+  allocated?: Record<string, number>;
+  message?: string;
+}
+
+export interface Host {
+  apiVersion: typeof API_VERSION;
+  kind: 'Host';
+  metadata: ObjectMeta;
+  spec: HostSpec;
+  status?: HostStatus;
+}
+
+/** A content-addressed artifact: a local file copied by `apply`, or a URL checked on the host. */
+export type ArtifactInput = string | { url: string; sha256: string };
+/** The artifact as recorded in the store after `apply`. */
+export type ArtifactRef = { path: string; sha256: string } | { url: string; sha256: string };
+
+export interface HttpHealthCheck {
+  path: string;
+  /** A port name from `ports`, or a number. */
+  port: string | number;
+}
+
+export interface HealthCheck {
+  http?: HttpHealthCheck;
+  exec?: string[];
+  /** @default 10 */
+  periodSeconds?: number;
+  /** @default 1 */
+  timeoutSeconds?: number;
+  /** @default 3 */
+  failureThreshold?: number;
+  /** @default 0 */
+  initialDelaySeconds?: number;
+}
+
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+export type Placement = 'binpack' | 'spread' | 'lowest-load';
+
+export interface AntiAffinityTerm {
+  labelSelector: NodeSelectorInput;
+  topologyKey: string;
+}
+export interface SpreadConstraint {
+  topologyKey: string;
+  maxSkew: number;
+  labelSelector?: NodeSelectorInput;
+}
+
+/** What an instance runs. */
+export interface InstanceTemplateSpec {
+  artifact?: ArtifactInput | ArtifactRef;
+  command: string[];
+  env?: Record<string, string>;
+  ports?: { name: string }[];
+  resources?: Record<string, QuantityInput>;
+  healthCheck?: HealthCheck;
+  /** @default 'Always' */
+  restartPolicy?: RestartPolicy;
+  /** @default 10 */
+  terminationGracePeriodSeconds?: number;
+  nodeSelector?: NodeSelectorInput;
+  tolerations?: Toleration[];
+  antiAffinity?: AntiAffinityTerm | AntiAffinityTerm[];
+  spread?: SpreadConstraint | SpreadConstraint[];
+}
+
+export interface InstanceTemplate {
+  metadata: { labels: Record<string, string> };
+  spec: InstanceTemplateSpec;
+}
+
+export interface UpdateStrategy {
+  /** A count or a percentage of replicas (rounded down). @default 1 */
+  maxUnavailable?: number | string;
+  /** A count or a percentage of replicas (rounded up). @default 1 */
+  maxSurge?: number | string;
+}
+
+export interface ReplicaSetSpec {
+  replicas: number;
+  selector: SelectorInput;
+  /** @default 'spread' */
+  placement?: Placement;
+  updateStrategy?: UpdateStrategy;
+  template: InstanceTemplate;
+}
+
+export interface ReplicaSetStatus {
+  replicas: number;
+  readyReplicas: number;
+  observedGeneration: number;
+  /** Hash of the template the replica set is rolling towards (or runs). */
+  currentTemplateHash?: string;
+  /** Templates this replica set ran before, newest last (for `rollout undo`). */
+  history?: { hash: string; template: InstanceTemplate }[];
+  /** Set while a rolling update is in progress. */
+  rollout?: { from: string; to: string; state: 'Progressing' | 'RolledBack' | 'Complete'; message?: string };
+}
+
+export interface ReplicaSet {
+  apiVersion: typeof API_VERSION;
+  kind: 'ReplicaSet';
+  metadata: ObjectMeta;
+  spec: ReplicaSetSpec;
+  status?: ReplicaSetStatus;
+}
+
+export interface ServiceSpec {
+  selector: SelectorInput;
+  /** A port name of the selected instances, or a number. */
+  port: string | number;
+  render?: { hosts: string; path: string };
+}
+
+export interface Endpoint {
+  instance: string;
+  address: string;
+  port: number;
+}
+
+export interface ServiceStatus {
+  endpoints: Endpoint[];
+  /** Hosts and the endpoint list hash last rendered there. */
+  rendered?: Record<string, string>;
+}
+
+export interface Service {
+  apiVersion: typeof API_VERSION;
+  kind: 'Service';
+  metadata: ObjectMeta;
+  spec: ServiceSpec;
+  status?: ServiceStatus;
+}
+
+export type InstancePhase = 'Pending' | 'Starting' | 'Running' | 'Failed' | 'Terminating' | 'Unknown';
+
+export interface InstanceSpec {
+  replicaSet: string;
+  /** The host's name. */
+  host: string;
+  templateHash: string;
+  template: InstanceTemplateSpec;
+}
+
+export interface InstanceStatus {
+  phase: InstancePhase;
+  ready: boolean;
+  ports: Record<string, number>;
+  pid?: number;
+  restarts: number;
+  startedAt?: string;
+  message?: string;
+  /** Consecutive failed health checks. */
+  healthFailures?: number;
+}
+
+/** One running copy of a replica set's template on a host (created by the controllers). */
+export interface Instance {
+  apiVersion: typeof API_VERSION;
+  kind: 'Instance';
+  metadata: ObjectMeta;
+  spec: InstanceSpec;
+  status?: InstanceStatus;
+}
+
+/** An event recorded for `flo describe`. */
+export interface ClusterEvent {
+  apiVersion: typeof API_VERSION;
+  kind: 'Event';
+  metadata: ObjectMeta;
+  involved: { kind: Kind; name: string };
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  time: string;
+}
+
+/** Any object a manifest may contain. */
+export type Manifest = Host | ReplicaSet | Service;
+/** Any object the store holds. */
+export type ClusterObject = Manifest | Instance | ClusterEvent;

@@ -1,0 +1,563 @@
+/**
+ * Manifest validation: every problem at once, each with its path (apimachinery's
+ * field.ErrorList idea). Works on plain values; `parse.ts` adds files and line numbers.
+ */
+import { parseSelector, selectorFromLabelSelector, validateLabelKey, validateLabelValue } from '@flotilla/labels';
+import { isNegative, parseQuantity } from './quantity.js';
+import { API_VERSION } from './types.js';
+
+/** A path into a document: keys and array indices. */
+export type Path = readonly (string | number)[];
+
+/** A problem at a path (before positions are known). */
+export interface PathIssue {
+  path: Path;
+  message: string;
+}
+
+/** Formats a path as `spec.template.spec.ports[0].name`. */
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? part : `.${part}`;
+  }
+  return out;
+}
+
+type Obj = Record<string, unknown>;
+
+class Issues {
+  readonly list: PathIssue[] = [];
+  add(path: Path, message: string): void {
+    this.list.push({ path, message });
+  }
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'a list';
+  if (isObj(v)) return 'a mapping';
+  return typeof v === "number" || typeof v === "boolean" || typeof v === "bigint" ? String(v) : v === null ? "null" : typeof v;
+}
+
+function unknownFields(out: Issues, path: Path, value: Obj, allowed: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) out.add([...path, key], `unknown field (expected one of: ${allowed.join(', ')})`);
+  }
+}
+
+function expectObj(out: Issues, path: Path, v: unknown, required = false): Obj | undefined {
+  if (v === undefined || v === null) {
+    if (required) out.add(path, 'is required');
+    return undefined;
+  }
+  if (!isObj(v)) {
+    out.add(path, `must be a mapping, not ${show(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function expectString(out: Issues, path: Path, v: unknown, required = false): string | undefined {
+  if (v === undefined || v === null) {
+    if (required) out.add(path, 'is required');
+    return undefined;
+  }
+  if (typeof v !== 'string') {
+    out.add(path, `must be a string, not ${show(v)}`);
+    return undefined;
+  }
+  if (required && v === '') out.add(path, 'must not be empty');
+  return v;
+}
+
+function expectInt(out: Issues, path: Path, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER, required = false): number | undefined {
+  if (v === undefined || v === null) {
+    if (required) out.add(path, 'is required');
+    return undefined;
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    out.add(path, `must be an integer, not ${show(v)}`);
+    return undefined;
+  }
+  if (v < min || v > max) {
+    out.add(path, max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}, not ${v}` : `must be between ${min} and ${max}, not ${v}`);
+    return undefined;
+  }
+  return v;
+}
+
+function expectBool(out: Issues, path: Path, v: unknown): void {
+  if (v !== undefined && v !== null && typeof v !== 'boolean') out.add(path, `must be true or false, not ${show(v)}`);
+}
+
+function expectEnum(out: Issues, path: Path, v: unknown, values: readonly string[]): void {
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'string' || !values.includes(v)) out.add(path, `${show(v)} is not one of: ${values.join(', ')}`);
+}
+
+function expectStringList(out: Issues, path: Path, v: unknown, nonEmpty: boolean): string[] | undefined {
+  if (v === undefined || v === null) {
+    if (nonEmpty) out.add(path, 'is required');
+    return undefined;
+  }
+  if (!Array.isArray(v)) {
+    out.add(path, `must be a list of strings, not ${show(v)}`);
+    return undefined;
+  }
+  if (nonEmpty && v.length === 0) out.add(path, 'must not be empty');
+  v.forEach((item, i) => {
+    if (typeof item !== 'string') out.add([...path, i], `must be a string, not ${show(item)}`);
+  });
+  return v as string[];
+}
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function labelMap(out: Issues, path: Path, v: unknown): Record<string, string> | undefined {
+  const m = expectObj(out, path, v);
+  if (!m) return undefined;
+  let ok = true;
+  for (const [k, val] of Object.entries(m)) {
+    if (typeof val !== 'string') {
+      out.add([...path, k], `label values must be strings, not ${show(val)} (quote it)`);
+      ok = false;
+    }
+  }
+  if (!ok) return undefined;
+  const labels = m as Record<string, string>;
+  for (const [k, val] of Object.entries(labels)) {
+    for (const msg of validateLabelKey(k)) out.add([...path, k], `invalid label key ${JSON.stringify(k)}: ${msg}`);
+    for (const msg of validateLabelValue(val)) out.add([...path, k], `invalid label value ${JSON.stringify(val)}: ${msg}`);
+  }
+  return labels;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * A selector: a string in the selector syntax, or `{matchLabels, matchExpressions}`, or
+ * (when `plainMapAllowed`) a plain label map as a Service's `selector: {app: web}`.
+ * Returns a predicate over labels when valid.
+ */
+function selectorField(
+  out: Issues,
+  path: Path,
+  v: unknown,
+  options: { plainMapAllowed: boolean; required: boolean },
+): ((labels: Record<string, string>) => boolean) | undefined {
+  if (v === undefined || v === null) {
+    if (options.required) out.add(path, 'is required');
+    return undefined;
+  }
+  if (typeof v === 'string') {
+    try {
+      const s = parseSelector(v);
+      return (labels) => s.matches(labels);
+    } catch (e) {
+      out.add(path, `invalid selector ${JSON.stringify(v)}: ${errorText(e)}`);
+      return undefined;
+    }
+  }
+  const m = expectObj(out, path, v);
+  if (!m) return undefined;
+  const isLabelSelector = 'matchLabels' in m || 'matchExpressions' in m;
+  if (!isLabelSelector) {
+    if (!options.plainMapAllowed) {
+      out.add(path, 'must have matchLabels or matchExpressions, or be a selector string');
+      return undefined;
+    }
+    const labels = labelMap(out, path, m);
+    if (!labels) return undefined;
+    return (l) => Object.entries(labels).every(([k, val]) => l[k] === val);
+  }
+  unknownFields(out, path, m, ['matchLabels', 'matchExpressions']);
+  const before = out.list.length;
+  if (m.matchLabels !== undefined) labelMap(out, [...path, 'matchLabels'], m.matchLabels);
+  if (m.matchExpressions !== undefined) {
+    if (!Array.isArray(m.matchExpressions)) out.add([...path, 'matchExpressions'], 'must be a list');
+    else
+      m.matchExpressions.forEach((e: unknown, i) => {
+        const p = [...path, 'matchExpressions', i];
+        const ex = expectObj(out, p, e, true);
+        if (!ex) return;
+        unknownFields(out, p, ex, ['key', 'operator', 'values']);
+        expectString(out, [...p, 'key'], ex.key, true);
+        expectEnum(out, [...p, 'operator'], ex.operator, ['In', 'NotIn', 'Exists', 'DoesNotExist']);
+        if (ex.operator === undefined) out.add([...p, 'operator'], 'is required');
+        expectStringList(out, [...p, 'values'], ex.values, false);
+      });
+  }
+  if (out.list.length > before) return undefined;
+  try {
+    const s = selectorFromLabelSelector(m);
+    return (labels) => s.matches(labels);
+  } catch (e) {
+    out.add(path, errorText(e));
+    return undefined;
+  }
+}
+
+/** A node selector (plain map, or LabelSelector whose expressions also take Gt/Lt). */
+function nodeSelectorField(out: Issues, path: Path, v: unknown): void {
+  const m = expectObj(out, path, v);
+  if (!m) return;
+  if (!('matchLabels' in m || 'matchExpressions' in m)) {
+    labelMap(out, path, m);
+    return;
+  }
+  unknownFields(out, path, m, ['matchLabels', 'matchExpressions']);
+  if (m.matchLabels !== undefined) labelMap(out, [...path, 'matchLabels'], m.matchLabels);
+  if (m.matchExpressions === undefined) return;
+  if (!Array.isArray(m.matchExpressions)) {
+    out.add([...path, 'matchExpressions'], 'must be a list');
+    return;
+  }
+  m.matchExpressions.forEach((e: unknown, i) => {
+    const p = [...path, 'matchExpressions', i];
+    const ex = expectObj(out, p, e, true);
+    if (!ex) return;
+    unknownFields(out, p, ex, ['key', 'operator', 'values']);
+    const key = expectString(out, [...p, 'key'], ex.key, true);
+    if (key) for (const msg of validateLabelKey(key)) out.add([...p, 'key'], `invalid label key ${JSON.stringify(key)}: ${msg}`);
+    if (ex.operator === undefined) out.add([...p, 'operator'], 'is required');
+    expectEnum(out, [...p, 'operator'], ex.operator, ['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']);
+    const values = expectStringList(out, [...p, 'values'], ex.values, false) ?? [];
+    switch (ex.operator) {
+      case 'In':
+      case 'NotIn':
+        if (values.length === 0) out.add([...p, 'values'], `must be non-empty for ${ex.operator}`);
+        break;
+      case 'Exists':
+      case 'DoesNotExist':
+        if (values.length > 0) out.add([...p, 'values'], `must be empty for ${ex.operator}`);
+        break;
+      case 'Gt':
+      case 'Lt':
+        if (values.length !== 1 || !/^-?\d+$/.test(values[0] ?? ''))
+          out.add([...p, 'values'], `must be a single integer for ${ex.operator}`);
+        break;
+      default:
+        break;
+    }
+  });
+}
+
+function quantities(out: Issues, path: Path, v: unknown): void {
+  const m = expectObj(out, path, v);
+  if (!m) return;
+  for (const [name, raw] of Object.entries(m)) {
+    const p = [...path, name];
+    if (typeof raw !== 'string' && typeof raw !== 'number') {
+      out.add(p, `${show(raw)} is not a quantity`);
+      continue;
+    }
+    const q = parseQuantity(raw);
+    if (!q) out.add(p, `${show(raw)} is not a quantity (e.g. ${name === 'cpu' ? '"250m" or 2' : name === 'memory' ? '"128Mi" or "1Gi"' : '1'})`);
+    else if (isNegative(q)) out.add(p, `${show(raw)} must not be negative`);
+  }
+}
+
+function metadata(out: Issues, v: unknown): Obj | undefined {
+  const m = expectObj(out, ['metadata'], v, true);
+  if (!m) return undefined;
+  unknownFields(out, ['metadata'], m, ['name', 'labels', 'annotations']);
+  const name = expectString(out, ['metadata', 'name'], m.name, true);
+  if (name !== undefined && name !== '' && (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)))
+    out.add(
+      ['metadata', 'name'],
+      `${JSON.stringify(name)} is not a valid name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters`,
+    );
+  if (m.labels !== undefined) labelMap(out, ['metadata', 'labels'], m.labels);
+  if (m.annotations !== undefined) {
+    const a = expectObj(out, ['metadata', 'annotations'], m.annotations);
+    if (a) for (const [k, val] of Object.entries(a)) if (typeof val !== 'string') out.add(['metadata', 'annotations', k], 'must be a string');
+  }
+  return m;
+}
+
+function taints(out: Issues, path: Path, v: unknown): void {
+  if (v === undefined || v === null) return;
+  if (!Array.isArray(v)) {
+    out.add(path, 'must be a list');
+    return;
+  }
+  v.forEach((t: unknown, i) => {
+    const p = [...path, i];
+    const m = expectObj(out, p, t, true);
+    if (!m) return;
+    unknownFields(out, p, m, ['key', 'value', 'effect']);
+    const key = expectString(out, [...p, 'key'], m.key, true);
+    if (key) for (const msg of validateLabelKey(key)) out.add([...p, 'key'], `invalid taint key ${JSON.stringify(key)}: ${msg}`);
+    const value = expectString(out, [...p, 'value'], m.value);
+    if (value !== undefined) for (const msg of validateLabelValue(value)) out.add([...p, 'value'], `invalid taint value: ${msg}`);
+    if (m.effect === undefined) out.add([...p, 'effect'], 'is required');
+    expectEnum(out, [...p, 'effect'], m.effect, ['NoSchedule', 'NoExecute', 'PreferNoSchedule']);
+  });
+}
+
+function validateHostSpec(out: Issues, v: unknown): void {
+  const s = expectObj(out, ['spec'], v, true);
+  if (!s) return;
+  unknownFields(out, ['spec'], s, ['address', 'user', 'port', 'identityFile', 'proxyJump', 'local', 'capacity', 'taints', 'unschedulable']);
+  const hasAddress = s.address !== undefined && s.address !== null;
+  const hasLocal = s.local !== undefined && s.local !== null;
+  if (hasAddress === hasLocal) out.add(['spec'], hasAddress ? 'set either address or local, not both' : 'needs address (ssh) or local: {dir} (a directory on this machine)');
+  expectString(out, ['spec', 'address'], s.address);
+  expectString(out, ['spec', 'user'], s.user);
+  expectInt(out, ['spec', 'port'], s.port, 1, 65535);
+  expectString(out, ['spec', 'identityFile'], s.identityFile);
+  expectString(out, ['spec', 'proxyJump'], s.proxyJump);
+  if (hasLocal) {
+    const l = expectObj(out, ['spec', 'local'], s.local);
+    if (l) {
+      unknownFields(out, ['spec', 'local'], l, ['dir']);
+      expectString(out, ['spec', 'local', 'dir'], l.dir, true);
+    }
+  }
+  if (s.capacity !== undefined) quantities(out, ['spec', 'capacity'], s.capacity);
+  taints(out, ['spec', 'taints'], s.taints);
+  expectBool(out, ['spec', 'unschedulable'], s.unschedulable);
+}
+
+function intOrPercent(out: Issues, path: Path, v: unknown): number | string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'string' && /^\d+%$/.test(v)) return v;
+  out.add(path, `${show(v)} must be a non-negative integer or a percentage like "25%"`);
+  return undefined;
+}
+
+function terms(out: Issues, path: Path, v: unknown, kind: 'antiAffinity' | 'spread'): void {
+  if (v === undefined || v === null) return;
+  const list = Array.isArray(v) ? (v as unknown[]) : [v];
+  list.forEach((t, i) => {
+    const p = Array.isArray(v) ? [...path, i] : path;
+    const m = expectObj(out, p, t, true);
+    if (!m) return;
+    if (kind === 'antiAffinity') {
+      unknownFields(out, p, m, ['labelSelector', 'topologyKey']);
+      if (m.labelSelector === undefined) out.add([...p, 'labelSelector'], 'is required');
+      else nodeSelectorField(out, [...p, 'labelSelector'], m.labelSelector);
+    } else {
+      unknownFields(out, p, m, ['labelSelector', 'topologyKey', 'maxSkew']);
+      expectInt(out, [...p, 'maxSkew'], m.maxSkew, 1, Number.MAX_SAFE_INTEGER, true);
+      if (m.labelSelector !== undefined) nodeSelectorField(out, [...p, 'labelSelector'], m.labelSelector);
+    }
+    const key = expectString(out, [...p, 'topologyKey'], m.topologyKey, true);
+    if (key) for (const msg of validateLabelKey(key)) out.add([...p, 'topologyKey'], `invalid topology key: ${msg}`);
+  });
+}
+
+function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
+  const s = expectObj(out, path, v, true);
+  if (!s) return;
+  unknownFields(out, path, s, [
+    'artifact',
+    'command',
+    'env',
+    'ports',
+    'resources',
+    'healthCheck',
+    'restartPolicy',
+    'terminationGracePeriodSeconds',
+    'nodeSelector',
+    'tolerations',
+    'antiAffinity',
+    'spread',
+  ]);
+  // artifact
+  if (s.artifact !== undefined && s.artifact !== null) {
+    if (typeof s.artifact === 'string') {
+      if (s.artifact === '') out.add([...path, 'artifact'], 'must not be empty');
+    } else {
+      const a = expectObj(out, [...path, 'artifact'], s.artifact);
+      if (a) {
+        unknownFields(out, [...path, 'artifact'], a, ['url', 'sha256']);
+        const url = expectString(out, [...path, 'artifact', 'url'], a.url, true);
+        if (url && !/^https?:\/\/[^/]+/.test(url)) out.add([...path, 'artifact', 'url'], `${JSON.stringify(url)} must be an http(s) URL`);
+        const sha = expectString(out, [...path, 'artifact', 'sha256'], a.sha256, true);
+        if (sha && !SHA256.test(sha)) out.add([...path, 'artifact', 'sha256'], 'must be 64 lowercase hex digits');
+      }
+    }
+  }
+  expectStringList(out, [...path, 'command'], s.command, true);
+  // env
+  if (s.env !== undefined && s.env !== null) {
+    const env = expectObj(out, [...path, 'env'], s.env);
+    if (env)
+      for (const [k, val] of Object.entries(env)) {
+        const p = [...path, 'env', k];
+        if (!ENV_NAME.test(k)) out.add(p, `${JSON.stringify(k)} is not a valid environment variable name`);
+        else if (k === 'HOST' || k === 'PORT' || k.startsWith('PORT_')) out.add(p, `${k} is set by flotilla for each instance`);
+        if (typeof val !== 'string') out.add(p, `must be a string, not ${show(val)} (quote it)`);
+      }
+  }
+  // ports
+  const portNames = new Set<string>();
+  if (s.ports !== undefined && s.ports !== null) {
+    if (!Array.isArray(s.ports)) out.add([...path, 'ports'], 'must be a list of {name}');
+    else
+      s.ports.forEach((pt: unknown, i) => {
+        const p = [...path, 'ports', i];
+        const m = expectObj(out, p, pt, true);
+        if (!m) return;
+        unknownFields(out, p, m, ['name']);
+        const name = expectString(out, [...p, 'name'], m.name, true);
+        if (name === undefined || name === '') return;
+        if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name))
+          out.add([...p, 'name'], `${JSON.stringify(name)} is not a valid port name: at most 15 lowercase letters, digits and '-', with a letter`);
+        else if (portNames.has(name)) out.add([...p, 'name'], `duplicate port name ${JSON.stringify(name)}`);
+        portNames.add(name);
+      });
+  }
+  if (s.resources !== undefined) quantities(out, [...path, 'resources'], s.resources);
+  // health check
+  if (s.healthCheck !== undefined && s.healthCheck !== null) {
+    const hp = [...path, 'healthCheck'];
+    const h = expectObj(out, hp, s.healthCheck);
+    if (h) {
+      unknownFields(out, hp, h, ['http', 'exec', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'initialDelaySeconds']);
+      const hasHttp = h.http !== undefined && h.http !== null;
+      const hasExec = h.exec !== undefined && h.exec !== null;
+      if (hasHttp === hasExec) out.add(hp, hasHttp ? 'set either http or exec, not both' : 'needs http: {path, port} or exec: [command...]');
+      if (hasHttp) {
+        const http = expectObj(out, [...hp, 'http'], h.http);
+        if (http) {
+          unknownFields(out, [...hp, 'http'], http, ['path', 'port']);
+          const hpath = expectString(out, [...hp, 'http', 'path'], http.path, true);
+          if (hpath && !hpath.startsWith('/')) out.add([...hp, 'http', 'path'], 'must start with /');
+          if (http.port === undefined) out.add([...hp, 'http', 'port'], 'is required');
+          else if (typeof http.port === 'string') {
+            if (!portNames.has(http.port)) out.add([...hp, 'http', 'port'], `${JSON.stringify(http.port)} is not one of the template's ports`);
+          } else expectInt(out, [...hp, 'http', 'port'], http.port, 1, 65535);
+        }
+      }
+      if (hasExec) expectStringList(out, [...hp, 'exec'], h.exec, true);
+      expectInt(out, [...hp, 'periodSeconds'], h.periodSeconds, 1);
+      expectInt(out, [...hp, 'timeoutSeconds'], h.timeoutSeconds, 1);
+      expectInt(out, [...hp, 'failureThreshold'], h.failureThreshold, 1);
+      expectInt(out, [...hp, 'initialDelaySeconds'], h.initialDelaySeconds, 0);
+    }
+  }
+  expectEnum(out, [...path, 'restartPolicy'], s.restartPolicy, ['Always', 'OnFailure', 'Never']);
+  expectInt(out, [...path, 'terminationGracePeriodSeconds'], s.terminationGracePeriodSeconds, 0);
+  if (s.nodeSelector !== undefined && s.nodeSelector !== null) nodeSelectorField(out, [...path, 'nodeSelector'], s.nodeSelector);
+  if (s.tolerations !== undefined && s.tolerations !== null) {
+    if (!Array.isArray(s.tolerations)) out.add([...path, 'tolerations'], 'must be a list');
+    else
+      s.tolerations.forEach((t: unknown, i) => {
+        const p = [...path, 'tolerations', i];
+        const m = expectObj(out, p, t, true);
+        if (!m) return;
+        unknownFields(out, p, m, ['key', 'operator', 'value', 'effect']);
+        expectString(out, [...p, 'key'], m.key);
+        expectEnum(out, [...p, 'operator'], m.operator, ['Equal', 'Exists']);
+        expectString(out, [...p, 'value'], m.value);
+        expectEnum(out, [...p, 'effect'], m.effect, ['NoSchedule', 'NoExecute', 'PreferNoSchedule']);
+        if (m.operator === 'Exists' && m.value !== undefined) out.add([...p, 'value'], 'must be empty when operator is Exists');
+      });
+  }
+  terms(out, [...path, 'antiAffinity'], s.antiAffinity, 'antiAffinity');
+  terms(out, [...path, 'spread'], s.spread, 'spread');
+}
+
+function validateReplicaSetSpec(out: Issues, v: unknown): void {
+  const s = expectObj(out, ['spec'], v, true);
+  if (!s) return;
+  unknownFields(out, ['spec'], s, ['replicas', 'selector', 'placement', 'updateStrategy', 'template']);
+  expectInt(out, ['spec', 'replicas'], s.replicas, 0, Number.MAX_SAFE_INTEGER, true);
+  const matches = selectorField(out, ['spec', 'selector'], s.selector, { plainMapAllowed: false, required: true });
+  expectEnum(out, ['spec', 'placement'], s.placement, ['binpack', 'spread', 'lowest-load']);
+  if (s.updateStrategy !== undefined && s.updateStrategy !== null) {
+    const u = expectObj(out, ['spec', 'updateStrategy'], s.updateStrategy);
+    if (u) {
+      unknownFields(out, ['spec', 'updateStrategy'], u, ['maxUnavailable', 'maxSurge']);
+      const mu = intOrPercent(out, ['spec', 'updateStrategy', 'maxUnavailable'], u.maxUnavailable);
+      const ms = intOrPercent(out, ['spec', 'updateStrategy', 'maxSurge'], u.maxSurge);
+      const zero = (x: number | string | undefined): boolean => x === 0 || x === '0%';
+      if (zero(mu) && zero(ms)) out.add(['spec', 'updateStrategy'], 'maxUnavailable and maxSurge may not both be 0');
+    }
+  }
+  const t = expectObj(out, ['spec', 'template'], s.template, true);
+  if (!t) return;
+  unknownFields(out, ['spec', 'template'], t, ['metadata', 'spec']);
+  const tm = expectObj(out, ['spec', 'template', 'metadata'], t.metadata, true);
+  let labels: Record<string, string> | undefined;
+  if (tm) {
+    unknownFields(out, ['spec', 'template', 'metadata'], tm, ['labels']);
+    if (tm.labels === undefined) out.add(['spec', 'template', 'metadata', 'labels'], 'is required');
+    else labels = labelMap(out, ['spec', 'template', 'metadata', 'labels'], tm.labels);
+  }
+  if (matches && labels && !matches(labels))
+    out.add(['spec', 'template', 'metadata', 'labels'], 'do not match spec.selector: the replica set would never find its instances');
+  validateTemplateSpec(out, ['spec', 'template', 'spec'], t.spec);
+}
+
+function validateServiceSpec(out: Issues, v: unknown): void {
+  const s = expectObj(out, ['spec'], v, true);
+  if (!s) return;
+  unknownFields(out, ['spec'], s, ['selector', 'port', 'render']);
+  selectorField(out, ['spec', 'selector'], s.selector, { plainMapAllowed: true, required: true });
+  if (s.port === undefined) out.add(['spec', 'port'], 'is required');
+  else if (typeof s.port === 'string') {
+    if (!PORT_NAME.test(s.port)) out.add(['spec', 'port'], `${JSON.stringify(s.port)} is not a valid port name`);
+  } else expectInt(out, ['spec', 'port'], s.port, 1, 65535);
+  if (s.render !== undefined && s.render !== null) {
+    const r = expectObj(out, ['spec', 'render'], s.render);
+    if (r) {
+      unknownFields(out, ['spec', 'render'], r, ['hosts', 'path']);
+      const hosts = expectString(out, ['spec', 'render', 'hosts'], r.hosts, true);
+      if (hosts !== undefined)
+        try {
+          parseSelector(hosts);
+        } catch (e) {
+          out.add(['spec', 'render', 'hosts'], `invalid selector ${JSON.stringify(hosts)}: ${errorText(e)}`);
+        }
+      const p = expectString(out, ['spec', 'render', 'path'], r.path, true);
+      if (p?.split('/').includes('..')) out.add(['spec', 'render', 'path'], 'must not contain ..');
+    }
+  }
+}
+
+/**
+ * Validates one document (a plain value). Returns every problem found, with paths;
+ * an empty list means the value is a valid {@link Manifest}.
+ */
+export function validateManifest(value: unknown): PathIssue[] {
+  const out = new Issues();
+  const doc = expectObj(out, [], value, true);
+  if (!doc) return out.list;
+  unknownFields(out, [], doc, ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+  if (doc.apiVersion === undefined) out.add(['apiVersion'], `is required (${API_VERSION})`);
+  else if (doc.apiVersion !== API_VERSION) out.add(['apiVersion'], `${show(doc.apiVersion)} is not supported (expected ${API_VERSION})`);
+  metadata(out, doc.metadata);
+  switch (doc.kind) {
+    case 'Host':
+      validateHostSpec(out, doc.spec);
+      break;
+    case 'ReplicaSet':
+      validateReplicaSetSpec(out, doc.spec);
+      break;
+    case 'Service':
+      validateServiceSpec(out, doc.spec);
+      break;
+    case undefined:
+      out.add(['kind'], 'is required (Host, ReplicaSet or Service)');
+      break;
+    default:
+      out.add(['kind'], `${show(doc.kind)} is not one of: Host, ReplicaSet, Service`);
+  }
+  return out.list;
+}

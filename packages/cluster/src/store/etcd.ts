@@ -1,0 +1,184 @@
+/**
+ * The etcd backend (`etcd://host:port,...`) through the `etcd3` client: for users who run
+ * etcd already. etcd's data model is the contract's model (revisions, modRevision,
+ * compare-and-set as a transaction, watch from a revision with previous values), so this
+ * is a thin translation.
+ */
+import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
+import { ClusterError, ConflictError } from '../errors.js';
+import { Channel } from './channel.js';
+import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
+
+/** Options of {@link openEtcdStore}. */
+export interface EtcdStoreOptions {
+  /** Interval of `progress` events on watches; 0 disables them. @default 5000 */
+  progressIntervalMs?: number;
+  /** Passed to the etcd3 client (credentials, auth, ...). @default {} */
+  client?: Omit<IOptions, 'hosts'>;
+}
+
+function toKv(kv: IKeyValue): KeyValue {
+  return {
+    key: kv.key.toString('utf8'),
+    value: kv.value.toString('utf8'),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+    version: Number(kv.version),
+  };
+}
+
+function unavailable(e: unknown): ClusterError {
+  return new ClusterError('store-unavailable', `etcd: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
+/** A {@link KvStore} on an etcd cluster. */
+export class EtcdKvStore implements KvStore {
+  readonly #client: Etcd3;
+  readonly #progressIntervalMs: number;
+  readonly #watchers = new Set<() => void>();
+
+  constructor(client: Etcd3, options: EtcdStoreOptions = {}) {
+    this.#client = client;
+    this.#progressIntervalMs = options.progressIntervalMs ?? 5000;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    try {
+      const res = await this.#client.get(key).exec();
+      const kv = res.kvs[0];
+      return kv ? toKv(kv) : undefined;
+    } catch (e) {
+      throw unavailable(e);
+    }
+  }
+
+  async range(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    try {
+      const res = await this.#client.getAll().prefix(prefix).sort('Key', 'Ascend').exec();
+      return { items: res.kvs.map(toKv), revision: Number(res.header.revision) };
+    } catch (e) {
+      throw unavailable(e);
+    }
+  }
+
+  async put(key: string, value: string, options: WriteOptions = {}): Promise<number> {
+    const prev = options.prevRevision;
+    try {
+      if (prev === undefined) {
+        const res = await this.#client.put(key).value(value).exec();
+        return Number(res.header.revision);
+      }
+      const txn = prev === 0 ? this.#client.if(key, 'Create', '==', 0) : this.#client.if(key, 'Mod', '==', prev);
+      const res = await txn.then(this.#client.put(key).value(value)).else(this.#client.get(key)).commit();
+      if (res.succeeded) return Number(res.header.revision);
+      const current = res.responses[0]?.response_range?.kvs[0];
+      throw new ConflictError(key, prev, current ? Number(current.mod_revision) : 0);
+    } catch (e) {
+      if (e instanceof ConflictError) throw e;
+      throw unavailable(e);
+    }
+  }
+
+  async delete(key: string, options: WriteOptions = {}): Promise<number | undefined> {
+    const prev = options.prevRevision;
+    try {
+      if (prev === undefined) {
+        const res = await this.#client.delete().key(key).exec();
+        return Number(res.deleted) > 0 ? Number(res.header.revision) : undefined;
+      }
+      if (prev === 0) {
+        const current = await this.get(key);
+        if (current) throw new ConflictError(key, 0, current.modRevision);
+        return undefined;
+      }
+      const res = await this.#client.if(key, 'Mod', '==', prev).then(this.#client.delete().key(key)).else(this.#client.get(key)).commit();
+      if (res.succeeded) return Number(res.header.revision);
+      const current = res.responses[0]?.response_range?.kvs[0];
+      throw new ConflictError(key, prev, current ? Number(current.mod_revision) : 0);
+    } catch (e) {
+      if (e instanceof ConflictError) throw e;
+      throw unavailable(e);
+    }
+  }
+
+  watch(prefix: string, options: WatchOptions = {}): AsyncIterable<KvWatchEvent> {
+    let watcher: Watcher | undefined;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    let delivered = 0;
+    const stop = (): void => {
+      this.#watchers.delete(stop);
+      if (timer) clearInterval(timer);
+      channel.close();
+      void watcher?.cancel().catch(() => undefined);
+    };
+    const channel = new Channel<KvWatchEvent>(stop);
+    this.#watchers.add(stop);
+    options.signal?.addEventListener('abort', stop, { once: true });
+    const start = async (): Promise<void> => {
+      let from = options.fromRevision;
+      if (from === undefined) {
+        const res = await this.#client.get('\0').exec();
+        from = Number(res.header.revision) + 1;
+      }
+      delivered = from - 1;
+      const builder = this.#client.watch().prefix(prefix).withPreviousKV().startRevision(String(from));
+      // ask etcd for progress notifications too (the builder has no setter for it)
+      (builder as unknown as { request: { progress_notify?: boolean } }).request.progress_notify = true;
+      if (channel.closed) return;
+      watcher = await builder.create();
+      if (channel.closed) {
+        void watcher.cancel().catch(() => undefined);
+        return;
+      }
+      watcher.on('data', (res) => {
+        for (const ev of res.events) {
+          const kv = ev.kv;
+          const prevValue = ev.prev_kv ? ev.prev_kv.value.toString('utf8') : undefined;
+          if (ev.type === 'Put') channel.push({ type: 'put', ...toKv(kv), ...(prevValue !== undefined ? { prevValue } : {}) });
+          else
+            channel.push({
+              type: 'delete',
+              key: kv.key.toString('utf8'),
+              modRevision: Number(kv.mod_revision),
+              ...(prevValue !== undefined ? { prevValue } : {}),
+            });
+        }
+        delivered = Math.max(delivered, Number(res.header.revision));
+      });
+      watcher.on('error', (err) => {
+        if (/compacted/i.test(err.message)) channel.push({ type: 'expired', compactRevision: from });
+        else channel.push({ type: 'expired', compactRevision: 0 });
+        stop();
+      });
+      if (this.#progressIntervalMs > 0) {
+        timer = setInterval(() => channel.push({ type: 'progress', revision: delivered }), this.#progressIntervalMs);
+        timer.unref();
+      }
+    };
+    start().catch((e: unknown) => {
+      const message = e instanceof Error ? e.message : String(e);
+      channel.push({ type: 'expired', compactRevision: /compacted/i.test(message) ? (options.fromRevision ?? 0) : 0 });
+      stop();
+    });
+    if (options.signal?.aborted) stop();
+    return channel;
+  }
+
+  /** Compacts etcd's history up to `revision` (tests and maintenance). */
+  async compact(revision: number): Promise<void> {
+    await this.#client.kv.compact({ revision: String(revision), physical: true });
+  }
+
+  async close(): Promise<void> {
+    for (const stop of [...this.#watchers]) stop();
+    this.#client.close();
+    return Promise.resolve();
+  }
+}
+
+/** Connects to etcd at `hosts` (e.g. `["127.0.0.1:23790"]`). The etcd3 module loads only here. */
+export async function openEtcdStore(hosts: readonly string[], options: EtcdStoreOptions = {}): Promise<EtcdKvStore> {
+  const { Etcd3 } = await import('etcd3');
+  const client = new Etcd3({ ...options.client, hosts: hosts.map((h) => (/^https?:\/\//.test(h) ? h : `http://${h}`)) });
+  return new EtcdKvStore(client, options);
+}

@@ -1,0 +1,68 @@
+/**
+ * The store contract every backend (file, Raft KV, etcd, memory) implements: an ordered
+ * key-value map with a global revision (etcd's model), compare-and-set on a key's
+ * modRevision, and watch from a revision. The typed layer (`ResourceStore`) turns it into
+ * reconcile's `WatchableStore` per kind.
+ */
+
+/** One key with its revisions, as etcd reports it. */
+export interface KeyValue {
+  key: string;
+  value: string;
+  /** The revision that created the key (since its last deletion). */
+  createRevision: number;
+  /** The revision of the key's last change. */
+  modRevision: number;
+  /** Number of changes since creation (1 after creation). */
+  version: number;
+}
+
+/** A change, a progress notice, or the news that the watch position was compacted. */
+export type KvWatchEvent =
+  | ({ type: 'put'; prevValue?: string } & KeyValue)
+  | { type: 'delete'; key: string; modRevision: number; prevValue?: string }
+  | { type: 'progress'; revision: number }
+  | { type: 'expired'; compactRevision: number };
+
+/** Options of a conditional write. */
+export interface WriteOptions {
+  /**
+   * Compare-and-set: the write happens only if the key's modRevision equals this
+   * (`0` = only if the key is absent); otherwise a `ConflictError` is thrown.
+   * @default undefined (unconditional)
+   */
+  prevRevision?: number;
+}
+
+/** Options of {@link KvStore.watch}. */
+export interface WatchOptions {
+  /** First revision to deliver (inclusive). @default the next revision */
+  fromRevision?: number;
+  /** Ends the watch; the iterator then finishes. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A revisioned key-value store. Guarantees: every successful write returns a new global
+ * revision, strictly greater than all earlier ones, which is also the key's new
+ * modRevision; `range` returns a consistent snapshot at `revision`; a watch from revision
+ * `r` delivers every change with revision ≥ r exactly once, in revision order, or an
+ * `expired` event when `r` is older than the compaction point (then it ends).
+ */
+export interface KvStore {
+  /** The key's current value, or `undefined`. */
+  get(key: string): Promise<KeyValue | undefined>;
+  /** All keys starting with `prefix`, ordered by key, and the store revision of that snapshot. */
+  range(prefix: string): Promise<{ items: KeyValue[]; revision: number }>;
+  /** Writes `value`; returns the new revision. Throws `ConflictError` when `prevRevision` does not match. */
+  put(key: string, value: string, options?: WriteOptions): Promise<number>;
+  /**
+   * Deletes the key; returns the new revision, or `undefined` when it was absent (and no
+   * `prevRevision` was given). Throws `ConflictError` when `prevRevision` does not match.
+   */
+  delete(key: string, options?: WriteOptions): Promise<number | undefined>;
+  /** Changes under `prefix` from a revision on, with progress events at a regular interval. */
+  watch(prefix: string, options?: WatchOptions): AsyncIterable<KvWatchEvent>;
+  /** Releases connections, timers and file handles. */
+  close(): Promise<void>;
+}
