@@ -1,0 +1,24 @@
+/** What happened to one reconcile call. */
+export type ReconcileOutcome = 'success' | 'requeue-after' | 'error' | 'terminal';
+
+/** Why a source listed again. */
+export type WatchRestartReason = 'list-error' | 'watch-error' | 'stalled' | 'expired' | 'ended';
+
+/**
+ * Metric hooks of a controller: plain optional callbacks, so any metrics library (or a
+ * test) can plug in without a dependency.
+ */
+export interface ControllerMetrics {
+  /** Keys waiting in the controller's queue, on every change. */
+  queueDepth?(controller: string, depth: number): void;
+  /** A key became dirty in the queue. */
+  queueAdd?(controller: string, key: string): void;
+  /** A delayed or rate-limited re-add. */
+  queueRetry?(controller: string, key: string): void;
+  /** One reconcile finished, with its duration on the controller's clock. */
+  reconcileDuration?(controller: string, key: string, durationMs: number, outcome: ReconcileOutcome): void;
+  /** A reconcile threw (including `TerminalError`). */
+  reconcileError?(controller: string, key: string, error: unknown): void;
+  /** A source dropped its watch and is listing again. */
+  watchRestart?(controller: string, source: string, reason: WatchRestartReason): void;
+}

@@ -1,0 +1,90 @@
+// The store contract every Flotilla store implements (the in-memory one in ./testing, and
+// @flotilla/cluster's file, Raft and etcd stores).
+
+/** One stored object with its key and modification revision. */
+export interface StoreEntry<T> {
+  readonly key: string;
+  readonly object: T;
+  /** The revision of the write that last changed this object (its modRevision). */
+  readonly revision: number;
+}
+
+/** A consistent snapshot: every object as of `revision`. */
+export interface ListResult<T> {
+  readonly items: readonly StoreEntry<T>[];
+  /** The store's revision at the time of the snapshot; watch from `revision + 1`. */
+  readonly revision: number;
+}
+
+/** An object change, delivered in revision order. `deleted` carries the last known object. */
+export interface ObjectEvent<T> {
+  readonly type: 'added' | 'modified' | 'deleted';
+  readonly key: string;
+  readonly object: T;
+  readonly revision: number;
+}
+
+/** Sent at a regular interval when nothing else is: the watch is alive and caught up to `revision`. */
+export interface ProgressEvent {
+  readonly type: 'progress';
+  readonly revision: number;
+}
+
+/**
+ * The requested revision has been compacted away (or the store can no longer serve this
+ * watch): the watcher must list again. Always the last event of a watch.
+ */
+export interface ExpiredEvent {
+  readonly type: 'expired';
+  /** The oldest revision the store can still watch from, when known. */
+  readonly revision: number;
+}
+
+/** Everything a watch yields. */
+export type WatchEvent<T> = ObjectEvent<T> | ProgressEvent | ExpiredEvent;
+
+/** Options of `list` and `watch`. */
+export interface StoreCallOptions {
+  /** Aborting ends the list (rejecting) or the watch (ending the iteration). */
+  signal?: AbortSignal;
+}
+
+/**
+ * The contract every Flotilla store implements: a consistent list with a revision, and a
+ * watch from a revision.
+ *
+ * - `list()` returns every object and the revision the snapshot reflects.
+ * - `watch(fromRevision)` yields, in revision order, every change with a revision
+ *   `>= fromRevision` (inclusive; `0` means "from now"), a `progress` event at a regular
+ *   interval, and `expired` (then ends) when `fromRevision` has been compacted, after which
+ *   the watcher must list again. Aborting `signal` or breaking out of the loop ends it.
+ *
+ * A watch may also end or throw (a lost connection); consumers re-list then, and treat a
+ * watch that is silent for longer than the progress interval as dead.
+ */
+export interface WatchableStore<T> {
+  list(options?: StoreCallOptions): Promise<ListResult<T>>;
+  watch(fromRevision: number, options?: StoreCallOptions): AsyncIterable<WatchEvent<T>>;
+}
+
+/** The result of {@link CompareAndSetStore.compareAndSet}. */
+export interface CompareAndSetResult {
+  /** True when the write happened. */
+  readonly succeeded: boolean;
+  /** On success the new revision of the key; otherwise its current one (0 when absent). */
+  readonly revision: number;
+}
+
+/**
+ * A store that can write a key only if it has not changed since it was read: what
+ * `LeaderElector` needs, and what cluster's stores provide.
+ */
+export interface CompareAndSetStore<T> {
+  /** The current entry for `key`, or `undefined`. */
+  get(key: string): Promise<StoreEntry<T> | undefined>;
+  /**
+   * Writes `object` at `key` only if the key's current revision is `expectedRevision`
+   * (`0` = only if the key is absent).
+   */
+  compareAndSet(key: string, object: T, expectedRevision: number): Promise<CompareAndSetResult>;
+}
