@@ -26,7 +26,7 @@ async function serve(backend = new MemoryKvBackend(), options: KvHttpOptions = {
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
     const text = await res.text();
-    return { status: res.status, body: text.startsWith('{') ? (JSON.parse(text) as Record<string, any>) : text };
+    return { status: res.status, body: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, any> };
   };
   return { url, backend, call };
 }

@@ -159,10 +159,6 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
 
   /** Proposes a write, forwarding to the leader when this member does not lead. */
   async function write(ctx: Ctx, command: KvCommand, onResult: (r: KvResult) => void): Promise<void> {
-    if (!backend.isLeader()) {
-      await forward(ctx);
-      return;
-    }
     let r: KvResult;
     try {
       r = await backend.propose(command);

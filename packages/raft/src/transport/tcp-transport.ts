@@ -21,6 +21,8 @@ export interface TcpTransportOptions {
   readonly peers?: ReadonlyMap<NodeId, string>;
   /** Called for every message received, in order per sender. */
   readonly onMessage: (message: Message) => void;
+  /** Called for every control frame received (see {@link TcpTransport.sendControl}). */
+  readonly onControl?: (from: NodeId, payload: Buffer) => void;
   /** Called when a message to a peer had to be dropped (not connected, or its buffer is full). */
   readonly onUnreachable?: (id: NodeId) => void;
   /** Mutual TLS between members. @default plain TCP */
@@ -34,6 +36,9 @@ export interface TcpTransportOptions {
 }
 
 const HELLO_MAGIC = 0x464c4f31; // "FLO1"
+/** Frame kinds: the first payload byte after the hello. */
+const KIND_RAFT = 0;
+const KIND_CONTROL = 1;
 
 function parseHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
@@ -138,29 +143,38 @@ export class TcpTransport {
   /** Queues messages for their recipients; never throws for an unknown or down peer. */
   send(messages: readonly Message[]): void {
     for (const m of messages) {
-      const p = this.#peers.get(m.to);
-      if (!p) {
-        this.#opts.onUnreachable?.(m.to);
-        continue;
-      }
-      if (!p.connected) {
-        this.#connect(p);
-        this.#opts.onUnreachable?.(m.to);
-        continue;
-      }
-      const sock = p.socket!;
-      if (sock.writableLength + p.queuedBytes > this.#maxBuffered) {
-        this.#opts.onUnreachable?.(m.to);
-        continue;
-      }
-      const parts = frame(encodeMessage(m));
-      p.queue.push(...parts);
-      p.queuedBytes += parts[0]!.length + parts[1]!.length;
-      if (!p.flushScheduled) {
-        p.flushScheduled = true;
-        queueMicrotask(() => this.#flush(p));
-      }
+      if (!this.#enqueue(m.to, KIND_RAFT, encodeMessage(m))) this.#opts.onUnreachable?.(m.to);
     }
+  }
+
+  /**
+   * Sends an application control frame (e.g. a proposal forwarded to the leader) on the same
+   * ordered connection as Raft messages. Returns false when it had to be dropped.
+   */
+  sendControl(to: NodeId, payload: Uint8Array): boolean {
+    return this.#enqueue(to, KIND_CONTROL, payload);
+  }
+
+  #enqueue(to: NodeId, kind: number, payload: Uint8Array): boolean {
+    const p = this.#peers.get(to);
+    if (!p) return false;
+    if (!p.connected) {
+      this.#connect(p);
+      return false;
+    }
+    const sock = p.socket!;
+    if (sock.writableLength + p.queuedBytes > this.#maxBuffered) return false;
+    const head = Buffer.allocUnsafe(5);
+    head.writeUInt32LE(payload.length + 1, 0);
+    head[4] = kind;
+    const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    p.queue.push(head, body);
+    p.queuedBytes += 5 + body.length;
+    if (!p.flushScheduled) {
+      p.flushScheduled = true;
+      queueMicrotask(() => this.#flush(p));
+    }
+    return true;
   }
 
   #flush(p: Peer): void {
@@ -224,6 +238,7 @@ export class TcpTransport {
     socket.setNoDelay(true);
     const reader = new FrameReader();
     let helloSeen = false;
+    let peerId = 0;
     socket.on('data', (chunk: Buffer) => {
       let frames: Buffer[];
       try {
@@ -239,11 +254,18 @@ export class TcpTransport {
             return;
           }
           helloSeen = true;
+          peerId = f.readDoubleLE(4);
+          continue;
+        }
+        const kind = f[0];
+        if (kind === KIND_CONTROL) {
+          this.#opts.onControl?.(peerId, f.subarray(1));
           continue;
         }
         let m: Message;
         try {
-          m = decodeMessage(f);
+          if (kind !== KIND_RAFT) throw new Error(`unknown frame kind ${kind}`);
+          m = decodeMessage(f.subarray(1));
         } catch {
           socket.destroy();
           return;

@@ -1,0 +1,83 @@
+import { MemoryStorage } from '../storage/memory-storage.js';
+import type { Storage } from '../core/storage.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../core/types.js';
+
+/** What one Ready asks to make durable. */
+export interface PersistRequest {
+  readonly hardState: HardState | undefined;
+  readonly entries: readonly Entry[];
+  readonly snapshot: Snapshot | undefined;
+  /** False when only the commit index moved (no fsync needed). */
+  readonly mustSync: boolean;
+}
+
+/**
+ * The storage a {@link RaftKvNode} drives: the core's read interface plus the writes of the
+ * ready loop. `persist` resolves only once the data is durable (fsync when `mustSync`), and
+ * the read methods see the persisted data as soon as it resolves.
+ */
+export interface NodeStorage extends Storage {
+  persist(request: PersistRequest): Promise<void>;
+  /** Records a state-machine snapshot at `index` (≤ applied). */
+  createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<void>;
+  /** Discards log entries up to and including `index` (≤ the snapshot index). */
+  compact(index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A {@link NodeStorage} in memory (nothing survives the process): for tests and throwaway nodes. */
+export class MemoryNodeStorage implements NodeStorage {
+  readonly #s: MemoryStorage;
+
+  constructor(storage: MemoryStorage = new MemoryStorage()) {
+    this.#s = storage;
+  }
+
+  /** A founding member's storage: the membership (and initial state `data`) in a snapshot at index 1. */
+  static bootstrap(confState: ConfState, data: Uint8Array): MemoryNodeStorage {
+    const s = new MemoryStorage();
+    s.applySnapshot({ index: 1, term: 1, confState, data });
+    s.setHardState({ term: 1, vote: 0, commit: 1 });
+    return new MemoryNodeStorage(s);
+  }
+
+  initialState() {
+    return this.#s.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
+    return this.#s.entries(lo, hi, maxBytes);
+  }
+  term(index: number): number {
+    return this.#s.term(index);
+  }
+  firstIndex(): number {
+    return this.#s.firstIndex();
+  }
+  lastIndex(): number {
+    return this.#s.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.#s.snapshot();
+  }
+
+  persist(r: PersistRequest): Promise<void> {
+    if (r.snapshot) this.#s.applySnapshot(r.snapshot);
+    if (r.entries.length > 0) this.#s.append(r.entries);
+    if (r.hardState) this.#s.setHardState(r.hardState);
+    return Promise.resolve();
+  }
+
+  createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<void> {
+    this.#s.createSnapshot(index, confState, data);
+    return Promise.resolve();
+  }
+
+  compact(index: number): Promise<void> {
+    this.#s.compact(index);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { RaftKvNode } from './raft-kv-node.js';
+import { MemoryNodeStorage } from './node-storage.js';
+import { ServerState } from './server-state.js';
+import { isKvError } from '../kv/errors.js';
+
+const nodes: RaftKvNode[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.stop();
+});
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function cluster(n: number) {
+  const ports = await Promise.all(Array.from({ length: n }, freePort));
+  const members = new Map(ports.map((p, i) => [i + 1, { peerUrl: `127.0.0.1:${p}`, clientUrl: '' }]));
+  const data = ServerState.initial(members);
+  const conf = { voters: [...members.keys()], learners: [] };
+  const list = [...members].map(([id, m]) => {
+    const node = new RaftKvNode({ id, storage: MemoryNodeStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
+    nodes.push(node);
+    return node;
+  });
+  await Promise.all(list.map((x) => x.start()));
+  return list;
+}
+
+async function until<T>(f: () => T | undefined | false, what: string, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('RaftKvNode (3 members over TCP, memory storage)', () => {
+  it('elects a leader, replicates writes proposed on any member, and serves linearizable reads everywhere', async () => {
+    const c = await cluster(3);
+    const leader = await until(() => c.find((x) => x.isLeader()), 'a leader');
+    const follower = c.find((x) => x !== leader)!;
+    const r1 = await leader.propose({ op: 'put', key: 'a', value: '1' });
+    expect(r1).toEqual({ type: 'put', revision: 2 });
+    const r2 = await follower.propose({ op: 'put', key: 'b', value: '2' });
+    expect(r2).toEqual({ type: 'put', revision: 3 });
+    // Many proposals in one turn go through one batch.
+    const many = await Promise.all(Array.from({ length: 50 }, (_, i) => c[i % 3]!.propose({ op: 'put', key: `k${i}`, value: String(i) })));
+    expect(new Set(many.map((r) => (r as { revision: number }).revision)).size).toBe(50);
+    for (const x of c) {
+      await x.readIndex();
+      expect(x.kv.get('b')?.value).toBe('2');
+      expect(x.kv.revision).toBe(53);
+    }
+    expect(leader.status()).toMatchObject({ leader: leader.id, revision: 53 });
+  });
+
+  it('survives losing the leader: a new one is elected and acknowledged writes are kept', async () => {
+    const c = await cluster(3);
+    const leader = await until(() => c.find((x) => x.isLeader()), 'a leader');
+    for (let i = 0; i < 10; i++) await leader.propose({ op: 'put', key: `k${i}`, value: String(i) });
+    await leader.stop();
+    const rest = c.filter((x) => x !== leader);
+    const next = await until(() => rest.find((x) => x.isLeader()), 'a new leader');
+    const r = await next.propose({ op: 'put', key: 'after', value: 'x' });
+    expect(r.type).toBe('put');
+    for (const x of rest) {
+      await x.readIndex();
+      for (let i = 0; i < 10; i++) expect(x.kv.get(`k${i}`)?.value).toBe(String(i));
+    }
+  });
+
+  it('expires leases on the leader clock and deletes their keys everywhere', async () => {
+    const c = await cluster(3);
+    const leader = await until(() => c.find((x) => x.isLeader()), 'a leader');
+    const l = await leader.propose({ op: 'lease-grant', ttlSeconds: 1 });
+    if (l.type !== 'lease') throw new Error('no lease');
+    await leader.propose({ op: 'put', key: 'ephemeral', value: 'x', lease: l.id });
+    await until(() => c.every((x) => x.kv.get('ephemeral') === undefined), 'the lease to expire');
+    expect(leader.kv.leases()).toEqual([]);
+  });
+
+  it('answers no-leader without proposing when no leader is known', async () => {
+    const port = await freePort();
+    const members = new Map([[1, { peerUrl: `127.0.0.1:${port}`, clientUrl: '' }], [2, { peerUrl: '127.0.0.1:1', clientUrl: '' }], [3, { peerUrl: '127.0.0.1:2', clientUrl: '' }]]);
+    const node = new RaftKvNode({ id: 1, storage: MemoryNodeStorage.bootstrap({ voters: [1, 2, 3], learners: [] }, ServerState.initial(members)), peerListen: `127.0.0.1:${port}`, tickMs: 20 });
+    nodes.push(node);
+    await node.start();
+    const err = await node.propose({ op: 'put', key: 'a', value: 'b' }).catch((e: unknown) => e);
+    expect(isKvError(err) && err.code).toBe('no-leader');
+    const rerr = await node.readIndex().catch((e: unknown) => e);
+    expect(isKvError(rerr) && rerr.code).toBe('no-leader');
+  });
+});

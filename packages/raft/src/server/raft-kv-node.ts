@@ -1,0 +1,589 @@
+import { EventEmitter } from 'node:events';
+import { RawNode } from '../core/raw-node.js';
+import { seededRandom } from '../core/random.js';
+import { applyConfChangeToState, decodeConfChange, encodeConfChange } from '../core/conf-change.js';
+import { isRaftError } from '../errors.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, ReadState, Snapshot } from '../core/types.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
+import type { PeerTlsOptions } from '../transport/tcp-transport.js';
+import { KvError } from '../kv/errors.js';
+import type { KvCommand, KvResult } from '../kv/types.js';
+import type { KvStateMachine } from '../kv/state-machine.js';
+import { ServerState } from './server-state.js';
+import type { AddMemberRequest, KvBackend, MemberInfo, NodeStatus } from './backend.js';
+import type { NodeStorage } from './node-storage.js';
+
+/** Options of {@link RaftKvNode}. */
+export interface RaftKvNodeOptions {
+  /** This member's id (> 0). */
+  readonly id: NodeId;
+  readonly storage: NodeStorage;
+  /** Where to accept peer connections, `HOST:PORT`. */
+  readonly peerListen: string;
+  /** This member's peer address as others reach it. @default peerListen */
+  readonly advertisePeerUrl?: string;
+  /** Peer addresses known before the replicated registry is (bootstrap, join). */
+  readonly initialPeers?: ReadonlyMap<NodeId, string>;
+  /** Mutual TLS between members. */
+  readonly peerTls?: PeerTlsOptions;
+  /** Milliseconds per Raft tick. @default 100 */
+  readonly tickMs?: number;
+  /** Ticks before an election (randomized up to twice that). @default 10 */
+  readonly electionTicks?: number;
+  /** Ticks between heartbeats. @default 1 */
+  readonly heartbeatTicks?: number;
+  /** How long a proposal or read waits before answering `timeout` (unknown outcome for writes). @default 7000 */
+  readonly requestTimeoutMs?: number;
+  /** Take a state-machine snapshot and compact the log after this many applied entries. @default 10000 */
+  readonly snapshotEntries?: number;
+  /** Entries kept behind a snapshot for slow followers. @default 5000 */
+  readonly snapshotCatchUpEntries?: number;
+  /** Keep this many revisions of watch history; older ones are compacted by the leader. 0 = never. @default 0 */
+  readonly autoCompactRevisions?: number;
+  /** Seed of the election-timeout randomness. @default derived from id and time */
+  readonly seed?: number;
+  /** Diagnostics (never secrets). */
+  readonly log?: (line: string) => void;
+}
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+type NodeCommand = KvCommand | { readonly op: 'member-attrs'; readonly id: NodeId; readonly clientUrl: string };
+
+interface Envelope {
+  /** Request id, so the proposing member can match the applied entry. */
+  readonly r: string;
+  readonly c: NodeCommand;
+}
+
+interface ControlFrame {
+  readonly t: 'prop' | 'nack';
+  readonly r: string;
+  readonly e?: string;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/**
+ * A replicated KV member: drives a {@link RawNode} with real time, a TCP transport and a
+ * durable {@link NodeStorage}, and applies committed entries to a {@link ServerState}.
+ *
+ * The ready loop: send `messages` → persist entries/hard state/snapshot (one fsync for
+ * everything that arrived meanwhile: group commit) → send `persistedMessages` → apply →
+ * `advance`. While a persist is in flight, ticks, incoming messages and proposals keep
+ * running and their immediately sendable messages (heartbeats, appends to followers:
+ * pipelining) go out at once, so a slow disk never starves heartbeats. Proposals made in
+ * one turn of the event loop go into one append; linearizable reads in one turn share one
+ * ReadIndex round. Followers forward proposals to the leader over the peer connection.
+ */
+export class RaftKvNode extends EventEmitter implements KvBackend {
+  readonly id: NodeId;
+  readonly state = new ServerState();
+  readonly #o: RaftKvNodeOptions;
+  readonly #storage: NodeStorage;
+  readonly #raw: RawNode;
+  readonly #transport: TcpTransport;
+  readonly #peerUrl: string;
+  #clientUrl = '';
+  #appliedConf: ConfState;
+  #applied = 0;
+  #snapshotIndex = 0;
+  #running = false;
+  #stopped = false;
+  #leader: NodeId = 0;
+  #role = 'follower';
+  #seq = 0;
+  readonly #nonce: string;
+  readonly #waiters = new Map<string, Waiter>();
+  #proposeBatch: { data: Uint8Array; rid: string }[] = [];
+  #readBatch: Waiter[] = [];
+  readonly #reads = new Map<string, { waiters: Waiter[]; index: number }>();
+  readonly #leaseDeadlines = new Map<string, number>();
+  readonly #leaseExpiring = new Map<string, number>();
+  #compacting = false;
+  #timers: NodeJS.Timeout[] = [];
+  #fatal: unknown;
+
+  constructor(options: RaftKvNodeOptions) {
+    super();
+    if (!Number.isSafeInteger(options.id) || options.id <= 0) throw new TypeError(`id: expected a positive integer, received ${String(options.id)}`);
+    this.#o = options;
+    this.id = options.id;
+    this.#storage = options.storage;
+    this.#peerUrl = options.advertisePeerUrl ?? options.peerListen;
+    this.#nonce = `${options.id}.${Date.now().toString(36)}.${Math.floor(Math.random() * 1e9).toString(36)}`;
+    const snap = this.#storage.snapshot();
+    this.state.restore(snap.data);
+    this.#appliedConf = snap.confState;
+    this.#applied = snap.index;
+    this.#snapshotIndex = snap.index;
+    this.#raw = new RawNode({
+      id: options.id,
+      storage: this.#storage,
+      random: seededRandom(options.seed ?? (options.id * 7919 + Date.now()) % 2147483647),
+      electionTicks: options.electionTicks ?? 10,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      applied: snap.index,
+      preVote: true,
+      checkQuorum: true,
+    });
+    this.#transport = new TcpTransport({
+      id: options.id,
+      listen: options.peerListen,
+      onMessage: (m) => this.#onMessage(m),
+      onControl: (from, payload) => this.#onControl(from, payload),
+      onUnreachable: (to) => this.#raw.reportUnreachable(to),
+      ...(options.peerTls ? { tls: options.peerTls } : {}),
+    });
+    for (const [id, addr] of options.initialPeers ?? []) this.#transport.addPeer(id, addr);
+    this.#syncPeers();
+  }
+
+  get kv(): KvStateMachine {
+    return this.state.kv;
+  }
+
+  /** The advertised client URL, published into the member registry once a leader exists. */
+  setClientUrl(url: string): void {
+    this.#clientUrl = url;
+  }
+
+  /** Starts the peer listener, the tick timer and the ready loop. */
+  async start(): Promise<void> {
+    await this.#transport.start();
+    const tickMs = this.#o.tickMs ?? 100;
+    this.#timers.push(
+      setInterval(() => {
+        if (this.#stopped) return;
+        this.#raw.tick();
+        this.#pump();
+      }, tickMs),
+      setInterval(() => this.#leaseTick(), Math.max(50, Math.min(500, tickMs * 2))),
+      setInterval(() => this.#publishSelf(), Math.max(200, tickMs * 5)),
+    );
+    this.#pump();
+  }
+
+  /** Stops timers and connections; pending requests fail with `stopped`. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    for (const [rid, w] of this.#waiters) {
+      clearTimeout(w.timer);
+      w.reject(new KvError('stopped', 'the member is shutting down', { mayHaveEffect: true }));
+      this.#waiters.delete(rid);
+    }
+    await this.#transport.close();
+    // Let an in-flight persist finish before closing the storage.
+    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    await this.#storage.close();
+  }
+
+  // ---- KvBackend ----
+
+  isLeader(): boolean {
+    return this.#role === 'leader';
+  }
+
+  leaderClientUrl(): string | undefined {
+    if (this.#leader === 0 || this.#leader === this.id) return undefined;
+    const url = this.state.members.get(this.#leader)?.clientUrl;
+    return url ? url : undefined;
+  }
+
+  propose(command: KvCommand): Promise<KvResult> {
+    return this.#proposeCommand(command) as Promise<KvResult>;
+  }
+
+  #proposeCommand(command: NodeCommand): Promise<unknown> {
+    if (this.#stopped) return Promise.reject(new KvError('stopped', 'the member is shutting down'));
+    if (this.#fatal) return Promise.reject(new KvError('unavailable', `the member failed: ${String(this.#fatal)}`));
+    const rid = `${this.#nonce}.${(this.#seq++).toString(36)}`;
+    const data = enc.encode(JSON.stringify({ r: rid, c: command } satisfies Envelope));
+    if (this.#role === 'leader') {
+      const p = this.#wait(rid, 'the proposal');
+      this.#proposeBatch.push({ data, rid });
+      if (this.#proposeBatch.length === 1) queueMicrotask(() => this.#flushProposals());
+      return p;
+    }
+    if (this.#leader === 0) return Promise.reject(new KvError('no-leader', 'no leader is known right now; retry shortly'));
+    const frame: ControlFrame = { t: 'prop', r: rid, e: dec.decode(data) };
+    const p = this.#wait(rid, 'the proposal');
+    if (!this.#transport.sendControl(this.#leader, enc.encode(JSON.stringify(frame)))) {
+      this.#settle(rid, new KvError('no-leader', `the leader (member ${this.#leader}) is not reachable right now; retry shortly`));
+    }
+    return p;
+  }
+
+  #flushProposals(): void {
+    const batch = this.#proposeBatch;
+    this.#proposeBatch = [];
+    if (batch.length === 0) return;
+    try {
+      this.#raw.proposeBatch(batch.map((b) => b.data));
+    } catch (err) {
+      // Nothing was appended: a definite failure.
+      for (const b of batch) this.#settle(b.rid, this.#dropped(err));
+      return;
+    }
+    this.#pump();
+  }
+
+  #dropped(err: unknown): KvError {
+    if (isRaftError(err, 'proposal-dropped')) return new KvError('no-leader', `${(err as Error).message}; retry shortly`, { cause: err });
+    return new KvError('unavailable', err instanceof Error ? err.message : String(err), { cause: err });
+  }
+
+  readIndex(): Promise<void> {
+    if (this.#stopped) return Promise.reject(new KvError('stopped', 'the member is shutting down'));
+    if (this.#leader === 0) return Promise.reject(new KvError('no-leader', 'no leader is known right now; retry shortly'));
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = {
+        resolve: () => resolve(),
+        reject,
+        timer: setTimeout(() => {
+          w.resolve = () => undefined;
+          reject(new KvError('timeout', 'the linearizable read timed out (no quorum?); retry, or read with serializable=true'));
+        }, this.#o.requestTimeoutMs ?? 7000),
+      };
+      this.#readBatch.push(w);
+      if (this.#readBatch.length === 1) queueMicrotask(() => this.#flushReads());
+    });
+  }
+
+  #flushReads(): void {
+    const waiters = this.#readBatch;
+    this.#readBatch = [];
+    if (waiters.length === 0) return;
+    const ctx = enc.encode(`${this.#nonce}.r${(this.#seq++).toString(36)}`);
+    this.#reads.set(dec.decode(ctx), { waiters, index: -1 });
+    this.#raw.readIndex(ctx);
+    this.#pump();
+  }
+
+  status(): NodeStatus {
+    const s = this.#raw.status();
+    return {
+      id: this.id,
+      leader: s.leader,
+      term: s.term,
+      commitIndex: s.commit,
+      appliedIndex: this.#applied,
+      revision: this.kv.revision,
+      members: this.members(),
+    };
+  }
+
+  members(): MemberInfo[] {
+    const conf = this.#appliedConf;
+    const ids = [...new Set([...conf.voters, ...conf.learners, ...this.state.members.keys()])].sort((a, b) => a - b);
+    return ids
+      .filter((id) => conf.voters.includes(id) || conf.learners.includes(id))
+      .map((id) => {
+        const m = this.state.members.get(id);
+        return { id, peerUrl: m?.peerUrl ?? '', clientUrl: m?.clientUrl ?? '', learner: conf.learners.includes(id) };
+      });
+  }
+
+  async addMember(request: AddMemberRequest): Promise<MemberInfo[]> {
+    if (this.members().some((m) => m.id === request.id)) {
+      throw new KvError('member-exists', `member ${request.id} already exists`);
+    }
+    await this.#confChange({ type: request.learner ? 'add-learner' : 'add-voter', nodeId: request.id }, { peerUrl: request.peerUrl });
+    return this.members();
+  }
+
+  async promoteMember(id: number): Promise<MemberInfo[]> {
+    const m = this.members().find((x) => x.id === id);
+    if (!m) throw new KvError('member-not-found', `member ${id} not found`);
+    if (!m.learner) return this.members();
+    const s = this.#raw.status();
+    const pr = s.progress.get(id);
+    const lag = pr ? s.commit - pr.match : Number.POSITIVE_INFINITY;
+    if (lag > 1000) {
+      throw new KvError('learner-not-ready', `learner ${id} is ${Number.isFinite(lag) ? `${lag} entries` : 'not yet in contact'} behind the leader; promote it once it has caught up`);
+    }
+    await this.#confChange({ type: 'add-voter', nodeId: id }, {});
+    return this.members();
+  }
+
+  async removeMember(id: number): Promise<MemberInfo[]> {
+    if (!this.members().some((x) => x.id === id)) throw new KvError('member-not-found', `member ${id} not found`);
+    await this.#confChange({ type: 'remove-node', nodeId: id }, {});
+    return this.members();
+  }
+
+  async #confChange(cc: Omit<ConfChange, 'context'>, ctx: { peerUrl?: string }): Promise<void> {
+    if (this.#role !== 'leader') throw new KvError('not-leader', 'membership changes are made by the leader');
+    const rid = `${this.#nonce}.${(this.#seq++).toString(36)}`;
+    const p = this.#wait(rid, 'the membership change');
+    try {
+      this.#raw.proposeConfChange({ ...cc, context: enc.encode(JSON.stringify({ r: rid, ...ctx })) });
+    } catch (err) {
+      const e = isRaftError(err, 'config-change-refused')
+        ? new KvError('unavailable', `${(err as Error).message} (nothing was changed; retry shortly)`, { cause: err })
+        : this.#dropped(err);
+      this.#settle(rid, e);
+    }
+    this.#pump();
+    await p;
+  }
+
+  backup(): Promise<Uint8Array> {
+    return Promise.resolve(this.state.snapshot());
+  }
+
+  // ---- internals ----
+
+  #wait(rid: string, what: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#waiters.delete(rid)) {
+          reject(new KvError('timeout', `${what} timed out; it may or may not have been applied`, { mayHaveEffect: true }));
+        }
+      }, this.#o.requestTimeoutMs ?? 7000);
+      this.#waiters.set(rid, { resolve, reject, timer });
+    });
+  }
+
+  #settle(rid: string, result: unknown): void {
+    const w = this.#waiters.get(rid);
+    if (!w) return;
+    this.#waiters.delete(rid);
+    clearTimeout(w.timer);
+    if (result instanceof Error) w.reject(result);
+    else w.resolve(result);
+  }
+
+  #onMessage(m: Message): void {
+    if (this.#stopped) return;
+    this.#raw.step(m);
+    this.#pump();
+  }
+
+  #onControl(from: NodeId, payload: Buffer): void {
+    if (this.#stopped) return;
+    let f: ControlFrame;
+    try {
+      f = JSON.parse(payload.toString('utf8')) as ControlFrame;
+    } catch {
+      return;
+    }
+    if (f.t === 'nack') {
+      this.#settle(f.r, new KvError('no-leader', 'the member this one took for the leader is not leading; retry shortly'));
+      return;
+    }
+    if (f.t === 'prop' && typeof f.e === 'string') {
+      if (this.#role !== 'leader') {
+        this.#transport.sendControl(from, enc.encode(JSON.stringify({ t: 'nack', r: f.r } satisfies ControlFrame)));
+        return;
+      }
+      try {
+        this.#raw.propose(enc.encode(f.e));
+      } catch {
+        this.#transport.sendControl(from, enc.encode(JSON.stringify({ t: 'nack', r: f.r } satisfies ControlFrame)));
+        return;
+      }
+      this.#pump();
+    }
+  }
+
+  /** Runs the ready loop, or (while a persist is in flight) sends what may go out now. */
+  #pump(): void {
+    if (this.#running) {
+      const msgs = this.#raw.takeMessages();
+      if (msgs.length > 0) this.#transport.send(msgs);
+      return;
+    }
+    if (this.#stopped || this.#fatal !== undefined || !this.#raw.hasReady()) return;
+    void this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    this.#running = true;
+    try {
+      while (!this.#stopped && this.#raw.hasReady()) {
+        const rd = this.#raw.ready();
+        this.#transport.send(rd.messages);
+        if (rd.softState) this.#onSoftState(rd.softState.leader, rd.softState.state);
+        if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+          await this.#storage.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
+        }
+        this.#transport.send(rd.persistedMessages);
+        if (rd.snapshot) this.#applySnapshot(rd.snapshot);
+        for (const e of rd.committedEntries) this.#applyEntry(e);
+        for (const rs of rd.readStates) this.#onReadState(rs);
+        this.#raw.advance();
+        this.#serveReads();
+        await this.#maybeSnapshot();
+        this.#maybeAutoCompact();
+      }
+    } catch (err) {
+      this.#fatal = err;
+      this.#o.log?.(`fatal: ${err instanceof Error ? err.message : String(err)}`);
+      this.emit('fatal', err);
+    } finally {
+      this.#running = false;
+    }
+    if (!this.#stopped && this.#fatal === undefined && this.#raw.hasReady()) setImmediate(() => this.#pump());
+  }
+
+  #onSoftState(leader: NodeId, role: string): void {
+    const wasLeader = this.#role === 'leader';
+    this.#leader = leader;
+    this.#role = role;
+    if (role === 'leader' && !wasLeader) {
+      // A new leader restarts every lease's clock (as etcd's lessor does on promotion).
+      this.#leaseDeadlines.clear();
+      this.#leaseExpiring.clear();
+    }
+    this.#o.log?.(`member ${this.id}: ${role}, leader ${leader || 'unknown'}`);
+    this.emit('leader', leader);
+  }
+
+  #applySnapshot(snap: Snapshot): void {
+    this.state.restore(snap.data);
+    this.#appliedConf = snap.confState;
+    this.#applied = snap.index;
+    this.#snapshotIndex = snap.index;
+    this.#syncPeers();
+  }
+
+  #applyEntry(e: Entry): void {
+    this.#applied = e.index;
+    if (e.type === 'conf-change') {
+      const cc = decodeConfChange(e.data);
+      let ctx: { r?: string; peerUrl?: string } = {};
+      try {
+        ctx = cc.context && cc.context.length > 0 ? (JSON.parse(dec.decode(cc.context)) as typeof ctx) : {};
+      } catch {
+        ctx = {};
+      }
+      this.#appliedConf = applyConfChangeToState(this.#appliedConf, cc);
+      if (cc.type === 'remove-node') {
+        this.state.members.delete(cc.nodeId);
+        if (cc.nodeId !== this.id) this.#transport.removePeer(cc.nodeId);
+      } else if (ctx.peerUrl) {
+        const prev = this.state.members.get(cc.nodeId);
+        this.state.members.set(cc.nodeId, { peerUrl: ctx.peerUrl, clientUrl: prev?.clientUrl ?? '' });
+      }
+      this.#syncPeers();
+      if (ctx.r) this.#settle(ctx.r, true);
+      if (cc.type === 'remove-node' && cc.nodeId === this.id) {
+        this.#o.log?.(`member ${this.id} was removed from the cluster`);
+        setImmediate(() => this.emit('removed'));
+      }
+      return;
+    }
+    if (e.data.length === 0) return; // a new leader's empty entry
+    let env: Envelope;
+    try {
+      env = JSON.parse(dec.decode(e.data)) as Envelope;
+    } catch {
+      return;
+    }
+    const c = env.c;
+    if (c.op === 'member-attrs') {
+      const prev = this.state.members.get(c.id);
+      if (prev) this.state.members.set(c.id, { peerUrl: prev.peerUrl, clientUrl: c.clientUrl });
+      this.#settle(env.r, true);
+      return;
+    }
+    const result = this.state.kv.apply(c);
+    if (this.#role === 'leader' && result.type === 'lease') {
+      if (c.op === 'lease-grant' || c.op === 'lease-keepalive') {
+        this.#leaseDeadlines.set(result.id, Date.now() + result.ttlSeconds * 1000);
+        this.#leaseExpiring.delete(result.id);
+      } else {
+        this.#leaseDeadlines.delete(result.id);
+        this.#leaseExpiring.delete(result.id);
+      }
+    }
+    if (c.op === 'compact') this.#compacting = false;
+    this.#settle(env.r, result);
+  }
+
+  #onReadState(rs: ReadState): void {
+    const key = dec.decode(rs.context);
+    const r = this.#reads.get(key);
+    if (r) r.index = rs.index;
+  }
+
+  #serveReads(): void {
+    for (const [key, r] of this.#reads) {
+      if (r.index >= 0 && r.index <= this.#applied) {
+        this.#reads.delete(key);
+        for (const w of r.waiters) {
+          clearTimeout(w.timer);
+          w.resolve(undefined);
+        }
+      }
+    }
+    // Reads whose waiters all timed out are forgotten after a while.
+    if (this.#reads.size > 10_000) this.#reads.clear();
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    const every = this.#o.snapshotEntries ?? 10_000;
+    if (this.#applied - this.#snapshotIndex < every) return;
+    const index = this.#applied;
+    await this.#storage.createSnapshot(index, this.#appliedConf, this.state.snapshot());
+    this.#snapshotIndex = index;
+    const keep = this.#o.snapshotCatchUpEntries ?? 5000;
+    const compactTo = index - keep;
+    if (compactTo > this.#storage.firstIndex()) await this.#storage.compact(compactTo);
+  }
+
+  #maybeAutoCompact(): void {
+    const keep = this.#o.autoCompactRevisions ?? 0;
+    if (keep <= 0 || this.#role !== 'leader' || this.#compacting) return;
+    const kv = this.state.kv;
+    const target = kv.revision - keep;
+    if (target - kv.compactRevision < Math.max(100, keep / 10)) return;
+    this.#compacting = true;
+    this.propose({ op: 'compact', revision: target }).then(
+      () => (this.#compacting = false),
+      () => (this.#compacting = false),
+    );
+  }
+
+  #leaseTick(): void {
+    if (this.#role !== 'leader' || this.#stopped) return;
+    const now = Date.now();
+    for (const l of this.state.kv.leases()) {
+      const deadline = this.#leaseDeadlines.get(l.id);
+      if (deadline === undefined) {
+        this.#leaseDeadlines.set(l.id, now + l.ttlSeconds * 1000);
+        continue;
+      }
+      if (deadline > now) continue;
+      const tried = this.#leaseExpiring.get(l.id);
+      if (tried !== undefined && now - tried < 3000) continue;
+      this.#leaseExpiring.set(l.id, now);
+      this.propose({ op: 'lease-expire', id: l.id }).catch(() => undefined);
+    }
+  }
+
+  #publishSelf(): void {
+    if (this.#stopped || !this.#clientUrl || this.#leader === 0) return;
+    const me = this.state.members.get(this.id);
+    if (!me || me.clientUrl === this.#clientUrl) return;
+    this.#proposeCommand({ op: 'member-attrs', id: this.id, clientUrl: this.#clientUrl }).catch(() => undefined);
+  }
+
+  #syncPeers(): void {
+    for (const [id, m] of this.state.members) if (id !== this.id && m.peerUrl) this.#transport.addPeer(id, m.peerUrl);
+  }
+
+  /** This member's advertised peer address. */
+  get peerUrl(): string {
+    return this.#peerUrl;
+  }
+}
