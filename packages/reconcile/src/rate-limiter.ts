@@ -1,7 +1,7 @@
 // Rate limiters with client-go's semantics (util/workqueue/default_rate_limiters.go and
 // golang.org/x/time/rate for the token bucket). Delays are milliseconds.
 import { systemClock, type Clock } from './clock.js';
-import { badOption, checkNonNegative, checkPositive, checkPositiveInteger } from './errors.js';
+import { badOption, checkNonNegative, checkPositiveInteger } from './errors.js';
 
 /**
  * Decides how long a key waits before it is retried. Stateful: `when` records a failure.
@@ -79,7 +79,9 @@ export class BucketRateLimiter<TKey> implements RateLimiter<TKey> {
   #last: number | undefined;
 
   constructor(options: BucketRateLimiterOptions = {}) {
-    this.#qps = checkPositive('qps', options.qps ?? 10);
+    const qps = options.qps ?? 10;
+    if (typeof qps !== 'number' || !(qps > 0)) badOption('qps', 'a number > 0 (Infinity for no limit)', qps);
+    this.#qps = qps;
     this.#burst = checkPositiveInteger('burst', options.burst ?? 100);
     this.#clock = options.clock ?? systemClock;
     this.#tokens = this.#burst;
