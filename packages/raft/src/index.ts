@@ -1,0 +1,41 @@
+/**
+ * @flotilla/raft — Raft consensus in the etcd-io/raft mould. The core is a deterministic
+ * state machine driven by its host ({@link RawNode}: tick, step, ready, advance); storage is
+ * {@link MemoryStorage} or the durable {@link FileStorage}.
+ */
+export { RawNode } from './core/raw-node.js';
+export type { Ready, SoftState, Status, ProgressStatus } from './core/raw-node.js';
+export type { RaftOptions } from './core/raft.js';
+export type { Storage } from './core/storage.js';
+export type { ProgressState } from './core/progress.js';
+export { seededRandom } from './core/random.js';
+export type { RandomSource } from './core/random.js';
+export { encodeConfChange, decodeConfChange, applyConfChangeToState } from './core/conf-change.js';
+export {
+  MESSAGE_TYPES,
+  EMPTY_HARD_STATE,
+  EMPTY_CONF_STATE,
+  EMPTY_SNAPSHOT,
+  isEmptyHardState,
+} from './core/types.js';
+export type {
+  NodeId,
+  Entry,
+  EntryType,
+  HardState,
+  ConfState,
+  ConfChange,
+  Snapshot,
+  Message,
+  MessageType,
+  StateRole,
+  ReadState,
+} from './core/types.js';
+export { MemoryStorage } from './storage/memory-storage.js';
+export {
+  RaftError,
+  ProposalDroppedError,
+  CorruptStorageError,
+  isRaftError,
+} from './errors.js';
+export type { RaftErrorCode } from './errors.js';
