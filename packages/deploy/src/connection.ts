@@ -156,8 +156,9 @@ export class Connection {
   }
 
   /** A "host" that is a directory on this machine (`$HOME` and working directory = `dir`). */
-  static localDir(dir: string, options: ConnectionOptions & { name?: string } = {}): Connection {
-    return new Connection(options.name ?? `local:${dir}`, () => Promise.resolve(new LocalTransport(dir)), options);
+  static localDir(dir: string, options: ConnectionOptions & { name?: string; setHome?: boolean } = {}): Connection {
+    const t = new LocalTransport(dir, { setHome: options.setHome ?? true });
+    return new Connection(options.name ?? `local:${dir}`, () => Promise.resolve(t), options);
   }
 
   /** The transport, opened on first use. A failed open is retried on the next call. */

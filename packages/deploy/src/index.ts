@@ -13,3 +13,17 @@ export { parseKnownHosts, loadKnownHosts, checkHostKey, knownHostsName, fingerpr
 export type { KnownHostEntry, HostKeyStatus } from './known-hosts.js';
 export { LocalTransport } from './local-transport.js';
 export type { Transport, ExecOptions, ExecOutcome } from './transport.js';
+export { task, isTask, parseTaskInvocation, taskArguments, kebabCase, findDeployfile, loadDeployfile, DEPLOYFILE_NAMES } from './task.js';
+export type { Task, TaskFn, TaskOptions, TaskInvocation, LoadedTask } from './task.js';
+export { runTasks } from './runner.js';
+export type { RunTasksOptions, TaskRunResult } from './runner.js';
+export { parseInventory, loadInventory, selectHosts, connectHost, isEmptySelection, InventoryError } from './inventory.js';
+export type { InventoryHost, HostSelection, HostRef } from './inventory.js';
+export { gatherFacts, parseFacts, orderByLoad, FACTS_COMMAND, LOAD_COMMAND } from './facts.js';
+export type { HostFacts, LoadRank } from './facts.js';
+export { withDeployLock } from './lock.js';
+export { deployRelease, rollback, listReleases } from './releases.js';
+export type { DeployReleaseOptions, ReleaseResult } from './releases.js';
+export { signArtifact, SIGNATURE_NAMESPACE } from './signing.js';
+export { startService, stopService, serviceStatus, SUPERVISOR_SCRIPT } from './runtime.js';
+export type { ServiceOptions, ServiceStatus } from './runtime.js';

@@ -50,8 +50,11 @@ export function spawnShell(command: string, options: ExecOptions & { cwd?: strin
 export class LocalTransport implements Transport {
   readonly kind = 'local' as const;
   readonly dir: string;
-  constructor(dir: string) {
+  private readonly setHome: boolean;
+  /** `setHome: false` keeps the operator's `$HOME` (for `once` tasks on this machine). */
+  constructor(dir: string, options: { setHome?: boolean } = {}) {
     this.dir = resolve(dir);
+    this.setHome = options.setHome ?? true;
   }
 
   private path(p: string): string {
@@ -62,7 +65,7 @@ export class LocalTransport implements Transport {
 
   async exec(command: string, options: ExecOptions): Promise<ExecOutcome> {
     await mkdir(this.dir, { recursive: true });
-    return spawnShell(command, { ...options, cwd: this.dir, env: { ...process.env, HOME: this.dir } });
+    return spawnShell(command, { ...options, cwd: this.dir, env: this.setHome ? { ...process.env, HOME: this.dir } : process.env });
   }
 
   async putFile(localPath: string, remotePath: string, mode: number): Promise<void> {

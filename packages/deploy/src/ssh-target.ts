@@ -41,6 +41,8 @@ export interface SshOptions {
   port?: number;
   /** Private key files tried first (like `ssh -i`). @default ssh_config's IdentityFile, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa */
   identityFiles?: string[];
+  /** ProxyJump hops (`[user@]host[:port]`, comma-separated), over ssh_config; `'none'` for none. */
+  proxyJump?: string;
   /** Accept and record keys of hosts not in known_hosts (`--accept-new-host-keys`). A changed key is still refused. @default false */
   acceptNewHostKeys?: boolean;
   /** Connect timeout. @default ssh_config's ConnectTimeout, else 20000 */
@@ -93,7 +95,9 @@ export function resolveSshTarget(destination: string, options: SshOptions = {}, 
     identityFiles = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((n) => join(home, '.ssh', n)).filter((f) => existsSync(f));
   }
   const agent = r.identityAgent === 'none' ? undefined : r.identityAgent || process.env.SSH_AUTH_SOCK || undefined;
-  const jumps = r.proxyJump.map((hop) => resolveSshTarget(hop, options, depth + 1));
+  const pjOverride = top ? options.proxyJump : undefined;
+  const hopsText = pjOverride === undefined ? r.proxyJump : pjOverride === 'none' ? [] : pjOverride.split(',').map((h) => h.trim()).filter(Boolean);
+  const jumps = hopsText.map((hop) => resolveSshTarget(hop, options, depth + 1));
   // A hop's own ProxyJump comes before it (OpenSSH resolves each hop with its own config).
   const flatJumps: SshTarget[] = [];
   for (const j of jumps) {

@@ -1,0 +1,178 @@
+/**
+ * The inventory: a YAML file of `kind: Host` documents (other kinds in the same file are
+ * ignored), and host selection: `-H` names, `-R role`, `-l <selector>`.
+ */
+import { readFileSync } from 'node:fs';
+import { parseSelector, selectorFromSet, validateLabels, type Selector } from '@flotilla/labels';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { Connection, type ConnectionOptions } from './connection.js';
+import { DeployError } from './errors.js';
+import type { SshOptions } from './ssh-target.js';
+
+/** One `kind: Host` document. */
+export interface InventoryHost {
+  name: string;
+  labels: Record<string, string>;
+  /** Address or ssh_config alias (absent for a local host). */
+  address?: string;
+  user?: string;
+  port?: number;
+  identityFile?: string;
+  proxyJump?: string;
+  /** A host that is a directory on this machine. */
+  local?: { dir: string };
+  /** The whole `spec`, for layers that read more of it (capacity, taints, …). */
+  spec: Record<string, unknown>;
+}
+
+/** An inventory file had problems; `issues` lists every one, with its place. */
+export class InventoryError extends DeployError {
+  override name = 'InventoryError';
+  readonly issues: string[];
+  constructor(file: string, issues: string[]) {
+    super('INVENTORY', `${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n  ${issues.join('\n  ')}`);
+    this.issues = issues;
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Parses inventory YAML; reports every problem at once with document and line. */
+export function parseInventory(text: string, file = 'hosts.yaml'): InventoryHost[] {
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lc });
+  const issues: string[] = [];
+  const hosts: InventoryHost[] = [];
+  const seen = new Set<string>();
+  docs.forEach((doc, i) => {
+    const line = doc.range ? lc.linePos(doc.range[0]).line : 0;
+    const where = `document ${i + 1} (line ${line})`;
+    for (const e of doc.errors) issues.push(`${where}: ${e.message}`);
+    if (doc.errors.length) return;
+    const v: unknown = doc.toJS();
+    if (v === null || v === undefined) return;
+    if (!isRecord(v)) return void issues.push(`${where}: expected a mapping`);
+    if (v.kind !== 'Host') return;
+    const meta = isRecord(v.metadata) ? v.metadata : {};
+    const spec = isRecord(v.spec) ? v.spec : {};
+    const name = meta.name;
+    if (typeof name !== 'string' || name === '') issues.push(`${where}: metadata.name is required`);
+    else if (seen.has(name)) issues.push(`${where}: metadata.name "${name}" is used twice`);
+    const labels: Record<string, string> = {};
+    if (meta.labels !== undefined) {
+      if (!isRecord(meta.labels)) issues.push(`${where}: metadata.labels must be a mapping`);
+      else
+        for (const [k, lv] of Object.entries(meta.labels)) {
+          if (typeof lv === 'string' || typeof lv === 'number' || typeof lv === 'boolean') labels[k] = String(lv);
+          else issues.push(`${where}: metadata.labels.${k} must be a string`);
+        }
+      for (const m of validateLabels(labels)) issues.push(`${where}: metadata.labels: ${m}`);
+    }
+    const local = isRecord(spec.local) && typeof spec.local.dir === 'string' ? { dir: spec.local.dir } : undefined;
+    if (spec.local !== undefined && !local) issues.push(`${where}: spec.local must be {dir: <path>}`);
+    if (typeof spec.address !== 'string' && !local) issues.push(`${where}: spec.address (or spec.local.dir) is required`);
+    if (spec.port !== undefined && (!Number.isInteger(spec.port) || (spec.port as number) < 1 || (spec.port as number) > 65535))
+      issues.push(`${where}: spec.port must be an integer 1-65535`);
+    for (const k of ['user', 'identityFile', 'proxyJump'] as const)
+      if (spec[k] !== undefined && typeof spec[k] !== 'string') issues.push(`${where}: spec.${k} must be a string`);
+    if (typeof name === 'string' && name !== '' && !seen.has(name)) {
+      seen.add(name);
+      hosts.push({
+        name,
+        labels,
+        spec,
+        ...(typeof spec.address === 'string' ? { address: spec.address } : {}),
+        ...(typeof spec.user === 'string' ? { user: spec.user } : {}),
+        ...(typeof spec.port === 'number' ? { port: spec.port } : {}),
+        ...(typeof spec.identityFile === 'string' ? { identityFile: spec.identityFile } : {}),
+        ...(typeof spec.proxyJump === 'string' ? { proxyJump: spec.proxyJump } : {}),
+        ...(local ? { local } : {}),
+      });
+    }
+  });
+  if (issues.length) throw new InventoryError(file, issues);
+  return hosts;
+}
+
+/** Reads an inventory. A missing file is an empty inventory unless `required`. */
+export function loadInventory(file = 'hosts.yaml', options: { required?: boolean } = {}): InventoryHost[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !options.required) return [];
+    throw new DeployError('INVENTORY', `cannot read inventory ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseInventory(text, file);
+}
+
+/** Which hosts: `-H` entries, `-R` roles, `-l` selector. */
+export interface HostSelection {
+  /** `-H a,b`: inventory names, else ssh_config aliases, else `[user@]address[:port]`. */
+  hosts?: string[];
+  /** `-R web` means `-l role=web`; several roles mean `role in (…)`. */
+  roles?: string[];
+  /** `-l <selector>` over inventory labels. */
+  selector?: string | Selector;
+}
+
+/** A selected host: an inventory entry or a bare destination. */
+export interface HostRef {
+  name: string;
+  inventory?: InventoryHost;
+  /** For hosts not in the inventory: the destination given. */
+  destination?: string;
+}
+
+/** True when nothing is selected. */
+export function isEmptySelection(s: HostSelection): boolean {
+  return !s.hosts?.length && !s.roles?.length && (s.selector === undefined || s.selector === '');
+}
+
+/**
+ * Resolves a selection against the inventory: `-H` entries in order, then hosts matched by
+ * `-R`/`-l` in inventory order, without duplicates.
+ */
+export function selectHosts(inventory: readonly InventoryHost[], selection: HostSelection): HostRef[] {
+  const out: HostRef[] = [];
+  const seen = new Set<string>();
+  const add = (r: HostRef): void => {
+    if (seen.has(r.name)) return;
+    seen.add(r.name);
+    out.push(r);
+  };
+  const byName = new Map(inventory.map((h) => [h.name, h]));
+  for (const h of selection.hosts ?? []) {
+    if (h === '') continue;
+    const inv = byName.get(h);
+    add(inv ? { name: h, inventory: inv } : { name: h, destination: h });
+  }
+  const selectors: Selector[] = [];
+  if (selection.roles?.length) {
+    selectors.push(selection.roles.length === 1 ? selectorFromSet({ role: selection.roles[0]! }) : parseSelector(`role in (${selection.roles.join(',')})`));
+  }
+  if (selection.selector !== undefined && selection.selector !== '') {
+    selectors.push(typeof selection.selector === 'string' ? parseSelector(selection.selector) : selection.selector);
+  }
+  if (selectors.length) {
+    for (const h of inventory) if (selectors.every((s) => s.matches(h.labels))) add({ name: h.name, inventory: h });
+  }
+  return out;
+}
+
+/** Opens (lazily) a {@link Connection} to a selected host. CLI-level `user`/`port`/`identityFiles` override the inventory, which overrides ssh_config. */
+export function connectHost(ref: HostRef, options: SshOptions & ConnectionOptions = {}): Connection {
+  const inv = ref.inventory;
+  if (inv?.local) return Connection.localDir(inv.local.dir, { ...options, name: ref.name });
+  if (inv) {
+    const opts: SshOptions & ConnectionOptions = {
+      ...options,
+      ...(options.user === undefined && inv.user !== undefined ? { user: inv.user } : {}),
+      ...(options.port === undefined && inv.port !== undefined ? { port: inv.port } : {}),
+      ...(inv.proxyJump !== undefined && options.proxyJump === undefined ? { proxyJump: inv.proxyJump } : {}),
+      identityFiles: [...(options.identityFiles ?? []), ...(inv.identityFile ? [inv.identityFile] : [])],
+    };
+    return Connection.ssh(inv.address!, { ...opts, name: ref.name });
+  }
+  return Connection.ssh(ref.destination ?? ref.name, { ...options, name: ref.name });
+}

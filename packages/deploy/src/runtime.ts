@@ -1,0 +1,210 @@
+/**
+ * Running a long-lived command on a host. Where the host has systemd, a `systemd-run`
+ * transient unit; otherwise a supervisor written in POSIX sh: it writes its own pid and the
+ * command's pid to files, appends the command's output to a log file, restarts the command
+ * with exponential backoff (1 s doubling to 30 s, reset after 30 s of uptime), and on stop sends
+ * SIGTERM, then SIGKILL after the grace period.
+ *
+ * Files of the sh supervisor, in `~/.flotilla/services/<name>/`: `supervisor.pid`, `pid` (the
+ * command's own pid, rewritten after each restart), `log`, `restarts`, `state`
+ * (`running` | `backoff` | `exited` | `stopped`).
+ */
+import type { Connection } from './connection.js';
+import { DeployError, badOption } from './errors.js';
+import { quotePath, shellQuote } from './quote.js';
+
+/** The POSIX sh supervisor: `flotilla-supervise DIR GRACE_SECONDS RESTART COMMAND`. */
+export const SUPERVISOR_SCRIPT = `#!/bin/sh
+# flotilla-supervise DIR GRACE_SECONDS always|on-failure|never COMMAND
+dir=$1; grace=$2; policy=$3; cmd=$4
+child=; sleeper=; stopping=0; restarts=0; delay=1
+printf '%s\\n' "$$" > "$dir/supervisor.pid.tmp" && mv -f "$dir/supervisor.pid.tmp" "$dir/supervisor.pid"
+echo 0 > "$dir/restarts"
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+stop() {
+  stopping=1
+  [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+  if alive "$child"; then
+    kill -TERM "$child" 2>/dev/null
+    i=0
+    while alive "$child" && [ "$i" -lt $((grace * 10)) ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done
+    if alive "$child"; then
+      echo "flotilla-supervise: pid $child still running after \${grace}s; sending SIGKILL" >> "$dir/log"
+      kill -KILL "$child" 2>/dev/null
+    fi
+    wait "$child" 2>/dev/null
+  fi
+  rm -f "$dir/pid" "$dir/supervisor.pid"
+  echo stopped > "$dir/state"
+  exit 0
+}
+trap stop TERM INT
+trap '' HUP
+while :; do
+  started=$(date +%s)
+  sh -c "$cmd" >> "$dir/log" 2>&1 < /dev/null &
+  child=$!
+  printf '%s\\n' "$child" > "$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
+  echo running > "$dir/state"
+  wait "$child"; status=$?
+  [ "$stopping" = 1 ] && stop
+  child=
+  echo "flotilla-supervise: command exited with status $status" >> "$dir/log"
+  case "$policy" in
+    never) break ;;
+    on-failure) [ "$status" -eq 0 ] && break ;;
+  esac
+  [ $(( $(date +%s) - started )) -ge 30 ] && delay=1
+  restarts=$((restarts + 1)); echo "$restarts" > "$dir/restarts"
+  echo backoff > "$dir/state"
+  sleep "$delay" & sleeper=$!; wait "$sleeper"; sleeper=
+  [ "$stopping" = 1 ] && stop
+  delay=$((delay * 2)); [ "$delay" -gt 30 ] && delay=30
+done
+rm -f "$dir/pid" "$dir/supervisor.pid"
+echo exited > "$dir/state"
+`;
+
+/** How to run a service. */
+export interface ServiceOptions {
+  /** Service name: letters, digits, `.`, `_`, `-`. */
+  name: string;
+  /** A sh command line. A simple command is `exec`-ed so the recorded pid is the program's own. */
+  command: string;
+  /** Working directory (relative to the login directory). @default the login directory */
+  cwd?: string;
+  env?: Record<string, string>;
+  /** @default 'always' */
+  restart?: 'always' | 'on-failure' | 'never';
+  /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
+  gracePeriodSeconds?: number;
+  /** `auto` uses systemd-run where the host runs systemd, else the sh supervisor. @default 'auto' */
+  runtime?: 'auto' | 'systemd' | 'supervisor';
+}
+
+/** A service's state. */
+export interface ServiceStatus {
+  name: string;
+  runtime: 'systemd' | 'supervisor';
+  running: boolean;
+  /** The command's own pid (not the supervisor's). */
+  pid: number | null;
+  supervisorPid: number | null;
+  restarts: number;
+  state: string;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function dirOf(name: string): string {
+  return `"$HOME"/.flotilla/services/${shellQuote(name)}`;
+}
+
+function commandLine(command: string): string {
+  return /[;&|\n<>()`$]|^\s*(exec|cd|export)\b/.test(command) ? command : `exec ${command}`;
+}
+
+async function hasSystemd(c: Connection): Promise<boolean> {
+  const r = await c.run('command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]', { hide: true, warn: true });
+  return r.exitCode === 0;
+}
+
+const SYSTEMCTL = 'if [ "$(id -u)" = 0 ]; then sc=systemctl; sr=systemd-run; else sc="systemctl --user"; sr="systemd-run --user"; fi';
+
+/** Starts a service (no-op when it is already running). Returns its status. */
+export async function startService(c: Connection, options: ServiceOptions): Promise<ServiceStatus> {
+  if (typeof options.name !== 'string' || !NAME.test(options.name)) badOption('name', 'a name of letters, digits, ".", "_" and "-"', options.name);
+  if (typeof options.command !== 'string' || options.command.trim() === '') badOption('command', 'a non-empty sh command line', options.command);
+  const grace = options.gracePeriodSeconds ?? 10;
+  if (!Number.isInteger(grace) || grace < 0) badOption('gracePeriodSeconds', 'an integer >= 0', grace);
+  const restart = options.restart ?? 'always';
+  const runtime = options.runtime === 'auto' || options.runtime === undefined ? ((await hasSystemd(c)) ? 'systemd' : 'supervisor') : options.runtime;
+  let env = '';
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) badOption('env key', 'a shell variable name', k);
+    env += `export ${k}=${shellQuote(v)}; `;
+  }
+  const cmd = env + commandLine(options.command);
+  const cd = options.cwd === undefined ? '' : `cd ${quotePath(options.cwd)} && `;
+  if (runtime === 'systemd') {
+    const unit = `flotilla-${options.name}`;
+    const sysRestart = restart === 'always' ? 'always' : restart === 'on-failure' ? 'on-failure' : 'no';
+    await c.run(
+      `${SYSTEMCTL}; ${cd}$sc is-active --quiet ${unit} || $sr --unit=${unit} --collect --working-directory="$(pwd)" ` +
+        `-p Restart=${sysRestart} -p RestartSec=1 -p TimeoutStopSec=${grace} -- sh -c ${shellQuote(cmd)} >/dev/null`,
+      { hide: true },
+    );
+    return serviceStatus(c, options.name);
+  }
+  const dir = dirOf(options.name);
+  const script = '"$HOME"/.flotilla/bin/flotilla-supervise';
+  await c.run(`mkdir -p "$HOME"/.flotilla/bin ${dir}`, { hide: true });
+  await c.writeFile('~/.flotilla/bin/flotilla-supervise', SUPERVISOR_SCRIPT, { mode: 0o755 });
+  await c.run(
+    [
+      `dir=${dir}`,
+      'if [ -f "$dir/supervisor.pid" ] && kill -0 "$(cat "$dir/supervisor.pid")" 2>/dev/null; then exit 0; fi',
+      'rm -f "$dir/pid" "$dir/supervisor.pid"',
+      `${cd}{ if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi; ` +
+        `nohup $s sh ${script} "$dir" ${grace} ${restart} ${shellQuote(cmd)} >/dev/null 2>&1 </dev/null & }`,
+      'i=0; while [ ! -s "$dir/pid" ] && [ $i -lt 100 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done',
+    ].join('\n'),
+    { hide: true },
+  );
+  return serviceStatus(c, options.name, 'supervisor');
+}
+
+/** A service's status (supervisor files, or systemd's MainPID). */
+export async function serviceStatus(c: Connection, name: string, runtime?: 'systemd' | 'supervisor'): Promise<ServiceStatus> {
+  if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a service name', name);
+  const rt = runtime ?? ((await hasSystemd(c)) ? 'systemd' : 'supervisor');
+  if (rt === 'systemd') {
+    const r = await c.run(`${SYSTEMCTL}; $sc show -p MainPID -p ActiveState -p NRestarts flotilla-${name} 2>/dev/null || true`, { hide: true });
+    const prop = (k: string): string => new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1] ?? '';
+    const pid = Number(prop('MainPID')) || null;
+    const state = prop('ActiveState') || 'inactive';
+    return { name, runtime: 'systemd', running: state === 'active', pid, supervisorPid: null, restarts: Number(prop('NRestarts')) || 0, state };
+  }
+  const dir = dirOf(name);
+  const r = await c.run(
+    `dir=${dir}; for f in supervisor.pid pid restarts state; do v=$(cat "$dir/$f" 2>/dev/null); printf '%s=%s\\n' "$f" "$v"; done; ` +
+      `sp=$(cat "$dir/supervisor.pid" 2>/dev/null); if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo alive=1; fi; ` +
+      `p=$(cat "$dir/pid" 2>/dev/null); if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo childAlive=1; fi`,
+    { hide: true },
+  );
+  const prop = (k: string): string => new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1] ?? '';
+  const alive = prop('alive') === '1';
+  const childAlive = prop('childAlive') === '1';
+  return {
+    name,
+    runtime: 'supervisor',
+    running: alive && childAlive,
+    pid: childAlive ? Number(prop('pid')) || null : null,
+    supervisorPid: alive ? Number(prop('supervisor.pid')) || null : null,
+    restarts: Number(prop('restarts')) || 0,
+    state: alive ? prop('state') || 'unknown' : prop('state') || 'absent',
+  };
+}
+
+/** Stops a service: SIGTERM, then SIGKILL after the grace period; waits until it is gone. */
+export async function stopService(c: Connection, name: string, options: { gracePeriodSeconds?: number; runtime?: 'systemd' | 'supervisor' } = {}): Promise<void> {
+  if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a service name', name);
+  const rt = options.runtime ?? ((await hasSystemd(c)) ? 'systemd' : 'supervisor');
+  if (rt === 'systemd') {
+    await c.run(`${SYSTEMCTL}; $sc stop flotilla-${name} 2>/dev/null || true`, { hide: true });
+    return;
+  }
+  const limit = (options.gracePeriodSeconds ?? 10) + 10;
+  const r = await c.run(
+    [
+      `dir=${dirOf(name)}`,
+      'sp=$(cat "$dir/supervisor.pid" 2>/dev/null)',
+      '[ -n "$sp" ] || exit 0',
+      'kill -TERM "$sp" 2>/dev/null || exit 0',
+      `i=0; while kill -0 "$sp" 2>/dev/null && [ $i -lt ${limit * 10} ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done`,
+      'if kill -0 "$sp" 2>/dev/null; then p=$(cat "$dir/pid" 2>/dev/null); kill -KILL "$sp" $p 2>/dev/null; echo forced; fi',
+    ].join('\n'),
+    { hide: true },
+  );
+  if (r.stdout.includes('forced')) throw new DeployError('SERVICE', `${c.host}: supervisor of ${name} did not stop; killed it`, { host: c.host });
+}
