@@ -1,0 +1,9 @@
+/**
+ * `@flotilla/raft/client`: a client for the Flotilla KV HTTP API (leader discovery, safe
+ * retries, watches that resume from the last seen revision).
+ */
+export { KvClient } from './kv-client.js';
+export type { KvClientOptions, TxnRequest, TxnResponse, WatchOptions } from './kv-client.js';
+export { KvError, isKvError } from '../kv/errors.js';
+export type { KvErrorCode } from '../kv/errors.js';
+export type { KeyValue, WatchEvent, TxnCompare, TxnOp } from '../kv/types.js';

@@ -1,0 +1,124 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KvClient } from './kv-client.js';
+import { createKvRequestListener } from '../server/http-api.js';
+import { MemoryKvBackend } from '../server/memory-backend.js';
+import { isKvError } from '../kv/errors.js';
+import type { WatchEvent } from '../kv/types.js';
+
+const servers: http.Server[] = [];
+const clients: KvClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+async function serve(backend: MemoryKvBackend, port = 0) {
+  const server = http.createServer(createKvRequestListener(backend, { progressIntervalMs: 50 }));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  backend.setClientUrl(url);
+  return { server, url };
+}
+
+function client(endpoints: string[]) {
+  const c = new KvClient({ endpoints, retryWindowMs: 3000, requestTimeoutMs: 3000 });
+  clients.push(c);
+  return c;
+}
+
+describe('KvClient', () => {
+  it('reads, writes, deletes, ranges and runs transactions', async () => {
+    const { url } = await serve(new MemoryKvBackend());
+    const c = client([url]);
+    expect(await c.put('a/1', 'x')).toBe(2);
+    expect(await c.get('a/1')).toMatchObject({ key: 'a/1', value: 'x', modRevision: 2, version: 1 });
+    expect(await c.get('nope')).toBeUndefined();
+    await c.put('a/2', 'y');
+    expect((await c.range({ prefix: 'a/' })).items.map((i) => i.key)).toEqual(['a/1', 'a/2']);
+    const t = await c.txn({ compare: [{ key: 'a/1', modRevision: 2 }], success: [{ delete: { key: 'a/1' } }] });
+    expect(t.succeeded).toBe(true);
+    expect(await c.delete('a/1')).toBeUndefined();
+    expect(await c.delete('a/2')).toBe(5);
+    const err = await c.put('a/3', 'z', { prevRevision: 99 }).catch((e: unknown) => e);
+    expect(isKvError(err) && err.code === 'conflict' && err.modRevision === 0 && !err.mayHaveEffect).toBe(true);
+    const l = await c.grantLease(5);
+    expect(await c.keepAlive(l.id)).toEqual({ id: l.id, ttlSeconds: 5 });
+    await c.revokeLease(l.id);
+  });
+
+  it('skips a dead endpoint and finds the leader for writes', async () => {
+    const leader = new MemoryKvBackend({ id: 1 });
+    const { url: leaderUrl } = await serve(leader);
+    const follower = new MemoryKvBackend({ id: 2 });
+    follower.leader = false;
+    follower.leaderUrl = leaderUrl;
+    const { url: followerUrl } = await serve(follower);
+    // The follower reports the leader's URL in its status.
+    follower.status = () => ({ ...MemoryKvBackend.prototype.status.call(follower), leader: 1, members: [...leader.members(), ...follower.members()] });
+    const c = client(['http://127.0.0.1:1', followerUrl]);
+    expect(await c.put('k', 'v')).toBe(2);
+    expect(leader.kv.get('k')?.value).toBe('v');
+  });
+
+  it('retries a write answered 503 no-leader (it had no effect) until a leader appears', async () => {
+    const b = new MemoryKvBackend();
+    b.leader = false;
+    const { url } = await serve(b);
+    const c = client([url]);
+    setTimeout(() => (b.leader = true), 300);
+    expect(await c.put('k', 'v')).toBe(2);
+  });
+
+  it('watch resumes from the last seen revision after the connection drops, without loss or repeats', async () => {
+    const b = new MemoryKvBackend();
+    const s1 = await serve(b);
+    const c = client([s1.url]);
+    const ac = new AbortController();
+    const seen: WatchEvent[] = [];
+    const done = (async () => {
+      for await (const e of c.watch('w/', { fromRevision: 1, signal: ac.signal })) {
+        seen.push(e);
+        if (seen.length === 6) ac.abort();
+      }
+    })();
+    await c.put('w/1', 'a');
+    await c.put('w/2', 'b');
+    await c.put('x', 'ignored');
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(2);
+    s1.server.closeAllConnections(); // drop the watch stream
+    await c.put('w/3', 'c');
+    await c.put('w/4', 'd');
+    await c.put('w/5', 'e');
+    await c.put('w/6', 'f');
+    await done;
+    expect(seen.map((e) => e.key)).toEqual(['w/1', 'w/2', 'w/3', 'w/4', 'w/5', 'w/6']);
+    expect(seen.map((e) => e.modRevision)).toEqual([2, 3, 5, 6, 7, 8]);
+  });
+
+  it('a watch from a compacted revision rejects with compacted', async () => {
+    const b = new MemoryKvBackend();
+    const { url } = await serve(b);
+    const c = client([url]);
+    for (let i = 0; i < 3; i++) await c.put('k', String(i));
+    await c.compact(3);
+    const err = await (async () => {
+      for await (const _ of c.watch('', { fromRevision: 1 })) return undefined;
+      return undefined;
+    })().catch((e: unknown) => e);
+    expect(isKvError(err) && err.code === 'compacted' && err.compactRevision === 3).toBe(true);
+  });
+
+  it('refuses bad options with a TypeError', () => {
+    expect(() => new KvClient({ endpoints: [] })).toThrow(TypeError);
+    expect(() => new KvClient({ endpoints: ['127.0.0.1:1'] })).toThrow(/http/);
+  });
+});

@@ -1,0 +1,387 @@
+import http from 'node:http';
+import https from 'node:https';
+import { KvError, isKvError } from '../kv/errors.js';
+import type { KvErrorCode } from '../kv/errors.js';
+import type { KeyValue, TxnCompare, TxnOp, WatchEvent } from '../kv/types.js';
+
+/** Options of {@link KvClient}. */
+export interface KvClientOptions {
+  /** Client URLs of some members, e.g. `["http://127.0.0.1:2479"]`. */
+  readonly endpoints: readonly string[];
+  /** Bearer token, when the servers require one. */
+  readonly token?: string;
+  /** CA certificate(s) to trust for https endpoints. @default the system CAs */
+  readonly ca?: string | Buffer;
+  /** Per-request timeout; a write that times out has an unknown outcome. @default 10000 */
+  readonly requestTimeoutMs?: number;
+  /** How long to keep retrying requests that certainly had no effect (no leader, connection refused). @default 15000 */
+  readonly retryWindowMs?: number;
+}
+
+/** A transaction request (see `POST /v1/txn`). */
+export interface TxnRequest {
+  readonly compare?: readonly TxnCompare[];
+  readonly success?: readonly TxnOp[];
+  readonly failure?: readonly TxnOp[];
+}
+
+/** A transaction outcome. `get` results are the key or `null`. */
+export interface TxnResponse {
+  readonly succeeded: boolean;
+  readonly revision: number;
+  readonly results: readonly Record<string, unknown>[];
+}
+
+/** Options of {@link KvClient.watch}. */
+export interface WatchOptions {
+  /** First revision to deliver (inclusive). @default the next revision */
+  readonly fromRevision?: number;
+  /** Stops the watch. */
+  readonly signal?: AbortSignal;
+  /** Called with each progress revision (all changes up to it have been delivered). */
+  readonly onProgress?: (revision: number) => void;
+}
+
+interface Response {
+  readonly status: number;
+  readonly body: Buffer;
+}
+
+/** Errors that prove the request never reached a server that could act on it. */
+const NEVER_SENT = new Set(['ESTALESOCKET', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+/**
+ * A client for the Flotilla KV HTTP API.
+ *
+ * Guarantees:
+ * - Finds the leader (from `GET /v1/status`) and sends writes to it; reads go to any member.
+ * - Retries only what is safe: reads on any failure, writes only when the request certainly
+ *   had no effect (connection refused, `503 no-leader`). A write that fails otherwise
+ *   rejects with a `KvError` whose `mayHaveEffect` is true.
+ * - Watches resume after a disconnect from the revision after the last one seen, on any
+ *   member, so no event is lost or repeated; a compacted resume point rejects with `compacted`.
+ */
+export class KvClient {
+  readonly #o: KvClientOptions;
+  readonly #endpoints: string[];
+  #leaderUrl: string | undefined;
+  #next = 0;
+  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  readonly #tlsAgent: https.Agent;
+
+  constructor(options: KvClientOptions) {
+    if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+      throw new TypeError(`endpoints: expected a non-empty array of URLs, received ${JSON.stringify(options.endpoints)}`);
+    }
+    for (const e of options.endpoints) {
+      if (!/^https?:\/\//.test(e)) throw new TypeError(`endpoints: expected http(s) URLs, received ${JSON.stringify(e)}`);
+    }
+    this.#o = options;
+    this.#endpoints = options.endpoints.map((e) => e.replace(/\/+$/, ''));
+    this.#tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, ...(options.ca ? { ca: options.ca } : {}) });
+  }
+
+  /** Closes idle connections. */
+  close(): void {
+    this.#agent.destroy();
+    this.#tlsAgent.destroy();
+  }
+
+  // ---- KV ----
+
+  /** Reads a key (linearizable unless `serializable`); `undefined` when absent. */
+  async get(key: string, options: { serializable?: boolean } = {}): Promise<KeyValue | undefined> {
+    const r = await this.#request('GET', `/v1/kv/${encodeURIComponent(key)}${options.serializable ? '?serializable=true' : ''}`, undefined, { read: true, allow404: true });
+    return r === undefined ? undefined : (r as KeyValue);
+  }
+
+  /** Writes a key; returns the new revision (the key's new modRevision). */
+  async put(key: string, value: string, options: { prevRevision?: number; lease?: string } = {}): Promise<number> {
+    const r = (await this.#request('PUT', `/v1/kv/${encodeURIComponent(key)}`, { value, ...options })) as { revision: number };
+    return r.revision;
+  }
+
+  /** Deletes a key; returns the new revision, or `undefined` when the key was absent. */
+  async delete(key: string, options: { prevRevision?: number } = {}): Promise<number | undefined> {
+    const q = options.prevRevision !== undefined ? `?prevRevision=${options.prevRevision}` : '';
+    const r = await this.#request('DELETE', `/v1/kv/${encodeURIComponent(key)}${q}`, undefined, { allow404: true });
+    return r === undefined ? undefined : (r as { revision: number }).revision;
+  }
+
+  /** One page of keys with a prefix, ordered by key. */
+  async range(options: { prefix?: string; limit?: number; after?: string; serializable?: boolean } = {}): Promise<{ items: KeyValue[]; revision: number; more: boolean }> {
+    const q = new URLSearchParams({ prefix: options.prefix ?? '' });
+    if (options.limit !== undefined) q.set('limit', String(options.limit));
+    if (options.after !== undefined) q.set('after', options.after);
+    if (options.serializable) q.set('serializable', 'true');
+    return (await this.#request('GET', `/v1/kv?${q.toString()}`, undefined, { read: true })) as { items: KeyValue[]; revision: number; more: boolean };
+  }
+
+  /** Runs a multi-key transaction. */
+  async txn(request: TxnRequest): Promise<TxnResponse> {
+    return (await this.#request('POST', '/v1/txn', { compare: request.compare ?? [], success: request.success ?? [], failure: request.failure ?? [] })) as TxnResponse;
+  }
+
+  /** Grants a lease. */
+  async grantLease(ttlSeconds: number): Promise<{ id: string; ttlSeconds: number }> {
+    return (await this.#request('POST', '/v1/leases', { ttlSeconds })) as { id: string; ttlSeconds: number };
+  }
+
+  /** Renews a lease for another TTL. */
+  async keepAlive(id: string): Promise<{ id: string; ttlSeconds: number }> {
+    return (await this.#request('POST', `/v1/leases/${encodeURIComponent(id)}/keepalive`)) as { id: string; ttlSeconds: number };
+  }
+
+  /** Revokes a lease, deleting its keys. */
+  async revokeLease(id: string): Promise<void> {
+    await this.#request('DELETE', `/v1/leases/${encodeURIComponent(id)}`);
+  }
+
+  /** Compacts watch history below `revision`. */
+  async compact(revision: number): Promise<void> {
+    await this.#request('POST', '/v1/compact', { revision });
+  }
+
+  // ---- cluster ----
+
+  async status(endpoint?: string): Promise<Record<string, unknown>> {
+    return (await this.#request('GET', '/v1/status', undefined, { read: true, ...(endpoint ? { endpoint } : {}) })) as Record<string, unknown>;
+  }
+
+  async members(): Promise<{ id: number; peerUrl: string; clientUrl: string; learner: boolean }[]> {
+    return ((await this.#request('GET', '/v1/members', undefined, { read: true })) as { members: { id: number; peerUrl: string; clientUrl: string; learner: boolean }[] }).members;
+  }
+
+  async addMember(id: number, peerUrl: string, learner = false): Promise<unknown> {
+    return this.#request('POST', '/v1/members', { id, peerUrl, learner });
+  }
+
+  async promoteMember(id: number): Promise<unknown> {
+    return this.#request('POST', `/v1/members/${id}/promote`);
+  }
+
+  async removeMember(id: number): Promise<unknown> {
+    return this.#request('DELETE', `/v1/members/${id}`);
+  }
+
+  /** A consistent backup of the whole store (for `flo server --restore`). */
+  async snapshot(): Promise<Buffer> {
+    const res = await this.#send('GET', this.#pick(true), '/v1/snapshot', undefined);
+    if (res.status !== 200) throw this.#error(res);
+    return res.body;
+  }
+
+  /**
+   * Watches keys with `prefix`. Yields events in revision order; reconnects and resumes from
+   * the last seen revision + 1 on any member after a disconnect.
+   */
+  async *watch(prefix: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    let from = options.fromRevision;
+    const signal = options.signal;
+    let failures = 0;
+    while (!signal?.aborted) {
+      const endpoint = this.#pick(true);
+      const q = new URLSearchParams({ prefix });
+      if (from !== undefined) q.set('fromRevision', String(from));
+      const queue: (WatchEvent | { type: 'progress'; revision: number })[] = [];
+      let done = false;
+      let fail: unknown;
+      let wake: (() => void) | undefined;
+      const req = this.#open(endpoint, `/v1/watch?${q.toString()}`, (res) => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            fail = this.#error({ status: res.statusCode ?? 500, body: Buffer.concat(chunks) });
+            done = true;
+            wake?.();
+          });
+          return;
+        }
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          buf += c;
+          let i;
+          while ((i = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 1);
+            if (line) queue.push(JSON.parse(line) as WatchEvent);
+          }
+          wake?.();
+        });
+        res.on('end', () => {
+          done = true;
+          wake?.();
+        });
+        res.on('error', () => {
+          done = true;
+          wake?.();
+        });
+      });
+      req.on('error', (err) => {
+        fail = err;
+        done = true;
+        wake?.();
+      });
+      const onAbort = () => req.destroy();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for (;;) {
+          while (queue.length > 0) {
+            const item = queue.shift()!;
+            failures = 0;
+            if (item.type === 'progress') {
+              from = Math.max(from ?? 0, item.revision + 1);
+              options.onProgress?.(item.revision);
+              continue;
+            }
+            from = item.modRevision + 1;
+            yield item;
+          }
+          if (done || signal?.aborted) break;
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+        }
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        req.destroy();
+      }
+      if (isKvError(fail) && (fail.code === 'compacted' || fail.code === 'unauthorized' || fail.code === 'bad-request')) throw fail;
+      if (signal?.aborted) return;
+      this.#next++;
+      failures++;
+      await sleep(Math.min(1000, 50 * 2 ** Math.min(failures, 5)), signal);
+    }
+  }
+
+  // ---- transport ----
+
+  #pick(read: boolean): string {
+    if (!read && this.#leaderUrl) return this.#leaderUrl;
+    return this.#endpoints[this.#next % this.#endpoints.length]!;
+  }
+
+  async #findLeader(): Promise<void> {
+    for (let i = 0; i < this.#endpoints.length; i++) {
+      const ep = this.#endpoints[(this.#next + i) % this.#endpoints.length]!;
+      try {
+        const res = await this.#send('GET', ep, '/v1/status', undefined);
+        if (res.status !== 200) continue;
+        const s = JSON.parse(res.body.toString('utf8')) as { leader: number; members: { id: number; clientUrl: string }[] };
+        const url = s.members.find((m) => m.id === s.leader)?.clientUrl;
+        if (s.leader !== 0 && url) {
+          this.#leaderUrl = url.replace(/\/+$/, '');
+          return;
+        }
+      } catch {
+        // try the next endpoint
+      }
+    }
+  }
+
+  async #request(method: string, path: string, body?: unknown, opts: { read?: boolean; allow404?: boolean; endpoint?: string } = {}): Promise<unknown> {
+    const read = opts.read ?? false;
+    const deadline = Date.now() + (this.#o.retryWindowMs ?? 15_000);
+    let attempt = 0;
+    if (!read && !this.#leaderUrl && !opts.endpoint) await this.#findLeader();
+    for (;;) {
+      const endpoint = opts.endpoint ?? this.#pick(read);
+      let res: Response;
+      try {
+        res = await this.#send(method, endpoint, path, body === undefined ? undefined : JSON.stringify(body));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        const safe = read || NEVER_SENT.has(code);
+        if (!safe || Date.now() > deadline) {
+          throw new KvError(read || NEVER_SENT.has(code) ? 'unavailable' : 'timeout', `${method} ${endpoint}${path} failed: ${(err as Error).message}`, { cause: err, mayHaveEffect: !safe });
+        }
+        this.#rotate(endpoint);
+        await sleep(Math.min(1000, 25 * 2 ** Math.min(attempt++, 6)));
+        if (!read) await this.#findLeader();
+        continue;
+      }
+      if (res.status === 200) return res.body.length ? JSON.parse(res.body.toString('utf8')) : {};
+      const err = this.#error(res);
+      if (res.status === 404 && opts.allow404 && err.code === 'not-found') return undefined;
+      const retryable = err.code === 'no-leader' || (read && res.status >= 500);
+      if (retryable && Date.now() < deadline) {
+        this.#rotate(endpoint);
+        await sleep(Math.min(1000, 25 * 2 ** Math.min(attempt++, 6)));
+        if (!read) await this.#findLeader();
+        continue;
+      }
+      throw err;
+    }
+  }
+
+  #rotate(failed: string): void {
+    if (failed === this.#leaderUrl) this.#leaderUrl = undefined;
+    this.#next++;
+  }
+
+  #error(res: Response): KvError {
+    let parsed: { error?: { code?: string; message?: string; modRevision?: number; compactRevision?: number } } = {};
+    try {
+      parsed = JSON.parse(res.body.toString('utf8')) as typeof parsed;
+    } catch {
+      // not JSON
+    }
+    const e = parsed.error ?? {};
+    return new KvError((e.code ?? (res.status >= 500 ? 'unavailable' : 'bad-request')) as KvErrorCode, e.message ?? `HTTP ${res.status}`, {
+      status: res.status,
+      mayHaveEffect: res.status >= 500 && e.code !== 'no-leader',
+      ...(e.modRevision !== undefined ? { modRevision: e.modRevision } : {}),
+      ...(e.compactRevision !== undefined ? { compactRevision: e.compactRevision } : {}),
+    });
+  }
+
+  #headers(body: string | undefined): http.OutgoingHttpHeaders {
+    const h: http.OutgoingHttpHeaders = {};
+    if (this.#o.token) h.authorization = `Bearer ${this.#o.token}`;
+    if (body !== undefined) {
+      h['content-type'] = 'application/json';
+      h['content-length'] = Buffer.byteLength(body);
+    }
+    return h;
+  }
+
+  #open(endpoint: string, path: string, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+    const url = new URL(endpoint + path);
+    const isHttps = url.protocol === 'https:';
+    const req = (isHttps ? https : http).request(url, { method: 'GET', headers: this.#headers(undefined), agent: isHttps ? this.#tlsAgent : this.#agent }, onResponse);
+    req.end();
+    return req;
+  }
+
+  #send(method: string, endpoint: string, path: string, body: string | undefined): Promise<Response> {
+    const url = new URL(endpoint + path);
+    const isHttps = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const req = (isHttps ? https : http).request(url, { method, headers: this.#headers(body), agent: isHttps ? this.#tlsAgent : this.#agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.setTimeout(this.#o.requestTimeoutMs ?? 10_000, () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A keep-alive socket the server had already closed: the request never reached it
+        // (Node's documented case for a safe retry).
+        if (req.reusedSocket && err.code === 'ECONNRESET') err.code = 'ESTALESOCKET';
+        reject(err);
+      });
+      req.end(body);
+    });
+  }
+}
