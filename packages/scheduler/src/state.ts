@@ -1,0 +1,1357 @@
+/**
+ * The scheduler's engine: a live cluster (nodes, bound pods, topology counts) kept in typed
+ * arrays, the filters, the scores, and the indexes that find the best node without scoring
+ * every node.
+ */
+import { LabelIndex, selectorFromSet, type Selector } from '@flotilla/labels';
+import { SchedulerError, describeReceived } from './errors.js';
+import { toBaseUnits } from './quantity.js';
+import {
+  REASON_ANTI_AFFINITY,
+  REASON_EXISTING_ANTI_AFFINITY,
+  REASON_HOST_PORTS,
+  REASON_NODE_SELECTOR,
+  REASON_SPREAD,
+  REASON_SPREAD_MISSING_LABEL,
+  REASON_UNSCHEDULABLE,
+  fitErrorMessage,
+  insufficientReason,
+  reasonHistogram,
+  untoleratedTaintReason,
+} from './reasons.js';
+import { MAX_NODE_SCORE, loadPerCore, lowestLoadScore, taintTolerationScore } from './scores.js';
+import { nodeSelectorToSelector, podSelectorToSelector } from './selectors.js';
+import {
+  UNSCHEDULABLE_TAINT,
+  countIntolerablePreferNoSchedule,
+  findUntoleratedTaint,
+  tolerationsTolerate,
+} from './taints.js';
+import type { Node, Pod, ResourceList, ScoreWeights, Strategy, Taint, Toleration } from './types.js';
+
+/** The topology key that means "the node itself". */
+export const HOSTNAME_KEY = 'kubernetes.io/hostname';
+
+/** Buckets of the free-capacity index (by weighted free fraction, 0–1). */
+const BUCKETS = 1024;
+const BITMAP_WORDS = BUCKETS >>> 5;
+/** Candidate sets at most this large are scored exhaustively (an index would not pay off). */
+const SMALL_SET = 32;
+
+const STRATEGIES: readonly Strategy[] = ['binpack', 'spread', 'lowest-load'];
+
+// ---------------------------------------------------------------------------------------
+// Internal shapes
+
+/** Pods per topology domain for one selector (a count tracker) or one anti-affinity term (an owner tracker). */
+interface Tracker {
+  readonly selector: Selector;
+  readonly topology: Topology;
+  /** By domain id. */
+  readonly counts: number[];
+  version: number;
+}
+
+/** The domains of one topology key. */
+interface Topology {
+  readonly key: string;
+  readonly ids: Map<string, number>;
+  /** Domain id of each node slot; -1 when the node lacks the key. */
+  ofNode: Int32Array;
+  /** Eligible domain ids per node-selector key (nodes matching the selector that have the key). */
+  readonly eligible: Map<string, Int32Array>;
+}
+
+interface SpreadRule {
+  readonly tracker: Tracker;
+  readonly maxSkew: number;
+  readonly selfMatch: number;
+  readonly eligible: Int32Array;
+}
+
+/** A pod compiled against the state: base units, selectors and trackers resolved. */
+export interface PodSpec {
+  readonly labels: Readonly<Record<string, string>>;
+  /** Requested dimensions (amount > 0) and their amounts. */
+  readonly dims: number[];
+  readonly amounts: number[];
+  readonly cpu: number;
+  readonly selector: Selector;
+  readonly selectorKey: string;
+  readonly tolerations: readonly Toleration[] | undefined;
+  readonly setKey: string;
+  readonly toleratesCordon: boolean;
+  readonly ports: readonly number[] | undefined;
+  readonly ownTerms: Tracker[];
+  readonly ownerEntries: Tracker[];
+  readonly spread: SpreadRule[];
+  matchedTrackers: Tracker[];
+  relevantOwners: Tracker[];
+  registryVersion: number;
+  /** Has a filter that changes as pods are placed (anti-affinity, spread, host ports). */
+  dynamic: boolean;
+}
+
+interface PodRecord {
+  readonly name: string;
+  readonly slot: number;
+  readonly spec: PodSpec;
+}
+
+/** Nodes of one candidate set with the same capacity and PreferNoSchedule count. */
+interface NodeClass {
+  readonly capacity: Float64Array;
+  readonly taintScore: number;
+  /** Weighted dims with capacity > 0: their positions in the weight list, and 1/capacity. */
+  readonly weightSum: number;
+  readonly members: Int32Array;
+  readonly buckets: number[][];
+  readonly bitmap: Uint32Array;
+  /** Upper bounds of the free amount of each weighted dim, per bucket (exact after a scan). */
+  readonly maxFree: Float64Array;
+  readonly pristineBits: Uint32Array;
+  pristineHint: number;
+  pristineCount: number;
+  inUseCount: number;
+}
+
+interface CandidateSet {
+  readonly key: string;
+  /** Node slots passing the selector, taints and cordons, ascending. */
+  readonly members: Int32Array;
+  /** PreferNoSchedule counts by slot (valid for members). */
+  readonly taintCount: Map<number, number>;
+  readonly maxTaintCount: number;
+  readonly weights: ResolvedWeights;
+  indexed: boolean;
+  classes: NodeClass[];
+  /** By slot: class index, local position in the class, bucket (-1 pristine) and position in it. */
+  classOf: Int32Array<ArrayBufferLike>;
+  localOf: Int32Array<ArrayBufferLike>;
+  bucketOf: Int32Array<ArrayBufferLike>;
+  posOf: Int32Array<ArrayBufferLike>;
+}
+
+/** Options of a placement decision. */
+export interface DecideOptions {
+  readonly strategy: Strategy;
+  readonly weights: ResolvedWeights;
+  /** Score every candidate node instead of using the index (the reference behaviour). */
+  readonly exhaustive: boolean;
+}
+
+export interface ResolvedWeights {
+  readonly strategy: number;
+  readonly balancedAllocation: number;
+  readonly taintToleration: number;
+  readonly resourceNames: readonly string[];
+  readonly resourceWeights: readonly number[];
+  readonly key: string;
+}
+
+function checkWeight(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`Expected weights.${name} as a finite number ≥ 0, received ${describeReceived(value)}`);
+  }
+  return value;
+}
+
+/** Validates and fills in score weights. */
+export function resolveWeights(weights: ScoreWeights | undefined): ResolvedWeights {
+  if (weights !== undefined && (typeof weights !== 'object' || weights === null)) {
+    throw new TypeError(`Expected weights as an object, received ${describeReceived(weights)}`);
+  }
+  const strategy = checkWeight('strategy', weights?.strategy ?? 1);
+  const balancedAllocation = checkWeight('balancedAllocation', weights?.balancedAllocation ?? 0);
+  const taintToleration = checkWeight('taintToleration', weights?.taintToleration ?? 1);
+  const resources = weights?.resources ?? { cpu: 1, memory: 1 };
+  if (typeof resources !== 'object' || resources === null) {
+    throw new TypeError(`Expected weights.resources as an object, received ${describeReceived(resources)}`);
+  }
+  const resourceNames: string[] = [];
+  const resourceWeights: number[] = [];
+  for (const [name, value] of Object.entries(resources)) {
+    const w = checkWeight(`resources.${name}`, value);
+    if (w === 0) continue;
+    resourceNames.push(name);
+    resourceWeights.push(w);
+  }
+  return {
+    strategy,
+    balancedAllocation,
+    taintToleration,
+    resourceNames,
+    resourceWeights,
+    key: resourceNames.map((name, i) => `${name}=${resourceWeights[i]}`).join(','),
+  };
+}
+
+/** Validates a strategy name. */
+export function checkStrategy(strategy: unknown): Strategy {
+  if (!STRATEGIES.includes(strategy as Strategy)) {
+    throw new TypeError(`Expected strategy to be one of 'binpack', 'spread', 'lowest-load', received ${describeReceived(strategy)}`);
+  }
+  return strategy as Strategy;
+}
+
+// ---------------------------------------------------------------------------------------
+// Bit helpers
+
+function setBit(bits: Uint32Array, i: number): void {
+  bits[i >>> 5]! |= 1 << (i & 31);
+}
+function clearBit(bits: Uint32Array, i: number): void {
+  bits[i >>> 5]! &= ~(1 << (i & 31));
+}
+/** The first set bit at or after `from`, or -1. */
+function nextSetBit(bits: Uint32Array, from: number): number {
+  let word = from >>> 5;
+  if (word >= bits.length) return -1;
+  let w = bits[word]! & (~0 << (from & 31));
+  for (;;) {
+    if (w !== 0) return (word << 5) + (31 - Math.clz32(w & -w));
+    word++;
+    if (word >= bits.length) return -1;
+    w = bits[word]!;
+  }
+}
+/** The last set bit at or before `from`, or -1. */
+function prevSetBit(bits: Uint32Array, from: number): number {
+  if (from < 0) return -1;
+  let word = from >>> 5;
+  const shift = from & 31;
+  let w = bits[word]! & (shift === 31 ? ~0 : (1 << (shift + 1)) - 1);
+  for (;;) {
+    if (w !== 0) return (word << 5) + (31 - Math.clz32(w));
+    word--;
+    if (word < 0) return -1;
+    w = bits[word]!;
+  }
+}
+
+function growInt32(array: Int32Array, size: number, fill: number): Int32Array<ArrayBuffer> {
+  const next = new Int32Array(size).fill(fill);
+  next.set(array);
+  return next;
+}
+function growFloat64(array: Float64Array, size: number): Float64Array<ArrayBuffer> {
+  const next = new Float64Array(size);
+  next.set(array);
+  return next;
+}
+
+/** Result of one placement decision. */
+export type Decision = { readonly node: number } | { readonly node: -1; readonly reasons: string[]; readonly message: string };
+
+/**
+ * A live cluster for a controller: nodes and the pods bound to them, updated incrementally
+ * (`addNode`, `updateNode`, `removeNode`, `addPod`, `removePod`, `setLoadAverage`), so that
+ * `scheduleOne(pod, state)` does not rebuild the world for each pod.
+ *
+ * Guarantees: the state never holds more than a node's capacity through `scheduleOne` (a
+ * pod added with `addPod` is taken as bound, as Kubernetes takes a bound pod, even if it
+ * overcommits the node); every index answers exactly what scoring every node would; node
+ * order (for ties) is the order nodes were added. Node changes drop the candidate-set
+ * indexes, which are rebuilt on the next decision (O(nodes)); pod changes update them in
+ * O(candidate sets containing the node).
+ */
+export class ClusterState {
+  // Resources: dimension 0 is cpu, 1 is memory.
+  readonly #dimNames: string[] = ['cpu', 'memory'];
+  readonly #dimOf = new Map<string, number>([
+    ['cpu', 0],
+    ['memory', 1],
+  ]);
+  #cap: Float64Array[] = [new Float64Array(16), new Float64Array(16)];
+  #alloc: Float64Array[] = [new Float64Array(16), new Float64Array(16)];
+
+  // Nodes, by slot (insertion order; removed slots stay dead).
+  #slots = 0;
+  #slotCapacity = 16;
+  readonly #names: string[] = [];
+  readonly #labels: (Readonly<Record<string, string>> | undefined)[] = [];
+  readonly #taints: (readonly Taint[] | undefined)[] = [];
+  #alive = new Uint8Array(16);
+  #cordoned = new Uint8Array(16);
+  #load = new Float64Array(16);
+  #addedCpu = new Float64Array(16);
+  #podCount = new Int32Array(16);
+  readonly #ports: (Set<number> | undefined)[] = [];
+  readonly #slotOf = new Map<string, number>();
+  readonly #labelIndex = new LabelIndex<number>();
+  #liveNodes = 0;
+
+  // Pods bound through addPod/scheduleOne.
+  readonly #pods = new Map<string, PodRecord>();
+
+  // Topology and trackers.
+  readonly #topologies = new Map<string, Topology>();
+  readonly #countTrackers = new Map<string, Tracker>();
+  readonly #ownerTrackers = new Map<string, Tracker>();
+  #registryVersion = 0;
+
+  // Candidate sets, by set key + weights key.
+  #sets = new Map<string, CandidateSet>();
+  #setsOfNode: CandidateSet[][] = [];
+  readonly #quantityCache = new Map<string, number>();
+
+  /** Creates a state holding `nodes` (in this order). */
+  constructor(nodes: Iterable<Node> = []) {
+    for (const node of nodes) this.addNode(node);
+  }
+
+  /** Number of nodes. */
+  get nodeCount(): number {
+    return this.#liveNodes;
+  }
+
+  /** Number of pods bound through `addPod` or `scheduleOne`. */
+  get podCount(): number {
+    return this.#pods.size;
+  }
+
+  /** Is there a node called `name`? */
+  hasNode(name: string): boolean {
+    return this.#slotOf.has(name);
+  }
+
+  /** Is a pod called `name` bound? */
+  hasPod(name: string): boolean {
+    return this.#pods.has(name);
+  }
+
+  /** The node a bound pod runs on, or `undefined`. */
+  nodeOf(podName: string): string | undefined {
+    const record = this.#pods.get(podName);
+    return record === undefined ? undefined : this.#names[record.slot];
+  }
+
+  /** The node names, in the order they were added. */
+  nodeNames(): string[] {
+    const names: string[] = [];
+    for (let slot = 0; slot < this.#slots; slot++) if (this.#alive[slot]) names.push(this.#names[slot]!);
+    return names;
+  }
+
+  /** What is allocated on a node, in base units, by resource (dimensions with capacity or allocation). */
+  allocated(nodeName: string): Record<string, number> {
+    const slot = this.#slotOrThrow(nodeName);
+    const result: Record<string, number> = {};
+    for (let d = 0; d < this.#dimNames.length; d++) {
+      const a = this.#alloc[d]![slot]!;
+      if (a !== 0 || this.#cap[d]![slot]! !== 0) result[this.#dimNames[d]!] = a;
+    }
+    return result;
+  }
+
+  /** A node's capacity in base units. */
+  capacity(nodeName: string): Record<string, number> {
+    const slot = this.#slotOrThrow(nodeName);
+    const result: Record<string, number> = {};
+    for (let d = 0; d < this.#dimNames.length; d++) {
+      const c = this.#cap[d]![slot]!;
+      if (c !== 0 || d < 2) result[this.#dimNames[d]!] = c;
+    }
+    return result;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Nodes
+
+  /**
+   * Adds a node.
+   * @throws SchedulerError `duplicate-node` when a node of that name exists; `invalid-node`
+   *   or `invalid-quantity` for a malformed node.
+   */
+  addNode(node: Node): void {
+    const name = this.#checkNode(node);
+    if (this.#slotOf.has(name)) throw new SchedulerError('duplicate-node', `node ${JSON.stringify(name)} already exists`);
+    const slot = this.#slots++;
+    this.#ensureSlots(this.#slots);
+    this.#names[slot] = name;
+    this.#slotOf.set(name, slot);
+    this.#alive[slot] = 1;
+    this.#liveNodes++;
+    this.#writeNode(slot, node, true);
+  }
+
+  /**
+   * Replaces a node's labels, taints, capacity, allocation, load and cordon, keeping its
+   * bound pods. `allocated` is what the scheduler does not know about, added to its pods.
+   */
+  updateNode(node: Node): void {
+    const name = this.#checkNode(node);
+    const slot = this.#slotOrThrow(name);
+    // Keep the pods' share of the allocation.
+    const podShare = this.#dimNames.map(() => 0);
+    for (const record of this.#pods.values()) {
+      if (record.slot !== slot) continue;
+      for (let i = 0; i < record.spec.dims.length; i++) podShare[record.spec.dims[i]!]! += record.spec.amounts[i]!;
+    }
+    const bound = [...this.#pods.values()].filter((record) => record.slot === slot);
+    for (const record of bound) {
+      this.refresh(record.spec);
+      for (const tracker of record.spec.matchedTrackers) this.#count(tracker, slot, -1);
+      for (const tracker of record.spec.ownerEntries) this.#count(tracker, slot, -1);
+    }
+    this.#labelIndex.remove(slot);
+    this.#writeNode(slot, node, false);
+    for (let d = 0; d < podShare.length; d++) this.#alloc[d]![slot]! += podShare[d]!;
+    for (const record of bound) {
+      for (const tracker of record.spec.matchedTrackers) this.#count(tracker, slot, 1);
+      for (const tracker of record.spec.ownerEntries) this.#count(tracker, slot, 1);
+    }
+  }
+
+  /** Removes a node and the pods bound to it; returns the names of those pods. */
+  removeNode(name: string): string[] {
+    const slot = this.#slotOrThrow(name);
+    const evicted: string[] = [];
+    for (const record of [...this.#pods.values()]) {
+      if (record.slot === slot) {
+        this.removePod(record.name);
+        evicted.push(record.name);
+      }
+    }
+    this.#alive[slot] = 0;
+    this.#liveNodes--;
+    this.#slotOf.delete(name);
+    this.#labelIndex.remove(slot);
+    this.#invalidateNodes();
+    for (const topology of this.#topologies.values()) topology.ofNode[slot] = -1;
+    return evicted;
+  }
+
+  /** Sets a node's 1-minute load average; the cpu placed on it since the last report stops counting as added load. */
+  setLoadAverage(nodeName: string, loadAverage: number): void {
+    const slot = this.#slotOrThrow(nodeName);
+    if (typeof loadAverage !== 'number' || !Number.isFinite(loadAverage) || loadAverage < 0) {
+      throw new TypeError(`Expected loadAverage as a finite number ≥ 0, received ${describeReceived(loadAverage)}`);
+    }
+    this.#load[slot] = loadAverage;
+    this.#addedCpu[slot] = 0;
+  }
+
+  #checkNode(node: Node): string {
+    if (typeof node !== 'object' || node === null) {
+      throw new TypeError(`Expected a node object, received ${describeReceived(node)}`);
+    }
+    if (typeof node.name !== 'string' || node.name === '') {
+      throw new SchedulerError('invalid-node', `a node needs a non-empty string name, received ${describeReceived(node.name)}`);
+    }
+    if (typeof node.capacity !== 'object' || node.capacity === null) {
+      throw new SchedulerError(
+        'invalid-node',
+        `node ${JSON.stringify(node.name)}: expected capacity as an object, received ${describeReceived(node.capacity)}`,
+      );
+    }
+    return node.name;
+  }
+
+  #writeNode(slot: number, node: Node, fresh: boolean): void {
+    const labels = node.labels ?? {};
+    this.#labels[slot] = { ...labels };
+    this.#taints[slot] = node.taints === undefined || node.taints.length === 0 ? undefined : node.taints.map((t) => ({ ...t }));
+    this.#cordoned[slot] = node.unschedulable === true ? 1 : 0;
+    const load = node.loadAverage ?? 0;
+    if (typeof load !== 'number' || !Number.isFinite(load) || load < 0) {
+      throw new SchedulerError('invalid-node', `node ${JSON.stringify(node.name)}: loadAverage must be a finite number ≥ 0`);
+    }
+    this.#load[slot] = load;
+    this.#addedCpu[slot] = 0;
+    for (let d = 0; d < this.#dimNames.length; d++) {
+      this.#cap[d]![slot] = 0;
+      this.#alloc[d]![slot] = 0;
+    }
+    for (const [resource, value] of Object.entries(node.capacity)) {
+      if (value === undefined) continue;
+      this.#cap[this.#dim(resource)]![slot] = this.#base(resource, value);
+    }
+    for (const [resource, value] of Object.entries(node.allocated ?? {})) {
+      if (value === undefined) continue;
+      this.#alloc[this.#dim(resource)]![slot] = this.#base(resource, value);
+    }
+    if (fresh) {
+      this.#podCount[slot] = 0;
+      this.#ports[slot] = undefined;
+    }
+    this.#labelIndex.add(slot, labels);
+    for (const topology of this.#topologies.values()) topology.ofNode[slot] = this.#domainOf(topology, slot);
+    this.#invalidateNodes();
+  }
+
+  #invalidateNodes(): void {
+    this.#sets = new Map();
+    this.#setsOfNode = [];
+    for (const topology of this.#topologies.values()) topology.eligible.clear();
+  }
+
+  #ensureSlots(size: number): void {
+    if (size <= this.#slotCapacity) return;
+    let capacity = this.#slotCapacity;
+    while (capacity < size) capacity *= 2;
+    this.#slotCapacity = capacity;
+    this.#cap = this.#cap.map((a) => growFloat64(a, capacity));
+    this.#alloc = this.#alloc.map((a) => growFloat64(a, capacity));
+    this.#alive = Uint8Array.from({ length: capacity }, (_, i) => this.#alive[i] ?? 0);
+    this.#cordoned = Uint8Array.from({ length: capacity }, (_, i) => this.#cordoned[i] ?? 0);
+    this.#load = growFloat64(this.#load, capacity);
+    this.#addedCpu = growFloat64(this.#addedCpu, capacity);
+    this.#podCount = growInt32(this.#podCount, capacity, 0);
+    for (const topology of this.#topologies.values()) topology.ofNode = growInt32(topology.ofNode, capacity, -1);
+  }
+
+  #slotOrThrow(name: string): number {
+    const slot = this.#slotOf.get(name);
+    if (slot === undefined) throw new SchedulerError('unknown-node', `no node called ${JSON.stringify(name)}`);
+    return slot;
+  }
+
+  #dim(resource: string): number {
+    let d = this.#dimOf.get(resource);
+    if (d === undefined) {
+      d = this.#dimNames.length;
+      this.#dimNames.push(resource);
+      this.#dimOf.set(resource, d);
+      this.#cap.push(new Float64Array(this.#slotCapacity));
+      this.#alloc.push(new Float64Array(this.#slotCapacity));
+    }
+    return d;
+  }
+
+  #base(resource: string, value: number | string): number {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+    if (typeof value === 'string') {
+      const key = `${resource}\u0000${value}`;
+      let cached = this.#quantityCache.get(key);
+      if (cached === undefined) {
+        cached = toBaseUnits(resource, value);
+        this.#quantityCache.set(key, cached);
+      }
+      return cached;
+    }
+    return toBaseUnits(resource, value);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Topology and trackers
+
+  #topology(key: string): Topology {
+    let topology = this.#topologies.get(key);
+    if (topology === undefined) {
+      topology = { key, ids: new Map(), ofNode: new Int32Array(this.#slotCapacity).fill(-1), eligible: new Map() };
+      this.#topologies.set(key, topology);
+      for (let slot = 0; slot < this.#slots; slot++) {
+        if (this.#alive[slot]) topology.ofNode[slot] = this.#domainOf(topology, slot);
+      }
+    }
+    return topology;
+  }
+
+  #domainOf(topology: Topology, slot: number): number {
+    let value = this.#labels[slot]?.[topology.key];
+    if (value === undefined && topology.key === HOSTNAME_KEY) value = this.#names[slot];
+    if (value === undefined) return -1;
+    let id = topology.ids.get(value);
+    if (id === undefined) {
+      id = topology.ids.size;
+      topology.ids.set(value, id);
+    }
+    return id;
+  }
+
+  /** Domain ids of the nodes matching `selector` that have the topology key (deduplicated, ascending). */
+  #eligible(topology: Topology, selector: Selector, selectorKey: string): Int32Array {
+    let domains = topology.eligible.get(selectorKey);
+    if (domains === undefined) {
+      const seen = new Set<number>();
+      for (const slot of this.#labelIndex.select(selector)) {
+        const id = topology.ofNode[slot]!;
+        if (id >= 0) seen.add(id);
+      }
+      domains = Int32Array.from([...seen].sort((a, b) => a - b));
+      topology.eligible.set(selectorKey, domains);
+    }
+    return domains;
+  }
+
+  #tracker(map: Map<string, Tracker>, selector: Selector, topologyKey: string, owner: boolean): Tracker {
+    const key = `${selector.selectable ? '' : '!'}${selector.toString()}\u0000${topologyKey}`;
+    let tracker = map.get(key);
+    if (tracker === undefined) {
+      tracker = { selector, topology: this.#topology(topologyKey), counts: [], version: 0 };
+      map.set(key, tracker);
+      this.#registryVersion++;
+      // Count the pods already bound.
+      for (const record of this.#pods.values()) {
+        const domain = tracker.topology.ofNode[record.slot]!;
+        if (domain < 0) continue;
+        const counted = owner
+          ? record.spec.ownerEntries.some((entry) => entry === tracker)
+          : selector.matches(record.spec.labels);
+        if (counted) tracker.counts[domain] = (tracker.counts[domain] ?? 0) + 1;
+      }
+    }
+    return tracker;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Pods
+
+  /**
+   * Compiles a pod: quantities to base units, selectors parsed, its anti-affinity terms and
+   * spread constraints registered for counting.
+   */
+  compile(pod: Pod): PodSpec {
+    if (typeof pod !== 'object' || pod === null) throw new TypeError(`Expected a pod object, received ${describeReceived(pod)}`);
+    const podName = pod.name;
+    if (typeof podName !== 'string' || podName === '') {
+      throw new SchedulerError('invalid-pod', `a pod needs a non-empty string name, received ${describeReceived(podName)}`);
+    }
+    const where = `pod ${JSON.stringify(podName)}`;
+    const labels = pod.labels ?? {};
+    const requests: ResourceList = pod.requests ?? {};
+    if (typeof requests !== 'object' || requests === null) {
+      throw new SchedulerError('invalid-pod', `${where}: expected requests as an object, received ${describeReceived(requests)}`);
+    }
+    const dims: number[] = [];
+    const amounts: number[] = [];
+    let cpu = 0;
+    for (const [resource, value] of Object.entries(requests)) {
+      if (value === undefined) continue;
+      const amount = this.#base(resource, value);
+      if (amount <= 0) continue;
+      const d = this.#dim(resource);
+      dims.push(d);
+      amounts.push(amount);
+      if (d === 0) cpu = amount;
+    }
+    const selector = nodeSelectorToSelector(pod.nodeSelector);
+    const selectorKey = `${selector.selectable ? '' : '!'}${selector.toString()}`;
+    const tolerations = pod.tolerations === undefined || pod.tolerations.length === 0 ? undefined : pod.tolerations;
+    if (tolerations !== undefined && !Array.isArray(tolerations)) {
+      throw new SchedulerError('invalid-pod', `${where}: expected tolerations as an array, received ${describeReceived(tolerations)}`);
+    }
+    const setKey = `${selectorKey}\u0001${tolerations === undefined ? '' : JSON.stringify(tolerations)}`;
+    let ports: number[] | undefined;
+    if (pod.hostPorts !== undefined && pod.hostPorts.length > 0) {
+      ports = [];
+      for (const port of pod.hostPorts) {
+        if (!Number.isInteger(port) || port < 1 || port > 65535) {
+          throw new SchedulerError('invalid-pod', `${where}: host port must be an integer 1–65535, received ${describeReceived(port)}`);
+        }
+        ports.push(port);
+      }
+    }
+    const ownTerms: Tracker[] = [];
+    const ownerEntries: Tracker[] = [];
+    for (const t of toArray(pod.antiAffinity)) {
+      if (typeof t !== 'object' || t === null) {
+        throw new SchedulerError('invalid-pod', `${where}: expected an anti-affinity term object, received ${describeReceived(t)}`);
+      }
+      if (typeof t.topologyKey !== 'string' || t.topologyKey === '') {
+        throw new SchedulerError('invalid-pod', `${where}: an anti-affinity term needs a topologyKey`);
+      }
+      const termSelector = podSelectorToSelector(t.labelSelector);
+      ownTerms.push(this.#tracker(this.#countTrackers, termSelector, t.topologyKey, false));
+      ownerEntries.push(this.#tracker(this.#ownerTrackers, termSelector, t.topologyKey, true));
+    }
+    const spread: SpreadRule[] = [];
+    for (const constraint of toArray(pod.spread)) {
+      if (typeof constraint !== 'object' || constraint === null) {
+        throw new SchedulerError('invalid-pod', `${where}: expected a spread constraint object, received ${describeReceived(constraint)}`);
+      }
+      if (typeof constraint.topologyKey !== 'string' || constraint.topologyKey === '') {
+        throw new SchedulerError('invalid-pod', `${where}: a spread constraint needs a topologyKey`);
+      }
+      if (!Number.isInteger(constraint.maxSkew) || constraint.maxSkew < 1) {
+        throw new SchedulerError(
+          'invalid-pod',
+          `${where}: spread maxSkew must be an integer ≥ 1, received ${describeReceived(constraint.maxSkew)}`,
+        );
+      }
+      const spreadSelector =
+        constraint.labelSelector !== undefined
+          ? podSelectorToSelector(constraint.labelSelector)
+          : labels.app !== undefined
+            ? selectorFromSet({ app: labels.app })
+            : podSelectorToSelector({ matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] });
+      const tracker = this.#tracker(this.#countTrackers, spreadSelector, constraint.topologyKey, false);
+      spread.push({
+        tracker,
+        maxSkew: constraint.maxSkew,
+        selfMatch: spreadSelector.matches(labels) ? 1 : 0,
+        eligible: this.#eligible(tracker.topology, selector, selectorKey),
+      });
+    }
+    const spec: PodSpec = {
+      labels,
+      dims,
+      amounts,
+      cpu,
+      selector,
+      selectorKey,
+      tolerations,
+      setKey,
+      toleratesCordon: tolerationsTolerate(tolerations, UNSCHEDULABLE_TAINT),
+      ports,
+      ownTerms,
+      ownerEntries,
+      spread,
+      matchedTrackers: [],
+      relevantOwners: [],
+      registryVersion: -1,
+      dynamic: false,
+    };
+    this.refresh(spec);
+    return spec;
+  }
+
+  /** Brings a compiled pod up to date with trackers registered since it was compiled. */
+  refresh(spec: PodSpec): void {
+    if (spec.registryVersion === this.#registryVersion) return;
+    spec.matchedTrackers = [];
+    for (const tracker of this.#countTrackers.values()) if (tracker.selector.matches(spec.labels)) spec.matchedTrackers.push(tracker);
+    spec.relevantOwners = [];
+    for (const tracker of this.#ownerTrackers.values()) if (tracker.selector.matches(spec.labels)) spec.relevantOwners.push(tracker);
+    spec.registryVersion = this.#registryVersion;
+    spec.dynamic = spec.ownTerms.length > 0 || spec.spread.length > 0 || spec.ports !== undefined || spec.relevantOwners.length > 0;
+  }
+
+  /** Are any pods counted for anti-affinity or spread (so pod labels matter)? */
+  get tracksLabels(): boolean {
+    return this.#countTrackers.size > 0 || this.#ownerTrackers.size > 0;
+  }
+
+  /**
+   * Binds a pod to a node (a pod the scheduler did not place, or one it did elsewhere).
+   * @throws SchedulerError `duplicate-pod`, `unknown-node`, or for a malformed pod.
+   */
+  addPod(pod: Pod, nodeName: string): void {
+    const slot = this.#slotOrThrow(nodeName);
+    if (this.#pods.has(pod.name)) throw new SchedulerError('duplicate-pod', `pod ${JSON.stringify(pod.name)} is already bound`);
+    const spec = this.compile(pod);
+    this.bind(pod.name, spec, slot);
+  }
+
+  /** Binds a compiled pod (internal). */
+  bind(name: string, spec: PodSpec, slot: number): void {
+    this.commit(slot, spec, 1);
+    this.#pods.set(name, { name, slot, spec });
+  }
+
+  /** Removes a bound pod; false when there is none of that name. */
+  removePod(name: string): boolean {
+    const record = this.#pods.get(name);
+    if (record === undefined) return false;
+    this.#pods.delete(name);
+    const { slot, spec } = record;
+    this.refresh(spec);
+    for (let i = 0; i < spec.dims.length; i++) this.#alloc[spec.dims[i]!]![slot]! -= spec.amounts[i]!;
+    this.#podCount[slot]!--;
+    this.#addedCpu[slot] = Math.max(0, this.#addedCpu[slot]! - spec.cpu);
+    if (spec.ports !== undefined) for (const port of spec.ports) this.#ports[slot]?.delete(port);
+    for (const tracker of spec.matchedTrackers) this.#count(tracker, slot, -1);
+    for (const tracker of spec.ownerEntries) this.#count(tracker, slot, -1);
+    this.#reposition(slot);
+    return true;
+  }
+
+  #count(tracker: Tracker, slot: number, delta: number): void {
+    const domain = tracker.topology.ofNode[slot]!;
+    if (domain < 0) return;
+    tracker.counts[domain] = (tracker.counts[domain] ?? 0) + delta;
+    tracker.version++;
+  }
+
+  /** Accounts `k` copies of a pod on a node (resources, ports, counts, indexes). */
+  commit(slot: number, spec: PodSpec, k: number): void {
+    for (let i = 0; i < spec.dims.length; i++) this.#alloc[spec.dims[i]!]![slot]! += spec.amounts[i]! * k;
+    this.#podCount[slot]! += k;
+    this.#addedCpu[slot]! += spec.cpu * k;
+    if (spec.ports !== undefined) {
+      let used = this.#ports[slot];
+      if (used === undefined) this.#ports[slot] = used = new Set();
+      for (const port of spec.ports) used.add(port);
+    }
+    for (const tracker of spec.matchedTrackers) this.#count(tracker, slot, k);
+    for (const tracker of spec.ownerEntries) this.#count(tracker, slot, k);
+    this.#reposition(slot);
+  }
+
+  /** How many more copies of a pod fit on a node by resources (capped at `limit`). */
+  fitCount(slot: number, spec: PodSpec, limit: number): number {
+    let k = limit;
+    for (let i = 0; i < spec.dims.length; i++) {
+      const d = spec.dims[i]!;
+      const q = spec.amounts[i]!;
+      const free = this.#cap[d]![slot]! - this.#alloc[d]![slot]!;
+      let n = Math.floor(free / q);
+      while (n > 0 && this.#alloc[d]![slot]! + q * n > this.#cap[d]![slot]!) n--;
+      if (n < k) k = n;
+    }
+    return Math.max(k, 0);
+  }
+
+  /** Total capacity per requested dimension over live nodes (for the batch order). */
+  totalCapacity(): Float64Array {
+    const totals = new Float64Array(this.#dimNames.length);
+    for (let d = 0; d < totals.length; d++) {
+      const cap = this.#cap[d]!;
+      let sum = 0;
+      for (let slot = 0; slot < this.#slots; slot++) if (this.#alive[slot]) sum += cap[slot]!;
+      totals[d] = sum;
+    }
+    return totals;
+  }
+
+  nameOf(slot: number): string {
+    return this.#names[slot]!;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Filters
+
+  #fitsResources(slot: number, spec: PodSpec): boolean {
+    const dims = spec.dims;
+    for (let i = 0; i < dims.length; i++) {
+      const d = dims[i]!;
+      if (this.#alloc[d]![slot]! + spec.amounts[i]! > this.#cap[d]![slot]!) return false;
+    }
+    return true;
+  }
+
+  /** Host ports, spread and anti-affinity (both directions); `mins` are the spread minimums. */
+  #fitsDynamic(slot: number, spec: PodSpec, mins: number[]): boolean {
+    if (spec.ports !== undefined) {
+      const used = this.#ports[slot];
+      if (used !== undefined) for (const port of spec.ports) if (used.has(port)) return false;
+    }
+    for (let i = 0; i < spec.spread.length; i++) {
+      const rule = spec.spread[i]!;
+      const domain = rule.tracker.topology.ofNode[slot]!;
+      if (domain < 0) return false;
+      if ((rule.tracker.counts[domain] ?? 0) + rule.selfMatch - mins[i]! > rule.maxSkew) return false;
+    }
+    for (const tracker of spec.relevantOwners) {
+      const domain = tracker.topology.ofNode[slot]!;
+      if (domain >= 0 && (tracker.counts[domain] ?? 0) > 0) return false;
+    }
+    for (const tracker of spec.ownTerms) {
+      const domain = tracker.topology.ofNode[slot]!;
+      if (domain >= 0 && (tracker.counts[domain] ?? 0) > 0) return false;
+    }
+    return true;
+  }
+
+  #spreadMins(spec: PodSpec): number[] {
+    const mins: number[] = [];
+    for (const rule of spec.spread) {
+      let min = Number.POSITIVE_INFINITY;
+      const counts = rule.tracker.counts;
+      for (const domain of rule.eligible) {
+        const c = counts[domain] ?? 0;
+        if (c < min) min = c;
+      }
+      mins.push(min === Number.POSITIVE_INFINITY ? 0 : min);
+    }
+    return mins;
+  }
+
+  #pristine(slot: number): boolean {
+    if (this.#podCount[slot]! !== 0) return false;
+    for (const alloc of this.#alloc) if (alloc[slot]! !== 0) return false;
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Scores
+
+  /**
+   * The resource score of a node with the pod on it: most-allocated (`most`) or
+   * least-allocated, over the weighted resources with capacity (scores.ts has the formulas;
+   * this is the same arithmetic on the typed arrays).
+   */
+  #resourceScore(slot: number, spec: PodSpec, weights: ResolvedWeights, most: boolean): number {
+    let score = 0;
+    let weightSum = 0;
+    const names = weights.resourceNames;
+    for (let j = 0; j < names.length; j++) {
+      const d = this.#dimOf.get(names[j]!);
+      if (d === undefined) continue;
+      const c = this.#cap[d]![slot]!;
+      if (c <= 0) continue;
+      const w = weights.resourceWeights[j]!;
+      const requested = this.#alloc[d]![slot]! + requestOf(spec, d);
+      score += most ? w * Math.min(1, requested / c) : w * Math.max(0, (c - requested) / c);
+      weightSum += w;
+    }
+    return weightSum === 0 ? 0 : (score * MAX_NODE_SCORE) / weightSum;
+  }
+
+  #balancedScore(slot: number, spec: PodSpec, weights: ResolvedWeights): number {
+    const fractions: number[] = [];
+    for (const name of weights.resourceNames) {
+      const d = this.#dimOf.get(name);
+      if (d === undefined) continue;
+      const c = this.#cap[d]![slot]!;
+      if (c <= 0) continue;
+      fractions.push(Math.min(1, (this.#alloc[d]![slot]! + requestOf(spec, d)) / c));
+    }
+    if (fractions.length < 2) return MAX_NODE_SCORE;
+    let std: number;
+    if (fractions.length === 2) std = Math.abs(fractions[0]! - fractions[1]!) / 2;
+    else {
+      const mean = fractions.reduce((a, b) => a + b, 0) / fractions.length;
+      std = Math.sqrt(fractions.reduce((a, f) => a + (f - mean) ** 2, 0) / fractions.length);
+    }
+    return (1 - std) * MAX_NODE_SCORE;
+  }
+
+  /** The full score (tier, value) of a feasible node, as documented in the README. */
+  #score(slot: number, spec: PodSpec, set: CandidateSet, options: DecideOptions, tier: number): number {
+    const w = options.weights;
+    let value = 0;
+    switch (options.strategy) {
+      case 'binpack':
+        value = w.strategy * this.#resourceScore(slot, spec, w, tier === 1);
+        break;
+      case 'spread':
+        value = w.strategy * this.#resourceScore(slot, spec, w, false);
+        break;
+      case 'lowest-load':
+        value =
+          w.strategy * lowestLoadScore(loadPerCore(this.#load[slot]!, this.#addedCpu[slot]! + spec.cpu, this.#cap[0]![slot]!));
+        break;
+    }
+    if (w.balancedAllocation !== 0) value += w.balancedAllocation * this.#balancedScore(slot, spec, w);
+    if (w.taintToleration !== 0) {
+      value += w.taintToleration * taintTolerationScore(set.taintCount.get(slot) ?? 0, set.maxTaintCount);
+    }
+    return value;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Candidate sets and the index
+
+  #candidateSet(spec: PodSpec, weights: ResolvedWeights): CandidateSet {
+    const key = `${spec.setKey}\u0002${weights.key}`;
+    let set = this.#sets.get(key);
+    if (set !== undefined) return set;
+    const selected = spec.selector.isEmpty() ? null : this.#labelIndex.select(spec.selector).sort((a, b) => a - b);
+    const members: number[] = [];
+    const taintCount = new Map<number, number>();
+    let maxTaintCount = 0;
+    const consider = (slot: number): void => {
+      if (!this.#alive[slot]) return;
+      if (this.#cordoned[slot] && !spec.toleratesCordon) return;
+      const taints = this.#taints[slot];
+      if (taints !== undefined) {
+        if (findUntoleratedTaint(taints, spec.tolerations) !== undefined) return;
+        const count = countIntolerablePreferNoSchedule(taints, spec.tolerations);
+        if (count > 0) {
+          taintCount.set(slot, count);
+          if (count > maxTaintCount) maxTaintCount = count;
+        }
+      }
+      members.push(slot);
+    };
+    if (selected === null) for (let slot = 0; slot < this.#slots; slot++) consider(slot);
+    else for (const slot of selected) consider(slot);
+    set = {
+      key,
+      members: Int32Array.from(members),
+      taintCount,
+      maxTaintCount,
+      weights,
+      indexed: false,
+      classes: [],
+      classOf: new Int32Array(0),
+      localOf: new Int32Array(0),
+      bucketOf: new Int32Array(0),
+      posOf: new Int32Array(0),
+    };
+    this.#sets.set(key, set);
+    return set;
+  }
+
+  /** Builds the free-capacity index of a candidate set (classes, buckets, pristine bits). */
+  #buildIndex(set: CandidateSet, weights: ResolvedWeights): void {
+    set.indexed = true;
+    const size = this.#slotCapacity;
+    set.classOf = new Int32Array(size).fill(-1);
+    set.localOf = new Int32Array(size).fill(-1);
+    set.bucketOf = new Int32Array(size).fill(-2);
+    set.posOf = new Int32Array(size).fill(-1);
+    const byKey = new Map<string, number[]>();
+    const dimCount = this.#dimNames.length;
+    for (const slot of set.members) {
+      let key = `${set.taintCount.get(slot) ?? 0}`;
+      for (let d = 0; d < dimCount; d++) key += `,${this.#cap[d]![slot]!}`;
+      let list = byKey.get(key);
+      if (list === undefined) byKey.set(key, (list = []));
+      list.push(slot);
+    }
+    const weightCount = weights.resourceNames.length;
+    for (const list of byKey.values()) {
+      const first = list[0]!;
+      const capacity = new Float64Array(dimCount);
+      for (let d = 0; d < dimCount; d++) capacity[d] = this.#cap[d]![first]!;
+      let weightSum = 0;
+      for (let j = 0; j < weightCount; j++) {
+        const d = this.#dimOf.get(weights.resourceNames[j]!);
+        if (d !== undefined && capacity[d]! > 0) weightSum += weights.resourceWeights[j]!;
+      }
+      const cls: NodeClass = {
+        capacity,
+        taintScore: taintTolerationScore(set.taintCount.get(first) ?? 0, set.maxTaintCount),
+        weightSum,
+        members: Int32Array.from(list),
+        buckets: Array.from({ length: BUCKETS }, () => []),
+        bitmap: new Uint32Array(BITMAP_WORDS),
+        maxFree: new Float64Array(BUCKETS * Math.max(1, weightCount)).fill(Number.NEGATIVE_INFINITY),
+        pristineBits: new Uint32Array((list.length + 31) >>> 5),
+        pristineHint: 0,
+        pristineCount: 0,
+        inUseCount: 0,
+      };
+      const classIndex = set.classes.length;
+      set.classes.push(cls);
+      for (let i = 0; i < list.length; i++) {
+        const slot = list[i]!;
+        set.classOf[slot] = classIndex;
+        set.localOf[slot] = i;
+        (this.#setsOfNode[slot] ??= []).push(set);
+        this.#place(set, cls, slot, weights);
+      }
+    }
+  }
+
+  /** The weighted free fraction of a node (0 = full, 1 = empty) in a class. */
+  #freeFraction(slot: number, cls: NodeClass, weights: ResolvedWeights): number {
+    if (cls.weightSum === 0) return 0;
+    let f = 0;
+    const names = weights.resourceNames;
+    for (let j = 0; j < names.length; j++) {
+      const d = this.#dimOf.get(names[j]!)!;
+      const c = cls.capacity[d] ?? 0;
+      if (c <= 0) continue;
+      f += weights.resourceWeights[j]! * Math.max(0, (c - this.#alloc[d]![slot]!) / c);
+    }
+    return f / cls.weightSum;
+  }
+
+  #bucketOf(f: number): number {
+    const b = Math.floor(f * BUCKETS);
+    return b < 0 ? 0 : b >= BUCKETS ? BUCKETS - 1 : b;
+  }
+
+  /** Puts a node (not currently placed) into its class's pristine bits or bucket. */
+  #place(set: CandidateSet, cls: NodeClass, slot: number, weights: ResolvedWeights): void {
+    if (this.#pristine(slot)) {
+      const local = set.localOf[slot]!;
+      setBit(cls.pristineBits, local);
+      if (local < cls.pristineHint) cls.pristineHint = local;
+      cls.pristineCount++;
+      set.bucketOf[slot] = -1;
+      return;
+    }
+    const b = this.#bucketOf(this.#freeFraction(slot, cls, weights));
+    const bucket = cls.buckets[b]!;
+    set.bucketOf[slot] = b;
+    set.posOf[slot] = bucket.length;
+    bucket.push(slot);
+    setBit(cls.bitmap, b);
+    cls.inUseCount++;
+    const names = weights.resourceNames;
+    for (let j = 0; j < names.length; j++) {
+      const d = this.#dimOf.get(names[j]!)!;
+      const free = this.#cap[d]![slot]! - this.#alloc[d]![slot]!;
+      const at = b * names.length + j;
+      if (free > cls.maxFree[at]!) cls.maxFree[at] = free;
+    }
+  }
+
+  #unplace(set: CandidateSet, cls: NodeClass, slot: number): void {
+    const b = set.bucketOf[slot]!;
+    if (b === -1) {
+      clearBit(cls.pristineBits, set.localOf[slot]!);
+      cls.pristineCount--;
+    } else if (b >= 0) {
+      const bucket = cls.buckets[b]!;
+      const pos = set.posOf[slot]!;
+      const last = bucket.pop()!;
+      if (last !== slot) {
+        bucket[pos] = last;
+        set.posOf[last] = pos;
+      }
+      if (bucket.length === 0) {
+        clearBit(cls.bitmap, b);
+        const width = Math.max(1, cls.maxFree.length / BUCKETS);
+        cls.maxFree.fill(Number.NEGATIVE_INFINITY, b * width, (b + 1) * width);
+      }
+      cls.inUseCount--;
+    }
+    set.bucketOf[slot] = -2;
+  }
+
+  #reposition(slot: number): void {
+    const sets = this.#setsOfNode[slot];
+    if (sets === undefined) return;
+    for (const set of sets) {
+      const weights = set.weights;
+      const cls = set.classes[set.classOf[slot]!]!;
+      if (set.bucketOf[slot] === -1 && this.#pristine(slot)) continue;
+      this.#unplace(set, cls, slot);
+      this.#place(set, cls, slot, weights);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Decisions
+
+  /**
+   * The best node for a pod, or the reasons no node fits. Does not change the state.
+   */
+  decide(spec: PodSpec, options: DecideOptions): Decision {
+    this.refresh(spec);
+    const set = this.#candidateSet(spec, options.weights);
+    const mins = this.#spreadMins(spec);
+    const useIndex =
+      !options.exhaustive &&
+      options.strategy !== 'lowest-load' &&
+      options.weights.balancedAllocation === 0 &&
+      set.members.length > SMALL_SET;
+    let slot: number;
+    if (useIndex) {
+      if (!set.indexed) this.#buildIndex(set, options.weights);
+      slot = this.#bestIndexed(set, spec, options, mins);
+    } else {
+      slot = this.#bestExhaustive(set, spec, options, mins);
+    }
+    if (slot >= 0) return { node: slot };
+    return { node: -1, ...this.diagnose(spec, mins) };
+  }
+
+  /** The reference: every candidate node filtered and scored. */
+  #bestExhaustive(set: CandidateSet, spec: PodSpec, options: DecideOptions, mins: number[]): number {
+    let best = -1;
+    let bestTier = -1;
+    let bestScore = Number.NEGATIVE_INFINITY;
+    const binpack = options.strategy === 'binpack';
+    for (const slot of set.members) {
+      if (!this.#fitsResources(slot, spec) || !this.#fitsDynamic(slot, spec, mins)) continue;
+      const tier = binpack && !this.#pristine(slot) ? 1 : 0;
+      if (tier < bestTier) continue;
+      const score = this.#score(slot, spec, set, options, binpack ? tier : 0);
+      if (tier > bestTier || score > bestScore) {
+        best = slot;
+        bestTier = tier;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * The index: per class of identical nodes, nodes in use sit in buckets by weighted free
+   * fraction, empty ones in a bitset by node order. Within a class the resource score is a
+   * monotone function of the free fraction, so the best node is in the first bucket (from
+   * the full end for binpack, the empty end for spread) holding a node that passes every
+   * filter; the classes' winners are then compared by their full scores.
+   */
+  #bestIndexed(set: CandidateSet, spec: PodSpec, options: DecideOptions, mins: number[]): number {
+    const weights = options.weights;
+    const binpack = options.strategy === 'binpack';
+    let best = -1;
+    let bestScore = Number.NEGATIVE_INFINITY;
+    const consider = (slot: number, score: number): void => {
+      if (score > bestScore || (score === bestScore && slot < best)) {
+        best = slot;
+        bestScore = score;
+      }
+    };
+    const names = weights.resourceNames;
+    const weightCount = names.length;
+    const wDims: number[] = [];
+    const wReq: number[] = [];
+    for (let j = 0; j < weightCount; j++) {
+      const d = this.#dimOf.get(names[j]!);
+      wDims.push(d ?? -1);
+      wReq.push(d === undefined ? 0 : requestOf(spec, d));
+    }
+    const tier = binpack ? 1 : 0;
+    for (const cls of set.classes) {
+      if (cls.inUseCount === 0 || !classCanFit(cls, spec)) continue;
+      // The lowest free fraction a node that fits can have.
+      let need = 0;
+      if (cls.weightSum > 0) {
+        for (let j = 0; j < weightCount; j++) {
+          const d = wDims[j]!;
+          const c = d < 0 ? 0 : (cls.capacity[d] ?? 0);
+          if (c > 0) need += (weights.resourceWeights[j]! * wReq[j]!) / c;
+        }
+        need /= cls.weightSum;
+      }
+      const floor = this.#bucketOf(need - 1e-9);
+      let b = binpack ? nextSetBit(cls.bitmap, floor) : prevSetBit(cls.bitmap, BUCKETS - 1);
+      while (b !== -1 && b >= floor) {
+        if (this.#bucketMayFit(cls, b, wDims, wReq)) {
+          const found = this.#scanBucket(set, cls, b, spec, options, mins, tier, wDims);
+          if (found.slot >= 0) {
+            consider(found.slot, found.score);
+            break;
+          }
+        }
+        b = binpack ? nextSetBit(cls.bitmap, b + 1) : prevSetBit(cls.bitmap, b - 1);
+      }
+    }
+    if (binpack && best >= 0) return best;
+    for (const cls of set.classes) {
+      if (cls.pristineCount === 0 || !classCanFit(cls, spec)) continue;
+      let local = nextSetBit(cls.pristineBits, cls.pristineHint);
+      if (local === -1) continue;
+      cls.pristineHint = local;
+      while (local !== -1) {
+        const slot = cls.members[local]!;
+        if (this.#fitsDynamic(slot, spec, mins)) {
+          consider(slot, this.#score(slot, spec, set, options, 0));
+          break;
+        }
+        local = nextSetBit(cls.pristineBits, local + 1);
+      }
+    }
+    return best;
+  }
+
+  #bucketMayFit(cls: NodeClass, b: number, wDims: number[], wReq: number[]): boolean {
+    const width = wDims.length;
+    for (let j = 0; j < width; j++) {
+      if (wDims[j]! >= 0 && wReq[j]! > 0 && cls.maxFree[b * width + j]! < wReq[j]!) return false;
+    }
+    return true;
+  }
+
+  #scanBucket(
+    set: CandidateSet,
+    cls: NodeClass,
+    b: number,
+    spec: PodSpec,
+    options: DecideOptions,
+    mins: number[],
+    tier: number,
+    wDims: number[],
+  ): { slot: number; score: number } {
+    const bucket = cls.buckets[b]!;
+    const width = wDims.length;
+    const base = b * width;
+    for (let j = 0; j < width; j++) cls.maxFree[base + j] = Number.NEGATIVE_INFINITY;
+    let slot = -1;
+    let score = Number.NEGATIVE_INFINITY;
+    for (const candidate of bucket) {
+      for (let j = 0; j < width; j++) {
+        const d = wDims[j]!;
+        if (d < 0) continue;
+        const free = this.#cap[d]![candidate]! - this.#alloc[d]![candidate]!;
+        if (free > cls.maxFree[base + j]!) cls.maxFree[base + j] = free;
+      }
+      if (!this.#fitsResources(candidate, spec) || !this.#fitsDynamic(candidate, spec, mins)) continue;
+      const s = this.#score(candidate, spec, set, options, tier);
+      if (s > score || (s === score && candidate < slot)) {
+        slot = candidate;
+        score = s;
+      }
+    }
+    return { slot, score };
+  }
+
+  /**
+   * Why a pod fits nowhere: each node's first failing filter in kube-scheduler's order
+   * (NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit — every
+   * insufficient resource —, PodTopologySpread, InterPodAffinity), as a histogram.
+   */
+  diagnose(spec: PodSpec, mins: number[] = this.#spreadMins(spec)): { reasons: string[]; message: string } {
+    const counts = new Map<string, number>();
+    const add = (reason: string): void => {
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    };
+    for (let slot = 0; slot < this.#slots; slot++) {
+      if (!this.#alive[slot]) continue;
+      if (this.#cordoned[slot] && !spec.toleratesCordon) {
+        add(REASON_UNSCHEDULABLE);
+        continue;
+      }
+      const taint = findUntoleratedTaint(this.#taints[slot], spec.tolerations);
+      if (taint !== undefined) {
+        add(untoleratedTaintReason(taint.key, taint.value));
+        continue;
+      }
+      if (!spec.selector.matches(this.#labels[slot] ?? {})) {
+        add(REASON_NODE_SELECTOR);
+        continue;
+      }
+      const used = this.#ports[slot];
+      if (spec.ports !== undefined && used !== undefined && spec.ports.some((port) => used.has(port))) {
+        add(REASON_HOST_PORTS);
+        continue;
+      }
+      let insufficient = false;
+      for (let i = 0; i < spec.dims.length; i++) {
+        const d = spec.dims[i]!;
+        if (this.#alloc[d]![slot]! + spec.amounts[i]! > this.#cap[d]![slot]!) {
+          add(insufficientReason(this.#dimNames[d]!));
+          insufficient = true;
+        }
+      }
+      if (insufficient) continue;
+      let spreadReason: string | undefined;
+      for (let i = 0; i < spec.spread.length && spreadReason === undefined; i++) {
+        const rule = spec.spread[i]!;
+        const domain = rule.tracker.topology.ofNode[slot]!;
+        if (domain < 0) spreadReason = REASON_SPREAD_MISSING_LABEL;
+        else if ((rule.tracker.counts[domain] ?? 0) + rule.selfMatch - mins[i]! > rule.maxSkew) spreadReason = REASON_SPREAD;
+      }
+      if (spreadReason !== undefined) {
+        add(spreadReason);
+        continue;
+      }
+      if (
+        spec.relevantOwners.some((tracker) => {
+          const domain = tracker.topology.ofNode[slot]!;
+          return domain >= 0 && (tracker.counts[domain] ?? 0) > 0;
+        })
+      ) {
+        add(REASON_EXISTING_ANTI_AFFINITY);
+        continue;
+      }
+      if (
+        spec.ownTerms.some((tracker) => {
+          const domain = tracker.topology.ofNode[slot]!;
+          return domain >= 0 && (tracker.counts[domain] ?? 0) > 0;
+        })
+      ) {
+        add(REASON_ANTI_AFFINITY);
+      }
+    }
+    const reasons = reasonHistogram(counts);
+    return { reasons, message: fitErrorMessage(this.#liveNodes, reasons) };
+  }
+}
+
+function toArray<T extends object>(value: T | readonly T[] | undefined): readonly T[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? (value as readonly T[]) : [value as T];
+}
+
+function requestOf(spec: PodSpec, d: number): number {
+  const dims = spec.dims;
+  for (let i = 0; i < dims.length; i++) if (dims[i] === d) return spec.amounts[i]!;
+  return 0;
+}
+
+function classCanFit(cls: NodeClass, spec: PodSpec): boolean {
+  for (let i = 0; i < spec.dims.length; i++) {
+    if (spec.amounts[i]! > (cls.capacity[spec.dims[i]!] ?? 0)) return false;
+  }
+  return true;
+}
