@@ -80,7 +80,8 @@ export class KvClient {
   readonly #tlsAgent: https.Agent;
 
   constructor(options: KvClientOptions) {
-    if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+    const given: unknown = options.endpoints;
+    if (!Array.isArray(given) || given.length === 0) {
       throw new TypeError(`endpoints: expected a non-empty array of URLs, received ${JSON.stringify(options.endpoints)}`);
     }
     for (const e of options.endpoints) {

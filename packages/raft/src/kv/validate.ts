@@ -60,7 +60,7 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v === 'object') return 'an object';
-  return String(v);
+  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v;
 }
 
 /** Builds a put command from a key and a parsed request body `{value, prevRevision?, lease?}`. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { RawNode } from '../core/raw-node.js';
 import { seededRandom } from '../core/random.js';
-import { applyConfChangeToState, decodeConfChange, encodeConfChange } from '../core/conf-change.js';
+import { applyConfChangeToState, decodeConfChange } from '../core/conf-change.js';
 import { isRaftError } from '../errors.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, ReadState, Snapshot } from '../core/types.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
@@ -204,7 +204,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
 
   #proposeCommand(command: NodeCommand): Promise<unknown> {
     if (this.#stopped) return Promise.reject(new KvError('stopped', 'the member is shutting down'));
-    if (this.#fatal) return Promise.reject(new KvError('unavailable', `the member failed: ${String(this.#fatal)}`));
+    if (this.#fatal) return Promise.reject(new KvError('unavailable', `the member failed: ${this.#fatal instanceof Error ? this.#fatal.message : 'fatal error'}`));
     const rid = `${this.#nonce}.${(this.#seq++).toString(36)}`;
     const data = enc.encode(JSON.stringify({ r: rid, c: command } satisfies Envelope));
     if (this.#role === 'leader') {

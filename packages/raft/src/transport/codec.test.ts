@@ -31,7 +31,8 @@ const messageArb: fc.Arbitrary<Message> = fc
   })
   .map((m) => {
     const { snapshot, context, ...rest } = m;
-    return { ...rest, ...(snapshot ? { snapshot } : {}), ...(context ? { context } : {}) } as Message;
+    const out: Message = { ...rest, ...(snapshot ? { snapshot } : {}), ...(context ? { context } : {}) };
+    return out;
   });
 
 function normalize(m: Message): unknown {
