@@ -32,6 +32,9 @@ export type {
   ReadState,
 } from './core/types.js';
 export { MemoryStorage } from './storage/memory-storage.js';
+export { FileStorage } from './storage/file-storage.js';
+export type { FileStorageOptions, PersistBatch } from './storage/file-storage.js';
+export { crc32c } from './storage/crc32c.js';
 export {
   RaftError,
   ProposalDroppedError,
