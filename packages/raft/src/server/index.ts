@@ -15,3 +15,6 @@ export type { KvBackend, MemberInfo, NodeStatus, AddMemberRequest } from './back
 export { TcpTransport } from '../transport/tcp-transport.js';
 export type { TcpTransportOptions, PeerTlsOptions } from '../transport/tcp-transport.js';
 export { KvError, isKvError } from '../kv/errors.js';
+export { startKvServer } from './kv-server.js';
+export type { KvServerOptions, KvServer, KvServerTls } from './kv-server.js';
+export { FileNodeStorage } from './node-storage.js';

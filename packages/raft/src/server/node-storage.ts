@@ -1,4 +1,6 @@
 import { MemoryStorage } from '../storage/memory-storage.js';
+import { FileStorage } from '../storage/file-storage.js';
+import type { FileStorageOptions } from '../storage/file-storage.js';
 import type { Storage } from '../core/storage.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../core/types.js';
 
@@ -79,5 +81,64 @@ export class MemoryNodeStorage implements NodeStorage {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/** A {@link NodeStorage} on disk: the segmented, checksummed, fsynced write-ahead log of {@link FileStorage}. */
+export class FileNodeStorage implements NodeStorage {
+  readonly #s: FileStorage;
+
+  private constructor(storage: FileStorage) {
+    this.#s = storage;
+  }
+
+  /** Opens (and recovers) the storage in `dir`, creating it when missing. Corruption is refused with a CorruptStorageError. */
+  static async open(dir: string, options: FileStorageOptions = {}): Promise<FileNodeStorage> {
+    return new FileNodeStorage(await FileStorage.open(dir, options));
+  }
+
+  /** True when the directory held no Raft state. */
+  get isNew(): boolean {
+    return this.#s.isNew && this.#s.lastIndex() === 0;
+  }
+
+  /** Makes a new storage a founding member's: membership and initial state in a snapshot at index 1. */
+  async bootstrap(confState: ConfState, data: Uint8Array): Promise<void> {
+    await this.#s.save({ snapshot: { index: 1, term: 1, confState, data }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [] });
+  }
+
+  initialState() {
+    return this.#s.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
+    return this.#s.entries(lo, hi, maxBytes);
+  }
+  term(index: number): number {
+    return this.#s.term(index);
+  }
+  firstIndex(): number {
+    return this.#s.firstIndex();
+  }
+  lastIndex(): number {
+    return this.#s.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.#s.snapshot();
+  }
+
+  persist(r: PersistRequest): Promise<void> {
+    return this.#s.save({ hardState: r.hardState, entries: r.entries, snapshot: r.snapshot });
+  }
+
+  async createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<void> {
+    await this.#s.createSnapshot(index, confState, data);
+  }
+
+  compact(index: number): Promise<void> {
+    return this.#s.compact(index);
+  }
+
+  close(): Promise<void> {
+    return this.#s.close();
   }
 }

@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startKvServer } from './kv-server.js';
+import type { KvServer } from './kv-server.js';
+import { KvClient } from '../client/kv-client.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function until<T>(f: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('startKvServer (in-process members, file storage)', () => {
+  it('founds a cluster, survives a member restart from its data directory, and admits a member with join', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const peerPorts = await Promise.all([1, 2, 3, 4].map(freePort));
+    const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
+    const servers = new Map<number, KvServer>();
+    const start = async (id: number, extra: { join?: string } = {}) => {
+      const s = await startKvServer({ id, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peerPorts[id - 1]}`, peers, data: path.join(dir, `m${id}`), tickMs: 20, ...extra });
+      servers.set(id, s);
+      return s;
+    };
+    cleanups.push(async () => {
+      for (const s of servers.values()) await s.close();
+    });
+    await Promise.all([1, 2, 3].map((id) => start(id)));
+    const client = new KvClient({ endpoints: [...servers.values()].map((s) => s.clientUrl), retryWindowMs: 20_000 });
+    cleanups.push(() => client.close());
+    for (let i = 0; i < 20; i++) await client.put(`k${i}`, `v${i}`);
+
+    // Restart member 2 from its data directory.
+    await servers.get(2)!.close();
+    await client.put('while-down', 'x');
+    const s2 = await start(2);
+    await until(async () => (await client.get('while-down', { serializable: false })) && s2.node.kv.get('while-down')?.value === 'x', 'member 2 to catch up');
+    expect(s2.node.kv.get('k19')?.value).toBe('v19');
+
+    // A fourth member joins as a learner and is promoted.
+    const s4 = await start(4, { join: servers.get(1)!.clientUrl });
+    await until(() => s4.node.members().find((m) => m.id === 4 && !m.learner), 'member 4 to be promoted');
+    await client.put('after-join', 'y');
+    await until(() => s4.node.kv.get('after-join')?.value === 'y', 'member 4 to apply new writes');
+    expect(s4.node.kv.get('k0')?.value).toBe('v0');
+    const members = await client.members();
+    expect(members.map((m) => [m.id, m.learner])).toEqual([[1, false], [2, false], [3, false], [4, false]]);
+    expect(members.every((m) => m.clientUrl.startsWith('http://'))).toBe(true);
+  });
+});
