@@ -1,6 +1,6 @@
 // Queue throughput: add + get + done cycles per second.
 //   node --conditions=@flotilla/source --import tsx packages/reconcile/bench/queue.ts
-import { WorkQueue } from '@flotilla/reconcile';
+import { WorkQueue } from '../src/index.js';
 
 function syncCycles(n: number): number {
   const q = new WorkQueue<string>();
@@ -18,13 +18,13 @@ function syncCycles(n: number): number {
 async function asyncCycles(n: number, workers: number, dup: number): Promise<number> {
   const q = new WorkQueue<string>();
   const keys = Array.from({ length: 1000 }, (_, i) => `ns/obj-${i}`);
-  let processed = 0;
+
   const t0 = performance.now();
   const run = async (): Promise<void> => {
     for (;;) {
       const item = await q.get();
       if (item.shutdown) return;
-      processed++;
+
       q.done(item.key);
     }
   };

@@ -72,7 +72,8 @@ export function diff<TDesired, TCurrent = TDesired>(
 /**
  * Structural equality of JSON-like values: primitives by `Object.is` (so `NaN` equals
  * `NaN`), arrays element-wise, `Date`s by time, `Map`s and `Set`s by content, plain objects
- * by own enumerable keys (order-insensitive; an `undefined` property equals a missing one).
+ * by own enumerable keys (order-insensitive; an `undefined` property equals a missing one;
+ * with or without a prototype), other objects only when they share a prototype.
  */
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
@@ -96,10 +97,17 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     for (const v of a) if (!b.has(v)) return false;
     return true;
   }
-  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  const pa: unknown = Object.getPrototypeOf(a);
+  const pb: unknown = Object.getPrototypeOf(b);
+  // Plain objects match whether or not they have a prototype (JSON.parse vs Object.create(null)).
+  if (pa !== pb && !(isPlainProto(pa) && isPlainProto(pb))) return false;
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
   for (const k of Object.keys(ra)) if (ra[k] !== undefined && !deepEqual(ra[k], rb[k])) return false;
   for (const k of Object.keys(rb)) if (rb[k] !== undefined && ra[k] === undefined) return false;
   return true;
+}
+
+function isPlainProto(proto: unknown): boolean {
+  return proto === null || proto === Object.prototype;
 }

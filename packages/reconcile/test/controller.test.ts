@@ -8,8 +8,8 @@ import {
   type ControllerMetrics,
   type ReconcileContext,
   type ReconcileResult,
-} from '@flotilla/reconcile';
-import { FakeClock, MemoryStore, settle } from '@flotilla/reconcile/testing';
+} from '../src/index.js';
+import { FakeClock, MemoryStore, settle } from '../src/testing/index.js';
 
 const backoff = (): ExponentialFailureRateLimiter<string> => new ExponentialFailureRateLimiter({ baseDelayMs: 5, maxDelayMs: 1000 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LeaderElector, type CompareAndSetStore, type LeaseRecord } from '@flotilla/reconcile';
-import { FakeClock, MemoryStore } from '@flotilla/reconcile/testing';
+import { LeaderElector, type CompareAndSetStore, type LeaseRecord } from '../src/index.js';
+import { FakeClock, MemoryStore } from '../src/testing/index.js';
 
 type Mode = 'ok' | 'hang' | 'fail';
 

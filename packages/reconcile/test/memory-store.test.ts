@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isConflictError, isNotFoundError, type WatchEvent } from '@flotilla/reconcile';
-import { FakeClock, MemoryStore, settle } from '@flotilla/reconcile/testing';
+import { isConflictError, isNotFoundError, type WatchEvent } from '../src/index.js';
+import { FakeClock, MemoryStore, settle } from '../src/testing/index.js';
 
 async function take<T>(it: AsyncIterator<WatchEvent<T>>, n: number): Promise<WatchEvent<T>[]> {
   const out: WatchEvent<T>[] = [];

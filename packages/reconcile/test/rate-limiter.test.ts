@@ -7,8 +7,8 @@ import {
   MaxOfRateLimiter,
   MaxWaitRateLimiter,
   type RateLimiter,
-} from '@flotilla/reconcile';
-import { FakeClock } from '@flotilla/reconcile/testing';
+} from '../src/index.js';
+import { FakeClock } from '../src/testing/index.js';
 
 const whens = <K>(limiter: RateLimiter<K>, key: K, n: number): number[] => Array.from({ length: n }, () => limiter.when(key));
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { controller, storeSource, type WatchRestartReason, type WatchableStore, type WatchEvent } from '@flotilla/reconcile';
-import { FakeClock, MemoryStore, settle } from '@flotilla/reconcile/testing';
+import { controller, storeSource, type WatchRestartReason, type WatchableStore, type WatchEvent } from '../src/index.js';
+import { FakeClock, MemoryStore, settle } from '../src/testing/index.js';
 
 function harness(options: { progressIntervalMs: number; watchTimeoutMs?: number }) {
   const clock = new FakeClock();

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ExponentialFailureRateLimiter, seededRandom, WorkQueue, type Priority } from '@flotilla/reconcile';
-import { FakeClock, settle } from '@flotilla/reconcile/testing';
+import { ExponentialFailureRateLimiter, seededRandom, WorkQueue, type Priority } from '../src/index.js';
+import { FakeClock, settle } from '../src/testing/index.js';
 
 const drainKeys = (q: WorkQueue<string>): string[] => {
   const out: string[] = [];
