@@ -21,6 +21,9 @@ interface Plan {
   readonly size: number;
 }
 
+/** Up to this many posting lists, a membership test beats a lookup in the candidate's labels. */
+const MEMBERSHIP_LISTS = 4;
+
 function valueTest(requirement: Requirement): (value: string | undefined) => boolean {
   if (requirement instanceof RequirementImpl) return (value) => requirement.matchesValue(value);
   const key = requirement.key;
@@ -202,7 +205,9 @@ export class LabelIndex<TId = string> {
         case 'lt': {
           // Objects lacking the key never match.
           if (!postings?.count) return [];
-          if (best !== undefined && postings.count >= best.size) break;
+          // Planning costs one test per distinct value: skip it when that costs more than
+          // checking the current best candidates.
+          if (best !== undefined && postings.values.size >= best.size) break;
           const test = valueTest(requirement);
           const lists: Set<number>[] = [];
           let size = 0;
@@ -255,23 +260,70 @@ export class LabelIndex<TId = string> {
       return result;
     }
     const chosen = best.requirement;
-    const rest = requirements
-      .filter((requirement) => requirement !== chosen)
-      .map((requirement) => ({ key: requirement.key, test: valueTest(requirement) }));
-    if (rest.length === 0) {
-      for (const list of best.lists) for (const slot of list) result.push(idOf[slot]!);
-      return result;
+    const restTests: ((slot: number) => boolean)[] = [];
+    for (const requirement of requirements) {
+      if (requirement !== chosen) restTests.push(this.#slotTest(requirement));
     }
+    const restCount = restTests.length;
     for (const list of best.lists) {
       candidates: for (const slot of list) {
-        const labels = labelsOf[slot]!;
-        for (const { key, test } of rest) {
-          if (!test(labels.get(key))) continue candidates;
+        for (let i = 0; i < restCount; i++) {
+          if (!restTests[i]!(slot)) continue candidates;
         }
         result.push(idOf[slot]!);
       }
     }
     return result;
+  }
+
+  /**
+   * A test of one requirement on a candidate slot: membership in a few posting lists for
+   * `=`, `==`, `in`, `!=` and `notin` (objects lacking the key are in none, so `!=`/`notin`
+   * pass them), else a lookup in the candidate's labels.
+   */
+  #slotTest(requirement: Requirement): (slot: number) => boolean {
+    const postings = this.#postings.get(requirement.key);
+    const labelsOf = this.#labelsOf;
+    const key = requirement.key;
+    const lists = (): Set<number>[] | undefined => {
+      const found = new Set<Set<number>>();
+      for (const value of requirement.values) {
+        const list = postings?.values.get(value);
+        if (list !== undefined) found.add(list);
+      }
+      return found.size <= MEMBERSHIP_LISTS ? [...found] : undefined;
+    };
+    switch (requirement.operator) {
+      case '=':
+      case '==':
+      case 'in': {
+        const sets = lists();
+        if (sets === undefined) break;
+        if (sets.length === 1) {
+          const only = sets[0]!;
+          return (slot) => only.has(slot);
+        }
+        return (slot) => sets.some((set) => set.has(slot));
+      }
+      case '!=':
+      case 'notin': {
+        const sets = lists();
+        if (sets === undefined) break;
+        if (sets.length === 0) return () => true;
+        if (sets.length === 1) {
+          const only = sets[0]!;
+          return (slot) => !only.has(slot);
+        }
+        return (slot) => !sets.some((set) => set.has(slot));
+      }
+      case 'exists':
+      case '!':
+      case 'gt':
+      case 'lt':
+        break;
+    }
+    const test = valueTest(requirement);
+    return (slot) => test(labelsOf[slot]!.get(key));
   }
 
   #post(key: string, value: string, slot: number): void {

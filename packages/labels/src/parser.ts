@@ -58,63 +58,38 @@ function isSpecialSymbol(ch: number): boolean {
 
 /** Splits `text` into tokens, ending with an `eos` token (Kubernetes' `Lexer`). */
 export function lex(text: string): Token[] {
-  let pos = 0;
-  // Like Go's Lexer.read: 0 at the end (without advancing) and for a NUL (advancing past it).
-  const read = (): number => {
-    if (pos < text.length) return text.charCodeAt(pos++);
-    return 0;
-  };
+  const length = text.length;
   const tokens: Token[] = [];
+  let pos = 0;
   for (;;) {
-    let start = pos;
-    let ch = read();
-    while (isWhitespace(ch)) {
-      start = pos;
-      ch = read();
-    }
-    if (ch === 0) {
-      tokens.push({ kind: 'eos', text: '', position: start });
+    while (pos < length && isWhitespace(text.charCodeAt(pos))) pos++;
+    // Go reads a 0 byte at the end and for a NUL; either ends the input here.
+    if (pos >= length || text.charCodeAt(pos) === 0) {
+      tokens.push({ kind: 'eos', text: '', position: pos });
       return tokens;
     }
-    pos--;
-    if (isSpecialSymbol(ch)) {
-      // Longest operator: extend while the buffer is still a token.
-      let buffer = '';
-      let last: TokenKind | undefined;
-      let lastText = '';
-      for (;;) {
-        const c = read();
-        if (c === 0) break;
-        if (!isSpecialSymbol(c)) {
-          pos--;
-          break;
-        }
-        buffer += String.fromCharCode(c);
-        const kind = literalTokens.get(buffer);
-        if (kind !== undefined) {
-          last = kind;
-          lastText = buffer;
-        } else if (last !== undefined) {
-          pos--;
-          break;
-        }
+    const start = pos;
+    let end = pos;
+    let kind: TokenKind;
+    if (isSpecialSymbol(text.charCodeAt(pos))) {
+      // The longest operator: "!=" and "==" are the only two-character ones.
+      end = pos + 1;
+      if (end < length && text.charCodeAt(end) === 0x3d && (text.charCodeAt(pos) === 0x21 || text.charCodeAt(pos) === 0x3d)) {
+        end++;
       }
-      // Every single special symbol is a token, so `last` is always set here.
-      tokens.push({ kind: last!, text: lastText, position: start });
+      kind = literalTokens.get(text.slice(start, end))!;
     } else {
-      let buffer = '';
-      for (;;) {
-        const c = read();
-        if (c === 0) break;
-        if (isSpecialSymbol(c) || isWhitespace(c)) {
-          pos--;
-          break;
-        }
-        buffer += String.fromCharCode(c);
+      while (end < length) {
+        const c = text.charCodeAt(end);
+        if (c === 0 || isSpecialSymbol(c) || isWhitespace(c)) break;
+        end++;
       }
-      const keyword = literalTokens.get(buffer);
-      tokens.push({ kind: keyword ?? 'id', text: buffer, position: start });
+      kind = literalTokens.get(text.slice(start, end)) ?? 'id';
     }
+    tokens.push({ kind, text: text.slice(start, end), position: start });
+    // Go's scanners read one character past a token and put it back, except a NUL, which
+    // they consume: a NUL right after a token is skipped.
+    pos = end < length && text.charCodeAt(end) === 0 ? end + 1 : end;
   }
 }
 

@@ -93,11 +93,11 @@ describe('LabelIndex', () => {
     let calls = 0;
     const counting: Requirement = {
       key: 'shard',
-      operator: 'notin',
-      values: ['nope'],
+      operator: 'exists',
+      values: [],
       matches(labels) {
         calls++;
-        return (labels instanceof Map ? labels.get('shard') : (labels as Record<string, string>).shard) !== 'nope';
+        return labels instanceof Map ? labels.has('shard') : Object.hasOwn(labels, 'shard');
       },
       toString: () => 'counting',
     };
