@@ -13,6 +13,25 @@ const timerBans = ['setTimeout', 'setInterval', 'setImmediate'].map((name) => ({
   message: 'Pure cores take timers from an injected Clock.',
 }));
 
+const boundaries = {
+  allow: [],
+  depConstraints: [
+    { sourceTag: 'scope:labels', onlyDependOnLibsWithTags: [] },
+    { sourceTag: 'scope:raft', onlyDependOnLibsWithTags: [] },
+    { sourceTag: 'scope:scheduler', onlyDependOnLibsWithTags: ['scope:labels'] },
+    { sourceTag: 'scope:reconcile', onlyDependOnLibsWithTags: ['scope:labels'] },
+    { sourceTag: 'scope:deploy', onlyDependOnLibsWithTags: ['scope:labels'] },
+    {
+      sourceTag: 'scope:cluster',
+      onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy'],
+    },
+    {
+      sourceTag: 'scope:cli',
+      onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy', 'scope:cluster'],
+    },
+  ],
+        };
+
 export default tseslint.config(
   {
     ignores: [
@@ -51,35 +70,15 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            {
-              group: ['@flotilla/*/src', '@flotilla/*/src/*', '../../packages/*', '../../../packages/*'],
-              message: "Import another package through its front door ('@flotilla/x' or a public sub-path), never its src.",
-            },
-          ],
+  patterns: [
+    {
+      group: ['@flotilla/*/src', '@flotilla/*/src/*', '../../packages/*', '../../../packages/*'],
+      message: "Import another package through its front door ('@flotilla/x' or a public sub-path), never its src.",
+    },
+  ],
         },
       ],
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'scope:labels', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'scope:raft', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'scope:scheduler', onlyDependOnLibsWithTags: ['scope:labels'] },
-            { sourceTag: 'scope:reconcile', onlyDependOnLibsWithTags: ['scope:labels'] },
-            { sourceTag: 'scope:deploy', onlyDependOnLibsWithTags: ['scope:labels'] },
-            {
-              sourceTag: 'scope:cluster',
-              onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy'],
-            },
-            {
-              sourceTag: 'scope:cli',
-              onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy', 'scope:cluster'],
-            },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', boundaries],
     },
   },
   {
@@ -103,8 +102,10 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', '**/test/**/*.ts', '**/bench/**/*.ts'],
+    // Tests, benchmarks and examples use a package through its own front door, as users do.
+    files: ['**/*.test.ts', '**/test/**/*.ts', '**/bench/**/*.ts', '**/examples/**/*.ts'],
     rules: {
+      '@nx/enforce-module-boundaries': ['error', { ...boundaries, allowCircularSelfDependency: true }],
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
