@@ -70,12 +70,12 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-  patterns: [
-    {
-      group: ['@flotilla/*/src', '@flotilla/*/src/*', '../../packages/*', '../../../packages/*'],
-      message: "Import another package through its front door ('@flotilla/x' or a public sub-path), never its src.",
-    },
-  ],
+          patterns: [
+            {
+              group: ['@flotilla/*/src', '@flotilla/*/src/*', '../../packages/*', '../../../packages/*'],
+              message: "Import another package through its front door ('@flotilla/x' or a public sub-path), never its src.",
+            },
+          ],
         },
       ],
       '@nx/enforce-module-boundaries': ['error', boundaries],
