@@ -30,7 +30,7 @@ const boundaries = {
       onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy', 'scope:cluster'],
     },
   ],
-        };
+};
 
 export default tseslint.config(
   {
