@@ -30,6 +30,8 @@ export interface RunTasksOptions extends GroupOptions {
   /** Live output of commands, per host. */
   onOutput?: (host: string, line: string, stream: 'stdout' | 'stderr') => void;
   onTaskStart?: (task: string, hosts: string[]) => void;
+  /** Supplies the connection of a host (the caller then owns and closes it). @default connections made from `ssh` and closed at the end */
+  connect?: (ref: HostRef) => Connection;
 }
 
 /** One task's outcome. */
@@ -43,11 +45,12 @@ export async function runTasks(options: RunTasksOptions): Promise<TaskRunResult[
   for (const inv of options.invocations) {
     if (!options.tasks.has(inv.name)) {
       const known = [...options.tasks.keys()].join(', ') || 'none';
-      throw new DeployError('DEPLOYFILE', `no task named "${inv.name}" in the deployfile (tasks: ${known})`);
+      throw new DeployError('TASK_ARGUMENTS', `no task named "${inv.name}" in the deployfile (tasks: ${known}); flo --list shows them`);
     }
   }
   const connections = new Map<string, Connection>();
   const connect = (ref: HostRef): Connection => {
+    if (options.connect) return options.connect(ref);
     let c = connections.get(ref.name);
     if (!c) {
       c = connectHost(ref, {

@@ -259,7 +259,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       hosts.push({ name, address, port, user, home, uid, hostPublicKey, pid: child.pid! });
       knownHosts.push(`${port === 22 ? address : `[${address}]:${port}`} ${hostPublicKey}`);
       config.push(
-        `Host ${name}`,
+        `Host ${name} ${address}`,
         `  HostName ${address}`,
         `  User ${user}`,
         `  Port ${port}`,

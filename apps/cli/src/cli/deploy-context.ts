@@ -1,0 +1,234 @@
+/**
+ * Turns the deploy options of a command line into @flotilla/deploy settings: host selection,
+ * inventory, ssh options, group policy, sudo password and live output. Loads
+ * @flotilla/deploy (and, through it, ssh2 only when a connection opens).
+ */
+import { resolve } from 'node:path';
+import type * as Deploy from '@flotilla/deploy';
+import type { Connection, GroupOptions, GroupResult, HostRef, HostSelection, InventoryHost, SshOptions, SudoPassword } from '@flotilla/deploy';
+import { UsageError } from './args.js';
+import type { CommandContext } from './registry.js';
+import { colorsFor, type Colors } from '../output/colors.js';
+import { Progress } from '../output/progress.js';
+
+export type OutputFormat = 'text' | 'wide' | 'json';
+
+export function outputFormat(ctx: CommandContext, allowed: readonly OutputFormat[] = ['text', 'json']): OutputFormat {
+  const o = (ctx.args.options.output as string | undefined) ?? 'text';
+  if (!(allowed as readonly string[]).includes(o)) throw new UsageError(`-o ${o}: expected one of ${allowed.join(', ')}`);
+  return o as OutputFormat;
+}
+
+function list(v: string | boolean | string[] | undefined): string[] {
+  if (v === undefined || typeof v === 'boolean') return [];
+  const arr = Array.isArray(v) ? v : [v];
+  return arr.flatMap((x) => x.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function int(name: string, v: string | boolean | string[] | undefined, min: number): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  const s = v;
+  if (!/^\d+$/.test(s) || Number(s) < min) throw new UsageError(`--${name} ${s}: expected an integer >= ${min}`);
+  return Number(s);
+}
+
+function seconds(name: string, v: string | boolean | string[] | undefined): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  const s = v;
+  if (!/^\d+(\.\d+)?$/.test(s)) throw new UsageError(`--${name} ${s}: expected seconds`);
+  return Math.round(Number(s) * 1000);
+}
+
+/** Reads one line from a stream (the sudo password on stdin). */
+function readLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (c: Buffer | string): void => {
+      buf += c.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        done();
+        resolve(buf.slice(0, nl).replace(/\r$/, ''));
+      }
+    };
+    const onEnd = (): void => {
+      done();
+      if (buf) resolve(buf);
+      else reject(new Error('stdin ended before a password was read'));
+    };
+    const done = (): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.pause();
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.resume();
+  });
+}
+
+/** Asks for a secret on the terminal without echo. */
+async function askHidden(ctx: CommandContext, prompt: string): Promise<string> {
+  const stdin = ctx.stdin as NodeJS.ReadStream;
+  if (!stdin.isTTY) throw new Error(`${prompt.trim()} needed, but stdin is not a terminal`);
+  ctx.stderr.write(prompt);
+  stdin.setRawMode(true);
+  try {
+    let s = '';
+    for (;;) {
+      const chunk = await new Promise<string>((resolve) => {
+        stdin.once('data', (c: Buffer) => resolve(c.toString('utf8')));
+        stdin.resume();
+      });
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') {
+          ctx.stderr.write('\n');
+          return s;
+        }
+        if (ch === '\u0003') throw new Error('interrupted');
+        if (ch === '\u007f') s = s.slice(0, -1);
+        else s += ch;
+      }
+    }
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
+
+export interface DeploySetup {
+  deploy: typeof Deploy;
+  selection: HostSelection;
+  inventory: InventoryHost[];
+  ssh: SshOptions & { sudoPassword?: SudoPassword; commandTimeoutMs?: number };
+  group: GroupOptions;
+  colors: Colors;
+  errColors: Colors;
+  format: OutputFormat;
+  progress: Progress;
+  /** Writes one output line of a host (stdout lines to stdout unless JSON output). */
+  hostLine: (host: string, line: string, stream: 'stdout' | 'stderr') => void;
+  log: (line: string) => void;
+  /** Resolves the selection (empty selection = every inventory host when `allIfEmpty`). */
+  hosts: (options?: { allIfEmpty?: boolean }) => HostRef[];
+  connect: (ref: HostRef) => Connection;
+  /** Closes every connection opened through {@link DeploySetup.connect}. */
+  close: () => Promise<void>;
+}
+
+export async function deploySetup(ctx: CommandContext, format: OutputFormat): Promise<DeploySetup> {
+  const o = ctx.args.options;
+  const deploy = await import('@flotilla/deploy');
+  const colors = colorsFor(ctx.stdout, ctx.env);
+  const errColors = colorsFor(ctx.stderr, ctx.env);
+  const selection: HostSelection = {
+    hosts: list(o.hosts),
+    roles: list(o.roles),
+    ...(typeof o.selector === 'string' ? { selector: o.selector } : {}),
+  };
+  if (typeof o.selector === 'string') {
+    try {
+      deploy.selectHosts([], { selector: o.selector });
+    } catch (e) {
+      throw new UsageError(`-l: ${(e as Error).message}`);
+    }
+  }
+  const invFile = typeof o.inventory === 'string' ? o.inventory : 'hosts.yaml';
+  const inventory = deploy.loadInventory(resolve(ctx.cwd, invFile), { required: typeof o.inventory === 'string' });
+  const progress = new Progress(ctx.stderr, errColors, ctx.stderr.isTTY === true && format !== 'json');
+  const log = (line: string): void => {
+    progress.clear();
+    ctx.stderr.write(`${line}\n`);
+    progress.render();
+  };
+  let sudoPassword: SudoPassword;
+  if (o['sudo-password-stdin']) sudoPassword = new deploy.SudoPassword(() => readLine(ctx.stdin));
+  else sudoPassword = new deploy.SudoPassword(() => askHidden(ctx, '[sudo] password for remote hosts: '));
+  const port = int('port', o.port, 1);
+  const parallel = int('parallel', o.parallel, 1);
+  const timeoutMs = seconds('timeout', o.timeout);
+  const ssh: DeploySetup['ssh'] = {
+    ...(typeof o['ssh-config'] === 'string' ? { sshConfigFiles: [resolve(ctx.cwd, o['ssh-config'])] } : {}),
+    ...(typeof o.user === 'string' ? { user: o.user } : {}),
+    ...(port === undefined ? {} : { port }),
+    ...(Array.isArray(o.identity) ? { identityFiles: o.identity.map((f) => resolve(ctx.cwd, f)) } : {}),
+    acceptNewHostKeys: o['accept-new-host-keys'] === true,
+    passphrase: (file: string) => askHidden(ctx, `passphrase for ${file}: `),
+    onWarning: (m: string) => log(errColors.yellow(m)),
+    sudoPassword,
+    ...(timeoutMs === undefined ? {} : { commandTimeoutMs: timeoutMs }),
+  };
+  let batch: GroupOptions['batch'];
+  let maxFail: GroupOptions['maxFail'];
+  try {
+    if (typeof o.batch === 'string') batch = deploy.parseCountOrPercent('--batch', o.batch);
+    if (typeof o['max-fail'] === 'string') maxFail = deploy.parseCountOrPercent('--max-fail', o['max-fail']);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (o.serial && parallel !== undefined) throw new UsageError('--serial and --parallel exclude each other');
+  const batchWaitMs = seconds('batch-wait', o['batch-wait']);
+  const connections = new Map<string, Connection>();
+  const hostLine = (host: string, line: string, stream: 'stdout' | 'stderr'): void => {
+    const text = `${(stream === 'stdout' && format !== 'json' ? colors : errColors).host(host)}: ${line}`;
+    progress.clear();
+    if (stream === 'stdout' && format !== 'json') ctx.stdout.write(`${text}\n`);
+    else ctx.stderr.write(`${text}\n`);
+    progress.render();
+  };
+  const connect = (ref: HostRef): Connection => {
+    let c = connections.get(ref.name);
+    if (!c) {
+      c = deploy.connectHost(ref, { ...ssh, onOutput: (line, stream) => hostLine(ref.name, line, stream) });
+      connections.set(ref.name, c);
+    }
+    return c;
+  };
+  const healthCheck = typeof o['health-check'] === 'string' ? o['health-check'] : undefined;
+  const group: GroupOptions = {
+    ...(parallel === undefined ? {} : { parallel }),
+    ...(o.serial ? { serial: true } : {}),
+    ...(batch === undefined ? {} : { batch }),
+    ...(maxFail === undefined ? {} : { maxFail }),
+    ...(batchWaitMs === undefined ? {} : { batchWaitMs }),
+    ...(healthCheck
+      ? {
+          healthCheck: async (results) => {
+            for (const r of results) {
+              if (r.status !== 'ok') continue;
+              const c = connections.get(r.host);
+              if (c) await c.run(healthCheck, { hide: true });
+            }
+          },
+        }
+      : {}),
+    onHostDone: (r) => {
+      progress.hostDone();
+      // On a terminal, say at once when a host fails; the summary repeats it at the end.
+      if (r.status !== 'ok' && ctx.stderr.isTTY && format !== 'json') log(`${errColors.host(r.host)}: ${errColors.red(r.status)}: ${r.error?.message ?? ''}`);
+    },
+  };
+  const hosts = (opts: { allIfEmpty?: boolean } = {}): HostRef[] => {
+    if (deploy.isEmptySelection(selection)) {
+      if (opts.allIfEmpty) return inventory.map((h) => ({ name: h.name, inventory: h }));
+      throw new UsageError('no hosts selected: use -H host1,host2, -R role or -l <selector>');
+    }
+    const refs = deploy.selectHosts(inventory, selection);
+    if (refs.length === 0) throw new UsageError('no hosts selected: the selection matched no inventory host');
+    return refs;
+  };
+  const close = async (): Promise<void> => {
+    await Promise.all([...connections.values()].map((c) => c.close()));
+  };
+  return { deploy, selection, inventory, ssh, group, colors, errColors, format, progress, hostLine, log, hosts, connect, close };
+}
+
+/** Prints the per-host summary: JSON on stdout, or a table on stderr. Returns the exit code. */
+export async function finishRun(ctx: CommandContext, setup: DeploySetup, results: GroupResult[]): Promise<number> {
+  const { summarize, formatSummary } = await import('../output/summary.js');
+  setup.progress.finish();
+  const s = summarize(results);
+  if (setup.format === 'json') ctx.stdout.write(`${JSON.stringify(s)}\n`);
+  else ctx.stderr.write(formatSummary(s, setup.errColors));
+  return s.hosts.every((h) => h.status === 'ok') ? 0 : 1;
+}

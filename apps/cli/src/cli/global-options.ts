@@ -1,0 +1,30 @@
+import type { OptionSpec } from './args.js';
+
+/** Options every command understands. */
+export const basicOptions: readonly OptionSpec[] = [
+  { name: 'help', short: 'h', type: 'boolean', description: 'show help' },
+  { name: 'version', type: 'boolean', description: 'print the version' },
+  { name: 'output', short: 'o', type: 'string', value: 'FORMAT', description: 'output format: text (default), wide, json' },
+];
+
+/** Host selection, connection and failure-policy options (DESIGN.md, CLI). */
+export const deployOptions: readonly OptionSpec[] = [
+  { name: 'hosts', short: 'H', type: 'string', multiple: true, value: 'h1,h2', description: 'hosts: inventory names, ssh_config aliases or [user@]address[:port]' },
+  { name: 'roles', short: 'R', type: 'string', multiple: true, value: 'ROLE', description: 'inventory hosts with label role=ROLE' },
+  { name: 'selector', short: 'l', type: 'string', value: 'SELECTOR', description: 'inventory hosts matching a label selector (e.g. env=prod,zone in (a,b))' },
+  { name: 'file', short: 'f', type: 'string', value: 'FILE', description: 'deployfile (default: flotilla.config.{ts,mts,js,mjs} here or above)' },
+  { name: 'inventory', short: 'i', type: 'string', value: 'FILE', description: 'inventory of kind: Host documents (default ./hosts.yaml)' },
+  { name: 'ssh-config', type: 'string', value: 'FILE', description: 'ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config' },
+  { name: 'accept-new-host-keys', type: 'boolean', description: 'accept and record unknown host keys (changed keys are always refused)' },
+  { name: 'user', short: 'u', type: 'string', value: 'USER', description: 'remote user (overrides inventory and ssh_config)' },
+  { name: 'port', type: 'string', value: 'PORT', description: 'ssh port (overrides inventory and ssh_config)' },
+  { name: 'identity', type: 'string', multiple: true, value: 'FILE', description: 'private key file, tried first' },
+  { name: 'parallel', type: 'string', value: 'N', description: 'hosts worked on at once (default 64)' },
+  { name: 'serial', type: 'boolean', description: 'one host at a time' },
+  { name: 'batch', type: 'string', value: 'N|P%', description: 'rolling batches of N hosts (or P% of them)' },
+  { name: 'batch-wait', type: 'string', value: 'SECONDS', description: 'pause between batches' },
+  { name: 'health-check', type: 'string', value: 'COMMAND', description: 'command run on each host of a batch before the next batch starts' },
+  { name: 'max-fail', type: 'string', value: 'N|P%', description: 'stop starting hosts once more than this many failed (default 0)' },
+  { name: 'timeout', type: 'string', value: 'SECONDS', description: 'timeout of each remote command' },
+  { name: 'sudo-password-stdin', type: 'boolean', description: 'read the sudo password from the first line of stdin (else asked on the terminal when needed)' },
+];

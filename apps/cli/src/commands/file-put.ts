@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { UsageError } from '../cli/args.js';
+import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
+import type { CommandModule } from '../cli/registry.js';
+
+export const command: CommandModule = {
+  usage: 'put -H h1,h2 [options] <local> <remote>',
+  description:
+    'Uploads a file to every selected host: written to a temporary name, mode set, then renamed over the target; skipped where the remote sha256 already matches. A remote path ending in / is a directory.',
+  options: [{ name: 'mode', type: 'string', value: 'OCTAL', description: 'file mode on the host (default: the local mode)' }],
+  async run(ctx) {
+    const format = outputFormat(ctx);
+    const [local, remote, ...extra] = ctx.args.positionals;
+    if (!local || !remote || extra.length) throw new UsageError('put: expected <local> <remote>');
+    const modeText = ctx.args.options.mode;
+    if (modeText !== undefined && !/^[0-7]{3,4}$/.test(String(modeText))) throw new UsageError(`--mode ${String(modeText)}: expected an octal mode like 644`);
+    const s = await deploySetup(ctx, format);
+    const refs = s.hosts();
+    try {
+      s.progress.start(refs.length);
+      const result = await s.deploy.runOnHosts(
+        refs.map((r) => r.name),
+        async (_h, i) => {
+          const r = await s.connect(refs[i]!).put(resolve(ctx.cwd, local), remote, modeText === undefined ? {} : { mode: parseInt(String(modeText), 8) });
+          if (format !== 'json') s.hostLine(refs[i]!.name, `${r.skipped ? 'unchanged' : 'uploaded'} ${r.remotePath} (sha256 ${r.sha256.slice(0, 12)})`, 'stdout');
+          return r;
+        },
+        s.group,
+      );
+      return await finishRun(ctx, s, [result]);
+    } finally {
+      await s.close();
+    }
+  },
+};

@@ -1,0 +1,30 @@
+import { UsageError } from '../cli/args.js';
+import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
+import type { CommandModule } from '../cli/registry.js';
+
+export const command: CommandModule = {
+  usage: "run -H h1,h2 [options] '<command>'",
+  description: 'Runs a sh command line on every selected host. Output lines are prefixed with the host; a per-host summary follows on stderr (or as JSON on stdout with -o json).',
+  options: [{ name: 'sudo', type: 'boolean', description: 'run the command with sudo (the password is asked once, when needed)' }],
+  async run(ctx) {
+    const format = outputFormat(ctx);
+    const cmd = ctx.args.positionals.join(' ');
+    if (cmd.trim() === '') throw new UsageError('run: no command given');
+    const s = await deploySetup(ctx, format);
+    const refs = s.hosts();
+    try {
+      s.progress.start(refs.length);
+      const result = await s.deploy.runOnHosts(
+        refs.map((r) => r.name),
+        (_h, i) => {
+          const c = s.connect(refs[i]!);
+          return ctx.args.options.sudo ? c.sudo(cmd) : c.run(cmd);
+        },
+        s.group,
+      );
+      return await finishRun(ctx, s, [result]);
+    } finally {
+      await s.close();
+    }
+  },
+};

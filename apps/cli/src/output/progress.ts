@@ -1,0 +1,46 @@
+import type { Colors } from './colors.js';
+
+/**
+ * Progress of a group run on stderr: a status line rewritten in place on a TTY; nothing
+ * extra otherwise (the per-host lines and the summary say it all).
+ */
+export class Progress {
+  private done = 0;
+  private total = 0;
+  private batch = '';
+  private shown = false;
+  constructor(
+    private readonly stream: NodeJS.WritableStream & { isTTY?: boolean },
+    private readonly colors: Colors,
+    private readonly enabled: boolean,
+  ) {}
+
+  start(total: number): void {
+    this.total = total;
+    this.done = 0;
+    this.render();
+  }
+  onBatch(index: number, size: number, batches: number): void {
+    this.batch = batches > 1 ? `batch ${index + 1}/${batches} (${size} hosts) ` : '';
+    this.render();
+  }
+  hostDone(): void {
+    this.done++;
+    this.render();
+  }
+  /** Clears the status line before other output is written. */
+  clear(): void {
+    if (this.shown) this.stream.write('\r\x1b[2K');
+    this.shown = false;
+  }
+  render(): void {
+    if (!this.enabled || this.total === 0) return;
+    const width = 20;
+    const filled = Math.round((this.done / this.total) * width);
+    this.stream.write(`\r\x1b[2K${this.colors.dim(`${this.batch}[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} hosts`)}`);
+    this.shown = true;
+  }
+  finish(): void {
+    this.clear();
+  }
+}
