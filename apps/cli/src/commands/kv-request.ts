@@ -194,7 +194,7 @@ export const command: CommandModule = {
       }
     } catch (e) {
       if (isKvError(e) && (e.code === 'conflict' || e.code === 'not-found')) {
-        ctx.stderr.write(`flo: ${e.message}${e.code === 'conflict' ? ` (current modRevision ${e.modRevision ?? 0})` : ''}\n`);
+        ctx.stderr.write(`flo: ${e.message}\n`);
         return 1;
       }
       throw e;
