@@ -3,7 +3,7 @@
 //   node --max-old-space-size=8192 --conditions=@flotilla/source --import tsx packages/labels/bench/index-vs-scan.ts
 // (or `npm run bench -w @flotilla/labels`). Not a test: it prints figures.
 import { performance } from 'node:perf_hooks';
-import { LabelIndex, parseSelector, type Selector } from '@flotilla/labels';
+import { LabelIndex, parseSelector, type Selector } from '../src/index.js';
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 1_000_000);
 

@@ -3,7 +3,7 @@
 //   node --conditions=@flotilla/source --import tsx packages/labels/bench/throughput.ts
 // Not a test: it prints figures.
 import { performance } from 'node:perf_hooks';
-import { parseSelector, selectorFromLabelSelector, type LabelSelector } from '@flotilla/labels';
+import { parseSelector, selectorFromLabelSelector, type LabelSelector } from '../src/index.js';
 
 const print = (line = ''): void => {
   process.stdout.write(`${line}\n`);

@@ -1,7 +1,7 @@
 // A tour of @flotilla/labels: parse a selector, match label sets, and read a syntax error.
 // Run from the repository root: npm run example
-// eslint-disable-next-line @nx/enforce-module-boundaries -- an example imports the package as its users do
-import { isSelectorSyntaxError, parseSelector, selectorFromLabelSelector } from '@flotilla/labels';
+// In your project: import { ... } from '@flotilla/labels';
+import { isSelectorSyntaxError, parseSelector, selectorFromLabelSelector } from '../src/index.js';
 
 const print = (line = ''): void => {
   process.stdout.write(`${line}\n`);
