@@ -75,3 +75,30 @@ export { parseStoreUrl } from './store/url.js';
 export type { StoreLocation } from './store/url.js';
 export { openStore, openKvStore } from './store/open.js';
 export type { OpenStoreOptions } from './store/open.js';
+
+export type { InstanceRuntime, ObservedInstance, HostProbe, StartedInstance } from './runtime/types.js';
+export { schedulerPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
+export type { Placer, PlacementRequest, PlacementResult } from './controllers/placement.js';
+export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';
+export { ClusterControllers, deletionOrder } from './controllers/manager.js';
+export type { ClusterControllersOptions } from './controllers/manager.js';
+export { converge } from './controllers/converge.js';
+export type { ConvergeOptions } from './controllers/converge.js';
+export {
+  applyManifests,
+  storeArtifact,
+  deleteObject,
+  scaleReplicaSet,
+  setUnschedulable,
+  drainHost,
+  rolloutUndo,
+  viewInstances,
+  viewHosts,
+  viewReplicaSets,
+  viewServices,
+  selectorInputText,
+  eventsFor,
+  convergence,
+  baseDirOf,
+} from './operations.js';
+export type { AppliedChange, ApplyOptions, InstanceView, HostView, ReplicaSetView, ServiceView } from './operations.js';

@@ -38,6 +38,10 @@ export interface ObjectMeta {
   resourceVersion?: number;
   /** ISO time of creation. */
   creationTimestamp?: string;
+  /** Set when the object is being deleted: the controllers stop it, then remove it. */
+  deletionTimestamp?: string;
+  /** Why it is being deleted (e.g. `scale-down`, `host NotReady`). */
+  deletionReason?: string;
 }
 
 /** A quantity: a Kubernetes quantity string or a number (cpu in cores, memory in bytes). */

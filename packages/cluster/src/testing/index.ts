@@ -5,4 +5,6 @@
  * @packageDocumentation
  */
 export { MemoryKvStore } from '../store/memory.js';
+export { FakeRuntime } from "./fake-runtime.js";
+export type { FakeProcess, FakeRuntimeOptions } from "./fake-runtime.js";
 export type { MemoryKvStoreOptions } from '../store/memory.js';

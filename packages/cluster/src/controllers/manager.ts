@@ -1,0 +1,682 @@
+/**
+ * The controllers of a cluster, on @flotilla/reconcile: replica sets, instances, hosts
+ * and services, sharing one store and one {@link InstanceRuntime}.
+ *
+ * Level-based: each reconcile reads the desired and observed state from the store and
+ * closes the gap; events only say which key to look at. Guarantees:
+ * - a replica set converges to `replicas` instances of its current template, placed by the
+ *   scheduler on Ready hosts; extras go least healthy first, then newest first;
+ * - a template change rolls out in batches bounded by `maxSurge`/`maxUnavailable`, old
+ *   instances leave only as new ones become ready; a new instance that fails (exits,
+ *   crash-loops, stays unhealthy, or is not ready within `progressDeadlineMs`) rolls the
+ *   replica set back to the previous template;
+ * - a host that has not answered for `hostGracePeriodMs` becomes NotReady and its
+ *   instances are evicted (replaced elsewhere); they are stopped on it when it answers again;
+ * - a service's endpoints are the ready, non-terminating instances its selector matches,
+ *   and are rendered to its `render` hosts whenever they change.
+ */
+import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
+import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type LeaseRecord, type Logger } from '@flotilla/reconcile';
+import { createHash } from 'node:crypto';
+import { isConflictError } from '../errors.js';
+import type { ClusterEvent, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput } from '../manifest/types.js';
+import { API_VERSION } from '../manifest/types.js';
+import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
+import { keyOf, type ClusterStore } from '../store/resources.js';
+import { schedulerPlacer, type Placer, type PlacementRequest } from './placement.js';
+import { REPLICASET_LABEL, TEMPLATE_HASH_LABEL, nameSuffix, resolveIntOrPercent, stableJson, templateHash } from './template.js';
+
+/** Options of {@link ClusterControllers}. */
+export interface ClusterControllersOptions {
+  store: ClusterStore;
+  runtime: InstanceRuntime;
+  /** Time and timers. @default systemClock */
+  clock?: Clock;
+  /** Randomness for instance names. @default a generator seeded from the time */
+  random?: () => number;
+  /** Places new instances. @default schedulerPlacer (@flotilla/scheduler) */
+  placer?: Placer;
+  /** How often each host is probed and its instances observed and health-checked. @default 2000 */
+  hostProbeIntervalMs?: number;
+  /** How long a host may not answer before it is NotReady and its instances are rescheduled. @default 10000 */
+  hostGracePeriodMs?: number;
+  /** How long a new instance of a rollout may take to become ready before the rollout rolls back. @default 60000 */
+  progressDeadlineMs?: number;
+  /** Restarts of a new instance during a rollout that count as a failed batch. @default 2 */
+  rolloutMaxRestarts?: number;
+  /** How often unschedulable replica sets are retried. @default 5000 */
+  retryUnschedulableMs?: number;
+  /** Workers per controller. @default 4 */
+  concurrency?: number;
+  /** Events kept in the store (oldest deleted first). @default 500 */
+  maxEvents?: number;
+  /** @default silent */
+  logger?: Logger;
+}
+
+const ALL_SERVICES = '*';
+
+function selectorOf(input: SelectorInput): Selector {
+  if (typeof input === 'string') return parseSelector(input);
+  if ('matchLabels' in input || 'matchExpressions' in input) return selectorFromLabelSelector(input);
+  return selectorFromLabelSelector({ matchLabels: input as Record<string, string> });
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Health rank for choosing which extras to delete first (lower goes first). */
+function healthRank(i: Instance): number {
+  const phase = i.status?.phase ?? 'Pending';
+  if (phase === 'Pending') return 0;
+  if (phase === 'Failed' || phase === 'Unknown') return 1;
+  if (!i.status?.ready) return 2;
+  return 3;
+}
+
+/** Orders instances to delete: least healthy first, then newest first. */
+export function deletionOrder(a: Instance, b: Instance): number {
+  const r = healthRank(a) - healthRank(b);
+  if (r !== 0) return r;
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  return ta < tb ? 1 : ta > tb ? -1 : a.metadata.name < b.metadata.name ? 1 : -1;
+}
+
+/** Is the instance's health check due (or does it have none)? */
+interface HealthMemo {
+  lastCheck: number;
+}
+
+export class ClusterControllers {
+  readonly store: ClusterStore;
+  readonly runtime: InstanceRuntime;
+  readonly clock: Clock;
+  readonly #random: () => number;
+  readonly #placer: Placer;
+  readonly #probeMs: number;
+  readonly #graceMs: number;
+  readonly #deadlineMs: number;
+  readonly #maxRestarts: number;
+  readonly #retryMs: number;
+  readonly #concurrency: number;
+  readonly #maxEvents: number;
+  readonly #logger: Logger | undefined;
+  /** When each host last answered (clock ms); set at first sight so a new controller gives every host its full grace. */
+  readonly #lastSeen = new Map<string, number>();
+  readonly #health = new Map<string, HealthMemo>();
+  #eventCounter = 0;
+  #eventsSincePrune = 0;
+
+  constructor(options: ClusterControllersOptions) {
+    this.store = options.store;
+    this.runtime = options.runtime;
+    this.clock = options.clock ?? systemClock;
+    this.#random = options.random ?? seededRandom(Math.floor(this.clock.now()) ^ process.pid);
+    this.#placer = options.placer ?? schedulerPlacer;
+    this.#probeMs = positive('hostProbeIntervalMs', options.hostProbeIntervalMs ?? 2000);
+    this.#graceMs = positive('hostGracePeriodMs', options.hostGracePeriodMs ?? 10_000);
+    this.#deadlineMs = positive('progressDeadlineMs', options.progressDeadlineMs ?? 60_000);
+    this.#maxRestarts = positive('rolloutMaxRestarts', options.rolloutMaxRestarts ?? 2);
+    this.#retryMs = positive('retryUnschedulableMs', options.retryUnschedulableMs ?? 5000);
+    this.#concurrency = positive('concurrency', options.concurrency ?? 4);
+    this.#maxEvents = positive('maxEvents', options.maxEvents ?? 500);
+    this.#logger = options.logger;
+  }
+
+  #now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Records an event for `describe`. Never throws. */
+  async recordEvent(kind: Kind, name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const t = this.clock.now();
+    const event: ClusterEvent = {
+      apiVersion: API_VERSION,
+      kind: 'Event',
+      metadata: { name: `${name}.${Math.floor(t).toString(36)}${(this.#eventCounter++).toString(36)}${nameSuffix(this.#random)}` },
+      involved: { kind, name },
+      type,
+      reason,
+      message,
+      time: new Date(t).toISOString(),
+    };
+    try {
+      await this.store.events.create(event);
+      if (++this.#eventsSincePrune >= 50) {
+        this.#eventsSincePrune = 0;
+        await this.pruneEvents();
+      }
+    } catch (e) {
+      this.#logger?.warn('could not record event', { reason, error: e });
+    }
+  }
+
+  /** Deletes the oldest events beyond `maxEvents`. */
+  async pruneEvents(): Promise<void> {
+    const events = await this.store.events.items();
+    if (events.length <= this.#maxEvents) return;
+    events.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    for (const e of events.slice(0, events.length - this.#maxEvents)) await this.store.events.delete(e.metadata.name);
+  }
+
+  // ---------------------------------------------------------------- replica sets
+
+  async #instancesOf(rsName: string): Promise<Instance[]> {
+    return (await this.store.instances.items()).filter((i) => i.spec.replicaSet === rsName);
+  }
+
+  async #markDeleting(i: Instance, reason: string): Promise<void> {
+    if (i.metadata.deletionTimestamp !== undefined) return;
+    await this.store.instances.mutate(i.metadata.name, (cur) => {
+      if (cur.metadata.deletionTimestamp !== undefined) return undefined;
+      cur.metadata.deletionTimestamp = this.#now();
+      cur.metadata.deletionReason = reason;
+      cur.status = { ...(cur.status ?? { ready: false, ports: {}, restarts: 0, phase: 'Pending' }), phase: 'Terminating', ready: false };
+      return cur;
+    });
+  }
+
+  /** Reconciles one replica set. */
+  async reconcileReplicaSet(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
+    const rs = await this.store.replicaSets.get(name);
+    const all = await this.#instancesOf(name);
+    if (!rs) {
+      for (const i of all) await this.#markDeleting(i, 'replica set deleted');
+      return undefined;
+    }
+    const hash = templateHash(rs.spec.template);
+    const status: ReplicaSetStatus = structuredClone(rs.status ?? { replicas: 0, readyReplicas: 0, observedGeneration: 0 });
+    const history = status.history ?? [];
+    if (status.currentTemplateHash !== hash) {
+      const rollingBack = status.rollout?.state === 'RolledBack' && status.rollout.to === hash;
+      if (!rollingBack && status.currentTemplateHash !== undefined && all.some((i) => i.spec.templateHash !== hash && i.metadata.deletionTimestamp === undefined)) {
+        status.rollout = { from: status.currentTemplateHash, to: hash, state: 'Progressing' };
+        await this.recordEvent('ReplicaSet', name, 'Normal', 'RollingUpdate', `rolling from template ${status.currentTemplateHash} to ${hash}`);
+      }
+      status.currentTemplateHash = hash;
+    }
+    const at = history.findIndex((h) => h.hash === hash);
+    if (at >= 0) history.splice(at, 1);
+    history.push({ hash, template: structuredClone(rs.spec.template) });
+    while (history.length > 10) history.shift();
+    status.history = history;
+
+    let active = all.filter((i) => i.metadata.deletionTimestamp === undefined);
+    const replicas = rs.spec.replicas;
+    let requeueAfterMs: number | undefined;
+
+    // A rollout whose new instances fail rolls back to the template it came from.
+    if (status.rollout?.state === 'Progressing') {
+      const threshold = (h: Instance): number => h.spec.template.healthCheck?.failureThreshold ?? 3;
+      const bad = active.find(
+        (i) =>
+          i.spec.templateHash === hash &&
+          (i.status?.phase === 'Failed' ||
+            (i.status?.restarts ?? 0) >= this.#maxRestarts ||
+            (i.status?.healthFailures ?? 0) >= threshold(i) ||
+            (!i.status?.ready && this.clock.now() - Date.parse(i.metadata.creationTimestamp ?? this.#now()) > this.#deadlineMs)),
+      );
+      const previous = history.find((h) => h.hash === status.rollout?.from);
+      if (bad && previous) {
+        const why = bad.status?.phase === 'Failed' ? `failed (${bad.status.message ?? 'exited'})` : bad.status?.ready ? 'crash-looped' : 'did not become ready';
+        const message = `instance ${bad.metadata.name} of template ${hash} ${why}: rolling back to ${previous.hash}`;
+        await this.recordEvent('ReplicaSet', name, 'Warning', 'RolledBack', message);
+        await this.store.replicaSets.mutate(name, (cur) => {
+          cur.spec.template = structuredClone(previous.template);
+          cur.status = { ...status, rollout: { from: hash, to: previous.hash, state: 'RolledBack', message } };
+          return cur;
+        });
+        return { requeueAfterMs: 0 };
+      }
+      requeueAfterMs = Math.min(this.#deadlineMs, 2000);
+    }
+
+    // Failed instances are replaced.
+    for (const i of active.filter((x) => x.status?.phase === 'Failed')) {
+      await this.#markDeleting(i, `failed: ${i.status?.message ?? 'exited'}`);
+      await this.recordEvent('Instance', i.metadata.name, 'Warning', 'Replaced', `instance failed (${i.status?.message ?? 'exited'}); replacing it`);
+    }
+    active = active.filter((x) => x.status?.phase !== 'Failed');
+
+    const fresh = active.filter((i) => i.spec.templateHash === hash);
+    const old = active.filter((i) => i.spec.templateHash !== hash);
+    let toCreate = 0;
+    const toDelete: Instance[] = [];
+    if (old.length === 0) {
+      if (fresh.length < replicas) toCreate = replicas - fresh.length;
+      else if (fresh.length > replicas) toDelete.push(...[...fresh].sort(deletionOrder).slice(0, fresh.length - replicas));
+    } else {
+      const maxSurge = resolveIntOrPercent(rs.spec.updateStrategy?.maxSurge, replicas, 1, true);
+      let maxUnavailable = resolveIntOrPercent(rs.spec.updateStrategy?.maxUnavailable, replicas, 1, false);
+      if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1;
+      const total = fresh.length + old.length;
+      toCreate = Math.max(0, Math.min(replicas + maxSurge - total, replicas - fresh.length));
+      const ready = active.filter((i) => i.status?.ready).length;
+      let budget = ready - (replicas - maxUnavailable);
+      const oldSorted = [...old].sort(deletionOrder);
+      for (const i of oldSorted) {
+        if (!i.status?.ready) toDelete.push(i); // an unready old instance costs no availability
+        else if (budget > 0) {
+          toDelete.push(i);
+          budget--;
+        }
+      }
+      if (fresh.length > replicas) toDelete.push(...[...fresh].sort(deletionOrder).slice(0, fresh.length - replicas));
+      requeueAfterMs = Math.min(requeueAfterMs ?? 2000, 2000);
+    }
+    if (old.length === 0 && status.rollout?.state === 'Progressing' && fresh.filter((i) => i.status?.ready).length >= replicas) {
+      status.rollout = { ...status.rollout, state: 'Complete' };
+      await this.recordEvent('ReplicaSet', name, 'Normal', 'RolloutComplete', `template ${hash} is running on ${replicas} instance(s)`);
+    }
+
+    for (const i of toDelete) {
+      await this.#markDeleting(i, i.spec.templateHash === hash ? 'scale-down' : 'rolling update');
+      await this.recordEvent(
+        'ReplicaSet',
+        name,
+        'Normal',
+        i.spec.templateHash === hash ? 'ScaledDown' : 'RollingUpdate',
+        `deleting instance ${i.metadata.name} on ${i.spec.host}`,
+      );
+    }
+    const deleted = new Set(toDelete.map((i) => i.metadata.name));
+    active = active.filter((i) => !deleted.has(i.metadata.name));
+
+    if (toCreate > 0) {
+      const unschedulable = await this.#create(rs, hash, toCreate);
+      if (unschedulable) requeueAfterMs = Math.min(requeueAfterMs ?? this.#retryMs, this.#retryMs);
+      active = (await this.#instancesOf(name)).filter((i) => i.metadata.deletionTimestamp === undefined);
+    }
+
+    status.replicas = active.length;
+    status.readyReplicas = active.filter((i) => i.status?.ready).length;
+    status.observedGeneration = rs.metadata.generation ?? 1;
+    if (stableJson(status) !== stableJson(rs.status ?? {})) {
+      await this.store.replicaSets.mutate(name, (cur) => {
+        if (templateHash(cur.spec.template) !== hash) return undefined; // changed meanwhile: the next reconcile redoes it
+        cur.status = { ...status, observedGeneration: status.observedGeneration };
+        return cur;
+      });
+    }
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /** Places and creates `count` instances; returns true when some could not be placed. */
+  async #create(rs: ReplicaSet, hash: string, count: number): Promise<boolean> {
+    const hosts = (await this.store.hosts.items()).filter((h) => h.status?.ready === true);
+    const placed = (await this.store.instances.items()).filter((i) => i.metadata.deletionTimestamp === undefined);
+    const labels = { ...rs.spec.template.metadata.labels, [REPLICASET_LABEL]: rs.metadata.name, [TEMPLATE_HASH_LABEL]: hash };
+    const pods: PlacementRequest[] = [];
+    const taken = new Set(placed.map((i) => i.metadata.name));
+    for (let k = 0; k < count; k++) {
+      let n: string;
+      do n = `${rs.metadata.name}-${nameSuffix(this.#random)}`;
+      while (taken.has(n));
+      taken.add(n);
+      pods.push({ name: n, labels, template: rs.spec.template.spec });
+    }
+    const result = this.#placer({ hosts, placed, pods, strategy: rs.spec.placement ?? 'spread' });
+    for (const p of pods) {
+      const host = result.assignments.get(p.name);
+      if (host === undefined) continue;
+      const instance: Instance = {
+        apiVersion: API_VERSION,
+        kind: 'Instance',
+        metadata: { name: p.name, labels },
+        spec: { replicaSet: rs.metadata.name, host, templateHash: hash, template: structuredClone(rs.spec.template.spec) },
+        status: { phase: 'Pending', ready: false, ports: {}, restarts: 0 },
+      };
+      try {
+        await this.store.instances.create(instance);
+      } catch (e) {
+        if (isConflictError(e)) continue;
+        throw e;
+      }
+      await this.recordEvent('Instance', p.name, 'Normal', 'Scheduled', `assigned ${p.name} to ${host}`);
+      await this.recordEvent('ReplicaSet', rs.metadata.name, 'Normal', 'Scheduled', `created instance ${p.name} on ${host}`);
+    }
+    if (result.unschedulable.length > 0) {
+      const first = result.unschedulable[0]!;
+      await this.recordEvent(
+        'ReplicaSet',
+        rs.metadata.name,
+        'Warning',
+        'FailedScheduling',
+        `${result.unschedulable.length} instance(s) could not be placed: ${first.message}`,
+      );
+      return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- instances
+
+  /** Reconciles one instance: starts a Pending one, stops (then removes) a deleted one. */
+  async reconcileInstance(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
+    const inst = await this.store.instances.get(name);
+    if (!inst) {
+      this.#health.delete(name);
+      return undefined;
+    }
+    const host = await this.store.hosts.get(inst.spec.host);
+    if (inst.metadata.deletionTimestamp !== undefined) {
+      if (!host) {
+        await this.store.instances.delete(name);
+        return undefined;
+      }
+      try {
+        await this.runtime.stop(host, inst, (inst.spec.template.terminationGracePeriodSeconds ?? 10) * 1000);
+      } catch (e) {
+        // the host is away: stop it when it answers again
+        this.#logger?.debug?.('stop failed; will retry', { instance: name, error: e });
+        return { requeueAfterMs: this.#probeMs };
+      }
+      await this.store.instances.delete(name);
+      this.#health.delete(name);
+      await this.recordEvent('Instance', name, 'Normal', 'Stopped', `stopped on ${host.metadata.name} (${inst.metadata.deletionReason ?? 'deleted'})`);
+      return undefined;
+    }
+    if ((inst.status?.phase ?? 'Pending') !== 'Pending') return undefined;
+    if (!host || host.status?.ready !== true) return { requeueAfterMs: this.#probeMs };
+    let started;
+    try {
+      started = await this.runtime.start(host, inst);
+    } catch (e) {
+      await this.recordEvent('Instance', name, 'Warning', 'FailedStart', `could not start on ${host.metadata.name}: ${errorText(e)}`);
+      throw e;
+    }
+    const hasCheck = inst.spec.template.healthCheck !== undefined;
+    await this.store.instances.mutate(name, (cur) => {
+      if (cur.metadata.deletionTimestamp !== undefined) return undefined;
+      cur.status = {
+        phase: hasCheck ? 'Starting' : 'Running',
+        ready: !hasCheck,
+        ports: started.ports,
+        ...(started.pid !== undefined ? { pid: started.pid } : {}),
+        restarts: 0,
+        startedAt: this.#now(),
+      };
+      return cur;
+    });
+    this.#health.set(name, { lastCheck: this.clock.now() });
+    await this.recordEvent('Instance', name, 'Normal', 'Started', `started on ${host.metadata.name}${started.pid !== undefined ? ` (pid ${started.pid})` : ''}`);
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- hosts
+
+  /** Probes a host, observes and health-checks its instances, and handles NotReady. */
+  async reconcileHost(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
+    const host = await this.store.hosts.get(name);
+    const onHost = (await this.store.instances.items()).filter((i) => i.spec.host === name);
+    if (!host) {
+      this.#lastSeen.delete(name);
+      for (const i of onHost) await this.#markDeleting(i, 'host deleted');
+      return undefined;
+    }
+    const now = this.clock.now();
+    if (!this.#lastSeen.has(name)) this.#lastSeen.set(name, now);
+    let load1: number | undefined;
+    let observed: Map<string, ObservedInstance> | undefined;
+    let failure: unknown;
+    try {
+      load1 = (await this.runtime.probeHost(host)).load1;
+      const watched = onHost.filter((i) => i.metadata.deletionTimestamp === undefined && (i.status?.phase ?? 'Pending') !== 'Pending');
+      observed = watched.length > 0 ? await this.runtime.observe(host, watched) : new Map();
+    } catch (e) {
+      failure = e;
+    }
+    if (failure === undefined) {
+      this.#lastSeen.set(name, now);
+      if (host.status?.ready !== true || host.status.load1 !== load1) {
+        const wasNotReady = host.status?.ready === false;
+        await this.store.hosts.mutate(name, (cur) => {
+          cur.status = {
+            ...cur.status,
+            ready: true,
+            lastHeartbeat: this.#now(),
+            ...(cur.status?.ready !== true ? { lastTransition: this.#now() } : {}),
+            ...(load1 !== undefined ? { load1 } : {}),
+          };
+          delete cur.status.message;
+          return cur;
+        });
+        if (host.status?.ready !== true)
+          await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `${name} answers again` : `${name} is ready`);
+      }
+      await this.#observeInstances(host, onHost, observed ?? new Map<string, ObservedInstance>());
+    } else if (now - this.#lastSeen.get(name)! >= this.#graceMs && host.status?.ready !== false) {
+      const message = `no answer for ${Math.round((now - this.#lastSeen.get(name)!) / 1000)}s: ${errorText(failure)}`;
+      await this.store.hosts.mutate(name, (cur) => {
+        cur.status = { ...cur.status, ready: false, lastTransition: this.#now(), message };
+        return cur;
+      });
+      await this.recordEvent('Host', name, 'Warning', 'HostNotReady', message);
+      for (const i of onHost) {
+        if (i.metadata.deletionTimestamp !== undefined) continue;
+        await this.#markDeleting(i, `host ${name} is NotReady`);
+        await this.recordEvent('Instance', i.metadata.name, 'Warning', 'Rescheduled', `host ${name} is NotReady: replacing the instance elsewhere`);
+      }
+    }
+    return { requeueAfterMs: this.#probeMs };
+  }
+
+  async #observeInstances(host: Host, onHost: readonly Instance[], observed: Map<string, ObservedInstance>): Promise<void> {
+    const now = this.clock.now();
+    await Promise.all(
+      onHost.map(async (inst) => {
+        const name = inst.metadata.name;
+        if (inst.metadata.deletionTimestamp !== undefined || (inst.status?.phase ?? 'Pending') === 'Pending') return;
+        const obs = observed.get(name);
+        if (!obs) return;
+        const prev: InstanceStatus = inst.status ?? { phase: 'Pending', ready: false, ports: {}, restarts: 0 };
+        const next: InstanceStatus = { ...prev };
+        const check = inst.spec.template.healthCheck;
+        if (obs.state === 'absent') {
+          next.phase = 'Failed';
+          next.ready = false;
+          next.message = 'not running on its host';
+          delete next.pid;
+        } else if (obs.state === 'exited') {
+          next.phase = 'Failed';
+          next.ready = false;
+          next.message = `exited with code ${obs.exitCode ?? '?'}`;
+          delete next.pid;
+        } else {
+          if (obs.pid !== undefined) next.pid = obs.pid;
+          next.restarts = obs.restarts;
+          if (obs.ports) next.ports = obs.ports;
+          if (obs.restarts > prev.restarts) {
+            await this.recordEvent('Instance', name, 'Warning', 'Restarted', `the command exited and was restarted (restart ${obs.restarts}${obs.pid !== undefined ? `, pid ${obs.pid}` : ''})`);
+            if (check) {
+              next.ready = false;
+              next.phase = 'Starting';
+            }
+          }
+          if (!check) {
+            next.phase = 'Running';
+            next.ready = true;
+          } else {
+            const memo = this.#health.get(name) ?? { lastCheck: -Infinity };
+            const periodMs = (check.periodSeconds ?? 10) * 1000;
+            const startedAt = Date.parse(prev.startedAt ?? '') || now;
+            const initialDelay = (check.initialDelaySeconds ?? 0) * 1000;
+            const due = now - memo.lastCheck >= periodMs || (!prev.ready && now - memo.lastCheck >= Math.min(periodMs, 1000));
+            if (due && now - startedAt >= initialDelay) {
+              memo.lastCheck = now;
+              this.#health.set(name, memo);
+              let ok = false;
+              try {
+                ok = await this.runtime.healthCheck(host, inst, check);
+              } catch {
+                ok = false;
+              }
+              const threshold = check.failureThreshold ?? 3;
+              if (ok) {
+                next.healthFailures = 0;
+                next.ready = true;
+                next.phase = 'Running';
+              } else {
+                next.healthFailures = (prev.healthFailures ?? 0) + 1;
+                if (next.healthFailures >= threshold) {
+                  if (prev.ready || next.healthFailures === threshold)
+                    await this.recordEvent('Instance', name, 'Warning', 'Unhealthy', `health check failed ${next.healthFailures} time(s)`);
+                  next.ready = false;
+                  if ((inst.spec.template.restartPolicy ?? 'Always') !== 'Never' && next.healthFailures % threshold === 0) {
+                    try {
+                      await this.runtime.restart(host, inst);
+                    } catch {
+                      // observed again next round
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+        delete (next as Partial<InstanceStatus>).message;
+        if (next.phase === 'Failed') next.message = obs.state === 'absent' ? 'not running on its host' : `exited with code ${obs.exitCode ?? '?'}`;
+        if (stableJson(next) !== stableJson(prev)) {
+          await this.store.instances.mutate(name, (cur) => {
+            if (cur.metadata.deletionTimestamp !== undefined) return undefined;
+            cur.status = next;
+            return cur;
+          });
+          if (next.phase === 'Failed' && prev.phase !== 'Failed')
+            await this.recordEvent('Instance', name, 'Warning', 'Failed', `instance ${next.message ?? 'failed'}`);
+        }
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- services
+
+  /** Recomputes a service's endpoints and renders them where asked. */
+  async reconcileService(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
+    if (name === ALL_SERVICES) {
+      for (const s of await this.store.services.items()) await this.reconcileService(s.metadata.name);
+      return undefined;
+    }
+    const svc = await this.store.services.get(name);
+    if (!svc) return undefined;
+    const selector = selectorOf(svc.spec.selector);
+    const hosts = new Map((await this.store.hosts.items()).map((h) => [h.metadata.name, h]));
+    const endpoints = (await this.store.instances.items())
+      .filter((i) => i.metadata.deletionTimestamp === undefined && i.status?.ready === true && selector.matches(i.metadata.labels ?? {}))
+      .flatMap((i) => {
+        const host = hosts.get(i.spec.host);
+        const port = typeof svc.spec.port === 'number' ? svc.spec.port : i.status?.ports[svc.spec.port];
+        if (!host || port === undefined) return [];
+        return [{ instance: i.metadata.name, address: this.runtime.addressOf(host), port }];
+      })
+      .sort((a, b) => (a.instance < b.instance ? -1 : 1));
+    const rendered: Record<string, string> = { ...svc.status?.rendered };
+    let failed = false;
+    if (svc.spec.render) {
+      const content = endpoints.map((e) => `${e.address}:${e.port}\n`).join('');
+      const digest = createHash('sha256').update(content).digest('hex').slice(0, 16);
+      const targets = [...hosts.values()].filter((h) => h.status?.ready === true && parseSelector(svc.spec.render!.hosts).matches(h.metadata.labels ?? {}));
+      for (const h of targets) {
+        if (rendered[h.metadata.name] === digest) continue;
+        try {
+          await this.runtime.writeFile(h, svc.spec.render.path, content);
+          rendered[h.metadata.name] = digest;
+          await this.recordEvent('Service', name, 'Normal', 'Rendered', `wrote ${endpoints.length} endpoint(s) to ${h.metadata.name}:${svc.spec.render.path}`);
+        } catch (e) {
+          failed = true;
+          await this.recordEvent('Service', name, 'Warning', 'RenderFailed', `could not write to ${h.metadata.name}: ${errorText(e)}`);
+        }
+      }
+    }
+    const status = { endpoints, ...(svc.spec.render ? { rendered } : {}) };
+    if (stableJson(status) !== stableJson(svc.status ?? {})) {
+      await this.store.services.mutate(name, (cur) => {
+        cur.status = status;
+        return cur;
+      });
+    }
+    return failed ? { requeueAfterMs: this.#probeMs } : undefined;
+  }
+
+  // ---------------------------------------------------------------- running
+
+  /** Builds the four controllers (not started). */
+  controllers(): Controller[] {
+    const opts = { clock: this.clock, concurrency: this.#concurrency, ...(this.#logger ? { logger: this.#logger } : {}) };
+    const byName = <T extends { metadata: { name: string } }>(o: T): string => o.metadata.name;
+    const { store } = this;
+    return [
+      controller('replicasets')
+        .watches(store.replicaSets, byName)
+        .watches(store.instances, (i: Instance) => i.spec.replicaSet)
+        .withOptions(opts)
+        .complete((key) => this.reconcileReplicaSet(key)),
+      controller('instances')
+        .watches(store.instances, byName)
+        .withOptions(opts)
+        .complete((key) => this.reconcileInstance(key)),
+      controller('hosts')
+        .watches(store.hosts, byName, { predicates: [(e) => e.type !== 'modified' || stableJson((e.object).spec) !== stableJson((e.oldObject)?.spec)] })
+        .withOptions(opts)
+        .complete((key) => this.reconcileHost(key)),
+      controller('services')
+        .watches(store.services, byName)
+        .watches(store.instances, () => ALL_SERVICES)
+        .watches(store.hosts, () => ALL_SERVICES)
+        .withOptions(opts)
+        .complete((key) => this.reconcileService(key)),
+    ];
+  }
+
+  /** Runs every controller until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const cs = this.controllers();
+    await Promise.all(cs.map((c) => c.run(signal)));
+  }
+
+  /**
+   * Runs the controllers only while this process holds the leader lease
+   * (`/flotilla/v1/leases/controller`), so several `flo controller` can run with one active.
+   */
+  async runWithLeaderElection(options: {
+    identity: string;
+    signal: AbortSignal;
+    leaseDurationMs?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+    onLeading?: (leading: boolean) => void;
+  }): Promise<void> {
+    const elector = new LeaderElector({
+      store: this.store.leases as unknown as ConstructorParameters<typeof LeaderElector>[0]['store'],
+      key: keyOf('Lease', 'controller'),
+      identity: options.identity,
+      clock: this.clock,
+      ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
+      ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
+      ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
+      onStartedLeading: async ({ signal }) => {
+        options.onLeading?.(true);
+        await this.run(signal);
+      },
+      onStoppedLeading: () => options.onLeading?.(false),
+    });
+    await elector.run(options.signal);
+  }
+
+  /** The current leader lease holder, when it is held and fresh. */
+  async leaseHolder(): Promise<string | undefined> {
+    const entry = await this.store.leases.get(keyOf('Lease', 'controller'));
+    const record = entry?.object as LeaseRecord | undefined;
+    if (!record || record.holderIdentity === '') return undefined;
+    return record.holderIdentity;
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${name}: expected a positive number, received ${String(value)}`);
+  return value;
+}

@@ -1,0 +1,406 @@
+/**
+ * What the CLI's cluster commands do, as library functions: apply, delete, scale, cordon,
+ * uncordon, drain, rollout undo, and the `get`/`describe` views in DESIGN.md's JSON shapes.
+ */
+import { parseSelector, type Selector } from '@flotilla/labels';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ClusterError } from './errors.js';
+import { allocatedByHost } from './controllers/placement.js';
+import { templateHash } from './controllers/template.js';
+import { toSchedulerUnits } from './manifest/quantity.js';
+import type { ClusterEvent, Host, Instance, LabelSelectorObject, Manifest, ManifestKind, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
+import type { ClusterStore } from './store/resources.js';
+
+/** One change `apply` made (or would make, with `dryRun`). */
+export interface AppliedChange {
+  kind: ManifestKind;
+  name: string;
+  action: 'created' | 'configured' | 'unchanged' | 'pruned';
+}
+
+/** Options of {@link applyManifests}. */
+export interface ApplyOptions {
+  /** Where each manifest came from, to resolve relative artifact paths: `objects[i]` → `files[i]`. @default cwd */
+  baseDirs?: readonly string[];
+  /** Where artifacts are copied. @default store.artifactDir */
+  artifactDir?: string;
+  /** Report what would change without changing anything. @default false */
+  dryRun?: boolean;
+  /** Delete objects matching this selector that the manifests do not mention. @default undefined (no pruning) */
+  prune?: string;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  h.update(await readFile(path));
+  return h.digest('hex');
+}
+
+/** Copies an artifact into the content-addressed directory (once) and returns its reference. */
+export async function storeArtifact(path: string, artifactDir: string): Promise<{ path: string; sha256: string }> {
+  let sha: string;
+  try {
+    sha = await sha256File(path);
+  } catch (e) {
+    throw new ClusterError('manifest-invalid', `artifact ${path} cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const target = join(artifactDir, sha);
+  try {
+    await stat(target);
+  } catch {
+    await mkdir(artifactDir, { recursive: true });
+    const tmp = `${target}.tmp-${process.pid}`;
+    await copyFile(path, tmp);
+    await rename(tmp, target);
+  }
+  return { path: target, sha256: sha };
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Applies manifests: creates what is missing, replaces spec and labels of what exists
+ * (keeping status, so a later apply overrides `scale` as kubectl does), copies local
+ * artifacts into the artifact directory and records their sha256. With `prune`, deletes
+ * objects matching the selector that are not in `objects`.
+ */
+export async function applyManifests(store: ClusterStore, objects: readonly Manifest[], options: ApplyOptions = {}): Promise<AppliedChange[]> {
+  const artifactDir = options.artifactDir ?? store.artifactDir;
+  const changes: AppliedChange[] = [];
+  const prepared: Manifest[] = [];
+  for (const [index, original] of objects.entries()) {
+    const o = structuredClone(original);
+    if (o.kind === 'ReplicaSet') {
+      const a = o.spec.template.spec.artifact;
+      if (typeof a === 'string') {
+        const base = options.baseDirs?.[index] ?? process.cwd();
+        const path = isAbsolute(a) ? a : resolve(base, a);
+        if (options.dryRun) o.spec.template.spec.artifact = { path, sha256: await sha256File(path) };
+        else {
+          if (artifactDir === undefined) throw new ClusterError('manifest-invalid', 'no artifact directory: pass --artifacts DIR');
+          o.spec.template.spec.artifact = await storeArtifact(path, artifactDir);
+        }
+      }
+    }
+    if (o.kind === 'Host' && o.spec.local) o.spec.local = { dir: resolve(options.baseDirs?.[index] ?? process.cwd(), o.spec.local.dir) };
+    prepared.push(o);
+  }
+  for (const o of prepared) {
+    const name = o.metadata.name;
+    const current = await getObject(store, o.kind, name);
+    if (!current) {
+      if (!options.dryRun) await putObject(store, o, undefined);
+      changes.push({ kind: o.kind, name, action: 'created' });
+      continue;
+    }
+    const next = { ...current, metadata: { ...current.metadata, labels: o.metadata.labels, annotations: o.metadata.annotations }, spec: o.spec } as Manifest;
+    if (o.kind === 'Host' && current.kind === 'Host' && current.spec.unschedulable !== undefined && o.spec.unschedulable === undefined) {
+      (next as Host).spec = { ...o.spec, unschedulable: current.spec.unschedulable };
+    }
+    if (same(next.spec, current.spec) && same(next.metadata.labels, current.metadata.labels)) {
+      changes.push({ kind: o.kind, name, action: 'unchanged' });
+      continue;
+    }
+    if (!options.dryRun) await putObject(store, next, current.metadata.resourceVersion);
+    changes.push({ kind: o.kind, name, action: 'configured' });
+  }
+  if (options.prune !== undefined) {
+    const selector = parseSelector(options.prune);
+    const keep = new Set(prepared.map((o) => `${o.kind}/${o.metadata.name}`));
+    for (const kind of ['Service', 'ReplicaSet', 'Host'] as const) {
+      for (const o of await listObjects(store, kind)) {
+        if (keep.has(`${kind}/${o.metadata.name}`) || !selector.matches(o.metadata.labels ?? {})) continue;
+        if (!options.dryRun) await deleteObject(store, kind, o.metadata.name);
+        changes.push({ kind, name: o.metadata.name, action: 'pruned' });
+      }
+    }
+  }
+  return changes;
+}
+
+async function getObject(store: ClusterStore, kind: ManifestKind, name: string): Promise<Manifest | undefined> {
+  switch (kind) {
+    case 'Host':
+      return store.hosts.get(name);
+    case 'ReplicaSet':
+      return store.replicaSets.get(name);
+    case 'Service':
+      return store.services.get(name);
+  }
+}
+
+async function listObjects(store: ClusterStore, kind: ManifestKind): Promise<Manifest[]> {
+  switch (kind) {
+    case 'Host':
+      return store.hosts.items();
+    case 'ReplicaSet':
+      return store.replicaSets.items();
+    case 'Service':
+      return store.services.items();
+  }
+}
+
+async function putObject(store: ClusterStore, o: Manifest, expectedRevision: number | undefined): Promise<void> {
+  const opts = expectedRevision !== undefined ? { expectedRevision } : {};
+  switch (o.kind) {
+    case 'Host':
+      if (expectedRevision === undefined) await store.hosts.create(o);
+      else await store.hosts.update(o, opts);
+      return;
+    case 'ReplicaSet':
+      if (expectedRevision === undefined) await store.replicaSets.create(o);
+      else await store.replicaSets.update(o, opts);
+      return;
+    case 'Service':
+      if (expectedRevision === undefined) await store.services.create(o);
+      else await store.services.update(o, opts);
+      return;
+  }
+}
+
+/** Deletes an object; a replica set's instances are then stopped by the controllers. Returns false when absent. */
+export async function deleteObject(store: ClusterStore, kind: ManifestKind | 'Instance', name: string): Promise<boolean> {
+  switch (kind) {
+    case 'Host':
+      return store.hosts.delete(name);
+    case 'ReplicaSet':
+      return store.replicaSets.delete(name);
+    case 'Service':
+      return store.services.delete(name);
+    case 'Instance': {
+      const r = await store.instances.mutate(name, (cur) => {
+        if (cur.metadata.deletionTimestamp !== undefined) return undefined;
+        cur.metadata.deletionTimestamp = new Date().toISOString();
+        cur.metadata.deletionReason = 'deleted by user';
+        return cur;
+      });
+      return r !== undefined;
+    }
+  }
+}
+
+function notFound(kind: string, name: string): ClusterError {
+  return new ClusterError('not-found', `${kind}/${name} not found`);
+}
+
+/** Sets a replica set's `replicas` (until the next `apply` says otherwise). */
+export async function scaleReplicaSet(store: ClusterStore, name: string, replicas: number): Promise<ReplicaSet> {
+  if (!Number.isInteger(replicas) || replicas < 0) throw new TypeError(`replicas: expected a non-negative integer, received ${String(replicas)}`);
+  const r = await store.replicaSets.mutate(name, (cur) => {
+    if (cur.spec.replicas === replicas) return undefined;
+    cur.spec.replicas = replicas;
+    return cur;
+  });
+  if (!r) throw notFound('replicaset', name);
+  return r;
+}
+
+/** Marks a host (un)schedulable: `flo cordon` / `flo uncordon`. */
+export async function setUnschedulable(store: ClusterStore, name: string, unschedulable: boolean): Promise<Host> {
+  const r = await store.hosts.mutate(name, (cur) => {
+    if ((cur.spec.unschedulable ?? false) === unschedulable) return undefined;
+    cur.spec.unschedulable = unschedulable;
+    return cur;
+  });
+  if (!r) throw notFound('host', name);
+  return r;
+}
+
+/** Cordons a host and evicts its instances (they are replaced elsewhere, then stopped there). Returns the evicted names. */
+export async function drainHost(store: ClusterStore, name: string): Promise<string[]> {
+  await setUnschedulable(store, name, true);
+  const evicted: string[] = [];
+  for (const i of await store.instances.items()) {
+    if (i.spec.host !== name || i.metadata.deletionTimestamp !== undefined) continue;
+    await store.instances.mutate(i.metadata.name, (cur) => {
+      if (cur.metadata.deletionTimestamp !== undefined) return undefined;
+      cur.metadata.deletionTimestamp = new Date().toISOString();
+      cur.metadata.deletionReason = `host ${name} drained`;
+      return cur;
+    });
+    evicted.push(i.metadata.name);
+  }
+  return evicted;
+}
+
+/** `flo rollout undo`: sets the template back to the one before the current (from the replica set's history). */
+export async function rolloutUndo(store: ClusterStore, name: string): Promise<{ from: string; to: string }> {
+  const rs = await store.replicaSets.get(name);
+  if (!rs) throw notFound('replicaset', name);
+  const current = templateHash(rs.spec.template);
+  const history = (rs.status?.history ?? []).filter((h) => h.hash !== current);
+  const previous = history.at(-1);
+  if (!previous) throw new ClusterError('not-found', `replicaset/${name} has no previous template to roll back to`);
+  await store.replicaSets.mutate(name, (cur) => {
+    cur.spec.template = structuredClone(previous.template);
+    return cur;
+  });
+  return { from: current, to: previous.hash };
+}
+
+// -------------------------------------------------------------------- views (-o json)
+
+function bySelector<T extends { metadata: { labels?: Record<string, string> } }>(items: T[], selector: string | undefined): T[] {
+  if (selector === undefined) return items;
+  const s: Selector = parseSelector(selector);
+  return items.filter((i) => s.matches(i.metadata.labels ?? {}));
+}
+
+/** `flo get instances -o json` items. */
+export interface InstanceView {
+  name: string;
+  labels: Record<string, string>;
+  replicaSet: string;
+  host: string;
+  address: string;
+  phase: string;
+  ready: boolean;
+  ports: Record<string, number>;
+  pid?: number;
+  restarts: number;
+  startedAt?: string;
+}
+
+export async function viewInstances(store: ClusterStore, options: { selector?: string; addressOf?: (h: Host) => string } = {}): Promise<InstanceView[]> {
+  const hosts = new Map((await store.hosts.items()).map((h) => [h.metadata.name, h]));
+  const addressOf = options.addressOf ?? ((h: Host) => h.spec.address ?? '127.0.0.1');
+  return bySelector(await store.instances.items(), options.selector).map((i) => {
+    const h = hosts.get(i.spec.host);
+    return {
+      name: i.metadata.name,
+      labels: i.metadata.labels ?? {},
+      replicaSet: i.spec.replicaSet,
+      host: i.spec.host,
+      address: h ? addressOf(h) : '',
+      phase: i.metadata.deletionTimestamp !== undefined ? 'Terminating' : (i.status?.phase ?? 'Pending'),
+      ready: i.status?.ready ?? false,
+      ports: i.status?.ports ?? {},
+      ...(i.status?.pid !== undefined ? { pid: i.status.pid } : {}),
+      restarts: i.status?.restarts ?? 0,
+      ...(i.status?.startedAt !== undefined ? { startedAt: i.status.startedAt } : {}),
+    };
+  });
+}
+
+/** `flo get hosts -o json` items. */
+export interface HostView {
+  name: string;
+  labels: Record<string, string>;
+  address: string;
+  ready: boolean;
+  unschedulable: boolean;
+  capacity: Record<string, number>;
+  allocated: Record<string, number>;
+  load1?: number;
+}
+
+export async function viewHosts(store: ClusterStore, options: { selector?: string } = {}): Promise<HostView[]> {
+  const allocated = allocatedByHost(await store.instances.items());
+  return bySelector(await store.hosts.items(), options.selector).map((h) => ({
+    name: h.metadata.name,
+    labels: h.metadata.labels ?? {},
+    address: h.spec.address ?? h.spec.local?.dir ?? '',
+    ready: h.status?.ready ?? false,
+    unschedulable: h.spec.unschedulable ?? false,
+    capacity: toSchedulerUnits(h.spec.capacity ?? {}),
+    allocated: allocated.get(h.metadata.name) ?? {},
+    ...(h.status?.load1 !== undefined ? { load1: h.status.load1 } : {}),
+  }));
+}
+
+/** `flo get replicasets -o json` items. */
+export interface ReplicaSetView {
+  name: string;
+  labels: Record<string, string>;
+  selector: string;
+  replicas: number;
+  readyReplicas: number;
+  observedGeneration: number;
+}
+
+function selectorText(s: LabelSelectorObject): string {
+  const parts: string[] = Object.entries(s.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of s.matchExpressions ?? []) {
+    if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    else parts.push(`${e.key} ${e.operator === 'In' ? 'in' : 'notin'} (${(e.values ?? []).join(',')})`);
+  }
+  return parts.join(',');
+}
+
+/** A selector as written (string, LabelSelector or plain map) in the selector syntax. */
+export function selectorInputText(s: SelectorInput): string {
+  if (typeof s === 'string') return s;
+  if ('matchLabels' in s || 'matchExpressions' in s) return selectorText(s);
+  return Object.entries(s as Record<string, string>)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+export async function viewReplicaSets(store: ClusterStore, options: { selector?: string } = {}): Promise<ReplicaSetView[]> {
+  return bySelector(await store.replicaSets.items(), options.selector).map((r) => ({
+    name: r.metadata.name,
+    labels: r.metadata.labels ?? {},
+    selector: selectorInputText(r.spec.selector),
+    replicas: r.spec.replicas,
+    readyReplicas: r.status?.readyReplicas ?? 0,
+    observedGeneration: r.status?.observedGeneration ?? 0,
+  }));
+}
+
+/** `flo get services -o json` items. */
+export interface ServiceView {
+  name: string;
+  selector: string;
+  endpoints: { instance: string; address: string; port: number }[];
+}
+
+export async function viewServices(store: ClusterStore, options: { selector?: string } = {}): Promise<ServiceView[]> {
+  return bySelector(await store.services.items(), options.selector).map((s: Service) => ({
+    name: s.metadata.name,
+    selector: selectorInputText(s.spec.selector),
+    endpoints: s.status?.endpoints ?? [],
+  }));
+}
+
+/** Events about one object, oldest first (for `describe`). */
+export async function eventsFor(store: ClusterStore, kind: string, name: string): Promise<ClusterEvent[]> {
+  return (await store.events.items())
+    .filter((e) => e.involved.kind === kind && e.involved.name === name)
+    .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+}
+
+/** Is every replica set converged (optionally only those named)? With a reason when not. */
+export async function convergence(store: ClusterStore, names?: readonly string[]): Promise<{ done: boolean; waitingFor: string[] }> {
+  const waiting: string[] = [];
+  const instances = await store.instances.items();
+  for (const rs of await store.replicaSets.items()) {
+    if (names && !names.includes(rs.metadata.name)) continue;
+    const mine = instances.filter((i: Instance) => i.spec.replicaSet === rs.metadata.name);
+    const hash = templateHash(rs.spec.template);
+    const s = rs.status;
+    const ok =
+      s !== undefined &&
+      s.observedGeneration === rs.metadata.generation &&
+      s.currentTemplateHash === hash &&
+      s.readyReplicas === rs.spec.replicas &&
+      mine.length === rs.spec.replicas &&
+      mine.every((i) => i.status?.ready && i.metadata.deletionTimestamp === undefined && i.spec.templateHash === hash);
+    if (!ok) waiting.push(`replicaset/${rs.metadata.name}: ${s?.readyReplicas ?? 0}/${rs.spec.replicas} ready${mine.some((i) => i.metadata.deletionTimestamp !== undefined) ? ', stopping old instances' : ''}`);
+  }
+  if (names) {
+    for (const n of names) {
+      if (!(await store.replicaSets.get(n)) && instances.some((i) => i.spec.replicaSet === n)) waiting.push(`replicaset/${n}: stopping instances`);
+    }
+  }
+  return { done: waiting.length === 0, waitingFor: waiting };
+}
+
+/** Directory of a manifest file (to resolve relative artifact paths). */
+export function baseDirOf(file: string): string {
+  return dirname(resolve(file));
+}

@@ -1,0 +1,62 @@
+/**
+ * The seam between the controllers and the hosts: start, stop, observe and health-check
+ * instances on a host. `DeployRuntime` implements it over @flotilla/deploy (ssh or the
+ * local transport); `FakeRuntime` (`./testing`) in memory for convergence tests.
+ */
+import type { HealthCheck, Host, Instance } from '../manifest/types.js';
+
+/** What runs on a host for one instance, as the host itself reports it. */
+export interface ObservedInstance {
+  /** `running`: the supervisor and the command are up; `exited`: the command ended and will not be restarted; `absent`: nothing is known on the host. */
+  state: 'running' | 'exited' | 'absent';
+  /** Process id of the instance's own command (not its supervisor's). */
+  pid?: number;
+  /** How many times the supervisor restarted the command. */
+  restarts: number;
+  /** The last exit code, when the command has exited. */
+  exitCode?: number;
+  /** Ports the instance was started with. */
+  ports?: Record<string, number>;
+}
+
+/** What a host reports when probed. */
+export interface HostProbe {
+  /** 1-minute load average. */
+  load1?: number;
+}
+
+/** Result of starting an instance. */
+export interface StartedInstance {
+  pid?: number;
+  ports: Record<string, number>;
+}
+
+/**
+ * Runs instances on hosts. Every method may throw when the host cannot be reached; the
+ * controllers then retry (and the host controller marks the host NotReady after its
+ * grace period).
+ */
+export interface InstanceRuntime {
+  /** Checks the host answers; returns its load. Throws when it does not. */
+  probeHost(host: Host, signal?: AbortSignal): Promise<HostProbe>;
+  /**
+   * Starts the instance under a supervisor that applies its restart policy: uploads the
+   * artifact once per host (content-addressed), picks a free port per declared port, sets
+   * `HOST`, `PORT` and `PORT_<name>`. Idempotent for an instance already running.
+   */
+  start(host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance>;
+  /** Stops the instance gracefully (SIGTERM, then SIGKILL after `gracePeriodMs`) and removes its files. Idempotent. */
+  stop(host: Host, instance: Instance, gracePeriodMs: number, signal?: AbortSignal): Promise<void>;
+  /** Observes every instance named, in one round trip to the host. */
+  observe(host: Host, instances: readonly Instance[], signal?: AbortSignal): Promise<Map<string, ObservedInstance>>;
+  /** Runs one health check; true when healthy. */
+  healthCheck(host: Host, instance: Instance, check: HealthCheck, signal?: AbortSignal): Promise<boolean>;
+  /** Restarts the command of a running instance (liveness failure). */
+  restart(host: Host, instance: Instance, signal?: AbortSignal): Promise<void>;
+  /** Writes a file (relative to the host's home or directory) atomically. */
+  writeFile(host: Host, path: string, content: string, signal?: AbortSignal): Promise<void>;
+  /** The instance's log: what it has written so far, then (with `follow`) what it writes next. */
+  logs(host: Host, instance: Instance, options?: { follow?: boolean; signal?: AbortSignal }): AsyncIterable<string>;
+  /** The address clients use to reach an instance on this host. */
+  addressOf(host: Host): string;
+}

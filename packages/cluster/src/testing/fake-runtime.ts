@@ -1,0 +1,189 @@
+/**
+ * An in-memory {@link InstanceRuntime} for convergence tests: hosts that answer or not,
+ * instances that run, crash, restart per policy and pass or fail health checks, all
+ * controllable from the test.
+ */
+import { ClusterError } from '../errors.js';
+import type { HealthCheck, Host, Instance } from '../manifest/types.js';
+import type { HostProbe, InstanceRuntime, ObservedInstance, StartedInstance } from '../runtime/types.js';
+
+/** One instance as the fake host sees it. */
+export interface FakeProcess {
+  name: string;
+  host: string;
+  state: 'running' | 'exited';
+  pid: number;
+  restarts: number;
+  exitCode?: number;
+  ports: Record<string, number>;
+  env: Record<string, string>;
+  restartPolicy: 'Always' | 'OnFailure' | 'Never';
+  healthy: boolean;
+  log: string[];
+}
+
+/** Options of {@link FakeRuntime}. */
+export interface FakeRuntimeOptions {
+  /** Decides whether a newly started instance is healthy (e.g. by its env). @default every instance is healthy */
+  healthy?: (instance: Instance) => boolean;
+}
+
+export class FakeRuntime implements InstanceRuntime {
+  /** Processes by host, then instance name. */
+  readonly hosts = new Map<string, Map<string, FakeProcess>>();
+  /** Hosts that do not answer. */
+  readonly down = new Set<string>();
+  /** Files written with writeFile: `${host}:${path}` → content. */
+  readonly files = new Map<string, string>();
+  /** Every call, for assertions (`start h1 web-abc`). */
+  readonly calls: string[] = [];
+  #nextPid = 1000;
+  #nextPort = 30000;
+  readonly #healthy: (instance: Instance) => boolean;
+
+  constructor(options: FakeRuntimeOptions = {}) {
+    this.#healthy = options.healthy ?? (() => true);
+  }
+
+  #host(host: Host): Map<string, FakeProcess> {
+    const name = host.metadata.name;
+    if (this.down.has(name)) throw new ClusterError('runtime-failed', `host ${name} does not answer`);
+    let m = this.hosts.get(name);
+    if (!m) {
+      m = new Map<string, FakeProcess>();
+      this.hosts.set(name, m);
+    }
+    return m;
+  }
+
+  #tryHost(host: Host): Map<string, FakeProcess> | Error {
+    try {
+      return this.#host(host);
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  }
+
+  /** Every process on every host. */
+  processes(): FakeProcess[] {
+    return [...this.hosts.values()].flatMap((m) => [...m.values()]);
+  }
+
+  /** Running processes (optionally on one host). */
+  running(host?: string): FakeProcess[] {
+    return this.processes().filter((p) => p.state === 'running' && (host === undefined || p.host === host));
+  }
+
+  /** Kills an instance's command (as SIGKILL would): the supervisor restarts it per its policy. */
+  kill(name: string, exitCode = 137): void {
+    for (const m of this.hosts.values()) {
+      const p = m.get(name);
+      if (!p) continue;
+      if (p.restartPolicy === 'Always' || (p.restartPolicy === 'OnFailure' && exitCode !== 0)) {
+        p.restarts++;
+        p.pid = this.#nextPid++;
+      } else {
+        p.state = 'exited';
+        p.exitCode = exitCode;
+      }
+    }
+  }
+
+  /** Removes an instance entirely from its host (supervisor and all), as if killed with its supervisor. */
+  vanish(name: string): void {
+    for (const m of this.hosts.values()) m.delete(name);
+  }
+
+  probeHost(host: Host): Promise<HostProbe> {
+    const m = this.#tryHost(host);
+    if (m instanceof Error) return Promise.reject(m);
+    return Promise.resolve({ load1: 0.1 });
+  }
+
+  start(host: Host, instance: Instance): Promise<StartedInstance> {
+    const m = this.#tryHost(host);
+    if (m instanceof Error) return Promise.reject(m);
+    this.calls.push(`start ${host.metadata.name} ${instance.metadata.name}`);
+    const existing = m.get(instance.metadata.name);
+    if (existing?.state === 'running') return Promise.resolve({ pid: existing.pid, ports: existing.ports });
+    const ports: Record<string, number> = {};
+    for (const p of instance.spec.template.ports ?? []) ports[p.name] = this.#nextPort++;
+    const proc: FakeProcess = {
+      name: instance.metadata.name,
+      host: host.metadata.name,
+      state: 'running',
+      pid: this.#nextPid++,
+      restarts: 0,
+      ports,
+      env: { ...instance.spec.template.env },
+      restartPolicy: instance.spec.template.restartPolicy ?? 'Always',
+      healthy: this.#healthy(instance),
+      log: [`started ${instance.metadata.name}`],
+    };
+    m.set(proc.name, proc);
+    return Promise.resolve({ pid: proc.pid, ports });
+  }
+
+  stop(host: Host, instance: Instance): Promise<void> {
+    const m = this.#tryHost(host);
+    if (m instanceof Error) return Promise.reject(m);
+    this.calls.push(`stop ${host.metadata.name} ${instance.metadata.name}`);
+    m.delete(instance.metadata.name);
+    return Promise.resolve();
+  }
+
+  observe(host: Host, instances: readonly Instance[]): Promise<Map<string, ObservedInstance>> {
+    const m = this.#tryHost(host);
+    if (m instanceof Error) return Promise.reject(m);
+    const out = new Map<string, ObservedInstance>();
+    for (const i of instances) {
+      const p = m.get(i.metadata.name);
+      if (!p) out.set(i.metadata.name, { state: 'absent', restarts: 0 });
+      else
+        out.set(i.metadata.name, {
+          state: p.state,
+          ...(p.state === 'running' ? { pid: p.pid } : {}),
+          restarts: p.restarts,
+          ...(p.exitCode !== undefined ? { exitCode: p.exitCode } : {}),
+          ports: p.ports,
+        });
+    }
+    return Promise.resolve(out);
+  }
+
+  healthCheck(host: Host, instance: Instance, _check: HealthCheck): Promise<boolean> {
+    const m = this.#tryHost(host);
+    if (m instanceof Error) return Promise.reject(m);
+    const p = m.get(instance.metadata.name);
+    return Promise.resolve(p?.state === 'running' && p.healthy);
+  }
+
+  restart(host: Host, instance: Instance): Promise<void> {
+    const m = this.#tryHost(host);
+    if (m instanceof Error) return Promise.reject(m);
+    this.calls.push(`restart ${host.metadata.name} ${instance.metadata.name}`);
+    const p = m.get(instance.metadata.name);
+    if (p) {
+      p.restarts++;
+      p.pid = this.#nextPid++;
+    }
+    return Promise.resolve();
+  }
+
+  writeFile(host: Host, path: string, content: string): Promise<void> {
+    const m = this.#tryHost(host);
+    if (m instanceof Error) return Promise.reject(m);
+    this.files.set(`${host.metadata.name}:${path}`, content);
+    return Promise.resolve();
+  }
+
+  async *logs(host: Host, instance: Instance): AsyncIterable<string> {
+    const p = this.#host(host).get(instance.metadata.name);
+    await Promise.resolve();
+    for (const line of p?.log ?? []) yield `${line}\n`;
+  }
+
+  addressOf(host: Host): string {
+    return host.spec.address ?? '127.0.0.1';
+  }
+}
