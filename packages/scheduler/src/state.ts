@@ -288,6 +288,8 @@ export class ClusterState {
   readonly #topologies = new Map<string, Topology>();
   readonly #countTrackers = new Map<string, Tracker>();
   readonly #ownerTrackers = new Map<string, Tracker>();
+  readonly #countLookup = new TrackerLookup();
+  readonly #ownerLookup = new TrackerLookup();
   #registryVersion = 0;
 
   // Candidate sets, by set key + weights key.
@@ -581,6 +583,7 @@ export class ClusterState {
     if (tracker === undefined) {
       tracker = { selector, topology: this.#topology(topologyKey), counts: [], version: 0 };
       map.set(key, tracker);
+      (owner ? this.#ownerLookup : this.#countLookup).add(tracker);
       this.#registryVersion++;
       // Count the pods already bound.
       for (const record of this.#pods.values()) {
@@ -710,10 +713,8 @@ export class ClusterState {
   /** Brings a compiled pod up to date with trackers registered since it was compiled. */
   refresh(spec: PodSpec): void {
     if (spec.registryVersion === this.#registryVersion) return;
-    spec.matchedTrackers = [];
-    for (const tracker of this.#countTrackers.values()) if (tracker.selector.matches(spec.labels)) spec.matchedTrackers.push(tracker);
-    spec.relevantOwners = [];
-    for (const tracker of this.#ownerTrackers.values()) if (tracker.selector.matches(spec.labels)) spec.relevantOwners.push(tracker);
+    spec.matchedTrackers = this.#countLookup.matching(spec.labels);
+    spec.relevantOwners = this.#ownerLookup.matching(spec.labels);
     spec.registryVersion = this.#registryVersion;
     spec.dynamic = spec.ownTerms.length > 0 || spec.spread.length > 0 || spec.ports !== undefined || spec.relevantOwners.length > 0;
   }
@@ -1335,6 +1336,41 @@ export class ClusterState {
     }
     const reasons = reasonHistogram(counts);
     return { reasons, message: fitErrorMessage(this.#liveNodes, reasons) };
+  }
+}
+
+/**
+ * Trackers looked up by the labels they match: a selector that requires one exact value of
+ * some key (e.g. `app=web`) is filed under that key and value, so a pod's labels only meet
+ * the selectors that could match them; the others are checked one by one.
+ */
+class TrackerLookup {
+  readonly #byKey = new Map<string, Map<string, Tracker[]>>();
+  readonly #general: Tracker[] = [];
+
+  add(tracker: Tracker): void {
+    for (const requirement of tracker.selector.requirements) {
+      const value = tracker.selector.requiresExactMatch(requirement.key);
+      if (value === undefined) continue;
+      let byValue = this.#byKey.get(requirement.key);
+      if (byValue === undefined) this.#byKey.set(requirement.key, (byValue = new Map()));
+      let list = byValue.get(value);
+      if (list === undefined) byValue.set(value, (list = []));
+      list.push(tracker);
+      return;
+    }
+    this.#general.push(tracker);
+  }
+
+  matching(labels: Readonly<Record<string, string>>): Tracker[] {
+    const out: Tracker[] = [];
+    for (const [key, byValue] of this.#byKey) {
+      const value = labels[key];
+      if (value === undefined) continue;
+      for (const tracker of byValue.get(value) ?? []) if (tracker.selector.matches(labels)) out.push(tracker);
+    }
+    for (const tracker of this.#general) if (tracker.selector.matches(labels)) out.push(tracker);
+    return out;
   }
 }
 
