@@ -346,6 +346,7 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
         return;
       case '/v1/members': {
         if (method === 'GET') {
+          await linearize(ctx);
           sendJson(res, 200, { members: backend.members() });
           return;
         }

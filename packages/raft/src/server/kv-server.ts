@@ -170,8 +170,12 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   const close = async () => {
     if (closed) return;
     closed = true;
+    // In-flight requests get a moment to finish (e.g. the one that removed this member).
+    const done = new Promise((r) => server.close(r));
+    server.closeIdleConnections();
+    await Promise.race([done, new Promise((r) => setTimeout(r, 1500).unref())]);
     server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await done;
     await node.stop();
   };
   const stopped = new Promise<{ reason: 'removed' } | { reason: 'fatal'; error: unknown }>((resolve) => {

@@ -61,7 +61,7 @@ interface Envelope {
 }
 
 interface ControlFrame {
-  readonly t: 'prop' | 'nack';
+  readonly t: 'prop' | 'nack' | 'removed';
   readonly r: string;
   readonly e?: string;
 }
@@ -106,6 +106,8 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   readonly #leaseDeadlines = new Map<string, number>();
   readonly #leaseExpiring = new Map<string, number>();
   #compacting = false;
+  readonly #removedPeers = new Map<NodeId, number>();
+  #removedNotified = false;
   #timers: NodeJS.Timeout[] = [];
   #fatal: unknown;
 
@@ -362,8 +364,20 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     else w.resolve(result);
   }
 
+  #tellRemoved(id: NodeId): void {
+    const last = this.#removedPeers.get(id) ?? 0;
+    const now = Date.now();
+    if (now - last < 500) return;
+    this.#removedPeers.set(id, now);
+    this.#transport.sendControl(id, enc.encode(JSON.stringify({ t: 'removed', r: '' } satisfies ControlFrame)));
+  }
+
   #onMessage(m: Message): void {
     if (this.#stopped) return;
+    if (this.#removedPeers.has(m.from)) {
+      this.#tellRemoved(m.from);
+      return;
+    }
     this.#raw.step(m);
     this.#pump();
   }
@@ -374,6 +388,14 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     try {
       f = JSON.parse(payload.toString('utf8')) as ControlFrame;
     } catch {
+      return;
+    }
+    if (f.t === 'removed') {
+      if (from !== this.id && this.state.members.has(from) && !this.#removedNotified) {
+        this.#removedNotified = true;
+        this.#o.log?.(`member ${this.id} was removed from the cluster (told by member ${from})`);
+        setImmediate(() => this.emit('removed'));
+      }
       return;
     }
     if (f.t === 'nack') {
@@ -469,14 +491,25 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       this.#appliedConf = applyConfChangeToState(this.#appliedConf, cc);
       if (cc.type === 'remove-node') {
         this.state.members.delete(cc.nodeId);
-        if (cc.nodeId !== this.id) this.#transport.removePeer(cc.nodeId);
+        if (cc.nodeId !== this.id) {
+          // Keep the connection a while to tell the removed member (it cannot learn it from
+          // the log: the leader stops replicating to it when the change is appended).
+          this.#removedPeers.set(cc.nodeId, 0);
+          this.#tellRemoved(cc.nodeId);
+          const t = setTimeout(() => {
+            this.#removedPeers.delete(cc.nodeId);
+            if (!this.state.members.has(cc.nodeId)) this.#transport.removePeer(cc.nodeId);
+          }, 60_000);
+          t.unref();
+        }
       } else if (ctx.peerUrl) {
         const prev = this.state.members.get(cc.nodeId);
         this.state.members.set(cc.nodeId, { peerUrl: ctx.peerUrl, clientUrl: prev?.clientUrl ?? '' });
       }
       this.#syncPeers();
       if (ctx.r) this.#settle(ctx.r, true);
-      if (cc.type === 'remove-node' && cc.nodeId === this.id) {
+      if (cc.type === 'remove-node' && cc.nodeId === this.id && !this.#removedNotified) {
+        this.#removedNotified = true;
         this.#o.log?.(`member ${this.id} was removed from the cluster`);
         setImmediate(() => this.emit('removed'));
       }
