@@ -44,7 +44,7 @@ type Lane = typeof NORMAL | typeof LOW;
 const NONE = -1;
 
 interface KeyState<TKey> {
-  readonly key: TKey;
+  key: TKey;
   /** The lane it waits in, or NONE. */
   lane: Lane | typeof NONE;
   /** Ticket of its live lane entry (older entries of the same key are stale). */
@@ -209,6 +209,8 @@ const SHUTDOWN: QueueItem<never> = Object.freeze({ key: undefined, shutdown: tru
  */
 export class WorkQueue<TKey> {
   readonly #states = new Map<TKey, KeyState<TKey>>();
+  /** Recycled key states (bounded), to spare the allocator on the hot path. */
+  readonly #free: KeyState<TKey>[] = [];
   readonly #lanes: [Fifo<TKey>, Fifo<TKey>] = [new Fifo<TKey>(), new Fifo<TKey>()];
   #ticket = 0;
   #queued = 0;
@@ -221,10 +223,11 @@ export class WorkQueue<TKey> {
   #drainWaiters: (() => void)[] = [];
 
   readonly #clock: Clock;
-  readonly #rateLimiter: RateLimiter<TKey>;
+  #rateLimiter: RateLimiter<TKey> | undefined;
   readonly #metrics: WorkQueueMetrics<TKey> | undefined;
-  readonly #waiting = new Map<TKey, number>();
-  readonly #heap = new DelayHeap<TKey>();
+  // Created on first use: most queues in benchmarks and many in tests never delay.
+  #waitingMap: Map<TKey, number> | undefined;
+  #delayHeap: DelayHeap<TKey> | undefined;
   #timer: Timer | undefined;
   #timerAt = Infinity;
   readonly #popped: { key?: TKey; readyAt: number } = { readyAt: 0 };
@@ -232,7 +235,7 @@ export class WorkQueue<TKey> {
   constructor(options: WorkQueueOptions<TKey> = {}) {
     if (typeof options !== 'object' || options === null) badOption('options', 'an object', options);
     this.#clock = options.clock ?? systemClock;
-    this.#rateLimiter = options.rateLimiter ?? defaultControllerRateLimiter<TKey>({ clock: this.#clock });
+    this.#rateLimiter = options.rateLimiter;
     this.#lowPriorityInterval = checkPositiveInteger('lowPriorityInterval', options.lowPriorityInterval ?? 10);
     this.#metrics = options.metrics;
   }
@@ -246,7 +249,9 @@ export class WorkQueue<TKey> {
     const lane: Lane = priority === 'low' ? LOW : NORMAL;
     const state = this.#states.get(key);
     if (state === undefined) {
-      const fresh: KeyState<TKey> = { key, lane: NONE, ticket: 0, processing: false, redirty: NONE };
+      let fresh = this.#free.pop();
+      if (fresh === undefined) fresh = { key, lane: NONE, ticket: 0, processing: false, redirty: NONE };
+      else fresh.key = key;
       this.#states.set(key, fresh);
       this.#metrics?.add?.(key);
       this.#enqueue(fresh, lane);
@@ -311,6 +316,7 @@ export class WorkQueue<TKey> {
       this.#enqueue(state, lane);
     } else {
       this.#states.delete(key);
+      if (this.#free.length < 1024) this.#free.push(state);
       if (this.#processing === 0 && this.#drainWaiters.length > 0) this.#releaseDrainWaiters();
     }
   }
@@ -369,22 +375,34 @@ export class WorkQueue<TKey> {
   /** `addAfter(key, rateLimiter.when(key))`: retry with backoff. */
   addRateLimited(key: TKey): void {
     if (this.#shuttingDown) return;
-    this.addAfter(key, this.#rateLimiter.when(key));
+    this.addAfter(key, this.#limiter().when(key));
   }
 
   /** Clears the key's failure history in the rate limiter (call on success). */
   forget(key: TKey): void {
-    this.#rateLimiter.forget(key);
+    this.#rateLimiter?.forget(key);
   }
 
   /** Failures of the key the rate limiter is tracking. */
   numRequeues(key: TKey): number {
-    return this.#rateLimiter.numRequeues(key);
+    return this.#rateLimiter?.numRequeues(key) ?? 0;
   }
 
   /** Keys waiting for a delayed add. */
   delayedCount(): number {
-    return this.#waiting.size;
+    return this.#waitingMap?.size ?? 0;
+  }
+
+  #limiter(): RateLimiter<TKey> {
+    return (this.#rateLimiter ??= defaultControllerRateLimiter<TKey>({ clock: this.#clock }));
+  }
+
+  get #waiting(): Map<TKey, number> {
+    return (this.#waitingMap ??= new Map());
+  }
+
+  get #heap(): DelayHeap<TKey> {
+    return (this.#delayHeap ??= new DelayHeap<TKey>());
   }
 
   #enqueue(state: KeyState<TKey>, lane: Lane): void {
@@ -434,8 +452,8 @@ export class WorkQueue<TKey> {
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    this.#waiting.clear();
-    this.#heap.clear();
+    this.#waitingMap?.clear();
+    this.#delayHeap?.clear();
     const waiters = this.#waiters.slice(this.#waiterHead);
     this.#waiters.length = 0;
     this.#waiterHead = 0;
