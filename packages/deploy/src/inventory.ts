@@ -45,7 +45,8 @@ export function parseInventory(text: string, file = 'hosts.yaml'): InventoryHost
   const hosts: InventoryHost[] = [];
   const seen = new Set<string>();
   docs.forEach((doc, i) => {
-    const line = doc.range ? lc.linePos(doc.range[0]).line : 0;
+    const start = doc.contents?.range?.[0] ?? doc.range[0];
+    const line = lc.linePos(start).line;
     const where = `document ${i + 1} (line ${line})`;
     for (const e of doc.errors) issues.push(`${where}: ${e.message}`);
     if (doc.errors.length) return;
