@@ -2,7 +2,7 @@
 // raft_paper_test.go (behaviour ported, code our own). Nodes run without pre-vote and
 // check-quorum here, as the paper describes them.
 import { describe, expect, it } from 'vitest';
-import type { MessageType, StateRole } from '../src/core/types.js';
+import type { StateRole } from '../src/core/types.js';
 import { drain, entsWithTerms, logTerms, msg, Network, newRaft, persist, storageWith } from './helpers.js';
 
 describe('§5.1 basics', () => {

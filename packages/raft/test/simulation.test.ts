@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { runSimulation, type SimulationOptions, type SimulationResult } from '../src/testing/index.js';
 
 /** Seeds per configuration in the normal test run (see README: "Simulation"). */
-const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 1500);
-const CHUNK = 250;
+const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 4000);
+const CHUNK = 500;
 
 function sweep(label: string, base: Omit<SimulationOptions, 'seed'>, seeds: number, firstSeed: number): void {
   describe(label, () => {
@@ -36,6 +36,7 @@ function sweep(label: string, base: Omit<SimulationOptions, 'seed'>, seeds: numb
 }
 
 sweep('3 voters, 2 spares, safe ReadIndex (default faults)', {}, SEEDS, 1);
-sweep('5 voters, heavier faults', { voters: 5, dropRate: 0.1, crashRate: 0.02, partitionRate: 0.04, membershipRate: 0.02 }, Math.ceil(SEEDS / 3), 100_001);
-sweep('lease-based ReadIndex', { readOnly: 'lease-based' }, Math.ceil(SEEDS / 3), 200_001);
-sweep('no pre-vote', { preVote: false, checkQuorum: true }, Math.ceil(SEEDS / 6), 300_001);
+sweep('5 voters, 3 spares, heavier faults', { voters: 5, spares: 3, dropRate: 0.1, crashRate: 0.02, partitionRate: 0.04, membershipRate: 0.02 }, SEEDS / 4, 100_001);
+sweep('lease-based ReadIndex', { readOnly: 'lease-based' }, SEEDS / 4, 200_001);
+sweep('no pre-vote', { preVote: false, checkQuorum: true }, SEEDS / 8, 300_001);
+sweep('long runs (1500 fault steps, tiny snapshots, small elections)', { faultSteps: 1500, snapshotEvery: 7, electionTicks: 5, heartbeatTicks: 1 }, SEEDS / 8, 400_001);
