@@ -7,7 +7,7 @@
 //      (a missing or broken .d.ts fails) and imports at run time with named exports.
 // Usage: node tools/pack-check.mjs <package-dir>
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +82,9 @@ try {
   run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs], { cwd: app });
   // A real consumer has @types/node; link ours rather than download it again.
   mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
-  symlinkSync(join(root, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
+  // (a dependency may have brought its own already, e.g. etcd3 → @grpc/grpc-js → @types/node)
+  if (!existsSync(join(app, 'node_modules', '@types', 'node')))
+    symlinkSync(join(root, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
 
   const entries = Object.keys(pkg.exports ?? { '.': {} })
     .filter((k) => k !== './package.json')
