@@ -1,0 +1,150 @@
+// The ssh2 adapter against an in-process ssh2 server on an ephemeral port (fast; the real
+// OpenSSH server is exercised by the end-to-end suites).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Connection, formatKnownHostsLine, isHostKeyError, knownHostsName, parseSshConfig } from '../src/index.js';
+
+const { Server, utils } = ssh2;
+const dir = mkdtempSync(join(tmpdir(), 'flo-ssh2-'));
+const hostKey = utils.generateKeyPairSync('ed25519');
+const otherHostKey = utils.generateKeyPairSync('ed25519');
+const clientKey = utils.generateKeyPairSync('ed25519');
+const identity = join(dir, 'id');
+writeFileSync(identity, clientKey.private, { mode: 0o600 });
+const allowed = utils.parseKey(clientKey.public) as ssh2.ParsedKey;
+const hostBlob = (utils.parseKey(hostKey.public) as ssh2.ParsedKey).getPublicSSH();
+const otherBlob = (utils.parseKey(otherHostKey.public) as ssh2.ParsedKey).getPublicSSH();
+
+let port = 0;
+let connections = 0;
+const server = new Server({ hostKeys: [hostKey.private] }, (client) => {
+  connections++;
+  client.on('error', () => undefined);
+  client.on('authentication', (ctx) => {
+    if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) {
+      if (ctx.signature && allowed.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject();
+      return ctx.accept();
+    }
+    ctx.reject(['publickey']);
+  });
+  client.on('ready', () => {
+    client.on('session', (accept) => {
+      const session = accept();
+      // No sftp subsystem: uploads must fall back to the streamed copy.
+      session.on('sftp', (_accept, reject) => reject());
+      session.on('exec', (acceptExec, _reject, info) => {
+        const stream = acceptExec();
+        const child = spawn('/bin/sh', ['-c', info.command], { cwd: dir, env: { ...process.env, HOME: dir } });
+        stream.pipe(child.stdin);
+        child.stdout.pipe(stream, { end: false });
+        child.stderr.pipe(stream.stderr, { end: false });
+        child.on('close', (code) => {
+          stream.exit(code ?? 255);
+          stream.end();
+        });
+      });
+    });
+  });
+});
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  port = (server.address() as { port: number }).port;
+});
+afterAll(() => {
+  server.close();
+});
+
+function conn(knownHosts: string, extra: Record<string, unknown> = {}, config = '') {
+  const kh = join(dir, `kh-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(kh, knownHosts);
+  const sshConfig = parseSshConfig(`Host 127.0.0.1\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile none\n${config}`, { home: dir });
+  const warnings: string[] = [];
+  const c = Connection.ssh(`tester@127.0.0.1:${port}`, { sshConfig, identityFiles: [identity], home: dir, onWarning: (w) => warnings.push(w), ...extra });
+  return { c, kh, warnings };
+}
+
+describe('ssh2 adapter: host keys', () => {
+  it('refuses an unknown host key and leaves known_hosts alone', async () => {
+    const { c, kh } = conn('');
+    const e = await c.run('true').catch((x: unknown) => x);
+    expect(isHostKeyError(e)).toBe(true);
+    expect(e).toMatchObject({ code: 'HOST_KEY_UNKNOWN', message: expect.stringMatching(/--accept-new-host-keys/) });
+    expect(readFileSync(kh, 'utf8')).toBe('');
+  });
+
+  it('--accept-new-host-keys records the key as [host]:port; later connections verify against it', async () => {
+    const { c, kh, warnings } = conn('', { acceptNewHostKeys: true });
+    expect((await c.run('echo ok')).stdout).toBe('ok\n');
+    await c.close();
+    expect(readFileSync(kh, 'utf8')).toBe(`${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`);
+    expect(warnings.join()).toMatch(/accepted new host key/);
+    const again = Connection.ssh(`tester@127.0.0.1:${port}`, {
+      sshConfig: parseSshConfig(`Host *\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile none\n`, { home: dir }),
+      identityFiles: [identity],
+      home: dir,
+    });
+    expect((await again.run('echo again')).stdout).toBe('again\n');
+    await again.close();
+  });
+
+  it('refuses a changed host key, even with --accept-new-host-keys or StrictHostKeyChecking no', async () => {
+    for (const [extra, cfg] of [[{ acceptNewHostKeys: true }, ''], [{}, '  StrictHostKeyChecking no\n']] as const) {
+      const { c } = conn(`${formatKnownHostsLine(knownHostsName('127.0.0.1', port), otherBlob)}\n`, extra, cfg);
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'HOST_KEY_CHANGED', message: expect.stringMatching(/HOST KEY CHANGED/) });
+    }
+  });
+
+  it('StrictHostKeyChecking no accepts a new key with a warning', async () => {
+    const { c, warnings } = conn('', {}, '  StrictHostKeyChecking no\n');
+    expect((await c.run('echo hi')).exitCode).toBe(0);
+    expect(warnings.join()).toMatch(/StrictHostKeyChecking no/);
+    await c.close();
+  });
+});
+
+describe('ssh2 adapter: commands and transfers', () => {
+  it('reuses one connection for every command and returns exit codes and stderr', async () => {
+    const { c } = conn(`${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`);
+    const before = connections;
+    const results = await Promise.all([c.run('echo a'), c.run('echo b >&2; exit 2', { warn: true }), c.run('cat', { input: 'in' })]);
+    expect(results.map((r) => [r.stdout, r.stderr, r.exitCode])).toEqual([
+      ['a\n', '', 0],
+      ['', 'b\n', 2],
+      ['in', '', 0],
+    ]);
+    expect(connections - before).toBe(1);
+    await c.close();
+  });
+
+  it('falls back to a streamed upload when the server has no SFTP', async () => {
+    const { c } = conn(`${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`);
+    const src = join(dir, 'upload.txt');
+    writeFileSync(src, 'streamed\n');
+    const r = await c.put(src, 'dest.txt', { mode: 0o600 });
+    expect(r.skipped).toBe(false);
+    expect(readFileSync(join(dir, 'dest.txt'), 'utf8')).toBe('streamed\n');
+    expect((await c.put(src, 'dest.txt')).skipped).toBe(true);
+    await expect(c.put(src, 'x.txt', { method: 'sftp' })).rejects.toMatchObject({ code: 'TRANSFER_FAILED' });
+    await c.get('dest.txt', join(dir, 'back.txt'));
+    expect(readFileSync(join(dir, 'back.txt'), 'utf8')).toBe('streamed\n');
+    await c.close();
+  });
+
+  it('reports a refused identity as a connect failure', async () => {
+    const stranger = join(dir, 'stranger');
+    writeFileSync(stranger, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    const kh = join(dir, 'kh-auth');
+    writeFileSync(kh, `${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`);
+    const c = Connection.ssh(`tester@127.0.0.1:${port}`, {
+      sshConfig: parseSshConfig(`Host *\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile none\n  IdentitiesOnly yes\n`, { home: dir }),
+      identityFiles: [stranger],
+      home: dir,
+    });
+    await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/authentication failed/) });
+  });
+});
