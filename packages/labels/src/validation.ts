@@ -29,8 +29,9 @@ const dns1123SubdomainErrMsg =
   "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const dns1123SubdomainRegexp = new RegExp(`^${dns1123SubdomainFmt}$`);
 
+/** Kubernetes' wording ("characters"), although the length it checks is in bytes (Go's `len`). */
 function maxLenError(length: number): string {
-  return `must be no more than ${length} bytes`;
+  return `must be no more than ${length} characters`;
 }
 
 function regexError(message: string, format: string, ...examples: string[]): string {

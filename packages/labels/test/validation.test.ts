@@ -58,19 +58,19 @@ describe('validateLabelKey rejects, with Kubernetes\' messages', () => {
     ['/simple', ['prefix part must be non-empty']],
     ['/', ['prefix part must be non-empty', 'name part must be non-empty', `name part ${nameRegexError}`]],
     ['', ['name part must be non-empty', `name part ${nameRegexError}`]],
-    ['a'.repeat(64), ['name part must be no more than 63 bytes']],
-    [`${'a'.repeat(254)}/abc`, ['prefix part must be no more than 253 bytes']],
+    ['a'.repeat(64), ['name part must be no more than 63 characters']],
+    [`${'a'.repeat(254)}/abc`, ['prefix part must be no more than 253 characters']],
     [
       `${'A'.repeat(254)}/${'-'.repeat(64)}`,
       [
-        'prefix part must be no more than 253 bytes',
+        'prefix part must be no more than 253 characters',
         `prefix part ${prefixRegexError}`,
-        'name part must be no more than 63 bytes',
+        'name part must be no more than 63 characters',
         `name part ${nameRegexError}`,
       ],
     ],
     // Lengths are bytes: 32 two-byte characters are 64 bytes.
-    ['é'.repeat(32), ['name part must be no more than 63 bytes', `name part ${nameRegexError}`]],
+    ['é'.repeat(32), ['name part must be no more than 63 characters', `name part ${nameRegexError}`]],
     ['é'.repeat(31), [`name part ${nameRegexError}`]],
     [
       'only/one/slash',
@@ -102,9 +102,9 @@ describe('validateLabelValue', () => {
     ['a/b', [valueRegexError]],
     ['a b', [valueRegexError]],
     ['a\n', [valueRegexError]],
-    ['a'.repeat(64), ['must be no more than 63 bytes']],
-    ['-'.repeat(64), ['must be no more than 63 bytes', valueRegexError]],
-    ['ü'.repeat(32), ['must be no more than 63 bytes', valueRegexError]],
+    ['a'.repeat(64), ['must be no more than 63 characters']],
+    ['-'.repeat(64), ['must be no more than 63 characters', valueRegexError]],
+    ['ü'.repeat(32), ['must be no more than 63 characters', valueRegexError]],
   ])('rejects %j', (value, expected) => {
     expect(validateLabelValue(value)).toEqual(expected);
   });
@@ -140,7 +140,7 @@ describe('utf8ByteLength', () => {
     ['😀', 4],
     ['\ud800', 3],
     ['a😀b', 6],
-  ])('%j is %i bytes', (text, bytes) => {
+  ])('%j is %i characters', (text, bytes) => {
     expect(utf8ByteLength(text)).toBe(bytes);
     if (!/[\ud800-\udfff]/.test(text.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) {
       expect(bytes).toBe(new TextEncoder().encode(text).length);
