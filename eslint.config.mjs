@@ -40,6 +40,7 @@ export default tseslint.config(
       '**/.nx/**',
       '**/tsup.config.ts',
       '**/vitest.config.ts',
+      '**/vitest.e2e.config.ts',
       'tools/**',
       'bench/**/*.mjs',
       'apps/cli/bin/**',
