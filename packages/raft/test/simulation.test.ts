@@ -14,12 +14,14 @@ function sweep(label: string, base: Omit<SimulationOptions, 'seed'>, seeds: numb
     for (let from = firstSeed; from < firstSeed + seeds; from += CHUNK) {
       const to = Math.min(from + CHUNK, firstSeed + seeds);
       it(`seeds ${from}..${to - 1}`, () => {
-        const totals = { leaders: 0, crashes: 0, conf: 0, snaps: 0, ops: 0, unknown: 0 };
+        const totals = { leaders: 0, crashes: 0, conf: 0, confCommitted: 0, leaderRemovals: 0, snaps: 0, ops: 0, unknown: 0 };
         for (let seed = from; seed < to; seed++) {
           const r: SimulationResult = runSimulation({ ...base, seed });
           totals.leaders += r.leadersElected;
           totals.crashes += r.crashes;
           totals.conf += r.confChanges;
+          totals.confCommitted += r.confChangesCommitted;
+          totals.leaderRemovals += r.leaderRemovals;
           totals.snaps += r.snapshotsSent;
           totals.ops += r.operations;
           totals.unknown += r.unknownOutcomes;
@@ -28,7 +30,11 @@ function sweep(label: string, base: Omit<SimulationOptions, 'seed'>, seeds: numb
         expect(totals.leaders).toBeGreaterThan(to - from);
         expect(totals.crashes).toBeGreaterThan(0);
         expect(totals.ops).toBeGreaterThan(10 * (to - from));
-        if (base.membershipRate !== 0) expect(totals.conf).toBeGreaterThan(0);
+        if (base.membershipRate !== 0) {
+          expect(totals.confCommitted).toBeGreaterThan(0);
+          expect(totals.leaderRemovals).toBeGreaterThan(0);
+        }
+        expect(totals.unknown).toBeGreaterThan(0);
         expect(totals.snaps).toBeGreaterThan(0);
       });
     }

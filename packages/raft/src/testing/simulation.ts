@@ -61,6 +61,10 @@ export interface SimulationResult {
   readonly committed: number;
   readonly crashes: number;
   readonly confChanges: number;
+  /** Membership changes that committed (applied somewhere). */
+  readonly confChangesCommitted: number;
+  /** Leaders that removed or demoted themselves and stepped down. */
+  readonly leaderRemovals: number;
   readonly snapshotsSent: number;
   readonly operations: number;
   readonly unknownOutcomes: number;
@@ -154,6 +158,8 @@ export class Simulation {
   private leadersElected = 0;
   private crashes = 0;
   private confChanges = 0;
+  private confCommitted = 0;
+  private leaderRemovals = 0;
   private snapshotsSent = 0;
   private unknown = 0;
 
@@ -262,6 +268,8 @@ export class Simulation {
       committed,
       crashes: this.crashes,
       confChanges: this.confChanges,
+      confChangesCommitted: this.confCommitted,
+      leaderRemovals: this.leaderRemovals,
       snapshotsSent: this.snapshotsSent,
       operations: this.history.length,
       unknownOutcomes: this.unknown,
@@ -379,9 +387,19 @@ export class Simulation {
     const sn = this.nodes.get(id)!;
     const node = sn.node!;
     if (midReady && node.hasReady()) {
-      // The leader may send its appends before its own write; the write never happens.
+      // The leader may send its appends before its own write; then the write is lost
+      // entirely, torn after a prefix of the entries (the hard state record comes last, as
+      // in FileStorage), or completes without the acknowledgements going out.
       const rd = node.ready();
       for (const m of rd.messages) this.send(m);
+      const how = this.rng.int(3);
+      if (how === 1 && !rd.snapshot && rd.entries.length > 0) {
+        sn.storage.append(rd.entries.slice(0, this.rng.int(rd.entries.length + 1)));
+      } else if (how === 2) {
+        if (rd.snapshot) sn.storage.applySnapshot(rd.snapshot);
+        sn.storage.append(rd.entries);
+        if (rd.hardState) sn.storage.setHardState(rd.hardState);
+      }
     }
     sn.node = undefined;
     this.crashes++;
@@ -421,6 +439,7 @@ export class Simulation {
       } else if (choice === 3 && voters.length > 2 && voters.includes(leader.id)) {
         // Remove (or demote) the leader itself.
         leader.node.proposeConfChange({ type: r.float() < 0.5 ? 'remove-node' : 'add-learner', nodeId: leader.id });
+        this.leaderRemovals++;
       } else if (choice === 4 && voters.length > 1) {
         leader.node.transferLeadership(voters[r.int(voters.length)]!);
         return;
@@ -529,6 +548,7 @@ export class Simulation {
     if (prev === undefined) {
       this.appliedAt.set(e.index, sig);
       this.maxAppliedIndex = Math.max(this.maxAppliedIndex, e.index);
+      if (e.type === 'conf-change') this.confCommitted++;
     } else if (prev !== sig) {
       this.fail(`state machine safety: node ${sn.id} applied "${sig}" at ${e.index}, another node applied "${prev}"`);
     }
