@@ -102,3 +102,6 @@ export {
   baseDirOf,
 } from './operations.js';
 export type { AppliedChange, ApplyOptions, InstanceView, HostView, ReplicaSetView, ServiceView } from './operations.js';
+export { DeployRuntime, portEnvName } from './runtime/deploy.js';
+export type { DeployRuntimeOptions } from './runtime/deploy.js';
+export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';

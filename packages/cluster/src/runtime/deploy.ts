@@ -1,0 +1,337 @@
+/**
+ * The real {@link InstanceRuntime}, over @flotilla/deploy: ssh for hosts with an
+ * `address`, the `local` transport for hosts with `local: {dir}`. Hosts need only sh.
+ *
+ * - Artifacts are content-addressed: uploaded once per host to
+ *   `~/.flotilla/artifacts/incoming/<sha256>` (skipped when the host has it), checked, and
+ *   unpacked once into `~/.flotilla/artifacts/releases/<sha256>/` (via a temporary
+ *   directory and a rename). A `{url, sha256}` artifact is downloaded by the host
+ *   (curl or wget) and checked the same way.
+ * - Each instance runs under deploy's POSIX sh supervisor (`~/.flotilla/services/<name>/`),
+ *   which records the pid of the instance's own command (rewritten after each restart),
+ *   restarts it per the restart policy with backoff, and stops it with SIGTERM then SIGKILL
+ *   after the grace period. The working directory is the unpacked release.
+ * - Each declared port gets a port free on the host (not listening per /proc/net/tcp*, not
+ *   given to another instance by this process); `HOST`, `PORT` (the first port) and
+ *   `PORT_<NAME>` are set.
+ * - `observe` reads every named instance's supervisor files in one command per host.
+ * - HTTP health checks are made from this process to the host's address; `exec` checks run
+ *   on the host in the release directory.
+ */
+import { Connection, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
+import { posix } from 'node:path';
+import { ClusterError } from '../errors.js';
+import type { ArtifactRef, HealthCheck, Host, Instance } from '../manifest/types.js';
+import { Channel } from '../store/channel.js';
+import type { HostProbe, InstanceRuntime, ObservedInstance, StartedInstance } from './types.js';
+
+/** Options of {@link DeployRuntime}. */
+export interface DeployRuntimeOptions {
+  /** ssh_config files to read (`--ssh-config`). @default ['~/.ssh/config', '/etc/ssh/ssh_config'] */
+  sshConfigFiles?: string[];
+  /** Accept keys of hosts not in known_hosts. @default false */
+  acceptNewHostKeys?: boolean;
+  /** Private keys tried first. @default ssh_config's */
+  identityFiles?: string[];
+  /** Timeout of every command on a host. @default 30000 */
+  commandTimeoutMs?: number;
+  /** Connect timeout for ssh. @default 10000 */
+  connectTimeoutMs?: number;
+  /** Range ports are chosen from. @default [20000, 29999] */
+  portRange?: [number, number];
+  /** Randomness for port choice. @default Math.random */
+  random?: () => number;
+  /** Receives warnings (new host keys accepted, ...). */
+  onWarning?: (message: string) => void;
+}
+
+const SERVICES = '"$HOME"/.flotilla/services';
+const ARTIFACTS = '"$HOME"/.flotilla/artifacts';
+
+function releaseDir(sha: string): string {
+  return `.flotilla/artifacts/releases/${sha}`;
+}
+
+/** `PORT_<NAME>` for a port name (`admin-ui` → `PORT_ADMIN_UI`). */
+export function portEnvName(name: string): string {
+  return `PORT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+function isRef(a: unknown): a is ArtifactRef {
+  return typeof a === 'object' && a !== null && typeof (a as { sha256?: unknown }).sha256 === 'string';
+}
+
+const INSTALL = (sha: string): string => `set -e
+base=${ARTIFACTS}; sha=${shellQuote(sha)}; f="$base/incoming/$sha"
+[ -d "$base/releases/$sha" ] && exit 0
+actual=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
+if [ "$actual" != "$sha" ]; then echo "artifact checksum mismatch: expected $sha, got $actual" >&2; rm -f "$f"; exit 3; fi
+mkdir -p "$base/releases"; tmp="$base/releases/.tmp-$sha-$$"; rm -rf "$tmp"; mkdir -p "$tmp"
+if tar -tzf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xzf "$f"
+elif tar -tf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xf "$f"
+else cp "$f" "$tmp/artifact"; chmod +x "$tmp/artifact"; fi
+mv "$tmp" "$base/releases/$sha" 2>/dev/null || rm -rf "$tmp"
+`;
+
+const DOWNLOAD = (url: string, sha: string): string => `set -e
+base=${ARTIFACTS}; mkdir -p "$base/incoming"; f="$base/incoming/${sha}"
+[ -d "$base/releases/${sha}" ] && exit 0
+if [ ! -f "$f" ]; then
+  if command -v curl >/dev/null 2>&1; then curl -fsSL ${shellQuote(url)} -o "$f.tmp"; else wget -q -O "$f.tmp" ${shellQuote(url)}; fi
+  mv -f "$f.tmp" "$f"
+fi
+`;
+
+const LISTENING = `cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR>0 && $4=="0A" {n=split($2,a,":"); print a[n]}' | sort -u`;
+
+export class DeployRuntime implements InstanceRuntime {
+  readonly #options: DeployRuntimeOptions;
+  readonly #connections = new Map<string, { key: string; connection: Connection }>();
+  readonly #hostLocks = new Map<string, Promise<unknown>>();
+  readonly #assignedPorts = new Map<string, Set<number>>();
+  readonly #random: () => number;
+
+  constructor(options: DeployRuntimeOptions = {}) {
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+    const [lo, hi] = options.portRange ?? [20000, 29999];
+    if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 1 || hi > 65535 || lo > hi)
+      throw new TypeError(`portRange: expected [low, high] within 1..65535, received ${JSON.stringify(options.portRange)}`);
+  }
+
+  /** The (cached) connection to a host. */
+  connection(host: Host): Connection {
+    const key = JSON.stringify(host.spec);
+    const cached = this.#connections.get(host.metadata.name);
+    if (cached?.key === key) return cached.connection;
+    if (cached) void cached.connection.close();
+    const connection = this.#connect(host, {});
+    this.#connections.set(host.metadata.name, { key, connection });
+    return connection;
+  }
+
+  #connect(host: Host, extra: { onOutput?: (line: string) => void; noTimeout?: boolean }): Connection {
+    const s = host.spec;
+    const common = {
+      ...(extra.noTimeout ? {} : { commandTimeoutMs: this.#options.commandTimeoutMs ?? 30_000 }),
+      ...(extra.onOutput ? { onOutput: extra.onOutput } : {}),
+    };
+    if (s.local) return Connection.localDir(s.local.dir, { ...common, name: host.metadata.name });
+    if (s.address === undefined) throw new ClusterError('runtime-failed', `host ${host.metadata.name} has neither address nor local`);
+    return Connection.ssh(s.address, {
+      ...common,
+      name: host.metadata.name,
+      ...(s.user !== undefined ? { user: s.user } : {}),
+      ...(s.port !== undefined ? { port: s.port } : {}),
+      ...(s.proxyJump !== undefined ? { proxyJump: s.proxyJump } : {}),
+      identityFiles: [...(this.#options.identityFiles ?? []), ...(s.identityFile !== undefined ? [s.identityFile] : [])],
+      ...(this.#options.sshConfigFiles ? { sshConfigFiles: this.#options.sshConfigFiles } : {}),
+      acceptNewHostKeys: this.#options.acceptNewHostKeys ?? false,
+      connectTimeoutMs: this.#options.connectTimeoutMs ?? 10_000,
+      keepaliveIntervalMs: 5000,
+      ...(this.#options.onWarning ? { onWarning: this.#options.onWarning } : {}),
+    });
+  }
+
+  /** Runs `fn` after every earlier locked operation on the same host. */
+  #locked<T>(host: Host, fn: () => Promise<T>): Promise<T> {
+    const name = host.metadata.name;
+    const prev = this.#hostLocks.get(name) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    this.#hostLocks.set(
+      name,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  addressOf(host: Host): string {
+    return host.spec.local ? '127.0.0.1' : (host.spec.address ?? '127.0.0.1');
+  }
+
+  async probeHost(host: Host, signal?: AbortSignal): Promise<HostProbe> {
+    const c = this.connection(host);
+    const r = await c.run('cat /proc/loadavg 2>/dev/null || uptime', { hide: true, timeoutMs: 10_000, ...(signal ? { signal } : {}) });
+    const m = /load averages?:\s*([\d.]+)/.exec(r.stdout) ?? /^\s*([\d.]+)/.exec(r.stdout);
+    return m ? { load1: Number(m[1]) } : {};
+  }
+
+  async #installArtifact(c: Connection, artifact: ArtifactRef, signal?: AbortSignal): Promise<string> {
+    const opts = { hide: true, ...(signal ? { signal } : {}) };
+    const done = await c.run(`[ -d ${ARTIFACTS}/releases/${shellQuote(artifact.sha256)} ]`, { ...opts, warn: true });
+    if (done.exitCode === 0) return releaseDir(artifact.sha256);
+    if ('url' in artifact) {
+      await c.run(DOWNLOAD(artifact.url, artifact.sha256), opts);
+    } else {
+      await c.run(`mkdir -p ${ARTIFACTS}/incoming`, opts);
+      await c.put(artifact.path, `.flotilla/artifacts/incoming/${artifact.sha256}`, { mode: 0o644, ...(signal ? { signal } : {}) });
+    }
+    await c.run(INSTALL(artifact.sha256), opts);
+    return releaseDir(artifact.sha256);
+  }
+
+  async #freePorts(c: Connection, host: Host, count: number, signal?: AbortSignal): Promise<number[]> {
+    if (count === 0) return [];
+    const r = await c.run(LISTENING, { hide: true, warn: true, ...(signal ? { signal } : {}) });
+    const busy = new Set(r.stdout.split('\n').filter(Boolean).map((h) => Number.parseInt(h, 16)));
+    const mine = this.#assignedPorts.get(host.metadata.name) ?? new Set<number>();
+    this.#assignedPorts.set(host.metadata.name, mine);
+    const [lo, hi] = this.#options.portRange ?? [20000, 29999];
+    const out: number[] = [];
+    for (let attempt = 0; out.length < count; attempt++) {
+      if (attempt > 10_000) throw new ClusterError('runtime-failed', `no free port in ${lo}-${hi} on ${host.metadata.name}`);
+      const p = lo + Math.floor(this.#random() * (hi - lo + 1));
+      if (busy.has(p) || mine.has(p) || out.includes(p)) continue;
+      out.push(p);
+    }
+    for (const p of out) mine.add(p);
+    return out;
+  }
+
+  start(host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance> {
+    return this.#locked(host, async () => {
+      const c = this.connection(host);
+      const name = instance.metadata.name;
+      const t = instance.spec.template;
+      // already running (a controller restarted mid-way): report it
+      const seen = (await this.observe(host, [instance], signal)).get(name);
+      if (seen?.state === 'running') return { ...(seen.pid !== undefined ? { pid: seen.pid } : {}), ports: seen.ports ?? {} };
+      const artifact = t.artifact;
+      const cwd = isRef(artifact) ? await this.#installArtifact(c, artifact, signal) : undefined;
+      const names = (t.ports ?? []).map((p) => p.name);
+      const numbers = await this.#freePorts(c, host, names.length, signal);
+      const ports: Record<string, number> = {};
+      names.forEach((n, i) => (ports[n] = numbers[i]!));
+      const env: Record<string, string> = { ...t.env, HOST: this.addressOf(host), FLOTILLA_INSTANCE: name };
+      if (numbers.length > 0) env.PORT = String(numbers[0]);
+      for (const [n, p] of Object.entries(ports)) env[portEnvName(n)] = String(p);
+      await c.run(`mkdir -p ${SERVICES}/${shellQuote(name)} && printf '%s' ${shellQuote(JSON.stringify(ports))} > ${SERVICES}/${shellQuote(name)}/ports`, {
+        hide: true,
+        ...(signal ? { signal } : {}),
+      });
+      const status = await startService(c, {
+        name,
+        command: shellJoin(t.command),
+        ...(cwd !== undefined ? { cwd } : {}),
+        env,
+        restart: t.restartPolicy === 'Never' ? 'never' : t.restartPolicy === 'OnFailure' ? 'on-failure' : 'always',
+        gracePeriodSeconds: t.terminationGracePeriodSeconds ?? 10,
+        runtime: 'supervisor',
+      });
+      return { ...(status.pid !== null ? { pid: status.pid } : {}), ports };
+    });
+  }
+
+  async stop(host: Host, instance: Instance, gracePeriodMs: number, signal?: AbortSignal): Promise<void> {
+    const c = this.connection(host);
+    const name = instance.metadata.name;
+    await stopService(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), runtime: 'supervisor' });
+    await c.run(`rm -rf ${SERVICES}/${shellQuote(name)}`, { hide: true, ...(signal ? { signal } : {}) });
+    const mine = this.#assignedPorts.get(host.metadata.name);
+    for (const p of Object.values(instance.status?.ports ?? {})) mine?.delete(p);
+  }
+
+  async observe(host: Host, instances: readonly Instance[], signal?: AbortSignal): Promise<Map<string, ObservedInstance>> {
+    const out = new Map<string, ObservedInstance>();
+    if (instances.length === 0) return out;
+    const c = this.connection(host);
+    const names = instances.map((i) => shellQuote(i.metadata.name)).join(' ');
+    const script = `for n in ${names}; do d=${SERVICES}/$n
+if [ ! -d "$d" ]; then echo "$n absent"; continue; fi
+sp=$(cat "$d/supervisor.pid" 2>/dev/null); p=$(cat "$d/pid" 2>/dev/null); r=$(cat "$d/restarts" 2>/dev/null); st=$(cat "$d/state" 2>/dev/null)
+sa=0; [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && sa=1
+ca=0; [ -n "$p" ] && kill -0 "$p" 2>/dev/null && ca=1
+ec=$(grep 'command exited with status' "$d/log" 2>/dev/null | tail -n 1 | sed 's/.*status //')
+ports=$(cat "$d/ports" 2>/dev/null)
+echo "$n $sa $ca \${p:--} \${r:-0} \${st:-unknown} \${ec:--} \${ports:-{\\}}"
+done`;
+    const r = await c.run(script, { hide: true, ...(signal ? { signal } : {}) });
+    for (const line of r.stdout.split('\n')) {
+      const parts = line.trim().split(' ');
+      const name = parts[0];
+      if (!name) continue;
+      if (parts[1] === 'absent') {
+        out.set(name, { state: 'absent', restarts: 0 });
+        continue;
+      }
+      const [, sa, ca, pid, restarts, state, exitCode, ...portsText] = parts;
+      let ports: Record<string, number> | undefined;
+      try {
+        ports = JSON.parse(portsText.join(' ')) as Record<string, number>;
+      } catch {
+        ports = undefined;
+      }
+      const base = { restarts: Number(restarts) || 0, ...(ports && Object.keys(ports).length > 0 ? { ports } : {}) };
+      if (sa === '1') out.set(name, { state: 'running', ...(ca === '1' && pid !== '-' ? { pid: Number(pid) } : {}), ...base });
+      else if (state === 'exited') out.set(name, { state: 'exited', ...(exitCode !== '-' ? { exitCode: Number(exitCode) } : {}), ...base });
+      else out.set(name, { state: 'absent', ...base });
+    }
+    return out;
+  }
+
+  async healthCheck(host: Host, instance: Instance, check: HealthCheck, signal?: AbortSignal): Promise<boolean> {
+    const timeoutMs = (check.timeoutSeconds ?? 1) * 1000;
+    if (check.http) {
+      const port = typeof check.http.port === 'number' ? check.http.port : instance.status?.ports[check.http.port];
+      if (port === undefined) return false;
+      const timeout = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await fetch(`http://${this.addressOf(host)}:${port}${check.http.path}`, {
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        return res.status >= 200 && res.status < 400;
+      } catch {
+        return false;
+      }
+    }
+    if (check.exec) {
+      const t = instance.spec.template;
+      const cwd = isRef(t.artifact) ? releaseDir(t.artifact.sha256) : undefined;
+      const r = await this.connection(host).run(shellJoin(check.exec), {
+        hide: true,
+        warn: true,
+        timeoutMs,
+        env: { ...t.env, HOST: this.addressOf(host), ...Object.fromEntries(Object.entries(instance.status?.ports ?? {}).map(([n, p]) => [portEnvName(n), String(p)])) },
+        ...(cwd !== undefined ? { cwd } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      return r.exitCode === 0;
+    }
+    return true;
+  }
+
+  async restart(host: Host, instance: Instance, signal?: AbortSignal): Promise<void> {
+    await this.connection(host).run(`p=$(cat ${SERVICES}/${shellQuote(instance.metadata.name)}/pid 2>/dev/null) && kill -TERM "$p" 2>/dev/null; true`, {
+      hide: true,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async writeFile(host: Host, path: string, content: string, signal?: AbortSignal): Promise<void> {
+    const c = this.connection(host);
+    const dir = posix.dirname(path);
+    if (dir !== '.' && dir !== '') await c.run(`mkdir -p ${shellQuote(dir)}`, { hide: true, ...(signal ? { signal } : {}) });
+    await c.writeFile(path, content, { ...(signal ? { signal } : {}) });
+  }
+
+  logs(host: Host, instance: Instance, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<string> {
+    const channel = new Channel<string>();
+    const c = this.#connect(host, { onOutput: (line) => channel.push(`${line}\n`), noTimeout: options.follow === true });
+    const file = `${SERVICES}/${shellQuote(instance.metadata.name)}/log`;
+    c.run(options.follow ? `tail -n +1 -f ${file}` : `cat ${file}`, options.signal ? { signal: options.signal } : {})
+      .catch(() => undefined)
+      .finally(() => {
+        channel.close();
+        void c.close();
+      });
+    return channel;
+  }
+
+  /** Closes every connection. */
+  async close(): Promise<void> {
+    const all = [...this.#connections.values()];
+    this.#connections.clear();
+    await Promise.all(all.map((x) => x.connection.close()));
+  }
+}

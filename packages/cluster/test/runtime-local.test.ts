@@ -1,0 +1,93 @@
+// The real runtime (@flotilla/deploy, local transport, sh supervisor, real processes).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { API_VERSION, DeployRuntime, storeArtifact, writeSampleArtifact, type Host, type Instance } from '../src/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'flotilla-runtime-'));
+const runtime = new DeployRuntime();
+afterAll(async () => {
+  await runtime.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function poll<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('DeployRuntime on the local transport', () => {
+  it('starts an instance from a content-addressed artifact with HOST/PORT set, health-checks, heals a killed command, stops it', async () => {
+    const artifact = await storeArtifact(await writeSampleArtifact(join(root, 'build')), join(root, 'artifacts'));
+    const host: Host = { apiVersion: API_VERSION, kind: 'Host', metadata: { name: 'local-1' }, spec: { local: { dir: join(root, 'h1') } } };
+    const instance: Instance = {
+      apiVersion: API_VERSION,
+      kind: 'Instance',
+      metadata: { name: 'web-abcde' },
+      spec: {
+        replicaSet: 'web',
+        host: 'local-1',
+        templateHash: 'x',
+        template: { artifact, command: ['node', 'server.js'], env: { GREETING: 'hi' }, ports: [{ name: 'http' }], terminationGracePeriodSeconds: 2 },
+      },
+    };
+    expect(await runtime.probeHost(host)).toMatchObject({ load1: expect.any(Number) });
+    const started = await runtime.start(host, instance);
+    expect(started.pid).toBeGreaterThan(0);
+    expect(alive(started.pid!)).toBe(true);
+    const port = started.ports.http!;
+    expect(port).toBeGreaterThanOrEqual(20000);
+    instance.status = { phase: 'Starting', ready: false, ports: started.ports, restarts: 0, pid: started.pid! };
+    const check = { http: { path: '/healthz', port: 'http' } };
+    await poll('healthy', async () => ((await runtime.healthCheck(host, instance, check)) ? true : undefined));
+    const body = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    expect(body).toBe(`hi from web-abcde (pid ${started.pid}) on 127.0.0.1:${port}\n`);
+    // the pid is the command's own (node), not the supervisor's
+    const observed = (await runtime.observe(host, [instance])).get('web-abcde')!;
+    expect(observed).toMatchObject({ state: 'running', pid: started.pid, restarts: 0, ports: { http: port } });
+    // the artifact was unpacked once, content-addressed
+    const second = { ...instance, metadata: { name: 'web-fghij' } };
+    const s2 = await runtime.start(host, second);
+    expect(s2.ports.http).not.toBe(port);
+    // SIGKILL the command: the supervisor restarts it, with a new pid
+    process.kill(started.pid!, 'SIGKILL');
+    const healed = await poll('restarted', async () => {
+      const o = (await runtime.observe(host, [instance])).get('web-abcde')!;
+      return o.restarts === 1 && o.pid !== undefined && o.pid !== started.pid ? o : undefined;
+    });
+    expect(alive(healed.pid!)).toBe(true);
+    const logs: string[] = [];
+    for await (const chunk of runtime.logs(host, instance)) logs.push(chunk);
+    expect(logs.join('')).toContain(`web-abcde listening on 127.0.0.1:${port}`);
+    await runtime.stop(host, instance, 2000);
+    await runtime.stop(host, second, 2000);
+    expect(alive(healed.pid!)).toBe(false);
+    expect(alive(s2.pid!)).toBe(false);
+    expect((await runtime.observe(host, [instance])).get('web-abcde')).toEqual({ state: 'absent', restarts: 0 });
+    await runtime.writeFile(host, 'upstreams/web.txt', '127.0.0.1:1\n');
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(join(root, 'h1/upstreams/web.txt'), 'utf8')).toBe('127.0.0.1:1\n');
+  }, 60_000);
+
+  it('reports an unreachable ssh host as an error from probeHost', async () => {
+    const host: Host = { apiVersion: API_VERSION, kind: 'Host', metadata: { name: 'nowhere' }, spec: { address: '127.0.0.1', port: 1 } };
+    const r = new DeployRuntime({ connectTimeoutMs: 2000 });
+    await expect(r.probeHost(host)).rejects.toThrow();
+    await r.close();
+  });
+});
