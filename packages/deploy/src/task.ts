@@ -153,7 +153,6 @@ export async function loadDeployfile(file: string, options: { reserved?: readonl
   const jiti = createJiti(resolve(file), {
     alias: { '@flotilla/deploy': entry },
     moduleCache: false,
-    fsCache: false,
     interopDefault: false,
   });
   let mod: Record<string, unknown>;

@@ -1,0 +1,156 @@
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { firstPositional, parseArgs, UsageError, type OptionSpec } from '../src/cli/args.js';
+import { main } from '../src/cli.js';
+
+const specs: OptionSpec[] = [
+  { name: 'hosts', short: 'H', type: 'string', multiple: true, description: '' },
+  { name: 'serial', type: 'boolean', description: '' },
+  { name: 'output', short: 'o', type: 'string', description: '' },
+];
+
+describe('argument parser', () => {
+  it.each([
+    [['-H', 'a,b', 'x'], { hosts: ['a,b'] }, ['x']],
+    [['-Ha', '--hosts=b', '--hosts', 'c'], { hosts: ['a', 'b', 'c'] }, []],
+    [['x', '--serial', '-o', 'json', 'y'], { serial: true, output: 'json' }, ['x', 'y']],
+    [['--', '-H', '--serial'], {}, ['-H', '--serial']],
+    [['-1'], {}, ['-1']],
+  ])('%j', (argv, options, positionals) => {
+    expect(parseArgs(argv, specs)).toEqual({ options, positionals });
+  });
+  it.each([
+    [['--nope'], /unknown option --nope/],
+    [['-x'], /unknown option -x/],
+    [['-H'], /needs a value/],
+    [['--serial=yes'], /takes no value/],
+  ])('%j is a usage error', (argv, msg) => {
+    expect(() => parseArgs(argv, specs)).toThrow(UsageError);
+    expect(() => parseArgs(argv, specs)).toThrow(msg);
+  });
+  it('finds the command name after options with values', () => {
+    expect(firstPositional(['-H', 'run', '--serial', 'run', 'x'], specs)).toEqual({ value: 'run', index: 3 });
+    expect(firstPositional(['--hosts=a', 'put'], specs)).toEqual({ value: 'put', index: 1 });
+    expect(firstPositional(['-H', 'a'], specs)).toBeUndefined();
+  });
+});
+
+function io(cwd: string, env: NodeJS.ProcessEnv = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.on('data', (c: Buffer) => out.push(c.toString()));
+  stderr.on('data', (c: Buffer) => err.push(c.toString()));
+  return { io: { stdout, stderr, stdin: new PassThrough(), env, cwd }, out: () => out.join(''), err: () => err.join('') };
+}
+
+/** A project whose "hosts" are directories on this machine (the local transport). */
+function project() {
+  const dir = mkdtempSync(join(tmpdir(), 'flo-cli-'));
+  writeFileSync(
+    join(dir, 'hosts.yaml'),
+    ['a', 'b', 'c']
+      .map((n, i) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${n}, labels: {role: ${i < 2 ? 'web' : 'db'}}}\nspec: {local: {dir: ./hosts/${n}}}\n`)
+      .join('---\n'),
+  );
+  writeFileSync(
+    join(dir, 'flotilla.config.ts'),
+    `import { task, shellQuote } from '@flotilla/deploy';
+export const greet = task(async (c, who: string, opts?: Record<string, string>) => {
+  await c.run('printf "%s %s\\\\n" ' + shellQuote(who) + ' ' + shellQuote(opts?.punct ?? '.'));
+}, { help: 'print a greeting' });
+export const failOnB = task(async (c) => { await c.run('[ "$(basename "$HOME")" != b ]'); });
+export const build = task(async (c) => { await c.run('echo built > built.txt'); }, { once: true, help: 'build here' });
+export const webOnly = task(async (c) => { await c.run('echo web'); }, { hosts: 'role=web' });
+`,
+  );
+  return dir;
+}
+
+describe('flo', () => {
+  it('--version prints the package version', async () => {
+    const t = io(tmpdir());
+    expect(await main(['--version'], t.io)).toBe(0);
+    expect(t.out()).toBe(`${(JSON.parse(readFileSync(join(import.meta.dirname, '../package.json'), 'utf8')) as { version: string }).version}\n`);
+  });
+
+  it('--help on the tool and on every command', async () => {
+    for (const cmd of [[], ['run'], ['put'], ['download'], ['lowest-loadaverage'], ['sign']]) {
+      const t = io(tmpdir());
+      expect(await main([...cmd, '--help'], t.io)).toBe(0);
+      expect(t.out()).toMatch(/Usage/);
+    }
+  });
+
+  it('usage errors exit 2 with a hint', async () => {
+    const dir = project();
+    for (const argv of [['run', 'echo'], ['run', '--bogus'], ['put', '-H', 'a', 'only-one'], ['nosuchtask'], ['greet'], ['-o', 'yaml', 'run', '-H', 'a', 'x'], ['sign', 'f']]) {
+      const t = io(dir);
+      expect(await main(argv, t.io), argv.join(' ')).toBe(2);
+      expect(t.err()).toMatch(/^flo: /);
+    }
+    const none = io(tmpdir());
+    expect(await main(['deploy:app'], none.io)).toBe(2);
+    expect(none.err()).toMatch(/no deployfile/);
+  });
+
+  it('flo --list shows tasks with their help', async () => {
+    const t = io(project());
+    expect(await main(['--list'], t.io)).toBe(0);
+    expect(t.out()).toMatch(/^build\s+build here \(once, local\)$/m);
+    expect(t.out()).toMatch(/^greet\s+print a greeting$/m);
+    const j = io(project());
+    expect(await main(['--list', '-o', 'json'], j.io)).toBe(0);
+    expect(JSON.parse(j.out())).toContainEqual({ name: 'web-only', help: '', once: false, hosts: 'role=web' });
+  });
+
+  it('runs tasks with Fabric-style arguments on selected hosts, results on stdout', async () => {
+    const dir = project();
+    const t = io(dir);
+    expect(await main(['-R', 'web', 'greet:hello\\, world,punct=!', 'build'], t.io)).toBe(0);
+    expect(t.out().split('\n').sort()).toEqual(['', 'a: hello, world !', 'b: hello, world !']);
+    expect(readFileSync(join(dir, 'built.txt'), 'utf8')).toBe('built\n');
+    expect(t.err()).toMatch(/2\/2 hosts ok|3\/3 hosts ok/);
+  });
+
+  it('a task without a selection uses its hosts option', async () => {
+    const t = io(project());
+    expect(await main(['web-only'], t.io)).toBe(0);
+    expect(t.out().split('\n').sort()).toEqual(['', 'a: web', 'b: web']);
+  });
+
+  it('-o json prints the per-host summary; a failed host exits 1 and, with max-fail 0, skips the rest', async () => {
+    const t = io(project());
+    expect(await main(['-H', 'a,b,c', '--serial', '-o', 'json', 'fail-on-b'], t.io)).toBe(1);
+    const s = JSON.parse(t.out()) as { hosts: { host: string; status: string; durationMs: number; error?: string }[] };
+    expect(s.hosts.map((h) => [h.host, h.status])).toEqual([
+      ['a', 'ok'],
+      ['b', 'failed'],
+      ['c', 'skipped'],
+    ]);
+    expect(s.hosts[1]!.error).toMatch(/command failed on b/);
+    expect(s.hosts[0]).not.toHaveProperty('error');
+  });
+
+  it('flo run and lowest-loadaverage on local hosts', async () => {
+    const dir = project();
+    const t = io(dir);
+    expect(await main(['run', '-l', 'role=db', 'echo $((6*7))'], t.io)).toBe(0);
+    expect(t.out()).toBe('c: 42\n');
+    const l = io(dir);
+    expect(await main(['lowest-loadaverage', '-o', 'json'], l.io)).toBe(0);
+    const ranked = JSON.parse(l.out()) as { host: string; load1: number; cores: number; loadPerCore: number }[];
+    expect(ranked.map((r) => r.host).sort()).toEqual(['a', 'b', 'c']);
+    for (const r of ranked) expect(Object.keys(r)).toEqual(['host', 'load1', 'cores', 'loadPerCore']);
+  });
+
+  it('never colours output that is not a terminal, and honours NO_COLOR', async () => {
+    const t = io(project(), { NO_COLOR: '1' });
+    await main(['run', '-H', 'a', 'echo x'], t.io);
+    expect(t.out() + t.err()).not.toMatch(new RegExp(String.fromCharCode(27)));
+  });
+});
