@@ -2,7 +2,7 @@
  * `schedule` (a whole batch) and `scheduleOne` (one pod against a live ClusterState).
  */
 import { SchedulerError, describeReceived } from './errors.js';
-import { ClusterState, checkStrategy, resolveWeights, type DecideOptions, type PodSpec } from './state.js';
+import { ClusterState, checkStrategy, resolveWeights, type DecideOptions, type Parking, type PodSpec } from './state.js';
 import type { Node, Pod, ScheduleResult, ScoreWeights, Strategy, Unschedulable } from './types.js';
 
 /** Input of {@link schedule}. */
@@ -194,9 +194,10 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   for (const group of groups) {
     const spec = group.spec!;
     const members = group.pods;
+    const park: Parking | undefined = spec.dynamic || members.length === 1 ? undefined : { set: undefined, slots: [] };
     let i = 0;
     while (i < members.length) {
-      const decision = state.decide(spec, options);
+      const decision = state.decide(spec, options, park);
       if (decision.node < 0) {
         const failed = decision as { reasons: string[]; message: string };
         // Nothing changes until something is placed, so the rest of the group fails alike.
@@ -218,6 +219,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       state.commit(slot, spec, k);
       i += k;
     }
+    if (park !== undefined) state.unpark(park);
   }
 
   if (assignments.size + unschedulable.length !== pods.length) {

@@ -32,9 +32,26 @@ import type { Node, Pod, ResourceList, ScoreWeights, Strategy, Taint, Toleration
 /** The topology key that means "the node itself". */
 export const HOSTNAME_KEY = 'kubernetes.io/hostname';
 
-/** Buckets of the free-capacity index (by weighted free fraction, 0–1). */
-const BUCKETS = 1024;
-const BITMAP_WORDS = BUCKETS >>> 5;
+/**
+ * The free-capacity grid: a node in use sits in cell (i, j) where i and j are its free
+ * fractions of the first two weighted resources (cpu, memory) on a logarithmic scale —
+ * PER_OCTAVE cells per halving, GRID cells per axis, the last cell ending at 1 and cell 0
+ * holding everything below 2^-(GRID/PER_OCTAVE − 1). Fine cells near "full" keep nodes
+ * without room for a pod out of the cells a search visits.
+ */
+const GRID = 128;
+const PER_OCTAVE = 8;
+const ROW_WORDS = GRID >>> 5;
+/** Lower and upper edges of each cell's free fraction. */
+const CELL_LO = Float64Array.from({ length: GRID }, (_, i) => (i === 0 ? 0 : 2 ** ((i - GRID) / PER_OCTAVE)));
+const CELL_HI = Float64Array.from({ length: GRID }, (_, i) => (i === GRID - 1 ? 1 : 2 ** ((i + 1 - GRID) / PER_OCTAVE)));
+
+/** The grid index of a free fraction. */
+function cellIndex(fraction: number): number {
+  if (fraction <= 0) return 0;
+  const i = Math.floor(GRID + PER_OCTAVE * Math.log2(fraction));
+  return i < 0 ? 0 : i >= GRID ? GRID - 1 : i;
+}
 /** Candidate sets at most this large are scored exhaustively (an index would not pay off). */
 const SMALL_SET = 32;
 
@@ -98,24 +115,47 @@ interface PodRecord {
   readonly spec: PodSpec;
 }
 
+/**
+ * Nodes in use of one class with exactly the same allocation: they score alike and fit a
+ * pod alike (but for anti-affinity, spread and ports), so a search checks one and takes
+ * the first by node order.
+ */
+interface Equivalents {
+  readonly key: string;
+  readonly cell: number;
+  cellPos: number;
+  readonly slots: number[];
+  /** The lowest slot, or -1 when it must be recomputed. */
+  min: number;
+}
+
 /** Nodes of one candidate set with the same capacity and PreferNoSchedule count. */
 interface NodeClass {
   readonly capacity: Float64Array;
   readonly taintScore: number;
-  /** Weighted dims with capacity > 0: their positions in the weight list, and 1/capacity. */
+  /** Sum of the weights of the weighted resources this class has (capacity > 0). */
   readonly weightSum: number;
+  /** Grid axes: the dims of the first two weighted resources (-1 when absent) and their weights (0 when the class lacks them). */
+  readonly xDim: number;
+  readonly yDim: number;
+  readonly wx: number;
+  readonly wy: number;
+  /** Weight of the weighted resources beyond the two axes (for upper bounds). */
+  readonly wRest: number;
   readonly members: Int32Array;
-  readonly buckets: number[][];
-  readonly bitmap: Uint32Array;
-  /** Upper bounds of the free amount of each weighted dim, per bucket (exact after a scan). */
-  readonly maxFree: Float64Array;
+  /** GRID × GRID cells of groups of identical nodes (allocated on first use). */
+  readonly cells: (Equivalents[] | undefined)[];
+  /** The groups, by allocation. */
+  readonly equivalents: Map<string, Equivalents>;
+  /** Per row, ROW_WORDS words: which cells of the row are non-empty. */
+  readonly rowBits: Uint32Array;
   readonly pristineBits: Uint32Array;
   pristineHint: number;
   pristineCount: number;
   inUseCount: number;
 }
 
-interface CandidateSet {
+export interface CandidateSet {
   readonly key: string;
   /** Node slots passing the selector, taints and cordons, ascending. */
   readonly members: Int32Array;
@@ -125,11 +165,12 @@ interface CandidateSet {
   readonly weights: ResolvedWeights;
   indexed: boolean;
   classes: NodeClass[];
-  /** By slot: class index, local position in the class, bucket (-1 pristine) and position in it. */
+  /** By slot: class index, local position in the class, grid cell (-1 pristine, -2 none) and position in it. */
   classOf: Int32Array<ArrayBufferLike>;
   localOf: Int32Array<ArrayBufferLike>;
-  bucketOf: Int32Array<ArrayBufferLike>;
+  cellOf: Int32Array<ArrayBufferLike>;
   posOf: Int32Array<ArrayBufferLike>;
+  equivalentsOf: (Equivalents | undefined)[];
 }
 
 /** Options of a placement decision. */
@@ -215,17 +256,31 @@ function nextSetBit(bits: Uint32Array, from: number): number {
     w = bits[word]!;
   }
 }
-/** The last set bit at or before `from`, or -1. */
-function prevSetBit(bits: Uint32Array, from: number): number {
-  if (from < 0) return -1;
+/** The first non-empty cell of grid row `row` at column ≥ `from`, or -1. */
+function nextInRow(rowBits: Uint32Array, row: number, from: number): number {
+  if (from >= GRID) return -1;
+  let word = from >>> 5;
+  let m = rowBits[row * ROW_WORDS + word]! & (~0 << (from & 31));
+  for (;;) {
+    if (m !== 0) return (word << 5) + (31 - Math.clz32(m & -m));
+    if (++word >= ROW_WORDS) return -1;
+    m = rowBits[row * ROW_WORDS + word]!;
+  }
+}
+
+/** The last non-empty cell of grid row `row` at a column in [`floor`, `from`], or -1. */
+function prevInRow(rowBits: Uint32Array, row: number, from: number, floor: number): number {
+  if (from < floor) return -1;
   let word = from >>> 5;
   const shift = from & 31;
-  let w = bits[word]! & (shift === 31 ? ~0 : (1 << (shift + 1)) - 1);
+  let m = rowBits[row * ROW_WORDS + word]! & (shift === 31 ? ~0 : (1 << (shift + 1)) - 1);
   for (;;) {
-    if (w !== 0) return (word << 5) + (31 - Math.clz32(w));
-    word--;
-    if (word < 0) return -1;
-    w = bits[word]!;
+    if (m !== 0) {
+      const j = (word << 5) + (31 - Math.clz32(m));
+      return j >= floor ? j : -1;
+    }
+    if (--word < 0 || word << 5 < floor - 31) return -1;
+    m = rowBits[row * ROW_WORDS + word]!;
   }
 }
 
@@ -238,6 +293,16 @@ function growFloat64(array: Float64Array, size: number): Float64Array<ArrayBuffe
   const next = new Float64Array(size);
   next.set(array);
   return next;
+}
+
+/**
+ * Nodes taken out of a candidate set's index while one group of identical pods is placed:
+ * a node without room for one copy has no room for the next (a batch only adds), so it
+ * need not be looked at again until the group is done. `unpark` puts them back.
+ */
+export interface Parking {
+  set: CandidateSet | undefined;
+  readonly slots: number[];
 }
 
 /** Result of one placement decision. */
@@ -969,21 +1034,23 @@ export class ClusterState {
       classes: [],
       classOf: new Int32Array(0),
       localOf: new Int32Array(0),
-      bucketOf: new Int32Array(0),
+      cellOf: new Int32Array(0),
       posOf: new Int32Array(0),
+      equivalentsOf: [],
     };
     this.#sets.set(key, set);
     return set;
   }
 
-  /** Builds the free-capacity index of a candidate set (classes, buckets, pristine bits). */
+  /** Builds the free-capacity index of a candidate set (classes, grid cells, pristine bits). */
   #buildIndex(set: CandidateSet, weights: ResolvedWeights): void {
     set.indexed = true;
     const size = this.#slotCapacity;
     set.classOf = new Int32Array(size).fill(-1);
     set.localOf = new Int32Array(size).fill(-1);
-    set.bucketOf = new Int32Array(size).fill(-2);
+    set.cellOf = new Int32Array(size).fill(-2);
     set.posOf = new Int32Array(size).fill(-1);
+    set.equivalentsOf = new Array<Equivalents | undefined>(size);
     const byKey = new Map<string, number[]>();
     const dimCount = this.#dimNames.length;
     for (const slot of set.members) {
@@ -999,18 +1066,33 @@ export class ClusterState {
       const capacity = new Float64Array(dimCount);
       for (let d = 0; d < dimCount; d++) capacity[d] = this.#cap[d]![first]!;
       let weightSum = 0;
+      const axisDims = [-1, -1];
+      const axisWeights = [0, 0];
+      let wRest = 0;
       for (let j = 0; j < weightCount; j++) {
-        const d = this.#dimOf.get(weights.resourceNames[j]!);
-        if (d !== undefined && capacity[d]! > 0) weightSum += weights.resourceWeights[j]!;
+        const d = this.#dimOf.get(weights.resourceNames[j]!) ?? -1;
+        const w = d >= 0 && capacity[d]! > 0 ? weights.resourceWeights[j]! : 0;
+        weightSum += w;
+        if (j < 2) {
+          axisDims[j] = d;
+          axisWeights[j] = w;
+        } else {
+          wRest += w;
+        }
       }
       const cls: NodeClass = {
         capacity,
         taintScore: taintTolerationScore(set.taintCount.get(first) ?? 0, set.maxTaintCount),
         weightSum,
+        xDim: axisDims[0]!,
+        yDim: axisDims[1]!,
+        wx: axisWeights[0]!,
+        wy: axisWeights[1]!,
+        wRest,
         members: Int32Array.from(list),
-        buckets: Array.from({ length: BUCKETS }, () => []),
-        bitmap: new Uint32Array(BITMAP_WORDS),
-        maxFree: new Float64Array(BUCKETS * Math.max(1, weightCount)).fill(Number.NEGATIVE_INFINITY),
+        cells: new Array<Equivalents[] | undefined>(GRID * GRID),
+        equivalents: new Map(),
+        rowBits: new Uint32Array(GRID * ROW_WORDS),
         pristineBits: new Uint32Array((list.length + 31) >>> 5),
         pristineHint: 0,
         pristineCount: 0,
@@ -1023,7 +1105,7 @@ export class ClusterState {
         set.classOf[slot] = classIndex;
         set.localOf[slot] = i;
         (this.#setsOfNode[slot] ??= []).push(set);
-        this.#place(set, cls, slot, weights);
+        this.#place(set, cls, slot);
       }
     }
   }
@@ -1034,7 +1116,8 @@ export class ClusterState {
     let f = 0;
     const names = weights.resourceNames;
     for (let j = 0; j < names.length; j++) {
-      const d = this.#dimOf.get(names[j]!)!;
+      const d = this.#dimOf.get(names[j]!);
+      if (d === undefined) continue;
       const c = cls.capacity[d] ?? 0;
       if (c <= 0) continue;
       f += weights.resourceWeights[j]! * Math.max(0, (c - this.#alloc[d]![slot]!) / c);
@@ -1042,69 +1125,96 @@ export class ClusterState {
     return f / cls.weightSum;
   }
 
-  #bucketOf(f: number): number {
-    const b = Math.floor(f * BUCKETS);
-    return b < 0 ? 0 : b >= BUCKETS ? BUCKETS - 1 : b;
+  /** The grid coordinate of a node's free fraction of `dim` (0 when the class lacks it). */
+  #axis(slot: number, cls: NodeClass, dim: number): number {
+    if (dim < 0) return 0;
+    const c = cls.capacity[dim] ?? 0;
+    if (c <= 0) return 0;
+    return cellIndex((c - this.#alloc[dim]![slot]!) / c);
   }
 
-  /** Puts a node (not currently placed) into its class's pristine bits or bucket. */
-  #place(set: CandidateSet, cls: NodeClass, slot: number, weights: ResolvedWeights): void {
+  #allocationKey(slot: number): string {
+    let key = '';
+    for (const alloc of this.#alloc) key += `${alloc[slot]!},`;
+    return key;
+  }
+
+  /** Puts a node (not currently placed) into its class's pristine bits or grid cell. */
+  #place(set: CandidateSet, cls: NodeClass, slot: number): void {
     if (this.#pristine(slot)) {
       const local = set.localOf[slot]!;
       setBit(cls.pristineBits, local);
       if (local < cls.pristineHint) cls.pristineHint = local;
       cls.pristineCount++;
-      set.bucketOf[slot] = -1;
+      set.cellOf[slot] = -1;
       return;
     }
-    const b = this.#bucketOf(this.#freeFraction(slot, cls, weights));
-    const bucket = cls.buckets[b]!;
-    set.bucketOf[slot] = b;
-    set.posOf[slot] = bucket.length;
-    bucket.push(slot);
-    setBit(cls.bitmap, b);
-    cls.inUseCount++;
-    const names = weights.resourceNames;
-    for (let j = 0; j < names.length; j++) {
-      const d = this.#dimOf.get(names[j]!)!;
-      const free = this.#cap[d]![slot]! - this.#alloc[d]![slot]!;
-      const at = b * names.length + j;
-      if (free > cls.maxFree[at]!) cls.maxFree[at] = free;
+    const key = this.#allocationKey(slot);
+    let group = cls.equivalents.get(key);
+    if (group === undefined) {
+      const i = this.#axis(slot, cls, cls.xDim);
+      const j = this.#axis(slot, cls, cls.yDim);
+      const cell = i * GRID + j;
+      let list = cls.cells[cell];
+      if (list === undefined) cls.cells[cell] = list = [];
+      group = { key, cell, cellPos: list.length, slots: [], min: slot };
+      list.push(group);
+      cls.equivalents.set(key, group);
+      cls.rowBits[i * ROW_WORDS + (j >>> 5)]! |= 1 << (j & 31);
+    } else if (group.min >= 0 && slot < group.min) {
+      group.min = slot;
     }
+    set.cellOf[slot] = group.cell;
+    set.posOf[slot] = group.slots.length;
+    set.equivalentsOf[slot] = group;
+    group.slots.push(slot);
+    cls.inUseCount++;
   }
 
   #unplace(set: CandidateSet, cls: NodeClass, slot: number): void {
-    const b = set.bucketOf[slot]!;
-    if (b === -1) {
+    const cell = set.cellOf[slot]!;
+    if (cell === -1) {
       clearBit(cls.pristineBits, set.localOf[slot]!);
       cls.pristineCount--;
-    } else if (b >= 0) {
-      const bucket = cls.buckets[b]!;
+    } else if (cell >= 0) {
+      const group = set.equivalentsOf[slot]!;
       const pos = set.posOf[slot]!;
-      const last = bucket.pop()!;
+      const last = group.slots.pop()!;
       if (last !== slot) {
-        bucket[pos] = last;
+        group.slots[pos] = last;
         set.posOf[last] = pos;
       }
-      if (bucket.length === 0) {
-        clearBit(cls.bitmap, b);
-        const width = Math.max(1, cls.maxFree.length / BUCKETS);
-        cls.maxFree.fill(Number.NEGATIVE_INFINITY, b * width, (b + 1) * width);
+      if (group.min === slot) group.min = -1;
+      set.equivalentsOf[slot] = undefined;
+      if (group.slots.length === 0) {
+        cls.equivalents.delete(group.key);
+        const list = cls.cells[cell]!;
+        const moved = list.pop()!;
+        if (moved !== group) {
+          list[group.cellPos] = moved;
+          moved.cellPos = group.cellPos;
+        }
+        if (list.length === 0) {
+          const i = (cell / GRID) | 0;
+          const j = cell % GRID;
+          cls.rowBits[i * ROW_WORDS + (j >>> 5)]! &= ~(1 << (j & 31));
+        }
       }
       cls.inUseCount--;
     }
-    set.bucketOf[slot] = -2;
+    set.cellOf[slot] = -2;
   }
 
   #reposition(slot: number): void {
     const sets = this.#setsOfNode[slot];
     if (sets === undefined) return;
     for (const set of sets) {
-      const weights = set.weights;
       const cls = set.classes[set.classOf[slot]!]!;
-      if (set.bucketOf[slot] === -1 && this.#pristine(slot)) continue;
+      const cell = set.cellOf[slot]!;
+      if (cell === -1 && this.#pristine(slot)) continue;
+      if (cell >= 0 && !this.#pristine(slot) && set.equivalentsOf[slot]!.key === this.#allocationKey(slot)) continue;
       this.#unplace(set, cls, slot);
-      this.#place(set, cls, slot, weights);
+      this.#place(set, cls, slot);
     }
   }
 
@@ -1114,7 +1224,7 @@ export class ClusterState {
   /**
    * The best node for a pod, or the reasons no node fits. Does not change the state.
    */
-  decide(spec: PodSpec, options: DecideOptions): Decision {
+  decide(spec: PodSpec, options: DecideOptions, park?: Parking): Decision {
     this.refresh(spec);
     const set = this.#candidateSet(spec, options.weights);
     const mins = this.#spreadMins(spec);
@@ -1126,7 +1236,8 @@ export class ClusterState {
     let slot: number;
     if (useIndex) {
       if (!set.indexed) this.#buildIndex(set, options.weights);
-      slot = this.#bestIndexed(set, spec, options, mins);
+      if (park !== undefined) park.set = set;
+      slot = this.#bestIndexed(set, spec, options, mins, park);
     } else {
       slot = this.#bestExhaustive(set, spec, options, mins);
     }
@@ -1154,57 +1265,98 @@ export class ClusterState {
     return best;
   }
 
+  readonly #rowCandidate = new Int32Array(GRID);
+
   /**
-   * The index: per class of identical nodes, nodes in use sit in buckets by weighted free
-   * fraction, empty ones in a bitset by node order. Within a class the resource score is a
-   * monotone function of the free fraction, so the best node is in the first bucket (from
-   * the full end for binpack, the empty end for spread) holding a node that passes every
-   * filter; the classes' winners are then compared by their full scores.
+   * The index. Per class of identical nodes (same capacity, same PreferNoSchedule count),
+   * empty nodes sit in a bitset by node order and nodes in use in a grid by their free
+   * fractions of cpu and memory. Within a class the resource score is a monotone function
+   * of the weighted free fraction f (most-allocated = 100·(1 − f + r), least-allocated =
+   * 100·(f − r), r the pod's share of the class's capacity), so the best node in use is the
+   * one with the least f (binpack) or the most f (spread) that passes every filter. Cells
+   * are visited in order of their bound on f, skipping rows and columns with too little
+   * room for the pod, until no unvisited cell can beat the best node found; each visited
+   * cell is scanned exactly. The classes' winners are then compared by their full scores
+   * (ties: lowest node order). For binpack, empty nodes are considered only when no node in
+   * use fits.
    */
-  #bestIndexed(set: CandidateSet, spec: PodSpec, options: DecideOptions, mins: number[]): number {
-    const weights = options.weights;
+  #bestIndexed(set: CandidateSet, spec: PodSpec, options: DecideOptions, mins: number[], park: Parking | undefined): number {
     const binpack = options.strategy === 'binpack';
     let best = -1;
     let bestScore = Number.NEGATIVE_INFINITY;
-    const consider = (slot: number, score: number): void => {
-      if (score > bestScore || (score === bestScore && slot < best)) {
-        best = slot;
-        bestScore = score;
-      }
-    };
-    const names = weights.resourceNames;
-    const weightCount = names.length;
-    const wDims: number[] = [];
-    const wReq: number[] = [];
-    for (let j = 0; j < weightCount; j++) {
-      const d = this.#dimOf.get(names[j]!);
-      wDims.push(d ?? -1);
-      wReq.push(d === undefined ? 0 : requestOf(spec, d));
-    }
     const tier = binpack ? 1 : 0;
+    const rows = this.#rowCandidate;
     for (const cls of set.classes) {
       if (cls.inUseCount === 0 || !classCanFit(cls, spec)) continue;
-      // The lowest free fraction a node that fits can have.
-      let need = 0;
-      if (cls.weightSum > 0) {
-        for (let j = 0; j < weightCount; j++) {
-          const d = wDims[j]!;
-          const c = d < 0 ? 0 : (cls.capacity[d] ?? 0);
-          if (c > 0) need += (weights.resourceWeights[j]! * wReq[j]!) / c;
-        }
-        need /= cls.weightSum;
+      const i0 = this.#firstIndex(cls, cls.xDim, spec);
+      const j0 = this.#firstIndex(cls, cls.yDim, spec);
+      const scale = cls.weightSum > 0 ? 1 / cls.weightSum : 0;
+      let clsBest = -1;
+      let clsScore = Number.NEGATIVE_INFINITY;
+      let clsF = binpack ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+      for (let i = 0; i < GRID; i++) {
+        rows[i] = i < i0 ? -1 : binpack ? nextInRow(cls.rowBits, i, j0) : prevInRow(cls.rowBits, i, GRID - 1, j0);
       }
-      const floor = this.#bucketOf(need - 1e-9);
-      let b = binpack ? nextSetBit(cls.bitmap, floor) : prevSetBit(cls.bitmap, BUCKETS - 1);
-      while (b !== -1 && b >= floor) {
-        if (this.#bucketMayFit(cls, b, wDims, wReq)) {
-          const found = this.#scanBucket(set, cls, b, spec, options, mins, tier, wDims);
-          if (found.slot >= 0) {
-            consider(found.slot, found.score);
-            break;
+      for (;;) {
+        // The unvisited cell with the best bound on f.
+        let row = -1;
+        let bound = binpack ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+        for (let i = i0; i < GRID; i++) {
+          const j = rows[i]!;
+          if (j < 0) continue;
+          const b = binpack
+            ? (cls.wx * CELL_LO[i]! + cls.wy * CELL_LO[j]!) * scale
+            : (cls.wx * CELL_HI[i]! + cls.wy * CELL_HI[j]! + cls.wRest) * scale;
+          if (binpack ? b < bound : b > bound) {
+            bound = b;
+            row = i;
           }
         }
-        b = binpack ? nextSetBit(cls.bitmap, b + 1) : prevSetBit(cls.bitmap, b - 1);
+        if (row < 0) break;
+        if (binpack ? bound > clsF + 1e-12 : bound < clsF - 1e-12) break;
+        const col = rows[row]!;
+        const list = cls.cells[row * GRID + col]!;
+        let parked: Equivalents[] | undefined;
+        for (const group of list) {
+          if (!this.#fitsResources(group.slots[0]!, spec)) {
+            if (park !== undefined) (parked ??= []).push(group);
+            continue;
+          }
+          let slot = -1;
+          if (!spec.dynamic) {
+            if (group.min < 0) {
+              let min = group.slots[0]!;
+              for (const candidate of group.slots) if (candidate < min) min = candidate;
+              group.min = min;
+            }
+            slot = group.min;
+          } else {
+            for (const candidate of group.slots) {
+              if ((slot < 0 || candidate < slot) && this.#fitsDynamic(candidate, spec, mins)) slot = candidate;
+            }
+            if (slot < 0) continue;
+          }
+          const f = this.#freeFraction(slot, cls, options.weights);
+          if (binpack ? f < clsF : f > clsF) clsF = f;
+          const s = this.#score(slot, spec, set, options, tier);
+          if (s > clsScore || (s === clsScore && slot < clsBest)) {
+            clsBest = slot;
+            clsScore = s;
+          }
+        }
+        if (parked !== undefined) {
+          for (const group of parked) {
+            for (const slot of [...group.slots]) {
+              this.#unplace(set, cls, slot);
+              park!.slots.push(slot);
+            }
+          }
+        }
+        rows[row] = binpack ? nextInRow(cls.rowBits, row, col + 1) : prevInRow(cls.rowBits, row, col - 1, j0);
+      }
+      if (clsBest >= 0 && (clsScore > bestScore || (clsScore === bestScore && clsBest < best))) {
+        best = clsBest;
+        bestScore = clsScore;
       }
     }
     if (binpack && best >= 0) return best;
@@ -1216,7 +1368,11 @@ export class ClusterState {
       while (local !== -1) {
         const slot = cls.members[local]!;
         if (this.#fitsDynamic(slot, spec, mins)) {
-          consider(slot, this.#score(slot, spec, set, options, 0));
+          const s = this.#score(slot, spec, set, options, 0);
+          if (s > bestScore || (s === bestScore && slot < best)) {
+            best = slot;
+            bestScore = s;
+          }
           break;
         }
         local = nextSetBit(cls.pristineBits, local + 1);
@@ -1225,45 +1381,23 @@ export class ClusterState {
     return best;
   }
 
-  #bucketMayFit(cls: NodeClass, b: number, wDims: number[], wReq: number[]): boolean {
-    const width = wDims.length;
-    for (let j = 0; j < width; j++) {
-      if (wDims[j]! >= 0 && wReq[j]! > 0 && cls.maxFree[b * width + j]! < wReq[j]!) return false;
+  /** Puts parked nodes back into the index. */
+  unpark(park: Parking): void {
+    const set = park.set;
+    if (set === undefined || this.#sets.get(set.key) !== set) return;
+    for (const slot of park.slots) {
+      if (set.cellOf[slot] === -2 && this.#alive[slot]) this.#place(set, set.classes[set.classOf[slot]!]!, slot);
     }
-    return true;
+    park.slots.length = 0;
   }
 
-  #scanBucket(
-    set: CandidateSet,
-    cls: NodeClass,
-    b: number,
-    spec: PodSpec,
-    options: DecideOptions,
-    mins: number[],
-    tier: number,
-    wDims: number[],
-  ): { slot: number; score: number } {
-    const bucket = cls.buckets[b]!;
-    const width = wDims.length;
-    const base = b * width;
-    for (let j = 0; j < width; j++) cls.maxFree[base + j] = Number.NEGATIVE_INFINITY;
-    let slot = -1;
-    let score = Number.NEGATIVE_INFINITY;
-    for (const candidate of bucket) {
-      for (let j = 0; j < width; j++) {
-        const d = wDims[j]!;
-        if (d < 0) continue;
-        const free = this.#cap[d]![candidate]! - this.#alloc[d]![candidate]!;
-        if (free > cls.maxFree[base + j]!) cls.maxFree[base + j] = free;
-      }
-      if (!this.#fitsResources(candidate, spec) || !this.#fitsDynamic(candidate, spec, mins)) continue;
-      const s = this.#score(candidate, spec, set, options, tier);
-      if (s > score || (s === score && candidate < slot)) {
-        slot = candidate;
-        score = s;
-      }
-    }
-    return { slot, score };
+  /** The lowest grid index along `dim` whose cells can hold a node with room for the pod. */
+  #firstIndex(cls: NodeClass, dim: number, spec: PodSpec): number {
+    if (dim < 0) return 0;
+    const c = cls.capacity[dim] ?? 0;
+    const q = requestOf(spec, dim);
+    if (c <= 0 || q <= 0) return 0;
+    return cellIndex((q / c) * (1 - 1e-12));
   }
 
   /**
