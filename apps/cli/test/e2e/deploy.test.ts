@@ -1,0 +1,236 @@
+// `flo` (the built CLI, as users run it) against a fleet of real OpenSSH servers. Needs root
+// and sshd; without them it says so and skips, except under CI=true, where it must run.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../../../..');
+const bin = join(repo, 'node_modules/.bin/flo');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function flo(args: string[], options: { cwd: string; input?: string; onSpawn?: (pid: number) => void } = { cwd: repo }): Promise<Run> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [join(repo, 'apps/cli/bin/flo.js'), ...args], { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', rej);
+    child.on('close', (code) => res({ code, stdout, stderr }));
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+describe('the flo launcher', () => {
+  it('node_modules/.bin/flo --version works after the build', () => {
+    expect(existsSync(bin)).toBe(true);
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8' });
+    const pkg = JSON.parse(readFileSync(join(repo, 'apps/cli/package.json'), 'utf8')) as { version: string };
+    expect(out).toBe(`${pkg.version}\n`);
+  });
+});
+
+const avail = fleetAvailability();
+const skip = !avail.ok && !process.env.CI;
+if (skip) console.warn(`\n*** SKIPPING flo ssh end-to-end tests: ${avail.reason} (they run under CI=true) ***\n`);
+
+describe.skipIf(skip)('flo over real OpenSSH', () => {
+  let fleet: Fleet;
+  let proj: string;
+  let base: string[];
+  const user = (i: number) => fleet.hosts[i]!.user;
+
+  beforeAll(async () => {
+    fleet = await startFleet({ size: 5, subnet: 62, userPrefix: 'fltce', sudo: 'password', labels: (i) => ({ role: i < 3 ? 'web' : 'db' }) });
+    proj = mkdtempSync(join(tmpdir(), 'flo-e2e-cli-'));
+    base = ['-i', fleet.inventoryFile, '--ssh-config', fleet.sshConfigFile];
+    writeFileSync(
+      join(proj, 'flotilla.config.ts'),
+      `import { task, deployRelease, rollback, startService, shellQuote } from '@flotilla/deploy';
+export const echoArg = task(async (c, arg: string) => {
+  await c.run('printf "%s\\\\n" ' + shellQuote(arg));
+}, { help: 'print an argument verbatim' });
+export const deploy = task(async (c, app: string, opts?: Record<string, string>) => {
+  const r = await deployRelease(c, { app, artifact: opts?.artifact ?? './app.tar.gz' });
+  await startService(c, { name: app, command: './run.sh', cwd: r.dir, gracePeriodSeconds: 1 });
+  await c.run('echo deployed ' + r.sha256.slice(0, 12) + (opts?.canary ? ' canary' : ''));
+}, { help: 'deploy an app release and (re)start it' });
+export const undo = task(async (c, app: string) => { await rollback(c, app); });
+export const failOn = task(async (c, who: string) => { await c.run('test "$(whoami)" != ' + shellQuote(who)); });
+`,
+    );
+    const src = mkdtempSync(join(proj, 'app-'));
+    writeFileSync(join(src, 'run.sh'), '#!/bin/sh\nexec sleep 600\n', { mode: 0o755 });
+    execFileSync('tar', ['-C', src, '-czf', join(proj, 'app.tar.gz'), '.']);
+  });
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('flo run: prefixed results on stdout, JSON summary with -o json', async () => {
+    const r = await flo([...base, 'run', '-R', 'web', 'whoami'], { cwd: proj });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual([0, 1, 2].map((i) => `h0${i + 1}: ${user(i)}`));
+    expect(r.stderr).toMatch(/3\/3 hosts ok/);
+    const j = await flo([...base, 'run', '-H', 'h04,h05', '-o', 'json', 'true'], { cwd: proj });
+    expect(JSON.parse(j.stdout)).toEqual({ hosts: [
+      { host: 'h04', status: 'ok', durationMs: expect.any(Number) },
+      { host: 'h05', status: 'ok', durationMs: expect.any(Number) },
+    ] });
+  });
+
+  it('an argument full of shell metacharacters reaches the host verbatim', async () => {
+    const marker = join(tmpdir(), `flo-pwned-${randomBytes(4).toString('hex')}`);
+    const nasty = `$(touch ${marker}); \`touch ${marker}\` ' " | & > < * ~ $HOME`;
+    const escaped = nasty.replace(/[\\,:=]/g, (m) => `\\${m}`);
+    const r = await flo([...base, '-H', 'h01', `echo-arg:${escaped}`], { cwd: proj });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`h01: ${nasty}\n`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('sudo with the password read once from stdin', async () => {
+    const r = await flo([...base, 'run', '--sudo', '--sudo-password-stdin', '-H', 'h01,h02', 'id -un'], { cwd: proj, input: `${fleet.sudoPassword}\n` });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['h01: root', 'h02: root']);
+    expect(r.stdout + r.stderr).not.toContain(fleet.sudoPassword!);
+  });
+
+  it('put with the checksum skip, and download', async () => {
+    const file = join(proj, 'payload.bin');
+    writeFileSync(file, randomBytes(256 << 10));
+    const first = await flo([...base, 'put', '-R', 'db', file, 'payload.bin'], { cwd: proj });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/h04: uploaded payload.bin/);
+    const again = await flo([...base, 'put', '-R', 'db', file, 'payload.bin'], { cwd: proj });
+    expect(again.stdout).toMatch(/h04: unchanged payload.bin/);
+    expect(again.stdout).toMatch(/h05: unchanged payload.bin/);
+    const dl = join(proj, 'dl');
+    const d = await flo([...base, 'download', '-R', 'db', 'payload.bin', dl], { cwd: proj });
+    expect(d.code).toBe(0);
+    expect(readFileSync(join(dl, 'h05', 'payload.bin')).equals(readFileSync(file))).toBe(true);
+  });
+
+  it('rolling batches with a failing host: --max-fail decides whether the rollout continues', async () => {
+    const stop = await flo([...base, '-l', 'role in (web,db)', '--batch', '2', '-o', 'json', `fail-on:${user(2)}`], { cwd: proj });
+    expect(stop.code).toBe(1);
+    expect((JSON.parse(stop.stdout) as { hosts: { status: string }[] }).hosts.map((h) => h.status)).toEqual(['ok', 'ok', 'failed', 'ok', 'skipped']);
+    const go = await flo([...base, '-l', 'role in (web,db)', '--batch', '2', '--max-fail', '1', '-o', 'json', `fail-on:${user(2)}`], { cwd: proj });
+    expect(go.code).toBe(1);
+    expect((JSON.parse(go.stdout) as { hosts: { status: string }[] }).hosts.map((h) => h.status)).toEqual(['ok', 'ok', 'failed', 'ok', 'ok']);
+  });
+
+  it('refuses an unknown host key unless --accept-new-host-keys, and a changed one always', async () => {
+    const h = fleet.hosts[0]!;
+    const kh = join(proj, 'kh-empty');
+    writeFileSync(kh, '');
+    const cfg = join(proj, 'cfg-unknown');
+    writeFileSync(cfg, `Host h01\n  HostName ${h.address}\n  User ${h.user}\n  IdentityFile ${fleet.identityFile}\n  UserKnownHostsFile ${kh}\n`);
+    const refused = await flo(['--ssh-config', cfg, 'run', '-H', 'h01', 'true'], { cwd: proj });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/unreachable.*unknown host key/);
+    const accepted = await flo(['--ssh-config', cfg, '--accept-new-host-keys', 'run', '-H', 'h01', 'echo in'], { cwd: proj });
+    expect(accepted.code).toBe(0);
+    expect(readFileSync(kh, 'utf8')).toContain(h.hostPublicKey);
+    // Now pretend the host was replaced: known_hosts holds another key for it.
+    const other = join(proj, 'otherkey');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    writeFileSync(kh, `${h.address} ${readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    const changed = await flo(['--ssh-config', cfg, '--accept-new-host-keys', 'run', '-H', 'h01', 'true'], { cwd: proj });
+    expect(changed.code).toBe(1);
+    expect(changed.stderr).toMatch(/HOST KEY CHANGED/);
+  });
+
+  it('lowest-loadaverage asks every host; -o json has the documented shape', async () => {
+    const r = await flo([...base, 'lowest-loadaverage'], { cwd: proj });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['h01', 'h02', 'h03', 'h04', 'h05']);
+    const j = await flo([...base, 'lowest-loadaverage', '-o', 'json', '-R', 'web'], { cwd: proj });
+    const rows = JSON.parse(j.stdout) as Record<string, unknown>[];
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect(Object.keys(row)).toEqual(['host', 'load1', 'cores', 'loadPerCore']);
+  });
+
+  it('deploy:app,canary=true releases and starts the app; undo rolls back; --place lowest-load picks one host', async () => {
+    const r = await flo([...base, '-H', 'h01,h02', 'deploy:app,canary=true'], { cwd: proj });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/h01: deployed [0-9a-f]{12} canary/);
+    const ps = await flo([...base, 'run', '-H', 'h01', 'cat ~/.flotilla/services/app/pid | xargs ps -o args= -p'], { cwd: proj });
+    expect(ps.stdout).toBe('h01: sleep 600\n');
+    const placed = await flo([...base, '-R', 'db', '--place', 'lowest-load', 'deploy:app'], { cwd: proj });
+    expect(placed.code, placed.stderr).toBe(0);
+    expect(placed.stdout.match(/deployed/g)).toHaveLength(1);
+    // A second release, then back.
+    const src = mkdtempSync(join(proj, 'v2-'));
+    writeFileSync(join(src, 'run.sh'), '#!/bin/sh\nexec sleep 601\n', { mode: 0o755 });
+    execFileSync('tar', ['-C', src, '-czf', join(proj, 'app2.tar.gz'), '.']);
+    expect((await flo([...base, '-H', 'h01', 'deploy:app,artifact=./app2.tar.gz'], { cwd: proj })).code).toBe(0);
+    expect((await flo([...base, '-H', 'h01', 'undo:app'], { cwd: proj })).code).toBe(0);
+    const cur = await flo([...base, 'run', '-H', 'h01', 'cat ~/.flotilla/apps/app/current/run.sh'], { cwd: proj });
+    expect(cur.stdout).toMatch(/sleep 600/);
+  });
+
+  it('flo sign; a host that trusts signers refuses unsigned and badly signed artifacts', async () => {
+    const key = join(proj, 'signer');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ops', '-f', key]);
+    const trust = `ops@example ${readFileSync(`${key}.pub`, 'utf8')}`;
+    writeFileSync(join(proj, 'allowed_signers'), trust);
+    await flo([...base, 'run', '-H', 'h03', 'mkdir -p .flotilla'], { cwd: proj });
+    expect((await flo([...base, 'put', '-H', 'h03', join(proj, 'allowed_signers'), '.flotilla/allowed_signers'], { cwd: proj })).code).toBe(0);
+    const unsigned = await flo([...base, '-H', 'h03', 'deploy:signed'], { cwd: proj });
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toMatch(/refused: .*no signature/);
+    const signDir = mkdtempSync(join(proj, 'sig-'));
+    mkdirSync(join(signDir, 'x'));
+    const art = join(signDir, 'app.tar.gz');
+    writeFileSync(art, readFileSync(join(proj, 'app.tar.gz')));
+    const s = await flo(['sign', '--key', key, art], { cwd: proj });
+    expect(s.code).toBe(0);
+    expect(s.stdout).toBe(`${art}.sig\n`);
+    // A valid signature by the trusted key, but of other content: refused, current untouched.
+    const other = join(signDir, 'other.bin');
+    writeFileSync(other, 'not the artifact');
+    expect((await flo(['sign', '--key', key, other], { cwd: proj })).code).toBe(0);
+    const sig = readFileSync(`${art}.sig`);
+    writeFileSync(`${art}.sig`, readFileSync(`${other}.sig`));
+    const bad = await flo([...base, '-H', 'h03', `deploy:signed,artifact=${art}`], { cwd: proj });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/refused: bad signature/);
+    writeFileSync(`${art}.sig`, sig);
+    const good = await flo([...base, '-H', 'h03', `deploy:signed,artifact=${art}`], { cwd: proj });
+    expect(good.code, good.stderr).toBe(0);
+  });
+
+  it('a flo killed in the middle of an upload leaves current intact', async () => {
+    const before = await flo([...base, 'run', '-H', 'h05', 'readlink ~/.flotilla/apps/app/current || echo none'], { cwd: proj });
+    const bigSrc = mkdtempSync(join(proj, 'big-'));
+    writeFileSync(join(bigSrc, 'blob'), randomBytes(40 << 20));
+    writeFileSync(join(bigSrc, 'run.sh'), '#!/bin/sh\nexec sleep 602\n', { mode: 0o755 });
+    execFileSync('tar', ['-C', bigSrc, '-cf', join(proj, 'big.tar'), '.']);
+    let pid = 0;
+    const running = flo([...base, '-H', 'h05', 'deploy:app,artifact=./big.tar'], { cwd: proj, onSpawn: (p) => (pid = p) });
+    // Kill it once the upload has started.
+    const deadline = performance.now() + 60_000;
+    for (;;) {
+      const r = await flo([...base, 'run', '-H', 'h05', 'ls -a ~/.flotilla/apps/app/incoming 2>/dev/null | grep -c flotilla- || true'], { cwd: proj });
+      if (Number(r.stdout.replace(/^h05: /, '').trim()) > 0 || performance.now() > deadline) break;
+    }
+    process.kill(pid, 'SIGKILL');
+    const killed = await running;
+    expect(killed.code).toBeNull();
+    const after = await flo([...base, 'run', '-H', 'h05', 'readlink ~/.flotilla/apps/app/current || echo none'], { cwd: proj });
+    expect(after.stdout).toBe(before.stdout);
+  });
+});
