@@ -582,7 +582,8 @@ export class Raft {
           return;
         }
         const oldPaused = pr.isPaused();
-        if (pr.maybeUpdate(m.index)) {
+        // A probe answered at the match we already knew also proves the follower is in sync.
+        if (pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'probe')) {
           switch (pr.state) {
             case 'probe':
               pr.becomeReplicate();
@@ -760,6 +761,9 @@ export class Raft {
   /** Installs a leader's snapshot; false when it is stale or the log already has it. */
   private restore(s: Snapshot): boolean {
     if (s.index <= this.log.committed) return false;
+    // Unlike etcd, a snapshot whose membership lacks this node is fine: with changes effective
+    // on append, a joining node is sent the leader's latest snapshot, which may predate the
+    // entry that adds it; that entry follows in the log.
     if (this.log.matchTerm(s.index, s.term)) {
       this.log.commitTo(s.index);
       return false;
