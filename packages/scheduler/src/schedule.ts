@@ -97,6 +97,13 @@ function groupKey(pod: Pod, withLabels: boolean): string {
   return key;
 }
 
+function isCpuMemoryOnly(requests: Readonly<Record<string, unknown>>): boolean {
+  if (typeof requests.cpu !== 'number' || typeof requests.memory !== 'number') return false;
+  let keys = 0;
+  for (const _ in requests) keys++;
+  return keys === 2;
+}
+
 function isArray(value: unknown): boolean {
   return Array.isArray(value);
 }
@@ -153,6 +160,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   // Group interchangeable pods.
   const groups: Group[] = [];
   const byKey = new Map<string, Group>();
+  // The common case — numeric cpu and memory only, no selector, no tolerations — keyed by numbers.
+  const byNumbers = new Map<number, Map<number, Group>>();
   for (let i = 0; i < pods.length; i++) {
     const pod = pods[i]!;
     if (typeof pod !== 'object' || pod === null) throw new TypeError(`Expected pods[${i}] as a pod object, received ${describeReceived(pod)}`);
@@ -161,6 +170,26 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     }
     if (hasDynamicConstraints(pod)) {
       groups.push({ pods: [i], spec: undefined, share: 0 });
+      continue;
+    }
+    const requests = pod.requests as Readonly<Record<string, unknown>> | undefined;
+    if (
+      !withLabels &&
+      pod.nodeSelector === undefined &&
+      (pod.tolerations === undefined || pod.tolerations.length === 0) &&
+      requests !== undefined &&
+      isCpuMemoryOnly(requests)
+    ) {
+      const cpu = requests.cpu as number;
+      let inner = byNumbers.get(cpu);
+      if (inner === undefined) byNumbers.set(cpu, (inner = new Map()));
+      let group = inner.get(requests.memory as number);
+      if (group === undefined) {
+        group = { pods: [], spec: undefined, share: 0 };
+        inner.set(requests.memory as number, group);
+        groups.push(group);
+      }
+      group.pods.push(i);
       continue;
     }
     const key = groupKey(pod, withLabels);

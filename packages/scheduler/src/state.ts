@@ -987,7 +987,7 @@ export class ClusterState {
         break;
       case 'lowest-load':
         value =
-          w.strategy * lowestLoadScore(loadPerCore(this.#load[slot]!, this.#addedCpu[slot]! + spec.cpu, this.#cap[0]![slot]!));
+          w.strategy * lowestLoadScore(loadPerCore(this.#load[slot]!, this.#addedCpu[slot]!, this.#cap[0]![slot]!));
         break;
     }
     if (w.balancedAllocation !== 0) value += w.balancedAllocation * this.#balancedScore(slot, spec, w);
