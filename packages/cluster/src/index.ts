@@ -105,3 +105,5 @@ export type { AppliedChange, ApplyOptions, InstanceView, HostView, ReplicaSetVie
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';
 export type { DeployRuntimeOptions } from './runtime/deploy.js';
 export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';
+export { runDemo, localDemoHosts } from './demo/demo.js';
+export type { DemoOptions } from './demo/demo.js';

@@ -18,7 +18,7 @@
  * - HTTP health checks are made from this process to the host's address; `exec` checks run
  *   on the host in the release directory.
  */
-import { Connection, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
+import { Connection, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
 import { posix } from 'node:path';
 import { ClusterError } from '../errors.js';
 import type { ArtifactRef, HealthCheck, Host, Instance } from '../manifest/types.js';
@@ -145,8 +145,22 @@ export class DeployRuntime implements InstanceRuntime {
     return run;
   }
 
+  readonly #addresses = new Map<string, string>();
+
+  /** The address instances of this host listen on: 127.0.0.1 for a local host; else the ssh HostName (an ssh_config alias resolved). */
   addressOf(host: Host): string {
-    return host.spec.local ? '127.0.0.1' : (host.spec.address ?? '127.0.0.1');
+    if (host.spec.local || host.spec.address === undefined) return '127.0.0.1';
+    const alias = host.spec.address;
+    let resolved = this.#addresses.get(alias);
+    if (resolved === undefined) {
+      try {
+        resolved = resolveSshTarget(alias, this.#options.sshConfigFiles ? { sshConfigFiles: this.#options.sshConfigFiles } : {}).hostName;
+      } catch {
+        resolved = alias;
+      }
+      this.#addresses.set(alias, resolved);
+    }
+    return resolved;
   }
 
   async probeHost(host: Host, signal?: AbortSignal): Promise<HostProbe> {
