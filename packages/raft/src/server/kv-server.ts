@@ -138,7 +138,9 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     ...(options.progressIntervalMs !== undefined ? { progressIntervalMs: options.progressIntervalMs } : {}),
     ...(options.tls?.ca ? { forwardCa: options.tls.ca } : {}),
   });
-  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, listener) : http.createServer(listener);
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key, noDelay: true }, listener)
+    : http.createServer({ noDelay: true }, listener);
   server.keepAliveTimeout = 30_000;
   try {
     await new Promise<void>((resolve, reject) => {

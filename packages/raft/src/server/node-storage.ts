@@ -127,6 +127,9 @@ export class FileNodeStorage implements NodeStorage {
   }
 
   persist(r: PersistRequest): Promise<void> {
+    // A Ready that only moves the commit index needs no write: the commit index is recovered
+    // from the leader after a restart, and the next write carries the current hard state.
+    if (!r.mustSync && r.entries.length === 0 && !r.snapshot) return Promise.resolve();
     return this.#s.save({ hardState: r.hardState, entries: r.entries, snapshot: r.snapshot });
   }
 

@@ -1,0 +1,244 @@
+// Flotilla KV vs etcd: a 3-member etcd cluster and a 3-member Flotilla cluster on loopback
+// (not etcd's default ports), data on the same disk, driven by the same HTTP load generator
+// (etcd through its JSON gateway: POST /v3/kv/put and /v3/kv/range with base64 keys and
+// values). Runs alternate between the two systems.
+//
+//   npm run bench:kv -w @flotilla/raft        (installs Debian's etcd-server when missing and root)
+//
+// Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 2), BENCH_DIR (data
+// directory parent, default the OS temp dir).
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const root = mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'flo-bench-'));
+const children: ChildProcess[] = [];
+
+function log(s: string): void {
+  process.stderr.write(`${s}\n`);
+}
+
+function ensureEtcd(): string {
+  const found = ['/usr/bin/etcd', '/usr/local/bin/etcd'].find((p) => existsSync(p));
+  if (found) return found;
+  if (process.getuid?.() !== 0) throw new Error('etcd is not installed and this is not root: apt-get install -y etcd-server');
+  log('installing etcd-server with apt-get…');
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return '/usr/bin/etcd';
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+  }
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  for (const s of servers) await new Promise((r) => s.close(r));
+  return ports;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+
+function request(url: string, method: string, body: string | undefined): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (data += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function until(what: string, f: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await f()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One system under test: how to put and get a key over HTTP. */
+interface System {
+  name: string;
+  endpoints: string[];
+  put(endpoint: string, key: string, value: string): Promise<void>;
+  get(endpoint: string, key: string): Promise<void>;
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+async function startEtcd(bin: string): Promise<System> {
+  const ports = await freePorts(6);
+  const names = ['e1', 'e2', 'e3'];
+  const initial = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]}`).join(',');
+  names.forEach((name, i) => {
+    const client = `http://127.0.0.1:${ports[2 * i]}`;
+    const peer = `http://127.0.0.1:${ports[2 * i + 1]}`;
+    const child = spawn(bin, [
+      '--name', name, '--data-dir', path.join(root, `etcd-${name}`),
+      '--listen-client-urls', client, '--advertise-client-urls', client,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'flo-bench',
+      '--log-level', 'error',
+    ], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
+    children.push(child);
+  });
+  const endpoints = names.map((_, i) => `http://127.0.0.1:${ports[2 * i]}`);
+  const sys: System = {
+    name: 'etcd',
+    endpoints,
+    async put(ep, key, value) {
+      const r = await request(`${ep}/v3/kv/put`, 'POST', JSON.stringify({ key: b64(key), value: b64(value) }));
+      if (r.status !== 200) throw new Error(`etcd put: ${r.status} ${r.body}`);
+    },
+    async get(ep, key) {
+      const r = await request(`${ep}/v3/kv/range`, 'POST', JSON.stringify({ key: b64(key) }));
+      if (r.status !== 200) throw new Error(`etcd range: ${r.status} ${r.body}`);
+    },
+  };
+  for (const ep of endpoints) await until(`etcd at ${ep}`, async () => (await request(`${ep}/v3/kv/put`, 'POST', JSON.stringify({ key: b64('warm'), value: b64('x') }))).status === 200);
+  return sys;
+}
+
+async function startFlotilla(): Promise<System> {
+  const ports = await freePorts(6);
+  const peers = [1, 2, 3].map((id) => [id, `127.0.0.1:${ports[2 * (id - 1) + 1]}`] as [number, string]);
+  for (const [id, peer] of peers) {
+    const opts = { id, listen: `127.0.0.1:${ports[2 * (id - 1)]}`, peerListen: peer, peers, data: path.join(root, `flo-${id}`) };
+    const child = spawn(process.execPath, ['--conditions=@flotilla/source', '--import', 'tsx', path.join(here, 'kv-member.ts'), JSON.stringify(opts)], { cwd: path.join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(child);
+  }
+  const endpoints = [1, 2, 3].map((id) => `http://127.0.0.1:${ports[2 * (id - 1)]}`);
+  const sys: System = {
+    name: 'flotilla',
+    endpoints,
+    async put(ep, key, value) {
+      const r = await request(`${ep}/v1/kv/${encodeURIComponent(key)}`, 'PUT', JSON.stringify({ value }));
+      if (r.status !== 200) throw new Error(`flotilla put: ${r.status} ${r.body}`);
+    },
+    async get(ep, key) {
+      const r = await request(`${ep}/v1/kv/${encodeURIComponent(key)}`, 'GET', undefined);
+      if (r.status !== 200) throw new Error(`flotilla get: ${r.status} ${r.body}`);
+    },
+  };
+  for (const ep of endpoints) await until(`flotilla at ${ep}`, async () => (await request(`${ep}/v1/kv/warm`, 'PUT', JSON.stringify({ value: 'x' }))).status === 200);
+  return sys;
+}
+
+interface Result {
+  ops: number;
+  opsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/** `clients` concurrent loops, each bound to one endpoint (round-robin), for `seconds`. */
+async function load(sys: System, kind: 'put' | 'get', clients: number): Promise<Result> {
+  const value = 'v'.repeat(256);
+  const keys = Array.from({ length: 1000 }, (_, i) => `bench/key-${i}`);
+  if (kind === 'get') for (const k of keys.slice(0, 100)) await sys.put(sys.endpoints[0]!, k, value);
+  const lat: number[] = [];
+  let errors = 0;
+  let stop = false;
+  const begin = performance.now();
+  const loops = Array.from({ length: clients }, async (_, c) => {
+    const ep = sys.endpoints[c % sys.endpoints.length]!;
+    let i = c;
+    while (!stop) {
+      const key = kind === 'get' ? keys[i % 100]! : keys[i % keys.length]!;
+      i += clients;
+      const t0 = performance.now();
+      try {
+        if (kind === 'put') await sys.put(ep, key, value);
+        else await sys.get(ep, key);
+        lat.push(performance.now() - t0);
+      } catch {
+        errors++;
+      }
+    }
+  });
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  stop = true;
+  await Promise.all(loops);
+  const elapsed = (performance.now() - begin) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  return { ops: lat.length, opsPerSec: lat.length / elapsed, p50: q(0.5), p99: q(0.99), errors };
+}
+
+const workloads: { label: string; kind: 'put' | 'get'; clients: number }[] = [
+  { label: 'sequential puts, 1 client', kind: 'put', clients: 1 },
+  { label: 'puts, 16 clients', kind: 'put', clients: 16 },
+  { label: 'puts, 64 clients', kind: 'put', clients: 64 },
+  { label: 'linearizable gets, 64 clients', kind: 'get', clients: 64 },
+];
+
+const only = process.env.BENCH_ONLY;
+if (only) workloads.splice(0, workloads.length, ...workloads.filter((w) => w.label.includes(only)));
+
+async function main(): Promise<void> {
+  const etcdBin = ensureEtcd();
+  const version = execFileSync(etcdBin, ['--version']).toString().split('\n')[0];
+  log(`etcd: ${version}; data under ${root}; ${seconds} s per run, ${rounds} rounds`);
+  const etcd = await startEtcd(etcdBin);
+  const flo = await startFlotilla();
+  const results = new Map<string, { etcd: Result[]; flotilla: Result[] }>();
+  for (let round = 0; round < rounds; round++) {
+    for (const w of workloads) {
+      const order = round % 2 === 0 ? [etcd, flo] : [flo, etcd];
+      for (const sys of order) {
+        const r = await load(sys, w.kind, w.clients);
+        log(`round ${round + 1} ${sys.name.padEnd(8)} ${w.label.padEnd(32)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}`);
+        const entry = results.get(w.label) ?? { etcd: [], flotilla: [] };
+        (sys === etcd ? entry.etcd : entry.flotilla).push(r);
+        results.set(w.label, entry);
+      }
+    }
+  }
+  const med = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const lines = [
+    '| workload | Flotilla ops/s | etcd ops/s | ratio | Flotilla p50 / p99 ms | etcd p50 / p99 ms |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const w of workloads) {
+    const r = results.get(w.label)!;
+    const f = med(r.flotilla.map((x) => x.opsPerSec));
+    const e = med(r.etcd.map((x) => x.opsPerSec));
+    const fl = `${med(r.flotilla.map((x) => x.p50)).toFixed(1)} / ${med(r.flotilla.map((x) => x.p99)).toFixed(1)}`;
+    const el = `${med(r.etcd.map((x) => x.p50)).toFixed(1)} / ${med(r.etcd.map((x) => x.p99)).toFixed(1)}`;
+    lines.push(`| ${w.label} | ${f.toFixed(0)} | ${e.toFixed(0)} | ${(f / e).toFixed(2)}× | ${fl} | ${el} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n(medians of ${rounds} alternating runs of ${seconds} s, 256-byte values)\n`);
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  agent.destroy();
+  rmSync(root, { recursive: true, force: true });
+}
