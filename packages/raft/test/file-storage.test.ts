@@ -106,6 +106,35 @@ describe('FileStorage', () => {
     await r.close();
   });
 
+  it("finishes a leader snapshot install interrupted by a crash: the replaced log never resurfaces", async () => {
+    for (const crashBeforeNewSegment of [false, true]) {
+      const dir = tempDir();
+      const s = await FileStorage.open(dir, { segmentBytes: 300, fsync: false });
+      await s.bootstrap(conf);
+      for (let i = 2; i <= 100; i += 7) await s.save({ entries: ents(i, Math.min(i + 6, 100), 1), hardState: { term: 2, vote: 3, commit: 1 } });
+      const oldSegments = walFiles(dir);
+      const saved = copyDir(dir);
+      await s.save({ snapshot: { index: 50, term: 3, confState: conf, data: new Uint8Array(0) }, entries: ents(51, 55, 3), hardState: { term: 3, vote: 0, commit: 50 } });
+      await s.close();
+      // The crash: the old segments were not deleted yet (and maybe the new one was never made).
+      if (crashBeforeNewSegment) for (const n of walFiles(dir)) rmSync(join(dir, 'wal', n));
+      for (const n of oldSegments) copyFileSync(join(saved, 'wal', n), join(dir, 'wal', n));
+      const r = await FileStorage.open(dir, { segmentBytes: 300, fsync: false });
+      expect(r.snapshot().index).toBe(50);
+      expect(r.lastIndex()).toBe(crashBeforeNewSegment ? 50 : 55);
+      expect(r.initialState().hardState.term).toBe(crashBeforeNewSegment ? 2 : 3);
+      expect(walFiles(dir).some((n) => oldSegments.includes(n))).toBe(false);
+      await r.save({ entries: ents(r.lastIndex() + 1, r.lastIndex() + 1, 3) });
+      await r.createSnapshot(r.lastIndex(), conf, new Uint8Array([1]));
+      await r.close();
+      const again = await FileStorage.open(dir, { segmentBytes: 300, fsync: false });
+      // Without the fix the old log's entries 52..100 would come back here.
+      expect(again.lastIndex()).toBe(crashBeforeNewSegment ? 51 : 56);
+      expect(again.initialState().hardState.term).toBe(crashBeforeNewSegment ? 2 : 3);
+      await again.close();
+    }
+  });
+
   it('recovers from a cut at every byte offset of the last record (torn write)', async () => {
     const dir = tempDir();
     const s = await FileStorage.open(dir, { fsync: false });

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, mkdirSync, existsSync, ftruncateSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, mkdirSync, existsSync, ftruncateSync, unlinkSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptStorageError, errSnapOutOfDate, RaftError } from '../errors.js';
@@ -62,6 +62,9 @@ const hex = (n: number): string => n.toString(16).padStart(16, '0');
  * - `compact()` removes segments whose entries all precede the compaction point and
  *   snapshot files older than the newest.
  * - The commit index is part of the persisted hard state, so it is recoverable on restart.
+ *
+ * Calls that write (`save`, `createSnapshot`, `compact`) must not overlap: await each one
+ * (a driver's group commit is one `save` per Ready, covering every proposal in it).
  */
 export class FileStorage implements Storage {
   private readonly mem: MemoryStorage;
@@ -104,6 +107,8 @@ export class FileStorage implements Storage {
     const snapDir = join(dir, 'snap');
     mkdirSync(walDir, { recursive: true });
     mkdirSync(snapDir, { recursive: true });
+    // A snapshot whose rename never happened is garbage.
+    for (const n of readdirSync(snapDir)) if (n.endsWith('.snap.tmp')) unlinkSync(join(snapDir, n));
     const snap = loadNewestSnapshot(snapDir);
     const segments = listSegments(walDir);
     const mem = new MemoryStorage();
@@ -144,6 +149,12 @@ export class FileStorage implements Storage {
     const fs = new FileStorage(dir, mem, segments, currentSize, opts, isNew);
     if (segments.length > 0) {
       fs.current = await open(join(walDir, segments[segments.length - 1]!.name), 'a');
+    }
+    if (snap?.resetsLog && segments.some((seg) => seg.seq < snap.resetSeq)) {
+      // A leader's snapshot was being installed when the process stopped: finish the job,
+      // so the replaced log can never resurface once a newer local snapshot exists.
+      if (!segments.some((seg) => seg.seq >= snap.resetSeq)) await fs.rollSegment(base + 1);
+      await fs.dropSegmentsBefore(snap.resetSeq);
     }
     return fs;
   }
@@ -242,6 +253,15 @@ export class FileStorage implements Storage {
     if (this.closed) throw new RaftError('storage-misuse', `FileStorage ${this.dir} is closed`);
   }
 
+  /** Deletes the segments numbered below `seq` (the newest one always stays). */
+  private async dropSegmentsBefore(seq: number): Promise<void> {
+    while (this.segments.length > 1 && this.segments[0]!.seq < seq) {
+      const gone = this.segments.shift()!;
+      await unlink(join(this.walDir, gone.name));
+    }
+    this.syncDir(this.walDir);
+  }
+
   /** A leader's snapshot replaces the log: write it, then start a fresh segment after it. */
   private async installSnapshot(snap: Snapshot): Promise<void> {
     const resetSeq = (this.segments[this.segments.length - 1]?.seq ?? 0) + 1;
@@ -249,10 +269,7 @@ export class FileStorage implements Storage {
     this.mem.applySnapshot(snap);
     await this.rollSegment(snap.index + 1);
     // Older segments hold only entries the snapshot replaced.
-    while (this.segments.length > 1) {
-      const gone = this.segments.shift()!;
-      await unlink(join(this.walDir, gone.name));
-    }
+    await this.dropSegmentsBefore(resetSeq);
     for (const name of readdirSync(this.snapDir)) {
       if (name.endsWith('.snap') && name !== snapName(snap.index)) await unlink(join(this.snapDir, name));
     }
