@@ -3,7 +3,7 @@
 // liveness once healed, and for linearizability of the client history. A failing seed
 // throws a SimulationFailure whose message contains the exact runSimulation(...) call.
 import { describe, expect, it } from 'vitest';
-import { runSimulation, type SimulationOptions, type SimulationResult } from '../src/testing/index.js';
+import { runSimulation, SimulationFailure, type SimulationOptions, type SimulationResult } from '../src/testing/index.js';
 
 /** Seeds per configuration in the normal test run (see README: "Simulation"). */
 const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 4000);
@@ -46,3 +46,30 @@ sweep('5 voters, 3 spares, heavier faults', { voters: 5, spares: 3, dropRate: 0.
 sweep('lease-based ReadIndex', { readOnly: 'lease-based' }, SEEDS / 4, 200_001);
 sweep('no pre-vote', { preVote: false, checkQuorum: true }, SEEDS / 8, 300_001);
 sweep('long runs (1500 fault steps, tiny snapshots, small elections)', { faultSteps: 1500, snapshotEvery: 7, electionTicks: 5, heartbeatTicks: 1 }, SEEDS / 8, 400_001);
+
+describe('the simulator itself', () => {
+  it('is deterministic: the same seed and options replay the same run', () => {
+    for (const seed of [3, 99, 12345]) {
+      expect(runSimulation({ seed, voters: 5 })).toEqual(runSimulation({ seed, voters: 5 }));
+    }
+    expect(runSimulation({ seed: 1 })).not.toEqual(runSimulation({ seed: 2 }));
+  });
+
+  it('a failure names its seed and the exact call that replays it', () => {
+    const f = new SimulationFailure(424242, 17, 'election safety: nodes 1 and 2 both lead term 5', { seed: 424242, voters: 5, dropRate: 0.1 });
+    expect(f.message).toContain('runSimulation({"seed":424242,"voters":5,"dropRate":0.1})');
+    expect(f.message).toContain('at step 17: election safety');
+  });
+
+  it('reports a lack of progress when the cluster cannot make any (liveness is really checked)', () => {
+    // Five steps are too few for any election: the run must fail, loudly and replayably.
+    let caught: unknown;
+    try {
+      runSimulation({ seed: 5, voters: 3, electionTicks: 10, faultSteps: 0, livenessSteps: 5 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(SimulationFailure);
+    expect(String((caught as Error).message)).toMatch(/no progress within 5 steps after the network healed[\s\S]*runSimulation\(\{"seed":5/);
+  });
+});
