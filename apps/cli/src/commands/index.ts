@@ -12,6 +12,18 @@ export const commands: readonly CommandEntry[] = [
   { name: 'sign', summary: 'sign an artifact (OpenSSH signature, namespace flotilla-artifact)', load: () => import('./artifact-sign.js') },
   { name: 'server', summary: 'run a member of the replicated KV store (Raft)', load: () => import('./server-run.js') },
   { name: 'kv', summary: 'get, put, del, watch, txn, members, snapshot on the KV store', load: () => import('./kv-request.js') },
+  { name: 'apply', summary: 'make the cluster store say what manifests say (--wait converges)', load: () => import('./manifest-apply.js') },
+  { name: 'get', summary: 'list hosts, replicasets, instances or services', load: () => import('./resource-get.js') },
+  { name: 'describe', summary: 'show one object with its events', load: () => import('./resource-describe.js') },
+  { name: 'scale', summary: "set a replica set's replicas", load: () => import('./replicaset-scale.js') },
+  { name: 'rollout', summary: 'rollout undo: back to the previous template', load: () => import('./replicaset-rollout.js') },
+  { name: 'logs', summary: "print (or follow) an instance's output", load: () => import('./instance-logs.js') },
+  { name: 'cordon', summary: 'mark a host unschedulable', load: () => import('./host-cordon.js') },
+  { name: 'uncordon', summary: 'mark a host schedulable', load: () => import('./host-uncordon.js') },
+  { name: 'drain', summary: "cordon a host and move its instances away", load: () => import('./host-drain.js') },
+  { name: 'delete', summary: 'delete objects (a replica set stops its instances)', load: () => import('./resource-delete.js') },
+  { name: 'controller', summary: 'run the reconcile loop continuously (heals; leader-elected)', load: () => import('./controller-run.js') },
+  { name: 'demo', summary: 'everything above on a throwaway local fleet (--ssh: loopback sshd hosts)', load: () => import('./demo-run.js') },
 ];
 
 /** Task invocations (`flo deploy:app`) and `flo --list` when no command name matches. */

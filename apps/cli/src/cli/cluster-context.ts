@@ -1,0 +1,144 @@
+/**
+ * Shared plumbing of the cluster commands (apply, get, describe, scale, rollout, logs,
+ * cordon, uncordon, drain, delete, controller, demo): `--store`, `--ssh-config`, output
+ * formats, the store and the runtime. Loads @flotilla/cluster only when a command runs.
+ */
+import type * as Cluster from '@flotilla/cluster';
+import { UsageError, type OptionSpec } from './args.js';
+import type { CommandContext } from './registry.js';
+import { colorsFor, type Colors } from '../output/colors.js';
+import { formatTable } from '../output/table.js';
+
+/** Options every cluster command takes. */
+export const clusterOptions: readonly OptionSpec[] = [
+  { name: 'store', type: 'string', value: 'URL', description: 'the desired state: file:///abs/dir (default ./.flotilla), flotilla://h:p,…, etcd://h:p,…' },
+  { name: 'ssh-config', type: 'string', value: 'FILE', description: 'ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config' },
+  { name: 'accept-new-host-keys', type: 'boolean', description: 'accept and record unknown host keys (changed keys are always refused)' },
+];
+
+export type ClusterFormat = 'table' | 'wide' | 'json' | 'yaml';
+
+/** `-o table|wide|json|yaml` (`text` is `table`). */
+export function clusterFormat(ctx: CommandContext, allowed: readonly ClusterFormat[] = ['table', 'wide', 'json', 'yaml']): ClusterFormat {
+  const raw = (ctx.args.options.output as string | undefined) ?? 'table';
+  const o = raw === 'text' ? 'table' : raw;
+  if (!(allowed as readonly string[]).includes(o)) throw new UsageError(`-o ${raw}: expected one of ${allowed.join(', ')}`);
+  return o as ClusterFormat;
+}
+
+export function stringOption(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.args.options[name];
+  if (Array.isArray(v)) return v.at(-1);
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function listOption(ctx: CommandContext, name: string): string[] {
+  const v = ctx.args.options[name];
+  if (v === undefined || typeof v === 'boolean') return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+export function secondsOption(ctx: CommandContext, name: string, fallbackMs: number): number {
+  const v = stringOption(ctx, name);
+  if (v === undefined) return fallbackMs;
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${name} ${v}: expected seconds`);
+  return Math.round(Number(v) * 1000);
+}
+
+/** An open cluster: the store, a runtime (created on first use), colours. */
+export interface ClusterSession {
+  cluster: typeof Cluster;
+  store: Cluster.ClusterStore;
+  runtime(): Cluster.DeployRuntime;
+  colors: Colors;
+  close(): Promise<void>;
+}
+
+export async function openCluster(ctx: CommandContext, options: { artifactDir?: string } = {}): Promise<ClusterSession> {
+  const cluster = await import('@flotilla/cluster');
+  const store = await cluster.openStore(stringOption(ctx, 'store'), { cwd: ctx.cwd, ...(options.artifactDir ? { artifactDir: options.artifactDir } : {}) });
+  let runtime: Cluster.DeployRuntime | undefined;
+  const sshConfig = stringOption(ctx, 'ssh-config');
+  return {
+    cluster,
+    store,
+    colors: colorsFor(ctx.stderr, ctx.env),
+    runtime() {
+      runtime ??= new cluster.DeployRuntime({
+        ...(sshConfig !== undefined ? { sshConfigFiles: [sshConfig] } : {}),
+        acceptNewHostKeys: ctx.args.options['accept-new-host-keys'] === true,
+        onWarning: (m) => void ctx.stderr.write(`flo: ${m}\n`),
+      });
+      return runtime;
+    },
+    async close() {
+      await runtime?.close();
+      await store.close();
+    },
+  };
+}
+
+/** `kind/name` or `kind name` → a canonical kind and the name. */
+export function parseRef(args: readonly string[], kinds: readonly string[]): { kind: string; name: string } {
+  const [a, b] = args;
+  if (a === undefined) throw new UsageError(`expected <kind>/<name> (kinds: ${kinds.join(', ')})`);
+  const [k, n] = a.includes('/') ? [a.slice(0, a.indexOf('/')), a.slice(a.indexOf('/') + 1)] : [a, b];
+  const kind = canonicalKind(k);
+  if (kind === undefined || !kinds.includes(kind)) throw new UsageError(`unknown kind "${k}" (expected ${kinds.join(', ')})`);
+  if (n === undefined || n === '') throw new UsageError(`expected a name after ${k}/`);
+  return { kind, name: n };
+}
+
+/** host|hosts → Host, replicaset|replicasets|rs → ReplicaSet, … */
+export function canonicalKind(k: string): string | undefined {
+  const m: Record<string, string> = {
+    host: 'Host',
+    hosts: 'Host',
+    replicaset: 'ReplicaSet',
+    replicasets: 'ReplicaSet',
+    rs: 'ReplicaSet',
+    service: 'Service',
+    services: 'Service',
+    svc: 'Service',
+    instance: 'Instance',
+    instances: 'Instance',
+  };
+  return m[k.toLowerCase()];
+}
+
+/** Writes items as `{"items": [...]}` JSON, YAML, or a table. */
+export async function printItems<T>(ctx: CommandContext, format: ClusterFormat, items: readonly T[], table: (wide: boolean) => { header: string[]; rows: string[][] }): Promise<void> {
+  if (format === 'json') {
+    ctx.stdout.write(`${JSON.stringify({ items }, null, 2)}\n`);
+    return;
+  }
+  if (format === 'yaml') {
+    const { stringify } = await import('yaml');
+    ctx.stdout.write(stringify({ items }));
+    return;
+  }
+  const t = table(format === 'wide');
+  if (t.rows.length === 0) {
+    ctx.stderr.write('No resources found.\n');
+    return;
+  }
+  ctx.stdout.write(formatTable(t.rows, { header: t.header }));
+}
+
+/** `5s`, `3m`, `2h`, `4d` since an ISO time. */
+export function age(iso: string | undefined, now = Date.now()): string {
+  if (iso === undefined) return '-';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** Prints convergence progress on stderr (one line per change). */
+export function progressPrinter(ctx: CommandContext): (waiting: string[]) => void {
+  return (waiting) => {
+    if (waiting.length === 0) ctx.stderr.write('converged\n');
+    else ctx.stderr.write(`waiting: ${waiting.join('; ')}\n`);
+  };
+}

@@ -1,0 +1,49 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CommandModule } from '../cli/registry.js';
+
+export const command: CommandModule = {
+  usage: 'demo [--ssh] [--keep]',
+  description:
+    'Everything on a throwaway fleet: applies a sample app (a tiny HTTP server) with replicas: 5, shows the placement, kills an instance and shows the controller healing it, scales to 8, serves the app through the service endpoints, and cleans up. Hosts are local directories (the local transport); --ssh uses real loopback sshd hosts instead (needs root, to create users and start sshd).',
+  deployOptions: false,
+  options: [
+    { name: 'ssh', type: 'boolean', description: 'use a fleet of loopback sshd hosts (needs root)' },
+    { name: 'keep', type: 'boolean', description: 'keep the demo directory (store, hosts, logs) afterwards' },
+  ],
+  async run(ctx) {
+    const cluster = await import('@flotilla/cluster');
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-demo-'));
+    const log = (line: string): void => void ctx.stdout.write(`${line}\n`);
+    let fleet: { stop(): Promise<void>; sshConfigFile: string; hosts: { name: string }[] } | undefined;
+    let runtime: InstanceType<typeof cluster.DeployRuntime> | undefined;
+    try {
+      let hosts: ReturnType<typeof cluster.localDemoHosts> | undefined;
+      if (ctx.args.options.ssh === true) {
+        const { fleetAvailability, startFleet } = await import('@flotilla/deploy/testing');
+        const can = fleetAvailability();
+        if (!can.ok) {
+          ctx.stderr.write(`flo demo --ssh: ${can.reason}\n(run it as root, or run \`flo demo\` without --ssh for local hosts)\n`);
+          return 1;
+        }
+        ctx.stderr.write('starting 6 loopback sshd hosts…\n');
+        fleet = await startFleet({ size: 6, subnet: 77, userPrefix: 'flodemo', namePrefix: 'h' });
+        hosts = fleet.hosts.map((h, i) => ({
+          apiVersion: cluster.API_VERSION,
+          kind: 'Host' as const,
+          metadata: { name: h.name, labels: { zone: i % 2 === 0 ? 'a' : 'b', ...(i === 0 ? { role: 'lb' } : {}) } },
+          spec: { address: h.name, capacity: { cpu: 2, memory: '2Gi' } },
+        }));
+        runtime = new cluster.DeployRuntime({ sshConfigFiles: [fleet.sshConfigFile] });
+      } else runtime = new cluster.DeployRuntime();
+      await cluster.runDemo({ dir, runtime, log, ...(hosts ? { hosts } : {}) });
+      return 0;
+    } finally {
+      await runtime?.close();
+      await fleet?.stop();
+      if (ctx.args.options.keep === true) ctx.stderr.write(`demo directory kept: ${dir}\n`);
+      else await rm(dir, { recursive: true, force: true });
+    }
+  },
+};

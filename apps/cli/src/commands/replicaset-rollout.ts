@@ -1,0 +1,29 @@
+import { UsageError } from '../cli/args.js';
+import { clusterOptions, openCluster, parseRef, progressPrinter, secondsOption } from '../cli/cluster-context.js';
+import type { CommandModule } from '../cli/registry.js';
+
+export const command: CommandModule = {
+  usage: 'rollout undo replicaset/NAME [--wait] [--store URL]',
+  description: 'Rolls a replica set back to its previous template (a rolling update, like any template change). --wait converges in this process.',
+  deployOptions: false,
+  options: [
+    { name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' },
+    { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' },
+    ...clusterOptions,
+  ],
+  async run(ctx) {
+    const [verb, ...rest] = ctx.args.positionals;
+    if (verb !== 'undo') throw new UsageError(`rollout: expected "undo", got ${verb ?? 'nothing'}`);
+    const { name } = parseRef(rest, ['ReplicaSet']);
+    const s = await openCluster(ctx);
+    try {
+      const r = await s.cluster.rolloutUndo(s.store, name);
+      ctx.stdout.write(`replicaset/${name} rolled back (template ${r.from} → ${r.to})\n`);
+      if (ctx.args.options.wait === true)
+        await s.cluster.converge({ store: s.store, runtime: s.runtime(), names: [name], timeoutMs: secondsOption(ctx, 'timeout', 300_000), onProgress: progressPrinter(ctx) });
+      return 0;
+    } finally {
+      await s.close();
+    }
+  },
+};

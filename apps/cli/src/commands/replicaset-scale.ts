@@ -1,0 +1,30 @@
+import { UsageError } from '../cli/args.js';
+import { clusterOptions, openCluster, parseRef, progressPrinter, secondsOption, stringOption } from '../cli/cluster-context.js';
+import type { CommandModule } from '../cli/registry.js';
+
+export const command: CommandModule = {
+  usage: 'scale replicaset/NAME --replicas N [--wait] [--store URL]',
+  description: 'Sets the number of replicas (until the next `flo apply` of that replica set says otherwise). --wait converges in this process.',
+  deployOptions: false,
+  options: [
+    { name: 'replicas', type: 'string', value: 'N', description: 'desired number of instances' },
+    { name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' },
+    { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' },
+    ...clusterOptions,
+  ],
+  async run(ctx) {
+    const { name } = parseRef(ctx.args.positionals, ['ReplicaSet']);
+    const text = stringOption(ctx, 'replicas');
+    if (text === undefined || !/^\d+$/.test(text)) throw new UsageError(`--replicas: expected a non-negative integer, got ${text ?? 'nothing'}`);
+    const s = await openCluster(ctx);
+    try {
+      await s.cluster.scaleReplicaSet(s.store, name, Number(text));
+      ctx.stdout.write(`replicaset/${name} scaled to ${text}\n`);
+      if (ctx.args.options.wait === true)
+        await s.cluster.converge({ store: s.store, runtime: s.runtime(), names: [name], timeoutMs: secondsOption(ctx, 'timeout', 300_000), onProgress: progressPrinter(ctx) });
+      return 0;
+    } finally {
+      await s.close();
+    }
+  },
+};

@@ -1,0 +1,45 @@
+import { age, clusterOptions, openCluster, parseRef } from '../cli/cluster-context.js';
+import type { CommandModule } from '../cli/registry.js';
+import { formatTable } from '../output/table.js';
+
+export const command: CommandModule = {
+  usage: 'describe <kind>/<name> [--store URL]',
+  description: 'Shows one object (host, replicaset, service, instance) with its status and its events (scheduled, started, unhealthy, rescheduled, … with the scheduler\'s reasons).',
+  deployOptions: false,
+  options: clusterOptions,
+  async run(ctx) {
+    const { kind, name } = parseRef(ctx.args.positionals, ['Host', 'ReplicaSet', 'Service', 'Instance']);
+    const s = await openCluster(ctx);
+    try {
+      const object =
+        kind === 'Host'
+          ? await s.store.hosts.get(name)
+          : kind === 'ReplicaSet'
+            ? await s.store.replicaSets.get(name)
+            : kind === 'Service'
+              ? await s.store.services.get(name)
+              : await s.store.instances.get(name);
+      if (!object) {
+        ctx.stderr.write(`flo: ${kind.toLowerCase()}/${name} not found\n`);
+        return 1;
+      }
+      const { stringify } = await import('yaml');
+      const shown = structuredClone(object) as { status?: { history?: unknown } };
+      if (shown.status?.history !== undefined) delete shown.status.history;
+      ctx.stdout.write(stringify(shown));
+      const events = await s.cluster.eventsFor(s.store, kind, name);
+      ctx.stdout.write('\nEvents:\n');
+      if (events.length === 0) ctx.stdout.write('  <none>\n');
+      else
+        ctx.stdout.write(
+          formatTable(
+            events.map((e) => [`  ${e.type}`, e.reason, age(e.time), e.message]),
+            { header: ['  TYPE', 'REASON', 'AGE', 'MESSAGE'] },
+          ),
+        );
+      return 0;
+    } finally {
+      await s.close();
+    }
+  },
+};
