@@ -307,7 +307,10 @@ export class ClusterControllers {
 
   /** Places and creates `count` instances; returns true when some could not be placed. */
   async #create(rs: ReplicaSet, hash: string, count: number): Promise<boolean> {
-    const hosts = (await this.store.hosts.items()).filter((h) => h.status?.ready === true);
+    const allHosts = await this.store.hosts.items();
+    const hosts = allHosts.filter((h) => h.status?.ready === true);
+    // hosts not probed yet: wait for their first probe rather than report them unavailable
+    if (allHosts.some((h) => h.status === undefined)) return true;
     const placed = (await this.store.instances.items()).filter((i) => i.metadata.deletionTimestamp === undefined);
     const labels = { ...rs.spec.template.metadata.labels, [REPLICASET_LABEL]: rs.metadata.name, [TEMPLATE_HASH_LABEL]: hash };
     const pods: PlacementRequest[] = [];
