@@ -63,8 +63,8 @@ class BaselineCluster {
     nodes.forEach((node, i) => {
       this.capCpu[i] = node.capacity.cpu as number;
       this.capMemory[i] = node.capacity.memory as number;
-      this.freeCpu[i] = this.capCpu[i]! - ((node.allocated?.cpu as number | undefined) ?? 0);
-      this.freeMemory[i] = this.capMemory[i]! - ((node.allocated?.memory as number | undefined) ?? 0);
+      this.freeCpu[i] = this.capCpu[i] - ((node.allocated?.cpu as number | undefined) ?? 0);
+      this.freeMemory[i] = this.capMemory[i] - ((node.allocated?.memory as number | undefined) ?? 0);
     });
   }
 

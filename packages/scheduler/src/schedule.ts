@@ -182,7 +182,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     ) {
       const cpu = requests.cpu as number;
       let inner = byNumbers.get(cpu);
-      if (inner === undefined) byNumbers.set(cpu, (inner = new Map()));
+      if (inner === undefined) byNumbers.set(cpu, (inner = new Map<number, Group>()));
       let group = inner.get(requests.memory as number);
       if (group === undefined) {
         group = { pods: [], spec: undefined, share: 0 };

@@ -1487,7 +1487,7 @@ class TrackerLookup {
       const value = tracker.selector.requiresExactMatch(requirement.key);
       if (value === undefined) continue;
       let byValue = this.#byKey.get(requirement.key);
-      if (byValue === undefined) this.#byKey.set(requirement.key, (byValue = new Map()));
+      if (byValue === undefined) this.#byKey.set(requirement.key, (byValue = new Map<string, Tracker[]>()));
       let list = byValue.get(value);
       if (list === undefined) byValue.set(value, (list = []));
       list.push(tracker);
