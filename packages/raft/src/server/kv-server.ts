@@ -46,9 +46,9 @@ export interface KvServerOptions {
   readonly tickMs?: number;
   /** @default 10 */
   readonly electionTicks?: number;
-  /** Watch history kept by automatic compaction; 0 disables it. @default 0 */
+  /** Watch history kept by automatic compaction; 0 disables it. @default 10000 */
   readonly autoCompactRevisions?: number;
-  /** @default 10000 */
+  /** @default 50000 */
   readonly snapshotEntries?: number;
   /** @default 7000 */
   readonly requestTimeoutMs?: number;

@@ -34,11 +34,11 @@ export interface RaftKvNodeOptions {
   readonly heartbeatTicks?: number;
   /** How long a proposal or read waits before answering `timeout` (unknown outcome for writes). @default 7000 */
   readonly requestTimeoutMs?: number;
-  /** Take a state-machine snapshot and compact the log after this many applied entries. @default 10000 */
+  /** Take a state-machine snapshot and compact the log after this many applied entries. @default 50000 */
   readonly snapshotEntries?: number;
-  /** Entries kept behind a snapshot for slow followers. @default 5000 */
+  /** Entries kept behind a snapshot for slow followers. @default 10000 */
   readonly snapshotCatchUpEntries?: number;
-  /** Keep this many revisions of watch history; older ones are compacted by the leader. 0 = never. @default 0 */
+  /** Keep this many revisions of watch history; older ones are compacted by the leader. 0 = never. @default 10000 */
   readonly autoCompactRevisions?: number;
   /** Seed of the election-timeout randomness. @default derived from id and time */
   readonly seed?: number;
@@ -61,9 +61,11 @@ interface Envelope {
 }
 
 interface ControlFrame {
-  readonly t: 'prop' | 'nack' | 'removed';
+  readonly t: 'prop' | 'nack' | 'removed' | 'res';
   readonly r: string;
   readonly e?: string;
+  /** With `res`: the applied result of a forwarded proposal. */
+  readonly v?: unknown;
 }
 
 const enc = new TextEncoder();
@@ -107,6 +109,8 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   readonly #leaseExpiring = new Map<string, number>();
   #compacting = false;
   readonly #removedPeers = new Map<NodeId, number>();
+  /** Proposals forwarded to this leader: request id → proposing member and when. */
+  readonly #forwarded = new Map<string, { from: NodeId; at: number }>();
   #removedNotified = false;
   #timers: NodeJS.Timeout[] = [];
   #fatal: unknown;
@@ -398,6 +402,12 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       }
       return;
     }
+    if (f.t === 'res') {
+      // The leader applied a proposal this member forwarded: answer without waiting for the
+      // local apply (the result is the same everywhere; linearizable reads still use ReadIndex).
+      this.#settle(f.r, f.v);
+      return;
+    }
     if (f.t === 'nack') {
       this.#settle(f.r, new KvError('no-leader', 'the member this one took for the leader is not leading; retry shortly'));
       return;
@@ -409,6 +419,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       }
       try {
         this.#raw.propose(enc.encode(f.e));
+        this.#forwarded.set(f.r, { from, at: Date.now() });
       } catch {
         this.#transport.sendControl(from, enc.encode(JSON.stringify({ t: 'nack', r: f.r } satisfies ControlFrame)));
         return;
@@ -435,13 +446,18 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
         const rd = this.#raw.ready();
         this.#transport.send(rd.messages);
         if (rd.softState) this.#onSoftState(rd.softState.leader, rd.softState.state);
+        // Committed entries are durable on a quorum already (the leader counts its own copy
+        // only once persisted), so they are applied before this Ready's own write, as etcd's
+        // server does: the apply (and the client's answer) does not wait for that fsync.
+        if (!rd.snapshot) this.#applyCommitted(rd.committedEntries, rd.readStates);
         if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
           await this.#storage.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
         }
         this.#transport.send(rd.persistedMessages);
-        if (rd.snapshot) this.#applySnapshot(rd.snapshot);
-        for (const e of rd.committedEntries) this.#applyEntry(e);
-        for (const rs of rd.readStates) this.#onReadState(rs);
+        if (rd.snapshot) {
+          this.#applySnapshot(rd.snapshot);
+          this.#applyCommitted(rd.committedEntries, rd.readStates);
+        }
         this.#raw.advance();
         this.#serveReads();
         await this.#maybeSnapshot();
@@ -455,6 +471,12 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       this.#running = false;
     }
     if (!this.#stopped && this.#fatal === undefined && this.#raw.hasReady()) setImmediate(() => this.#pump());
+  }
+
+  #applyCommitted(entries: readonly Entry[], readStates: readonly ReadState[]): void {
+    for (const e of entries) this.#applyEntry(e);
+    for (const rs of readStates) this.#onReadState(rs);
+    this.#serveReads();
   }
 
   #onSoftState(leader: NodeId, role: string): void {
@@ -541,6 +563,11 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     }
     if (c.op === 'compact') this.#compacting = false;
     this.#settle(env.r, result);
+    const fwd = this.#forwarded.get(env.r);
+    if (fwd) {
+      this.#forwarded.delete(env.r);
+      this.#transport.sendControl(fwd.from, enc.encode(JSON.stringify({ t: 'res', r: env.r, v: result } satisfies ControlFrame)));
+    }
   }
 
   #onReadState(rs: ReadState): void {
@@ -564,18 +591,18 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   }
 
   async #maybeSnapshot(): Promise<void> {
-    const every = this.#o.snapshotEntries ?? 10_000;
+    const every = this.#o.snapshotEntries ?? 50_000;
     if (this.#applied - this.#snapshotIndex < every) return;
     const index = this.#applied;
     await this.#storage.createSnapshot(index, this.#appliedConf, this.state.snapshot());
     this.#snapshotIndex = index;
-    const keep = this.#o.snapshotCatchUpEntries ?? 5000;
+    const keep = this.#o.snapshotCatchUpEntries ?? 10_000;
     const compactTo = index - keep;
     if (compactTo > this.#storage.firstIndex()) await this.#storage.compact(compactTo);
   }
 
   #maybeAutoCompact(): void {
-    const keep = this.#o.autoCompactRevisions ?? 0;
+    const keep = this.#o.autoCompactRevisions ?? 10_000;
     if (keep <= 0 || this.#role !== 'leader' || this.#compacting) return;
     const kv = this.state.kv;
     const target = kv.revision - keep;
@@ -588,8 +615,11 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   }
 
   #leaseTick(): void {
-    if (this.#role !== 'leader' || this.#stopped) return;
     const now = Date.now();
+    if (this.#forwarded.size > 0) {
+      for (const [rid, f] of this.#forwarded) if (now - f.at > 60_000) this.#forwarded.delete(rid);
+    }
+    if (this.#role !== 'leader' || this.#stopped) return;
     for (const l of this.state.kv.leases()) {
       const deadline = this.#leaseDeadlines.get(l.id);
       if (deadline === undefined) {
