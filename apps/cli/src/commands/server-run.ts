@@ -64,7 +64,7 @@ export const command: CommandModule = {
     { name: 'tls-ca', type: 'string', value: 'FILE', description: 'CA (PEM) of the members\' certificates: mutual TLS between peers' },
     { name: 'token-file', type: 'string', value: 'FILE', description: 'file holding the bearer token clients must send' },
     { name: 'restore', type: 'string', value: 'FILE', description: 'found the new cluster from this backup (flo kv snapshot save)' },
-    { name: 'auto-compact-revisions', type: 'string', value: 'N', description: 'keep N revisions of watch history (default 0: no automatic compaction)' },
+    { name: 'auto-compact-revisions', type: 'string', value: 'N', description: 'keep N revisions of watch history (default 10000; 0 disables automatic compaction)' },
     { name: 'dev-cluster', type: 'string', value: 'N', description: 'run N members on loopback in this process (development)' },
     { name: 'tick-ms', type: 'string', value: 'MS', description: 'Raft tick (default 100; elections after 10–20 ticks)' },
   ],
