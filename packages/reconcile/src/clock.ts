@@ -19,14 +19,27 @@ export interface Clock {
   setTimer(callback: () => void, delayMs: number): Timer;
 }
 
+/** Node's timers overflow above 2^31 − 1 ms (about 24.8 days) and then fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The real clock: monotonic milliseconds (`performance.timeOrigin + performance.now()`,
- * which never jumps backwards with NTP adjustments) and Node's timers.
+ * which never jumps backwards with NTP adjustments) and Node's timers, chained for delays
+ * longer than Node allows in one timer.
  */
 export const systemClock: Clock = {
   now: () => performance.timeOrigin + performance.now(),
   setTimer(callback, delayMs) {
-    const handle = setTimeout(callback, Math.max(0, delayMs));
+    const due = systemClock.now() + Math.max(0, delayMs);
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = (ms: number): void => {
+      handle = setTimeout(() => {
+        const left = due - systemClock.now();
+        if (left > 1) arm(left);
+        else callback();
+      }, Math.min(ms, MAX_TIMER_MS));
+    };
+    arm(Math.max(0, delayMs));
     return { cancel: () => clearTimeout(handle) };
   },
 };
