@@ -107,3 +107,5 @@ export type { DeployRuntimeOptions } from './runtime/deploy.js';
 export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';
 export { runDemo, localDemoHosts } from './demo/demo.js';
 export type { DemoOptions } from './demo/demo.js';
+export { RaftKvStore, openRaftStore } from './store/raft.js';
+export type { RaftStoreOptions } from './store/raft.js';

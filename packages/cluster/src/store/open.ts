@@ -3,9 +3,9 @@
  * only then), the Raft KV through its client.
  */
 import { join } from 'node:path';
-import { ClusterError } from '../errors.js';
 import { openEtcdStore, type EtcdStoreOptions } from './etcd.js';
 import { openFileStore, type FileKvStoreOptions } from './file.js';
+import { openRaftStore, type RaftStoreOptions } from './raft.js';
 import { ClusterStore } from './resources.js';
 import type { KvStore } from './types.js';
 import { parseStoreUrl, type StoreLocation } from './url.js';
@@ -20,6 +20,8 @@ export interface OpenStoreOptions {
   file?: FileKvStoreOptions;
   /** etcd options. @default {} */
   etcd?: EtcdStoreOptions;
+  /** Flotilla Raft KV options. @default {} */
+  raft?: RaftStoreOptions;
 }
 
 /** Opens the key-value store a location names. */
@@ -30,10 +32,7 @@ export async function openKvStore(location: StoreLocation, options: OpenStoreOpt
     case 'etcd':
       return openEtcdStore(location.endpoints, options.etcd);
     case 'flotilla':
-      throw new ClusterError(
-        'store-unavailable',
-        `the Flotilla Raft KV store (${location.endpoints.join(',')}) needs @flotilla/raft's client, which this build does not include yet; use file:// or etcd://`,
-      );
+      return openRaftStore(location.endpoints, options.raft);
   }
 }
 

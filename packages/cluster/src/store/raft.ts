@@ -1,0 +1,151 @@
+/**
+ * The Flotilla Raft KV backend (`flotilla://host:port,...`) through `@flotilla/raft/client`.
+ * The KV's model is etcd's (revisions, modRevision compare-and-set, watch from a revision),
+ * so this is a thin translation; a delete event's previous value comes from a per-watch
+ * cache of the keys seen (filled by a range at the watch's start revision).
+ */
+import type { KvClient, KvClientOptions } from '@flotilla/raft/client';
+import { ClusterError, ConflictError } from '../errors.js';
+import { Channel } from './channel.js';
+import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
+
+/** Options of {@link openRaftStore}. */
+export interface RaftStoreOptions {
+  /** Passed to the KvClient (token, CA, timeouts). @default {} */
+  client?: Omit<KvClientOptions, 'endpoints'>;
+}
+
+function kvCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null ? ((e as { code?: unknown }).code as string | undefined) : undefined;
+}
+
+function translate(e: unknown, key: string, expected: number | undefined): Error {
+  if (kvCode(e) === 'conflict' && expected !== undefined) return new ConflictError(key, expected, (e as { modRevision?: number }).modRevision ?? 0);
+  if (e instanceof ClusterError) return e;
+  return new ClusterError('store-unavailable', `flotilla KV: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
+const strip = (kv: KeyValue): KeyValue => ({ key: kv.key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version });
+
+/** A {@link KvStore} on the Flotilla Raft KV. */
+export class RaftKvStore implements KvStore {
+  readonly #client: KvClient;
+  readonly #watchers = new Set<() => void>();
+
+  constructor(client: KvClient) {
+    this.#client = client;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    try {
+      const kv = await this.#client.get(key);
+      return kv ? strip(kv) : undefined;
+    } catch (e) {
+      throw translate(e, key, undefined);
+    }
+  }
+
+  async range(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    try {
+      const items: KeyValue[] = [];
+      let after: string | undefined;
+      let revision = 0;
+      for (;;) {
+        const page = await this.#client.range({ prefix, limit: 1000, ...(after !== undefined ? { after } : {}) });
+        items.push(...page.items.map(strip));
+        if (revision === 0) revision = page.revision;
+        if (!page.more || page.items.length === 0) break;
+        after = page.items.at(-1)!.key;
+      }
+      return { items, revision };
+    } catch (e) {
+      throw translate(e, prefix, undefined);
+    }
+  }
+
+  async put(key: string, value: string, options: WriteOptions = {}): Promise<number> {
+    try {
+      return await this.#client.put(key, value, options.prevRevision !== undefined ? { prevRevision: options.prevRevision } : {});
+    } catch (e) {
+      throw translate(e, key, options.prevRevision);
+    }
+  }
+
+  async delete(key: string, options: WriteOptions = {}): Promise<number | undefined> {
+    if (options.prevRevision === 0) {
+      const cur = await this.get(key);
+      if (cur) throw new ConflictError(key, 0, cur.modRevision);
+      return undefined;
+    }
+    let revision: number | undefined;
+    try {
+      revision = await this.#client.delete(key, options.prevRevision !== undefined ? { prevRevision: options.prevRevision } : {});
+    } catch (e) {
+      throw translate(e, key, options.prevRevision);
+    }
+    if (revision === undefined && options.prevRevision !== undefined) throw new ConflictError(key, options.prevRevision, 0);
+    return revision;
+  }
+
+  watch(prefix: string, options: WatchOptions = {}): AsyncIterable<KvWatchEvent> {
+    const abort = new AbortController();
+    const stop = (): void => {
+      this.#watchers.delete(stop);
+      abort.abort();
+      channel.close();
+    };
+    const channel = new Channel<KvWatchEvent>(stop);
+    this.#watchers.add(stop);
+    options.signal?.addEventListener('abort', stop, { once: true });
+    const run = async (): Promise<void> => {
+      // previous values for delete events: the keys as of the revision before the start
+      const snapshot = await this.#client.range({ prefix });
+      const from = options.fromRevision ?? snapshot.revision + 1;
+      const values = new Map<string, string>();
+      if (from > snapshot.revision) for (const kv of snapshot.items) values.set(kv.key, kv.value);
+      const events = this.#client.watch(prefix, {
+        fromRevision: from,
+        signal: abort.signal,
+        onProgress: (revision) => channel.push({ type: 'progress', revision }),
+      });
+      for await (const ev of events) {
+        if (ev.type === 'put') {
+          const prevValue = values.get(ev.key);
+          values.set(ev.key, ev.value);
+          channel.push({ type: 'put', key: ev.key, value: ev.value, createRevision: ev.createRevision, modRevision: ev.modRevision, version: ev.version, ...(prevValue !== undefined ? { prevValue } : {}) });
+        } else {
+          const prevValue = values.get(ev.key);
+          values.delete(ev.key);
+          channel.push({ type: 'delete', key: ev.key, modRevision: ev.modRevision, ...(prevValue !== undefined ? { prevValue } : {}) });
+        }
+      }
+    };
+    run()
+      .catch((e: unknown) => {
+        if (abort.signal.aborted) return;
+        const compactRevision = (e as { compactRevision?: number }).compactRevision;
+        channel.push({ type: 'expired', compactRevision: kvCode(e) === 'compacted' ? (compactRevision ?? 0) : 0 });
+      })
+      .finally(stop);
+    if (options.signal?.aborted) stop();
+    return channel;
+  }
+
+  /** Compacts the KV's history up to `revision`. */
+  compact(revision: number): Promise<void> {
+    return this.#client.compact(revision);
+  }
+
+  close(): Promise<void> {
+    for (const stop of [...this.#watchers]) stop();
+    this.#client.close();
+    return Promise.resolve();
+  }
+}
+
+/** Connects to Flotilla KV members (`["127.0.0.1:2479"]` or URLs). */
+export async function openRaftStore(endpoints: readonly string[], options: RaftStoreOptions = {}): Promise<RaftKvStore> {
+  const { KvClient } = await import('@flotilla/raft/client');
+  const client = new KvClient({ ...options.client, endpoints: endpoints.map((h) => (/^https?:\/\//.test(h) ? h : `http://${h}`)) });
+  return new RaftKvStore(client);
+}

@@ -1,0 +1,53 @@
+// The store contract against a real 3-member Flotilla Raft KV (RaftKvNode over TCP with the
+// KV HTTP API on each member), through @flotilla/raft/client.
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
+import { MemoryNodeStorage, RaftKvNode, ServerState, createKvRequestListener } from '@flotilla/raft/server';
+import { openRaftStore, type RaftKvStore } from '../src/index.js';
+import { storeContract } from './store-contract.js';
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const nodes: RaftKvNode[] = [];
+const servers: http.Server[] = [];
+const endpoints: string[] = [];
+
+beforeAll(async () => {
+  const peerPorts = await Promise.all([1, 2, 3].map(freePort));
+  const members = new Map(peerPorts.map((p, i) => [i + 1, { peerUrl: `127.0.0.1:${p}`, clientUrl: '' }]));
+  const conf = { voters: [...members.keys()], learners: [] };
+  const data = ServerState.initial(members);
+  for (const [id, m] of members) {
+    const node = new RaftKvNode({ id, storage: MemoryNodeStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
+    nodes.push(node);
+    await node.start();
+    const server = http.createServer(createKvRequestListener(node, { progressIntervalMs: 300 }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    node.setClientUrl(url);
+    servers.push(server);
+    endpoints.push(url);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+  for (const n of nodes) await n.stop();
+});
+
+storeContract({
+  name: 'flotilla raft kv',
+  open: () => openRaftStore(endpoints),
+  compact: (store, revision) => (store as RaftKvStore).compact(revision),
+  progressWithinMs: 300,
+});
