@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CommandFailedError, DeployError, badOption, type CommandResult } from './errors.js';
@@ -112,6 +112,35 @@ export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
+}
+
+/** Files up to this size are read once and kept in memory while several hosts receive them. */
+const MEMORY_UPLOAD_LIMIT = 64 << 20;
+
+interface LocalFile {
+  key: string;
+  sha256: Promise<string>;
+  data: Promise<Buffer | undefined>;
+}
+/** The last few local files uploaded, by path + size + mtime: a group hashes and reads a file once. */
+const localFiles: LocalFile[] = [];
+
+async function localFile(path: string): Promise<{ sha256: string; data: Buffer | undefined; mode: number }> {
+  const st = await stat(path);
+  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  let f = localFiles.find((x) => x.key === key);
+  if (!f) {
+    const data = st.size <= MEMORY_UPLOAD_LIMIT ? readFile(path) : Promise.resolve(undefined);
+    f = {
+      key,
+      data,
+      sha256: data.then((d) => (d ? createHash('sha256').update(d).digest('hex') : sha256File(path))),
+    };
+    localFiles.unshift(f);
+    if (localFiles.length > 4) localFiles.pop();
+  }
+  const [sha256, data] = await Promise.all([f.sha256, f.data]);
+  return { sha256, data, mode: st.mode & 0o7777 };
 }
 
 /**
@@ -372,9 +401,9 @@ export class Connection {
   async put(localPath: string, remotePath: string, options: PutOptions = {}): Promise<PutResult> {
     if (typeof localPath !== 'string') badOption('localPath', 'a string', localPath);
     if (typeof remotePath !== 'string' || remotePath === '') badOption('remotePath', 'a non-empty string', remotePath);
-    const st = await stat(localPath);
-    const mode = options.mode ?? st.mode & 0o7777;
-    const sha256 = await sha256File(localPath);
+    const local = await localFile(localPath);
+    const mode = options.mode ?? local.mode;
+    const sha256 = local.sha256;
     const dest = remotePath.endsWith('/') ? posix.join(remotePath, posix.basename(localPath)) : remotePath;
     if (options.skipIfSame !== false) {
       const remote = await this.remoteSha256(dest);
@@ -387,17 +416,17 @@ export class Connection {
     const method = options.method ?? 'auto';
     if (method !== 'stream') {
       try {
-        await t.putFile(localPath, dest, mode, options.signal);
+        await t.putFile(localPath, dest, mode, options.signal, local.data);
         return { remotePath: dest, sha256, skipped: false };
       } catch (e) {
         if (method === 'sftp' || (e as DeployError).code !== 'TRANSFER_FAILED' || options.signal?.aborted) throw e;
       }
     }
-    await this.streamPut(localPath, dest, mode, options.signal);
+    await this.streamPut(localPath, dest, mode, options.signal, local.data);
     return { remotePath: dest, sha256, skipped: false };
   }
 
-  private async streamPut(localPath: string, dest: string, mode: number, signal?: AbortSignal): Promise<void> {
+  private async streamPut(localPath: string, dest: string, mode: number, signal?: AbortSignal, data?: Buffer): Promise<void> {
     const dir = posix.dirname(dest);
     const tmp = posix.join(dir, `.${posix.basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
     const q = quotePath(tmp);
@@ -405,7 +434,7 @@ export class Connection {
       `umask 077; cat > ${q} && chmod ${mode.toString(8)} ${q} && mv -f ${q} ${quotePath(dest)} || { rm -f ${q}; exit 1; }`,
       `put ${localPath} ${dest}`,
       { hide: true, ...(signal ? { signal } : {}) },
-      { input: createReadStream(localPath) },
+      { input: data ?? createReadStream(localPath) },
     );
   }
 

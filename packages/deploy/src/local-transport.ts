@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { DeployError } from './errors.js';
 import type { ExecOptions, ExecOutcome, Transport } from './transport.js';
@@ -74,11 +74,12 @@ export class LocalTransport implements Transport {
     return spawnShell(command, { ...options, cwd: this.dir, env: this.setHome ? { ...process.env, HOME: this.dir } : process.env });
   }
 
-  async putFile(localPath: string, remotePath: string, mode: number): Promise<void> {
+  async putFile(localPath: string, remotePath: string, mode: number, _signal?: AbortSignal, data?: Buffer): Promise<void> {
     const dest = this.path(remotePath);
     const tmp = join(dirname(dest), `.${basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
     try {
-      await copyFile(localPath, tmp);
+      if (data) await writeFile(tmp, data, { mode });
+      else await copyFile(localPath, tmp);
       await chmod(tmp, mode);
       await rename(tmp, dest);
     } catch (e) {

@@ -32,8 +32,9 @@ export interface Transport {
   /**
    * Uploads a file atomically (temporary file, mode, rename). Throws `TRANSFER_FAILED` when the
    * transport's file protocol misbehaves, so the caller can fall back to a streamed copy.
+   * `data`, when given, is the file's content already in memory (sent instead of reading the file).
    */
-  putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal): Promise<void>;
+  putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal, data?: Buffer): Promise<void>;
   /** Downloads a file to a local path (written to a temporary name, then renamed). */
   getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
