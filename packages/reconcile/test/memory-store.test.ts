@@ -174,3 +174,14 @@ describe('MemoryStore fault injection', () => {
     expect(s.listCalls).toBe(3);
   });
 });
+
+describe('MemoryStore watch from a future revision', () => {
+  it('skips changes before the requested revision', async () => {
+    const s = new MemoryStore<number>({ progressIntervalMs: 0 });
+    const it = s.watch(3)[Symbol.asyncIterator]();
+    s.put('a', 1);
+    s.put('b', 2);
+    s.put('c', 3);
+    expect(await take(it, 1)).toEqual([{ type: 'added', key: 'c', object: 3, revision: 3 }]);
+  });
+});

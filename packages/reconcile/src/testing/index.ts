@@ -3,3 +3,5 @@
 export { FakeClock, settle } from './fake-clock.js';
 export { MemoryStore } from './memory-store.js';
 export type { MemoryStoreOptions, WriteOptions } from './memory-store.js';
+export { checkStoreContract } from './store-contract.js';
+export type { StoreContractSubject, StoreContractOptions } from './store-contract.js';

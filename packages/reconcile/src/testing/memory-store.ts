@@ -40,6 +40,8 @@ class MemoryWatch<T> implements AsyncIterableIterator<WatchEvent<T>> {
   readonly #unregister: (w: MemoryWatch<T>) => void;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.return();
+  /** Changes before this revision are not for this watch (it started in the future). */
+  from = 0;
 
   constructor(unregister: (w: MemoryWatch<T>) => void, signal: AbortSignal | undefined) {
     this.#unregister = unregister;
@@ -261,6 +263,7 @@ export class MemoryStore<T> implements WatchableStore<T>, CompareAndSetStore<T> 
     this.#watchCalls++;
     const w = new MemoryWatch<T>((x) => this.#unregister(x), options.signal);
     const from = fromRevision <= 0 ? this.#revision + 1 : fromRevision;
+    w.from = from;
     if (from < this.#compactRevision) {
       w.push({ type: 'expired', revision: this.#compactRevision });
       w.end();
@@ -327,7 +330,7 @@ export class MemoryStore<T> implements WatchableStore<T>, CompareAndSetStore<T> 
       this.#compactRevision = this.#history[this.#historyHead]!.revision;
       this.#trimHistory();
     }
-    for (const w of this.#watchers) w.push(event);
+    for (const w of this.#watchers) if (event.revision >= w.from) w.push(event);
   }
 
   #trimHistory(): void {
