@@ -271,18 +271,20 @@ export class Controller {
       if (typeof keys === 'string') queue.add(keys, priority);
       else for (const key of keys) queue.add(key, priority);
     };
-    entry.done = entry.source
-      .run({
-        emit,
-        signal: abort.signal,
-        clock: this.#clock,
-        logger: this.#logger,
-        synced: () => {
-          entry.synced = true;
-          this.#checkSynced();
-        },
-        restarted: (reason: WatchRestartReason) => this.#metrics?.watchRestart?.(name, entry.source.name, reason),
-      })
+    entry.done = Promise.resolve()
+      .then(() =>
+        entry.source.run({
+          emit,
+          signal: abort.signal,
+          clock: this.#clock,
+          logger: this.#logger,
+          synced: () => {
+            entry.synced = true;
+            this.#checkSynced();
+          },
+          restarted: (reason: WatchRestartReason) => this.#metrics?.watchRestart?.(name, entry.source.name, reason),
+        }),
+      )
       .catch((error: unknown) => {
         this.#logger.error('source failed', { controller: name, source: entry.source.name, error });
       });

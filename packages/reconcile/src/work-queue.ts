@@ -180,7 +180,8 @@ const SHUTDOWN: QueueItem<never> = Object.freeze({ key: undefined, shutdown: tru
 
 /**
  * A work queue with client-go's guarantees (`util/workqueue`), for any key type usable as a
- * `Map` key (strings in controllers).
+ * `Map` key except `undefined` (strings in controllers; keys compare with SameValueZero, so
+ * object keys are by identity).
  *
  * Guarantees:
  * - **Stingy**: a key added any number of times before a worker takes it is handed out
