@@ -13,7 +13,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -276,6 +276,7 @@ if [ "$mode" = load ]; then cat ${work}/load.* | awk '{print $1/$6, $0}' | sort 
     console.log(lines.join('\n'));
   } finally {
     await fleet.stop();
+    rmSync(work, { recursive: true, force: true });
   }
 }
 

@@ -100,14 +100,20 @@ function globFiles(pattern: string): string[] {
   }
 }
 
+const compiled = new Map<string, RegExp>();
+
 function globToRegExp(glob: string): RegExp {
+  const hit = compiled.get(glob);
+  if (hit) return hit;
   let src = '';
   for (const ch of glob) {
     if (ch === '*') src += '.*';
     else if (ch === '?') src += '.';
     else src += ch.replace(/[\\^$.+()[\]{}|]/g, '\\$&');
   }
-  return new RegExp(`^${src}$`, 's');
+  const re = new RegExp(`^${src}$`, 's');
+  if (compiled.size < 10_000) compiled.set(glob, re);
+  return re;
 }
 
 /** OpenSSH `match_pattern`: `*` and `?` wildcards, whole-string match. */
