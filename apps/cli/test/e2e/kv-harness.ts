@@ -43,7 +43,7 @@ export async function until<T>(what: string, f: () => Promise<T | undefined | fa
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -123,7 +123,7 @@ export class FloCluster {
   spawn(id: number): ChildProcess {
     const m = this.members.get(id)!;
     const child = spawn(process.execPath, [...floCommand(), ...m.args], { cwd: cliRoot, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       m.log += d.toString();
       if (m.log.length > 200_000) m.log = m.log.slice(-100_000);
     });
@@ -148,7 +148,7 @@ export class FloCluster {
 
   async kill(id: number): Promise<void> {
     const m = this.members.get(id)!;
-    if (!m.proc || m.proc.exitCode !== null || m.proc.signalCode !== null) return;
+    if (m.proc?.exitCode !== null || m.proc.signalCode !== null) return;
     const done = new Promise((r) => m.proc!.once('exit', r));
     m.proc.kill('SIGKILL');
     await done;
@@ -180,7 +180,7 @@ export class FloCluster {
 
   async stop(): Promise<void> {
     for (const m of this.members.values()) {
-      if (m.proc && m.proc.exitCode === null && m.proc.signalCode === null) {
+      if (m.proc?.exitCode === null && m.proc.signalCode === null) {
         try {
           process.kill(m.proc.pid!, 'SIGCONT');
         } catch {
