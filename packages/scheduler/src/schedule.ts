@@ -79,7 +79,7 @@ interface Group {
 }
 
 /** A cheap key under which pods are interchangeable for placement (same requests, selector, tolerations, labels when they count). */
-function groupKey(pod: Pod, withLabels: boolean): string {
+function groupKey(pod: Pod, withLabels: boolean, labelKeys: readonly string[]): string {
   const requests = pod.requests as Readonly<Record<string, unknown>> | undefined;
   let key = '';
   if (requests !== undefined && requests !== null && typeof requests === 'object') {
@@ -93,7 +93,12 @@ function groupKey(pod: Pod, withLabels: boolean): string {
   }
   if (pod.nodeSelector !== undefined) key += `|s${JSON.stringify(pod.nodeSelector)}`;
   if (pod.tolerations !== undefined && pod.tolerations.length > 0) key += `|t${JSON.stringify(pod.tolerations)}`;
-  if (withLabels && pod.labels !== undefined) key += `|l${JSON.stringify(pod.labels)}`;
+  if (withLabels && pod.labels !== undefined) {
+    for (const k of labelKeys) {
+      const value = pod.labels[k];
+      key += value === undefined ? '|-' : `|=${value}`;
+    }
+  }
   return key;
 }
 
@@ -156,6 +161,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     if (typeof pod === 'object' && pod !== null && hasDynamicConstraints(pod)) state.compile(pod);
   }
   const withLabels = state.tracksLabels;
+  // Labels matter only through the trackers, and only the keys their selectors look at.
+  const labelKeys = state.trackedLabelKeys();
 
   // Group interchangeable pods.
   const groups: Group[] = [];
@@ -192,7 +199,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       group.pods.push(i);
       continue;
     }
-    const key = groupKey(pod, withLabels);
+    const key = groupKey(pod, withLabels, labelKeys);
     let group = byKey.get(key);
     if (group === undefined) {
       group = { pods: [], spec: undefined, share: 0 };

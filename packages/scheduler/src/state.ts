@@ -785,6 +785,11 @@ export class ClusterState {
   }
 
   /** Are any pods counted for anti-affinity or spread (so pod labels matter)? */
+  /** The label keys that decide which trackers a pod's labels meet (no other label matters). */
+  trackedLabelKeys(): string[] {
+    return [...new Set([...this.#countLookup.keys(), ...this.#ownerLookup.keys()])].sort();
+  }
+
   get tracksLabels(): boolean {
     return this.#countTrackers.size > 0 || this.#ownerTrackers.size > 0;
   }
@@ -1481,8 +1486,10 @@ export class ClusterState {
 class TrackerLookup {
   readonly #byKey = new Map<string, Map<string, Tracker[]>>();
   readonly #general: Tracker[] = [];
+  readonly #allKeys = new Set<string>();
 
   add(tracker: Tracker): void {
+    for (const requirement of tracker.selector.requirements) this.#allKeys.add(requirement.key);
     for (const requirement of tracker.selector.requirements) {
       const value = tracker.selector.requiresExactMatch(requirement.key);
       if (value === undefined) continue;
@@ -1494,6 +1501,11 @@ class TrackerLookup {
       return;
     }
     this.#general.push(tracker);
+  }
+
+  /** Every label key any selector's requirements look at (a match depends on nothing else). */
+  keys(): string[] {
+    return [...this.#allKeys];
   }
 
   matching(labels: Readonly<Record<string, string>>): Tracker[] {

@@ -58,6 +58,7 @@ const appArb = fc.record({
   tolerate: fc.option(fc.constantFrom('dedicated', 'all', 'cordon'), { nil: undefined, freq: 3 }),
   anti: fc.option(fc.constantFrom('kubernetes.io/hostname', 'zone'), { nil: undefined, freq: 3 }),
   antiOther: fc.boolean(),
+  antiTier: fc.boolean(),
   spread: fc.option(fc.record({ key: fc.constantFrom('zone', 'kubernetes.io/hostname'), maxSkew: fc.integer({ min: 1, max: 2 }) }), {
     nil: undefined,
     freq: 3,
@@ -88,13 +89,23 @@ const clusterArb = fc
               : undefined;
       return {
         name: `p${i}`,
-        labels: { app: `app${a}` },
+        labels: { app: `app${a}`, tier: i % 3 === 0 ? 'a' : 'b' },
         requests: { cpu: app.cpu, memory: app.memory, ...(app.gpu === undefined ? {} : { 'example.com/gpu': app.gpu }) },
         ...(app.selector === undefined ? {} : { nodeSelector: app.selector }),
         ...(tolerations === undefined ? {} : { tolerations }),
         ...(app.anti === undefined
           ? {}
-          : { antiAffinity: { labelSelector: { app: app.antiOther ? `app${(a + 1) % apps.length}` : `app${a}` }, topologyKey: app.anti } }),
+          : {
+              antiAffinity: {
+                labelSelector: app.antiTier
+                  ? {
+                      matchLabels: { app: app.antiOther ? `app${(a + 1) % apps.length}` : `app${a}` },
+                      matchExpressions: [{ key: 'tier', operator: 'NotIn' as const, values: ['b'] }],
+                    }
+                  : { app: app.antiOther ? `app${(a + 1) % apps.length}` : `app${a}` },
+                topologyKey: app.anti,
+              },
+            }),
         ...(app.spread === undefined ? {} : { spread: { topologyKey: app.spread.key, maxSkew: app.spread.maxSkew } }),
         ...(app.port === undefined ? {} : { hostPorts: [app.port] }),
       };
