@@ -54,37 +54,39 @@ interface KeyState<TKey> {
   redirty: Lane | typeof NONE;
 }
 
-/** A FIFO of key states with lazily skipped stale entries. */
+/**
+ * A FIFO of key states with lazily skipped stale entries: two parallel arrays used as a
+ * buffer between `head` and `tail`, reset to the start whenever it empties (no array
+ * length changes on the hot path).
+ */
 class Fifo<TKey> {
   items: (KeyState<TKey> | undefined)[] = [];
   tickets: number[] = [];
   head = 0;
+  tail = 0;
   /** Live (non-stale) entries. */
   live = 0;
 
   push(state: KeyState<TKey>, ticket: number): void {
-    this.items.push(state);
-    this.tickets.push(ticket);
+    const t = this.tail++;
+    this.items[t] = state;
+    this.tickets[t] = ticket;
     this.live++;
   }
 
   /** Removes and returns the first live entry; the caller knows there is one. */
   shift(): KeyState<TKey> {
     const items = this.items;
-    const tickets = this.tickets;
     for (;;) {
       const i = this.head++;
       const state = items[i]!;
-      const ticket = tickets[i]!;
+      const ticket = this.tickets[i]!;
       items[i] = undefined;
-      if (this.head === items.length) {
-        items.length = 0;
-        tickets.length = 0;
+      if (this.head === this.tail) {
         this.head = 0;
-      } else if (this.head > 1024 && this.head * 2 > items.length) {
-        this.items = items.slice(this.head);
-        this.tickets = tickets.slice(this.head);
-        this.head = 0;
+        this.tail = 0;
+      } else if (this.head > 4096 && this.head * 2 > this.tail) {
+        this.#compact();
       }
       if (state.ticket === ticket) {
         this.live--;
@@ -93,10 +95,20 @@ class Fifo<TKey> {
     }
   }
 
+  #compact(): void {
+    const { head, tail } = this;
+    this.items.copyWithin(0, head, tail);
+    this.tickets.copyWithin(0, head, tail);
+    this.items.fill(undefined, tail - head, tail);
+    this.tail = tail - head;
+    this.head = 0;
+  }
+
   clear(): void {
     this.items = [];
     this.tickets = [];
     this.head = 0;
+    this.tail = 0;
     this.live = 0;
   }
 }
@@ -218,8 +230,10 @@ export class WorkQueue<TKey> {
   #processing = 0;
   #normalsSinceLow = 0;
   readonly #lowPriorityInterval: number;
-  readonly #waiters: ((item: QueueItem<TKey>) => void)[] = [];
+  /** Pending `get` resolvers between `#waiterHead` and `#waiterTail`. */
+  #waiters: (((item: QueueItem<TKey>) => void) | undefined)[] = [];
   #waiterHead = 0;
+  #waiterTail = 0;
   #shuttingDown = false;
   #drainWaiters: (() => void)[] = [];
 
@@ -284,7 +298,7 @@ export class WorkQueue<TKey> {
   get(): Promise<QueueItem<TKey>> {
     if (this.#queued > 0) return Promise.resolve({ key: this.#take(), shutdown: false });
     if (this.#shuttingDown) return Promise.resolve(SHUTDOWN);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve) => (this.#waiters[this.#waiterTail++] = resolve));
   }
 
   /**
@@ -407,13 +421,13 @@ export class WorkQueue<TKey> {
   }
 
   #enqueue(state: KeyState<TKey>, lane: Lane): void {
-    if (this.#waiterHead < this.#waiters.length) {
+    if (this.#waiterHead < this.#waiterTail) {
       // A worker is waiting: hand the key over directly.
       const resolve = this.#waiters[this.#waiterHead]!;
-      this.#waiters[this.#waiterHead++] = undefined as never;
-      if (this.#waiterHead === this.#waiters.length) {
-        this.#waiters.length = 0;
+      this.#waiters[this.#waiterHead++] = undefined;
+      if (this.#waiterHead === this.#waiterTail) {
         this.#waiterHead = 0;
+        this.#waiterTail = 0;
       }
       state.lane = NONE;
       state.processing = true;
@@ -455,10 +469,11 @@ export class WorkQueue<TKey> {
     this.#timerAt = Infinity;
     this.#waitingMap?.clear();
     this.#delayHeap?.clear();
-    const waiters = this.#waiters.slice(this.#waiterHead);
-    this.#waiters.length = 0;
+    const waiters = this.#waiters.slice(this.#waiterHead, this.#waiterTail);
+    this.#waiters = [];
     this.#waiterHead = 0;
-    for (const resolve of waiters) resolve(SHUTDOWN);
+    this.#waiterTail = 0;
+    for (const resolve of waiters) resolve!(SHUTDOWN);
   }
 
   #releaseDrainWaiters(): void {

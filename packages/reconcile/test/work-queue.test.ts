@@ -387,6 +387,39 @@ class ModelQueue {
   }
 }
 
+describe('WorkQueue at scale', () => {
+  it('keeps FIFO order across internal buffer compaction, with stale (promoted) entries', () => {
+    const q = new WorkQueue<string>({ clock: new FakeClock(), lowPriorityInterval: 1_000_000 });
+    const m = new ModelQueue(1_000_000);
+    const got: (string | undefined)[] = [];
+    const want: (string | undefined)[] = [];
+    for (let i = 0; i < 30_000; i++) {
+      const k = `k${i % 12_000}`;
+      const low = i % 3 === 0;
+      q.add(k, low ? 'low' : 'normal');
+      m.add(k, low ? 1 : 0);
+      if (i % 2 === 0) {
+        const a = q.tryGet();
+        const b = m.take();
+        got.push(a);
+        want.push(b);
+        if (a !== undefined) q.done(a);
+        if (b !== undefined) m.done(b);
+      }
+    }
+    for (let a = q.tryGet(); a !== undefined; a = q.tryGet()) {
+      got.push(a);
+      q.done(a);
+    }
+    for (let b = m.take(); b !== undefined; b = m.take()) {
+      want.push(b);
+      m.done(b);
+    }
+    expect(got).toEqual(want);
+    expect(q.len()).toBe(0);
+  });
+});
+
 describe('WorkQueue agrees with a simple model (fast-check)', () => {
   it('hands out the same keys in the same order for any sequence of add/get/done', () => {
     const key = fc.constantFrom('a', 'b', 'c', 'd', 'e');
