@@ -95,6 +95,7 @@ describe('KvClient', () => {
     };
     await until(2);
     s1.server.closeAllConnections(); // drop the watch stream
+    await new Promise((r) => setTimeout(r, 100)); // let the client notice its pooled sockets closed
     await c.put('w/3', 'c');
     await c.put('w/4', 'd');
     await c.put('w/5', 'e');

@@ -48,7 +48,7 @@ interface Response {
 }
 
 /** Errors that prove the request never reached a server that could act on it. */
-const NEVER_SENT = new Set(['ESTALESOCKET', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NEVER_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -376,12 +376,9 @@ export class KvClient {
         res.on('error', reject);
       });
       req.setTimeout(this.#o.requestTimeoutMs ?? 10_000, () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        // A keep-alive socket the server had already closed: the request never reached it
-        // (Node's documented case for a safe retry).
-        if (req.reusedSocket && err.code === 'ECONNRESET') err.code = 'ESTALESOCKET';
-        reject(err);
-      });
+      // A reset connection (even a reused keep-alive one) may have carried the request to a
+      // server that crashed after proposing it: for writes that is an unknown outcome.
+      req.on('error', reject);
       req.end(body);
     });
   }
