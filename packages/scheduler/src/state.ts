@@ -127,6 +127,10 @@ interface Equivalents {
   readonly slots: number[];
   /** The lowest slot, or -1 when it must be recomputed. */
   min: number;
+  /** Weighted free fraction (the same for every member). */
+  readonly f: number;
+  /** Position in the class heap (spread index), or -1. */
+  heapPos: number;
 }
 
 /** Nodes of one candidate set with the same capacity and PreferNoSchedule count. */
@@ -149,6 +153,8 @@ interface NodeClass {
   readonly equivalents: Map<string, Equivalents>;
   /** Per row, ROW_WORDS words: which cells of the row are non-empty. */
   readonly rowBits: Uint32Array;
+  /** Spread index: a max-heap of the groups by free fraction. */
+  readonly heap: Equivalents[];
   readonly pristineBits: Uint32Array;
   pristineHint: number;
   pristineCount: number;
@@ -163,6 +169,8 @@ export interface CandidateSet {
   readonly taintCount: Map<number, number>;
   readonly maxTaintCount: number;
   readonly weights: ResolvedWeights;
+  /** The index kind: a heap of groups (spread) or the grid (binpack). */
+  readonly heap: boolean;
   indexed: boolean;
   classes: NodeClass[];
   /** By slot: class index, local position in the class, grid cell (-1 pristine, -2 none) and position in it. */
@@ -281,6 +289,48 @@ function prevInRow(rowBits: Uint32Array, row: number, from: number, floor: numbe
     }
     if (--word < 0 || word << 5 < floor - 31) return -1;
     m = rowBits[row * ROW_WORDS + word]!;
+  }
+}
+
+/** Max-heap of groups by free fraction: moves the entry at `i` up. */
+function heapUp(heap: Equivalents[], i: number): void {
+  const item = heap[i]!;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const p = heap[parent]!;
+    if (p.f >= item.f) break;
+    heap[i] = p;
+    p.heapPos = i;
+    i = parent;
+  }
+  heap[i] = item;
+  item.heapPos = i;
+}
+
+function heapDown(heap: Equivalents[], i: number): void {
+  const item = heap[i]!;
+  const n = heap.length;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child + 1]!.f > heap[child]!.f) child++;
+    const c = heap[child]!;
+    if (c.f <= item.f) break;
+    heap[i] = c;
+    c.heapPos = i;
+    i = child;
+  }
+  heap[i] = item;
+  item.heapPos = i;
+}
+
+function heapRemove(heap: Equivalents[], i: number): void {
+  const last = heap.pop()!;
+  if (i < heap.length) {
+    heap[i] = last;
+    last.heapPos = i;
+    heapUp(heap, i);
+    heapDown(heap, last.heapPos);
   }
 }
 
@@ -944,7 +994,11 @@ export class ClusterState {
    * this is the same arithmetic on the typed arrays).
    */
   #resourceScore(slot: number, spec: PodSpec, weights: ResolvedWeights, most: boolean): number {
-    let score = 0;
+    // For a node the pod fits on, most-allocated = 100·(1 − f + r) and least-allocated =
+    // 100·(f − r), f the weighted free fraction before the pod and r the pod's weighted share
+    // (scores.ts has the per-resource form; they are equal term by term). Computing both
+    // from f makes the score a monotone function of f, which the indexes rely on.
+    let share = 0;
     let weightSum = 0;
     const names = weights.resourceNames;
     for (let j = 0; j < names.length; j++) {
@@ -953,12 +1007,15 @@ export class ClusterState {
       const c = this.#cap[d]![slot]!;
       if (c <= 0) continue;
       const w = weights.resourceWeights[j]!;
-      const requested = this.#alloc[d]![slot]! + requestOf(spec, d);
-      score += most ? w * Math.min(1, requested / c) : w * Math.max(0, (c - requested) / c);
+      share += (w * requestOf(spec, d)) / c;
       weightSum += w;
     }
-    return weightSum === 0 ? 0 : (score * MAX_NODE_SCORE) / weightSum;
+    if (weightSum === 0) return 0;
+    const f = this.#freeFraction(slot, weights);
+    const r = share / weightSum;
+    return most ? MAX_NODE_SCORE * (1 - f + r) : MAX_NODE_SCORE * (f - r);
   }
+
 
   #balancedScore(slot: number, spec: PodSpec, weights: ResolvedWeights): number {
     const fractions: number[] = [];
@@ -1005,8 +1062,8 @@ export class ClusterState {
   // -------------------------------------------------------------------------------------
   // Candidate sets and the index
 
-  #candidateSet(spec: PodSpec, weights: ResolvedWeights): CandidateSet {
-    const key = `${spec.setKey}\u0002${weights.key}`;
+  #candidateSet(spec: PodSpec, weights: ResolvedWeights, heap: boolean): CandidateSet {
+    const key = `${spec.setKey}\u0002${weights.key}\u0002${heap ? 'h' : 'g'}`;
     let set = this.#sets.get(key);
     if (set !== undefined) return set;
     const selected = spec.selector.isEmpty() ? null : this.#labelIndex.select(spec.selector).sort((a, b) => a - b);
@@ -1035,6 +1092,7 @@ export class ClusterState {
       taintCount,
       maxTaintCount,
       weights,
+      heap,
       indexed: false,
       classes: [],
       classOf: new Int32Array(0),
@@ -1097,6 +1155,7 @@ export class ClusterState {
         members: Int32Array.from(list),
         cells: new Array<Equivalents[] | undefined>(GRID * GRID),
         equivalents: new Map(),
+        heap: [],
         rowBits: new Uint32Array(GRID * ROW_WORDS),
         pristineBits: new Uint32Array((list.length + 31) >>> 5),
         pristineHint: 0,
@@ -1110,25 +1169,28 @@ export class ClusterState {
         set.classOf[slot] = classIndex;
         set.localOf[slot] = i;
         (this.#setsOfNode[slot] ??= []).push(set);
-        this.#place(set, cls, slot);
+        this.#place(set, cls, slot, weights);
       }
     }
   }
 
-  /** The weighted free fraction of a node (0 = full, 1 = empty) in a class. */
-  #freeFraction(slot: number, cls: NodeClass, weights: ResolvedWeights): number {
-    if (cls.weightSum === 0) return 0;
+  /** The weighted free fraction of a node (0 = full, 1 = empty) over the weighted resources it has. */
+  #freeFraction(slot: number, weights: ResolvedWeights): number {
     let f = 0;
+    let weightSum = 0;
     const names = weights.resourceNames;
     for (let j = 0; j < names.length; j++) {
       const d = this.#dimOf.get(names[j]!);
       if (d === undefined) continue;
-      const c = cls.capacity[d] ?? 0;
+      const c = this.#cap[d]![slot]!;
       if (c <= 0) continue;
-      f += weights.resourceWeights[j]! * Math.max(0, (c - this.#alloc[d]![slot]!) / c);
+      const w = weights.resourceWeights[j]!;
+      f += w * Math.max(0, (c - this.#alloc[d]![slot]!) / c);
+      weightSum += w;
     }
-    return f / cls.weightSum;
+    return weightSum === 0 ? 0 : f / weightSum;
   }
+
 
   /** The grid coordinate of a node's free fraction of `dim` (0 when the class lacks it). */
   #axis(slot: number, cls: NodeClass, dim: number): number {
@@ -1144,9 +1206,9 @@ export class ClusterState {
     return key;
   }
 
-  /** Puts a node (not currently placed) into its class's pristine bits or grid cell. */
-  #place(set: CandidateSet, cls: NodeClass, slot: number): void {
-    if (this.#pristine(slot)) {
+  /** Puts a node (not currently placed) into its class's pristine bits, grid cell or heap. */
+  #place(set: CandidateSet, cls: NodeClass, slot: number, weights: ResolvedWeights): void {
+    if (!set.heap && this.#pristine(slot)) {
       const local = set.localOf[slot]!;
       setBit(cls.pristineBits, local);
       if (local < cls.pristineHint) cls.pristineHint = local;
@@ -1157,15 +1219,21 @@ export class ClusterState {
     const key = this.#allocationKey(slot);
     let group = cls.equivalents.get(key);
     if (group === undefined) {
-      const i = this.#axis(slot, cls, cls.xDim);
-      const j = this.#axis(slot, cls, cls.yDim);
-      const cell = i * GRID + j;
-      let list = cls.cells[cell];
-      if (list === undefined) cls.cells[cell] = list = [];
-      group = { key, cell, cellPos: list.length, slots: [], min: slot };
-      list.push(group);
+      if (set.heap) {
+        group = { key, cell: -3, cellPos: -1, slots: [], min: slot, f: this.#freeFraction(slot, weights), heapPos: cls.heap.length };
+        cls.heap.push(group);
+        heapUp(cls.heap, group.heapPos);
+      } else {
+        const i = this.#axis(slot, cls, cls.xDim);
+        const j = this.#axis(slot, cls, cls.yDim);
+        const cell = i * GRID + j;
+        let list = cls.cells[cell];
+        if (list === undefined) cls.cells[cell] = list = [];
+        group = { key, cell, cellPos: list.length, slots: [], min: slot, f: 0, heapPos: -1 };
+        list.push(group);
+        cls.rowBits[i * ROW_WORDS + (j >>> 5)]! |= 1 << (j & 31);
+      }
       cls.equivalents.set(key, group);
-      cls.rowBits[i * ROW_WORDS + (j >>> 5)]! |= 1 << (j & 31);
     } else if (group.min >= 0 && slot < group.min) {
       group.min = slot;
     }
@@ -1181,7 +1249,7 @@ export class ClusterState {
     if (cell === -1) {
       clearBit(cls.pristineBits, set.localOf[slot]!);
       cls.pristineCount--;
-    } else if (cell >= 0) {
+    } else if (cell >= 0 || cell === -3) {
       const group = set.equivalentsOf[slot]!;
       const pos = set.posOf[slot]!;
       const last = group.slots.pop()!;
@@ -1193,16 +1261,20 @@ export class ClusterState {
       set.equivalentsOf[slot] = undefined;
       if (group.slots.length === 0) {
         cls.equivalents.delete(group.key);
-        const list = cls.cells[cell]!;
-        const moved = list.pop()!;
-        if (moved !== group) {
-          list[group.cellPos] = moved;
-          moved.cellPos = group.cellPos;
-        }
-        if (list.length === 0) {
-          const i = (cell / GRID) | 0;
-          const j = cell % GRID;
-          cls.rowBits[i * ROW_WORDS + (j >>> 5)]! &= ~(1 << (j & 31));
+        if (cell === -3) {
+          heapRemove(cls.heap, group.heapPos);
+        } else {
+          const list = cls.cells[cell]!;
+          const moved = list.pop()!;
+          if (moved !== group) {
+            list[group.cellPos] = moved;
+            moved.cellPos = group.cellPos;
+          }
+          if (list.length === 0) {
+            const i = (cell / GRID) | 0;
+            const j = cell % GRID;
+            cls.rowBits[i * ROW_WORDS + (j >>> 5)]! &= ~(1 << (j & 31));
+          }
         }
       }
       cls.inUseCount--;
@@ -1215,11 +1287,12 @@ export class ClusterState {
     if (sets === undefined) return;
     for (const set of sets) {
       const cls = set.classes[set.classOf[slot]!]!;
-      const cell = set.cellOf[slot]!;
-      if (cell === -1 && this.#pristine(slot)) continue;
-      if (cell >= 0 && !this.#pristine(slot) && set.equivalentsOf[slot]!.key === this.#allocationKey(slot)) continue;
+      const pristine = !set.heap && this.#pristine(slot);
+      if (pristine && set.cellOf[slot] === -1) continue;
+      const group = set.equivalentsOf[slot];
+      if (group !== undefined && !pristine && group.key === this.#allocationKey(slot)) continue;
       this.#unplace(set, cls, slot);
-      this.#place(set, cls, slot);
+      this.#place(set, cls, slot, set.weights);
     }
   }
 
@@ -1231,7 +1304,7 @@ export class ClusterState {
    */
   decide(spec: PodSpec, options: DecideOptions, park?: Parking): Decision {
     this.refresh(spec);
-    const set = this.#candidateSet(spec, options.weights);
+    const set = this.#candidateSet(spec, options.weights, options.strategy === 'spread');
     const mins = this.#spreadMins(spec);
     const useIndex =
       !options.exhaustive &&
@@ -1241,8 +1314,12 @@ export class ClusterState {
     let slot: number;
     if (useIndex) {
       if (!set.indexed) this.#buildIndex(set, options.weights);
-      if (park !== undefined) park.set = set;
-      slot = this.#bestIndexed(set, spec, options, mins, park);
+      if (set.heap) {
+        slot = this.#bestHeap(set, spec, options, mins);
+      } else {
+        if (park !== undefined) park.set = set;
+        slot = this.#bestIndexed(set, spec, options, mins, park);
+      }
     } else {
       slot = this.#bestExhaustive(set, spec, options, mins);
     }
@@ -1341,7 +1418,7 @@ export class ClusterState {
             }
             if (slot < 0) continue;
           }
-          const f = this.#freeFraction(slot, cls, options.weights);
+          const f = this.#freeFraction(slot, options.weights);
           if (binpack ? f < clsF : f > clsF) clsF = f;
           const s = this.#score(slot, spec, set, options, tier);
           if (s > clsScore || (s === clsScore && slot < clsBest)) {
@@ -1386,12 +1463,75 @@ export class ClusterState {
     return best;
   }
 
+  readonly #frontier: number[] = [];
+
+  /**
+   * The spread index: per class, a max-heap of the groups of identical nodes by free
+   * fraction f (least-allocated = 100·(f − r) is monotone in f). A best-first walk of the
+   * heap pops groups in decreasing f — a group's children never have more room — and stops
+   * at the first group whose score falls below the best feasible one found (groups scoring
+   * the same are all looked at, for the tie rule).
+   */
+  #bestHeap(set: CandidateSet, spec: PodSpec, options: DecideOptions, mins: number[]): number {
+    let best = -1;
+    let bestScore = Number.NEGATIVE_INFINITY;
+    const frontier = this.#frontier;
+    for (const cls of set.classes) {
+      const heap = cls.heap;
+      if (heap.length === 0 || !classCanFit(cls, spec)) continue;
+      let clsBest = -1;
+      let clsScore = Number.NEGATIVE_INFINITY;
+      frontier.length = 0;
+      frontier.push(0);
+      while (frontier.length > 0) {
+        // Pop the frontier entry with the most room (the frontier stays small).
+        let at = 0;
+        for (let k = 1; k < frontier.length; k++) if (heap[frontier[k]!]!.f > heap[frontier[at]!]!.f) at = k;
+        const h = frontier[at]!;
+        frontier[at] = frontier[frontier.length - 1]!;
+        frontier.pop();
+        const group = heap[h]!;
+        const rep = group.slots[0]!;
+        if (clsBest >= 0 && this.#score(rep, spec, set, options, 0) < clsScore) break;
+        if (this.#fitsResources(rep, spec)) {
+          let slot = -1;
+          if (!spec.dynamic) {
+            if (group.min < 0) {
+              let min = rep;
+              for (const candidate of group.slots) if (candidate < min) min = candidate;
+              group.min = min;
+            }
+            slot = group.min;
+          } else {
+            for (const candidate of group.slots) {
+              if ((slot < 0 || candidate < slot) && this.#fitsDynamic(candidate, spec, mins)) slot = candidate;
+            }
+          }
+          if (slot >= 0) {
+            const s = this.#score(slot, spec, set, options, 0);
+            if (s > clsScore || (s === clsScore && slot < clsBest)) {
+              clsBest = slot;
+              clsScore = s;
+            }
+          }
+        }
+        if (2 * h + 1 < heap.length) frontier.push(2 * h + 1);
+        if (2 * h + 2 < heap.length) frontier.push(2 * h + 2);
+      }
+      if (clsBest >= 0 && (clsScore > bestScore || (clsScore === bestScore && clsBest < best))) {
+        best = clsBest;
+        bestScore = clsScore;
+      }
+    }
+    return best;
+  }
+
   /** Puts parked nodes back into the index. */
   unpark(park: Parking): void {
     const set = park.set;
     if (set === undefined || this.#sets.get(set.key) !== set) return;
     for (const slot of park.slots) {
-      if (set.cellOf[slot] === -2 && this.#alive[slot]) this.#place(set, set.classes[set.classOf[slot]!]!, slot);
+      if (set.cellOf[slot] === -2 && this.#alive[slot]) this.#place(set, set.classes[set.classOf[slot]!]!, slot, set.weights);
     }
     park.slots.length = 0;
   }
