@@ -128,6 +128,8 @@ export class Controller {
   readonly #graceMs: number;
   readonly #watches = new Set<WatchEntry>();
   readonly #reconcileAbort = new AbortController();
+  /** One context object for every call (its signal aborts at the end of the grace period). */
+  readonly #context: ReconcileContext = Object.freeze({ signal: this.#reconcileAbort.signal });
   #state: 'new' | 'running' | 'stopped' = 'new';
   #stopRequested: (() => void) | undefined;
   #syncWaiters: (() => void)[] = [];
@@ -316,7 +318,7 @@ export class Controller {
     const start = metrics?.reconcileDuration !== undefined ? this.#clock.now() : 0;
     let outcome: ReconcileOutcome;
     try {
-      let result = this.#reconcile(key, { signal: this.#reconcileAbort.signal });
+      let result = this.#reconcile(key, this.#context);
       if (result !== undefined && typeof (result as Promise<unknown>).then === 'function') result = await result;
       const after = (result as ReconcileResult | undefined)?.requeueAfterMs;
       queue.forget(key);

@@ -196,15 +196,20 @@ class StoreSource<T> implements Source<T> {
       wake('aborted');
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    // One timer, not one per event: events only stamp `lastEventAt`; when the timer fires
+    // early because events came in, it re-arms for the rest of the deadline.
+    const timeoutMs = this.#watchTimeoutMs;
+    let lastEventAt = clock.now();
     let deadline: Timer | undefined;
-    const arm = (): void => {
-      deadline?.cancel();
-      deadline = clock.setTimer(() => wake('stalled'), this.#watchTimeoutMs);
+    const check = (): void => {
+      const left = lastEventAt + timeoutMs - clock.now();
+      if (left > 0) deadline = clock.setTimer(check, left);
+      else wake('stalled');
     };
+    deadline = clock.setTimer(check, timeoutMs);
     let progressed = false;
     let iterator: AsyncIterator<WatchEvent<T>> | undefined;
     try {
-      arm();
       iterator = this.#store.watch(fromRevision, { signal: local.signal })[Symbol.asyncIterator]();
       for (;;) {
         const next = iterator.next();
@@ -215,7 +220,7 @@ class StoreSource<T> implements Source<T> {
           return { reason: 'stalled', progressed };
         }
         if (result.done === true) return { reason: 'ended', progressed };
-        arm();
+        lastEventAt = clock.now();
         progressed = true;
         const event = result.value;
         switch (event.type) {
