@@ -13,14 +13,34 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFleet, type Fleet } from '../src/testing/index.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const flo = join(repo, 'apps/cli/bin/flo.js');
+
+/**
+ * A private copy of the built CLI and the workspace packages it runs, so that other builds in
+ * the shared checkout (tsup cleans dist/) cannot pull the files away mid-benchmark. Third-party
+ * packages are symlinked.
+ */
+function snapshotFlo(into: string): string {
+  const nm = join(into, 'node_modules');
+  mkdirSync(join(nm, '@flotilla'), { recursive: true });
+  for (const name of readdirSync(join(repo, 'node_modules'))) {
+    if (name === '@flotilla' || name === '.bin') continue;
+    symlinkSync(join(repo, 'node_modules', name), join(nm, name));
+  }
+  for (const [pkg, dir] of [['deploy', 'packages/deploy'], ['labels', 'packages/labels']] as const) {
+    cpSync(join(repo, dir, 'package.json'), join(nm, '@flotilla', pkg, 'package.json'));
+    cpSync(join(repo, dir, 'dist'), join(nm, '@flotilla', pkg, 'dist'), { recursive: true });
+  }
+  for (const f of ['package.json', 'bin', 'dist']) cpSync(join(repo, 'apps/cli', f), join(into, 'cli', f), { recursive: true });
+  return join(into, 'cli', 'bin', 'flo.js');
+}
+let flo = '';
 const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : def;
@@ -120,6 +140,7 @@ async function main(): Promise<void> {
   const fleet: Fleet = await startFleet({ size: maxHosts, subnet: 70, userPrefix: 'fltb', labels: (i) => ({ idx: String(i + 1) }) });
   const work = mkdtempSync(join(tmpdir(), 'flo-bench-'));
   try {
+    flo = snapshotFlo(join(work, 'snap'));
     // The 5 MB artifact: incompressible bytes plus a short script.
     const src = join(work, 'src');
     mkdirSync(src);

@@ -12,7 +12,7 @@ import { CommandFailedError, DeployError, badOption, type CommandResult } from '
 import { LocalTransport, spawnShell } from './local-transport.js';
 import { quotePath, shellQuote } from './quote.js';
 import { resolveSshTarget, type SshOptions, type SshTarget } from './ssh-target.js';
-import type { ExecOptions, ExecOutcome, Transport } from './transport.js';
+import type { ExecOptions, ExecOutcome, RemoteFiles, Transport } from './transport.js';
 
 /** Options of one command. */
 export interface RunOptions {
@@ -125,7 +125,7 @@ interface LocalFile {
 /** The last few local files uploaded, by path + size + mtime: a group hashes and reads a file once. */
 const localFiles: LocalFile[] = [];
 
-async function localFile(path: string): Promise<{ sha256: string; data: Buffer | undefined; mode: number }> {
+async function localFile(path: string): Promise<{ sha256: string; data: Buffer | undefined; mode: number; size: number }> {
   const st = await stat(path);
   const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
   let f = localFiles.find((x) => x.key === key);
@@ -140,7 +140,7 @@ async function localFile(path: string): Promise<{ sha256: string; data: Buffer |
     if (localFiles.length > 4) localFiles.pop();
   }
   const [sha256, data] = await Promise.all([f.sha256, f.data]);
-  return { sha256, data, mode: st.mode & 0o7777 };
+  return { sha256, data, mode: st.mode & 0o7777, size: st.size };
 }
 
 /**
@@ -200,6 +200,11 @@ export class Connection {
       });
     }
     return this.transportPromise;
+  }
+
+  /** File operations that start no remote process (SFTP over ssh); see {@link RemoteFiles}. */
+  async files(): Promise<RemoteFiles> {
+    return (await this.transport()).files;
   }
 
   /** `'ssh'` or `'local'` (opens the transport). */
@@ -405,15 +410,25 @@ export class Connection {
     const mode = options.mode ?? local.mode;
     const sha256 = local.sha256;
     const dest = remotePath.endsWith('/') ? posix.join(remotePath, posix.basename(localPath)) : remotePath;
+    const method = options.method ?? 'auto';
     if (options.skipIfSame !== false) {
-      const remote = await this.remoteSha256(dest);
+      // A missing file or one of another size cannot match: skip the hashing command then.
+      let sameSize = true;
+      if (method !== 'stream') {
+        try {
+          const st = await (await this.files()).stat(dest);
+          sameSize = st !== null && st.size === local.size;
+        } catch {
+          sameSize = true;
+        }
+      }
+      const remote = sameSize ? await this.remoteSha256(dest) : null;
       if (remote === sha256) {
         await this.run(`chmod ${mode.toString(8)} ${quotePath(dest)}`, { hide: true, warn: true });
         return { remotePath: dest, sha256, skipped: true };
       }
     }
     const t = await this.transport();
-    const method = options.method ?? 'auto';
     if (method !== 'stream') {
       try {
         await t.putFile(localPath, dest, mode, options.signal, local.data);

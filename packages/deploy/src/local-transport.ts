@@ -4,10 +4,10 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { DeployError } from './errors.js';
-import type { ExecOptions, ExecOutcome, Transport } from './transport.js';
+import type { ExecOptions, ExecOutcome, RemoteFiles, Transport } from './transport.js';
 
 /** Runs a command with `sh -c` here; shared by the local transport and `Connection.local`. */
 export function spawnShell(command: string, options: ExecOptions & { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<ExecOutcome> {
@@ -99,6 +99,41 @@ export class LocalTransport implements Transport {
       throw new DeployError('TRANSFER_FAILED', `cannot copy ${src} to ${localPath}: ${(e as Error).message}`, { cause: e });
     }
   }
+
+  readonly files: RemoteFiles = {
+    stat: async (p) => {
+      try {
+        const st = await stat(this.path(p));
+        return st.isFile() ? { size: st.size } : null;
+      } catch {
+        return null;
+      }
+    },
+    mkdirExclusive: async (p, mode) => {
+      try {
+        await mkdir(this.path(p), { mode });
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw e;
+      }
+    },
+    mkdirp: async (p, mode) => {
+      await mkdir(this.path(p), { recursive: true, mode });
+    },
+    readFile: (p) => readFile(this.path(p)),
+    writeFile: async (p, data, mode) => {
+      await writeFile(this.path(p), data, { mode });
+    },
+    remove: async (p, options = {}) => {
+      try {
+        if (options.rmdir) await rmdir(this.path(p));
+        else await rm(this.path(p), { force: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    },
+  };
 
   async close(): Promise<void> {
     /* nothing to close */

@@ -37,5 +37,25 @@ export interface Transport {
   putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal, data?: Buffer): Promise<void>;
   /** Downloads a file to a local path (written to a temporary name, then renamed). */
   getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Small file operations without starting a remote process (SFTP requests over ssh). Each
+   * throws `TRANSFER_FAILED` when the file protocol is unavailable, so callers can fall back
+   * to a command.
+   */
+  files: RemoteFiles;
   close(): Promise<void>;
+}
+
+/** File operations on a host; paths as for commands (`~/x` or relative = login directory). */
+export interface RemoteFiles {
+  /** Size of a regular file, or `null` when there is none. */
+  stat(path: string): Promise<{ size: number } | null>;
+  /** Creates one directory; resolves `false` when it already exists. */
+  mkdirExclusive(path: string, mode: number): Promise<boolean>;
+  /** Creates a directory and its parents (no error when they exist). */
+  mkdirp(path: string, mode: number): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: Buffer, mode: number): Promise<void>;
+  /** Removes a file (`rmdir: true`: an empty directory); no error when absent. */
+  remove(path: string, options?: { rmdir?: boolean }): Promise<void>;
 }

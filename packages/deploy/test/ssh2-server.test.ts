@@ -12,7 +12,7 @@ const { Server, utils } = ssh2;
 const dir = mkdtempSync(join(tmpdir(), 'flo-ssh2-'));
 const hostKey = utils.generateKeyPairSync('ed25519');
 const otherHostKey = utils.generateKeyPairSync('ed25519');
-const clientKey = utils.generateKeyPairSync('ed25519');
+const clientKey = utils.generateKeyPairSync('ed25519', { passphrase: 'open sesame', cipher: 'aes256-ctr', rounds: 4 });
 const identity = join(dir, 'id');
 writeFileSync(identity, clientKey.private, { mode: 0o600 });
 const allowed = utils.parseKey(clientKey.public) as ssh2.ParsedKey;
@@ -59,12 +59,19 @@ afterAll(() => {
   server.close();
 });
 
+let passphraseAsks = 0;
+const passphrase = (file: string): Promise<string> => {
+  passphraseAsks++;
+  expect(file).toBe(identity);
+  return Promise.resolve('open sesame');
+};
+
 function conn(knownHosts: string, extra: Record<string, unknown> = {}, config = '') {
   const kh = join(dir, `kh-${Math.random().toString(36).slice(2)}`);
   writeFileSync(kh, knownHosts);
   const sshConfig = parseSshConfig(`Host 127.0.0.1\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile none\n${config}`, { home: dir });
   const warnings: string[] = [];
-  const c = Connection.ssh(`tester@127.0.0.1:${port}`, { sshConfig, identityFiles: [identity], home: dir, onWarning: (w) => warnings.push(w), ...extra });
+  const c = Connection.ssh(`tester@127.0.0.1:${port}`, { sshConfig, identityFiles: [identity], home: dir, passphrase, onWarning: (w) => warnings.push(w), ...extra });
   return { c, kh, warnings };
 }
 
@@ -87,6 +94,7 @@ describe('ssh2 adapter: host keys', () => {
       sshConfig: parseSshConfig(`Host *\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile none\n`, { home: dir }),
       identityFiles: [identity],
       home: dir,
+      passphrase,
     });
     expect((await again.run('echo again')).stdout).toBe('again\n');
     await again.close();
@@ -133,6 +141,10 @@ describe('ssh2 adapter: commands and transfers', () => {
     await c.get('dest.txt', join(dir, 'back.txt'));
     expect(readFileSync(join(dir, 'back.txt'), 'utf8')).toBe('streamed\n');
     await c.close();
+  });
+
+  it('an encrypted private key: the passphrase is asked once per key file for the whole process', () => {
+    expect(passphraseAsks).toBe(1);
   });
 
   it('reports a refused identity as a connect failure', async () => {

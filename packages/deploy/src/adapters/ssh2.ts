@@ -21,7 +21,7 @@ import {
   loadKnownHosts,
 } from '../known-hosts.js';
 import type { SshOptions, SshTarget } from '../ssh-target.js';
-import type { ExecOptions, ExecOutcome, Transport } from '../transport.js';
+import type { ExecOptions, ExecOutcome, RemoteFiles, Transport } from '../transport.js';
 
 type Ssh2 = typeof Ssh2Module;
 let ssh2Module: Promise<Ssh2> | undefined;
@@ -388,6 +388,58 @@ class SshTransport implements Transport {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  readonly files: RemoteFiles = {
+    stat: async (p) => {
+      const s = await this.sftp();
+      return new Promise((resolve, reject) =>
+        s.stat(sftpPath(p), (err, st) => {
+          if (!err) return resolve(st.isFile() ? { size: st.size } : null);
+          if ((err as { code?: number }).code === 2) return resolve(null);
+          reject(this.sftpError('stat', p, err));
+        }),
+      );
+    },
+    mkdirExclusive: async (p, mode) => {
+      const s = await this.sftp();
+      return new Promise((resolve, reject) =>
+        s.mkdir(sftpPath(p), { mode }, (err) => {
+          if (!err) return resolve(true);
+          // SSH_FX_FAILURE (4) is what OpenSSH answers for an existing directory; check it.
+          s.stat(sftpPath(p), (e2, st) => (!e2 && st.isDirectory() ? resolve(false) : reject(this.sftpError('mkdir', p, err))));
+        }),
+      );
+    },
+    mkdirp: async (p, mode) => {
+      const parts = sftpPath(p).split('/');
+      let cur = parts[0] === '' ? '' : '.';
+      for (const part of parts) {
+        if (part === '' || part === '.') continue;
+        cur = cur === '' ? `/${part}` : `${cur}/${part}`;
+        await this.files.mkdirExclusive(cur, mode);
+      }
+    },
+    readFile: async (p) => {
+      const s = await this.sftp();
+      return new Promise((resolve, reject) => s.readFile(sftpPath(p), (err, data) => (err ? reject(this.sftpError('read', p, err)) : resolve(data))));
+    },
+    writeFile: async (p, data, mode) => {
+      const s = await this.sftp();
+      await new Promise<void>((resolve, reject) => s.writeFile(sftpPath(p), data, { mode }, (err) => (err ? reject(this.sftpError('write', p, err)) : resolve())));
+    },
+    remove: async (p, options = {}) => {
+      const s = await this.sftp();
+      await new Promise<void>((resolve, reject) => {
+        const cb = (err: (Error & { code?: number }) | null | undefined): void => (!err || err.code === 2 ? resolve() : reject(this.sftpError('remove', p, err)));
+        if (options.rmdir) s.rmdir(sftpPath(p), cb);
+        else s.unlink(sftpPath(p), cb);
+      });
+    },
+  };
+
+  private sftpError(op: string, path: string, err: Error): DeployError {
+    return new DeployError('TRANSFER_FAILED', `SFTP ${op} of ${this.label}:${path} failed: ${err.message}`, { host: this.label, cause: err });
   }
 
   close(): Promise<void> {

@@ -1,9 +1,9 @@
 // @flotilla/deploy against real OpenSSH servers (the test fleet: one sshd per loopback
 // address, one unix user per host). Needs root and sshd; without them it says so and skips,
 // except under CI=true, where it must run.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,6 +125,24 @@ describe.skipIf(skip)('deploy over real OpenSSH', () => {
     expect((await via.run('whoami')).stdout).toBe(`${h2!.user}\n`);
     const bad = connect('via-unknown-jump', { sshConfigFiles: [cfg], user: h2!.user, identityFiles: [fleet.identityFile] });
     await expect(bad.run('true')).rejects.toMatchObject({ code: 'HOST_KEY_UNKNOWN', message: expect.stringContaining(h1!.address) });
+  });
+
+  it('authenticates through ssh-agent when no identity file is configured', async () => {
+    const sock = join(work, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      const end = performance.now() + 60_000;
+      while (!existsSync(sock) && performance.now() < end) await new Promise((r) => setTimeout(r, 50));
+      execFileSync('ssh-add', ['-q', fleet.identityFile], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      const h = fleet.hosts[3]!;
+      const cfg = join(work, 'agent_config');
+      writeFileSync(cfg, `Host via-agent\n  HostName ${h.address}\n  User ${h.user}\n  UserKnownHostsFile ${fleet.knownHostsFile}\n  IdentityAgent ${sock}\n`);
+      const c = connect('via-agent', { sshConfigFiles: [cfg], home: work });
+      expect((await c.run('whoami')).stdout).toBe(`${h.user}\n`);
+      await c.close();
+    } finally {
+      agent.kill();
+    }
   });
 
   it('releases, rollback, and an interrupted upload that leaves current intact', async () => {
