@@ -173,10 +173,77 @@ describe('ReadIndex', () => {
 
   it('lease-based mode answers from the lease without a round trip', () => {
     const c = cluster([1, 2, 3], { readOnly: 'lease-based', checkQuorum: true });
+    c.tick(2); // heartbeats acknowledged: the lease is established
     c.filter = (m) => m.type !== 'heartbeat';
     c.member(1).node.readIndex(data('lease'));
     c.stabilize();
     expect(c.member(1).readStates).toHaveLength(1);
+    // Once the acknowledgements are older than the lease, reads need a heartbeat round again.
+    c.tick(10);
+    c.member(1).node.readIndex(data('expired'));
+    c.stabilize();
+    expect(c.member(1).readStates).toHaveLength(1);
+    c.heal();
+    c.tick(1);
+    expect(c.member(1).readStates.map((r) => new TextDecoder().decode(r.context))).toEqual(['lease', 'expired']);
+  });
+
+  it('lease-based mode never serves a stale read from a deposed leader that has not noticed yet', () => {
+    // Find runs where the cut-off old leader still believes it leads while a new leader has
+    // committed a write (the window between the followers' election and check-quorum).
+    let windows = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const c = new InstantCluster([1, 2, 3], { electionTicks: 10, heartbeatTicks: 1, readOnly: 'lease-based', checkQuorum: true, seed });
+      c.campaign(1);
+      c.tick(3);
+      c.isolate(1);
+      for (let t = 0; t < 40; t++) {
+        c.tick(1);
+        const other = [2, 3].find((id) => c.member(id).node.status().state === 'leader');
+        if (other === undefined || c.member(1).node.status().state !== 'leader') continue;
+        windows++;
+        c.member(other).node.propose(data('w'));
+        c.stabilize();
+        const committed = c.member(other).node.status().commit;
+        c.member(1).node.readIndex(data('r'));
+        c.stabilize();
+        for (const rs of c.member(1).readStates) expect(rs.index).toBeGreaterThanOrEqual(committed);
+        break;
+      }
+    }
+    expect(windows).toBeGreaterThan(10);
+  });
+
+  it('lease-based mode: a leader that handed over with TimeoutNow stops trusting its lease', () => {
+    const c = cluster([1, 2, 3], { readOnly: 'lease-based', checkQuorum: true });
+    c.tick(2);
+    // Node 1 never hears about the new term (its inbound traffic is lost after the transfer starts).
+    c.filter = (m) => m.to !== 1;
+    c.member(1).node.transferLeadership(2);
+    c.stabilize();
+    expect(c.member(2).node.status().state).toBe('leader');
+    expect(c.member(1).node.status().state).toBe('leader');
+    c.member(2).node.propose(data('after transfer'));
+    c.stabilize();
+    const committed = c.member(2).node.status().commit;
+    c.member(1).node.readIndex(data('stale?'));
+    c.stabilize();
+    for (const rs of c.member(1).readStates) expect(rs.index).toBeGreaterThanOrEqual(committed);
+    expect(c.member(1).readStates).toEqual([]);
+  });
+
+  it('lease-based mode: a restarted member refuses votes for one election timeout', () => {
+    const c = cluster([1, 2, 3], { readOnly: 'lease-based', checkQuorum: true });
+    c.tick(2);
+    const restarted = c.addMember(2, c.member(2).storage);
+    c.isolate(1);
+    c.member(3).node.campaign();
+    c.stabilize();
+    expect(c.member(3).node.status().state).not.toBe('leader');
+    for (let i = 0; i < 12; i++) restarted.node.tick();
+    c.member(3).node.campaign();
+    c.stabilize();
+    expect(c.member(3).node.status().state).toBe('leader');
   });
 });
 

@@ -52,6 +52,8 @@ export class Progress {
   probeSent = false;
   /** The index of the snapshot in flight, in snapshot state. */
   pendingSnapshot = 0;
+  /** The leader tick stamped on the latest heartbeat this member acknowledged (lease timing). */
+  ackStamp = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   isLearner: boolean;

@@ -98,6 +98,15 @@ export class Raft {
   private heartbeatElapsed = 0;
   private readonly votes = new Map<NodeId, boolean>();
   private readonly readOnlyMode: 'safe' | 'lease-based';
+  /** Ticks since this node started: the leader stamps heartbeats with it to time its lease. */
+  private ticks = 0;
+  /**
+   * Lease-based reads only: after a restart this node may have acknowledged a leader's lease
+   * it no longer remembers, so for one election timeout it refuses votes as if it had one.
+   */
+  private startupLeaseTicks = 0;
+  /** Set once this leader sent TimeoutNow in its term: no more lease reads until the next term. */
+  private leaseRevoked = false;
   private readOnly = new ReadOnly();
   private pendingReadIndex: Message[] = [];
   readonly maxSizePerMsg: number;
@@ -149,6 +158,7 @@ export class Raft {
     if (opts.applied !== undefined && opts.applied > 0) this.log.appliedTo(Math.min(opts.applied, this.log.committed));
     this.stepFn = this.stepFollower;
     this.becomeFollower(this.term, 0);
+    if (this.readOnlyMode === 'lease-based' && this.term > 1) this.startupLeaseTicks = this.electionTimeout;
   }
 
   hardState(): HardState {
@@ -295,7 +305,8 @@ export class Raft {
   private sendHeartbeat(to: NodeId, context: Uint8Array | undefined): void {
     const pr = this.prs.get(to);
     const commit = Math.min(pr?.match ?? 0, this.log.committed);
-    this.send({ type: 'heartbeat', to, commit, context });
+    // `index` carries this leader's tick stamp; the response echoes it (lease timing).
+    this.send({ type: 'heartbeat', to, commit, context, index: this.ticks });
   }
 
   private bcastAppend(): void {
@@ -364,6 +375,7 @@ export class Raft {
     }
     this.readOnly.reset();
     this.pendingReadIndex = [];
+    this.leaseRevoked = false;
   }
 
   /** The last index known to be durable in this node's own storage. */
@@ -415,6 +427,8 @@ export class Raft {
   // ---- ticks ----
 
   tick(): void {
+    this.ticks++;
+    if (this.startupLeaseTicks > 0) this.startupLeaseTicks--;
     if (this.state === 'leader') this.tickHeartbeat();
     else this.tickElection();
   }
@@ -441,7 +455,7 @@ export class Raft {
     if (this.state !== 'leader') return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.readOnlyMode === 'safe' ? this.readOnly.lastPendingContext() : undefined);
+      this.bcastHeartbeat(this.readOnly.lastPendingContext());
     }
   }
 
@@ -513,7 +527,8 @@ export class Raft {
       // Term-less: forwarded read requests and their answers.
     } else if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'pre-vote') {
-        const inLease = this.checkQuorum && this.leader !== 0 && this.electionElapsed < this.electionTimeout;
+        const inLease =
+          (this.checkQuorum && this.leader !== 0 && this.electionElapsed < this.electionTimeout) || this.startupLeaseTicks > 0;
         if (!isTransfer(m.context) && inLease) {
           // A leader is alive as far as we know: ignore the (possibly disruptive) candidate (thesis §4.2.3).
           return;
@@ -608,7 +623,7 @@ export class Raft {
             // keep the pipeline full
           }
           if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-            this.send({ type: 'timeout-now', to: m.from });
+            this.sendTimeoutNow(m.from);
           }
         }
         return;
@@ -620,7 +635,10 @@ export class Raft {
         // Appends may have been lost without a trace: let one more through per heartbeat.
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
-        if (this.readOnlyMode !== 'safe' || m.context === undefined || m.context.length === 0) return;
+        // The follower echoes the tick stamp of the heartbeat it answers: its lease promise
+        // (no vote for an election timeout) started no earlier than that tick.
+        if (m.index > pr.ackStamp) pr.ackStamp = m.index;
+        if (m.context === undefined || m.context.length === 0) return;
         const acks = this.readOnly.recvAck(m.from, m.context);
         if (!acks) return;
         acks.add(this.id);
@@ -746,7 +764,7 @@ export class Raft {
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: 'heartbeat-response', to: m.from, context: m.context });
+    this.send({ type: 'heartbeat-response', to: m.from, context: m.context, index: m.index });
   }
 
   private handleSnapshot(m: Message): void {
@@ -864,12 +882,29 @@ export class Raft {
   }
 
   private serveReadIndex(from: NodeId, ctx: Uint8Array): void {
-    if (this.readOnlyMode === 'lease-based') {
+    if (this.readOnlyMode === 'lease-based' && this.leaseValid()) {
       this.answerRead(from, this.log.committed, ctx);
       return;
     }
+    // Safe mode, or a lease that lapsed: confirm leadership with a heartbeat round.
     this.readOnly.add(this.log.committed, from, ctx);
     this.bcastHeartbeat(ctx);
+  }
+
+  /**
+   * Whether this leader still holds its lease: a quorum of voters acknowledged a heartbeat
+   * sent less than `electionTicks - 1` ticks ago. Each of them promised (check-quorum's vote
+   * refusal) not to help elect anyone else for `electionTicks` ticks after receiving it, so
+   * no other leader can exist yet — assuming clocks tick at the same rate to within a tick
+   * per election timeout.
+   */
+  private leaseValid(): boolean {
+    if (this.leaseRevoked) return false;
+    const stamps: number[] = [];
+    for (const v of this.conf.voters) stamps.push(v === this.id ? this.ticks : (this.prs.get(v)?.ackStamp ?? 0));
+    stamps.sort((a, b) => b - a);
+    const q = stamps[this.quorum() - 1];
+    return q !== undefined && q > 0 && this.ticks < q + this.electionTimeout - 1;
   }
 
   private releasePendingReadIndex(): void {
@@ -895,8 +930,15 @@ export class Raft {
     this.electionElapsed = 0;
     this.leadTransferee = to;
     const pr = this.prs.get(to);
-    if (pr?.match === this.log.lastIndex()) this.send({ type: 'timeout-now', to });
+    if (pr?.match === this.log.lastIndex()) this.sendTimeoutNow(to);
     else this.maybeSendAppend(to, true);
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    // The target's election bypasses the followers' lease promises, so from here on this
+    // leader's lease proves nothing: lease reads fall back to a heartbeat round.
+    this.leaseRevoked = true;
+    this.send({ type: 'timeout-now', to });
   }
 
   private abortLeaderTransfer(): void {

@@ -356,8 +356,13 @@ export class Simulation {
     const r = this.rng;
     const ids = [...this.nodes.keys()];
     if (r.float() < this.opts.partitionRate) {
-      const kind = r.int(3);
+      const kind = r.int(4);
       this.blocked.clear();
+      const leader = this.currentLeader();
+      if (kind === 3 && leader) {
+        // isolate the leader: the rest elect another while it may not have noticed yet
+        for (const o of ids) if (o !== leader.id) this.blocked.add(`${leader.id}>${o}`).add(`${o}>${leader.id}`);
+      }
       if (kind === 0) {
         // symmetric: split into two groups
         const side = new Set(ids.filter(() => r.float() < 0.5));
@@ -594,9 +599,14 @@ export class Simulation {
   private invoke(client: number): void {
     const up = [...this.nodes.values()].filter((sn) => sn.node);
     if (up.length === 0) return;
-    const leader = this.currentLeader();
-    // Mostly the leader; sometimes any node (reads are forwarded; writes are refused).
-    const sn = leader && this.rng.float() < 0.8 ? leader : up[this.rng.int(up.length)]!;
+    // Mostly a node that believes it leads — the newest, or any (a deposed leader that has
+    // not noticed yet is where stale reads would come from); sometimes any node (reads are
+    // forwarded to the leader, writes are refused).
+    const leaders = up.filter((n) => n.node!.status().state === 'leader');
+    const newest = this.currentLeader();
+    const dice = this.rng.float();
+    const sn =
+      newest && dice < 0.5 ? newest : leaders.length > 0 && dice < 0.8 ? leaders[this.rng.int(leaders.length)]! : up[this.rng.int(up.length)]!;
     const key = `k${this.rng.int(this.opts.keys)}`;
     const ctx = `c${client}-${++this.seq}`;
     const op: Op = this.rng.float() < 0.5 ? { kind: 'put', key, value: ctx } : { kind: 'get', key };
