@@ -153,7 +153,7 @@ interface Result {
 }
 
 /** `clients` concurrent loops, each bound to one endpoint (round-robin), for `seconds`. */
-async function load(sys: System, kind: 'put' | 'get', clients: number): Promise<Result> {
+async function load(sys: System, kind: 'put' | 'get', clients: number, runSeconds = seconds): Promise<Result> {
   const value = 'v'.repeat(256);
   const keys = Array.from({ length: 1000 }, (_, i) => `bench/key-${i}`);
   if (kind === 'get') for (const k of keys.slice(0, 100)) await sys.put(sys.endpoints[0]!, k, value);
@@ -177,7 +177,7 @@ async function load(sys: System, kind: 'put' | 'get', clients: number): Promise<
       }
     }
   });
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await new Promise((r) => setTimeout(r, runSeconds * 1000));
   stop = true;
   await Promise.all(loops);
   const elapsed = (performance.now() - begin) / 1000;
@@ -202,6 +202,9 @@ async function main(): Promise<void> {
   log(`etcd: ${version}; data under ${root}; ${seconds} s per run, ${rounds} rounds`);
   const etcd = await startEtcd(etcdBin);
   const flo = await startFlotilla();
+  // Warm-up (JIT, connections, first snapshot of the page cache), not measured.
+  const warmSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
+  for (const sys of [etcd, flo]) await load(sys, 'put', 16, warmSeconds);
   const results = new Map<string, { etcd: Result[]; flotilla: Result[] }>();
   for (let round = 0; round < rounds; round++) {
     for (const w of workloads) {

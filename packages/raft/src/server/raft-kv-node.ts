@@ -103,6 +103,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   readonly #nonce: string;
   readonly #waiters = new Map<string, Waiter>();
   #proposeBatch: { data: Uint8Array; rid: string }[] = [];
+  #forwardBatch: { data: Uint8Array; rid: string; from: NodeId }[] = [];
   #readBatch: Waiter[] = [];
   readonly #reads = new Map<string, { waiters: Waiter[]; index: number }>();
   readonly #leaseDeadlines = new Map<string, number>();
@@ -216,7 +217,8 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     if (this.#role === 'leader') {
       const p = this.#wait(rid, 'the proposal');
       this.#proposeBatch.push({ data, rid });
-      if (this.#proposeBatch.length === 1) queueMicrotask(() => this.#flushProposals());
+      // setImmediate: every request read in this I/O phase joins one append (one write per follower).
+      if (this.#proposeBatch.length === 1) setImmediate(() => this.#flushProposals());
       return p;
     }
     if (this.#leader === 0) return Promise.reject(new KvError('no-leader', 'no leader is known right now; retry shortly'));
@@ -242,6 +244,21 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     this.#pump();
   }
 
+  #flushForwarded(): void {
+    const batch = this.#forwardBatch;
+    this.#forwardBatch = [];
+    if (batch.length === 0) return;
+    try {
+      this.#raw.proposeBatch(batch.map((b) => b.data));
+    } catch {
+      for (const b of batch) this.#transport.sendControl(b.from, enc.encode(JSON.stringify({ t: 'nack', r: b.rid } satisfies ControlFrame)));
+      return;
+    }
+    const now = Date.now();
+    for (const b of batch) this.#forwarded.set(b.rid, { from: b.from, at: now });
+    this.#pump();
+  }
+
   #dropped(err: unknown): KvError {
     if (isRaftError(err, 'proposal-dropped')) return new KvError('no-leader', `${(err as Error).message}; retry shortly`, { cause: err });
     return new KvError('unavailable', err instanceof Error ? err.message : String(err), { cause: err });
@@ -260,7 +277,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
         }, this.#o.requestTimeoutMs ?? 7000),
       };
       this.#readBatch.push(w);
-      if (this.#readBatch.length === 1) queueMicrotask(() => this.#flushReads());
+      if (this.#readBatch.length === 1) setImmediate(() => this.#flushReads());
     });
   }
 
@@ -387,6 +404,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   }
 
   #onControl(from: NodeId, payload: Buffer): void {
+    // (forwarded proposals are batched like local ones: see #proposeForwarded)
     if (this.#stopped) return;
     let f: ControlFrame;
     try {
@@ -417,14 +435,8 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
         this.#transport.sendControl(from, enc.encode(JSON.stringify({ t: 'nack', r: f.r } satisfies ControlFrame)));
         return;
       }
-      try {
-        this.#raw.propose(enc.encode(f.e));
-        this.#forwarded.set(f.r, { from, at: Date.now() });
-      } catch {
-        this.#transport.sendControl(from, enc.encode(JSON.stringify({ t: 'nack', r: f.r } satisfies ControlFrame)));
-        return;
-      }
-      this.#pump();
+      this.#forwardBatch.push({ data: enc.encode(f.e), rid: f.r, from });
+      if (this.#forwardBatch.length === 1) setImmediate(() => this.#flushForwarded());
     }
   }
 

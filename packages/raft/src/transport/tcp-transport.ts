@@ -71,7 +71,8 @@ class Peer {
  * Guarantees and behaviour:
  * - One outbound connection per peer; messages to a peer are delivered in send order while
  *   the connection lives (TCP), and frames are length-prefixed binary.
- * - Batching: messages sent in the same turn of the event loop go out in one socket write.
+ * - Batching: messages sent during one turn of the event loop (one I/O phase) go out in one
+ *   socket write.
  * - Never blocks the caller: when a peer is unreachable or its socket buffer is over
  *   `maxBufferedBytes`, messages are dropped and `onUnreachable` is called (Raft retries).
  * - Reconnects with exponential backoff from `reconnectMinMs` to `reconnectMaxMs`.
@@ -172,7 +173,7 @@ export class TcpTransport {
     p.queuedBytes += 5 + body.length;
     if (!p.flushScheduled) {
       p.flushScheduled = true;
-      queueMicrotask(() => this.#flush(p));
+      setImmediate(() => this.#flush(p));
     }
     return true;
   }
