@@ -4,7 +4,8 @@
  *
  *   node --conditions=@flotilla/source --import tsx packages/scheduler/bench/run.ts [names...]
  *
- * names: mixed-1k, mixed-5k, labels-10k, identical-10k (default: all).
+ * names: mixed-1k, mixed-5k, labels-10k, identical-10k (default: all); --skip-naive skips the
+ * naive scorer.
  * Reports CPU seconds (user + system of this process), placements per CPU-second, nodes
  * used, unschedulable pods, the lower bound, and constraint violations (independently
  * checked with verifyPlacement).
@@ -73,17 +74,22 @@ function measure(workload: Workload, name: string, nodes: Node[], pods: Pod[], b
   };
 }
 
-const selected = process.argv.slice(2);
+const args = process.argv.slice(2);
+const skipNaive = args.includes('--skip-naive');
+const selected = args.filter((a) => !a.startsWith('--'));
 const rows: Row[] = [];
-// Warm up the JIT on a small instance.
-{
-  const { nodes, pods } = generateWorkload({ kind: 'mixed', nodes: 200, pods: 2_000, seed: 7 });
-  schedule({ nodes, pods, strategy: 'binpack' });
-  ffdSchedule(nodes, pods);
-  naiveSchedule(nodes, pods);
-}
 for (const workload of WORKLOADS) {
   if (selected.length > 0 && !selected.includes(workload.name)) continue;
+  // Warm up the JIT: every scheduler runs three times on a tenth-size instance of the same kind.
+  {
+    const small = generateWorkload({ kind: workload.kind, nodes: workload.nodes / 10, pods: workload.pods / 10, seed: 7 });
+    for (let i = 0; i < 3; i++) {
+      schedule({ ...small, strategy: 'binpack' });
+      ffdSchedule(small.nodes, small.pods);
+      ffdSchedule(small.nodes, small.pods, { cursor: true });
+      if (workload.naive && !skipNaive) naiveSchedule(small.nodes, small.pods);
+    }
+  }
   const { nodes, pods } = generateWorkload({ kind: workload.kind, nodes: workload.nodes, pods: workload.pods, seed: 42 });
   let bound: number;
   if (workload.kind === 'identical') {
@@ -95,7 +101,8 @@ for (const workload of WORKLOADS) {
   }
   rows.push(measure(workload, 'flotilla binpack', nodes, pods, bound, () => schedule({ nodes, pods, strategy: 'binpack' })));
   rows.push(measure(workload, 'FFD', nodes, pods, bound, () => ffdSchedule(nodes, pods)));
-  if (workload.naive) rows.push(measure(workload, 'naive kube-style', nodes, pods, bound, () => naiveSchedule(nodes, pods)));
+  rows.push(measure(workload, 'FFD + type cursor', nodes, pods, bound, () => ffdSchedule(nodes, pods, { cursor: true })));
+  if (workload.naive && !skipNaive) rows.push(measure(workload, 'naive kube-style', nodes, pods, bound, () => naiveSchedule(nodes, pods)));
   const ours = rows.find((r) => r.workload === workload.name && r.scheduler === 'flotilla binpack')!;
   for (const row of rows.filter((r) => r.workload === workload.name)) {
     console.log(

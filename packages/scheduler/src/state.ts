@@ -121,7 +121,9 @@ interface PodRecord {
  * the first by node order.
  */
 interface Equivalents {
-  readonly key: string;
+  /** Hash of the allocation (groups with equal hashes share a bucket; `allocation` decides). */
+  readonly key: number;
+  readonly allocation: Float64Array;
   readonly cell: number;
   cellPos: number;
   readonly slots: number[];
@@ -149,8 +151,8 @@ interface NodeClass {
   readonly members: Int32Array;
   /** GRID × GRID cells of groups of identical nodes (allocated on first use). */
   readonly cells: (Equivalents[] | undefined)[];
-  /** The groups, by allocation. */
-  readonly equivalents: Map<string, Equivalents>;
+  /** The groups, by a hash of their allocation. */
+  readonly equivalents: Map<number, Equivalents[]>;
   /** Per row, ROW_WORDS words: which cells of the row are non-empty. */
   readonly rowBits: Uint32Array;
   /** Spread index: a max-heap of the groups by free fraction. */
@@ -1200,10 +1202,23 @@ export class ClusterState {
     return cellIndex((c - this.#alloc[dim]![slot]!) / c);
   }
 
-  #allocationKey(slot: number): string {
-    let key = '';
-    for (const alloc of this.#alloc) key += `${alloc[slot]!},`;
-    return key;
+  #allocationHash(slot: number): number {
+    let hash = 0;
+    for (const alloc of this.#alloc) hash = hash * 31 + alloc[slot]!;
+    return hash;
+  }
+
+  #sameAllocation(group: Equivalents, slot: number): boolean {
+    const dims = this.#alloc.length;
+    for (let d = 0; d < dims; d++) if ((group.allocation[d] ?? 0) !== this.#alloc[d]![slot]!) return false;
+    return true;
+  }
+
+  #findGroup(cls: NodeClass, key: number, slot: number): Equivalents | undefined {
+    const list = cls.equivalents.get(key);
+    if (list === undefined) return undefined;
+    for (const group of list) if (this.#sameAllocation(group, slot)) return group;
+    return undefined;
   }
 
   /** Puts a node (not currently placed) into its class's pristine bits, grid cell or heap. */
@@ -1216,11 +1231,12 @@ export class ClusterState {
       set.cellOf[slot] = -1;
       return;
     }
-    const key = this.#allocationKey(slot);
-    let group = cls.equivalents.get(key);
+    const key = this.#allocationHash(slot);
+    let group = this.#findGroup(cls, key, slot);
     if (group === undefined) {
+      const allocation = Float64Array.from(this.#alloc, (alloc) => alloc[slot]!);
       if (set.heap) {
-        group = { key, cell: -3, cellPos: -1, slots: [], min: slot, f: this.#freeFraction(slot, weights), heapPos: cls.heap.length };
+        group = { key, allocation, cell: -3, cellPos: -1, slots: [], min: slot, f: this.#freeFraction(slot, weights), heapPos: cls.heap.length };
         cls.heap.push(group);
         heapUp(cls.heap, group.heapPos);
       } else {
@@ -1229,11 +1245,13 @@ export class ClusterState {
         const cell = i * GRID + j;
         let list = cls.cells[cell];
         if (list === undefined) cls.cells[cell] = list = [];
-        group = { key, cell, cellPos: list.length, slots: [], min: slot, f: 0, heapPos: -1 };
+        group = { key, allocation, cell, cellPos: list.length, slots: [], min: slot, f: 0, heapPos: -1 };
         list.push(group);
         cls.rowBits[i * ROW_WORDS + (j >>> 5)]! |= 1 << (j & 31);
       }
-      cls.equivalents.set(key, group);
+      const bucket = cls.equivalents.get(key);
+      if (bucket === undefined) cls.equivalents.set(key, [group]);
+      else bucket.push(group);
     } else if (group.min >= 0 && slot < group.min) {
       group.min = slot;
     }
@@ -1260,7 +1278,9 @@ export class ClusterState {
       if (group.min === slot) group.min = -1;
       set.equivalentsOf[slot] = undefined;
       if (group.slots.length === 0) {
-        cls.equivalents.delete(group.key);
+        const bucket = cls.equivalents.get(group.key)!;
+        if (bucket.length === 1) cls.equivalents.delete(group.key);
+        else bucket.splice(bucket.indexOf(group), 1);
         if (cell === -3) {
           heapRemove(cls.heap, group.heapPos);
         } else {
@@ -1290,7 +1310,7 @@ export class ClusterState {
       const pristine = !set.heap && this.#pristine(slot);
       if (pristine && set.cellOf[slot] === -1) continue;
       const group = set.equivalentsOf[slot];
-      if (group !== undefined && !pristine && group.key === this.#allocationKey(slot)) continue;
+      if (group !== undefined && !pristine && this.#sameAllocation(group, slot)) continue;
       this.#unplace(set, cls, slot);
       this.#place(set, cls, slot, set.weights);
     }
