@@ -231,7 +231,7 @@ export async function openSshTransport(target: SshTarget, options: SshOptions = 
  * Writes a buffer to a new remote file with up to 16 write requests in flight (ssh2's own
  * `write` sends an oversized buffer one request at a time).
  */
-async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: number): Promise<void> {
+async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: number, signal?: AbortSignal): Promise<void> {
   const handle = await new Promise<Buffer>((resolve, reject) =>
     s.open(path, 'w', { mode }, (err, h) => (err ? reject(err) : resolve(h))),
   );
@@ -248,11 +248,20 @@ async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: 
       });
     }
   };
+  // An abort ends the SFTP session; requests in flight may then never be answered.
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<void>((_resolve, reject) => {
+    onAbort = () => reject(new Error('aborted'));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
   try {
-    await Promise.all(Array.from({ length: 16 }, worker));
+    await Promise.race([Promise.all(Array.from({ length: 16 }, worker)), aborted]);
     if (failed) throw failed;
   } finally {
-    await new Promise<void>((resolve) => s.close(handle, () => resolve()));
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    if (!signal?.aborted) await new Promise<void>((resolve) => s.close(handle, () => resolve()));
   }
 }
 
@@ -349,7 +358,7 @@ class SshTransport implements Transport {
     const onAbort = (): void => s.end();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (data) await writePipelined(s, tmp, data, mode);
+      if (data) await writePipelined(s, tmp, data, mode, signal);
       else await call((cb) => s.fastPut(localPath, tmp, { mode, concurrency: 64, chunkSize: 32_768 }, cb));
       if (signal?.aborted) throw new DeployError('ABORTED', `upload to ${this.label} aborted`, { host: this.label });
       await call((cb) => s.chmod(tmp, mode, cb));
