@@ -315,7 +315,7 @@ export class KvClient {
       if (res.status === 200) return res.body.length ? JSON.parse(res.body.toString('utf8')) : {};
       const err = this.#error(res);
       if (res.status === 404 && opts.allow404 && err.code === 'not-found') return undefined;
-      const retryable = err.code === 'no-leader' || (read && res.status >= 500);
+      const retryable = err.code === 'no-leader' || err.code === 'too-many-requests' || (read && res.status >= 500);
       if (retryable && Date.now() < deadline) {
         this.#rotate(endpoint);
         await sleep(Math.min(1000, 25 * 2 ** Math.min(attempt++, 6)));

@@ -12,6 +12,7 @@ export type KvErrorCode =
   | 'too-large'
   | 'method-not-allowed'
   | 'learner-not-ready'
+  | 'too-many-requests'
   | 'no-leader'
   | 'not-leader'
   | 'timeout'

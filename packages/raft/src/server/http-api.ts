@@ -34,6 +34,7 @@ export const STATUS_OF_CODE: Readonly<Record<KvErrorCode, number>> = {
   'learner-not-ready': 409,
   compacted: 410,
   'too-large': 413,
+  'too-many-requests': 429,
   internal: 500,
   'no-leader': 503,
   'not-leader': 503,

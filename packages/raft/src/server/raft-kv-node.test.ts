@@ -18,13 +18,46 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function cluster(n: number) {
+/** A storage whose writes take `disk.delayMs` (a disk that can turn slow). */
+class SlowStorage extends MemoryNodeStorage {
+  constructor(
+    inner: MemoryNodeStorage,
+    private readonly disk: { delayMs: number },
+  ) {
+    super();
+    return new Proxy(inner, {
+      get: (target, prop, receiver) => {
+        if (prop === 'persist') {
+          return async (r: Parameters<MemoryNodeStorage['persist']>[0]) => {
+            if (this.disk.delayMs > 0 && (r.entries.length > 0 || r.hardState)) await new Promise((res) => setTimeout(res, this.disk.delayMs));
+            return target.persist(r);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  }
+}
+
+async function cluster(n: number, options: { disks?: Map<number, { delayMs: number }>; maxPendingRequests?: number } = {}) {
   const ports = await Promise.all(Array.from({ length: n }, freePort));
   const members = new Map(ports.map((p, i) => [i + 1, { peerUrl: `127.0.0.1:${p}`, clientUrl: '' }]));
   const data = ServerState.initial(members);
   const conf = { voters: [...members.keys()], learners: [] };
   const list = [...members].map(([id, m]) => {
-    const node = new RaftKvNode({ id, storage: MemoryNodeStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
+    const base = MemoryNodeStorage.bootstrap(conf, data);
+    const disk = options.disks?.get(id);
+    const storage = disk ? new SlowStorage(base, disk) : base;
+    const node = new RaftKvNode({
+      id,
+      storage,
+      peerListen: m.peerUrl,
+      tickMs: 20,
+      seed: id,
+      requestTimeoutMs: 5000,
+      ...(options.maxPendingRequests !== undefined ? { maxPendingRequests: options.maxPendingRequests } : {}),
+    });
     nodes.push(node);
     return node;
   });
@@ -85,6 +118,37 @@ describe('RaftKvNode (3 members over TCP, memory storage)', () => {
     await leader.propose({ op: 'put', key: 'ephemeral', value: 'x', lease: l.id });
     await until(() => c.every((x) => x.kv.get('ephemeral') === undefined), 'the lease to expire');
     expect(leader.kv.leases()).toEqual([]);
+  });
+
+  it("a slow disk never starves the leader's heartbeats: its writes taking longer than the election timeout cause no election", async () => {
+    // Ticks of 20 ms, elections after 200–400 ms; every write to the leader's disk takes 450 ms.
+    const disks = new Map([1, 2, 3].map((id) => [id, { delayMs: 0 }]));
+    const c = await cluster(3, { disks });
+    const leader = await until(() => c.find((x) => x.isLeader()), 'a leader');
+    await leader.propose({ op: 'put', key: 'warm', value: 'x' });
+    disks.get(leader.id)!.delayMs = 450;
+    const term = leader.status().term;
+    const writes = Array.from({ length: 6 }, (_, i) => leader.propose({ op: 'put', key: `slow${i}`, value: 'x' }));
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      writes.push(c[i % 3]!.propose({ op: 'put', key: `slow-b${i}`, value: 'y' }));
+    }
+    const results = await Promise.all(writes);
+    expect(results.every((r) => r.type === 'put')).toBe(true);
+    expect(c.map((x) => x.status().term)).toEqual([term, term, term]);
+    expect(leader.isLeader()).toBe(true);
+  });
+
+  it('refuses requests beyond maxPendingRequests with too-many-requests (nothing proposed)', async () => {
+    const disks = new Map([1, 2, 3].map((id) => [id, { delayMs: 0 }]));
+    const c = await cluster(3, { disks, maxPendingRequests: 5 });
+    const leader = await until(() => c.find((x) => x.isLeader()), 'a leader');
+    disks.get(leader.id)!.delayMs = 300;
+    const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => leader.propose({ op: 'put', key: `bp${i}`, value: 'x' })));
+    const refused = outcomes.filter((o) => o.status === 'rejected' && isKvError(o.reason) && o.reason.code === 'too-many-requests');
+    expect(refused).toHaveLength(3);
+    await leader.readIndex();
+    expect(leader.kv.range({ prefix: 'bp' }).items).toHaveLength(5);
   });
 
   it('answers no-leader without proposing when no leader is known', async () => {

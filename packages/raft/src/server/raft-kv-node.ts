@@ -42,6 +42,11 @@ export interface RaftKvNodeOptions {
   readonly autoCompactRevisions?: number;
   /** Seed of the election-timeout randomness. @default derived from id and time */
   readonly seed?: number;
+  /**
+   * Backpressure: proposals and reads waiting at once on this member beyond which new ones
+   * are refused with `too-many-requests` (429, nothing proposed). @default 20000
+   */
+  readonly maxPendingRequests?: number;
   /** Diagnostics (never secrets). */
   readonly log?: (line: string) => void;
 }
@@ -212,6 +217,9 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   #proposeCommand(command: NodeCommand): Promise<unknown> {
     if (this.#stopped) return Promise.reject(new KvError('stopped', 'the member is shutting down'));
     if (this.#fatal) return Promise.reject(new KvError('unavailable', `the member failed: ${this.#fatal instanceof Error ? this.#fatal.message : 'fatal error'}`));
+    if (this.#waiters.size >= (this.#o.maxPendingRequests ?? 20_000)) {
+      return Promise.reject(new KvError('too-many-requests', `${this.#waiters.size} requests are already waiting on this member; retry shortly`));
+    }
     const rid = `${this.#nonce}.${(this.#seq++).toString(36)}`;
     const data = enc.encode(JSON.stringify({ r: rid, c: command } satisfies Envelope));
     if (this.#role === 'leader') {
