@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startKvServer } from './kv-server.js';
@@ -52,6 +53,7 @@ describe('startKvServer (in-process members, file storage)', () => {
 
     // Restart member 2 from its data directory.
     await servers.get(2)!.close();
+    await new Promise((r) => setTimeout(r, 200)); // pooled connections to member 2 see their close
     await client.put('while-down', 'x');
     const s2 = await start(2);
     await until(async () => (await client.get('while-down', { serializable: false })) && s2.node.kv.get('while-down')?.value === 'x', 'member 2 to catch up');
@@ -66,5 +68,39 @@ describe('startKvServer (in-process members, file storage)', () => {
     const members = await client.members();
     expect(members.map((m) => [m.id, m.learner])).toEqual([[1, false], [2, false], [3, false], [4, false]]);
     expect(members.every((m) => m.clientUrl.startsWith('http://'))).toBe(true);
+  });
+});
+
+function makeCerts(dir: string): { ca: Buffer; cert: Buffer; key: Buffer } {
+  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=flo-test-ca']);
+  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=member']);
+  run(['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.crt', '-days', '1', '-extfile', 'ext.cnf']);
+  return { ca: readFileSync(path.join(dir, 'ca.crt')), cert: readFileSync(path.join(dir, 'node.crt')), key: readFileSync(path.join(dir, 'node.key')) };
+}
+
+describe('startKvServer with TLS and a token', () => {
+  it('serves HTTPS, speaks mutual TLS between members, and requires the bearer token', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-tls-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const tls = makeCerts(dir);
+    const peerPorts = await Promise.all([1, 2, 3].map(freePort));
+    const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
+    const servers = await Promise.all(
+      [1, 2, 3].map((id) => startKvServer({ id, listen: '127.0.0.1:0', peerListen: peers.get(id)!, peers, data: path.join(dir, `m${id}`), tickMs: 20, tls, token: 'tok' })),
+    );
+    cleanups.push(async () => {
+      for (const s of servers) await s.close();
+    });
+    expect(servers.every((s) => s.clientUrl.startsWith('https://'))).toBe(true);
+    const client = new KvClient({ endpoints: servers.map((s) => s.clientUrl), ca: tls.ca, token: 'tok', retryWindowMs: 20_000 });
+    cleanups.push(() => client.close());
+    expect(await client.put('secure', 'yes')).toBe(2);
+    for (const s of servers) await until(() => s.node.kv.get('secure')?.value === 'yes', 'replication over mutual TLS');
+    const anonymous = new KvClient({ endpoints: [servers[0]!.clientUrl], ca: tls.ca, retryWindowMs: 0 });
+    cleanups.push(() => anonymous.close());
+    const err = await anonymous.get('secure').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'unauthorized', status: 401 });
   });
 });
