@@ -136,6 +136,14 @@ describe('flo', () => {
     expect(s.hosts[0]).not.toHaveProperty('error');
   });
 
+  it('rolling batches are announced as plain lines when stderr is not a terminal', async () => {
+    const t = io(project());
+    expect(await main(['-H', 'a,b,c', '--batch', '1', '--max-fail', '1', 'fail-on-b'], t.io)).toBe(1);
+    expect(t.err()).toMatch(/^batch 1: a$/m);
+    expect(t.err()).toMatch(/^batch 3: c$/m);
+    expect(t.err()).toMatch(/^b\s+failed/m);
+  });
+
   it('flo run and lowest-loadaverage on local hosts', async () => {
     const dir = project();
     const t = io(dir);

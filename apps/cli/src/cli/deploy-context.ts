@@ -202,6 +202,14 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
           },
         }
       : {}),
+    ...(batch === undefined
+      ? {}
+      : {
+          onBatch: (index: number, hosts: string[]) => {
+            if (format !== 'json' && !ctx.stderr.isTTY) log(`batch ${index + 1}: ${hosts.join(', ')}`);
+            progress.onBatch(index, hosts.length);
+          },
+        }),
     onHostDone: (r) => {
       progress.hostDone();
       // On a terminal, say at once when a host fails; the summary repeats it at the end.

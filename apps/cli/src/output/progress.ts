@@ -20,8 +20,8 @@ export class Progress {
     this.done = 0;
     this.render();
   }
-  onBatch(index: number, size: number, batches: number): void {
-    this.batch = batches > 1 ? `batch ${index + 1}/${batches} (${size} hosts) ` : '';
+  onBatch(index: number, size: number): void {
+    this.batch = `batch ${index + 1} (${size} hosts) `;
     this.render();
   }
   hostDone(): void {
