@@ -34,6 +34,17 @@ describe('§5.1 basics', () => {
     expect(drain(r)).toEqual([]);
   });
 
+  it('StaleCandidateIsTold: a vote request with a stale term is rejected with the current term', () => {
+    const voter = newRaft(1, [1, 2, 3], { storage: storageWith([1, 2, 3], [], { term: 5, vote: 0, commit: 0 }) });
+    voter.step(msg({ type: 'vote', from: 2, to: 1, term: 3 }));
+    const [resp] = drain(voter);
+    expect([resp?.type, resp?.term, resp?.reject]).toEqual(['vote-response', 5, true]);
+    const candidate = newRaft(2, [1, 2, 3], { storage: storageWith([1, 2, 3], [], { term: 2, vote: 0, commit: 0 }) });
+    candidate.hup(false);
+    candidate.step(resp!);
+    expect([candidate.state, candidate.term]).toEqual(['follower', 5]);
+  });
+
   it('StaleLeaderIsTold: with check-quorum a stale leader gets the current term back', () => {
     const r = newRaft(1, [1, 2, 3], { checkQuorum: true, storage: storageWith([1, 2, 3], [], { term: 2, vote: 0, commit: 0 }) });
     r.step(msg({ type: 'heartbeat', from: 2, to: 1, term: 1 }));

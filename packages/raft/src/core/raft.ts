@@ -548,8 +548,11 @@ export class Raft {
         // Tell a stale leader about the new term so it steps down (it might be partitioned and
         // keep others from electing a leader under check-quorum/pre-vote otherwise).
         this.send({ type: 'append-response', to: m.from });
-      } else if (m.type === 'pre-vote') {
-        this.send({ type: 'pre-vote-response', to: m.from, reject: true });
+      } else if (m.type === 'pre-vote' || m.type === 'vote') {
+        // Reject with our term (as the paper's RequestVote does). etcd ignores a stale vote
+        // request; then a candidate that only talks to nodes of higher terms (after a
+        // membership change) can keep incrementing its term behind theirs forever.
+        this.send({ type: m.type === 'vote' ? 'vote-response' : 'pre-vote-response', to: m.from, reject: true });
       }
       return;
     }
