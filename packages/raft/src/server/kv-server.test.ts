@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startKvServer } from './kv-server.js';
@@ -39,7 +39,8 @@ describe('startKvServer (in-process members, file storage)', () => {
     const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
     const servers = new Map<number, KvServer>();
     const start = async (id: number, extra: { join?: string } = {}) => {
-      const s = await startKvServer({ id, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peerPorts[id - 1]}`, peers, data: path.join(dir, `m${id}`), tickMs: 20, ...extra });
+      // Tiny snapshots so that restarted and joining members catch up through one.
+      const s = await startKvServer({ id, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peerPorts[id - 1]}`, peers, data: path.join(dir, `m${id}`), tickMs: 20, snapshotEntries: 8, snapshotCatchUpEntries: 2, ...extra });
       servers.set(id, s);
       return s;
     };
@@ -59,12 +60,15 @@ describe('startKvServer (in-process members, file storage)', () => {
     await until(async () => (await client.get('while-down', { serializable: false })) && s2.node.kv.get('while-down')?.value === 'x', 'member 2 to catch up');
     expect(s2.node.kv.get('k19')?.value).toBe('v19');
 
-    // A fourth member joins as a learner and is promoted.
+    expect(servers.get(1)!.node.status().appliedIndex).toBeGreaterThan(20);
+    // A fourth member joins as a learner, catches up from a snapshot (the log before it is gone) and is promoted.
     const s4 = await start(4, { join: servers.get(1)!.clientUrl });
     await until(() => s4.node.members().find((m) => m.id === 4 && !m.learner), 'member 4 to be promoted');
     await client.put('after-join', 'y');
     await until(() => s4.node.kv.get('after-join')?.value === 'y', 'member 4 to apply new writes');
     expect(s4.node.kv.get('k0')?.value).toBe('v0');
+    const snaps = readdirSync(path.join(dir, 'm4', 'raft', 'snap')).filter((n) => n.endsWith('.snap'));
+    expect(snaps.some((n) => parseInt(n, 16) > 1)).toBe(true);
     const members = await client.members();
     expect(members.map((m) => [m.id, m.learner])).toEqual([[1, false], [2, false], [3, false], [4, false]]);
     expect(members.every((m) => m.clientUrl.startsWith('http://'))).toBe(true);

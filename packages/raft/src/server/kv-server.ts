@@ -48,8 +48,10 @@ export interface KvServerOptions {
   readonly electionTicks?: number;
   /** Watch history kept by automatic compaction; 0 disables it. @default 10000 */
   readonly autoCompactRevisions?: number;
-  /** @default 50000 */
+  /** Snapshot the state and compact the log after this many applied entries. @default 50000 */
   readonly snapshotEntries?: number;
+  /** Entries kept behind a snapshot for slow followers (older ones need the snapshot). @default 10000 */
+  readonly snapshotCatchUpEntries?: number;
   /** @default 7000 */
   readonly requestTimeoutMs?: number;
   /** @default 5000 */
@@ -130,6 +132,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     ...(options.electionTicks !== undefined ? { electionTicks: options.electionTicks } : {}),
     ...(options.autoCompactRevisions !== undefined ? { autoCompactRevisions: options.autoCompactRevisions } : {}),
     ...(options.snapshotEntries !== undefined ? { snapshotEntries: options.snapshotEntries } : {}),
+    ...(options.snapshotCatchUpEntries !== undefined ? { snapshotCatchUpEntries: options.snapshotCatchUpEntries } : {}),
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     log,
   });
