@@ -721,6 +721,7 @@ export class ClusterState {
   /**
    * Compiles a pod: quantities to base units, selectors parsed, its anti-affinity terms and
    * spread constraints registered for counting.
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
    */
   compile(pod: Pod): PodSpec {
     if (typeof pod !== 'object' || pod === null) throw new TypeError(`Expected a pod object, received ${describeReceived(pod)}`);
@@ -827,7 +828,10 @@ export class ClusterState {
     return spec;
   }
 
-  /** Brings a compiled pod up to date with trackers registered since it was compiled. */
+  /**
+   * Brings a compiled pod up to date with trackers registered since it was compiled.
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
+   */
   refresh(spec: PodSpec): void {
     if (spec.registryVersion === this.#registryVersion) return;
     spec.matchedTrackers = this.#countLookup.matching(spec.labels);
@@ -837,11 +841,15 @@ export class ClusterState {
   }
 
   /** Are any pods counted for anti-affinity or spread (so pod labels matter)? */
-  /** The label keys that decide which trackers a pod's labels meet (no other label matters). */
+  /**
+   * The label keys that decide which trackers a pod's labels meet (no other label matters).
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
+   */
   trackedLabelKeys(): string[] {
     return [...new Set([...this.#countLookup.keys(), ...this.#ownerLookup.keys()])].sort();
   }
 
+  /** @internal Used by `schedule`/`scheduleOne`; not part of the public API. */
   get tracksLabels(): boolean {
     return this.#countTrackers.size > 0 || this.#ownerTrackers.size > 0;
   }
@@ -857,7 +865,10 @@ export class ClusterState {
     this.bind(pod.name, spec, slot);
   }
 
-  /** Binds a compiled pod (internal). */
+  /**
+   * Binds a compiled pod (internal).
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
+   */
   bind(name: string, spec: PodSpec, slot: number): void {
     this.commit(slot, spec, 1);
     this.#pods.set(name, { name, slot, spec });
@@ -887,7 +898,10 @@ export class ClusterState {
     tracker.version++;
   }
 
-  /** Accounts `k` copies of a pod on a node (resources, ports, counts, indexes). */
+  /**
+   * Accounts `k` copies of a pod on a node (resources, ports, counts, indexes).
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
+   */
   commit(slot: number, spec: PodSpec, k: number): void {
     for (let i = 0; i < spec.dims.length; i++) this.#alloc[spec.dims[i]!]![slot]! += spec.amounts[i]! * k;
     this.#podCount[slot]! += k;
@@ -902,7 +916,10 @@ export class ClusterState {
     this.#reposition(slot);
   }
 
-  /** How many more copies of a pod fit on a node by resources (capped at `limit`). */
+  /**
+   * How many more copies of a pod fit on a node by resources (capped at `limit`).
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
+   */
   fitCount(slot: number, spec: PodSpec, limit: number): number {
     let k = limit;
     for (let i = 0; i < spec.dims.length; i++) {
@@ -916,7 +933,10 @@ export class ClusterState {
     return Math.max(k, 0);
   }
 
-  /** Total capacity per requested dimension over live nodes (for the batch order). */
+  /**
+   * Total capacity per requested dimension over live nodes (for the batch order).
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
+   */
   totalCapacity(): Float64Array {
     const totals = new Float64Array(this.#dimNames.length);
     for (let d = 0; d < totals.length; d++) {
@@ -928,6 +948,7 @@ export class ClusterState {
     return totals;
   }
 
+  /** @internal Used by `schedule`/`scheduleOne`; not part of the public API. */
   nameOf(slot: number): string {
     return this.#names[slot]!;
   }
@@ -1321,6 +1342,7 @@ export class ClusterState {
 
   /**
    * The best node for a pod, or the reasons no node fits. Does not change the state.
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
    */
   decide(spec: PodSpec, options: DecideOptions, park?: Parking): Decision {
     this.refresh(spec);
@@ -1546,7 +1568,10 @@ export class ClusterState {
     return best;
   }
 
-  /** Puts parked nodes back into the index. */
+  /**
+   * Puts parked nodes back into the index.
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
+   */
   unpark(park: Parking): void {
     const set = park.set;
     if (set === undefined || this.#sets.get(set.key) !== set) return;
@@ -1569,6 +1594,7 @@ export class ClusterState {
    * Why a pod fits nowhere: each node's first failing filter in kube-scheduler's order
    * (NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit — every
    * insufficient resource —, PodTopologySpread, InterPodAffinity), as a histogram.
+   * @internal Used by `schedule`/`scheduleOne`; not part of the public API.
    */
   diagnose(spec: PodSpec, mins: number[] = this.#spreadMins(spec)): { reasons: string[]; message: string } {
     const counts = new Map<string, number>();
