@@ -19,25 +19,19 @@ async function freePort(): Promise<number> {
 }
 
 /** A storage whose writes take `disk.delayMs` (a disk that can turn slow). */
-class SlowStorage extends MemoryNodeStorage {
-  constructor(
-    inner: MemoryNodeStorage,
-    private readonly disk: { delayMs: number },
-  ) {
-    super();
-    return new Proxy(inner, {
-      get: (target, prop, receiver) => {
-        if (prop === 'persist') {
-          return async (r: Parameters<MemoryNodeStorage['persist']>[0]) => {
-            if (this.disk.delayMs > 0 && (r.entries.length > 0 || r.hardState)) await new Promise((res) => setTimeout(res, this.disk.delayMs));
-            return target.persist(r);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
-  }
+function slowStorage(inner: MemoryNodeStorage, disk: { delayMs: number }): MemoryNodeStorage {
+  return new Proxy(inner, {
+    get: (target, prop, receiver) => {
+      if (prop === 'persist') {
+        return async (r: Parameters<MemoryNodeStorage['persist']>[0]) => {
+          if (disk.delayMs > 0 && (r.entries.length > 0 || r.hardState)) await new Promise((res) => setTimeout(res, disk.delayMs));
+          return target.persist(r);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 async function cluster(n: number, options: { disks?: Map<number, { delayMs: number }>; maxPendingRequests?: number } = {}) {
@@ -48,7 +42,7 @@ async function cluster(n: number, options: { disks?: Map<number, { delayMs: numb
   const list = [...members].map(([id, m]) => {
     const base = MemoryNodeStorage.bootstrap(conf, data);
     const disk = options.disks?.get(id);
-    const storage = disk ? new SlowStorage(base, disk) : base;
+    const storage = disk ? slowStorage(base, disk) : base;
     const node = new RaftKvNode({
       id,
       storage,

@@ -115,6 +115,8 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   readonly #leaseExpiring = new Map<string, number>();
   #compacting = false;
   readonly #removedPeers = new Map<NodeId, number>();
+  /** Log index → the proposal this member appended there as leader (to detect overwritten ones). */
+  readonly #byIndex = new Map<number, { rid: string; from: NodeId }>();
   /** Proposals forwarded to this leader: request id → proposing member and when. */
   readonly #forwarded = new Map<string, { from: NodeId; at: number }>();
   #removedNotified = false;
@@ -249,6 +251,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       for (const b of batch) this.#settle(b.rid, this.#dropped(err));
       return;
     }
+    this.#recordIndices(batch.map((b) => ({ rid: b.rid, from: this.id })));
     this.#pump();
   }
 
@@ -264,7 +267,14 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     }
     const now = Date.now();
     for (const b of batch) this.#forwarded.set(b.rid, { from: b.from, at: now });
+    this.#recordIndices(batch.map((b) => ({ rid: b.rid, from: b.from })));
     this.#pump();
+  }
+
+  /** Remembers the log indices a just-appended batch got (the last `n` entries of the log). */
+  #recordIndices(batch: readonly { rid: string; from: NodeId }[]): void {
+    const last = this.#raw.status().lastIndex;
+    batch.forEach((b, i) => this.#byIndex.set(last - batch.length + 1 + i, b));
   }
 
   #dropped(err: unknown): KvError {
@@ -513,6 +523,8 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   }
 
   #applySnapshot(snap: Snapshot): void {
+    // Proposals at indices a snapshot covers have an unknown fate here: let them time out.
+    for (const i of [...this.#byIndex.keys()]) if (i <= snap.index) this.#byIndex.delete(i);
     this.state.restore(snap.data);
     this.#appliedConf = snap.confState;
     this.#applied = snap.index;
@@ -521,6 +533,27 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   }
 
   #applyEntry(e: Entry): void {
+    const rid = this.#applyEntryInner(e);
+    const mine = this.#byIndex.get(e.index);
+    if (mine) {
+      this.#byIndex.delete(e.index);
+      // Another entry took the index this member's proposal was appended at (a leader
+      // change overwrote it): that proposal can never be applied. A definite failure.
+      if (mine.rid !== rid) this.#proposalLost(mine);
+    }
+  }
+
+  #proposalLost(p: { rid: string; from: NodeId }): void {
+    if (p.from === this.id) {
+      this.#settle(p.rid, new KvError('no-leader', 'the proposal was lost in a leader change and not applied; retry'));
+    } else {
+      this.#forwarded.delete(p.rid);
+      this.#transport.sendControl(p.from, enc.encode(JSON.stringify({ t: 'nack', r: p.rid } satisfies ControlFrame)));
+    }
+  }
+
+  /** Applies one entry; returns the request id it carried ('' for none). */
+  #applyEntryInner(e: Entry): string {
     this.#applied = e.index;
     if (e.type === 'conf-change') {
       const cc = decodeConfChange(e.data);
@@ -555,21 +588,21 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
         this.#o.log?.(`member ${this.id} was removed from the cluster`);
         setImmediate(() => this.emit('removed'));
       }
-      return;
+      return ctx.r ?? '';
     }
-    if (e.data.length === 0) return; // a new leader's empty entry
+    if (e.data.length === 0) return ''; // a new leader's empty entry
     let env: Envelope;
     try {
       env = JSON.parse(dec.decode(e.data)) as Envelope;
     } catch {
-      return;
+      return '';
     }
     const c = env.c;
     if (c.op === 'member-attrs') {
       const prev = this.state.members.get(c.id);
       if (prev) this.state.members.set(c.id, { peerUrl: prev.peerUrl, clientUrl: c.clientUrl });
       this.#settle(env.r, true);
-      return;
+      return env.r;
     }
     const result = this.state.kv.apply(c);
     if (this.#role === 'leader' && result.type === 'lease') {
@@ -588,6 +621,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       this.#forwarded.delete(env.r);
       this.#transport.sendControl(fwd.from, enc.encode(JSON.stringify({ t: 'res', r: env.r, v: result } satisfies ControlFrame)));
     }
+    return env.r;
   }
 
   #onReadState(rs: ReadState): void {
