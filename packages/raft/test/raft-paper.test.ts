@@ -26,12 +26,19 @@ describe('§5.1 basics', () => {
     });
   }
 
-  it('RejectStaleTermMessage: a request with a stale term is ignored', () => {
+  it('RejectStaleTermMessage: a request with a stale term is rejected (not applied; answered with our term)', () => {
     const r = newRaft(1, [1, 2, 3], { storage: storageWith([1, 2, 3], [], { term: 2, vote: 0, commit: 0 }) });
     r.step(msg({ type: 'append', from: 2, to: 1, term: 1, entries: entsWithTerms(1, 1) }));
     expect(r.term).toBe(2);
     expect(r.log.lastIndex()).toBe(0);
-    expect(drain(r)).toEqual([]);
+    expect(drain(r).map((m) => [m.type, m.to, m.term, m.index])).toEqual([['append-response', 2, 2, 0]]);
+    // The stale leader learns the newer term from that answer and steps down.
+    const stale = newRaft(2, [1, 2, 3], { storage: storageWith([1, 2, 3], [], { term: 1, vote: 0, commit: 0 }) });
+    stale.hup(false);
+    stale.step(msg({ type: 'vote-response', from: 3, to: 2, term: 2 }));
+    expect(stale.state).toBe('leader');
+    stale.step(msg({ type: 'append-response', from: 1, to: 2, term: 5 }));
+    expect([stale.state, stale.term]).toEqual(['follower', 5]);
   });
 
   it('StaleCandidateIsTold: a vote request with a stale term is rejected with the current term', () => {

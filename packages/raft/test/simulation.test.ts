@@ -50,6 +50,9 @@ sweep('lease-based ReadIndex, fast network, leader isolation', { readOnly: 'leas
 sweep('no pre-vote', { preVote: false, checkQuorum: true }, SEEDS / 8, 300_001);
 // Without pre-vote and check-quorum, on a fast network: found a candidate stuck behind higher
 // terms it never heard of (stale vote requests were ignored instead of rejected).
+// Two founding voters growing and shrinking without pre-vote/check-quorum: found a leader
+// that never heard of the higher terms (stale appends were ignored instead of answered).
+sweep('2 voters, heavy membership churn, no pre-vote, no check-quorum', { voters: 2, spares: 4, membershipRate: 0.05, preVote: false, checkQuorum: false }, SEEDS / 8, 700_001);
 sweep('no pre-vote, no check-quorum, fast network', { preVote: false, checkQuorum: false, maxDelay: 0, keys: 1, clients: 6, partitionRate: 0.04 }, SEEDS / 8, 900_001);
 sweep('long runs (1500 fault steps, tiny snapshots, small elections)', { faultSteps: 1500, snapshotEvery: 7, electionTicks: 5, heartbeatTicks: 1 }, SEEDS / 8, 400_001);
 

@@ -544,9 +544,11 @@ export class Raft {
         this.becomeFollower(m.term, 0);
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
-        // Tell a stale leader about the new term so it steps down (it might be partitioned and
-        // keep others from electing a leader under check-quorum/pre-vote otherwise).
+      if (m.type === 'append' || m.type === 'heartbeat') {
+        // Tell a stale leader about the new term so it steps down. (etcd does this only with
+        // check-quorum or pre-vote on and otherwise relies on the higher-term candidates'
+        // vote requests reaching the old leader; after a membership change they may not —
+        // the simulation found such a livelock.)
         this.send({ type: 'append-response', to: m.from });
       } else if (m.type === 'pre-vote' || m.type === 'vote') {
         // Reject with our term (as the paper's RequestVote does). etcd ignores a stale vote
