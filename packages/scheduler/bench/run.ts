@@ -6,9 +6,9 @@
  *
  * names: mixed-1k, mixed-5k, labels-10k, identical-10k (default: all); --skip-naive skips the
  * naive scorer.
- * Reports CPU seconds (user + system of this process), placements per CPU-second, nodes
- * used, unschedulable pods, the lower bound, and constraint violations (independently
- * checked with verifyPlacement).
+ * Reports CPU seconds (user + system of this process; up to 100k pods the fastest of three
+ * runs, the naive scorer once), placements per CPU-second, nodes used, unschedulable pods,
+ * the lower bound, and constraint violations (independently checked with verifyPlacement).
  */
 import { schedule, type Node, type Pod, type ScheduleResult } from '@flotilla/scheduler';
 import { generateWorkload, verifyPlacement, type WorkloadKind } from '@flotilla/scheduler/testing';
@@ -114,14 +114,22 @@ for (const workload of WORKLOADS) {
   } else {
     bound = mixedLowerBound(nodes, pods);
   }
-  const run = (name: string, scheduler: (nodes: Node[], pods: Pod[]) => ScheduleResult): void => {
-    const w = fresh();
-    rows.push(measure(workload, name, w.nodes, w.pods, bound, () => scheduler(w.nodes, w.pods)));
+  // Up to 100k pods, each scheduler is measured three times and the fastest run is kept (the
+  // machine is shared; the minimum is the least disturbed figure); a million pods: once.
+  const repeats = full ? 3 : 1;
+  const run = (name: string, scheduler: (nodes: Node[], pods: Pod[]) => ScheduleResult, times = repeats): void => {
+    let best: Row | undefined;
+    for (let i = 0; i < times; i++) {
+      const w = fresh();
+      const row = measure(workload, name, w.nodes, w.pods, bound, () => scheduler(w.nodes, w.pods));
+      if (best === undefined || row.cpuSeconds < best.cpuSeconds) best = row;
+    }
+    rows.push(best!);
   };
   run('flotilla binpack', (n, p) => schedule({ nodes: n, pods: p, strategy: 'binpack' }));
   run('FFD', (n, p) => ffdSchedule(n, p));
   run('FFD + type cursor', (n, p) => ffdSchedule(n, p, { cursor: true }));
-  if (workload.naive && !skipNaive) run('naive kube-style', (n, p) => naiveSchedule(n, p));
+  if (workload.naive && !skipNaive) run('naive kube-style', (n, p) => naiveSchedule(n, p), 1);
   const ours = rows.find((r) => r.workload === workload.name && r.scheduler === 'flotilla binpack')!;
   for (const row of rows.filter((r) => r.workload === workload.name)) {
     console.log(

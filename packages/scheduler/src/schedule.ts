@@ -168,7 +168,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   const groups: Group[] = [];
   const byKey = new Map<string, Group>();
   // The common case — numeric cpu and memory only, no selector, no tolerations — keyed by numbers.
-  const byNumbers = new Map<number, Map<number, Group>>();
+  const byNumbers = new Map<number, Map<number, Map<string, Group>>>();
   for (let i = 0; i < pods.length; i++) {
     const pod = pods[i]!;
     if (typeof pod !== 'object' || pod === null) throw new TypeError(`Expected pods[${i}] as a pod object, received ${describeReceived(pod)}`);
@@ -181,19 +181,29 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     }
     const requests = pod.requests as Readonly<Record<string, unknown>> | undefined;
     if (
-      !withLabels &&
       pod.nodeSelector === undefined &&
       (pod.tolerations === undefined || pod.tolerations.length === 0) &&
       requests !== undefined &&
       isCpuMemoryOnly(requests)
     ) {
       const cpu = requests.cpu as number;
-      let inner = byNumbers.get(cpu);
-      if (inner === undefined) byNumbers.set(cpu, (inner = new Map<number, Group>()));
-      let group = inner.get(requests.memory as number);
+      const memory = requests.memory as number;
+      let byMemory = byNumbers.get(cpu);
+      if (byMemory === undefined) byNumbers.set(cpu, (byMemory = new Map<number, Map<string, Group>>()));
+      let byLabels = byMemory.get(memory);
+      if (byLabels === undefined) byMemory.set(memory, (byLabels = new Map<string, Group>()));
+      let labelsKey = '';
+      if (withLabels) {
+        const labels = pod.labels ?? {};
+        for (const k of labelKeys) {
+          const value = labels[k];
+          labelsKey += value === undefined ? '|-' : `|=${value}`;
+        }
+      }
+      let group = byLabels.get(labelsKey);
       if (group === undefined) {
         group = { pods: [], spec: undefined, share: 0 };
-        inner.set(requests.memory as number, group);
+        byLabels.set(labelsKey, group);
         groups.push(group);
       }
       group.pods.push(i);

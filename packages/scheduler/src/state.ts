@@ -55,6 +55,8 @@ function cellIndex(fraction: number): number {
 /** Candidate sets at most this large are scored exhaustively (an index would not pay off). */
 const SMALL_SET = 32;
 
+const NO_MINS: number[] = [];
+
 const STRATEGIES: readonly Strategy[] = ['binpack', 'spread', 'lowest-load'];
 
 // ---------------------------------------------------------------------------------------
@@ -107,6 +109,9 @@ export interface PodSpec {
   registryVersion: number;
   /** Has a filter that changes as pods are placed (anti-affinity, spread, host ports). */
   dynamic: boolean;
+  /** The candidate set last used, and the state's set generation it belongs to. */
+  lastSet?: CandidateSet;
+  lastSetGeneration?: number;
 }
 
 interface PodRecord {
@@ -411,6 +416,7 @@ export class ClusterState {
 
   // Candidate sets, by set key + weights key.
   #sets = new Map<string, CandidateSet>();
+  #setGeneration = 0;
   #setsOfNode: CandidateSet[][] = [];
   readonly #quantityCache = new Map<string, number>();
 
@@ -600,6 +606,7 @@ export class ClusterState {
   }
 
   #invalidateNodes(): void {
+    this.#setGeneration++;
     this.#sets = new Map();
     this.#setsOfNode = [];
     for (const topology of this.#topologies.values()) topology.eligible.clear();
@@ -989,6 +996,7 @@ export class ClusterState {
   }
 
   #spreadMins(spec: PodSpec): number[] {
+    if (spec.spread.length === 0) return NO_MINS;
     const mins: number[] = [];
     for (const rule of spec.spread) {
       let min = Number.POSITIVE_INFINITY;
@@ -1346,7 +1354,13 @@ export class ClusterState {
    */
   decide(spec: PodSpec, options: DecideOptions, park?: Parking): Decision {
     this.refresh(spec);
-    const set = this.#candidateSet(spec, options.weights, options.strategy === 'spread');
+    const heapIndex = options.strategy === 'spread';
+    let set = spec.lastSet;
+    if (set === undefined || spec.lastSetGeneration !== this.#setGeneration || set.heap !== heapIndex || set.weights !== options.weights) {
+      set = this.#candidateSet(spec, options.weights, heapIndex);
+      spec.lastSet = set;
+      spec.lastSetGeneration = this.#setGeneration;
+    }
     const mins = this.#spreadMins(spec);
     const useIndex =
       !options.exhaustive &&
