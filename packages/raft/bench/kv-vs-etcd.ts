@@ -123,7 +123,7 @@ async function startFlotilla(): Promise<System> {
   const peers = [1, 2, 3].map((id) => [id, `127.0.0.1:${ports[2 * (id - 1) + 1]}`] as [number, string]);
   for (const [id, peer] of peers) {
     const opts = { id, listen: `127.0.0.1:${ports[2 * (id - 1)]}`, peerListen: peer, peers, data: path.join(root, `flo-${id}`) };
-    const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+    const prof = [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
     const child = spawn(process.execPath, [...prof, '--conditions=@flotilla/source', '--import', 'tsx', path.join(here, 'kv-member.ts'), JSON.stringify(opts)], { cwd: path.join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(child);
   }
@@ -158,6 +158,7 @@ async function load(sys: System, kind: 'put' | 'get', clients: number, runSecond
   const keys = Array.from({ length: 1000 }, (_, i) => `bench/key-${i}`);
   if (kind === 'get') for (const k of keys.slice(0, 100)) await sys.put(sys.endpoints[0]!, k, value);
   const lat: number[] = [];
+  const perEndpoint = sys.endpoints.map(() => [] as number[]);
   let errors = 0;
   let stop = false;
   const begin = performance.now();
@@ -171,7 +172,9 @@ async function load(sys: System, kind: 'put' | 'get', clients: number, runSecond
       try {
         if (kind === 'put') await sys.put(ep, key, value);
         else await sys.get(ep, key);
-        lat.push(performance.now() - t0);
+        const d = performance.now() - t0;
+        lat.push(d);
+        perEndpoint[c % sys.endpoints.length]!.push(d);
       } catch {
         errors++;
       }
@@ -182,6 +185,12 @@ async function load(sys: System, kind: 'put' | 'get', clients: number, runSecond
   await Promise.all(loops);
   const elapsed = (performance.now() - begin) / 1000;
   lat.sort((a, b) => a - b);
+  if (process.env.BENCH_DETAIL) {
+    for (const [i, xs] of perEndpoint.entries()) {
+      xs.sort((a, b) => a - b);
+      log(`  ${sys.name} endpoint ${i + 1}: n=${xs.length} p50 ${xs[Math.floor(xs.length / 2)]?.toFixed(1)} p99 ${xs[Math.floor(xs.length * 0.99)]?.toFixed(1)} max ${xs[xs.length - 1]?.toFixed(1)}`);
+    }
+  }
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
   return { ops: lat.length, opsPerSec: lat.length / elapsed, p50: q(0.5), p99: q(0.99), errors };
 }
