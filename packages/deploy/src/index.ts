@@ -27,3 +27,6 @@ export type { DeployReleaseOptions, ReleaseResult } from './releases.js';
 export { signArtifact, SIGNATURE_NAMESPACE } from './signing.js';
 export { startService, stopService, serviceStatus, SUPERVISOR_SCRIPT } from './runtime.js';
 export type { ServiceOptions, ServiceStatus } from './runtime.js';
+export { HostWorkerPool, workerScript } from './workers/pool.js';
+export type { HostWorkerPoolOptions } from './workers/pool.js';
+export type { PortableSshOptions } from './workers/protocol.js';

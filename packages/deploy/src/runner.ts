@@ -11,6 +11,7 @@ import { connectHost, isEmptySelection, selectHosts, type HostRef, type HostSele
 import { withDeployLock } from './lock.js';
 import type { SshOptions } from './ssh-target.js';
 import { taskArguments, type LoadedTask, type TaskInvocation } from './task.js';
+import type { HostWorkerPool } from './workers/pool.js';
 
 /** Options of {@link runTasks}. */
 export interface RunTasksOptions extends GroupOptions {
@@ -30,6 +31,11 @@ export interface RunTasksOptions extends GroupOptions {
   /** Live output of commands, per host. */
   onOutput?: (host: string, line: string, stream: 'stdout' | 'stderr') => void;
   onTaskStart?: (task: string, hosts: string[]) => void;
+  /**
+   * Runs per-host tasks (and `--place` fact gathering) in these host worker threads instead of
+   * this thread. The pool must have been made with the same deployfile.
+   */
+  pool?: HostWorkerPool;
   /** Supplies the connection of a host (the caller then owns and closes it). @default connections made from `ssh` and closed at the end */
   connect?: (ref: HostRef) => Connection;
 }
@@ -87,12 +93,14 @@ export async function runTasks(options: RunTasksOptions): Promise<TaskRunResult[
       let refs = selectHosts(options.inventory, selection);
       if (refs.length === 0) throw new DeployError('NO_HOSTS', `no hosts selected for task "${inv.name}" (the selection matched nothing)`);
       if (options.place === 'lowest-load') refs = [await lowestLoadHost(refs, connect, options)];
+      const pool = options.pool;
       const names = refs.map((r) => r.name);
       options.onTaskStart?.(inv.name, names);
       const lock = options.lock ?? true;
       const result = await runOnHosts(
         names,
         (_h, i) => {
+          if (pool) return pool.runTask(inv.name, args, refs[i]!, lock);
           const c = connect(refs[i]!);
           const call = async (): Promise<unknown> => await loaded.task.fn(c, ...args);
           return lock ? withDeployLock(c, call) : call();
@@ -108,10 +116,11 @@ export async function runTasks(options: RunTasksOptions): Promise<TaskRunResult[
   return out;
 }
 
-async function lowestLoadHost(refs: HostRef[], connect: (r: HostRef) => Connection, options: GroupOptions): Promise<HostRef> {
+async function lowestLoadHost(refs: HostRef[], connect: (r: HostRef) => Connection, options: GroupOptions & { pool?: HostWorkerPool }): Promise<HostRef> {
+  const pool = options.pool;
   const facts = await runOnHosts(
     refs.map((r) => r.name),
-    (_h, i) => gatherFacts(connect(refs[i]!), { only: 'load' }),
+    (_h, i) => (pool ? pool.facts(refs[i]!, 'load') : gatherFacts(connect(refs[i]!), { only: 'load' })),
     { parallel: options.parallel ?? 64, maxFail: refs.length },
   );
   const ok = facts.hosts.filter((h) => h.status === 'ok').map((h) => h.value!);

@@ -3,6 +3,7 @@
  * inventory, ssh options, group policy, sudo password and live output. Loads
  * @flotilla/deploy (and, through it, ssh2 only when a connection opens).
  */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type * as Deploy from '@flotilla/deploy';
 import type { Connection, GroupOptions, GroupResult, HostRef, HostSelection, InventoryHost, SshOptions, SudoPassword } from '@flotilla/deploy';
@@ -114,6 +115,8 @@ export interface DeploySetup {
   connect: (ref: HostRef) => Connection;
   /** Closes every connection opened through {@link DeploySetup.connect}. */
   close: () => Promise<void>;
+  /** A pool of host worker threads for `hostCount` hosts, or undefined to work in this thread. */
+  pool: (hostCount: number, deployfile?: string) => Deploy.HostWorkerPool | undefined;
 }
 
 export async function deploySetup(ctx: CommandContext, format: OutputFormat): Promise<DeploySetup> {
@@ -225,10 +228,38 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
     if (refs.length === 0) throw new UsageError('no hosts selected: the selection matched no inventory host');
     return refs;
   };
+  const threadsOpt = int('threads', o.threads, 1);
+  let pool: Deploy.HostWorkerPool | undefined;
+  const makePool = (hostCount: number, deployfile?: string): Deploy.HostWorkerPool | undefined => {
+    const script = deploy.workerScript();
+    // Threads pay off only when one thread's crypto and copies are the bottleneck; opt in.
+    const threads = Math.min(threadsOpt ?? 1, Math.max(1, hostCount), availableParallelism() * 2);
+    if (!script || threads <= 1) return undefined;
+    pool = new deploy.HostWorkerPool(script, {
+      size: threads,
+      deployfile,
+      reserved: [...ctx.reserved],
+      inventory,
+      ssh: {
+        ...(ssh.sshConfigFiles ? { sshConfigFiles: ssh.sshConfigFiles } : {}),
+        ...(ssh.user === undefined ? {} : { user: ssh.user }),
+        ...(ssh.port === undefined ? {} : { port: ssh.port }),
+        ...(ssh.identityFiles ? { identityFiles: ssh.identityFiles } : {}),
+        acceptNewHostKeys: ssh.acceptNewHostKeys === true,
+        ...(ssh.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: ssh.commandTimeoutMs }),
+      },
+      onOutput: hostLine,
+      onWarning: (m) => log(errColors.yellow(m)),
+      sudoPassword: () => sudoPassword.get(),
+      passphrase: (file) => askHidden(ctx, `passphrase for ${file}: `),
+    });
+    return pool;
+  };
   const close = async (): Promise<void> => {
     await Promise.all([...connections.values()].map((c) => c.close()));
+    await pool?.close();
   };
-  return { deploy, selection, inventory, ssh, group, colors, errColors, format, progress, hostLine, log, hosts, connect, close };
+  return { deploy, selection, inventory, ssh, group, colors, errColors, format, progress, hostLine, log, hosts, connect, close, pool: makePool };
 }
 
 /** Prints the per-host summary: JSON on stdout, or a table on stderr. Returns the exit code. */

@@ -25,6 +25,7 @@ export const deployOptions: readonly OptionSpec[] = [
   { name: 'batch-wait', type: 'string', value: 'SECONDS', description: 'pause between batches' },
   { name: 'health-check', type: 'string', value: 'COMMAND', description: 'command run on each host of a batch before the next batch starts' },
   { name: 'max-fail', type: 'string', value: 'N|P%', description: 'stop starting hosts once more than this many failed (default 0)' },
+  { name: 'threads', type: 'string', value: 'N', description: 'worker threads for the ssh work of many hosts (default 1: this thread)' },
   { name: 'timeout', type: 'string', value: 'SECONDS', description: 'timeout of each remote command' },
   { name: 'sudo-password-stdin', type: 'boolean', description: 'read the sudo password from the first line of stdin (else asked on the terminal when needed)' },
 ];

@@ -14,9 +14,10 @@ export const command: CommandModule = {
     const refs = s.hosts({ allIfEmpty: true });
     if (refs.length === 0) throw new UsageError('no hosts: the inventory is empty and none were selected');
     try {
+      const pool = s.pool(refs.length);
       const result = await s.deploy.runOnHosts(
         refs.map((r) => r.name),
-        (_h, i) => s.deploy.gatherFacts(s.connect(refs[i]!), { only: 'load' }),
+        (_h, i) => (pool ? pool.facts(refs[i]!, 'load') : s.deploy.gatherFacts(s.connect(refs[i]!), { only: 'load' })),
         { ...s.group, maxFail: refs.length, onHostDone: () => undefined },
       );
       const ranked = s.deploy.orderByLoad(result.hosts.filter((h) => h.status === 'ok').map((h) => h.value!));

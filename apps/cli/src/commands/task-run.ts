@@ -30,7 +30,11 @@ export const command: CommandModule = {
     if (place !== undefined && place !== 'lowest-load') throw new UsageError(`--place ${String(place)}: expected lowest-load`);
     const s = await deploySetup(ctx, format);
     try {
+      const perHost = invocations.some((i) => tasks.get(i.name)?.task.once === false);
+      const count = deploy.isEmptySelection(s.selection) ? s.inventory.length : deploy.selectHosts(s.inventory, s.selection).length;
+      const pool = perHost ? s.pool(count, file) : undefined;
       const results = await deploy.runTasks({
+        ...(pool ? { pool } : {}),
         ...s.group,
         tasks,
         invocations,

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Connection } from '@flotilla/deploy';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -99,6 +100,19 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`h01: ${nasty}\n`);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('--threads 2 runs tasks and fact gathering in host worker threads', async () => {
+    const r = await flo([...base, '--threads', '2', '-l', 'role in (web,db)', 'echo-arg:threaded'], { cwd: proj });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['h01', 'h02', 'h03', 'h04', 'h05'].map((h) => `${h}: threaded`));
+    const l = await flo([...base, '--threads', '2', 'lowest-loadaverage'], { cwd: proj });
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout.split('\n').filter(Boolean).sort()).toEqual(['h01', 'h02', 'h03', 'h04', 'h05']);
+    const bad = await flo([...base, '--threads', '2', '-H', 'h01,h02,h03', '--serial', `fail-on:${user(1)}`], { cwd: proj });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/h02\s+failed.*command failed on h02/);
+    expect(bad.stderr).toMatch(/h03\s+skipped/);
   });
 
   it('sudo with the password read once from stdin', async () => {
@@ -216,17 +230,22 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
   it('a flo killed in the middle of an upload leaves current intact', async () => {
     const before = await flo([...base, 'run', '-H', 'h05', 'readlink ~/.flotilla/apps/app/current || echo none'], { cwd: proj });
     const bigSrc = mkdtempSync(join(proj, 'big-'));
-    writeFileSync(join(bigSrc, 'blob'), randomBytes(40 << 20));
+    writeFileSync(join(bigSrc, 'blob'), randomBytes(100 << 20));
     writeFileSync(join(bigSrc, 'run.sh'), '#!/bin/sh\nexec sleep 602\n', { mode: 0o755 });
     execFileSync('tar', ['-C', bigSrc, '-cf', join(proj, 'big.tar'), '.']);
     let pid = 0;
-    const running = flo([...base, '-H', 'h05', 'deploy:app,artifact=./big.tar'], { cwd: proj, onSpawn: (p) => (pid = p) });
-    // Kill it once the upload has started.
+    let exited = false;
+    const running = flo([...base, '-H', 'h05', 'deploy:app,artifact=./big.tar'], { cwd: proj, onSpawn: (p) => (pid = p) }).finally(() => (exited = true));
+    // Kill it once the upload has started (a temporary file exists in incoming/), watched over one open connection.
+    const watch = Connection.ssh('h05', { sshConfigFiles: [fleet.sshConfigFile] });
     const deadline = performance.now() + 60_000;
-    for (;;) {
-      const r = await flo([...base, 'run', '-H', 'h05', 'ls -a ~/.flotilla/apps/app/incoming 2>/dev/null | grep -c flotilla- || true'], { cwd: proj });
-      if (Number(r.stdout.replace(/^h05: /, '').trim()) > 0 || performance.now() > deadline) break;
+    let seen = false;
+    while (!seen && !exited && performance.now() < deadline) {
+      const r = await watch.run('ls -a ~/.flotilla/apps/app/incoming 2>/dev/null | grep -c flotilla- || true', { hide: true });
+      seen = Number(r.stdout.trim()) > 0;
     }
+    await watch.close();
+    expect(seen, 'the upload was never observed in progress').toBe(true);
     process.kill(pid, 'SIGKILL');
     const killed = await running;
     expect(killed.code).toBeNull();
