@@ -7,13 +7,14 @@ import { runSimulation, SimulationFailure, type SimulationOptions, type Simulati
 
 /** Seeds per configuration in the normal test run (see README: "Simulation"). */
 const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 4000);
-const CHUNK = 500;
+const CHUNK = 250;
 
 function sweep(label: string, base: Omit<SimulationOptions, 'seed'>, seeds: number, firstSeed: number): void {
   describe(label, () => {
     for (let from = firstSeed; from < firstSeed + seeds; from += CHUNK) {
       const to = Math.min(from + CHUNK, firstSeed + seeds);
-      it(`seeds ${from}..${to - 1}`, () => {
+      // A generous timeout: the machine is shared, and a chunk's CPU time is a few seconds.
+      it(`seeds ${from}..${to - 1}`, { timeout: 300_000 }, () => {
         const totals = { leaders: 0, crashes: 0, conf: 0, confCommitted: 0, leaderRemovals: 0, snaps: 0, ops: 0, unknown: 0 };
         for (let seed = from; seed < to; seed++) {
           const r: SimulationResult = runSimulation({ ...base, seed });
