@@ -114,6 +114,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   readonly #leaseDeadlines = new Map<string, number>();
   readonly #leaseExpiring = new Map<string, number>();
   #compacting = false;
+  #snapshotting: Promise<void> | undefined;
   readonly #removedPeers = new Map<NodeId, number>();
   /** Log index → the proposal this member appended there as leader (to detect overwritten ones). */
   readonly #byIndex = new Map<number, { rid: string; from: NodeId }>();
@@ -197,6 +198,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     await this.#transport.close();
     // Let an in-flight persist finish before closing the storage.
     while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    await this.#snapshotting;
     await this.#storage.close();
   }
 
@@ -490,7 +492,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
         }
         this.#raw.advance();
         this.#serveReads();
-        await this.#maybeSnapshot();
+        this.#maybeSnapshot();
         this.#maybeAutoCompact();
       }
     } catch (err) {
@@ -644,15 +646,34 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     if (this.#reads.size > 10_000) this.#reads.clear();
   }
 
-  async #maybeSnapshot(): Promise<void> {
+  /**
+   * Every `snapshotEntries` applied entries: serialize the state (synchronously, so it is
+   * exactly the state at `applied`), then write it and compact the log in the background so
+   * the ready loop keeps persisting meanwhile. One snapshot at a time.
+   */
+  #maybeSnapshot(): void {
     const every = this.#o.snapshotEntries ?? 50_000;
-    if (this.#applied - this.#snapshotIndex < every) return;
+    if (this.#snapshotting || this.#applied - this.#snapshotIndex < every) return;
     const index = this.#applied;
-    await this.#storage.createSnapshot(index, this.#appliedConf, this.state.snapshot());
-    this.#snapshotIndex = index;
-    const keep = this.#o.snapshotCatchUpEntries ?? 10_000;
-    const compactTo = index - keep;
-    if (compactTo > this.#storage.firstIndex()) await this.#storage.compact(compactTo);
+    const conf = this.#appliedConf;
+    const data = this.state.snapshot();
+    this.#snapshotting = (async () => {
+      try {
+        await this.#storage.createSnapshot(index, conf, data);
+        this.#snapshotIndex = Math.max(this.#snapshotIndex, index);
+        const keep = this.#o.snapshotCatchUpEntries ?? 10_000;
+        const compactTo = index - keep;
+        if (compactTo > this.#storage.firstIndex()) await this.#storage.compact(compactTo);
+      } catch (err) {
+        // A leader's snapshot installed meanwhile supersedes this one; anything else is logged.
+        if (!isRaftError(err, 'snapshot-out-of-date') && !isRaftError(err, 'compacted')) {
+          this.#o.log?.(`snapshot at ${index} failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        this.#snapshotIndex = Math.max(this.#snapshotIndex, index);
+      } finally {
+        this.#snapshotting = undefined;
+      }
+    })();
   }
 
   #maybeAutoCompact(): void {
