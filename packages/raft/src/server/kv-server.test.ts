@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startKvServer } from './kv-server.js';
 import type { KvServer } from './kv-server.js';
 import { KvClient } from '../client/kv-client.js';
@@ -75,13 +75,14 @@ describe('startKvServer (in-process members, file storage)', () => {
   });
 });
 
-function makeCerts(dir: string): { ca: Buffer; cert: Buffer; key: Buffer } {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=flo-test-ca']);
-  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=member']);
-  run(['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.crt', '-days', '1', '-extfile', 'ext.cnf']);
-  return { ca: readFileSync(path.join(dir, 'ca.crt')), cert: readFileSync(path.join(dir, 'node.crt')), key: readFileSync(path.join(dir, 'node.key')) };
+/** Test-only certificates committed under test/fixtures/tls (no openssl binary needed). */
+function makeCerts(_dir: string) {
+  const fixtures = fileURLToPath(new URL('../../test/fixtures/tls/', import.meta.url));
+  return {
+    ca: readFileSync(path.join(fixtures, 'ca.crt')),
+    cert: readFileSync(path.join(fixtures, 'member.crt')),
+    key: readFileSync(path.join(fixtures, 'member.key')),
+  };
 }
 
 describe('startKvServer with TLS and a token', () => {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TcpTransport } from './tcp-transport.js';
 import type { Message } from '../core/types.js';
 import type { PeerTlsOptions } from './tcp-transport.js';
@@ -100,15 +100,12 @@ describe('TcpTransport', () => {
   });
 });
 
-function makeCerts(dir: string): PeerTlsOptions {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=flo-test-ca']);
-  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=member']);
-  run(['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.crt', '-days', '1', '-extfile', 'ext.cnf']);
+/** Test-only certificates committed under test/fixtures/tls (no openssl binary needed). */
+function makeCerts(_dir: string) {
+  const fixtures = fileURLToPath(new URL('../../test/fixtures/tls/', import.meta.url));
   return {
-    ca: readFileSync(path.join(dir, 'ca.crt')),
-    cert: readFileSync(path.join(dir, 'node.crt')),
-    key: readFileSync(path.join(dir, 'node.key')),
+    ca: readFileSync(path.join(fixtures, 'ca.crt')),
+    cert: readFileSync(path.join(fixtures, 'member.crt')),
+    key: readFileSync(path.join(fixtures, 'member.key')),
   };
 }
