@@ -208,10 +208,7 @@ export class FileStorage implements Storage {
     const firstIndex = batch.entries[0]?.index ?? this.mem.lastIndex() + 1;
     this.mem.append(batch.entries);
     if (batch.hardState) this.mem.setHardState(batch.hardState);
-    const parts: Uint8Array[] = [];
-    for (const e of batch.entries) parts.push(encodeRecord(REC_ENTRY, encodeEntry(e)));
-    if (batch.hardState) parts.push(encodeRecord(REC_HARD_STATE, encodeHardState(batch.hardState)));
-    await this.writeRecords(concat(parts), firstIndex);
+    await this.writeRecords(encodeBatch(batch.entries, batch.hardState), firstIndex);
   }
 
   /** Records a snapshot of the state machine at `index` (≤ applied) taken by the host. */
@@ -427,13 +424,37 @@ function encodeRecord(type: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
-function encodeEntry(e: Entry): Uint8Array {
-  const out = new Uint8Array(17 + e.data.length);
+/** Every entry record, then the hard state record, in one buffer (one write, one fsync). */
+function encodeBatch(entries: readonly Entry[], hs: HardState | undefined): Uint8Array {
+  let size = hs ? HEADER + 24 : 0;
+  for (const e of entries) size += HEADER + 17 + e.data.length;
+  const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
-  dv.setFloat64(0, e.term, true);
-  dv.setFloat64(8, e.index, true);
-  out[16] = ENTRY_TYPES.indexOf(e.type);
-  out.set(e.data, 17);
+  let off = 0;
+  const finish = (type: number, payloadLen: number): void => {
+    dv.setUint32(off, payloadLen, true);
+    dv.setUint32(off + 4, crc32c(out, off, off + 4), true);
+    out[off + 12] = type;
+    dv.setUint32(off + 8, crc32c(out, off + 12, off + HEADER + payloadLen), true);
+    off += HEADER + payloadLen;
+  };
+  for (const e of entries) {
+    const p = off + HEADER;
+    dv.setFloat64(p, e.term, true);
+    dv.setFloat64(p + 8, e.index, true);
+    out[p + 16] = ENTRY_TYPES.indexOf(e.type);
+    out.set(e.data, p + 17);
+    out[off + 12] = REC_ENTRY;
+    finish(REC_ENTRY, 17 + e.data.length);
+  }
+  if (hs) {
+    const p = off + HEADER;
+    dv.setFloat64(p, hs.term, true);
+    dv.setFloat64(p + 8, hs.vote, true);
+    dv.setFloat64(p + 16, hs.commit, true);
+    out[off + 12] = REC_HARD_STATE;
+    finish(REC_HARD_STATE, 24);
+  }
   return out;
 }
 
@@ -490,18 +511,6 @@ function decodeSnapFile(p: Uint8Array): SnapFile {
   };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
 
 /** True when `dir` holds Raft state written by a FileStorage. */
 export function hasFileStorage(dir: string): boolean {
