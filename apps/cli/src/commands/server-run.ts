@@ -119,6 +119,10 @@ export const command: CommandModule = {
       if (join !== undefined && !/^https?:\/\//.test(join)) throw new UsageError(`--join ${join}: expected a client URL (http://HOST:PORT)`);
       const advertiseClient = str(ctx, 'advertise-client-url');
       const advertisePeer = str(ctx, 'advertise-peer-url');
+      if (/^(0\.0\.0\.0|\[::\]):/.test(str(ctx, 'peer-listen') ?? '') && !advertisePeer) {
+        throw new UsageError('--advertise-peer-url HOST:PORT is required when --peer-listen is 0.0.0.0');
+      }
+      if (advertiseClient !== undefined && !/^https?:\/\//.test(advertiseClient)) throw new UsageError(`--advertise-client-url ${advertiseClient}: expected http(s)://HOST:PORT`);
       servers.push(
         await startKvServer({
           ...common,
