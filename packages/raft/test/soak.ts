@@ -16,6 +16,7 @@ const profiles: Omit<SimulationOptions, 'seed'>[] = [
   { faultSteps, readOnly: 'lease-based', maxDelay: 0, electionTicks: 20, heartbeatTicks: 1, keys: 1, clients: 6, partitionRate: 0.04 },
   { faultSteps, voters: 2, spares: 6, membershipRate: 0.05, preVote: false, checkQuorum: false },
   { faultSteps, preVote: false, checkQuorum: false, maxDelay: 0, keys: 1, clients: 6, partitionRate: 0.04, membershipRate: 0.03, spares: 4 },
+  { faultSteps, maxSizePerMsg: 1, maxInflightMsgs: 1, maxDelay: 6, snapshotEvery: 3 },
 ];
 const t0 = Date.now();
 for (let i = 0; i < seeds; i++) {

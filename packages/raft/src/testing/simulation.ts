@@ -50,6 +50,10 @@ export interface SimulationOptions {
   preVote?: boolean;
   /** @default true */
   checkQuorum?: boolean;
+  /** Bytes of entries per append message (small, so that flow control is exercised). @default 512 */
+  maxSizePerMsg?: number;
+  /** Appends in flight per follower. @default 8 */
+  maxInflightMsgs?: number;
 }
 
 /** What a run did (for reports and for tests that want coverage evidence). */
@@ -188,6 +192,8 @@ export class Simulation {
       readOnly: 'safe',
       preVote: true,
       checkQuorum: true,
+      maxSizePerMsg: 512,
+      maxInflightMsgs: 8,
       ...options,
     };
     this.rng = seededRandom(options.seed);
@@ -218,8 +224,8 @@ export class Simulation {
       preVote: this.opts.preVote,
       checkQuorum: this.opts.checkQuorum,
       readOnly: this.opts.readOnly,
-      maxSizePerMsg: 512,
-      maxInflightMsgs: 8,
+      maxSizePerMsg: this.opts.maxSizePerMsg,
+      maxInflightMsgs: this.opts.maxInflightMsgs,
     });
     sn.term = sn.storage.getHardState().term;
     sn.readsReady = [];
