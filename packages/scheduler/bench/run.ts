@@ -2,7 +2,7 @@
  * Scheduler benchmark: the four seeded workloads, the scheduler against a naive
  * Kubernetes-style scorer and first-fit decreasing, measured in the same run.
  *
- *   node --conditions=@flotilla/source --import tsx packages/scheduler/bench/run.ts [names...]
+ *   node --expose-gc --conditions=@flotilla/source --import tsx packages/scheduler/bench/run.ts [names...]
  *
  * names: mixed-1k, mixed-5k, labels-10k, identical-10k (default: all); --skip-naive skips the
  * naive scorer.

@@ -102,6 +102,9 @@ function groupKey(pod: Pod, withLabels: boolean, labelKeys: readonly string[]): 
   return key;
 }
 
+/** Stands for an absent label in a one-key group key (label values cannot contain NUL). */
+const MISSING_LABEL = '\u0000';
+
 function isCpuMemoryOnly(requests: Readonly<Record<string, unknown>>): boolean {
   if (typeof requests.cpu !== 'number' || typeof requests.memory !== 'number') return false;
   let keys = 0;
@@ -157,8 +160,10 @@ export function schedule(input: ScheduleInput): ScheduleResult {
 
   // Register every anti-affinity term and spread selector first, so counting is complete
   // from the first placement and pod specs never go stale within the batch.
-  for (const pod of pods) {
-    if (typeof pod === 'object' && pod !== null && hasDynamicConstraints(pod)) state.compile(pod);
+  const dynamicSpecs = new Map<number, PodSpec>();
+  for (let i = 0; i < pods.length; i++) {
+    const pod = pods[i]!;
+    if (typeof pod === 'object' && pod !== null && hasDynamicConstraints(pod)) dynamicSpecs.set(i, state.compile(pod));
   }
   const withLabels = state.tracksLabels;
   // Labels matter only through the trackers, and only the keys their selectors look at.
@@ -176,7 +181,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       throw new SchedulerError('invalid-pod', `pods[${i}] needs a non-empty string name, received ${describeReceived(pod.name)}`);
     }
     if (hasDynamicConstraints(pod)) {
-      groups.push({ pods: [i], spec: undefined, share: 0 });
+      groups.push({ pods: [i], spec: dynamicSpecs.get(i), share: 0 });
       continue;
     }
     const requests = pod.requests as Readonly<Record<string, unknown>> | undefined;
@@ -195,9 +200,14 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       let labelsKey = '';
       if (withLabels) {
         const labels = pod.labels ?? {};
-        for (const k of labelKeys) {
-          const value = labels[k];
-          labelsKey += value === undefined ? '|-' : `|=${value}`;
+        if (labelKeys.length === 1) {
+          // One key: its value is the key (no new string); a missing label gets a key no value can equal.
+          labelsKey = labels[labelKeys[0]!] ?? MISSING_LABEL;
+        } else {
+          for (const k of labelKeys) {
+            const value = labels[k];
+            labelsKey += value === undefined ? '|-' : `|=${value}`;
+          }
         }
       }
       let group = byLabels.get(labelsKey);
@@ -222,7 +232,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   // Compile one pod per group and order the groups by dominant share.
   const totals = state.totalCapacity();
   for (const group of groups) {
-    const spec = state.compile(pods[group.pods[0]!]!);
+    const spec = group.spec ?? state.compile(pods[group.pods[0]!]!);
     group.spec = spec;
     let share = 0;
     for (let i = 0; i < spec.dims.length; i++) {

@@ -27,7 +27,7 @@ import {
   findUntoleratedTaint,
   tolerationsTolerate,
 } from './taints.js';
-import type { Node, Pod, ResourceList, ScoreWeights, Strategy, Taint, Toleration } from './types.js';
+import type { Node, Pod, ResourceList, ScoreWeights, SpreadConstraint, Strategy, Taint, Toleration } from './types.js';
 
 /** The topology key that means "the node itself". */
 export const HOSTNAME_KEY = 'kubernetes.io/hostname';
@@ -56,6 +56,7 @@ function cellIndex(fraction: number): number {
 const SMALL_SET = 32;
 
 const NO_MINS: number[] = [];
+const EVERY_NODE = { selector: selectorFromSet({}), key: '' };
 
 const STRATEGIES: readonly Strategy[] = ['binpack', 'spread', 'lowest-load'];
 
@@ -67,7 +68,8 @@ interface Tracker {
   readonly selector: Selector;
   readonly topology: Topology;
   /** By domain id. */
-  readonly counts: number[];
+  /** Pods by domain id (only domains that have some). */
+  readonly counts: Map<number, number>;
   version: number;
 }
 
@@ -126,9 +128,13 @@ interface PodRecord {
  * the first by node order.
  */
 interface Equivalents {
-  /** Hash of the allocation (groups with equal hashes share a bucket; `allocation` decides). */
+  /** Hash of the allocation (groups with equal hashes are chained through `next`). */
   readonly key: number;
-  readonly allocation: Float64Array;
+  /** The allocation: cpu, memory, and the other dimensions (undefined when there are none). */
+  readonly a0: number;
+  readonly a1: number;
+  readonly rest: Float64Array | undefined;
+  next: Equivalents | undefined;
   readonly cell: number;
   cellPos: number;
   readonly slots: number[];
@@ -156,8 +162,8 @@ interface NodeClass {
   readonly members: Int32Array;
   /** GRID × GRID cells of groups of identical nodes (allocated on first use). */
   readonly cells: (Equivalents[] | undefined)[];
-  /** The groups, by a hash of their allocation. */
-  readonly equivalents: Map<number, Equivalents[]>;
+  /** The groups, by a hash of their allocation (collisions chained). */
+  readonly equivalents: Map<number, Equivalents>;
   /** Per row, ROW_WORDS words: which cells of the row are non-empty. */
   readonly rowBits: Uint32Array;
   /** Spread index: a max-heap of the groups by free fraction. */
@@ -419,6 +425,13 @@ export class ClusterState {
   #setGeneration = 0;
   #setsOfNode: CandidateSet[][] = [];
   readonly #quantityCache = new Map<string, number>();
+  // Parsed selectors by the identity of the objects they came from (pods of one template
+  // share them): the objects are taken as immutable.
+  readonly #nodeSelectors = new WeakMap<object, { selector: Selector; key: string }>();
+  readonly #tolerationKeys = new WeakMap<object, string>();
+  readonly #termTrackers = new WeakMap<object, { topologyKey: string; count: Tracker; owner: Tracker }>();
+  readonly #podSelectors = new WeakMap<object, Selector>();
+  readonly #appSelectors = new Map<string | undefined, Selector>();
 
   /** Creates a state holding `nodes` (in this order). */
   constructor(nodes: Iterable<Node> = []) {
@@ -705,7 +718,7 @@ export class ClusterState {
     const key = `${selector.selectable ? '' : '!'}${selector.toString()}\u0000${topologyKey}`;
     let tracker = map.get(key);
     if (tracker === undefined) {
-      tracker = { selector, topology: this.#topology(topologyKey), counts: [], version: 0 };
+      tracker = { selector, topology: this.#topology(topologyKey), counts: new Map<number, number>(), version: 0 };
       map.set(key, tracker);
       (owner ? this.#ownerLookup : this.#countLookup).add(tracker);
       this.#registryVersion++;
@@ -716,7 +729,7 @@ export class ClusterState {
         const counted = owner
           ? record.spec.ownerEntries.some((entry) => entry === tracker)
           : selector.matches(record.spec.labels);
-        if (counted) tracker.counts[domain] = (tracker.counts[domain] ?? 0) + 1;
+        if (counted) tracker.counts.set(domain, (tracker.counts.get(domain) ?? 0) + 1);
       }
     }
     return tracker;
@@ -724,6 +737,38 @@ export class ClusterState {
 
   // -------------------------------------------------------------------------------------
   // Pods
+
+  #nodeSelector(nodeSelector: Pod['nodeSelector']): { selector: Selector; key: string } {
+    if (nodeSelector === undefined) return EVERY_NODE;
+    if (typeof nodeSelector === 'object' && nodeSelector !== null) {
+      const cached = this.#nodeSelectors.get(nodeSelector);
+      if (cached !== undefined) return cached;
+    }
+    const selector = nodeSelectorToSelector(nodeSelector);
+    const entry = { selector, key: `${selector.selectable ? '' : '!'}${selector.toString()}` };
+    this.#nodeSelectors.set(nodeSelector, entry);
+    return entry;
+  }
+
+  #spreadSelector(labelSelector: SpreadConstraint['labelSelector'], app: string | undefined): Selector {
+    if (labelSelector !== undefined) {
+      let selector = typeof labelSelector === 'object' && labelSelector !== null ? this.#podSelectors.get(labelSelector) : undefined;
+      if (selector === undefined) {
+        selector = podSelectorToSelector(labelSelector);
+        this.#podSelectors.set(labelSelector, selector);
+      }
+      return selector;
+    }
+    let selector = this.#appSelectors.get(app);
+    if (selector === undefined) {
+      selector =
+        app !== undefined
+          ? selectorFromSet({ app })
+          : podSelectorToSelector({ matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] });
+      this.#appSelectors.set(app, selector);
+    }
+    return selector;
+  }
 
   /**
    * Compiles a pod: quantities to base units, selectors parsed, its anti-affinity terms and
@@ -736,16 +781,17 @@ export class ClusterState {
     if (typeof podName !== 'string' || podName === '') {
       throw new SchedulerError('invalid-pod', `a pod needs a non-empty string name, received ${describeReceived(podName)}`);
     }
-    const where = `pod ${JSON.stringify(podName)}`;
     const labels = pod.labels ?? {};
     const requests: ResourceList = pod.requests ?? {};
+    const where = (): string => `pod ${JSON.stringify(podName)}`;
     if (typeof requests !== 'object' || requests === null) {
-      throw new SchedulerError('invalid-pod', `${where}: expected requests as an object, received ${describeReceived(requests)}`);
+      throw new SchedulerError('invalid-pod', `${where()}: expected requests as an object, received ${describeReceived(requests)}`);
     }
     const dims: number[] = [];
     const amounts: number[] = [];
     let cpu = 0;
-    for (const [resource, value] of Object.entries(requests)) {
+    for (const resource in requests) {
+      const value = requests[resource];
       if (value === undefined) continue;
       const amount = this.#base(resource, value);
       if (amount <= 0) continue;
@@ -754,19 +800,23 @@ export class ClusterState {
       amounts.push(amount);
       if (d === 0) cpu = amount;
     }
-    const selector = nodeSelectorToSelector(pod.nodeSelector);
-    const selectorKey = `${selector.selectable ? '' : '!'}${selector.toString()}`;
+    const { selector, key: selectorKey } = this.#nodeSelector(pod.nodeSelector);
     const tolerations = pod.tolerations === undefined || pod.tolerations.length === 0 ? undefined : pod.tolerations;
     if (tolerations !== undefined && !Array.isArray(tolerations)) {
-      throw new SchedulerError('invalid-pod', `${where}: expected tolerations as an array, received ${describeReceived(tolerations)}`);
+      throw new SchedulerError('invalid-pod', `${where()}: expected tolerations as an array, received ${describeReceived(tolerations)}`);
     }
-    const setKey = `${selectorKey}\u0001${tolerations === undefined ? '' : JSON.stringify(tolerations)}`;
+    let tolerationsKey = '';
+    if (tolerations !== undefined) {
+      tolerationsKey = this.#tolerationKeys.get(tolerations) ?? JSON.stringify(tolerations);
+      this.#tolerationKeys.set(tolerations, tolerationsKey);
+    }
+    const setKey = `${selectorKey}\u0001${tolerationsKey}`;
     let ports: number[] | undefined;
     if (pod.hostPorts !== undefined && pod.hostPorts.length > 0) {
       ports = [];
       for (const port of pod.hostPorts) {
         if (!Number.isInteger(port) || port < 1 || port > 65535) {
-          throw new SchedulerError('invalid-pod', `${where}: host port must be an integer 1–65535, received ${describeReceived(port)}`);
+          throw new SchedulerError('invalid-pod', `${where()}: host port must be an integer 1–65535, received ${describeReceived(port)}`);
         }
         ports.push(port);
       }
@@ -775,35 +825,39 @@ export class ClusterState {
     const ownerEntries: Tracker[] = [];
     for (const t of toArray(pod.antiAffinity)) {
       if (typeof t !== 'object' || t === null) {
-        throw new SchedulerError('invalid-pod', `${where}: expected an anti-affinity term object, received ${describeReceived(t)}`);
+        throw new SchedulerError('invalid-pod', `${where()}: expected an anti-affinity term object, received ${describeReceived(t)}`);
       }
-      if (typeof t.topologyKey !== 'string' || t.topologyKey === '') {
-        throw new SchedulerError('invalid-pod', `${where}: an anti-affinity term needs a topologyKey`);
+      let cached: { topologyKey: string; count: Tracker; owner: Tracker } | undefined = this.#termTrackers.get(t);
+      if (cached?.topologyKey !== t.topologyKey) {
+        if (typeof t.topologyKey !== 'string' || t.topologyKey === '') {
+          throw new SchedulerError('invalid-pod', `${where()}: an anti-affinity term needs a topologyKey`);
+        }
+        const termSelector = podSelectorToSelector(t.labelSelector);
+        cached = {
+          topologyKey: t.topologyKey,
+          count: this.#tracker(this.#countTrackers, termSelector, t.topologyKey, false),
+          owner: this.#tracker(this.#ownerTrackers, termSelector, t.topologyKey, true),
+        };
+        this.#termTrackers.set(t, cached);
       }
-      const termSelector = podSelectorToSelector(t.labelSelector);
-      ownTerms.push(this.#tracker(this.#countTrackers, termSelector, t.topologyKey, false));
-      ownerEntries.push(this.#tracker(this.#ownerTrackers, termSelector, t.topologyKey, true));
+      ownTerms.push(cached.count);
+      ownerEntries.push(cached.owner);
     }
     const spread: SpreadRule[] = [];
     for (const constraint of toArray(pod.spread)) {
       if (typeof constraint !== 'object' || constraint === null) {
-        throw new SchedulerError('invalid-pod', `${where}: expected a spread constraint object, received ${describeReceived(constraint)}`);
+        throw new SchedulerError('invalid-pod', `${where()}: expected a spread constraint object, received ${describeReceived(constraint)}`);
       }
       if (typeof constraint.topologyKey !== 'string' || constraint.topologyKey === '') {
-        throw new SchedulerError('invalid-pod', `${where}: a spread constraint needs a topologyKey`);
+        throw new SchedulerError('invalid-pod', `${where()}: a spread constraint needs a topologyKey`);
       }
       if (!Number.isInteger(constraint.maxSkew) || constraint.maxSkew < 1) {
         throw new SchedulerError(
           'invalid-pod',
-          `${where}: spread maxSkew must be an integer ≥ 1, received ${describeReceived(constraint.maxSkew)}`,
+          `${where()}: spread maxSkew must be an integer ≥ 1, received ${describeReceived(constraint.maxSkew)}`,
         );
       }
-      const spreadSelector =
-        constraint.labelSelector !== undefined
-          ? podSelectorToSelector(constraint.labelSelector)
-          : labels.app !== undefined
-            ? selectorFromSet({ app: labels.app })
-            : podSelectorToSelector({ matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] });
+      const spreadSelector = this.#spreadSelector(constraint.labelSelector, labels.app);
       const tracker = this.#tracker(this.#countTrackers, spreadSelector, constraint.topologyKey, false);
       spread.push({
         tracker,
@@ -901,7 +955,7 @@ export class ClusterState {
   #count(tracker: Tracker, slot: number, delta: number): void {
     const domain = tracker.topology.ofNode[slot]!;
     if (domain < 0) return;
-    tracker.counts[domain] = (tracker.counts[domain] ?? 0) + delta;
+    tracker.counts.set(domain, (tracker.counts.get(domain) ?? 0) + delta);
     tracker.version++;
   }
 
@@ -982,15 +1036,15 @@ export class ClusterState {
       const rule = spec.spread[i]!;
       const domain = rule.tracker.topology.ofNode[slot]!;
       if (domain < 0) return false;
-      if ((rule.tracker.counts[domain] ?? 0) + rule.selfMatch - mins[i]! > rule.maxSkew) return false;
+      if ((rule.tracker.counts.get(domain) ?? 0) + rule.selfMatch - mins[i]! > rule.maxSkew) return false;
     }
     for (const tracker of spec.relevantOwners) {
       const domain = tracker.topology.ofNode[slot]!;
-      if (domain >= 0 && (tracker.counts[domain] ?? 0) > 0) return false;
+      if (domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0) return false;
     }
     for (const tracker of spec.ownTerms) {
       const domain = tracker.topology.ofNode[slot]!;
-      if (domain >= 0 && (tracker.counts[domain] ?? 0) > 0) return false;
+      if (domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0) return false;
     }
     return true;
   }
@@ -1002,7 +1056,7 @@ export class ClusterState {
       let min = Number.POSITIVE_INFINITY;
       const counts = rule.tracker.counts;
       for (const domain of rule.eligible) {
-        const c = counts[domain] ?? 0;
+        const c = counts.get(domain) ?? 0;
         if (c < min) min = c;
       }
       mins.push(min === Number.POSITIVE_INFINITY ? 0 : min);
@@ -1238,15 +1292,16 @@ export class ClusterState {
   }
 
   #sameAllocation(group: Equivalents, slot: number): boolean {
+    if (group.a0 !== this.#alloc[0]![slot]! || group.a1 !== this.#alloc[1]![slot]!) return false;
     const dims = this.#alloc.length;
-    for (let d = 0; d < dims; d++) if ((group.allocation[d] ?? 0) !== this.#alloc[d]![slot]!) return false;
+    for (let d = 2; d < dims; d++) if ((group.rest?.[d - 2] ?? 0) !== this.#alloc[d]![slot]!) return false;
     return true;
   }
 
   #findGroup(cls: NodeClass, key: number, slot: number): Equivalents | undefined {
-    const list = cls.equivalents.get(key);
-    if (list === undefined) return undefined;
-    for (const group of list) if (this.#sameAllocation(group, slot)) return group;
+    for (let group = cls.equivalents.get(key); group !== undefined; group = group.next) {
+      if (this.#sameAllocation(group, slot)) return group;
+    }
     return undefined;
   }
 
@@ -1263,9 +1318,29 @@ export class ClusterState {
     const key = this.#allocationHash(slot);
     let group = this.#findGroup(cls, key, slot);
     if (group === undefined) {
-      const allocation = Float64Array.from(this.#alloc, (alloc) => alloc[slot]!);
+      const a0 = this.#alloc[0]![slot]!;
+      const a1 = this.#alloc[1]![slot]!;
+      let rest: Float64Array | undefined;
+      for (let d = 2; d < this.#alloc.length; d++) {
+        if (this.#alloc[d]![slot]! !== 0) {
+          rest = Float64Array.from(this.#alloc.slice(2), (alloc) => alloc[slot]!);
+          break;
+        }
+      }
       if (set.heap) {
-        group = { key, allocation, cell: -3, cellPos: -1, slots: [], min: slot, f: this.#freeFraction(slot, weights), heapPos: cls.heap.length };
+        group = {
+          key,
+          a0,
+          a1,
+          rest,
+          next: undefined,
+          cell: -3,
+          cellPos: -1,
+          slots: [],
+          min: slot,
+          f: this.#freeFraction(slot, weights),
+          heapPos: cls.heap.length,
+        };
         cls.heap.push(group);
         heapUp(cls.heap, group.heapPos);
       } else {
@@ -1274,13 +1349,12 @@ export class ClusterState {
         const cell = i * GRID + j;
         let list = cls.cells[cell];
         if (list === undefined) cls.cells[cell] = list = [];
-        group = { key, allocation, cell, cellPos: list.length, slots: [], min: slot, f: 0, heapPos: -1 };
+        group = { key, a0, a1, rest, next: undefined, cell, cellPos: list.length, slots: [], min: slot, f: 0, heapPos: -1 };
         list.push(group);
         cls.rowBits[i * ROW_WORDS + (j >>> 5)]! |= 1 << (j & 31);
       }
-      const bucket = cls.equivalents.get(key);
-      if (bucket === undefined) cls.equivalents.set(key, [group]);
-      else bucket.push(group);
+      group.next = cls.equivalents.get(key);
+      cls.equivalents.set(key, group);
     } else if (group.min >= 0 && slot < group.min) {
       group.min = slot;
     }
@@ -1307,9 +1381,15 @@ export class ClusterState {
       if (group.min === slot) group.min = -1;
       set.equivalentsOf[slot] = undefined;
       if (group.slots.length === 0) {
-        const bucket = cls.equivalents.get(group.key)!;
-        if (bucket.length === 1) cls.equivalents.delete(group.key);
-        else bucket.splice(bucket.indexOf(group), 1);
+        const head = cls.equivalents.get(group.key)!;
+        if (head === group) {
+          if (group.next === undefined) cls.equivalents.delete(group.key);
+          else cls.equivalents.set(group.key, group.next);
+        } else {
+          let previous = head;
+          while (previous.next !== group) previous = previous.next!;
+          previous.next = group.next;
+        }
         if (cell === -3) {
           heapRemove(cls.heap, group.heapPos);
         } else {
@@ -1649,7 +1729,7 @@ export class ClusterState {
         const rule = spec.spread[i]!;
         const domain = rule.tracker.topology.ofNode[slot]!;
         if (domain < 0) spreadReason = REASON_SPREAD_MISSING_LABEL;
-        else if ((rule.tracker.counts[domain] ?? 0) + rule.selfMatch - mins[i]! > rule.maxSkew) spreadReason = REASON_SPREAD;
+        else if ((rule.tracker.counts.get(domain) ?? 0) + rule.selfMatch - mins[i]! > rule.maxSkew) spreadReason = REASON_SPREAD;
       }
       if (spreadReason !== undefined) {
         add(spreadReason);
@@ -1658,7 +1738,7 @@ export class ClusterState {
       if (
         spec.relevantOwners.some((tracker) => {
           const domain = tracker.topology.ofNode[slot]!;
-          return domain >= 0 && (tracker.counts[domain] ?? 0) > 0;
+          return domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0;
         })
       ) {
         add(REASON_EXISTING_ANTI_AFFINITY);
@@ -1667,7 +1747,7 @@ export class ClusterState {
       if (
         spec.ownTerms.some((tracker) => {
           const domain = tracker.topology.ofNode[slot]!;
-          return domain >= 0 && (tracker.counts[domain] ?? 0) > 0;
+          return domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0;
         })
       ) {
         add(REASON_ANTI_AFFINITY);
