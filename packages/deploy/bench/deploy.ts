@@ -238,6 +238,11 @@ if [ "$mode" = load ]; then cat ${work}/load.* | awk '{print $1/$6, $0}' | sort 
         load: (n) => [process.execPath, [flo, ...floBase, 'lowest-loadaverage', '-l', selector(n)]],
       },
       {
+        name: 'flo --threads 2',
+        deploy: (n, d) => [process.execPath, [flo, ...floBase, '--threads', '2', '-l', selector(n), `bench-deploy:${d}`]],
+        load: (n) => [process.execPath, [flo, ...floBase, '--threads', '2', 'lowest-loadaverage', '-l', selector(n)]],
+      },
+      {
         name: 'Fabric 2',
         deploy: (n, d) => ['/usr/bin/python3', [join(work, 'fab_bench.py'), 'deploy', String(n), fleet.identityFile, d, hostList], { HOME: pyHome }],
         load: (n) => ['/usr/bin/python3', [join(work, 'fab_bench.py'), 'load', String(n), fleet.identityFile, '-', hostList], { HOME: pyHome }],
@@ -266,7 +271,8 @@ if [ "$mode" = load ]; then cat ${work}/load.* | awk '{print $1/$6, $0}' | sort 
         const peaks = new Map<string, number>();
         for (let r = 0; r < rounds; r++) {
           // Alternate: rotate the order every round.
-          const order = tools.map((_, i) => tools[(i + r) % tools.length]!);
+          const active = tools.filter((t) => n > 1 || !t.name.includes('--threads'));
+          const order = active.map((_, i) => active[(i + r) % active.length]!);
           for (const t of order) {
             const dir = `bench/${t.name.replace(/\W+/g, '')}-${run++}`;
             const [cmd, args, env] = workload === 'deploy' ? t.deploy(n, dir) : t.load(n);
@@ -276,10 +282,10 @@ if [ "$mode" = load ]; then cat ${work}/load.* | awk '{print $1/$6, $0}' | sort 
             peaks.set(t.name, Math.max(peaks.get(t.name) ?? 0, s.peakKb));
           }
         }
-        for (const t of tools) {
+        for (const t of tools.filter((x) => walls.has(x.name))) {
           const row = { size: n, workload, tool: t.name, wallMs: median(walls.get(t.name)!), peakKb: peaks.get(t.name)! };
           results.push(row);
-          console.error(`${workload} ${n} hosts  ${t.name.padEnd(14)} ${(row.wallMs / 1000).toFixed(2)} s  ${(row.peakKb / 1024).toFixed(0)} MiB  (${walls.get(t.name)!.map((w) => (w / 1000).toFixed(2)).join(', ')})`);
+          console.error(`${workload} ${n} hosts  ${t.name.padEnd(16)} ${(row.wallMs / 1000).toFixed(2)} s  ${(row.peakKb / 1024).toFixed(0)} MiB  (${walls.get(t.name)!.map((w) => (w / 1000).toFixed(2)).join(', ')})`);
         }
       }
     }
