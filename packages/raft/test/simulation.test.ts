@@ -49,6 +49,8 @@ sweep('lease-based ReadIndex', { readOnly: 'lease-based' }, SEEDS / 8, 200_001);
 // a deposed leader (it caught the lease-after-TimeoutNow bug in ~1 of 500 seeds).
 sweep('lease-based ReadIndex, fast network, leader isolation', { readOnly: 'lease-based', maxDelay: 0, electionTicks: 20, heartbeatTicks: 1, keys: 1, clients: 6, partitionRate: 0.04 }, SEEDS / 4, 500_001);
 sweep('no pre-vote', { preVote: false, checkQuorum: true }, SEEDS / 8, 300_001);
+// The KV server's ready loop applies (and answers clients) before its own fsync, as etcd does.
+sweep('apply before persist, fast network, crashes', { applyBeforePersist: true, maxDelay: 0, keys: 1, clients: 6, partitionRate: 0.04, crashRate: 0.03 }, SEEDS / 8, 600_001);
 // Without pre-vote and check-quorum, on a fast network: found a candidate stuck behind higher
 // terms it never heard of (stale vote requests were ignored instead of rejected).
 // Two founding voters growing and shrinking without pre-vote/check-quorum: found a leader

@@ -17,6 +17,7 @@ const profiles: Omit<SimulationOptions, 'seed'>[] = [
   { faultSteps, voters: 2, spares: 6, membershipRate: 0.05, preVote: false, checkQuorum: false },
   { faultSteps, preVote: false, checkQuorum: false, maxDelay: 0, keys: 1, clients: 6, partitionRate: 0.04, membershipRate: 0.03, spares: 4 },
   { faultSteps, maxSizePerMsg: 1, maxInflightMsgs: 1, maxDelay: 6, snapshotEvery: 3 },
+  { faultSteps, applyBeforePersist: true, maxDelay: 0, keys: 1, clients: 6, partitionRate: 0.04, crashRate: 0.03 },
 ];
 const t0 = Date.now();
 for (let i = 0; i < seeds; i++) {

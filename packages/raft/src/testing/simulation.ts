@@ -2,6 +2,7 @@ import { applyConfChangeToState, decodeConfChange } from '../core/conf-change.js
 import { RawNode } from '../core/raw-node.js';
 import { seededRandom } from '../core/random.js';
 import type { ConfState, Entry, Message, NodeId, Snapshot } from '../core/types.js';
+import type { Ready } from '../core/raw-node.js';
 import { isRaftError } from '../errors.js';
 import { MemoryStorage } from '../storage/memory-storage.js';
 import { checkLinearizable, type Operation } from './linearizability.js';
@@ -54,6 +55,11 @@ export interface SimulationOptions {
   maxSizePerMsg?: number;
   /** Appends in flight per follower. @default 8 */
   maxInflightMsgs?: number;
+  /**
+   * Apply committed entries (and answer clients) before persisting the Ready, as etcd's
+   * server and our KV server do, instead of after. @default false
+   */
+  applyBeforePersist?: boolean;
 }
 
 /** What a run did (for reports and for tests that want coverage evidence). */
@@ -194,6 +200,7 @@ export class Simulation {
       checkQuorum: true,
       maxSizePerMsg: 512,
       maxInflightMsgs: 8,
+      applyBeforePersist: false,
       ...options,
     };
     this.rng = seededRandom(options.seed);
@@ -403,6 +410,8 @@ export class Simulation {
       // in FileStorage), or completes without the acknowledgements going out.
       const rd = node.ready();
       for (const m of rd.messages) this.send(m);
+      // A host that applies before persisting may have answered clients already.
+      if (this.opts.applyBeforePersist && !rd.snapshot) this.applyReady(sn, rd);
       const how = this.rng.int(3);
       if (how === 1 && !rd.snapshot && rd.entries.length > 0) {
         sn.storage.append(rd.entries.slice(0, this.rng.int(rd.entries.length + 1)));
@@ -474,6 +483,8 @@ export class Simulation {
     }
     if (rd.softState?.state === 'leader') this.onLeader(sn, rd.entries, rd.snapshot?.index ?? 0);
     for (const m of rd.messages) this.send(m);
+    const early = this.opts.applyBeforePersist && !rd.snapshot;
+    if (early) this.applyReady(sn, rd);
     // persist
     if (rd.snapshot) sn.storage.applySnapshot(rd.snapshot);
     this.checkLogMatching(sn, rd.entries);
@@ -481,15 +492,20 @@ export class Simulation {
     if (rd.hardState) sn.storage.setHardState(rd.hardState);
     for (const m of rd.persistedMessages) this.send(m);
     // apply
+    if (!early) this.applyReady(sn, rd);
+    node.advance();
+    this.serveReads(sn);
+    this.maybeSnapshot(sn);
+  }
+
+  private applyReady(sn: SimNode, rd: Ready): void {
     if (rd.snapshot) {
       if (rd.snapshot.index > sn.applied) this.restoreStateMachine(sn, rd.snapshot);
       this.checkSnapshot(sn, rd.snapshot);
     }
     for (const e of rd.committedEntries) this.apply(sn, e);
     for (const rs of rd.readStates) sn.readsReady.push({ key: dec.decode(rs.context), index: rs.index });
-    node.advance();
     this.serveReads(sn);
-    this.maybeSnapshot(sn);
   }
 
   /** Election safety and leader completeness, when `sn` becomes leader. */
