@@ -195,6 +195,13 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       w.reject(new KvError('stopped', 'the member is shutting down', { mayHaveEffect: true }));
       this.#waiters.delete(rid);
     }
+    const reads = [...this.#readBatch, ...[...this.#reads.values()].flatMap((r) => r.waiters)];
+    this.#readBatch = [];
+    this.#reads.clear();
+    for (const w of reads) {
+      clearTimeout(w.timer);
+      w.reject(new KvError('stopped', 'the member is shutting down'));
+    }
     await this.#transport.close();
     // Let an in-flight persist finish before closing the storage.
     while (this.#running) await new Promise((r) => setTimeout(r, 5));
