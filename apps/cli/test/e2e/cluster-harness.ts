@@ -10,7 +10,8 @@ const cliRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../.
 const fromSource = process.env.FLO_E2E_FROM_SOURCE === '1';
 
 export function floArgv(): string[] {
-  if (fromSource) return ['--conditions=@flotilla/source', '--import', 'tsx', path.join(cliRoot, 'src/main.ts')];
+  // tsx resolved here, so flo can run from any working directory
+  if (fromSource) return ['--conditions=@flotilla/source', '--import', import.meta.resolve('tsx'), path.join(cliRoot, 'src/main.ts')];
   if (!existsSync(path.join(cliRoot, 'dist/main.js'))) throw new Error('apps/cli/dist/main.js is missing: build the CLI first (npx nx run flotilla:build)');
   return [path.join(cliRoot, 'bin/flo.js')];
 }

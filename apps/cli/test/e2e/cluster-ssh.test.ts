@@ -1,6 +1,6 @@
 // The cluster flows through the built `flo` against a real sshd fleet: 6 loopback hosts,
 // each its own unix user. Needs root (skipped loudly otherwise; required with CI=true).
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { writeSampleArtifact } from '@flotilla/cluster';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,31 @@ let flo: Flo;
 const instances = (): InstanceJson[] => flo.json<{ items: InstanceJson[] }>(['get', 'instances']).items;
 const live = (): InstanceJson[] => instances().filter((i) => i.phase !== 'Terminating');
 const userOf = (host: string): string => fleet.hosts.find((h) => h.name === host)!.user;
+
+/** The host's sshd and every sshd it forked for open connections: freezing them all is a host that stops answering. */
+function sshdTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  const comm = new Map<number, string>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+      comm.set(Number(d), stat.slice(stat.indexOf('(') + 1, close));
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number): void => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) if (comm.get(c) === 'sshd') walk(c);
+  };
+  walk(root);
+  return out;
+}
 
 beforeAll(async () => {
   if (!avail.ok) return;
@@ -75,13 +100,18 @@ spec: {address: ${h.name}, capacity: {cpu: 2, memory: 2Gi}}
     const byHost = new Map<string, InstanceJson[]>();
     for (const i of live()) byHost.set(i.host, [...(byHost.get(i.host) ?? []), i]);
     const [hostName, onIt] = [...byHost].find(([, v]) => v.length > 0)!;
-    const sshd = fleet.hosts.find((h) => h.name === hostName)!.pid;
-    process.kill(sshd, 'SIGSTOP');
+    const frozen = sshdTree(fleet.hosts.find((h) => h.name === hostName)!.pid);
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     try {
+      let lastShown = 0;
       await until(
         'rescheduled',
         () => {
           const now = live();
+          if (process.env.FLO_E2E_VERBOSE && Date.now() - lastShown > 10_000) {
+            lastShown = Date.now();
+            process.stderr.write(`${new Date().toISOString()} stopped ${hostName}\n${flo.run(['get', 'instances']).stdout}${flo.run(['get', 'hosts']).stdout}`);
+          }
           return now.length === 5 && now.every((i) => i.ready && i.host !== hostName) ? now : undefined;
         },
         150_000,
@@ -89,7 +119,7 @@ spec: {address: ${h.name}, capacity: {cpu: 2, memory: 2Gi}}
       // still running there: the host cannot be told yet
       for (const i of onIt) expect(processOf(i.pid!)?.user).toBe(userOf(hostName));
     } finally {
-      process.kill(sshd, 'SIGCONT');
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
     }
     await until('stopped on the returned host', () => onIt.every((i) => processOf(i.pid!) === undefined) && instances().every((i) => i.host !== hostName), 150_000);
     const hosts = flo.json<{ items: { name: string; ready: boolean }[] }>(['get', 'hosts']).items;

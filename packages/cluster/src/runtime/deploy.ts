@@ -18,7 +18,7 @@
  * - HTTP health checks are made from this process to the host's address; `exec` checks run
  *   on the host in the release directory.
  */
-import { Connection, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
+import { Connection, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
 import { posix } from 'node:path';
 import { ClusterError } from '../errors.js';
 import type { ArtifactRef, HealthCheck, Host, Instance } from '../manifest/types.js';
@@ -110,6 +110,25 @@ export class DeployRuntime implements InstanceRuntime {
     return connection;
   }
 
+  /**
+   * Runs `fn` on the host's connection. A failure that is not a command's own non-zero exit
+   * (a lost or hung connection, a timeout) drops the cached connection, so the next call
+   * connects afresh — a host that comes back is reached again.
+   */
+  async #with<T>(host: Host, fn: (c: Connection) => Promise<T>): Promise<T> {
+    const c = this.connection(host);
+    try {
+      return await fn(c);
+    } catch (e) {
+      if (!isCommandFailedError(e)) {
+        const cached = this.#connections.get(host.metadata.name);
+        if (cached?.connection === c) this.#connections.delete(host.metadata.name);
+        void c.close().catch(() => undefined);
+      }
+      throw e;
+    }
+  }
+
   #connect(host: Host, extra: { onOutput?: (line: string) => void; noTimeout?: boolean }): Connection {
     const s = host.spec;
     const common = {
@@ -164,8 +183,7 @@ export class DeployRuntime implements InstanceRuntime {
   }
 
   async probeHost(host: Host, signal?: AbortSignal): Promise<HostProbe> {
-    const c = this.connection(host);
-    const r = await c.run('cat /proc/loadavg 2>/dev/null || uptime', { hide: true, timeoutMs: 10_000, ...(signal ? { signal } : {}) });
+    const r = await this.#with(host, (c) => c.run('cat /proc/loadavg 2>/dev/null || uptime', { hide: true, timeoutMs: 10_000, ...(signal ? { signal } : {}) }));
     const m = /load averages?:\s*([\d.]+)/.exec(r.stdout) ?? /^\s*([\d.]+)/.exec(r.stdout);
     return m ? { load1: Number(m[1]) } : {};
   }
@@ -203,8 +221,7 @@ export class DeployRuntime implements InstanceRuntime {
   }
 
   start(host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance> {
-    return this.#locked(host, async () => {
-      const c = this.connection(host);
+    return this.#locked(host, () => this.#with(host, async (c) => {
       const name = instance.metadata.name;
       const t = instance.spec.template;
       // already running (a controller restarted mid-way): report it
@@ -233,14 +250,15 @@ export class DeployRuntime implements InstanceRuntime {
         runtime: 'supervisor',
       });
       return { ...(status.pid !== null ? { pid: status.pid } : {}), ports };
-    });
+    }));
   }
 
   async stop(host: Host, instance: Instance, gracePeriodMs: number, signal?: AbortSignal): Promise<void> {
-    const c = this.connection(host);
     const name = instance.metadata.name;
-    await stopService(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), runtime: 'supervisor' });
-    await c.run(`rm -rf ${SERVICES}/${shellQuote(name)}`, { hide: true, ...(signal ? { signal } : {}) });
+    await this.#with(host, async (c) => {
+      await stopService(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), runtime: 'supervisor' });
+      await c.run(`rm -rf ${SERVICES}/${shellQuote(name)}`, { hide: true, ...(signal ? { signal } : {}) });
+    });
     const mine = this.#assignedPorts.get(host.metadata.name);
     for (const p of Object.values(instance.status?.ports ?? {})) mine?.delete(p);
   }
@@ -248,7 +266,6 @@ export class DeployRuntime implements InstanceRuntime {
   async observe(host: Host, instances: readonly Instance[], signal?: AbortSignal): Promise<Map<string, ObservedInstance>> {
     const out = new Map<string, ObservedInstance>();
     if (instances.length === 0) return out;
-    const c = this.connection(host);
     const names = instances.map((i) => shellQuote(i.metadata.name)).join(' ');
     const script = `for n in ${names}; do d=${SERVICES}/$n
 if [ ! -d "$d" ]; then echo "$n absent"; continue; fi
@@ -259,7 +276,7 @@ ec=$(grep 'command exited with status' "$d/log" 2>/dev/null | tail -n 1 | sed 's
 ports=$(cat "$d/ports" 2>/dev/null)
 echo "$n $sa $ca \${p:--} \${r:-0} \${st:-unknown} \${ec:--} \${ports:-{\\}}"
 done`;
-    const r = await c.run(script, { hide: true, ...(signal ? { signal } : {}) });
+    const r = await this.#with(host, (c) => c.run(script, { hide: true, ...(signal ? { signal } : {}) }));
     for (const line of r.stdout.split('\n')) {
       const parts = line.trim().split(' ');
       const name = parts[0];
@@ -302,31 +319,34 @@ done`;
     if (check.exec) {
       const t = instance.spec.template;
       const cwd = isRef(t.artifact) ? releaseDir(t.artifact.sha256) : undefined;
-      const r = await this.connection(host).run(shellJoin(check.exec), {
+      const r = await this.#with(host, (c) => c.run(shellJoin(check.exec!), {
         hide: true,
         warn: true,
         timeoutMs,
         env: { ...t.env, HOST: this.addressOf(host), ...Object.fromEntries(Object.entries(instance.status?.ports ?? {}).map(([n, p]) => [portEnvName(n), String(p)])) },
         ...(cwd !== undefined ? { cwd } : {}),
         ...(signal ? { signal } : {}),
-      });
+      }));
       return r.exitCode === 0;
     }
     return true;
   }
 
   async restart(host: Host, instance: Instance, signal?: AbortSignal): Promise<void> {
-    await this.connection(host).run(`p=$(cat ${SERVICES}/${shellQuote(instance.metadata.name)}/pid 2>/dev/null) && kill -TERM "$p" 2>/dev/null; true`, {
-      hide: true,
-      ...(signal ? { signal } : {}),
-    });
+    await this.#with(host, (c) =>
+      c.run(`p=$(cat ${SERVICES}/${shellQuote(instance.metadata.name)}/pid 2>/dev/null) && kill -TERM "$p" 2>/dev/null; true`, {
+        hide: true,
+        ...(signal ? { signal } : {}),
+      }),
+    );
   }
 
   async writeFile(host: Host, path: string, content: string, signal?: AbortSignal): Promise<void> {
-    const c = this.connection(host);
     const dir = posix.dirname(path);
-    if (dir !== '.' && dir !== '') await c.run(`mkdir -p ${shellQuote(dir)}`, { hide: true, ...(signal ? { signal } : {}) });
-    await c.writeFile(path, content, { ...(signal ? { signal } : {}) });
+    await this.#with(host, async (c) => {
+      if (dir !== '.' && dir !== '') await c.run(`mkdir -p ${shellQuote(dir)}`, { hide: true, ...(signal ? { signal } : {}) });
+      await c.writeFile(path, content, { ...(signal ? { signal } : {}) });
+    });
   }
 
   logs(host: Host, instance: Instance, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<string> {
