@@ -103,6 +103,8 @@ export const command: CommandModule = {
     const servers: { close(): Promise<void>; stopped: Promise<{ reason: string; error?: unknown }> }[] = [];
     if (dev !== undefined) {
       for (const name of ['id', 'peers', 'join', 'peer-listen']) if (str(ctx, name) !== undefined) throw new UsageError(`--dev-cluster cannot be combined with --${name}`);
+      const base = Number(listen.slice(listen.lastIndexOf(':') + 1));
+      if (base === 0 || base + 2 * dev > 65535) throw new UsageError(`--dev-cluster needs --listen with a fixed port and ${2 * dev} free ports from it (got ${listen})`);
       const peers = new Map(Array.from({ length: dev }, (_, i) => [i + 1, shiftPort(listen, 2 * i + 1)] as const));
       for (let i = 0; i < dev; i++) {
         servers.push(
