@@ -60,7 +60,7 @@ export function makeFlo(common: string[] = []): Flo {
     async stopController() {
       const c = controller;
       controller = undefined;
-      if (!c || c.exitCode !== null || c.pid === undefined) return;
+      if (c?.exitCode !== null || c.pid === undefined) return;
       const exited = new Promise((r) => c.once('exit', r));
       process.kill(c.pid, 'SIGTERM');
       await exited;
@@ -79,7 +79,7 @@ export async function until<T>(what: string, f: () => Promise<T | undefined | fa
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
