@@ -92,4 +92,22 @@ describe('flo kv … against a running cluster, and backups with flo server --re
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/not a Flotilla KV snapshot/);
   });
+
+  it('flo server --dev-cluster 3 runs a whole cluster in one process and stops cleanly on SIGTERM', async () => {
+    const [probe] = await freePorts(1);
+    const base = Math.min(probe!, 65000);
+    const dev = spawn(process.execPath, [...floCommand(), 'server', '--dev-cluster', '3', '--data', path.join(cluster.dir, 'dev'), '--listen', `127.0.0.1:${base}`, '--tick-ms', '50'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    dev.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((r) => dev.once('exit', (code) => r(code)));
+    try {
+      const eps = [0, 2, 4].map((d) => `http://127.0.0.1:${base + d}`).join(',');
+      await until('the dev cluster to accept writes', async () => (await runFlo(['kv', 'put', 'dev/k', 'v', '--endpoints', eps])).code === 0);
+      expect((await runFlo(['kv', 'get', 'dev/k', '--endpoints', `http://127.0.0.1:${base + 4}`])).stdout).toBe('v\n');
+      expect(log).toMatch(/dev cluster of 3 up/);
+    } finally {
+      dev.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
 });
