@@ -414,6 +414,37 @@ describe('host contract', () => {
     expect(() => leader.ready()).toThrow(/before advance/);
   });
 
+  it('a leader whose fsync takes three election timeouts keeps its followers from campaigning', () => {
+    const c = cluster();
+    const leader = c.member(1);
+    leader.node.propose(data('slow'));
+    const rd = leader.node.ready(); // the leader's write starts... and takes 30 ticks
+    const term = leader.node.status().term;
+    const deliver = (ms: readonly Message[]): void => {
+      for (const m of ms) {
+        if (m.to === 1) leader.node.step(m);
+        else c.member(m.to).node.step(m);
+      }
+    };
+    deliver(rd.messages);
+    for (let t = 0; t < 30; t++) {
+      for (const id of [1, 2, 3]) c.member(id).node.tick();
+      deliver(leader.node.takeMessages());
+      for (const id of [2, 3]) {
+        const f = c.member(id);
+        if (f.node.hasReady()) deliver(c.handleReady(f));
+      }
+    }
+    for (const id of [2, 3]) expect(c.member(id).node.status()).toMatchObject({ state: 'follower', term, leader: 1 });
+    // The followers' acknowledgements already committed the entry; the write completes.
+    leader.storage.append(rd.entries);
+    if (rd.hardState) leader.storage.setHardState(rd.hardState);
+    deliver(rd.persistedMessages);
+    leader.node.advance();
+    c.stabilize();
+    expect(appliedData(c, 2)).toEqual(['slow']);
+  });
+
   it('recovers term, vote and the commit index from storage on restart', () => {
     const c = cluster();
     proposeOn(c, 1, 4);
