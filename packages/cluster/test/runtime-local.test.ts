@@ -74,6 +74,27 @@ describe('DeployRuntime on the local transport', () => {
     const logs: string[] = [];
     for await (const chunk of runtime.logs(host, instance)) logs.push(chunk);
     expect(logs.join('')).toContain(`web-abcde listening on 127.0.0.1:${port}`);
+    // -f: follows new output until aborted
+    const abort = new AbortController();
+    const followed: string[] = [];
+    const following = (async () => {
+      for await (const chunk of runtime.logs(host, instance, { follow: true, signal: abort.signal })) {
+        followed.push(chunk);
+        if (followed.join('').split('command exited with status').length > 2) abort.abort();
+      }
+    })();
+    await poll('existing output', () => Promise.resolve(followed.join('').includes('command exited with status') ? true : undefined));
+    process.kill(healed.pid!, 'SIGKILL'); // written after the follow began: a second exit line
+    await poll('followed', () => Promise.resolve(followed.join('').split('command exited with status').length > 2 ? true : undefined)).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify(followed)}`);
+    });
+    abort.abort();
+    await following;
+    const restarted = await poll('restarted again', async () => {
+      const o = (await runtime.observe(host, [instance])).get('web-abcde')!;
+      return o.restarts === 2 && o.pid !== undefined ? o : undefined;
+    });
+    healed.pid = restarted.pid;
     await runtime.stop(host, instance, 2000);
     await runtime.stop(host, second, 2000);
     expect(alive(healed.pid!)).toBe(false);
