@@ -97,6 +97,36 @@ describe('flo apply/get/scale/delete on local hosts', () => {
     expect(r.stderr).toMatch(/broken\.yaml:\d+:\d+: spec\.template\.spec\.resources\.cpu: "lots" is not a quantity/);
   });
 
+  it('several flo controller processes: one leads; another takes over when it stops', async () => {
+    await flo.stopController();
+    const { spawn } = await import('node:child_process');
+    const { floArgv } = await import('./cluster-harness.js');
+    const start = (id: string) => {
+      const p = spawn(process.execPath, [...floArgv(), 'controller', '--identity', id, '--store', `file://${flo.dir}/store`], { cwd: flo.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      const out = { p, text: '' };
+      p.stderr.on('data', (d: Buffer) => (out.text += d.toString()));
+      return out;
+    };
+    const a = start('ctl-a');
+    const b = start('ctl-b');
+    try {
+      const first = await until('a leader', () => (a.text.includes('ctl-a: leading') ? a : b.text.includes('ctl-b: leading') ? b : undefined));
+      const other = first === a ? b : a;
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(other.text).not.toMatch(/: leading/);
+      const exited = new Promise((r) => first.p.once('exit', r));
+      process.kill(first.p.pid!, 'SIGTERM'); // releases the lease on the way out
+      await exited;
+      await until('takeover', () => other.text.includes(': leading'), 60_000);
+    } finally {
+      for (const x of [a, b]) if (x.p.exitCode === null) {
+        const gone = new Promise((r) => x.p.once('exit', r));
+        process.kill(x.p.pid!, 'SIGTERM');
+        await gone;
+      }
+    }
+  });
+
   it('delete stops every instance', async () => {
     await flo.stopController();
     const pids = live().map((i) => i.pid!);
