@@ -121,6 +121,17 @@ export class LocalTransport implements Transport {
     mkdirp: async (p, mode) => {
       await mkdir(this.path(p), { recursive: true, mode });
     },
+    createExclusive: async (p, data, mode) => {
+      const full = this.path(p);
+      await mkdir(dirname(full), { recursive: true, mode: 0o700 });
+      try {
+        await writeFile(full, data, { mode, flag: 'wx' });
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw e;
+      }
+    },
     readFile: (p) => readFile(this.path(p)),
     writeFile: async (p, data, mode) => {
       await writeFile(this.path(p), data, { mode });

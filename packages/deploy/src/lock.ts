@@ -1,6 +1,7 @@
 /**
- * The per-host deploy lock: `~/.flotilla/locks/deploy` is created with `mkdir` (atomic), so two
- * deploys to one host never interleave. A second deploy fails fast with `DEPLOY_LOCKED`, naming
+ * The per-host deploy lock: the file `~/.flotilla/locks/deploy`, created exclusively (O_EXCL:
+ * SFTP open with `wx`, or `set -C` in sh) and holding its owner, so two deploys to one host never
+ * interleave. A second deploy fails fast with `DEPLOY_LOCKED`, naming
  * the holder.
  */
 import { hostname, userInfo } from 'node:os';
@@ -32,23 +33,21 @@ function locked(c: Connection, holder: string): DeployError {
 
 /**
  * Runs `fn` holding the host's deploy lock; the lock is released afterwards, even on failure.
- * The lock is taken with file operations (SFTP `mkdir`, atomic) when the transport has them,
- * so it costs no remote process; otherwise with `mkdir` in sh.
+ * The lock is taken with file operations (an exclusive SFTP open) when the transport has them,
+ * so it costs no remote process; otherwise with `set -C` (noclobber, O_EXCL) in sh.
  */
 export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, options: { owner?: string } = {}): Promise<T> {
   const who = options.owner ?? owner();
   let files: Awaited<ReturnType<Connection['files']>> | undefined;
   try {
     files = await c.files();
-    await files.mkdirp('~/.flotilla/locks', 0o700);
-    if (!(await files.mkdirExclusive(LOCK_PATH, 0o700))) {
-      const holder = await files.readFile(`${LOCK_PATH}/owner`).then(
+    if (!(await files.createExclusive(LOCK_PATH, Buffer.from(`${who}\n`), 0o600))) {
+      const holder = await files.readFile(LOCK_PATH).then(
         (b) => b.toString('utf8'),
         () => '',
       );
       throw locked(c, holder);
     }
-    await files.writeFile(`${LOCK_PATH}/owner`, Buffer.from(`${who}\n`), 0o600);
   } catch (e) {
     if ((e as DeployError).code !== 'TRANSFER_FAILED') throw e;
     files = undefined;
@@ -59,14 +58,13 @@ export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, opt
       return await fn();
     } finally {
       await f
-        .remove(`${LOCK_PATH}/owner`)
-        .then(() => f.remove(LOCK_PATH, { rmdir: true }))
-        .catch(() => c.run(`rm -rf ${LOCK}`, { hide: true, warn: true }))
+        .remove(LOCK_PATH)
+        .catch(() => c.run(`rm -f ${LOCK}`, { hide: true, warn: true }))
         .catch(() => undefined);
     }
   }
   const r = await c.run(
-    `mkdir -p "$HOME"/.flotilla/locks && if mkdir ${LOCK} 2>/dev/null; then printf '%s\\n' ${shellQuote(who)} > ${LOCK}/owner; else cat ${LOCK}/owner 2>/dev/null; exit 75; fi`,
+    `mkdir -p "$HOME"/.flotilla/locks && if (set -C; printf '%s\\n' ${shellQuote(who)} > ${LOCK}) 2>/dev/null; then :; else cat ${LOCK} 2>/dev/null; exit 75; fi`,
     { hide: true, warn: true },
   );
   if (r.exitCode === 75) throw locked(c, r.stdout);
@@ -74,6 +72,6 @@ export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, opt
   try {
     return await fn();
   } finally {
-    await c.run(`rm -rf ${LOCK}`, { hide: true, warn: true }).catch(() => undefined);
+    await c.run(`rm -f ${LOCK}`, { hide: true, warn: true }).catch(() => undefined);
   }
 }

@@ -52,6 +52,11 @@ export interface RemoteFiles {
   stat(path: string): Promise<{ size: number } | null>;
   /** Creates one directory; resolves `false` when it already exists. */
   mkdirExclusive(path: string, mode: number): Promise<boolean>;
+  /**
+   * Creates a file that must not exist yet (O_EXCL) with this content, creating missing parent
+   * directories; resolves `false` when the file already exists.
+   */
+  createExclusive(path: string, data: Buffer, mode: number): Promise<boolean>;
   /** Creates a directory and its parents (no error when they exist). */
   mkdirp(path: string, mode: number): Promise<void>;
   readFile(path: string): Promise<Buffer>;

@@ -129,7 +129,7 @@ describe('deploy lock', () => {
     const { c } = host();
     let release!: () => void;
     const holding = withDeployLock(c, () => new Promise<void>((r) => (release = r)), { owner: 'alice@laptop' });
-    await until('the lock', async () => (await c.run('test -d .flotilla/locks/deploy', { warn: true })).exitCode === 0);
+    await until('the lock', async () => (await c.run('test -f .flotilla/locks/deploy', { warn: true })).exitCode === 0);
     const e = await withDeployLock(c, () => Promise.resolve(1)).catch((x: unknown) => x);
     expect(isDeployError(e) && e.code).toBe('DEPLOY_LOCKED');
     expect((e as Error).message).toMatch(/alice@laptop/);

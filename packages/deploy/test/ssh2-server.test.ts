@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Connection, formatKnownHostsLine, isHostKeyError, knownHostsName, parseSshConfig } from '../src/index.js';
+import { Connection, formatKnownHostsLine, isHostKeyError, knownHostsName, parseSshConfig, withDeployLock } from '../src/index.js';
 
 const { Server, utils } = ssh2;
 const dir = mkdtempSync(join(tmpdir(), 'flo-ssh2-'));
@@ -145,6 +145,18 @@ describe('ssh2 adapter: commands and transfers', () => {
 
   it('an encrypted private key: the passphrase is asked once per key file for the whole process', () => {
     expect(passphraseAsks).toBe(1);
+  });
+
+  it('the deploy lock falls back to sh (set -C) when SFTP is unavailable', async () => {
+    const { c } = conn(`${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`);
+    let release!: () => void;
+    const holding = withDeployLock(c, () => new Promise<void>((r) => (release = r)), { owner: 'first-owner' });
+    for (let i = 0; i < 200 && (await c.run('test -f .flotilla/locks/deploy', { warn: true })).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await expect(withDeployLock(c, () => Promise.resolve(1))).rejects.toMatchObject({ code: 'DEPLOY_LOCKED', message: expect.stringMatching(/first-owner/) });
+    release();
+    await holding;
+    expect(await withDeployLock(c, () => Promise.resolve(2))).toBe(2);
+    await c.close();
   });
 
   it('reports a refused identity as a connect failure', async () => {

@@ -429,6 +429,34 @@ class SshTransport implements Transport {
         await this.files.mkdirExclusive(cur, mode);
       }
     },
+    createExclusive: async (p, data, mode) => {
+      const s = await this.sftp();
+      const path = sftpPath(p);
+      const open = (): Promise<Buffer | 'exists' | 'noparent'> =>
+        new Promise((resolve, reject) =>
+          s.open(path, 'wx', { mode }, (err, h) => {
+            if (!err) return resolve(h);
+            const code = (err as { code?: number }).code;
+            if (code === 2) return resolve('noparent');
+            // OpenSSH answers SSH_FX_FAILURE for an existing file with O_EXCL; confirm with stat.
+            s.stat(path, (e2) => (e2 ? reject(this.sftpError('create', p, err)) : resolve('exists')));
+          }),
+        );
+      let h = await open();
+      if (h === 'noparent') {
+        await this.files.mkdirp(posix.dirname(path), 0o700);
+        h = await open();
+      }
+      if (h === 'exists') return false;
+      if (h === 'noparent') throw this.sftpError('create', p, new Error('no such directory'));
+      const handle = h;
+      try {
+        await new Promise<void>((resolve, reject) => s.write(handle, data, 0, data.length, 0, (err) => (err ? reject(this.sftpError('write', p, err)) : resolve())));
+      } finally {
+        await new Promise<void>((resolve) => s.close(handle, () => resolve()));
+      }
+      return true;
+    },
     readFile: async (p) => {
       const s = await this.sftp();
       return new Promise((resolve, reject) => s.readFile(sftpPath(p), (err, data) => (err ? reject(this.sftpError('read', p, err)) : resolve(data))));
