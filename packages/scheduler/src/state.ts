@@ -160,12 +160,14 @@ interface NodeClass {
   /** Weight of the weighted resources beyond the two axes (for upper bounds). */
   readonly wRest: number;
   readonly members: Int32Array;
-  /** GRID × GRID cells of groups of identical nodes (allocated on first use). */
-  readonly cells: (Equivalents[] | undefined)[];
+  /** The non-empty cells of the GRID × GRID grid (by i·GRID + j): groups of identical nodes. */
+  readonly cells: Map<number, Equivalents[]>;
   /** The groups, by a hash of their allocation (collisions chained). */
   readonly equivalents: Map<number, Equivalents>;
   /** Per row, ROW_WORDS words: which cells of the row are non-empty. */
   readonly rowBits: Uint32Array;
+  /** Which rows have any non-empty cell. */
+  readonly rowOccupied: Uint32Array;
   /** Spread index: a max-heap of the groups by free fraction. */
   readonly heap: Equivalents[];
   readonly pristineBits: Uint32Array;
@@ -1238,10 +1240,11 @@ export class ClusterState {
         wy: axisWeights[1]!,
         wRest,
         members: Int32Array.from(list),
-        cells: new Array<Equivalents[] | undefined>(GRID * GRID),
+        cells: new Map<number, Equivalents[]>(),
         equivalents: new Map(),
         heap: [],
         rowBits: new Uint32Array(GRID * ROW_WORDS),
+        rowOccupied: new Uint32Array(ROW_WORDS),
         pristineBits: new Uint32Array((list.length + 31) >>> 5),
         pristineHint: 0,
         pristineCount: 0,
@@ -1347,11 +1350,12 @@ export class ClusterState {
         const i = this.#axis(slot, cls, cls.xDim);
         const j = this.#axis(slot, cls, cls.yDim);
         const cell = i * GRID + j;
-        let list = cls.cells[cell];
-        if (list === undefined) cls.cells[cell] = list = [];
+        let list = cls.cells.get(cell);
+        if (list === undefined) cls.cells.set(cell, (list = []));
         group = { key, a0, a1, rest, next: undefined, cell, cellPos: list.length, slots: [], min: slot, f: 0, heapPos: -1 };
         list.push(group);
         cls.rowBits[i * ROW_WORDS + (j >>> 5)]! |= 1 << (j & 31);
+        setBit(cls.rowOccupied, i);
       }
       group.next = cls.equivalents.get(key);
       cls.equivalents.set(key, group);
@@ -1393,7 +1397,7 @@ export class ClusterState {
         if (cell === -3) {
           heapRemove(cls.heap, group.heapPos);
         } else {
-          const list = cls.cells[cell]!;
+          const list = cls.cells.get(cell)!;
           const moved = list.pop()!;
           if (moved !== group) {
             list[group.cellPos] = moved;
@@ -1403,6 +1407,9 @@ export class ClusterState {
             const i = (cell / GRID) | 0;
             const j = cell % GRID;
             cls.rowBits[i * ROW_WORDS + (j >>> 5)]! &= ~(1 << (j & 31));
+            let empty = true;
+            for (let w = 0; w < ROW_WORDS; w++) if (cls.rowBits[i * ROW_WORDS + w] !== 0) empty = false;
+            if (empty) clearBit(cls.rowOccupied, i);
           }
         }
       }
@@ -1483,7 +1490,8 @@ export class ClusterState {
     return best;
   }
 
-  readonly #rowCandidate = new Int32Array(GRID);
+  readonly #activeRow = new Int32Array(GRID);
+  readonly #activeCol = new Int32Array(GRID);
 
   /**
    * The index. Per class of identical nodes (same capacity, same PreferNoSchedule count),
@@ -1503,7 +1511,8 @@ export class ClusterState {
     let best = -1;
     let bestScore = Number.NEGATIVE_INFINITY;
     const tier = binpack ? 1 : 0;
-    const rows = this.#rowCandidate;
+    const activeRow = this.#activeRow;
+    const activeCol = this.#activeCol;
     for (const cls of set.classes) {
       if (cls.inUseCount === 0 || !classCanFit(cls, spec)) continue;
       const i0 = this.#firstIndex(cls, cls.xDim, spec);
@@ -1512,28 +1521,36 @@ export class ClusterState {
       let clsBest = -1;
       let clsScore = Number.NEGATIVE_INFINITY;
       let clsF = binpack ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-      for (let i = 0; i < GRID; i++) {
-        rows[i] = i < i0 ? -1 : binpack ? nextInRow(cls.rowBits, i, j0) : prevInRow(cls.rowBits, i, GRID - 1, j0);
+      // The occupied rows with room, each with its next candidate column.
+      let active = 0;
+      for (let i = nextSetBit(cls.rowOccupied, i0); i !== -1; i = nextSetBit(cls.rowOccupied, i + 1)) {
+        const j = binpack ? nextInRow(cls.rowBits, i, j0) : prevInRow(cls.rowBits, i, GRID - 1, j0);
+        if (j < 0) continue;
+        activeRow[active] = i;
+        activeCol[active] = j;
+        active++;
       }
       for (;;) {
         // The unvisited cell with the best bound on f.
-        let row = -1;
+        let pick = -1;
         let bound = binpack ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-        for (let i = i0; i < GRID; i++) {
-          const j = rows[i]!;
+        for (let k = 0; k < active; k++) {
+          const j = activeCol[k]!;
           if (j < 0) continue;
+          const i = activeRow[k]!;
           const b = binpack
             ? (cls.wx * CELL_LO[i]! + cls.wy * CELL_LO[j]!) * scale
             : (cls.wx * CELL_HI[i]! + cls.wy * CELL_HI[j]! + cls.wRest) * scale;
           if (binpack ? b < bound : b > bound) {
             bound = b;
-            row = i;
+            pick = k;
           }
         }
-        if (row < 0) break;
+        if (pick < 0) break;
         if (binpack ? bound > clsF + 1e-12 : bound < clsF - 1e-12) break;
-        const col = rows[row]!;
-        const list = cls.cells[row * GRID + col]!;
+        const row = activeRow[pick]!;
+        const col = activeCol[pick]!;
+        const list = cls.cells.get(row * GRID + col)!;
         let parked: Equivalents[] | undefined;
         for (const group of list) {
           if (!this.#fitsResources(group.slots[0]!, spec)) {
@@ -1570,7 +1587,7 @@ export class ClusterState {
             }
           }
         }
-        rows[row] = binpack ? nextInRow(cls.rowBits, row, col + 1) : prevInRow(cls.rowBits, row, col - 1, j0);
+        activeCol[pick] = binpack ? nextInRow(cls.rowBits, row, col + 1) : prevInRow(cls.rowBits, row, col - 1, j0);
       }
       if (clsBest >= 0 && (clsScore > bestScore || (clsScore === bestScore && clsBest < best))) {
         best = clsBest;
