@@ -55,6 +55,15 @@ export async function storeArtifact(path: string, artifactDir: string): Promise<
     await copyFile(path, tmp);
     await rename(tmp, target);
   }
+  // its signature (`flo sign` writes `<artifact>.sig`), when there is one, goes along
+  try {
+    await stat(`${path}.sig`);
+    const tmp = `${target}.sig.tmp-${process.pid}`;
+    await copyFile(`${path}.sig`, tmp);
+    await rename(tmp, `${target}.sig`);
+  } catch {
+    // unsigned
+  }
   return { path: target, sha256: sha };
 }
 

@@ -112,3 +112,37 @@ describe('DeployRuntime on the local transport', () => {
     await r.close();
   });
 });
+
+describe('DeployRuntime artifact signatures (hosts with ~/.flotilla/allowed_signers)', () => {
+  it('runs a signed artifact, refuses an unsigned one', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { signArtifact } = await import('@flotilla/deploy');
+    const keyDir = join(root, 'keys');
+    mkdirSync(keyDir, { recursive: true });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'release@flotilla', '-f', join(keyDir, 'id')]);
+    const hostDir = join(root, 'signed-host');
+    mkdirSync(join(hostDir, '.flotilla'), { recursive: true });
+    writeFileSync(join(hostDir, '.flotilla/allowed_signers'), `release@flotilla ${readFileSync(join(keyDir, 'id.pub'), 'utf8')}`);
+    const host: Host = { apiVersion: API_VERSION, kind: 'Host', metadata: { name: 'signed' }, spec: { local: { dir: hostDir } } };
+    const make = (name: string, artifact: { path: string; sha256: string }): Instance => ({
+      apiVersion: API_VERSION,
+      kind: 'Instance',
+      metadata: { name },
+      spec: { replicaSet: 'web', host: 'signed', templateHash: 'x', template: { artifact, command: ['node', 'server.js'], ports: [{ name: 'http' }], terminationGracePeriodSeconds: 1 } },
+    });
+    // signed: the signature is copied next to the content-addressed artifact and verified on the host
+    const signedSrc = await writeSampleArtifact(join(root, 'signed-build'));
+    await signArtifact(signedSrc, { key: join(keyDir, 'id') });
+    const signed = await storeArtifact(signedSrc, join(root, 'signed-artifacts'));
+    const ok = make('signed-ok', signed);
+    const started = await runtime.start(host, ok);
+    expect(alive(started.pid!)).toBe(true);
+    await runtime.stop(host, ok, 1000);
+    // unsigned (different content): refused before anything runs
+    const unsignedSrc = join(root, 'unsigned.tar');
+    execFileSync('tar', ['-C', join(root, 'keys'), '-cf', unsignedSrc, 'id.pub']);
+    const unsigned = await storeArtifact(unsignedSrc, join(root, 'signed-artifacts'));
+    await expect(runtime.start(host, make('unsigned', unsigned))).rejects.toThrow(/refused: .*has no signature/);
+  }, 60_000);
+});

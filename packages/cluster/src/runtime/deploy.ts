@@ -18,7 +18,8 @@
  * - HTTP health checks are made from this process to the host's address; `exec` checks run
  *   on the host in the release directory.
  */
-import { Connection, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
+import { Connection, SIGNATURE_NAMESPACE, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
+import { access } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ClusterError } from '../errors.js';
 import type { ArtifactRef, HealthCheck, Host, Instance } from '../manifest/types.js';
@@ -66,6 +67,15 @@ base=${ARTIFACTS}; sha=${shellQuote(sha)}; f="$base/incoming/$sha"
 [ -d "$base/releases/$sha" ] && exit 0
 actual=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
 if [ "$actual" != "$sha" ]; then echo "artifact checksum mismatch: expected $sha, got $actual" >&2; rm -f "$f"; exit 3; fi
+signers="$HOME/.flotilla/allowed_signers"
+if [ -f "$signers" ]; then
+  if [ ! -f "$f.sig" ]; then echo "refused: $signers exists and artifact $sha has no signature" >&2; exit 65; fi
+  principal=$(ssh-keygen -Y find-principals -s "$f.sig" -f "$signers" 2>/dev/null | head -n 1)
+  if [ -z "$principal" ]; then echo "refused: the signature of artifact $sha is not from a signer in $signers" >&2; exit 65; fi
+  if ! ssh-keygen -Y verify -f "$signers" -I "$principal" -n ${SIGNATURE_NAMESPACE} -s "$f.sig" < "$f" >/dev/null 2>&1; then
+    echo "refused: bad signature on artifact $sha (signer $principal)" >&2; exit 65
+  fi
+fi
 mkdir -p "$base/releases"; tmp="$base/releases/.tmp-$sha-$$"; rm -rf "$tmp"; mkdir -p "$tmp"
 if tar -tzf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xzf "$f"
 elif tar -tf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xf "$f"
@@ -79,6 +89,9 @@ base=${ARTIFACTS}; mkdir -p "$base/incoming"; f="$base/incoming/${sha}"
 if [ ! -f "$f" ]; then
   if command -v curl >/dev/null 2>&1; then curl -fsSL ${shellQuote(url)} -o "$f.tmp"; else wget -q -O "$f.tmp" ${shellQuote(url)}; fi
   mv -f "$f.tmp" "$f"
+  if [ -f "$HOME/.flotilla/allowed_signers" ]; then
+    if command -v curl >/dev/null 2>&1; then curl -fsSL ${shellQuote(`${url}.sig`)} -o "$f.sig" || rm -f "$f.sig"; else wget -q -O "$f.sig" ${shellQuote(`${url}.sig`)} || rm -f "$f.sig"; fi
+  fi
 fi
 `;
 
@@ -197,6 +210,13 @@ export class DeployRuntime implements InstanceRuntime {
     } else {
       await c.run(`mkdir -p ${ARTIFACTS}/incoming`, opts);
       await c.put(artifact.path, `.flotilla/artifacts/incoming/${artifact.sha256}`, { mode: 0o644, ...(signal ? { signal } : {}) });
+      // a signature beside the artifact (`flo sign`) travels with it; hosts with allowed_signers require one
+      const signed = await access(`${artifact.path}.sig`).then(
+        () => true,
+        () => false,
+      );
+      if (signed) await c.put(`${artifact.path}.sig`, `.flotilla/artifacts/incoming/${artifact.sha256}.sig`, { mode: 0o644, ...(signal ? { signal } : {}) });
+      else await c.run(`rm -f ${ARTIFACTS}/incoming/${shellQuote(artifact.sha256)}.sig`, opts);
     }
     await c.run(INSTALL(artifact.sha256), opts);
     return releaseDir(artifact.sha256);
