@@ -100,7 +100,19 @@ export function toSchedulerUnits(resources: Readonly<Record<string, string | num
   for (const [name, raw] of Object.entries(resources)) {
     const q = parseQuantity(raw);
     if (!q) throw new TypeError(`expected a quantity for ${name}, received ${JSON.stringify(raw)}`);
-    out[name] = name === 'cpu' ? toMilli(q) : name === 'memory' ? toMebibytes(q) : toCount(q);
+    const v = inSchedulerUnits(name, q);
+    if (!Number.isSafeInteger(v)) throw new TypeError(`expected a quantity for ${name} below 2^53 ${unitName(name)}, received ${JSON.stringify(raw)}`);
+    out[name] = v;
   }
   return out;
+}
+
+/** A resource's quantity in the scheduler's unit (cpu → millicores, memory → MiB, else a count), rounded up. */
+export function inSchedulerUnits(resource: string, q: Quantity): number {
+  return resource === 'cpu' ? toMilli(q) : resource === 'memory' ? toMebibytes(q) : toCount(q);
+}
+
+/** The scheduler's unit of a resource, for messages. */
+export function unitName(resource: string): string {
+  return resource === 'cpu' ? 'millicores' : resource === 'memory' ? 'MiB' : 'units';
 }
