@@ -132,7 +132,7 @@ spec:
   // Each row: the change, the path reported, a fragment of the message, the line.
   const table: [string, Record<string, string>, string, string, number][] = [
     ['cpu not a quantity', { resources: '      resources: {cpu: lots, memory: 128Mi}' }, 'spec.template.spec.resources.cpu', '"lots" is not a quantity', 12],
-    ['cpu too large', { resources: '      resources: {cpu: "9999999999999", memory: 128Mi}' }, 'spec.template.spec.resources.cpu', 'is too large (at most 2^53 millicores)', 11],
+    ['cpu too large', { resources: '      resources: {cpu: "9999999999999", memory: 128Mi}' }, 'spec.template.spec.resources.cpu', 'is too large (at most 2^53 millicores)', 12],
     ['negative memory', { resources: '      resources: {cpu: 1, memory: -1Mi}' }, 'spec.template.spec.resources.memory', 'must not be negative', 12],
     ['replicas negative', { replicas: '  replicas: -1' }, 'spec.replicas', 'must be at least 0', 5],
     ['replicas string', { replicas: '  replicas: five' }, 'spec.replicas', 'must be an integer', 5],
