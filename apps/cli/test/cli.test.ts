@@ -71,7 +71,8 @@ export const webOnly = task(async (c) => { await c.run('echo web'); }, { hosts: 
   return dir;
 }
 
-describe('flo', () => {
+// Each case loads a TypeScript deployfile and spawns shells: generous limits for a loaded machine.
+describe('flo', { timeout: 90_000 }, () => {
   it('--version prints the package version', async () => {
     const t = io(tmpdir());
     expect(await main(['--version'], t.io)).toBe(0);

@@ -56,7 +56,7 @@ const hasSshKeygen = (() => {
   }
 })();
 
-describe('Connection on the local transport', () => {
+describe('Connection on the local transport', { timeout: 90_000 }, () => {
   it('runs commands in the host directory with $HOME set to it', async () => {
     const { c, dir } = host();
     const r = await c.run('pwd; echo "$HOME"; echo err >&2');
@@ -124,7 +124,7 @@ describe('Connection on the local transport', () => {
   });
 });
 
-describe('deploy lock', () => {
+describe('deploy lock', { timeout: 90_000 }, () => {
   it('a second deploy on the same host fails fast and names the holder; the lock is released after', async () => {
     const { c } = host();
     let release!: () => void;
@@ -139,7 +139,7 @@ describe('deploy lock', () => {
   });
 });
 
-describe('releases', () => {
+describe('releases', { timeout: 90_000 }, () => {
   it('deploys, switches current atomically, keeps N releases, and rolls back', async () => {
     const { c, dir } = host();
     const base = join(dir, '.flotilla/apps/web');
@@ -200,7 +200,7 @@ describe('releases', () => {
   });
 });
 
-describe('the sh supervisor', () => {
+describe('the sh supervisor', { timeout: 90_000 }, () => {
   it('records pids, restarts with backoff, and stops with SIGTERM', async () => {
     const { c, dir } = host();
     const st = await startService(c, { name: 'web', command: 'sleep 300', runtime: 'supervisor', gracePeriodSeconds: 2 });

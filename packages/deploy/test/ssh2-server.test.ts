@@ -75,7 +75,8 @@ function conn(knownHosts: string, extra: Record<string, unknown> = {}, config = 
   return { c, kh, warnings };
 }
 
-describe('ssh2 adapter: host keys', () => {
+// Generous limits: on a loaded shared machine a handshake can stall for seconds.
+describe('ssh2 adapter: host keys', { timeout: 90_000 }, () => {
   it('refuses an unknown host key and leaves known_hosts alone', async () => {
     const { c, kh } = conn('');
     const e = await c.run('true').catch((x: unknown) => x);
@@ -115,7 +116,7 @@ describe('ssh2 adapter: host keys', () => {
   });
 });
 
-describe('ssh2 adapter: commands and transfers', () => {
+describe('ssh2 adapter: commands and transfers', { timeout: 90_000 }, () => {
   it('reuses one connection for every command and returns exit codes and stderr', async () => {
     const { c } = conn(`${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`);
     const before = connections;

@@ -42,7 +42,7 @@ describe('task names', () => {
   });
 });
 
-describe('deployfiles', () => {
+describe('deployfiles', { timeout: 90_000 }, () => {
   it('finds flotilla.config.* here or above, preferring .ts', () => {
     const root = mkdtempSync(join(tmpdir(), 'flo-df-'));
     mkdirSync(join(root, 'a', 'b'), { recursive: true });
