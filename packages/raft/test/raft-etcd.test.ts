@@ -160,6 +160,19 @@ describe('elections and membership corner cases', () => {
     expect(drain(r).map((m) => [m.type, m.reject])).toEqual([['vote-response', false]]);
   });
 
+  it('a node whose vote is taken backs off when it refuses an up-to-date candidate (liveness)', () => {
+    const r = newRaft(2, [1, 2, 3], { storage: storageWith([1, 2, 3], entsWithTerms(1, 1), { term: 3, vote: 2, commit: 0 }) });
+    for (let i = 0; i < 7; i++) r.tick();
+    expect(r.electionElapsed).toBe(7);
+    r.step(msg({ type: 'vote', from: 3, to: 2, term: 3, index: 1, logTerm: 1 }));
+    expect(drain(r).map((m) => [m.type, m.reject])).toEqual([['vote-response', true]]);
+    expect(r.electionElapsed).toBe(0);
+    // A candidate with a worse log does not make it back off.
+    for (let i = 0; i < 7; i++) r.tick();
+    r.step(msg({ type: 'vote', from: 1, to: 2, term: 3, index: 0, logTerm: 0 }));
+    expect(r.electionElapsed).toBe(7);
+  });
+
   it('pre-vote: a granted pre-vote changes neither the term nor the vote', () => {
     const r = newRaft(1, [1, 2, 3], { preVote: true });
     r.step(msg({ type: 'pre-vote', from: 2, to: 1, term: 1, index: 5, logTerm: 1 }));

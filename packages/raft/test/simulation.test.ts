@@ -3,7 +3,8 @@
 // liveness once healed, and for linearizability of the client history. A failing seed
 // throws a SimulationFailure whose message contains the exact runSimulation(...) call.
 import { describe, expect, it } from 'vitest';
-import { runSimulation, SimulationFailure, type SimulationOptions, type SimulationResult } from '../src/testing/index.js';
+import { seededRandom } from '../src/index.js';
+import { randomSimulationOptions, runSimulation, SimulationFailure, type SimulationOptions, type SimulationResult } from '../src/testing/index.js';
 
 /** Seeds per configuration in the normal test run (see README: "Simulation"). */
 const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 4000);
@@ -58,6 +59,17 @@ sweep('apply before persist, fast network, crashes', { applyBeforePersist: true,
 sweep('2 voters, heavy membership churn, no pre-vote, no check-quorum', { voters: 2, spares: 4, membershipRate: 0.05, preVote: false, checkQuorum: false }, SEEDS / 8, 700_001);
 sweep('no pre-vote, no check-quorum, fast network', { preVote: false, checkQuorum: false, maxDelay: 0, keys: 1, clients: 6, partitionRate: 0.04 }, SEEDS / 8, 900_001);
 sweep('long runs (1500 fault steps, tiny snapshots, small elections)', { faultSteps: 1500, snapshotEvery: 7, electionTicks: 5, heartbeatTicks: 1 }, SEEDS / 8, 400_001);
+
+describe('random configuration mixes', () => {
+  // Each run draws its own options; the generator is seeded, so the set is fixed.
+  const runs = SEEDS / 8;
+  for (let from = 0; from < runs; from += CHUNK) {
+    it(`mixes ${from}..${Math.min(from + CHUNK, runs) - 1}`, { timeout: 300_000 }, () => {
+      const random = seededRandom(20261126 + from);
+      for (let i = from; i < Math.min(from + CHUNK, runs); i++) runSimulation(randomSimulationOptions(random, 800_001 + i));
+    });
+  }
+});
 
 describe('the simulator itself', () => {
   it('is deterministic: the same seed and options replay the same run', () => {

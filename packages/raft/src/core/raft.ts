@@ -575,6 +575,15 @@ export class Raft {
           }
         } else {
           this.send({ type: respType, to: m.from, reject: true });
+          if (m.type === 'vote' && this.state !== 'leader' && this.log.isUpToDate(m.index, m.logTerm)) {
+            // Refused only because our vote in this term is taken (often by ourselves), yet
+            // the candidate's log is as good as ours: back off so that it gets a fair chance
+            // next round instead of our own campaign always coming first. (Timers only: no
+            // safety impact. Without pre-vote, a member with a stale configuration otherwise
+            // livelocked the real voters in the simulation.)
+            this.electionElapsed = 0;
+            this.resetRandomizedElectionTimeout();
+          }
         }
         return;
       }

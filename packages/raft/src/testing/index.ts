@@ -4,7 +4,7 @@
  */
 export { InstantCluster } from './cluster.js';
 export type { ClusterMember, InstantClusterOptions } from './cluster.js';
-export { Simulation, SimulationFailure, runSimulation } from './simulation.js';
+export { Simulation, SimulationFailure, runSimulation, randomSimulationOptions } from './simulation.js';
 export type { SimulationOptions, SimulationResult } from './simulation.js';
 export { checkLinearizable, checkPartition, registerModel } from './linearizability.js';
 export type { Operation, Model, LinearizabilityResult, CheckOptions } from './linearizability.js';

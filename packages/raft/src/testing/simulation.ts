@@ -588,7 +588,10 @@ export class Simulation {
     if (text.length === 0) return;
     const cmd = JSON.parse(text) as { id: string; key?: string; value?: string; probe?: boolean };
     if (cmd.key !== undefined && cmd.value !== undefined) sn.kv.set(cmd.key, cmd.value);
-    if (this.livenessProbe === cmd.id) this.probeApplied.add(sn.id);
+    if (this.livenessProbe === cmd.id) {
+      this.probeApplied.add(sn.id);
+      this.probeIndex = e.index;
+    }
     const waiter = this.putWaiters.get(cmd.id);
     if (waiter?.node === sn.id && waiter.incarnation === sn.incarnation) {
       this.putWaiters.delete(cmd.id);
@@ -686,20 +689,29 @@ export class Simulation {
   // ---- liveness ----
 
   private readonly probeApplied = new Set<NodeId>();
+  /** Index at which the current probe committed (0 until someone applies it). */
+  private probeIndex = 0;
   private probeDeadline = 0;
 
-  /** After healing: a leader exists and a fresh proposal reaches every member of its configuration. */
+  /**
+   * After healing: a leader exists and a fresh proposal commits and reaches every member of
+   * its configuration (a member counts once it applied the probe's index, directly or via a
+   * snapshot). A probe that does not commit in time (lost with a leader) is proposed again.
+   */
   private checkLiveness(): boolean {
     const leader = this.currentLeader();
     if (!leader?.node) return false;
     const st = leader.node.status();
     if (this.livenessProbe !== undefined) {
-      const members = [...st.config.voters, ...st.config.learners];
-      if (members.every((id) => this.probeApplied.has(id))) return true;
+      if (this.probeIndex > 0) {
+        const members = [...st.config.voters, ...st.config.learners];
+        return members.every((id) => this.probeApplied.has(id) || (this.nodes.get(id)?.applied ?? 0) >= this.probeIndex);
+      }
       if (this.now < this.probeDeadline) return false;
     }
     this.livenessProbe = `probe-${++this.seq}`;
     this.probeApplied.clear();
+    this.probeIndex = 0;
     this.probeDeadline = this.now + 4 * this.opts.electionTicks;
     try {
       leader.node.propose(enc.encode(JSON.stringify({ id: this.livenessProbe, probe: true })));
@@ -715,6 +727,40 @@ function range(from: number, to: number): number[] {
   const out: number[] = [];
   for (let i = from; i <= to; i++) out.push(i);
   return out;
+}
+
+/**
+ * Draws a whole simulator configuration from `random` (cluster size, timing, fault rates,
+ * read mode, pre-vote/check-quorum, flow-control limits, apply order) for run `seed`: the
+ * "random mix" sweeps use it so that combinations nobody thought of get exercised.
+ */
+export function randomSimulationOptions(random: { int(n: number): number }, seed: number): SimulationOptions {
+  const pick = <T>(xs: readonly T[]): T => xs[random.int(xs.length)]!;
+  const electionTicks = pick([5, 8, 10, 15, 20]);
+  const readOnly = pick(['safe', 'lease-based'] as const);
+  return {
+    seed,
+    voters: pick([1, 2, 3, 3, 4, 5]),
+    spares: pick([0, 2, 4]),
+    electionTicks,
+    heartbeatTicks: pick([1, 2].filter((h) => h < electionTicks / 2)),
+    dropRate: pick([0, 0.05, 0.15]),
+    duplicateRate: pick([0, 0.05, 0.2]),
+    maxDelay: pick([0, 1, 3]),
+    partitionRate: pick([0, 0.02, 0.05]),
+    crashRate: pick([0, 0.01, 0.04]),
+    restartRate: pick([0.05, 0.2]),
+    membershipRate: pick([0, 0.02, 0.06]),
+    snapshotEvery: pick([1, 5, 20]),
+    clients: pick([1, 3, 6]),
+    keys: pick([1, 2, 4]),
+    readOnly,
+    preVote: pick([true, false]),
+    checkQuorum: readOnly === 'lease-based' ? true : pick([true, false]),
+    maxSizePerMsg: pick([1, 512, 100000]),
+    maxInflightMsgs: pick([1, 8, 64]),
+    applyBeforePersist: pick([true, false]),
+  };
 }
 
 /** Runs one seeded simulation; throws {@link SimulationFailure} (which prints the seed) on a violation. */
