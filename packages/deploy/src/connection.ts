@@ -45,6 +45,8 @@ export interface PutOptions {
   mode?: number;
   /** Skip the upload when the remote file's sha256 already matches. @default true */
   skipIfSame?: boolean;
+  /** Called as bytes are acknowledged by the host (SFTP), with the running total and the file size. */
+  onProgress?: (bytesSent: number, totalBytes: number) => void;
   /** `sftp`, `stream` (cat over an exec channel), or `auto` (SFTP, falling back to a stream). @default 'auto' */
   method?: 'auto' | 'sftp' | 'stream';
   signal?: AbortSignal;
@@ -425,19 +427,21 @@ export class Connection {
       const remote = sameSize ? await this.remoteSha256(dest) : null;
       if (remote === sha256) {
         await this.run(`chmod ${mode.toString(8)} ${quotePath(dest)}`, { hide: true, warn: true });
+        options.onProgress?.(local.size, local.size);
         return { remotePath: dest, sha256, skipped: true };
       }
     }
     const t = await this.transport();
     if (method !== 'stream') {
       try {
-        await t.putFile(localPath, dest, mode, options.signal, local.data);
+        await t.putFile(localPath, dest, mode, options.signal, local.data, options.onProgress ? (b) => options.onProgress!(b, local.size) : undefined);
         return { remotePath: dest, sha256, skipped: false };
       } catch (e) {
         if (method === 'sftp' || (e as DeployError).code !== 'TRANSFER_FAILED' || options.signal?.aborted) throw e;
       }
     }
     await this.streamPut(localPath, dest, mode, options.signal, local.data);
+    options.onProgress?.(local.size, local.size);
     return { remotePath: dest, sha256, skipped: false };
   }
 

@@ -74,7 +74,7 @@ export class LocalTransport implements Transport {
     return spawnShell(command, { ...options, cwd: this.dir, env: this.setHome ? { ...process.env, HOME: this.dir } : process.env });
   }
 
-  async putFile(localPath: string, remotePath: string, mode: number, _signal?: AbortSignal, data?: Buffer): Promise<void> {
+  async putFile(localPath: string, remotePath: string, mode: number, _signal?: AbortSignal, data?: Buffer, onProgress?: (bytes: number) => void): Promise<void> {
     const dest = this.path(remotePath);
     const tmp = join(dirname(dest), `.${basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
     try {
@@ -82,6 +82,7 @@ export class LocalTransport implements Transport {
       else await copyFile(localPath, tmp);
       await chmod(tmp, mode);
       await rename(tmp, dest);
+      if (onProgress) onProgress((await stat(dest)).size);
     } catch (e) {
       await rm(tmp, { force: true });
       throw new DeployError('TRANSFER_FAILED', `cannot copy ${localPath} to ${dest}: ${(e as Error).message}`, { cause: e });

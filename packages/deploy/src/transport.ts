@@ -34,7 +34,7 @@ export interface Transport {
    * transport's file protocol misbehaves, so the caller can fall back to a streamed copy.
    * `data`, when given, is the file's content already in memory (sent instead of reading the file).
    */
-  putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal, data?: Buffer): Promise<void>;
+  putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal, data?: Buffer, onProgress?: (bytes: number) => void): Promise<void>;
   /** Downloads a file to a local path (written to a temporary name, then renamed). */
   getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void>;
   /**

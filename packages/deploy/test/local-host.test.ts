@@ -95,7 +95,9 @@ describe('Connection on the local transport', { timeout: 90_000 }, () => {
     await c.run('true');
     const src = join(root, 'payload.txt');
     writeFileSync(src, 'payload\n');
-    const first = await c.put(src, 'p.txt', { mode: 0o640 });
+    const progress: [number, number][] = [];
+    const first = await c.put(src, 'p.txt', { mode: 0o640, onProgress: (a, b) => progress.push([a, b]) });
+    expect(progress.at(-1)).toEqual([8, 8]);
     expect(first.skipped).toBe(false);
     expect(readFileSync(join(dir, 'p.txt'), 'utf8')).toBe('payload\n');
     expect(statSync(join(dir, 'p.txt')).mode & 0o777).toBe(0o640);

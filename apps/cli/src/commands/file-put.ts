@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
 import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
@@ -18,10 +19,22 @@ export const command: CommandModule = {
     const refs = s.hosts();
     try {
       s.progress.start(refs.length);
+      const { size } = await stat(resolve(ctx.cwd, local));
+      const sent = new Map<string, number>();
+      const onProgress = (host: string, bytes: number): void => {
+        sent.set(host, bytes);
+        let sum = 0;
+        for (const v of sent.values()) sum += v;
+        s.progress.bytes(sum, size * refs.length);
+      };
       const result = await s.deploy.runOnHosts(
         refs.map((r) => r.name),
         async (_h, i) => {
-          const r = await s.connect(refs[i]!).put(resolve(ctx.cwd, local), remote, modeText === undefined ? {} : { mode: parseInt(String(modeText), 8) });
+          const name = refs[i]!.name;
+          const r = await s.connect(refs[i]!).put(resolve(ctx.cwd, local), remote, {
+            ...(modeText === undefined ? {} : { mode: parseInt(String(modeText), 8) }),
+            onProgress: (b) => onProgress(name, b),
+          });
           if (format !== 'json') s.hostLine(refs[i]!.name, `${r.skipped ? 'unchanged' : 'uploaded'} ${r.remotePath} (sha256 ${r.sha256.slice(0, 12)})`, 'stdout');
           return r;
         },

@@ -9,6 +9,7 @@ export class Progress {
   private total = 0;
   private batch = '';
   private shown = false;
+  private bytesText = '';
   constructor(
     private readonly stream: NodeJS.WritableStream & { isTTY?: boolean },
     private readonly colors: Colors,
@@ -24,6 +25,12 @@ export class Progress {
     this.batch = `batch ${index + 1} (${size} hosts) `;
     this.render();
   }
+  /** Bytes transferred so far across hosts (shown after the host count). */
+  bytes(sent: number, total: number): void {
+    const mib = (n: number): string => (n / 2 ** 20).toFixed(1);
+    this.bytesText = ` ${mib(sent)}/${mib(total)} MiB`;
+    this.render();
+  }
   hostDone(): void {
     this.done++;
     this.render();
@@ -37,7 +44,7 @@ export class Progress {
     if (!this.enabled || this.total === 0) return;
     const width = 20;
     const filled = Math.round((this.done / this.total) * width);
-    this.stream.write(`\r\x1b[2K${this.colors.dim(`${this.batch}[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} hosts`)}`);
+    this.stream.write(`\r\x1b[2K${this.colors.dim(`${this.batch}[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} hosts${this.bytesText}`)}`);
     this.shown = true;
   }
   finish(): void {

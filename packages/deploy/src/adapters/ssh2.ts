@@ -231,21 +231,28 @@ export async function openSshTransport(target: SshTarget, options: SshOptions = 
  * Writes a buffer to a new remote file with up to 16 write requests in flight (ssh2's own
  * `write` sends an oversized buffer one request at a time).
  */
-async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: number, signal?: AbortSignal): Promise<void> {
+async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: number, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<void> {
   const handle = await new Promise<Buffer>((resolve, reject) =>
     s.open(path, 'w', { mode }, (err, h) => (err ? reject(err) : resolve(h))),
   );
   const chunk = Math.max(1024, Math.min(((s as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32_768), 255 * 1024));
   let next = 0;
+  let written = 0;
   let failed: Error | undefined;
   const worker = async (): Promise<void> => {
     while (next < data.length && !failed) {
       const off = next;
       const len = Math.min(chunk, data.length - off);
       next += len;
-      await new Promise<void>((resolve, reject) => s.write(handle, data, off, len, off, (err) => (err ? reject(err) : resolve()))).catch((e: unknown) => {
-        failed ??= e as Error;
-      });
+      await new Promise<void>((resolve, reject) => s.write(handle, data, off, len, off, (err) => (err ? reject(err) : resolve()))).then(
+        () => {
+          written += len;
+          onProgress?.(written);
+        },
+        (e: unknown) => {
+          failed ??= e as Error;
+        },
+      );
     }
   };
   // An abort ends the SFTP session; requests in flight may then never be answered.
@@ -349,7 +356,7 @@ class SshTransport implements Transport {
     return this.sftpSession;
   }
 
-  async putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal, data?: Buffer): Promise<void> {
+  async putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal, data?: Buffer, onProgress?: (bytes: number) => void): Promise<void> {
     const s = await this.sftp();
     const dest = sftpPath(remotePath);
     const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
@@ -358,8 +365,8 @@ class SshTransport implements Transport {
     const onAbort = (): void => s.end();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (data) await writePipelined(s, tmp, data, mode, signal);
-      else await call((cb) => s.fastPut(localPath, tmp, { mode, concurrency: 64, chunkSize: 32_768 }, cb));
+      if (data) await writePipelined(s, tmp, data, mode, signal, onProgress);
+      else await call((cb) => s.fastPut(localPath, tmp, { mode, concurrency: 64, chunkSize: 32_768, ...(onProgress ? { step: (done: number) => onProgress(done) } : {}) }, cb));
       if (signal?.aborted) throw new DeployError('ABORTED', `upload to ${this.label} aborted`, { host: this.label });
       await call((cb) => s.chmod(tmp, mode, cb));
       const ext = (s as unknown as { _extensions?: Record<string, string> })._extensions ?? {};

@@ -76,7 +76,11 @@ describe.skipIf(skip)('deploy over real OpenSSH', () => {
     const c = connect(fleet.hosts[0]!.name);
     const src = join(work, 'blob.bin');
     writeFileSync(src, randomBytes(1 << 20));
-    expect((await c.put(src, 'blob.bin', { mode: 0o640 })).skipped).toBe(false);
+    const progress: number[] = [];
+    expect((await c.put(src, 'blob.bin', { mode: 0o640, onProgress: (sent, total) => progress.push(sent / total) })).skipped).toBe(false);
+    expect(progress.at(-1)).toBe(1);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(progress.length).toBeGreaterThan(1);
     expect((await c.put(src, 'blob.bin', { mode: 0o640 })).skipped).toBe(true);
     expect((await c.run('stat -c %a blob.bin')).stdout.trim()).toBe('640');
     await c.get('blob.bin', join(work, 'back.bin'));
