@@ -15,8 +15,7 @@ export type SchedulerErrorCode =
   | 'invalid-pod'
   | 'duplicate-node'
   | 'duplicate-pod'
-  | 'unknown-node'
-  | 'unknown-pod';
+  | 'unknown-node';
 
 /** Base class of every error thrown by `@flotilla/scheduler`. */
 export class SchedulerError extends Error {
