@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { firstPositional, parseArgs, UsageError, type OptionSpec } from '../src/cli/args.js';
 import { main } from '../src/cli.js';
 
@@ -48,9 +48,15 @@ function io(cwd: string, env: NodeJS.ProcessEnv = {}) {
   return { io: { stdout, stderr, stdin: new PassThrough(), env, cwd }, out: () => out.join(''), err: () => err.join('') };
 }
 
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 /** A project whose "hosts" are directories on this machine (the local transport). */
 function project() {
   const dir = mkdtempSync(join(tmpdir(), 'flo-cli-'));
+  made.push(dir);
   writeFileSync(
     join(dir, 'hosts.yaml'),
     ['a', 'b', 'c']

@@ -2,7 +2,7 @@
 // and sshd; without them it says so and skips, except under CI=true, where it must run.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,7 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
   });
   afterAll(async () => {
     await fleet?.stop();
+    if (proj) rmSync(proj, { recursive: true, force: true });
   });
 
   it('flo run: prefixed results on stdout, JSON summary with -o json', async () => {

@@ -174,12 +174,18 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       ),
     );
     // Processes the fleet's users left behind (supervised services started by tests).
-    for (const pid of uidsProcesses(uids)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
+    // Killed processes must be gone (reaped) before userdel accepts the user.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const left = uidsProcesses(uids);
+      if (left.length === 0) break;
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
       }
+      await new Promise((r) => setTimeout(r, 100));
     }
     for (const u of createdUsers) {
       try {

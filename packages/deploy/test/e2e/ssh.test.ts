@@ -3,7 +3,7 @@
 // except under CI=true, where it must run.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +47,7 @@ describe.skipIf(skip)('deploy over real OpenSSH', () => {
   afterAll(async () => {
     await Promise.all(open.map((c) => c.close()));
     await fleet?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('runs on every host as its own user; arguments full of metacharacters arrive verbatim', async () => {
