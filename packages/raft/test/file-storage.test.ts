@@ -217,3 +217,24 @@ describe('FileStorage', () => {
     await expect(FileStorage.open(tempDir(), { segmentBytes: 1 })).rejects.toThrow(/segmentBytes: expected an integer ≥ 64, received 1/);
   });
 });
+
+describe('FileStorage after a failed write', () => {
+  it('refuses further writes, and a restart recovers what reached the disk', async () => {
+    const dir = tempDir();
+    const s = await FileStorage.open(dir, { fsync: false });
+    await s.bootstrap(conf);
+    await s.save({ entries: ents(2, 3), hardState: { term: 1, vote: 0, commit: 3 } });
+    // The disk fails under the open segment (as with ENOSPC or EIO).
+    const handle = (s as unknown as { current: { write: () => Promise<never> } }).current;
+    handle.write = () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+    await expect(s.save({ entries: ents(4, 4) })).rejects.toThrow(/EIO/);
+    const err = await s.save({ entries: ents(5, 5) }).catch((e: unknown) => e);
+    expect(isRaftError(err, 'storage-misuse')).toBe(true);
+    expect(String(err)).toMatch(/failed a write earlier; restart the process/);
+    await s.close();
+    const r = await FileStorage.open(dir, { fsync: false });
+    expect(r.lastIndex()).toBe(3);
+    expect(r.initialState().hardState.commit).toBe(3);
+    await r.close();
+  });
+});

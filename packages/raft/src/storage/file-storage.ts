@@ -64,7 +64,9 @@ const hex = (n: number): string => n.toString(16).padStart(16, '0');
  * - The commit index is part of the persisted hard state, so it is recoverable on restart.
  *
  * Calls that write (`save`, `createSnapshot`, `compact`) must not overlap: await each one
- * (a driver's group commit is one `save` per Ready, covering every proposal in it).
+ * (a driver's group commit is one `save` per Ready, covering every proposal in it). After a
+ * failed `save` (disk full, I/O error) every further write throws `storage-misuse`: restart
+ * the process, and recovery takes what reached the disk.
  */
 export class FileStorage implements Storage {
   private readonly mem: MemoryStorage;
@@ -76,6 +78,8 @@ export class FileStorage implements Storage {
   private current: FileHandle | undefined;
   private currentSize: number;
   private closed = false;
+  /** Set when a write failed: memory and disk may disagree, so nothing more is written. */
+  private failed: unknown;
   /** True when the directory held no state at open (call {@link bootstrap}). */
   readonly isNew: boolean;
 
@@ -203,12 +207,19 @@ export class FileStorage implements Storage {
    */
   async save(batch: PersistBatch): Promise<void> {
     this.checkOpen();
-    if (batch.snapshot) await this.installSnapshot(batch.snapshot);
-    if (batch.entries.length === 0 && !batch.hardState) return;
-    const firstIndex = batch.entries[0]?.index ?? this.mem.lastIndex() + 1;
-    this.mem.append(batch.entries);
-    if (batch.hardState) this.mem.setHardState(batch.hardState);
-    await this.writeRecords(encodeBatch(batch.entries, batch.hardState), firstIndex);
+    try {
+      if (batch.snapshot) await this.installSnapshot(batch.snapshot);
+      if (batch.entries.length === 0 && !batch.hardState) return;
+      const firstIndex = batch.entries[0]?.index ?? this.mem.lastIndex() + 1;
+      this.mem.append(batch.entries);
+      if (batch.hardState) this.mem.setHardState(batch.hardState);
+      await this.writeRecords(encodeBatch(batch.entries, batch.hardState), firstIndex);
+    } catch (err) {
+      // A failed write (disk full, I/O error) leaves memory ahead of the disk: refuse further
+      // writes; a restart recovers whatever did reach the disk.
+      this.failed = err;
+      throw err;
+    }
   }
 
   /** Records a snapshot of the state machine at `index` (≤ applied) taken by the host. */
@@ -248,6 +259,9 @@ export class FileStorage implements Storage {
 
   private checkOpen(): void {
     if (this.closed) throw new RaftError('storage-misuse', `FileStorage ${this.dir} is closed`);
+    if (this.failed !== undefined) {
+      throw new RaftError('storage-misuse', `FileStorage ${this.dir} failed a write earlier; restart the process to recover from disk`, { cause: this.failed });
+    }
   }
 
   /** Deletes the segments numbered below `seq` (the newest one always stays). */
