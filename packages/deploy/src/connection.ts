@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import type { Writable } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import { CommandFailedError, DeployError, badOption, type CommandResult } from './errors.js';
 import { LocalTransport, spawnShell } from './local-transport.js';
 import { quotePath, shellQuote } from './quote.js';
@@ -491,13 +491,17 @@ export class Connection {
     const st = await stat(localDir);
     if (!st.isDirectory()) throw new DeployError('TRANSFER_FAILED', `${localDir} is not a directory`);
     const tar = spawn('tar', ['-C', localDir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Consume tar's stdout at once: Node resumes (and so drops) the unread output of a child
+    // that exits before anyone reads it.
+    const archive = new PassThrough();
+    tar.stdout.pipe(archive);
     const tarErr: Buffer[] = [];
     tar.stderr.on('data', (c: Buffer) => tarErr.push(c));
     const tarDone = new Promise<number | null>((resolve) => tar.on('close', resolve));
     const q = quotePath(remoteDir);
     try {
       await this.exec(`mkdir -p -- ${q} && tar -C ${q} -xf -`, `putDir ${localDir} ${remoteDir}`, { hide: true, ...(options.signal ? { signal: options.signal } : {}) }, {
-        input: tar.stdout,
+        input: archive,
       });
     } finally {
       if (tar.exitCode === null) tar.kill();
