@@ -14,6 +14,7 @@ import {
   serviceStatus,
   signArtifact,
   startService,
+  VERIFY_SNIPPET,
   stopService,
   withDeployLock,
 } from '../src/index.js';
@@ -203,6 +204,26 @@ describe('releases', { timeout: 90_000 }, () => {
     writeFileSync(`${other}.sig`, readFileSync(sig));
     await expect(deployRelease(c, { app: 's', artifact: other })).rejects.toMatchObject({ code: 'SIGNATURE', message: expect.stringMatching(/bad signature/) });
     expect(readlinkSync(join(dir, '.flotilla/apps/s/current'))).toBe(`releases/${ok.sha256}`);
+  });
+});
+
+describe('VERIFY_SNIPPET on its own (as other packages embed it)', () => {
+  it.skipIf(!hasSshKeygen)('exits 0 without allowed_signers and 65 for an unsigned or foreign-signed file under set -e', async () => {
+    const { c, dir } = host();
+    const keys = mkdtempSync(join(root, 'vkeys-'));
+    for (const k of ['trusted', 'stranger']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', k, '-f', join(keys, k)]);
+    const file = join(root, 'plain.bin');
+    writeFileSync(file, 'payload');
+    const check = (): Promise<number | null> =>
+      c.run(`set -e; art=${JSON.stringify(file)}\n${VERIFY_SNIPPET}\necho verified`, { warn: true, hide: true }).then((r) => r.exitCode);
+    expect(await check()).toBe(0);
+    mkdirSync(join(dir, '.flotilla'), { recursive: true });
+    writeFileSync(join(dir, '.flotilla/allowed_signers'), `ops@example ${readFileSync(join(keys, 'trusted.pub'), 'utf8')}`);
+    expect(await check()).toBe(65);
+    await signArtifact(file, { key: join(keys, 'stranger') });
+    expect(await check()).toBe(65);
+    await signArtifact(file, { key: join(keys, 'trusted') });
+    expect(await check()).toBe(0);
   });
 });
 

@@ -18,7 +18,7 @@
  * - HTTP health checks are made from this process to the host's address; `exec` checks run
  *   on the host in the release directory.
  */
-import { Connection, SIGNATURE_NAMESPACE, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
+import { Connection, VERIFY_SNIPPET, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
 import { access } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ClusterError } from '../errors.js';
@@ -67,15 +67,8 @@ base=${ARTIFACTS}; sha=${shellQuote(sha)}; f="$base/incoming/$sha"
 [ -d "$base/releases/$sha" ] && exit 0
 actual=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
 if [ "$actual" != "$sha" ]; then echo "artifact checksum mismatch: expected $sha, got $actual" >&2; rm -f "$f"; exit 3; fi
-signers="$HOME/.flotilla/allowed_signers"
-if [ -f "$signers" ]; then
-  if [ ! -f "$f.sig" ]; then echo "refused: $signers exists and artifact $sha has no signature" >&2; exit 65; fi
-  principal=$(ssh-keygen -Y find-principals -s "$f.sig" -f "$signers" 2>/dev/null | head -n 1)
-  if [ -z "$principal" ]; then echo "refused: the signature of artifact $sha is not from a signer in $signers" >&2; exit 65; fi
-  if ! ssh-keygen -Y verify -f "$signers" -I "$principal" -n ${SIGNATURE_NAMESPACE} -s "$f.sig" < "$f" >/dev/null 2>&1; then
-    echo "refused: bad signature on artifact $sha (signer $principal)" >&2; exit 65
-  fi
-fi
+art="$f"
+${VERIFY_SNIPPET}
 mkdir -p "$base/releases"; tmp="$base/releases/.tmp-$sha-$$"; rm -rf "$tmp"; mkdir -p "$tmp"
 if tar -tzf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xzf "$f"
 elif tar -tf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xf "$f"
