@@ -158,6 +158,7 @@ export class Connection {
   readonly host: string;
   private readonly open: (signal?: AbortSignal) => Promise<Transport>;
   private transportPromise: Promise<Transport> | undefined;
+  private current: Transport | undefined;
   private readonly options: ConnectionOptions;
 
   constructor(host: string, open: (signal?: AbortSignal) => Promise<Transport>, options: ConnectionOptions = {}) {
@@ -192,14 +193,30 @@ export class Connection {
     return new Connection(options.name ?? `local:${dir}`, () => Promise.resolve(t), options);
   }
 
-  /** The transport, opened on first use. A failed open is retried on the next call. */
+  /**
+   * The transport, opened on first use. A failed open is retried on the next call, and a
+   * transport whose connection has died since (see {@link Transport.isOpen}) is replaced by a
+   * new one, opened the same lazy way; commands in flight on the dead one fail with
+   * `CONNECTION_LOST`.
+   */
   transport(): Promise<Transport> {
+    const cur = this.current;
+    if (this.transportPromise && cur?.isOpen?.() === false) {
+      this.transportPromise = undefined;
+      this.current = undefined;
+      void cur.close().catch(() => undefined);
+    }
     if (!this.transportPromise) {
       const p = this.open(this.options.signal);
       this.transportPromise = p;
-      p.catch(() => {
-        if (this.transportPromise === p) this.transportPromise = undefined;
-      });
+      p.then(
+        (t) => {
+          if (this.transportPromise === p) this.current = t;
+        },
+        () => {
+          if (this.transportPromise === p) this.transportPromise = undefined;
+        },
+      );
     }
     return this.transportPromise;
   }
@@ -514,6 +531,7 @@ export class Connection {
   async close(): Promise<void> {
     const p = this.transportPromise;
     this.transportPromise = undefined;
+    this.current = undefined;
     if (!p) return;
     try {
       await (await p).close();

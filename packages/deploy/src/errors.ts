@@ -9,6 +9,7 @@ import type { GroupResult } from './group.js';
 export type DeployErrorCode =
   | 'COMMAND_FAILED'
   | 'CONNECT_FAILED'
+  | 'CONNECTION_LOST'
   | 'HOST_KEY_UNKNOWN'
   | 'HOST_KEY_CHANGED'
   | 'HOST_KEY_REVOKED'

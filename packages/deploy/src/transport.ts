@@ -43,6 +43,11 @@ export interface Transport {
    * to a command.
    */
   files: RemoteFiles;
+  /**
+   * False once the transport's connection has died (closed, reset, keepalive timeout); a
+   * {@link Connection} then opens a new transport for its next command. Absent = always open.
+   */
+  isOpen?(): boolean;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 // The ssh2 adapter against an in-process ssh2 server on an ephemeral port (fast; the real
 // OpenSSH server is exercised by the end-to-end suites).
 import { spawn } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +22,11 @@ const otherBlob = (utils.parseKey(otherHostKey.public) as ssh2.ParsedKey).getPub
 
 let port = 0;
 let connections = 0;
+/** The server side of every connection, newest last (tests cut them to simulate a lost link). */
+const serverSides: ssh2.Connection[] = [];
 const server = new Server({ hostKeys: [hostKey.private] }, (client) => {
   connections++;
+  serverSides.push(client);
   client.on('error', () => undefined);
   client.on('authentication', (ctx) => {
     if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) {
@@ -171,5 +175,66 @@ describe('ssh2 adapter: commands and transfers', { timeout: 90_000 }, () => {
       home: dir,
     });
     await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/authentication failed/) });
+  });
+});
+
+describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
+  const knownHosts = (): string => `${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`;
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!ok()) throw new Error(`timed out waiting for ${what}`);
+  };
+
+  it('a host that accepts TCP but never answers: the connect fails once, and the later ssh2 errors are handled', async () => {
+    const held: Socket[] = [];
+    const silent = createServer((sock) => held.push(sock));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    const silentPort = (silent.address() as { port: number }).port;
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => void uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const c = Connection.ssh(`tester@127.0.0.1:${silentPort}`, {
+        sshConfig: parseSshConfig(`Host *\n  GlobalKnownHostsFile none\n`, { home: dir }),
+        identityFiles: [identity],
+        home: dir,
+        passphrase,
+        connectTimeoutMs: 200,
+      });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/handshake/) });
+      // ssh2 follows the timeout with "Connection lost before handshake" once the socket closes.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(uncaught).toEqual([]);
+      // The next command tries again (and fails the same way).
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+      await c.close();
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      for (const s of held) s.destroy();
+      silent.close();
+    }
+  });
+
+  it('after the connection dies, the next command opens a new one; a command in flight fails with CONNECTION_LOST', async () => {
+    const { c } = conn(knownHosts());
+    expect((await c.run('echo one')).stdout).toBe('one\n');
+    const first = serverSides.at(-1)!;
+    const before = connections;
+    // The link dies between commands.
+    first.end();
+    const t1 = await c.transport();
+    await until('the client to notice the closed connection', () => t1.isOpen?.() === false);
+    expect((await c.run('echo two')).stdout).toBe('two\n');
+    expect(connections - before).toBe(1);
+    // The link dies while a command runs.
+    const running = c.run('sleep 30', { hide: true });
+    await until('the command to start', () => serverSides.length > 0 && connections - before === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    serverSides.at(-1)!.end();
+    const e = await running.catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'CONNECTION_LOST', message: expect.stringMatching(/lost while running: sleep 30/) });
+    expect((await c.run('echo three')).stdout).toBe('three\n');
+    expect(connections - before).toBe(2);
+    await c.close();
   });
 });

@@ -54,32 +54,7 @@ export interface ClusterSession {
   close(): Promise<void>;
 }
 
-/**
- * ssh2 can emit a second `error` on a client whose connection attempt already failed (e.g.
- * "Connection lost before handshake" after a handshake timeout against a host that accepts
- * TCP but does not answer); @flotilla/deploy's adapter listens with `once` until `ready`, so
- * that late error is unhandled and would kill a long-running `flo controller`. Until the
- * adapter listens for the whole connect, swallow exactly those (ssh2 protocol/socket
- * errors, which have already been reported as a failed connect) and let anything else crash
- * as usual.
- */
-let guardInstalled = false;
-function guardLateSsh2Errors(ctx: CommandContext): void {
-  if (guardInstalled) return;
-  guardInstalled = true;
-  process.on('uncaughtException', (err: Error & { level?: string }) => {
-    const late = typeof err.level === 'string' && /ssh2[\\/]lib/.test(err.stack ?? '');
-    if (late) {
-      if (ctx.env.FLOTILLA_DEBUG) ctx.stderr.write(`flo: ignored a late ssh error (${err.level}): ${err.message}\n`);
-      return;
-    }
-    ctx.stderr.write(`flo: ${err.stack ?? String(err)}\n`);
-    process.exit(1);
-  });
-}
-
 export async function openCluster(ctx: CommandContext, options: { artifactDir?: string } = {}): Promise<ClusterSession> {
-  guardLateSsh2Errors(ctx);
   const cluster = await import('@flotilla/cluster');
   const store = await cluster.openStore(stringOption(ctx, 'store'), { cwd: ctx.cwd, ...(options.artifactDir ? { artifactDir: options.artifactDir } : {}) });
   let runtime: Cluster.DeployRuntime | undefined;

@@ -78,6 +78,10 @@ async function loadKey(file: string, options: SshOptions, ssh: Ssh2): Promise<{ 
 
 interface Hop {
   client: Client;
+  /** Set once the connection has closed or failed after it was ready. */
+  dead: boolean;
+  /** The error that ended it, when there was one. */
+  lastError: Error | undefined;
 }
 
 async function connectHop(
@@ -157,6 +161,23 @@ async function connectHop(
   };
   if (sock) config.sock = sock;
 
+  const hop: Hop = { client, dead: false, lastError: undefined };
+  let ready = false;
+  // One error listener for the client's whole life: ssh2 can emit several errors (e.g. a
+  // handshake timeout, then "Connection lost before handshake"); before ready the first one
+  // fails the connect, later ones (keepalive timeout, reset) only mark the connection dead —
+  // none is left unhandled to crash a long-running process.
+  let failConnect: ((err: Error & { level?: string }) => void) | undefined;
+  client.on('error', (err: Error & { level?: string }) => {
+    hop.lastError ??= err;
+    if (ready) hop.dead = true;
+    else failConnect?.(err);
+  });
+  client.on('close', () => {
+    hop.dead = true;
+    if (!ready) failConnect?.(new Error('connection closed before the handshake completed'));
+  });
+
   await new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
       client.end();
@@ -165,10 +186,13 @@ async function connectHop(
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     client.once('ready', () => {
+      ready = true;
+      failConnect = undefined;
       signal?.removeEventListener('abort', onAbort);
       resolve();
     });
-    client.once('error', (err: Error & { level?: string }) => {
+    failConnect = (err) => {
+      failConnect = undefined;
       signal?.removeEventListener('abort', onAbort);
       if (hostKeyError) return reject(hostKeyError);
       const what = err.level === 'client-authentication' ? 'authentication failed' : err.message;
@@ -178,16 +202,16 @@ async function connectHop(
           cause: err,
         }),
       );
-    });
+      // A half-open connection is not reused.
+      client.end();
+    };
     if (auth.length === 0) {
       reject(new DeployError('CONNECT_FAILED', `no identity for ${label}: no readable private key and no ssh-agent`, { host: label }));
       return;
     }
     client.connect(config);
   });
-  // Errors after ready (e.g. keepalive timeout) surface on the next operation.
-  client.on('error', () => undefined);
-  return { client };
+  return hop;
 }
 
 function forward(client: Client, host: string, port: number): Promise<ClientChannel> {
@@ -292,15 +316,29 @@ class SshTransport implements Transport {
     return this.hops[this.hops.length - 1]!.client;
   }
 
+  /** False once any hop's connection has died (or {@link close} was called). */
+  isOpen(): boolean {
+    return !this.closed && this.hops.every((h) => !h.dead);
+  }
+
+  private lostError(message: string, cause?: unknown): DeployError {
+    const last = this.hops.find((h) => h.lastError)?.lastError;
+    return new DeployError('CONNECTION_LOST', last ? `${message} (${last.message})` : message, { host: this.label, cause: cause ?? last });
+  }
+
   exec(command: string, options: ExecOptions): Promise<ExecOutcome> {
     return new Promise((resolve, reject) => {
-      if (this.closed) {
-        reject(new DeployError('CONNECT_FAILED', `connection to ${this.label} is closed`, { host: this.label }));
+      if (this.closed || !this.isOpen()) {
+        reject(this.lostError(`cannot run a command on ${this.label}: the connection is closed`));
         return;
       }
       const ok = this.client.exec(command, { pty: options.pty ?? false }, (err, ch) => {
         if (err) {
-          reject(new DeployError('CONNECT_FAILED', `cannot start a command on ${this.label}: ${err.message}`, { host: this.label, cause: err }));
+          reject(
+            this.isOpen()
+              ? new DeployError('CONNECT_FAILED', `cannot start a command on ${this.label}: ${err.message}`, { host: this.label, cause: err })
+              : this.lostError(`cannot start a command on ${this.label}: the connection was lost`, err),
+          );
           return;
         }
         let exitCode: number | null = null;
@@ -327,6 +365,11 @@ class SshTransport implements Transport {
             reject(new DeployError('ABORTED', `command aborted on ${this.label}: ${command}`, { host: this.label, cause: options.signal.reason }));
             return;
           }
+          // No exit status and the connection is gone: the command's fate is unknown.
+          if (exitCode === null && sig === null && !this.isOpen()) {
+            reject(this.lostError(`the connection to ${this.label} was lost while running: ${command}`));
+            return;
+          }
           resolve({ exitCode, signal: sig });
         });
         ch.on('error', () => undefined);
@@ -348,6 +391,10 @@ class SshTransport implements Transport {
           return;
         }
         s.on('close', () => {
+          this.sftpSession = undefined;
+        });
+        // A failing SFTP session fails its pending requests; the next use opens a new one.
+        s.on('error', () => {
           this.sftpSession = undefined;
         });
         resolve(s);
@@ -489,7 +536,7 @@ class SshTransport implements Transport {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    const waits = this.hops.map(
+    const waits = this.hops.filter((h) => !h.dead).map(
       (h) =>
         new Promise<void>((resolve) => {
           h.client.once('close', () => resolve());
