@@ -55,8 +55,7 @@ export type {
   Manifest,
   ClusterObject,
 } from './manifest/types.js';
-export { parseQuantity, toMilli, toMebibytes, toCount, toSchedulerUnits } from './manifest/quantity.js';
-export type { Quantity } from './manifest/quantity.js';
+export { quantityInSchedulerUnits, quantityProblem, toSchedulerUnits } from './manifest/quantity.js';
 export { validateManifest, formatPath } from './manifest/validate.js';
 export type { Path, PathIssue } from './manifest/validate.js';
 export { parseManifests, loadManifests } from './manifest/parse.js';

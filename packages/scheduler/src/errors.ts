@@ -36,6 +36,8 @@ export class QuantityError extends SchedulerError {
   readonly quantity: string;
   /** The resource it was given for (e.g. `cpu`), when known. */
   readonly resource: string | undefined;
+  /** What is wrong, e.g. `negative quantities are not allowed` or `too large`. */
+  readonly detail: string;
 
   constructor(quantity: string, detail: string, resource?: string) {
     super(
@@ -45,6 +47,7 @@ export class QuantityError extends SchedulerError {
     );
     this.quantity = quantity;
     this.resource = resource;
+    this.detail = detail;
   }
 }
 

@@ -3,7 +3,7 @@
  * field.ErrorList idea). Works on plain values; `parse.ts` adds files and line numbers.
  */
 import { parseSelector, selectorFromLabelSelector, validateLabelKey, validateLabelValue } from '@flotilla/labels';
-import { inSchedulerUnits, isNegative, parseQuantity, unitName } from './quantity.js';
+import { quantityProblem } from './quantity.js';
 import { API_VERSION } from './types.js';
 
 /** A path into a document: keys and array indices. */
@@ -263,10 +263,8 @@ function quantities(out: Issues, path: Path, v: unknown): void {
       out.add(p, `${show(raw)} is not a quantity`);
       continue;
     }
-    const q = parseQuantity(raw);
-    if (!q) out.add(p, `${show(raw)} is not a quantity (e.g. ${name === 'cpu' ? '"250m" or 2' : name === 'memory' ? '"128Mi" or "1Gi"' : '1'})`);
-    else if (isNegative(q)) out.add(p, `${show(raw)} must not be negative`);
-    else if (!Number.isSafeInteger(inSchedulerUnits(name, q))) out.add(p, `${show(raw)} is too large (at most 2^53 ${unitName(name)})`);
+    const problem = quantityProblem(name, raw);
+    if (problem !== undefined) out.add(p, problem);
   }
 }
 
