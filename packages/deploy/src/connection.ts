@@ -159,6 +159,9 @@ export class Connection {
   private readonly open: (signal?: AbortSignal) => Promise<Transport>;
   private transportPromise: Promise<Transport> | undefined;
   private current: Transport | undefined;
+  /** An open started by {@link warm} that no command has waited for yet. */
+  private warming: Promise<Transport> | undefined;
+  private warmFailure: Promise<Transport> | undefined;
   private readonly options: ConnectionOptions;
 
   constructor(host: string, open: (signal?: AbortSignal) => Promise<Transport>, options: ConnectionOptions = {}) {
@@ -200,25 +203,53 @@ export class Connection {
    * `CONNECTION_LOST`.
    */
   transport(): Promise<Transport> {
+    if (this.warmFailure) {
+      // A failed warm-up is reported once, to the first caller, instead of connecting twice.
+      const f = this.warmFailure;
+      this.warmFailure = undefined;
+      this.transportPromise = undefined;
+      return f;
+    }
     const cur = this.current;
     if (this.transportPromise && cur?.isOpen?.() === false) {
       this.transportPromise = undefined;
       this.current = undefined;
       void cur.close().catch(() => undefined);
     }
-    if (!this.transportPromise) {
-      const p = this.open(this.options.signal);
-      this.transportPromise = p;
-      p.then(
-        (t) => {
-          if (this.transportPromise === p) this.current = t;
-        },
-        () => {
-          if (this.transportPromise === p) this.transportPromise = undefined;
-        },
-      );
+    if (this.transportPromise) {
+      this.warming = undefined;
+      return this.transportPromise;
     }
-    return this.transportPromise;
+    return this.startOpen();
+  }
+
+  /**
+   * Starts opening the transport now, without waiting (a caller overlaps connecting with other
+   * start-up work). When that fails, the next command gets the failure rather than a second
+   * attempt. No-op when a transport is open or opening.
+   */
+  warm(): void {
+    if (this.transportPromise || this.warmFailure) return;
+    this.warming = this.startOpen();
+  }
+
+  private startOpen(): Promise<Transport> {
+    const p = this.open(this.options.signal);
+    this.transportPromise = p;
+    p.then(
+      (t) => {
+        if (this.transportPromise === p) this.current = t;
+        if (this.warming === p) this.warming = undefined;
+      },
+      () => {
+        if (this.transportPromise !== p) return;
+        if (this.warming === p) {
+          this.warming = undefined;
+          this.warmFailure = p;
+        } else this.transportPromise = undefined;
+      },
+    );
+    return p;
   }
 
   /** File operations that start no remote process (SFTP over ssh); see {@link RemoteFiles}. */
@@ -532,6 +563,8 @@ export class Connection {
     const p = this.transportPromise;
     this.transportPromise = undefined;
     this.current = undefined;
+    this.warming = undefined;
+    this.warmFailure = undefined;
     if (!p) return;
     try {
       await (await p).close();

@@ -12,8 +12,8 @@ export const command: CommandModule = {
     const deploy = await import('@flotilla/deploy');
     const file = typeof ctx.args.options.file === 'string' ? resolve(ctx.cwd, ctx.args.options.file) : deploy.findDeployfile(ctx.cwd);
     if (!file) throw new UsageError(`no deployfile: none of ${deploy.DEPLOYFILE_NAMES.join(', ')} in ${ctx.cwd} or above (or name one with -f)`);
-    const tasks = await deploy.loadDeployfile(file, { reserved: ctx.reserved });
     if (ctx.args.options.list) {
+      const tasks = await deploy.loadDeployfile(file, { reserved: ctx.reserved });
       const rows = [...tasks.values()].map((t) => ({ name: t.name, help: t.task.help, once: t.task.once, hosts: t.task.hosts ?? null }));
       if (format === 'json') ctx.stdout.write(`${JSON.stringify(rows)}\n`);
       else ctx.stdout.write(formatTable(rows.map((r) => [r.name, `${r.help}${r.once ? ' (once, local)' : ''}`])));
@@ -30,6 +30,19 @@ export const command: CommandModule = {
     if (place !== undefined && place !== 'lowest-load') throw new UsageError(`--place ${String(place)}: expected lowest-load`);
     const s = await deploySetup(ctx, format);
     try {
+      // Hosts chosen on the command line with the default concurrency: start connecting now,
+      // so the ssh handshakes overlap with loading the deployfile.
+      const o = ctx.args.options;
+      if (!deploy.isEmptySelection(s.selection) && o.threads === undefined && o.parallel === undefined && !o.serial && o.batch === undefined) {
+        let refs: ReturnType<typeof deploy.selectHosts> = [];
+        try {
+          refs = deploy.selectHosts(s.inventory, s.selection);
+        } catch {
+          /* reported by runTasks */
+        }
+        if (refs.length <= 64) for (const r of refs) s.connect(r).warm();
+      }
+      const tasks = await deploy.loadDeployfile(file, { reserved: ctx.reserved });
       const perHost = invocations.some((i) => tasks.get(i.name)?.task.once === false);
       const count = deploy.isEmptySelection(s.selection) ? s.inventory.length : deploy.selectHosts(s.inventory, s.selection).length;
       const pool = perHost ? s.pool(count, file) : undefined;

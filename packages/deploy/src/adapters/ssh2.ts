@@ -175,7 +175,8 @@ async function connectHop(
   });
   client.on('close', () => {
     hop.dead = true;
-    if (!ready) failConnect?.(new Error('connection closed before the handshake completed'));
+    // An error emitted around the close (e.g. authentication failed) is the better reason.
+    if (!ready) setImmediate(() => failConnect?.(hop.lastError ?? new Error('connection closed before the handshake completed')));
   });
 
   await new Promise<void>((resolve, reject) => {
