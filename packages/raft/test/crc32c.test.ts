@@ -37,4 +37,20 @@ describe('crc32c', () => {
       { numRuns: 500, seed: 32 },
     );
   });
+
+  it('continues a checksum piece by piece: any split gives the whole range\'s CRC', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 5 }), (bytes, cuts) => {
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
+        let sum = 0;
+        let from = 0;
+        for (const p of [...points, bytes.length]) {
+          sum = crc32c(bytes, from, p, sum);
+          from = p;
+        }
+        expect(sum).toBe(reference(bytes));
+      }),
+      { numRuns: 300, seed: 33 },
+    );
+  });
 });

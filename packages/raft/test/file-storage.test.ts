@@ -194,6 +194,30 @@ describe('FileStorage', () => {
     expect(detected).toBeGreaterThan(10);
   });
 
+  it('writes a multi-megabyte snapshot (checksummed in pieces) that survives reopen, and refuses it damaged', async () => {
+    const dir = tempDir();
+    const s = await FileStorage.open(dir, { fsync: false });
+    await s.bootstrap(conf);
+    await s.save({ entries: ents(2, 10), hardState: { term: 1, vote: 0, commit: 10 } });
+    const data = new Uint8Array(3 * 1024 * 1024 + 7);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >>> 11)) & 0xff;
+    await s.createSnapshot(9, conf, data);
+    await s.compact(5);
+    await s.close();
+    const damaged = copyDir(dir);
+    const r = await FileStorage.open(dir);
+    expect(r.snapshot().index).toBe(9);
+    expect(r.snapshot().confState).toEqual(conf);
+    expect(Buffer.compare(r.snapshot().data, data)).toBe(0);
+    expect(logOf(r)).toEqual(['10@1:entry-10']);
+    await r.close();
+    const snapFile = join(damaged, 'snap', '0000000000000009.snap');
+    const b = readFileSync(snapFile);
+    b[2 * 1024 * 1024 + 100] = b[2 * 1024 * 1024 + 100]! ^ 0x01;
+    writeFileSync(snapFile, b);
+    await expect(FileStorage.open(damaged)).rejects.toMatchObject({ code: 'corrupt-storage' });
+  });
+
   it('refuses a missing segment and a damaged snapshot file', async () => {
     const dir = tempDir();
     const s = await FileStorage.open(dir, { segmentBytes: 100, fsync: false });

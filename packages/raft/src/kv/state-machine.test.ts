@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { KvStateMachine } from './state-machine.js';
+import { KvStateMachine, SNAPSHOT_CHUNK_ITEMS } from './state-machine.js';
 import { compareKeys } from './key-order.js';
 import { isKvError } from './errors.js';
 import type { KvCommand, KvResult, WatchEvent } from './types.js';
@@ -285,5 +285,38 @@ describe('snapshot and restore', () => {
 
   it('rejects a snapshot that is not one', () => {
     expect(() => new KvStateMachine().restore(new TextEncoder().encode('nope'))).toThrow(/not valid JSON/);
+  });
+});
+
+describe('KvStateMachine.captureSnapshot', () => {
+  const concat = (parts: Iterable<Uint8Array>) => Buffer.concat([...parts]).toString('utf8');
+
+  it.each([
+    ['an empty store', 0, 0],
+    ['one chunk', 5, 0],
+    ['several chunks of keys and history, with leases', SNAPSHOT_CHUNK_ITEMS * 2 + 3, 3],
+  ])('%s: the chunks, read after later writes, are the state at capture time', (_name, keys, leases) => {
+    const kv = new KvStateMachine();
+    for (let l = 0; l < leases; l++) kv.apply({ op: 'lease-grant', ttlSeconds: 10 + l });
+    for (let i = 0; i < keys; i++) kv.apply({ op: 'put', key: `k/${i % 700}`, value: `v${i}`, ...(leases > 0 && i % 3 === 0 ? { lease: '1' } : {}) });
+    if (keys > 0) kv.apply({ op: 'delete', key: 'k/0' });
+    const expected = new TextDecoder().decode(kv.snapshot());
+    const capture = kv.captureSnapshot();
+    // Changes after the capture: new keys, overwrites, a compaction, a revoked lease.
+    for (let i = 0; i < 50; i++) kv.apply({ op: 'put', key: `k/${i}`, value: 'later' });
+    kv.apply({ op: 'compact', revision: kv.revision - 10 });
+    if (leases > 0) kv.apply({ op: 'lease-revoke', id: '1' });
+    const got = concat(capture);
+    expect(got).toBe(expected);
+    const restored = new KvStateMachine();
+    restored.restore(new TextEncoder().encode(got));
+    expect(restored.revision).toBe(JSON.parse(expected).revision);
+    expect(new TextDecoder().decode(restored.snapshot())).toBe(expected);
+  });
+
+  it('yields more than one chunk for a large state, so a host can serialize between other work', () => {
+    const kv = new KvStateMachine();
+    for (let i = 0; i < SNAPSHOT_CHUNK_ITEMS * 3; i++) kv.apply({ op: 'put', key: `k${i}`, value: 'x' });
+    expect([...kv.captureSnapshot()].length).toBeGreaterThan(3);
   });
 });

@@ -347,16 +347,25 @@ export class KvStateMachine {
 
   /** Serializes the whole state (keys, leases, watch history, revisions). */
   snapshot(): Uint8Array {
-    const snap: SnapshotV1 = {
-      v: 1,
-      revision: this.#revision,
-      compactRevision: this.#compactRevision,
-      nextLeaseId: this.#nextLeaseId,
-      kvs: this.#sorted.map((k) => this.#kvs.get(k)!),
-      leases: this.leases(),
-      history: this.#history,
-    };
-    return new TextEncoder().encode(JSON.stringify(snap));
+    const parts = [...this.captureSnapshot()];
+    return concatBytes(parts);
+  }
+
+  /**
+   * Captures the current state for a snapshot in O(keys + history) pointer copies (stored
+   * key-values and events are immutable, so no deep copy is needed) and returns its
+   * serialization as a sequence of byte chunks of about {@link SNAPSHOT_CHUNK_ITEMS} items
+   * each. The chunks describe the state at the time of this call, however the store
+   * changes while they are consumed, so a host can serialize between other work (yielding
+   * to the event loop between chunks) instead of in one long synchronous step.
+   * Concatenated, the chunks equal {@link snapshot}'s bytes.
+   */
+  captureSnapshot(): Iterable<Uint8Array> {
+    const head = `{"v":1,"revision":${this.#revision},"compactRevision":${this.#compactRevision},"nextLeaseId":${this.#nextLeaseId},"kvs":`;
+    const kvs = this.#sorted.map((k) => this.#kvs.get(k)!);
+    const leases = this.leases();
+    const history = this.#history.slice();
+    return serializeSnapshot(head, kvs, leases, history);
   }
 
   /**
@@ -391,6 +400,48 @@ export class KvStateMachine {
       this.#replay(w);
     }
   }
+}
+
+/** Items (keys, leases or events) per chunk of {@link KvStateMachine.captureSnapshot}. */
+export const SNAPSHOT_CHUNK_ITEMS = 512;
+
+const utf8 = new TextEncoder();
+
+/** The JSON of a SnapshotV1, produced lazily a few hundred items at a time. */
+function* serializeSnapshot(
+  head: string,
+  kvs: readonly KeyValue[],
+  leases: readonly LeaseInfo[],
+  history: readonly WatchEvent[],
+): Generator<Uint8Array> {
+  let prefix = head;
+  const lists: [readonly unknown[], string][] = [
+    [kvs, ',"leases":'],
+    [leases, ',"history":'],
+    [history, '}'],
+  ];
+  for (const [items, after] of lists) {
+    prefix += '[';
+    for (let i = 0; i < items.length; i += SNAPSHOT_CHUNK_ITEMS) {
+      const body = JSON.stringify(items.slice(i, i + SNAPSHOT_CHUNK_ITEMS));
+      yield utf8.encode(`${prefix}${i > 0 ? ',' : ''}${body.slice(1, -1)}`);
+      prefix = '';
+    }
+    prefix += `]${after}`;
+  }
+  yield utf8.encode(prefix);
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }
 
 function conflict(key: string, modRevision: number): KvResult {

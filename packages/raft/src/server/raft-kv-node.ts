@@ -387,7 +387,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   }
 
   backup(): Promise<Uint8Array> {
-    return Promise.resolve(this.state.snapshot());
+    return serializeYielding(this.state.captureSnapshot());
   }
 
   // ---- internals ----
@@ -654,18 +654,21 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   }
 
   /**
-   * Every `snapshotEntries` applied entries: serialize the state (synchronously, so it is
-   * exactly the state at `applied`), then write it and compact the log in the background so
-   * the ready loop keeps persisting meanwhile. One snapshot at a time.
+   * Every `snapshotEntries` applied entries: capture the state synchronously (pointer
+   * copies, so it is exactly the state at `applied`), then serialize it chunk by chunk,
+   * write it and compact the log in the background, yielding to the event loop between
+   * chunks: the ready loop, heartbeats and clients are served meanwhile (an O(state)
+   * serialization in one step stalled every member at the same index). One at a time.
    */
   #maybeSnapshot(): void {
     const every = this.#o.snapshotEntries ?? 50_000;
     if (this.#snapshotting || this.#applied - this.#snapshotIndex < every) return;
     const index = this.#applied;
     const conf = this.#appliedConf;
-    const data = this.state.snapshot();
+    const capture = this.state.captureSnapshot();
     this.#snapshotting = (async () => {
       try {
+        const data = await serializeYielding(capture);
         await this.#storage.createSnapshot(index, conf, data);
         this.#snapshotIndex = Math.max(this.#snapshotIndex, index);
         const keep = this.#o.snapshotCatchUpEntries ?? 10_000;
@@ -731,4 +734,16 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   get peerUrl(): string {
     return this.#peerUrl;
   }
+}
+
+/** Concatenates a snapshot's chunks, letting pending I/O and timers run between chunks. */
+async function serializeYielding(chunks: Iterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (const c of chunks) {
+    parts.push(c);
+    n += c.length;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return Buffer.concat(parts, n);
 }

@@ -24,15 +24,23 @@ export class ServerState {
   readonly members = new Map<number, MemberRecord>();
 
   snapshot(): Uint8Array {
+    return Buffer.concat([...this.captureSnapshot()]);
+  }
+
+  /**
+   * The snapshot of the state as it is now, as byte chunks that may be consumed later (the
+   * capture is cheap; the serialization happens chunk by chunk as they are read, see
+   * KvStateMachine.captureSnapshot). Concatenated, they equal {@link snapshot}'s bytes.
+   */
+  captureSnapshot(): Iterable<Uint8Array> {
+    // Everything is captured now (a generator's body would run only when first read).
     const header: StateHeader = { v: 1, members: [...this.members].sort((a, b) => a[0] - b[0]).map(([id, m]) => ({ id, ...m })) };
+    const kv = this.kv.captureSnapshot();
     const h = Buffer.from(JSON.stringify(header));
-    const kv = this.kv.snapshot();
-    const out = Buffer.allocUnsafe(MAGIC.length + 4 + h.length + kv.length);
-    out.write(MAGIC, 0, 'latin1');
-    out.writeUInt32LE(h.length, MAGIC.length);
-    h.copy(out, MAGIC.length + 4);
-    out.set(kv, MAGIC.length + 4 + h.length);
-    return out;
+    const prefix = Buffer.allocUnsafe(MAGIC.length + 4);
+    prefix.write(MAGIC, 0, 'latin1');
+    prefix.writeUInt32LE(h.length, MAGIC.length);
+    return chain([prefix, h], kv);
   }
 
   /** Replaces the state with a snapshot's; an empty payload means "empty store, no members". */
@@ -73,4 +81,9 @@ export class ServerState {
     if (kv) s.kv.restore(kv);
     return s.snapshot();
   }
+}
+
+function* chain(first: readonly Uint8Array[], rest: Iterable<Uint8Array>): Generator<Uint8Array> {
+  yield* first;
+  yield* rest;
 }

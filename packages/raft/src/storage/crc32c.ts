@@ -16,9 +16,13 @@ const T = (() => {
   return t;
 })();
 
-/** The CRC-32C of `bytes[start, end)`. */
-export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let c = 0xffffffff;
+/**
+ * The CRC-32C of `bytes[start, end)`. Pass the CRC of the preceding bytes as `prior` to
+ * continue a checksum over data in pieces: `crc32c(b, m, n, crc32c(b, 0, m)) === crc32c(b, 0, n)`.
+ * @param prior the CRC-32C of everything before `start` @default 0 (nothing before)
+ */
+export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, prior = 0): number {
+  let c = (prior ^ 0xffffffff) >>> 0;
   let i = start;
   for (; i + 8 <= end; i += 8) {
     const lo = (c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;

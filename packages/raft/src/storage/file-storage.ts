@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, mkdirSync, existsSync, ftruncateSync, unlinkSync } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptStorageError, errSnapOutOfDate, RaftError } from '../errors.js';
 import type { Storage } from '../core/storage.js';
@@ -241,11 +241,11 @@ export class FileStorage implements Storage {
       await unlink(join(this.walDir, gone.name));
     }
     const keep = snapName(this.mem.snapshot().index);
-    for (const name of readdirSync(this.snapDir)) {
+    for (const name of await readdir(this.snapDir)) {
       if (name.endsWith('.snap') && name !== keep) await unlink(join(this.snapDir, name));
     }
-    this.syncDir(this.walDir);
-    this.syncDir(this.snapDir);
+    await this.syncDir(this.walDir);
+    await this.syncDir(this.snapDir);
   }
 
   async close(): Promise<void> {
@@ -270,7 +270,7 @@ export class FileStorage implements Storage {
       const gone = this.segments.shift()!;
       await unlink(join(this.walDir, gone.name));
     }
-    this.syncDir(this.walDir);
+    await this.syncDir(this.walDir);
   }
 
   /** A leader's snapshot replaces the log: write it, then start a fresh segment after it. */
@@ -281,10 +281,10 @@ export class FileStorage implements Storage {
     await this.rollSegment(snap.index + 1);
     // Older segments hold only entries the snapshot replaced.
     await this.dropSegmentsBefore(resetSeq);
-    for (const name of readdirSync(this.snapDir)) {
+    for (const name of await readdir(this.snapDir)) {
       if (name.endsWith('.snap') && name !== snapName(snap.index)) await unlink(join(this.snapDir, name));
     }
-    this.syncDir(this.walDir);
+    await this.syncDir(this.walDir);
   }
 
   private async rollSegment(firstIndex: number): Promise<void> {
@@ -294,7 +294,7 @@ export class FileStorage implements Storage {
     this.current = await open(join(this.walDir, name), 'a');
     this.currentSize = 0;
     this.segments.push({ seq, firstIndex, name });
-    this.syncDir(this.walDir);
+    await this.syncDir(this.walDir);
     // Each segment starts with the hard state, so older segments can be deleted freely.
     const hs = this.mem.getHardState();
     if (!isEmptyHardState(hs)) await this.writeRecords(encodeRecord(REC_HARD_STATE, encodeHardState(hs)), firstIndex, false);
@@ -313,34 +313,62 @@ export class FileStorage implements Storage {
     if (this.doSync) await fh.datasync();
   }
 
+  /**
+   * Writes a snapshot file atomically. The payload is not copied, and its checksum is
+   * computed in pieces with the event loop free between them: a snapshot of a large state
+   * must not stall the ready loop (heartbeats, WAL writes) of the process writing it.
+   */
   private async writeSnapshotFile(f: SnapFile): Promise<void> {
-    const payload = encodeSnapFile(f);
-    const out = new Uint8Array(12 + payload.length);
-    const dv = new DataView(out.buffer);
+    const head = encodeSnapFileHeader(f);
+    const data = f.snapshot.data;
+    let sum = crc32c(head);
+    for (let off = 0; off < data.length; off += CRC_CHUNK) {
+      sum = crc32c(data, off, Math.min(data.length, off + CRC_CHUNK), sum);
+      if (data.length > CRC_CHUNK) await yieldToEventLoop();
+    }
+    const prefix = new Uint8Array(12);
+    const dv = new DataView(prefix.buffer);
     dv.setUint32(0, SNAP_MAGIC, true);
-    dv.setUint32(4, crc32c(payload), true);
-    dv.setUint32(8, payload.length, true);
-    out.set(payload, 12);
+    dv.setUint32(4, sum, true);
+    dv.setUint32(8, head.length + data.length, true);
     const final = join(this.snapDir, snapName(f.snapshot.index));
     const tmp = `${final}.tmp`;
     const fh = await open(tmp, 'w');
     try {
-      await fh.write(out, 0, out.length);
+      await writeAll(fh, [prefix, head, data]);
       if (this.doSync) await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, final);
-    this.syncDir(this.snapDir);
+    await this.syncDir(this.snapDir);
   }
 
-  private syncDir(path: string): void {
+  /** fsyncs a directory (new, renamed or deleted names) off the event loop. */
+  private async syncDir(path: string): Promise<void> {
     if (!this.doSync) return;
-    const fd = openSync(path, 'r');
+    const fh = await open(path, 'r');
     try {
-      fsyncSync(fd);
+      await fh.sync();
     } finally {
-      closeSync(fd);
+      await fh.close();
+    }
+  }
+}
+
+/** Bytes of a snapshot checksummed between two turns of the event loop. */
+const CRC_CHUNK = 1 << 20;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function writeAll(fh: FileHandle, bufs: readonly Uint8Array[]): Promise<void> {
+  for (const buf of bufs) {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+      off += bytesWritten;
     }
   }
 }
@@ -491,10 +519,11 @@ function decodeHardState(p: Uint8Array): HardState {
   return { term: dv.getFloat64(0, true), vote: dv.getFloat64(8, true), commit: dv.getFloat64(16, true) };
 }
 
-function encodeSnapFile(f: SnapFile): Uint8Array {
+/** A snapshot file's payload up to (not including) the state-machine data, which follows it. */
+function encodeSnapFileHeader(f: SnapFile): Uint8Array {
   const { snapshot: s } = f;
   const ids = [...s.confState.voters, ...s.confState.learners];
-  const out = new Uint8Array(8 * 3 + 1 + 8 + ids.length * 8 + s.data.length);
+  const out = new Uint8Array(8 * 3 + 1 + 8 + ids.length * 8);
   const dv = new DataView(out.buffer);
   dv.setFloat64(0, s.index, true);
   dv.setFloat64(8, s.term, true);
@@ -503,7 +532,6 @@ function encodeSnapFile(f: SnapFile): Uint8Array {
   dv.setUint32(25, s.confState.voters.length, true);
   dv.setUint32(29, s.confState.learners.length, true);
   ids.forEach((id, i) => dv.setFloat64(33 + i * 8, id, true));
-  out.set(s.data, 33 + ids.length * 8);
   return out;
 }
 
