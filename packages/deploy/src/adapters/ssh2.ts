@@ -253,7 +253,7 @@ export async function openSshTransport(target: SshTarget, options: SshOptions = 
 }
 
 /**
- * Writes a buffer to a new remote file with up to 16 write requests in flight (ssh2's own
+ * Writes a buffer to a new remote file with about 1 MiB of write requests in flight (ssh2's own
  * `write` sends an oversized buffer one request at a time).
  */
 async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: number, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<void> {
@@ -261,6 +261,9 @@ async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: 
     s.open(path, 'w', { mode }, (err, h) => (err ? reject(err) : resolve(h))),
   );
   const chunk = Math.max(1024, Math.min(((s as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32_768), 255 * 1024));
+  // About 1 MiB in flight: enough to keep OpenSSH's 2 MiB channel window busy; more only
+  // queues buffers in this process (memory and GC work for every host at once).
+  const inFlight = Math.max(2, Math.min(16, Math.ceil((1 << 20) / chunk)));
   let next = 0;
   let written = 0;
   let failed: Error | undefined;
@@ -289,7 +292,7 @@ async function writePipelined(s: SFTPWrapper, path: string, data: Buffer, mode: 
   });
   aborted.catch(() => undefined);
   try {
-    await Promise.race([Promise.all(Array.from({ length: 16 }, worker)), aborted]);
+    await Promise.race([Promise.all(Array.from({ length: inFlight }, worker)), aborted]);
     if (failed) throw failed;
   } finally {
     if (onAbort) signal?.removeEventListener('abort', onAbort);
