@@ -403,7 +403,7 @@ export class KvStateMachine {
 }
 
 /** Items (keys, leases or events) per chunk of {@link KvStateMachine.captureSnapshot}. */
-export const SNAPSHOT_CHUNK_ITEMS = 512;
+export const SNAPSHOT_CHUNK_ITEMS = 128;
 
 const utf8 = new TextEncoder();
 

@@ -357,7 +357,7 @@ export class FileStorage implements Storage {
 }
 
 /** Bytes of a snapshot checksummed between two turns of the event loop. */
-const CRC_CHUNK = 1 << 20;
+const CRC_CHUNK = 1 << 18;
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
