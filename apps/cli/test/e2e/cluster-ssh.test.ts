@@ -137,4 +137,19 @@ spec: {address: ${h.name}, capacity: {cpu: 2, memory: 2Gi}}
     const running = fleet.hosts.flatMap((h) => now.filter((i) => i.host === h.name).map((i) => processOf(i.pid!)?.user === h.user));
     expect(running).toEqual([true, true]);
   });
+
+  it('a rolling update whose health check fails is rolled back, on the ssh hosts', async () => {
+    flo.run(['scale', 'replicaset/web', '--replicas', '3', '--wait']);
+    flo.startController();
+    // The same template with FAIL_HEALTH set: the new instances never pass their health check.
+    write(flo.dir, 'bad.yaml', appYaml({ replicas: 3, artifact: './sample-app.tar.gz', env: { GREETING: 'hello', FAIL_HEALTH: '1' } }));
+    flo.run(['apply', '-f', 'bad.yaml']);
+    await until(
+      'rolled back',
+      () => flo.run(['describe', 'replicaset/web']).stdout.includes('RolledBack') && live().every((i) => i.ready) && live().length === 3,
+      150_000,
+    );
+    expect(flo.run(['describe', 'replicaset/web']).stdout).toMatch(/RolledBack .*rolling back to/);
+    for (const i of live()) expect(processOf(i.pid!)).toEqual({ user: userOf(i.host), args: 'node server.js' });
+  });
 });
