@@ -39,8 +39,29 @@ export const FACTS_COMMAND = [
   '(. /etc/os-release 2>/dev/null && printf "%s\\n" "$PRETTY_NAME")',
 ].join('; ');
 
-/** The lighter command used when only load and cores are needed. */
-export const LOAD_COMMAND = 'cat /proc/loadavg 2>/dev/null || sysctl -n vm.loadavg 2>/dev/null || uptime; echo ---; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu';
+/**
+ * The lighter command used when only load and cores are needed. On Linux it starts no program
+ * at all (shell built-ins read /proc/loadavg and the online-CPU list, which is what
+ * `getconf _NPROCESSORS_ONLN` counts); elsewhere it falls back to the commands of
+ * {@link FACTS_COMMAND}.
+ */
+export const LOAD_COMMAND =
+  `{ read -r l </proc/loadavg && read -r c </sys/devices/system/cpu/online && printf '%s\\n---\\ncpus %s\\n' "$l" "$c"; } 2>/dev/null || ` +
+  '{ cat /proc/loadavg 2>/dev/null || sysctl -n vm.loadavg 2>/dev/null || uptime; echo ---; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu; }';
+
+/** Counts the CPUs in a Linux CPU list such as `0-3,8,10-11`; NaN when it is not one. */
+export function countCpuList(list: string): number {
+  let n = 0;
+  for (const part of list.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return Number.NaN;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) return Number.NaN;
+    n += hi - lo + 1;
+  }
+  return n;
+}
 
 function loads(text: string): [number, number, number] | null {
   // /proc/loadavg "0.52 0.58 0.59 1/467 123", BSD "{ 0.52 0.58 0.59 }", uptime "... load average: 0.52, 0.58, 0.59"
@@ -52,7 +73,8 @@ function loads(text: string): [number, number, number] | null {
 export function parseFacts(host: string, text: string): HostFacts {
   const s = text.split(/^---$/m).map((x) => x.trim());
   const l = loads(s[0] ?? '');
-  const cores = Number.parseInt(s[1] ?? '', 10);
+  const coreText = s[1] ?? '';
+  const cores = coreText.startsWith('cpus ') ? countCpuList(coreText.slice(5)) : Number.parseInt(coreText, 10);
   if (!l || !Number.isFinite(cores) || cores < 1) throw new DeployError('COMMAND_FAILED', `cannot read load average and cores of ${host} from ${JSON.stringify(text.slice(0, 200))}`, { host });
   const mem = (k: string): number | null => {
     const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s[2] ?? '');

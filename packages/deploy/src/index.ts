@@ -19,7 +19,7 @@ export { runTasks } from './runner.js';
 export type { RunTasksOptions, TaskRunResult } from './runner.js';
 export { parseInventory, loadInventory, selectHosts, connectHost, isEmptySelection, InventoryError } from './inventory.js';
 export type { InventoryHost, HostSelection, HostRef } from './inventory.js';
-export { gatherFacts, parseFacts, orderByLoad, FACTS_COMMAND, LOAD_COMMAND } from './facts.js';
+export { gatherFacts, parseFacts, orderByLoad, countCpuList, FACTS_COMMAND, LOAD_COMMAND } from './facts.js';
 export type { HostFacts, LoadRank } from './facts.js';
 export { withDeployLock } from './lock.js';
 export { deployRelease, rollback, listReleases } from './releases.js';

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { availableParallelism, cpus } from 'node:os';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InventoryError, orderByLoad, parseFacts, parseInventory, selectHosts } from '../src/index.js';
+import { countCpuList, InventoryError, LOAD_COMMAND, orderByLoad, parseFacts, parseInventory, selectHosts } from '../src/index.js';
 
 describe('facts', () => {
   it('parses Linux output', () => {
@@ -38,6 +40,33 @@ describe('facts', () => {
   });
   it('rejects output without a load average', () => {
     expect(() => parseFacts('x', 'nope')).toThrow(/cannot read load average/);
+  });
+  it.each([
+    ['0', 1],
+    ['0-1', 2],
+    ['0-3,8,10-11', 7],
+    ['0,2,4,6', 4],
+    [' 0-63\n', 64],
+    ['', Number.NaN],
+    ['3-1', Number.NaN],
+    ['0-', Number.NaN],
+    ['a', Number.NaN],
+  ])('counts the Linux CPU list %j as %d', (list, n) => {
+    expect(countCpuList(list)).toBe(n);
+  });
+  it('parses the built-in-only Linux form of LOAD_COMMAND', () => {
+    expect(parseFacts('h', '0.25 0.50 1.00 2/300 999\n---\ncpus 0-3,6\n')).toMatchObject({ load1: 0.25, cores: 5 });
+    expect(() => parseFacts('h', '0.25 0.50 1.00 2/300 999\n---\ncpus 7-2\n')).toThrow(/cannot read load average and cores/);
+  });
+  it('LOAD_COMMAND run by sh here gives this machine\'s online CPUs and a load average', () => {
+    const out = execFileSync('/bin/sh', ['-c', LOAD_COMMAND], { encoding: 'utf8' });
+    const f = parseFacts('here', out);
+    expect(f.cores).toBe(cpus().length || availableParallelism());
+    expect(f.load1).toBeGreaterThanOrEqual(0);
+    // No /proc or /sys (another Unix): the fallback's commands answer instead.
+    const fallback = LOAD_COMMAND.replaceAll('/proc/loadavg', '/nonexistent/loadavg');
+    const f2 = parseFacts('here', execFileSync('/bin/sh', ['-c', fallback], { encoding: 'utf8' }));
+    expect(f2.cores).toBe(f.cores);
   });
 });
 

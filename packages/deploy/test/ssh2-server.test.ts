@@ -215,6 +215,86 @@ describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
     }
   });
 
+  // The TCP connection is started before ssh2 is loaded (so the server works while the module
+  // loads); a socket that fails or closes before ssh2 takes it over must still fail the connect
+  // promptly with ssh2's own words, and leave nothing behind.
+  it('a refused port fails the connect at once (ECONNREFUSED), not after the connect timeout', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const closedPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const c = Connection.ssh(`tester@127.0.0.1:${closedPort}`, {
+      sshConfig: parseSshConfig(`Host *\n  GlobalKnownHostsFile none\n`, { home: dir }),
+      identityFiles: [identity],
+      home: dir,
+      passphrase,
+      connectTimeoutMs: 60_000,
+    });
+    const started = process.hrtime.bigint();
+    await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/ECONNREFUSED/) });
+    // Well under the 60 s connect timeout: the failure was not left to the timer.
+    expect(Number(process.hrtime.bigint() - started) / 1e9).toBeLessThan(30);
+    await c.close();
+  });
+
+  it('a server that closes the TCP connection at once fails the connect, and the next command retries', async () => {
+    let accepted = 0;
+    const closer = createServer((sock) => {
+      accepted++;
+      sock.destroy();
+    });
+    await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', () => resolve()));
+    const closerPort = (closer.address() as { port: number }).port;
+    try {
+      const c = Connection.ssh(`tester@127.0.0.1:${closerPort}`, {
+        sshConfig: parseSshConfig(`Host *\n  GlobalKnownHostsFile none\n`, { home: dir }),
+        identityFiles: [identity],
+        home: dir,
+        passphrase,
+        connectTimeoutMs: 60_000,
+      });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+      expect(accepted).toBeGreaterThanOrEqual(2);
+      await c.close();
+    } finally {
+      closer.close();
+    }
+  });
+
+  it('an abort while connecting closes the early TCP connection', async () => {
+    const held: Socket[] = [];
+    let serverSawClose = false;
+    const silent = createServer((sock) => {
+      held.push(sock);
+      sock.resume();
+      sock.on('error', () => undefined);
+      sock.on('close', () => (serverSawClose = true));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    const silentPort = (silent.address() as { port: number }).port;
+    try {
+      const ac = new AbortController();
+      const c = Connection.ssh(`tester@127.0.0.1:${silentPort}`, {
+        sshConfig: parseSshConfig(`Host *\n  GlobalKnownHostsFile none\n`, { home: dir }),
+        identityFiles: [identity],
+        home: dir,
+        passphrase,
+        connectTimeoutMs: 60_000,
+        signal: ac.signal,
+      });
+      const running = c.run('true').catch((e: unknown) => e);
+      await until('the server to accept', () => held.length === 1);
+      ac.abort();
+      expect(await running).toMatchObject({ code: 'ABORTED' });
+      await until('the client side to close', () => serverSawClose);
+      await c.close();
+    } finally {
+      for (const s of held) s.destroy();
+      silent.close();
+    }
+  });
+
   it('after the connection dies, the next command opens a new one; a command in flight fails with CONNECTION_LOST', async () => {
     const { c } = conn(knownHosts());
     expect((await c.run('echo one')).stdout).toBe('one\n');

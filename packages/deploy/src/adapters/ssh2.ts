@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Ssh2Module from 'ssh2';
 import type { AuthenticationType, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
@@ -91,6 +92,7 @@ async function connectHop(
   sock: Duplex | undefined,
   label: string,
   signal: AbortSignal | undefined,
+  early?: { take(): Socket | undefined; drop(): void },
 ): Promise<Hop> {
   const client = new ssh.Client();
   const files = [...target.knownHostsFiles, ...target.globalKnownHostsFiles];
@@ -160,6 +162,10 @@ async function connectHop(
     authHandler: auth,
   };
   if (sock) config.sock = sock;
+  else {
+    const pre = early?.take();
+    if (pre) config.sock = pre;
+  }
 
   const hop: Hop = { client, dead: false, lastError: undefined };
   let ready = false;
@@ -181,6 +187,8 @@ async function connectHop(
 
   await new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
+      early?.drop();
+      config.sock?.destroy();
       client.end();
       reject(new DeployError('ABORTED', `connecting to ${label} was aborted`, { host: label, cause: signal?.reason }));
     };
@@ -207,6 +215,8 @@ async function connectHop(
       client.end();
     };
     if (auth.length === 0) {
+      early?.drop();
+      config.sock?.destroy();
       reject(new DeployError('CONNECT_FAILED', `no identity for ${label}: no readable private key and no ssh-agent`, { host: label }));
       return;
     }
@@ -222,8 +232,52 @@ function forward(client: Client, host: string, port: number): Promise<ClientChan
 }
 
 /** Opens an ssh connection (through every ProxyJump hop) and returns it as a {@link Transport}. */
+/**
+ * A TCP connection to the first hop, started before ssh2 is loaded: the server accepts it and
+ * starts its per-connection process while this process loads the module. Its greeting waits
+ * in the socket's buffer (nothing reads it yet). `take()` hands the socket over, or returns
+ * undefined when it already failed or closed — then ssh2 connects afresh and reports the
+ * error in its usual words.
+ */
+function preconnect(host: string, port: number): { take(): Socket | undefined; drop(): void } {
+  let failed = false;
+  let sock: Socket | undefined = tcpConnect({ host, port });
+  sock.setNoDelay(true);
+  const onEnd = (): void => {
+    failed = true;
+  };
+  sock.once('error', onEnd);
+  sock.once('close', onEnd);
+  return {
+    take() {
+      const s = sock;
+      sock = undefined;
+      if (!s) return undefined;
+      s.off('close', onEnd);
+      if (failed || s.destroyed) {
+        s.destroy();
+        return undefined;
+      }
+      // The 'error' listener stays: ssh2 attaches its own synchronously in connect().
+      return s;
+    },
+    drop() {
+      sock?.destroy();
+      sock = undefined;
+    },
+  };
+}
+
 export async function openSshTransport(target: SshTarget, options: SshOptions = {}, signal?: AbortSignal): Promise<Transport> {
-  const ssh = await loadSsh2();
+  const first = target.jumps[0] ?? target;
+  const early = signal?.aborted ? undefined : preconnect(first.hostName, first.port);
+  let ssh: Ssh2;
+  try {
+    ssh = await loadSsh2();
+  } catch (e) {
+    early?.drop();
+    throw e;
+  }
   const hops: Hop[] = [];
   try {
     let sock: Duplex | undefined;
@@ -231,7 +285,7 @@ export async function openSshTransport(target: SshTarget, options: SshOptions = 
     for (let i = 0; i < all.length; i++) {
       const j = all[i]!;
       const last = i === all.length - 1;
-      const hop = await connectHop(ssh, j, options, sock, last ? target.label : `${j.label} (jump host for ${target.label})`, signal);
+      const hop = await connectHop(ssh, j, options, sock, last ? target.label : `${j.label} (jump host for ${target.label})`, signal, i === 0 ? early : undefined);
       hops.push(hop);
       const next = all[i + 1];
       if (next) {
@@ -246,6 +300,7 @@ export async function openSshTransport(target: SshTarget, options: SshOptions = 
       }
     }
   } catch (e) {
+    early?.drop();
     for (const h of hops.reverse()) h.client.end();
     throw e;
   }
