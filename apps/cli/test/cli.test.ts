@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { firstPositional, parseArgs, UsageError, type OptionSpec } from '../src/cli/args.js';
+import { persistDuration } from '../src/cli/deploy-context.js';
 import { main } from '../src/cli.js';
 
 const specs: OptionSpec[] = [
@@ -78,6 +79,27 @@ export const webOnly = task(async (c) => { await c.run('echo web'); }, { hosts: 
 }
 
 // Each case loads a TypeScript deployfile and spawns shells: generous limits for a loaded machine.
+describe('--persist durations', () => {
+  it.each([
+    ['30', 30_000],
+    ['30s', 30_000],
+    ['1.5s', 1500],
+    ['10m', 600_000],
+    ['1h', 3_600_000],
+    ['250ms', 250],
+    ['0', undefined],
+    ['off', undefined],
+    ['no', undefined],
+    ['', undefined],
+  ])('%j -> %j ms', (text, ms) => {
+    expect(persistDuration(text, '--persist')).toBe(ms);
+  });
+  it.each(['10x', '-5s', 'ten', '1e3'])('rejects %j with a usage error naming the option', (text) => {
+    expect(() => persistDuration(text, '--persist')).toThrow(UsageError);
+    expect(() => persistDuration(text, '--persist')).toThrow(/--persist .*expected a duration such as 30s/);
+  });
+});
+
 describe('flo', { timeout: 90_000 }, () => {
   it('--version prints the package version', async () => {
     const t = io(tmpdir());
@@ -86,7 +108,7 @@ describe('flo', { timeout: 90_000 }, () => {
   });
 
   it('--help on the tool and on every command', async () => {
-    for (const cmd of [[], ['run'], ['put'], ['download'], ['lowest-loadaverage'], ['sign']]) {
+    for (const cmd of [[], ['run'], ['put'], ['download'], ['lowest-loadaverage'], ['sign'], ['disconnect']]) {
       const t = io(tmpdir());
       expect(await main([...cmd, '--help'], t.io)).toBe(0);
       expect(t.out()).toMatch(/Usage/);
@@ -95,7 +117,7 @@ describe('flo', { timeout: 90_000 }, () => {
 
   it('usage errors exit 2 with a hint', async () => {
     const dir = project();
-    for (const argv of [['run', 'echo'], ['run', '--bogus'], ['put', '-H', 'a', 'only-one'], ['nosuchtask'], ['greet'], ['-o', 'yaml', 'run', '-H', 'a', 'x'], ['sign', 'f']]) {
+    for (const argv of [['run', 'echo'], ['run', '--bogus'], ['put', '-H', 'a', 'only-one'], ['nosuchtask'], ['greet'], ['-o', 'yaml', 'run', '-H', 'a', 'x'], ['sign', 'f'], ['--persist', '5 minutes', 'run', '-H', 'a', 'x'], ['disconnect', 'extra'], ['disconnect', '-o', 'wide']]) {
       const t = io(dir);
       expect(await main(argv, t.io), argv.join(' ')).toBe(2);
       expect(t.err()).toMatch(/^flo: /);
@@ -103,6 +125,19 @@ describe('flo', { timeout: 90_000 }, () => {
     const none = io(tmpdir());
     expect(await main(['deploy:app'], none.io)).toBe(2);
     expect(none.err()).toMatch(/no deployfile/);
+  });
+
+  it('disconnect with no daemon running says so and exits 0', async () => {
+    const t = io(tmpdir());
+    const ctl = mkdtempSync(join(tmpdir(), 'flo-ctl-'));
+    t.io.env = { ...t.io.env, FLO_CONTROL_DIR: join(ctl, 'ctl') };
+    expect(await main(['disconnect'], t.io)).toBe(0);
+    expect(t.err()).toMatch(/no connection daemon is running/);
+    const l = io(tmpdir());
+    l.io.env = { ...l.io.env, FLO_CONTROL_DIR: join(ctl, 'ctl') };
+    expect(await main(['disconnect', '--list', '-o', 'json'], l.io)).toBe(0);
+    expect(JSON.parse(l.out())).toEqual([]);
+    rmSync(ctl, { recursive: true, force: true });
   });
 
   it('flo --list shows tasks with their help', async () => {

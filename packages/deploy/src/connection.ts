@@ -183,8 +183,13 @@ export class Connection {
     return new Connection(
       name ?? target.label,
       async (signal) => {
+        const t = { ...target, label: name ?? target.label };
+        if (options.persistMs !== undefined && options.persistMs > 0) {
+          const { openMuxTransport } = await import('./mux/client.js');
+          return openMuxTransport(t, { ...options, persistMs: options.persistMs }, signal);
+        }
         const { openSshTransport } = await import('./adapters/ssh2.js');
-        return openSshTransport({ ...target, label: name ?? target.label }, options, signal);
+        return openSshTransport(t, options, signal);
       },
       options,
     );

@@ -29,4 +29,7 @@ export { startService, stopService, serviceStatus, SUPERVISOR_SCRIPT } from './r
 export type { ServiceOptions, ServiceStatus } from './runtime.js';
 export { HostWorkerPool, workerScript } from './workers/pool.js';
 export type { HostWorkerPoolOptions } from './workers/pool.js';
+export { listPersisted, stopPersisted, defaultControlDir, warmConnectionDaemon } from './mux/client.js';
+export type { MuxConnectionInfo } from './mux/frames.js';
+export { startMuxDaemon, type MuxDaemon, type MuxDaemonOptions, type MuxOpener } from './mux/daemon.js';
 export type { PortableSshOptions } from './workers/protocol.js';

@@ -55,6 +55,16 @@ export interface SshOptions {
   passphrase?: string | ((keyFile: string) => Promise<string>);
   /** Receives warnings (e.g. a new host key accepted). */
   onWarning?: (message: string) => void;
+  /**
+   * Keep connections open in a per-user background daemon for this long after their last use,
+   * so the next process reuses them without a handshake (`flo --persist`; OpenSSH's
+   * ControlPersist). Host keys are still verified when a connection opens; a connection is
+   * shared only by requests with the same resolved target and host-key policy. Encrypted keys
+   * need ssh-agent (the daemon cannot ask for a passphrase). @default undefined (off)
+   */
+  persistMs?: number;
+  /** Directory of the daemon's socket (must be private to this user). @default $FLO_CONTROL_DIR, else $XDG_RUNTIME_DIR/flotilla, else /tmp/flotilla-<uid> */
+  controlDir?: string;
 }
 
 const cachedConfigs = new Map<string, SshConfig>();

@@ -40,6 +40,16 @@ function seconds(name: string, v: string | boolean | string[] | undefined): numb
   return Math.round(Number(s) * 1000);
 }
 
+/** `--persist` / `$FLO_PERSIST`: `0`, `off`, `no`, or a number with an optional unit (s, m, h; default s). */
+export function persistDuration(v: string | undefined, from: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (/^(0|off|no|false)$/i.test(v)) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`${from} ${v}: expected a duration such as 30s, 10m or 1h (or 0 for off)`);
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return ms > 0 ? Math.round(ms) : undefined;
+}
+
 /** Reads one line from a stream (the sudo password on stdin). */
 function readLine(stream: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -136,6 +146,10 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
       throw new UsageError(`-l: ${(e as Error).message}`);
     }
   }
+  const persistMs = typeof o.persist === 'string' ? persistDuration(o.persist, '--persist') : persistDuration(ctx.env.FLO_PERSIST, 'FLO_PERSIST=');
+  const controlDir = ctx.env.FLO_CONTROL_DIR || undefined;
+  // Reach (or start) the connection daemon while the inventory is read.
+  if (persistMs !== undefined) deploy.warmConnectionDaemon({ persistMs, ...(controlDir ? { controlDir } : {}) });
   const invFile = typeof o.inventory === 'string' ? o.inventory : 'hosts.yaml';
   const inventory = deploy.loadInventory(resolve(ctx.cwd, invFile), { required: typeof o.inventory === 'string' });
   const progress = new Progress(ctx.stderr, errColors, ctx.stderr.isTTY === true && format !== 'json');
@@ -160,6 +174,8 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
     onWarning: (m: string) => log(errColors.yellow(m)),
     sudoPassword,
     ...(timeoutMs === undefined ? {} : { commandTimeoutMs: timeoutMs }),
+    ...(persistMs === undefined ? {} : { persistMs }),
+    ...(controlDir ? { controlDir } : {}),
   };
   let batch: GroupOptions['batch'];
   let maxFail: GroupOptions['maxFail'];
@@ -247,6 +263,8 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
         ...(ssh.identityFiles ? { identityFiles: ssh.identityFiles } : {}),
         acceptNewHostKeys: ssh.acceptNewHostKeys === true,
         ...(ssh.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: ssh.commandTimeoutMs }),
+        ...(ssh.persistMs === undefined ? {} : { persistMs: ssh.persistMs }),
+        ...(ssh.controlDir === undefined ? {} : { controlDir: ssh.controlDir }),
       },
       onOutput: hostLine,
       onWarning: (m) => log(errColors.yellow(m)),

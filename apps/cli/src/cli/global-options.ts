@@ -27,5 +27,11 @@ export const deployOptions: readonly OptionSpec[] = [
   { name: 'max-fail', type: 'string', value: 'N|P%', description: 'stop starting hosts once more than this many failed (default 0)' },
   { name: 'threads', type: 'string', value: 'N', description: 'worker threads for the ssh work of many hosts (default 1: this thread)' },
   { name: 'timeout', type: 'string', value: 'SECONDS', description: 'timeout of each remote command' },
+  {
+    name: 'persist',
+    type: 'string',
+    value: 'DURATION',
+    description: 'keep ssh connections open in a background daemon for DURATION after last use (30s, 10m, 1h; 0 = off), so the next flo skips the handshakes; default $FLO_PERSIST, else off. `flo disconnect` closes them',
+  },
   { name: 'sudo-password-stdin', type: 'boolean', description: 'read the sudo password from the first line of stdin (else asked on the terminal when needed)' },
 ];

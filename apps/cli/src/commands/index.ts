@@ -9,6 +9,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'put', summary: 'upload a file to hosts', load: () => import('./file-put.js') },
   { name: 'download', summary: 'download a file from hosts', load: () => import('./file-download.js') },
   { name: 'lowest-loadaverage', summary: 'hosts ordered by load per core, lowest first', load: () => import('./load-lowest.js') },
+  { name: 'disconnect', summary: 'close the ssh connections kept open by --persist (--list shows them)', load: () => import('./connection-close.js') },
   { name: 'sign', summary: 'sign an artifact (OpenSSH signature, namespace flotilla-artifact)', load: () => import('./artifact-sign.js') },
   { name: 'server', summary: 'run a member of the replicated KV store (Raft)', load: () => import('./server-run.js') },
   { name: 'kv', summary: 'get, put, del, watch, txn, members, snapshot on the KV store', load: () => import('./kv-request.js') },

@@ -20,9 +20,9 @@ interface Run {
   stderr: string;
 }
 
-function flo(args: string[], options: { cwd: string; input?: string; onSpawn?: (pid: number) => void } = { cwd: repo }): Promise<Run> {
+function flo(args: string[], options: { cwd: string; input?: string; onSpawn?: (pid: number) => void; env?: Record<string, string> } = { cwd: repo }): Promise<Run> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(repo, 'apps/cli/bin/flo.js'), ...args], { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [join(repo, 'apps/cli/bin/flo.js'), ...args], { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...options.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -226,6 +226,62 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
     writeFileSync(`${art}.sig`, sig);
     const good = await flo([...base, '-H', 'h03', `deploy:signed,artifact=${art}`], { cwd: proj });
     expect(good.code, good.stderr).toBe(0);
+  });
+
+  it('--persist: later flo processes reuse the ssh connections; host keys are still checked; disconnect closes them', async () => {
+    const controlDir = join(mkdtempSync(join(tmpdir(), 'flo-e2e-ctl-')), 'ctl');
+    const env = { FLO_CONTROL_DIR: controlDir };
+    try {
+      // $SSH_CONNECTION names the client's source port: the same port twice = the same connection.
+      const where = async (extra: string[]): Promise<string[]> => {
+        const r = await flo([...base, ...extra, 'run', '-H', 'h01,h02', 'echo "$SSH_CONNECTION"'], { cwd: proj, env });
+        expect(r.code, r.stderr).toBe(0);
+        return r.stdout.split('\n').filter(Boolean).sort();
+      };
+      const first = await where(['--persist', '30s']);
+      expect(first).toHaveLength(2);
+      expect(await where(['--persist', '30s'])).toEqual(first);
+      // FLO_PERSIST does the same; without either, flo connects afresh.
+      expect(await flo([...base, 'run', '-H', 'h01,h02', 'echo "$SSH_CONNECTION"'], { cwd: proj, env: { ...env, FLO_PERSIST: '30s' } }).then((r) => r.stdout.split('\n').filter(Boolean).sort())).toEqual(first);
+      expect(await where([])).not.toEqual(first);
+      const listed = await flo(['disconnect', '--list', '-o', 'json'], { cwd: proj, env });
+      expect((JSON.parse(listed.stdout) as { label: string; open: boolean }[]).map((c) => [c.label, c.open]).sort()).toEqual([
+        ['h01', true],
+        ['h02', true],
+      ]);
+      // Uploads (streamed through the daemon) with the checksum skip, and sudo with its password on stdin.
+      const file = join(proj, 'persist.bin');
+      writeFileSync(file, randomBytes(3 << 20));
+      expect((await flo([...base, '--persist', '30s', 'put', '-H', 'h01', file, 'persist.bin'], { cwd: proj, env })).stdout).toMatch(/h01: uploaded persist.bin/);
+      expect((await flo([...base, '--persist', '30s', 'put', '-H', 'h01', file, 'persist.bin'], { cwd: proj, env })).stdout).toMatch(/h01: unchanged persist.bin/);
+      const sudo = await flo([...base, '--persist', '30s', 'run', '--sudo', '--sudo-password-stdin', '-H', 'h02', 'id -un'], { cwd: proj, input: `${fleet.sudoPassword}\n`, env });
+      expect(sudo.stdout).toBe('h02: root\n');
+      expect(readFileSync(join(controlDir, 'daemon.log'), 'utf8')).not.toContain(fleet.sudoPassword!);
+      // An unknown host key is refused through the daemon as well, and accepted only when asked.
+      const h = fleet.hosts[2]!;
+      const kh = join(proj, 'kh-persist');
+      writeFileSync(kh, '');
+      const cfg = join(proj, 'cfg-persist');
+      writeFileSync(cfg, `Host h03\n  HostName ${h.address}\n  User ${h.user}\n  IdentityFile ${fleet.identityFile}\n  UserKnownHostsFile ${kh}\n`);
+      const refused = await flo(['--ssh-config', cfg, '--persist', '30s', 'run', '-H', 'h03', 'true'], { cwd: proj, env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/unreachable.*unknown host key/);
+      const accepted = await flo(['--ssh-config', cfg, '--persist', '30s', '--accept-new-host-keys', 'run', '-H', 'h03', 'echo in'], { cwd: proj, env });
+      expect(accepted.stdout).toBe('h03: in\n');
+      expect(accepted.stderr).toMatch(/accepted new host key/);
+      expect(readFileSync(kh, 'utf8')).toContain(h.hostPublicKey);
+      // The lowest-load query through held connections.
+      const load = await flo([...base, '--persist', '30s', 'lowest-loadaverage', '-o', 'json'], { cwd: proj, env });
+      expect((JSON.parse(load.stdout) as { host: string }[]).map((x) => x.host).sort()).toEqual(['h01', 'h02', 'h03', 'h04', 'h05']);
+      const bye = await flo(['disconnect'], { cwd: proj, env });
+      expect(bye.stderr).toMatch(/closed the persisted connections/);
+      expect(existsSync(join(controlDir, 'mux.sock'))).toBe(false);
+      expect((await flo(['disconnect'], { cwd: proj, env })).stderr).toMatch(/no connection daemon is running/);
+      // After disconnect, the next --persist run connects afresh.
+      expect(await where(['--persist', '30s'])).not.toEqual(first);
+    } finally {
+      await flo(['disconnect'], { cwd: proj, env });
+    }
   });
 
   it('a flo killed in the middle of an upload leaves current intact', async () => {

@@ -31,6 +31,11 @@ async function loadSsh2(): Promise<Ssh2> {
   return ssh2Module;
 }
 
+/** Loads ssh2 ahead of the first connection (a long-lived process that expects to connect soon). */
+export async function preloadSsh2(): Promise<void> {
+  await loadSsh2();
+}
+
 const HOST_KEY_ALGOS = [
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',

@@ -13,6 +13,8 @@ export interface PortableSshOptions {
   home?: string;
   proxyJump?: string;
   commandTimeoutMs?: number;
+  persistMs?: number;
+  controlDir?: string;
 }
 
 export interface InitData {

@@ -1,0 +1,317 @@
+/**
+ * The connection daemon behind `--persist` (OpenSSH's ControlMaster + ControlPersist, for
+ * flo): one background process per user that keeps ssh connections open after the `flo` that
+ * opened them exits, so the next `flo` runs its commands without a handshake.
+ *
+ * Guarantees:
+ * - It listens on a unix socket in a directory only its user can enter (client.ts checks the
+ *   directory before use); it never listens on the network.
+ * - A connection is reused only for a request with the same resolved target and the same
+ *   host-key policy (user, address, port, identities, known_hosts files, strictness, jumps,
+ *   `--accept-new-host-keys`); host keys are verified when the connection is opened, exactly
+ *   as without the daemon.
+ * - A command whose client goes away is killed (as when an `ssh` client dies).
+ * - With no client connected for `idleMs`, it closes every connection, removes its socket and
+ *   exits; `stop` makes it do so at once.
+ * - A connection that has died is not reused: the request fails with `CONNECTION_LOST` (or,
+ *   for `open`, a new connection is made).
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { DeployError, HostKeyError } from '../errors.js';
+import type { SshOptions, SshTarget } from '../ssh-target.js';
+import type { Transport } from '../transport.js';
+import { CHUNK_BYTES, connectionKey, encodeFrame, FrameReader, MUX_VERSION, type FromDaemon, type MuxConnectionInfo, type MuxSshSettings, type ToDaemon, type WireError } from './frames.js';
+
+/** Opens a transport for the daemon (the ssh2 adapter, or a fake in tests). */
+export type MuxOpener = (target: SshTarget, options: SshOptions) => Promise<Transport>;
+
+export interface MuxDaemonOptions {
+  /** Unix socket to listen on (its directory must exist). */
+  socketPath: string;
+  /** Exit after this long with no client connected. */
+  idleMs: number;
+  /** How connections are opened. @default the ssh2 adapter */
+  open?: MuxOpener;
+  /** Diagnostics (one line each). */
+  log?: (line: string) => void;
+}
+
+export interface MuxDaemon {
+  readonly socketPath: string;
+  /** Resolves once the daemon has shut down (idle, `stop`, or {@link close}). */
+  readonly closed: Promise<void>;
+  /** Closes every connection and the socket. */
+  close(): Promise<void>;
+}
+
+interface Held {
+  label: string;
+  target: SshTarget;
+  transport: Promise<Transport>;
+  lastUsed: number;
+}
+
+interface Running {
+  abort: AbortController;
+  stdin: PassThrough;
+}
+
+/** Serializes an error for the wire. */
+export function toWireError(e: unknown): WireError {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const out: WireError = { name: err.name, message: err.message };
+  const d = err as Partial<DeployError> & { fingerprint?: string; keyType?: string };
+  if (typeof d.code === 'string') out.code = d.code;
+  if (typeof d.host === 'string') out.host = d.host;
+  if (typeof d.fingerprint === 'string') out.fingerprint = d.fingerprint;
+  if (typeof d.keyType === 'string') out.keyType = d.keyType;
+  return out;
+}
+
+/** Rebuilds a wire error as the same kind of error (DeployError / HostKeyError with code). */
+export function fromWireError(w: WireError): Error {
+  if (w.code?.startsWith('HOST_KEY_') && w.fingerprint !== undefined)
+    return new HostKeyError(w.code as 'HOST_KEY_UNKNOWN', w.message, { host: w.host ?? '', fingerprint: w.fingerprint, keyType: w.keyType ?? '' });
+  if (w.code) return new DeployError(w.code as 'CONNECT_FAILED', w.message, w.host === undefined ? {} : { host: w.host });
+  const e = new Error(w.message);
+  e.name = w.name;
+  return e;
+}
+
+async function isListening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts the daemon. Rejects with `CONNECT_FAILED` when another daemon already answers on the
+ * socket (a stale socket file, whose daemon is gone, is replaced).
+ */
+export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaemon> {
+  const log = options.log ?? (() => undefined);
+  const open: MuxOpener =
+    options.open ??
+    (async (target, o) => {
+      const { openSshTransport } = await import('../adapters/ssh2.js');
+      return openSshTransport(target, o);
+    });
+  let idleMs = options.idleMs;
+  const held = new Map<string, Held>();
+  const clients = new Set<Socket>();
+  let idleTimer: NodeJS.Timeout | undefined;
+  let shuttingDown: Promise<void> | undefined;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
+
+  const server: Server = createServer((sock) => onClient(sock));
+  const listen = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    if (await isListening(options.socketPath)) throw new DeployError('CONNECT_FAILED', `a connection daemon already answers on ${options.socketPath}`);
+    unlinkSync(options.socketPath);
+    await listen();
+  }
+  // Remember which socket file is ours, so shutting down never removes a successor's.
+  const ours = statSync(options.socketPath).ino;
+  const instance = randomUUID();
+  log(`listening on ${options.socketPath} (pid ${process.pid}, ${instance}), idle exit after ${idleMs} ms`);
+
+  const armIdle = (): void => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = undefined;
+    if (clients.size === 0 && !shuttingDown) {
+      idleTimer = setTimeout(() => {
+        log('idle: shutting down');
+        void shutdown();
+      }, idleMs);
+      idleTimer.unref?.();
+    }
+  };
+
+  const transportFor = (target: SshTarget, ssh: MuxSshSettings, reopen: boolean, onWarning: (m: string) => void): Promise<Transport> | undefined => {
+    const key = connectionKey(target, ssh);
+    let h = held.get(key);
+    if (h && reopen) {
+      // Reopen when the held connection failed to open or has died since.
+      const t = h.transport;
+      const stale = h;
+      h.transport = t.then(
+        (tr) => {
+          if (tr.isOpen?.() === false) {
+            void tr.close().catch(() => undefined);
+            log(`reconnecting ${target.label}`);
+            return open(target, { ...ssh, onWarning });
+          }
+          return tr;
+        },
+        () => open(target, { ...ssh, onWarning }),
+      );
+      h.transport.catch(() => {
+        if (held.get(key) === stale) held.delete(key);
+      });
+    }
+    if (!h) {
+      if (!reopen) return undefined;
+      log(`connecting ${target.label} (${target.user}@${target.hostName}:${target.port})`);
+      const p = open(target, { ...ssh, onWarning });
+      h = { label: target.label, target, transport: p, lastUsed: Date.now() };
+      held.set(key, h);
+      const mine = h;
+      p.catch(() => {
+        if (held.get(key) === mine) held.delete(key);
+      });
+    }
+    h.lastUsed = Date.now();
+    return h.transport;
+  };
+
+  function onClient(sock: Socket): void {
+    clients.add(sock);
+    armIdle();
+    const reader = new FrameReader<ToDaemon>();
+    const running = new Map<number, Running>();
+    const send = (header: FromDaemon, payload?: Buffer): void => {
+      if (!sock.destroyed) sock.write(encodeFrame(header, payload));
+    };
+    const fail = (id: number, e: unknown): void => send({ op: 'error', id, error: toWireError(e) });
+    sock.on('data', (chunk: Buffer) => {
+      let frames;
+      try {
+        frames = reader.push(chunk);
+      } catch (e) {
+        log(`dropping a client: ${(e as Error).message}`);
+        sock.destroy();
+        return;
+      }
+      for (const { header, payload } of frames) handle(header, payload);
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      clients.delete(sock);
+      // A command whose client is gone is killed, as when an ssh client dies.
+      for (const r of running.values()) r.abort.abort(new Error('the flo process that ran this command went away'));
+      running.clear();
+      armIdle();
+    });
+
+    function handle(m: ToDaemon, payload: Buffer): void {
+      switch (m.op) {
+        case 'hello':
+          if (m.version !== MUX_VERSION) {
+            sock.end();
+            return;
+          }
+          if (Number.isFinite(m.idleMs) && m.idleMs > 0) idleMs = m.idleMs;
+          send({ op: 'hello', version: MUX_VERSION, pid: process.pid });
+          return;
+        case 'open': {
+          const p = transportFor(m.target, m.ssh, true, (message) => send({ op: 'warning', id: m.id, message }))!;
+          p.then(
+            () => send({ op: 'opened', id: m.id }),
+            (e: unknown) => fail(m.id, e),
+          );
+          return;
+        }
+        case 'exec': {
+          const p = transportFor(m.target, m.ssh, false, () => undefined);
+          if (!p) {
+            fail(m.id, new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} is gone`, { host: m.target.label }));
+            return;
+          }
+          const abort = new AbortController();
+          const stdin = new PassThrough();
+          running.set(m.id, { abort, stdin });
+          void p
+            .then((t) => {
+              if (t.isOpen?.() === false) throw new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} was lost`, { host: m.target.label });
+              return t.exec(m.command, {
+                pty: m.pty,
+                signal: abort.signal,
+                interact: (w) => void stdin.pipe(w),
+                onStdout: (c) => {
+                  for (let i = 0; i < c.length; i += CHUNK_BYTES) send({ op: 'stdout', id: m.id }, c.subarray(i, i + CHUNK_BYTES));
+                },
+                onStderr: (c) => {
+                  for (let i = 0; i < c.length; i += CHUNK_BYTES) send({ op: 'stderr', id: m.id }, c.subarray(i, i + CHUNK_BYTES));
+                },
+              });
+            })
+            .then(
+              (out) => send({ op: 'exit', id: m.id, exitCode: out.exitCode, signal: out.signal }),
+              (e: unknown) => fail(m.id, e),
+            )
+            .finally(() => {
+              running.delete(m.id);
+              const h = held.get(connectionKey(m.target, m.ssh));
+              if (h) h.lastUsed = Date.now();
+            });
+          return;
+        }
+        case 'stdin':
+          running.get(m.id)?.stdin.write(payload);
+          return;
+        case 'stdin-end':
+          running.get(m.id)?.stdin.end();
+          return;
+        case 'cancel':
+          running.get(m.id)?.abort.abort(new Error('cancelled by the client'));
+          return;
+        case 'list': {
+          void Promise.all(
+            [...held.values()].map(async (h): Promise<MuxConnectionInfo> => {
+              const t = await h.transport.catch(() => undefined);
+              return { label: h.label, user: h.target.user, hostName: h.target.hostName, port: h.target.port, open: t?.isOpen?.() !== false && t !== undefined, idleMs: Date.now() - h.lastUsed };
+            }),
+          ).then((connections) => send({ op: 'list', id: m.id, connections }));
+          return;
+        }
+        case 'stop':
+          log('stop requested');
+          send({ op: 'stopping', id: m.id });
+          void shutdown();
+          return;
+        default:
+          return;
+      }
+    }
+  }
+
+  async function shutdown(): Promise<void> {
+    shuttingDown ??= (async () => {
+      if (idleTimer) clearTimeout(idleTimer);
+      server.close();
+      try {
+        if (existsSync(options.socketPath) && statSync(options.socketPath).ino === ours) unlinkSync(options.socketPath);
+      } catch {
+        /* already gone */
+      }
+      for (const c of clients) c.end();
+      await Promise.all([...held.values()].map((h) => h.transport.then((t) => t.close()).catch(() => undefined)));
+      held.clear();
+      for (const c of clients) c.destroy();
+      log('stopped');
+      resolveClosed();
+    })();
+    return shuttingDown;
+  }
+
+  return { socketPath: options.socketPath, closed, close: shutdown };
+}
