@@ -2,11 +2,14 @@
  * Benchmark: `flo` against Fabric 2, Ansible and the plain-OpenSSH floor on the test fleet.
  *
  *   node --conditions=@flotilla/source --import tsx packages/deploy/bench/deploy.ts [--rounds 3] [--sizes 1,10,30]
+ *     [--workloads deploy,load] [--tools persist,threads,Ansible]   (flo, Fabric 2 and the floor always run)
  *
  * (run from the repository root, as root, after `npx nx run flotilla:build`). Installs
  * Debian's `fabric` and `ansible` with apt when missing. Two workloads on 1, 10 and 30 hosts:
  *   deploy  put a 5 MB artifact, unpack it, run a short script
  *   load    the 1-minute load average of every host, pick the lowest
+ * Tools: flo; flo --persist with its connections held from the previous run, and on its first
+ * run (no daemon yet); flo --threads 2; Fabric 2; Ansible; the plain-OpenSSH floor.
  * Each command is a separate process; the tools alternate within each round. Wall time is
  * the median over rounds; memory is the peak summed RSS of the command's process tree
  * (sampled every 20 ms), the largest over rounds.
@@ -47,6 +50,8 @@ const arg = (name: string, def: string): string => {
 };
 const rounds = Number(arg('rounds', '3'));
 const sizes = arg('sizes', '1,10,30').split(',').map(Number);
+const workloads = arg('workloads', 'deploy,load').split(',') as ('deploy' | 'load')[];
+const toolFilter = arg('tools', '');
 
 function ensureTools(): void {
   const has = (cmd: string): boolean => {
@@ -131,6 +136,26 @@ interface Tool {
   name: string;
   deploy: (n: number, dir: string) => [string, string[], NodeJS.ProcessEnv?];
   load: (n: number) => [string, string[], NodeJS.ProcessEnv?];
+  /** Untimed, before each timed run (e.g. hold or drop persisted connections). */
+  before?: (n: number) => Promise<void>;
+  /** Resident memory (KiB) outside the command's process tree that the tool uses (the connection daemon). */
+  extraKb?: () => number;
+}
+
+/** Sum of VmRSS (KiB) of processes whose command line contains `needle`. */
+function rssOf(needle: string): number {
+  let sum = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (!readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) continue;
+      const vm = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${d}/status`, 'utf8'));
+      sum += vm ? Number(vm[1]) : 0;
+    } catch {
+      /* gone */
+    }
+  }
+  return sum;
 }
 
 async function main(): Promise<void> {
@@ -230,12 +255,36 @@ if [ "$mode" = load ]; then cat ${work}/load.* | awk '{print $1/$6, $0}' | sort 
       { mode: 0o755 },
     );
 
+    const ctlHeld = join(work, 'ctl-held');
+    const ctlFirst = join(work, 'ctl-first');
     const floBase = ['-f', join(work, 'flotilla.config.ts'), '-i', fleet.inventoryFile, '--ssh-config', fleet.sshConfigFile];
     const tools: Tool[] = [
       {
         name: 'flo',
         deploy: (n, d) => [process.execPath, [flo, ...floBase, '-l', selector(n), `bench-deploy:${d}`]],
         load: (n) => [process.execPath, [flo, ...floBase, 'lowest-loadaverage', '-l', selector(n)]],
+      },
+      // --persist: connections held by the per-user daemon between runs (each timed run follows
+      // an untimed one that makes sure every host's connection is held) ...
+      {
+        name: 'flo --persist (held)',
+        deploy: (n, d) => [process.execPath, [flo, ...floBase, '--persist', '10m', '-l', selector(n), `bench-deploy:${d}`], { FLO_CONTROL_DIR: ctlHeld }],
+        load: (n) => [process.execPath, [flo, ...floBase, '--persist', '10m', 'lowest-loadaverage', '-l', selector(n)], { FLO_CONTROL_DIR: ctlHeld }],
+        before: async (n) => {
+          const s = await measure(process.execPath, [flo, ...floBase, '--persist', '10m', 'lowest-loadaverage', '-l', selector(n)], work, { FLO_CONTROL_DIR: ctlHeld });
+          if (!s.ok) throw new Error(`warming the persisted connections failed:\n${s.out}`);
+        },
+        extraKb: () => rssOf(ctlHeld),
+      },
+      // ... and its first run, with no daemon yet (each timed run follows an untimed `flo disconnect`).
+      {
+        name: 'flo --persist (first run)',
+        deploy: (n, d) => [process.execPath, [flo, ...floBase, '--persist', '10m', '-l', selector(n), `bench-deploy:${d}`], { FLO_CONTROL_DIR: ctlFirst }],
+        load: (n) => [process.execPath, [flo, ...floBase, '--persist', '10m', 'lowest-loadaverage', '-l', selector(n)], { FLO_CONTROL_DIR: ctlFirst }],
+        before: async () => {
+          await measure(process.execPath, [flo, 'disconnect'], work, { FLO_CONTROL_DIR: ctlFirst });
+        },
+        extraKb: () => rssOf(ctlFirst),
       },
       {
         name: 'flo --threads 2',
@@ -266,20 +315,21 @@ if [ "$mode" = load ]; then cat ${work}/load.* | awk '{print $1/$6, $0}' | sort 
     const results: { size: number; workload: string; tool: string; wallMs: number; peakKb: number }[] = [];
     let run = 0;
     for (const n of sizes) {
-      for (const workload of ['deploy', 'load'] as const) {
+      for (const workload of workloads) {
         const walls = new Map<string, number[]>();
         const peaks = new Map<string, number>();
         for (let r = 0; r < rounds; r++) {
           // Alternate: rotate the order every round.
-          const active = tools.filter((t) => n > 1 || !t.name.includes('--threads'));
+          const active = tools.filter((t) => (n > 1 || !t.name.includes('--threads')) && (!toolFilter || t.name === 'flo' || t.name === 'Fabric 2' || t.name === 'OpenSSH floor' || toolFilter.split(',').some((f) => t.name.includes(f))));
           const order = active.map((_, i) => active[(i + r) % active.length]!);
           for (const t of order) {
             const dir = `bench/${t.name.replace(/\W+/g, '')}-${run++}`;
             const [cmd, args, env] = workload === 'deploy' ? t.deploy(n, dir) : t.load(n);
+            await t.before?.(n);
             const s = await measure(cmd, args, work, env);
             if (!s.ok) throw new Error(`${t.name} ${workload} on ${n} hosts failed:\n${s.out.slice(-3000)}`);
             walls.set(t.name, [...(walls.get(t.name) ?? []), s.wallMs]);
-            peaks.set(t.name, Math.max(peaks.get(t.name) ?? 0, s.peakKb));
+            peaks.set(t.name, Math.max(peaks.get(t.name) ?? 0, s.peakKb + (t.extraKb?.() ?? 0)));
           }
         }
         for (const t of tools.filter((x) => walls.has(x.name))) {
@@ -294,14 +344,20 @@ if [ "$mode" = load ]; then cat ${work}/load.* | awk '{print $1/$6, $0}' | sort 
     const lines: string[] = [];
     lines.push(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, shared; ${rounds} rounds, tools alternating; wall = median, memory = peak RSS of the whole process tree.`);
     lines.push('');
-    lines.push('| workload | hosts | tool | wall (s) | peak RSS (MiB) | flo ÷ tool (wall) |');
-    lines.push('|---|---:|---|---:|---:|---:|');
+    lines.push('| workload | hosts | tool | wall (s) | peak RSS (MiB) | ÷ OpenSSH floor | ÷ Fabric 2 |');
+    lines.push('|---|---:|---|---:|---:|---:|---:|');
     for (const r of results) {
-      const f = results.find((x) => x.size === r.size && x.workload === r.workload && x.tool === 'flo')!;
-      lines.push(`| ${r.workload} | ${r.size} | ${r.tool} | ${(r.wallMs / 1000).toFixed(2)} | ${(r.peakKb / 1024).toFixed(0)} | ${r.tool === 'flo' ? '—' : (f.wallMs / r.wallMs).toFixed(2)} |`);
+      const peer = (tool: string): string => {
+        const p = results.find((x) => x.size === r.size && x.workload === r.workload && x.tool === tool);
+        return p ? (r.wallMs / p.wallMs).toFixed(2) : '—';
+      };
+      lines.push(`| ${r.workload} | ${r.size} | ${r.tool} | ${(r.wallMs / 1000).toFixed(2)} | ${(r.peakKb / 1024).toFixed(0)} | ${peer('OpenSSH floor')} | ${peer('Fabric 2')} |`);
     }
+    lines.push('');
+    lines.push('Peak RSS of the --persist rows includes the connection daemon (a separate process).');
     console.log(lines.join('\n'));
   } finally {
+    for (const ctl of ['ctl-held', 'ctl-first']) if (flo) await measure(process.execPath, [flo, 'disconnect'], work, { FLO_CONTROL_DIR: join(work, ctl) });
     await fleet.stop();
     rmSync(work, { recursive: true, force: true });
   }

@@ -71,7 +71,7 @@ function target(label: string, extra: Partial<SshTarget> = {}): SshTarget {
 }
 
 /** A daemon (started on demand by the client, in this process) whose hosts are directories. */
-function setup(options: { failOpen?: (t: SshTarget) => Error | undefined; idleMs?: number } = {}) {
+function setup(options: { failOpen?: (t: SshTarget) => Error | undefined; idleMs?: number; noFileProtocol?: boolean } = {}) {
   const dir = join(root, `ctl-${++n}`);
   const homes = join(root, `homes-${n}`);
   mkdirSync(homes);
@@ -90,7 +90,14 @@ function setup(options: { failOpen?: (t: SshTarget) => Error | undefined; idleMs
         if (o.acceptNewHostKeys) o.onWarning?.(`accepted new host key for ${t.label}`);
         const home = join(homes, t.label);
         mkdirSync(home, { recursive: true });
-        const tr = new LocalTransport(home);
+        const tr: Transport = new LocalTransport(home);
+        if (options.noFileProtocol) {
+          // Like a server without SFTP: file operations fail with TRANSFER_FAILED.
+          const no = () => Promise.reject(Object.assign(new Error('no SFTP here'), { code: 'TRANSFER_FAILED', host: t.label }));
+          tr.putFile = no;
+          tr.getFile = no;
+          tr.files = { stat: no, mkdirExclusive: no, createExclusive: no, mkdirp: no, readFile: no, writeFile: no, remove: no };
+        }
         transports.push(tr);
         return Promise.resolve(tr);
       },
@@ -145,19 +152,24 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     expect(s.opened).toEqual(['db1', 'db1']);
   });
 
-  it('uploads, downloads and the deploy lock go through commands', async () => {
-    const s = setup();
+  it.each([
+    ['file operations run in the daemon (it reads and writes the local files itself)', false],
+    ['without a file protocol on the host, commands carry the bytes (streamed cat, set -C)', true],
+  ])('uploads, downloads and the deploy lock: %s', async (_what, noFileProtocol) => {
+    const s = setup({ noFileProtocol });
     const c = s.connect('web1');
     const local = join(root, `art-${n}.bin`);
     writeFileSync(local, Buffer.alloc(200_000, 7));
     await c.run('mkdir -p app', { hide: true });
-    expect(await c.put(local, 'app/art.bin')).toMatchObject({ skipped: false });
+    const progress: number[] = [];
+    expect(await c.put(local, 'app/art.bin', { onProgress: (b) => progress.push(b) })).toMatchObject({ skipped: false });
     expect(readFileSync(join(s.homes, 'web1', 'app/art.bin')).equals(readFileSync(local))).toBe(true);
+    expect(progress.at(-1)).toBe(200_000);
     expect(await c.put(local, 'app/art.bin')).toMatchObject({ skipped: true });
     const back = join(root, `back-${n}.bin`);
     await c.get('app/art.bin', back);
     expect(readFileSync(back).equals(readFileSync(local))).toBe(true);
-    // A file too big to hold in memory is streamed from disk through the daemon.
+    // A file too big to hold in memory is streamed from disk.
     const large = join(root, `large-${n}.bin`);
     writeFileSync(large, Buffer.alloc(70 << 20, 3));
     expect(await c.put(large, 'app/large.bin')).toMatchObject({ skipped: false });

@@ -1,21 +1,21 @@
 /**
- * The `flo` side of `--persist`: a {@link Transport} whose commands run on a connection held by
- * the connection daemon (daemon.ts), started on first use. File operations report
- * `TRANSFER_FAILED`, so uploads, downloads and the deploy lock take their command-based paths
- * (streamed `cat`, `set -C`) over the persisted connection.
+ * The `flo` side of `--persist`: a {@link Transport} whose commands and file operations run on a
+ * connection held by the connection daemon (daemon.ts), started on first use. Uploads and
+ * downloads name local files by absolute path: the daemon (same user, same machine) reads and
+ * writes them itself, so no file bytes cross the socket.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { DeployError } from '../errors.js';
 import type { SshOptions, SshTarget } from '../ssh-target.js';
 import type { ExecOptions, ExecOutcome, RemoteFiles, Transport } from '../transport.js';
 import { fromWireError } from './daemon.js';
-import { CHUNK_BYTES, encodeFrame, FrameReader, MUX_VERSION, muxSettings, type FromDaemon, type MuxConnectionInfo, type ToDaemon } from './frames.js';
+import { CHUNK_BYTES, encodeFrame, FrameReader, MUX_VERSION, muxSettings, type FileMethod, type FromDaemon, type MuxConnectionInfo, type ToDaemon } from './frames.js';
 
 /** Where `--persist` keeps its socket, unless told otherwise. */
 export function defaultControlDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -128,7 +128,7 @@ class MuxChannel {
   }
 
   /** Sends a request; `handler` gets its replies until it calls `done`. */
-  request(build: (id: number) => ToDaemon, handler: Pending): { id: number; done: () => void; send: (m: ToDaemon, payload?: Buffer) => boolean } {
+  request(build: (id: number) => ToDaemon, handler: Pending, payload?: Buffer): { id: number; done: () => void; send: (m: ToDaemon, payload?: Buffer) => boolean } {
     const id = this.nextId++;
     if (this.dead) {
       queueMicrotask(() => handler.onLost(new DeployError('CONNECTION_LOST', 'the connection daemon went away')));
@@ -136,7 +136,7 @@ class MuxChannel {
     }
     this.pending.set(id, handler);
     if (this.pending.size === 1) this.sock.ref();
-    this.sock.write(encodeFrame(build(id)));
+    this.sock.write(encodeFrame(build(id), payload));
     return {
       id,
       done: () => {
@@ -255,11 +255,6 @@ export function warmConnectionDaemon(options: MuxClientOptions): void {
   channel(options).catch(() => undefined);
 }
 
-const noFiles = (label: string): RemoteFiles => {
-  const no = (): Promise<never> => Promise.reject(new DeployError('TRANSFER_FAILED', `file operations on ${label} go through commands on a persisted connection`, { host: label }));
-  return { stat: no, mkdirExclusive: no, createExclusive: no, mkdirp: no, readFile: no, writeFile: no, remove: no };
-};
-
 class MuxTransport implements Transport {
   readonly kind = 'ssh' as const;
   readonly files: RemoteFiles;
@@ -270,7 +265,57 @@ class MuxTransport implements Transport {
     private readonly target: SshTarget,
     private readonly options: SshOptions,
   ) {
-    this.files = noFiles(target.label);
+    const op = (method: FileMethod, path: string, extra: { mode?: number; rmdir?: boolean; data?: Buffer } = {}) =>
+      this.call(
+        (id) => ({ op: 'files', id, target, ssh: muxSettings(options), method, path, ...(extra.mode === undefined ? {} : { mode: extra.mode }), ...(extra.rmdir ? { rmdir: true } : {}) }),
+        extra.data,
+      );
+    this.files = {
+      stat: async (p) => (await op('stat', p)).value as { size: number } | null,
+      mkdirExclusive: async (p, mode) => (await op('mkdirExclusive', p, { mode })).value as boolean,
+      createExclusive: async (p, data, mode) => (await op('createExclusive', p, { mode, data })).value as boolean,
+      mkdirp: async (p, mode) => void (await op('mkdirp', p, { mode })),
+      readFile: async (p) => (await op('readFile', p)).payload,
+      writeFile: async (p, data, mode) => void (await op('writeFile', p, { mode, data })),
+      remove: async (p, o) => void (await op('remove', p, { rmdir: o?.rmdir === true })),
+    };
+  }
+
+  /** One request answered by `done` (or `error`), with `progress` along the way. */
+  private call(build: (id: number) => ToDaemon, payload?: Buffer, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<{ value: unknown; payload: Buffer }> {
+    const label = this.target.label;
+    return new Promise((resolve, reject) => {
+      if (!this.isOpen()) {
+        reject(new DeployError('CONNECTION_LOST', `the connection to ${label} is closed`, { host: label }));
+        return;
+      }
+      const onAbort = (): void => void req.send({ op: 'cancel', id: req.id });
+      const finish = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        req.done();
+      };
+      const req = this.ch.request((id) => build(id), {
+        onFrame: (m, data) => {
+          if (m.op === 'progress') onProgress?.(m.bytes);
+          else if (m.op === 'done') {
+            finish();
+            resolve({ value: m.value, payload: data });
+          } else if (m.op === 'error') {
+            finish();
+            const e = fromWireError(m.error);
+            if ((e as DeployError).code === 'CONNECTION_LOST') this.lost = true;
+            reject(e);
+          }
+        },
+        onLost: (e) => {
+          finish();
+          this.lost = true;
+          reject(new DeployError('CONNECTION_LOST', `the connection to ${label} was lost (${e.message})`, { host: label, cause: e }));
+        },
+      }, payload);
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   isOpen(): boolean {
@@ -366,12 +411,15 @@ class MuxTransport implements Transport {
     });
   }
 
-  putFile(): Promise<void> {
-    return Promise.reject(new DeployError('TRANSFER_FAILED', `uploads to ${this.target.label} go through a streamed command on a persisted connection`, { host: this.target.label }));
+  /** The daemon reads the local file itself (same user, same machine): no bytes cross the socket. */
+  async putFile(localPath: string, remotePath: string, mode: number, signal?: AbortSignal, _data?: Buffer, onProgress?: (bytes: number) => void): Promise<void> {
+    const abs = resolvePath(localPath);
+    await this.call((id) => ({ op: 'put', id, target: this.target, ssh: muxSettings(this.options), localPath: abs, remotePath, mode }), undefined, signal, onProgress);
   }
 
-  getFile(): Promise<void> {
-    return Promise.reject(new DeployError('TRANSFER_FAILED', `downloads from ${this.target.label} go through a streamed command on a persisted connection`, { host: this.target.label }));
+  async getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void> {
+    const abs = resolvePath(localPath);
+    await this.call((id) => ({ op: 'get', id, target: this.target, ssh: muxSettings(this.options), remotePath, localPath: abs }), undefined, signal);
   }
 
   /** Detaches; the daemon keeps the ssh connection for the next `flo`. */

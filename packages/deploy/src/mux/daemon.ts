@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { DeployError, HostKeyError } from '../errors.js';
@@ -56,7 +57,22 @@ interface Held {
 
 interface Running {
   abort: AbortController;
-  stdin: PassThrough;
+  stdin?: PassThrough;
+}
+
+/** Files read for uploads, by path + size + mtime + inode: a group's hosts share one read. */
+const MEMORY_UPLOAD_LIMIT = 64 << 20;
+const uploadCache: { key: string; data: Promise<Buffer | undefined> }[] = [];
+async function uploadData(path: string): Promise<Buffer | undefined> {
+  const st = await stat(path);
+  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  let hit = uploadCache.find((x) => x.key === key);
+  if (!hit) {
+    hit = { key, data: st.size <= MEMORY_UPLOAD_LIMIT ? readFile(path) : Promise.resolve(undefined) };
+    uploadCache.unshift(hit);
+    if (uploadCache.length > 4) uploadCache.pop();
+  }
+  return hit.data;
 }
 
 /** Serializes an error for the wire. */
@@ -212,6 +228,24 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
       armIdle();
     });
 
+    /** Runs `fn` on the held connection for this request (cancellable; `CONNECTION_LOST` when it is gone). */
+    function withTransport<T>(m: { id: number; target: SshTarget; ssh: MuxSshSettings }, extra: { stdin?: PassThrough }, fn: (t: Transport, signal: AbortSignal) => Promise<T>): Promise<T> {
+      const p = transportFor(m.target, m.ssh, false, () => undefined);
+      if (!p) return Promise.reject(new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} is gone`, { host: m.target.label }));
+      const abort = new AbortController();
+      running.set(m.id, { abort, ...extra });
+      return p
+        .then((t) => {
+          if (t.isOpen?.() === false) throw new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} was lost`, { host: m.target.label });
+          return fn(t, abort.signal);
+        })
+        .finally(() => {
+          running.delete(m.id);
+          const h = held.get(connectionKey(m.target, m.ssh));
+          if (h) h.lastUsed = Date.now();
+        });
+    }
+
     function handle(m: ToDaemon, payload: Buffer): void {
       switch (m.op) {
         case 'hello':
@@ -231,45 +265,76 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
           return;
         }
         case 'exec': {
-          const p = transportFor(m.target, m.ssh, false, () => undefined);
-          if (!p) {
-            fail(m.id, new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} is gone`, { host: m.target.label }));
-            return;
-          }
-          const abort = new AbortController();
           const stdin = new PassThrough();
-          running.set(m.id, { abort, stdin });
-          void p
-            .then((t) => {
-              if (t.isOpen?.() === false) throw new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} was lost`, { host: m.target.label });
-              return t.exec(m.command, {
-                pty: m.pty,
-                signal: abort.signal,
-                interact: (w) => void stdin.pipe(w),
-                onStdout: (c) => {
-                  for (let i = 0; i < c.length; i += CHUNK_BYTES) send({ op: 'stdout', id: m.id }, c.subarray(i, i + CHUNK_BYTES));
-                },
-                onStderr: (c) => {
-                  for (let i = 0; i < c.length; i += CHUNK_BYTES) send({ op: 'stderr', id: m.id }, c.subarray(i, i + CHUNK_BYTES));
-                },
-              });
-            })
-            .then(
-              (out) => send({ op: 'exit', id: m.id, exitCode: out.exitCode, signal: out.signal }),
-              (e: unknown) => fail(m.id, e),
-            )
-            .finally(() => {
-              running.delete(m.id);
-              const h = held.get(connectionKey(m.target, m.ssh));
-              if (h) h.lastUsed = Date.now();
-            });
+          withTransport(m, { stdin }, (t, signal) =>
+            t.exec(m.command, {
+              pty: m.pty,
+              signal,
+              interact: (w) => void stdin.pipe(w),
+              onStdout: (c) => {
+                for (let i = 0; i < c.length; i += CHUNK_BYTES) send({ op: 'stdout', id: m.id }, c.subarray(i, i + CHUNK_BYTES));
+              },
+              onStderr: (c) => {
+                for (let i = 0; i < c.length; i += CHUNK_BYTES) send({ op: 'stderr', id: m.id }, c.subarray(i, i + CHUNK_BYTES));
+              },
+            }),
+          ).then(
+            (out) => send({ op: 'exit', id: m.id, exitCode: out.exitCode, signal: out.signal }),
+            (e: unknown) => fail(m.id, e),
+          );
           return;
         }
+        case 'put':
+          // The daemon runs as the same user on the same machine: it reads the file itself.
+          withTransport(m, {}, async (t, signal) => {
+            const data = await uploadData(m.localPath);
+            let last = 0;
+            await t.putFile(m.localPath, m.remotePath, m.mode, signal, data, (bytes) => {
+              if (bytes - last >= 1 << 20 || bytes === data?.length) {
+                last = bytes;
+                send({ op: 'progress', id: m.id, bytes });
+              }
+            });
+          }).then(
+            () => send({ op: 'done', id: m.id }),
+            (e: unknown) => fail(m.id, e),
+          );
+          return;
+        case 'get':
+          withTransport(m, {}, (t, signal) => t.getFile(m.remotePath, m.localPath, signal)).then(
+            () => send({ op: 'done', id: m.id }),
+            (e: unknown) => fail(m.id, e),
+          );
+          return;
+        case 'files':
+          withTransport(m, {}, async (t): Promise<[unknown, Buffer?]> => {
+            const f = t.files;
+            switch (m.method) {
+              case 'stat':
+                return [await f.stat(m.path)];
+              case 'mkdirExclusive':
+                return [await f.mkdirExclusive(m.path, m.mode ?? 0o755)];
+              case 'createExclusive':
+                return [await f.createExclusive(m.path, payload, m.mode ?? 0o600)];
+              case 'mkdirp':
+                return [await f.mkdirp(m.path, m.mode ?? 0o755)];
+              case 'readFile':
+                return [null, await f.readFile(m.path)];
+              case 'writeFile':
+                return [await f.writeFile(m.path, payload, m.mode ?? 0o644)];
+              case 'remove':
+                return [await f.remove(m.path, { rmdir: m.rmdir === true })];
+            }
+          }).then(
+            ([value, data]) => send({ op: 'done', id: m.id, value: value ?? null }, data),
+            (e: unknown) => fail(m.id, e),
+          );
+          return;
         case 'stdin':
-          running.get(m.id)?.stdin.write(payload);
+          running.get(m.id)?.stdin?.write(payload);
           return;
         case 'stdin-end':
-          running.get(m.id)?.stdin.end();
+          running.get(m.id)?.stdin?.end();
           return;
         case 'cancel':
           running.get(m.id)?.abort.abort(new Error('cancelled by the client'));

@@ -33,11 +33,17 @@ export type ToDaemon =
   | { op: 'hello'; version: number; idleMs: number }
   | { op: 'open'; id: number; target: SshTarget; ssh: MuxSshSettings }
   | { op: 'exec'; id: number; target: SshTarget; ssh: MuxSshSettings; command: string; pty: boolean }
+  | { op: 'put'; id: number; target: SshTarget; ssh: MuxSshSettings; localPath: string; remotePath: string; mode: number }
+  | { op: 'get'; id: number; target: SshTarget; ssh: MuxSshSettings; remotePath: string; localPath: string }
+  | { op: 'files'; id: number; target: SshTarget; ssh: MuxSshSettings; method: FileMethod; path: string; mode?: number; rmdir?: boolean }
   | { op: 'stdin'; id: number }
   | { op: 'stdin-end'; id: number }
   | { op: 'cancel'; id: number }
   | { op: 'list'; id: number }
   | { op: 'stop'; id: number };
+
+/** The {@link RemoteFiles} operations the daemon runs for a client. */
+export type FileMethod = 'stat' | 'mkdirExclusive' | 'createExclusive' | 'mkdirp' | 'readFile' | 'writeFile' | 'remove';
 
 /** One persisted connection, as `list` reports it. */
 export interface MuxConnectionInfo {
@@ -58,6 +64,8 @@ export type FromDaemon =
   | { op: 'stderr'; id: number }
   | { op: 'warning'; id: number; message: string }
   | { op: 'exit'; id: number; exitCode: number | null; signal: string | null }
+  | { op: 'progress'; id: number; bytes: number }
+  | { op: 'done'; id: number; value?: unknown }
   | { op: 'error'; id: number; error: WireError }
   | { op: 'list'; id: number; connections: MuxConnectionInfo[] }
   | { op: 'stopping'; id: number };
