@@ -24,20 +24,68 @@ function owner(): string {
 const LOCK_PATH = '~/.flotilla/locks/deploy';
 
 function locked(c: Connection, holder: string): DeployError {
-  return new DeployError(
-    'DEPLOY_LOCKED',
-    `another deploy holds the lock on ${c.host} (${holder.trim() || 'owner unknown'}); if it is stale, remove ~/.flotilla/locks/deploy on the host`,
-    { host: c.host },
+  return Object.assign(
+    new DeployError(
+      'DEPLOY_LOCKED',
+      `another deploy holds the lock on ${c.host} (${holder.trim() || 'owner unknown'}); if it is stale, remove ~/.flotilla/locks/deploy on the host`,
+      { host: c.host },
+    ),
+    { holder },
   );
+}
+
+/** The holder recorded by {@link owner}: `user@machine pid N since …`. */
+const HOLDER = /^\S+@(\S+) pid (\d+) since /;
+
+/**
+ * Whether a lock holder is a process of this machine that no longer runs (a flo killed with
+ * SIGKILL, or a machine crash, leaves its lock behind). A live pid, another machine, or an
+ * unreadable holder is never stale.
+ */
+export function isStaleHolder(holder: string, here: { hostname: string; alive: (pid: number) => boolean } = { hostname: hostname(), alive: pidAlive }): boolean {
+  const m = HOLDER.exec(holder.trim());
+  if (!m || m[1] !== here.hostname) return false;
+  const pid = Number(m[2]);
+  return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !here.alive(pid);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
  * Runs `fn` holding the host's deploy lock; the lock is released afterwards, even on failure.
  * The lock is taken with file operations (an exclusive SFTP open) when the transport has them,
- * so it costs no remote process; otherwise with `set -C` (noclobber, O_EXCL) in sh.
+ * so it costs no remote process; otherwise with `set -C` (noclobber, O_EXCL) in sh. A lock left
+ * by a flo of this machine that no longer runs is removed (only if it still names that holder)
+ * and taken, with a warning; any other holder makes it fail with `DEPLOY_LOCKED`.
  */
-export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, options: { owner?: string } = {}): Promise<T> {
+export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, options: { owner?: string; onWarning?: (message: string) => void } = {}): Promise<T> {
   const who = options.owner ?? owner();
+  let release: () => Promise<void>;
+  try {
+    release = await takeLock(c, who);
+  } catch (e) {
+    const holder = (e as { holder?: string }).holder;
+    if ((e as DeployError).code !== 'DEPLOY_LOCKED' || holder === undefined || !isStaleHolder(holder)) throw e;
+    // Remove it only while it still names the dead holder, then take it as usual.
+    await c.run(`f=${LOCK}; [ "$(cat "$f" 2>/dev/null)" = ${shellQuote(holder.trim())} ] && rm -f "$f"; :`, { hide: true });
+    options.onWarning?.(`${c.host}: removed a stale deploy lock (${holder.trim()}: that process no longer runs)`);
+    release = await takeLock(c, who);
+  }
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
+}
+
+async function takeLock(c: Connection, who: string): Promise<() => Promise<void>> {
   let files: Awaited<ReturnType<Connection['files']>> | undefined;
   try {
     files = await c.files();
@@ -54,14 +102,12 @@ export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, opt
   }
   if (files) {
     const f = files;
-    try {
-      return await fn();
-    } finally {
+    return async () => {
       await f
         .remove(LOCK_PATH)
         .catch(() => c.run(`rm -f ${LOCK}`, { hide: true, warn: true }))
         .catch(() => undefined);
-    }
+    };
   }
   const r = await c.run(
     `mkdir -p "$HOME"/.flotilla/locks && if (set -C; printf '%s\\n' ${shellQuote(who)} > ${LOCK}) 2>/dev/null; then :; else cat ${LOCK} 2>/dev/null; exit 75; fi`,
@@ -69,9 +115,7 @@ export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, opt
   );
   if (r.exitCode === 75) throw locked(c, r.stdout);
   if (r.exitCode !== 0) throw new DeployError('DEPLOY_LOCKED', `cannot take the deploy lock on ${c.host}: ${r.stderr.trim()}`, { host: c.host });
-  try {
-    return await fn();
-  } finally {
+  return async () => {
     await c.run(`rm -f ${LOCK}`, { hide: true, warn: true }).catch(() => undefined);
-  }
+  };
 }

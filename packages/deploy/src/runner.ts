@@ -31,6 +31,8 @@ export interface RunTasksOptions extends GroupOptions {
   /** Live output of commands, per host. */
   onOutput?: (host: string, line: string, stream: 'stdout' | 'stderr') => void;
   onTaskStart?: (task: string, hosts: string[]) => void;
+  /** Warnings (e.g. a stale deploy lock removed). @default `ssh.onWarning` */
+  onWarning?: (message: string) => void;
   /**
    * Runs per-host tasks (and `--place` fact gathering) in these host worker threads instead of
    * this thread. The pool must have been made with the same deployfile.
@@ -103,7 +105,8 @@ export async function runTasks(options: RunTasksOptions): Promise<TaskRunResult[
           if (pool) return pool.runTask(inv.name, args, refs[i]!, lock);
           const c = connect(refs[i]!);
           const call = async (): Promise<unknown> => await loaded.task.fn(c, ...args);
-          return lock ? withDeployLock(c, call) : call();
+          const onWarning = options.onWarning ?? options.ssh?.onWarning;
+          return lock ? withDeployLock(c, call, onWarning ? { onWarning } : {}) : call();
         },
         options,
       );

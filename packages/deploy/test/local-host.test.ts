@@ -18,6 +18,9 @@ import {
   stopService,
   withDeployLock,
 } from '../src/index.js';
+import { isStaleHolder } from '../src/lock.js';
+import { hostname } from 'node:os';
+import { spawnSync } from 'node:child_process';
 
 const root = mkdtempSync(join(tmpdir(), 'flo-local-'));
 let n = 0;
@@ -143,6 +146,47 @@ describe('deploy lock', { timeout: 90_000 }, () => {
     release();
     await holding;
     expect(await withDeployLock(c, () => Promise.resolve(2))).toBe(2);
+  });
+});
+
+describe('stale deploy locks', { timeout: 90_000 }, () => {
+  const here = { hostname: 'ops1', alive: (pid: number) => pid === 4242 };
+  it.each([
+    ['a dead pid of this machine', 'ann@ops1 pid 999 since 2026-01-01T00:00:00.000Z', true],
+    ['a live pid of this machine', 'ann@ops1 pid 4242 since 2026-01-01T00:00:00.000Z', false],
+    ['another machine', 'ann@ops2 pid 999 since 2026-01-01T00:00:00.000Z', false],
+    ['an unreadable holder', 'someone, somewhere', false],
+    ['an empty holder', '', false],
+    ['pid 0', 'ann@ops1 pid 0 since 2026-01-01T00:00:00.000Z', false],
+  ])('%s: stale = %s', (_what, holder, stale) => {
+    expect(isStaleHolder(holder, here)).toBe(stale);
+  });
+
+  const deadPid = (): number => {
+    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    return Number(r.stdout);
+  };
+
+  it('a lock left by a flo of this machine that no longer runs is removed with a warning, and taken', async () => {
+    const { c } = host();
+    const holder = `ann@${hostname()} pid ${deadPid()} since 2026-01-01T00:00:00.000Z`;
+    await c.run(`mkdir -p .flotilla/locks && printf '%s\\n' '${holder}' > .flotilla/locks/deploy`);
+    const warnings: string[] = [];
+    expect(await withDeployLock(c, () => c.run('cat .flotilla/locks/deploy', { hide: true }).then((r) => r.stdout), { owner: 'me@here pid 1 since now', onWarning: (w) => warnings.push(w) })).toBe(
+      'me@here pid 1 since now\n',
+    );
+    expect(warnings).toEqual([expect.stringMatching(/removed a stale deploy lock \(ann@.* pid \d+ .*that process no longer runs\)/)]);
+    expect((await c.run('test -e .flotilla/locks/deploy', { warn: true })).exitCode).toBe(1);
+  });
+
+  it('a lock of a live process, or of another machine, is left alone', async () => {
+    const { c } = host();
+    for (const holder of [`ann@${hostname()} pid ${process.ppid} since 2026-01-01T00:00:00.000Z`, `ann@elsewhere pid ${deadPid()} since 2026-01-01T00:00:00.000Z`]) {
+      await c.run(`mkdir -p .flotilla/locks && printf '%s\\n' '${holder}' > .flotilla/locks/deploy`);
+      const e = await withDeployLock(c, () => Promise.resolve(1)).catch((x: unknown) => x);
+      expect(isDeployError(e) && e.code).toBe('DEPLOY_LOCKED');
+      expect((await c.run('cat .flotilla/locks/deploy', { hide: true })).stdout).toBe(`${holder}\n`);
+    }
   });
 });
 

@@ -56,6 +56,7 @@ export const command: CommandModule = {
         cwd: ctx.cwd,
         connect: s.connect,
         onOutput: s.hostLine,
+        onWarning: (m) => s.log(s.errColors.yellow(m)),
         ...(place === 'lowest-load' ? { place } : {}),
         onTaskStart: (name, hosts) => {
           if (format !== 'json') s.log(s.errColors.bold(`task ${name} on ${hosts.join(', ')}`));

@@ -308,5 +308,9 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
     expect(killed.code).toBeNull();
     const after = await flo([...base, 'run', '-H', 'h05', 'readlink ~/.flotilla/apps/app/current || echo none'], { cwd: proj });
     expect(after.stdout).toBe(before.stdout);
+    // The killed flo left its deploy lock; its process is gone, so the next deploy removes it (saying so) and goes ahead.
+    const next = await flo([...base, '-H', 'h05', 'deploy:app'], { cwd: proj });
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/h05: removed a stale deploy lock \(.* pid \d+ since .*that process no longer runs\)/);
   });
 });

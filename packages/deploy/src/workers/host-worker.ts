@@ -84,7 +84,7 @@ port.on('message', (m: ToWorker) => {
           if (!t) throw new Error(`no task named "${m.task}" in the worker's deployfile`);
           const c = connection(m.host);
           const call = async (): Promise<unknown> => await t.task.fn(c, ...m.args);
-          const value = m.lock ? await withDeployLock(c, call) : await call();
+          const value = m.lock ? await withDeployLock(c, call, { onWarning: (message) => send({ type: 'warning', message }) }) : await call();
           send({ type: 'done', id: m.id, value: cloneable(value) });
         } catch (e) {
           send({ type: 'done', id: m.id, error: portable(e) });
