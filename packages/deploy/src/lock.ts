@@ -44,7 +44,7 @@ const HOLDER = /^\S+@(\S+) pid (\d+) since /;
  */
 export function isStaleHolder(holder: string, here: { hostname: string; alive: (pid: number) => boolean } = { hostname: hostname(), alive: pidAlive }): boolean {
   const m = HOLDER.exec(holder.trim());
-  if (!m || m[1] !== here.hostname) return false;
+  if (m?.[1] !== here.hostname) return false;
   const pid = Number(m[2]);
   return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !here.alive(pid);
 }
