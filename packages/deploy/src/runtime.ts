@@ -104,8 +104,17 @@ function commandLine(command: string): string {
   return /[;&|\n<>()`$]|^\s*(exec|cd|export)\b/.test(command) ? command : `exec ${command}`;
 }
 
+/**
+ * Whether transient units will outlive this ssh session: systemd runs the host, and either the
+ * user is root (system manager) or the user's own manager lingers (`loginctl enable-linger`) —
+ * without lingering, systemd stops a user's manager, and every unit in it, at logout.
+ */
+export const SYSTEMD_PROBE =
+  'command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ] && ' +
+  '{ [ "$(id -u)" = 0 ] || { loginctl show-user "$(id -un)" -p Linger 2>/dev/null | grep -qx Linger=yes && systemctl --user show-environment >/dev/null 2>&1; }; }';
+
 async function hasSystemd(c: Connection): Promise<boolean> {
-  const r = await c.run('command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]', { hide: true, warn: true });
+  const r = await c.run(SYSTEMD_PROBE, { hide: true, warn: true });
   return r.exitCode === 0;
 }
 
@@ -134,7 +143,7 @@ export async function startService(c: Connection, options: ServiceOptions): Prom
         `-p Restart=${sysRestart} -p RestartSec=1 -p TimeoutStopSec=${grace} -- sh -c ${shellQuote(cmd)} >/dev/null`,
       { hide: true },
     );
-    return serviceStatus(c, options.name);
+    return serviceStatus(c, options.name, 'systemd');
   }
   const dir = dirOf(options.name);
   const script = '"$HOME"/.flotilla/bin/flotilla-supervise';
