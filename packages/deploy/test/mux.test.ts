@@ -1,7 +1,7 @@
 // --persist: the frame codec, and the connection daemon with its client in this process. The
 // daemon's "ssh" connections here are local transports (a directory is the host), so these
 // tests check the daemon's own guarantees; the end-to-end suite runs it against real sshd.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,6 +234,40 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     await stopPersisted({ controlDir: s.dir }).then(() => undefined);
     await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(join(s.dir, 'mux.sock'))).toBe(false);
+  });
+
+  it('a daemon of another flo version is stopped (by its pid) and replaced; disconnect stops one too', async () => {
+    const s = setup();
+    ensureControlDir(s.dir);
+    const socketPath = join(s.dir, 'mux.sock');
+    // An "old" daemon in its own process: answers hello with version 0 and its pid, then closes;
+    // exits on SIGTERM (removing its socket, as the real one does).
+    const old = (): ChildProcess => {
+      const child = spawn(process.execPath, [
+        '-e',
+        `const net = require('net'); const fs = require('fs');
+         const frame = (h) => { const b = Buffer.from(JSON.stringify(h)); const o = Buffer.alloc(8 + b.length); o.writeUInt32BE(4 + b.length, 0); o.writeUInt32BE(b.length, 4); b.copy(o, 8); return o; };
+         const srv = net.createServer((c) => { c.once('data', () => { c.end(frame({ op: 'hello', version: 0, pid: process.pid })); }); });
+         srv.listen(${JSON.stringify(socketPath)}, () => process.stdout.write('up'));
+         process.on('SIGTERM', () => { srv.close(); process.exit(0); });`,
+      ]);
+      return child;
+    };
+    const first = old();
+    await new Promise((r) => first.stdout!.once('data', r));
+    const exited = new Promise((r) => first.once('exit', r));
+    const c = s.connect('web1');
+    expect((await c.run('echo new', { hide: true })).stdout).toBe('new\n');
+    await exited;
+    expect(s.starts()).toBe(1);
+    // disconnect against an old daemon stops it too.
+    await stopPersisted({ controlDir: s.dir });
+    const second = old();
+    await new Promise((r) => second.stdout!.once('data', r));
+    const exited2 = new Promise((r) => second.once('exit', r));
+    await expect(listPersisted({ controlDir: s.dir })).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/speaks version 0.*flo disconnect/) });
+    expect(await stopPersisted({ controlDir: s.dir })).toBe(true);
+    await exited2;
   });
 
   it('a second daemon on a live socket is refused; a stale socket file is replaced', async () => {

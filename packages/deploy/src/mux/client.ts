@@ -169,6 +169,16 @@ function connectSocket(path: string): Promise<Socket> {
   });
 }
 
+/** The daemon speaks another wire version (a flo upgrade while it ran). */
+class VersionMismatch extends Error {
+  constructor(
+    readonly version: number,
+    readonly pid: number,
+  ) {
+    super(`the connection daemon (pid ${pid}) speaks version ${version}, this flo ${MUX_VERSION}`);
+  }
+}
+
 async function hello(sock: Socket, idleMs: number): Promise<void> {
   const reader = new FrameReader<FromDaemon>();
   try {
@@ -186,7 +196,8 @@ async function hello(sock: Socket, idleMs: number): Promise<void> {
         try {
           const m = reader.push(chunk)[0]?.header;
           if (!m) return;
-          settle(m.op === 'hello' && m.version === MUX_VERSION ? undefined : new Error(`unexpected answer ${m.op}`));
+          if (m.op !== 'hello') settle(new Error(`unexpected answer ${m.op}`));
+          else settle(m.version === MUX_VERSION ? undefined : new VersionMismatch(m.version, m.pid));
         } catch (e) {
           settle(e as Error);
         }
@@ -197,6 +208,23 @@ async function hello(sock: Socket, idleMs: number): Promise<void> {
   } catch (e) {
     sock.destroy();
     throw e;
+  }
+}
+
+/** SIGTERM to a daemon, then wait (up to 5 s) until its socket stops answering. */
+async function stopPid(pid: number, socketPath: string): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await connectSocket(socketPath)).destroy();
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -215,7 +243,7 @@ function channel(options: MuxClientOptions): Promise<MuxChannel> {
   });
   return p;
 
-  async function fresh(): Promise<MuxChannel> {
+  async function fresh(retried = false): Promise<MuxChannel> {
     ensureControlDir(dir);
     let sock: Socket | undefined;
     try {
@@ -240,6 +268,11 @@ function channel(options: MuxClientOptions): Promise<MuxChannel> {
       await hello(sock, options.persistMs);
     } catch (e) {
       sock.destroy();
+      if (e instanceof VersionMismatch && !retried) {
+        // A daemon of another flo version: stop it (same user) and start one of this version.
+        await stopPid(e.pid, socketPath);
+        return fresh(true);
+      }
       throw new DeployError('CONNECT_FAILED', `the connection daemon at ${socketPath} did not answer: ${(e as Error).message}; stop it with \`flo disconnect\``);
     }
     return new MuxChannel(sock);
@@ -496,11 +529,23 @@ async function ask<T>(controlDir: string | undefined, build: (id: number) => ToD
 }
 
 /** The connections the daemon holds, or `undefined` when no daemon runs. */
-export function listPersisted(options: { controlDir?: string } = {}): Promise<MuxConnectionInfo[] | undefined> {
-  return ask(options.controlDir, (id) => ({ op: 'list', id }), (m) => (m.op === 'list' ? m.connections : undefined));
+export async function listPersisted(options: { controlDir?: string } = {}): Promise<MuxConnectionInfo[] | undefined> {
+  try {
+    return await ask(options.controlDir, (id) => ({ op: 'list', id }), (m) => (m.op === 'list' ? m.connections : undefined));
+  } catch (e) {
+    if (e instanceof VersionMismatch) throw new DeployError('CONNECT_FAILED', `${e.message}: stop it with \`flo disconnect\``);
+    throw e;
+  }
 }
 
 /** Asks the daemon to close every connection and exit; resolves false when none was running. */
 export async function stopPersisted(options: { controlDir?: string } = {}): Promise<boolean> {
-  return (await ask(options.controlDir, (id) => ({ op: 'stop', id }), (m) => (m.op === 'stopping' ? true : undefined))) === true;
+  try {
+    return (await ask(options.controlDir, (id) => ({ op: 'stop', id }), (m) => (m.op === 'stopping' ? true : undefined))) === true;
+  } catch (e) {
+    if (!(e instanceof VersionMismatch)) throw e;
+    // A daemon of another flo version: stop it by its pid (it runs as this user).
+    await stopPid(e.pid, join(options.controlDir ?? defaultControlDir(), 'mux.sock'));
+    return true;
+  }
 }

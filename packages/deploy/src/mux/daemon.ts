@@ -250,6 +250,9 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
       switch (m.op) {
         case 'hello':
           if (m.version !== MUX_VERSION) {
+            // Another flo version: say who this is (so it can stop this daemon and start its
+            // own), and serve nothing else.
+            send({ op: 'hello', version: MUX_VERSION, pid: process.pid });
             sock.end();
             return;
           }
