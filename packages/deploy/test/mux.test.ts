@@ -2,11 +2,11 @@
 // daemon's "ssh" connections here are local transports (a directory is the host), so these
 // tests check the daemon's own guarantees; the end-to-end suite runs it against real sshd.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Connection, LocalTransport, startMuxDaemon, withDeployLock, type MuxDaemon, type SshTarget, type Transport } from '../src/index.js';
 import { ensureControlDir, listPersisted, openMuxTransport, stopPersisted } from '../src/mux/client.js';
 import { encodeFrame, FrameError, FrameReader, type ToDaemon } from '../src/mux/frames.js';
@@ -51,6 +51,7 @@ const daemons: MuxDaemon[] = [];
 afterEach(async () => {
   await Promise.all(daemons.splice(0).map((d) => d.close()));
 });
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function target(label: string, extra: Partial<SshTarget> = {}): SshTarget {
   return {
