@@ -1,4 +1,6 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, mkdirSync, existsSync, ftruncateSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, mkdirSync, existsSync, ftruncateSync, unlinkSync, writeFileSync, renameSync, linkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptStorageError, errSnapOutOfDate, RaftError } from '../errors.js';
@@ -68,6 +70,84 @@ const hex = (n: number): string => n.toString(16).padStart(16, '0');
  * failed `save` (disk full, I/O error) every further write throws `storage-misuse`: restart
  * the process, and recovery takes what reached the disk.
  */
+/** The file that says which process uses a data directory. */
+export const LOCK_FILE = 'LOCK';
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the data directory: `LOCK` is created exclusively with this process's pid and host
+ * name. A LOCK of a live process — here, or of another host (which cannot be checked) —
+ * refuses with `storage-misuse`: two processes appending to one WAL would corrupt it. A LOCK
+ * whose process has died (crash, SIGKILL) is taken over; so is one of this very process (an
+ * earlier FileStorage it abandoned without closing, as crash tests do). Returns the content
+ * written, which {@link releaseDirLock} checks before removing the file.
+ */
+function acquireDirLock(dir: string): string {
+  const path = join(dir, LOCK_FILE);
+  const me = `${process.pid} ${hostname()}\n`;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    try {
+      writeFileSync(path, me, { flag: 'wx', mode: 0o644 });
+      return me;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder: string;
+    try {
+      holder = readFileSync(path, 'utf8');
+    } catch {
+      continue; // removed meanwhile: try again
+    }
+    const [pidText = '', host = ''] = holder.trim().split(/\s+/);
+    const pid = Number(pidText);
+    const sameHost = host === hostname();
+    const valid = Number.isSafeInteger(pid) && pid > 0;
+    const takeOver = valid && sameHost && (pid === process.pid || !pidAlive(pid));
+    if (!takeOver) {
+      throw new RaftError(
+        'storage-misuse',
+        `${dir} is in use by ${valid ? `process ${pid} on ${host || 'an unknown host'}` : 'another process'} (its ${LOCK_FILE} file); ` +
+          `stop that process first — or, if no process uses this directory, delete ${path}`,
+      );
+    }
+    // Move the stale LOCK aside: of several processes breaking it at once, one rename wins.
+    const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      continue;
+    }
+    const moved = readFileSync(aside, 'utf8');
+    // Someone else's fresh LOCK was moved instead: put it back (unless a newer one exists).
+    if (moved !== holder) {
+      try {
+        linkSync(aside, path);
+      } catch {
+        /* a newer LOCK is there */
+      }
+    }
+    unlinkSync(aside);
+  }
+  throw new RaftError('storage-misuse', `cannot take ${path}: other processes keep replacing it`);
+}
+
+function releaseDirLock(dir: string, token: string): void {
+  const path = join(dir, LOCK_FILE);
+  try {
+    if (readFileSync(path, 'utf8') === token) unlinkSync(path);
+  } catch {
+    /* already gone */
+  }
+}
+
 export class FileStorage implements Storage {
   private readonly mem: MemoryStorage;
   private readonly walDir: string;
@@ -78,6 +158,8 @@ export class FileStorage implements Storage {
   private current: FileHandle | undefined;
   private currentSize: number;
   private closed = false;
+  /** The content of our LOCK file (released on close). */
+  private lockToken = '';
   /** Set when a write failed: memory and disk may disagree, so nothing more is written. */
   private failed: unknown;
   /** True when the directory held no state at open (call {@link bootstrap}). */
@@ -111,6 +193,18 @@ export class FileStorage implements Storage {
     const snapDir = join(dir, 'snap');
     mkdirSync(walDir, { recursive: true });
     mkdirSync(snapDir, { recursive: true });
+    const token = acquireDirLock(dir);
+    try {
+      const fs = await FileStorage.recover(dir, walDir, snapDir, opts);
+      fs.lockToken = token;
+      return fs;
+    } catch (e) {
+      releaseDirLock(dir, token);
+      throw e;
+    }
+  }
+
+  private static async recover(dir: string, walDir: string, snapDir: string, opts: FileStorageOptions): Promise<FileStorage> {
     // A snapshot whose rename never happened is garbage.
     for (const n of readdirSync(snapDir)) if (n.endsWith('.snap.tmp')) unlinkSync(join(snapDir, n));
     const snap = loadNewestSnapshot(snapDir);
@@ -253,6 +347,7 @@ export class FileStorage implements Storage {
     this.closed = true;
     await this.current?.close();
     this.current = undefined;
+    if (this.lockToken) releaseDirLock(this.dir, this.lockToken);
   }
 
   // ---- internals ----
