@@ -185,6 +185,25 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     expect(await withDeployLock(other, () => Promise.resolve(2))).toBe(2);
   });
 
+  it('many streamed inputs at once share the socket without piling up listeners (putDir to 20 hosts)', async () => {
+    const s = setup();
+    const src = join(root, `tree-${n}`);
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'sub', 'blob'), Buffer.alloc(2 << 20, 5));
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const hosts = Array.from({ length: 20 }, (_, i) => s.connect(`h${i}`));
+      await Promise.all(hosts.map((c) => c.putDir(src, 'tree')));
+      for (let i = 0; i < 20; i++) expect(statSync(join(s.homes, `h${i}`, 'tree', 'sub', 'blob')).size).toBe(2 << 20);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('an abort kills the remote command', async () => {
     const s = setup();
     const ac = new AbortController();

@@ -147,8 +147,21 @@ class MuxChannel {
     };
   }
 
+  private drained: Promise<void> | undefined;
+  /** Resolves once the socket's write buffer has drained (one shared wait for every writer). */
   waitDrain(): Promise<void> {
-    return this.dead || !this.sock.writableNeedDrain ? Promise.resolve() : new Promise((r) => this.sock.once('drain', r).once('close', r));
+    if (this.dead || !this.sock.writableNeedDrain) return Promise.resolve();
+    this.drained ??= new Promise<void>((r) => {
+      const done = (): void => {
+        this.sock.off('drain', done);
+        this.sock.off('close', done);
+        this.drained = undefined;
+        r();
+      };
+      this.sock.on('drain', done);
+      this.sock.on('close', done);
+    });
+    return this.drained;
   }
 
   close(): void {
