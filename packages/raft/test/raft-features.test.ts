@@ -414,6 +414,29 @@ describe('host contract', () => {
     expect(() => leader.ready()).toThrow(/before advance/);
   });
 
+  it("a follower answers heartbeats at once while its fsync is in flight; its append acknowledgement waits for the fsync", () => {
+    const c = cluster();
+    const leader = c.member(1).node;
+    const follower = c.member(2).node;
+    leader.propose(data('entry'));
+    const rd = leader.ready();
+    for (const m of rd.messages) if (m.to === 2) follower.step(m);
+    const frd = follower.ready(); // the follower's write starts and has not finished
+    expect(frd.entries.length).toBeGreaterThan(0);
+    expect(frd.persistedMessages.map((m) => m.type)).toContain('append-response');
+    expect(frd.messages.map((m) => m.type)).not.toContain('append-response');
+    // A heartbeat arrives meanwhile: the response goes out now, not after the fsync.
+    for (let i = 0; i < 3; i++) leader.tick();
+    const beat = leader.takeMessages().find((m) => m.type === 'heartbeat' && m.to === 2)!;
+    follower.step(beat);
+    const now = follower.takeMessages();
+    expect(now.map((m) => [m.type, m.to])).toEqual([['heartbeat-response', 1]]);
+    c.member(1).storage.append(rd.entries);
+    leader.advance();
+    c.member(2).storage.append(frd.entries);
+    follower.advance();
+  });
+
   it('a leader whose fsync takes three election timeouts keeps its followers from campaigning', () => {
     const c = cluster();
     const leader = c.member(1);

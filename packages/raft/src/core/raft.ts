@@ -247,9 +247,14 @@ export class Raft {
       case 'vote':
       case 'vote-response':
       case 'pre-vote-response':
-      case 'heartbeat-response':
         // These speak for state that must be durable first (votes, terms, acknowledged entries).
         this.msgsAfterAppend.push(full);
+        break;
+      case 'heartbeat-response':
+        // A heartbeat response only says "I heard you" (and echoes a ReadIndex context): it
+        // claims nothing about the log, so it goes out at once — a follower's slow fsync must
+        // not make its leader look unreachable (check-quorum, leases). etcd-io/raft does the same.
+        this.msgs.push(full);
         break;
       case 'append':
       case 'pre-vote':

@@ -133,6 +133,26 @@ describe('RaftKvNode (3 members over TCP, memory storage)', () => {
     expect(leader.isLeader()).toBe(true);
   });
 
+  it("slow follower disks never make the leader look unreachable: heartbeat responses do not wait for the followers' fsync", async () => {
+    // Every write to both followers' disks takes 450 ms (> the 200–400 ms election timeout, the
+    // leader's check-quorum period) while writes keep coming: the leader must keep hearing them.
+    const disks = new Map([1, 2, 3].map((id) => [id, { delayMs: 0 }]));
+    const c = await cluster(3, { disks });
+    const leader = await until(() => c.find((x) => x.isLeader()), 'a leader');
+    await leader.propose({ op: 'put', key: 'warm', value: 'x' });
+    for (const x of c) if (x !== leader) disks.get(x.id)!.delayMs = 450;
+    const term = leader.status().term;
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 8; i++) {
+      writes.push(leader.propose({ op: 'put', key: `fslow${i}`, value: 'x' }).then((r) => r.type, (e: unknown) => e));
+      await new Promise((r) => setTimeout(r, 150));
+      expect(leader.isLeader()).toBe(true);
+    }
+    expect(await Promise.all(writes)).toEqual(Array.from({ length: 8 }, () => 'put'));
+    expect(c.map((x) => x.status().term)).toEqual([term, term, term]);
+    expect(leader.isLeader()).toBe(true);
+  });
+
   it('refuses requests beyond maxPendingRequests with too-many-requests (nothing proposed)', async () => {
     const disks = new Map([1, 2, 3].map((id) => [id, { delayMs: 0 }]));
     const c = await cluster(3, { disks, maxPendingRequests: 5 });
