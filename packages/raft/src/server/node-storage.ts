@@ -27,11 +27,38 @@ export interface NodeStorage extends Storage {
   close(): Promise<void>;
 }
 
+/** The core's read interface, answered by the storage underneath (both adapters share it). */
+abstract class ReadThrough implements Storage {
+  readonly #reads: Storage;
+  protected constructor(reads: Storage) {
+    this.#reads = reads;
+  }
+  initialState() {
+    return this.#reads.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
+    return this.#reads.entries(lo, hi, maxBytes);
+  }
+  term(index: number): number {
+    return this.#reads.term(index);
+  }
+  firstIndex(): number {
+    return this.#reads.firstIndex();
+  }
+  lastIndex(): number {
+    return this.#reads.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.#reads.snapshot();
+  }
+}
+
 /** A {@link NodeStorage} in memory (nothing survives the process): for tests and throwaway nodes. */
-export class MemoryNodeStorage implements NodeStorage {
+export class MemoryNodeStorage extends ReadThrough implements NodeStorage {
   readonly #s: MemoryStorage;
 
   constructor(storage: MemoryStorage = new MemoryStorage()) {
+    super(storage);
     this.#s = storage;
   }
 
@@ -41,25 +68,6 @@ export class MemoryNodeStorage implements NodeStorage {
     s.applySnapshot({ index: 1, term: 1, confState, data });
     s.setHardState({ term: 1, vote: 0, commit: 1 });
     return new MemoryNodeStorage(s);
-  }
-
-  initialState() {
-    return this.#s.initialState();
-  }
-  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
-    return this.#s.entries(lo, hi, maxBytes);
-  }
-  term(index: number): number {
-    return this.#s.term(index);
-  }
-  firstIndex(): number {
-    return this.#s.firstIndex();
-  }
-  lastIndex(): number {
-    return this.#s.lastIndex();
-  }
-  snapshot(): Snapshot {
-    return this.#s.snapshot();
   }
 
   persist(r: PersistRequest): Promise<void> {
@@ -85,10 +93,11 @@ export class MemoryNodeStorage implements NodeStorage {
 }
 
 /** A {@link NodeStorage} on disk: the segmented, checksummed, fsynced write-ahead log of {@link FileStorage}. */
-export class FileNodeStorage implements NodeStorage {
+export class FileNodeStorage extends ReadThrough implements NodeStorage {
   readonly #s: FileStorage;
 
   private constructor(storage: FileStorage) {
+    super(storage);
     this.#s = storage;
   }
 
@@ -105,25 +114,6 @@ export class FileNodeStorage implements NodeStorage {
   /** Makes a new storage a founding member's: membership and initial state in a snapshot at index 1. */
   async bootstrap(confState: ConfState, data: Uint8Array): Promise<void> {
     await this.#s.save({ snapshot: { index: 1, term: 1, confState, data }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [] });
-  }
-
-  initialState() {
-    return this.#s.initialState();
-  }
-  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
-    return this.#s.entries(lo, hi, maxBytes);
-  }
-  term(index: number): number {
-    return this.#s.term(index);
-  }
-  firstIndex(): number {
-    return this.#s.firstIndex();
-  }
-  lastIndex(): number {
-    return this.#s.lastIndex();
-  }
-  snapshot(): Snapshot {
-    return this.#s.snapshot();
   }
 
   persist(r: PersistRequest): Promise<void> {
