@@ -270,6 +270,18 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
       expect(accepted.stdout).toBe('h03: in\n');
       expect(accepted.stderr).toMatch(/accepted new host key/);
       expect(readFileSync(kh, 'utf8')).toContain(h.hostPublicKey);
+      // ProxyJump through the daemon: both hops are held, and reused by the next process.
+      const h4 = fleet.hosts[3]!;
+      const jumpCfg = join(proj, 'cfg-persist-jump');
+      writeFileSync(
+        jumpCfg,
+        [`Host via-jump`, `  HostName ${h4.address}`, `  User ${h4.user}`, `  IdentityFile ${fleet.identityFile}`, `  UserKnownHostsFile ${fleet.knownHostsFile}`, `  ProxyJump h01`, readFileSync(fleet.sshConfigFile, 'utf8')].join('\n'),
+      );
+      const viaJump = () => flo(['--ssh-config', jumpCfg, '--persist', '30s', 'run', '-H', 'via-jump', 'echo "$(whoami) $SSH_CONNECTION"'], { cwd: proj, env });
+      const j1 = await viaJump();
+      expect(j1.code, j1.stderr).toBe(0);
+      expect(j1.stdout).toMatch(new RegExp(`^via-jump: ${h4.user} \\S+ \\d+ ${h4.address.replace(/\./g, '\\.')} 22\\n$`));
+      expect((await viaJump()).stdout).toBe(j1.stdout);
       // The lowest-load query through held connections.
       const load = await flo([...base, '--persist', '30s', 'lowest-loadaverage', '-o', 'json'], { cwd: proj, env });
       expect((JSON.parse(load.stdout) as { host: string }[]).map((x) => x.host).sort()).toEqual(['h01', 'h02', 'h03', 'h04', 'h05']);
