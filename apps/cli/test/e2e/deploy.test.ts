@@ -2,7 +2,7 @@
 // and sshd; without them it says so and skips, except under CI=true, where it must run.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -231,6 +231,9 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
   it('--persist: later flo processes reuse the ssh connections; host keys are still checked; disconnect closes them', async () => {
     const controlDir = join(mkdtempSync(join(tmpdir(), 'flo-e2e-ctl-')), 'ctl');
     const env = { FLO_CONTROL_DIR: controlDir };
+    // A big log from earlier daemons is rotated when the next one starts.
+    mkdirSync(controlDir, { mode: 0o700 });
+    writeFileSync(join(controlDir, 'daemon.log'), 'x'.repeat(1_500_000), { mode: 0o600 });
     try {
       // $SSH_CONNECTION names the client's source port: the same port twice = the same connection.
       const where = async (extra: string[]): Promise<string[]> => {
@@ -240,6 +243,8 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
       };
       const first = await where(['--persist', '30s']);
       expect(first).toHaveLength(2);
+      expect(statSync(join(controlDir, 'daemon.log.1')).size).toBe(1_500_000);
+      expect(readFileSync(join(controlDir, 'daemon.log'), 'utf8')).toMatch(/^\S+ \[\d+\] listening on /);
       expect(await where(['--persist', '30s'])).toEqual(first);
       // FLO_PERSIST does the same; without either, flo connects afresh.
       expect(await flo([...base, 'run', '-H', 'h01,h02', 'echo "$SSH_CONNECTION"'], { cwd: proj, env: { ...env, FLO_PERSIST: '30s' } }).then((r) => r.stdout.split('\n').filter(Boolean).sort())).toEqual(first);

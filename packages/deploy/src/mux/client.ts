@@ -5,7 +5,7 @@
  * writes them itself, so no file bytes cross the socket.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
@@ -44,6 +44,9 @@ export function ensureControlDir(dir: string): void {
   if ((st.mode & 0o077) !== 0) throw new DeployError('CONNECT_FAILED', `the control directory ${dir} for --persist is open to other users (mode ${(st.mode & 0o777).toString(8)}): ${fix}`);
 }
 
+/** daemon.log is rotated (to daemon.log.1) when a new daemon starts and it is bigger than this. */
+export const LOG_LIMIT_BYTES = 1 << 20;
+
 /** The built daemon entry (`dist/mux-daemon.js`), or undefined when running from source. */
 export function muxDaemonScript(): string | undefined {
   const path = fileURLToPath(new URL('./mux-daemon.js', import.meta.url));
@@ -68,7 +71,14 @@ export interface MuxClientOptions {
 function spawnDaemon(socketPath: string, idleMs: number): Promise<void> {
   const script = muxDaemonScript();
   if (!script) throw new DeployError('CONNECT_FAILED', '--persist needs the built @flotilla/deploy (dist/mux-daemon.js is missing)');
-  const logFd = openSync(join(dirname(socketPath), 'daemon.log'), 'a', 0o600);
+  const logPath = join(dirname(socketPath), 'daemon.log');
+  // Keep the log small: past 1 MiB, the old one becomes daemon.log.1 (replacing an older one).
+  try {
+    if (statSync(logPath).size > LOG_LIMIT_BYTES) renameSync(logPath, `${logPath}.1`);
+  } catch {
+    /* no log yet */
+  }
+  const logFd = openSync(logPath, 'a', 0o600);
   try {
     const child = spawn(process.execPath, [script, socketPath, String(idleMs)], { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'] });
     const ready = child.stdio[3] as Readable;
