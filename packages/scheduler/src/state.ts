@@ -67,10 +67,15 @@ const STRATEGIES: readonly Strategy[] = ['binpack', 'spread', 'lowest-load'];
 interface Tracker {
   readonly selector: Selector;
   readonly topology: Topology;
-  /** By domain id. */
   /** Pods by domain id (only domains that have some). */
   readonly counts: Map<number, number>;
   version: number;
+}
+
+/** Whether the node in `slot` shares a topology domain with a pod the tracker counts (anti-affinity). */
+function occupied(tracker: Tracker, slot: number): boolean {
+  const domain = tracker.topology.ofNode[slot]!;
+  return domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0;
 }
 
 /** The domains of one topology key. */
@@ -1040,14 +1045,8 @@ export class ClusterState {
       if (domain < 0) return false;
       if ((rule.tracker.counts.get(domain) ?? 0) + rule.selfMatch - mins[i]! > rule.maxSkew) return false;
     }
-    for (const tracker of spec.relevantOwners) {
-      const domain = tracker.topology.ofNode[slot]!;
-      if (domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0) return false;
-    }
-    for (const tracker of spec.ownTerms) {
-      const domain = tracker.topology.ofNode[slot]!;
-      if (domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0) return false;
-    }
+    for (const tracker of spec.relevantOwners) if (occupied(tracker, slot)) return false;
+    for (const tracker of spec.ownTerms) if (occupied(tracker, slot)) return false;
     return true;
   }
 
@@ -1752,23 +1751,11 @@ export class ClusterState {
         add(spreadReason);
         continue;
       }
-      if (
-        spec.relevantOwners.some((tracker) => {
-          const domain = tracker.topology.ofNode[slot]!;
-          return domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0;
-        })
-      ) {
+      if (spec.relevantOwners.some((tracker) => occupied(tracker, slot))) {
         add(REASON_EXISTING_ANTI_AFFINITY);
         continue;
       }
-      if (
-        spec.ownTerms.some((tracker) => {
-          const domain = tracker.topology.ofNode[slot]!;
-          return domain >= 0 && (tracker.counts.get(domain) ?? 0) > 0;
-        })
-      ) {
-        add(REASON_ANTI_AFFINITY);
-      }
+      if (spec.ownTerms.some((tracker) => occupied(tracker, slot))) add(REASON_ANTI_AFFINITY);
     }
     const reasons = reasonHistogram(counts);
     return { reasons, message: fitErrorMessage(this.#liveNodes, reasons) };
