@@ -16,6 +16,11 @@ export const clusterOptions: readonly OptionSpec[] = [
   { name: 'accept-new-host-keys', type: 'boolean', description: 'accept and record unknown host keys (changed keys are always refused)' },
 ];
 
+/** `--timeout SECONDS` for the commands that can wait for convergence. */
+export const timeoutOption: OptionSpec = { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' };
+/** `--wait` and `--timeout`: converge in this process before returning. */
+export const waitOptions: readonly OptionSpec[] = [{ name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' }, timeoutOption];
+
 export type ClusterFormat = 'table' | 'wide' | 'json' | 'yaml';
 
 /** `-o table|wide|json|yaml` (`text` is `table`). */

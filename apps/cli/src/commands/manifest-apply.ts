@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { clusterFormat, clusterOptions, listOption, openCluster, progressPrinter, secondsOption, stringOption } from '../cli/cluster-context.js';
+import { clusterFormat, clusterOptions, waitOptions, listOption, openCluster, progressPrinter, secondsOption, stringOption } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
@@ -11,12 +11,11 @@ export const command: CommandModule = {
   deployOptions: false,
   options: [
     { name: 'filename', short: 'f', type: 'string', multiple: true, value: 'FILE', description: 'manifest file (repeatable)' },
-    { name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' },
+    ...waitOptions,
     { name: 'dry-run', type: 'boolean', description: 'validate and show what would change, change nothing' },
     { name: 'prune', type: 'boolean', description: 'delete objects matching -l that the files do not mention' },
     { name: 'selector', short: 'l', type: 'string', value: 'SELECTOR', description: 'label selector for --prune' },
     { name: 'artifacts', type: 'string', value: 'DIR', description: 'artifact directory (default <store dir>/artifacts)' },
-    { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' },
     ...clusterOptions,
   ],
   async run(ctx) {

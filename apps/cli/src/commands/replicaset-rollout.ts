@@ -1,5 +1,5 @@
 import { UsageError } from '../cli/args.js';
-import { clusterOptions, openCluster, parseRef, progressPrinter, secondsOption } from '../cli/cluster-context.js';
+import { clusterOptions, waitOptions, openCluster, parseRef, progressPrinter, secondsOption } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
@@ -7,8 +7,7 @@ export const command: CommandModule = {
   description: 'Rolls a replica set back to its previous template (a rolling update, like any template change). --wait converges in this process.',
   deployOptions: false,
   options: [
-    { name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' },
-    { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' },
+    ...waitOptions,
     ...clusterOptions,
   ],
   async run(ctx) {

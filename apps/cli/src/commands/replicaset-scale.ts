@@ -1,5 +1,5 @@
 import { UsageError } from '../cli/args.js';
-import { clusterOptions, openCluster, parseRef, progressPrinter, secondsOption, stringOption } from '../cli/cluster-context.js';
+import { clusterOptions, waitOptions, openCluster, parseRef, progressPrinter, secondsOption, stringOption } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
@@ -8,8 +8,7 @@ export const command: CommandModule = {
   deployOptions: false,
   options: [
     { name: 'replicas', type: 'string', value: 'N', description: 'desired number of instances' },
-    { name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' },
-    { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' },
+    ...waitOptions,
     ...clusterOptions,
   ],
   async run(ctx) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { clusterOptions, listOption, openCluster, parseRef, progressPrinter, secondsOption } from '../cli/cluster-context.js';
+import { clusterOptions, timeoutOption, listOption, openCluster, parseRef, progressPrinter, secondsOption } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
@@ -12,7 +12,7 @@ export const command: CommandModule = {
   options: [
     { name: 'filename', short: 'f', type: 'string', multiple: true, value: 'FILE', description: 'delete the objects of these manifests' },
     { name: 'no-wait', type: 'boolean', description: 'return without waiting for instances to stop' },
-    { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' },
+    timeoutOption,
     ...clusterOptions,
   ],
   async run(ctx) {
