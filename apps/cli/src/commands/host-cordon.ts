@@ -6,10 +6,7 @@ export const command: CommandModule = {
   usage: 'cordon HOST [--store URL]',
   description: 'Marks a host unschedulable: no new instances are placed on it; those running stay.',
   deployOptions: false,
-  options: [
-
-    ...clusterOptions,
-  ],
+  options: [...clusterOptions],
   async run(ctx) {
     const [host, extra] = ctx.args.positionals;
     if (host === undefined) throw new UsageError('cordon needs a host name');

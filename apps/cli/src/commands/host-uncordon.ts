@@ -6,10 +6,7 @@ export const command: CommandModule = {
   usage: 'uncordon HOST [--store URL]',
   description: 'Marks a host schedulable again.',
   deployOptions: false,
-  options: [
-
-    ...clusterOptions,
-  ],
+  options: [...clusterOptions],
   async run(ctx) {
     const [host, extra] = ctx.args.positionals;
     if (host === undefined) throw new UsageError('uncordon needs a host name');
