@@ -2,8 +2,9 @@ import { packageBuild } from '../../tools/tsup.base.ts';
 
 export default packageBuild({
   entry: {"index":"src/index.ts","testing":"src/testing/index.ts","host-worker":"src/workers/host-worker.ts","mux-daemon":"src/mux/daemon-main.ts"},
-  // yaml (CommonJS, ~30 files), p-queue and its eventemitter3 are bundled: they are on the
-  // start-up path of every deploy command, and one module loads faster than thirty (~15 ms).
+  // yaml (CommonJS, ~30 files), p-queue and its eventemitter3/p-timeout are bundled (and are
+  // devDependencies): they are on the start-up path of every deploy command, and one module
+  // loads faster than thirty (~15 ms).
   // yaml's require("process") needs a real require in an ES module: the banner provides one.
   overrides: { noExternal: ["yaml", "p-queue", "eventemitter3"], banner: { js: "import { createRequire as __floCreateRequire } from \"node:module\"; const require = __floCreateRequire(import.meta.url);" } },
 });
