@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { InstanceView } from '@flotilla/cluster';
+import { until as waitUntil } from './wait.js';
 
 const cliRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fromSource = process.env.FLO_E2E_FROM_SOURCE === '1';
@@ -69,19 +71,8 @@ export function makeFlo(common: string[] = []): Flo {
   return flo;
 }
 
-export async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+export function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
+  return waitUntil(what, f, { timeoutMs, intervalMs: 250 });
 }
 
 /** `user args` of a pid from the real process table, or undefined when it does not exist. */
@@ -96,19 +87,8 @@ export function processOf(pid: number): { user: string; args: string } | undefin
   }
 }
 
-export interface InstanceJson {
-  name: string;
-  labels: Record<string, string>;
-  replicaSet: string;
-  host: string;
-  address: string;
-  phase: string;
-  ready: boolean;
-  ports: Record<string, number>;
-  pid?: number;
-  restarts: number;
-  startedAt?: string;
-}
+/** `flo get instances -o json` items (the cluster package's view). */
+export type InstanceJson = InstanceView;
 
 export function appYaml(options: { replicas: number; artifact: string; env?: Record<string, string>; hosts?: string }): string {
   const env = Object.entries(options.env ?? { GREETING: 'hello' })
