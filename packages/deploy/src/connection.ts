@@ -127,7 +127,8 @@ interface LocalFile {
 /** The last few local files uploaded, by path + size + mtime: a group hashes and reads a file once. */
 const localFiles: LocalFile[] = [];
 
-async function localFile(path: string): Promise<{ sha256: string; data: Buffer | undefined; mode: number; size: number }> {
+/** A local file about to be uploaded: its hash and (up to 64 MiB) its bytes, read once per process. */
+export async function localFile(path: string): Promise<{ sha256: string; data: Buffer | undefined; mode: number; size: number }> {
   const st = await stat(path);
   const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
   let f = localFiles.find((x) => x.key === key);

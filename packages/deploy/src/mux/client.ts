@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { DeployError } from '../errors.js';
 import type { SshOptions, SshTarget } from '../ssh-target.js';
 import type { ExecOptions, ExecOutcome, RemoteFiles, Transport } from '../transport.js';
-import { fromWireError } from './daemon.js';
-import { CHUNK_BYTES, encodeFrame, FrameReader, MUX_VERSION, muxSettings, type FileMethod, type FromDaemon, type MuxConnectionInfo, type ToDaemon } from './frames.js';
+import { CHUNK_BYTES, encodeFrame, FrameReader, fromWireError, MUX_VERSION, muxSettings, type FileMethod, type FromDaemon, type MuxConnectionInfo, type ToDaemon } from './frames.js';
 
 /** Where `--persist` keeps its socket, unless told otherwise. */
 export function defaultControlDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -18,13 +18,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync, unlinkSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { DeployError, HostKeyError } from '../errors.js';
+import { localFile } from '../connection.js';
+import { DeployError } from '../errors.js';
 import type { SshOptions, SshTarget } from '../ssh-target.js';
 import type { Transport } from '../transport.js';
-import { CHUNK_BYTES, connectionKey, encodeFrame, FrameReader, MUX_VERSION, type FromDaemon, type MuxConnectionInfo, type MuxSshSettings, type ToDaemon, type WireError } from './frames.js';
+import { CHUNK_BYTES, connectionKey, encodeFrame, FrameReader, MUX_VERSION, toWireError, type FromDaemon, type MuxConnectionInfo, type MuxSshSettings, type ToDaemon } from './frames.js';
 
 /** Opens a transport for the daemon (the ssh2 adapter, or a fake in tests). */
 export type MuxOpener = (target: SshTarget, options: SshOptions) => Promise<Transport>;
@@ -60,42 +60,6 @@ interface Running {
   stdin?: PassThrough;
 }
 
-/** Files read for uploads, by path + size + mtime + inode: a group's hosts share one read. */
-const MEMORY_UPLOAD_LIMIT = 64 << 20;
-const uploadCache: { key: string; data: Promise<Buffer | undefined> }[] = [];
-async function uploadData(path: string): Promise<Buffer | undefined> {
-  const st = await stat(path);
-  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
-  let hit = uploadCache.find((x) => x.key === key);
-  if (!hit) {
-    hit = { key, data: st.size <= MEMORY_UPLOAD_LIMIT ? readFile(path) : Promise.resolve(undefined) };
-    uploadCache.unshift(hit);
-    if (uploadCache.length > 4) uploadCache.pop();
-  }
-  return hit.data;
-}
-
-/** Serializes an error for the wire. */
-export function toWireError(e: unknown): WireError {
-  const err = e instanceof Error ? e : new Error(String(e));
-  const out: WireError = { name: err.name, message: err.message };
-  const d = err as Partial<DeployError> & { fingerprint?: string; keyType?: string };
-  if (typeof d.code === 'string') out.code = d.code;
-  if (typeof d.host === 'string') out.host = d.host;
-  if (typeof d.fingerprint === 'string') out.fingerprint = d.fingerprint;
-  if (typeof d.keyType === 'string') out.keyType = d.keyType;
-  return out;
-}
-
-/** Rebuilds a wire error as the same kind of error (DeployError / HostKeyError with code). */
-export function fromWireError(w: WireError): Error {
-  if (w.code?.startsWith('HOST_KEY_') && w.fingerprint !== undefined)
-    return new HostKeyError(w.code as 'HOST_KEY_UNKNOWN', w.message, { host: w.host ?? '', fingerprint: w.fingerprint, keyType: w.keyType ?? '' });
-  if (w.code) return new DeployError(w.code as 'CONNECT_FAILED', w.message, w.host === undefined ? {} : { host: w.host });
-  const e = new Error(w.message);
-  e.name = w.name;
-  return e;
-}
 
 async function isListening(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -290,7 +254,8 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
         case 'put':
           // The daemon runs as the same user on the same machine: it reads the file itself.
           withTransport(m, {}, async (t, signal) => {
-            const data = await uploadData(m.localPath);
+            // Read (and kept) once per file for every host of a group, as in the client.
+            const { data } = await localFile(m.localPath);
             let last = 0;
             await t.putFile(m.localPath, m.remotePath, m.mode, signal, data, (bytes) => {
               if (bytes - last >= 1 << 20 || bytes === data?.length) {

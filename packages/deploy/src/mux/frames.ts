@@ -3,6 +3,7 @@
  * a unix socket. A frame is a 4-byte big-endian length of the rest, a 4-byte big-endian length
  * of the JSON header, the header, then raw payload bytes (command output, stdin). Pure.
  */
+import { DeployError, HostKeyError } from '../errors.js';
 import type { SshOptions, SshTarget } from '../ssh-target.js';
 
 /** Wire version; a daemon and a client of different versions refuse each other. */
@@ -78,6 +79,28 @@ export function connectionKey(target: SshTarget, ssh: MuxSshSettings): string {
 /** The ssh settings of {@link SshOptions} that the daemon needs. */
 export function muxSettings(options: SshOptions): MuxSshSettings {
   return { acceptNewHostKeys: options.acceptNewHostKeys === true, ...(options.keepaliveIntervalMs === undefined ? {} : { keepaliveIntervalMs: options.keepaliveIntervalMs }) };
+}
+
+/** Serializes an error for the wire. */
+export function toWireError(e: unknown): WireError {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const out: WireError = { name: err.name, message: err.message };
+  const d = err as Partial<DeployError> & { fingerprint?: string; keyType?: string };
+  if (typeof d.code === 'string') out.code = d.code;
+  if (typeof d.host === 'string') out.host = d.host;
+  if (typeof d.fingerprint === 'string') out.fingerprint = d.fingerprint;
+  if (typeof d.keyType === 'string') out.keyType = d.keyType;
+  return out;
+}
+
+/** Rebuilds a wire error as the same kind of error (DeployError / HostKeyError with code). */
+export function fromWireError(w: WireError): Error {
+  if (w.code?.startsWith('HOST_KEY_') && w.fingerprint !== undefined)
+    return new HostKeyError(w.code as 'HOST_KEY_UNKNOWN', w.message, { host: w.host ?? '', fingerprint: w.fingerprint, keyType: w.keyType ?? '' });
+  if (w.code) return new DeployError(w.code as 'CONNECT_FAILED', w.message, w.host === undefined ? {} : { host: w.host });
+  const e = new Error(w.message);
+  e.name = w.name;
+  return e;
 }
 
 /** Encodes one frame. */
