@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { FloCluster, floCommand, freePorts, runFlo, until } from './kv-harness.js';
+import { FloCluster, floCommand, freePortRange, freePorts, runFlo, until } from './kv-harness.js';
 
 describe('flo kv … against a running cluster, and backups with flo server --restore', () => {
   const cluster = new FloCluster();
@@ -94,20 +94,36 @@ describe('flo kv … against a running cluster, and backups with flo server --re
   });
 
   it('flo server --dev-cluster 3 runs a whole cluster in one process and stops cleanly on SIGTERM', async () => {
-    const [probe] = await freePorts(1);
-    const base = Math.min(probe!, 65000);
-    const dev = spawn(process.execPath, [...floCommand(), 'server', '--dev-cluster', '3', '--data', path.join(cluster.dir, 'dev'), '--listen', `127.0.0.1:${base}`, '--tick-ms', '50'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    dev.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<number | null>((r) => dev.once('exit', (code) => r(code)));
-    try {
-      const eps = [0, 2, 4].map((d) => `http://127.0.0.1:${base + d}`).join(',');
-      await until('the dev cluster to accept writes', async () => (await runFlo(['kv', 'put', 'dev/k', 'v', '--endpoints', eps])).code === 0);
-      expect((await runFlo(['kv', 'get', 'dev/k', '--endpoints', `http://127.0.0.1:${base + 4}`])).stdout).toBe('v\n');
-      expect(log).toMatch(/dev cluster of 3 up/);
-    } finally {
-      dev.kill('SIGTERM');
+    // Its six ports (three client, three peer) are consecutive; other suites take ports at the
+    // same time, so a start that lost one of them to a race (EADDRINUSE) is tried again.
+    for (let attempt = 1; ; attempt++) {
+      const base = await freePortRange(6);
+      const dev = spawn(process.execPath, [...floCommand(), 'server', '--dev-cluster', '3', '--data', path.join(cluster.dir, `dev${attempt}`), '--listen', `127.0.0.1:${base}`, '--tick-ms', '50'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let log = '';
+      dev.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      let code: number | null | undefined;
+      const exited = new Promise<number | null>((r) => dev.once('exit', (c) => r((code = c))));
+      try {
+        const eps = [0, 2, 4].map((d) => `http://127.0.0.1:${base + d}`).join(',');
+        const outcome = await until('the dev cluster to accept writes', async () => {
+          if (code !== undefined) return 'exited' as const;
+          return (await runFlo(['kv', 'put', 'dev/k', 'v', '--endpoints', eps])).code === 0 ? ('up' as const) : false;
+        }).catch((e: unknown) => {
+          throw new Error(`${(e as Error).message}; flo server said: ${log}`);
+        });
+        if (outcome === 'exited') {
+          if (log.includes('EADDRINUSE') && attempt < 3) continue;
+          throw new Error(`flo server --dev-cluster exited with ${code}: ${log}`);
+        }
+        expect((await runFlo(['kv', 'get', 'dev/k', '--endpoints', `http://127.0.0.1:${base + 4}`])).stdout).toBe('v\n');
+        expect(log).toMatch(/dev cluster of 3 up/);
+      } finally {
+        dev.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+      return;
     }
-    expect(await exited).toBe(0);
   });
 });

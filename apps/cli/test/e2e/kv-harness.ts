@@ -34,6 +34,27 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
+/** A port `p` such that p … p+n-1 are all free on 127.0.0.1 right now (for --dev-cluster). */
+export async function freePortRange(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const [probe] = await freePorts(1);
+    const base = Math.min(probe!, 65535 - n);
+    const held: net.Server[] = [];
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) {
+      const s = net.createServer();
+      ok = await new Promise<boolean>((r) => {
+        s.once('error', () => r(false));
+        s.listen(base + i, '127.0.0.1', () => r(true));
+      });
+      if (ok) held.push(s);
+    }
+    for (const s of held) await new Promise((r) => s.close(r));
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}
+
 export function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
   return waitUntil(what, f, { timeoutMs, intervalMs: 100 });
 }
