@@ -13,21 +13,25 @@ const timerBans = ['setTimeout', 'setInterval', 'setImmediate'].map((name) => ({
   message: 'Pure cores take timers from an injected Clock.',
 }));
 
+// scope:sys (@flotilla/sys) is an internal leaf with no dependencies, bundled into each package
+// that uses it and never published: using it adds no workspace dependency for users, so every
+// layer may (DESIGN.md's "labels and raft use no workspace package" holds for what ships).
 const boundaries = {
   allow: [],
   depConstraints: [
+    { sourceTag: 'scope:sys', onlyDependOnLibsWithTags: [] },
     { sourceTag: 'scope:labels', onlyDependOnLibsWithTags: [] },
-    { sourceTag: 'scope:raft', onlyDependOnLibsWithTags: [] },
+    { sourceTag: 'scope:raft', onlyDependOnLibsWithTags: ['scope:sys'] },
     { sourceTag: 'scope:scheduler', onlyDependOnLibsWithTags: ['scope:labels'] },
     { sourceTag: 'scope:reconcile', onlyDependOnLibsWithTags: ['scope:labels'] },
-    { sourceTag: 'scope:deploy', onlyDependOnLibsWithTags: ['scope:labels'] },
+    { sourceTag: 'scope:deploy', onlyDependOnLibsWithTags: ['scope:labels', 'scope:sys'] },
     {
       sourceTag: 'scope:cluster',
-      onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy'],
+      onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy', 'scope:sys'],
     },
     {
       sourceTag: 'scope:cli',
-      onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy', 'scope:cluster'],
+      onlyDependOnLibsWithTags: ['scope:labels', 'scope:scheduler', 'scope:reconcile', 'scope:raft', 'scope:deploy', 'scope:cluster', 'scope:sys'],
     },
   ],
 };

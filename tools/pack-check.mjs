@@ -4,10 +4,13 @@
 //   2. `npm pack` of the package and of the workspace packages it depends on, installed
 //      into an empty project;
 //   3. every entry of its `exports` map type-checks from a strict nodenext consumer
-//      (a missing or broken .d.ts fails) and imports at run time with named exports.
+//      (a missing or broken .d.ts fails) and imports at run time with named exports;
+//   4. no private workspace package (e.g. @flotilla/sys, bundled by the packages that use it)
+//      is a dependency or is still imported from the built JS or .d.ts.
+// A private package is not published, so it is skipped (its users' checks cover it).
 // Usage: node tools/pack-check.mjs <package-dir>
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +45,11 @@ for (const parent of ['packages', 'apps']) {
 }
 
 const pkg = readPkg(pkgDir);
+if (pkg.private) {
+  console.log(`pack-check ${pkg.name}: skipped (private: never published; bundled into the packages that use it)`);
+  process.exit(0);
+}
+const privateNames = [...workspaces].filter(([, dir]) => readPkg(dir).private).map(([name]) => name);
 const closure = new Map();
 (function collect(name, dir) {
   if (closure.has(name)) return;
@@ -58,6 +66,19 @@ const fail = (msg, detail) => {
   process.exit(1);
 };
 
+for (const name of privateNames) {
+  if (Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, ...pkg.optionalDependencies }).includes(name))
+    fail(`${name} is private (never published) but is a runtime dependency; bundle it (tsup noExternal) and list it in devDependencies`);
+}
+if (privateNames.length > 0 && existsSync(join(pkgDir, 'dist'))) {
+  const quoted = new RegExp(`["'](${privateNames.map((n) => n.replace(/[/.]/g, '\\$&')).join('|')})(/[^"']*)?["']`);
+  for (const f of readdirSync(join(pkgDir, 'dist'), { recursive: true })) {
+    const file = String(f);
+    if (!/\.(m?js|d\.ts)$/.test(file)) continue;
+    const m = quoted.exec(readFileSync(join(pkgDir, 'dist', file), 'utf8'));
+    if (m) fail(`dist/${file} still refers to the private package ${m[1]}: bundle it (noExternal) and keep its types out of the public API`);
+  }
+}
 try {
   run(bin('publint'), ['--strict'], { cwd: pkgDir });
 } catch (e) {

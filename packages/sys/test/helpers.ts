@@ -1,0 +1,34 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readProcStat } from '@flotilla/sys';
+
+/**
+ * A zombie: a shell starts `sleep` in the background, prints its pid and execs into another
+ * `sleep`, which never waits for children. SIGKILL the background one and it stays a zombie
+ * (dead, not reaped) until its parent exits.
+ */
+export async function startZombie(): Promise<{ pid: number; parent: ChildProcess }> {
+  const parent = spawn('sh', ['-c', 'sleep 300 & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    parent.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    parent.on('error', reject);
+  });
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 600 && readProcStat(pid)?.state !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+  return { pid, parent };
+}
+
+/** A live child process (`sleep`), with its pid. */
+export async function startSleeper(): Promise<ChildProcess & { pid: number }> {
+  const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  return child as ChildProcess & { pid: number };
+}
+
+export const onLinux = process.platform === 'linux';

@@ -1,0 +1,5 @@
+import { packageBuild } from '../../tools/tsup.base.ts';
+
+export default packageBuild({
+  entry: {"index":"src/index.ts"},
+});
