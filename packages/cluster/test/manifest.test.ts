@@ -256,3 +256,99 @@ spec:
     expect(r.issues.map((i) => i.path)).toEqual(['spec.selector.app', 'spec.port', 'spec.render.hosts', 'spec.render.path']);
   });
 });
+
+describe('YAML anchors and aliases (issue 12 §6: they used to escape as a bare ReferenceError)', () => {
+  const host = (name: string, labels: string): string => `apiVersion: flotilla.dev/v1
+kind: Host
+metadata:
+  name: ${name}
+  labels: ${labels}
+spec: {address: 127.0.0.1}
+`;
+  // "billion laughs": nine levels of nine aliases, 9^9 strings if expanded
+  const laughs = (): string => {
+    const lines = ['apiVersion: flotilla.dev/v1', 'kind: Host', 'metadata: {name: lol}', 'spec:', '  address: 127.0.0.1', '  bomb:', '    l0: &l0 "lol"'];
+    for (let i = 1; i <= 9; i++) lines.push(`    l${i}: &l${i} [${Array.from({ length: 9 }, () => `*l${i - 1}`).join(', ')}]`);
+    return `${lines.join('\n')}\n`;
+  };
+
+  it('an alias bomb is one issue with file, line and path, naming the alias that explodes; no ReferenceError', () => {
+    const text = laughs();
+    const r = parseManifests(text, { file: 'bomb.yaml' });
+    expect(r.objects).toEqual([]);
+    expect(r.issues).toHaveLength(1);
+    const issue = r.issues[0]!;
+    expect(issue).toMatchObject({ file: 'bomb.yaml', document: 0, message: expect.stringMatching(/^YAML: too many aliases \(.*\): 81 aliases; the largest, \*l\d here, expands to [\d,]+ nodes$/) });
+    // the line and column are those of an alias in the document
+    const line = text.split('\n')[issue.line! - 1]!;
+    expect(line.slice(issue.column! - 1)).toMatch(/^\*l\d/);
+    expect(issue.path).toMatch(/^spec\.bomb\.l\d\[\d\]$/);
+    expect(formatManifestIssue(issue)).toMatch(/^bomb\.yaml:\d+:\d+: spec\.bomb\.l\d\[\d\]: YAML: too many aliases/);
+    // the same through loadManifests: a ManifestError, never the library's ReferenceError
+    let error: unknown;
+    try {
+      loadManifests([{ file: 'bomb.yaml', text }]);
+    } catch (e) {
+      error = e;
+    }
+    expect(isManifestError(error)).toBe(true);
+    expect(error).not.toBeInstanceOf(ReferenceError);
+  });
+
+  it('an unresolved alias, and an alias before its anchor, are issues at the alias', () => {
+    const r = parseManifests(host('h1', '{zone: *nowhere}'), { file: 'a.yaml' });
+    expect(r.objects).toEqual([]);
+    expect(r.issues).toEqual([
+      {
+        file: 'a.yaml',
+        document: 0,
+        line: 5,
+        column: 18,
+        path: 'metadata.labels.zone',
+        message: 'YAML: alias *nowhere has no anchor &nowhere before it (define the anchor first, in the same document)',
+      },
+    ]);
+    const later = parseManifests(`${host('h1', '{zone: *z}')}extra: &z a\n`, { file: 'b.yaml' });
+    expect(later.issues[0]).toMatchObject({ line: 5, path: 'metadata.labels.zone', message: expect.stringContaining('alias *z has no anchor &z before it') });
+    // anchors do not cross documents
+    const across = parseManifests(`${host('h1', '{zone: &z a}')}---\n${host('h2', '{zone: *z}')}`, { file: 'c.yaml' });
+    expect(across.issues).toMatchObject([{ document: 1, line: 12, path: 'metadata.labels.zone', message: expect.stringContaining('*z has no anchor') }]);
+  });
+
+  it('an alias inside the node it names (a cycle) is an issue, not a circular object', () => {
+    const r = parseManifests(host('h1', '&loop {zone: a, more: *loop}'), { file: 'd.yaml' });
+    expect(r.issues).toMatchObject([{ file: 'd.yaml', line: 5, path: 'metadata.labels.more', message: 'YAML: alias *loop is inside the node &loop names (a cycle)' }]);
+  });
+
+  it('other documents of the stream are still checked, and ordinary anchors keep working', () => {
+    const shared = `apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: web, labels: &labels {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: *labels}
+  template:
+    metadata: {labels: *labels}
+    spec:
+      command: [node, server.js]
+      resources: &small {cpu: 100m, memory: 64Mi}
+      env: {A: &value x, B: *value}
+`;
+    const ok = parseManifests(shared);
+    expect(ok.issues).toEqual([]);
+    const rs = ok.objects[0] as { spec: { selector: unknown; template: { metadata: { labels: unknown }; spec: { env: unknown } } } };
+    expect(rs.spec.selector).toEqual({ matchLabels: { app: 'web' } });
+    expect(rs.spec.template.metadata.labels).toEqual({ app: 'web' });
+    expect(rs.spec.template.spec.env).toEqual({ A: 'x', B: 'x' });
+    const within = parseManifests(`apiVersion: flotilla.dev/v1
+kind: Host
+metadata: {name: h1, labels: &l {zone: a}}
+spec: {address: 127.0.0.11, capacity: &c {cpu: 2, memory: 4Gi}}
+`);
+    expect(within.issues).toEqual([]);
+    const mixed = parseManifests(`${laughs()}---\n${host('h2', '{zone: a}')}---\n${host('bad_name', '{zone: a}')}`, { file: 'm.yaml' });
+    expect(mixed.issues.map((i) => i.document)).toEqual([0, 2]);
+    expect(mixed.issues[0]!.message).toMatch(/^YAML: too many aliases/);
+    expect(mixed.issues[1]!.path).toBe('metadata.name');
+  });
+});

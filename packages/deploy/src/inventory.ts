@@ -50,7 +50,14 @@ export function parseInventory(text: string, file = 'hosts.yaml'): InventoryHost
     const where = `document ${i + 1} (line ${line})`;
     for (const e of doc.errors) issues.push(`${where}: ${e.message}`);
     if (doc.errors.length) return;
-    const v: unknown = doc.toJS();
+    let v: unknown;
+    try {
+      // aliases resolve here: an unresolved one or an alias bomb (the library's limit,
+      // 100 expansions) is an issue of this document, not a bare ReferenceError
+      v = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      return void issues.push(`${where}: YAML: ${e instanceof Error ? e.message : String(e)}`);
+    }
     if (v === null || v === undefined) return;
     if (!isRecord(v)) return void issues.push(`${where}: expected a mapping`);
     if (v.kind !== 'Host') return;

@@ -143,6 +143,23 @@ describe('inventory', () => {
     expect(issues).toMatch(/spec.port must be an integer/);
     expect(issues).toMatch(/document 3 \(line 9\): metadata.name "a" is used twice/);
   });
+  it('an unresolved alias or an alias bomb is an issue of its document, not a bare ReferenceError (issue 12 §6)', () => {
+    const laughs = ['kind: Host', 'metadata: {name: lol}', 'spec:', '  address: x', '  l0: &l0 lol'];
+    for (let i = 1; i <= 9; i++) laughs.push(`  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]`);
+    const text = `kind: Host\nmetadata: {name: a}\nspec: {address: *nowhere}\n---\n${laughs.join('\n')}\n`;
+    let err: unknown;
+    try {
+      parseInventory(text, 'inv.yaml');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InventoryError);
+    expect((err as InventoryError).issues).toEqual([
+      expect.stringMatching(/^document 1 \(line 1\): YAML: Unresolved alias .*nowhere/),
+      expect.stringMatching(/^document 2 \(line 5\): YAML: Excessive alias count/),
+    ]);
+    expect((err as Error).message).toMatch(/^inv\.yaml: 2 problems/);
+  });
   it.each([
     [{ hosts: ['h02', 'h01'] }, ['h02', 'h01']],
     [{ roles: ['web'] }, ['h01', 'h03']],

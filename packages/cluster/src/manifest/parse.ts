@@ -5,6 +5,7 @@
  */
 import { LineCounter, isMap, isNode, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
 import { ManifestError, type ManifestIssue } from '../errors.js';
+import { MAX_ALIAS_COUNT, largestAlias, scanAliases } from './aliases.js';
 import type { Manifest } from './types.js';
 import { formatPath, validateManifest, type Path } from './validate.js';
 
@@ -74,7 +75,28 @@ export function parseManifests(text: string, options: ParseManifestsOptions = {}
       }
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    // Aliases are resolved while converting: check them first, so that a missing anchor or
+    // an alias bomb is an issue with a line, not a bare ReferenceError from the library.
+    const unresolved = scanAliases(doc);
+    if (unresolved.length > 0) {
+      for (const a of unresolved) issues.push({ path: formatPath(a.path), message: a.message, ...where(index, lines.linePos(a.offset)) });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (e) {
+      // the library refuses a document whose aliases expand too much (its only
+      // ReferenceError left once scanAliases passed): name the alias that expands most
+      const culprit = e instanceof ReferenceError ? largestAlias(doc) : undefined;
+      const start = doc.contents?.range?.[0] ?? doc.range[0];
+      issues.push(
+        culprit
+          ? { path: formatPath(culprit.path), message: culprit.message, ...where(index, lines.linePos(culprit.offset)) }
+          : { path: '', message: `YAML: ${e instanceof Error ? e.message : String(e)}`, ...where(index, lines.linePos(start)) },
+      );
+      return;
+    }
     if (value === null || value === undefined) return; // an empty document (e.g. a trailing ---)
     const found = validateManifest(value).map((issue) => ({
       path: formatPath(issue.path),
