@@ -13,7 +13,7 @@ import {
   removeLockIf,
   type LockHere,
 } from '@flotilla/sys';
-import { onLinux, startSleeper, startZombie } from './helpers.js';
+import { onLinux, startSleeper, startZombie } from '@flotilla/sys/testing';
 
 let dir: string;
 beforeEach(() => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isProcessAlive, parseProcStat, processStartTime, readProcStat, type ProcessProbe } from '@flotilla/sys';
-import { onLinux, startSleeper, startZombie } from './helpers.js';
+import { onLinux, startSleeper, startZombie } from '@flotilla/sys/testing';
 
 describe('parseProcStat', () => {
   it('counts fields after the last parenthesis (a command name may hold spaces and parentheses)', () => {

@@ -61,7 +61,11 @@ export interface ClusterSession {
 
 export async function openCluster(ctx: CommandContext, options: { artifactDir?: string } = {}): Promise<ClusterSession> {
   const cluster = await import('@flotilla/cluster');
-  const store = await cluster.openStore(stringOption(ctx, 'store'), { cwd: ctx.cwd, ...(options.artifactDir ? { artifactDir: options.artifactDir } : {}) });
+  const store = await cluster.openStore(stringOption(ctx, 'store'), {
+    cwd: ctx.cwd,
+    ...(options.artifactDir ? { artifactDir: options.artifactDir } : {}),
+    file: { onWarning: (m) => void ctx.stderr.write(`flo: warning: ${m}\n`) },
+  });
   let runtime: Cluster.DeployRuntime | undefined;
   const sshConfig = stringOption(ctx, 'ssh-config');
   return {

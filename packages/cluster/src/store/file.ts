@@ -4,7 +4,11 @@
  * Layout under `<dir>/store/`: `snapshot.json` (the map at some revision, replaced
  * atomically: temp file, fsync, rename, fsync of the directory), `log.jsonl` (the revision
  * log: one JSON record per line, appended and fsynced before a write returns) and `lock`
- * (created exclusively by the one writer; a lock whose process is gone is taken over).
+ * (the one writer's `PID HOST start=… boot=…`, written to a temp file and linked into place,
+ * so it is never seen half-written; a lock whose process is gone — exited, a zombie, or its
+ * pid reused — is taken over, and so is an empty or unparsable one older than a few seconds).
+ * The directories are 0700 and the files 0600 whatever the umask (values are private data);
+ * looser ones found on open are tightened, with a warning.
  *
  * Guarantees: a write that returned is on disk; a crash leaves at most a torn last log
  * line, which is ignored and cut by the next writer; two processes never interleave
@@ -13,9 +17,9 @@
  * every `compactEvery` records, keeping the last `historyLimit` records for watchers.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createLockFileSync, currentHolder, ensurePrivateDir, formatHolder, judgeLock, openPrivateFile, readLock, removeLockIf, tightenPrivateTree, type LockVerdict } from '@flotilla/sys';
 import { ClusterError } from '../errors.js';
 import { Channel } from './channel.js';
 import { applyDelete, applyPut, emptyState, rangeOf, replay, toEvent, type KvState, type LogRecord } from './kv-state.js';
@@ -33,6 +37,13 @@ export interface FileKvStoreOptions {
   compactEvery?: number;
   /** Records kept in the log after compaction, for watchers that start in the past. @default 1000 */
   historyLimit?: number;
+  /** An empty or unparsable lock older than this is taken over (a writer died creating it). @default 5000 */
+  staleLockMs?: number;
+  /**
+   * Receives warnings (e.g. directories or files found readable by others and tightened, a
+   * stale lock taken over). @default `process.emitWarning`
+   */
+  onWarning?: (message: string) => void;
 }
 
 interface Snapshot {
@@ -72,7 +83,8 @@ export class FileKvStore implements KvStore {
   readonly #logPath: string;
   readonly #snapshotPath: string;
   readonly #lockPath: string;
-  readonly #options: Required<FileKvStoreOptions>;
+  readonly #options: Required<Omit<FileKvStoreOptions, 'onWarning'>>;
+  readonly #warn: (message: string) => void;
   #state: KvState = emptyState();
   #compactRevision = 0;
   #logIno = -1;
@@ -96,14 +108,18 @@ export class FileKvStore implements KvStore {
       lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
       compactEvery: options.compactEvery ?? 2000,
       historyLimit: options.historyLimit ?? 1000,
+      staleLockMs: options.staleLockMs ?? 5000,
     };
+    this.#warn = options.onWarning ?? ((m) => process.emitWarning(m, 'FlotillaWarning'));
     for (const [name, value] of Object.entries(this.#options))
       if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name}: expected a non-negative integer, received ${String(value)}`);
   }
 
   /** Creates the directory when missing and loads the current state. */
   async init(): Promise<void> {
-    await mkdir(this.#storeDir, { recursive: true });
+    ensurePrivateDir(this.dir, this.#warn);
+    ensurePrivateDir(this.#storeDir, this.#warn);
+    tightenPrivateTree(this.#storeDir, this.#warn);
     await this.#serial(() => this.#catchUp());
   }
 
@@ -193,34 +209,31 @@ export class FileKvStore implements KvStore {
 
   async #lock(): Promise<void> {
     const deadline = performance.now() + this.#options.lockTimeoutMs;
-    const me = `${process.pid} ${hostname()}`;
+    const me = `${formatHolder(currentHolder())}\n`;
+    const judge = (text: string, ageMs: number): LockVerdict => judgeLock(text, ageMs, { unreadableStaleMs: this.#options.staleLockMs });
     for (let attempt = 0; ; attempt++) {
+      let verdict: LockVerdict;
       try {
-        await writeFile(this.#lockPath, me, { flag: 'wx' });
-        return;
+        if (createLockFileSync(this.#lockPath, me)) return;
+        const found = readLock(this.#lockPath);
+        if (found === undefined) continue; // released meanwhile
+        verdict = judge(found.text, found.ageMs);
       } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw new ClusterError('store-unavailable', `cannot create ${this.#lockPath}`, { cause: e });
+        throw new ClusterError('store-unavailable', `cannot take the lock ${this.#lockPath}`, { cause: e });
       }
-      let holder = '';
-      try {
-        holder = await readFile(this.#lockPath, 'utf8');
-      } catch {
-        continue; // released meanwhile
-      }
-      const [pidText, host] = holder.split(' ');
-      const pid = Number(pidText);
-      if (holder !== '' && host === hostname() && Number.isInteger(pid) && pid > 0 && !alive(pid)) {
-        // the holder died: take the lock over (rename makes exactly one taker win)
-        try {
-          await rename(this.#lockPath, `${this.#lockPath}.stale.${process.pid}`);
-          await unlink(`${this.#lockPath}.stale.${process.pid}`);
-        } catch {
-          // another process took it over first
-        }
+      if (verdict.kind === 'stale') {
+        // rename-aside makes exactly one taker win, and a lock that changed meanwhile is put back
+        if (removeLockIf(this.#lockPath, (text, ageMs) => judge(text, ageMs).kind === 'stale'))
+          this.#warn(`took over the lock of the store ${this.dir}: ${verdict.reason}`);
         continue;
       }
-      if (performance.now() > deadline)
-        throw new ClusterError('store-locked', `the store ${this.dir} is locked by process ${holder || '(unknown)'}; is another flo writing?`);
+      if (performance.now() > deadline) {
+        throw new ClusterError(
+          'store-locked',
+          `the store ${this.dir} is locked: ${verdict.reason}; waited ${this.#options.lockTimeoutMs} ms. ` +
+            `If no flo is writing to it, remove the lock by hand: rm ${this.#lockPath}`,
+        );
+      }
       await sleep(Math.min(2 + attempt, 25));
     }
   }
@@ -253,7 +266,7 @@ export class FileKvStore implements KvStore {
   async #append(record: LogRecord): Promise<void> {
     let fh: FileHandle | undefined;
     try {
-      fh = await open(this.#logPath, 'a+');
+      fh = await openPrivateFile(this.#logPath, 'a+');
       const st = await fh.stat();
       if (st.size > this.#logOffset && this.#logIno === st.ino) {
         // a torn tail from a crashed writer: cut it before appending
@@ -416,17 +429,8 @@ export class FileKvStore implements KvStore {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return isErrno(e, 'EPERM');
-  }
-}
-
 async function writeDurably(path: string, data: string): Promise<void> {
-  const fh = await open(path, 'w');
+  const fh = await openPrivateFile(path, 'w');
   try {
     await fh.write(data, null, 'utf8');
     await fh.sync();

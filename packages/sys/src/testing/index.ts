@@ -1,5 +1,8 @@
+/**
+ * Test kits for the users of @flotilla/sys: real processes in the states a lock holder can be in.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readProcStat } from '@flotilla/sys';
+import { readProcStat } from '../process.js';
 
 /**
  * A zombie: a shell starts `sleep` in the background, prints its pid and execs into another
@@ -31,4 +34,5 @@ export async function startSleeper(): Promise<ChildProcess & { pid: number }> {
   return child as ChildProcess & { pid: number };
 }
 
+/** Whether /proc-based checks (zombie state, start times) can be tested here. */
 export const onLinux = process.platform === 'linux';
