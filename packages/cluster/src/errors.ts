@@ -79,20 +79,30 @@ export function isManifestError(value: unknown): value is ManifestError {
   return isClusterError(value) && value.code === 'manifest-invalid';
 }
 
-/** A compare-and-set failed: the key's revision is not the expected one. */
+/**
+ * A compare-and-set failed: the key's revision is not the expected one. After a
+ * read-modify-write that retried (`mutate`, `apply`), `attempts` says how many times it
+ * tried, each from the fresh object, before giving up.
+ */
 export class ConflictError extends ClusterError {
   override name = 'ConflictError';
   readonly key: string;
   /** The key's current modRevision (0 when absent). */
   readonly modRevision: number;
+  /** How many read-modify-write attempts failed this way (1 for a single compare-and-set). */
+  readonly attempts: number;
 
-  constructor(key: string, expected: number, modRevision: number) {
+  constructor(key: string, expected: number, modRevision: number, attempts = 1) {
+    const found = `expected revision ${expected}, found ${modRevision === 0 ? 'absent' : modRevision}`;
     super(
       'conflict',
-      `compare-and-set failed on "${key}": expected revision ${expected}, found ${modRevision === 0 ? 'absent' : modRevision}`,
+      attempts > 1
+        ? `"${key}" was changed by another writer during each of ${attempts} read-modify-write attempts (last: ${found}); nothing was written — try again`
+        : `compare-and-set failed on "${key}": ${found}`,
     );
     this.key = key;
     this.modRevision = modRevision;
+    this.attempts = attempts;
   }
 }
 

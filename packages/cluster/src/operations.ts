@@ -6,12 +6,12 @@ import { parseSelector, type Selector } from '@flotilla/labels';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ClusterError } from './errors.js';
+import { ClusterError, ConflictError, isConflictError } from './errors.js';
 import { allocatedByHost } from './controllers/placement.js';
 import { templateHash } from './controllers/template.js';
 import { toSchedulerUnits } from './manifest/quantity.js';
 import type { ClusterEvent, Host, Instance, LabelSelectorObject, Manifest, ManifestKind, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
-import type { ClusterStore } from './store/resources.js';
+import { keyOf, type ClusterStore, type ResourceStore } from './store/resources.js';
 
 /** One change `apply` made (or would make, with `dryRun`). */
 export interface AppliedChange {
@@ -30,6 +30,18 @@ export interface ApplyOptions {
   dryRun?: boolean;
   /** Delete objects matching this selector that the manifests do not mention. @default undefined (no pruning) */
   prune?: string;
+  /**
+   * Called with each change as soon as it is made (after its write), in the order of
+   * `objects` and then the pruned ones, so a caller can report progress: an apply that is
+   * interrupted has reported exactly what it wrote. @default none
+   */
+  onApplied?: (change: AppliedChange) => void;
+  /**
+   * How many times the read-modify-write of one object is retried, each time with the
+   * object as it is now, when another writer changed it in between (a controller writing
+   * status, a concurrent `apply`); then a `ConflictError` names it. @default 20 (as `mutate`)
+   */
+  conflictRetries?: number;
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -72,14 +84,77 @@ function same(a: unknown, b: unknown): boolean {
 }
 
 /**
+ * What `apply` makes of the stored object `current` and the manifest `o`: spec, labels and
+ * annotations from the manifest, everything else (status, generation, …) kept; a host's
+ * `unschedulable` set by `flo cordon` is kept unless the manifest says otherwise.
+ * `undefined` when nothing would change.
+ */
+function applied(current: Manifest, o: Manifest): Manifest | undefined {
+  const next = { ...current, metadata: { ...current.metadata, labels: o.metadata.labels, annotations: o.metadata.annotations }, spec: o.spec } as Manifest;
+  if (o.kind === 'Host' && current.kind === 'Host' && current.spec.unschedulable !== undefined && o.spec.unschedulable === undefined) {
+    (next as Host).spec = { ...o.spec, unschedulable: current.spec.unschedulable };
+  }
+  if (same(next.spec, current.spec) && same(next.metadata.labels, current.metadata.labels)) return undefined;
+  return next;
+}
+
+/**
+ * Writes one manifest: creates it, or replaces its spec and labels with a read-modify-write
+ * (`mutate`) that starts again from the fresh object when another writer got in between.
+ * An object created or deleted by someone else meanwhile is handled the same way.
+ */
+async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retries: number): Promise<AppliedChange['action']> {
+  const objects = resourcesOf(store, o.kind);
+  const name = o.metadata.name;
+  for (let attempt = 0; ; attempt++) {
+    const current = await objects.get(name);
+    if (!current) {
+      if (dryRun) return 'created';
+      try {
+        await objects.create(o);
+        return 'created';
+      } catch (e) {
+        if (!isConflictError(e) || attempt >= retries) throw e;
+        continue; // created meanwhile: configure it
+      }
+    }
+    if (dryRun) return applied(current, o) ? 'configured' : 'unchanged';
+    let action: AppliedChange['action'] = 'unchanged';
+    const stored = await objects.mutate(
+      name,
+      (fresh) => {
+        const next = applied(fresh, o);
+        action = next ? 'configured' : 'unchanged';
+        return next;
+      },
+      retries,
+    );
+    if (stored) return action;
+    if (attempt >= retries) throw new ConflictError(keyOf(o.kind, name), current.metadata.resourceVersion ?? 0, 0, attempt + 1);
+    // deleted meanwhile: create it again
+  }
+}
+
+/**
  * Applies manifests: creates what is missing, replaces spec and labels of what exists
  * (keeping status, so a later apply overrides `scale` as kubectl does), copies local
  * artifacts into the artifact directory and records their sha256. With `prune`, deletes
  * objects matching the selector that are not in `objects`.
+ *
+ * Every artifact is read and copied before the first object is written. Objects are then
+ * written one by one, in order, each reported to `onApplied` once written; a write that
+ * meets a concurrent change is retried from the fresh object (`conflictRetries`).
  */
 export async function applyManifests(store: ClusterStore, objects: readonly Manifest[], options: ApplyOptions = {}): Promise<AppliedChange[]> {
   const artifactDir = options.artifactDir ?? store.artifactDir;
+  const retries = options.conflictRetries ?? 20;
+  if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`conflictRetries: expected a non-negative integer, received ${String(options.conflictRetries)}`);
+  const dryRun = options.dryRun ?? false;
   const changes: AppliedChange[] = [];
+  const report = (change: AppliedChange): void => {
+    changes.push(change);
+    options.onApplied?.(change);
+  };
   const prepared: Manifest[] = [];
   for (const [index, original] of objects.entries()) {
     const o = structuredClone(original);
@@ -88,7 +163,7 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
       if (typeof a === 'string') {
         const base = options.baseDirs?.[index] ?? process.cwd();
         const path = isAbsolute(a) ? a : resolve(base, a);
-        if (options.dryRun) o.spec.template.spec.artifact = { path, sha256: await sha256File(path) };
+        if (dryRun) o.spec.template.spec.artifact = { path, sha256: await sha256File(path) };
         else {
           if (artifactDir === undefined) throw new ClusterError('manifest-invalid', 'no artifact directory: pass --artifacts DIR');
           o.spec.template.spec.artifact = await storeArtifact(path, artifactDir);
@@ -99,75 +174,31 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
     prepared.push(o);
   }
   for (const o of prepared) {
-    const name = o.metadata.name;
-    const current = await getObject(store, o.kind, name);
-    if (!current) {
-      if (!options.dryRun) await putObject(store, o, undefined);
-      changes.push({ kind: o.kind, name, action: 'created' });
-      continue;
-    }
-    const next = { ...current, metadata: { ...current.metadata, labels: o.metadata.labels, annotations: o.metadata.annotations }, spec: o.spec } as Manifest;
-    if (o.kind === 'Host' && current.kind === 'Host' && current.spec.unschedulable !== undefined && o.spec.unschedulable === undefined) {
-      (next as Host).spec = { ...o.spec, unschedulable: current.spec.unschedulable };
-    }
-    if (same(next.spec, current.spec) && same(next.metadata.labels, current.metadata.labels)) {
-      changes.push({ kind: o.kind, name, action: 'unchanged' });
-      continue;
-    }
-    if (!options.dryRun) await putObject(store, next, current.metadata.resourceVersion);
-    changes.push({ kind: o.kind, name, action: 'configured' });
+    report({ kind: o.kind, name: o.metadata.name, action: await applyOne(store, o, dryRun, retries) });
   }
   if (options.prune !== undefined) {
     const selector = parseSelector(options.prune);
     const keep = new Set(prepared.map((o) => `${o.kind}/${o.metadata.name}`));
     for (const kind of ['Service', 'ReplicaSet', 'Host'] as const) {
-      for (const o of await listObjects(store, kind)) {
+      for (const o of await resourcesOf(store, kind).items()) {
         if (keep.has(`${kind}/${o.metadata.name}`) || !selector.matches(o.metadata.labels ?? {})) continue;
-        if (!options.dryRun) await deleteObject(store, kind, o.metadata.name);
-        changes.push({ kind, name: o.metadata.name, action: 'pruned' });
+        if (!dryRun) await deleteObject(store, kind, o.metadata.name);
+        report({ kind, name: o.metadata.name, action: 'pruned' });
       }
     }
   }
   return changes;
 }
 
-async function getObject(store: ClusterStore, kind: ManifestKind, name: string): Promise<Manifest | undefined> {
+/** The store of one manifest kind (each kind's store only ever receives objects of its kind here). */
+function resourcesOf(store: ClusterStore, kind: ManifestKind): ResourceStore<Manifest> {
   switch (kind) {
     case 'Host':
-      return store.hosts.get(name);
+      return store.hosts;
     case 'ReplicaSet':
-      return store.replicaSets.get(name);
+      return store.replicaSets;
     case 'Service':
-      return store.services.get(name);
-  }
-}
-
-async function listObjects(store: ClusterStore, kind: ManifestKind): Promise<Manifest[]> {
-  switch (kind) {
-    case 'Host':
-      return store.hosts.items();
-    case 'ReplicaSet':
-      return store.replicaSets.items();
-    case 'Service':
-      return store.services.items();
-  }
-}
-
-async function putObject(store: ClusterStore, o: Manifest, expectedRevision: number | undefined): Promise<void> {
-  const opts = expectedRevision !== undefined ? { expectedRevision } : {};
-  switch (o.kind) {
-    case 'Host':
-      if (expectedRevision === undefined) await store.hosts.create(o);
-      else await store.hosts.update(o, opts);
-      return;
-    case 'ReplicaSet':
-      if (expectedRevision === undefined) await store.replicaSets.create(o);
-      else await store.replicaSets.update(o, opts);
-      return;
-    case 'Service':
-      if (expectedRevision === undefined) await store.services.create(o);
-      else await store.services.update(o, opts);
-      return;
+      return store.services;
   }
 }
 

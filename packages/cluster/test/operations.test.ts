@@ -2,11 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AppliedChange, WriteOptions } from '../src/index.js';
 import {
   ClusterStore,
   MemoryKvStore,
   applyManifests,
   isClusterError,
+  isConflictError,
+  keyOf,
   parseManifests,
   parseStoreUrl,
   rolloutUndo,
@@ -82,6 +85,128 @@ describe('applyManifests', () => {
     expect(isClusterError(err) && err.code).toBe('not-found');
     const set = (await store.replicaSets.get('web'))!;
     expect(selectorInputText(set.spec.selector)).toBe('app=web');
+  });
+});
+
+/**
+ * A memory KV whose `other` writer gets in between a read and a conditional write of
+ * `key` (`times` times): just before such a write, it changes the stored object with
+ * `change`, as a controller writing status or a second `flo apply` would.
+ */
+class InterferingKv extends MemoryKvStore {
+  interferences = 0;
+  constructor(
+    readonly key: string,
+    readonly times: number,
+    readonly change: (value: string | undefined) => string,
+  ) {
+    super({ progressIntervalMs: 0 });
+  }
+  override async put(key: string, value: string, options: WriteOptions = {}): Promise<number> {
+    if (key === this.key && (options.prevRevision ?? 0) > 0 && this.interferences < this.times) {
+      this.interferences++;
+      await super.put(key, this.change((await this.get(key))?.value));
+    }
+    return super.put(key, value, options);
+  }
+}
+
+describe('apply under concurrent writers (issue 12 §6: a conflicting apply used to fail at once)', () => {
+  const readyStatus = (value: string | undefined): string => {
+    const o = JSON.parse(value!) as { status?: unknown };
+    o.status = { replicas: 3, readyReplicas: 3, observedGeneration: 1 };
+    return JSON.stringify(o);
+  };
+  const text = rs(3).replace(', artifact: ./app.tgz', '');
+
+  it('retries the read-modify-write from the fresh object: the spec is applied and the other writer\'s status kept', async () => {
+    const kv = new InterferingKv(keyOf('ReplicaSet', 'web'), 1, readyStatus);
+    const store = new ClusterStore(kv);
+    await applyManifests(store, parseManifests(text).objects);
+    expect(kv.interferences).toBe(0); // a create is not a read-modify-write
+    const changes = await applyManifests(store, parseManifests(text.replace('replicas: 3', 'replicas: 5')).objects);
+    expect(kv.interferences).toBe(1);
+    expect(changes).toEqual([{ kind: 'ReplicaSet', name: 'web', action: 'configured' }]);
+    const stored = (await store.replicaSets.get('web'))!;
+    expect(stored.spec.replicas).toBe(5);
+    expect(stored.status).toEqual({ replicas: 3, readyReplicas: 3, observedGeneration: 1 });
+  });
+
+  it('an object created by someone else between the read and the create is configured instead', async () => {
+    const kv = new MemoryKvStore({ progressIntervalMs: 0 });
+    const store = new ClusterStore(kv);
+    const original = kv.put.bind(kv);
+    let raced = false;
+    kv.put = async (key: string, value: string, options: WriteOptions = {}): Promise<number> => {
+      if (!raced && options.prevRevision === 0) {
+        raced = true;
+        await original(key, value.replace('"app=web"', '"app=other"'));
+      }
+      return original(key, value, options);
+    };
+    expect(await applyManifests(store, parseManifests(svc('a')).objects)).toEqual([{ kind: 'Service', name: 'a', action: 'configured' }]);
+    expect((await store.services.get('a'))!.spec.selector).toBe('app=web');
+  });
+
+  it('gives up after conflictRetries with a ConflictError that names the object and the attempts', async () => {
+    const kv = new InterferingKv(keyOf('ReplicaSet', 'web'), Infinity, readyStatus);
+    const store = new ClusterStore(kv);
+    await applyManifests(store, parseManifests(text).objects);
+    const err = await applyManifests(store, parseManifests(text.replace('replicas: 3', 'replicas: 5')).objects, { conflictRetries: 3 }).catch((e: unknown) => e);
+    expect(isConflictError(err)).toBe(true);
+    expect(err).toMatchObject({ attempts: 4, key: '/flotilla/v1/replicasets/web' });
+    expect((err as Error).message).toMatch(/^"\/flotilla\/v1\/replicasets\/web" was changed by another writer during each of 4 read-modify-write attempts .*try again$/);
+    expect(kv.interferences).toBe(4);
+    expect((await store.replicaSets.get('web'))!.spec.replicas).toBe(3);
+    await expect(applyManifests(store, [], { conflictRetries: -1 })).rejects.toThrow(TypeError);
+  });
+});
+
+describe('apply progress (issue 12 §6: results used to come only at the end)', () => {
+  it('reports each object to onApplied as soon as it is written, in order, then the pruned ones', async () => {
+    const kv = new MemoryKvStore({ progressIntervalMs: 0 });
+    const store = new ClusterStore(kv);
+    await applyManifests(store, parseManifests(`${svc('a')}---\n${svc('old')}`).objects);
+    const seen: { change: AppliedChange; stored: string[] }[] = [];
+    const names = async (): Promise<string[]> => (await kv.range('/flotilla/v1/')).items.map((i) => i.key.split('/').slice(-2).join('/'));
+    // onApplied is synchronous: record what the store holds at that moment, after the call returns
+    const pending: Promise<void>[] = [];
+    const changes = await applyManifests(store, parseManifests(`${svc('b')}---\n${svc('a')}---\n${svc('c')}`).objects, {
+      prune: 'team=a',
+      onApplied: (change) => {
+        const entry = { change, stored: [] as string[] };
+        seen.push(entry);
+        pending.push(names().then((n) => void (entry.stored = n)));
+      },
+    });
+    await Promise.all(pending);
+    expect(seen.map((s) => s.change)).toEqual(changes);
+    expect(changes).toEqual([
+      { kind: 'Service', name: 'b', action: 'created' },
+      { kind: 'Service', name: 'a', action: 'unchanged' },
+      { kind: 'Service', name: 'c', action: 'created' },
+      { kind: 'Service', name: 'old', action: 'pruned' },
+    ]);
+    // when b was reported, b was in the store and c not yet
+    expect(seen[0]!.stored).toContain('services/b');
+    expect(seen[0]!.stored).not.toContain('services/c');
+    expect(seen[3]!.stored).not.toContain('services/old');
+  });
+
+  it('an apply that fails half-way has reported what it wrote before the failure', async () => {
+    const kv = new MemoryKvStore({ progressIntervalMs: 0 });
+    const store = new ClusterStore(kv);
+    const original = kv.put.bind(kv);
+    kv.put = async (key: string, value: string, options?: WriteOptions): Promise<number> => {
+      if (key.endsWith('/c')) throw new Error('store went away');
+      return original(key, value, options);
+    };
+    const reported: string[] = [];
+    const err = await applyManifests(store, parseManifests(`${svc('a')}---\n${svc('b')}---\n${svc('c')}`).objects, {
+      onApplied: (c) => reported.push(`${c.name} ${c.action}`),
+    }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('store went away');
+    expect(reported).toEqual(['a created', 'b created']);
   });
 });
 

@@ -159,9 +159,12 @@ export class ResourceStore<T extends ClusterObject> {
 
   /**
    * Read-modify-write with retries on conflict: `fn` gets the current object and returns
-   * the new one (or `undefined` to leave it). Returns the stored result.
+   * the new one (or `undefined` to leave it). Returns the stored result (`undefined` when
+   * the object is absent). When another writer changes the object between the read and
+   * the write, it starts again from the fresh object, up to `retries` more times; then a
+   * `ConflictError` says how many attempts failed.
    */
-  async mutate(name: string, fn: (current: T) => T | undefined, attempts = 20): Promise<T | undefined> {
+  async mutate(name: string, fn: (current: T) => T | undefined, retries = 20): Promise<T | undefined> {
     for (let i = 0; ; i++) {
       const current = await this.get(name);
       if (!current) return undefined;
@@ -170,7 +173,8 @@ export class ResourceStore<T extends ClusterObject> {
       try {
         return await this.update(next, { expectedRevision: current.metadata.resourceVersion! });
       } catch (e) {
-        if (!isConflictError(e) || i >= attempts) throw e;
+        if (!isConflictError(e)) throw e;
+        if (i >= retries) throw i === 0 ? e : new ConflictError(e.key, current.metadata.resourceVersion!, e.modRevision, i + 1);
       }
     }
   }
