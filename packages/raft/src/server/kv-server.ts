@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '@flotilla/sys';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { KvError, isKvError } from '../kv/errors.js';
@@ -93,8 +93,10 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   hostPort(options.peerListen, 'peerListen');
   const peerUrl = options.advertisePeerUrl ?? options.peerListen;
   if (peerUrl.startsWith('0.0.0.0:')) throw new TypeError('advertisePeerUrl: required when peerListen is 0.0.0.0');
-  mkdirSync(options.data, { recursive: true });
-  const storage = await FileNodeStorage.open(path.join(options.data, 'raft'));
+  // The data directory holds user values: 0700 whatever the umask (an older, looser one is tightened).
+  const onWarning = (m: string): void => log(`warning: ${m}`);
+  ensurePrivateDir(options.data, onWarning);
+  const storage = await FileNodeStorage.open(path.join(options.data, 'raft'), { onWarning });
   let initialPeers = new Map<number, string>();
   let joining = false;
   try {

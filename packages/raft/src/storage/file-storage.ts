@@ -1,7 +1,19 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, mkdirSync, existsSync, ftruncateSync, unlinkSync, writeFileSync, renameSync, linkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, existsSync, ftruncateSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  createLockFileSync,
+  currentHolder,
+  ensurePrivateDir,
+  formatHolder,
+  judgeLock,
+  openPrivateFile,
+  parseHolder,
+  readLock,
+  removeLockIf,
+  tightenPrivateTree,
+  type LockVerdict,
+} from '@flotilla/sys';
 import { join } from 'node:path';
 import { CorruptStorageError, errSnapOutOfDate, RaftError } from '../errors.js';
 import type { Storage } from '../core/storage.js';
@@ -23,6 +35,11 @@ export interface FileStorageOptions {
   segmentBytes?: number;
   /** fsync WAL writes, snapshot files and the directories (turn off only in throwaway tests). @default true */
   fsync?: boolean;
+  /**
+   * Receives warnings: a data directory or files found readable by others and tightened to
+   * 0700/0600, a stale LOCK taken over. @default `process.emitWarning`
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** What one ready-loop iteration persists. */
@@ -73,68 +90,53 @@ const hex = (n: number): string => n.toString(16).padStart(16, '0');
 /** The file that says which process uses a data directory. */
 export const LOCK_FILE = 'LOCK';
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+/** An empty or unparsable LOCK older than this was left by a process killed while writing it. */
+const UNREADABLE_LOCK_STALE_MS = 5000;
+
+/**
+ * Judges a LOCK: its holder's process gone (exited, a zombie, its pid reused — see
+ * @flotilla/sys), an empty/unparsable LOCK older than a few seconds, or a LOCK of this very
+ * process (an earlier FileStorage it abandoned without closing, as crash tests do) is stale.
+ */
+function judgeDirLock(text: string, ageMs: number): LockVerdict {
+  const holder = parseHolder(text);
+  if (holder?.pid === process.pid && holder.host === hostname()) {
+    return { kind: 'stale', holder, reason: `this process (${process.pid}) opened it earlier and did not close it` };
   }
+  return judgeLock(text, ageMs, { unreadableStaleMs: UNREADABLE_LOCK_STALE_MS });
 }
 
 /**
- * Takes the data directory: `LOCK` is created exclusively with this process's pid and host
- * name. A LOCK of a live process — here, or of another host (which cannot be checked) —
- * refuses with `storage-misuse`: two processes appending to one WAL would corrupt it. A LOCK
- * whose process has died (crash, SIGKILL) is taken over; so is one of this very process (an
- * earlier FileStorage it abandoned without closing, as crash tests do). Returns the content
- * written, which {@link releaseDirLock} checks before removing the file.
+ * Takes the data directory: `LOCK` (mode 0600) holds this process's `PID HOST start=… boot=…`,
+ * written to a temp file and linked into place, so it is created exclusively and never seen
+ * half-written. A LOCK of a live process — here, or of another host (which cannot be checked)
+ * — refuses with `storage-misuse`: two processes appending to one WAL would corrupt it. A LOCK
+ * whose process has died (crash, SIGKILL — also while still a zombie not yet reaped by its
+ * parent, or when its pid now belongs to another process) is taken over with a warning; so is
+ * an empty or unparsable one older than a few seconds, and one of this very process. Returns
+ * the content written, which {@link releaseDirLock} checks before removing the file.
  */
-function acquireDirLock(dir: string): string {
+function acquireDirLock(dir: string, warn: (message: string) => void): string {
   const path = join(dir, LOCK_FILE);
-  const me = `${process.pid} ${hostname()}\n`;
+  const me = `${formatHolder(currentHolder())}\n`;
   for (let attempt = 0; attempt < 8; attempt++) {
-    try {
-      writeFileSync(path, me, { flag: 'wx', mode: 0o644 });
-      return me;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let holder: string;
-    try {
-      holder = readFileSync(path, 'utf8');
-    } catch {
-      continue; // removed meanwhile: try again
-    }
-    const [pidText = '', host = ''] = holder.trim().split(/\s+/);
-    const pid = Number(pidText);
-    const sameHost = host === hostname();
-    const valid = Number.isSafeInteger(pid) && pid > 0;
-    const takeOver = valid && sameHost && (pid === process.pid || !pidAlive(pid));
-    if (!takeOver) {
+    if (createLockFileSync(path, me)) return me;
+    const found = readLock(path);
+    if (found === undefined) continue; // removed meanwhile: try again
+    const verdict = judgeDirLock(found.text, found.ageMs);
+    if (verdict.kind !== 'stale') {
+      const who = verdict.holder ? `process ${verdict.holder.pid} on ${verdict.holder.host}` : 'another process';
+      const why = verdict.kind === 'elsewhere' ? ', another machine: it cannot be checked from here' : verdict.holder ? '' : `: ${verdict.reason}`;
       throw new RaftError(
         'storage-misuse',
-        `${dir} is in use by ${valid ? `process ${pid} on ${host || 'an unknown host'}` : 'another process'} (its ${LOCK_FILE} file); ` +
-          `stop that process first — or, if no process uses this directory, delete ${path}`,
+        `${dir} is in use by ${who} (its ${LOCK_FILE} file${why}); ` + `stop that process first — or, if no process uses this directory, delete ${path}`,
       );
     }
-    // Move the stale LOCK aside: of several processes breaking it at once, one rename wins.
-    const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
-    try {
-      renameSync(path, aside);
-    } catch {
-      continue;
+    // Move the stale LOCK aside: of several processes breaking it at once, one rename wins,
+    // and a LOCK that changed meanwhile is put back.
+    if (removeLockIf(path, (text, ageMs) => judgeDirLock(text, ageMs).kind === 'stale') && verdict.holder?.pid !== process.pid) {
+      warn(`took over ${path}: ${verdict.reason}`);
     }
-    const moved = readFileSync(aside, 'utf8');
-    // Someone else's fresh LOCK was moved instead: put it back (unless a newer one exists).
-    if (moved !== holder) {
-      try {
-        linkSync(aside, path);
-      } catch {
-        /* a newer LOCK is there */
-      }
-    }
-    unlinkSync(aside);
   }
   throw new RaftError('storage-misuse', `cannot take ${path}: other processes keep replacing it`);
 }
@@ -154,6 +156,7 @@ export class FileStorage implements Storage {
   private readonly snapDir: string;
   private readonly segmentBytes: number;
   private readonly doSync: boolean;
+  private readonly warn: (message: string) => void;
   private segments: { seq: number; firstIndex: number; name: string }[];
   private current: FileHandle | undefined;
   private currentSize: number;
@@ -180,10 +183,15 @@ export class FileStorage implements Storage {
     this.currentSize = currentSize;
     this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.doSync = opts.fsync ?? true;
+    this.warn = warner(opts);
     this.isNew = isNew;
   }
 
-  /** Opens (creating when missing) and recovers the storage in `dir`. */
+  /**
+   * Opens (creating when missing) and recovers the storage in `dir`. The directories are 0700
+   * and every file 0600 whatever the umask (the WAL and snapshots hold user data); an existing
+   * directory with looser modes is tightened, with one warning through `onWarning`.
+   */
   static async open(dir: string, opts: FileStorageOptions = {}): Promise<FileStorage> {
     if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`dir: expected a directory path, received ${typeof dir}`);
     if (opts.segmentBytes !== undefined && (!Number.isInteger(opts.segmentBytes) || opts.segmentBytes < 64)) {
@@ -191,10 +199,14 @@ export class FileStorage implements Storage {
     }
     const walDir = join(dir, 'wal');
     const snapDir = join(dir, 'snap');
-    mkdirSync(walDir, { recursive: true });
-    mkdirSync(snapDir, { recursive: true });
-    const token = acquireDirLock(dir);
+    const warn = warner(opts);
+    // A new directory is made 0700; an existing one is tightened (with one warning) below.
+    if (!existsSync(dir)) ensurePrivateDir(dir);
+    const token = acquireDirLock(dir, warn);
     try {
+      tightenPrivateTree(dir, warn);
+      ensurePrivateDir(walDir, warn);
+      ensurePrivateDir(snapDir, warn);
       const fs = await FileStorage.recover(dir, walDir, snapDir, opts);
       fs.lockToken = token;
       return fs;
@@ -246,7 +258,7 @@ export class FileStorage implements Storage {
     const isNew = !snap && segments.length === 0;
     const fs = new FileStorage(dir, mem, segments, currentSize, opts, isNew);
     if (segments.length > 0) {
-      fs.current = await open(join(walDir, segments[segments.length - 1]!.name), 'a');
+      fs.current = await openPrivateFile(join(walDir, segments[segments.length - 1]!.name), 'a');
     }
     if (snap?.resetsLog && segments.some((seg) => seg.seq < snap.resetSeq)) {
       // A leader's snapshot was being installed when the process stopped: finish the job,
@@ -386,7 +398,7 @@ export class FileStorage implements Storage {
     await this.current?.close();
     const seq = (this.segments[this.segments.length - 1]?.seq ?? 0) + 1;
     const name = `${hex(seq)}-${hex(firstIndex)}.wal`;
-    this.current = await open(join(this.walDir, name), 'a');
+    this.current = await openPrivateFile(join(this.walDir, name), 'a');
     this.currentSize = 0;
     this.segments.push({ seq, firstIndex, name });
     await this.syncDir(this.walDir);
@@ -428,7 +440,7 @@ export class FileStorage implements Storage {
     dv.setUint32(8, head.length + data.length, true);
     const final = join(this.snapDir, snapName(f.snapshot.index));
     const tmp = `${final}.tmp`;
-    const fh = await open(tmp, 'w');
+    const fh = await openPrivateFile(tmp, 'w');
     try {
       await writeAll(fh, [prefix, head, data]);
       if (this.doSync) await fh.sync();
@@ -449,6 +461,10 @@ export class FileStorage implements Storage {
       await fh.close();
     }
   }
+}
+
+function warner(opts: FileStorageOptions): (message: string) => void {
+  return opts.onWarning ?? ((m) => process.emitWarning(m, 'FlotillaWarning'));
 }
 
 /** Bytes of a snapshot checksummed between two turns of the event loop. */
