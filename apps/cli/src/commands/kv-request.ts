@@ -1,6 +1,8 @@
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, fsyncSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { openPrivateFileSync } from '@flotilla/sys';
 import { UsageError } from '../cli/args.js';
+import { readTokenFile } from '../cli/secret-file.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import { formatTable } from '../output/table.js';
 
@@ -65,7 +67,8 @@ export const command: CommandModule = {
         throw new UsageError(`--${name} ${f}: ${(e as Error).message}`);
       }
     };
-    const token = readOpt('token-file')?.trim();
+    const tokenFile = str(ctx, 'token-file');
+    const token = tokenFile !== undefined ? readTokenFile(ctx.cwd, 'token-file', tokenFile) : undefined;
     const ca = readOpt('tls-ca');
     const { KvClient, isKvError } = await import('@flotilla/raft/client');
     const client = new KvClient({ endpoints, ...(token ? { token } : {}), ...(ca ? { ca } : {}) });
@@ -183,8 +186,16 @@ export const command: CommandModule = {
           const [action, file] = args(ctx, 2, 'snapshot save FILE');
           if (action !== 'save') throw new UsageError(`snapshot ${action}: expected save`);
           const data = await client.snapshot();
+          // The snapshot holds every value: 0600 whatever the umask (the temp file is private
+          // from its creation, and the rename keeps its mode).
           const target = path.resolve(ctx.cwd, file!);
-          writeFileSync(`${target}.part`, data);
+          const fd = openPrivateFileSync(`${target}.part`, 'w');
+          try {
+            for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+            fsyncSync(fd);
+          } finally {
+            closeSync(fd);
+          }
           renameSync(`${target}.part`, target);
           ctx.stderr.write(`flo: saved a snapshot of ${data.length} bytes to ${file}; restore with flo server --restore ${file}\n`);
           return 0;

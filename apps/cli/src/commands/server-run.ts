@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../cli/args.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
+import { readSecretFile, readTokenFile } from '../cli/secret-file.js';
 
 function str(ctx: CommandContext, name: string): string | undefined {
   const v = ctx.args.options[name];
@@ -82,13 +83,13 @@ export const command: CommandModule = {
       }
     };
     const cert = read('tls-cert');
-    const key = read('tls-key');
+    const keyFile = str(ctx, 'tls-key');
+    const key = keyFile !== undefined ? readSecretFile(ctx.cwd, 'tls-key', keyFile) : undefined;
     const ca = read('tls-ca');
     if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     if (ca && !cert) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
-    const tokenBuf = read('token-file');
-    const token = tokenBuf?.toString('utf8').trim();
-    if (tokenBuf && !token) throw new UsageError('--token-file is empty');
+    const tokenFile = str(ctx, 'token-file');
+    const token = tokenFile !== undefined ? readTokenFile(ctx.cwd, 'token-file', tokenFile) : undefined;
     const restore = read('restore');
     const common = {
       ...(cert && key ? { tls: { cert, key, ...(ca ? { ca } : {}) } } : {}),
