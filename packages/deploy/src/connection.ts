@@ -8,7 +8,8 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
-import { CommandFailedError, DeployError, badOption, type CommandResult } from './errors.js';
+import { raceAbort } from './abandon.js';
+import { CommandFailedError, DeployError, TimeoutError, badOption, isTimeoutError, type CommandResult, type TimeoutPhase } from './errors.js';
 import { LocalTransport, spawnShell } from './local-transport.js';
 import { quotePath, shellQuote } from './quote.js';
 import { resolveSshTarget, type SshOptions, type SshTarget } from './ssh-target.js';
@@ -20,7 +21,12 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Working directory (relative to the login directory). @default the login directory */
   cwd?: string;
-  /** Kill the command after this long and throw a `TIMEOUT` error. @default the connection's `commandTimeoutMs` (none) */
+  /**
+   * Settle the call after this long with a {@link TimeoutError} (`TIMEOUT`), whatever the host
+   * does: the command is killed and its channel closed, and a connection that does not let go
+   * within a second is dropped (the next call opens a new one). The time counts from the call,
+   * so it includes waiting for the connection to open. @default the connection's `commandTimeoutMs` (none)
+   */
   timeoutMs?: number;
   /** Allocate a pseudo-terminal. @default false */
   pty?: boolean;
@@ -49,6 +55,15 @@ export interface PutOptions {
   onProgress?: (bytesSent: number, totalBytes: number) => void;
   /** `sftp`, `stream` (cat over an exec channel), or `auto` (SFTP, falling back to a stream). @default 'auto' */
   method?: 'auto' | 'sftp' | 'stream';
+  /** Bound on the whole upload (checks, transfer, rename), as {@link RunOptions.timeoutMs}. @default the connection's `commandTimeoutMs` (none) */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Connection.get} and of the operations of {@link Connection.files}. */
+export interface TransferOptions {
+  /** Bound on the operation, as {@link RunOptions.timeoutMs}. @default the connection's `commandTimeoutMs` (none) */
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -79,7 +94,10 @@ export class SudoPassword {
 export interface ConnectionOptions {
   /** Receives each output line of commands (not of `hide`-den ones), for live display. */
   onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
-  /** Default timeout of every command. @default undefined (none) */
+  /**
+   * Default timeout of every command, upload, download and file operation (`--timeout`); see
+   * {@link RunOptions.timeoutMs}. @default undefined (none)
+   */
   commandTimeoutMs?: number;
   /** Where the sudo password comes from (asked once). @default sudo fails when it needs a password */
   sudoPassword?: SudoPassword;
@@ -91,6 +109,7 @@ export interface ConnectionOptions {
 export function isUnreachableError(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;
   const code = (e as { code?: unknown }).code;
+  if (code === 'TIMEOUT') return (e as { phase?: unknown }).phase === 'connect';
   return code === 'CONNECT_FAILED' || code === 'HOST_KEY_UNKNOWN' || code === 'HOST_KEY_CHANGED' || code === 'HOST_KEY_REVOKED';
 }
 
@@ -114,6 +133,19 @@ export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
+}
+
+/** A time limit shared by the steps of one call: `timeoutMs` counted from `startedAt` (`performance.now()`). */
+interface Limit {
+  timeoutMs: number;
+  startedAt: number;
+}
+
+/** What a bounded call does, for its timeout and abort messages: `"<noun> timed out after N ms on <host>: <detail>"`. */
+interface Doing {
+  noun: string;
+  detail: string;
+  phase: Exclude<TimeoutPhase, 'connect'>;
 }
 
 /** Files up to this size are read once and kept in memory while several hosts receive them. */
@@ -163,6 +195,14 @@ export class Connection {
   /** An open started by {@link warm} that no command has waited for yet. */
   private warming: Promise<Transport> | undefined;
   private warmFailure: Promise<Transport> | undefined;
+  /** Aborts the open in progress (when {@link close} is called meanwhile). */
+  private opening: AbortController | undefined;
+  /**
+   * Resolves once every operation abandoned at its timeout has let go of the connection (or the
+   * connection was dropped for not doing so); new operations wait for it rather than start on
+   * a connection that may be wedged.
+   */
+  private settling: Promise<void> | undefined;
   private readonly options: ConnectionOptions;
 
   constructor(host: string, open: (signal?: AbortSignal) => Promise<Transport>, options: ConnectionOptions = {}) {
@@ -209,6 +249,7 @@ export class Connection {
    * `CONNECTION_LOST`.
    */
   transport(): Promise<Transport> {
+    if (this.settling) return this.settling.then(() => this.transport());
     if (this.warmFailure) {
       // A failed warm-up is reported once, to the first caller, instead of connecting twice.
       const f = this.warmFailure;
@@ -240,14 +281,18 @@ export class Connection {
   }
 
   private startOpen(): Promise<Transport> {
-    const p = this.open(this.options.signal);
+    const ac = new AbortController();
+    this.opening = ac;
+    const p = this.open(this.options.signal ? AbortSignal.any([this.options.signal, ac.signal]) : ac.signal);
     this.transportPromise = p;
     p.then(
       (t) => {
+        if (this.opening === ac) this.opening = undefined;
         if (this.transportPromise === p) this.current = t;
         if (this.warming === p) this.warming = undefined;
       },
       () => {
+        if (this.opening === ac) this.opening = undefined;
         if (this.transportPromise !== p) return;
         if (this.warming === p) {
           this.warming = undefined;
@@ -258,9 +303,103 @@ export class Connection {
     return p;
   }
 
-  /** File operations that start no remote process (SFTP over ssh); see {@link RemoteFiles}. */
-  async files(): Promise<RemoteFiles> {
-    return (await this.transport()).files;
+  /**
+   * File operations that start no remote process (SFTP over ssh); see {@link RemoteFiles}. Each
+   * operation opens the connection when needed and is bounded by `timeoutMs` (default the
+   * connection's `commandTimeoutMs`).
+   */
+  files(options: TransferOptions = {}): Promise<RemoteFiles> {
+    const op = <T>(name: string, path: string, fn: (f: RemoteFiles) => Promise<T>): Promise<T> =>
+      this.bounded({ noun: `SFTP ${name}`, detail: path, phase: 'transfer' }, this.limit(options.timeoutMs), options.signal, (t) => fn(t.files));
+    return Promise.resolve({
+      stat: (p) => op('stat', p, (f) => f.stat(p)),
+      mkdirExclusive: (p, mode) => op('mkdir', p, (f) => f.mkdirExclusive(p, mode)),
+      createExclusive: (p, data, mode) => op('create', p, (f) => f.createExclusive(p, data, mode)),
+      mkdirp: (p, mode) => op('mkdir', p, (f) => f.mkdirp(p, mode)),
+      readFile: (p) => op('read', p, (f) => f.readFile(p)),
+      writeFile: (p, data, mode) => op('write', p, (f) => f.writeFile(p, data, mode)),
+      remove: (p, o) => op('remove', p, (f) => f.remove(p, o)),
+    });
+  }
+
+  private limit(timeoutMs: number | undefined): Limit | undefined {
+    const ms = timeoutMs ?? this.options.commandTimeoutMs;
+    if (ms === undefined) return undefined;
+    if (typeof ms !== 'number' || !(ms > 0)) badOption('timeoutMs', 'a positive number of milliseconds', ms);
+    return { timeoutMs: ms, startedAt: performance.now() };
+  }
+
+  /**
+   * Runs one operation within `limit` and the abort signals (the caller's and the
+   * connection's). When the time is up or a signal aborts, the call settles at once — with a
+   * {@link TimeoutError} or an `ABORTED` error — without waiting for the host: the operation
+   * gets the abort (a command is killed, its channel closed), later operations wait until it
+   * has let go, and if it has not within a second the connection is dropped as wedged (the next
+   * operation opens a new one). Waiting for the connection to open counts against the limit.
+   */
+  private async bounded<T>(doing: Doing, limit: Limit | undefined, signal: AbortSignal | undefined, fn: (t: Transport, signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ctl = new AbortController();
+    let timedOut = false;
+    let connecting = true;
+    const timer =
+      limit === undefined
+        ? undefined
+        : setTimeout(
+            () => {
+              timedOut = true;
+              ctl.abort(new Error('timeout'));
+            },
+            Math.max(0, limit.startedAt + limit.timeoutMs - performance.now()),
+          );
+    const signals = [signal, this.options.signal].filter((s): s is AbortSignal => s !== undefined);
+    const onAbort = (): void => ctl.abort(new Error('aborted'));
+    for (const s of signals) {
+      if (s.aborted) onAbort();
+      else s.addEventListener('abort', onAbort, { once: true });
+    }
+    const stopped = (reason: unknown): Error => {
+      const where = `on ${this.host}${connecting ? ' while connecting' : ''}: ${doing.detail}`;
+      if (timedOut && limit)
+        return new TimeoutError(`${doing.noun} timed out after ${limit.timeoutMs} ms ${where}`, {
+          host: this.host,
+          timeoutMs: limit.timeoutMs,
+          phase: connecting ? 'connect' : doing.phase,
+        });
+      return new DeployError('ABORTED', `${doing.noun} aborted ${where}`, { host: this.host, cause: reason });
+    };
+    try {
+      // An open in progress is bounded by the connect timeout (and ended by close()).
+      const t = await raceAbort(this.transport(), ctl.signal, { abortError: stopped });
+      connecting = false;
+      return await raceAbort(fn(t, ctl.signal), ctl.signal, {
+        abortError: stopped,
+        onStuck: () => this.drop(t, `${doing.noun} on ${this.host} did not let go of the connection within a second of being stopped; the connection is wedged`),
+        onAbandoned: (released) => {
+          const next = this.settling ? Promise.all([this.settling, released]).then(() => undefined) : released;
+          this.settling = next;
+          void next.then(() => {
+            if (this.settling === next) this.settling = undefined;
+          });
+        },
+      });
+    } finally {
+      if (timer) clearTimeout(timer);
+      for (const s of signals) s.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Drops a wedged transport: destroyed now; the next operation opens a new one. */
+  private drop(t: Transport, reason: string): void {
+    if (this.current === t) {
+      this.transportPromise = undefined;
+      this.current = undefined;
+    }
+    try {
+      if (t.destroy) t.destroy(reason);
+      else void t.close().catch(() => undefined);
+    } catch {
+      /* already gone */
+    }
   }
 
   /** `'ssh'` or `'local'` (opens the transport). */
@@ -282,60 +421,46 @@ export class Connection {
     command: string,
     shown: string,
     options: RunOptions,
-    extra: Pick<ExecOptions, 'interact' | 'input'> & { filterStderr?: (text: string) => string } = {},
+    extra: Pick<ExecOptions, 'interact' | 'input'> & { filterStderr?: (text: string) => string; limit?: Limit | undefined; doing?: Doing } = {},
   ): Promise<CommandResult> {
-    const t = await this.transport();
-    const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
-    const ctl = new AbortController();
-    const signals = [options.signal, this.options.signal].filter((s): s is AbortSignal => s !== undefined);
-    let timedOut = false;
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            ctl.abort(new Error('timeout'));
-          }, timeoutMs);
-    const onAbort = (): void => ctl.abort(new Error('aborted'));
-    for (const s of signals) {
-      if (s.aborted) onAbort();
-      s.addEventListener('abort', onAbort, { once: true });
-    }
+    const limit = 'limit' in extra ? extra.limit : this.limit(options.timeoutMs);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const show = !options.hide && this.options.onOutput;
     const outLines = show ? new LineSplitter((l) => this.options.onOutput!(l, 'stdout')) : undefined;
     const errLines = show ? new LineSplitter((l) => this.options.onOutput!(l, 'stderr')) : undefined;
     let errText = '';
+    // Output that arrives after the call has settled (a timed-out command) is dropped.
+    let settled = false;
     let outcome: ExecOutcome;
     try {
-      outcome = await t.exec(command, {
-        pty: options.pty ?? false,
-        signal: ctl.signal,
-        input: extra.input ?? (options.input === undefined ? undefined : Buffer.from(options.input)),
-        ...(extra.interact ? { interact: extra.interact } : {}),
-        onStdout: (c) => {
-          out.push(c);
-          outLines?.push(c.toString('utf8'));
-        },
-        onStderr: (c) => {
-          if (extra.filterStderr) {
-            const before = errText;
-            errText = extra.filterStderr(errText + c.toString('utf8'));
-            const added = errText.slice(before.length);
-            if (added) errLines?.push(added);
-          } else {
-            err.push(c);
-            errLines?.push(c.toString('utf8'));
-          }
-        },
-      });
-    } catch (e) {
-      if (timedOut) throw new DeployError('TIMEOUT', `command timed out after ${timeoutMs} ms on ${this.host}: ${shown}`, { host: this.host, cause: e });
-      throw e;
+      outcome = await this.bounded(extra.doing ?? { noun: 'command', detail: shown, phase: 'command' }, limit, options.signal, (t, signal) =>
+        t.exec(command, {
+          pty: options.pty ?? false,
+          signal,
+          input: extra.input ?? (options.input === undefined ? undefined : Buffer.from(options.input)),
+          ...(extra.interact ? { interact: extra.interact } : {}),
+          onStdout: (c) => {
+            if (settled) return;
+            out.push(c);
+            outLines?.push(c.toString('utf8'));
+          },
+          onStderr: (c) => {
+            if (settled) return;
+            if (extra.filterStderr) {
+              const before = errText;
+              errText = extra.filterStderr(errText + c.toString('utf8'));
+              const added = errText.slice(before.length);
+              if (added) errLines?.push(added);
+            } else {
+              err.push(c);
+              errLines?.push(c.toString('utf8'));
+            }
+          },
+        }),
+      );
     } finally {
-      if (timer) clearTimeout(timer);
-      for (const s of signals) s.removeEventListener('abort', onAbort);
+      settled = true;
       outLines?.flush();
       errLines?.flush();
     }
@@ -443,12 +568,14 @@ export class Connection {
   }
 
   /** sha256 of a remote file, or `null` when it does not exist. */
-  async remoteSha256(remotePath: string): Promise<string | null> {
+  async remoteSha256(remotePath: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string | null> {
+    return this.sha256Of(remotePath, options, this.limit(options.timeoutMs));
+  }
+
+  private async sha256Of(remotePath: string, options: RunOptions, limit: Limit | undefined, doing?: Doing): Promise<string | null> {
     const p = quotePath(remotePath);
-    const r = await this.run(
-      `if [ -f ${p} ]; then sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p} 2>/dev/null || openssl dgst -sha256 -r ${p}; fi`,
-      { hide: true, warn: true },
-    );
+    const command = `if [ -f ${p} ]; then sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p} 2>/dev/null || openssl dgst -sha256 -r ${p}; fi`;
+    const r = await this.exec(command, command, { ...options, hide: true, warn: true }, { limit, ...(doing ? { doing } : {}) });
     const m = /^([0-9a-f]{64})/.exec(r.stdout.trim());
     return m ? m[1]! : null;
   }
@@ -467,52 +594,59 @@ export class Connection {
     const sha256 = local.sha256;
     const dest = remotePath.endsWith('/') ? posix.join(remotePath, posix.basename(localPath)) : remotePath;
     const method = options.method ?? 'auto';
+    // One limit for every step of the upload.
+    const limit = this.limit(options.timeoutMs);
+    const doing: Doing = { noun: 'upload', detail: `${localPath} -> ${dest}`, phase: 'transfer' };
+    const signal = options.signal;
+    const runOptions = signal ? { signal } : {};
     if (options.skipIfSame !== false) {
       // A missing file or one of another size cannot match: skip the hashing command then.
       let sameSize = true;
       if (method !== 'stream') {
         try {
-          const st = await (await this.files()).stat(dest);
+          const st = await this.bounded(doing, limit, signal, (t) => t.files.stat(dest));
           sameSize = st !== null && st.size === local.size;
-        } catch {
+        } catch (e) {
+          if (isTimeoutError(e) || (e as DeployError).code === 'ABORTED') throw e;
           sameSize = true;
         }
       }
-      const remote = sameSize ? await this.remoteSha256(dest) : null;
+      const remote = sameSize ? await this.sha256Of(dest, runOptions, limit, doing) : null;
       if (remote === sha256) {
-        await this.run(`chmod ${mode.toString(8)} ${quotePath(dest)}`, { hide: true, warn: true });
+        await this.exec(`chmod ${mode.toString(8)} ${quotePath(dest)}`, `chmod ${dest}`, { ...runOptions, hide: true, warn: true }, { limit, doing });
         options.onProgress?.(local.size, local.size);
         return { remotePath: dest, sha256, skipped: true };
       }
     }
-    const t = await this.transport();
     if (method !== 'stream') {
       try {
-        await t.putFile(localPath, dest, mode, options.signal, local.data, options.onProgress ? (b) => options.onProgress!(b, local.size) : undefined);
+        await this.bounded(doing, limit, signal, (t, s) =>
+          t.putFile(localPath, dest, mode, s, local.data, options.onProgress ? (b) => options.onProgress!(b, local.size) : undefined),
+        );
         return { remotePath: dest, sha256, skipped: false };
       } catch (e) {
-        if (method === 'sftp' || (e as DeployError).code !== 'TRANSFER_FAILED' || options.signal?.aborted) throw e;
+        if (method === 'sftp' || (e as DeployError).code !== 'TRANSFER_FAILED' || signal?.aborted) throw e;
       }
     }
-    await this.streamPut(localPath, dest, mode, options.signal, local.data);
+    await this.streamPut(localPath, dest, mode, runOptions, local.data, limit, doing);
     options.onProgress?.(local.size, local.size);
     return { remotePath: dest, sha256, skipped: false };
   }
 
-  private async streamPut(localPath: string, dest: string, mode: number, signal?: AbortSignal, data?: Buffer): Promise<void> {
+  private async streamPut(localPath: string, dest: string, mode: number, options: RunOptions, data: Buffer | undefined, limit: Limit | undefined, doing: Doing): Promise<void> {
     const dir = posix.dirname(dest);
     const tmp = posix.join(dir, `.${posix.basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
     const q = quotePath(tmp);
     await this.exec(
       `umask 077; cat > ${q} && chmod ${mode.toString(8)} ${q} && mv -f ${q} ${quotePath(dest)} || { rm -f ${q}; exit 1; }`,
       `put ${localPath} ${dest}`,
-      { hide: true, ...(signal ? { signal } : {}) },
-      { input: data ?? createReadStream(localPath) },
+      { ...options, hide: true },
+      { input: data ?? createReadStream(localPath), limit, doing },
     );
   }
 
   /** Writes a string to a remote file atomically (same rules as {@link put}). */
-  async writeFile(remotePath: string, content: string | Buffer, options: { mode?: number; signal?: AbortSignal } = {}): Promise<void> {
+  async writeFile(remotePath: string, content: string | Buffer, options: { mode?: number } & TransferOptions = {}): Promise<void> {
     const mode = options.mode ?? 0o644;
     const dir = posix.dirname(remotePath);
     const tmp = posix.join(dir, `.${posix.basename(remotePath)}.flotilla-${randomBytes(6).toString('hex')}`);
@@ -521,19 +655,22 @@ export class Connection {
       input: typeof content === 'string' ? content : content,
       hide: true,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
   }
 
   /** Downloads a remote file (over SFTP, falling back to a streamed `cat`). */
-  async get(remotePath: string, localPath: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const t = await this.transport();
+  async get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<void> {
+    const limit = this.limit(options.timeoutMs);
+    const doing: Doing = { noun: 'download', detail: `${remotePath} -> ${localPath}`, phase: 'transfer' };
     try {
-      await t.getFile(remotePath, localPath, options.signal);
+      await this.bounded(doing, limit, options.signal, (t, s) => t.getFile(remotePath, localPath, s));
       return;
     } catch (e) {
       if ((e as DeployError).code !== 'TRANSFER_FAILED' || options.signal?.aborted) throw e;
     }
-    const r = await this.run(`cat -- ${quotePath(remotePath)}`, { hide: true, ...(options.signal ? { signal: options.signal } : {}) });
+    const command = `cat -- ${quotePath(remotePath)}`;
+    const r = await this.exec(command, command, { hide: true, ...(options.signal ? { signal: options.signal } : {}) }, { limit, doing });
     const { writeFile, rename } = await import('node:fs/promises');
     const tmp = `${localPath}.flotilla-${randomBytes(6).toString('hex')}`;
     await writeFile(tmp, r.stdout);
@@ -541,7 +678,7 @@ export class Connection {
   }
 
   /** Uploads a directory's contents into `remoteDir` (created) as one tar stream. */
-  async putDir(localDir: string, remoteDir: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async putDir(localDir: string, remoteDir: string, options: TransferOptions = {}): Promise<void> {
     const st = await stat(localDir);
     if (!st.isDirectory()) throw new DeployError('TRANSFER_FAILED', `${localDir} is not a directory`);
     const tar = spawn('tar', ['-C', localDir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -554,9 +691,12 @@ export class Connection {
     const tarDone = new Promise<number | null>((resolve) => tar.on('close', resolve));
     const q = quotePath(remoteDir);
     try {
-      await this.exec(`mkdir -p -- ${q} && tar -C ${q} -xf -`, `putDir ${localDir} ${remoteDir}`, { hide: true, ...(options.signal ? { signal: options.signal } : {}) }, {
-        input: archive,
-      });
+      await this.exec(
+        `mkdir -p -- ${q} && tar -C ${q} -xf -`,
+        `putDir ${localDir} ${remoteDir}`,
+        { hide: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
+        { input: archive, doing: { noun: 'upload', detail: `${localDir} -> ${remoteDir}`, phase: 'transfer' } },
+      );
     } finally {
       if (tar.exitCode === null) tar.kill();
     }
@@ -564,8 +704,14 @@ export class Connection {
     if (code !== 0) throw new DeployError('TRANSFER_FAILED', `local tar of ${localDir} failed: ${Buffer.concat(tarErr).toString()}`);
   }
 
-  /** Closes the transport (the next command opens a new one). */
+  /**
+   * Closes the transport (the next command opens a new one). A connection still being opened is
+   * abandoned rather than waited for; a host that does not answer the goodbye is dropped after a
+   * second.
+   */
   async close(): Promise<void> {
+    this.opening?.abort(new DeployError('ABORTED', `the connection to ${this.host} was closed while it was being opened`, { host: this.host }));
+    this.opening = undefined;
     const p = this.transportPromise;
     this.transportPromise = undefined;
     this.current = undefined;

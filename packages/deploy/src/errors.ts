@@ -75,6 +75,27 @@ export class CommandFailedError extends DeployError {
   }
 }
 
+/** What a {@link TimeoutError} was waiting for when its time ran out. */
+export type TimeoutPhase = 'connect' | 'command' | 'transfer';
+
+/**
+ * An operation did not finish within its `timeoutMs` (`--timeout`). It is thrown when the time
+ * is up, without waiting for the host: a command is killed and its channel closed, a transfer
+ * abandoned, and a connection that does not let go within a second is dropped (the next
+ * operation opens a new one). `phase` is `connect` when the connection was still being opened:
+ * the host counts as unreachable then.
+ */
+export class TimeoutError extends DeployError {
+  override name = 'TimeoutError';
+  readonly timeoutMs: number;
+  readonly phase: TimeoutPhase;
+  constructor(message: string, data: { host: string; timeoutMs: number; phase: TimeoutPhase; cause?: unknown }) {
+    super('TIMEOUT', message, { host: data.host, ...(data.cause === undefined ? {} : { cause: data.cause }) });
+    this.timeoutMs = data.timeoutMs;
+    this.phase = data.phase;
+  }
+}
+
 /** A host's key is unknown, changed or revoked. Never silent. */
 export class HostKeyError extends DeployError {
   override name = 'HostKeyError';
@@ -119,6 +140,10 @@ export function isDeployError(e: unknown): e is DeployError {
 /** True for a {@link CommandFailedError}. */
 export function isCommandFailedError(e: unknown): e is CommandFailedError {
   return has(e) && e.code === 'COMMAND_FAILED';
+}
+/** True for a {@link TimeoutError} (code `TIMEOUT`). */
+export function isTimeoutError(e: unknown): e is TimeoutError {
+  return has(e) && e.code === 'TIMEOUT';
 }
 /** True for a {@link HostKeyError}. */
 export function isHostKeyError(e: unknown): e is HostKeyError {

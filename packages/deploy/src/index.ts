@@ -1,9 +1,9 @@
 export { Connection, SudoPassword, sha256File, isUnreachableError } from './connection.js';
-export type { ConnectionOptions, RunOptions, SudoOptions, PutOptions, PutResult } from './connection.js';
+export type { ConnectionOptions, RunOptions, SudoOptions, PutOptions, PutResult, TransferOptions } from './connection.js';
 export { Group, runOnHosts, throwIfFailed, groupResultJson, parseCountOrPercent } from './group.js';
 export type { GroupOptions, GroupResult, HostResult, HostStatus, CountOrPercent } from './group.js';
-export { DeployError, CommandFailedError, HostKeyError, GroupError, isDeployError, isCommandFailedError, isHostKeyError, isGroupError } from './errors.js';
-export type { DeployErrorCode, CommandResult } from './errors.js';
+export { DeployError, CommandFailedError, HostKeyError, GroupError, TimeoutError, isDeployError, isCommandFailedError, isHostKeyError, isGroupError, isTimeoutError } from './errors.js';
+export type { DeployErrorCode, CommandResult, TimeoutPhase } from './errors.js';
 export { shellQuote, shellJoin, quotePath } from './quote.js';
 export { parseSshConfig, loadSshConfig, resolveSshConfig, matchPattern, matchPatternList, parseDestination } from './ssh-config.js';
 export type { SshConfig, ResolvedSshConfig, StrictHostKeyChecking, Destination } from './ssh-config.js';

@@ -6,7 +6,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import type { Connection } from './connection.js';
-import { DeployError } from './errors.js';
+import { DeployError, isTimeoutError } from './errors.js';
 import { shellQuote } from './quote.js';
 
 const LOCK = '"$HOME"/.flotilla/locks/deploy';
@@ -59,6 +59,13 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
+ * After a task failed because its host stopped answering (a timeout, a lost connection), the
+ * lock is released within this long or left for the next flo (it is stale once this process has
+ * exited) — so a frozen host does not hold the run past its timeout.
+ */
+const HURRIED_RELEASE_MS = 1000;
+
+/**
  * Runs `fn` holding the host's deploy lock; the lock is released afterwards, even on failure.
  * The lock is taken with file operations (an exclusive SFTP open) when the transport has them,
  * so it costs no remote process; otherwise with `set -C` (noclobber, O_EXCL) in sh. A lock left
@@ -67,7 +74,7 @@ function pidAlive(pid: number): boolean {
  */
 export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, options: { owner?: string; onWarning?: (message: string) => void } = {}): Promise<T> {
   const who = options.owner ?? owner();
-  let release: () => Promise<void>;
+  let release: (timeoutMs?: number) => Promise<boolean>;
   try {
     release = await takeLock(c, who);
   } catch (e) {
@@ -78,14 +85,23 @@ export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, opt
     options.onWarning?.(`${c.host}: removed a stale deploy lock (${holder.trim()}: that process no longer runs)`);
     release = await takeLock(c, who);
   }
+  let hurry = false;
   try {
     return await fn();
+  } catch (e) {
+    hurry = isTimeoutError(e) || (e as DeployError).code === 'CONNECTION_LOST';
+    throw e;
   } finally {
-    await release();
+    const released = await release(hurry ? HURRIED_RELEASE_MS : undefined);
+    if (!released)
+      options.onWarning?.(
+        `${c.host}: could not release the deploy lock; the next flo from this machine takes it over once this process has exited, or remove ~/.flotilla/locks/deploy on the host`,
+      );
   }
 }
 
-async function takeLock(c: Connection, who: string): Promise<() => Promise<void>> {
+/** Takes the lock; resolves to its release, which resolves to whether the lock was removed. */
+async function takeLock(c: Connection, who: string): Promise<(timeoutMs?: number) => Promise<boolean>> {
   let files: Awaited<ReturnType<Connection['files']>> | undefined;
   try {
     files = await c.files();
@@ -101,12 +117,16 @@ async function takeLock(c: Connection, who: string): Promise<() => Promise<void>
     files = undefined;
   }
   if (files) {
-    const f = files;
-    return async () => {
-      await f
-        .remove(LOCK_PATH)
-        .catch(() => c.run(`rm -f ${LOCK}`, { hide: true, warn: true }))
-        .catch(() => undefined);
+    return async (timeoutMs) => {
+      const bound = timeoutMs === undefined ? {} : { timeoutMs };
+      return c
+        .files(bound)
+        .then((f) => f.remove(LOCK_PATH))
+        .catch((e: unknown) => (isTimeoutError(e) ? Promise.reject(e) : c.run(`rm -f ${LOCK}`, { hide: true, ...bound })))
+        .then(
+          () => true,
+          () => false,
+        );
     };
   }
   const r = await c.run(
@@ -115,7 +135,9 @@ async function takeLock(c: Connection, who: string): Promise<() => Promise<void>
   );
   if (r.exitCode === 75) throw locked(c, r.stdout);
   if (r.exitCode !== 0) throw new DeployError('DEPLOY_LOCKED', `cannot take the deploy lock on ${c.host}: ${r.stderr.trim()}`, { host: c.host });
-  return async () => {
-    await c.run(`rm -f ${LOCK}`, { hide: true, warn: true }).catch(() => undefined);
-  };
+  return async (timeoutMs) =>
+    c.run(`rm -f ${LOCK}`, { hide: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) }).then(
+      () => true,
+      () => false,
+    );
 }

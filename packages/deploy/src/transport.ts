@@ -14,7 +14,10 @@ export interface ExecOptions {
   interact?: (stdin: Writable) => void;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
-  /** Kills the command (SIGKILL where the transport can) and rejects. */
+  /**
+   * Kills the command (SIGKILL where the transport can) and rejects. Over ssh the channel is
+   * closed too, and a connection that does not confirm the close within a second is destroyed.
+   */
   signal?: AbortSignal;
 }
 
@@ -48,6 +51,13 @@ export interface Transport {
    * {@link Connection} then opens a new transport for its next command. Absent = always open.
    */
   isOpen?(): boolean;
+  /**
+   * Drops the connection at once, without a goodbye (its sockets destroyed): for a connection
+   * whose host stopped answering. Operations in flight on it fail with `CONNECTION_LOST`, and
+   * {@link Transport.isOpen} is false afterwards. Absent = {@link Transport.close} is used.
+   */
+  destroy?(reason: string): void;
+  /** Closes the connection (a host that does not answer the goodbye is dropped after a second). */
   close(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Ssh2Module from 'ssh2';
 import type { AuthenticationType, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import { RELEASE_GRACE_MS } from '../abandon.js';
 import { DeployError, HostKeyError } from '../errors.js';
 import {
   appendKnownHost,
@@ -209,7 +210,12 @@ async function connectHop(
       failConnect = undefined;
       signal?.removeEventListener('abort', onAbort);
       if (hostKeyError) return reject(hostKeyError);
-      const what = err.level === 'client-authentication' ? 'authentication failed' : err.message;
+      const what =
+        err.level === 'client-authentication'
+          ? 'authentication failed'
+          : err.level === 'client-timeout'
+            ? `no ssh handshake within the connect timeout (${target.connectTimeoutMs} ms; ConnectTimeout in ssh_config)`
+            : err.message;
       reject(
         new DeployError('CONNECT_FAILED', `cannot connect to ${label} (${target.user}@${target.hostName}:${target.port}): ${what}`, {
           host: label,
@@ -230,9 +236,33 @@ async function connectHop(
   return hop;
 }
 
-function forward(client: Client, host: string, port: number): Promise<ClientChannel> {
+/** A channel from a jump host to the next hop; bounded by the connect timeout and the abort signal. */
+function forward(client: Client, host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
-    client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => (err ? reject(err) : resolve(stream)));
+    let done = false;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const timer = setTimeout(() => {
+      if (finish()) reject(new Error(`no answer within the connect timeout (${timeoutMs} ms)`));
+    }, timeoutMs);
+    const onAbort = (): void => {
+      if (finish()) reject(new Error('aborted'));
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+      if (!finish()) {
+        stream?.close();
+        return;
+      }
+      if (err) reject(err);
+      else resolve(stream);
+    });
   });
 }
 
@@ -295,8 +325,9 @@ export async function openSshTransport(target: SshTarget, options: SshOptions = 
       const next = all[i + 1];
       if (next) {
         try {
-          sock = await forward(hop.client, next.hostName, next.port);
+          sock = await forward(hop.client, next.hostName, next.port, next.connectTimeoutMs, signal);
         } catch (e) {
+          if (signal?.aborted) throw new DeployError('ABORTED', `connecting to ${target.label} was aborted`, { host: target.label, cause: signal.reason });
           throw new DeployError('CONNECT_FAILED', `jump host ${j.label} cannot reach ${next.hostName}:${next.port}: ${(e as Error).message}`, {
             host: target.label,
             cause: e,
@@ -385,6 +416,28 @@ class SshTransport implements Transport {
     return !this.closed && this.hops.every((h) => !h.dead);
   }
 
+  /**
+   * After a channel was asked to close (a command killed, a transfer abandoned): a host that does
+   * not confirm the close within {@link RELEASE_GRACE_MS} has stopped answering (a frozen sshd
+   * keeps its TCP connection open), so the connection is destroyed rather than left to the
+   * keepalive.
+   */
+  private expectClose(ch: { once(event: 'close', fn: () => void): unknown }, what: string): void {
+    if (!this.isOpen()) return;
+    const timer = setTimeout(() => this.destroy(`${what} did not confirm closing its channel within ${RELEASE_GRACE_MS} ms: the host stopped answering`), RELEASE_GRACE_MS);
+    ch.once('close', () => clearTimeout(timer));
+  }
+
+  /** Drops the connection now: every hop's socket destroyed; operations in flight fail with `CONNECTION_LOST`. */
+  destroy(reason: string): void {
+    for (const h of this.hops) {
+      h.lastError ??= new Error(reason);
+      h.dead = true;
+    }
+    this.sftpSession = undefined;
+    for (const h of [...this.hops].reverse()) h.client.destroy();
+  }
+
   private lostError(message: string, cause?: unknown): DeployError {
     const last = this.hops.find((h) => h.lastError)?.lastError;
     return new DeployError('CONNECTION_LOST', last ? `${message} (${last.message})` : message, { host: this.label, cause: cause ?? last });
@@ -414,6 +467,7 @@ class SshTransport implements Transport {
             /* channel already gone */
           }
           ch.close();
+          this.expectClose(ch, `a command stopped on ${this.label}`);
         };
         if (options.signal?.aborted) onAbort();
         options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -473,7 +527,10 @@ class SshTransport implements Transport {
     const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.flotilla-${randomBytes(6).toString('hex')}`);
     const call = (fn: (cb: (err?: Error | null) => void) => void): Promise<void> =>
       new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
-    const onAbort = (): void => s.end();
+    const onAbort = (): void => {
+      s.end();
+      this.expectClose(s, `an upload stopped on ${this.label}`);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (data) await writePipelined(s, tmp, data, mode, signal, onProgress);
@@ -501,7 +558,10 @@ class SshTransport implements Transport {
   async getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void> {
     const s = await this.sftp();
     const tmp = `${localPath}.flotilla-${randomBytes(6).toString('hex')}`;
-    const onAbort = (): void => s.end();
+    const onAbort = (): void => {
+      s.end();
+      this.expectClose(s, `a download stopped on ${this.label}`);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await new Promise<void>((resolve, reject) => s.fastGet(sftpPath(remotePath), tmp, { concurrency: 64 }, (err) => (err ? reject(err) : resolve())));
@@ -597,6 +657,7 @@ class SshTransport implements Transport {
     return new DeployError('TRANSFER_FAILED', `SFTP ${op} of ${this.label}:${path} failed: ${err.message}`, { host: this.label, cause: err });
   }
 
+  /** Says goodbye and waits for the server to close; one that has not within a second is dropped. */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
@@ -604,10 +665,12 @@ class SshTransport implements Transport {
       (h) =>
         new Promise<void>((resolve) => {
           h.client.once('close', () => resolve());
-          setTimeout(resolve, 2000).unref();
+          setTimeout(resolve, RELEASE_GRACE_MS).unref();
         }),
     );
     for (const h of [...this.hops].reverse()) h.client.end();
-    return Promise.all(waits).then(() => undefined);
+    return Promise.all(waits).then(() => {
+      for (const h of [...this.hops].reverse()) h.client.destroy();
+    });
   }
 }

@@ -344,7 +344,7 @@ class MuxTransport implements Transport {
         reject(new DeployError('CONNECTION_LOST', `the connection to ${label} is closed`, { host: label }));
         return;
       }
-      const onAbort = (): void => void req.send({ op: 'cancel', id: req.id });
+      const onAbort = (): void => this.cancel(req);
       const finish = (): void => {
         signal?.removeEventListener('abort', onAbort);
         req.done();
@@ -373,8 +373,24 @@ class MuxTransport implements Transport {
     });
   }
 
+  /**
+   * Cancels a request. The daemon answers at once and drops the ssh connection if the host does
+   * not let go of it (a frozen sshd); this transport then counts as lost, so the next operation
+   * of its Connection opens again — which reuses the daemon's connection when it is
+   * healthy, and makes a new one when it was dropped.
+   */
+  private cancel(req: { id: number; send: (m: ToDaemon) => boolean }): void {
+    this.lost = true;
+    req.send({ op: 'cancel', id: req.id });
+  }
+
   isOpen(): boolean {
     return !this.closed && !this.lost && !this.ch.dead;
+  }
+
+  /** Stops using this view of the daemon's connection (the next operation opens again). */
+  destroy(): void {
+    this.lost = true;
   }
 
   exec(command: string, options: ExecOptions): Promise<ExecOutcome> {
@@ -385,7 +401,7 @@ class MuxTransport implements Transport {
         return;
       }
       let finished = false;
-      const onAbort = (): void => void req.send({ op: 'cancel', id: req.id });
+      const onAbort = (): void => this.cancel(req);
       const finish = (): void => {
         finished = true;
         options.signal?.removeEventListener('abort', onAbort);

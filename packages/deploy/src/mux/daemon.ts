@@ -15,11 +15,16 @@
  *   exits; `stop` makes it do so at once.
  * - A connection that has died is not reused: the request fails with `CONNECTION_LOST` (or,
  *   for `open`, a new connection is made).
+ * - A request that is cancelled (its client timed out, or went away) is answered at once; if
+ *   its operation has not let go of the connection a second later (a host whose sshd stopped
+ *   answering), the connection is destroyed, and the next `open` makes a new one. Requests for
+ *   that connection wait for that second rather than start on a wedged connection.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { raceAbort } from '../abandon.js';
 import { localFile } from '../connection.js';
 import { DeployError } from '../errors.js';
 import type { SshOptions, SshTarget } from '../ssh-target.js';
@@ -53,6 +58,8 @@ interface Held {
   target: SshTarget;
   transport: Promise<Transport>;
   lastUsed: number;
+  /** Resolves once operations cancelled on this connection have let go of it (or it was destroyed). */
+  settling?: Promise<void> | undefined;
 }
 
 interface Running {
@@ -133,7 +140,8 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
       // Reopen when the held connection failed to open or has died since.
       const t = h.transport;
       const stale = h;
-      h.transport = t.then(
+      // Wait until cancelled operations have let go: a wedged connection is destroyed by then.
+      h.transport = (h.settling ?? Promise.resolve()).then(() => t).then(
         (tr) => {
           if (tr.isOpen?.() === false) {
             void tr.close().catch(() => undefined);
@@ -194,14 +202,34 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
 
     /** Runs `fn` on the held connection for this request (cancellable; `CONNECTION_LOST` when it is gone). */
     function withTransport<T>(m: { id: number; target: SshTarget; ssh: MuxSshSettings }, extra: { stdin?: PassThrough }, fn: (t: Transport, signal: AbortSignal) => Promise<T>): Promise<T> {
+      const label = m.target.label;
+      const key = connectionKey(m.target, m.ssh);
       const p = transportFor(m.target, m.ssh, false, () => undefined);
-      if (!p) return Promise.reject(new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} is gone`, { host: m.target.label }));
+      if (!p) return Promise.reject(new DeployError('CONNECTION_LOST', `the persisted connection to ${label} is gone`, { host: label }));
       const abort = new AbortController();
       running.set(m.id, { abort, ...extra });
-      return p
+      return (held.get(key)?.settling ?? Promise.resolve())
+        .then(() => p)
         .then((t) => {
-          if (t.isOpen?.() === false) throw new DeployError('CONNECTION_LOST', `the persisted connection to ${m.target.label} was lost`, { host: m.target.label });
-          return fn(t, abort.signal);
+          if (t.isOpen?.() === false) throw new DeployError('CONNECTION_LOST', `the persisted connection to ${label} was lost`, { host: label });
+          // A cancelled request is answered at once; its operation is watched (see the guarantees).
+          return raceAbort(fn(t, abort.signal), abort.signal, {
+            abortError: (reason) => new DeployError('ABORTED', `request ${m.id} on ${label} was stopped: ${(reason as Error | undefined)?.message ?? 'cancelled'}`, { host: label }),
+            onStuck: () => {
+              log(`dropping the connection to ${label}: a stopped request did not let go of it within a second (the host stopped answering)`);
+              if (t.destroy) t.destroy(`the connection to ${label} stopped answering`);
+              else void t.close().catch(() => undefined);
+            },
+            onAbandoned: (released) => {
+              const h = held.get(key);
+              if (!h) return;
+              const next = h.settling ? Promise.all([h.settling, released]).then(() => undefined) : released;
+              h.settling = next;
+              void next.then(() => {
+                if (h.settling === next) h.settling = undefined;
+              });
+            },
+          });
         })
         .finally(() => {
           running.delete(m.id);

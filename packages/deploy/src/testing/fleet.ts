@@ -67,8 +67,64 @@ export interface Fleet {
   inventoryFile: string;
   /** The sudo password of every host's user, when `sudo: 'password'`. */
   sudoPassword: string | undefined;
+  /**
+   * The sshd processes that serve this host's connections now: every sshd below the host's
+   * listener (the privileged monitor and the user's session process of each connection).
+   */
+  sessionPids(name: string): number[];
+  /**
+   * Freezes a host's sshd with SIGSTOP, so that its TCP connections stay open but nothing
+   * answers on them: `sessions` (default true) stops every sshd serving a connection (see
+   * {@link Fleet.sessionPids}); `listener` (default false) stops the sshd that accepts new
+   * connections (the kernel still completes their TCP handshakes; no ssh greeting follows).
+   * Only those processes are stopped; thaw them in `finally` ({@link Fleet.stop} thaws any left).
+   */
+  freeze(name: string, options?: { sessions?: boolean; listener?: boolean }): FrozenSshd;
   /** Stops sshd processes started by this fleet, the users' processes, removes users and files. */
   stop(): Promise<void>;
+}
+
+/** sshd processes stopped by {@link Fleet.freeze}. */
+export interface FrozenSshd {
+  /** The process ids that were stopped. */
+  pids: number[];
+  /** Sends SIGCONT to exactly those processes (again is harmless). */
+  thaw(): void;
+}
+
+/** pid → { ppid, comm } of every process, from /proc/<pid>/stat. */
+function processTable(): Map<number, { ppid: number; comm: string }> {
+  const table = new Map<number, { ppid: number; comm: string }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+      table.set(Number(d), { ppid, comm });
+    } catch {
+      /* gone */
+    }
+  }
+  return table;
+}
+
+/** sshd processes (OpenSSH 9.8+ names the per-connection ones sshd-session) below `root`, at any depth. */
+function sshdBelow(root: number): number[] {
+  const table = processTable();
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const out: number[] = [];
+  const walk = (pid: number): void => {
+    for (const c of children.get(pid) ?? []) {
+      if (table.get(c)!.comm.startsWith('sshd')) out.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return out;
 }
 
 /** Whether this machine can run a fleet; `reason` says why not. */
@@ -154,7 +210,45 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const createdUsers: string[] = [];
   const uids = new Set<number>();
 
+  const frozen = new Set<FrozenSshd>();
+  const hostNamed = (name: string): FleetHost => {
+    const h = hosts.find((x) => x.name === name);
+    if (!h) throw new TypeError(`Expected \`name\` to be a host of this fleet (${hosts.map((x) => x.name).join(', ')}), got \`${name}\``);
+    return h;
+  };
+  const sessionPids = (name: string): number[] => sshdBelow(hostNamed(name).pid);
+  const freeze = (name: string, opts: { sessions?: boolean; listener?: boolean } = {}): FrozenSshd => {
+    const h = hostNamed(name);
+    const pids = [...(opts.listener ? [h.pid] : []), ...(opts.sessions === false ? [] : sshdBelow(h.pid))];
+    const stopped: number[] = [];
+    const handle: FrozenSshd = {
+      pids: stopped,
+      thaw() {
+        frozen.delete(handle);
+        for (const pid of stopped) {
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {
+            /* gone */
+          }
+        }
+      },
+    };
+    frozen.add(handle);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGSTOP');
+        stopped.push(pid);
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    return handle;
+  };
+
   const stop = async (): Promise<void> => {
+    // A stopped process would not act on SIGTERM.
+    for (const f of [...frozen]) f.thaw();
     for (const c of children) {
       if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
     }
@@ -311,7 +405,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
         }),
       ),
     );
-    return { hosts, dir, identityFile, knownHostsFile, sshConfigFile, inventoryFile, sudoPassword, stop };
+    return { hosts, dir, identityFile, knownHostsFile, sshConfigFile, inventoryFile, sudoPassword, sessionPids, freeze, stop };
   } catch (e) {
     await stop();
     throw e;

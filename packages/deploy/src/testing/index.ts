@@ -2,4 +2,4 @@
  * Test kits for @flotilla/deploy: a fleet of real sshd hosts on loopback addresses.
  */
 export { startFleet, fleetAvailability } from './fleet.js';
-export type { Fleet, FleetHost, FleetOptions } from './fleet.js';
+export type { Fleet, FleetHost, FleetOptions, FrozenSshd } from './fleet.js';
