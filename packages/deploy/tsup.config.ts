@@ -5,6 +5,8 @@ export default packageBuild({
   // yaml (CommonJS, ~30 files), p-queue and its eventemitter3/p-timeout are bundled (and are
   // devDependencies): they are on the start-up path of every deploy command, and one module
   // loads faster than thirty (~15 ms).
+  // @flotilla/sys is internal (never published): bundled, so deploy keeps labels as its only
+  // workspace dependency.
   // yaml's require("process") needs a real require in an ES module: the banner provides one.
-  overrides: { noExternal: ["yaml", "p-queue", "eventemitter3"], banner: { js: "import { createRequire as __floCreateRequire } from \"node:module\"; const require = __floCreateRequire(import.meta.url);" } },
+  overrides: { noExternal: ["yaml", "p-queue", "eventemitter3", "@flotilla/sys"], banner: { js: "import { createRequire as __floCreateRequire } from \"node:module\"; const require = __floCreateRequire(import.meta.url);" } },
 });

@@ -5,6 +5,7 @@
  * the holder.
  */
 import { hostname, userInfo } from 'node:os';
+import { currentHolder, holderFields, holderState, parseHolder, type LockHere } from '@flotilla/sys';
 import type { Connection } from './connection.js';
 import { DeployError, isTimeoutError } from './errors.js';
 import { shellQuote } from './quote.js';
@@ -18,7 +19,9 @@ function owner(): string {
   } catch {
     /* no passwd entry */
   }
-  return `${user}@${hostname()} pid ${process.pid} since ${new Date().toISOString()}`;
+  // `start=… boot=…` after the old fields: older flo versions still parse the line (their
+  // pattern stops after "since"), and this one can tell a dead or reused pid from the holder.
+  return `${user}@${hostname()} pid ${process.pid} since ${new Date().toISOString()}${holderFields(currentHolder())}`;
 }
 
 const LOCK_PATH = '~/.flotilla/locks/deploy';
@@ -34,28 +37,18 @@ function locked(c: Connection, holder: string): DeployError {
   );
 }
 
-/** The holder recorded by {@link owner}: `user@machine pid N since …`. */
-const HOLDER = /^\S+@(\S+) pid (\d+) since /;
-
 /**
- * Whether a lock holder is a process of this machine that no longer runs (a flo killed with
- * SIGKILL, or a machine crash, leaves its lock behind). A live pid, another machine, or an
- * unreadable holder is never stale.
+ * Whether a lock holder (`user@machine pid N since … [start=… boot=…]`, see {@link owner}) is a
+ * process of this machine that no longer runs: a flo killed with SIGKILL (also while it is
+ * still a zombie its parent has not reaped), a machine crash (another boot id), or a pid that
+ * now belongs to another process (another start time). A live pid, this process, another
+ * machine, or an unreadable holder is never stale. The check is the one shared with the Raft
+ * LOCK and the file store lock (@flotilla/sys).
  */
-export function isStaleHolder(holder: string, here: { hostname: string; alive: (pid: number) => boolean } = { hostname: hostname(), alive: pidAlive }): boolean {
-  const m = HOLDER.exec(holder.trim());
-  if (m?.[1] !== here.hostname) return false;
-  const pid = Number(m[2]);
-  return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !here.alive(pid);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export function isStaleHolder(holder: string, here?: LockHere): boolean {
+  const h = parseHolder(holder);
+  if (!h || h.pid === process.pid) return false;
+  return holderState(h, here) === 'dead';
 }
 
 /**

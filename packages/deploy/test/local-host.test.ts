@@ -150,7 +150,7 @@ describe('deploy lock', { timeout: 90_000 }, () => {
 });
 
 describe('stale deploy locks', { timeout: 90_000 }, () => {
-  const here = { hostname: 'ops1', alive: (pid: number) => pid === 4242 };
+  const here = { host: 'ops1', probe: { exists: (pid: number) => pid === 4242, stat: () => undefined } };
   it.each([
     ['a dead pid of this machine', 'ann@ops1 pid 999 since 2026-01-01T00:00:00.000Z', true],
     ['a live pid of this machine', 'ann@ops1 pid 4242 since 2026-01-01T00:00:00.000Z', false],

@@ -2,7 +2,7 @@
 // OpenSSH server is exercised by the end-to-end suites).
 import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -175,6 +175,32 @@ describe('ssh2 adapter: commands and transfers', { timeout: 90_000 }, () => {
       home: dir,
     });
     await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/authentication failed/) });
+  });
+
+  it('skips an identity file that group or others can read, with the chmod 600 fix, as OpenSSH does', async () => {
+    const loose = join(dir, 'loose');
+    writeFileSync(loose, clientKey.private);
+    chmodSync(loose, 0o644);
+    const kh = join(dir, 'kh-loose');
+    writeFileSync(kh, `${formatKnownHostsLine(knownHostsName('127.0.0.1', port), hostBlob)}\n`);
+    const open = (warnings: string[], key = loose) =>
+      Connection.ssh(`tester@127.0.0.1:${port}`, {
+        sshConfig: parseSshConfig(`Host *\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile none\n  IdentitiesOnly yes\n`, { home: dir }),
+        identityFiles: [key],
+        home: dir,
+        passphrase: 'open sesame',
+        onWarning: (w) => warnings.push(w),
+      });
+    const warnings: string[] = [];
+    await expect(open(warnings).run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+    expect(warnings.join('\n')).toContain(`skipping identity ${loose}`);
+    expect(warnings.join('\n')).toContain(`chmod 600 ${loose}`);
+    // the same key, private (a fresh name: a process reads each identity file once)
+    const tight = join(dir, 'tight');
+    writeFileSync(tight, clientKey.private, { mode: 0o600 });
+    const c = open([], tight);
+    expect((await c.run('echo ok')).stdout).toBe('ok\n');
+    await c.close();
   });
 });
 

@@ -5,12 +5,13 @@
  * connection's socket.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Ssh2Module from 'ssh2';
 import type { AuthenticationType, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import { isSysError, readSecretFileSync } from '@flotilla/sys';
 import { RELEASE_GRACE_MS } from '../abandon.js';
 import { DeployError, HostKeyError } from '../errors.js';
 import {
@@ -59,8 +60,11 @@ async function loadKey(file: string, options: SshOptions, ssh: Ssh2): Promise<{ 
     p = (async () => {
       let key: Buffer;
       try {
-        key = await readFile(file);
-      } catch {
+        // As OpenSSH: a private key that group or others can access is ignored, with a warning
+        // that says `chmod 600` (flo reads identity files itself, so it checks them itself).
+        key = readSecretFileSync(file, { what: 'an ssh private key' });
+      } catch (e) {
+        if (isSysError(e) && e.code === 'unprotected-secret-file') options.onWarning?.(`skipping identity ${file}: ${e.message}`);
         return null;
       }
       const parsed = ssh.utils.parseKey(key);
