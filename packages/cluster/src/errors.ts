@@ -4,6 +4,8 @@
  * key's current revision). Use the `isClusterError()` guard rather than `instanceof`,
  * which breaks across duplicate installs.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** Every code a {@link ClusterError} may carry. */
 export type ClusterErrorCode =
@@ -13,6 +15,7 @@ export type ClusterErrorCode =
   | 'store-locked'
   | 'store-unavailable'
   | 'store-url-invalid'
+  | 'store-corrupt'
   | 'compacted'
   | 'runtime-failed'
   | 'timeout';
@@ -34,6 +37,44 @@ export class ClusterError extends Error {
 /** True when `value` is a {@link ClusterError} (from any copy of this package). */
 export function isClusterError(value: unknown): value is ClusterError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/**
+ * A file store holds damage that cannot be a torn last write: a record or the snapshot fails
+ * its checksum, revisions skip or go back, the log starts after the snapshot, or the snapshot
+ * is missing while the log holds records. Nothing is read as less data: the store refuses,
+ * names the file and byte offset, and says how to recover.
+ */
+export class StoreCorruptError extends ClusterError {
+  override name = 'StoreCorruptError';
+  /** The damaged file. */
+  readonly file: string;
+  /** Byte offset of the damage in {@link file}. */
+  readonly offset: number;
+  /** What was found, e.g. `checksum mismatch (recorded 0a1b2c3d, computed 99aa00ff)`. */
+  readonly detail: string;
+  /** The store's directory (what `--store file://…` names). */
+  readonly dir: string;
+
+  constructor(dir: string, file: string, offset: number, detail: string, options?: { cause?: unknown }) {
+    const url = pathToFileURL(dir).href;
+    super(
+      'store-corrupt',
+      `corrupt file store: ${file} at byte ${offset}: ${detail}. Refusing to read it (that would show less data than was written). ` +
+        `\`flo store check --store ${url}\` reports the damage; \`flo store repair --keep-intact --store ${url}\` keeps every intact record up to it, ` +
+        `moves the damaged files aside and lists what was dropped; or restore ${join(dir, 'store')} from a backup.`,
+      options,
+    );
+    this.file = file;
+    this.offset = offset;
+    this.detail = detail;
+    this.dir = dir;
+  }
+}
+
+/** True when `value` is a {@link StoreCorruptError}. */
+export function isStoreCorruptError(value: unknown): value is StoreCorruptError {
+  return isClusterError(value) && value.code === 'store-corrupt';
 }
 
 /** One problem found in a manifest: where (YAML path, file, line, column) and what. */

@@ -11,6 +11,8 @@ export {
   isClusterError,
   isManifestError,
   isConflictError,
+  StoreCorruptError,
+  isStoreCorruptError,
   formatManifestIssue,
 } from './errors.js';
 export type { ClusterErrorCode, ManifestIssue } from './errors.js';
@@ -64,7 +66,7 @@ export type { ParseManifestsOptions, ParsedManifests } from './manifest/parse.js
 export type { KeyValue, KvWatchEvent, WriteOptions, WatchOptions, KvStore } from './store/types.js';
 export { MemoryKvStore } from './store/memory.js';
 export type { MemoryKvStoreOptions } from './store/memory.js';
-export { FileKvStore, openFileStore } from './store/file.js';
+export { FileKvStore, openFileStore, fileStorePaths } from './store/file.js';
 export type { FileKvStoreOptions } from './store/file.js';
 export { EtcdKvStore, openEtcdStore } from './store/etcd.js';
 export type { EtcdStoreOptions } from './store/etcd.js';

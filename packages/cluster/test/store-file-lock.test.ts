@@ -101,7 +101,7 @@ describe('file store lock', () => {
     const dir = tempDir();
     const s = await openFileStore(dir);
     await s.put('/a', '1');
-    expect(readdirSync(join(dir, 'store')).sort()).toEqual(['log.jsonl']);
+    expect(readdirSync(join(dir, 'store')).sort()).toEqual(['log.jsonl', 'snapshot.json']);
     await s.close();
   });
 });

@@ -8,21 +8,28 @@
  * so it is never seen half-written; a lock whose process is gone — exited, a zombie, or its
  * pid reused — is taken over, and so is an empty or unparsable one older than a few seconds).
  * The directories are 0700 and the files 0600 whatever the umask (values are private data);
- * looser ones found on open are tightened, with a warning.
+ * looser ones found on open are tightened, with a warning. Every record and the snapshot
+ * carry a CRC-32C of their bytes (file-format.ts).
  *
  * Guarantees: a write that returned is on disk; a crash leaves at most a torn last log
- * line, which is ignored and cut by the next writer; two processes never interleave
- * writes; another process sees every change by following the log (polling it), so
- * `flo controller` watches what `flo apply` writes. The log is compacted into the snapshot
- * every `compactEvery` records, keeping the last `historyLimit` records for watchers.
+ * record, which readers leave out and the next process holding the lock cuts (with a
+ * warning); any other damage — a record that fails its checksum or does not follow the one
+ * before it, a log that starts after the snapshot, a missing snapshot — is refused with a
+ * {@link StoreCorruptError} naming the file and byte offset, never read as less data (and
+ * watchers in other processes are told to re-list, which then fails the same way). Two
+ * processes never interleave writes; another process sees every change by following the
+ * log (polling it), so `flo controller` watches what `flo apply` writes. The log is compacted
+ * into the snapshot every `compactEvery` records, keeping the last `historyLimit` records for
+ * watchers. A store written before checksums is read strictly once and rewritten with them.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLockFileSync, currentHolder, ensurePrivateDir, formatHolder, judgeLock, openPrivateFile, readLock, removeLockIf, tightenPrivateTree, type LockVerdict } from '@flotilla/sys';
-import { ClusterError } from '../errors.js';
+import { ClusterError, isClusterError, isStoreCorruptError } from '../errors.js';
 import { Channel } from './channel.js';
-import { applyDelete, applyPut, emptyState, rangeOf, replay, toEvent, type KvState, type LogRecord } from './kv-state.js';
+import { encodeRecord, encodeSnapshot, followLog, loadStore, scanLog, type LogChain, type StorePaths, type TornTail } from './file-format.js';
+import { applyDelete, applyPut, emptyState, rangeOf, toEvent, type KvState, type LogRecord } from './kv-state.js';
 import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link FileKvStore}. */
@@ -40,16 +47,11 @@ export interface FileKvStoreOptions {
   /** An empty or unparsable lock older than this is taken over (a writer died creating it). @default 5000 */
   staleLockMs?: number;
   /**
-   * Receives warnings (e.g. directories or files found readable by others and tightened, a
-   * stale lock taken over). @default `process.emitWarning`
+   * Receives one-line warnings: directories or files found readable by others and tightened,
+   * a stale lock taken over, a torn last record cut, a store without checksums rewritten with
+   * them. @default `process.emitWarning`
    */
   onWarning?: (message: string) => void;
-}
-
-interface Snapshot {
-  revision: number;
-  compactRevision: number;
-  kvs: KeyValue[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -58,27 +60,16 @@ function isErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }
 
-function parseLines(text: string): { records: LogRecord[]; consumed: number } {
-  const records: LogRecord[] = [];
-  let start = 0;
-  for (;;) {
-    const nl = text.indexOf('\n', start);
-    if (nl < 0) break;
-    const line = text.slice(start, nl);
-    start = nl + 1;
-    if (line.trim() === '') continue;
-    try {
-      records.push(JSON.parse(line) as LogRecord);
-    } catch {
-      // a torn line in the middle can only come from outside damage: skip it
-    }
-  }
-  return { records, consumed: Buffer.byteLength(text.slice(0, start)) };
+/** Where the store's files are. */
+export function fileStorePaths(dir: string): StorePaths & { storeDir: string; lock: string } {
+  const storeDir = join(dir, 'store');
+  return { dir, storeDir, snapshot: join(storeDir, 'snapshot.json'), log: join(storeDir, 'log.jsonl'), lock: join(storeDir, 'lock') };
 }
 
 /** A {@link KvStore} in a directory on this machine. Create with {@link openFileStore}. */
 export class FileKvStore implements KvStore {
   readonly dir: string;
+  readonly #paths: StorePaths;
   readonly #storeDir: string;
   readonly #logPath: string;
   readonly #snapshotPath: string;
@@ -86,10 +77,15 @@ export class FileKvStore implements KvStore {
   readonly #options: Required<Omit<FileKvStoreOptions, 'onWarning'>>;
   readonly #warn: (message: string) => void;
   #state: KvState = emptyState();
+  /** Where the log follower stands; its `state` is {@link #state}. */
+  #follower: LogChain | undefined;
   #compactRevision = 0;
   #logIno = -1;
   #logOffset = 0;
   #logCount = 0;
+  /** Set by the last full load: the store needs rewriting (format 1, or no snapshot yet). */
+  #legacy = false;
+  #snapshotMissing = false;
   #chain: Promise<unknown> = Promise.resolve();
   readonly #watchers = new Set<{ prefix: string; channel: Channel<KvWatchEvent>; stop: () => void }>();
   #poller: ReturnType<typeof setInterval> | undefined;
@@ -98,10 +94,12 @@ export class FileKvStore implements KvStore {
 
   constructor(dir: string, options: FileKvStoreOptions = {}) {
     this.dir = dir;
-    this.#storeDir = join(dir, 'store');
-    this.#logPath = join(this.#storeDir, 'log.jsonl');
-    this.#snapshotPath = join(this.#storeDir, 'snapshot.json');
-    this.#lockPath = join(this.#storeDir, 'lock');
+    const paths = fileStorePaths(dir);
+    this.#paths = paths;
+    this.#storeDir = paths.storeDir;
+    this.#logPath = paths.log;
+    this.#snapshotPath = paths.snapshot;
+    this.#lockPath = paths.lock;
     this.#options = {
       pollIntervalMs: options.pollIntervalMs ?? 100,
       progressIntervalMs: options.progressIntervalMs ?? 5000,
@@ -110,17 +108,39 @@ export class FileKvStore implements KvStore {
       historyLimit: options.historyLimit ?? 1000,
       staleLockMs: options.staleLockMs ?? 5000,
     };
-    this.#warn = options.onWarning ?? ((m) => process.emitWarning(m, 'FlotillaWarning'));
     for (const [name, value] of Object.entries(this.#options))
       if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name}: expected a non-negative integer, received ${String(value)}`);
+    if (options.onWarning !== undefined && typeof options.onWarning !== 'function')
+      throw new TypeError(`onWarning: expected a function, received ${typeof options.onWarning}`);
+    this.#warn = options.onWarning ?? ((m) => process.emitWarning(m, 'FlotillaWarning'));
   }
 
-  /** Creates the directory when missing and loads the current state. */
+  /**
+   * Creates the directory when missing and loads the current state (refusing damage with a
+   * {@link StoreCorruptError}). A torn last record is cut, and a store without checksums is
+   * rewritten with them, under the lock; when the lock cannot be had, both are left to the
+   * next writer.
+   */
   async init(): Promise<void> {
     ensurePrivateDir(this.dir, this.#warn);
     ensurePrivateDir(this.#storeDir, this.#warn);
     tightenPrivateTree(this.#storeDir, this.#warn);
-    await this.#serial(() => this.#catchUp());
+    await this.#serial(async () => {
+      const { tail } = await this.#load('read');
+      if (!tail && !this.#legacy) return;
+      try {
+        await this.#lock();
+      } catch (e) {
+        if (isClusterError(e) && e.code === 'store-locked') return;
+        throw e;
+      }
+      try {
+        await this.#catchUp('locked');
+        if (this.#legacy) await this.#rewrite();
+      } finally {
+        await this.#unlock();
+      }
+    });
   }
 
   /** Runs `fn` after every earlier in-process operation (one at a time). */
@@ -130,81 +150,107 @@ export class FileKvStore implements KvStore {
     return run;
   }
 
-  async #readSnapshot(): Promise<Snapshot> {
+  /**
+   * Brings the cached state up to the log's end; returns the new records. `locked`: this
+   * process holds the lock, so a torn last record is a crash's and is cut; otherwise it may be
+   * a write in progress and is left for later. Damage expires every watcher and throws.
+   */
+  async #catchUp(mode: 'read' | 'locked'): Promise<LogRecord[]> {
     try {
-      return JSON.parse(await readFile(this.#snapshotPath, 'utf8')) as Snapshot;
+      return await this.#follow(mode);
     } catch (e) {
-      if (isErrno(e, 'ENOENT')) return { revision: 0, compactRevision: 0, kvs: [] };
-      throw new ClusterError('store-unavailable', `cannot read ${this.#snapshotPath}`, { cause: e });
+      if (isStoreCorruptError(e)) {
+        this.#logIno = -1; // load everything again next time (a repair may have fixed it)
+        this.#expireWatchers(this.#compactRevision);
+      }
+      throw e;
     }
   }
 
-  /** Brings the cached state up to the log's end; returns the new records. */
-  async #catchUp(): Promise<LogRecord[]> {
-    let st;
+  async #follow(mode: 'read' | 'locked'): Promise<LogRecord[]> {
+    let fh: FileHandle | undefined;
     try {
-      st = await stat(this.#logPath);
+      fh = await open(this.#logPath, 'r');
     } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-      st = undefined;
+      if (!isErrno(e, 'ENOENT')) throw new ClusterError('store-unavailable', `cannot read ${this.#logPath}`, { cause: e });
     }
-    const fresh: LogRecord[] = [];
-    if (!st) {
-      if (this.#logIno !== 0) {
-        const snap = await this.#readSnapshot();
-        this.#loadSnapshot(snap);
-        this.#logIno = 0;
-        this.#logOffset = 0;
-      }
-      return fresh;
-    }
-    if (st.ino !== this.#logIno || st.size < this.#logOffset) {
-      // first load, or the log was replaced by a compaction: reload snapshot + whole log
-      const before = this.#state.revision;
-      const snap = await this.#readSnapshot();
-      this.#loadSnapshot(snap);
-      if (snap.compactRevision > before && this.#watchers.size > 0) {
-        // records this process never saw were compacted away: its watchers must re-list
-        for (const w of [...this.#watchers]) {
-          w.channel.push({ type: 'expired', compactRevision: snap.compactRevision });
-          w.stop();
-        }
-      }
-      this.#logIno = st.ino;
-      this.#logOffset = 0;
-      this.#logCount = 0;
-      const text = await readFile(this.#logPath, 'utf8');
-      const { records, consumed } = parseLines(text);
-      this.#logOffset = consumed;
-      this.#logCount = records.length;
-      for (const r of records) {
-        replay(this.#state, r);
-        if (r.rev > before) fresh.push(r);
-      }
-      return fresh;
-    }
-    if (st.size === this.#logOffset) return fresh;
-    const fh = await open(this.#logPath, 'r');
     try {
+      const st = fh ? await fh.stat() : undefined;
+      if ((st?.ino ?? 0) !== this.#logIno || (st && st.size < this.#logOffset) || !this.#follower) return (await this.#load(mode, fh)).fresh;
+      if (!st || !fh || st.size === this.#logOffset) return [];
       const length = st.size - this.#logOffset;
       const buf = Buffer.alloc(length);
       const { bytesRead } = await fh.read(buf, 0, length, this.#logOffset);
-      const { records, consumed } = parseLines(buf.subarray(0, bytesRead).toString('utf8'));
-      this.#logOffset += consumed;
+      const { records, end, tail } = followLog(scanLog(buf.subarray(0, bytesRead), this.#logOffset), this.#follower, this.#paths);
+      if (end !== undefined) this.#logOffset = end;
       this.#logCount += records.length;
-      for (const r of records) {
-        if (r.rev > this.#state.revision) fresh.push(r);
-        replay(this.#state, r);
+      if (tail && mode === 'locked') await this.#cut(tail);
+      return records;
+    } finally {
+      await fh?.close();
+    }
+  }
+
+  /**
+   * Loads the snapshot and the whole log. The log is opened (`fh`) before the snapshot is
+   * read: a compaction renames the snapshot first, so the pair read is never a new log with
+   * an older snapshot.
+   */
+  async #load(mode: 'read' | 'locked', fh?: FileHandle): Promise<{ fresh: LogRecord[]; tail: TornTail | undefined }> {
+    let own: FileHandle | undefined;
+    if (!fh) {
+      try {
+        fh = own = await open(this.#logPath, 'r');
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw new ClusterError('store-unavailable', `cannot read ${this.#logPath}`, { cause: e });
       }
+    }
+    try {
+      const st = fh ? await fh.stat() : undefined;
+      const logBytes = fh ? await fh.readFile() : undefined;
+      let snapBytes: Buffer | undefined;
+      try {
+        snapBytes = await readFile(this.#snapshotPath);
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw new ClusterError('store-unavailable', `cannot read ${this.#snapshotPath}`, { cause: e });
+      }
+      const loaded = loadStore(snapBytes, logBytes, this.#paths);
+      const before = this.#state.revision;
+      this.#state = loaded.state;
+      this.#follower = loaded.chain;
+      this.#compactRevision = loaded.compactRevision;
+      this.#logIno = st?.ino ?? 0;
+      this.#logOffset = loaded.end;
+      this.#logCount = loaded.records.length;
+      this.#legacy = loaded.legacy;
+      this.#snapshotMissing = loaded.snapshotMissing;
+      // records this process never saw were compacted away, or a repair took revisions back:
+      // watchers must re-list
+      if (loaded.compactRevision > before || loaded.state.revision < before) this.#expireWatchers(loaded.compactRevision);
+      if (loaded.tail && mode === 'locked') await this.#cut(loaded.tail);
+      return { fresh: loaded.records.filter((r) => r.rev > before), tail: loaded.tail };
+    } finally {
+      await own?.close();
+    }
+  }
+
+  /** Cuts a torn last record (only while holding the lock: then no write is in progress). */
+  async #cut(tail: TornTail): Promise<void> {
+    const fh = await open(this.#logPath, 'r+');
+    try {
+      await fh.truncate(tail.offset);
+      await fh.sync();
     } finally {
       await fh.close();
     }
-    return fresh;
+    this.#warn(`${this.#logPath}: cut a torn last record at byte ${tail.offset} (${tail.bytes} bytes; ${tail.problem}): a write that a crash interrupted`);
   }
 
-  #loadSnapshot(snap: Snapshot): void {
-    this.#state = { revision: snap.revision, kvs: new Map(snap.kvs.map((kv) => [kv.key, kv])) };
-    this.#compactRevision = snap.compactRevision;
+  #expireWatchers(compactRevision: number): void {
+    for (const w of [...this.#watchers]) {
+      w.channel.push({ type: 'expired', compactRevision });
+      w.stop();
+    }
   }
 
   async #lock(): Promise<void> {
@@ -248,13 +294,15 @@ export class FileKvStore implements KvStore {
       if (this.#closed) throw new ClusterError('store-unavailable', 'the store is closed');
       await this.#lock();
       try {
-        const fresh = await this.#catchUp();
+        const fresh = await this.#catchUp('locked');
         this.#dispatch(fresh);
+        // a new store gets its snapshot before its first record; a store without checksums is rewritten
+        if (this.#legacy || this.#snapshotMissing) await this.#rewrite();
         const { record, result } = fn(this.#state);
         if (record) {
           await this.#append(record);
           this.#dispatch([record]);
-          if (this.#logCount >= this.#options.compactEvery) await this.#compact();
+          if (this.#logCount >= this.#options.compactEvery) await this.#compact(this.#options.historyLimit);
         }
         return result;
       } finally {
@@ -266,37 +314,55 @@ export class FileKvStore implements KvStore {
   async #append(record: LogRecord): Promise<void> {
     let fh: FileHandle | undefined;
     try {
-      fh = await openPrivateFile(this.#logPath, 'a+');
+      fh = await openPrivateFile(this.#logPath, 'a');
       const st = await fh.stat();
-      if (st.size > this.#logOffset && this.#logIno === st.ino) {
-        // a torn tail from a crashed writer: cut it before appending
-        await fh.truncate(this.#logOffset);
-      }
-      if (this.#logIno !== st.ino) {
-        this.#logIno = st.ino;
-        this.#logOffset = 0;
-      }
-      const line = `${JSON.stringify(record)}\n`;
+      // (#logIno 0: there was no log file when this process caught up; `open` just made it)
+      if ((st.ino !== this.#logIno && !(this.#logIno === 0 && st.size === 0)) || st.size !== this.#logOffset)
+        throw new ClusterError(
+          'store-unavailable',
+          `${this.#logPath} changed while this process held the lock (expected ${this.#logOffset} bytes, found ${st.size}); is another program writing to it?`,
+        );
+      const line = encodeRecord(record);
       await fh.write(line, null, 'utf8');
       await fh.sync();
+      this.#logIno = st.ino;
       this.#logOffset += Buffer.byteLength(line);
       this.#logCount++;
+      if (this.#follower) {
+        this.#follower.lastRevision = record.rev;
+        this.#follower.format = 'checksummed';
+      }
     } finally {
       await fh?.close();
     }
-    syncDir(this.#storeDir);
   }
 
-  async #compact(): Promise<void> {
-    const text = await readFile(this.#logPath, 'utf8');
-    const { records } = parseLines(text);
-    const kept = records.slice(Math.max(0, records.length - this.#options.historyLimit));
+  /** Rewrites snapshot and log with checksums, keeping every record (a new or format 1 store). */
+  async #rewrite(): Promise<void> {
+    const legacy = this.#legacy;
+    const kept = await this.#compact(Number.POSITIVE_INFINITY);
+    if (legacy)
+      this.#warn(`${this.#storeDir}: rewrote the store with CRC-32C checksums (snapshot at revision ${this.#state.revision} and ${kept} log records); it was written by an older flo`);
+  }
+
+  /** Folds the log into a new snapshot, keeping the last `keep` records; returns how many were kept. */
+  async #compact(keep: number): Promise<number> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.#logPath);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+      bytes = Buffer.alloc(0);
+    }
+    // the caller caught up under the lock: everything up to #logOffset was verified
+    const records = scanLog(bytes.subarray(0, this.#logOffset)).flatMap((l) => (l.ok ? [l.record] : []));
+    const kept = records.slice(Math.max(0, records.length - keep));
     const compactRevision = kept.length > 0 ? kept[0]!.rev - 1 : this.#state.revision;
-    const snap: Snapshot = { revision: this.#state.revision, compactRevision, kvs: [...this.#state.kvs.values()] };
     const logTmp = `${this.#logPath}.tmp`;
     const snapTmp = `${this.#snapshotPath}.tmp`;
-    await writeDurably(logTmp, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    await writeDurably(snapTmp, JSON.stringify(snap));
+    await writeDurably(logTmp, kept.map(encodeRecord).join(''));
+    await writeDurably(snapTmp, encodeSnapshot({ revision: this.#state.revision, compactRevision, kvs: [...this.#state.kvs.values()] }));
+    // snapshot first: a crash between the renames leaves the new snapshot with the old log, which reads the same
     await rename(snapTmp, this.#snapshotPath);
     await rename(logTmp, this.#logPath);
     syncDir(this.#storeDir);
@@ -305,6 +371,10 @@ export class FileKvStore implements KvStore {
     this.#logIno = st.ino;
     this.#logOffset = st.size;
     this.#logCount = kept.length;
+    this.#follower = { state: this.#state, snapshotRevision: this.#state.revision, lastRevision: kept.at(-1)?.rev, format: kept.length > 0 ? 'checksummed' : undefined };
+    this.#legacy = false;
+    this.#snapshotMissing = false;
+    return kept.length;
   }
 
   /** Compacts now (tests and maintenance). */
@@ -312,9 +382,29 @@ export class FileKvStore implements KvStore {
     return this.#serial(async () => {
       await this.#lock();
       try {
-        this.#dispatch(await this.#catchUp());
-        await this.#compact();
+        this.#dispatch(await this.#catchUp('locked'));
+        await this.#compact(this.#options.historyLimit);
       } finally {
+        await this.#unlock();
+      }
+    });
+  }
+
+  /**
+   * Runs `fn` while holding the store's lock (no other process writes meanwhile), after every
+   * earlier operation of this instance; the state is loaded from disk again afterwards. For
+   * maintenance that rewrites the files, such as `repairFileStore`.
+   */
+  maintain<T>(fn: (paths: StorePaths) => Promise<T>): Promise<T> {
+    return this.#serial(async () => {
+      if (this.#closed) throw new ClusterError('store-unavailable', 'the store is closed');
+      ensurePrivateDir(this.dir, this.#warn);
+      ensurePrivateDir(this.#storeDir, this.#warn);
+      await this.#lock();
+      try {
+        return await fn(this.#paths);
+      } finally {
+        this.#logIno = -1;
         await this.#unlock();
       }
     });
@@ -330,7 +420,7 @@ export class FileKvStore implements KvStore {
   #read<T>(fn: (state: KvState) => T): Promise<T> {
     return this.#serial(async () => {
       if (this.#closed) throw new ClusterError('store-unavailable', 'the store is closed');
-      this.#dispatch(await this.#catchUp());
+      this.#dispatch(await this.#catchUp('read'));
       return fn(this.#state);
     });
   }
@@ -360,6 +450,26 @@ export class FileKvStore implements KvStore {
     });
   }
 
+  /** The log's records from `from` to the current revision, or `undefined` when some are gone (compacted meanwhile). */
+  async #history(from: number): Promise<LogRecord[] | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.#logPath);
+    } catch {
+      return undefined;
+    }
+    const out: LogRecord[] = [];
+    for (const line of scanLog(bytes)) {
+      if (!line.ok) break;
+      const r = line.record;
+      if (r.rev < from) continue;
+      if (r.rev > this.#state.revision) break;
+      if (r.rev !== from + out.length) return undefined;
+      out.push(r);
+    }
+    return out.length === this.#state.revision - from + 1 ? out : undefined;
+  }
+
   watch(prefix: string, options: WatchOptions = {}): AsyncIterable<KvWatchEvent> {
     const entry = { prefix, channel: undefined as unknown as Channel<KvWatchEvent>, stop: (): void => undefined };
     entry.stop = () => {
@@ -371,7 +481,7 @@ export class FileKvStore implements KvStore {
     options.signal?.addEventListener('abort', entry.stop, { once: true });
     void this.#serial(async () => {
       if (entry.channel.closed) return;
-      this.#dispatch(await this.#catchUp());
+      this.#dispatch(await this.#catchUp('read'));
       const from = options.fromRevision ?? this.#state.revision + 1;
       if (from <= this.#compactRevision) {
         entry.channel.push({ type: 'expired', compactRevision: this.#compactRevision });
@@ -379,12 +489,19 @@ export class FileKvStore implements KvStore {
         return;
       }
       if (from <= this.#state.revision) {
-        const { records } = parseLines(await readFile(this.#logPath, 'utf8').catch(() => ''));
-        for (const r of records) if (r.rev >= from && r.rev <= this.#state.revision && r.key.startsWith(prefix)) entry.channel.push(toEvent(r));
+        const records = await this.#history(from);
+        if (!records) {
+          // compacted by another process since this one caught up: the watcher re-lists
+          entry.channel.push({ type: 'expired', compactRevision: from - 1 });
+          entry.channel.close();
+          return;
+        }
+        for (const r of records) if (r.key.startsWith(prefix)) entry.channel.push(toEvent(r));
       }
       this.#watchers.add(entry);
       this.#timers();
     }).catch((e: unknown) => {
+      // damage (or an unreadable store): the watcher re-lists, and the list reports the error
       entry.channel.push({ type: 'expired', compactRevision: this.#compactRevision });
       entry.channel.close();
       void e;
@@ -401,7 +518,8 @@ export class FileKvStore implements KvStore {
         this.#poller = setInterval(() => {
           if (busy) return;
           busy = true;
-          this.#serial(async () => this.#dispatch(await this.#catchUp()))
+          // damage expires the watchers (their re-list then reports it)
+          this.#serial(async () => this.#dispatch(await this.#catchUp('read')))
             .catch(() => undefined)
             .finally(() => (busy = false));
         }, this.#options.pollIntervalMs);
