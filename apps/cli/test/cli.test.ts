@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -304,6 +304,78 @@ describe('flo apply reports each object as it is written (issue 12 §6: it used 
     } finally {
       kv.release();
       await kv.close();
+    }
+  });
+});
+
+/** Is a process alive (and not a zombie)? */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The supervisor's and the command's pids of every instance on local hosts under `dir` (from their services directories). */
+function instanceProcesses(dir: string, instances: { name: string; host: string }[]): { what: string; pid: number }[] {
+  return instances.flatMap((i) =>
+    ['supervisor.pid', 'pid'].map((f) => ({
+      what: `${i.name} ${f}`,
+      pid: Number(readFileSync(join(dir, 'hosts', i.host, '.flotilla/services', i.name, f), 'utf8').trim()),
+    })),
+  );
+}
+
+describe('flo delete -f on a file with the Hosts and the ReplicaSet (issue 12 §6: it used to leave the instances running)', { timeout: 240_000 }, () => {
+  it('stops every supervisor and command on the hosts before the hosts are deleted; nothing is left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flo-delete-'));
+    made.push(dir);
+    const { writeSampleArtifact } = await import('@flotilla/cluster');
+    await writeSampleArtifact(dir);
+    const hosts = ['d1', 'd2']
+      .map((n) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${n}}\nspec: {local: {dir: ./hosts/${n}}, capacity: {cpu: 2, memory: 2Gi}}\n---\n`)
+      .join('');
+    writeFileSync(
+      join(dir, 'app.yaml'),
+      `${hosts}apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: "app=web"
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      artifact: ./sample-app.tar.gz
+      command: [node, server.js]
+      ports: [{name: http}]
+      resources: {cpu: 250m, memory: 64Mi}
+      terminationGracePeriodSeconds: 2
+`,
+    );
+    const apply = io(dir);
+    expect(await main(['apply', '-f', 'app.yaml', '--wait', '--timeout', '120'], apply.io), apply.err()).toBe(0);
+    const get = io(dir);
+    expect(await main(['get', 'instances', '-o', 'json'], get.io)).toBe(0);
+    const instances = (JSON.parse(get.out()) as { items: { name: string; host: string }[] }).items;
+    expect(instances).toHaveLength(2);
+    const procs = instanceProcesses(dir, instances);
+    expect(procs.filter((p) => !alive(p.pid))).toEqual([]);
+    try {
+      const del = io(dir);
+      expect(await main(['delete', '-f', 'app.yaml', '--timeout', '120'], del.io), del.err()).toBe(0);
+      // the replica set first, the hosts only after its instances are stopped
+      expect(del.out()).toBe('replicaset/web deleted\nhost/d1 deleted\nhost/d2 deleted\n');
+      expect(procs.filter((p) => alive(p.pid))).toEqual([]);
+      for (const i of instances) expect(existsSync(join(dir, 'hosts', i.host, '.flotilla/services', i.name, 'supervisor.pid'))).toBe(false);
+      for (const kind of ['hosts', 'instances', 'replicasets']) {
+        const g = io(dir);
+        expect(await main(['get', kind, '-o', 'json'], g.io)).toBe(0);
+        expect(JSON.parse(g.out())).toEqual({ items: [] });
+      }
+    } finally {
+      for (const p of procs) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL'); // what the defect left behind
     }
   });
 });

@@ -18,7 +18,8 @@ export type ClusterErrorCode =
   | 'store-corrupt'
   | 'compacted'
   | 'runtime-failed'
-  | 'timeout';
+  | 'timeout'
+  | 'in-use';
 
 const BRAND = Symbol.for('@flotilla/cluster/ClusterError');
 
@@ -150,4 +151,44 @@ export class ConflictError extends ClusterError {
 /** True when `value` is a {@link ConflictError}. */
 export function isConflictError(value: unknown): value is ConflictError {
   return isClusterError(value) && value.code === 'conflict';
+}
+
+/** An instance bound to a host, as {@link HostInUseError} lists it. */
+export interface BoundInstance {
+  name: string;
+  replicaSet: string;
+  /** Being stopped (deleted, its stop not yet done). */
+  terminating: boolean;
+}
+
+/**
+ * A host cannot be deleted while instances are bound to it: their supervisors and commands
+ * would keep running there with nothing tracking them. `instances` names them.
+ */
+export class HostInUseError extends ClusterError {
+  override name = 'HostInUseError';
+  readonly host: string;
+  readonly instances: readonly BoundInstance[];
+
+  constructor(host: string, instances: readonly BoundInstance[]) {
+    const shown = instances
+      .slice(0, 10)
+      .map((i) => `${i.name} (replicaset/${i.replicaSet}${i.terminating ? ', stopping' : ''})`)
+      .join(', ');
+    const more = instances.length > 10 ? ` and ${instances.length - 10} more` : '';
+    const hint = instances.some((i) => !i.terminating)
+      ? `delete their replica sets first (in the same \`flo delete -f\`, they are stopped before the host goes), or move them elsewhere with \`flo drain ${host}\``
+      : 'they are being stopped: wait for them (`flo delete` does), or use --force to delete the host anyway and leave them running there untracked';
+    super(
+      'in-use',
+      `host/${host} is not deleted: ${instances.length} instance(s) are bound to it — ${shown}${more}; deleting it would leave their processes running untracked: ${hint}`,
+    );
+    this.host = host;
+    this.instances = instances;
+  }
+}
+
+/** True when `value` is a {@link HostInUseError}. */
+export function isHostInUseError(value: unknown): value is HostInUseError {
+  return isClusterError(value) && value.code === 'in-use';
 }

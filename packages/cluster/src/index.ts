@@ -8,14 +8,16 @@ export {
   ClusterError,
   ManifestError,
   ConflictError,
+  HostInUseError,
   isClusterError,
   isManifestError,
   isConflictError,
   StoreCorruptError,
   isStoreCorruptError,
+  isHostInUseError,
   formatManifestIssue,
 } from './errors.js';
-export type { ClusterErrorCode, ManifestIssue } from './errors.js';
+export type { ClusterErrorCode, ManifestIssue, BoundInstance } from './errors.js';
 
 export { API_VERSION } from './manifest/types.js';
 export type {
@@ -85,10 +87,13 @@ export { ClusterControllers, deletionOrder } from './controllers/manager.js';
 export type { ClusterControllersOptions } from './controllers/manager.js';
 export { converge } from './controllers/converge.js';
 export type { ConvergeOptions } from './controllers/converge.js';
+export { deleteResources } from './controllers/delete.js';
+export type { DeleteTarget, DeleteResult, DeleteResourcesOptions } from './controllers/delete.js';
 export {
   applyManifests,
   storeArtifact,
   deleteObject,
+  instancesOnHost,
   scaleReplicaSet,
   setUnschedulable,
   drainHost,
@@ -102,7 +107,7 @@ export {
   convergence,
   baseDirOf,
 } from './operations.js';
-export type { AppliedChange, ApplyOptions, InstanceView, HostView, ReplicaSetView, ServiceView } from './operations.js';
+export type { AppliedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions, InstanceView, HostView, ReplicaSetView, ServiceView } from './operations.js';
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';
 export type { DeployRuntimeOptions } from './runtime/deploy.js';
 export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';

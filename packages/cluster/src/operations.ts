@@ -6,7 +6,7 @@ import { parseSelector, type Selector } from '@flotilla/labels';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ClusterError, ConflictError, isConflictError } from './errors.js';
+import { ClusterError, ConflictError, HostInUseError, isConflictError, type BoundInstance } from './errors.js';
 import { allocatedByHost } from './controllers/placement.js';
 import { templateHash } from './controllers/template.js';
 import { toSchedulerUnits } from './manifest/quantity.js';
@@ -139,7 +139,10 @@ async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retri
  * Applies manifests: creates what is missing, replaces spec and labels of what exists
  * (keeping status, so a later apply overrides `scale` as kubectl does), copies local
  * artifacts into the artifact directory and records their sha256. With `prune`, deletes
- * objects matching the selector that are not in `objects`.
+ * objects matching the selector that are not in `objects` — except a host that still has
+ * instances bound to it: then, after the rest, a {@link HostInUseError} names them (the
+ * instances of a replica set pruned in the same run are still being stopped: prune again
+ * once they are gone).
  *
  * Every artifact is read and copied before the first object is written. Objects are then
  * written one by one, in order, each reported to `onApplied` once written; a write that
@@ -179,13 +182,19 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
   if (options.prune !== undefined) {
     const selector = parseSelector(options.prune);
     const keep = new Set(prepared.map((o) => `${o.kind}/${o.metadata.name}`));
+    let inUse: HostInUseError | undefined; // a host still running instances is kept; the first is reported after the rest
     for (const kind of ['Service', 'ReplicaSet', 'Host'] as const) {
       for (const o of await resourcesOf(store, kind).items()) {
         if (keep.has(`${kind}/${o.metadata.name}`) || !selector.matches(o.metadata.labels ?? {})) continue;
+        if (kind === 'Host' && (await instancesOnHost(store, o.metadata.name)).length > 0) {
+          inUse ??= new HostInUseError(o.metadata.name, await instancesOnHost(store, o.metadata.name));
+          continue;
+        }
         if (!dryRun) await deleteObject(store, kind, o.metadata.name);
         report({ kind, name: o.metadata.name, action: 'pruned' });
       }
     }
+    if (inUse) throw inUse;
   }
   return changes;
 }
@@ -202,11 +211,39 @@ function resourcesOf(store: ClusterStore, kind: ManifestKind): ResourceStore<Man
   }
 }
 
-/** Deletes an object; a replica set's instances are then stopped by the controllers. Returns false when absent. */
-export async function deleteObject(store: ClusterStore, kind: ManifestKind | 'Instance', name: string): Promise<boolean> {
+/** Options of {@link deleteObject}. */
+export interface DeleteObjectOptions {
+  /**
+   * Delete a host even while instances are bound to it. Their records are then dropped by
+   * the controllers and their processes keep running on the host, untracked: for a host
+   * that is gone for good. @default false
+   */
+  force?: boolean;
+}
+
+/** The instances bound to a host (terminating ones included). */
+export async function instancesOnHost(store: ClusterStore, host: string): Promise<BoundInstance[]> {
+  return (await store.instances.items())
+    .filter((i) => i.spec.host === host)
+    .map((i) => ({ name: i.metadata.name, replicaSet: i.spec.replicaSet, terminating: i.metadata.deletionTimestamp !== undefined }));
+}
+
+/**
+ * Deletes an object; a replica set's instances are then stopped by the controllers.
+ * Returns false when absent. A host is deleted only when no instance is bound to it
+ * (else a {@link HostInUseError} names them), unless `force`: deleting a host that still
+ * runs instances would leave their supervisors and commands running there, untracked.
+ * `deleteResources` orders a whole set of deletions and waits for the instances.
+ */
+export async function deleteObject(store: ClusterStore, kind: ManifestKind | 'Instance', name: string, options: DeleteObjectOptions = {}): Promise<boolean> {
   switch (kind) {
-    case 'Host':
+    case 'Host': {
+      if (!options.force) {
+        const bound = await instancesOnHost(store, name);
+        if (bound.length > 0 && (await store.hosts.get(name))) throw new HostInUseError(name, bound);
+      }
       return store.hosts.delete(name);
+    }
     case 'ReplicaSet':
       return store.replicaSets.delete(name);
     case 'Service':
@@ -414,10 +451,23 @@ export async function eventsFor(store: ClusterStore, kind: string, name: string)
     .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
 }
 
-/** Is every replica set converged (optionally only those named)? With a reason when not. */
-export async function convergence(store: ClusterStore, names?: readonly string[]): Promise<{ done: boolean; waitingFor: string[] }> {
+/** Options of {@link convergence}. */
+export interface ConvergenceOptions {
+  /** Also wait until no instance is bound to these hosts (before deleting them). @default none */
+  emptyHosts?: readonly string[];
+}
+
+/**
+ * Is every replica set converged (optionally only those named), and are the `emptyHosts`
+ * empty? With a reason when not.
+ */
+export async function convergence(store: ClusterStore, names?: readonly string[], options: ConvergenceOptions = {}): Promise<{ done: boolean; waitingFor: string[] }> {
   const waiting: string[] = [];
   const instances = await store.instances.items();
+  for (const host of options.emptyHosts ?? []) {
+    const bound = instances.filter((i) => i.spec.host === host).map((i) => i.metadata.name);
+    if (bound.length > 0) waiting.push(`host/${host}: stopping ${bound.length} instance(s) (${bound.slice(0, 5).join(', ')}${bound.length > 5 ? ', …' : ''})`);
+  }
   for (const rs of await store.replicaSets.items()) {
     if (names && !names.includes(rs.metadata.name)) continue;
     const mine = instances.filter((i: Instance) => i.spec.replicaSet === rs.metadata.name);

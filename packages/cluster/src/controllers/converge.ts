@@ -14,6 +14,8 @@ import { ClusterControllers, type ClusterControllersOptions } from './manager.js
 export interface ConvergeOptions extends ClusterControllersOptions {
   /** Replica sets to wait for. @default all */
   names?: readonly string[];
+  /** Also wait until no instance is bound to these hosts (they are about to be deleted). @default none */
+  emptyHosts?: readonly string[];
   /** Give up after this long (a `timeout` ClusterError). @default 300000 */
   timeoutMs?: number;
   /** How often convergence is checked and reported. @default 500 */
@@ -42,7 +44,7 @@ export async function converge(options: ConvergeOptions): Promise<void> {
   let last = '';
   try {
     for (;;) {
-      const { done, waitingFor } = await convergence(options.store, options.names);
+      const { done, waitingFor } = await convergence(options.store, options.names, options.emptyHosts ? { emptyHosts: options.emptyHosts } : {});
       const text = waitingFor.join('; ');
       if (text !== last) {
         last = text;
