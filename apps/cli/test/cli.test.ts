@@ -117,9 +117,16 @@ describe('flo', { timeout: 90_000 }, () => {
     }
   });
 
+  it('--help says what --timeout and --connect-timeout bound', async () => {
+    const t = io(tmpdir());
+    expect(await main(['run', '--help'], t.io)).toBe(0);
+    expect(t.out()).toMatch(/--timeout SECONDS\s+bound on each remote operation of a host \(a command, an upload, a download; waiting for the connection included\)/);
+    expect(t.out()).toMatch(/--connect-timeout SECONDS\s+give up connecting \(TCP, ssh handshake, authentication\)/);
+  });
+
   it('usage errors exit 2 with a hint', async () => {
     const dir = project();
-    for (const argv of [['run', 'echo'], ['run', '--bogus'], ['put', '-H', 'a', 'only-one'], ['nosuchtask'], ['greet'], ['-o', 'yaml', 'run', '-H', 'a', 'x'], ['sign', 'f'], ['--persist', '5 minutes', 'run', '-H', 'a', 'x'], ['disconnect', 'extra'], ['disconnect', '-o', 'wide']]) {
+    for (const argv of [['run', 'echo'], ['run', '--bogus'], ['put', '-H', 'a', 'only-one'], ['nosuchtask'], ['greet'], ['-o', 'yaml', 'run', '-H', 'a', 'x'], ['sign', 'f'], ['--persist', '5 minutes', 'run', '-H', 'a', 'x'], ['disconnect', 'extra'], ['disconnect', '-o', 'wide'], ['--timeout', '0', 'run', '-H', 'a', 'x'], ['--connect-timeout', 'soon', 'run', '-H', 'a', 'x']]) {
       const t = io(dir);
       expect(await main(argv, t.io), argv.join(' ')).toBe(2);
       expect(t.err()).toMatch(/^flo: /);

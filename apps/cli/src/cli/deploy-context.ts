@@ -164,6 +164,9 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
   const port = int('port', o.port, 1);
   const parallel = int('parallel', o.parallel, 1);
   const timeoutMs = seconds('timeout', o.timeout);
+  const connectTimeoutMs = seconds('connect-timeout', o['connect-timeout']);
+  if (timeoutMs === 0) throw new UsageError('--timeout 0: expected a positive number of seconds');
+  if (connectTimeoutMs === 0) throw new UsageError('--connect-timeout 0: expected a positive number of seconds');
   const ssh: DeploySetup['ssh'] = {
     ...(typeof o['ssh-config'] === 'string' ? { sshConfigFiles: [resolve(ctx.cwd, o['ssh-config'])] } : {}),
     ...(typeof o.user === 'string' ? { user: o.user } : {}),
@@ -174,6 +177,7 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
     onWarning: (m: string) => log(errColors.yellow(m)),
     sudoPassword,
     ...(timeoutMs === undefined ? {} : { commandTimeoutMs: timeoutMs }),
+    ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
     ...(persistMs === undefined ? {} : { persistMs }),
     ...(controlDir ? { controlDir } : {}),
   };
@@ -263,6 +267,7 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
         ...(ssh.identityFiles ? { identityFiles: ssh.identityFiles } : {}),
         acceptNewHostKeys: ssh.acceptNewHostKeys === true,
         ...(ssh.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: ssh.commandTimeoutMs }),
+        ...(ssh.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: ssh.connectTimeoutMs }),
         ...(ssh.persistMs === undefined ? {} : { persistMs: ssh.persistMs }),
         ...(ssh.controlDir === undefined ? {} : { controlDir: ssh.controlDir }),
       },

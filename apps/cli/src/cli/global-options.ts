@@ -26,7 +26,18 @@ export const deployOptions: readonly OptionSpec[] = [
   { name: 'health-check', type: 'string', value: 'COMMAND', description: 'command run on each host of a batch before the next batch starts' },
   { name: 'max-fail', type: 'string', value: 'N|P%', description: 'stop starting hosts once more than this many failed (default 0)' },
   { name: 'threads', type: 'string', value: 'N', description: 'worker threads for the ssh work of many hosts (default 1: this thread)' },
-  { name: 'timeout', type: 'string', value: 'SECONDS', description: 'timeout of each remote command' },
+  {
+    name: 'timeout',
+    type: 'string',
+    value: 'SECONDS',
+    description: 'bound on each remote operation of a host (a command, an upload, a download; waiting for the connection included): at the timeout the host fails, even one that stopped answering',
+  },
+  {
+    name: 'connect-timeout',
+    type: 'string',
+    value: 'SECONDS',
+    description: 'give up connecting (TCP, ssh handshake, authentication) after this long; the host is unreachable (default ssh_config ConnectTimeout, else 20)',
+  },
   {
     name: 'persist',
     type: 'string',

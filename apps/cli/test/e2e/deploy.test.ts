@@ -301,6 +301,77 @@ export const failOn = task(async (c, who: string) => { await c.run('test "$(whoa
     }
   });
 
+  // --timeout against a host whose sshd is frozen (SIGSTOP). Correctness bounds with seconds of
+  // slack — "ended by the timeout, not by the keepalive (~75 s) or the connect timeout (20 s)" —
+  // not speed measurements.
+  const slackMs = 5000;
+  const timedFlo = async (args: string[], env?: Record<string, string>): Promise<Run & { ms: number }> => {
+    const start = performance.now();
+    const r = await flo(args, { cwd: proj, ...(env ? { env } : {}) });
+    return { ...r, ms: performance.now() - start };
+  };
+
+  it('--timeout bounds a run: a host frozen before flo starts fails (unreachable) at the timeout, the others finish, exit 1 with per-host results', async () => {
+    type Summary = { hosts: { host: string; status: string; durationMs: number; error?: string }[] };
+    // The whole host frozen: its listener accepts TCP, but no ssh greeting follows.
+    const frozen = fleet.freeze('h05', { listener: true });
+    try {
+      const r = await timedFlo([...base, 'run', '--timeout', '3', '-o', 'json', '-H', 'h05,h04', 'sleep 1; echo hi']);
+      expect(r.code, r.stderr).toBe(1);
+      const s = JSON.parse(r.stdout) as Summary;
+      expect(s.hosts.map((h) => [h.host, h.status])).toEqual([
+        ['h05', 'unreachable'],
+        ['h04', 'ok'],
+      ]);
+      expect(s.hosts[0]!.error).toMatch(/timed out after 3000 ms on h05 while connecting/);
+      expect(s.hosts[0]!.durationMs).toBeGreaterThanOrEqual(3000);
+      expect(s.hosts[0]!.durationMs).toBeLessThan(3000 + slackMs);
+      expect(r.stderr).toContain('h04: hi');
+      expect(r.ms).toBeLessThan(3000 + slackMs);
+    } finally {
+      frozen.thaw();
+    }
+  });
+
+  it('--timeout bounds a run through --persist: the command on the frozen host fails at the timeout, the daemon drops its connection, the next flo gets a fresh one', async () => {
+    // The daemon holds a connection to h05, whose sshd then freezes.
+    const controlDir = join(mkdtempSync(join(tmpdir(), 'flo-e2e-ctl-')), 'ctl');
+    mkdirSync(controlDir, { mode: 0o700 });
+    const env = { FLO_CONTROL_DIR: controlDir };
+    const where = async (): Promise<string> => {
+      const r = await flo([...base, '--persist', '30s', 'run', '-H', 'h05', 'echo "$SSH_CONNECTION"'], { cwd: proj, env });
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    try {
+      const before = await where();
+      const frozen = fleet.freeze('h05');
+      try {
+        const r = await timedFlo([...base, '--persist', '30s', 'run', '--timeout', '3', '-H', 'h05,h04', 'sleep 1; echo hi'], env);
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stdout).toBe('h04: hi\n');
+        expect(r.stderr).toMatch(/h05\s+failed.*command timed out after 3000 ms on h05: sleep 1; echo hi/);
+        expect(r.stderr).toMatch(/h04\s+ok/);
+        expect(r.ms).toBeLessThan(3000 + slackMs);
+        // The daemon drops the wedged connection while the host is still frozen.
+        const deadline = performance.now() + 60_000;
+        for (;;) {
+          const listed = await flo(['disconnect', '--list', '-o', 'json'], { cwd: proj, env });
+          const h05 = (JSON.parse(listed.stdout) as { label: string; open: boolean }[]).find((c) => c.label === 'h05');
+          if (h05?.open === false) break;
+          if (performance.now() > deadline) throw new Error(`the daemon still holds h05 as open: ${listed.stdout}`);
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      } finally {
+        frozen.thaw();
+      }
+      // Once h05 answers again, the next flo gets a fresh connection through the daemon.
+      expect(await where()).not.toBe(before);
+    } finally {
+      await flo(['disconnect'], { cwd: proj, env });
+    }
+  });
+
   it('a flo killed in the middle of an upload leaves current intact', async () => {
     const before = await flo([...base, 'run', '-H', 'h05', 'readlink ~/.flotilla/apps/app/current || echo none'], { cwd: proj });
     const bigSrc = mkdtempSync(join(proj, 'big-'));
