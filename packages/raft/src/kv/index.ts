@@ -19,6 +19,7 @@ export {
   checkLeaseId,
   putCommand,
   txnCommand,
+  checkCommand,
 } from './validate.js';
 export type {
   KeyValue,

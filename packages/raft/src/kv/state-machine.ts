@@ -1,5 +1,6 @@
 import { compareKeys, lowerBound, upperBound } from './key-order.js';
-import { KvError } from './errors.js';
+import { KvError, isKvError } from './errors.js';
+import { checkCommand } from './validate.js';
 import type {
   KeyValue,
   KvCommand,
@@ -135,10 +136,27 @@ export class KvStateMachine {
     return l && { id, ttlSeconds: l.ttlSeconds, keys: [...l.keys].sort(compareKeys) };
   }
 
-  /** Applies one committed command and returns its outcome. */
+  /**
+   * Applies one committed command and returns its outcome. Never throws: the command is
+   * checked first ({@link checkCommand}, the HTTP API's validator), and one that is malformed
+   * (a poisoned or foreign log entry) changes nothing and returns an `invalid` error result —
+   * the same on every member, so replaying the log is always safe.
+   */
   apply(command: KvCommand): KvResult {
+    let c: KvCommand;
+    try {
+      c = checkCommand(command);
+    } catch (err) {
+      return { type: 'error', code: 'invalid', message: `the command cannot be applied: ${isKvError(err) ? err.message : String(err)}` };
+    }
     this.#pending = [];
-    const result = this.#apply(command);
+    let result: KvResult;
+    try {
+      result = this.#apply(c);
+    } catch (err) {
+      // Unreachable for a checked command; kept so that no entry can take a member down.
+      result = { type: 'error', code: 'invalid', message: `the command failed to apply: ${err instanceof Error ? err.message : String(err)}` };
+    }
     if (this.#pending.length > 0) this.#publish(this.#pending);
     this.#pending = [];
     return result;

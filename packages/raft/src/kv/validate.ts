@@ -139,3 +139,43 @@ export function checkTtl(value: unknown): number {
 export function checkLeaseId(value: string): string {
   return checkLease(value, 'lease id')!;
 }
+
+function requiredLease(value: unknown, where: string): string {
+  const id = checkLease(value, where);
+  if (id === undefined) throw new KvError('bad-request', `${where} is required (a lease id string)`);
+  return id;
+}
+
+/**
+ * Checks any value claimed to be a {@link KvCommand} — from the HTTP API, from a peer's
+ * forwarded proposal, or read back from the log — and returns a normalized copy holding only
+ * the fields of its `op`, each checked as the HTTP API checks it (keys, values, revisions,
+ * leases, TTLs, transaction shapes and sizes). Throws {@link KvError} `bad-request` or
+ * `too-large` naming the field. Deterministic: the same input gives the same answer on every
+ * member, so the state machine can use it on replay.
+ */
+export function checkCommand(value: unknown): KvCommand {
+  if (!isObject(value)) throw new KvError('bad-request', `a command must be a JSON object with an "op", got ${describe(value)}`);
+  const op = value.op;
+  switch (op) {
+    case 'put':
+      return putCommand(checkKey(value.key, 'put.key'), value);
+    case 'delete': {
+      const key = checkKey(value.key, 'delete.key');
+      const prevRevision = value.prevRevision === undefined ? undefined : checkRevision(value.prevRevision, 'delete.prevRevision');
+      return { op: 'delete', key, ...(prevRevision !== undefined ? { prevRevision } : {}) };
+    }
+    case 'txn':
+      return txnCommand(value);
+    case 'compact':
+      return { op: 'compact', revision: checkRevision(value.revision, 'compact.revision') };
+    case 'lease-grant':
+      return { op: 'lease-grant', ttlSeconds: checkTtl(value.ttlSeconds) };
+    case 'lease-keepalive':
+    case 'lease-revoke':
+    case 'lease-expire':
+      return { op, id: requiredLease(value.id, `${op}.id`) };
+    default:
+      throw new KvError('bad-request', `unknown command op ${describe(op)}; expected put, delete, txn, compact or a lease operation`);
+  }
+}
