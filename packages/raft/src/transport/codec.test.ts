@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameReader, decodeMessage, encodeMessage, frame, FrameDecodeError } from './codec.js';
+import { FrameReader, checkPeerMessage, decodeMessage, encodeMessage, frame, FrameDecodeError } from './codec.js';
+import { PeerFrameError, decodeControlFrame } from '../server/raft-kv-node.js';
 import { MESSAGE_TYPES } from '../core/types.js';
 import type { Message } from '../core/types.js';
 
@@ -88,5 +89,105 @@ describe('FrameReader', () => {
   it('refuses a frame above the limit', () => {
     const reader = new FrameReader(10);
     expect(() => reader.push(Buffer.concat(frame(new Uint8Array(11))))).toThrow(/exceeds/);
+  });
+});
+
+/** Decoding is total: any bytes give a message or a FrameDecodeError, never another error. */
+function decodeOrRefuse(b: Uint8Array): Message | undefined {
+  try {
+    return decodeMessage(b);
+  } catch (err) {
+    expect(err).toBeInstanceOf(FrameDecodeError);
+    return undefined;
+  }
+}
+
+describe('peer frame decoding (fuzz)', () => {
+  it('random bytes decode to a well-formed message or are refused with FrameDecodeError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+        const m = decodeOrRefuse(b);
+        if (!m) return;
+        for (const v of [m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.rejectHint]) expect(Number.isSafeInteger(v) && v >= 0).toBe(true);
+        // What decodes re-encodes to the same bytes: nothing was guessed or dropped.
+        expect(Buffer.from(encodeMessage(m)).equals(Buffer.from(b))).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('valid messages with bytes flipped, cut or appended never decode into out-of-range fields', () => {
+    fc.assert(
+      fc.property(messageArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.integer({ min: -8, max: 8 }), (m, flips, cut) => {
+        const b = Buffer.from(encodeMessage(m));
+        for (const [at, v] of flips) b[at % b.length] = v;
+        const bytes = cut < 0 ? b.subarray(0, Math.max(0, b.length + cut)) : Buffer.concat([b, Buffer.alloc(cut)]);
+        const d = decodeOrRefuse(bytes);
+        if (!d) return;
+        for (const e of d.entries) expect(Number.isSafeInteger(e.term) && Number.isSafeInteger(e.index)).toBe(true);
+        try {
+          checkPeerMessage(d);
+        } catch (err) {
+          expect(err).toBeInstanceOf(FrameDecodeError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('checkPeerMessage accepts what members send and refuses entries, snapshots and contexts out of place', () => {
+    fc.assert(
+      fc.property(messageArb, (m) => {
+        const legal =
+          m.from > 0 && m.to > 0 && (m.entries.length === 0 || m.type === 'append') && (m.snapshot !== undefined) === (m.type === 'snapshot') && (m.context?.length ?? 0) <= 1024;
+        let ok = true;
+        try {
+          checkPeerMessage(decodeMessage(encodeMessage(m)));
+        } catch (err) {
+          expect(err).toBeInstanceOf(FrameDecodeError);
+          ok = false;
+        }
+        expect(ok).toBe(legal);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a FrameReader never holds more than one frame (at the limit) plus one chunk, whatever it is fed', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }), { maxLength: 40 }), (chunks) => {
+        const limit = 48;
+        const reader = new FrameReader(limit);
+        for (const c of chunks) {
+          try {
+            for (const f of reader.push(Buffer.from(c))) expect(f.length).toBeLessThanOrEqual(limit);
+          } catch (err) {
+            expect(err).toBeInstanceOf(FrameDecodeError);
+            return;
+          }
+          expect(reader.bufferedBytes).toBeLessThanOrEqual(4 + limit + 64);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('control frames: any bytes decode to a well-formed frame or are refused with PeerFrameError', () => {
+    const controlLike = fc.oneof(
+      fc.jsonValue(),
+      fc.record({ t: fc.constantFrom('prop', 'nack', 'rej', 'res', 'removed', 'x'), r: fc.oneof(fc.string(), fc.jsonValue()), c: fc.jsonValue(), e: fc.jsonValue(), v: fc.jsonValue() }, { requiredKeys: ['t'] }),
+    );
+    fc.assert(
+      fc.property(fc.oneof(controlLike.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')), fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b))), (payload) => {
+        try {
+          const f = decodeControlFrame(payload);
+          expect(['prop', 'nack', 'rej', 'res', 'removed']).toContain(f.t);
+          expect(typeof f.r).toBe('string');
+        } catch (err) {
+          expect(err).toBeInstanceOf(PeerFrameError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

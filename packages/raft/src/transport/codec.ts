@@ -11,6 +11,8 @@ import type { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from
 const TYPE_CODE = new Map<MessageType, number>(MESSAGE_TYPES.map((t, i) => [t, i]));
 const ENTRY_TYPES: readonly EntryType[] = ['normal', 'conf-change'];
 
+const HEADER_FIELDS = ['from', 'to', 'term', 'logTerm', 'index', 'commit', 'rejectHint'] as const;
+
 const F_REJECT = 1;
 const F_SNAPSHOT = 2;
 const F_CONTEXT = 4;
@@ -88,26 +90,31 @@ export function decodeMessage(buf: Uint8Array): Message {
   const need = (n: number) => {
     if (o + n > b.length) throw new FrameDecodeError(`truncated message: need ${n} bytes at ${o}, have ${b.length - o}`);
   };
+  /** Reads a float64 that must hold a non-negative safe integer (ids, terms, indices). */
+  const num = (what: string): number => {
+    const v = b.readDoubleLE(o);
+    o += 8;
+    if (!Number.isSafeInteger(v) || v < 0) throw new FrameDecodeError(`${what} is ${v}, not a non-negative integer`);
+    return v;
+  };
   need(2 + 56 + 4);
   const type = MESSAGE_TYPES[b[o++]!];
   if (type === undefined) throw new FrameDecodeError(`unknown message type code ${b[0]}`);
   const flags = b[o++]!;
+  if (flags & ~(F_REJECT | F_SNAPSHOT | F_CONTEXT)) throw new FrameDecodeError(`unknown flags ${flags}`);
   const nums: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    nums.push(b.readDoubleLE(o));
-    o += 8;
-  }
+  for (const what of HEADER_FIELDS) nums.push(num(what));
   const count = b.readUInt32LE(o);
   o += 4;
   const entries: Entry[] = [];
   for (let i = 0; i < count; i++) {
     need(21);
-    const term = b.readDoubleLE(o);
-    const index = b.readDoubleLE(o + 8);
-    const et = ENTRY_TYPES[b[o + 16]!];
-    if (et === undefined) throw new FrameDecodeError(`unknown entry type code ${b[o + 16]}`);
-    const len = b.readUInt32LE(o + 17);
-    o += 21;
+    const term = num('entry term');
+    const index = num('entry index');
+    const et = ENTRY_TYPES[b[o]!];
+    if (et === undefined) throw new FrameDecodeError(`unknown entry type code ${b[o]}`);
+    const len = b.readUInt32LE(o + 1);
+    o += 5;
     need(len);
     entries.push({ term, index, type: et, data: b.subarray(o, o + len) });
     o += len;
@@ -124,9 +131,8 @@ export function decodeMessage(buf: Uint8Array): Message {
   let snapshot: Snapshot | undefined;
   if (flags & F_SNAPSHOT) {
     need(20);
-    const index = b.readDoubleLE(o);
-    const term = b.readDoubleLE(o + 8);
-    o += 16;
+    const index = num('snapshot index');
+    const term = num('snapshot term');
     const lists: number[][] = [];
     for (let k = 0; k < 2; k++) {
       need(4);
@@ -134,10 +140,7 @@ export function decodeMessage(buf: Uint8Array): Message {
       o += 4;
       need(n * 8);
       const ids: number[] = [];
-      for (let i = 0; i < n; i++) {
-        ids.push(b.readDoubleLE(o));
-        o += 8;
-      }
+      for (let i = 0; i < n; i++) ids.push(num('member id'));
       lists.push(ids);
     }
     need(4);
@@ -165,37 +168,72 @@ export function decodeMessage(buf: Uint8Array): Message {
   };
 }
 
-/** Largest frame accepted from a peer (snapshots included). */
-export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
+/**
+ * Checks what a member may send another, beyond the encoding: positive sender and recipient
+ * ids, entries only in `append`, a snapshot exactly in `snapshot`, a short read context.
+ * Throws {@link FrameDecodeError} naming the problem.
+ */
+export function checkPeerMessage(m: Message): void {
+  if (m.from <= 0 || m.to <= 0) throw new FrameDecodeError(`${m.type} message from ${m.from} to ${m.to}: member ids are positive`);
+  if (m.entries.length > 0 && m.type !== 'append') throw new FrameDecodeError(`${m.type} message carries entries`);
+  if ((m.snapshot !== undefined) !== (m.type === 'snapshot')) throw new FrameDecodeError(m.type === 'snapshot' ? 'snapshot message without a snapshot' : `${m.type} message carries a snapshot`);
+  if (m.context !== undefined && m.context.length > MAX_CONTEXT_BYTES) throw new FrameDecodeError(`read context of ${m.context.length} bytes (at most ${MAX_CONTEXT_BYTES})`);
+  if (m.snapshot && m.snapshot.confState.voters.length + m.snapshot.confState.learners.length > 10_000) throw new FrameDecodeError('snapshot membership is implausibly large');
+}
+
+/** Longest read-index context a peer may send (members use a few dozen bytes). */
+export const MAX_CONTEXT_BYTES = 1024;
+
+/**
+ * Largest frame read from a peer connection: 16 MiB, above the largest legal message (an
+ * append of one 12 MiB entry, or of entries up to the 1 MiB message size). A longer message
+ * (only a snapshot may be) travels as chunk frames, reassembled under their own bound.
+ */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
 /**
  * Splits a byte stream into length-prefixed frames (`u32 LE length`, then the payload).
- * Feed chunks with {@link push}; complete frames come out in order.
+ * Feed chunks with {@link push} (or {@link append} and {@link next}); complete frames come
+ * out in order. A frame header above `maxFrameBytes` throws {@link FrameDecodeError} before
+ * any of it is buffered, so a reader holds at most one frame plus one chunk.
  */
 export class FrameReader {
   #chunks: Buffer[] = [];
   #buffered = 0;
-  readonly #maxFrameBytes: number;
+  /** The largest frame accepted from now on (a connection raises it once authenticated). */
+  maxFrameBytes: number;
 
   constructor(maxFrameBytes = MAX_FRAME_BYTES) {
-    this.#maxFrameBytes = maxFrameBytes;
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes held, waiting for the rest of a frame. */
+  get bufferedBytes(): number {
+    return this.#buffered;
   }
 
   /** Adds bytes and returns every frame they complete. */
   push(chunk: Buffer): Buffer[] {
+    this.append(chunk);
+    const frames: Buffer[] = [];
+    for (let f = this.next(); f !== undefined; f = this.next()) frames.push(f);
+    return frames;
+  }
+
+  /** Adds bytes without reading frames. */
+  append(chunk: Buffer): void {
+    if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    const frames: Buffer[] = [];
-    for (;;) {
-      if (this.#buffered < 4) break;
-      const head = this.#peek(4);
-      const len = head.readUInt32LE(0);
-      if (len > this.#maxFrameBytes) throw new FrameDecodeError(`frame of ${len} bytes exceeds the ${this.#maxFrameBytes}-byte limit`);
-      if (this.#buffered < 4 + len) break;
-      const all = this.#take(4 + len);
-      frames.push(all.subarray(4));
-    }
-    return frames;
+  }
+
+  /** The next complete frame, or undefined until more bytes arrive. */
+  next(): Buffer | undefined {
+    if (this.#buffered < 4) return undefined;
+    const len = this.#peek(4).readUInt32LE(0);
+    if (len > this.maxFrameBytes) throw new FrameDecodeError(`frame of ${len} bytes exceeds the ${this.maxFrameBytes}-byte limit`);
+    if (this.#buffered < 4 + len) return undefined;
+    return this.#take(4 + len).subarray(4);
   }
 
   #peek(n: number): Buffer {
