@@ -2,7 +2,7 @@
  * `@flotilla/raft/server`: the replicated KV member (Raft node driver, TCP transport, HTTP
  * API) and the pieces to embed or test it.
  */
-export { RaftKvNode } from './raft-kv-node.js';
+export { RaftKvNode, MAX_ENTRY_BYTES, PeerFrameError, decodeControlFrame, checkNodeCommand } from './raft-kv-node.js';
 export type { RaftKvNodeOptions } from './raft-kv-node.js';
 export { createKvRequestListener, STATUS_OF_CODE } from './http-api.js';
 export type { KvHttpOptions } from './http-api.js';

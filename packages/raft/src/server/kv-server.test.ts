@@ -109,3 +109,50 @@ describe('startKvServer with TLS and a token', () => {
     expect(err).toMatchObject({ code: 'unauthorized', status: 401 });
   });
 });
+
+describe('startKvServer: the peer port is authenticated whenever clients are', () => {
+  it('refuses to start with a client token and an open peer port, and says how to fix it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-open-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const peers = new Map([[1, `127.0.0.1:${port}`]]);
+    const err = await startKvServer({ id: 1, listen: '127.0.0.1:0', peerListen: peers.get(1)!, peers, data: path.join(dir, 'm1'), token: 'tok' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'KvError', code: 'bad-request' });
+    expect((err as Error).message).toMatch(/--peer-token-file/);
+    expect((err as Error).message).toMatch(/--tls-ca/);
+    // Nothing was listening or created meanwhile: the check comes first.
+    await expect(new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.on('connect', () => (s.destroy(), reject(new Error('the peer port is open'))));
+      s.on('error', resolve);
+    })).resolves.toBeDefined();
+  });
+
+  it('members sharing a peer token replicate; one with another token is refused by every member', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-ptok-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const peerPorts = await Promise.all([1, 2, 3, 4].map(freePort));
+    const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
+    const logs: string[] = [];
+    const servers = await Promise.all(
+      [1, 2, 3].map((id) =>
+        startKvServer({ id, listen: '127.0.0.1:0', peerListen: peers.get(id)!, peers, data: path.join(dir, `m${id}`), tickMs: 20, token: 'tok', peerToken: 'peer-secret', log: (l) => logs.push(l) }),
+      ),
+    );
+    cleanups.push(async () => {
+      for (const s of servers) await s.close();
+    });
+    const client = new KvClient({ endpoints: servers.map((s) => s.clientUrl), token: 'tok', retryWindowMs: 20_000 });
+    cleanups.push(() => client.close());
+    expect(await client.put('k', 'v')).toBe(2);
+    for (const s of servers) await until(() => s.node.kv.get('k')?.value === 'v', 'replication between authenticated members');
+    // Member 4 is added, but starts with the wrong peer token: nobody lets it in.
+    await client.addMember(4, `127.0.0.1:${peerPorts[3]}`, true);
+    const wrong = await startKvServer({ id: 4, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peerPorts[3]}`, data: path.join(dir, 'm4'), join: servers[0]!.clientUrl, tickMs: 20, token: 'tok', peerToken: 'not-the-secret' });
+    cleanups.push(() => wrong.close());
+    await until(() => logs.some((l) => l.includes('did not prove the peer secret')), 'the wrong token to be refused');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(wrong.node.kv.get('k')).toBeUndefined();
+    expect(servers.reduce((n, s) => n + s.node.peerRefusals, 0)).toBeGreaterThan(0);
+  });
+});

@@ -40,6 +40,12 @@ export interface KvServerOptions {
   readonly tls?: KvServerTls;
   /** Bearer token required from clients. @default none */
   readonly token?: string;
+  /**
+   * Shared secret of the members (`--peer-token-file`): authenticates the peer port by a
+   * challenge–response in each connection's hello (never sent). Required when `token` is set
+   * and `tls.ca` (mutual TLS between members) is not. @default none
+   */
+  readonly peerToken?: string;
   /** A backup (`flo kv snapshot save`) to seed a new cluster with. */
   readonly restore?: Uint8Array;
   /** @default 100 */
@@ -91,6 +97,14 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   if (!Number.isSafeInteger(options.id) || options.id <= 0) throw new TypeError(`id: expected a positive integer, received ${String(options.id)}`);
   const listen = hostPort(options.listen, 'listen');
   hostPort(options.peerListen, 'peerListen');
+  if (options.token !== undefined && options.tls?.ca === undefined && options.peerToken === undefined) {
+    throw new KvError(
+      'bad-request',
+      `clients must send a token, but the peer port ${options.peerListen} would accept any connection (anyone reaching it could write without the token). ` +
+        'Authenticate members too: give every member the same --peer-token-file FILE, or --tls-ca FILE (mutual TLS between members)',
+    );
+  }
+  if (options.peerToken?.length === 0) throw new KvError('bad-request', 'the peer token is empty');
   const peerUrl = options.advertisePeerUrl ?? options.peerListen;
   if (peerUrl.startsWith('0.0.0.0:')) throw new TypeError('advertisePeerUrl: required when peerListen is 0.0.0.0');
   // The data directory holds user values: 0700 whatever the umask (an older, looser one is tightened).
@@ -130,6 +144,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     advertisePeerUrl: peerUrl,
     initialPeers,
     ...(peerTls ? { peerTls } : {}),
+    ...(options.peerToken !== undefined ? { peerSecret: Buffer.from(options.peerToken, 'utf8') } : {}),
     ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
     ...(options.electionTicks !== undefined ? { electionTicks: options.electionTicks } : {}),
     ...(options.autoCompactRevisions !== undefined ? { autoCompactRevisions: options.autoCompactRevisions } : {}),

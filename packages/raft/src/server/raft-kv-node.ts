@@ -6,7 +6,8 @@ import { isRaftError } from '../errors.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, ReadState, Snapshot } from '../core/types.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { PeerTlsOptions } from '../transport/tcp-transport.js';
-import { KvError } from '../kv/errors.js';
+import { KvError, isKvError } from '../kv/errors.js';
+import { checkCommand } from '../kv/validate.js';
 import type { KvCommand, KvResult } from '../kv/types.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
 import { ServerState } from './server-state.js';
@@ -26,6 +27,11 @@ export interface RaftKvNodeOptions {
   readonly initialPeers?: ReadonlyMap<NodeId, string>;
   /** Mutual TLS between members. */
   readonly peerTls?: PeerTlsOptions;
+  /**
+   * Shared secret of the members (`--peer-token-file`): every peer connection proves it in a
+   * challenge–response hello; it is never sent. @default none
+   */
+  readonly peerSecret?: Uint8Array;
   /** Milliseconds per Raft tick. @default 100 */
   readonly tickMs?: number;
   /** Ticks before an election (randomized up to twice that). @default 10 */
@@ -65,12 +71,112 @@ interface Envelope {
   readonly c: NodeCommand;
 }
 
-interface ControlFrame {
-  readonly t: 'prop' | 'nack' | 'removed' | 'res';
-  readonly r: string;
-  readonly e?: string;
-  /** With `res`: the applied result of a forwarded proposal. */
-  readonly v?: unknown;
+/**
+ * Application frames between members on the peer connection (JSON):
+ * - `prop`: a follower forwards a client's command `c` to the leader (request id `r`);
+ * - `nack`: the leader could not take it (not leading, or it was lost): retry;
+ * - `rej`: the leader refused it as invalid (`e`: why) — a definite failure;
+ * - `res`: the leader applied it; `v` is the result;
+ * - `removed`: the receiver was removed from the cluster.
+ */
+type ControlFrame =
+  | { readonly t: 'prop'; readonly r: string; readonly c: unknown }
+  | { readonly t: 'nack'; readonly r: string }
+  | { readonly t: 'rej'; readonly r: string; readonly e: string }
+  | { readonly t: 'res'; readonly r: string; readonly v: KvResult }
+  | { readonly t: 'removed'; readonly r: string };
+
+/** Largest Raft entry (one command with its envelope) a member proposes: 12 MiB. Larger commands are refused with `too-large`. */
+export const MAX_ENTRY_BYTES = 12 * 1024 * 1024;
+/** Largest control frame (a forwarded command, a result) sent to a peer; a larger result is not sent (the proposer applies it itself). */
+const MAX_CONTROL_BYTES = 14 * 1024 * 1024;
+const MAX_REQUEST_ID = 128;
+
+/** Thrown for a peer frame that is not well-formed: the transport closes that connection and logs the reason. */
+export class PeerFrameError extends Error {
+  override readonly name = 'PeerFrameError';
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isRequestId(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= MAX_REQUEST_ID;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Checks that a value is a {@link KvResult} in shape (the leader's answer to a forwarded proposal). */
+export function isKvResultShape(v: unknown): v is KvResult {
+  if (!isObject(v)) return false;
+  switch (v.type) {
+    case 'put':
+    case 'delete':
+    case 'compact':
+      return isCount(v.revision);
+    case 'txn':
+      return typeof v.succeeded === 'boolean' && isCount(v.revision) && Array.isArray(v.results) && v.results.every(isObject);
+    case 'lease':
+      return typeof v.id === 'string' && isCount(v.ttlSeconds) && isCount(v.revision);
+    case 'error':
+      return typeof v.code === 'string' && typeof v.message === 'string';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Parses and checks a control frame (type, request id, field types); throws
+ * {@link PeerFrameError} naming what is wrong. The command inside `prop` is checked later, by
+ * the leader, with the HTTP API's validator.
+ */
+export function decodeControlFrame(payload: Uint8Array): ControlFrame {
+  if (payload.length > MAX_CONTROL_BYTES) throw new PeerFrameError(`control frame of ${payload.length} bytes exceeds ${MAX_CONTROL_BYTES}`);
+  let f: unknown;
+  try {
+    f = JSON.parse(dec.decode(payload));
+  } catch {
+    throw new PeerFrameError('control frame is not JSON');
+  }
+  if (!isObject(f)) throw new PeerFrameError('control frame is not a JSON object');
+  if (!isRequestId(f.r)) throw new PeerFrameError(`control frame has no valid request id (r)`);
+  switch (f.t) {
+    case 'prop':
+      if (!isObject(f.c)) throw new PeerFrameError('prop frame without a command object (c)');
+      return { t: 'prop', r: f.r, c: f.c };
+    case 'nack':
+      return { t: 'nack', r: f.r };
+    case 'rej':
+      if (typeof f.e !== 'string') throw new PeerFrameError('rej frame without a reason (e)');
+      return { t: 'rej', r: f.r, e: f.e.slice(0, 1000) };
+    case 'res':
+      if (!isKvResultShape(f.v)) throw new PeerFrameError('res frame without a well-formed result (v)');
+      return { t: 'res', r: f.r, v: f.v };
+    case 'removed':
+      return { t: 'removed', r: f.r };
+    default:
+      throw new PeerFrameError(`unknown control frame type ${JSON.stringify(String(f.t)).slice(0, 40)}`);
+  }
+}
+
+/**
+ * Checks a command proposed on this member or forwarded by a peer, and read back from the
+ * log: a {@link KvCommand} (the HTTP API's validator, {@link checkCommand}) or a member's
+ * address update. Returns a normalized copy; throws KvError `bad-request`/`too-large`.
+ */
+export function checkNodeCommand(value: unknown): NodeCommand {
+  if (isObject(value) && value.op === 'member-attrs') {
+    const { id, clientUrl } = value;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) throw new KvError('bad-request', 'member-attrs.id must be a positive integer');
+    if (typeof clientUrl !== 'string' || clientUrl.length > 2048 || !/^https?:\/\/[^\s]+$/.test(clientUrl)) {
+      throw new KvError('bad-request', 'member-attrs.clientUrl must be an http(s) URL');
+    }
+    return { op: 'member-attrs', id, clientUrl };
+  }
+  return checkCommand(value);
 }
 
 const enc = new TextEncoder();
@@ -123,6 +229,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
   #removedNotified = false;
   #timers: NodeJS.Timeout[] = [];
   #fatal: unknown;
+  #peerRefusals = 0;
 
   constructor(options: RaftKvNodeOptions) {
     super();
@@ -153,7 +260,10 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       onMessage: (m) => this.#onMessage(m),
       onControl: (from, payload) => this.#onControl(from, payload),
       onUnreachable: (to) => this.#raw.reportUnreachable(to),
+      isMember: (id) => this.#isMember(id),
       ...(options.peerTls ? { tls: options.peerTls } : {}),
+      ...(options.peerSecret ? { secret: options.peerSecret } : {}),
+      ...(options.log ? { log: options.log } : {}),
     });
     for (const [id, addr] of options.initialPeers ?? []) this.#transport.addPeer(id, addr);
     this.#syncPeers();
@@ -231,8 +341,21 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     if (this.#waiters.size >= (this.#o.maxPendingRequests ?? 20_000)) {
       return Promise.reject(new KvError('too-many-requests', `${this.#waiters.size} requests are already waiting on this member; retry shortly`));
     }
+    let checked: NodeCommand;
+    try {
+      checked = checkNodeCommand(command);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    if (this.#appliedConf.learners.includes(this.id) && !(checked.op === 'member-attrs' && checked.id === this.id)) {
+      // A learner does not propose (the leader would refuse it): the HTTP API forwards the request.
+      return Promise.reject(new KvError('not-leader', 'this member is a learner; writes go to the leader'));
+    }
     const rid = `${this.#nonce}.${(this.#seq++).toString(36)}`;
-    const data = enc.encode(JSON.stringify({ r: rid, c: command } satisfies Envelope));
+    const data = enc.encode(JSON.stringify({ r: rid, c: checked } satisfies Envelope));
+    if (data.length > MAX_ENTRY_BYTES) {
+      return Promise.reject(new KvError('too-large', `the command is ${data.length} bytes encoded; at most ${MAX_ENTRY_BYTES}`));
+    }
     if (this.#role === 'leader') {
       const p = this.#wait(rid, 'the proposal');
       this.#proposeBatch.push({ data, rid });
@@ -241,7 +364,7 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       return p;
     }
     if (this.#leader === 0) return Promise.reject(new KvError('no-leader', 'no leader is known right now; retry shortly'));
-    const frame: ControlFrame = { t: 'prop', r: rid, e: dec.decode(data) };
+    const frame: ControlFrame = { t: 'prop', r: rid, c: checked };
     const p = this.#wait(rid, 'the proposal');
     if (!this.#transport.sendControl(this.#leader, enc.encode(JSON.stringify(frame)))) {
       this.#settle(rid, new KvError('no-leader', `the leader (member ${this.#leader}) is not reachable right now; retry shortly`));
@@ -430,41 +553,74 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     this.#pump();
   }
 
+  /** Handles a peer's control frame; throws {@link PeerFrameError} for a malformed one (the transport then drops the connection). */
   #onControl(from: NodeId, payload: Buffer): void {
-    // (forwarded proposals are batched like local ones: see #proposeForwarded)
     if (this.#stopped) return;
-    let f: ControlFrame;
-    try {
-      f = JSON.parse(payload.toString('utf8')) as ControlFrame;
-    } catch {
-      return;
-    }
-    if (f.t === 'removed') {
-      if (from !== this.id && this.state.members.has(from) && !this.#removedNotified) {
-        this.#removedNotified = true;
-        this.#o.log?.(`member ${this.id} was removed from the cluster (told by member ${from})`);
-        setImmediate(() => this.emit('removed'));
-      }
-      return;
-    }
-    if (f.t === 'res') {
-      // The leader applied a proposal this member forwarded: answer without waiting for the
-      // local apply (the result is the same everywhere; linearizable reads still use ReadIndex).
-      this.#settle(f.r, f.v);
-      return;
-    }
-    if (f.t === 'nack') {
-      this.#settle(f.r, new KvError('no-leader', 'the member this one took for the leader is not leading; retry shortly'));
-      return;
-    }
-    if (f.t === 'prop' && typeof f.e === 'string') {
-      if (this.#role !== 'leader') {
-        this.#transport.sendControl(from, enc.encode(JSON.stringify({ t: 'nack', r: f.r } satisfies ControlFrame)));
+    const f = decodeControlFrame(payload);
+    switch (f.t) {
+      case 'removed':
+        if (from !== this.id && this.state.members.has(from) && !this.#removedNotified) {
+          this.#removedNotified = true;
+          this.#o.log?.(`member ${this.id} was removed from the cluster (told by member ${from})`);
+          setImmediate(() => this.emit('removed'));
+        }
         return;
-      }
-      this.#forwardBatch.push({ data: enc.encode(f.e), rid: f.r, from });
-      if (this.#forwardBatch.length === 1) setImmediate(() => this.#flushForwarded());
+      case 'res':
+        // The leader applied a proposal this member forwarded: answer without waiting for the
+        // local apply (the result is the same everywhere; linearizable reads still use ReadIndex).
+        if (from === this.#leader) this.#settle(f.r, f.v);
+        return;
+      case 'nack':
+        this.#settle(f.r, new KvError('no-leader', 'the member this one took for the leader is not leading; retry shortly'));
+        return;
+      case 'rej':
+        this.#settle(f.r, new KvError('bad-request', `the leader refused the command: ${f.e}`));
+        return;
+      case 'prop':
+        this.#onForwardedProposal(from, f.r, f.c);
+        return;
     }
+  }
+
+  /**
+   * A follower forwarded a command. Only a voting member may propose (a learner's only
+   * proposal is its own address), and the command is checked with the HTTP API's validator
+   * before it is appended: a refused one answers `rej` and never reaches the log.
+   */
+  #onForwardedProposal(from: NodeId, rid: string, command: unknown): void {
+    const reply = (frame: ControlFrame) => this.#transport.sendControl(from, enc.encode(JSON.stringify(frame)));
+    if (this.#role !== 'leader') {
+      reply({ t: 'nack', r: rid });
+      return;
+    }
+    let checked: NodeCommand;
+    try {
+      checked = checkNodeCommand(command);
+    } catch (err) {
+      this.#refused(from, `an invalid command (${isKvError(err) ? err.message : 'unreadable'})`);
+      reply({ t: 'rej', r: rid, e: isKvError(err) ? err.message : 'invalid command' });
+      return;
+    }
+    const conf = this.#appliedConf;
+    const voter = conf.voters.includes(from);
+    const ownAttrs = checked.op === 'member-attrs' && checked.id === from;
+    if (!(voter || (conf.learners.includes(from) && ownAttrs)) || (checked.op === 'member-attrs' && !ownAttrs)) {
+      this.#refused(from, conf.learners.includes(from) ? 'a proposal from a learner' : voter ? "another member's address" : 'a proposal from a non-member');
+      reply({ t: 'rej', r: rid, e: `member ${from} may not propose this command` });
+      return;
+    }
+    const data = enc.encode(JSON.stringify({ r: rid, c: checked } satisfies Envelope));
+    if (data.length > MAX_ENTRY_BYTES) {
+      reply({ t: 'rej', r: rid, e: `the command is ${data.length} bytes encoded; at most ${MAX_ENTRY_BYTES}` });
+      return;
+    }
+    this.#forwardBatch.push({ data, rid, from });
+    if (this.#forwardBatch.length === 1) setImmediate(() => this.#flushForwarded());
+  }
+
+  #refused(from: NodeId, what: string): void {
+    this.#peerRefusals++;
+    this.#o.log?.(`member ${this.id}: refused ${what} from member ${from}`);
   }
 
   /** Runs the ready loop, or (while a persist is in flight) sends what may go out now. */
@@ -600,13 +756,26 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
       return ctx.r ?? '';
     }
     if (e.data.length === 0) return ''; // a new leader's empty entry
-    let env: Envelope;
+    // Nothing read from the log is trusted: an entry that cannot apply (unreadable, or a
+    // command the validator refuses) is applied as a no-op with an `invalid` result, the same
+    // on every member, so a poisoned entry can never stop a member, on replay included.
+    let raw: unknown;
     try {
-      env = JSON.parse(dec.decode(e.data)) as Envelope;
+      raw = JSON.parse(dec.decode(e.data));
     } catch {
-      return '';
+      raw = undefined;
     }
-    const c = env.c;
+    const r = isObject(raw) && isRequestId(raw.r) ? raw.r : '';
+    let c: NodeCommand;
+    try {
+      c = checkNodeCommand(isObject(raw) ? raw.c : undefined);
+    } catch (err) {
+      const invalid: KvResult = { type: 'error', code: 'invalid', message: `entry ${e.index} cannot be applied: ${isKvError(err) ? err.message : 'unreadable'}` };
+      this.#o.log?.(`member ${this.id}: ${invalid.message} (applied as a no-op)`);
+      this.#settle(r, invalid);
+      return r;
+    }
+    const env: Envelope = { r, c };
     if (c.op === 'member-attrs') {
       const prev = this.state.members.get(c.id);
       if (prev) this.state.members.set(c.id, { peerUrl: prev.peerUrl, clientUrl: c.clientUrl });
@@ -628,7 +797,10 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     const fwd = this.#forwarded.get(env.r);
     if (fwd) {
       this.#forwarded.delete(env.r);
-      this.#transport.sendControl(fwd.from, enc.encode(JSON.stringify({ t: 'res', r: env.r, v: result } satisfies ControlFrame)));
+      const res = enc.encode(JSON.stringify({ t: 'res', r: env.r, v: result } satisfies ControlFrame));
+      // A result too large for one control frame (a transaction reading many large values) is
+      // not sent: the proposer answers from its own apply of the same entry.
+      if (res.length <= MAX_CONTROL_BYTES) this.#transport.sendControl(fwd.from, res);
     }
     return env.r;
   }
@@ -726,8 +898,22 @@ export class RaftKvNode extends EventEmitter implements KvBackend {
     this.#proposeCommand({ op: 'member-attrs', id: this.id, clientUrl: this.#clientUrl }).catch(() => undefined);
   }
 
+  /** May `id` connect to this member's peer port? A current member (or, while this member has no membership yet — it is joining — one it was told of). */
+  #isMember(id: NodeId): boolean {
+    const c = this.#appliedConf;
+    if (c.voters.includes(id) || c.learners.includes(id) || this.state.members.has(id)) return true;
+    // A just-removed member may connect for a while, to be told it was removed.
+    if (this.#removedPeers.has(id)) return true;
+    return c.voters.length === 0 && (this.#o.initialPeers?.has(id) ?? false);
+  }
+
   #syncPeers(): void {
     for (const [id, m] of this.state.members) if (id !== this.id && m.peerUrl) this.#transport.addPeer(id, m.peerUrl);
+  }
+
+  /** Peer frames and proposals refused since start (malformed, unauthenticated, or not allowed). */
+  get peerRefusals(): number {
+    return this.#peerRefusals + this.#transport.refusedConnections;
   }
 
   /** This member's advertised peer address. */
