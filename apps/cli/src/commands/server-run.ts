@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../cli/args.js';
@@ -49,6 +50,9 @@ export const command: CommandModule = {
     '--restore FILE (give every founding member the same file). An existing --data directory resumes the member;',
     '--peers is then ignored. SIGINT/SIGTERM stop it cleanly. --dev-cluster N runs N members on loopback in one',
     'process (client ports from --listen, default 127.0.0.1:2479, peer ports one above each), data in DIR/mN.',
+    'The peer port is authenticated whenever clients are: with --token-file, give every member the same',
+    '--peer-token-file (challenge–response; the secret never crosses the wire) or --tls-ca (mutual TLS); a member',
+    'with --token-file and neither refuses to start. --dev-cluster members share a random secret instead.',
   ].join('\n'),
   deployOptions: false,
   options: [
@@ -64,6 +68,7 @@ export const command: CommandModule = {
     { name: 'tls-key', type: 'string', value: 'FILE', description: 'private key (PEM) of --tls-cert' },
     { name: 'tls-ca', type: 'string', value: 'FILE', description: 'CA (PEM) of the members\' certificates: mutual TLS between peers' },
     { name: 'token-file', type: 'string', value: 'FILE', description: 'file holding the bearer token clients must send' },
+    { name: 'peer-token-file', type: 'string', value: 'FILE', description: 'file holding the secret every member shares: authenticates the peer port (needed with --token-file unless --tls-ca)' },
     { name: 'restore', type: 'string', value: 'FILE', description: 'found the new cluster from this backup (flo kv snapshot save)' },
     { name: 'auto-compact-revisions', type: 'string', value: 'N', description: 'keep N revisions of watch history (default 10000; 0 disables automatic compaction)' },
     { name: 'dev-cluster', type: 'string', value: 'N', description: 'run N members on loopback in this process (development)' },
@@ -88,19 +93,37 @@ export const command: CommandModule = {
     const ca = read('tls-ca');
     if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     if (ca && !cert) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
-    const tokenFile = str(ctx, 'token-file');
-    const token = tokenFile !== undefined ? readTokenFile(ctx.cwd, 'token-file', tokenFile) : undefined;
+    // Both secrets go through the one secret-file reader (and the checks it applies).
+    const readToken = (name: 'token-file' | 'peer-token-file'): string | undefined => {
+      const file = str(ctx, name);
+      return file !== undefined ? readTokenFile(ctx.cwd, name, file) : undefined;
+    };
+    const token = readToken('token-file');
+    let peerToken = readToken('peer-token-file');
+    const dev = int(ctx, 'dev-cluster', 1);
+    if (token !== undefined && ca === undefined && peerToken === undefined) {
+      if (dev === undefined) {
+        throw new UsageError(
+          '--token-file makes clients authenticate, but the peer port would accept anyone (who could then write without the token). ' +
+            'Give every member the same --peer-token-file FILE (a shared secret, e.g. `head -c 32 /dev/urandom | base64 > peer.token; chmod 600 peer.token`), ' +
+            'or --tls-ca FILE with --tls-cert/--tls-key for mutual TLS between members',
+        );
+      }
+      // The dev cluster's members all live in this process: they share a fresh secret, never written anywhere.
+      peerToken = randomBytes(32).toString('base64');
+      ctx.stderr.write('flo server: dev cluster members authenticate each other with a random peer secret (this process only)\n');
+    }
     const restore = read('restore');
     const common = {
       ...(cert && key ? { tls: { cert, key, ...(ca ? { ca } : {}) } } : {}),
       ...(token ? { token } : {}),
+      ...(peerToken ? { peerToken } : {}),
       ...(int(ctx, 'auto-compact-revisions', 0) !== undefined ? { autoCompactRevisions: int(ctx, 'auto-compact-revisions', 0)! } : {}),
       ...(int(ctx, 'tick-ms', 1) !== undefined ? { tickMs: int(ctx, 'tick-ms', 1)! } : {}),
       log: (line: string) => void ctx.stderr.write(`flo server: ${line}\n`),
     };
     const { startKvServer } = await import('@flotilla/raft/server');
     const listen = hostPort(str(ctx, 'listen') ?? '127.0.0.1:2479', 'listen');
-    const dev = int(ctx, 'dev-cluster', 1);
     const servers: { close(): Promise<void>; stopped: Promise<{ reason: string; error?: unknown }> }[] = [];
     if (dev !== undefined) {
       for (const name of ['id', 'peers', 'join', 'peer-listen']) if (str(ctx, name) !== undefined) throw new UsageError(`--dev-cluster cannot be combined with --${name}`);

@@ -88,10 +88,13 @@ export class FloCluster {
   readonly members = new Map<number, MemberProc>();
   readonly tickMs: number;
   readonly extraArgs: string[];
+  /** Credentials the members require of clients (their `--token-file` and the CA of their `--tls-cert`). */
+  readonly auth: { token?: string; ca?: Buffer };
 
-  constructor(options: { tickMs?: number; extraArgs?: string[] } = {}) {
+  constructor(options: { tickMs?: number; extraArgs?: string[]; auth?: { token?: string; ca?: Buffer } } = {}) {
     this.tickMs = options.tickMs ?? 50;
     this.extraArgs = options.extraArgs ?? [];
+    this.auth = options.auth ?? {};
   }
 
   /** Starts `n` founding members. */
@@ -123,7 +126,7 @@ export class FloCluster {
   }
 
   url(id: number): string {
-    return `http://127.0.0.1:${this.members.get(id)!.clientPort}`;
+    return `${this.auth.ca ? 'https' : 'http'}://127.0.0.1:${this.members.get(id)!.clientPort}`;
   }
 
   urls(): string[] {
@@ -170,6 +173,14 @@ export class FloCluster {
   }
 
   async status(id: number): Promise<{ id: number; leader: number; term: number; appliedIndex: number; revision: number; members: { id: number; learner: boolean }[] }> {
+    if (this.auth.token !== undefined || this.auth.ca !== undefined) {
+      const c = new KvClient({ endpoints: [this.url(id)], ...this.auth, retryWindowMs: 0, requestTimeoutMs: 2000 });
+      try {
+        return (await c.status(this.url(id))) as unknown as Awaited<ReturnType<FloCluster['status']>>;
+      } finally {
+        c.close();
+      }
+    }
     const res = await fetch(`${this.url(id)}/v1/status`, { signal: AbortSignal.timeout(2000) });
     if (res.status !== 200) throw new Error(`status ${res.status}`);
     return (await res.json()) as Awaited<ReturnType<FloCluster['status']>>;
@@ -186,7 +197,7 @@ export class FloCluster {
   }
 
   client(options: { retryWindowMs?: number; requestTimeoutMs?: number } = {}): KvClient {
-    return new KvClient({ endpoints: this.urls(), retryWindowMs: options.retryWindowMs ?? 30_000, requestTimeoutMs: options.requestTimeoutMs ?? 10_000 });
+    return new KvClient({ endpoints: this.urls(), ...this.auth, retryWindowMs: options.retryWindowMs ?? 30_000, requestTimeoutMs: options.requestTimeoutMs ?? 10_000 });
   }
 
   async stop(): Promise<void> {
