@@ -43,6 +43,7 @@ describe('secret files', { timeout: 60_000 }, () => {
   it.each([
     ['kv --token-file', (f: string) => ['kv', 'get', 'x', '--token-file', f, '--endpoints', 'http://127.0.0.1:1']],
     ['server --token-file', (f: string) => ['server', '--data', join(dir, 'd1'), '--token-file', f, '--dev-cluster', '1', '--listen', '127.0.0.1:0']],
+    ['server --peer-token-file', (f: string) => ['server', '--data', join(dir, 'd3'), '--token-file', secret('ok-token', 0o600, 'tok'), '--peer-token-file', f, '--dev-cluster', '1', '--listen', '127.0.0.1:0']],
     ['server --tls-key', (f: string) => ['server', '--data', join(dir, 'd2'), '--tls-cert', secret('cert.pem', 0o644, 'CERT'), '--tls-key', f, '--id', '1']],
   ])('%s: a 0644 file is refused (exit 2) with the chmod 600 fix, and the secret is not printed', async (_what, argv) => {
     const f = secret(`secret-${Math.random().toString(36).slice(2)}`, 0o644);
@@ -62,7 +63,7 @@ describe('secret files', { timeout: 60_000 }, () => {
 
   it('a 0600 token file is used, and kv snapshot save writes a 0600 file under umask 022', async () => {
     const peer = await freePort();
-    const server = await startKvServer({ id: 1, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peer}`, peers: new Map([[1, `127.0.0.1:${peer}`]]), data: join(dir, 'm1'), token: 'good-token', tickMs: 10 });
+    const server = await startKvServer({ id: 1, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peer}`, peers: new Map([[1, `127.0.0.1:${peer}`]]), data: join(dir, 'm1'), token: 'good-token', peerToken: 'peer-secret', tickMs: 10 });
     const umask = process.umask(0o022);
     try {
       const token = secret('token', 0o600, 'good-token\n');
