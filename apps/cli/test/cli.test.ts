@@ -1,6 +1,4 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -8,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { firstPositional, parseArgs, UsageError, type OptionSpec } from '../src/cli/args.js';
 import { persistDuration } from '../src/cli/deploy-context.js';
 import { main } from '../src/cli.js';
+import { stallingKv } from './stalling-kv.js';
 
 const specs: OptionSpec[] = [
   { name: 'hosts', short: 'H', type: 'string', multiple: true, description: '' },
@@ -213,59 +212,6 @@ describe('flo', { timeout: 90_000 }, () => {
     expect(t.out() + t.err()).not.toMatch(new RegExp(String.fromCharCode(27)));
   });
 });
-
-/**
- * A one-member Flotilla KV (the HTTP API of DESIGN.md, just what `apply` uses) that holds
- * every write after the first `allowed` until `release()`: an apply caught mid-way.
- */
-async function stallingKv(allowed: number) {
-  const data = new Map<string, { value: string; modRevision: number; createRevision: number; version: number }>();
-  let revision = 0;
-  let writes = 0;
-  const held: (() => void)[] = [];
-  let released = false;
-  const json = (res: ServerResponse, status: number, body: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname === '/v1/status') return json(res, 200, { id: 1, leader: 1, term: 1, members: [{ id: 1, clientUrl: base, peerUrl: base, learner: false }] });
-      const key = decodeURIComponent(url.pathname.slice('/v1/kv/'.length));
-      if (req.method === 'GET') {
-        const kv = data.get(key);
-        return kv ? json(res, 200, { key, ...kv }) : json(res, 404, { error: { code: 'not-found', message: 'not found' } });
-      }
-      if (req.method === 'PUT') {
-        const write = (): void => {
-          const body = JSON.parse(Buffer.concat(chunks).toString()) as { value: string };
-          const old = data.get(key);
-          revision++;
-          data.set(key, { value: body.value, modRevision: revision, createRevision: old?.createRevision ?? revision, version: (old?.version ?? 0) + 1 });
-          json(res, 200, { revision });
-        };
-        if (++writes <= allowed || released) return write();
-        held.push(write);
-        return;
-      }
-      json(res, 400, { error: { code: 'bad-request', message: `${req.method} ${url.pathname}` } });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url: `flotilla://${base.slice('http://'.length)}`,
-    keys: () => [...data.keys()],
-    held: () => held.length,
-    release() {
-      released = true;
-      for (const w of held.splice(0)) w();
-    },
-    close: () => new Promise((r) => server.close(r)),
-  };
-}
 
 async function poll(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
