@@ -124,7 +124,8 @@ export async function deleteResources(targets: readonly DeleteTarget[], options:
       report({ kind: 'Host', name, result: (await deleteObject(store, 'Host', name, { force: options.force ?? false })) ? 'deleted' : 'not-found' });
     } catch (e) {
       if (!isHostInUseError(e)) throw e;
-      report({ kind: 'Host', name, result: 'refused', message: stillStopping(e, failure !== undefined, goingSets, goingInstances), instances: e.instances });
+      const when = !wait ? 'are still being stopped (not waited for)' : failure ? 'were still being stopped when the wait ended (is the host reachable?)' : 'are bound to it again';
+      report({ kind: 'Host', name, result: 'refused', message: stillStopping(e, when, goingSets, goingInstances), instances: e.instances });
     }
   }
   if (failure !== undefined) throw failure;
@@ -132,10 +133,9 @@ export async function deleteResources(targets: readonly DeleteTarget[], options:
 }
 
 /** Why a host whose instances were on their way out is kept (or deleteObject's words when some stay). */
-function stillStopping(e: HostInUseError, waited: boolean, goingSets: ReadonlySet<string>, goingInstances: ReadonlySet<string>): string {
+function stillStopping(e: HostInUseError, when: string, goingSets: ReadonlySet<string>, goingInstances: ReadonlySet<string>): string {
   const leaving = e.instances.every((i) => i.terminating || goingSets.has(i.replicaSet) || goingInstances.has(i.name));
   if (!leaving) return e.message;
   const names = e.instances.slice(0, 10).map((i) => i.name).join(', ') + (e.instances.length > 10 ? ', …' : '');
-  const when = waited ? 'were still being stopped when the wait ended (is the host reachable?)' : 'are still being stopped (not waited for)';
   return `host/${e.host} is not deleted: its ${e.instances.length} instance(s) (${names}) ${when}; run the delete again once they are gone, or use --force to delete the host anyway and leave them running there untracked`;
 }
