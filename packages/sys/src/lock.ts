@@ -17,8 +17,9 @@
  *   changed meanwhile.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, linkSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { bootId, isProcessAlive, processStartTime, systemProbe, type ProcessProbe } from './process.js';
 
 /** Who holds a lock. */
@@ -176,6 +177,7 @@ export function createLockFileSync(path: string, content: string, mode = 0o600):
   writeWhole(tmp, content, 'wx', mode);
   try {
     linkSync(tmp, path);
+    sweepLeftovers(path);
     return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -194,6 +196,33 @@ export function createLockFileSync(path: string, content: string, mode = 0o600):
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
+  }
+}
+
+/** How old a temp or set-aside file of a lock must be before its creator counts as dead. */
+const LEFTOVER_MS = 60_000;
+
+/**
+ * Removes what writers killed mid-way left beside the lock `path` (`<lock>.<pid>.<hex>.tmp`,
+ * `<lock>.stale-<pid>-<hex>`) once older than a minute. Called by the lock's new holder; a
+ * live writer's files are younger than that.
+ */
+function sweepLeftovers(path: string): void {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const now = Date.now();
+  try {
+    for (const name of readdirSync(dir)) {
+      if (!name.startsWith(prefix) || !/^\d+\.[0-9a-f]+\.tmp$|^stale-\d+-[0-9a-f]+$/.test(name.slice(prefix.length))) continue;
+      const p = join(dir, name);
+      try {
+        if (now - statSync(p).mtimeMs > LEFTOVER_MS) unlinkSync(p);
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  } catch {
+    /* an unreadable directory: nothing to sweep */
   }
 }
 

@@ -101,6 +101,20 @@ describe('lock files', () => {
     }
   });
 
+  it('the new holder sweeps temp and set-aside files that writers killed mid-way left (older than a minute)', () => {
+    const p = join(dir, 'lock');
+    const old = new Date(Date.now() - 120_000);
+    for (const f of ['lock.123.abcd1234.tmp', 'lock.stale-123-abcd1234']) {
+      writeFileSync(join(dir, f), '');
+      utimesSync(join(dir, f), old, old);
+    }
+    writeFileSync(join(dir, 'lock.456.00ff00ff.tmp'), ''); // young: a live writer's
+    writeFileSync(join(dir, 'lockfile.txt'), ''); // not ours
+    utimesSync(join(dir, 'lockfile.txt'), old, old);
+    expect(createLockFileSync(p, 'me\n')).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['lock', 'lock.456.00ff00ff.tmp', 'lockfile.txt']);
+  });
+
   it('removeLockIf removes a stale lock, and puts back one that is no longer the one judged', () => {
     const p = join(dir, 'lock');
     writeFileSync(p, '');
