@@ -7,12 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { raceAbort, RELEASE_GRACE_MS } from '../src/abandon.js';
-import { Connection, DeployError, LocalTransport, isTimeoutError, isUnreachableError, runOnHosts, withDeployLock } from '../src/index.js';
-import type { ExecOptions, ExecOutcome, Transport } from '../src/index.js';
+import { Connection, DeployError, LocalTransport, isTimeoutError, isUnreachableError, runOnHosts, startMuxDaemon, withDeployLock, type MuxDaemon } from '../src/index.js';
+import type { ExecOptions, ExecOutcome, SshTarget, Transport } from '../src/index.js';
+import { listPersisted, openMuxTransport } from '../src/mux/client.js';
 import type { RemoteFiles } from '../src/transport.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flo-timeout-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const daemons: MuxDaemon[] = [];
+afterAll(async () => {
+  await Promise.all(daemons.map((d) => d.close()));
+  rmSync(dir, { recursive: true, force: true });
+});
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -198,6 +203,71 @@ describe('Connection: a timeout ends the call whatever the host does', () => {
     const p = c.run('echo never', { signal: ctl.signal });
     setTimeout(() => ctl.abort(), 50);
     await expect(p).rejects.toMatchObject({ code: 'ABORTED', message: 'command aborted on h: echo never' });
+    await c.close();
+  });
+});
+
+describe('--persist: the connection daemon lets go of a frozen host', () => {
+  const target: SshTarget = {
+    label: 'h',
+    hostName: 'h.example',
+    port: 22,
+    user: 'deploy',
+    identityFiles: [],
+    identitiesOnly: false,
+    agent: undefined,
+    knownHostsFiles: [],
+    globalKnownHostsFiles: [],
+    strictHostKeyChecking: 'yes',
+    connectTimeoutMs: 1000,
+    jumps: [],
+  };
+  let n = 0;
+  function setup(): { c: Connection; made: Freezable[]; host: Host; controlDir: string } {
+    const controlDir = join(dir, `ctl-${++n}`);
+    const made: Freezable[] = [];
+    const host: Host = { frozen: false };
+    const startDaemon = async (socketPath: string, idleMs: number): Promise<void> => {
+      daemons.push(
+        await startMuxDaemon({
+          socketPath,
+          idleMs,
+          open: () => {
+            const t = new Freezable(host);
+            made.push(t);
+            return Promise.resolve(t);
+          },
+        }),
+      );
+    };
+    const c = new Connection('h', (signal) => openMuxTransport(target, { controlDir, persistMs: 60_000, startDaemon }, signal), { commandTimeoutMs: 150 });
+    return { c, made, host, controlDir };
+  }
+
+  it('a command relayed to a frozen host ends at its timeout; the daemon drops that connection and the next command gets a new one', async () => {
+    const { c, made, host, controlDir } = setup();
+    await c.run('true');
+    host.frozen = true;
+    await expect(c.run('echo never')).rejects.toMatchObject({ code: 'TIMEOUT', phase: 'command', message: 'command timed out after 150 ms on h: echo never' });
+    host.frozen = false;
+    // The next command waits (up to a second) for the daemon's verdict on the old connection.
+    expect((await c.run('echo again', { timeoutMs: 10_000 })).stdout).toBe('again\n');
+    expect(made[0]!.destroyed).toMatch(/stopped answering/);
+    expect(made).toHaveLength(2);
+    expect((await listPersisted({ controlDir }))?.map((x) => x.open)).toEqual([true]);
+    await c.close();
+  });
+
+  it('a file operation relayed to a frozen host ends at its timeout, and the client has the daemon drop the connection', async () => {
+    const { c, made, host } = setup();
+    await c.run('true');
+    host.frozen = true;
+    await expect((await c.files()).stat('x')).rejects.toMatchObject({ code: 'TIMEOUT', message: 'SFTP stat timed out after 150 ms on h: x' });
+    host.frozen = false;
+    // The next command waits (up to a second) for the daemon's verdict on the old connection.
+    expect((await c.run('echo again', { timeoutMs: 10_000 })).stdout).toBe('again\n');
+    expect(made[0]!.destroyed).toMatch(/did not let go/);
+    expect(made).toHaveLength(2);
     await c.close();
   });
 });

@@ -156,6 +156,11 @@ class MuxChannel {
     };
   }
 
+  /** Sends a frame that gets no answer. */
+  notify(m: ToDaemon): void {
+    if (!this.dead) this.sock.write(encodeFrame(m));
+  }
+
   private drained: Promise<void> | undefined;
   /** Resolves once the socket's write buffer has drained (one shared wait for every writer). */
   waitDrain(): Promise<void> {
@@ -388,8 +393,13 @@ class MuxTransport implements Transport {
     return !this.closed && !this.lost && !this.ch.dead;
   }
 
-  /** Stops using this view of the daemon's connection (the next operation opens again). */
-  destroy(): void {
+  /**
+   * An operation did not let go of the connection (for file operations the daemon is not told
+   * of the timeout): the daemon is asked to destroy its connection, and this view counts as lost
+   * (the next operation opens again).
+   */
+  destroy(reason: string): void {
+    if (!this.lost && !this.ch.dead) this.ch.notify({ op: 'drop', target: this.target, ssh: muxSettings(this.options), reason });
     this.lost = true;
   }
 

@@ -335,6 +335,20 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
         case 'cancel':
           running.get(m.id)?.abort.abort(new Error('cancelled by the client'));
           return;
+        case 'drop': {
+          const h = held.get(connectionKey(m.target, m.ssh));
+          if (!h) return;
+          void h.transport.then(
+            (t) => {
+              if (t.isOpen?.() === false) return;
+              log(`dropping the connection to ${m.target.label}: ${m.reason}`);
+              if (t.destroy) t.destroy(m.reason);
+              else void t.close().catch(() => undefined);
+            },
+            () => undefined,
+          );
+          return;
+        }
         case 'list': {
           void Promise.all(
             [...held.values()].map(async (h): Promise<MuxConnectionInfo> => {

@@ -40,6 +40,8 @@ export type ToDaemon =
   | { op: 'stdin'; id: number }
   | { op: 'stdin-end'; id: number }
   | { op: 'cancel'; id: number }
+  /** The client gave up on an operation that did not let go: destroy that connection (an older daemon ignores this). */
+  | { op: 'drop'; target: SshTarget; ssh: MuxSshSettings; reason: string }
   | { op: 'list'; id: number }
   | { op: 'stop'; id: number };
 
