@@ -26,7 +26,7 @@ if (process.env.BENCH_ELD) {
   }).observe({ entryTypes: ['gc'] });
 }
 
-const opts = JSON.parse(process.argv[2] ?? '{}') as { id: number; listen: string; peerListen: string; peers: [number, string][]; data: string };
+const opts = JSON.parse(process.argv[2] ?? '{}') as { id: number; listen: string; peerListen: string; peers: [number, string][]; data: string; peerToken?: string };
 // BENCH_MEMBER_OPTS: extra KvServerOptions as JSON (e.g. '{"snapshotEntries":10000}') for experiments.
 const extra = JSON.parse(process.env.BENCH_MEMBER_OPTS ?? '{}') as Record<string, unknown>;
 const server = await startKvServer({ ...opts, ...extra, peers: new Map(opts.peers) });

@@ -6,8 +6,11 @@
 //   npm run bench:kv -w @flotilla/raft        (installs Debian's etcd-server when missing and root)
 //
 // Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 2), BENCH_DIR (data
-// directory parent, default the OS temp dir).
+// directory parent, default the OS temp dir), BENCH_PEER_AUTH (default 1: also run a second
+// Flotilla cluster whose members authenticate each other with a peer token, to measure what
+// peer authentication costs; 0 = only the open-peer cluster).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -118,18 +121,18 @@ async function startEtcd(bin: string): Promise<System> {
   return sys;
 }
 
-async function startFlotilla(): Promise<System> {
+async function startFlotilla(name = 'flotilla', extra: { peerToken?: string } = {}): Promise<System> {
   const ports = await freePorts(6);
   const peers = [1, 2, 3].map((id) => [id, `127.0.0.1:${ports[2 * (id - 1) + 1]}`] as [number, string]);
   for (const [id, peer] of peers) {
-    const opts = { id, listen: `127.0.0.1:${ports[2 * (id - 1)]}`, peerListen: peer, peers, data: path.join(root, `flo-${id}`) };
+    const opts = { id, listen: `127.0.0.1:${ports[2 * (id - 1)]}`, peerListen: peer, peers, data: path.join(root, `${name}-${id}`), ...extra };
     const prof = [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
     const child = spawn(process.execPath, [...prof, '--conditions=@flotilla/source', '--import', 'tsx', path.join(here, 'kv-member.ts'), JSON.stringify(opts)], { cwd: path.join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(child);
   }
   const endpoints = [1, 2, 3].map((id) => `http://127.0.0.1:${ports[2 * (id - 1)]}`);
   const sys: System = {
-    name: 'flotilla',
+    name,
     endpoints,
     async put(ep, key, value) {
       const r = await request(`${ep}/v1/kv/${encodeURIComponent(key)}`, 'PUT', JSON.stringify({ value }));
@@ -208,21 +211,26 @@ if (only) workloads.splice(0, workloads.length, ...workloads.filter((w) => w.lab
 async function main(): Promise<void> {
   const etcdBin = ensureEtcd();
   const version = execFileSync(etcdBin, ['--version']).toString().split('\n')[0];
-  log(`etcd: ${version}; data under ${root}; ${seconds} s per run, ${rounds} rounds`);
+  const peerAuth = process.env.BENCH_PEER_AUTH !== '0';
+  log(`etcd: ${version}; data under ${root}; ${seconds} s per run, ${rounds} rounds${peerAuth ? '; Flotilla with open and with authenticated peers' : ''}`);
   const etcd = await startEtcd(etcdBin);
   const flo = await startFlotilla();
+  const systems = [etcd, flo];
+  // The same members, with a shared peer secret: every peer connection's hello is a challenge–response.
+  if (peerAuth) systems.push(await startFlotilla('flotilla+auth', { peerToken: randomBytes(32).toString('base64') }));
   // Warm-up (JIT, connections, first snapshot of the page cache), not measured.
   const warmSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
-  for (const sys of [etcd, flo]) await load(sys, 'put', 16, warmSeconds);
-  const results = new Map<string, { etcd: Result[]; flotilla: Result[] }>();
+  for (const sys of systems) await load(sys, 'put', 16, warmSeconds);
+  const results = new Map<string, Map<string, Result[]>>();
   for (let round = 0; round < rounds; round++) {
     for (const w of workloads) {
-      const order = round % 2 === 0 ? [etcd, flo] : [flo, etcd];
+      // Rotate which system goes first.
+      const order = systems.map((_, i) => systems[(i + round) % systems.length]!);
       for (const sys of order) {
         const r = await load(sys, w.kind, w.clients);
-        log(`round ${round + 1} ${sys.name.padEnd(8)} ${w.label.padEnd(32)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}`);
-        const entry = results.get(w.label) ?? { etcd: [], flotilla: [] };
-        (sys === etcd ? entry.etcd : entry.flotilla).push(r);
+        log(`round ${round + 1} ${sys.name.padEnd(13)} ${w.label.padEnd(32)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  errors ${r.errors}`);
+        const entry = results.get(w.label) ?? new Map<string, Result[]>();
+        entry.set(sys.name, [...(entry.get(sys.name) ?? []), r]);
         results.set(w.label, entry);
       }
     }
@@ -231,19 +239,28 @@ async function main(): Promise<void> {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
-  const lines = [
-    '| workload | Flotilla ops/s | etcd ops/s | ratio | Flotilla p50 / p99 ms | etcd p50 / p99 ms |',
-    '|---|---:|---:|---:|---:|---:|',
-  ];
+  const lines = peerAuth
+    ? [
+        '| workload | Flotilla ops/s | etcd ops/s | ratio | Flotilla p50 / p99 ms | etcd p50 / p99 ms | Flotilla, authenticated peers ops/s | ratio to etcd | p50 / p99 ms | cost of peer auth |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ]
+    : ['| workload | Flotilla ops/s | etcd ops/s | ratio | Flotilla p50 / p99 ms | etcd p50 / p99 ms |', '|---|---:|---:|---:|---:|---:|'];
   for (const w of workloads) {
     const r = results.get(w.label)!;
-    const f = med(r.flotilla.map((x) => x.opsPerSec));
-    const e = med(r.etcd.map((x) => x.opsPerSec));
-    const fl = `${med(r.flotilla.map((x) => x.p50)).toFixed(1)} / ${med(r.flotilla.map((x) => x.p99)).toFixed(1)}`;
-    const el = `${med(r.etcd.map((x) => x.p50)).toFixed(1)} / ${med(r.etcd.map((x) => x.p99)).toFixed(1)}`;
-    lines.push(`| ${w.label} | ${f.toFixed(0)} | ${e.toFixed(0)} | ${(f / e).toFixed(2)}× | ${fl} | ${el} |`);
+    const stats = (name: string) => {
+      const xs = r.get(name) ?? [];
+      return { ops: med(xs.map((x) => x.opsPerSec)), lat: `${med(xs.map((x) => x.p50)).toFixed(1)} / ${med(xs.map((x) => x.p99)).toFixed(1)}` };
+    };
+    const f = stats('flotilla');
+    const e = stats('etcd');
+    let line = `| ${w.label} | ${f.ops.toFixed(0)} | ${e.ops.toFixed(0)} | ${(f.ops / e.ops).toFixed(2)}× | ${f.lat} | ${e.lat} |`;
+    if (peerAuth) {
+      const a = stats('flotilla+auth');
+      line += ` ${a.ops.toFixed(0)} | ${(a.ops / e.ops).toFixed(2)}× | ${a.lat} | ${(((f.ops - a.ops) / f.ops) * 100).toFixed(1)} % |`;
+    }
+    lines.push(line);
   }
-  process.stdout.write(`${lines.join('\n')}\n(medians of ${rounds} alternating runs of ${seconds} s, 256-byte values)\n`);
+  process.stdout.write(`${lines.join('\n')}\n(medians of ${rounds} rotating runs of ${seconds} s, 256-byte values; cost of peer auth = 1 − authenticated / open)\n`);
 }
 
 try {

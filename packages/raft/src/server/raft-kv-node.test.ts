@@ -4,10 +4,13 @@ import { RaftKvNode } from './raft-kv-node.js';
 import { MemoryNodeStorage } from './node-storage.js';
 import { ServerState } from './server-state.js';
 import { isKvError } from '../kv/errors.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
 
 const nodes: RaftKvNode[] = [];
+const cleanupTransports: TcpTransport[] = [];
 afterEach(async () => {
   for (const n of nodes.splice(0)) await n.stop();
+  for (const t of cleanupTransports.splice(0)) await t.close();
 });
 
 async function freePort(): Promise<number> {
@@ -175,5 +178,56 @@ describe('RaftKvNode (3 members over TCP, memory storage)', () => {
     expect(isKvError(err) && err.code).toBe('no-leader');
     const rerr = await node.readIndex().catch((e: unknown) => e);
     expect(isKvError(rerr) && rerr.code).toBe('no-leader');
+  });
+});
+
+describe('RaftKvNode: what a peer may propose (issue 12 §1)', () => {
+  it('the leader proposes only voters\' valid commands: a learner\'s write and an invalid command are refused with rej and never reach the log', async () => {
+    const c = await cluster(3);
+    const leader = await until(() => c.find((x) => x.isLeader()), 'a leader');
+    const follower = c.find((x) => x !== leader)!;
+    // A real peer speaking the protocol as member 4, added as a learner.
+    const port = await freePort();
+    const frames: { t: string; r: string; e?: string }[] = [];
+    const fake = new TcpTransport({
+      id: 4,
+      listen: `127.0.0.1:${port}`,
+      peers: new Map([[leader.id, leader.peerUrl]]),
+      onMessage: () => undefined,
+      onControl: (_from, payload) => void frames.push(JSON.parse(payload.toString()) as { t: string; r: string; e?: string }),
+      reconnectMinMs: 10,
+    });
+    await fake.start();
+    cleanupTransports.push(fake);
+    await leader.addMember({ id: 4, peerUrl: `127.0.0.1:${port}`, learner: true });
+    const send = async (frame: unknown) => {
+      const bytes = new TextEncoder().encode(JSON.stringify(frame));
+      await until(() => fake.sendControl(leader.id, bytes), 'the connection to the leader');
+    };
+    await send({ t: 'prop', r: 'learner-1', c: { op: 'put', key: 'from-learner', value: 'x' } });
+    await until(() => frames.find((f) => f.r === 'learner-1'), 'an answer to the learner');
+    expect(frames.find((f) => f.r === 'learner-1')).toMatchObject({ t: 'rej', e: 'member 4 may not propose this command' });
+    // Its own client URL it may publish.
+    await send({ t: 'prop', r: 'learner-2', c: { op: 'member-attrs', id: 4, clientUrl: 'http://127.0.0.1:1' } });
+    await until(() => leader.state.members.get(4)?.clientUrl === 'http://127.0.0.1:1', 'member 4 to publish its address');
+    // A voter's invalid command (the poison transaction's cousins), sent raw as that voter
+    // would: refused before the log (a real member checks it before forwarding, too).
+    const refusalsBefore = leader.peerRefusals;
+    const voter = new TcpTransport({ id: follower.id, listen: '127.0.0.1:0', peers: new Map([[leader.id, leader.peerUrl]]), onMessage: () => undefined, reconnectMinMs: 10 });
+    await voter.start();
+    cleanupTransports.push(voter);
+    const before = leader.status().commitIndex;
+    for (const [r, cmd] of [['v-1', { op: 'txn', compare: 'x' }], ['v-2', { op: 'put', key: 5, value: 'x' }], ['v-3', { op: 'drop-everything' }]] as const) {
+      const bytes = new TextEncoder().encode(JSON.stringify({ t: 'prop', r, c: cmd }));
+      await until(() => voter.sendControl(leader.id, bytes), 'the voter connection');
+    }
+    await until(() => leader.peerRefusals >= refusalsBefore + 3, 'the invalid commands to be refused');
+    expect(leader.status().commitIndex - before).toBeLessThan(3);
+    const local = await follower.propose({ op: 'txn', compare: 'x' } as never).catch((e: unknown) => e);
+    expect(isKvError(local) && local.code === 'bad-request').toBe(true);
+    for (const x of c) {
+      await x.readIndex();
+      expect(x.kv.get('from-learner')).toBeUndefined();
+    }
   });
 });
