@@ -109,7 +109,7 @@ describe('flo', { timeout: 90_000 }, () => {
   });
 
   it('--help on the tool and on every command', async () => {
-    for (const cmd of [[], ['run'], ['put'], ['download'], ['lowest-loadaverage'], ['sign'], ['disconnect']]) {
+    for (const cmd of [[], ['run'], ['put'], ['download'], ['lowest-loadaverage'], ['sign'], ['disconnect'], ['store']]) {
       const t = io(tmpdir());
       expect(await main([...cmd, '--help'], t.io)).toBe(0);
       expect(t.out()).toMatch(/Usage/);
@@ -332,3 +332,29 @@ spec:
     }
   });
 });
+
+describe('flo store (in process; the damage cases run on the built flo in e2e/store-repair.test.ts)', () => {
+  it('usage: a subcommand is needed; repair applies to file stores only; --keep-intact belongs to repair (exit 2)', async () => {
+    const dir = project();
+    for (const argv of [['store'], ['store', 'frob'], ['store', 'check', 'extra'], ['store', 'check', '--keep-intact'], ['store', 'check', '-o', 'yaml'], ['store', 'repair', '--keep-intact', '--store', 'etcd://127.0.0.1:1']]) {
+      const t = io(dir);
+      expect(await main(argv, t.io), argv.join(' ')).toBe(2);
+      expect(t.err()).toMatch(/^flo: /);
+    }
+  });
+
+  it('check on a healthy store exits 0 with its report; on a missing store exits 1 without creating it', async () => {
+    const dir = project();
+    expect(await main(['apply', '-f', 'hosts.yaml'], io(dir).io)).toBe(0);
+    const t = io(dir);
+    expect(await main(['store', 'check', '-o', 'json'], t.io)).toBe(0);
+    expect(JSON.parse(t.out())).toMatchObject({ type: 'file', status: 'ok', state: { revision: 3, keys: 3, kinds: { hosts: 3 } }, damage: [] });
+    const empty = mkdtempSync(join(tmpdir(), 'flo-cli-empty-'));
+    made.push(empty);
+    const m = io(empty);
+    expect(await main(['store', 'check'], m.io)).toBe(1);
+    expect(m.out()).toContain('missing: no store here');
+    expect(existsSync(join(empty, '.flotilla'))).toBe(false);
+  });
+});
+

@@ -76,8 +76,10 @@ export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, keyOf } from './
 export type { StoreEntry, ResourceWatchEvent, PreconditionOptions } from './store/resources.js';
 export { parseStoreUrl } from './store/url.js';
 export type { StoreLocation } from './store/url.js';
-export { openStore, openKvStore } from './store/open.js';
-export type { OpenStoreOptions } from './store/open.js';
+export { openStore, openKvStore, checkStore } from './store/open.js';
+export type { OpenStoreOptions, StoreCheck } from './store/open.js';
+export { checkFileStore, repairFileStore } from './store/file-repair.js';
+export type { FileStoreReport, FileStoreDamage, FileStoreRepairPlan, FileStoreRepairResult, RepairFileStoreOptions } from './store/file-repair.js';
 
 export type { InstanceRuntime, ObservedInstance, HostProbe, StartedInstance } from './runtime/types.js';
 export { schedulerPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';

@@ -24,6 +24,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'drain', summary: "cordon a host and move its instances away", load: () => import('./host-drain.js') },
   { name: 'delete', summary: 'delete objects (a replica set stops its instances)', load: () => import('./resource-delete.js') },
   { name: 'controller', summary: 'run the reconcile loop continuously (heals; leader-elected)', load: () => import('./controller-run.js') },
+  { name: 'store', summary: 'check a store (verifies a file store record by record); repair --keep-intact after damage', load: () => import('./store-check.js') },
   { name: 'demo', summary: 'everything above on a throwaway local fleet (--ssh: loopback sshd hosts)', load: () => import('./demo-run.js') },
 ];
 

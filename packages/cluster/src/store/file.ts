@@ -547,7 +547,8 @@ export class FileKvStore implements KvStore {
   }
 }
 
-async function writeDurably(path: string, data: string): Promise<void> {
+/** Writes `data` to `path` (0600) and fsyncs it (then rename it into place). */
+export async function writeDurably(path: string, data: string): Promise<void> {
   const fh = await openPrivateFile(path, 'w');
   try {
     await fh.write(data, null, 'utf8');
@@ -557,7 +558,8 @@ async function writeDurably(path: string, data: string): Promise<void> {
   }
 }
 
-function syncDir(dir: string): void {
+/** fsyncs a directory, so the renames in it are durable. */
+export function syncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r');
     try {
