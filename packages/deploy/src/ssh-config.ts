@@ -2,13 +2,17 @@
  * `~/.ssh/config` parsing with OpenSSH's rules: keywords are case-insensitive and may be
  * separated from their value by spaces or `=`; `Host` blocks match with `*`, `?` and `!`
  * patterns; the first value found for a keyword wins (IdentityFile accumulates); unknown
- * keywords are ignored. `Match all|host|originalhost|user` blocks are understood; other
- * `Match` criteria (exec, canonical, …) never match. `Include` reads files and `*` globs.
+ * keywords are ignored. `Match all|host|originalhost|user|localuser` blocks are understood;
+ * other `Match` criteria (exec, canonical, …) never match. `Include` works as in OpenSSH:
+ * glob(3) on every path component, `~` expansion, relative paths under `~/.ssh` (user
+ * config) or `/etc/ssh` (system config), several files per Include in sorted order, and an
+ * Include inside a `Host`/`Match` block applies only when that block does.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { DeployError } from './errors.js';
+import { expandTilde, globPaths } from './ssh-glob.js';
 
 /** One `Keyword value...` line, with the block condition it sits in. */
 interface Directive {
@@ -17,9 +21,14 @@ interface Directive {
   line: number;
   file: string;
 }
+type Condition = { kind: 'host'; patterns: string[] } | { kind: 'match'; criteria: [string, string | undefined][] };
 interface Block {
-  /** `null` = before any Host/Match: applies everywhere. */
-  condition: { kind: 'host'; patterns: string[] } | { kind: 'match'; criteria: [string, string | undefined][] } | null;
+  /**
+   * Every condition must hold, outermost first: empty before any Host/Match (applies
+   * everywhere); an included file's blocks add their own Host/Match to the block that
+   * included them.
+   */
+  conditions: readonly Condition[];
   directives: Directive[];
 }
 
@@ -86,20 +95,6 @@ function expandHome(p: string, home: string): string {
   return p;
 }
 
-function globFiles(pattern: string): string[] {
-  if (!pattern.includes('*') && !pattern.includes('?')) return [pattern];
-  const dir = dirname(pattern);
-  const re = globToRegExp(basename(pattern));
-  try {
-    return readdirSync(dir)
-      .filter((n) => re.test(n))
-      .sort()
-      .map((n) => join(dir, n));
-  } catch {
-    return [];
-  }
-}
-
 const compiled = new Map<string, RegExp>();
 
 function globToRegExp(glob: string): RegExp {
@@ -140,21 +135,57 @@ export function matchPatternList(text: string, patterns: readonly string[]): boo
 
 /** Options for {@link parseSshConfig}. */
 export interface ParseSshConfigOptions {
-  /** File name used in error messages and to resolve relative `Include`s. @default '<ssh_config>' */
+  /** File name used in error messages. @default '<ssh_config>' */
   file?: string;
-  /** Home directory for `~`. @default os.homedir() */
+  /** Home directory for `~`; relative `Include`s of a user config are under `<home>/.ssh`. @default os.homedir() */
   home?: string;
+  /**
+   * A system-wide config (OpenSSH's `/etc/ssh/ssh_config`): its relative `Include`s are
+   * under {@link systemDir} and a `~` in them is an error, as in OpenSSH. @default false
+   */
+  system?: boolean;
+  /** Where a system config's relative `Include`s live. @default '/etc/ssh' */
+  systemDir?: string;
+}
+
+interface ParseContext {
+  home: string;
+  system: boolean;
+  systemDir: string;
 }
 
 /** Parses ssh_config text. */
 export function parseSshConfig(text: string, options: ParseSshConfigOptions = {}): SshConfig {
-  const blocks: Block[] = [{ condition: null, directives: [] }];
-  parseInto(blocks, text, options.file ?? '<ssh_config>', options.home ?? homedir(), 0);
+  const blocks: Block[] = [];
+  const ctx: ParseContext = { home: options.home ?? homedir(), system: options.system ?? false, systemDir: options.systemDir ?? '/etc/ssh' };
+  parseInto(blocks, text, options.file ?? '<ssh_config>', ctx, 0, []);
   return { blocks };
 }
 
-function parseInto(blocks: Block[], text: string, file: string, home: string, depth: number): void {
-  if (depth > 16) throw new DeployError('SSH_CONFIG', `${file}: Include nested too deeply`);
+/** OpenSSH refuses an included file that others could have written. */
+function checkIncludedFile(path: string, from: string): boolean {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false; // a dangling link: skipped, as ssh does
+    throw new DeployError('SSH_CONFIG', `${from}: cannot read included file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!st.isFile()) return false; // a directory matched by the glob reads as empty
+  const uid = process.getuid?.();
+  if ((uid !== undefined && st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0)
+    throw new DeployError(
+      'SSH_CONFIG',
+      `${from}: bad owner or permissions on included file ${path} (writable by group or others, or owned by another user); ssh refuses it too — fix with: chmod go-w ${path}`,
+    );
+  return true;
+}
+
+function parseInto(blocks: Block[], text: string, file: string, ctx: ParseContext, depth: number, outer: readonly Condition[]): void {
+  if (depth > 16) throw new DeployError('SSH_CONFIG', `${file}: Include nested too deeply (more than 16 levels; an Include loop?)`);
+  // The block directives of this file go to; an Include's files return to it afterwards.
+  let current: Block = { conditions: outer, directives: [] };
+  blocks.push(current);
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
@@ -167,7 +198,8 @@ function parseInto(blocks: Block[], text: string, file: string, home: string, de
     const args = splitWords(raw, file, lineNo);
     if (keyword === 'host') {
       if (args.length === 0) throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: Host needs at least one pattern`);
-      blocks.push({ condition: { kind: 'host', patterns: args.map((a) => a.toLowerCase()) }, directives: [] });
+      current = { conditions: [...outer, { kind: 'host', patterns: args.map((a) => a.toLowerCase()) }], directives: [] };
+      blocks.push(current);
     } else if (keyword === 'match') {
       const criteria: [string, string | undefined][] = [];
       for (let j = 0; j < args.length; j++) {
@@ -175,41 +207,62 @@ function parseInto(blocks: Block[], text: string, file: string, home: string, de
         if (c === 'all' || c === 'canonical' || c === 'final') criteria.push([c, undefined]);
         else criteria.push([c, args[++j]]);
       }
-      blocks.push({ condition: { kind: 'match', criteria }, directives: [] });
+      current = { conditions: [...outer, { kind: 'match', criteria }], directives: [] };
+      blocks.push(current);
     } else if (keyword === 'include') {
+      if (args.length === 0) throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: Include needs at least one path`);
       for (const a of args) {
-        const p = expandHome(a, home);
-        const abs = isAbsolute(p) ? p : join(home, '.ssh', p);
-        for (const f of globFiles(abs)) {
+        if (ctx.system && a.startsWith('~'))
+          throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: bad include path ${a}: a system config cannot use ~ (name the path in full)`);
+        const pattern = isAbsolute(a) || a.startsWith('~') ? a : join(ctx.system ? ctx.systemDir : join(ctx.home, '.ssh'), a);
+        for (const f of globPaths(pattern, { home: ctx.home })) {
+          if (!checkIncludedFile(f, `${file}:${lineNo}`)) continue;
           let body: string;
           try {
             body = readFileSync(f, 'utf8');
-          } catch {
-            continue;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+            throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: cannot read included file ${f}: ${(e as Error).message}`, { cause: e });
           }
-          // An included file's directives belong to the block that included it, until its own Host/Match.
-          parseInto(blocks, body, f, home, depth + 1);
+          // The included file starts in the including block (its Host/Match lines narrow it
+          // further); afterwards the including file continues in its own block, whatever
+          // blocks the included file opened.
+          parseInto(blocks, body, f, ctx, depth + 1, current.conditions);
+          blocks.push((current = { conditions: current.conditions, directives: [] }));
         }
       }
     } else {
-      blocks[blocks.length - 1]!.directives.push({ keyword, args, line: lineNo, file });
+      current.directives.push({ keyword, args, line: lineNo, file });
     }
   }
 }
 
+/** Options for {@link loadSshConfig}. */
+export interface LoadSshConfigOptions {
+  /** Home directory for `~` and user configs' relative `Include`s. @default os.homedir() */
+  home?: string;
+  /** Which of the files are system-wide configs (see {@link ParseSshConfigOptions.system}). @default ['/etc/ssh/ssh_config'] */
+  systemFiles?: readonly string[];
+  /** Where a system config's relative `Include`s live. @default '/etc/ssh' */
+  systemDir?: string;
+}
+
 /** Reads and parses ssh_config files (missing files count as empty). */
-export function loadSshConfig(files: readonly string[], options: { home?: string } = {}): SshConfig {
+export function loadSshConfig(files: readonly string[], options: LoadSshConfigOptions = {}): SshConfig {
   const home = options.home ?? homedir();
-  const blocks: Block[] = [{ condition: null, directives: [] }];
+  const systemFiles = options.systemFiles ?? ['/etc/ssh/ssh_config'];
+  const blocks: Block[] = [];
   for (const f of files) {
     let text: string;
+    const path = expandTilde(f, { home });
     try {
-      text = readFileSync(expandHome(f, home), 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new DeployError('SSH_CONFIG', `cannot read ssh config ${f}: ${(e as Error).message}`, { cause: e });
     }
-    const sub = parseSshConfig(text, { file: f, home });
+    const system = systemFiles.includes(f) || systemFiles.includes(path);
+    const sub = parseSshConfig(text, { file: f, home, system, ...(options.systemDir === undefined ? {} : { systemDir: options.systemDir }) });
     blocks.push(...sub.blocks);
   }
   return { blocks };
@@ -239,9 +292,19 @@ export function resolveSshConfig(config: SshConfig, host: string, options: Resol
   const values = new Map<string, Directive>();
   const identityFiles: Directive[] = [];
   const firstHostName = (): string => values.get('hostname')?.args[0]?.replace(/%h/g, alias) ?? alias;
+  // Each Host/Match is decided once, when first reached (OpenSSH decides it at its line), and
+  // shared by the blocks of the files it includes.
+  const decided = new Map<Condition, boolean>();
+  const holds = (c: Condition): boolean => {
+    let v = decided.get(c);
+    if (v === undefined) {
+      v = conditionHolds(c, lower, () => firstHostName().toLowerCase(), () => values.get('user')?.args[0] ?? options.user);
+      decided.set(c, v);
+    }
+    return v;
+  };
   for (const block of config.blocks) {
-    if (!blockMatches(block, lower, () => firstHostName().toLowerCase(), () => values.get('user')?.args[0] ?? options.user))
-      continue;
+    if (!block.conditions.every(holds)) continue;
     for (const d of block.directives) {
       if (d.keyword === 'identityfile') identityFiles.push(d);
       else if (!values.has(d.keyword)) values.set(d.keyword, d);
@@ -321,9 +384,7 @@ function safeLocalUser(): string {
   }
 }
 
-function blockMatches(block: Block, host: string, hostName: () => string, user: () => string | undefined): boolean {
-  const c = block.condition;
-  if (c === null) return true;
+function conditionHolds(c: Condition, host: string, hostName: () => string, user: () => string | undefined): boolean {
   if (c.kind === 'host') return matchPatternList(host, c.patterns);
   for (const [criterion, arg] of c.criteria) {
     const list = (arg ?? '').split(',');
