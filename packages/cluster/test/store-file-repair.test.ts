@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { collect } from './store-contract.js';
 import { checkFileStore, checkStore, isClusterError, isStoreCorruptError, openFileStore, repairFileStore, type FileKvStoreOptions, type FileStoreRepairResult } from '../src/index.js';
 
 const dirs: string[] = [];
@@ -167,6 +168,19 @@ describe('repairFileStore', () => {
     const again = await repairFileStore(dir, { keepIntact: true, ...quiet });
     expect(again).toMatchObject({ repaired: false, damage: [], dropped: { records: 0 } });
     expect(existsSync(logOf(dir))).toBe(true);
+  });
+
+  it('a process that had the store open follows the repair: its watches expire (revisions went back) and it reads the repaired state', async () => {
+    const dir = await storeWith(20);
+    const reader = await openFileStore(dir, { pollIntervalMs: 10, ...quiet });
+    const events = collect(reader.watch('/', {}), (ev) => ev.some((e) => e.type === 'expired'), 10_000);
+    damage(dir, lineOffsets(dir)[9]! + 40);
+    const result = await repairFileStore(dir, { keepIntact: true, ...quiet });
+    expect(result.keep.revision).toBe(9);
+    expect((await events).at(-1)).toMatchObject({ type: 'expired' });
+    expect((await reader.range('/')).revision).toBe(9);
+    expect(await reader.put('/next', 'x')).toBe(10);
+    await reader.close();
   });
 
   it('property: after any single corrupted byte, open → (refused) → repair → open gives exactly the state at the kept revision', async () => {

@@ -3,7 +3,7 @@
 // wrote on top; now every command refuses, names the file and offset, and the repair keeps
 // every intact record up to the damage and lists what it dropped.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { floArgv, makeFlo, write, type Flo } from './cluster-harness.js';
@@ -109,6 +109,20 @@ describe('a damaged file store through flo', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/flo: warning: .*cut a torn last record/);
     expect(existsSync(log)).toBe(true);
+  });
+
+  it('a store written before checksums is read once and rewritten with them, with a one-line notice', () => {
+    const old = path.join(flo.dir, 'old');
+    mkdirSync(path.join(old, 'store'), { recursive: true, mode: 0o700 });
+    const host = (i: number, rev: number): string =>
+      JSON.stringify({ rev, type: 'put', key: `/flotilla/v1/hosts/${name(i)}`, value: JSON.stringify({ apiVersion: 'flotilla.dev/v1', kind: 'Host', metadata: { name: name(i) }, spec: { local: { dir: `./hosts/${name(i)}` } } }), createRevision: rev, version: 1 });
+    writeFileSync(path.join(old, 'store/log.jsonl'), `${host(0, 1)}\n${host(1, 2)}\n`, { mode: 0o600 });
+    const r = floRaw(['get', 'hosts', '-o', 'json', '--store', `file://${old}`]);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { items: { name: string }[] }).items.map((h) => h.name)).toEqual([name(0), name(1)]);
+    expect(r.stderr).toMatch(/^flo: warning: .*rewrote the store with CRC-32C checksums \(snapshot at revision 2 and 2 log records\); it was written by an older flo\n$/);
+    for (const line of readFileSync(path.join(old, 'store/log.jsonl'), 'utf8').trim().split('\n')) expect(line).toMatch(/^\{"crc":"[0-9a-f]{8}","rev":/);
+    expect(floRaw(['get', 'hosts', '--store', `file://${old}`]).stderr).toBe('');
   });
 
   it('remote stores: check reports reachability (exit 1 when unreachable); repair applies to file stores only (exit 2)', () => {

@@ -118,8 +118,8 @@ export class FileKvStore implements KvStore {
   /**
    * Creates the directory when missing and loads the current state (refusing damage with a
    * {@link StoreCorruptError}). A torn last record is cut, and a store without checksums is
-   * rewritten with them, under the lock; when the lock cannot be had, both are left to the
-   * next writer.
+   * rewritten with them, under the lock; when the lock cannot be had (held, or the store is
+   * read-only to this user), both are left to the next writer.
    */
   async init(): Promise<void> {
     ensurePrivateDir(this.dir, this.#warn);
@@ -131,7 +131,9 @@ export class FileKvStore implements KvStore {
       try {
         await this.#lock();
       } catch (e) {
-        if (isClusterError(e) && e.code === 'store-locked') return;
+        // a writer that holds on to the lock, or a store this user may only read: read as a
+        // reader does (the torn tail left out, the old format parsed); the next writer fixes both
+        if (isClusterError(e) && (e.code === 'store-locked' || e.code === 'store-unavailable')) return;
         throw e;
       }
       try {
