@@ -28,7 +28,13 @@ export type DeployErrorCode =
   | 'DEPLOY_LOCKED'
   | 'SIGNATURE'
   | 'RELEASE'
-  | 'SERVICE';
+  | 'SERVICE'
+  | 'IMAGE_REFERENCE'
+  | 'IMAGE_INVALID'
+  | 'IMAGE_PLATFORM'
+  | 'BLOB_DIGEST'
+  | 'BLOB_MISSING'
+  | 'LAYER_UNSAFE';
 
 const BRAND = Symbol.for('flotilla.deploy.error');
 

@@ -1,0 +1,52 @@
+/**
+ * Errors of the image code: an {@link ImageError} is a {@link DeployError} that also names
+ * the image, and the blob or layer entry, it concerns.
+ */
+import { DeployError, isDeployError, type DeployErrorCode } from '../errors.js';
+
+/** The codes an {@link ImageError} carries. */
+export type ImageErrorCode = Extract<
+  DeployErrorCode,
+  'IMAGE_REFERENCE' | 'IMAGE_INVALID' | 'IMAGE_PLATFORM' | 'BLOB_DIGEST' | 'BLOB_MISSING' | 'LAYER_UNSAFE'
+>;
+
+const CODES = new Set<string>(['IMAGE_REFERENCE', 'IMAGE_INVALID', 'IMAGE_PLATFORM', 'BLOB_DIGEST', 'BLOB_MISSING', 'LAYER_UNSAFE']);
+
+/**
+ * An image could not be read, verified or unpacked.
+ * - `IMAGE_REFERENCE`: the reference (`oci:DIR[:tag]`, `oci-archive:FILE`, …) is malformed or names nothing.
+ * - `IMAGE_INVALID`: a manifest, index or config is not what the OCI image spec says.
+ * - `IMAGE_PLATFORM`: no manifest for this machine's platform (`platforms` lists what there is).
+ * - `BLOB_DIGEST`: a blob's content does not hash to its digest, or its size differs (tampered, truncated).
+ * - `BLOB_MISSING`: a blob the image needs is absent.
+ * - `LAYER_UNSAFE`: a layer entry would escape the root or is not allowed (device node when rootless).
+ */
+export class ImageError extends DeployError {
+  override name = 'ImageError';
+  declare readonly code: ImageErrorCode;
+  /** The image reference as the user gave it (or the path read). */
+  readonly image: string | undefined;
+  /** The blob's digest (`sha256:…`) or archive entry concerned. */
+  readonly blob: string | undefined;
+  /** The layer entry concerned (`LAYER_UNSAFE`). */
+  readonly entry: string | undefined;
+  /** The platforms the image has (`IMAGE_PLATFORM`). */
+  readonly platforms: string[] | undefined;
+
+  constructor(
+    code: ImageErrorCode,
+    message: string,
+    data: { image?: string; blob?: string; entry?: string; platforms?: string[]; cause?: unknown } = {},
+  ) {
+    super(code, message, data.cause === undefined ? {} : { cause: data.cause });
+    this.image = data.image;
+    this.blob = data.blob;
+    this.entry = data.entry;
+    this.platforms = data.platforms;
+  }
+}
+
+/** True for an {@link ImageError} (works across duplicate installs). */
+export function isImageError(e: unknown): e is ImageError {
+  return isDeployError(e) && CODES.has(e.code);
+}

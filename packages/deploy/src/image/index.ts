@@ -1,0 +1,29 @@
+/**
+ * `@flotilla/deploy/image`: OCI images without Docker — read (OCI layout directory,
+ * `oci-archive`, `docker-archive`), verify, store by digest, unpack, build and sign.
+ * A sub-path of its own so that commands which do not touch images never load it.
+ */
+export { ImageError, isImageError } from './errors.js';
+export type { ImageErrorCode } from './errors.js';
+export { parseDigest, isDigest, sha256Digest, shortDigest, DigestCounter } from './digest.js';
+export type { Digest } from './digest.js';
+export { FileContentStore, verifyingTransform } from './content-store.js';
+export type { ContentStore, BlobInfo, BlobContext, PutOptions, GcOptions } from './content-store.js';
+export { parseImageReference, formatImageReference } from './reference.js';
+export type { ImageReference, ImageTransport } from './reference.js';
+export {
+  MEDIA_TYPES,
+  REF_NAME_ANNOTATION,
+  hostPlatform,
+  formatPlatform,
+  platformMatches,
+  layerCompression,
+  parseManifest,
+  parseIndex,
+  parseImageConfig,
+} from './oci.js';
+export type { Descriptor, OciIndex, OciManifest, ImageConfig, ImageRuntimeConfig, Platform } from './oci.js';
+export { loadImage, normalizeDockerName, singleImageIndex } from './load.js';
+export type { Image, LoadImageOptions } from './load.js';
+export { applyLayer, unpackImage, entryComponents } from './unpack.js';
+export type { ApplyLayerOptions, AppliedLayer, UnpackImageOptions } from './unpack.js';
