@@ -24,7 +24,7 @@ export type { HostFacts, LoadRank } from './facts.js';
 export { withDeployLock } from './lock.js';
 export { deployRelease, rollback, listReleases } from './releases.js';
 export type { DeployReleaseOptions, ReleaseResult } from './releases.js';
-export { signArtifact, SIGNATURE_NAMESPACE, VERIFY_SNIPPET } from './signing.js';
+export { signArtifact, signMessage, verifyMessage, SIGNATURE_NAMESPACE, VERIFY_SNIPPET } from './signing.js';
 export { startService, stopService, serviceStatus, SUPERVISOR_SCRIPT } from './runtime.js';
 export type { ServiceOptions, ServiceStatus } from './runtime.js';
 export { HostWorkerPool, workerScript } from './workers/pool.js';

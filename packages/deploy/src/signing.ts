@@ -5,7 +5,9 @@
  * artifacts; hosts need only sh and OpenSSH.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DeployError } from './errors.js';
 
 /** The signature namespace of artifacts. */
@@ -48,3 +50,48 @@ if [ -f "$signers" ]; then
   fi
 fi
 `;
+
+function runWithInput(cmd: string, args: string[], input: string): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err === null) resolve({ stdout, stderr, code: 0 });
+      else if (typeof err.code === 'number') resolve({ stdout, stderr, code: err.code });
+      else reject(new DeployError('SIGNATURE', `could not run ${cmd}: ${err.message}`, { cause: err }));
+    });
+    child.stdin?.end(input);
+  });
+}
+
+/**
+ * Signs a message (not a file) with `ssh-keygen -Y sign` in `namespace`; resolves to the
+ * armored signature. Used for images, whose signed message is their manifest digest.
+ */
+export async function signMessage(message: string, options: { key: string; namespace: string }): Promise<string> {
+  const r = await runWithInput('ssh-keygen', ['-q', '-Y', 'sign', '-f', options.key, '-n', options.namespace], message);
+  if (r.code !== 0 || !r.stdout.includes('BEGIN SSH SIGNATURE')) {
+    throw new DeployError('SIGNATURE', `ssh-keygen could not sign with ${options.key}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+  }
+  return r.stdout;
+}
+
+/**
+ * Checks a signature of `message` against an allowed_signers file (`ssh-keygen -Y
+ * find-principals`, then `-Y verify` in `namespace`); resolves to the signer's principal.
+ * Throws `SIGNATURE` saying why when the signer is not listed or the signature is bad.
+ */
+export async function verifyMessage(message: string, signature: string, options: { allowedSigners: string; namespace: string; what?: string }): Promise<string> {
+  const what = options.what ?? 'the message';
+  const dir = await mkdtemp(join(tmpdir(), 'flo-sig-'));
+  try {
+    const sig = join(dir, 'message.sig');
+    await writeFile(sig, signature);
+    const found = await runWithInput('ssh-keygen', ['-Y', 'find-principals', '-s', sig, '-f', options.allowedSigners], '');
+    const principal = found.code === 0 ? found.stdout.split('\n')[0]!.trim() : '';
+    if (!principal) throw new DeployError('SIGNATURE', `the signature on ${what} is not from a signer in ${options.allowedSigners}`);
+    const v = await runWithInput('ssh-keygen', ['-Y', 'verify', '-f', options.allowedSigners, '-I', principal, '-n', options.namespace, '-s', sig], message);
+    if (v.code !== 0) throw new DeployError('SIGNATURE', `bad signature on ${what} (signer ${principal}, namespace ${options.namespace}): ${v.stderr.trim() || v.stdout.trim()}`);
+    return principal;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

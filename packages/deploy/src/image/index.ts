@@ -27,3 +27,6 @@ export { loadImage, normalizeDockerName, singleImageIndex } from './load.js';
 export type { Image, LoadImageOptions } from './load.js';
 export { applyLayer, unpackImage, entryComponents } from './unpack.js';
 export type { ApplyLayerOptions, AppliedLayer, UnpackImageOptions } from './unpack.js';
+export { buildImage, mergeEnv } from './build.js';
+export type { BuildImageOptions, BuiltImage } from './build.js';
+export { signImage, verifyImageSignature, imageSignaturePath, looksLikeImage, IMAGE_SIGNATURE_NAMESPACE } from './sign.js';
