@@ -30,3 +30,4 @@ export type { ApplyLayerOptions, AppliedLayer, UnpackImageOptions } from './unpa
 export { buildImage, mergeEnv } from './build.js';
 export type { BuildImageOptions, BuiltImage } from './build.js';
 export { signImage, verifyImageSignature, imageSignaturePath, looksLikeImage, IMAGE_SIGNATURE_NAMESPACE } from './sign.js';
+export { LayerSnapshots, chainIds } from './snapshots.js';
