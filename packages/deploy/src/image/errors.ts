@@ -36,9 +36,9 @@ export class ImageError extends DeployError {
   constructor(
     code: ImageErrorCode,
     message: string,
-    data: { image?: string; blob?: string; entry?: string; platforms?: string[]; cause?: unknown } = {},
+    data: { image?: string; blob?: string; entry?: string; platforms?: string[]; host?: string; cause?: unknown } = {},
   ) {
-    super(code, message, data.cause === undefined ? {} : { cause: data.cause });
+    super(code, message, { ...(data.cause === undefined ? {} : { cause: data.cause }), ...(data.host === undefined ? {} : { host: data.host }) });
     this.image = data.image;
     this.blob = data.blob;
     this.entry = data.entry;

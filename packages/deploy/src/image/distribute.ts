@@ -1,0 +1,128 @@
+/**
+ * Distribution: an image's blobs to a host's content store (`~/.flotilla/images/`, an OCI
+ * layout), over any {@link Connection} (ssh, or the local transport). The host is asked which
+ * blobs it lacks first; only those are sent, each checked twice — against its digest here
+ * before it leaves (the local store verifies as it reads) and on the host on arrival
+ * (`sha256sum`, or `shasum -a 256`) before it is renamed into `blobs/`. A blob that arrives
+ * different is removed and refused with `BLOB_DIGEST` naming the host, the image and the blob.
+ * Hosts need only sh and coreutils (no Node). A new image version that shares layers with one
+ * the host holds moves only the changed layers.
+ */
+import type { Connection } from '../connection.js';
+import { quotePath, shellQuote } from '../quote.js';
+import type { BlobInfo, FileContentStore } from './content-store.js';
+import { parseDigest, type Digest } from './digest.js';
+import { ImageError } from './errors.js';
+import type { Image } from './load.js';
+
+/** The host's image store, relative to the login directory (`~/.flotilla/images/`). */
+export const HOST_IMAGES_DIR = '.flotilla/images';
+
+/** Options of {@link pushImage}. */
+export interface PushImageOptions {
+  /** The host's content store (relative paths are relative to the login directory). @default '.flotilla/images' */
+  dir?: string;
+  /** Called for each blob: sent now, or already present on the host. */
+  onBlob?: (blob: BlobInfo, action: 'sent' | 'present') => void;
+  signal?: AbortSignal;
+}
+
+/** What {@link pushImage} did on one host. */
+export interface PushResult {
+  host: string;
+  /** The image's manifest digest. */
+  digest: Digest;
+  sent: BlobInfo[];
+  present: BlobInfo[];
+  /** Bytes of the blobs sent. */
+  bytesSent: number;
+}
+
+function sha256Hex(d: Digest, image: string): string {
+  const p = parseDigest(d);
+  if (p?.algorithm !== 'sha256') throw new ImageError('IMAGE_INVALID', `image ${image}: blob ${d} is not a sha256 digest; hosts check sha256 only`, { image, blob: d });
+  return p.hex;
+}
+
+/** The blobs an image consists of: manifest, config, layers (no duplicates). */
+export function imageBlobs(image: Pick<Image, 'digest' | 'manifestBytes' | 'manifest'>): BlobInfo[] {
+  const all: BlobInfo[] = [{ digest: image.digest, size: image.manifestBytes.length }, { digest: image.manifest.config.digest, size: image.manifest.config.size }, ...image.manifest.layers.map((l) => ({ digest: l.digest, size: l.size }))];
+  return [...new Map(all.map((b) => [b.digest, b])).values()];
+}
+
+/** Which of `digests` the host's store lacks (creating the store when absent). */
+export async function missingBlobs(c: Connection, digests: readonly Digest[], options: { dir?: string; signal?: AbortSignal; image?: string } = {}): Promise<Digest[]> {
+  const dir = quotePath(options.dir ?? HOST_IMAGES_DIR);
+  const hexes = digests.map((d) => sha256Hex(d, options.image ?? d));
+  const script = [
+    `d=${dir}`,
+    'mkdir -p "$d/blobs/sha256" "$d/ingest" || exit 1',
+    `[ -f "$d/oci-layout" ] || printf '%s' '{"imageLayoutVersion":"1.0.0"}' > "$d/oci-layout"`,
+    `for h in ${hexes.map(shellQuote).join(' ')}; do [ -f "$d/blobs/sha256/$h" ] || echo "$h"; done`,
+  ].join('\n');
+  const r = await c.run(script, { hide: true, ...(options.signal ? { signal: options.signal } : {}) });
+  const lacking = new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  return digests.filter((d) => lacking.has(parseDigest(d)!.hex));
+}
+
+/**
+ * On the host: checks each `ingest/<hex>` against its digest and renames it into `blobs/`;
+ * one that does not match is removed and refused (`BLOB_DIGEST`, naming host and blob).
+ */
+export async function commitBlobs(c: Connection, digests: readonly Digest[], options: { dir?: string; signal?: AbortSignal; image?: string } = {}): Promise<void> {
+  if (!digests.length) return;
+  const dir = quotePath(options.dir ?? HOST_IMAGES_DIR);
+  const image = options.image ?? 'image';
+  const hexes = digests.map((d) => sha256Hex(d, image));
+  const script = [
+    `cd ${dir} || exit 1`,
+    'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d" " -f1; }',
+    'bad=',
+    `for h in ${hexes.map(shellQuote).join(' ')}; do`,
+    '  if [ ! -f "ingest/$h" ]; then echo "missing $h"; bad=1; continue; fi',
+    '  s=$(sum "ingest/$h")',
+    '  if [ "$s" = "$h" ]; then chmod 444 "ingest/$h" && mv -f "ingest/$h" "blobs/sha256/$h" || exit 1',
+    '  else rm -f "ingest/$h"; echo "bad $h $s"; bad=1; fi',
+    'done',
+    '[ -z "$bad" ]',
+  ].join('\n');
+  const r = await c.run(script, { hide: true, warn: true, ...(options.signal ? { signal: options.signal } : {}) });
+  if (r.exitCode === 0) return;
+  const line = r.stdout.split('\n').find((l) => l.startsWith('bad ') || l.startsWith('missing '));
+  if (!line) throw new ImageError('BLOB_MISSING', `image ${image}: could not store blobs on ${c.host}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { image, host: c.host });
+  const [kind, hex, got] = line.split(' ');
+  const blob = `sha256:${hex}`;
+  if (kind === 'missing') throw new ImageError('BLOB_MISSING', `image ${image}: blob ${blob} did not arrive on ${c.host}`, { image, blob, host: c.host });
+  throw new ImageError('BLOB_DIGEST', `image ${image}: blob ${blob} arrived on ${c.host} as sha256:${got ?? '?'} (corrupted in transit or on the host's disk); removed there and refused`, { image, blob, host: c.host });
+}
+
+/**
+ * Sends `image` (read with `loadImage(ref, { store })`, so its blobs are in `store`) to the
+ * host of `c`: only the blobs it lacks, each checked here and on arrival. The host's store
+ * then holds the whole image.
+ */
+export async function pushImage(c: Connection, image: Image, store: FileContentStore, options: PushImageOptions = {}): Promise<PushResult> {
+  const name = image.reference.text;
+  const blobs = imageBlobs(image);
+  const common = { image: name, ...(options.dir ? { dir: options.dir } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const lacking = new Set(await missingBlobs(c, blobs.map((b) => b.digest), common));
+  const sent: BlobInfo[] = [];
+  const present: BlobInfo[] = [];
+  const dir = options.dir ?? HOST_IMAGES_DIR;
+  for (const b of blobs) {
+    if (!lacking.has(b.digest)) {
+      present.push(b);
+      options.onBlob?.(b, 'present');
+      continue;
+    }
+    // Checked here before it leaves: the store verifies as it reads.
+    for await (const chunk of await store.open(b.digest, { image: name })) void chunk;
+    const hex = parseDigest(b.digest)!.hex;
+    const r = await c.put(store.blobPath(b.digest), `${dir}/ingest/${hex}`, { skipIfSame: false, mode: 0o644, ...(options.signal ? { signal: options.signal } : {}) });
+    if (r.sha256 !== hex) throw new ImageError('BLOB_DIGEST', `image ${name}: blob ${b.digest} changed while it was sent to ${c.host}`, { image: name, blob: b.digest, host: c.host });
+    sent.push(b);
+  }
+  await commitBlobs(c, sent.map((b) => b.digest), common);
+  for (const b of sent) options.onBlob?.(b, 'sent');
+  return { host: c.host, digest: image.digest, sent, present, bytesSent: sent.reduce((n, b) => n + b.size, 0) };
+}
