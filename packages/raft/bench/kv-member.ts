@@ -29,7 +29,9 @@ if (process.env.BENCH_ELD) {
 const opts = JSON.parse(process.argv[2] ?? '{}') as { id: number; listen: string; peerListen: string; peers: [number, string][]; data: string; peerToken?: string };
 // BENCH_MEMBER_OPTS: extra KvServerOptions as JSON (e.g. '{"snapshotEntries":10000}') for experiments.
 const extra = JSON.parse(process.env.BENCH_MEMBER_OPTS ?? '{}') as Record<string, unknown>;
-const server = await startKvServer({ ...opts, ...extra, peers: new Map(opts.peers) });
+// BENCH_MEMBER_LOG=1: the member's diagnostics on stderr (elections, refused peer connections).
+const log = process.env.BENCH_MEMBER_LOG === '1' ? (line: string) => void process.stderr.write(`${line}\n`) : undefined;
+const server = await startKvServer({ ...opts, ...extra, peers: new Map(opts.peers), ...(log ? { log } : {}) });
 process.stdout.write(`ready ${server.clientUrl}\n`);
 const stop = () => {
   if (process.env.BENCH_ELD) {

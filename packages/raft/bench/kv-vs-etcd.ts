@@ -8,7 +8,9 @@
 // Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 2), BENCH_DIR (data
 // directory parent, default the OS temp dir), BENCH_PEER_AUTH (default 1: also run a second
 // Flotilla cluster whose members authenticate each other with a peer token, to measure what
-// peer authentication costs; 0 = only the open-peer cluster).
+// peer authentication costs; 0 = only the open-peer cluster), BENCH_CONTROL (1: also a second
+// identical open-peer cluster, the noise floor of that cost), BENCH_FRESH (1: new Flotilla
+// clusters every round).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -84,6 +86,8 @@ interface System {
   endpoints: string[];
   put(endpoint: string, key: string, value: string): Promise<void>;
   get(endpoint: string, key: string): Promise<void>;
+  /** Stops the system's processes (Flotilla clusters started fresh per round). */
+  stop?(): Promise<void>;
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -124,16 +128,24 @@ async function startEtcd(bin: string): Promise<System> {
 async function startFlotilla(name = 'flotilla', extra: { peerToken?: string } = {}): Promise<System> {
   const ports = await freePorts(6);
   const peers = [1, 2, 3].map((id) => [id, `127.0.0.1:${ports[2 * (id - 1) + 1]}`] as [number, string]);
+  const mine: ChildProcess[] = [];
+  const dir = mkdtempSync(path.join(root, `${name}-`));
   for (const [id, peer] of peers) {
-    const opts = { id, listen: `127.0.0.1:${ports[2 * (id - 1)]}`, peerListen: peer, peers, data: path.join(root, `${name}-${id}`), ...extra };
+    const opts = { id, listen: `127.0.0.1:${ports[2 * (id - 1)]}`, peerListen: peer, peers, data: path.join(dir, `m${id}`), ...extra };
     const prof = [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
     const child = spawn(process.execPath, [...prof, '--conditions=@flotilla/source', '--import', 'tsx', path.join(here, 'kv-member.ts'), JSON.stringify(opts)], { cwd: path.join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(child);
+    mine.push(child);
   }
   const endpoints = [1, 2, 3].map((id) => `http://127.0.0.1:${ports[2 * (id - 1)]}`);
   const sys: System = {
     name,
     endpoints,
+    async stop() {
+      for (const c of mine) c.kill('SIGTERM');
+      await Promise.all(mine.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r())))));
+      rmSync(dir, { recursive: true, force: true });
+    },
     async put(ep, key, value) {
       const r = await request(`${ep}/v1/kv/${encodeURIComponent(key)}`, 'PUT', JSON.stringify({ value }));
       if (r.status !== 200) throw new Error(`flotilla put: ${r.status} ${r.body}`);
@@ -214,15 +226,32 @@ async function main(): Promise<void> {
   const peerAuth = process.env.BENCH_PEER_AUTH !== '0';
   log(`etcd: ${version}; data under ${root}; ${seconds} s per run, ${rounds} rounds${peerAuth ? '; Flotilla with open and with authenticated peers' : ''}`);
   const etcd = await startEtcd(etcdBin);
-  const flo = await startFlotilla();
-  const systems = [etcd, flo];
-  // The same members, with a shared peer secret: every peer connection's hello is a challenge–response.
-  if (peerAuth) systems.push(await startFlotilla('flotilla+auth', { peerToken: randomBytes(32).toString('base64') }));
-  // Warm-up (JIT, connections, first snapshot of the page cache), not measured.
+  const control = process.env.BENCH_CONTROL === '1';
+  // BENCH_FRESH=1: new Flotilla clusters every round, so that which cluster happens to be
+  // faster on this machine (leader placement, scheduling) is redrawn each round instead of
+  // deciding every round the same way.
+  const fresh = process.env.BENCH_FRESH === '1';
   const warmSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
-  for (const sys of systems) await load(sys, 'put', 16, warmSeconds);
+  const startFloSystems = async (): Promise<System[]> => {
+    const out = [await startFlotilla()];
+    // The same members, with a shared peer secret: every peer connection's hello is a challenge–response.
+    if (peerAuth) out.push(await startFlotilla('flotilla+auth', { peerToken: randomBytes(32).toString('base64') }));
+    // BENCH_CONTROL=1: a second, identical open-peer cluster, to show how far two identical
+    // clusters differ on this machine (the noise floor of the peer-auth cost).
+    if (control) out.push(await startFlotilla('flotilla-ctl'));
+    // Warm-up (JIT, connections, first snapshot of the page cache), not measured.
+    for (const sys of out) await load(sys, 'put', 16, warmSeconds);
+    return out;
+  };
+  await load(etcd, 'put', 16, warmSeconds);
+  let floSystems = await startFloSystems();
   const results = new Map<string, Map<string, Result[]>>();
   for (let round = 0; round < rounds; round++) {
+    if (fresh && round > 0) {
+      for (const sys of floSystems) await sys.stop?.();
+      floSystems = await startFloSystems();
+    }
+    const systems = [etcd, ...floSystems];
     for (const w of workloads) {
       // Rotate which system goes first.
       const order = systems.map((_, i) => systems[(i + round) % systems.length]!);
@@ -259,6 +288,13 @@ async function main(): Promise<void> {
       line += ` ${a.ops.toFixed(0)} | ${(a.ops / e.ops).toFixed(2)}× | ${a.lat} | ${(((f.ops - a.ops) / f.ops) * 100).toFixed(1)} % |`;
     }
     lines.push(line);
+    // Paired by round: the median of per-round ratios is less sensitive to a slow round.
+    const paired = (name: string) => med((r.get(name) ?? []).map((x, i) => x.opsPerSec / r.get('flotilla')![i]!.opsPerSec));
+    if (peerAuth) log(`${w.label}: median per-round ratio authenticated / open peers ${paired('flotilla+auth').toFixed(3)}`);
+    if (control) {
+      const k = stats('flotilla-ctl');
+      log(`${w.label}: control (identical open cluster) ${k.ops.toFixed(0)} ops/s, ${(((f.ops - k.ops) / f.ops) * 100).toFixed(1)} % below open; median per-round ratio control / open ${paired('flotilla-ctl').toFixed(3)}`);
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n(medians of ${rounds} rotating runs of ${seconds} s, 256-byte values; cost of peer auth = 1 − authenticated / open)\n`);
 }
