@@ -20,6 +20,7 @@ async function holder(dir: string): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
+      '--conditions=@flotilla/source',
       '--import',
       'tsx',
       '--input-type=module',
@@ -48,7 +49,7 @@ async function unreapedHolder(dir: string): Promise<{ pid: number; parent: Child
      await FileStorage.open(${JSON.stringify(dir)}, { fsync: false });
      process.stdout.write('open\\n');
      setInterval(() => undefined, 1 << 30);`;
-  const parent = spawn('sh', ['-c', '"$0" --import tsx --input-type=module -e "$1" & echo "pid $!"; exec sleep 300', process.execPath, script], {
+  const parent = spawn('sh', ['-c', '"$0" --conditions=@flotilla/source --import tsx --input-type=module -e "$1" & echo "pid $!"; exec sleep 300', process.execPath, script], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const pid = await new Promise<number>((res, rej) => {
