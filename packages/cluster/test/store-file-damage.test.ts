@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isStoreCorruptError, openFileStore, type FileKvStore, type FileKvStoreOptions, type KeyValue, type KvWatchEvent } from '../src/index.js';
+import { encodeRecord, encodeSnapshot, loadStore } from '../src/store/file-format.js';
 import { applyDelete, applyPut, emptyState, rangeOf, type LogRecord } from '../src/store/kv-state.js';
 import { collect } from './store-contract.js';
 
@@ -335,4 +336,38 @@ describe('file store: property — a single corrupted byte never reads as less d
       { numRuns: 60 },
     );
   }, 120_000);
+});
+
+describe('file store: the decoder on arbitrary bytes (fuzz)', () => {
+  const paths = { dir: '/s', snapshot: '/s/store/snapshot.json', log: '/s/store/log.jsonl' };
+  const loadOrCorrupt = (snap: Uint8Array | undefined, log: Uint8Array | undefined): void => {
+    try {
+      loadStore(snap, log, paths);
+    } catch (e) {
+      if (!isStoreCorruptError(e)) throw e;
+    }
+  };
+
+  it('random bytes in either file: a state or a StoreCorruptError, never another exception', () => {
+    fc.assert(
+      fc.property(fc.option(fc.uint8Array({ maxLength: 300 }), { nil: undefined }), fc.option(fc.uint8Array({ maxLength: 600 }), { nil: undefined }), (snap, log) => loadOrCorrupt(snap, log)),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('checksummed lines holding arbitrary JSON (right checksum, wrong shape), mixed with valid records', () => {
+    const valid = fc.integer({ min: 1, max: 5 }).map((n) => {
+      const state = emptyState();
+      return Array.from({ length: n }, (_, i) => encodeRecord(applyPut(state, `/k${i % 2}`, `v${i}`)));
+    });
+    const junk = fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom('rev', 'type', 'key', 'value', 'createRevision', 'version', 'prevValue', 'x'), fc.jsonValue()));
+    fc.assert(
+      fc.property(valid, fc.array(fc.tuple(fc.nat(), junk), { maxLength: 3 }), fc.boolean(), (records, inserts, legacy) => {
+        const lines = [...records];
+        for (const [at, j] of inserts) lines.splice(at % (lines.length + 1), 0, legacy ? `${JSON.stringify(j)}\n` : encodeRecord(j as never));
+        loadOrCorrupt(Buffer.from(encodeSnapshot({ revision: 0, compactRevision: 0, kvs: [] })), Buffer.from(lines.join('')));
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
