@@ -104,8 +104,9 @@ const isInt = (v: unknown, min: number): v is number => typeof v === 'number' &&
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function unknownFields(o: Record<string, unknown>, allowed: readonly string[]): string | undefined {
-  const extra = Object.keys(o).filter((k) => !allowed.includes(k));
-  return extra.length > 0 ? `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')}` : undefined;
+  let extra: string[] | undefined;
+  for (const k in o) if (!allowed.includes(k)) (extra ??= []).push(k);
+  return extra ? `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')}` : undefined;
 }
 
 const PUT_FIELDS = ['rev', 'type', 'key', 'value', 'createRevision', 'version', 'prevValue'] as const;
@@ -146,8 +147,8 @@ function decodeLine(bytes: Uint8Array, start: number, end: number): { record: Lo
       return 'not JSON although its checksum matches';
     }
     if (!isObject(parsed)) return 'not a JSON object';
-    const { crc: _crc, ...rest } = parsed;
-    const record = toRecord(rest);
+    delete parsed.crc;
+    const record = toRecord(parsed);
     return typeof record === 'string' ? record : { record, format: 'checksummed' };
   }
   let parsed: unknown;
