@@ -2,7 +2,7 @@
 // Scaffolds a workspace package's configuration files (not its code):
 //   node tools/new-package.mjs <dir> <npm-name> <description> [entry=path ...]
 // e.g. node tools/new-package.mjs packages/labels @flotilla/labels "Label selectors" index=src/index.ts
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const [dir, name, description, ...entryArgs] = process.argv.slice(2);
@@ -31,6 +31,10 @@ const pkg = {
   version: '0.1.0',
   description,
   license: 'MIT',
+  keywords: ['flotilla'],
+  repository: { type: 'git', url: 'git+https://github.com/flotilla-dev/flotilla.git', directory: dir.replace(/\/+$/, '') },
+  homepage: `https://github.com/flotilla-dev/flotilla/tree/main/${dir.replace(/\/+$/, '')}#readme`,
+  bugs: { url: 'https://github.com/flotilla-dev/flotilla/issues' },
   type: 'module',
   sideEffects: false,
   engines: { node: '>=20.19' },
@@ -44,6 +48,7 @@ const pkg = {
     lint: 'eslint .',
     test: 'vitest run',
     'pack-check': `node ${root}/tools/pack-check.mjs .`,
+    prepack: `node ${root}/tools/prepack.mjs`,
   },
   nx: { tags: [`scope:${short}`] },
   dependencies: {},
@@ -55,6 +60,8 @@ const write = (file, text) => {
   writeFileSync(path, text);
 };
 write('package.json', JSON.stringify(pkg, null, 2) + '\n');
+// Every published tarball carries the licence (tools/pack-check.mjs checks it is this one).
+if (!existsSync(join(dir, 'LICENSE'))) copyFileSync('LICENSE', join(dir, 'LICENSE'));
 write(
   'tsconfig.json',
   JSON.stringify(

@@ -6,13 +6,18 @@
 //   3. every entry of its `exports` map type-checks from a strict nodenext consumer
 //      (a missing or broken .d.ts fails) and imports at run time with named exports;
 //   4. no private workspace package (e.g. @flotilla/sys, bundled by the packages that use it)
-//      is a dependency or is still imported from the built JS or .d.ts.
+//      is a dependency or is still imported from the built JS or .d.ts;
+//   5. metadata: MIT licence, `repository` (with this package's `directory`), `homepage`, `bugs`
+//      and `keywords`; the tarball of every package installed carries the repository's LICENSE
+//      (byte for byte) and README.md;
+//   6. the build guard: the package's `prepack` (tools/prepack.mjs) makes `npm pack` of a copy
+//      without dist/ fail, saying to build first.
 // A private package is not published, so it is skipped (its users' checks cover it).
 // Usage: node tools/pack-check.mjs <package-dir>
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { join, resolve, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,6 +84,25 @@ if (privateNames.length > 0 && existsSync(join(pkgDir, 'dist'))) {
     if (m) fail(`dist/${file} still refers to the private package ${m[1]}: bundle it (noExternal) and keep its types out of the public API`);
   }
 }
+// 5. Metadata, checked against the root package.json's repository.
+const rootPkg = readPkg(root);
+const repoUrl = rootPkg.repository?.url;
+const repoWeb = repoUrl?.replace(/^git\+/, '').replace(/\.git$/, '');
+const where = relative(root, pkgDir).split('\\').join('/');
+const meta = [];
+if (pkg.license !== 'MIT') meta.push(`"license" is ${JSON.stringify(pkg.license)}, expected "MIT"`);
+if (pkg.repository?.type !== 'git' || pkg.repository?.url !== repoUrl || pkg.repository?.directory !== where)
+  meta.push(`"repository" must be ${JSON.stringify({ type: 'git', url: repoUrl, directory: where })}`);
+if (typeof pkg.homepage !== 'string' || !pkg.homepage.startsWith(`${repoWeb}/`)) meta.push(`"homepage" must be a page of ${repoWeb}`);
+if (pkg.bugs?.url !== rootPkg.bugs?.url) meta.push(`"bugs" must be { "url": ${JSON.stringify(rootPkg.bugs?.url)} }`);
+if (!Array.isArray(pkg.keywords) || pkg.keywords.length === 0 || !pkg.keywords.every((k) => typeof k === 'string' && k !== ''))
+  meta.push('"keywords" must be a non-empty list of words');
+if (!/tools\/prepack\.mjs/.test(pkg.scripts?.prepack ?? '')) meta.push('"scripts.prepack" must run tools/prepack.mjs (the build guard)');
+if (!existsSync(join(pkgDir, 'LICENSE'))) meta.push('LICENSE is missing from the package directory (copy the root LICENSE)');
+else if (!readFileSync(join(pkgDir, 'LICENSE')).equals(readFileSync(join(root, 'LICENSE'))))
+  meta.push('LICENSE differs from the repository root LICENSE (copy it again)');
+if (meta.length > 0) fail('package.json metadata is incomplete', meta.map((m) => `  ${m}`).join('\n'));
+
 try {
   run(bin('publint'), ['--strict'], { cwd: pkgDir });
 } catch (e) {
@@ -101,6 +125,32 @@ try {
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs], { cwd: app });
+  // Every tarball installed carries the licence and a README.
+  for (const [name] of closure) {
+    const installed = join(app, 'node_modules', ...name.split('/'));
+    if (!existsSync(join(installed, 'LICENSE')) || !readFileSync(join(installed, 'LICENSE')).equals(readFileSync(join(root, 'LICENSE'))))
+      fail(`the tarball of ${name} does not carry the repository's LICENSE`);
+    if (!existsSync(join(installed, 'README.md'))) fail(`the tarball of ${name} has no README.md`);
+  }
+
+  // 6. The build guard: a copy of this package without dist/ must not pack.
+  const guard = join(work, 'guard');
+  mkdirSync(guard);
+  writeFileSync(
+    join(guard, 'package.json'),
+    JSON.stringify({ ...pkg, scripts: { prepack: `node ${JSON.stringify(join(root, 'tools', 'prepack.mjs'))}` } }),
+  );
+  writeFileSync(join(guard, 'LICENSE'), readFileSync(join(root, 'LICENSE')));
+  let packed = true;
+  try {
+    run('npm', ['pack', '--dry-run'], { cwd: guard });
+  } catch (e) {
+    packed = false;
+    if (!/not built/.test(`${e.stderr ?? ''}${e.stdout ?? ''}`))
+      fail('npm pack without dist/ failed, but not with the build guard\'s message', `${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+  if (packed) fail('npm pack of a copy without dist/ succeeded: the prepack build guard does not work');
+
   // A real consumer has @types/node; link ours rather than download it again.
   mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
   // (a dependency may have brought its own already, e.g. etcd3 → @grpc/grpc-js → @types/node)
@@ -143,7 +193,7 @@ try {
   } catch (e) {
     fail('a consumer could not import the package at run time', `${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
-  console.log(`pack-check ${pkg.name}: publint, attw, packed install, types and import of ${entries.join(', ')} ok`);
+  console.log(`pack-check ${pkg.name}: metadata, LICENSE, build guard, publint, attw, packed install, types and import of ${entries.join(', ')} ok`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
