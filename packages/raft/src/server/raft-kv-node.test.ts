@@ -199,17 +199,25 @@ describe('RaftKvNode: what a peer may propose (issue 12 §1)', () => {
     });
     await fake.start();
     cleanupTransports.push(fake);
+    // A leader refuses a configuration change until it has committed an entry of its term.
+    await leader.propose({ op: 'put', key: 'warm-up', value: '1' });
     await leader.addMember({ id: 4, peerUrl: `127.0.0.1:${port}`, learner: true });
-    const send = async (frame: unknown) => {
+    // The leader answers over its own connection to member 4, which may not be up yet (an
+    // answer to an unconnected peer is dropped, as a member's forwarder retries): resend the
+    // same request until it is answered, as a real member does.
+    const sendUntil = async (frame: unknown, done: () => boolean, what: string) => {
       const bytes = new TextEncoder().encode(JSON.stringify(frame));
-      await until(() => fake.sendControl(leader.id, bytes), 'the connection to the leader');
+      let lastSent = 0;
+      await until(() => {
+        if (done()) return true;
+        if (Date.now() - lastSent > 250 && fake.sendControl(leader.id, bytes)) lastSent = Date.now();
+        return false;
+      }, what);
     };
-    await send({ t: 'prop', r: 'learner-1', c: { op: 'put', key: 'from-learner', value: 'x' } });
-    await until(() => frames.find((f) => f.r === 'learner-1'), 'an answer to the learner');
+    await sendUntil({ t: 'prop', r: 'learner-1', c: { op: 'put', key: 'from-learner', value: 'x' } }, () => frames.some((f) => f.r === 'learner-1'), 'an answer to the learner');
     expect(frames.find((f) => f.r === 'learner-1')).toMatchObject({ t: 'rej', e: 'member 4 may not propose this command' });
     // Its own client URL it may publish.
-    await send({ t: 'prop', r: 'learner-2', c: { op: 'member-attrs', id: 4, clientUrl: 'http://127.0.0.1:1' } });
-    await until(() => leader.state.members.get(4)?.clientUrl === 'http://127.0.0.1:1', 'member 4 to publish its address');
+    await sendUntil({ t: 'prop', r: 'learner-2', c: { op: 'member-attrs', id: 4, clientUrl: 'http://127.0.0.1:1' } }, () => leader.state.members.get(4)?.clientUrl === 'http://127.0.0.1:1', 'member 4 to publish its address');
     // A voter's invalid command (the poison transaction's cousins), sent raw as that voter
     // would: refused before the log (a real member checks it before forwarding, too).
     const refusalsBefore = leader.peerRefusals;
