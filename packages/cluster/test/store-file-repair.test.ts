@@ -101,6 +101,34 @@ describe('checkFileStore', () => {
   }, 30_000);
 });
 
+describe('readers beside a writer that compacts all the time', () => {
+  it('opening and checking never report damage while another writer compacts every 3 records', async () => {
+    const dir = tempDir();
+    const writer = await openFileStore(dir, { compactEvery: 3, historyLimit: 1, ...quiet });
+    await writer.put('/k', '0');
+    let done = false;
+    const writing = (async () => {
+      for (let i = 1; i <= 300; i++) await writer.put(`/k${i % 5}`, String(i));
+      done = true;
+    })();
+    let reads = 0;
+    const follower = await openFileStore(dir, { pollIntervalMs: 1, ...quiet });
+    while (!done) {
+      const s = await openFileStore(dir, quiet);
+      expect((await s.range('/')).revision).toBeGreaterThan(0);
+      await s.close();
+      expect((await checkFileStore(dir)).status).toBe('ok');
+      expect((await follower.range('/')).revision).toBeGreaterThan(0);
+      reads++;
+    }
+    await writing;
+    expect((await follower.range('/')).revision).toBe(301);
+    await follower.close();
+    await writer.close();
+    expect(reads).toBeGreaterThan(0);
+  }, 60_000);
+});
+
 describe('repairFileStore', () => {
   it('refuses without keepIntact: true (no silent data loss by default)', async () => {
     const dir = await storeWith(3);

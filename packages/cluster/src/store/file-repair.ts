@@ -304,6 +304,13 @@ async function readIf(path: string): Promise<Buffer | undefined> {
   }
 }
 
+async function inodeOf(path: string): Promise<number> {
+  return stat(path).then(
+    (st) => st.ino,
+    () => 0,
+  );
+}
+
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
@@ -319,8 +326,16 @@ const MAX_DAMAGE = 100;
  */
 export async function checkFileStore(dir: string): Promise<FileStoreReport> {
   const paths = fileStorePaths(dir);
-  const snapBytes = await readIf(paths.snapshot);
-  const logBytes = await readIf(paths.log);
+  // the log before the snapshot (a compaction renames the snapshot first); read again when a
+  // writer replaced the log meanwhile
+  let logBytes: Buffer | undefined;
+  let snapBytes: Buffer | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const ino = await inodeOf(paths.log);
+    logBytes = await readIf(paths.log);
+    snapBytes = await readIf(paths.snapshot);
+    if ((await inodeOf(paths.log)) === ino) break;
+  }
   const lines = logBytes ? scanLog(logBytes) : [];
   const okLines = lines.flatMap((l) => (l.ok ? [l] : []));
   const report: FileStoreReport = {

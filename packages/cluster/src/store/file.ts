@@ -198,7 +198,7 @@ export class FileKvStore implements KvStore {
    * read: a compaction renames the snapshot first, so the pair read is never a new log with
    * an older snapshot.
    */
-  async #load(mode: 'read' | 'locked', fh?: FileHandle): Promise<{ fresh: LogRecord[]; tail: TornTail | undefined }> {
+  async #load(mode: 'read' | 'locked', fh?: FileHandle, retries = 3): Promise<{ fresh: LogRecord[]; tail: TornTail | undefined }> {
     let own: FileHandle | undefined;
     if (!fh) {
       try {
@@ -216,7 +216,15 @@ export class FileKvStore implements KvStore {
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw new ClusterError('store-unavailable', `cannot read ${this.#snapshotPath}`, { cause: e });
       }
-      const loaded = loadStore(snapBytes, logBytes, this.#paths);
+      let loaded;
+      try {
+        loaded = loadStore(snapBytes, logBytes, this.#paths);
+      } catch (e) {
+        // a log replaced after it was opened here (compacted twice, or repaired, by another
+        // process meanwhile) can disagree with the newer snapshot: read the pair again
+        if (isStoreCorruptError(e) && retries > 0 && (await inodeOf(this.#logPath)) !== (st?.ino ?? 0)) return await this.#load(mode, undefined, retries - 1);
+        throw e;
+      }
       const before = this.#state.revision;
       this.#state = loaded.state;
       this.#follower = loaded.chain;
@@ -547,6 +555,14 @@ export class FileKvStore implements KvStore {
     this.#timers();
     await this.#chain;
   }
+}
+
+/** The inode of `path`, 0 when it does not exist. */
+async function inodeOf(path: string): Promise<number> {
+  return stat(path).then(
+    (st) => st.ino,
+    () => 0,
+  );
 }
 
 /** Writes `data` to `path` (0600) and fsyncs it (then rename it into place). */
