@@ -128,7 +128,7 @@ describe('startKvServer: the peer port is authenticated whenever clients are', (
     })).resolves.toBeDefined();
   });
 
-  it('members sharing a peer token replicate; one with another token is refused by every member', async () => {
+  it('members sharing a peer token replicate; one with another token is refused by every member, one with the token joins', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-ptok-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const peerPorts = await Promise.all([1, 2, 3, 4].map(freePort));
@@ -154,5 +154,15 @@ describe('startKvServer: the peer port is authenticated whenever clients are', (
     await new Promise((r) => setTimeout(r, 500));
     expect(wrong.node.kv.get('k')).toBeUndefined();
     expect(servers.reduce((n, s) => n + s.node.peerRefusals, 0)).toBeGreaterThan(0);
+    // Member 5 holds the secret: it joins, catches up and is promoted as usual.
+    await wrong.close();
+    await client.removeMember(4);
+    const port5 = await freePort();
+    const good = await startKvServer({ id: 5, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${port5}`, data: path.join(dir, 'm5'), join: servers[0]!.clientUrl, tickMs: 20, token: 'tok', peerToken: 'peer-secret' });
+    cleanups.push(() => good.close());
+    await until(() => good.node.members().find((m) => m.id === 5 && !m.learner), 'member 5 to be promoted');
+    await client.put('after-join', 'yes');
+    await until(() => good.node.kv.get('after-join')?.value === 'yes', 'member 5 to apply new writes');
+    expect(good.node.kv.get('k')?.value).toBe('v');
   });
 });
