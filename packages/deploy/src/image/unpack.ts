@@ -144,6 +144,7 @@ async function resolveDir(ctx: Ctx, entry: string, parts: readonly string[], cre
       continue;
     }
     if (st.isDirectory()) {
+      await writable(ctx, abs, st);
       out.push(c);
       continue;
     }
@@ -178,6 +179,35 @@ async function isRealDirInside(root: string, abs: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * Not root: a directory of a lower layer may be read-only (`dr-xr-xr-x /proc`); open it for
+ * writing and remember its mode and time, which are put back at the end.
+ */
+async function writable(ctx: Ctx, abs: string, st: Stats): Promise<void> {
+  if (ctx.asRoot || (st.mode & 0o300) === 0o300) return;
+  if (!ctx.dirs.has(abs)) ctx.dirs.set(abs, { mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid });
+  await chmod(abs, (st.mode & 0o7777) | 0o700);
+}
+
+/** Removes a tree; not root, read-only directories inside it are opened first (as rm -rf does for root). */
+async function removeTree(ctx: Ctx, abs: string): Promise<void> {
+  try {
+    await rm(abs, { recursive: true, force: true });
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (ctx.asRoot || (code !== 'EACCES' && code !== 'EPERM')) throw e;
+  }
+  const open = async (p: string): Promise<void> => {
+    const st = await lstatOrUndefined(p);
+    if (!st?.isDirectory()) return;
+    await chmod(p, 0o700);
+    for (const n of await readdir(p)) await open(join(p, n));
+  };
+  await open(abs);
+  await rm(abs, { recursive: true, force: true });
+}
+
 function markWritten(ctx: Ctx, rel: readonly string[]): void {
   for (let i = 1; i <= rel.length; i++) ctx.written.add(rel.slice(0, i).join('/'));
 }
@@ -194,7 +224,7 @@ async function clearOpaque(ctx: Ctx, rel: readonly string[]): Promise<void> {
     const childRel = [...rel, n];
     const key = childRel.join('/');
     if (!ctx.written.has(key)) {
-      await rm(join(abs, n), { recursive: true, force: true });
+      await removeTree(ctx, join(abs, n));
       continue;
     }
     const st = await lstat(join(abs, n));
@@ -243,7 +273,7 @@ async function applyEntry(ctx: Ctx, h: Header, body: EntryBody, mode: 'apply' | 
       return;
     }
     const dir = await resolveDir(ctx, name, parentParts, false);
-    if (dir) await rm(join(ctx.root, ...dir, victim), { recursive: true, force: true });
+    if (dir) await removeTree(ctx, join(ctx.root, ...dir, victim));
     return;
   }
 
@@ -255,7 +285,7 @@ async function applyEntry(ctx: Ctx, h: Header, body: EntryBody, mode: 'apply' | 
 
   if (h.type === 'directory') {
     body.resume();
-    if (existing && !existing.isDirectory()) await rm(abs, { recursive: true, force: true });
+    if (existing && !existing.isDirectory()) await removeTree(ctx, abs);
     if (!existing?.isDirectory()) await mkdir(abs, { mode: 0o700 });
     await setOwner(ctx, abs, h, false);
     ctx.dirs.set(abs, { mode: perm, mtime: h.mtime, uid: h.uid, gid: h.gid });
@@ -263,7 +293,7 @@ async function applyEntry(ctx: Ctx, h: Header, body: EntryBody, mode: 'apply' | 
     result.entries++;
     return;
   }
-  if (existing) await rm(abs, { recursive: true, force: true });
+  if (existing) await removeTree(ctx, abs);
 
   switch (h.type) {
     case 'file':

@@ -1,4 +1,5 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -164,6 +165,26 @@ describe('applyLayer', () => {
     expect(s.isCharacterDevice()).toBe(true);
     expect(statSync(join(root, 'home/u/f')).uid).toBe(1234);
     expect(statSync(join(root, 'home/u/f')).gid).toBe(4321);
+  });
+
+  it.runIf(process.getuid?.() === 0 && existsSync('/usr/sbin/runuser'))('rootless, writes into a read-only directory of a lower layer, and leaves its mode as it was', async () => {
+    // Debian-based images have dr-xr-xr-x /proc and /sys; a rootless user is not root, so the
+    // unpacker must open such a directory for writing itself, then put its mode back.
+    const work = mkdtempSync(join(tmpdir(), 'flo-rootless-'));
+    try {
+      writeFileSync(join(work, 'l1.tar'), await tarBuffer([{ name: 'ro/', type: 'directory', mode: 0o555 }, { name: 'ro/sub/', type: 'directory', mode: 0o555 }, { name: 'ro/old', content: 'o' }, { name: 'ro/gone/', type: 'directory', mode: 0o555 }, { name: 'ro/gone/f', content: 'f' }]));
+      writeFileSync(join(work, 'l2.tar'), await tarBuffer([{ name: 'ro/sub/new', content: 'n' }, { name: 'ro/.wh.old' }, { name: 'ro/.wh.gone' }]));
+      mkdirSync(join(work, 'root'));
+      execFileSync('chown', ['-R', 'nobody', work]);
+      const out = execFileSync('runuser', ['-u', 'nobody', '--', process.execPath, '--conditions=@flotilla/source', '--import', 'tsx', join(__dirname, 'rootless-apply.ts'), join(work, 'root'), join(work, 'l1.tar'), join(work, 'l2.tar')], { encoding: 'utf8', cwd: join(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(out).toBe('ok\n');
+      expect(readFileSync(join(work, 'root/ro/sub/new'), 'utf8')).toBe('n');
+      expect(readdirSync(join(work, 'root/ro')).sort()).toEqual(['sub']);
+      expect(statSync(join(work, 'root/ro')).mode & 0o777).toBe(0o555);
+      expect(statSync(join(work, 'root/ro/sub')).mode & 0o777).toBe(0o555);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('no generated layer writes outside its root (property)', async () => {
