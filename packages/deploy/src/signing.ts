@@ -58,6 +58,9 @@ function runWithInput(cmd: string, args: string[], input: string): Promise<{ std
       else if (typeof err.code === 'number') resolve({ stdout, stderr, code: err.code });
       else reject(new DeployError('SIGNATURE', `could not run ${cmd}: ${err.message}`, { cause: err }));
     });
+    // A program that exits without reading its input (find-principals) must not crash us with EPIPE:
+    // its exit status says what happened.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);
   });
 }

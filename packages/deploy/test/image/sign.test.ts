@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, looksLikeImage, signImage, verifyImageSignature, type Digest } from '../../src/image/index.js';
+import { signMessage } from '../../src/index.js';
 import { hasTool } from './helpers.js';
 
 let dir: string;
@@ -54,6 +55,12 @@ describe.runIf(keygen || process.env.CI === 'true')('image signatures (ssh-keyge
     bytes.write('"/bpp"', i);
     writeFileSync(bad, bytes);
     await expect(signImage(bad, { key: join(dir, 'alice') })).rejects.toMatchObject({ code: 'BLOB_DIGEST' });
+  });
+});
+
+describe('signMessage', () => {
+  it('a signer that exits without reading its input is an error, not an EPIPE crash', async () => {
+    await expect(signMessage('x'.repeat(4 << 20), { key: join(dir, 'no-such-key'), namespace: 'flotilla-image' })).rejects.toMatchObject({ code: 'SIGNATURE' });
   });
 });
 
