@@ -5,15 +5,22 @@
  * before it leaves (the local store verifies as it reads) and on the host on arrival
  * (`sha256sum`, or `shasum -a 256`) before it is renamed into `blobs/`. A blob that arrives
  * different is removed and refused with `BLOB_DIGEST` naming the host, the image and the blob.
- * Hosts need only sh and coreutils (no Node). A new image version that shares layers with one
- * the host holds moves only the changed layers.
+ * Hosts need only sh, coreutils and OpenSSH (no Node). A new image version that shares layers
+ * with one the host holds moves only the changed layers.
+ *
+ * Signatures: where the host has `~/.flotilla/allowed_signers`, it accepts an image only with a
+ * valid signature of its manifest digest by a listed principal (namespace `flotilla-image`),
+ * checked *on the host* with `ssh-keygen -Y verify` before any blob is sent, stored or unpacked.
  */
+import { existsSync } from 'node:fs';
 import type { Connection } from '../connection.js';
+import { DeployError } from '../errors.js';
 import { quotePath, shellQuote } from '../quote.js';
 import type { BlobInfo, FileContentStore } from './content-store.js';
 import { parseDigest, type Digest } from './digest.js';
 import { ImageError } from './errors.js';
 import type { Image } from './load.js';
+import { IMAGE_SIGNATURE_NAMESPACE } from './sign.js';
 
 /** The host's image store, relative to the login directory (`~/.flotilla/images/`). */
 export const HOST_IMAGES_DIR = '.flotilla/images';
@@ -22,6 +29,8 @@ export const HOST_IMAGES_DIR = '.flotilla/images';
 export interface PushImageOptions {
   /** The host's content store (relative paths are relative to the login directory). @default '.flotilla/images' */
   dir?: string;
+  /** The image's signature file (`flo sign`). @default `<image path>.sig` when it exists */
+  signature?: string;
   /** Called for each blob: sent now, or already present on the host. */
   onBlob?: (blob: BlobInfo, action: 'sent' | 'present') => void;
   signal?: AbortSignal;
@@ -36,6 +45,8 @@ export interface PushResult {
   present: BlobInfo[];
   /** Bytes of the blobs sent. */
   bytesSent: number;
+  /** The principal whose signature the host checked, when the host requires signatures. */
+  signedBy?: string;
 }
 
 function sha256Hex(d: Digest, image: string): string {
@@ -105,6 +116,8 @@ export async function pushImage(c: Connection, image: Image, store: FileContentS
   const name = image.reference.text;
   const blobs = imageBlobs(image);
   const common = { image: name, ...(options.dir ? { dir: options.dir } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const sigFile = options.signature ?? (existsSync(`${image.reference.path}.sig`) ? `${image.reference.path}.sig` : undefined);
+  const check = await checkImageSignatureOnHost(c, image.digest, { ...common, ...(sigFile !== undefined ? { signature: sigFile } : {}) });
   const lacking = new Set(await missingBlobs(c, blobs.map((b) => b.digest), common));
   const sent: BlobInfo[] = [];
   const present: BlobInfo[] = [];
@@ -124,5 +137,57 @@ export async function pushImage(c: Connection, image: Image, store: FileContentS
   }
   await commitBlobs(c, sent.map((b) => b.digest), common);
   for (const b of sent) options.onBlob?.(b, 'sent');
-  return { host: c.host, digest: image.digest, sent, present, bytesSent: sent.reduce((n, b) => n + b.size, 0) };
+  return { host: c.host, digest: image.digest, sent, present, bytesSent: sent.reduce((n, b) => n + b.size, 0), ...(check.required ? { signedBy: check.signedBy } : {}) };
+}
+
+/** The exit status of {@link IMAGE_VERIFY_SNIPPET} when it refuses. */
+export const REFUSED_EXIT = 65;
+
+/**
+ * The sh fragment a host runs: `$digest` holds the manifest digest and `$sig` the path of its
+ * signature. With `~/.flotilla/allowed_signers` present it prints `signedBy <principal>` or
+ * exits 65 with the reason on stderr; without it, prints `unchecked`.
+ */
+export const IMAGE_VERIFY_SNIPPET = `
+signers="$HOME/.flotilla/allowed_signers"
+if [ -f "$signers" ]; then
+  if [ ! -f "$sig" ]; then echo "refused: $signers exists and image $digest has no signature" >&2; exit ${REFUSED_EXIT}; fi
+  principal=$(ssh-keygen -Y find-principals -s "$sig" -f "$signers" 2>/dev/null | head -n 1)
+  if [ -z "$principal" ]; then echo "refused: the signature on image $digest is not from a signer in $signers" >&2; exit ${REFUSED_EXIT}; fi
+  if ! printf %s "$digest" | ssh-keygen -Y verify -f "$signers" -I "$principal" -n ${IMAGE_SIGNATURE_NAMESPACE} -s "$sig" >/dev/null 2>&1; then
+    echo "refused: bad signature on image $digest (signer $principal, namespace ${IMAGE_SIGNATURE_NAMESPACE})" >&2; exit ${REFUSED_EXIT}
+  fi
+  echo "signedBy $principal"
+else
+  echo unchecked
+fi
+`;
+
+/** What the host said about an image's signature. */
+export type HostSignatureCheck = { required: false } | { required: true; signedBy: string };
+
+/**
+ * Uploads the image's signature (when given) to `<dir>/signatures/<hex>.sig` on the host and
+ * runs {@link IMAGE_VERIFY_SNIPPET} there. Throws a `SIGNATURE` DeployError naming the host and
+ * the reason when the host requires signatures and this one is missing, unlisted or bad.
+ */
+export async function checkImageSignatureOnHost(
+  c: Connection,
+  digest: Digest,
+  options: { signature?: string; dir?: string; image?: string; signal?: AbortSignal } = {},
+): Promise<HostSignatureCheck> {
+  const p = parseDigest(digest);
+  if (!p) throw new TypeError(`Expected \`digest\` to be a digest, got \`${digest}\``);
+  const dir = options.dir ?? HOST_IMAGES_DIR;
+  const sigPath = `${dir}/signatures/${p.hex}.sig`;
+  const sig = options.signal ? { signal: options.signal } : {};
+  await c.run(`mkdir -p ${quotePath(`${dir}/signatures`)}`, { hide: true, ...sig });
+  if (options.signature !== undefined) await c.put(options.signature, sigPath, { mode: 0o644, ...sig });
+  const r = await c.run(`digest=${shellQuote(digest)}; sig=${quotePath(sigPath)}\n${IMAGE_VERIFY_SNIPPET}`, { hide: true, warn: true, ...sig });
+  if (r.exitCode === REFUSED_EXIT) {
+    throw new DeployError('SIGNATURE', `${c.host} refused image ${options.image ?? digest}: ${r.stderr.trim().replace(/^refused: /, '')}`, { host: c.host });
+  }
+  if (r.exitCode !== 0) throw new DeployError('SIGNATURE', `${c.host}: could not check the signature of image ${options.image ?? digest}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  const m = /^signedBy (.+)$/m.exec(r.stdout);
+  return m ? { required: true, signedBy: m[1]!.trim() } : { required: false };
 }

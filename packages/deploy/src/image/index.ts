@@ -31,5 +31,5 @@ export { buildImage, mergeEnv } from './build.js';
 export type { BuildImageOptions, BuiltImage } from './build.js';
 export { signImage, verifyImageSignature, imageSignaturePath, looksLikeImage, IMAGE_SIGNATURE_NAMESPACE } from './sign.js';
 export { LayerSnapshots, chainIds } from './snapshots.js';
-export { pushImage, missingBlobs, commitBlobs, imageBlobs, HOST_IMAGES_DIR } from './distribute.js';
-export type { PushImageOptions, PushResult } from './distribute.js';
+export { pushImage, missingBlobs, commitBlobs, imageBlobs, checkImageSignatureOnHost, HOST_IMAGES_DIR, IMAGE_VERIFY_SNIPPET } from './distribute.js';
+export type { PushImageOptions, PushResult, HostSignatureCheck } from './distribute.js';

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Connection } from '../../src/index.js';
-import { FileContentStore, buildImage, commitBlobs, loadImage, missingBlobs, pushImage } from '../../src/image/index.js';
-import { sha256 } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { FileContentStore, buildImage, commitBlobs, loadImage, missingBlobs, pushImage, signImage } from '../../src/image/index.js';
+import { hasTool, sha256 } from './helpers.js';
 
 let dir: string;
 let host: string;
@@ -95,3 +97,45 @@ describe('pushImage (local transport)', () => {
     expect(existsSync(join(host, '.flotilla/images/blobs/sha256', v1.layers[1]!.digest.slice(7)))).toBe(false);
   });
 });
+
+describe.runIf(hasTool('ssh-keygen') || process.env.CI === 'true')('pushImage to a host with ~/.flotilla/allowed_signers', () => {
+  function trust() {
+    for (const who of ['alice', 'mallory']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', who, '-f', join(dir, who)]);
+    const pub = readFileSync(join(dir, 'alice.pub'), 'utf8').split(' ');
+    mkdirSync(join(host, '.flotilla'), { recursive: true });
+    writeFileSync(join(host, '.flotilla/allowed_signers'), `alice@example.com ${pub[0]} ${pub[1]}\n`);
+  }
+  const noBlobs = () => !existsSync(join(host, '.flotilla/images/blobs/sha256')) || readdirSync(join(host, '.flotilla/images/blobs/sha256')).length === 0;
+
+  it('refuses an unsigned image before sending any blob, naming the host and the reason', async () => {
+    trust();
+    const [v1] = await versions();
+    await expect(pushImage(c, v1, store)).rejects.toMatchObject({ code: 'SIGNATURE', host: 'h1', message: expect.stringMatching(/^h1 refused image .*app1.oci.tar: .*allowed_signers exists and image sha256:[a-f0-9]{64} has no signature$/) as unknown });
+    expect(noBlobs()).toBe(true);
+  });
+
+  it('accepts an image signed by a listed principal (<archive>.sig found beside it) and says who signed', async () => {
+    trust();
+    const [v1] = await versions();
+    await signImage(v1.reference.path, { key: join(dir, 'alice') });
+    const r = await pushImage(c, v1, store);
+    expect(r.signedBy).toBe('alice@example.com');
+    expect(r.sent.length).toBe(4);
+  });
+
+  it('refuses a signature by an unlisted key, or one for another image', async () => {
+    trust();
+    const [v1, v2] = await versions();
+    await signImage(v1.reference.path, { key: join(dir, 'mallory') });
+    await expect(pushImage(c, v1, store)).rejects.toThrow(/not from a signer in/);
+    await signImage(v1.reference.path, { key: join(dir, 'alice') });
+    await expect(pushImage(c, v2, store, { signature: `${v1.reference.path}.sig` })).rejects.toThrow(/bad signature on image sha256:[a-f0-9]{64} \(signer alice@example.com, namespace flotilla-image\)/);
+    expect(noBlobs()).toBe(true);
+  });
+
+  it('a host without allowed_signers takes unsigned images (signedBy absent)', async () => {
+    const [v1] = await versions();
+    expect((await pushImage(c, v1, store)).signedBy).toBeUndefined();
+  });
+});
+
