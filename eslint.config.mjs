@@ -46,6 +46,8 @@ export default tseslint.config(
       '**/vitest.config.ts',
       '**/vitest.e2e.config.ts',
       'tools/**',
+      // plain scripts that tools/pack-check.mjs copies into a packed install and runs there
+      '**/test/pack/**',
       'bench/**/*.mjs',
       'apps/cli/bin/**',
       '**/coverage/**',

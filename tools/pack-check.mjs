@@ -11,7 +11,13 @@
 //      and `keywords`; the tarball of every package installed carries the repository's LICENSE
 //      (byte for byte) and README.md;
 //   6. the build guard: the package's `prepack` (tools/prepack.mjs) makes `npm pack` of a copy
-//      without dist/ fail, saying to build first.
+//      without dist/ fail, saying to build first;
+//   7. optional peer dependencies (peerDependenciesMeta optional, e.g. cluster's etcd3) stay
+//      optional: the packed install leaves them out (unless a package of the closure depends on
+//      them), the built .d.ts never imports them, and every export loads without them;
+//   8. the package's own checks of the installed package: each `test/pack/*.mjs` of the package
+//      runs with the consumer project as its working directory (e.g. the error a user gets when
+//      an optional peer is missing).
 // A private package is not published, so it is skipped (its users' checks cover it).
 // Usage: node tools/pack-check.mjs <package-dir>
 import { execFileSync } from 'node:child_process';
@@ -103,6 +109,24 @@ else if (!readFileSync(join(pkgDir, 'LICENSE')).equals(readFileSync(join(root, '
   meta.push('LICENSE differs from the repository root LICENSE (copy it again)');
 if (meta.length > 0) fail('package.json metadata is incomplete', meta.map((m) => `  ${m}`).join('\n'));
 
+// 7. The types of a package must not need its optional peers.
+const optionalPeers = Object.entries(pkg.peerDependenciesMeta ?? {})
+  .filter(([, m]) => m?.optional)
+  .map(([name]) => name);
+for (const peer of optionalPeers) {
+  if (pkg.dependencies?.[peer]) fail(`${peer} is an optional peer dependency and a dependency: it must be one or the other`);
+  if (!pkg.peerDependencies?.[peer]) fail(`${peer} is in peerDependenciesMeta but not in peerDependencies`);
+}
+if (optionalPeers.length > 0 && existsSync(join(pkgDir, 'dist'))) {
+  const quoted = new RegExp(`(from\\s*|import\\(\\s*)["'](${optionalPeers.map((n) => n.replace(/[/.]/g, '\\$&')).join('|')})(/[^"']*)?["']`);
+  for (const f of readdirSync(join(pkgDir, 'dist'), { recursive: true })) {
+    const file = String(f);
+    if (!/\.d\.ts$/.test(file)) continue;
+    const m = quoted.exec(readFileSync(join(pkgDir, 'dist', file), 'utf8'));
+    if (m) fail(`dist/${file} imports the optional peer ${m[2]}: a consumer without it could not type-check; declare the types this package needs itself`);
+  }
+}
+
 try {
   run(bin('publint'), ['--strict'], { cwd: pkgDir });
 } catch (e) {
@@ -125,6 +149,14 @@ try {
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs], { cwd: app });
+  // 7. Optional peers are left out of the install unless something in the closure needs them.
+  for (const peer of optionalPeers) {
+    const wantedBy = [...closure].filter(([, dir]) => readPkg(dir).dependencies?.[peer]).map(([n]) => n);
+    const present = existsSync(join(app, 'node_modules', ...peer.split('/'), 'package.json'));
+    if (wantedBy.length === 0 && present) fail(`the optional peer ${peer} was installed although nothing asked for it`);
+    if (wantedBy.length > 0 && !present) fail(`${peer} is a dependency of ${wantedBy.join(', ')} but was not installed`);
+  }
+
   // Every tarball installed carries the licence and a README.
   for (const [name] of closure) {
     const installed = join(app, 'node_modules', ...name.split('/'));
@@ -193,7 +225,20 @@ try {
   } catch (e) {
     fail('a consumer could not import the package at run time', `${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
-  console.log(`pack-check ${pkg.name}: metadata, LICENSE, build guard, publint, attw, packed install, types and import of ${entries.join(', ')} ok`);
+  // 8. The package's own checks of what was installed.
+  const packTests = join(pkgDir, 'test', 'pack');
+  const own = existsSync(packTests) ? readdirSync(packTests).filter((f) => f.endsWith('.mjs')).sort() : [];
+  for (const f of own) {
+    try {
+      // Copied into the consumer, so its imports resolve to the installed packages.
+      writeFileSync(join(app, `pack-${f}`), readFileSync(join(packTests, f)));
+      run(process.execPath, [`pack-${f}`], { cwd: app });
+    } catch (e) {
+      fail(`test/pack/${f} failed against the packed install`, `${e.stdout ?? ''}${e.stderr ?? ''}`);
+    }
+  }
+  const extra = [optionalPeers.length ? `optional peers (${optionalPeers.join(', ')})` : '', ...own.map((f) => `test/pack/${f}`)].filter(Boolean);
+  console.log(`pack-check ${pkg.name}: ${extra.length ? `${extra.join(', ')}, ` : ''}metadata, LICENSE, build guard, publint, attw, packed install, types and import of ${entries.join(', ')} ok`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -19,7 +19,8 @@ export type ClusterErrorCode =
   | 'compacted'
   | 'runtime-failed'
   | 'timeout'
-  | 'in-use';
+  | 'in-use'
+  | 'dependency-missing';
 
 const BRAND = Symbol.for('@flotilla/cluster/ClusterError');
 

@@ -71,7 +71,7 @@ export type { MemoryKvStoreOptions } from './store/memory.js';
 export { FileKvStore, openFileStore, fileStorePaths } from './store/file.js';
 export type { FileKvStoreOptions } from './store/file.js';
 export { EtcdKvStore, openEtcdStore } from './store/etcd.js';
-export type { EtcdStoreOptions } from './store/etcd.js';
+export type { EtcdStoreOptions, EtcdClientOptions, Etcd3Client } from './store/etcd.js';
 export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, keyOf } from './store/resources.js';
 export type { StoreEntry, ResourceWatchEvent, PreconditionOptions } from './store/resources.js';
 export { parseStoreUrl } from './store/url.js';

@@ -3,9 +3,14 @@
  * etcd already. etcd's data model is the contract's model (revisions, modRevision,
  * compare-and-set as a transaction, watch from a revision with previous values), so this
  * is a thin translation.
+ *
+ * etcd3 is an optional peer dependency: it loads only in {@link openEtcdStore} (see
+ * `etcd-client.ts`), and the public types here do not mention it, so a program that never
+ * opens an etcd store type-checks and runs without it installed.
  */
-import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { ClusterError, ConflictError } from '../errors.js';
+import { loadEtcd3 } from './etcd-client.js';
 import { Channel } from './channel.js';
 import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
 
@@ -13,8 +18,29 @@ import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from
 export interface EtcdStoreOptions {
   /** Interval of `progress` events on watches; 0 disables them. @default 5000 */
   progressIntervalMs?: number;
-  /** Passed to the etcd3 client (credentials, auth, ...). @default {} */
-  client?: Omit<IOptions, 'hosts'>;
+  /** Passed to the etcd3 client (its `IOptions` without `hosts`: credentials, auth, ...). @default {} */
+  client?: EtcdClientOptions;
+}
+
+/**
+ * Options of the etcd3 client (etcd3's `IOptions` without `hosts`). The common ones are
+ * spelled out; any other etcd3 option passes through as it is. Declared here so that this
+ * package's types do not need etcd3 installed.
+ */
+export interface EtcdClientOptions {
+  /** TLS: the CA certificate, and a client certificate and key for mutual TLS. */
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  /** etcd user and password (etcd's auth). */
+  auth?: { username: string; password: string; [option: string]: unknown };
+  /** How long to wait for a connection, in milliseconds. */
+  dialTimeout?: number;
+  /** Other etcd3 options (grpcOptions, defaultCallOptions, faultHandling, ...). */
+  [option: string]: unknown;
+}
+
+/** An `Etcd3` client of the etcd3 package (typed loosely so that these types need no etcd3). */
+export interface Etcd3Client {
+  close(): void;
 }
 
 function toKv(kv: IKeyValue): KeyValue {
@@ -37,8 +63,9 @@ export class EtcdKvStore implements KvStore {
   readonly #progressIntervalMs: number;
   readonly #watchers = new Set<() => void>();
 
-  constructor(client: Etcd3, options: EtcdStoreOptions = {}) {
-    this.#client = client;
+  /** `client` is an `Etcd3` instance of the etcd3 package; {@link openEtcdStore} makes one. */
+  constructor(client: Etcd3Client, options: EtcdStoreOptions = {}) {
+    this.#client = client as Etcd3;
     this.#progressIntervalMs = options.progressIntervalMs ?? 5000;
   }
 
@@ -176,9 +203,13 @@ export class EtcdKvStore implements KvStore {
   }
 }
 
-/** Connects to etcd at `hosts` (e.g. `["127.0.0.1:23790"]`). The etcd3 module loads only here. */
+/**
+ * Connects to etcd at `hosts` (e.g. `["127.0.0.1:23790"]`). The etcd3 module loads only here;
+ * without it installed this throws a {@link ClusterError} with code `dependency-missing` that
+ * says `npm i etcd3`.
+ */
 export async function openEtcdStore(hosts: readonly string[], options: EtcdStoreOptions = {}): Promise<EtcdKvStore> {
-  const { Etcd3 } = await import('etcd3');
+  const { Etcd3 } = await loadEtcd3();
   const client = new Etcd3({ ...options.client, hosts: hosts.map((h) => (/^https?:\/\//.test(h) ? h : `http://${h}`)) });
   return new EtcdKvStore(client, options);
 }
