@@ -33,3 +33,5 @@ export { signImage, verifyImageSignature, imageSignaturePath, looksLikeImage, IM
 export { LayerSnapshots, chainIds } from './snapshots.js';
 export { pushImage, missingBlobs, commitBlobs, imageBlobs, checkImageSignatureOnHost, HOST_IMAGES_DIR, IMAGE_VERIFY_SNIPPET } from './distribute.js';
 export type { PushImageOptions, PushResult, HostSignatureCheck } from './distribute.js';
+export { runtimeSpec, containerArgs, containerEnv, parseImageUser, CPU_PERIOD_US } from './runtime-spec.js';
+export type { RuntimeSpec, RuntimeSpecInput } from './runtime-spec.js';

@@ -25,7 +25,7 @@
 import { execFile } from 'node:child_process';
 import { createWriteStream, type Stats } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
@@ -447,6 +447,7 @@ export async function unpackImage(
   options: UnpackImageOptions = {},
 ): Promise<{ rootfs: string; layers: AppliedLayer[] }> {
   const tmp = `${target}.partial-${process.pid}-${Date.now().toString(36)}`;
+  await mkdir(dirname(target), { recursive: true });
   await mkdir(tmp, { mode: 0o755 });
   const applied: AppliedLayer[] = [];
   try {

@@ -1,0 +1,179 @@
+/**
+ * The OCI runtime bundle's `config.json`, as data: a pure function of the image config and
+ * what the instance asks for (DESIGN.md, Containers: "build it as a pure function of image
+ * config + template, test it as data, and leave namespaces and cgroups to runc").
+ *
+ * Defaults follow `runc spec` (and `runc spec --rootless`): pid, ipc, uts and mount
+ * namespaces, a user namespace mapping the host user to root when rootless; the host's
+ * network (DESIGN: no network namespace unless a Network exists); /proc, /dev, /dev/pts,
+ * /dev/shm, /dev/mqueue, /sys (a read-only bind when rootless), /sys/fs/cgroup; runc's masked
+ * and read-only paths; three capabilities; `noNewPrivileges`; RLIMIT_NOFILE 1024.
+ * Rootful, `resources` become cgroup limits (cpu quota over a 100 ms period, memory limit);
+ * rootless, limits are left out (runc must not fail on them) and `limitsEnforced` is false.
+ */
+import { ImageError } from './errors.js';
+import type { ImageConfig } from './oci.js';
+
+/** The part of the OCI runtime spec Flotilla writes (runtime-spec 1.0.2). */
+export interface RuntimeSpec {
+  ociVersion: string;
+  process: {
+    terminal: boolean;
+    user: { uid: number; gid: number; additionalGids?: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: Record<'bounding' | 'effective' | 'permitted' | 'ambient', string[]>;
+    rlimits: { type: string; hard: number; soft: number }[];
+    noNewPrivileges: boolean;
+  };
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: { destination: string; type: string; source: string; options?: string[] }[];
+  linux: {
+    uidMappings?: { containerID: number; hostID: number; size: number }[];
+    gidMappings?: { containerID: number; hostID: number; size: number }[];
+    namespaces: { type: string; path?: string }[];
+    resources?: { memory?: { limit: number }; cpu?: { quota: number; period: number } };
+    maskedPaths: string[];
+    readonlyPaths: string[];
+  };
+}
+
+/** What {@link runtimeSpec} needs. */
+export interface RuntimeSpecInput {
+  /** The image's config. */
+  image: Pick<ImageConfig, 'config'>;
+  /** Replaces the image's Entrypoint and Cmd (the template's `command`). */
+  command?: readonly string[];
+  /** Replaces the image's Cmd (the template's `args`), after `command` or the Entrypoint. */
+  args?: readonly string[];
+  /** Added to the image's Env; a key given again replaces it (HOST, PORT, PORT_<name>…). */
+  env?: Readonly<Record<string, string>>;
+  /** The container's hostname (the instance's name). */
+  hostname: string;
+  /** The rootfs, relative to the bundle. @default 'rootfs' */
+  rootfs?: string;
+  /** @default false (writable, as Docker's and Kubernetes' are) */
+  readOnlyRootFilesystem?: boolean;
+  /** Rootless: a user namespace mapping `hostUid`/`hostGid` to root, no cgroup limits. */
+  rootless: boolean;
+  /** The host user and group mapped to root when rootless. */
+  hostUid?: number;
+  hostGid?: number;
+  /** The image's `User` resolved to ids (see {@link parseImageUser}). @default root */
+  user?: { uid: number; gid: number };
+  /** Requests/limits: cpu in millicores, memory in bytes. Enforced only rootful. */
+  resources?: { cpuMillis?: number; memoryBytes?: number };
+}
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+/** The cgroup CPU period (µs): a quota of `cpuMillis * 100` µs per 100 ms is `cpuMillis`/1000 cores. */
+export const CPU_PERIOD_US = 100_000;
+
+/** The process's argv: `command` (+ `args`) if given, else Entrypoint + (`args` or Cmd), as Docker and Kubernetes do. */
+export function containerArgs(image: Pick<ImageConfig, 'config'>, command?: readonly string[], args?: readonly string[]): string[] {
+  const c = image.config ?? {};
+  if (command !== undefined && command.length > 0) return [...command, ...(args ?? [])];
+  return [...(c.Entrypoint ?? []), ...(args ?? c.Cmd ?? [])];
+}
+
+/** The image's Env with `add` merged in (same key replaced in place; PATH defaulted). */
+export function containerEnv(image: Pick<ImageConfig, 'config'>, add: Readonly<Record<string, string>> = {}): string[] {
+  const out = [...(image.config?.Env ?? [])];
+  if (!out.some((e) => e.startsWith('PATH='))) out.unshift(DEFAULT_PATH);
+  for (const [k, v] of Object.entries(add)) {
+    const i = out.findIndex((e) => e.startsWith(`${k}=`));
+    if (i >= 0) out[i] = `${k}=${v}`;
+    else out.push(`${k}=${v}`);
+  }
+  return out;
+}
+
+/**
+ * Resolves an image's `User` (`uid`, `uid:gid`, `name`, `name:group`) against the rootfs's
+ * /etc/passwd and /etc/group contents (strings, so this stays pure); `IMAGE_INVALID` when a
+ * name is unknown. Empty means root.
+ */
+export function parseImageUser(user: string | undefined, files: { passwd?: string; group?: string } = {}): { uid: number; gid: number } {
+  if (!user) return { uid: 0, gid: 0 };
+  const [u, g] = user.split(':', 2) as [string, string | undefined];
+  const rows = (text: string | undefined) => (text ?? '').split('\n').map((l) => l.split(':')).filter((r) => r.length >= 3);
+  let uid: number;
+  let gid: number | undefined;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    const row = rows(files.passwd).find((r) => r[2] === u);
+    if (row?.[3] !== undefined && /^\d+$/.test(row[3])) gid = Number(row[3]);
+  } else {
+    const row = rows(files.passwd).find((r) => r[0] === u);
+    if (!row || !/^\d+$/.test(row[2]!)) throw new ImageError('IMAGE_INVALID', `the image's user ${JSON.stringify(u)} is not in its /etc/passwd`, {});
+    uid = Number(row[2]);
+    gid = row[3] !== undefined && /^\d+$/.test(row[3]) ? Number(row[3]) : undefined;
+  }
+  if (g !== undefined && g !== '') {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const row = rows(files.group).find((r) => r[0] === g);
+      if (!row || !/^\d+$/.test(row[2]!)) throw new ImageError('IMAGE_INVALID', `the image's group ${JSON.stringify(g)} is not in its /etc/group`, {});
+      gid = Number(row[2]);
+    }
+  }
+  return { uid, gid: gid ?? 0 };
+}
+
+/** Builds `config.json` (see the module's rules); `limitsEnforced` says whether resources became cgroup limits. */
+export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limitsEnforced: boolean } {
+  const args = containerArgs(input.image, input.command, input.args);
+  if (args.length === 0) throw new ImageError('IMAGE_INVALID', 'the image has no Entrypoint or Cmd and the template gives no command: nothing to run', {});
+  if (!input.hostname) throw new TypeError('Expected `hostname` to be a non-empty string');
+  const user = input.user ?? { uid: 0, gid: 0 };
+  const mounts: RuntimeSpec['mounts'] = [
+    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(input.rootless ? [] : ['gid=5'])] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    input.rootless
+      ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+  ];
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.rootless ? [{ type: 'user' }] : [])];
+  const linux: RuntimeSpec['linux'] = {
+    namespaces,
+    maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
+    readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+  };
+  if (input.rootless) {
+    linux.uidMappings = [{ containerID: 0, hostID: input.hostUid ?? 0, size: 1 }];
+    linux.gidMappings = [{ containerID: 0, hostID: input.hostGid ?? 0, size: 1 }];
+  }
+  const r = input.resources ?? {};
+  const limitsEnforced = !input.rootless;
+  if (limitsEnforced && (r.memoryBytes !== undefined || r.cpuMillis !== undefined)) {
+    linux.resources = {
+      ...(r.memoryBytes !== undefined ? { memory: { limit: r.memoryBytes } } : {}),
+      ...(r.cpuMillis !== undefined ? { cpu: { quota: Math.max(1000, Math.round(r.cpuMillis * (CPU_PERIOD_US / 1000))), period: CPU_PERIOD_US } } : {}),
+    };
+  }
+  const spec: RuntimeSpec = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: user.uid, gid: user.gid },
+      args,
+      env: containerEnv(input.image, input.env),
+      cwd: input.image.config?.WorkingDir || '/',
+      capabilities: { bounding: [...CAPS], effective: [...CAPS], permitted: [...CAPS], ambient: [...CAPS] },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: input.rootfs ?? 'rootfs', readonly: input.readOnlyRootFilesystem ?? false },
+    hostname: input.hostname,
+    mounts,
+    linux,
+  };
+  return { spec, limitsEnforced };
+}
