@@ -165,7 +165,8 @@ describe('Connection: a timeout ends the call whatever the host does', () => {
   });
 
   it('the deploy lock: a task whose host freezes fails at its timeout; the release gives up after a second and says so', async () => {
-    const { c, host } = freezable({ commandTimeoutMs: 150 });
+    // The lock is taken before the host freezes: a budget a loaded machine cannot miss there.
+    const { c, host } = freezable({ commandTimeoutMs: 1000 });
     const warnings: string[] = [];
     await expect(
       withDeployLock(
@@ -246,7 +247,8 @@ describe('--persist: the connection daemon lets go of a frozen host', () => {
 
   it('a command relayed to a frozen host ends at its timeout; the daemon drops that connection and the next command gets a new one', async () => {
     const { c, made, host, controlDir } = setup();
-    await c.run('true');
+    // Warm-up (starts the daemon, opens the connection): not what is measured, so not 150 ms.
+    await c.run('true', { timeoutMs: 10_000 });
     host.frozen = true;
     await expect(c.run('echo never')).rejects.toMatchObject({ code: 'TIMEOUT', phase: 'command', message: 'command timed out after 150 ms on h: echo never' });
     host.frozen = false;
@@ -260,7 +262,7 @@ describe('--persist: the connection daemon lets go of a frozen host', () => {
 
   it('a file operation relayed to a frozen host ends at its timeout, and the client has the daemon drop the connection', async () => {
     const { c, made, host } = setup();
-    await c.run('true');
+    await c.run('true', { timeoutMs: 10_000 });
     host.frozen = true;
     await expect((await c.files()).stat('x')).rejects.toMatchObject({ code: 'TIMEOUT', message: 'SFTP stat timed out after 150 ms on h: x' });
     host.frozen = false;
