@@ -358,3 +358,67 @@ describe('flo store (in process; the damage cases run on the built flo in e2e/st
   });
 });
 
+
+/** A loopback port nobody listens on: bound by the OS, then released (not listened on again). */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('no silent hangs on an unreachable store (issue 17): progress on stderr, exit 1 by --request-timeout naming the endpoint', { timeout: 30_000 }, () => {
+  it('flo kv get with nothing listening', async () => {
+    const port = await closedPort();
+    const ep = `http://127.0.0.1:${port}`;
+    const t = io(project());
+    const started = Date.now();
+    const code = await main(['kv', 'get', 'foo', '--endpoints', ep, '--request-timeout', '2'], t.io);
+    const elapsed = Date.now() - started;
+    expect(code).toBe(1);
+    // A correctness bound (the window is 2 s; it used to be a fixed 15 s), not a speed figure.
+    expect(elapsed).toBeLessThan(8_000);
+    expect(t.err()).toContain(`flo: trying ${ep} (connection refused); retrying until 2 s\n`);
+    expect(t.err().split('\n').filter((l) => l.startsWith('flo: trying'))).toHaveLength(1); // once per endpoint, not per retry
+    expect(t.err()).toMatch(new RegExp(`no member answered within 2 s; tried ${ep.replace(/\./g, '\\.')} \\(connection refused\\)`));
+    expect(t.out()).toBe('');
+  });
+
+  it('flo get --store flotilla://… with nothing listening, every endpoint named', async () => {
+    const [p1, p2] = [await closedPort(), await closedPort()];
+    const t = io(project());
+    const started = Date.now();
+    const code = await main(['get', 'replicasets', '--store', `flotilla://127.0.0.1:${p1},127.0.0.1:${p2}`, '--request-timeout', '2'], t.io);
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(8_000);
+    for (const p of [p1, p2]) {
+      expect(t.err()).toContain(`flo: trying http://127.0.0.1:${p} (connection refused); retrying until 2 s\n`);
+      expect(t.err()).toMatch(new RegExp(`tried .*http://127\\.0\\.0\\.1:${p} \\(connection refused\\)`));
+    }
+    expect(t.out()).toBe('');
+  });
+
+  it('a reachable store answers as before, with nothing extra on stderr', async () => {
+    const kv = await stallingKv(100);
+    try {
+      const ep = kv.url.replace('flotilla://', 'http://');
+      const put = io(project());
+      expect(await main(['kv', 'put', 'foo', 'bar', '--endpoints', ep, '--request-timeout', '2'], put.io)).toBe(0);
+      const get = io(project());
+      expect(await main(['kv', 'get', 'foo', '--endpoints', ep, '--request-timeout', '2'], get.io)).toBe(0);
+      expect(get.out()).toBe('bar\n');
+      expect(put.err() + get.err()).toBe('');
+    } finally {
+      kv.release();
+      await kv.close();
+    }
+  });
+
+  it('--request-timeout must be a positive number of seconds', async () => {
+    const t = io(project());
+    expect(await main(['kv', 'get', 'foo', '--request-timeout', 'soon'], t.io)).toBe(2);
+    expect(t.err()).toContain('--request-timeout soon: expected seconds');
+  });
+});

@@ -9,9 +9,38 @@ import type { CommandContext } from './registry.js';
 import { colorsFor, type Colors } from '../output/colors.js';
 import { formatTable } from '../output/table.js';
 
+/** `--request-timeout SECONDS`: how long a call to a flotilla:// store (or `flo kv` endpoints) may keep retrying. */
+export const requestTimeoutOption: OptionSpec = {
+  name: 'request-timeout',
+  type: 'string',
+  value: 'SECONDS',
+  description: 'give up on an unreachable store or endpoint after this long, naming every endpoint tried (default 10)',
+};
+
+/**
+ * Client options for the Flotilla KV from `--request-timeout`: one deadline per call, and a
+ * stderr line the first time each endpoint fails (`flo: trying URL (why); retrying until N s`),
+ * so an unreachable store is never a silent wait.
+ */
+export function kvRetryOptions(ctx: CommandContext): { requestTimeoutMs: number; retryWindowMs: number; onRetry: (info: { endpoint: string; reason: string }) => void } {
+  const ms = secondsOption(ctx, 'request-timeout', 10_000);
+  if (ms <= 0) throw new UsageError('--request-timeout: expected more than 0 seconds');
+  const told = new Set<string>();
+  return {
+    requestTimeoutMs: ms,
+    retryWindowMs: ms,
+    onRetry({ endpoint, reason }) {
+      if (told.has(endpoint)) return;
+      told.add(endpoint);
+      ctx.stderr.write(`flo: trying ${endpoint} (${reason}); retrying until ${ms / 1000} s\n`);
+    },
+  };
+}
+
 /** Options every cluster command takes. */
 export const clusterOptions: readonly OptionSpec[] = [
   { name: 'store', type: 'string', value: 'URL', description: 'the desired state: file:///abs/dir (default ./.flotilla), flotilla://h:p,…, etcd://h:p,…' },
+  requestTimeoutOption,
   { name: 'ssh-config', type: 'string', value: 'FILE', description: 'ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config' },
   { name: 'accept-new-host-keys', type: 'boolean', description: 'accept and record unknown host keys (changed keys are always refused)' },
 ];
@@ -65,6 +94,7 @@ export async function openCluster(ctx: CommandContext, options: { artifactDir?: 
     cwd: ctx.cwd,
     ...(options.artifactDir ? { artifactDir: options.artifactDir } : {}),
     file: { onWarning: (m) => void ctx.stderr.write(`flo: warning: ${m}\n`) },
+    raft: { client: kvRetryOptions(ctx) },
   });
   let runtime: Cluster.DeployRuntime | undefined;
   const sshConfig = stringOption(ctx, 'ssh-config');

@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, readFileSync, renameSync, writeSync } from 'node:
 import path from 'node:path';
 import { openPrivateFileSync } from '@flotilla/sys';
 import { UsageError } from '../cli/args.js';
+import { kvRetryOptions, requestTimeoutOption } from '../cli/cluster-context.js';
 import { readTokenFile } from '../cli/secret-file.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import { formatTable } from '../output/table.js';
@@ -42,6 +43,7 @@ export const command: CommandModule = {
     { name: 'endpoints', type: 'string', value: 'URL,…', description: 'client URLs of members' },
     { name: 'token-file', type: 'string', value: 'FILE', description: 'file holding the bearer token' },
     { name: 'tls-ca', type: 'string', value: 'FILE', description: 'CA (PEM) to trust for https endpoints' },
+    requestTimeoutOption,
     { name: 'prefix', type: 'string', value: 'P', description: 'get/watch every key with this prefix' },
     { name: 'limit', type: 'string', value: 'N', description: 'at most N keys (get --prefix)' },
     { name: 'serializable', type: 'boolean', description: 'read the answering member\'s local state (may be stale)' },
@@ -71,7 +73,7 @@ export const command: CommandModule = {
     const token = tokenFile !== undefined ? readTokenFile(ctx.cwd, 'token-file', tokenFile) : undefined;
     const ca = readOpt('tls-ca');
     const { KvClient, isKvError } = await import('@flotilla/raft/client');
-    const client = new KvClient({ endpoints, ...(token ? { token } : {}), ...(ca ? { ca } : {}) });
+    const client = new KvClient({ endpoints, ...(token ? { token } : {}), ...(ca ? { ca } : {}), ...kvRetryOptions(ctx) });
     const out = (s: string) => void ctx.stdout.write(s);
     try {
       switch (verb) {

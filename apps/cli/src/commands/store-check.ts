@@ -1,5 +1,5 @@
 import { UsageError } from '../cli/args.js';
-import { stringOption } from '../cli/cluster-context.js';
+import { kvRetryOptions, requestTimeoutOption, stringOption } from '../cli/cluster-context.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import type * as Cluster from '@flotilla/cluster';
 
@@ -97,7 +97,7 @@ export const command: CommandModule = {
     'restore a backup).',
   ].join('\n'),
   deployOptions: false,
-  options: [storeOption, { name: 'keep-intact', type: 'boolean', description: 'repair: keep every intact record up to the first damage, drop the rest' }],
+  options: [storeOption, requestTimeoutOption, { name: 'keep-intact', type: 'boolean', description: 'repair: keep every intact record up to the first damage, drop the rest' }],
   async run(ctx) {
     const [verb, extra] = ctx.args.positionals;
     if (verb === undefined) throw new UsageError('store needs a subcommand: check or repair');
@@ -110,7 +110,7 @@ export const command: CommandModule = {
     const cluster = await import('@flotilla/cluster');
     const url = stringOption(ctx, 'store');
     if (url !== undefined && !url.startsWith('file://')) ctx.stderr.write(`flo: listing every object of ${url}\n`);
-    const report = await cluster.checkStore(url, { cwd: ctx.cwd });
+    const report = await cluster.checkStore(url, { cwd: ctx.cwd, raft: { client: kvRetryOptions(ctx) } });
     if (raw === 'json') ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (report.type === 'file') printFile(ctx, report);
     else {

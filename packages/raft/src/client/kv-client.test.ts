@@ -123,3 +123,31 @@ describe('KvClient', () => {
     expect(() => new KvClient({ endpoints: ['127.0.0.1:1'] })).toThrow(/http/);
   });
 });
+
+describe('KvClient with no member reachable (issue 17: no silent hangs)', () => {
+  async function closedPort(): Promise<number> {
+    const s = http.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    return port;
+  }
+
+  it.each([
+    ['a read', (c: KvClient) => c.get('k')],
+    ['a write', (c: KvClient) => c.put('k', 'v')],
+  ])('%s reports each failed endpoint through onRetry and rejects at the deadline naming every endpoint and its last error', async (_, call) => {
+    const eps = [`http://127.0.0.1:${await closedPort()}`, `http://127.0.0.1:${await closedPort()}`];
+    const retries: { endpoint: string; reason: string }[] = [];
+    const c = new KvClient({ endpoints: eps, retryWindowMs: 600, onRetry: (i) => retries.push({ endpoint: i.endpoint, reason: i.reason }) });
+    clients.push(c);
+    const err: unknown = await call(c).then(() => undefined, (e: unknown) => e);
+    expect(isKvError(err) && err.code).toBe('unavailable');
+    expect(isKvError(err) && err.mayHaveEffect).toBe(false);
+    for (const ep of eps) {
+      expect((err as Error).message).toContain(`${ep} (connection refused)`);
+      expect(retries).toContainEqual({ endpoint: ep, reason: 'connection refused' });
+    }
+    expect((err as Error).message).toContain('no member answered within 0.6 s');
+  });
+});

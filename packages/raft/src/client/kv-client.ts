@@ -12,10 +12,41 @@ export interface KvClientOptions {
   readonly token?: string;
   /** CA certificate(s) to trust for https endpoints. @default the system CAs */
   readonly ca?: string | Buffer;
-  /** Per-request timeout; a write that times out has an unknown outcome. @default 10000 */
+  /** Per-attempt timeout of one HTTP request; a write that times out has an unknown outcome. @default 10000 */
   readonly requestTimeoutMs?: number;
-  /** How long to keep retrying requests that certainly had no effect (no leader, connection refused). @default 15000 */
+  /**
+   * Deadline of one call, retries included: requests that certainly had no effect (no leader,
+   * connection refused) are retried until then, no attempt outlives it, and at the deadline
+   * the call rejects with a `KvError` naming every endpoint tried and the last error of each.
+   * @default 15000
+   */
   readonly retryWindowMs?: number;
+  /**
+   * Called before each retry with the endpoint that failed and why (for progress on stderr:
+   * an unreachable store is not a silent wait). @default none
+   */
+  readonly onRetry?: (info: KvRetryInfo) => void;
+}
+
+/** What {@link KvClientOptions.onRetry} is told. */
+export interface KvRetryInfo {
+  /** The endpoint that just failed. */
+  readonly endpoint: string;
+  /** Why, for people: `connection refused`, `no answer within 2000 ms`, `no-leader: …`. */
+  readonly reason: string;
+  /** Retries so far in this call (0 before the first). */
+  readonly attempt: number;
+  /** The call's retry window (ms): it gives up this long after it started. */
+  readonly retryWindowMs: number;
+}
+
+/** A short, human reason for a transport error. */
+function describeError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ETIMEDOUT') return (err as Error).message;
+  if (isKvError(err)) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** A transaction request (see `POST /v1/txn`). */
@@ -273,53 +304,72 @@ export class KvClient {
     return this.#endpoints[this.#next % this.#endpoints.length]!;
   }
 
-  async #findLeader(): Promise<void> {
+  async #findLeader(deadline: number, tried: Map<string, string>): Promise<void> {
     for (let i = 0; i < this.#endpoints.length; i++) {
       const ep = this.#endpoints[(this.#next + i) % this.#endpoints.length]!;
+      const left = deadline - Date.now();
+      if (left <= 0) return;
       try {
-        const res = await this.#send('GET', ep, '/v1/status', undefined);
-        if (res.status !== 200) continue;
+        const res = await this.#send('GET', ep, '/v1/status', undefined, left);
+        if (res.status !== 200) {
+          tried.set(ep, describeError(this.#error(res)));
+          continue;
+        }
         const s = JSON.parse(res.body.toString('utf8')) as { leader: number; members: { id: number; clientUrl: string }[] };
         const url = s.members.find((m) => m.id === s.leader)?.clientUrl;
         if (s.leader !== 0 && url) {
           this.#leaderUrl = url.replace(/\/+$/, '');
           return;
         }
-      } catch {
-        // try the next endpoint
+      } catch (err) {
+        tried.set(ep, describeError(err)); // try the next endpoint
       }
     }
   }
 
   async #request(method: string, path: string, body?: unknown, opts: { read?: boolean; allow404?: boolean; endpoint?: string } = {}): Promise<unknown> {
     const read = opts.read ?? false;
-    const deadline = Date.now() + (this.#o.retryWindowMs ?? 15_000);
+    const window = this.#o.retryWindowMs ?? 15_000;
+    const deadline = Date.now() + window;
+    const tried = new Map<string, string>();
     let attempt = 0;
-    if (!read && !this.#leaderUrl && !opts.endpoint) await this.#findLeader();
+    const gaveUp = (code: KvErrorCode, cause: unknown, mayHaveEffect: boolean): KvError => {
+      const list = [...tried].map(([ep, why]) => `${ep} (${why})`).join(', ');
+      return new KvError(code, `${method} ${path}: no member answered within ${window / 1000} s; tried ${list}`, { cause, mayHaveEffect });
+    };
+    const retry = async (endpoint: string): Promise<void> => {
+      this.#o.onRetry?.({ endpoint, reason: tried.get(endpoint) ?? 'failed', attempt, retryWindowMs: window });
+      this.#rotate(endpoint);
+      await sleep(Math.max(0, Math.min(1000, 25 * 2 ** Math.min(attempt++, 6), deadline - Date.now())));
+      if (!read) await this.#findLeader(deadline, tried);
+    };
+    if (!read && !this.#leaderUrl && !opts.endpoint) await this.#findLeader(deadline, tried);
     for (;;) {
       const endpoint = opts.endpoint ?? this.#pick(read);
       let res: Response;
+      const left = deadline - Date.now();
+      if (left <= 0 && tried.size > 0) throw gaveUp('unavailable', undefined, false);
       try {
-        res = await this.#send(method, endpoint, path, body === undefined ? undefined : JSON.stringify(body));
+        res = await this.#send(method, endpoint, path, body === undefined ? undefined : JSON.stringify(body), Math.max(1, left));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
         const safe = read || NEVER_SENT.has(code);
-        if (!safe || Date.now() > deadline) {
-          throw new KvError(read || NEVER_SENT.has(code) ? 'unavailable' : 'timeout', `${method} ${endpoint}${path} failed: ${(err as Error).message}`, { cause: err, mayHaveEffect: !safe });
+        tried.set(endpoint, describeError(err));
+        if (!safe) {
+          throw new KvError('timeout', `${method} ${endpoint}${path} failed: ${(err as Error).message}`, { cause: err, mayHaveEffect: true });
         }
-        this.#rotate(endpoint);
-        await sleep(Math.min(1000, 25 * 2 ** Math.min(attempt++, 6)));
-        if (!read) await this.#findLeader();
+        if (Date.now() >= deadline) throw gaveUp('unavailable', err, false);
+        await retry(endpoint);
         continue;
       }
       if (res.status === 200) return res.body.length ? JSON.parse(res.body.toString('utf8')) : {};
       const err = this.#error(res);
       if (res.status === 404 && opts.allow404 && err.code === 'not-found') return undefined;
       const retryable = err.code === 'no-leader' || err.code === 'too-many-requests' || (read && res.status >= 500);
-      if (retryable && Date.now() < deadline) {
-        this.#rotate(endpoint);
-        await sleep(Math.min(1000, 25 * 2 ** Math.min(attempt++, 6)));
-        if (!read) await this.#findLeader();
+      if (retryable) {
+        tried.set(endpoint, describeError(err));
+        if (Date.now() >= deadline) throw gaveUp(err.code, err, err.mayHaveEffect);
+        await retry(endpoint);
         continue;
       }
       throw err;
@@ -365,17 +415,26 @@ export class KvClient {
     return req;
   }
 
-  #send(method: string, endpoint: string, path: string, body: string | undefined): Promise<Response> {
+  #send(method: string, endpoint: string, path: string, body: string | undefined, timeLeftMs = Infinity): Promise<Response> {
     const url = new URL(endpoint + path);
     const isHttps = url.protocol === 'https:';
     return new Promise((resolve, reject) => {
       const req = (isHttps ? https : http).request(url, { method, headers: this.#headers(body), agent: isHttps ? this.#tlsAgent : this.#agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+        });
         res.on('error', reject);
       });
-      req.setTimeout(this.#o.requestTimeoutMs ?? 10_000, () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+      const idle = this.#o.requestTimeoutMs ?? 10_000;
+      req.setTimeout(idle, () => req.destroy(Object.assign(new Error(`no answer within ${idle} ms`), { code: 'ETIMEDOUT' })));
+      // The call's deadline bounds the whole attempt, connecting included.
+      const timer = Number.isFinite(timeLeftMs)
+        ? setTimeout(() => req.destroy(Object.assign(new Error(`no answer before the deadline (${Math.round(timeLeftMs)} ms)`), { code: 'ETIMEDOUT' })), timeLeftMs)
+        : undefined;
+      req.once('close', () => clearTimeout(timer));
       // A reset connection (even a reused keep-alive one) may have carried the request to a
       // server that crashed after proposing it: for writes that is an unknown outcome.
       req.on('error', reject);
