@@ -304,10 +304,11 @@ export class KvClient {
     return this.#endpoints[this.#next % this.#endpoints.length]!;
   }
 
-  async #findLeader(deadline: number, tried: Map<string, string>): Promise<void> {
+  /** `deadline` undefined: no retry window (one attempt each, bounded by `requestTimeoutMs` only). */
+  async #findLeader(deadline: number | undefined, tried: Map<string, string>): Promise<void> {
     for (let i = 0; i < this.#endpoints.length; i++) {
       const ep = this.#endpoints[(this.#next + i) % this.#endpoints.length]!;
-      const left = deadline - Date.now();
+      const left = deadline === undefined ? Infinity : deadline - Date.now();
       if (left <= 0) return;
       try {
         const res = await this.#send('GET', ep, '/v1/status', undefined, left);
@@ -331,6 +332,8 @@ export class KvClient {
     const read = opts.read ?? false;
     const window = this.#o.retryWindowMs ?? 15_000;
     const deadline = Date.now() + window;
+    // A window of 0 means one attempt, bounded by `requestTimeoutMs` alone.
+    const bound = window > 0 ? deadline : undefined;
     const tried = new Map<string, string>();
     let attempt = 0;
     const gaveUp = (code: KvErrorCode, cause: unknown, mayHaveEffect: boolean): KvError => {
@@ -341,16 +344,16 @@ export class KvClient {
       this.#o.onRetry?.({ endpoint, reason: tried.get(endpoint) ?? 'failed', attempt, retryWindowMs: window });
       this.#rotate(endpoint);
       await sleep(Math.max(0, Math.min(1000, 25 * 2 ** Math.min(attempt++, 6), deadline - Date.now())));
-      if (!read) await this.#findLeader(deadline, tried);
+      if (!read) await this.#findLeader(bound, tried);
     };
-    if (!read && !this.#leaderUrl && !opts.endpoint) await this.#findLeader(deadline, tried);
+    if (!read && !this.#leaderUrl && !opts.endpoint) await this.#findLeader(bound, tried);
     for (;;) {
       const endpoint = opts.endpoint ?? this.#pick(read);
       let res: Response;
       const left = deadline - Date.now();
       if (left <= 0 && tried.size > 0) throw gaveUp('unavailable', undefined, false);
       try {
-        res = await this.#send(method, endpoint, path, body === undefined ? undefined : JSON.stringify(body), Math.max(1, left));
+        res = await this.#send(method, endpoint, path, body === undefined ? undefined : JSON.stringify(body), bound === undefined ? Infinity : Math.max(1, left));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
         const safe = read || NEVER_SENT.has(code);
