@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { firstPositional, formatOptions, parseArgs, UsageError, type OptionSpec } from './cli/args.js';
 import { basicOptions, deployOptions } from './cli/global-options.js';
 import type { CommandContext, CommandEntry, CommandModule } from './cli/registry.js';
-import { commands, taskCommand } from './commands/index.js';
+import { unknownWordError } from './cli/suggest.js';
+import { commandWords, commands, taskCommand } from './commands/index.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -28,6 +29,8 @@ function globalHelp(): string {
     '  flo [options] task[:arg,key=value] [task…]   run deployfile tasks on hosts',
     '  flo --list                                  list deployfile tasks',
     '  flo <command> [options] [args]',
+    '  flo help [command]                          this help, or a command\'s (as flo <command> --help)',
+    '  flo version                                 the version (as flo --version)',
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
@@ -44,6 +47,31 @@ function commandHelp(entry: CommandEntry, mod: CommandModule, specs: readonly Op
   return [`Usage: flo ${mod.usage}`, '', mod.description ?? entry.summary, '', 'Options:', formatOptions(specs), ''].join('\n');
 }
 
+function commandSpecs(entry: CommandEntry, mod: CommandModule): OptionSpec[] {
+  return [...basicOptions, ...(entry === taskCommand ? taskOptions : []), ...(mod.deployOptions === false ? [] : deployOptions), ...(mod.options ?? [])];
+}
+
+/** `flo help` (the general help) and `flo help <command>` (as `flo <command> --help`). */
+async function help(words: readonly string[], io: Pick<CommandContext, 'stdout' | 'stderr'>): Promise<number> {
+  const word = words.find((w) => !w.startsWith('-'));
+  if (word === undefined || word === 'help') {
+    io.stdout.write(globalHelp());
+    return 0;
+  }
+  if (word === 'version') {
+    io.stdout.write('Usage: flo version\n\nPrints the version of flo (as flo --version).\n');
+    return 0;
+  }
+  const entry = commands.find((c) => c.name === word);
+  if (!entry) {
+    io.stderr.write(`flo: ${unknownWordError(word, commandWords()).message}\nRun \`flo --help\` for usage (and \`flo --list\` for the deployfile's tasks).\n`);
+    return 2;
+  }
+  const mod = (await entry.load()).command;
+  io.stdout.write(commandHelp(entry, mod, commandSpecs(entry, mod)));
+  return 0;
+}
+
 const USAGE_CODES = new Set(['NO_HOSTS', 'TASK_ARGUMENTS', 'UNKNOWN_HOST']);
 
 /** Runs `flo` with these arguments; resolves to the exit code. */
@@ -56,6 +84,11 @@ export async function main(argv: readonly string[], io: Pick<CommandContext, 'st
   }
   const scanSpecs = [...basicOptions, ...taskOptions, ...deployOptions];
   const first = firstPositional(argv, scanSpecs);
+  if (first?.value === 'version') {
+    io.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (first?.value === 'help') return help(argv.slice(first.index + 1), io);
   let entry = first ? commands.find((c) => c.name === first.value) : undefined;
   let rest = argv;
   if (entry && first) rest = [...argv.slice(0, first.index), ...argv.slice(first.index + 1)];
@@ -69,7 +102,7 @@ export async function main(argv: readonly string[], io: Pick<CommandContext, 'st
     entry = taskCommand;
   }
   const mod = (await entry.load()).command;
-  const specs = [...basicOptions, ...(entry === taskCommand ? taskOptions : []), ...(mod.deployOptions === false ? [] : deployOptions), ...(mod.options ?? [])];
+  const specs = commandSpecs(entry, mod);
   const stderrWrite = (m: string): void => void io.stderr.write(m);
   try {
     const args = parseArgs(rest, specs);

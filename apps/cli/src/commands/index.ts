@@ -31,3 +31,11 @@ export const commands: readonly CommandEntry[] = [
 
 /** Task invocations (`flo deploy:app`) and `flo --list` when no command name matches. */
 export const taskCommand: CommandEntry = { name: 'tasks', summary: 'run deployfile tasks', load: () => import('./task-run.js') };
+
+/** Words `flo` answers besides the registered commands (handled in cli.ts). */
+export const builtinWords: readonly string[] = ['help', 'version'];
+
+/** Every word that names a built-in command: what an unknown word is compared with. */
+export function commandWords(): string[] {
+  return [...commands.map((c) => c.name), ...builtinWords];
+}

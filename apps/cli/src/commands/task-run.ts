@@ -1,8 +1,19 @@
-import { resolve } from 'node:path';
+import { extname, relative, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
 import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
 import type { CommandModule } from '../cli/registry.js';
+import { unknownWordError } from '../cli/suggest.js';
 import { formatTable } from '../output/table.js';
+import { commandWords } from './index.js';
+
+/** The extensions a deployfile (a module jiti loads) may have. */
+const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs']);
+
+/** The task name of an invocation word (`deploy:app,x=1` → `deploy`). */
+function taskWord(word: string): string {
+  const colon = word.indexOf(':');
+  return colon >= 0 ? word.slice(0, colon) : word;
+}
 
 export const command: CommandModule = {
   usage: '[options] task[:arg,key=value] [task…]',
@@ -10,7 +21,17 @@ export const command: CommandModule = {
   async run(ctx) {
     const format = outputFormat(ctx);
     const deploy = await import('@flotilla/deploy');
-    const file = typeof ctx.args.options.file === 'string' ? resolve(ctx.cwd, ctx.args.options.file) : deploy.findDeployfile(ctx.cwd);
+    const given = typeof ctx.args.options.file === 'string' ? ctx.args.options.file : undefined;
+    const file = given !== undefined ? resolve(ctx.cwd, given) : deploy.findDeployfile(ctx.cwd);
+    // A word given where no deployfile can say what it means (none found, or -f names a file
+    // that is no module, as in `flo diff -f app.yaml`) is an unknown word, not a task.
+    const first = ctx.args.positionals[0];
+    if (first !== undefined && !ctx.args.options.list) {
+      if (!file) throw unknownWordError(taskWord(first), commandWords(), `(no deployfile: none of ${deploy.DEPLOYFILE_NAMES.join(', ')} in ${ctx.cwd} or above, so no tasks)`);
+      if (given !== undefined && !MODULE_EXTENSIONS.has(extname(file))) {
+        throw unknownWordError(taskWord(first), commandWords(), `(-f ${relative(ctx.cwd, file) || given} is not a deployfile: a deployfile is a .ts or .js module)`);
+      }
+    }
     if (!file) throw new UsageError(`no deployfile: none of ${deploy.DEPLOYFILE_NAMES.join(', ')} in ${ctx.cwd} or above (or name one with -f)`);
     if (ctx.args.options.list) {
       const tasks = await deploy.loadDeployfile(file, { reserved: ctx.reserved });
@@ -43,6 +64,8 @@ export const command: CommandModule = {
         if (refs.length <= 64) for (const r of refs) s.connect(r).warm();
       }
       const tasks = await deploy.loadDeployfile(file, { reserved: ctx.reserved });
+      const unknown = invocations.find((i) => !tasks.has(i.name));
+      if (unknown) throw unknownWordError(unknown.name, [...commandWords(), ...tasks.keys()], `(the deployfile ${relative(ctx.cwd, file) || file} has no such task; flo --list shows its tasks)`);
       const perHost = invocations.some((i) => tasks.get(i.name)?.task.once === false);
       const count = deploy.isEmptySelection(s.selection) ? s.inventory.length : deploy.selectHosts(s.inventory, s.selection).length;
       const pool = perHost ? s.pool(count, file) : undefined;

@@ -41,6 +41,24 @@ describe('the flo launcher', () => {
     const pkg = JSON.parse(readFileSync(join(repo, 'apps/cli/package.json'), 'utf8')) as { version: string };
     expect(out).toBe(`${pkg.version}\n`);
   });
+  it('an unknown word exits 2 with the nearest names, not "no deployfile" (issue 17); flo help get is get --help', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flo-words-e2e-'));
+    try {
+      let failure: { status: number; stderr: string; stdout: string } | undefined;
+      try {
+        execFileSync(bin, ['gett', 'hosts'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+      } catch (e) {
+        failure = e as { status: number; stderr: string; stdout: string };
+      }
+      expect(failure?.status).toBe(2);
+      expect(failure?.stderr).toMatch(/^flo: unknown command or task "gett"\ndid you mean: get\n/);
+      expect(failure?.stdout).toBe('');
+      const help = execFileSync(bin, ['help', 'get'], { cwd: dir, encoding: 'utf8' });
+      expect(help).toBe(execFileSync(bin, ['get', '--help'], { cwd: dir, encoding: 'utf8' }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 const avail = fleetAvailability();
