@@ -359,6 +359,80 @@ describe('flo store (in process; the damage cases run on the built flo in e2e/st
 });
 
 
+describe('store selection (issue 17): --store, else $FLO_STORE, else ./.flotilla created only by a command that writes', () => {
+  const empty = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'flo-cli-sel-'));
+    made.push(d);
+    return d;
+  };
+
+  it.each([[['get', 'hosts']], [['describe', 'host/a']], [['logs', 'instance/x']], [['apply', '-f', 'hosts.yaml', '--dry-run']]])(
+    'flo %j on a missing store exits 1 with one line naming it, and creates nothing',
+    async (argv) => {
+      const dir = project();
+      const t = io(dir);
+      expect(await main(argv, t.io)).toBe(1);
+      expect(t.err()).toBe(`flo: ClusterError: no store at ${join(dir, '.flotilla')}: a store is created by the first write (flo apply -f FILE); to read another, pass --store URL or set FLO_STORE\n`);
+      expect(t.out()).toBe('');
+      expect(existsSync(join(dir, '.flotilla'))).toBe(false);
+    },
+  );
+
+  it('apply creates ./.flotilla; then get, describe and apply --dry-run read it', async () => {
+    const dir = project();
+    expect(await main(['apply', '-f', 'hosts.yaml'], io(dir).io)).toBe(0);
+    expect(existsSync(join(dir, '.flotilla', 'store'))).toBe(true);
+    const g = io(dir);
+    expect(await main(['get', 'hosts', '-o', 'json'], g.io)).toBe(0);
+    expect((JSON.parse(g.out()) as { items: { name: string }[] }).items.map((h) => h.name)).toEqual(['a', 'b', 'c']);
+    expect(await main(['describe', 'host/a'], io(dir).io)).toBe(0);
+    const d = io(dir);
+    expect(await main(['apply', '-f', 'hosts.yaml', '--dry-run'], d.io)).toBe(0);
+    expect(d.out()).toContain('(dry run)');
+  });
+
+  it('$FLO_STORE is used when --store is absent, by writers, readers and store check', async () => {
+    const dir = project();
+    const store = join(empty(), 'st');
+    const env = { FLO_STORE: `file://${store}` };
+    expect(await main(['apply', '-f', 'hosts.yaml'], io(dir, env).io)).toBe(0);
+    expect(existsSync(join(store, 'store'))).toBe(true);
+    expect(existsSync(join(dir, '.flotilla'))).toBe(false);
+    const g = io(dir, env);
+    expect(await main(['get', 'hosts', '-o', 'json'], g.io)).toBe(0);
+    expect((JSON.parse(g.out()) as { items: unknown[] }).items).toHaveLength(3);
+    const c = io(dir, env);
+    expect(await main(['store', 'check', '-o', 'json'], c.io)).toBe(0);
+    expect(JSON.parse(c.out())).toMatchObject({ type: 'file', dir: store, status: 'ok' });
+    // a missing $FLO_STORE is named, and not created, by a reader
+    const gone = join(empty(), 'nothing');
+    const m = io(dir, { FLO_STORE: `file://${gone}` });
+    expect(await main(['get', 'hosts'], m.io)).toBe(1);
+    expect(m.err()).toContain(`no store at ${gone}:`);
+    expect(existsSync(gone)).toBe(false);
+    expect(existsSync(join(dir, '.flotilla'))).toBe(false);
+  });
+
+  it('--store wins over $FLO_STORE', async () => {
+    const dir = project();
+    const [a, b] = [join(empty(), 'a'), join(empty(), 'b')];
+    writeFileSync(join(dir, 'one.yaml'), 'apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: solo}\nspec: {local: {dir: ./hosts/solo}}\n');
+    expect(await main(['apply', '-f', 'one.yaml'], io(dir, { FLO_STORE: `file://${b}` }).io)).toBe(0);
+    expect(await main(['apply', '-f', 'hosts.yaml', '--store', `file://${a}`], io(dir, { FLO_STORE: `file://${b}` }).io)).toBe(0);
+    expect(existsSync(join(a, 'store'))).toBe(true);
+    const onlyEnv = io(dir, { FLO_STORE: `file://${b}` });
+    expect(await main(['get', 'hosts', '-o', 'json'], onlyEnv.io)).toBe(0);
+    expect((JSON.parse(onlyEnv.out()) as { items: { name: string }[] }).items.map((h) => h.name)).toEqual(['solo']);
+    const g = io(dir, { FLO_STORE: `file://${b}` });
+    expect(await main(['get', 'hosts', '-o', 'json', '--store', `file://${a}`], g.io)).toBe(0);
+    expect((JSON.parse(g.out()) as { items: unknown[] }).items).toHaveLength(3);
+    const c = io(dir, { FLO_STORE: `file://${b}` });
+    expect(await main(['store', 'check', '-o', 'json', '--store', `file://${a}`], c.io)).toBe(0);
+    expect(JSON.parse(c.out())).toMatchObject({ dir: a, state: { keys: 3 } });
+    expect(existsSync(join(dir, '.flotilla'))).toBe(false);
+  });
+});
+
 /** A loopback port nobody listens on: bound by the OS, then released (not listened on again). */
 async function closedPort(): Promise<number> {
   const { createServer } = await import('node:net');

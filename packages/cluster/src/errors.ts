@@ -15,6 +15,7 @@ export type ClusterErrorCode =
   | 'store-locked'
   | 'store-unavailable'
   | 'store-url-invalid'
+  | 'store-missing'
   | 'store-corrupt'
   | 'compacted'
   | 'runtime-failed'

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileKvStore, isClusterError, openFileStore, type KvStore } from '../src/index.js';
+import { FileKvStore, isClusterError, openFileStore, openStore, type KvStore } from '../src/index.js';
 import { collect, storeContract } from './store-contract.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -104,5 +104,31 @@ describe('file store specifics', () => {
 
   it('rejects bad options with a TypeError naming what was expected', () => {
     expect(() => new FileKvStore('/tmp/x', { pollIntervalMs: -1 })).toThrow(/pollIntervalMs: expected a non-negative integer, received -1/);
+  });
+});
+
+describe('opening without creating (read-only commands)', () => {
+  it('create: false on a missing store throws store-missing naming the directory and creates nothing; on an existing store it opens', async () => {
+    const dir = join(tempDir(), 'not-yet');
+    const err = await openFileStore(dir, { create: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isClusterError(err) && err.code).toBe('store-missing');
+    expect((err as Error).message).toContain(`no store at ${dir}:`);
+    expect(existsSync(dir)).toBe(false);
+    const viaUrl = await openStore(`file://${dir}`, { create: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isClusterError(viaUrl) && viaUrl.code).toBe('store-missing');
+    expect(existsSync(dir)).toBe(false);
+
+    const writer = await openFileStore(dir);
+    await writer.put('/k', 'v');
+    await writer.close();
+    const reader = await openFileStore(dir, { create: false });
+    expect((await reader.range('/k')).items.map((i) => i.value)).toEqual(['v']);
+    await reader.close();
   });
 });

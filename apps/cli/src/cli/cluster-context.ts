@@ -39,7 +39,7 @@ export function kvRetryOptions(ctx: CommandContext): { requestTimeoutMs: number;
 
 /** Options every cluster command takes. */
 export const clusterOptions: readonly OptionSpec[] = [
-  { name: 'store', type: 'string', value: 'URL', description: 'the desired state: file:///abs/dir (default ./.flotilla), flotilla://h:p,…, etcd://h:p,…' },
+  { name: 'store', type: 'string', value: 'URL', description: 'the desired state: file:///abs/dir, flotilla://h:p,…, etcd://h:p,… (default $FLO_STORE, else ./.flotilla, created only by a command that writes)' },
   requestTimeoutOption,
   { name: 'ssh-config', type: 'string', value: 'FILE', description: 'ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config' },
   { name: 'accept-new-host-keys', type: 'boolean', description: 'accept and record unknown host keys (changed keys are always refused)' },
@@ -88,10 +88,24 @@ export interface ClusterSession {
   close(): Promise<void>;
 }
 
-export async function openCluster(ctx: CommandContext, options: { artifactDir?: string } = {}): Promise<ClusterSession> {
+/** The store a command uses: `--store URL`, else `$FLO_STORE`, else `undefined` (`.flotilla/` in the current directory). */
+export function storeUrl(ctx: CommandContext): string | undefined {
+  const flag = stringOption(ctx, 'store');
+  if (flag !== undefined) return flag;
+  const env = ctx.env.FLO_STORE;
+  return env !== undefined && env !== '' ? env : undefined;
+}
+
+/**
+ * Opens the selected store ({@link storeUrl}). `readOnly`: a command that only reads (get,
+ * describe, logs, apply --dry-run) never creates a file store; a missing one is a
+ * `store-missing` ClusterError (one line, exit 1).
+ */
+export async function openCluster(ctx: CommandContext, options: { artifactDir?: string; readOnly?: boolean } = {}): Promise<ClusterSession> {
   const cluster = await import('@flotilla/cluster');
-  const store = await cluster.openStore(stringOption(ctx, 'store'), {
+  const store = await cluster.openStore(storeUrl(ctx), {
     cwd: ctx.cwd,
+    ...(options.readOnly === true ? { create: false } : {}),
     ...(options.artifactDir ? { artifactDir: options.artifactDir } : {}),
     file: { onWarning: (m) => void ctx.stderr.write(`flo: warning: ${m}\n`) },
     raft: { client: kvRetryOptions(ctx) },

@@ -8,7 +8,7 @@ export const command: CommandModule = {
   options: [{ name: 'follow', short: 'f', type: 'boolean', description: 'keep printing new output' }, ...clusterOptions],
   async run(ctx) {
     const { name } = parseRef(ctx.args.positionals, ['Instance']);
-    const s = await openCluster(ctx);
+    const s = await openCluster(ctx, { readOnly: true });
     const abort = new AbortController();
     const stop = (): void => abort.abort();
     process.once('SIGINT', stop);

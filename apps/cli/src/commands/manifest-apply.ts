@@ -28,13 +28,13 @@ export const command: CommandModule = {
     if (prune && selector === undefined) throw new UsageError('--prune needs -l SELECTOR (which objects may be deleted)');
     const format = clusterFormat(ctx, ['table', 'json', 'yaml']);
     const artifacts = stringOption(ctx, 'artifacts');
-    const s = await openCluster(ctx, artifacts !== undefined ? { artifactDir: resolve(ctx.cwd, artifacts) } : {});
+    const dryRun = ctx.args.options['dry-run'] === true;
+    const s = await openCluster(ctx, { ...(artifacts !== undefined ? { artifactDir: resolve(ctx.cwd, artifacts) } : {}), readOnly: dryRun });
     try {
       const sources = await Promise.all(files.map(async (f) => ({ file: f, text: await readFile(resolve(ctx.cwd, f), 'utf8') })));
       const perFile = sources.map((src) => s.cluster.parseManifests(src.text, { file: src.file }));
       const objects = s.cluster.loadManifests(sources);
       const baseDirs = perFile.flatMap((r, i) => r.objects.map(() => s.cluster.baseDirOf(resolve(ctx.cwd, files[i]!))));
-      const dryRun = ctx.args.options['dry-run'] === true;
       // Each object is reported as soon as it is written, so an interrupted apply has said
       // what it did: on stdout for the table format; for -o json|yaml, whose stdout stays
       // one document printed at the end, as progress on stderr.

@@ -9,7 +9,7 @@ export const command: CommandModule = {
   options: clusterOptions,
   async run(ctx) {
     const { kind, name } = parseRef(ctx.args.positionals, ['Host', 'ReplicaSet', 'Service', 'Instance']);
-    const s = await openCluster(ctx);
+    const s = await openCluster(ctx, { readOnly: true });
     try {
       const object =
         kind === 'Host'

@@ -16,7 +16,7 @@ export const command: CommandModule = {
     if (kind === undefined) throw new UsageError(`unknown kind "${what}" (expected hosts, replicasets, instances or services)`);
     const format = clusterFormat(ctx);
     const selector = stringOption(ctx, 'selector');
-    const s = await openCluster(ctx);
+    const s = await openCluster(ctx, { readOnly: true });
     try {
       const sel = selector !== undefined ? { selector } : {};
       switch (kind) {

@@ -1,9 +1,9 @@
 import { UsageError } from '../cli/args.js';
-import { kvRetryOptions, requestTimeoutOption, stringOption } from '../cli/cluster-context.js';
+import { kvRetryOptions, requestTimeoutOption, storeUrl, stringOption } from '../cli/cluster-context.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import type * as Cluster from '@flotilla/cluster';
 
-const storeOption = { name: 'store', type: 'string', value: 'URL', description: 'the store: file:///abs/dir (default ./.flotilla), flotilla://h:p,…, etcd://h:p,…' } as const;
+const storeOption = { name: 'store', type: 'string', value: 'URL', description: 'the store: file:///abs/dir (default $FLO_STORE, else ./.flotilla), flotilla://h:p,…, etcd://h:p,…' } as const;
 
 function size(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -108,7 +108,7 @@ export const command: CommandModule = {
     if (verb !== 'check') throw new UsageError(`unknown subcommand "${verb}" (expected check or repair)`);
     if (ctx.args.options['keep-intact'] !== undefined) throw new UsageError('--keep-intact is an option of store repair');
     const cluster = await import('@flotilla/cluster');
-    const url = stringOption(ctx, 'store');
+    const url = storeUrl(ctx);
     if (url !== undefined && !url.startsWith('file://')) ctx.stderr.write(`flo: listing every object of ${url}\n`);
     const report = await cluster.checkStore(url, { cwd: ctx.cwd, raft: { client: kvRetryOptions(ctx) } });
     if (raw === 'json') ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

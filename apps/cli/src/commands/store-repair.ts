@@ -1,12 +1,12 @@
 import { UsageError } from '../cli/args.js';
-import { stringOption } from '../cli/cluster-context.js';
+import { storeUrl } from '../cli/cluster-context.js';
 import type { CommandContext } from '../cli/registry.js';
 import { describePlan } from './store-check.js';
 
 /** `flo store repair [--keep-intact]` (see `flo store --help`). */
 export async function repair(ctx: CommandContext, format: 'text' | 'json'): Promise<number> {
   const cluster = await import('@flotilla/cluster');
-  const url = stringOption(ctx, 'store');
+  const url = storeUrl(ctx);
   const location = cluster.parseStoreUrl(url, ctx.cwd);
   if (location.type !== 'file')
     throw new UsageError(

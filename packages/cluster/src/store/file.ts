@@ -22,7 +22,7 @@
  * into the snapshot every `compactEvery` records, keeping the last `historyLimit` records for
  * watchers. A store written before checksums is read strictly once and rewritten with them.
  */
-import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLockFileSync, currentHolder, ensurePrivateDir, formatHolder, judgeLock, openPrivateFile, readLock, removeLockIf, tightenPrivateTree, type LockVerdict } from '@flotilla/sys';
@@ -52,6 +52,12 @@ export interface FileKvStoreOptions {
    * them. @default `process.emitWarning`
    */
   onWarning?: (message: string) => void;
+  /**
+   * Create the store when the directory holds none. `false` (read-only use): a missing store
+   * is a `ClusterError` with code `store-missing` naming the directory, and nothing is
+   * created. @default true
+   */
+  create?: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -74,7 +80,8 @@ export class FileKvStore implements KvStore {
   readonly #logPath: string;
   readonly #snapshotPath: string;
   readonly #lockPath: string;
-  readonly #options: Required<Omit<FileKvStoreOptions, 'onWarning'>>;
+  readonly #create: boolean;
+  readonly #options: Required<Omit<FileKvStoreOptions, 'onWarning' | 'create'>>;
   readonly #warn: (message: string) => void;
   #state: KvState = emptyState();
   /** Where the log follower stands; its `state` is {@link #state}. */
@@ -113,6 +120,7 @@ export class FileKvStore implements KvStore {
     if (options.onWarning !== undefined && typeof options.onWarning !== 'function')
       throw new TypeError(`onWarning: expected a function, received ${typeof options.onWarning}`);
     this.#warn = options.onWarning ?? ((m) => process.emitWarning(m, 'FlotillaWarning'));
+    this.#create = options.create ?? true;
   }
 
   /**
@@ -122,6 +130,11 @@ export class FileKvStore implements KvStore {
    * read-only to this user), both are left to the next writer.
    */
   async init(): Promise<void> {
+    if (this.#create === false && !existsSync(this.#storeDir))
+      throw new ClusterError(
+        'store-missing',
+        `no store at ${this.dir}: a store is created by the first write (flo apply -f FILE); to read another, pass --store URL or set FLO_STORE`,
+      );
     ensurePrivateDir(this.dir, this.#warn);
     ensurePrivateDir(this.#storeDir, this.#warn);
     tightenPrivateTree(this.#storeDir, this.#warn);

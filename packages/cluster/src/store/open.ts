@@ -17,6 +17,12 @@ export interface OpenStoreOptions {
   cwd?: string;
   /** Where `apply` copies artifacts. @default `<dir>/artifacts` for a file store, else `.flotilla/artifacts` under cwd */
   artifactDir?: string;
+  /**
+   * `false` for read-only use: a file store that does not exist yet is not created, and
+   * opening fails with a `ClusterError` coded `store-missing` naming the directory. Remote
+   * stores are unaffected. @default true
+   */
+  create?: boolean;
   /** File store options. @default {} */
   file?: FileKvStoreOptions;
   /** etcd options. @default {} */
@@ -29,7 +35,7 @@ export interface OpenStoreOptions {
 export async function openKvStore(location: StoreLocation, options: OpenStoreOptions = {}): Promise<KvStore> {
   switch (location.type) {
     case 'file':
-      return openFileStore(location.dir, options.file);
+      return openFileStore(location.dir, options.create === false ? { ...options.file, create: false } : options.file);
     case 'etcd':
       return openEtcdStore(location.endpoints, options.etcd);
     case 'flotilla':
