@@ -1,3 +1,8 @@
+/*
+ * Over 800 lines on purpose: the typed-array columns, the filters and the indexes share one
+ * layout and one hot loop (1M pods placed in 1.5 s CPU); splitting them would put the column
+ * offsets behind calls on that loop. Issue 18 reviews the split.
+ */
 /**
  * The scheduler's engine: a live cluster (nodes, bound pods, topology counts) kept in typed
  * arrays, the filters, the scores, and the indexes that find the best node without scoring

@@ -1,3 +1,10 @@
+/**
+ * The Raft state machine (etcd-io/raft's raft.go): one class because the roles are functions
+ * over shared state (stepLeader/stepCandidate/stepFollower swapped by becomeX), and splitting
+ * that state across files would hide which role may touch what. Its parts that stand alone
+ * already live beside it (log, progress, read-only, conf-change). Over 800 lines on purpose;
+ * issue 18 reviews the split.
+ */
 import { isRaftError, ProposalDroppedError, RaftError } from '../errors.js';
 import { applyConfChangeToState, decodeConfChange, encodeConfChange } from './conf-change.js';
 import { RaftLog } from './log.js';

@@ -1,3 +1,9 @@
+/**
+ * The KV member: the driver loop over RawNode (persist, send, apply, advance), proposal
+ * forwarding and the peer-proposal checks of issue 12. It is over 800 lines because the driver
+ * and the request path are still fused here; issue 18 ("split the two god classes") separates
+ * them, after issue 12 (which changed this file's peer path) landed.
+ */
 import { EventEmitter } from 'node:events';
 import { RawNode } from '../core/raw-node.js';
 import { seededRandom } from '../core/random.js';
