@@ -1,7 +1,6 @@
 // Private data at flo's edges (issue 12 §4): token and key files that others can read are
 // refused with the chmod 600 fix (as ssh refuses an unprotected private key), and
 // `flo kv snapshot save` writes a 0600 file whatever the umask.
-import net from 'node:net';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startKvServer } from '@flotilla/raft/server';
 import { main } from '../src/cli.js';
+import { freePort } from '@flotilla/raft/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'flo-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,14 +29,6 @@ function secret(name: string, mode: number, content = 's3cret-token\n'): string 
   writeFileSync(f, content);
   chmodSync(f, mode);
   return f;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 describe('secret files', { timeout: 60_000 }, () => {

@@ -1,19 +1,12 @@
 // The store contract against a real 3-member Flotilla Raft KV (RaftKvNode over TCP with the
 // KV HTTP API on each member), through @flotilla/raft/client.
 import http from 'node:http';
-import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryNodeStorage, RaftKvNode, ServerState, createKvRequestListener } from '@flotilla/raft/server';
 import { openRaftStore, type RaftKvStore } from '../src/index.js';
 import { storeContract } from './store-contract.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '@flotilla/raft/testing';
 
 const nodes: RaftKvNode[] = [];
 const servers: http.Server[] = [];
@@ -30,7 +23,7 @@ beforeAll(async () => {
     await node.start();
     const server = http.createServer(createKvRequestListener(node, { progressIntervalMs: 300 }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     node.setClientUrl(url);
     servers.push(server);
     endpoints.push(url);

@@ -1,25 +1,17 @@
 // flo server's data directory holds user values: 0700 directories and 0600 files whatever
 // the umask (issue 12 §4: it was 0755 with a 0644 WAL, snapshots and LOCK).
-import net from 'node:net';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../src/client/index.js';
 import { startKvServer } from '../src/server/index.js';
+import { freePort } from '../src/testing/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'flo-kv-private-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const mode = (p: string): number => statSync(p).mode & 0o777;
 const walk = (d: string): string[] => readdirSync(d, { recursive: true }).map((f) => join(d, String(f)));
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function member(data: string, log: (l: string) => void = () => undefined) {
   const peerPort = await freePort();

@@ -7,19 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { startKvServer } from './kv-server.js';
 import type { KvServer } from './kv-server.js';
 import { KvClient } from '../client/kv-client.js';
+import { freePort } from '../testing/net.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function until<T>(f: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;

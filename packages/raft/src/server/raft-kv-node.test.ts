@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import { RaftKvNode } from './raft-kv-node.js';
 import { MemoryNodeStorage } from './node-storage.js';
 import { ServerState } from './server-state.js';
 import { isKvError } from '../kv/errors.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
+import { freePort } from '../testing/net.js';
 
 const nodes: RaftKvNode[] = [];
 const cleanupTransports: TcpTransport[] = [];
@@ -12,14 +12,6 @@ afterEach(async () => {
   for (const n of nodes.splice(0)) await n.stop();
   for (const t of cleanupTransports.splice(0)) await t.close();
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A storage whose writes take `disk.delayMs` (a disk that can turn slow). */
 function slowStorage(inner: MemoryNodeStorage, disk: { delayMs: number }): MemoryNodeStorage {

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,19 +6,12 @@ import { startKvServer } from './kv-server.js';
 import { FileNodeStorage } from './node-storage.js';
 import { ServerState } from './server-state.js';
 import type { Entry } from '../core/types.js';
+import { freePort } from '../testing/net.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function until<T>(f: () => T | undefined | false, what: string, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
