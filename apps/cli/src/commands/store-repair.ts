@@ -1,7 +1,7 @@
 import { UsageError } from '../cli/args.js';
 import { storeUrl } from '../cli/cluster-context.js';
 import type { CommandContext } from '../cli/registry.js';
-import { describePlan } from './store-check.js';
+import { describePlan } from './store.js';
 
 /** `flo store repair [--keep-intact]` (see `flo store --help`). */
 export async function repair(ctx: CommandContext, format: 'text' | 'json'): Promise<number> {
