@@ -5,6 +5,7 @@
  * which breaks across duplicate installs.
  */
 import { join } from 'node:path';
+import { ConflictError as ReconcileConflictError } from '@flotilla/reconcile';
 import { pathToFileURL } from 'node:url';
 
 /** Every code a {@link ClusterError} may carry. */
@@ -127,24 +128,28 @@ export function isManifestError(value: unknown): value is ManifestError {
  * A compare-and-set failed: the key's revision is not the expected one. After a
  * read-modify-write that retried (`mutate`, `apply`), `attempts` says how many times it
  * tried, each from the fresh object, before giving up.
+ *
+ * This is @flotilla/reconcile's `ConflictError` (a subclass of it: `instanceof` it, and
+ * reconcile's `isConflictError` is true, with `key` and `currentRevision`), so a controller
+ * written against reconcile's store interfaces handles the conflicts of cluster's stores
+ * with the guards it already uses. It also answers to this package's guards
+ * (`isClusterError`, {@link isConflictError}: code `conflict`).
  */
-export class ConflictError extends ClusterError {
+export class ConflictError extends ReconcileConflictError {
   override name = 'ConflictError';
-  readonly key: string;
-  /** The key's current modRevision (0 when absent). */
+  readonly [BRAND] = true;
+  /** The key's current modRevision (0 when absent); the same as `currentRevision`. */
   readonly modRevision: number;
   /** How many read-modify-write attempts failed this way (1 for a single compare-and-set). */
   readonly attempts: number;
 
   constructor(key: string, expected: number, modRevision: number, attempts = 1) {
+    super(key, expected, modRevision);
     const found = `expected revision ${expected}, found ${modRevision === 0 ? 'absent' : modRevision}`;
-    super(
-      'conflict',
+    this.message =
       attempts > 1
         ? `"${key}" was changed by another writer during each of ${attempts} read-modify-write attempts (last: ${found}); nothing was written — try again`
-        : `compare-and-set failed on "${key}": ${found}`,
-    );
-    this.key = key;
+        : `compare-and-set failed on "${key}": ${found}`;
     this.modRevision = modRevision;
     this.attempts = attempts;
   }

@@ -2,7 +2,19 @@
 // backend's test file calls `storeContract` with a factory; tests use their own key
 // prefix and relative revisions, so a shared server (etcd) is fine.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isConflictError, type KvStore, type KvWatchEvent } from '../src/index.js';
+import { controller, isConflictError as isReconcileConflict, type WatchableStore } from '@flotilla/reconcile';
+import { checkStoreContract } from '@flotilla/reconcile/testing';
+import {
+  ClusterStore,
+  ResourceStore,
+  defineKind,
+  isConflictError,
+  isManifestError,
+  type KvStore,
+  type KvWatchEvent,
+  type ObjectMeta,
+  type ResourceIssue,
+} from '../src/index.js';
 
 export interface ContractBackend {
   name: string;
@@ -190,6 +202,130 @@ export function storeContract(backend: ContractBackend): void {
       const got = await collect(store.watch(p, { fromRevision: r1 }), (ev) => ev.some((e) => e.type === 'expired'));
       expect(got.at(-1)?.type).toBe('expired');
       expect(changes(got)).toEqual([]);
+    });
+
+    // A kind an embedder defines (issue 17): the same stores, through the typed layer that is
+    // reconcile's WatchableStore. Each check uses its own plural, so it starts empty.
+    describe('a defined kind (ResourceStore<T> over this backend)', () => {
+      interface Backup {
+        apiVersion: 'contract.example.com/v1';
+        kind: 'Backup';
+        metadata: ObjectMeta;
+        spec: { schedule: string; keep?: number };
+        status?: { phase: string };
+      }
+      const validate = (b: Backup): ResourceIssue[] => {
+        const issues: ResourceIssue[] = [];
+        if (typeof b.spec?.schedule !== 'string' || b.spec.schedule === '') issues.push({ path: 'spec.schedule', message: 'is required' });
+        if (b.spec?.keep !== undefined && (!Number.isInteger(b.spec.keep) || b.spec.keep < 1)) issues.push({ path: 'spec.keep', message: `must be an integer >= 1, not ${String(b.spec.keep)}` });
+        return issues;
+      };
+      let plurals = 0;
+      const kindOf = () =>
+        defineKind<Backup>({ apiVersion: 'contract.example.com/v1', kind: 'Backup', plural: `backups-${process.pid}-${Date.now() % 1e9}-${plurals++}`, validate });
+      const backup = (name: string, schedule: string, keep?: number): Backup => ({
+        apiVersion: 'contract.example.com/v1',
+        kind: 'Backup',
+        metadata: { name },
+        spec: { schedule, ...(keep !== undefined ? { keep } : {}) },
+      });
+      const written = (b: Backup): unknown => {
+        const { resourceVersion: _r, generation: _g, creationTimestamp: _c, ...metadata } = b.metadata;
+        return { ...b, metadata };
+      };
+
+      it("keeps reconcile's WatchableStore contract (checkStoreContract from @flotilla/reconcile/testing)", async () => {
+        await checkStoreContract(() => {
+          const backups = new ClusterStore(store).register(kindOf());
+          const watchable: WatchableStore<Backup> = backups; // (its get(name) is not CompareAndSetStore's get(key))
+          return {
+            store: watchable,
+            write: (name, object) => backups.upsert({ ...object, metadata: { ...object.metadata, name } }),
+            remove: (name) => backups.delete(name),
+            keyOf: (name) => backups.keyOf(name),
+            sample: (n) => backup(`sample-${n}`, `${n} 3 * * *`, n + 1),
+            // the store stamps resourceVersion, generation and creationTimestamp; the name is the write's
+            comparable: (b) => ({ ...(written(b) as Backup), metadata: {} }),
+          };
+        });
+      });
+
+      it('keys: /flotilla/<group>/<version>/<plural>/<name> for the defined kind, /flotilla/v1/<plural>/ unchanged for built-ins', async () => {
+        const kind = kindOf();
+        const cluster = new ClusterStore(store);
+        const backups = cluster.register(kind);
+        expect(cluster.register(kind)).toBe(backups);
+        const created = await backups.create(backup('nightly', '0 3 * * *'));
+        expect(created.metadata).toMatchObject({ name: 'nightly', generation: 1, resourceVersion: expect.any(Number) as number });
+        const raw = await store.get(`/flotilla/contract.example.com/v1/${kind.plural}/nightly`);
+        expect(raw?.modRevision).toBe(created.metadata.resourceVersion);
+        const { resourceVersion: _rv, ...stored } = created.metadata; // resourceVersion is the key's modRevision, never stored
+        expect(JSON.parse(raw!.value)).toEqual({ ...created, metadata: stored });
+        const host = `contract-host-${plurals++}-${process.pid}`;
+        await cluster.hosts.create({ apiVersion: 'flotilla.dev/v1', kind: 'Host', metadata: { name: host }, spec: { local: { dir: '/tmp' } } });
+        expect(await store.get(`/flotilla/v1/hosts/${host}`)).toBeDefined();
+        expect(new ResourceStore(store, 'Host').keyOf(host)).toBe(`/flotilla/v1/hosts/${host}`);
+        await cluster.hosts.delete(host);
+      });
+
+      it('checks every write: metadata and the kind’s own validate, every problem at once, nothing written', async () => {
+        const backups = new ClusterStore(store).register(kindOf());
+        const bad = { ...backup('Not_A_Name', ''), apiVersion: 'other.example.com/v1' } as unknown as Backup;
+        const err = await backups.create(bad).catch((e: unknown) => e);
+        expect(isManifestError(err)).toBe(true);
+        expect(isManifestError(err) && err.issues.map((i) => [i.path, i.message])).toEqual([
+          ['apiVersion', 'must be contract.example.com/v1, not "other.example.com/v1"'],
+          ['metadata.name', expect.stringContaining('"Not_A_Name" is not a valid name') as string],
+          ['spec.schedule', 'is required'],
+        ]);
+        expect((await backups.list()).items).toEqual([]);
+        const ok = await backups.create(backup('weekly', '0 4 * * 0'));
+        const keep0 = await backups.update({ ...ok, spec: { ...ok.spec, keep: 0 } }).catch((e: unknown) => e);
+        expect(isManifestError(keep0) && keep0.issues.map((i) => i.path)).toEqual(['spec.keep']);
+        const mutated = await backups.mutate('weekly', (b) => ({ ...b, spec: { ...b.spec, keep: -1 } })).catch((e: unknown) => e);
+        expect(isManifestError(mutated)).toBe(true);
+        expect((await backups.get('weekly'))?.metadata.resourceVersion).toBe(ok.metadata.resourceVersion);
+      });
+
+      it("compare-and-set on resourceVersion; a conflict is reconcile's ConflictError too; generation follows spec", async () => {
+        const backups = new ClusterStore(store).register(kindOf());
+        const v1 = await backups.create(backup('db', '0 1 * * *'));
+        const v2 = await backups.update({ ...v1, spec: { schedule: '0 2 * * *' } });
+        expect(v2.metadata.generation).toBe(2);
+        const v3 = await backups.update({ ...v2, status: { phase: 'Scheduled' } });
+        expect(v3.metadata.generation).toBe(2);
+        const stale = await backups.update({ ...v1, spec: { schedule: 'never' } }).catch((e: unknown) => e);
+        expect(isConflictError(stale)).toBe(true);
+        expect(isReconcileConflict(stale)).toBe(true);
+        expect(isReconcileConflict(stale) && [stale.key, stale.currentRevision]).toEqual([backups.keyOf('db'), v3.metadata.resourceVersion]);
+        expect(await backups.create(backup('db', 'again')).catch((e: unknown) => isReconcileConflict(e))).toBe(true);
+      });
+
+      it('a reconcile controller watches it directly and converges its objects', async () => {
+        const backups = new ClusterStore(store).register(kindOf());
+        const watchable: WatchableStore<Backup> = backups; // the type is the point: no cast, no adapter
+        const stop = new AbortController();
+        const ctrl = controller('backups')
+          .watches(watchable, (b) => b.metadata.name)
+          .complete(async (name) => {
+            await backups.mutate(name, (b) => (b.status?.phase === 'Scheduled' ? undefined : { ...b, status: { phase: 'Scheduled' } }));
+          });
+        const running = ctrl.run(stop.signal);
+        try {
+          await backups.create(backup('a', '0 1 * * *'));
+          await backups.create(backup('b', '0 2 * * *'));
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const phases = (await backups.items()).map((b) => b.status?.phase);
+            if (phases.length === 2 && phases.every((p) => p === 'Scheduled')) break;
+            if (Date.now() > deadline) throw new Error(`not converged: ${JSON.stringify(phases)}`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        } finally {
+          stop.abort();
+          await running;
+        }
+      });
     });
   });
 }

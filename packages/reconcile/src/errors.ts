@@ -47,6 +47,10 @@ export class TerminalError extends ReconcileError {
 export class ConflictError extends ReconcileError {
   override name = 'ConflictError';
   declare readonly code: 'conflict';
+  /** The key whose write was refused. */
+  readonly key: string;
+  /** The revision the writer expected the key to have (0 = absent). */
+  readonly expectedRevision: number;
   /** The key's current modification revision (0 when the key is absent). */
   readonly currentRevision: number;
 
@@ -55,6 +59,8 @@ export class ConflictError extends ReconcileError {
       'conflict',
       `conflict on "${key}": expected revision ${expectedRevision}, found ${currentRevision === 0 ? 'no such key' : `revision ${currentRevision}`}`,
     );
+    this.key = key;
+    this.expectedRevision = expectedRevision;
     this.currentRevision = currentRevision;
   }
 }

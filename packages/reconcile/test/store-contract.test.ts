@@ -40,4 +40,21 @@ describe('checkStoreContract', () => {
       }),
     ).rejects.toThrow(/a deleted event carries the last object/);
   });
+
+  it('compares what `comparable` keeps: a store that stamps its objects passes with it, fails without', async () => {
+    interface Stamped { n: number; stamp?: number }
+    let stamps = 0;
+    const make = (comparable?: (o: Stamped) => unknown) => () => {
+      const inner = new MemoryStore<Stamped>({ progressIntervalMs: 0 });
+      return {
+        store: inner,
+        write: (name: string, object: Stamped) => inner.put(name, { ...object, stamp: ++stamps }),
+        remove: (name: string) => inner.delete(name),
+        sample: (n: number): Stamped => ({ n }),
+        ...(comparable ? { comparable } : {}),
+      };
+    };
+    await checkStoreContract(make(({ n }) => n));
+    await expect(checkStoreContract(make(), { timeoutMs: 200 })).rejects.toThrow(/listed object differs from the last write/);
+  });
 });

@@ -16,7 +16,7 @@
  *   and are rendered to its `render` hosts whenever they change.
  */
 import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
-import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type LeaseRecord, type Logger } from '@flotilla/reconcile';
+import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type Logger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
 import type { ClusterEvent, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput } from '../manifest/types.js';
@@ -654,7 +654,7 @@ export class ClusterControllers {
     onLeading?: (leading: boolean) => void;
   }): Promise<void> {
     const elector = new LeaderElector({
-      store: this.store.leases as unknown as ConstructorParameters<typeof LeaderElector>[0]['store'],
+      store: this.store.leases,
       key: keyOf('Lease', 'controller'),
       identity: options.identity,
       clock: this.clock,
@@ -672,8 +672,7 @@ export class ClusterControllers {
 
   /** The current leader lease holder, when it is held and fresh. */
   async leaseHolder(): Promise<string | undefined> {
-    const entry = await this.store.leases.get(keyOf('Lease', 'controller'));
-    const record = entry?.object as LeaseRecord | undefined;
+    const record = (await this.store.leases.get(keyOf('Lease', 'controller')))?.object;
     if (!record || record.holderIdentity === '') return undefined;
     return record.holderIdentity;
   }

@@ -31,7 +31,7 @@ import {
   type StorePaths,
 } from './file-format.js';
 import type { KvState, LogRecord } from './kv-state.js';
-import { KEY_PREFIX } from './resources.js';
+import { KEY_PREFIX, ROOT_PREFIX } from './resources.js';
 
 /** One problem found in a store's files. */
 export interface FileStoreDamage {
@@ -102,7 +102,9 @@ export interface FileStoreRepairResult extends FileStoreRepairPlan {
 export function countKinds(keys: Iterable<string>): Record<string, number> {
   const kinds: Record<string, number> = {};
   for (const k of keys) {
-    const kind = k.startsWith(KEY_PREFIX) ? k.slice(KEY_PREFIX.length).split('/')[0]! : 'other';
+    // built-in kinds by plural (`hosts`); defined kinds (`/flotilla/<group>/<version>/<plural>/`) as `<plural>.<group>`
+    const parts = k.startsWith(ROOT_PREFIX) ? k.slice(ROOT_PREFIX.length).split('/') : [];
+    const kind = k.startsWith(KEY_PREFIX) ? parts[1]! : parts.length >= 4 ? `${parts[2]}.${parts[0]}` : 'other';
     kinds[kind] = (kinds[kind] ?? 0) + 1;
   }
   return kinds;

@@ -7,7 +7,7 @@ import { openEtcdStore, type EtcdStoreOptions } from './etcd.js';
 import { openFileStore, type FileKvStoreOptions } from './file.js';
 import { checkFileStore, countKinds, type FileStoreReport } from './file-repair.js';
 import { openRaftStore, type RaftStoreOptions } from './raft.js';
-import { ClusterStore, KEY_PREFIX } from './resources.js';
+import { ClusterStore, ROOT_PREFIX } from './resources.js';
 import type { KvStore } from './types.js';
 import { parseStoreUrl, type StoreLocation } from './url.js';
 
@@ -82,7 +82,7 @@ export async function checkStore(url: string | undefined, options: OpenStoreOpti
   let kv: KvStore | undefined;
   try {
     kv = await openKvStore(location, options);
-    const { items, revision } = await kv.range(KEY_PREFIX);
+    const { items, revision } = await kv.range(ROOT_PREFIX);
     return { type: location.type, endpoints: location.endpoints, status: 'ok', revision, keys: items.length, kinds: countKinds(items.map((i) => i.key)), note: REMOTE_NOTE };
   } catch (e) {
     return { type: location.type, endpoints: location.endpoints, status: 'unreachable', error: e instanceof Error ? e.message : String(e), note: REMOTE_NOTE };

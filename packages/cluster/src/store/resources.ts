@@ -3,27 +3,30 @@
  * reconcile's `WatchableStore<T>` (list with a revision, watch from a revision) plus
  * get/create/update/delete with compare-and-set on `metadata.resourceVersion`.
  *
- * Keys: `/flotilla/v1/<plural>/<name>`; values: the object as JSON.
+ * Kinds: the built-in ones (Host, ReplicaSet, Service, Instance, Event) and any kind an
+ * embedder defines with {@link defineKind} and registers with {@link ClusterStore.register}.
+ *
+ * Keys: `/flotilla/v1/<plural>/<name>` for the built-in kinds (the layout every store has
+ * always had), `/flotilla/<group>/<version>/<plural>/<name>` for a defined kind of
+ * apiVersion `<group>/<version>` (its group has a dot, so the two never overlap);
+ * values: the object as JSON.
  */
-import { ClusterError, ConflictError, isConflictError } from '../errors.js';
-import type { ClusterEvent, ClusterObject, Host, Instance, Kind, ReplicaSet, Service } from '../manifest/types.js';
+import { validateLabelKey, validateLabelValue } from '@flotilla/labels';
+import type { CompareAndSetResult, CompareAndSetStore, ListResult, LeaseRecord, StoreCallOptions, StoreEntry, WatchableStore, WatchEvent } from '@flotilla/reconcile';
+import { ClusterError, ConflictError, ManifestError, isConflictError, type ManifestIssue } from '../errors.js';
+import { API_VERSION, type ClusterEvent, type ClusterObject, type Host, type Instance, type Kind, type ObjectMeta, type ReplicaSet, type Service } from '../manifest/types.js';
 import type { KvStore, KvWatchEvent } from './types.js';
 
-/** One stored object with its key and modRevision (reconcile's `StoreEntry`). */
-export interface StoreEntry<T> {
-  readonly key: string;
-  readonly object: T;
-  readonly revision: number;
-}
+export type { StoreEntry };
 
-/** What a watch of a {@link ResourceStore} yields (reconcile's `WatchEvent`). */
-export type ResourceWatchEvent<T> =
-  | { readonly type: 'added' | 'modified' | 'deleted'; readonly key: string; readonly object: T; readonly revision: number }
-  | { readonly type: 'progress'; readonly revision: number }
-  | { readonly type: 'expired'; readonly revision: number };
+/** What a watch of a {@link ResourceStore} yields: reconcile's `WatchEvent<T>`. */
+export type ResourceWatchEvent<T> = WatchEvent<T>;
 
-/** The key prefix of every Flotilla object. */
+/** The key prefix of every built-in Flotilla object. */
 export const KEY_PREFIX = '/flotilla/v1/';
+
+/** The key prefix under which every kind lives, built-in or defined. */
+export const ROOT_PREFIX = '/flotilla/';
 
 const PLURAL: Record<Kind | 'Lease', string> = {
   Host: 'hosts',
@@ -34,9 +37,112 @@ const PLURAL: Record<Kind | 'Lease', string> = {
   Lease: 'leases',
 };
 
-/** The store key of an object. */
+/** The store key of a built-in object. */
 export function keyOf(kind: Kind | 'Lease', name: string): string {
   return `${KEY_PREFIX}${PLURAL[kind]}/${name}`;
+}
+
+/**
+ * What every object a {@link ResourceStore} holds looks like: Kubernetes' shape, an
+ * `apiVersion`, a `kind` and `metadata` with a `name`; the rest is the kind's own
+ * (`spec`, `status`, or other fields).
+ */
+export interface Resource {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+}
+
+/** A problem {@link ResourceKind.validate} found in an object: where (a dotted path) and what. */
+export interface ResourceIssue {
+  /** The path in the object, e.g. `spec.schedule` (`''` for the object itself). */
+  path: string;
+  /** What is wrong, for people. */
+  message: string;
+}
+
+/** How an embedder describes a kind of their own; {@link defineKind} checks it. */
+export interface ResourceKindDefinition<T extends Resource> {
+  /** `<group>/<version>`: a DNS subdomain with at least one dot (not `flotilla.dev`), and a Kubernetes version (`v1`, `v2beta1`). */
+  apiVersion: T['apiVersion'];
+  /** The kind's name in manifests and objects: `^[A-Z][A-Za-z0-9]*$`, e.g. `Backup`. */
+  kind: T['kind'];
+  /** The plural used in keys: a lowercase DNS label, e.g. `backups`. */
+  plural: string;
+  /**
+   * Checks an object before every write (`create`, `update`, `upsert`, `mutate`) and
+   * returns every problem found (empty = valid); the write then fails with a
+   * `ManifestError` listing them. Runs after the checks every kind gets (apiVersion and
+   * kind, metadata.name as a DNS-1123 subdomain, label keys and values).
+   * @default no checks beyond those
+   */
+  validate?: (object: T) => readonly ResourceIssue[];
+}
+
+/** A kind a {@link ResourceStore} serves: a built-in one, or one made by {@link defineKind}. */
+export interface ResourceKind<T extends Resource = Resource> {
+  readonly apiVersion: T['apiVersion'];
+  readonly kind: T['kind'];
+  readonly plural: string;
+  /** Where the kind's objects live: every key under it is `<prefix><name>`. */
+  readonly prefix: string;
+  /** True for Flotilla's own kinds (their objects are checked by `parseManifests`, not on write). */
+  readonly builtIn: boolean;
+  /** The kind's own checks (see {@link ResourceKindDefinition.validate}). */
+  validate?(object: T): readonly ResourceIssue[];
+}
+
+const GROUP = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
+const VERSION = /^v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$/;
+const KIND = /^[A-Z][A-Za-z0-9]{0,62}$/;
+const PLURAL_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function badDefinition(field: string, expected: string, received: unknown): never {
+  throw new TypeError(`Expected \`${field}\` to be ${expected}, got ${typeof received === 'string' ? JSON.stringify(received) : String(received)} (${typeof received})`);
+}
+
+/**
+ * Defines a kind of object of your own, to keep in the same stores as Flotilla's (file,
+ * Raft KV, etcd) through {@link ClusterStore.register} or `new ResourceStore(kv, kind)`:
+ *
+ * ```ts
+ * interface Backup { apiVersion: 'example.com/v1'; kind: 'Backup'; metadata: ObjectMeta; spec: { schedule: string } }
+ * const BackupKind = defineKind<Backup>({ apiVersion: 'example.com/v1', kind: 'Backup', plural: 'backups' });
+ * ```
+ *
+ * Its objects live under `/flotilla/<group>/<version>/<plural>/` (`/flotilla/example.com/v1/backups/`).
+ * Throws a `TypeError` naming the field for a malformed apiVersion, kind or plural, and for
+ * the group `flotilla.dev`, which is Flotilla's own.
+ */
+export function defineKind<T extends Resource>(definition: ResourceKindDefinition<T>): ResourceKind<T> {
+  const { apiVersion, kind, plural, validate } = definition as Partial<ResourceKindDefinition<T>>;
+  if (typeof apiVersion !== 'string') badDefinition('apiVersion', 'a string "<group>/<version>"', apiVersion);
+  const slash = apiVersion.indexOf('/');
+  const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+  const version = slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
+  if (group.length > 253 || !GROUP.test(group))
+    badDefinition('apiVersion', '"<group>/<version>" with a group that is a DNS subdomain with at least one dot (e.g. "example.com/v1")', apiVersion);
+  if (group === 'flotilla.dev') badDefinition('apiVersion', `a group of your own ("flotilla.dev" is Flotilla's: ${API_VERSION})`, apiVersion);
+  if (!VERSION.test(version)) badDefinition('apiVersion', '"<group>/<version>" with a version like v1, v2beta1 or v1alpha2', apiVersion);
+  if (typeof kind !== 'string' || !KIND.test(kind)) badDefinition('kind', 'a name in PascalCase of at most 63 letters and digits (e.g. "Backup")', kind);
+  if (typeof plural !== 'string' || !PLURAL_NAME.test(plural)) badDefinition('plural', 'a lowercase DNS label of at most 63 characters (e.g. "backups")', plural);
+  if (validate !== undefined && typeof validate !== 'function') badDefinition('validate', 'a function (object) => issues', validate);
+  return Object.freeze({ apiVersion, kind, plural, prefix: `${ROOT_PREFIX}${group}/${version}/${plural}/`, builtIn: false, ...(validate ? { validate } : {}) });
+}
+
+const BUILT_IN = new Map<string, ResourceKind>(
+  (['Host', 'ReplicaSet', 'Service', 'Instance', 'Event'] as const).map((kind) => [
+    kind,
+    Object.freeze({ apiVersion: API_VERSION, kind, plural: PLURAL[kind], prefix: `${KEY_PREFIX}${PLURAL[kind]}/`, builtIn: true }),
+  ]),
+);
+
+/** The definition of a built-in kind (`Host`, `ReplicaSet`, `Service`, `Instance`, `Event`). */
+export function builtInKind<K extends Kind>(kind: K): ResourceKind<Extract<ClusterObject, { kind: K }>> {
+  const found = BUILT_IN.get(kind);
+  if (!found) badDefinition('kind', `a built-in kind (${[...BUILT_IN.keys()].join(', ')}), or a kind made with defineKind()`, kind);
+  return found as unknown as ResourceKind<Extract<ClusterObject, { kind: K }>>;
 }
 
 function stableJson(v: unknown): string {
@@ -48,24 +154,75 @@ function stableJson(v: unknown): string {
   });
 }
 
+/** The checks every defined kind gets, then its own `validate`. */
+function issuesOf<T extends Resource>(kind: ResourceKind<T>, object: T): ManifestIssue[] {
+  const issues: ManifestIssue[] = [];
+  const o = object as Partial<Resource> | null;
+  if (typeof o !== 'object' || o === null) return [{ path: '', message: `must be an object, not ${o === null ? 'null' : typeof o}` }];
+  if (o.apiVersion !== kind.apiVersion) issues.push({ path: 'apiVersion', message: `must be ${kind.apiVersion}, not ${JSON.stringify(o.apiVersion)}` });
+  if (o.kind !== kind.kind) issues.push({ path: 'kind', message: `must be ${kind.kind}, not ${JSON.stringify(o.kind)}` });
+  const meta = o.metadata as Partial<ObjectMeta> | undefined;
+  if (typeof meta !== 'object' || meta === null) issues.push({ path: 'metadata', message: 'is required' });
+  else {
+    const name = meta.name;
+    if (typeof name !== 'string' || name === '') issues.push({ path: 'metadata.name', message: 'is required' });
+    else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name))
+      issues.push({ path: 'metadata.name', message: `${JSON.stringify(name)} is not a valid name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters` });
+    for (const [key, value] of Object.entries(meta.labels ?? {})) {
+      for (const m of validateLabelKey(key)) issues.push({ path: `metadata.labels.${key}`, message: `invalid label key ${JSON.stringify(key)}: ${m}` });
+      if (typeof value !== 'string') issues.push({ path: `metadata.labels.${key}`, message: 'label values must be strings' });
+      else for (const m of validateLabelValue(value)) issues.push({ path: `metadata.labels.${key}`, message: `invalid label value ${JSON.stringify(value)}: ${m}` });
+    }
+  }
+  if (kind.validate !== undefined && typeof meta === 'object' && meta !== null) issues.push(...kind.validate(object));
+  return issues;
+}
+
 /** Options of {@link ResourceStore.update} and {@link ResourceStore.delete}. */
 export interface PreconditionOptions {
   /** Compare-and-set: only if the object's revision is this. @default the object's metadata.resourceVersion on update; none on delete */
   expectedRevision?: number;
 }
 
-/** Objects of one kind in a store. */
-export class ResourceStore<T extends ClusterObject> {
+/**
+ * Objects of one kind in a store: reconcile's `WatchableStore<T>` (so a reconcile
+ * `Controller` watches it directly), plus reads and compare-and-set writes.
+ *
+ * - `list()` is a consistent snapshot of the kind at one store revision; `watch(rev)`
+ *   yields every change from `rev` on (inclusive) in revision order, `progress` while idle,
+ *   and `expired` (then ends) when `rev` was compacted — the store's guarantees, kind by kind.
+ * - Every write is a compare-and-set on the object's `metadata.resourceVersion` (its key's
+ *   modRevision): a concurrent writer makes it fail with a `ConflictError`, never lose data.
+ * - `metadata.resourceVersion` is set on every object read or written and never stored;
+ *   `metadata.generation` starts at 1 and grows when `spec` changes; `creationTimestamp` is kept.
+ * - A defined kind's objects are checked before every write (`ManifestError` with every
+ *   problem); built-in kinds are checked where manifests are parsed.
+ */
+export class ResourceStore<T extends Resource> implements WatchableStore<T> {
+  /** The kind's name (`Host`, or a defined kind's). */
   readonly kind: T['kind'];
+  /** The kind this store serves. */
+  readonly definition: ResourceKind<T>;
   readonly #kv: KvStore;
   readonly #prefix: string;
   readonly #now: () => Date;
 
-  constructor(kv: KvStore, kind: T['kind'], now: () => Date = () => new Date()) {
+  /**
+   * @param kv the backend (file, Raft KV, etcd, memory)
+   * @param kind a built-in kind's name, or a kind made by {@link defineKind}
+   * @param now the clock for `creationTimestamp`
+   */
+  constructor(kv: KvStore, kind: T['kind'] | ResourceKind<T>, now: () => Date = () => new Date()) {
     this.#kv = kv;
-    this.kind = kind;
-    this.#prefix = `${KEY_PREFIX}${PLURAL[kind]}/`;
+    this.definition = typeof kind === 'string' ? (builtInKind(kind as Kind) as unknown as ResourceKind<T>) : kind;
+    this.kind = this.definition.kind;
+    this.#prefix = this.definition.prefix;
     this.#now = now;
+  }
+
+  /** The store key of the object called `name`. */
+  keyOf(name: string): string {
+    return `${this.#prefix}${name}`;
   }
 
   #decode(value: string, revision: number): T {
@@ -79,9 +236,17 @@ export class ResourceStore<T extends ClusterObject> {
     return JSON.stringify({ ...object, metadata });
   }
 
+  #check(object: T): void {
+    if (this.definition.builtIn) return;
+    const issues = issuesOf(this.definition, object);
+    if (issues.length > 0) throw new ManifestError(issues.map((i) => ({ ...i, file: `${this.definition.plural}/${object.metadata?.name ?? ''}` })));
+  }
+
   /** Every object of this kind, ordered by name, and the snapshot's revision. */
-  async list(): Promise<{ items: StoreEntry<T>[]; revision: number }> {
+  async list(options: StoreCallOptions = {}): Promise<ListResult<T> & { items: StoreEntry<T>[] }> {
+    options.signal?.throwIfAborted();
     const { items, revision } = await this.#kv.range(this.#prefix);
+    options.signal?.throwIfAborted();
     return { items: items.map((kv) => ({ key: kv.key, object: this.#decode(kv.value, kv.modRevision), revision: kv.modRevision })), revision };
   }
 
@@ -91,7 +256,7 @@ export class ResourceStore<T extends ClusterObject> {
   }
 
   /** Changes from `fromRevision` (inclusive; 0 = from now). */
-  async *watch(fromRevision: number, options: { signal?: AbortSignal } = {}): AsyncIterable<ResourceWatchEvent<T>> {
+  async *watch(fromRevision: number, options: StoreCallOptions = {}): AsyncIterable<ResourceWatchEvent<T>> {
     const events = this.#kv.watch(this.#prefix, { ...(fromRevision > 0 ? { fromRevision } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     for await (const ev of events) {
       const mapped = this.#map(ev);
@@ -107,7 +272,9 @@ export class ResourceStore<T extends ClusterObject> {
       case 'delete': {
         const name = ev.key.slice(this.#prefix.length);
         const object =
-          ev.prevValue !== undefined ? this.#decode(ev.prevValue, ev.modRevision) : ({ kind: this.kind, metadata: { name } } as unknown as T);
+          ev.prevValue !== undefined
+            ? this.#decode(ev.prevValue, ev.modRevision)
+            : ({ apiVersion: this.definition.apiVersion, kind: this.kind, metadata: { name } } as unknown as T);
         return { type: 'deleted', key: ev.key, object, revision: ev.modRevision };
       }
       case 'progress':
@@ -119,17 +286,21 @@ export class ResourceStore<T extends ClusterObject> {
 
   /** The object, or `undefined`. */
   async get(name: string): Promise<T | undefined> {
-    const kv = await this.#kv.get(keyOf(this.kind, name));
+    const kv = await this.#kv.get(this.keyOf(name));
     return kv ? this.#decode(kv.value, kv.modRevision) : undefined;
   }
 
-  /** Creates the object; `ConflictError` when it exists. Sets generation 1 and creationTimestamp. */
+  /**
+   * Creates the object; `ConflictError` when it exists. Sets generation 1 and
+   * creationTimestamp. A defined kind's object that fails its checks is a `ManifestError`.
+   */
   async create(object: T): Promise<T> {
+    this.#check(object);
     const stored = {
       ...object,
       metadata: { ...object.metadata, generation: 1, creationTimestamp: object.metadata.creationTimestamp ?? this.#now().toISOString() },
     } as T;
-    const rev = await this.#kv.put(keyOf(this.kind, object.metadata.name), this.#encode(stored), { prevRevision: 0 });
+    const rev = await this.#kv.put(this.keyOf(object.metadata.name), this.#encode(stored), { prevRevision: 0 });
     stored.metadata.resourceVersion = rev;
     return stored;
   }
@@ -137,10 +308,12 @@ export class ResourceStore<T extends ClusterObject> {
   /**
    * Replaces the object if its revision is still `expectedRevision` (default: the
    * object's `metadata.resourceVersion`). `metadata.generation` increases when `spec`
-   * changed. Throws `ConflictError` otherwise, `not-found` when absent.
+   * changed. Throws `ConflictError` otherwise, `not-found` when absent (and, for a defined
+   * kind, `ManifestError` when the object fails its checks).
    */
   async update(object: T, options: PreconditionOptions = {}): Promise<T> {
-    const key = keyOf(this.kind, object.metadata.name);
+    this.#check(object);
+    const key = this.keyOf(object.metadata.name);
     const current = await this.#kv.get(key);
     if (!current) throw new ClusterError('not-found', `${this.kind}/${object.metadata.name} not found`);
     const expected = options.expectedRevision ?? object.metadata.resourceVersion ?? current.modRevision;
@@ -194,7 +367,7 @@ export class ResourceStore<T extends ClusterObject> {
 
   /** Deletes the object; returns false when it was absent. */
   async delete(name: string, options: PreconditionOptions = {}): Promise<boolean> {
-    const rev = await this.#kv.delete(keyOf(this.kind, name), options.expectedRevision !== undefined ? { prevRevision: options.expectedRevision } : {});
+    const rev = await this.#kv.delete(this.keyOf(name), options.expectedRevision !== undefined ? { prevRevision: options.expectedRevision } : {});
     return rev !== undefined;
   }
 }
@@ -203,7 +376,7 @@ export class ResourceStore<T extends ClusterObject> {
  * JSON values at arbitrary keys with compare-and-set: reconcile's `CompareAndSetStore`,
  * what its `LeaderElector` needs (leases live under `/flotilla/v1/leases/`).
  */
-export class JsonCasStore<T> {
+export class JsonCasStore<T> implements CompareAndSetStore<T> {
   readonly #kv: KvStore;
   constructor(kv: KvStore) {
     this.#kv = kv;
@@ -214,7 +387,7 @@ export class JsonCasStore<T> {
     return kv ? { key, object: JSON.parse(kv.value) as T, revision: kv.modRevision } : undefined;
   }
 
-  async compareAndSet(key: string, object: T, expectedRevision: number): Promise<{ succeeded: boolean; revision: number }> {
+  async compareAndSet(key: string, object: T, expectedRevision: number): Promise<CompareAndSetResult> {
     try {
       const revision = await this.#kv.put(key, JSON.stringify(object), { prevRevision: expectedRevision });
       return { succeeded: true, revision };
@@ -225,7 +398,7 @@ export class JsonCasStore<T> {
   }
 }
 
-/** Typed access to every kind in one store. */
+/** Typed access to every kind in one store: the built-in ones, and those you {@link ClusterStore.register}. */
 export class ClusterStore {
   readonly kv: KvStore;
   readonly hosts: ResourceStore<Host>;
@@ -233,20 +406,43 @@ export class ClusterStore {
   readonly services: ResourceStore<Service>;
   readonly instances: ResourceStore<Instance>;
   readonly events: ResourceStore<ClusterEvent>;
-  readonly leases: JsonCasStore<unknown>;
+  /** Leader leases (reconcile's `LeaseRecord`), what `LeaderElector` takes as its store. */
+  readonly leases: JsonCasStore<LeaseRecord>;
   /** Where `apply` copies artifacts, when the store has a local directory. */
   readonly artifactDir: string | undefined;
+  readonly #now: () => Date;
+  readonly #registered = new Map<string, ResourceStore<Resource>>();
 
   constructor(kv: KvStore, options: { now?: () => Date; artifactDir?: string } = {}) {
     const now = options.now ?? (() => new Date());
+    this.#now = now;
     this.kv = kv;
     this.hosts = new ResourceStore<Host>(kv, 'Host', now);
     this.replicaSets = new ResourceStore<ReplicaSet>(kv, 'ReplicaSet', now);
     this.services = new ResourceStore<Service>(kv, 'Service', now);
     this.instances = new ResourceStore<Instance>(kv, 'Instance', now);
     this.events = new ResourceStore<ClusterEvent>(kv, 'Event', now);
-    this.leases = new JsonCasStore(kv);
+    this.leases = new JsonCasStore<LeaseRecord>(kv);
     this.artifactDir = options.artifactDir;
+  }
+
+  /**
+   * Registers a kind made by {@link defineKind} and returns its typed store, which is a
+   * reconcile `WatchableStore<T>`. Registering the same definition again returns the same
+   * store; another definition with the same apiVersion and kind, or the same key prefix,
+   * is a `TypeError`.
+   */
+  register<T extends Resource>(kind: ResourceKind<T>): ResourceStore<T> {
+    if (typeof kind !== 'object' || kind === null || typeof kind.prefix !== 'string' || kind.builtIn)
+      badDefinition('kind', 'a kind made by defineKind()', kind);
+    for (const [id, store] of this.#registered) {
+      if (store.definition === kind) return store as unknown as ResourceStore<T>;
+      if (id === `${kind.apiVersion}/${kind.kind}` || store.definition.prefix === kind.prefix)
+        throw new TypeError(`kind ${kind.apiVersion} ${kind.kind} (${kind.prefix}) is already registered by another definition (${store.definition.apiVersion} ${store.definition.kind}, ${store.definition.prefix})`);
+    }
+    const store = new ResourceStore<T>(this.kv, kind, this.#now);
+    this.#registered.set(`${kind.apiVersion}/${kind.kind}`, store);
+    return store;
   }
 
   close(): Promise<void> {
