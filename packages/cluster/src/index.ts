@@ -35,6 +35,9 @@ export type {
   Host,
   ArtifactInput,
   ArtifactRef,
+  ImageInput,
+  ImageRef,
+  InstanceCondition,
   HttpHealthCheck,
   HealthCheck,
   RestartPolicy,
@@ -59,11 +62,13 @@ export type {
   Manifest,
   ClusterObject,
 } from './manifest/types.js';
-export { quantityInSchedulerUnits, quantityProblem, toSchedulerUnits } from './manifest/quantity.js';
-export { validateManifest, formatPath } from './manifest/validate.js';
+export { quantityInSchedulerUnits, quantityProblem, toSchedulerUnits, memoryBytes, cpuCores } from './manifest/quantity.js';
+export { validateManifest, formatPath, imageReferenceProblem, IMAGE_TRANSPORTS } from './manifest/validate.js';
 export type { Path, PathIssue } from './manifest/validate.js';
-export { parseManifests, loadManifests } from './manifest/parse.js';
-export type { ParseManifestsOptions, ParsedManifests } from './manifest/parse.js';
+export { parseManifests, loadManifests, manifestSource, issueAt } from './manifest/parse.js';
+export type { ParseManifestsOptions, ParsedManifests, ManifestSource } from './manifest/parse.js';
+export { storeImage, openStoredImage, imageStoreDir, storedSignaturePath, isImageRef, imageText, imageDigestOf } from './images.js';
+export type { StoredImage, StoreImageOptions, StoredImageHandle } from './images.js';
 
 export type { KeyValue, KvWatchEvent, WriteOptions, WatchOptions, KvStore } from './store/types.js';
 export { MemoryKvStore } from './store/memory.js';

@@ -6,11 +6,13 @@ import { parseSelector, type Selector } from '@flotilla/labels';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ClusterError, ConflictError, HostInUseError, isConflictError, type BoundInstance } from './errors.js';
+import { ClusterError, ConflictError, HostInUseError, ManifestError, isConflictError, type BoundInstance, type ManifestIssue } from './errors.js';
+import { imageDigestOf, imageText, isImageRef, storeImage } from './images.js';
+import { issueAt } from './manifest/parse.js';
 import { allocatedByHost } from './controllers/placement.js';
 import { templateHash } from './controllers/template.js';
 import { toSchedulerUnits } from './manifest/quantity.js';
-import type { ClusterEvent, Host, Instance, LabelSelectorObject, Manifest, ManifestKind, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
+import type { ClusterEvent, Host, Instance, InstanceCondition, LabelSelectorObject, Manifest, ManifestKind, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
 import { keyOf, type ClusterStore, type ResourceStore } from './store/resources.js';
 
 /** One change `apply` made (or would make, with `dryRun`). */
@@ -24,7 +26,7 @@ export interface AppliedChange {
 export interface ApplyOptions {
   /** Where each manifest came from, to resolve relative artifact paths: `objects[i]` → `files[i]`. @default cwd */
   baseDirs?: readonly string[];
-  /** Where artifacts are copied. @default store.artifactDir */
+  /** Where artifacts are copied; images' blobs go to its `images/` directory. @default store.artifactDir */
   artifactDir?: string;
   /** Report what would change without changing anything. @default false */
   dryRun?: boolean;
@@ -159,8 +161,20 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
     options.onApplied?.(change);
   };
   const prepared: Manifest[] = [];
+  const imageIssues: ManifestIssue[] = [];
   for (const [index, original] of objects.entries()) {
     const o = structuredClone(original);
+    const image = o.kind === 'ReplicaSet' ? o.spec.template.spec.image : undefined;
+    if (o.kind === 'ReplicaSet' && image !== undefined && !isImageRef(image)) {
+      // every blob read and hashed, the platform checked, before anything is written
+      if (!dryRun && artifactDir === undefined) throw new ClusterError('manifest-invalid', 'no artifact directory for image blobs: pass --artifacts DIR');
+      try {
+        const stored = await storeImage(image, { cwd: options.baseDirs?.[index] ?? process.cwd(), dryRun, ...(artifactDir !== undefined ? { artifactDir } : {}) });
+        o.spec.template.spec.image = stored.ref;
+      } catch (e) {
+        imageIssues.push(issueAt(original, ['spec', 'template', 'spec', 'image'], e instanceof Error ? e.message : String(e)));
+      }
+    }
     if (o.kind === 'ReplicaSet') {
       const a = o.spec.template.spec.artifact;
       if (typeof a === 'string') {
@@ -176,6 +190,8 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
     if (o.kind === 'Host' && o.spec.local) o.spec.local = { dir: resolve(options.baseDirs?.[index] ?? process.cwd(), o.spec.local.dir) };
     prepared.push(o);
   }
+  // a bad image is refused before anything is written, so nothing running is touched
+  if (imageIssues.length > 0) throw new ManifestError(imageIssues);
   for (const o of prepared) {
     report({ kind: o.kind, name: o.metadata.name, action: await applyOne(store, o, dryRun, retries) });
   }
@@ -340,6 +356,18 @@ export interface InstanceView {
   pid?: number;
   restarts: number;
   startedAt?: string;
+  /** `oci` for a container (the template has an image), else `process`. */
+  runtime: 'process' | 'oci';
+  /** Containers: the image as written (its reference, or URL). */
+  image?: string;
+  /** Containers: the image's manifest digest (the one running once started; the template's before). */
+  imageDigest?: string;
+  /** Containers: the principal whose signature its host checked. */
+  signedBy?: string;
+  /** Why the last run of a container ended (`OOMKilled`, `Error`, `Completed`). */
+  reason?: string;
+  /** Containers: `LimitsEnforced` (False on rootless hosts). */
+  conditions?: InstanceCondition[];
 }
 
 export async function viewInstances(store: ClusterStore, options: { selector?: string; addressOf?: (h: Host) => string } = {}): Promise<InstanceView[]> {
@@ -359,8 +387,25 @@ export async function viewInstances(store: ClusterStore, options: { selector?: s
       ...(i.status?.pid !== undefined ? { pid: i.status.pid } : {}),
       restarts: i.status?.restarts ?? 0,
       ...(i.status?.startedAt !== undefined ? { startedAt: i.status.startedAt } : {}),
+      ...containerFields(i),
     };
   });
+}
+
+function containerFields(i: Instance): Pick<InstanceView, 'runtime' | 'image' | 'imageDigest' | 'signedBy' | 'reason' | 'conditions'> {
+  const image = i.spec.template.image;
+  if (image === undefined) return { runtime: 'process' };
+  const text = imageText(image);
+  const digest = i.status?.imageDigest ?? imageDigestOf(image);
+  const s = i.status;
+  return {
+    runtime: 'oci',
+    ...(text !== undefined ? { image: text } : {}),
+    ...(digest !== undefined ? { imageDigest: digest } : {}),
+    ...(s?.signedBy !== undefined ? { signedBy: s.signedBy } : {}),
+    ...(s?.reason !== undefined ? { reason: s.reason } : {}),
+    ...(s?.conditions !== undefined ? { conditions: s.conditions } : {}),
+  };
 }
 
 /** `flo get hosts -o json` items. */

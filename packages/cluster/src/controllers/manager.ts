@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
 import type { ClusterEvent, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput } from '../manifest/types.js';
 import { API_VERSION } from '../manifest/types.js';
-import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
+import type { ContainerFacts, InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
 import { schedulerPlacer, type Placer, type PlacementRequest } from './placement.js';
 import { REPLICASET_LABEL, TEMPLATE_HASH_LABEL, nameSuffix, resolveIntOrPercent, stableJson, templateHash } from './template.js';
@@ -393,6 +393,7 @@ export class ClusterControllers {
       throw e;
     }
     const hasCheck = inst.spec.template.healthCheck !== undefined;
+    const facts = started.container;
     await this.store.instances.mutate(name, (cur) => {
       if (cur.metadata.deletionTimestamp !== undefined) return undefined;
       cur.status = {
@@ -402,11 +403,15 @@ export class ClusterControllers {
         ...(started.pid !== undefined ? { pid: started.pid } : {}),
         restarts: 0,
         startedAt: this.#now(),
+        ...(facts ? containerStatus(facts) : {}),
       };
       return cur;
     });
     this.#health.set(name, { lastCheck: this.clock.now() });
-    await this.recordEvent('Instance', name, 'Normal', 'Started', `started on ${host.metadata.name}${started.pid !== undefined ? ` (pid ${started.pid})` : ''}`);
+    const what = facts ? `container of ${facts.imageDigest ?? 'its image'}${facts.signedBy !== undefined ? ` signed by ${facts.signedBy}` : ''}` : undefined;
+    await this.recordEvent('Instance', name, 'Normal', 'Started', `started on ${host.metadata.name}${what !== undefined ? `: ${what}` : ''}${started.pid !== undefined ? ` (pid ${started.pid})` : ''}`);
+    if (facts && !facts.limitsEnforced && limitsAsked(inst))
+      await this.recordEvent('Instance', name, 'Warning', 'LimitsNotEnforced', limitsMessage(host.metadata.name, facts));
     return undefined;
   }
 
@@ -489,7 +494,12 @@ export class ClusterControllers {
           next.ready = false;
           next.message = `exited with code ${obs.exitCode ?? '?'}`;
           delete next.pid;
+          if (obs.reason !== undefined) next.reason = obs.reason;
+          if (obs.reason === 'OOMKilled' && prev.reason !== 'OOMKilled') await this.#oomEvent(inst, host, obs);
         } else {
+          if (obs.container) Object.assign(next, containerStatus(obs.container));
+          if (obs.reason !== undefined) next.reason = obs.reason;
+          if (obs.reason === 'OOMKilled' && (prev.reason !== 'OOMKilled' || obs.restarts > prev.restarts)) await this.#oomEvent(inst, host, obs);
           if (obs.pid !== undefined) next.pid = obs.pid;
           next.restarts = obs.restarts;
           if (obs.ports) next.ports = obs.ports;
@@ -553,6 +563,17 @@ export class ClusterControllers {
             await this.recordEvent('Instance', name, 'Warning', 'Failed', `instance ${next.message ?? 'failed'}`);
         }
       }),
+    );
+  }
+
+  async #oomEvent(inst: Instance, host: Host, obs: ObservedInstance): Promise<void> {
+    const limit = inst.spec.template.limits?.memory ?? inst.spec.template.resources?.memory;
+    await this.recordEvent(
+      'Instance',
+      inst.metadata.name,
+      'Warning',
+      'OOMKilled',
+      `the container on ${host.metadata.name} was killed by the kernel's OOM killer${limit !== undefined ? ` (memory limit ${String(limit)})` : ''}${obs.state === 'running' ? `; restarted (restart ${obs.restarts})` : ''}`,
     );
   }
 
@@ -676,6 +697,30 @@ export class ClusterControllers {
     if (!record || record.holderIdentity === '') return undefined;
     return record.holderIdentity;
   }
+}
+
+/** The status fields of a container's facts: image digest, signer, and the LimitsEnforced condition. */
+function containerStatus(facts: ContainerFacts): Pick<InstanceStatus, 'imageDigest' | 'signedBy' | 'conditions'> {
+  return {
+    ...(facts.imageDigest !== undefined ? { imageDigest: facts.imageDigest } : {}),
+    ...(facts.signedBy !== undefined ? { signedBy: facts.signedBy } : {}),
+    conditions: [
+      facts.limitsEnforced
+        ? { type: 'LimitsEnforced', status: 'True' }
+        : { type: 'LimitsEnforced', status: 'False', reason: facts.rootless ? 'Rootless' : 'NotSupported', message: facts.rootless ? 'the host runs containers rootless: cpu and memory are not limited (run as root or allow sudo for the runtime to enforce them)' : 'the host cannot apply cgroup limits' },
+    ],
+  };
+}
+
+function limitsAsked(inst: Instance): boolean {
+  const t = inst.spec.template;
+  return t.limits !== undefined || t.resources?.cpu !== undefined || t.resources?.memory !== undefined;
+}
+
+function limitsMessage(host: string, facts: ContainerFacts): string {
+  return facts.rootless
+    ? `${host} runs containers rootless: resources and limits are not enforced (give its user passwordless sudo for the runtime, or run as root, to enforce them)`
+    : `${host} cannot enforce resources and limits`;
 }
 
 function positive(name: string, value: number): number {

@@ -51,6 +51,38 @@ function locate(doc: Document, path: Path, lines: LineCounter): { line: number; 
   return undefined;
 }
 
+/** Where a parsed object came from: its file and document, and the line of any path in it. */
+export interface ManifestSource {
+  file?: string;
+  document: number;
+  /** The position of `path` (or of its deepest existing parent) in the file. */
+  locate(path: Path): { line: number; column: number } | undefined;
+}
+
+const sources = new WeakMap<object, ManifestSource>();
+
+/**
+ * Where a manifest object returned by {@link parseManifests} or {@link loadManifests} was
+ * written, so that a check made later (reading an image, in `apply`) can name the file,
+ * line and YAML path as validation does. `undefined` for an object built in code.
+ */
+export function manifestSource(object: object): ManifestSource | undefined {
+  return sources.get(object);
+}
+
+/** A {@link ManifestIssue} at `path` of `object`, with its file and line when the object was parsed. */
+export function issueAt(object: object, path: Path, message: string): ManifestIssue {
+  const src = manifestSource(object);
+  const pos = src?.locate(path);
+  return {
+    path: formatPath(path),
+    message,
+    ...(src?.file !== undefined ? { file: src.file } : {}),
+    ...(pos ? { line: pos.line, column: pos.column } : {}),
+    ...(src ? { document: src.document } : {}),
+  };
+}
+
 /**
  * Parses a YAML stream of manifests (documents separated by `---`) and validates every
  * document. Empty documents are skipped. Never throws on bad input: problems are in
@@ -106,7 +138,17 @@ export function parseManifests(text: string, options: ParseManifestsOptions = {}
     // in source order: people fix files top to bottom
     found.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     issues.push(...found);
-    if (found.length === 0) objects.push(value as Manifest);
+    if (found.length === 0) {
+      objects.push(value as Manifest);
+      sources.set(value as Manifest, {
+        ...(options.file !== undefined ? { file: options.file } : {}),
+        document: index,
+        locate: (path) => {
+          const pos = locate(doc, path, lines);
+          return pos ? { line: pos.line, column: pos.col } : undefined;
+        },
+      });
+    }
   });
   // Duplicate names of one kind in one stream are a mistake the user wants to hear about.
   const seen = new Map<string, number>();

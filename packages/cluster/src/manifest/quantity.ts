@@ -7,7 +7,7 @@
  * number as base units already. So a number from a manifest is turned into its quantity text
  * first.
  */
-import { isQuantityError, toBaseUnits, unitOf } from '@flotilla/scheduler';
+import { isQuantityError, parseQuantity, toBaseUnits, unitOf } from '@flotilla/scheduler';
 
 /** The quantity text of a manifest value (`2` → `"2"`, `0.5` → `"0.5"`, `1e21` → `"1e21"`). */
 function quantityText(raw: string | number): string {
@@ -56,4 +56,14 @@ export function quantityProblem(resource: string, raw: string | number): string 
 export function unitName(resource: string): string {
   const unit = unitOf(resource);
   return unit === 'millicores' ? 'millicores' : unit === 'mebibytes' ? 'MiB' : 'units';
+}
+
+/** A memory quantity in bytes, exact (rounded up to a whole byte): `"64Mi"` → 67108864. */
+export function memoryBytes(raw: string | number): number {
+  return parseQuantity(quantityText(raw), 'count', 'memory');
+}
+
+/** A cpu quantity in cores (from exact millicores): `"250m"` → 0.25. */
+export function cpuCores(raw: string | number): number {
+  return parseQuantity(quantityText(raw), 'millicores', 'cpu') / 1000;
 }

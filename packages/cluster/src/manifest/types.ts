@@ -75,6 +75,8 @@ export interface HostSpec {
   taints?: Taint[];
   /** Set by `flo cordon`: no new instances are placed here. */
   unschedulable?: boolean;
+  /** The OCI runtime that runs this host's containers: a name on its PATH or a path (`runc`, `crun`, `/usr/sbin/runc`). @default runc, else crun, found on PATH */
+  containerRuntime?: string;
 }
 
 /** Observed state of a host. */
@@ -102,6 +104,21 @@ export interface Host {
 export type ArtifactInput = string | { url: string; sha256: string };
 /** The artifact as recorded in the store after `apply`. */
 export type ArtifactRef = { path: string; sha256: string } | { url: string; sha256: string };
+
+/**
+ * An OCI image as written in a template: a reference (`oci-archive:FILE`, `oci:DIR[:tag]`,
+ * `docker-archive:FILE[:name:tag]`, or a bare path to any of these), relative to the manifest
+ * file; or `{url, digest}`: an `oci-archive` fetched from the URL and checked against the
+ * manifest digest.
+ */
+export type ImageInput = string | { url: string; digest: string };
+/**
+ * The image as recorded in the store after `apply`: the reference as written (resolved to an
+ * absolute path), its manifest digest, and the content store holding its blobs (apply read and
+ * hashed every blob into it; a `{url, digest}` image is fetched by apply). The digest is part
+ * of the template, so a new image version changes the template hash and rolls out.
+ */
+export type ImageRef = { ref: string; digest: string; store: string } | { url: string; digest: string; store: string };
 
 export interface HttpHealthCheck {
   path: string;
@@ -137,11 +154,22 @@ export interface SpreadConstraint {
 
 /** What an instance runs. */
 export interface InstanceTemplateSpec {
+  /** A process: the artifact unpacked as the working directory. Exclusive with `image`. */
   artifact?: ArtifactInput | ArtifactRef;
-  command: string[];
+  /** A container: the OCI image it runs (run by runc/crun on the host). Exclusive with `artifact`. */
+  image?: ImageInput | ImageRef;
+  /** The command (required for a process; with an image it replaces the image's Entrypoint+Cmd). */
+  command?: string[];
+  /** Arguments after the command (with an image and no `command`, they replace the image's Cmd). */
+  args?: string[];
   env?: Record<string, string>;
   ports?: { name: string }[];
+  /** Requests, for placement; for a container on a rootful host also its cgroup limits unless `limits` says more. */
   resources?: Record<string, QuantityInput>;
+  /** A container's cgroup limits (`cpu`, `memory`) where they are above the requests. */
+  limits?: { cpu?: QuantityInput; memory?: QuantityInput };
+  /** A container whose root filesystem is read-only. @default false */
+  readOnlyRootFilesystem?: boolean;
   healthCheck?: HealthCheck;
   /** @default 'Always' */
   restartPolicy?: RestartPolicy;
@@ -231,6 +259,15 @@ export interface InstanceSpec {
   template: InstanceTemplateSpec;
 }
 
+/** A condition of an instance (Kubernetes' pod conditions). */
+export interface InstanceCondition {
+  /** `LimitsEnforced`: whether `resources`/`limits` are cgroup limits on its host (False on rootless hosts). */
+  type: 'LimitsEnforced';
+  status: 'True' | 'False';
+  reason?: string;
+  message?: string;
+}
+
 export interface InstanceStatus {
   phase: InstancePhase;
   ready: boolean;
@@ -241,6 +278,14 @@ export interface InstanceStatus {
   message?: string;
   /** Consecutive failed health checks. */
   healthFailures?: number;
+  /** Why the last run of the container ended: `OOMKilled` (the kernel's OOM killer), `Error`, `Completed`. */
+  reason?: 'OOMKilled' | 'Error' | 'Completed';
+  /** Containers: the image's manifest digest running. */
+  imageDigest?: string;
+  /** Containers: the principal whose signature the host checked (hosts with allowed_signers). */
+  signedBy?: string;
+  /** Containers: facts about how it runs on its host (`LimitsEnforced`). */
+  conditions?: InstanceCondition[];
 }
 
 /** One running copy of a replica set's template on a host (created by the controllers). */

@@ -3,7 +3,7 @@
  * field.ErrorList idea). Works on plain values; `parse.ts` adds files and line numbers.
  */
 import { parseSelector, selectorFromLabelSelector, validateLabelKey, validateLabelValue } from '@flotilla/labels';
-import { quantityProblem } from './quantity.js';
+import { cpuCores, memoryBytes, quantityProblem } from './quantity.js';
 import { API_VERSION } from './types.js';
 
 /** A path into a document: keys and array indices. */
@@ -122,6 +122,29 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHA256 = /^[0-9a-f]{64}$/;
+const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** The image transports a template may name (as skopeo spells them). */
+export const IMAGE_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
+
+/**
+ * What is wrong with an image reference's form, or `undefined` (whether it can be read is
+ * checked by `apply`, which reads every blob). A bare path is fine; a path whose first part
+ * contains `:` is written `./a:b`.
+ */
+export function imageReferenceProblem(text: string): string | undefined {
+  if (text.trim() === '') return 'must not be empty';
+  const m = /^([a-z][a-z0-9-]*):(.*)$/s.exec(text);
+  if (!m) return undefined;
+  const [, transport = '', rest = ''] = m;
+  if (!(IMAGE_TRANSPORTS as readonly string[]).includes(transport)) {
+    const why = transport === 'docker' || transport === 'docker-daemon' || transport === 'http' || transport === 'https'
+      ? `transport ${transport}: is not supported: flotilla reaches no registry (use {url, digest} for an oci-archive on a web server)`
+      : `unknown transport ${transport}:`;
+    return `${why}; expected oci:DIR[:tag], oci-archive:FILE, docker-archive:FILE[:name:tag] or a path (write ./${text} for a file whose name contains ':')`;
+  }
+  if (rest === '' || rest.startsWith(':')) return `${transport}: needs a path (e.g. ${transport === 'oci' ? 'oci:./web-layout' : `${transport}:./web.tar`})`;
+  return undefined;
+}
 
 function labelMap(out: Issues, path: Path, v: unknown): Record<string, string> | undefined {
   const m = expectObj(out, path, v);
@@ -309,7 +332,7 @@ function taints(out: Issues, path: Path, v: unknown): void {
 function validateHostSpec(out: Issues, v: unknown): void {
   const s = expectObj(out, ['spec'], v, true);
   if (!s) return;
-  unknownFields(out, ['spec'], s, ['address', 'user', 'port', 'identityFile', 'proxyJump', 'local', 'capacity', 'taints', 'unschedulable']);
+  unknownFields(out, ['spec'], s, ['address', 'user', 'port', 'identityFile', 'proxyJump', 'local', 'capacity', 'taints', 'unschedulable', 'containerRuntime']);
   const hasAddress = s.address !== undefined && s.address !== null;
   const hasLocal = s.local !== undefined && s.local !== null;
   if (hasAddress === hasLocal) out.add(['spec'], hasAddress ? 'set either address or local, not both' : 'needs address (ssh) or local: {dir} (a directory on this machine)');
@@ -328,6 +351,8 @@ function validateHostSpec(out: Issues, v: unknown): void {
   if (s.capacity !== undefined) quantities(out, ['spec', 'capacity'], s.capacity);
   taints(out, ['spec', 'taints'], s.taints);
   expectBool(out, ['spec', 'unschedulable'], s.unschedulable);
+  const rt = expectString(out, ['spec', 'containerRuntime'], s.containerRuntime);
+  if (rt !== undefined && (rt === '' || /\s/.test(rt))) out.add(['spec', 'containerRuntime'], `${JSON.stringify(rt)} is not a program: name one on the host's PATH (runc, crun) or give its path`);
 }
 
 function intOrPercent(out: Issues, path: Path, v: unknown): number | string | undefined {
@@ -359,15 +384,40 @@ function terms(out: Issues, path: Path, v: unknown, kind: 'antiAffinity' | 'spre
   });
 }
 
+/** `limits: {cpu, memory}`: quantities, each at least its request (Kubernetes refuses a limit below the request). */
+function limits(out: Issues, path: Path, v: unknown, requests: unknown, hasImage: boolean): void {
+  const lp = [...path, 'limits'];
+  const l = expectObj(out, lp, v);
+  if (!l) return;
+  if (!hasImage) out.add(lp, 'applies to containers only (set image:); a process is not limited');
+  unknownFields(out, lp, l, ['cpu', 'memory']);
+  const before = out.list.length;
+  quantities(out, lp, Object.fromEntries(Object.entries(l).filter(([k]) => k === 'cpu' || k === 'memory')));
+  if (out.list.length > before || !isObj(requests)) return;
+  for (const resource of ['cpu', 'memory'] as const) {
+    const limit = l[resource];
+    const request = requests[resource];
+    if ((typeof limit !== 'string' && typeof limit !== 'number') || (typeof request !== 'string' && typeof request !== 'number')) continue;
+    if (quantityProblem(resource, request) !== undefined) continue;
+    const exact = resource === 'cpu' ? cpuCores : memoryBytes;
+    if (exact(limit) < exact(request))
+      out.add([...lp, resource], `${JSON.stringify(limit)} is below the request ${formatPath([...path, 'resources', resource])} (${JSON.stringify(request)}): a limit must be at least its request`);
+  }
+}
+
 function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
   const s = expectObj(out, path, v, true);
   if (!s) return;
   unknownFields(out, path, s, [
     'artifact',
+    'image',
     'command',
+    'args',
     'env',
     'ports',
     'resources',
+    'limits',
+    'readOnlyRootFilesystem',
     'healthCheck',
     'restartPolicy',
     'terminationGracePeriodSeconds',
@@ -391,7 +441,31 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
       }
     }
   }
-  expectStringList(out, [...path, 'command'], s.command, true);
+  const hasImage = s.image !== undefined && s.image !== null;
+  if (hasImage) {
+    if (s.artifact !== undefined && s.artifact !== null)
+      out.add([...path, 'image'], 'set either artifact (a process) or image (a container), not both');
+    if (typeof s.image === 'string') {
+      const problem = imageReferenceProblem(s.image);
+      if (problem !== undefined) out.add([...path, 'image'], problem);
+    } else {
+      const i = expectObj(out, [...path, 'image'], s.image);
+      if (i) {
+        unknownFields(out, [...path, 'image'], i, ['url', 'digest']);
+        const url = expectString(out, [...path, 'image', 'url'], i.url, true);
+        if (url && !/^https?:\/\/[^/]+/.test(url)) out.add([...path, 'image', 'url'], `${JSON.stringify(url)} must be an http(s) URL`);
+        const digest = expectString(out, [...path, 'image', 'digest'], i.digest, true);
+        if (digest && !IMAGE_DIGEST.test(digest))
+          out.add([...path, 'image', 'digest'], `${JSON.stringify(digest)} is not an image digest: expected sha256: and 64 lowercase hex digits (flo image inspect shows it)`);
+      }
+    }
+    expectStringList(out, [...path, 'command'], s.command, false);
+    if (Array.isArray(s.command) && s.command.length === 0) out.add([...path, 'command'], "must not be empty (leave it out to run the image's Entrypoint and Cmd)");
+  } else {
+    if (s.command === undefined || s.command === null) out.add([...path, 'command'], 'is required (or set image: to run a container with its own entrypoint)');
+    else expectStringList(out, [...path, 'command'], s.command, true);
+  }
+  expectStringList(out, [...path, 'args'], s.args, false);
   // env
   if (s.env !== undefined && s.env !== null) {
     const env = expectObj(out, [...path, 'env'], s.env);
@@ -422,6 +496,9 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
       });
   }
   if (s.resources !== undefined) quantities(out, [...path, 'resources'], s.resources);
+  if (s.limits !== undefined && s.limits !== null) limits(out, path, s.limits, s.resources, hasImage);
+  expectBool(out, [...path, 'readOnlyRootFilesystem'], s.readOnlyRootFilesystem);
+  if (s.readOnlyRootFilesystem === true && !hasImage) out.add([...path, 'readOnlyRootFilesystem'], 'applies to containers only (set image:)');
   // health check
   if (s.healthCheck !== undefined && s.healthCheck !== null) {
     const hp = [...path, 'healthCheck'];

@@ -255,7 +255,7 @@ export class DeployRuntime implements InstanceRuntime {
       });
       const status = await startService(c, {
         name,
-        command: shellJoin(t.command),
+        command: shellJoin([...(t.command ?? []), ...(t.args ?? [])]),
         ...(cwd !== undefined ? { cwd } : {}),
         env,
         restart: t.restartPolicy === 'Never' ? 'never' : t.restartPolicy === 'OnFailure' ? 'on-failure' : 'always',

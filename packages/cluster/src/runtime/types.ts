@@ -17,6 +17,22 @@ export interface ObservedInstance {
   exitCode?: number;
   /** Ports the instance was started with. */
   ports?: Record<string, number>;
+  /** Containers: why the last run ended (`OOMKilled` when the kernel's OOM killer killed it). */
+  reason?: 'OOMKilled' | 'Error' | 'Completed';
+  /** Containers: the facts of how it runs (see {@link ContainerFacts}). */
+  container?: ContainerFacts;
+}
+
+/** How a container runs on its host (reported by start and observe; absent for a process). */
+export interface ContainerFacts {
+  /** The image's manifest digest it runs. */
+  imageDigest?: string;
+  /** The principal whose signature the host checked, when it requires signatures. */
+  signedBy?: string;
+  /** Run without root (a user namespace): isolated, but `resources`/`limits` are not enforced. */
+  rootless: boolean;
+  /** Whether `resources`/`limits` are cgroup limits. */
+  limitsEnforced: boolean;
 }
 
 /** What a host reports when probed. */
@@ -29,6 +45,8 @@ export interface HostProbe {
 export interface StartedInstance {
   pid?: number;
   ports: Record<string, number>;
+  /** Containers: how it runs (image digest, signer, rootless, limits). */
+  container?: ContainerFacts;
 }
 
 /**
@@ -42,14 +60,16 @@ export interface InstanceRuntime {
   /**
    * Starts the instance under a supervisor that applies its restart policy: uploads the
    * artifact once per host (content-addressed), picks a free port per declared port, sets
-   * `HOST`, `PORT` and `PORT_<name>`. Idempotent for an instance already running.
+   * `HOST`, `PORT` and `PORT_<name>`. A template with an `image` runs as a container: the
+   * host receives only the image's blobs it lacks, then runc (or crun) runs it. Idempotent
+   * for an instance already running (a running container is adopted, never duplicated).
    */
   start(host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance>;
   /** Stops the instance gracefully (SIGTERM, then SIGKILL after `gracePeriodMs`) and removes its files. Idempotent. */
   stop(host: Host, instance: Instance, gracePeriodMs: number, signal?: AbortSignal): Promise<void>;
   /** Observes every instance named, in one round trip to the host. */
   observe(host: Host, instances: readonly Instance[], signal?: AbortSignal): Promise<Map<string, ObservedInstance>>;
-  /** Runs one health check; true when healthy. */
+  /** Runs one health check; true when healthy. A container's `exec` check runs inside the container. */
   healthCheck(host: Host, instance: Instance, check: HealthCheck, signal?: AbortSignal): Promise<boolean>;
   /** Restarts the command of a running instance (liveness failure). */
   restart(host: Host, instance: Instance, signal?: AbortSignal): Promise<void>;

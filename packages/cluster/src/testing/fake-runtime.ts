@@ -20,12 +20,26 @@ export interface FakeProcess {
   restartPolicy: 'Always' | 'OnFailure' | 'Never';
   healthy: boolean;
   log: string[];
+  /** Containers: the image digest it runs (absent for a process). */
+  imageDigest?: string;
+  /** Containers: why the last run ended. */
+  reason?: 'OOMKilled' | 'Error' | 'Completed';
+  /** Containers: run rootless (limits not enforced). */
+  rootless?: boolean;
+  /** Containers: commands run inside it by exec health checks. */
+  execs?: string[][];
 }
 
 /** Options of {@link FakeRuntime}. */
 export interface FakeRuntimeOptions {
   /** Decides whether a newly started instance is healthy (e.g. by its env). @default every instance is healthy */
   healthy?: (instance: Instance) => boolean;
+  /** Whether a host runs containers rootless (limits not enforced). @default no host */
+  rootless?: (host: Host) => boolean;
+  /** The principal a host reports for an image's signature (hosts that require signatures). @default none */
+  signedBy?: (host: Host, imageDigest: string) => string | undefined;
+  /** Why a host refuses an image (unsigned, tampered…), as the real runtime throws; `undefined` to accept. @default accept */
+  refuseImage?: (host: Host, imageDigest: string) => string | undefined;
 }
 
 export class FakeRuntime implements InstanceRuntime {
@@ -40,9 +54,11 @@ export class FakeRuntime implements InstanceRuntime {
   #nextPid = 1000;
   #nextPort = 30000;
   readonly #healthy: (instance: Instance) => boolean;
+  readonly #options: FakeRuntimeOptions;
 
   constructor(options: FakeRuntimeOptions = {}) {
     this.#healthy = options.healthy ?? (() => true);
+    this.#options = options;
   }
 
   #host(host: Host): Map<string, FakeProcess> {
@@ -74,11 +90,17 @@ export class FakeRuntime implements InstanceRuntime {
     return this.processes().filter((p) => p.state === 'running' && (host === undefined || p.host === host));
   }
 
+  /** Kills a container as the kernel's OOM killer would (exit 137, reason OOMKilled); restarted per its policy. */
+  oomKill(name: string): void {
+    this.kill(name, 137, 'OOMKilled');
+  }
+
   /** Kills an instance's command (as SIGKILL would): the supervisor restarts it per its policy. */
-  kill(name: string, exitCode = 137): void {
+  kill(name: string, exitCode = 137, reason?: 'OOMKilled' | 'Error'): void {
     for (const m of this.hosts.values()) {
       const p = m.get(name);
       if (!p) continue;
+      if (p.imageDigest !== undefined) p.reason = reason ?? (exitCode === 0 ? 'Completed' : 'Error');
       if (p.restartPolicy === 'Always' || (p.restartPolicy === 'OnFailure' && exitCode !== 0)) {
         p.restarts++;
         p.pid = this.#nextPid++;
@@ -105,7 +127,12 @@ export class FakeRuntime implements InstanceRuntime {
     if (m instanceof Error) return Promise.reject(m);
     this.calls.push(`start ${host.metadata.name} ${instance.metadata.name}`);
     const existing = m.get(instance.metadata.name);
-    if (existing?.state === 'running') return Promise.resolve({ pid: existing.pid, ports: existing.ports });
+    if (existing?.state === 'running') return Promise.resolve({ pid: existing.pid, ports: existing.ports, ...this.#facts(host, existing) });
+    const image = instance.spec.template.image;
+    const imageDigest = typeof image === 'object' ? image.digest : undefined;
+    if (image !== undefined && imageDigest === undefined) return Promise.reject(new ClusterError('runtime-failed', `image ${String(image)} of ${instance.metadata.name} was not stored by apply`));
+    const refusal = imageDigest !== undefined ? this.#options.refuseImage?.(host, imageDigest) : undefined;
+    if (refusal !== undefined) return Promise.reject(new ClusterError('runtime-failed', `${host.metadata.name} refused image ${imageDigest}: ${refusal}`));
     const ports: Record<string, number> = {};
     for (const p of instance.spec.template.ports ?? []) ports[p.name] = this.#nextPort++;
     const proc: FakeProcess = {
@@ -119,9 +146,16 @@ export class FakeRuntime implements InstanceRuntime {
       restartPolicy: instance.spec.template.restartPolicy ?? 'Always',
       healthy: this.#healthy(instance),
       log: [`started ${instance.metadata.name}`],
+      ...(imageDigest !== undefined ? { imageDigest, rootless: this.#options.rootless?.(host) ?? false, execs: [] } : {}),
     };
     m.set(proc.name, proc);
-    return Promise.resolve({ pid: proc.pid, ports });
+    return Promise.resolve({ pid: proc.pid, ports, ...this.#facts(host, proc) });
+  }
+
+  #facts(host: Host, p: FakeProcess): Pick<StartedInstance, 'container'> {
+    if (p.imageDigest === undefined) return {};
+    const signedBy = this.#options.signedBy?.(host, p.imageDigest);
+    return { container: { imageDigest: p.imageDigest, rootless: p.rootless ?? false, limitsEnforced: !(p.rootless ?? false), ...(signedBy !== undefined ? { signedBy } : {}) } };
   }
 
   stop(host: Host, instance: Instance): Promise<void> {
@@ -146,15 +180,18 @@ export class FakeRuntime implements InstanceRuntime {
           restarts: p.restarts,
           ...(p.exitCode !== undefined ? { exitCode: p.exitCode } : {}),
           ports: p.ports,
+          ...(p.reason !== undefined ? { reason: p.reason } : {}),
+          ...this.#facts(host, p),
         });
     }
     return Promise.resolve(out);
   }
 
-  healthCheck(host: Host, instance: Instance, _check: HealthCheck): Promise<boolean> {
+  healthCheck(host: Host, instance: Instance, check: HealthCheck): Promise<boolean> {
     const m = this.#tryHost(host);
     if (m instanceof Error) return Promise.reject(m);
     const p = m.get(instance.metadata.name);
+    if (check.exec && p?.execs) p.execs.push(check.exec);
     return Promise.resolve(p?.state === 'running' && p.healthy);
   }
 
