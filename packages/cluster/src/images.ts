@@ -18,11 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type * as ImageApi from '@flotilla/deploy/image';
 import type { FileContentStore, Image } from '@flotilla/deploy/image';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ClusterError } from './errors.js';
 import type { ImageInput, ImageRef } from './manifest/types.js';
 
-type ImageModule = typeof import('@flotilla/deploy/image');
+type ImageModule = typeof ImageApi;
 let imageModule: Promise<ImageModule> | undefined;
 /** `@flotilla/deploy/image`, loaded once, on first use. */
 export function loadImageModule(): Promise<ImageModule> {
@@ -143,7 +145,7 @@ async function download(url: string, dir: string, digest: string, signal?: Abort
     throw new ClusterError('manifest-invalid', `image ${url} cannot be fetched: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   if (!res.ok || !res.body) throw new ClusterError('manifest-invalid', `image ${url} cannot be fetched: HTTP ${res.status}`);
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(file));
+  await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file));
   return file;
 }
 
@@ -151,7 +153,7 @@ async function fetchSignature(url: string, file: string, signal?: AbortSignal): 
   try {
     const res = await fetch(url, signal ? { signal } : {});
     if (!res.ok || !res.body) return undefined;
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(file));
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file));
     return file;
   } catch {
     return undefined;

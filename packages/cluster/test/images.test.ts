@@ -25,7 +25,6 @@ import {
   viewInstances,
   type ImageRef,
   type ManifestError,
-  type ReplicaSet,
 } from '../src/index.js';
 import { FakeRuntime, type FakeRuntimeOptions } from '../src/testing/index.js';
 
@@ -237,7 +236,7 @@ describe('apply with images', () => {
       expect(error.issues).toHaveLength(3);
       const [a, b, c] = error.issues;
       expect(a).toMatchObject({ file: join(dir, 'web.yaml'), line: 10, path: 'spec.template.spec.image', document: 0 });
-      expect(a!.message).toBe(`blob sha256:${layer} of oci:./tampered hashes to ${a!.message.match(/hashes to (sha256:[0-9a-f]{64})/)?.[1]} (tampered or corrupt); refusing it`);
+      expect(a!.message).toBe(`blob sha256:${layer} of oci:./tampered hashes to ${/hashes to (sha256:[0-9a-f]{64})/.exec(a!.message)?.[1]} (tampered or corrupt); refusing it`);
       expect(b).toMatchObject({ line: 23, path: 'spec.template.spec.image', document: 1 });
       expect(b!.message).toContain('missing.oci.tar does not exist');
       expect(c).toMatchObject({ line: 36, path: 'spec.template.spec.image', document: 2 });
@@ -353,7 +352,7 @@ describe('containers under the controllers (FakeRuntime)', () => {
     expect(first).toMatchObject({ runtime: 'oci', image: `oci-archive:${v1.path}`, imageDigest: v1.digest, conditions: [{ type: 'LimitsEnforced', status: 'True' }] });
     await applyText(c.store, rs({ image: '      image: oci-archive:./web-v2.oci.tar' }));
     await c.until('v2 running', () => readyWith(c!, v2.digest));
-    const set = (await c.store.replicaSets.get('web')) as ReplicaSet;
+    const set = (await c.store.replicaSets.get('web'))!;
     expect(set.status?.rollout?.state).toBe('Complete');
     await rolloutUndo(c.store, 'web');
     await c.until('back on v1', () => readyWith(c!, v1.digest));
@@ -410,7 +409,7 @@ describe('containers under the controllers (FakeRuntime)', () => {
   it('process instances say runtime "process" and carry no image fields', async () => {
     c = await startCluster();
     await applyText(c.store, rs({ image: '      command: [node, app.js]' }));
-    await c.until('running', async () => c!.runtime.running().length === 2);
+    await c.until('running', () => Promise.resolve(c!.runtime.running().length === 2));
     const views = await viewInstances(c.store);
     expect(views.every((v) => v.runtime === 'process' && !('image' in v) && !('imageDigest' in v) && !('conditions' in v))).toBe(true);
   });

@@ -140,7 +140,7 @@ export function parseManifests(text: string, options: ParseManifestsOptions = {}
     issues.push(...found);
     if (found.length === 0) {
       objects.push(value as Manifest);
-      sources.set(value as Manifest, {
+      sources.set(value, {
         ...(options.file !== undefined ? { file: options.file } : {}),
         document: index,
         locate: (path) => {

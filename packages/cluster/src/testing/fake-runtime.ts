@@ -130,7 +130,7 @@ export class FakeRuntime implements InstanceRuntime {
     if (existing?.state === 'running') return Promise.resolve({ pid: existing.pid, ports: existing.ports, ...this.#facts(host, existing) });
     const image = instance.spec.template.image;
     const imageDigest = typeof image === 'object' ? image.digest : undefined;
-    if (image !== undefined && imageDigest === undefined) return Promise.reject(new ClusterError('runtime-failed', `image ${String(image)} of ${instance.metadata.name} was not stored by apply`));
+    if (image !== undefined && imageDigest === undefined) return Promise.reject(new ClusterError('runtime-failed', `image ${JSON.stringify(image)} of ${instance.metadata.name} was not stored by apply`));
     const refusal = imageDigest !== undefined ? this.#options.refuseImage?.(host, imageDigest) : undefined;
     if (refusal !== undefined) return Promise.reject(new ClusterError('runtime-failed', `${host.metadata.name} refused image ${imageDigest}: ${refusal}`));
     const ports: Record<string, number> = {};

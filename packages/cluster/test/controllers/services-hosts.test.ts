@@ -66,8 +66,8 @@ describe('services, cordon and drain, views', () => {
     await h.apply(webYaml(1));
     await h.until('1 ready', () => converged(h!, 'web', 1));
     const [inst] = await viewInstances(h.store);
-    expect(Object.keys(inst!).sort()).toEqual(['address', 'host', 'labels', 'name', 'phase', 'pid', 'ports', 'ready', 'replicaSet', 'restarts', 'startedAt']);
-    expect(inst).toMatchObject({ replicaSet: 'web', host: 'h1', address: '127.0.0.11', phase: 'Running', ready: true, restarts: 0 });
+    expect(Object.keys(inst!).sort()).toEqual(['address', 'host', 'labels', 'name', 'phase', 'pid', 'ports', 'ready', 'replicaSet', 'restarts', 'runtime', 'startedAt']);
+    expect(inst).toMatchObject({ replicaSet: 'web', host: 'h1', address: '127.0.0.11', phase: 'Running', ready: true, restarts: 0, runtime: 'process' });
     const [host] = await viewHosts(h.store);
     expect(host).toEqual({
       name: 'h1',
