@@ -34,7 +34,9 @@ export type DeployErrorCode =
   | 'IMAGE_PLATFORM'
   | 'BLOB_DIGEST'
   | 'BLOB_MISSING'
-  | 'LAYER_UNSAFE';
+  | 'LAYER_UNSAFE'
+  | 'CONTAINER'
+  | 'CONTAINER_RUNTIME';
 
 const BRAND = Symbol.for('flotilla.deploy.error');
 

@@ -34,6 +34,8 @@ export interface RuntimeSpec {
     uidMappings?: { containerID: number; hostID: number; size: number }[];
     gidMappings?: { containerID: number; hostID: number; size: number }[];
     namespaces: { type: string; path?: string }[];
+    /** The container's cgroup (rootful only), e.g. `/flotilla/<id>`: its path names the container in the kernel's OOM reports. */
+    cgroupsPath?: string;
     resources?: { memory?: { limit: number }; cpu?: { quota: number; period: number } };
     maskedPaths: string[];
     readonlyPaths: string[];
@@ -65,6 +67,8 @@ export interface RuntimeSpecInput {
   user?: { uid: number; gid: number };
   /** Requests/limits: cpu in millicores, memory in bytes. Enforced only rootful. */
   resources?: { cpuMillis?: number; memoryBytes?: number };
+  /** The cgroup path runc creates (rootful only; ignored rootless). @default runc's choice */
+  cgroupsPath?: string;
 }
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -152,6 +156,7 @@ export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limit
   }
   const r = input.resources ?? {};
   const limitsEnforced = !input.rootless;
+  if (!input.rootless && input.cgroupsPath !== undefined) linux.cgroupsPath = input.cgroupsPath;
   if (limitsEnforced && (r.memoryBytes !== undefined || r.cpuMillis !== undefined)) {
     linux.resources = {
       ...(r.memoryBytes !== undefined ? { memory: { limit: r.memoryBytes } } : {}),

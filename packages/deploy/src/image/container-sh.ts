@@ -1,0 +1,124 @@
+/**
+ * The sh side of the container runtime: the wrapper that the sh supervisor
+ * (`flotilla-supervise`, see `../runtime.ts`) runs in place of a command, and the functions
+ * each container call sends to the host (status, halt, stop, launch). Hosts need sh and
+ * coreutils for these; the bundle itself is prepared by the host program (`host-main.ts`).
+ *
+ * A container's directory, `~/.flotilla/containers/<name>/`:
+ * - `meta.json`: image digest, signer, ports, rootless, limitsEnforced, options hash, chain IDs
+ * - `run.env`: sh assignments — `rt` (the runtime command, `sudo -n /usr/sbin/runc` when
+ *   rootful through sudo), `root` (runc's `--root`), `name`, `cgpath` (rootful cgroup path),
+ *   `kmsg` (how to read the kernel log), `mode` (root | sudo | rootless), `grace`, `policy`
+ * - `bundle/` (`config.json`, `rootfs/`)
+ * - the supervisor's files: `supervisor.pid`, `pid` (the wrapper's), `log`, `restarts`, `state`
+ * - `exit`: `<status> <reason>` of the last run (reason OOMKilled | Error | Completed)
+ */
+
+/**
+ * `flotilla-ctr-run DIR`: runs the container in the foreground (`runc run`), so the supervisor
+ * sees it exit and applies the restart policy. SIGTERM becomes `runc kill <id> TERM` (the
+ * container's init gets it; the supervisor sends SIGKILL after the grace period and the caller
+ * deletes the container). An OOM kill is recognised in the kernel log: rootful containers get
+ * the cgroup `cgpath`, which the kernel names (`task_memcg=<cgpath>,`) when its OOM killer
+ * kills a process there; one more such line after the run than before means OOMKilled. (The
+ * memory cgroup's own `oom_kill` counter is gone by then: runc removes the cgroup on exit.)
+ */
+export const CONTAINER_RUN_SCRIPT = `#!/bin/sh
+# flotilla-ctr-run DIR
+dir=$1
+. "$dir/run.env" || exit 125
+oomcount() {
+  if [ -z "$cgpath" ] || [ -z "$kmsg" ]; then echo 0; return; fi
+  $kmsg 2>/dev/null | grep -c "task_memcg=$cgpath,"
+}
+$rt --root "$root" delete --force "$name" >/dev/null 2>&1
+before=$(oomcount)
+stopping=0
+trap 'stopping=1; $rt --root "$root" kill "$name" TERM >/dev/null 2>&1' TERM INT
+trap '' HUP
+$rt --root "$root" run --bundle "$dir/bundle" "$name" </dev/null &
+rp=$!
+wait "$rp"; st=$?
+while [ -d "/proc/$rp" ]; do wait "$rp"; st=$?; done
+after=$(oomcount)
+reason=Error
+[ "$st" = 0 ] && reason=Completed
+[ "$after" -gt "$before" ] 2>/dev/null && reason=OOMKilled
+printf '%s %s\\n' "$st" "$reason" > "$dir/exit.tmp" && mv -f "$dir/exit.tmp" "$dir/exit"
+exit "$st"
+`;
+
+/**
+ * sh functions every container call starts with. `$C` is the containers directory.
+ * - `ctr_status NAME`: a block `@@ NAME`, then `meta`, `sup`, `sstate`, `restarts`, `exit`, `runc` lines
+ * - `ctr_halt NAME GRACE`: stops the supervisor and the container (SIGTERM, SIGKILL after GRACE s), keeps the directory
+ * - `ctr_stop NAME GRACE`: halts, then removes the directory (bundle and rootfs)
+ * - `ctr_launch NAME SUPERVISOR WRAPPER`: starts the supervisor and waits until the container runs or has exited
+ */
+export const CONTAINER_SH_LIB = `
+C="$HOME/.flotilla/containers"
+ctr_runc_status() { $rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n' | sed -n 's/.*"status": *"\\([a-z]*\\)".*/\\1/p'; }
+ctr_status() {
+  d="$C/$1"
+  echo "@@ $1"
+  [ -f "$d/meta.json" ] || return 0
+  printf 'meta %s\\n' "$(tr -d '\\n' < "$d/meta.json")"
+  ( . "$d/run.env" 2>/dev/null
+    # Between runs (the wrapper alive, the container not running yet or no longer), wait a
+    # moment for the runtime's state or the exit record, rather than report half of a change.
+    i=0
+    while [ $i -lt 50 ]; do
+      w=$(cat "$d/pid" 2>/dev/null)
+      [ -n "$w" ] && kill -0 "$w" 2>/dev/null || break
+      case "$(ctr_runc_status)" in running|paused) break ;; esac
+      sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
+    done
+    sp=$(cat "$d/supervisor.pid" 2>/dev/null)
+    if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo "sup 1"; else echo "sup 0"; fi
+    printf 'sstate %s\\n' "$(cat "$d/state" 2>/dev/null)"
+    printf 'restarts %s\\n' "$(cat "$d/restarts" 2>/dev/null)"
+    printf 'exit %s\\n' "$(cat "$d/exit" 2>/dev/null)"
+    printf 'runc %s\\n' "$($rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n')" )
+}
+ctr_halt() {
+  d="$C/$1"
+  [ -f "$d/run.env" ] || return 0
+  ( . "$d/run.env"
+    g=$2; [ -n "$g" ] || g=$grace
+    sp=$(cat "$d/supervisor.pid" 2>/dev/null)
+    if [ -n "$sp" ] && kill -TERM "$sp" 2>/dev/null; then
+      i=0
+      while kill -0 "$sp" 2>/dev/null && [ $i -lt $((g * 10 + 5)) ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done
+      if kill -0 "$sp" 2>/dev/null; then
+        $rt --root "$root" kill "$name" KILL >/dev/null 2>&1
+        kill -KILL "$sp" $(cat "$d/pid" 2>/dev/null) 2>/dev/null
+        echo "flotilla: $name still running after \${g}s; sent SIGKILL" >> "$d/log"
+      fi
+    fi
+    $rt --root "$root" delete --force "$name" >/dev/null 2>&1
+    rm -f "$d/supervisor.pid" "$d/pid"
+    echo stopped > "$d/state" )
+}
+ctr_stop() {
+  d="$C/$1"
+  [ -e "$d" ] || return 0
+  ctr_halt "$1" "$2"
+  mode=; [ -f "$d/run.env" ] && mode=$(sed -n 's/^mode=//p' "$d/run.env")
+  rm -rf "$d" 2>/dev/null || { [ "$mode" = sudo ] && sudo -n rm -rf "$d"; }
+  if [ -e "$d" ]; then echo "flotilla: could not remove $d (files the container created as root?)" >&2; return 1; fi
+}
+ctr_launch() {
+  d="$C/$1"
+  ( . "$d/run.env"
+    rm -f "$d/exit" "$d/supervisor.pid" "$d/pid"
+    if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
+    cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" >/dev/null 2>&1 </dev/null &
+    i=0
+    while [ $i -lt 600 ]; do
+      if [ -s "$d/exit" ] && [ "$(cat "$d/state" 2>/dev/null)" != running ]; then break; fi
+      case "$(ctr_runc_status)" in running|paused) break ;; esac
+      sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
+    done )
+  ctr_status "$1"
+}
+`;

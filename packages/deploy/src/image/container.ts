@@ -1,0 +1,643 @@
+/**
+ * Containers on a host, over any {@link Connection} (ssh, or the local transport): the
+ * runtime seam of DESIGN.md's three (content store → snapshotter → runner).
+ *
+ * `runContainer` pushes the image (only the blobs the host lacks, checked there; signatures
+ * checked there), has the host prepare a bundle (the host program `image-host.mjs`, run with
+ * the host's `node`: layers unpacked once per chain ID, a rootfs copied from the top snapshot,
+ * `config.json` from {@link runtimeSpec}), and only then replaces a running previous version:
+ * bad input (a tampered blob, an escaping layer, a wrong architecture, a missing runtime, an
+ * unsigned image where signatures are required) is refused before anything running is touched.
+ * The container runs as `runc run` in the foreground under the sh supervisor of `../runtime.ts`
+ * (restart policy with backoff, log file, SIGTERM then SIGKILL after the grace period), so it
+ * outlives the caller and a later process adopts it by name.
+ *
+ * Guarantees:
+ * - **Idempotent.** The same name, image digest and options while running is a no-op.
+ * - **Rootful or rootless, said.** Rootful (the host user is root, or may run the runtime via
+ *   `sudo -n`): cgroup limits from `resources`/`limits`, `limitsEnforced: true`, an OOM kill
+ *   reported as `reason: 'OOMKilled'`. Rootless: a user namespace, no limits, `limitsEnforced: false`.
+ * - **One round trip** for the statuses of many containers on a host.
+ * - **Every error names the host** (and the image and blob where it concerns them).
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Connection } from '../connection.js';
+import { DeployError, badOption } from '../errors.js';
+import { shellJoin, shellQuote } from '../quote.js';
+import { SUPERVISOR_SCRIPT } from '../runtime.js';
+import { CONTAINER_RUN_SCRIPT, CONTAINER_SH_LIB } from './container-sh.js';
+import type { FileContentStore } from './content-store.js';
+import { imageBlobs, pushImage, type PushResult } from './distribute.js';
+import { ImageError } from './errors.js';
+import type { PrepareRequest } from './host-main.js';
+import type { Image } from './load.js';
+
+/** How to run a container (see {@link runContainer}). */
+export interface ContainerOptions {
+  /** The container's id on the host and its hostname: letters, digits, `.`, `_`, `-` (at most 63). */
+  name: string;
+  /** The image, from `loadImage(ref, { store })`. */
+  image: Image;
+  /** The local content store holding the image's blobs (what `loadImage` ingested into). */
+  store: FileContentStore;
+  /** The image's signature file. @default `<archive>.sig` when it exists (as {@link pushImage}) */
+  signature?: string;
+  /** Replaces the image's Entrypoint and Cmd. */
+  command?: string[];
+  /** Replaces the image's Cmd. */
+  args?: string[];
+  /** Added to the image's Env (HOST, PORT and PORT_<NAME> are set from `host` and `ports`). */
+  env?: Record<string, string>;
+  /** Ports chosen by the caller: PORT is the first, PORT_<NAME> each (name upper-cased, other characters `_`). */
+  ports?: Record<string, number>;
+  /** The value of HOST in the container. @default unset */
+  host?: string;
+  /** Requests: cpu in cores, memory in bytes. Cgroup limits when rootful. */
+  resources?: { cpu?: number; memory?: number };
+  /** Limits above the requests (rootful). @default the requests */
+  limits?: { cpu?: number; memory?: number };
+  /** @default 'Always' */
+  restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+  /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
+  gracePeriodSeconds?: number;
+  /** @default false (writable, as Docker's and Kubernetes' are) */
+  readOnlyRootFilesystem?: boolean;
+  /** `runc` or `crun`, a name on the host's PATH or a path. @default runc, else crun, on PATH (and /usr/sbin, /sbin) */
+  runtime?: string;
+  signal?: AbortSignal;
+}
+
+/** A container's state on its host. */
+export interface ContainerStatus {
+  name: string;
+  state: 'running' | 'exited' | 'absent';
+  /** The container's first process as the host sees it (`runc state`), while running. */
+  pid?: number;
+  /** Restarts by the supervisor since the container was (re)started by Flotilla. */
+  restarts: number;
+  /** Of the last run, when state is `exited`. */
+  exitCode?: number;
+  /** Why the last run ended, when state is `exited`. */
+  reason?: 'OOMKilled' | 'Error' | 'Completed';
+  /** Of the previous run when one ended (also while running again after a restart). */
+  lastExitCode?: number;
+  lastReason?: 'OOMKilled' | 'Error' | 'Completed';
+  rootless: boolean;
+  limitsEnforced: boolean;
+  imageDigest?: string;
+  /** The principal whose signature the host checked (hosts with `allowed_signers`). */
+  signedBy?: string;
+  ports?: Record<string, number>;
+  /** The runtime's path on the host. */
+  runtime?: string;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const HOST_ARCH: Record<string, string> = { x86_64: 'amd64', amd64: 'amd64', aarch64: 'arm64', arm64: 'arm64', armv7l: 'arm', armv6l: 'arm', i686: '386', i386: '386', ppc64le: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+function checkName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a container name of letters, digits, ".", "_" and "-" (at most 63, starting with a letter or digit)', name);
+}
+
+let program: Promise<{ text: string; hash: string }> | undefined;
+
+/** The part of esbuild's API used to bundle the host program from source. */
+interface EsbuildLike {
+  build(options: Record<string, unknown>): Promise<{ outputFiles: { text: string }[] }>;
+}
+
+/**
+ * The host program's text: `dist/host/image-host.mjs` beside the built module; from source
+ * (tests), bundled on the fly with esbuild (a build-time tool of this repository).
+ */
+export function hostProgram(): Promise<{ text: string; hash: string }> {
+  program ??= (async () => {
+    const here = fileURLToPath(import.meta.url);
+    let text: string;
+    if (here.endsWith('.ts')) {
+      const specifier = 'esbuild';
+      const esbuild = (await import(/* @vite-ignore */ specifier)) as EsbuildLike;
+      const out = await esbuild.build({
+        entryPoints: [join(dirname(here), 'host-main.ts')],
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        write: false,
+        logLevel: 'silent',
+        banner: { js: HOST_BANNER },
+      });
+      text = out.outputFiles[0]!.text;
+    } else {
+      text = await readFile(join(dirname(here), 'host', 'image-host.mjs'), 'utf8');
+    }
+    return { text, hash: createHash('sha256').update(text).digest('hex').slice(0, 16) };
+  })();
+  program.catch(() => (program = undefined));
+  return program;
+}
+
+/** The banner the host program is bundled with (CommonJS dependencies need a `require`). */
+export const HOST_BANNER = 'import { createRequire as __floCreateRequire } from "node:module"; const require = __floCreateRequire(import.meta.url);';
+
+function scriptName(base: string, text: string): string {
+  return `${base}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+}
+const SUPERVISE = scriptName('flotilla-supervise', SUPERVISOR_SCRIPT);
+const CTR_RUN = scriptName('flotilla-ctr-run', CONTAINER_RUN_SCRIPT);
+
+/** What one round trip learns about a host (and one container on it). */
+interface Probe {
+  uid: number;
+  gid: number;
+  home: string;
+  arch: string;
+  runtime: string;
+  mode: 'root' | 'sudo' | 'rootless';
+  runcRoot: string;
+  node: string;
+  nodeVersion: string;
+  present: Set<string>;
+  kmsg: string;
+  status: ParsedStatus | undefined;
+}
+
+interface ParsedStatus {
+  status: ContainerStatus;
+  meta: Record<string, unknown> | undefined;
+}
+
+const EXTRA_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
+
+function probeScript(name: string, runtime: string | undefined, files: readonly string[]): string {
+  return [
+    EXTRA_PATH,
+    `rt_given=${shellQuote(runtime ?? '')}`,
+    'echo "uid $(id -u)"; echo "gid $(id -g)"; echo "home $HOME"; echo "arch $(uname -m)"',
+    'if [ -n "$rt_given" ]; then r=$(command -v "$rt_given" 2>/dev/null); else r=$(command -v runc 2>/dev/null || command -v crun 2>/dev/null); fi',
+    'echo "runtime $r"',
+    'if [ "$(id -u)" = 0 ]; then mode=root; elif [ -n "$r" ] && sudo -n "$r" --version >/dev/null 2>&1; then mode=sudo; else mode=rootless; fi',
+    'echo "mode $mode"',
+    'if [ "$mode" = rootless ]; then',
+    '  if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ] && [ -w "$XDG_RUNTIME_DIR" ]; then root="$XDG_RUNTIME_DIR/flotilla-runc"; else root="$HOME/.flotilla/run/runc"; fi',
+    'else root="/run/flotilla/runc/u$(id -u)-$(printf %s "$HOME" | cksum | cut -d" " -f1)"; fi',
+    'echo "runcRoot $root"',
+    'if [ "$mode" = root ]; then k=dmesg; elif [ "$mode" = sudo ] && sudo -n dmesg >/dev/null 2>&1; then k="sudo -n dmesg"; else k=; fi',
+    'echo "kmsg $k"',
+    'n=$(command -v node 2>/dev/null); echo "node $n"',
+    `for f in ${files.map(shellQuote).join(' ')}; do [ -f "$HOME/.flotilla/bin/$f" ] && echo "present $f"; done`,
+    `if [ -n "$n" ] && [ ! -f "$HOME/.flotilla/bin/${files[0]!}" ]; then echo "nodeVersion $("$n" --version 2>/dev/null)"; fi`,
+    CONTAINER_SH_LIB,
+    `ctr_status ${shellQuote(name)}`,
+  ].join('\n');
+}
+
+function parseProbe(stdout: string): Probe {
+  const [head, ...blocks] = stdout.split(/^@@ /m);
+  const kv = new Map<string, string>();
+  const present = new Set<string>();
+  for (const line of head!.split('\n')) {
+    const i = line.indexOf(' ');
+    const k = i < 0 ? line : line.slice(0, i);
+    const v = i < 0 ? '' : line.slice(i + 1);
+    if (k === 'present') present.add(v);
+    else if (k) kv.set(k, v);
+  }
+  const mode = kv.get('mode');
+  return {
+    uid: Number(kv.get('uid')),
+    gid: Number(kv.get('gid')),
+    home: kv.get('home') ?? '',
+    arch: kv.get('arch') ?? '',
+    runtime: kv.get('runtime') ?? '',
+    mode: mode === 'root' || mode === 'sudo' ? mode : 'rootless',
+    runcRoot: kv.get('runcRoot') ?? '',
+    node: kv.get('node') ?? '',
+    nodeVersion: kv.get('nodeVersion') ?? '',
+    present,
+    kmsg: kv.get('kmsg') ?? '',
+    status: blocks[0] === undefined ? undefined : parseStatusBlock(`@@ ${blocks[0]}`),
+  };
+}
+
+function asReason(s: string | undefined): ContainerStatus['reason'] {
+  return s === 'OOMKilled' || s === 'Error' || s === 'Completed' ? s : undefined;
+}
+
+/** Parses one `ctr_status` block. */
+function parseStatusBlock(block: string): ParsedStatus {
+  const lines = block.split('\n');
+  const name = lines[0]!.replace(/^@@ /, '').trim();
+  const kv = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(' ');
+    if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1));
+    else if (line) kv.set(line, '');
+  }
+  const metaText = kv.get('meta');
+  if (metaText === undefined) return { status: { name, state: 'absent', restarts: 0, rootless: false, limitsEnforced: false }, meta: undefined };
+  let meta: Record<string, unknown> = {};
+  try {
+    meta = JSON.parse(metaText) as Record<string, unknown>;
+  } catch {
+    /* being written: the fields below stay unknown */
+  }
+  let runc: { status?: string; pid?: number } = {};
+  try {
+    const t = kv.get('runc');
+    if (t) runc = JSON.parse(t) as { status?: string; pid?: number };
+  } catch {
+    /* no state */
+  }
+  const running = runc.status === 'running' || runc.status === 'paused' || runc.status === 'created';
+  const [code, why] = (kv.get('exit') ?? '').trim().split(' ');
+  const exitCode = code !== undefined && /^\d+$/.test(code) ? Number(code) : undefined;
+  const reason = asReason(why);
+  const status: ContainerStatus = {
+    name,
+    state: running ? 'running' : 'exited',
+    restarts: Number(kv.get('restarts')) || 0,
+    rootless: meta.rootless === true,
+    limitsEnforced: meta.limitsEnforced === true,
+    ...(running && typeof runc.pid === 'number' && runc.pid > 0 ? { pid: runc.pid } : {}),
+    ...(!running && exitCode !== undefined ? { exitCode } : {}),
+    ...(!running && reason ? { reason } : {}),
+    ...(exitCode !== undefined ? { lastExitCode: exitCode } : {}),
+    ...(reason ? { lastReason: reason } : {}),
+    ...(typeof meta.imageDigest === 'string' ? { imageDigest: meta.imageDigest } : {}),
+    ...(typeof meta.signedBy === 'string' ? { signedBy: meta.signedBy } : {}),
+    ...(meta.ports && typeof meta.ports === 'object' ? { ports: meta.ports as Record<string, number> } : {}),
+    ...(typeof meta.runtime === 'string' ? { runtime: meta.runtime } : {}),
+  };
+  return { status, meta };
+}
+
+function parseStatuses(stdout: string): Map<string, ParsedStatus> {
+  const out = new Map<string, ParsedStatus>();
+  for (const b of stdout.split(/^(?=@@ )/m)) {
+    if (!b.startsWith('@@ ')) continue;
+    const p = parseStatusBlock(b);
+    out.set(p.status.name, p);
+  }
+  return out;
+}
+
+function portEnv(ports: Record<string, number> | undefined, host: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (host !== undefined) env.HOST = host;
+  const entries = Object.entries(ports ?? {});
+  if (entries.length) env.PORT = String(entries[0]![1]);
+  for (const [n, p] of entries) env[`PORT_${n.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = String(p);
+  return env;
+}
+
+function validate(o: ContainerOptions): void {
+  if (typeof o !== 'object' || o === null) badOption('options', 'a ContainerOptions object', o);
+  checkName(o.name);
+  if (!o.image || typeof o.image !== 'object' || typeof o.image.digest !== 'string') badOption('image', 'an Image from loadImage()', o.image);
+  if (!o.store || typeof o.store.blobPath !== 'function') badOption('store', 'the FileContentStore the image was loaded into', o.store);
+  for (const k of ['command', 'args'] as const) {
+    const v = o[k];
+    if (v !== undefined && (!Array.isArray(v) || v.some((a) => typeof a !== 'string'))) badOption(k, 'an array of strings', v);
+  }
+  for (const [k, v] of Object.entries(o.env ?? {})) if (typeof v !== 'string' || k === '' || k.includes('=')) badOption(`env.${k}`, 'a string value and a name without "="', v);
+  for (const [k, v] of Object.entries(o.ports ?? {})) if (!Number.isInteger(v) || v < 1 || v > 65535) badOption(`ports.${k}`, 'a port number (1-65535)', v);
+  for (const which of ['resources', 'limits'] as const) {
+    const r = o[which];
+    if (r?.cpu !== undefined && (typeof r.cpu !== 'number' || !(r.cpu > 0))) badOption(`${which}.cpu`, 'a number of cores > 0', r.cpu);
+    if (r?.memory !== undefined && (!Number.isInteger(r.memory) || r.memory < 1 << 20)) badOption(`${which}.memory`, 'a number of bytes >= 1 MiB', r.memory);
+  }
+  if (o.restartPolicy !== undefined && !['Always', 'OnFailure', 'Never'].includes(o.restartPolicy)) badOption('restartPolicy', "'Always', 'OnFailure' or 'Never'", o.restartPolicy);
+  if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
+  if (o.runtime !== undefined && (typeof o.runtime !== 'string' || !/^[^\s'"]+$/.test(o.runtime))) badOption('runtime', 'a runtime name or path without spaces or quotes (runc, crun, /usr/sbin/runc)', o.runtime);
+}
+
+/** A hash of what makes a container what it is (besides its image), to tell "the same" from "changed". */
+function optionsHash(o: ContainerOptions): string {
+  const v = {
+    command: o.command, args: o.args, env: o.env, ports: o.ports, host: o.host, resources: o.resources, limits: o.limits,
+    restartPolicy: o.restartPolicy ?? 'Always', grace: o.gracePeriodSeconds ?? 10, ro: o.readOnlyRootFilesystem ?? false, runtime: o.runtime,
+  };
+  return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+}
+
+function runtimeMissing(c: Connection, runtime: string | undefined): DeployError {
+  return new DeployError(
+    'CONTAINER_RUNTIME',
+    runtime
+      ? `${c.host}: the container runtime ${JSON.stringify(runtime)} is not on the host's PATH (nor /usr/sbin, /sbin): install it there, or name another (runtime option, Host spec.containerRuntime)`
+      : `${c.host}: no container runtime: neither runc nor crun is on the host's PATH (nor /usr/sbin, /sbin); install one there (Debian: apt-get install runc), or name one with the runtime option (Host spec.containerRuntime)`,
+    { host: c.host },
+  );
+}
+
+function nodeMissing(c: Connection, found: string, version: string): DeployError {
+  return new DeployError(
+    'CONTAINER_RUNTIME',
+    found
+      ? `${c.host}: node ${version || '(unknown version)'} at ${found} is too old: Flotilla prepares container bundles there with Node.js >= 20; install Node.js 20 or later on ${c.host}`
+      : `${c.host}: no node on the host's PATH: Flotilla prepares container bundles there with Node.js >= 20; install Node.js 20 or later on ${c.host} (Debian: apt-get install nodejs), or put it on the login PATH`,
+    { host: c.host },
+  );
+}
+
+function nodeOk(version: string): boolean {
+  const m = /^v?(\d+)\./.exec(version.trim());
+  return m !== null && Number(m[1]) >= 20;
+}
+
+/** Uploads the host program and scripts the host lacks (content-addressed names). */
+async function installHostFiles(c: Connection, probe: Probe, signal: AbortSignal | undefined): Promise<string> {
+  const prog = await hostProgram();
+  const progName = `image-host-${prog.hash}.mjs`;
+  const sig = signal ? { signal } : {};
+  const files: [string, string, number][] = [
+    [progName, prog.text, 0o644],
+    [SUPERVISE, SUPERVISOR_SCRIPT, 0o755],
+    [CTR_RUN, CONTAINER_RUN_SCRIPT, 0o755],
+  ];
+  if (files.some(([f]) => !probe.present.has(f))) await c.run('mkdir -p "$HOME/.flotilla/bin" "$HOME/.flotilla/containers"', { hide: true, ...sig });
+  for (const [f, text, mode] of files) if (!probe.present.has(f)) await c.writeFile(`~/.flotilla/bin/${f}`, text, { mode, ...sig });
+  return progName;
+}
+
+async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal): Promise<Probe> {
+  const prog = await hostProgram();
+  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE, CTR_RUN]), { hide: true, ...(signal ? { signal } : {}) });
+  return parseProbe(r.stdout);
+}
+
+/** Runs the host program; its refusals become {@link ImageError}s (or DeployErrors) naming the host. */
+async function runHostProgram(c: Connection, probe: Probe, prog: string, command: 'prepare' | 'gc', request: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  const r = await c.run(`${shellQuote(probe.node || 'node')} "$HOME/.flotilla/bin/${prog}" ${command}`, { hide: true, warn: true, input: JSON.stringify(request), ...(signal ? { signal } : {}) });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let out: { error?: { code: string; message: string; image?: string; blob?: string; entry?: string } } & Record<string, unknown>;
+  try {
+    out = JSON.parse(last) as typeof out;
+  } catch {
+    throw new DeployError('CONTAINER', `${c.host}: the host program (${prog} ${command}) failed: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`}`, { host: c.host });
+  }
+  if (out.error) {
+    const e = out.error;
+    const codes = ['IMAGE_REFERENCE', 'IMAGE_INVALID', 'IMAGE_PLATFORM', 'BLOB_DIGEST', 'BLOB_MISSING', 'LAYER_UNSAFE'];
+    if (codes.includes(e.code)) {
+      throw new ImageError(e.code as ImageError['code'], `${e.message} (on ${c.host}; nothing running was changed)`, {
+        host: c.host,
+        ...(e.image ? { image: e.image } : {}),
+        ...(e.blob ? { blob: e.blob } : {}),
+        ...(e.entry ? { entry: e.entry } : {}),
+      });
+    }
+    throw new DeployError('CONTAINER', `${c.host}: ${command} failed: ${e.message}`, { host: c.host });
+  }
+  return out;
+}
+
+function runEnv(values: Record<string, string | number>): string {
+  return Object.entries(values).map(([k, v]) => `${k}=${shellQuote(String(v))}\n`).join('');
+}
+
+/**
+ * Runs a container on the host of `c` (see the module's guarantees): idempotent for the same
+ * name, digest and options; a different image or options replace the running one after the new
+ * bundle is ready. Resolves once the container runs (or has already exited).
+ */
+export async function runContainer(c: Connection, o: ContainerOptions): Promise<ContainerStatus & { push: PushResult }> {
+  validate(o);
+  const signal = o.signal;
+  const sig = signal ? { signal } : {};
+  const image = o.image;
+  const imageName = image.reference.text;
+  const probe = await probeHost(c, o.name, o.runtime, signal);
+  if (!probe.runtime) throw runtimeMissing(c, o.runtime);
+  const hostArch = HOST_ARCH[probe.arch] ?? probe.arch;
+  if (image.config.architecture !== hostArch) {
+    throw new ImageError('IMAGE_PLATFORM', `image ${imageName} (${image.digest}) is for ${image.config.os}/${image.config.architecture}, and ${c.host} is linux/${hostArch} (${probe.arch}); build or pick the image for ${hostArch}`, {
+      image: imageName,
+      blob: image.digest,
+      host: c.host,
+      platforms: [`${image.config.os}/${image.config.architecture}`],
+    });
+  }
+  const hash = optionsHash(o);
+  const cur = probe.status;
+  if (cur?.status.state === 'running' && cur.meta?.imageDigest === image.digest && cur.meta.optionsHash === hash) {
+    const signedBy = typeof cur.meta.signedBy === 'string' ? cur.meta.signedBy : undefined;
+    return { ...cur.status, push: { host: c.host, digest: image.digest, sent: [], present: imageBlobs(image), bytesSent: 0, ...(signedBy ? { signedBy } : {}) } };
+  }
+  const prog = await hostProgram();
+  const progPresent = probe.present.has(`image-host-${prog.hash}.mjs`);
+  if (!probe.node || (!progPresent && !nodeOk(probe.nodeVersion))) throw nodeMissing(c, probe.node, probe.nodeVersion);
+  if (probe.home.includes("'")) throw new DeployError('CONTAINER', `${c.host}: the login directory ${probe.home} has a quote in its name; containers need a plain one`, { host: c.host });
+  const push = await pushImage(c, image, o.store, { ...(o.signature !== undefined ? { signature: o.signature } : {}), ...sig });
+  const progName = await installHostFiles(c, probe, signal);
+
+  const rootless = probe.mode === 'rootless';
+  const cpu = o.limits?.cpu ?? o.resources?.cpu;
+  const memory = o.limits?.memory ?? o.resources?.memory;
+  const containers = `${probe.home}/.flotilla/containers`;
+  const target = `${containers}/.new-${o.name}-${createHash('sha256').update(`${Date.now()}${Math.random()}`).digest('hex').slice(0, 8)}`;
+  const cgpath = rootless ? '' : `/flotilla/${o.name}-${createHash('sha256').update(probe.runcRoot).digest('hex').slice(0, 8)}`;
+  const runtimeCmd = probe.mode === 'sudo' ? `sudo -n ${probe.runtime}` : probe.runtime;
+  const request: PrepareRequest = {
+    digest: image.digest,
+    image: imageName,
+    target,
+    rootless,
+    hostUid: probe.uid,
+    hostGid: probe.gid,
+    hostname: o.name,
+    ...(o.command ? { command: o.command } : {}),
+    ...(o.args ? { args: o.args } : {}),
+    env: { ...(o.env ?? {}), ...portEnv(o.ports, o.host) },
+    readOnlyRootFilesystem: o.readOnlyRootFilesystem ?? false,
+    ...(!rootless && (cpu !== undefined || memory !== undefined) ? { resources: { ...(cpu !== undefined ? { cpuMillis: Math.round(cpu * 1000) } : {}), ...(memory !== undefined ? { memoryBytes: memory } : {}) } } : {}),
+    ...(cgpath ? { cgroupsPath: cgpath } : {}),
+    meta: {
+      name: o.name,
+      image: imageName,
+      imageDigest: image.digest,
+      ...(push.signedBy ? { signedBy: push.signedBy } : {}),
+      ...(o.ports ? { ports: o.ports } : {}),
+      rootless,
+      mode: probe.mode,
+      runtime: probe.runtime,
+      optionsHash: hash,
+      restartPolicy: o.restartPolicy ?? 'Always',
+      gracePeriodSeconds: o.gracePeriodSeconds ?? 10,
+    },
+    runEnv: runEnv({
+      rt: runtimeCmd,
+      root: probe.runcRoot,
+      name: o.name,
+      cgpath,
+      kmsg: cgpath ? probe.kmsg : '',
+      mode: probe.mode,
+      grace: o.gracePeriodSeconds ?? 10,
+      policy: { Always: 'always', OnFailure: 'on-failure', Never: 'never' }[o.restartPolicy ?? 'Always'],
+    }),
+  };
+  try {
+    await runHostProgram(c, probe, progName, 'prepare', request, signal);
+  } catch (e) {
+    await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
+    throw e;
+  }
+  // The new bundle is ready: only now is a previous version stopped.
+  const oldGrace = typeof cur?.meta?.gracePeriodSeconds === 'number' ? cur.meta.gracePeriodSeconds : 10;
+  const bin = `${probe.home}/.flotilla/bin`;
+  const r = await c.run(
+    [
+      CONTAINER_SH_LIB,
+      `n=${shellQuote(o.name)}`,
+      `ctr_stop "$n" ${oldGrace} || exit 1`,
+      `mv ${shellQuote(target)} "$C/$n" || exit 1`,
+      `ctr_launch "$n" ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`,
+    ].join('\n'),
+    { hide: true, warn: true, ...sig },
+  );
+  const st = parseStatuses(r.stdout).get(o.name);
+  if (r.exitCode !== 0 || !st) {
+    await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
+    throw new DeployError('CONTAINER', `${c.host}: could not start container ${o.name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  }
+  return { ...st.status, push };
+}
+
+/** The statuses of containers on one host, in one round trip (`absent` for unknown names). */
+export async function containerStatuses(c: Connection, names: readonly string[]): Promise<Map<string, ContainerStatus>> {
+  for (const n of names) checkName(n);
+  const out = new Map<string, ContainerStatus>();
+  if (!names.length) return out;
+  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...names.map((n) => `ctr_status ${shellQuote(n)}`)].join('\n'), { hide: true });
+  const parsed = parseStatuses(r.stdout);
+  for (const n of names) out.set(n, parsed.get(n)?.status ?? { name: n, state: 'absent', restarts: 0, rootless: false, limitsEnforced: false });
+  return out;
+}
+
+/**
+ * Stops a container (SIGTERM, then SIGKILL after the grace period: the given one, else the
+ * one it was started with) and removes its bundle and rootfs. Idempotent.
+ */
+export async function stopContainer(c: Connection, name: string, o: { gracePeriodSeconds?: number; signal?: AbortSignal } = {}): Promise<void> {
+  checkName(name);
+  if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
+  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_stop ${shellQuote(name)} ${o.gracePeriodSeconds ?? ''}`].join('\n'), { hide: true, warn: true, ...(o.signal ? { signal: o.signal } : {}) });
+  if (r.exitCode !== 0) throw new DeployError('CONTAINER', `${c.host}: could not stop container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+}
+
+/** Restarts a container with the same bundle (graceful stop, then start); its restart count starts again at 0. */
+export async function restartContainer(c: Connection, name: string): Promise<void> {
+  checkName(name);
+  const probe = await probeHost(c, name, undefined);
+  if (probe.status?.status.state === 'absent' || !probe.status) throw new DeployError('CONTAINER', `${c.host}: no container ${name} to restart`, { host: c.host });
+  await installHostFiles(c, probe, undefined);
+  const bin = `${probe.home}/.flotilla/bin`;
+  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_halt ${shellQuote(name)}`, `ctr_launch ${shellQuote(name)} ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`].join('\n'), { hide: true, warn: true });
+  if (r.exitCode !== 0) throw new DeployError('CONTAINER', `${c.host}: could not restart container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+}
+
+const NOT_RUNNING = '@@flotilla-container-not-running';
+
+/**
+ * Runs `argv` inside the running container (`runc exec`: its namespaces, rootfs, env and cwd).
+ * Resolves with the exit code and output whatever the code; throws `CONTAINER` when the
+ * container is not running, `TIMEOUT` after `timeoutMs`.
+ */
+export async function execInContainer(c: Connection, name: string, argv: string[], o: { timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  checkName(name);
+  if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) badOption('argv', 'a non-empty array of strings', argv);
+  const r = await c.run(
+    [
+      EXTRA_PATH,
+      CONTAINER_SH_LIB,
+      `d="$C"/${shellQuote(name)}`,
+      `[ -f "$d/run.env" ] || { echo ${NOT_RUNNING} >&2; exit 125; }`,
+      '. "$d/run.env"',
+      `[ "$(ctr_runc_status)" = running ] || { echo ${NOT_RUNNING} >&2; exit 125; }`,
+      `exec $rt --root "$root" exec "$name" ${shellJoin(argv)}`,
+    ].join('\n'),
+    { hide: true, warn: true, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
+  );
+  if (r.stderr.includes(NOT_RUNNING)) throw new DeployError('CONTAINER', `${c.host}: container ${name} is not running; cannot exec ${argv[0]!} in it`, { host: c.host });
+  return { code: r.exitCode ?? 128, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The container's output (stdout and stderr, with the supervisor's notes), line by line;
+ * `follow` keeps reading until `signal` aborts.
+ */
+export async function* containerLogs(c: Connection, name: string, o: { follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<string> {
+  checkName(name);
+  const t = await c.transport();
+  const queue: string[] = [];
+  let rest = '';
+  let done = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) ac.abort();
+  const errs: Buffer[] = [];
+  const f = `"$HOME"/.flotilla/containers/${shellQuote(name)}/log`;
+  const exec = t
+    .exec(`[ -f ${f} ] || { echo "no container ${name}" >&2; exit 3; }; exec tail -n +1 ${o.follow ? '-f ' : ''}${f}`, {
+      signal: ac.signal,
+      onStdout: (chunk) => {
+        const lines = (rest + chunk.toString('utf8')).split('\n');
+        rest = lines.pop()!;
+        queue.push(...lines);
+        notify();
+      },
+      onStderr: (chunk) => errs.push(chunk),
+    })
+    .then(
+      (r) => {
+        if (r.exitCode === 3) failure = new DeployError('CONTAINER', `${c.host}: no container ${name} (no log)`, { host: c.host });
+      },
+      (e: unknown) => {
+        if (!ac.signal.aborted) failure = e instanceof Error ? e : new Error(String(e));
+      },
+    )
+    .finally(() => {
+      done = true;
+      notify();
+    });
+  try {
+    for (;;) {
+      while (queue.length) yield queue.shift()!;
+      if (done) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+    if (rest) yield rest;
+    if (failure) throw failure;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    ac.abort();
+    await exec.catch(() => undefined);
+  }
+}
+
+/**
+ * Removes blobs and layer snapshots that no container on the host uses and that belong to
+ * none of the last `keepLast` images pulled there.
+ */
+export async function gcImages(c: Connection, o: { keepLast?: number } = {}): Promise<{ removedBlobs: number; removedSnapshots: number; bytesFreed: number }> {
+  const keepLast = o.keepLast ?? 3;
+  if (!Number.isInteger(keepLast) || keepLast < 0) badOption('keepLast', 'an integer >= 0', keepLast);
+  const probe = await probeHost(c, 'gc', undefined);
+  const prog = await hostProgram();
+  if (!probe.node || (!probe.present.has(`image-host-${prog.hash}.mjs`) && !nodeOk(probe.nodeVersion))) throw nodeMissing(c, probe.node, probe.nodeVersion);
+  const progName = await installHostFiles(c, probe, undefined);
+  const r = await runHostProgram(c, probe, progName, 'gc', { keepLast });
+  return { removedBlobs: Number(r.removedBlobs), removedSnapshots: Number(r.removedSnapshots), bytesFreed: Number(r.bytesFreed) };
+}

@@ -1,0 +1,207 @@
+/**
+ * The on-host half of the container runtime: a self-contained program (bundled by tsup to
+ * `dist/host/image-host.mjs`) that `runContainer` uploads, content-addressed, to
+ * `~/.flotilla/bin/` and runs with the host's `node` (>= 20). It reuses the same code the
+ * operator's side uses — the verifying content store, the layer unpacker (whiteouts, escape
+ * refusal, device nodes refused rootless), layer snapshots by chain ID and `runtimeSpec` — so
+ * the host checks everything itself rather than trusting what it was sent.
+ *
+ * Protocol: `node image-host.mjs <command>`, a JSON request on stdin, one JSON line on stdout:
+ * the result, or `{"error":{code,message,image,blob,entry}}` with exit status 3.
+ * - `prepare`: unpack the image's layers (once per chain ID) and assemble a bundle
+ *   (`rootfs/` + `config.json`) in a new directory.
+ * - `gc`: remove blobs and snapshots no container on the host and none of the last N pulled
+ *   images use.
+ */
+import { appendFile, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { FileContentStore } from './content-store.js';
+import type { Digest } from './digest.js';
+import { parseDigest } from './digest.js';
+import { ImageError, isImageError } from './errors.js';
+import { parseImageConfig, parseManifest, type ImageConfig, type OciManifest } from './oci.js';
+import { parseImageUser, runtimeSpec } from './runtime-spec.js';
+import { LayerSnapshots, chainIds } from './snapshots.js';
+
+/** What `prepare` is asked. */
+export interface PrepareRequest {
+  digest: Digest;
+  /** The image as the user named it (in errors). */
+  image: string;
+  /** The new container directory to create (absolute); `bundle/` goes inside. */
+  target: string;
+  rootless: boolean;
+  hostUid: number;
+  hostGid: number;
+  hostname: string;
+  command?: string[];
+  args?: string[];
+  env: Record<string, string>;
+  readOnlyRootFilesystem: boolean;
+  resources?: { cpuMillis?: number; memoryBytes?: number };
+  cgroupsPath?: string;
+  /** Written to `<target>/meta.json`. */
+  meta: Record<string, unknown>;
+  /** Written to `<target>/run.env` (sh assignments for the wrapper, see container-sh.ts). */
+  runEnv: string;
+}
+
+/** Where a host keeps images, snapshots and containers (under its login directory). */
+export function hostLayout(home: string = homedir()): { images: string; snapshots: string; containers: string } {
+  return { images: join(home, '.flotilla/images'), snapshots: join(home, '.flotilla/snapshots'), containers: join(home, '.flotilla/containers') };
+}
+
+async function readJson(store: FileContentStore, digest: Digest, image: string): Promise<unknown> {
+  const bytes = await store.read(digest, { image, maxBytes: 4 * 1024 * 1024 });
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new ImageError('IMAGE_INVALID', `image ${image}: blob ${digest} is not JSON`, { image, blob: digest, cause: e });
+  }
+}
+
+async function imageOnHost(store: FileContentStore, digest: Digest, image: string): Promise<{ manifest: OciManifest; config: ImageConfig }> {
+  const m = parseManifest(await readJson(store, digest, image));
+  if (Array.isArray(m)) throw new ImageError('IMAGE_INVALID', `image ${image}: manifest ${digest}: ${m.join('; ')}`, { image, blob: digest });
+  const c = parseImageConfig(await readJson(store, m.config.digest, image));
+  if (Array.isArray(c)) throw new ImageError('IMAGE_INVALID', `image ${image}: config ${m.config.digest}: ${c.join('; ')}`, { image, blob: m.config.digest });
+  if (c.rootfs.diff_ids.length !== m.layers.length) {
+    throw new ImageError('IMAGE_INVALID', `image ${image}: the manifest has ${m.layers.length} layers and the config ${c.rootfs.diff_ids.length} diff_ids`, { image, blob: digest });
+  }
+  return { manifest: m, config: c };
+}
+
+async function prepare(req: PrepareRequest): Promise<unknown> {
+  const layout = hostLayout();
+  const store = new FileContentStore(layout.images);
+  const { manifest, config } = await imageOnHost(store, req.digest, req.image);
+  const snapshots = new LayerSnapshots(layout.snapshots);
+  await mkdir(req.target, { recursive: true, mode: 0o700 });
+  const bundle = join(req.target, 'bundle');
+  await mkdir(bundle, { mode: 0o711 });
+  const image = { layers: manifest.layers, config, reference: { text: req.image } };
+  const before = new Set(await snapshots.list());
+  await snapshots.rootfs(image, store, join(bundle, 'rootfs'), { rootless: req.rootless });
+  const ids = chainIds(config.rootfs.diff_ids);
+  const unpacked = ids.filter((id) => !before.has(id)).length;
+  const text = async (p: string): Promise<string | undefined> => {
+    try {
+      // lstat first: a symlink in the image must not make the host read its own files.
+      if (!(await lstat(p)).isFile()) return undefined;
+      return await readFile(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  let user: { uid: number; gid: number } | undefined;
+  if (config.config?.User) {
+    const passwd = await text(join(bundle, 'rootfs/etc/passwd'));
+    const group = await text(join(bundle, 'rootfs/etc/group'));
+    try {
+      user = parseImageUser(config.config.User, { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) });
+    } catch (e) {
+      throw new ImageError('IMAGE_INVALID', `image ${req.image}: ${(e as Error).message}`, { image: req.image, cause: e });
+    }
+    if (req.rootless && (user.uid !== 0 || user.gid !== 0)) {
+      throw new ImageError('IMAGE_INVALID', `image ${req.image}: its User ${JSON.stringify(config.config.User)} is not root, and a rootless container maps only the host user (to root); run it rootful, or give the image User root`, { image: req.image });
+    }
+  }
+  const { spec, limitsEnforced } = runtimeSpec({
+    image: config,
+    ...(req.command ? { command: req.command } : {}),
+    ...(req.args ? { args: req.args } : {}),
+    env: req.env,
+    hostname: req.hostname,
+    readOnlyRootFilesystem: req.readOnlyRootFilesystem,
+    rootless: req.rootless,
+    hostUid: req.hostUid,
+    hostGid: req.hostGid,
+    ...(user ? { user } : {}),
+    ...(req.resources ? { resources: req.resources } : {}),
+    ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
+  });
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+  await writeFile(join(req.target, 'run.env'), req.runEnv);
+  await appendFile(join(layout.images, 'pulled'), `${Date.now()} ${req.digest}\n`);
+  await writeFile(join(req.target, 'meta.json'), `${JSON.stringify({ ...req.meta, limitsEnforced, chainIds: ids })}\n`);
+  return { ok: true, unpacked, chainIds: ids, limitsEnforced };
+}
+
+async function sizeOf(p: string): Promise<number> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.size;
+  let n = 0;
+  for (const e of await readdir(p).catch(() => [] as string[])) n += await sizeOf(join(p, e));
+  return n;
+}
+
+async function gc(req: { keepLast?: number }): Promise<unknown> {
+  const layout = hostLayout();
+  const store = new FileContentStore(layout.images);
+  const keepLast = req.keepLast ?? 3;
+  const keep = new Set<Digest>();
+  for (const n of await readdir(layout.containers).catch(() => [] as string[])) {
+    const meta = await readFile(join(layout.containers, n, 'meta.json'), 'utf8').catch(() => undefined);
+    if (meta === undefined) continue;
+    try {
+      const d = (JSON.parse(meta) as { imageDigest?: string }).imageDigest;
+      if (d && parseDigest(d)) keep.add(d as Digest);
+    } catch {
+      /* a meta.json being written: its image is in the pulled log too */
+    }
+  }
+  const pulled = (await readFile(join(layout.images, 'pulled'), 'utf8').catch(() => ''))
+    .split('\n')
+    .map((l) => l.trim().split(' ')[1])
+    .filter((d): d is Digest => d !== undefined && parseDigest(d) !== undefined);
+  const recent: Digest[] = [];
+  for (const d of pulled.reverse()) if (!recent.includes(d) && recent.length < keepLast) recent.push(d);
+  for (const d of recent) keep.add(d);
+  const keepBlobs = new Set<Digest>();
+  const keepChains = new Set<Digest>();
+  for (const d of keep) {
+    try {
+      const { manifest, config } = await imageOnHost(store, d, d);
+      keepBlobs.add(d);
+      keepBlobs.add(manifest.config.digest);
+      for (const l of manifest.layers) keepBlobs.add(l.digest);
+      for (const id of chainIds(config.rootfs.diff_ids)) keepChains.add(id);
+    } catch {
+      // Not (wholly) on the host: nothing of it to keep beyond what is there.
+      keepBlobs.add(d);
+    }
+  }
+  const blobs = await store.gc(keepBlobs);
+  const snapshots = new LayerSnapshots(layout.snapshots);
+  let snapshotBytes = 0;
+  for (const id of await snapshots.list()) if (!keepChains.has(id)) snapshotBytes += await sizeOf(snapshots.dir(id));
+  const removedSnapshots = await snapshots.gc(keepChains);
+  for (const b of blobs.removed) await rm(join(layout.images, 'signatures', `${parseDigest(b.digest)!.hex}.sig`), { force: true });
+  // The pulled log keeps only what is kept.
+  await writeFile(join(layout.images, 'pulled'), recent.reverse().map((d, i) => `${i} ${d}\n`).join(''));
+  return { removedBlobs: blobs.removed.length, removedSnapshots: removedSnapshots.length, bytesFreed: blobs.bytes + snapshotBytes, kept: [...keep] };
+}
+
+async function main(): Promise<void> {
+  const command = process.argv[2];
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const req = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as unknown;
+  let out: unknown;
+  if (command === 'prepare') out = await prepare(req as PrepareRequest);
+  else if (command === 'gc') out = await gc(req as { keepLast?: number });
+  else if (command === 'version') out = { node: process.versions.node };
+  else throw new TypeError(`unknown command ${JSON.stringify(command)}: expected prepare, gc or version`);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+main().catch((e: unknown) => {
+  const err = e as Error & { code?: string; image?: string; blob?: string; entry?: string };
+  const data = isImageError(e)
+    ? { code: err.code, message: err.message, image: err.image, blob: err.blob, entry: err.entry }
+    : { code: typeof err.code === 'string' ? err.code : 'HOST_ERROR', message: err.message ?? String(e) };
+  process.stdout.write(`${JSON.stringify({ error: data })}\n`);
+  process.exitCode = 3;
+});

@@ -1,0 +1,174 @@
+// The container runtime on the local transport (a host is a directory; commands run here, as
+// root): real runc, rootful. Rootless runs are in the end-to-end suite, as fleet users.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Connection } from '../../src/index.js';
+import {
+  FileContentStore,
+  buildImage,
+  containerLogs,
+  containerStatuses,
+  execInContainer,
+  gcImages,
+  loadImage,
+  restartContainer,
+  runContainer,
+  stopContainer,
+  type Image,
+} from '../../src/image/index.js';
+
+const canRun = process.getuid?.() === 0 && existsSync('/usr/sbin/runc') && existsSync('/bin/busybox');
+if (!canRun && process.env.CI === 'true') throw new Error('CI=true: the container tests need root, runc and busybox-static (.ci/run installs them)');
+if (!canRun) console.warn('SKIPPING container runtime tests: they need root, /usr/sbin/runc and /bin/busybox');
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe.runIf(canRun)('containers on the local transport (rootful, real runc)', () => {
+  let work: string;
+  let store: FileContentStore;
+  let v1: Image;
+  let v2: Image;
+  let c: Connection;
+  const prefix = `flo-ut-${process.pid}`;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'flo-ctr-'));
+    store = new FileContentStore(join(work, 'store'));
+    mkdirSync(join(work, 'base/bin'), { recursive: true });
+    copyFileSync('/bin/busybox', join(work, 'base/bin/busybox'));
+    symlinkSync('busybox', join(work, 'base/bin/sh'));
+    await buildImage({ dir: join(work, 'base'), out: join(work, 'base.oci.tar'), entrypoint: ['/bin/sh', '-c'], cmd: ['echo "hello from $(hostname) as pid $$ PORT=$PORT PORT_HTTP=$PORT_HTTP"; exec sleep 100000'] });
+    const version = async (v: string): Promise<Image> => {
+      mkdirSync(join(work, `app${v}/srv`), { recursive: true });
+      writeFileSync(join(work, `app${v}/srv/version`), v);
+      await buildImage({ dir: join(work, `app${v}`), out: join(work, `app${v}.oci.tar`), base: join(work, 'base.oci.tar') });
+      return loadImage(join(work, `app${v}.oci.tar`), { store });
+    };
+    v1 = await version('1');
+    v2 = await version('2');
+    mkdirSync(join(work, 'host'));
+    c = Connection.localDir(join(work, 'host'));
+  });
+  afterAll(async () => {
+    if (c) {
+      const names = ['web', 'oom', 'job', 'ro'].map((n) => `${prefix}-${n}`);
+      for (const n of names) await stopContainer(c, n, { gracePeriodSeconds: 0 }).catch(() => undefined);
+      await c.close();
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('runs an image isolated: own pid namespace, hostname = name, env with PORT, cgroup memory limit; status, exec, logs, restart, stop', async () => {
+    const name = `${prefix}-web`;
+    const st = await runContainer(c, { name, image: v1, store, ports: { http: 31080, admin: 31081 }, env: { GREETING: 'hi' }, resources: { cpu: 0.25, memory: 64 << 20 }, gracePeriodSeconds: 2 });
+    expect(st).toMatchObject({ name, state: 'running', rootless: false, limitsEnforced: true, imageDigest: v1.digest, ports: { http: 31080, admin: 31081 }, restarts: 0 });
+    expect(st.push.sent).toHaveLength(4); // manifest, config, two layers
+    expect(st.pid).toBeGreaterThan(1);
+    // pid is the container's init as this machine sees it: its own pid namespace, hostname = name
+    expect(readFileSync(`/proc/${st.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
+    const logs: string[] = [];
+    for await (const l of containerLogs(c, name)) logs.push(l);
+    expect(logs).toContain(`hello from ${name} as pid 1 PORT=31080 PORT_HTTP=31080`);
+    const inside = await execInContainer(c, name, ['sh', '-c', 'hostname; echo $GREETING; cat /srv/version; echo; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us; tr "\\0" " " < /proc/1/cmdline']);
+    expect(inside.code).toBe(0);
+    const [host, greeting, version, limit, quota, init] = inside.stdout.split('\n');
+    // pid 1 inside is the image's command: a pid namespace of its own
+    expect({ host, greeting, version, limit, quota, init }).toEqual({ host: name, greeting: 'hi', version: '1', limit: String(64 << 20), quota: '25000', init: 'sleep 100000 ' });
+    expect((await execInContainer(c, name, ['sh', '-c', 'exit 7'])).code).toBe(7);
+
+    // Idempotent: same name, digest and options → nothing moves, same pid.
+    const again = await runContainer(c, { name, image: v1, store, ports: { http: 31080, admin: 31081 }, env: { GREETING: 'hi' }, resources: { cpu: 0.25, memory: 64 << 20 }, gracePeriodSeconds: 2 });
+    expect(again.pid).toBe(st.pid);
+    expect(again.push.bytesSent).toBe(0);
+
+    // Adoption: a new connection sees the same container.
+    const c2 = Connection.localDir(join(work, 'host'));
+    const seen = await containerStatuses(c2, [name, `${prefix}-nothing`]);
+    await c2.close();
+    expect(seen.get(name)).toMatchObject({ state: 'running', pid: st.pid, imageDigest: v1.digest });
+    expect(seen.get(`${prefix}-nothing`)).toMatchObject({ state: 'absent' });
+
+    // SIGKILL of the container's init: the supervisor restarts it (policy Always).
+    process.kill(st.pid!, 'SIGKILL');
+    const restarted = await until('a restart', async () => {
+      const s = (await containerStatuses(c, [name])).get(name)!;
+      return s.state === 'running' && s.pid !== st.pid && s.restarts === 1 ? s : undefined;
+    });
+    expect(restarted.lastExitCode).toBe(137);
+    expect(restarted.lastReason).toBe('Error');
+
+    // A new version replaces it: only the top layer moves.
+    const up = await runContainer(c, { name, image: v2, store, gracePeriodSeconds: 2 });
+    expect(up.push.present.map((b) => b.digest)).toContain(v2.layers[0]!.digest);
+    expect(up.push.sent.map((b) => b.digest)).not.toContain(v2.layers[0]!.digest);
+    const v = await execInContainer(c, name, ['sh', '-c', 'cat /srv/version']);
+    expect(v).toMatchObject({ code: 0, stdout: '2' });
+
+    await restartContainer(c, name);
+    expect((await containerStatuses(c, [name])).get(name)).toMatchObject({ state: 'running', restarts: 0 });
+
+    await stopContainer(c, name);
+    expect((await containerStatuses(c, [name])).get(name)!.state).toBe('absent');
+    expect(existsSync(join(work, 'host/.flotilla/containers', name))).toBe(false);
+    await stopContainer(c, name); // idempotent
+    await expect(execInContainer(c, name, ['true'])).rejects.toMatchObject({ code: 'CONTAINER', message: expect.stringMatching(/is not running/) as unknown });
+  });
+
+  it('an instance killed by the OOM killer is reported as OOMKilled', async () => {
+    const name = `${prefix}-oom`;
+    const st = await runContainer(c, { name, image: v1, store, args: ['echo start; tail /dev/zero'], resources: { memory: 16 << 20 }, restartPolicy: 'Never' });
+    const done = await until('the OOM kill', async () => {
+      const s = (await containerStatuses(c, [name])).get(name)!;
+      return s.state === 'exited' ? s : undefined;
+    });
+    expect(st.limitsEnforced).toBe(true);
+    expect(done).toMatchObject({ state: 'exited', exitCode: 137, reason: 'OOMKilled', restarts: 0 });
+    await stopContainer(c, name);
+  });
+
+  it('a command that exits 0 is Completed; OnFailure does not restart it; a read-only root filesystem is read-only', async () => {
+    const name = `${prefix}-job`;
+    await runContainer(c, { name, image: v1, store, command: ['/bin/sh', '-c', 'echo done'], restartPolicy: 'OnFailure' });
+    const done = await until('the job', async () => {
+      const s = (await containerStatuses(c, [name])).get(name)!;
+      return s.state === 'exited' ? s : undefined;
+    });
+    expect(done).toMatchObject({ exitCode: 0, reason: 'Completed', restarts: 0 });
+    const ro = `${prefix}-ro`;
+    await runContainer(c, { name: ro, image: v1, store, args: ['touch /x 2>&1; echo rc=$?; exec sleep 100000'], readOnlyRootFilesystem: true });
+    const logs = await until('its output', async () => {
+      const l: string[] = [];
+      for await (const x of containerLogs(c, ro)) l.push(x);
+      return l.some((x) => x.startsWith('rc=')) ? l : undefined;
+    });
+    expect(logs.find((x) => x.startsWith('rc='))).toBe('rc=1');
+    await stopContainer(c, ro, { gracePeriodSeconds: 0 });
+    await stopContainer(c, name);
+  });
+
+  it('gcImages keeps what a container uses and the last N pulled, removes the rest', async () => {
+    const name = `${prefix}-web`;
+    await runContainer(c, { name, image: v2, store });
+    const r = await gcImages(c, { keepLast: 0 });
+    // v1's top layer, manifest and config are not used by the running v2 container.
+    expect(r.removedBlobs).toBe(3);
+    expect(r.removedSnapshots).toBe(1);
+    expect(r.bytesFreed).toBeGreaterThan(0);
+    const hostStore = new FileContentStore(join(work, 'host/.flotilla/images'));
+    for (const l of v2.layers) expect(await hostStore.has(l.digest)).toBe(true);
+    expect(await hostStore.has(v1.digest)).toBe(false);
+    await stopContainer(c, name, { gracePeriodSeconds: 0 });
+    const after = await gcImages(c, { keepLast: 0 });
+    expect(after.removedBlobs).toBe(4);
+  });
+});
