@@ -129,6 +129,66 @@ describe('flo image', { timeout: 60_000 }, () => {
   });
 });
 
+describe('images in the cluster: apply, get -o wide, describe', { timeout: 60_000 }, () => {
+  const manifest = (image: string): string => `apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: "app=web"
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      image: ${image}
+      resources: {memory: 64Mi}
+`;
+
+  it('apply stores the image and records its digest; get -o wide shows IMAGE; describe shows image, digest and signer', async () => {
+    const built = await flo(...build);
+    const digest = built.out.trim();
+    writeFileSync(join(dir, 'web.yaml'), manifest('oci-archive:./web.oci.tar'));
+    const a = await flo('apply', '-f', 'web.yaml');
+    expect(a.code, a.err).toBe(0);
+    expect(a.out).toBe('replicaset/web created\n');
+    expect(existsSync(join(dir, '.flotilla', 'artifacts', 'images', 'blobs', 'sha256', digest.slice(7)))).toBe(true);
+    // an instance as the controllers would write it (no hosts here): what get and describe show
+    const cluster = await import('@flotilla/cluster');
+    const store = await cluster.openStore(undefined, { cwd: dir });
+    try {
+      const rs = (await store.replicaSets.get('web'))!;
+      await store.instances.create({
+        apiVersion: 'flotilla.dev/v1',
+        kind: 'Instance',
+        metadata: { name: 'web-abcde', labels: { app: 'web' } },
+        spec: { replicaSet: 'web', host: 'h1', templateHash: cluster.templateHash(rs.spec.template), template: rs.spec.template.spec },
+        status: { phase: 'Running', ready: true, ports: {}, pid: 4242, restarts: 0, imageDigest: digest, signedBy: 'alice@example.com', conditions: [{ type: 'LimitsEnforced', status: 'False', reason: 'Rootless', message: 'rootless' }] },
+      });
+    } finally {
+      await store.close();
+    }
+    const wide = await flo('get', 'instances', '-o', 'wide');
+    expect(wide.code, wide.err).toBe(0);
+    expect(wide.out.split('\n')[0]).toMatch(/ADDRESS +REPLICASET +IMAGE$/);
+    expect(wide.out).toContain(digest.slice(7, 19));
+    const json = await flo('get', 'instances', '-o', 'json');
+    const [item] = (JSON.parse(json.out) as { items: Record<string, unknown>[] }).items;
+    expect(item).toMatchObject({ runtime: 'oci', image: `oci-archive:${join(dir, 'web.oci.tar')}`, imageDigest: digest, signedBy: 'alice@example.com', conditions: [{ type: 'LimitsEnforced', status: 'False', reason: 'Rootless' }] });
+    const d = await flo('describe', 'instance/web-abcde');
+    expect(d.code, d.err).toBe(0);
+    expect(d.out).toMatch(new RegExp(`^Container:\\n  Image: +oci-archive:${join(dir, 'web.oci.tar')}\\n  Digest: +${digest}\\n  Signed By: +alice@example.com\\n  Limits: +not enforced \\(Rootless\\)$`, 'm'));
+  });
+
+  it('a bad image is refused by apply with file, line and path; nothing is written', async () => {
+    writeFileSync(join(dir, 'bad.yaml'), manifest('oci-archive:./nothing-here.tar'));
+    const r = await flo('apply', '-f', 'bad.yaml', '--store', `file://${join(dir, 'other-store')}`);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.yaml:10:\d+: spec\.template\.spec\.image: image oci-archive:\.\/nothing-here\.tar: .*nothing-here\.tar does not exist/);
+    expect(r.out).toBe('');
+    const t = await flo('apply', '-f', 'bad.yaml', '--dry-run', '--store', `file://${join(dir, 'other-store')}`);
+    expect(t.code).toBe(1);
+  });
+});
+
 describe('parseWords (--entrypoint, --cmd)', () => {
   it.each([
     ['/bin/sh -c', ['/bin/sh', '-c']],

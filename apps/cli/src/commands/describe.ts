@@ -1,6 +1,24 @@
 import { age, clusterOptions, openCluster, parseRef } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
 import { formatTable } from '../output/table.js';
+import type * as Cluster from '@flotilla/cluster';
+
+/** The talk's picture of a container: image, digest, who signed it, how it runs. Empty for a process. */
+function containerSummary(i: Cluster.Instance): string {
+  const image = i.spec.template.image;
+  if (image === undefined) return '';
+  const text = typeof image === 'string' ? image : 'url' in image ? image.url : image.ref;
+  const digest = i.status?.imageDigest ?? (typeof image === 'object' ? image.digest : undefined);
+  const limits = i.status?.conditions?.find((c) => c.type === 'LimitsEnforced');
+  const rows = [
+    ['  Image:', text],
+    ['  Digest:', digest ?? '-'],
+    ['  Signed By:', i.status?.signedBy ?? '- (its host does not require a signature)'],
+    ['  Limits:', limits === undefined ? '-' : limits.status === 'True' ? 'enforced (cgroup)' : `not enforced (${limits.reason ?? 'unknown'})`],
+    ...(i.status?.reason !== undefined ? [['  Last Exit:', i.status.reason]] : []),
+  ];
+  return `\nContainer:\n${formatTable(rows)}`;
+}
 
 export const command: CommandModule = {
   usage: 'describe <kind>/<name> [--store URL]',
@@ -27,6 +45,7 @@ export const command: CommandModule = {
       const shown = structuredClone(object) as { status?: { history?: unknown } };
       if (shown.status?.history !== undefined) delete shown.status.history;
       ctx.stdout.write(stringify(shown));
+      if (kind === 'Instance') ctx.stdout.write(containerSummary(object as Cluster.Instance));
       const events = await s.cluster.eventsFor(s.store, kind, name);
       ctx.stdout.write('\nEvents:\n');
       if (events.length === 0) ctx.stdout.write('  <none>\n');

@@ -5,7 +5,7 @@ import type { CommandModule } from '../cli/registry.js';
 export const command: CommandModule = {
   usage: 'get hosts|replicasets|instances|services [-l SELECTOR] [-o table|wide|json|yaml] [--store URL]',
   description:
-    'Lists objects with their observed state. -o json prints {"items":[…]} in the shapes of DESIGN.md: instances {name,labels,replicaSet,host,address,phase,ready,ports,pid,restarts,startedAt}, hosts {name,labels,address,ready,unschedulable,capacity,allocated,load1}, replicasets {name,labels,selector,replicas,readyReplicas,observedGeneration}, services {name,selector,endpoints:[{instance,address,port}]}.',
+    'Lists objects with their observed state. -o json prints {"items":[…]} in the shapes of DESIGN.md: instances {name,labels,replicaSet,host,address,phase,ready,ports,pid,restarts,startedAt,runtime,image,imageDigest,signedBy,reason,conditions} (image fields for containers; -o wide adds IMAGE, the short manifest digest), hosts {name,labels,address,ready,unschedulable,capacity,allocated,load1}, replicasets {name,labels,selector,replicas,readyReplicas,observedGeneration}, services {name,selector,endpoints:[{instance,address,port}]}.',
   deployOptions: false,
   options: [{ name: 'selector', short: 'l', type: 'string', value: 'SELECTOR', description: 'only objects whose labels match' }, ...clusterOptions],
   async run(ctx) {
@@ -24,7 +24,7 @@ export const command: CommandModule = {
           const runtime = s.runtime();
           const items = await s.cluster.viewInstances(s.store, { ...sel, addressOf: (h) => runtime.addressOf(h) });
           await printItems(ctx, format, items, (wide) => ({
-            header: ['NAME', 'READY', 'PHASE', 'HOST', 'PORTS', 'PID', 'RESTARTS', 'AGE', ...(wide ? ['ADDRESS', 'REPLICASET'] : [])],
+            header: ['NAME', 'READY', 'PHASE', 'HOST', 'PORTS', 'PID', 'RESTARTS', 'AGE', ...(wide ? ['ADDRESS', 'REPLICASET', 'IMAGE'] : [])],
             rows: items.map((i) => [
               i.name,
               i.ready ? 'true' : 'false',
@@ -34,7 +34,7 @@ export const command: CommandModule = {
               i.pid !== undefined ? String(i.pid) : '-',
               String(i.restarts),
               age(i.startedAt),
-              ...(wide ? [i.address, i.replicaSet] : []),
+              ...(wide ? [i.address, i.replicaSet, i.imageDigest !== undefined ? i.imageDigest.replace(/^sha256:/, '').slice(0, 12) : '-'] : []),
             ]),
           }));
           break;
