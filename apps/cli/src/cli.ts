@@ -8,6 +8,7 @@ import { basicOptions, deployOptions } from './cli/global-options.js';
 import type { CommandContext, CommandEntry, CommandModule } from './cli/registry.js';
 import { unknownWordError } from './cli/suggest.js';
 import { commandWords, commands, taskCommand } from './commands/index.js';
+import { outputFormat, outputOptionSpec } from './output/format.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -48,7 +49,9 @@ function commandHelp(entry: CommandEntry, mod: CommandModule, specs: readonly Op
 }
 
 function commandSpecs(entry: CommandEntry, mod: CommandModule): OptionSpec[] {
-  return [...basicOptions, ...(entry === taskCommand ? taskOptions : []), ...(mod.deployOptions === false ? [] : deployOptions), ...(mod.options ?? [])];
+  const formats = mod.formats;
+  const basic = formats === undefined ? basicOptions : basicOptions.map((o) => (o.name === 'output' ? outputOptionSpec(formats) : o));
+  return [...basic, ...(entry === taskCommand ? taskOptions : []), ...(mod.deployOptions === false ? [] : deployOptions), ...(mod.options ?? [])];
 }
 
 /** `flo help` (the general help) and `flo help <command>` (as `flo <command> --help`). */
@@ -110,6 +113,7 @@ export async function main(argv: readonly string[], io: Pick<CommandContext, 'st
       io.stdout.write(entry === taskCommand ? globalHelp() : commandHelp(entry, mod, specs));
       return 0;
     }
+    if (mod.formats !== undefined) outputFormat({ args }, mod.formats);
     return await mod.run({ ...io, args, reserved: [...commands.map((c) => c.name), taskCommand.name, 'help', 'version', 'list'] });
   } catch (e) {
     const err = e as Error & { code?: string };

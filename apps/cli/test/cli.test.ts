@@ -125,7 +125,7 @@ describe('flo', { timeout: 90_000 }, () => {
 
   it('usage errors exit 2 with a hint', async () => {
     const dir = project();
-    for (const argv of [['run', 'echo'], ['run', '--bogus'], ['put', '-H', 'a', 'only-one'], ['nosuchtask'], ['greet'], ['-o', 'yaml', 'run', '-H', 'a', 'x'], ['sign', 'f'], ['--persist', '5 minutes', 'run', '-H', 'a', 'x'], ['disconnect', 'extra'], ['disconnect', '-o', 'wide'], ['--timeout', '0', 'run', '-H', 'a', 'x'], ['--connect-timeout', 'soon', 'run', '-H', 'a', 'x']]) {
+    for (const argv of [['run', 'echo'], ['run', '--bogus'], ['put', '-H', 'a', 'only-one'], ['nosuchtask'], ['greet'], ['-o', 'xml', 'run', '-H', 'a', 'x'], ['sign', 'f'], ['--persist', '5 minutes', 'run', '-H', 'a', 'x'], ['disconnect', 'extra'], ['disconnect', '-o', 'wide'], ['--timeout', '0', 'run', '-H', 'a', 'x'], ['--connect-timeout', 'soon', 'run', '-H', 'a', 'x']]) {
       const t = io(dir);
       expect(await main(argv, t.io), argv.join(' ')).toBe(2);
       expect(t.err()).toMatch(/^flo: /);

@@ -69,6 +69,8 @@ export { parseManifests, loadManifests, manifestSource, issueAt } from './manife
 export type { ParseManifestsOptions, ParsedManifests, ManifestSource } from './manifest/parse.js';
 export { storeImage, openStoredImage, imageStoreDir, storedSignaturePath, isImageRef, imageText, imageDigestOf } from './images.js';
 export type { StoredImage, StoreImageOptions, StoredImageHandle } from './images.js';
+export { manifestOf } from './manifest/export.js';
+export type { ManifestOfOptions } from './manifest/export.js';
 
 export type { KeyValue, KvWatchEvent, WriteOptions, WatchOptions, KvStore } from './store/types.js';
 export { MemoryKvStore } from './store/memory.js';
@@ -98,6 +100,7 @@ export { deleteResources } from './controllers/delete.js';
 export type { DeleteTarget, DeleteResult, DeleteResourcesOptions } from './controllers/delete.js';
 export {
   applyManifests,
+  planApply,
   storeArtifact,
   deleteObject,
   instancesOnHost,
@@ -114,7 +117,7 @@ export {
   convergence,
   baseDirOf,
 } from './operations.js';
-export type { AppliedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions, InstanceView, HostView, ReplicaSetView, ServiceView } from './operations.js';
+export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions, InstanceView, HostView, ReplicaSetView, ServiceView } from './operations.js';
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';
 export type { DeployRuntimeOptions } from './runtime/deploy.js';
 export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';

@@ -22,6 +22,14 @@ export interface AppliedChange {
   action: 'created' | 'configured' | 'unchanged' | 'pruned';
 }
 
+/** One change {@link planApply} finds, with both sides of it. */
+export interface PlannedChange extends AppliedChange {
+  /** The object in the store now (absent when it would be created). */
+  live?: Manifest;
+  /** The object as apply would write it: what a diff compares with `live`. Absent when pruned. */
+  applied?: Manifest;
+}
+
 /** Options of {@link applyManifests}. */
 export interface ApplyOptions {
   /** Where each manifest came from, to resolve relative artifact paths: `objects[i]` → `files[i]`. @default cwd */
@@ -47,19 +55,18 @@ export interface ApplyOptions {
 }
 
 async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  h.update(await readFile(path));
-  return h.digest('hex');
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (e) {
+    throw new ClusterError('manifest-invalid', `artifact ${path} cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  return createHash('sha256').update(data).digest('hex');
 }
 
 /** Copies an artifact into the content-addressed directory (once) and returns its reference. */
 export async function storeArtifact(path: string, artifactDir: string): Promise<{ path: string; sha256: string }> {
-  let sha: string;
-  try {
-    sha = await sha256File(path);
-  } catch (e) {
-    throw new ClusterError('manifest-invalid', `artifact ${path} cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
+  const sha = await sha256File(path);
   const target = join(artifactDir, sha);
   try {
     await stat(target);
@@ -105,33 +112,35 @@ function applied(current: Manifest, o: Manifest): Manifest | undefined {
  * (`mutate`) that starts again from the fresh object when another writer got in between.
  * An object created or deleted by someone else meanwhile is handled the same way.
  */
-async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retries: number): Promise<AppliedChange['action']> {
+async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retries: number): Promise<Omit<PlannedChange, 'kind' | 'name'>> {
   const objects = resourcesOf(store, o.kind);
   const name = o.metadata.name;
   for (let attempt = 0; ; attempt++) {
     const current = await objects.get(name);
     if (!current) {
-      if (dryRun) return 'created';
+      if (dryRun) return { action: 'created', applied: o };
       try {
-        await objects.create(o);
-        return 'created';
+        return { action: 'created', applied: await objects.create(o) };
       } catch (e) {
         if (!isConflictError(e) || attempt >= retries) throw e;
         continue; // created meanwhile: configure it
       }
     }
-    if (dryRun) return applied(current, o) ? 'configured' : 'unchanged';
-    let action: AppliedChange['action'] = 'unchanged';
+    if (dryRun) {
+      const next = applied(current, o);
+      return next ? { action: 'configured', live: current, applied: next } : { action: 'unchanged', live: current, applied: current };
+    }
+    let change: Omit<PlannedChange, 'kind' | 'name'> = { action: 'unchanged' };
     const stored = await objects.mutate(
       name,
       (fresh) => {
         const next = applied(fresh, o);
-        action = next ? 'configured' : 'unchanged';
+        change = next ? { action: 'configured', live: structuredClone(fresh), applied: next } : { action: 'unchanged', live: fresh, applied: fresh };
         return next;
       },
       retries,
     );
-    if (stored) return action;
+    if (stored) return change.action === 'configured' ? { ...change, applied: stored } : change;
     if (attempt >= retries) throw new ConflictError(keyOf(o.kind, name), current.metadata.resourceVersion ?? 0, 0, attempt + 1);
     // deleted meanwhile: create it again
   }
@@ -139,7 +148,8 @@ async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retri
 
 /**
  * Applies manifests: creates what is missing, replaces spec and labels of what exists
- * (keeping status, so a later apply overrides `scale` as kubectl does), copies local
+ * (keeping status, so a later apply overrides `scale` as kubectl does; a manifest's own
+ * `status`, as `flo get -o yaml` prints it, is ignored: status is observed), copies local
  * artifacts into the artifact directory and records their sha256. With `prune`, deletes
  * objects matching the selector that are not in `objects` — except a host that still has
  * instances bound to it: then, after the rest, a {@link HostInUseError} names them (the
@@ -151,19 +161,36 @@ async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retri
  * meets a concurrent change is retried from the fresh object (`conflictRetries`).
  */
 export async function applyManifests(store: ClusterStore, objects: readonly Manifest[], options: ApplyOptions = {}): Promise<AppliedChange[]> {
+  const changes: AppliedChange[] = [];
+  await applyDetailed(store, objects, options, ({ kind, name, action }) => {
+    const change = { kind, name, action };
+    changes.push(change);
+    options.onApplied?.(change);
+  });
+  return changes;
+}
+
+/**
+ * What {@link applyManifests} would do, changing nothing (its `dryRun`), with both sides of
+ * each change: the live object and the object apply would write (local artifacts as the
+ * content-addressed copies it would make). `flo diff` and `flo apply --dry-run` print these.
+ */
+export async function planApply(store: ClusterStore, objects: readonly Manifest[], options: Omit<ApplyOptions, 'dryRun' | 'onApplied'> = {}): Promise<PlannedChange[]> {
+  const changes: PlannedChange[] = [];
+  await applyDetailed(store, objects, { ...options, dryRun: true }, (c) => changes.push(c));
+  return changes;
+}
+
+async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], options: ApplyOptions, report: (change: PlannedChange) => void): Promise<void> {
   const artifactDir = options.artifactDir ?? store.artifactDir;
   const retries = options.conflictRetries ?? 20;
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`conflictRetries: expected a non-negative integer, received ${String(options.conflictRetries)}`);
   const dryRun = options.dryRun ?? false;
-  const changes: AppliedChange[] = [];
-  const report = (change: AppliedChange): void => {
-    changes.push(change);
-    options.onApplied?.(change);
-  };
   const prepared: Manifest[] = [];
   const imageIssues: ManifestIssue[] = [];
   for (const [index, original] of objects.entries()) {
     const o = structuredClone(original);
+    delete (o as { status?: unknown }).status;
     const image = o.kind === 'ReplicaSet' ? o.spec.template.spec.image : undefined;
     if (o.kind === 'ReplicaSet' && image !== undefined && !isImageRef(image)) {
       // every blob read and hashed, the platform checked, before anything is written
@@ -180,8 +207,11 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
       if (typeof a === 'string') {
         const base = options.baseDirs?.[index] ?? process.cwd();
         const path = isAbsolute(a) ? a : resolve(base, a);
-        if (dryRun) o.spec.template.spec.artifact = { path, sha256: await sha256File(path) };
-        else {
+        if (dryRun) {
+          // where apply would copy it (so an unchanged artifact reads as unchanged)
+          const sha256 = await sha256File(path);
+          o.spec.template.spec.artifact = { path: artifactDir !== undefined ? join(artifactDir, sha256) : path, sha256 };
+        } else {
           if (artifactDir === undefined) throw new ClusterError('manifest-invalid', 'no artifact directory: pass --artifacts DIR');
           o.spec.template.spec.artifact = await storeArtifact(path, artifactDir);
         }
@@ -193,7 +223,7 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
   // a bad image is refused before anything is written, so nothing running is touched
   if (imageIssues.length > 0) throw new ManifestError(imageIssues);
   for (const o of prepared) {
-    report({ kind: o.kind, name: o.metadata.name, action: await applyOne(store, o, dryRun, retries) });
+    report({ kind: o.kind, name: o.metadata.name, ...(await applyOne(store, o, dryRun, retries)) });
   }
   if (options.prune !== undefined) {
     const selector = parseSelector(options.prune);
@@ -207,12 +237,11 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
           continue;
         }
         if (!dryRun) await deleteObject(store, kind, o.metadata.name);
-        report({ kind, name: o.metadata.name, action: 'pruned' });
+        report({ kind, name: o.metadata.name, action: 'pruned', live: o });
       }
     }
     if (inUse) throw inUse;
   }
-  return changes;
 }
 
 /** The store of one manifest kind (each kind's store only ever receives objects of its kind here). */

@@ -7,6 +7,7 @@ import type * as Cluster from '@flotilla/cluster';
 import { UsageError, type OptionSpec } from './args.js';
 import type { CommandContext } from './registry.js';
 import { colorsFor, type Colors } from '../output/colors.js';
+import { outputFormat, printOutput, type OutputFormat } from '../output/format.js';
 import { formatTable } from '../output/table.js';
 
 /** `--request-timeout SECONDS`: how long a call to a flotilla:// store (or `flo kv` endpoints) may keep retrying. */
@@ -50,14 +51,29 @@ export const timeoutOption: OptionSpec = { name: 'timeout', type: 'string', valu
 /** `--wait` and `--timeout`: converge in this process before returning. */
 export const waitOptions: readonly OptionSpec[] = [{ name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' }, timeoutOption];
 
+/** @deprecated `OutputFormat` from `output/format.ts` (`text` is the table). */
 export type ClusterFormat = 'table' | 'wide' | 'json' | 'yaml';
 
-/** `-o table|wide|json|yaml` (`text` is `table`). */
+/** @deprecated declare `formats` on the command and use `outputFormat` from `output/format.ts`. */
 export function clusterFormat(ctx: CommandContext, allowed: readonly ClusterFormat[] = ['table', 'wide', 'json', 'yaml']): ClusterFormat {
-  const raw = (ctx.args.options.output as string | undefined) ?? 'table';
-  const o = raw === 'text' ? 'table' : raw;
-  if (!(allowed as readonly string[]).includes(o)) throw new UsageError(`-o ${raw}: expected one of ${allowed.join(', ')}`);
-  return o as ClusterFormat;
+  const f = outputFormat(ctx, allowed.map((a) => (a === 'table' ? 'text' : a)));
+  return f === 'text' ? 'table' : (f as ClusterFormat);
+}
+
+/**
+ * `-l SELECTOR`, checked: bad syntax is a usage error (exit 2) with the parser's message
+ * (what was found, what was expected, where). `undefined` when not given.
+ */
+export async function selectorOption(ctx: CommandContext, name = 'selector'): Promise<string | undefined> {
+  const v = stringOption(ctx, name);
+  if (v === undefined) return undefined;
+  const { parseSelector } = await import('@flotilla/labels');
+  try {
+    parseSelector(v);
+  } catch (e) {
+    throw new UsageError(`-l: ${(e as Error).message}`);
+  }
+  return v;
 }
 
 export function stringOption(ctx: CommandContext, name: string): string | undefined {
@@ -159,23 +175,23 @@ export function canonicalKind(k: string): string | undefined {
   return m[k.toLowerCase()];
 }
 
-/** Writes items as `{"items": [...]}` JSON, YAML, or a table. */
-export async function printItems<T>(ctx: CommandContext, format: ClusterFormat, items: readonly T[], table: (wide: boolean) => { header: string[]; rows: string[][] }): Promise<void> {
-  if (format === 'json') {
-    ctx.stdout.write(`${JSON.stringify({ items }, null, 2)}\n`);
-    return;
-  }
-  if (format === 'yaml') {
-    const { stringify } = await import('yaml');
-    ctx.stdout.write(stringify({ items }));
-    return;
-  }
-  const t = table(format === 'wide');
-  if (t.rows.length === 0) {
-    ctx.stderr.write('No resources found.\n');
-    return;
-  }
-  ctx.stdout.write(formatTable(t.rows, { header: t.header }));
+/**
+ * Writes items as `{"items": [...]}` JSON or YAML, or a table (`--no-headers` honoured; none:
+ * "No resources found." on stderr). `flo get` prints through `output/format.ts` directly.
+ */
+export async function printItems<T>(ctx: CommandContext, format: ClusterFormat | OutputFormat, items: readonly T[], table: (wide: boolean) => { header: string[]; rows: string[][] }): Promise<void> {
+  await printOutput(ctx, format === 'table' ? 'text' : format, {
+    json: () => ({ items }),
+    text: (wide) => {
+      const t = table(wide);
+      if (t.rows.length === 0) ctx.stderr.write('No resources found.\n');
+      else printTableOf(ctx, t);
+    },
+  });
+}
+
+function printTableOf(ctx: CommandContext, t: { header: string[]; rows: string[][] }): void {
+  ctx.stdout.write(formatTable(t.rows, ctx.args.options['no-headers'] === true ? {} : { header: t.header }));
 }
 
 /** `5s`, `3m`, `2h`, `4d` since an ISO time. */

@@ -10,15 +10,11 @@ import type { Connection, GroupOptions, GroupResult, HostRef, HostSelection, Inv
 import { UsageError } from './args.js';
 import type { CommandContext } from './registry.js';
 import { colorsFor, type Colors } from '../output/colors.js';
+import { isDocumentFormat, printDocument, type OutputFormat } from '../output/format.js';
 import { Progress } from '../output/progress.js';
 
-export type OutputFormat = 'text' | 'wide' | 'json';
-
-export function outputFormat(ctx: CommandContext, allowed: readonly OutputFormat[] = ['text', 'json']): OutputFormat {
-  const o = (ctx.args.options.output as string | undefined) ?? 'text';
-  if (!(allowed as readonly string[]).includes(o)) throw new UsageError(`-o ${o}: expected one of ${allowed.join(', ')}`);
-  return o as OutputFormat;
-}
+/** The formats of a group run's summary (run, put, download, tasks): `-o json|yaml` add each host's output. */
+export const summaryFormats: readonly OutputFormat[] = ['text', 'json', 'yaml'];
 
 function list(v: string | boolean | string[] | undefined): string[] {
   if (v === undefined || typeof v === 'boolean') return [];
@@ -117,8 +113,14 @@ export interface DeploySetup {
   errColors: Colors;
   format: OutputFormat;
   progress: Progress;
-  /** Writes one output line of a host (stdout lines to stdout unless JSON output). */
+  /**
+   * Writes one output line of a host: with text output, its stdout lines to stdout and its
+   * stderr lines to stderr, prefixed with the host; with `-o json|yaml`, stderr lines still go
+   * to stderr, and both are kept for the summary (each host's `stdout` and `stderr`).
+   */
   hostLine: (host: string, line: string, stream: 'stdout' | 'stderr') => void;
+  /** Each host's output lines so far (kept with `-o json|yaml` only). */
+  hostOutput: Map<string, { stdout: string[]; stderr: string[] }>;
   log: (line: string) => void;
   /** Resolves the selection (empty selection = every inventory host when `allIfEmpty`). */
   hosts: (options?: { allIfEmpty?: boolean }) => HostRef[];
@@ -152,7 +154,8 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
   if (persistMs !== undefined) deploy.warmConnectionDaemon({ persistMs, ...(controlDir ? { controlDir } : {}) });
   const invFile = typeof o.inventory === 'string' ? o.inventory : 'hosts.yaml';
   const inventory = deploy.loadInventory(resolve(ctx.cwd, invFile), { required: typeof o.inventory === 'string' });
-  const progress = new Progress(ctx.stderr, errColors, ctx.stderr.isTTY === true && format !== 'json');
+  const structured = isDocumentFormat(format);
+  const progress = new Progress(ctx.stderr, errColors, ctx.stderr.isTTY === true && !structured);
   const log = (line: string): void => {
     progress.clear();
     ctx.stderr.write(`${line}\n`);
@@ -192,10 +195,17 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
   if (o.serial && parallel !== undefined) throw new UsageError('--serial and --parallel exclude each other');
   const batchWaitMs = seconds('batch-wait', o['batch-wait']);
   const connections = new Map<string, Connection>();
+  const hostOutput = new Map<string, { stdout: string[]; stderr: string[] }>();
   const hostLine = (host: string, line: string, stream: 'stdout' | 'stderr'): void => {
-    const text = `${(stream === 'stdout' && format !== 'json' ? colors : errColors).host(host)}: ${line}`;
+    if (structured) {
+      let kept = hostOutput.get(host);
+      if (!kept) hostOutput.set(host, (kept = { stdout: [], stderr: [] }));
+      kept[stream].push(line);
+      if (stream === 'stdout') return;
+    }
+    const text = `${(stream === 'stdout' ? colors : errColors).host(host)}: ${line}`;
     progress.clear();
-    if (stream === 'stdout' && format !== 'json') ctx.stdout.write(`${text}\n`);
+    if (stream === 'stdout') ctx.stdout.write(`${text}\n`);
     else ctx.stderr.write(`${text}\n`);
     progress.render();
   };
@@ -229,14 +239,14 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
       ? {}
       : {
           onBatch: (index: number, hosts: string[]) => {
-            if (format !== 'json' && !ctx.stderr.isTTY) log(`batch ${index + 1}: ${hosts.join(', ')}`);
+            if (!structured && !ctx.stderr.isTTY) log(`batch ${index + 1}: ${hosts.join(', ')}`);
             progress.onBatch(index, hosts.length);
           },
         }),
     onHostDone: (r) => {
       progress.hostDone();
       // On a terminal, say at once when a host fails; the summary repeats it at the end.
-      if (r.status !== 'ok' && ctx.stderr.isTTY && format !== 'json') log(`${errColors.host(r.host)}: ${errColors.red(r.status)}: ${r.error?.message ?? ''}`);
+      if (r.status !== 'ok' && ctx.stderr.isTTY && !structured) log(`${errColors.host(r.host)}: ${errColors.red(r.status)}: ${r.error?.message ?? ''}`);
     },
   };
   const hosts = (opts: { allIfEmpty?: boolean } = {}): HostRef[] => {
@@ -282,15 +292,25 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
     await Promise.all([...connections.values()].map((c) => c.close()));
     await pool?.close();
   };
-  return { deploy, selection, inventory, ssh, group, colors, errColors, format, progress, hostLine, log, hosts, connect, close, pool: makePool };
+  return { deploy, selection, inventory, ssh, group, colors, errColors, format, progress, hostLine, hostOutput, log, hosts, connect, close, pool: makePool };
 }
 
-/** Prints the per-host summary: JSON on stdout, or a table on stderr. Returns the exit code. */
+/**
+ * Prints the per-host summary: with `-o json|yaml` one document on stdout (DESIGN's
+ * `{"hosts":[{"host","status","durationMs","error"?}]}` plus each host's `stdout` and
+ * `stderr`), else a table on stderr. Returns the exit code.
+ */
 export async function finishRun(ctx: CommandContext, setup: DeploySetup, results: GroupResult[]): Promise<number> {
   const { summarize, formatSummary } = await import('../output/summary.js');
   setup.progress.finish();
   const s = summarize(results);
-  if (setup.format === 'json') ctx.stdout.write(`${JSON.stringify(s)}\n`);
-  else ctx.stderr.write(formatSummary(s, setup.errColors));
+  if (isDocumentFormat(setup.format)) {
+    for (const h of s.hosts) {
+      const kept = setup.hostOutput.get(h.host);
+      h.stdout = kept ? kept.stdout.map((l) => `${l}\n`).join('') : '';
+      h.stderr = kept ? kept.stderr.map((l) => `${l}\n`).join('') : '';
+    }
+    await printDocument(ctx, setup.format, s);
+  } else ctx.stderr.write(formatSummary(s, setup.errColors));
   return s.hosts.every((h) => h.status === 'ok') ? 0 : 1;
 }

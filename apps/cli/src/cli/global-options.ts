@@ -4,7 +4,7 @@ import type { OptionSpec } from './args.js';
 export const basicOptions: readonly OptionSpec[] = [
   { name: 'help', short: 'h', type: 'boolean', description: 'show help' },
   { name: 'version', type: 'boolean', description: 'print the version' },
-  { name: 'output', short: 'o', type: 'string', value: 'FORMAT', description: 'output format: text (default), wide, json' },
+  { name: 'output', short: 'o', type: 'string', value: 'FORMAT', description: 'output format: text (default), wide, json, yaml or name — which ones a command prints: flo <command> --help' },
 ];
 
 /** Host selection, connection and failure-policy options (DESIGN.md, CLI). */

@@ -4,6 +4,7 @@
  * help), so heavy modules never load for `flo --version`.
  */
 import type { OptionSpec, ParsedArgs } from './args.js';
+import type { OutputFormat } from '../output/format.js';
 
 /** What a command gets. */
 export interface CommandContext {
@@ -25,6 +26,12 @@ export interface CommandModule {
   description?: string;
   /** Options besides the global ones. */
   options?: readonly OptionSpec[];
+  /**
+   * The `-o` formats the command prints, the default first (`output/format.ts`). `flo` checks
+   * `-o` against them before `run` (exit 2 naming them) and shows them in `--help`.
+   * @default undefined (the command checks `-o` itself)
+   */
+  formats?: readonly OutputFormat[];
   /** Whether the deploy options (-H, -R, -l, --parallel, …) apply. @default true */
   deployOptions?: boolean;
   /** Runs; resolves to the exit code (0 ok, 1 failed, 2 usage). */

@@ -1,5 +1,10 @@
+/**
+ * `flo describe`: one object with its status and events; `-o json|yaml` print both as one
+ * document.
+ */
 import { age, clusterOptions, openCluster, parseRef } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
+import { outputFormat, printOutput, toYaml, type OutputFormat } from '../output/format.js';
 import { formatTable } from '../output/table.js';
 import type * as Cluster from '@flotilla/cluster';
 
@@ -20,13 +25,18 @@ function containerSummary(i: Cluster.Instance): string {
   return `\nContainer:\n${formatTable(rows)}`;
 }
 
+const formats: readonly OutputFormat[] = ['text', 'json', 'yaml', 'name'];
+
 export const command: CommandModule = {
-  usage: 'describe <kind>/<name> [--store URL]',
-  description: 'Shows one object (host, replicaset, service, instance) with its status and its events (scheduled, started, unhealthy, rescheduled, … with the scheduler\'s reasons).',
+  usage: 'describe <kind>/<name> [-o text|json|yaml|name] [--store URL]',
+  formats,
+  description:
+    'Shows one object (host, replicaset, service, instance) with its status and its events (scheduled, started, unhealthy, rescheduled, … with the scheduler\'s reasons). -o json|yaml print {"object":{…the stored object…},"events":[{"time","type","reason","message",…}]}; -o name prints kind/name.',
   deployOptions: false,
   options: clusterOptions,
   async run(ctx) {
     const { kind, name } = parseRef(ctx.args.positionals, ['Host', 'ReplicaSet', 'Service', 'Instance']);
+    const format = outputFormat(ctx, formats);
     const s = await openCluster(ctx, { readOnly: true });
     try {
       const object =
@@ -41,21 +51,20 @@ export const command: CommandModule = {
         ctx.stderr.write(`flo: ${kind.toLowerCase()}/${name} not found\n`);
         return 1;
       }
-      const { stringify } = await import('yaml');
       const shown = structuredClone(object) as { status?: { history?: unknown } };
       if (shown.status?.history !== undefined) delete shown.status.history;
-      ctx.stdout.write(stringify(shown));
-      if (kind === 'Instance') ctx.stdout.write(containerSummary(object as Cluster.Instance));
-      const events = await s.cluster.eventsFor(s.store, kind, name);
-      ctx.stdout.write('\nEvents:\n');
-      if (events.length === 0) ctx.stdout.write('  <none>\n');
-      else
-        ctx.stdout.write(
-          formatTable(
-            events.map((e) => [`  ${e.type}`, e.reason, age(e.time), e.message]),
-            { header: ['  TYPE', 'REASON', 'AGE', 'MESSAGE'] },
-          ),
-        );
+      const events = format === 'name' ? [] : await s.cluster.eventsFor(s.store, kind, name);
+      await printOutput(ctx, format, {
+        json: () => ({ object: shown, events }),
+        names: () => [{ kind, name }],
+        text: async () => {
+          ctx.stdout.write(await toYaml(shown));
+          if (kind === 'Instance') ctx.stdout.write(containerSummary(object as Cluster.Instance));
+          ctx.stdout.write('\nEvents:\n');
+          if (events.length === 0) ctx.stdout.write('  <none>\n');
+          else ctx.stdout.write(formatTable(events.map((e) => [`  ${e.type}`, e.reason, age(e.time), e.message]), { header: ['  TYPE', 'REASON', 'AGE', 'MESSAGE'] }));
+        },
+      });
       return 0;
     } finally {
       await s.close();

@@ -1,14 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { isDocumentFormat, outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
   usage: 'download -H h1[,h2] [options] <remote> <local>',
+  formats: summaryFormats,
   description: 'Downloads a file. With one host, <local> is the file written; with several, <local> is a directory and each host\'s copy goes to <local>/<host>/<name>.',
   async run(ctx) {
-    const format = outputFormat(ctx);
+    const format = outputFormat(ctx, summaryFormats);
     const [remote, local, ...extra] = ctx.args.positionals;
     if (!remote || !local || extra.length) throw new UsageError('download: expected <remote> <local>');
     const s = await deploySetup(ctx, format);
@@ -25,7 +27,7 @@ export const command: CommandModule = {
             dest = join(dest, ref.name, posix.basename(remote));
           }
           await s.connect(ref).get(remote, dest);
-          if (format !== 'json') s.hostLine(ref.name, `downloaded ${remote} to ${dest}`, 'stdout');
+          if (!isDocumentFormat(format)) s.hostLine(ref.name, `downloaded ${remote} to ${dest}`, 'stdout');
           return dest;
         },
         s.group,

@@ -1,14 +1,18 @@
 import { UsageError } from '../cli/args.js';
-import { deploySetup, outputFormat } from '../cli/deploy-context.js';
+import { deploySetup } from '../cli/deploy-context.js';
 import type { CommandModule } from '../cli/registry.js';
+import { outputFormat, printOutput, type OutputFormat } from '../output/format.js';
 import { formatTable } from '../output/table.js';
 
+const formats: readonly OutputFormat[] = ['text', 'wide', 'json', 'yaml'];
+
 export const command: CommandModule = {
-  usage: 'lowest-loadaverage [-H h1,h2 | -R role | -l selector] [-o wide|json]',
+  usage: 'lowest-loadaverage [-H h1,h2 | -R role | -l selector] [-o wide|json|yaml]',
+  formats,
   description:
-    'Asks every selected host (default: every inventory host) for its 1-minute load average and cores, in parallel, and prints one host per line ordered by load per core, lowest first, with no header. -o wide adds load1, cores and load per core; -o json prints [{"host","load1","cores","loadPerCore"}]. Hosts that do not answer are reported on stderr and make the exit code 1.',
+    'Asks every selected host (default: every inventory host) for its 1-minute load average and cores, in parallel, and prints one host per line ordered by load per core, lowest first, with no header. -o wide adds load1, cores and load per core; -o json prints [{"host","load1","cores","loadPerCore"}] (-o yaml the same list). Hosts that do not answer are reported on stderr and make the exit code 1.',
   async run(ctx) {
-    const format = outputFormat(ctx, ['text', 'wide', 'json']);
+    const format = outputFormat(ctx, formats);
     if (ctx.args.positionals.length) throw new UsageError(`lowest-loadaverage takes no arguments (got ${ctx.args.positionals.join(' ')})`);
     const s = await deploySetup(ctx, format);
     const refs = s.hosts({ allIfEmpty: true });
@@ -22,9 +26,11 @@ export const command: CommandModule = {
       );
       const ranked = s.deploy.orderByLoad(result.hosts.filter((h) => h.status === 'ok').map((h) => h.value!));
       for (const f of result.failed) ctx.stderr.write(`flo: ${f.host}: ${f.status}: ${f.error?.message ?? ''}\n`);
-      if (format === 'json') ctx.stdout.write(`${JSON.stringify(ranked.map((r) => ({ host: r.host, load1: r.load1, cores: r.cores, loadPerCore: r.loadPerCore })))}\n`);
-      else if (format === 'wide') ctx.stdout.write(formatTable(ranked.map((r) => [r.host, r.load1.toFixed(2), String(r.cores), r.loadPerCore.toFixed(3)])));
-      else ctx.stdout.write(ranked.map((r) => `${r.host}\n`).join(''));
+      await printOutput(ctx, format, {
+        json: () => ranked.map((r) => ({ host: r.host, load1: r.load1, cores: r.cores, loadPerCore: r.loadPerCore })),
+        text: (wide) =>
+          void ctx.stdout.write(wide ? formatTable(ranked.map((r) => [r.host, r.load1.toFixed(2), String(r.cores), r.loadPerCore.toFixed(3)])) : ranked.map((r) => `${r.host}\n`).join('')),
+      });
       return result.failed.length ? 1 : 0;
     } finally {
       await s.close();

@@ -1,16 +1,18 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { isDocumentFormat, outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
   usage: 'put -H h1,h2 [options] <local> <remote>',
+  formats: summaryFormats,
   description:
     'Uploads a file to every selected host: written to a temporary name, mode set, then renamed over the target; skipped where the remote sha256 already matches. A remote path ending in / is a directory.',
   options: [{ name: 'mode', type: 'string', value: 'OCTAL', description: 'file mode on the host (default: the local mode)' }],
   async run(ctx) {
-    const format = outputFormat(ctx);
+    const format = outputFormat(ctx, summaryFormats);
     const [local, remote, ...extra] = ctx.args.positionals;
     if (!local || !remote || extra.length) throw new UsageError('put: expected <local> <remote>');
     const modeText = ctx.args.options.mode;
@@ -35,7 +37,7 @@ export const command: CommandModule = {
             ...(modeText === undefined ? {} : { mode: parseInt(String(modeText), 8) }),
             onProgress: (b) => onProgress(name, b),
           });
-          if (format !== 'json') s.hostLine(refs[i]!.name, `${r.skipped ? 'unchanged' : 'uploaded'} ${r.remotePath} (sha256 ${r.sha256.slice(0, 12)})`, 'stdout');
+          if (!isDocumentFormat(format)) s.hostLine(refs[i]!.name, `${r.skipped ? 'unchanged' : 'uploaded'} ${r.remotePath} (sha256 ${r.sha256.slice(0, 12)})`, 'stdout');
           return r;
         },
         s.group,

@@ -1,13 +1,15 @@
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
   usage: "run -H h1,h2 [options] '<command>'",
+  formats: summaryFormats,
   description: 'Runs a sh command line on every selected host. Output lines are prefixed with the host; a per-host summary follows on stderr (or as JSON on stdout with -o json).',
   options: [{ name: 'sudo', type: 'boolean', description: 'run the command with sudo (the password is asked once, when needed)' }],
   async run(ctx) {
-    const format = outputFormat(ctx);
+    const format = outputFormat(ctx, summaryFormats);
     const cmd = ctx.args.positionals.join(' ');
     if (cmd.trim() === '') throw new UsageError('run: no command given');
     const s = await deploySetup(ctx, format);

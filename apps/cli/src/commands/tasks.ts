@@ -1,6 +1,7 @@
 import { extname, relative, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, outputFormat } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { isDocumentFormat, outputFormat, printOutput } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 import { unknownWordError } from '../cli/suggest.js';
 import { formatTable } from '../output/table.js';
@@ -17,9 +18,10 @@ function taskWord(word: string): string {
 
 export const command: CommandModule = {
   usage: '[options] task[:arg,key=value] [task…]',
+  formats: summaryFormats,
   description: 'Runs deployfile tasks, in order, on the selected hosts (or the task\'s own hosts).',
   async run(ctx) {
-    const format = outputFormat(ctx);
+    const format = outputFormat(ctx, summaryFormats);
     const deploy = await import('@flotilla/deploy');
     const given = typeof ctx.args.options.file === 'string' ? ctx.args.options.file : undefined;
     const file = given !== undefined ? resolve(ctx.cwd, given) : deploy.findDeployfile(ctx.cwd);
@@ -36,8 +38,7 @@ export const command: CommandModule = {
     if (ctx.args.options.list) {
       const tasks = await deploy.loadDeployfile(file, { reserved: ctx.reserved });
       const rows = [...tasks.values()].map((t) => ({ name: t.name, help: t.task.help, once: t.task.once, hosts: t.task.hosts ?? null }));
-      if (format === 'json') ctx.stdout.write(`${JSON.stringify(rows)}\n`);
-      else ctx.stdout.write(formatTable(rows.map((r) => [r.name, `${r.help}${r.once ? ' (once, local)' : ''}`])));
+      await printOutput(ctx, format, { json: () => rows, text: () => void ctx.stdout.write(formatTable(rows.map((r) => [r.name, `${r.help}${r.once ? ' (once, local)' : ''}`]))) });
       return 0;
     }
     if (ctx.args.positionals.length === 0) throw new UsageError('no task given (flo --list shows the tasks)');
@@ -82,7 +83,7 @@ export const command: CommandModule = {
         onWarning: (m) => s.log(s.errColors.yellow(m)),
         ...(place === 'lowest-load' ? { place } : {}),
         onTaskStart: (name, hosts) => {
-          if (format !== 'json') s.log(s.errColors.bold(`task ${name} on ${hosts.join(', ')}`));
+          if (!isDocumentFormat(format)) s.log(s.errColors.bold(`task ${name} on ${hosts.join(', ')}`));
           s.progress.start(hosts.length);
         },
       });

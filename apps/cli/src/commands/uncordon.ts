@@ -1,9 +1,11 @@
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, openCluster } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
+import { changeFormats, outputFormat, printChanges } from '../output/format.js';
 
 export const command: CommandModule = {
-  usage: 'uncordon HOST [--store URL]',
+  usage: 'uncordon HOST [-o text|json|yaml|name] [--store URL]',
+  formats: changeFormats,
   description: 'Marks a host schedulable again.',
   deployOptions: false,
   options: [...clusterOptions],
@@ -11,10 +13,12 @@ export const command: CommandModule = {
     const [host, extra] = ctx.args.positionals;
     if (host === undefined) throw new UsageError('uncordon needs a host name');
     if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`);
+    const format = outputFormat(ctx, changeFormats);
+    const name = host.replace(/^hosts?\//, '');
     const s = await openCluster(ctx);
     try {
-      await s.cluster.setUnschedulable(s.store, host.replace(/^hosts?\//, ''), false);
-      ctx.stdout.write(`host/${host} uncordoned\n`);
+      await s.cluster.setUnschedulable(s.store, name, false);
+      await printChanges(ctx, format, [{ kind: 'Host', name, action: 'uncordoned' }]);
       return 0;
     } finally {
       await s.close();

@@ -2,9 +2,12 @@ import type { GroupResult } from '@flotilla/deploy';
 import type { Colors } from './colors.js';
 import { formatTable } from './table.js';
 
-/** The `-o json` summary of a run: `{"hosts":[{"host","status","durationMs","error"?}]}`. */
+/**
+ * The `-o json|yaml` summary of a run: `{"hosts":[{"host","status","durationMs","error"?,
+ * "stdout","stderr"}]}` (DESIGN.md's shape plus each host's output, every line ending in `\n`).
+ */
 export interface SummaryJson {
-  hosts: { host: string; status: 'ok' | 'failed' | 'unreachable' | 'skipped'; durationMs: number; error?: string }[];
+  hosts: { host: string; status: 'ok' | 'failed' | 'unreachable' | 'skipped'; durationMs: number; error?: string; stdout?: string; stderr?: string }[];
 }
 
 const rank = { ok: 0, skipped: 1, failed: 2, unreachable: 3 } as const;
