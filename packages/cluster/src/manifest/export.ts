@@ -19,7 +19,8 @@ export interface ManifestOfOptions {
  * `annotations`; not `generation`, `resourceVersion`, `creationTimestamp`), the `spec` as
  * stored, and optionally the status. A local artifact recorded as `{path, sha256}` is given as
  * its path (the content-addressed copy apply made: applying it again copies nothing new and
- * records the same sha256). An Instance (made by the controllers, never applied) is returned
+ * records the same sha256); an image recorded with its store as its reference (or `{url, digest}`).
+ * An Instance (made by the controllers, never applied) is returned
  * whole, its status only with `status`.
  */
 export function manifestOf(object: Manifest, options?: ManifestOfOptions): Record<string, unknown>;
@@ -36,9 +37,15 @@ export function manifestOf(object: Manifest | Instance, options: ManifestOfOptio
   }
   const spec = structuredClone(object.spec) as unknown as Record<string, unknown>;
   if (object.kind === 'ReplicaSet') {
-    const t = (spec.template as { spec: { artifact?: unknown } }).spec;
+    const t = (spec.template as { spec: { artifact?: unknown; image?: unknown } }).spec;
     const a = t.artifact;
     if (typeof a === 'object' && a !== null && 'path' in a && typeof a.path === 'string') t.artifact = a.path;
+    // an image recorded as {ref, digest, store} is given as its reference; {url, digest, store} as {url, digest}
+    const i = t.image;
+    if (typeof i === 'object' && i !== null && 'store' in i) {
+      if ('ref' in i && typeof i.ref === 'string') t.image = i.ref;
+      else if ('url' in i && 'digest' in i) t.image = { url: i.url, digest: i.digest };
+    }
   }
   const out: Record<string, unknown> = { apiVersion: API_VERSION, kind: object.kind, metadata, spec };
   if (options.status === true && object.status !== undefined) {
