@@ -3,7 +3,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryNodeStorage, RaftKvNode, ServerState, createKvRequestListener } from '@flotilla/raft/server';
+import { MemoryStorage } from '@flotilla/raft';
+import { RaftKvNode, ServerState, createKvRequestListener } from '@flotilla/raft/server';
 import { openRaftStore, type RaftKvStore } from '../src/index.js';
 import { storeContract } from './store-contract.js';
 import { freePort } from '@flotilla/raft/testing';
@@ -18,7 +19,7 @@ beforeAll(async () => {
   const conf = { voters: [...members.keys()], learners: [] };
   const data = ServerState.initial(members);
   for (const [id, m] of members) {
-    const node = new RaftKvNode({ id, storage: MemoryNodeStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
+    const node = new RaftKvNode({ id, storage: MemoryStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
     nodes.push(node);
     await node.start();
     const server = http.createServer(createKvRequestListener(node, { progressIntervalMs: 300 }));

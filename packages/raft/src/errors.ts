@@ -1,4 +1,7 @@
 /**
+ * The errors of @flotilla/raft: one base class with stable codes, its subclasses, and the
+ * storage errors' factories.
+ *
  * Every error this package raises is a {@link RaftError} with a stable string `code`.
  * Use {@link isRaftError} (not `instanceof`, which breaks across duplicate installs).
  */
@@ -20,7 +23,24 @@ export type RaftErrorCode =
   /** The storage was used after close, or with inconsistent arguments. */
   | 'storage-misuse'
   /** The RawNode API was called in the wrong order (e.g. `ready()` twice without `advance()`). */
-  | 'api-misuse';
+  | 'api-misuse'
+  // ---- a RaftNode request (propose, read, membership change); see RaftNodeError ----
+  /** No leader is known right now (or the leader is unreachable, or the proposal was lost in a leader change): nothing was applied; retry. */
+  | 'no-leader'
+  /** This member may not make the request (a learner proposing, a follower changing membership): nothing was proposed. */
+  | 'not-leader'
+  /** The request did not complete in time; a write may or may not have been applied. */
+  | 'timeout'
+  /** Too many requests are waiting on this member: nothing was proposed; retry shortly. */
+  | 'overloaded'
+  /** The command is larger than one entry may be: nothing was proposed. */
+  | 'too-large'
+  /** The member is shutting down. */
+  | 'stopped'
+  /** The leader refused the command as invalid: a definite failure. */
+  | 'refused'
+  /** The member failed (a storage error) or could not take the request for another reason. */
+  | 'failed';
 
 const BRAND = Symbol.for('@flotilla/raft/RaftError');
 
@@ -46,6 +66,19 @@ export class ProposalDroppedError extends RaftError {
     super('proposal-dropped', message);
     this.reason = reason;
     this.leader = leader;
+  }
+}
+
+/**
+ * A request to a {@link RaftNode} failed. `mayHaveEffect` is true when the request may still
+ * have been applied (a write that timed out, or was cut short by shutdown after it was proposed).
+ */
+export class RaftNodeError extends RaftError {
+  override readonly name = 'RaftNodeError';
+  readonly mayHaveEffect: boolean;
+  constructor(code: RaftErrorCode, message: string, options?: { cause?: unknown; mayHaveEffect?: boolean }) {
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.mayHaveEffect = options?.mayHaveEffect ?? false;
   }
 }
 

@@ -1,5 +1,6 @@
+/** Membership changes: their entry encoding and how a committed one changes the ConfState. */
 import { RaftError } from '../errors.js';
-import type { ConfChange, ConfState, NodeId } from './types.js';
+import type { ConfChange, ConfState } from './types.js';
 
 const TYPES: readonly ConfChange['type'][] = ['add-voter', 'add-learner', 'remove-node'];
 
@@ -38,14 +39,4 @@ export function applyConfChangeToState(cs: ConfState, cc: ConfChange): ConfState
       break;
   }
   return { voters: voters.sort((a, b) => a - b), learners: learners.sort((a, b) => a - b) };
-}
-
-/** How many voters differ between two memberships (single-server changes keep this ≤ 1). */
-export function voterDistance(a: ConfState, b: ConfState): number {
-  const sa = new Set<NodeId>(a.voters);
-  const sb = new Set<NodeId>(b.voters);
-  let d = 0;
-  for (const v of sa) if (!sb.has(v)) d++;
-  for (const v of sb) if (!sa.has(v)) d++;
-  return d;
 }

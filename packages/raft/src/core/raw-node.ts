@@ -1,3 +1,4 @@
+/** RawNode, the core's API for a host (etcd's rawnode.go): tick, step, propose, ready, advance, status. */
 import { RaftError } from '../errors.js';
 import { Raft, type RaftOptions } from './raft.js';
 import {
@@ -21,12 +22,22 @@ export interface SoftState {
 }
 
 /**
- * Everything the host must do, in this order (the ready loop):
- * 1. send {@link Ready.messages} (any time, even before or while persisting — they depend on nothing unsaved);
- * 2. persist {@link Ready.snapshot}, {@link Ready.entries} and {@link Ready.hardState} durably (fsync);
- * 3. then send {@link Ready.persistedMessages} (votes, acknowledgements: they speak for what step 2 saved);
- * 4. apply {@link Ready.snapshot} and {@link Ready.committedEntries} to the state machine; serve {@link Ready.readStates};
- * 5. call `advance()`.
+ * Everything the host must do with one Ready (the ready loop), then `advance()`:
+ * - send {@link Ready.messages} at any time, even before or while persisting: they depend on
+ *   nothing unsaved (a leader's appends to followers go out in parallel with its own write);
+ * - apply {@link Ready.committedEntries} to the state machine and serve {@link Ready.readStates} —
+ *   before or after this Ready's own write. A committed entry is already durable on a quorum
+ *   (a leader counts its own copy only once persisted, through an earlier Ready), so applying
+ *   it (and answering the client) need not wait for this fsync: etcd's server applies in
+ *   parallel with its WAL write for the same reason, and so does RaftNode;
+ * - persist {@link Ready.snapshot}, {@link Ready.entries} and {@link Ready.hardState} durably
+ *   (fsync when {@link Ready.mustSync});
+ * - only then send {@link Ready.persistedMessages} (votes, append acknowledgements: they speak
+ *   for what was just saved), and restore the state machine from {@link Ready.snapshot} when
+ *   there is one (a snapshot is installed only once it is durable, and the committed entries
+ *   after it are applied after it);
+ * - call `advance()`.
+ * The simplest correct host does these in order: send, persist, send persisted, apply, advance.
  */
 export interface Ready {
   /** Present when leader or role changed. */

@@ -1,3 +1,7 @@
+/**
+ * The storage seams: what the core reads ({@link Storage}) and what a node driver writes
+ * ({@link NodeStorage}).
+ */
 import type { ConfState, Entry, HardState, Snapshot } from './types.js';
 
 /**
@@ -21,4 +25,30 @@ export interface Storage {
   lastIndex(): number;
   /** The most recent snapshot. */
   snapshot(): Snapshot;
+}
+
+/**
+ * The part of a Ready a storage makes durable: a leader's snapshot, new entries, the hard
+ * state. `mustSync` false (only the commit index moved) lets the storage skip the write.
+ */
+export interface ReadyToSave {
+  readonly hardState?: HardState | undefined;
+  readonly entries: readonly Entry[];
+  readonly snapshot?: Snapshot | undefined;
+  /** @default true */
+  readonly mustSync?: boolean;
+}
+
+/**
+ * The storage a RaftNode drives: the core's read interface plus the writes of the
+ * ready loop. MemoryStorage and FileStorage implement it. `save` resolves only
+ * once the data is durable, and the reads see it as soon as `save` returns.
+ */
+export interface NodeStorage extends Storage {
+  save(ready: ReadyToSave): void | Promise<void>;
+  /** Records a state-machine snapshot at `index` (≤ applied). */
+  createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot | Promise<Snapshot>;
+  /** Discards log entries up to and including `index` (≤ the snapshot index). */
+  compact(index: number): void | Promise<void>;
+  close(): void | Promise<void>;
 }

@@ -1,3 +1,4 @@
+/** startKvServer: a `flo server` member in this process — data directory, bootstrap/join/resume, HTTP API and peer port. */
 import http from 'node:http';
 import https from 'node:https';
 import { ensurePrivateDir } from '@flotilla/sys';
@@ -6,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { KvError, isKvError } from '../kv/errors.js';
 import { KvClient } from '../client/kv-client.js';
 import { createKvRequestListener } from './http-api.js';
-import { FileNodeStorage } from './node-storage.js';
+import { FileStorage } from '../storage/file-storage.js';
 import { RaftKvNode } from './raft-kv-node.js';
 import { ServerState } from './server-state.js';
 import type { MemberRecord } from './server-state.js';
@@ -110,7 +111,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   // The data directory holds user values: 0700 whatever the umask (an older, looser one is tightened).
   const onWarning = (m: string): void => log(`warning: ${m}`);
   ensurePrivateDir(options.data, onWarning);
-  const storage = await FileNodeStorage.open(path.join(options.data, 'raft'), { onWarning });
+  const storage = await FileStorage.open(path.join(options.data, 'raft'), { onWarning });
   let initialPeers = new Map<number, string>();
   let joining = false;
   try {

@@ -1,5 +1,14 @@
+/**
+ * What a KV member replicates: the KV store plus the member registry — the RaftNode state
+ * machine of `flo server`, its commands' checks, and its snapshot (and backup) format.
+ */
 import { KvStateMachine } from '../kv/state-machine.js';
 import { KvError } from '../kv/errors.js';
+import { checkCommand } from '../kv/validate.js';
+import type { KvCommand, KvResult } from '../kv/types.js';
+import type { ConfChange, NodeId } from '../core/types.js';
+import type { ProposerRole, StateMachine } from '../node/state-machine.js';
+import { isObject } from '../node/frames.js';
 
 /** A member's addresses as recorded in the replicated state. */
 export interface MemberRecord {
@@ -14,14 +23,106 @@ interface StateHeader {
 
 const MAGIC = 'FLOKV1\n';
 
+/** A command of the KV member: a {@link KvCommand}, or a member publishing its client URL. */
+export type NodeCommand = KvCommand | { readonly op: 'member-attrs'; readonly id: NodeId; readonly clientUrl: string };
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Checks that a value is a {@link KvResult} in shape (the leader's answer to a forwarded proposal). */
+export function isKvResultShape(v: unknown): v is KvResult {
+  if (!isObject(v)) return false;
+  switch (v.type) {
+    case 'put':
+    case 'delete':
+    case 'compact':
+      return isCount(v.revision);
+    case 'txn':
+      return typeof v.succeeded === 'boolean' && isCount(v.revision) && Array.isArray(v.results) && v.results.every(isObject);
+    case 'lease':
+      return typeof v.id === 'string' && isCount(v.ttlSeconds) && isCount(v.revision);
+    case 'error':
+      return typeof v.code === 'string' && typeof v.message === 'string';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Checks a command proposed on this member or forwarded by a peer, and read back from the
+ * log: a {@link KvCommand} (the HTTP API's validator, {@link checkCommand}) or a member's
+ * address update. Returns a normalized copy; throws KvError `bad-request`/`too-large`.
+ */
+export function checkNodeCommand(value: unknown): NodeCommand {
+  if (isObject(value) && value.op === 'member-attrs') {
+    const { id, clientUrl } = value;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) throw new KvError('bad-request', 'member-attrs.id must be a positive integer');
+    if (typeof clientUrl !== 'string' || clientUrl.length > 2048 || !/^https?:\/\/[^\s]+$/.test(clientUrl)) {
+      throw new KvError('bad-request', 'member-attrs.clientUrl must be an http(s) URL');
+    }
+    return { op: 'member-attrs', id, clientUrl };
+  }
+  return checkCommand(value);
+}
+
 /**
  * Everything a member's state machine holds: the KV store plus the member registry
  * (addresses by id). Its snapshot is the Raft snapshot payload and the backup file format:
  * `FLOKV1\n`, u32 header length, header JSON, KV snapshot bytes.
+ *
+ * As a {@link StateMachine}: commands are {@link NodeCommand}s; a voter may propose any of
+ * them except another member's address, a learner only its own address.
  */
-export class ServerState {
+export class ServerState implements StateMachine<NodeCommand, KvResult> {
   kv = new KvStateMachine();
   readonly members = new Map<number, MemberRecord>();
+  /** Called after each applied KV command with its result (the member's lessor and compactor watch it). */
+  onApplied: ((command: KvCommand, result: KvResult) => void) | undefined;
+
+  check(value: unknown): NodeCommand {
+    return checkNodeCommand(value);
+  }
+
+  apply(command: NodeCommand): KvResult | undefined {
+    if (command.op === 'member-attrs') {
+      const prev = this.members.get(command.id);
+      if (prev) this.members.set(command.id, { peerUrl: prev.peerUrl, clientUrl: command.clientUrl });
+      return undefined;
+    }
+    const result = this.kv.apply(command);
+    this.onApplied?.(command, result);
+    return result;
+  }
+
+  invalidEntry(reason: string): KvResult {
+    return { type: 'error', code: 'invalid', message: reason };
+  }
+
+  isResult(value: unknown): value is KvResult {
+    return isKvResultShape(value);
+  }
+
+  applyConfChange(change: ConfChange, peerUrl: string | undefined): void {
+    if (change.type === 'remove-node') {
+      this.members.delete(change.nodeId);
+    } else if (peerUrl) {
+      const prev = this.members.get(change.nodeId);
+      this.members.set(change.nodeId, { peerUrl, clientUrl: prev?.clientUrl ?? '' });
+    }
+  }
+
+  mayPropose(command: NodeCommand, from: NodeId, role: ProposerRole): string | undefined {
+    const ownAddress = command.op === 'member-attrs' && command.id === from;
+    switch (role) {
+      case 'voter':
+        return command.op === 'member-attrs' && !ownAddress ? "another member's address" : undefined;
+      case 'learner':
+        return ownAddress ? undefined : 'a proposal from a learner';
+      case 'none':
+        return 'a proposal from a non-member';
+    }
+  }
 
   snapshot(): Uint8Array {
     return Buffer.concat([...this.captureSnapshot()]);

@@ -1,22 +1,10 @@
+/** The durable Raft storage: a segmented, checksummed write-ahead log and atomic snapshot files (the directory LOCK: dir-lock.ts). */
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, existsSync, ftruncateSync, unlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
-import {
-  createLockFileSync,
-  currentHolder,
-  ensurePrivateDir,
-  formatHolder,
-  judgeLock,
-  openPrivateFile,
-  parseHolder,
-  readLock,
-  removeLockIf,
-  tightenPrivateTree,
-  type LockVerdict,
-} from '@flotilla/sys';
+import { ensurePrivateDir, openPrivateFile, tightenPrivateTree } from '@flotilla/sys';
 import { join } from 'node:path';
 import { CorruptStorageError, errSnapOutOfDate, RaftError } from '../errors.js';
-import type { Storage } from '../core/storage.js';
+import type { NodeStorage, ReadyToSave } from '../core/storage.js';
 import {
   EMPTY_BYTES,
   isEmptyHardState,
@@ -27,6 +15,7 @@ import {
   type Snapshot,
 } from '../core/types.js';
 import { crc32c } from './crc32c.js';
+import { acquireDirLock, releaseDirLock } from './dir-lock.js';
 import { MemoryStorage } from './memory-storage.js';
 
 /** Options of {@link FileStorage.open}. */
@@ -40,13 +29,6 @@ export interface FileStorageOptions {
    * 0700/0600, a stale LOCK taken over. @default `process.emitWarning`
    */
   onWarning?: (message: string) => void;
-}
-
-/** What one ready-loop iteration persists. */
-export interface PersistBatch {
-  readonly hardState?: HardState | undefined;
-  readonly entries: readonly Entry[];
-  readonly snapshot?: Snapshot | undefined;
 }
 
 const REC_ENTRY = 1;
@@ -66,12 +48,15 @@ interface SnapFile {
 const hex = (n: number): string => n.toString(16).padStart(16, '0');
 
 /**
- * Durable Raft storage: a segmented write-ahead log of entries and hard states, and
+ * Durable Raft storage (a {@link NodeStorage}): a segmented write-ahead log of entries and hard states, and
  * snapshot files. The log is also held in memory, so the core's reads are synchronous.
  *
  * Guarantees:
  * - `save()` resolves only after the batch is written and fsynced: the host may then send
- *   the Ready's persisted messages and call `advance()` (persist before acknowledging).
+ *   the Ready's persisted messages and call `advance()` (persist before acknowledging). A
+ *   Ready that only moves the commit index (`mustSync: false`, no entries, no snapshot) is not
+ *   written: the commit index is recovered from the leader after a restart, and the next
+ *   write carries the current hard state.
  * - Every WAL record carries a CRC-32C. On `open()`, a torn final record in the last
  *   segment (a crash mid-write) is truncated away; any other bad record — a checksum
  *   mismatch followed by more data, damage in an older segment, a missing segment — is
@@ -87,70 +72,7 @@ const hex = (n: number): string => n.toString(16).padStart(16, '0');
  * failed `save` (disk full, I/O error) every further write throws `storage-misuse`: restart
  * the process, and recovery takes what reached the disk.
  */
-/** The file that says which process uses a data directory. */
-export const LOCK_FILE = 'LOCK';
-
-/** An empty or unparsable LOCK older than this was left by a process killed while writing it. */
-const UNREADABLE_LOCK_STALE_MS = 5000;
-
-/**
- * Judges a LOCK: its holder's process gone (exited, a zombie, its pid reused — see
- * @flotilla/sys), an empty/unparsable LOCK older than a few seconds, or a LOCK of this very
- * process (an earlier FileStorage it abandoned without closing, as crash tests do) is stale.
- */
-function judgeDirLock(text: string, ageMs: number): LockVerdict {
-  const holder = parseHolder(text);
-  if (holder?.pid === process.pid && holder.host === hostname()) {
-    return { kind: 'stale', holder, reason: `this process (${process.pid}) opened it earlier and did not close it` };
-  }
-  return judgeLock(text, ageMs, { unreadableStaleMs: UNREADABLE_LOCK_STALE_MS });
-}
-
-/**
- * Takes the data directory: `LOCK` (mode 0600) holds this process's `PID HOST start=… boot=…`,
- * written to a temp file and linked into place, so it is created exclusively and never seen
- * half-written. A LOCK of a live process — here, or of another host (which cannot be checked)
- * — refuses with `storage-misuse`: two processes appending to one WAL would corrupt it. A LOCK
- * whose process has died (crash, SIGKILL — also while still a zombie not yet reaped by its
- * parent, or when its pid now belongs to another process) is taken over with a warning; so is
- * an empty or unparsable one older than a few seconds, and one of this very process. Returns
- * the content written, which {@link releaseDirLock} checks before removing the file.
- */
-function acquireDirLock(dir: string, warn: (message: string) => void): string {
-  const path = join(dir, LOCK_FILE);
-  const me = `${formatHolder(currentHolder())}\n`;
-  for (let attempt = 0; attempt < 8; attempt++) {
-    if (createLockFileSync(path, me)) return me;
-    const found = readLock(path);
-    if (found === undefined) continue; // removed meanwhile: try again
-    const verdict = judgeDirLock(found.text, found.ageMs);
-    if (verdict.kind !== 'stale') {
-      const who = verdict.holder ? `process ${verdict.holder.pid} on ${verdict.holder.host}` : 'another process';
-      const why = verdict.kind === 'elsewhere' ? ', another machine: it cannot be checked from here' : verdict.holder ? '' : `: ${verdict.reason}`;
-      throw new RaftError(
-        'storage-misuse',
-        `${dir} is in use by ${who} (its ${LOCK_FILE} file${why}); ` + `stop that process first — or, if no process uses this directory, delete ${path}`,
-      );
-    }
-    // Move the stale LOCK aside: of several processes breaking it at once, one rename wins,
-    // and a LOCK that changed meanwhile is put back.
-    if (removeLockIf(path, (text, ageMs) => judgeDirLock(text, ageMs).kind === 'stale') && verdict.holder?.pid !== process.pid) {
-      warn(`took over ${path}: ${verdict.reason}`);
-    }
-  }
-  throw new RaftError('storage-misuse', `cannot take ${path}: other processes keep replacing it`);
-}
-
-function releaseDirLock(dir: string, token: string): void {
-  const path = join(dir, LOCK_FILE);
-  try {
-    if (readFileSync(path, 'utf8') === token) unlinkSync(path);
-  } catch {
-    /* already gone */
-  }
-}
-
-export class FileStorage implements Storage {
+export class FileStorage implements NodeStorage {
   private readonly mem: MemoryStorage;
   private readonly walDir: string;
   private readonly snapDir: string;
@@ -269,12 +191,12 @@ export class FileStorage implements Storage {
     return fs;
   }
 
-  /** Initializes a founding member of a new cluster (see MemoryStorage.bootstrap). */
-  async bootstrap(confState: ConfState): Promise<void> {
+  /** Initializes a founding member of a new cluster, with the state machine's initial state `data` (see MemoryStorage.bootstrap). */
+  async bootstrap(confState: ConfState, data: Uint8Array = EMPTY_BYTES): Promise<void> {
     if (!this.isNew || this.mem.lastIndex() > 0) {
       throw new RaftError('storage-misuse', `${this.dir} already holds Raft state; bootstrap only a new member`);
     }
-    const snap: Snapshot = { index: 1, term: 1, confState, data: EMPTY_BYTES };
+    const snap: Snapshot = { index: 1, term: 1, confState, data };
     await this.writeSnapshotFile({ snapshot: snap, resetsLog: false, resetSeq: 0 });
     this.mem.applySnapshot(snap);
     await this.save({ hardState: { term: 1, vote: 0, commit: 1 }, entries: [] });
@@ -309,9 +231,11 @@ export class FileStorage implements Storage {
 
   /**
    * Persists one Ready's snapshot, entries and hard state; resolves once durable. The
-   * in-memory view is updated at once (the core reads it only after `advance()`).
+   * in-memory view is updated at once (the core reads it only after `advance()`). A Ready that
+   * only moved the commit index (`mustSync: false`) is not written (see the class doc).
    */
-  async save(batch: PersistBatch): Promise<void> {
+  async save(batch: ReadyToSave): Promise<void> {
+    if (batch.mustSync === false && batch.entries.length === 0 && !batch.snapshot) return;
     this.checkOpen();
     try {
       if (batch.snapshot) await this.installSnapshot(batch.snapshot);
@@ -664,8 +588,3 @@ function decodeSnapFile(p: Uint8Array): SnapFile {
   };
 }
 
-
-/** True when `dir` holds Raft state written by a FileStorage. */
-export function hasFileStorage(dir: string): boolean {
-  return existsSync(join(dir, 'wal')) && readdirSync(join(dir, 'wal')).some((n) => n.endsWith('.wal'));
-}

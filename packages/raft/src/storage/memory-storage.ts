@@ -1,5 +1,6 @@
+/** The in-memory Raft storage: the log, hard state and snapshot of one member, nothing on disk. */
 import { errCompacted, errSnapOutOfDate, errUnavailable, RaftError } from '../errors.js';
-import type { Storage } from '../core/storage.js';
+import type { NodeStorage, ReadyToSave } from '../core/storage.js';
 import {
   EMPTY_BYTES,
   EMPTY_CONF_STATE,
@@ -12,11 +13,12 @@ import {
 } from '../core/types.js';
 
 /**
- * An in-memory {@link Storage} with the write methods a host uses from its ready loop:
- * {@link append}, {@link setHardState}, {@link applySnapshot}, {@link createSnapshot},
- * {@link compact}. Nothing survives the process; the simulator treats it as the "disk".
+ * An in-memory {@link NodeStorage}: the core's reads, {@link save} for a RaftNode's ready
+ * loop, and the finer write methods a host driving a RawNode itself uses ({@link append},
+ * {@link setHardState}, {@link applySnapshot}, {@link createSnapshot}, {@link compact}).
+ * Nothing survives the process; the simulator treats it as the "disk".
  */
-export class MemoryStorage implements Storage {
+export class MemoryStorage implements NodeStorage {
   private hardState: HardState = EMPTY_HARD_STATE;
   private snap: Snapshot = { index: 0, term: 0, confState: EMPTY_CONF_STATE, data: EMPTY_BYTES };
   /** ents[i] has index snap.index + i; ents[0] is a dummy carrying the snapshot's index and term. */
@@ -25,11 +27,12 @@ export class MemoryStorage implements Storage {
   /**
    * A storage for a founding member of a new cluster: the initial membership lives in a
    * snapshot at index 1, term 1 (so members added later catch up through a snapshot that
-   * carries the whole membership). Members that join later start from `new MemoryStorage()`.
+   * carries the whole membership), with the state machine's initial state `data`. Members
+   * that join later start from `new MemoryStorage()`.
    */
-  static bootstrap(confState: ConfState): MemoryStorage {
+  static bootstrap(confState: ConfState, data: Uint8Array = EMPTY_BYTES): MemoryStorage {
     const s = new MemoryStorage();
-    s.applySnapshot({ index: 1, term: 1, confState, data: EMPTY_BYTES });
+    s.applySnapshot({ index: 1, term: 1, confState, data });
     s.hardState = { term: 1, vote: 0, commit: 1 };
     return s;
   }
@@ -113,6 +116,18 @@ export class MemoryStorage implements Storage {
     const head = this.ents[i]!;
     const rest = this.ents.slice(i + 1);
     this.ents = [{ index: head.index, term: head.term, type: 'normal', data: EMPTY_BYTES }, ...rest];
+  }
+
+  /** Makes one Ready's snapshot, entries and hard state the storage's (at once: it is memory). */
+  save(ready: ReadyToSave): void {
+    if (ready.snapshot) this.applySnapshot(ready.snapshot);
+    if (ready.entries.length > 0) this.append(ready.entries);
+    if (ready.hardState) this.setHardState(ready.hardState);
+  }
+
+  /** Nothing to release. */
+  close(): void {
+    /* memory */
   }
 
   /** Appends entries, truncating any conflicting suffix first. Entries must be contiguous. */

@@ -2,9 +2,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createKvRequestListener } from './http-api.js';
-import type { KvHttpOptions } from './http-api.js';
-import { MemoryKvBackend } from './memory-backend.js';
+import { createKvRequestListener } from '../src/server/http-api.js';
+import type { KvHttpOptions } from '../src/server/http-api.js';
+import { MemoryKvBackend } from '../src/server/memory-backend.js';
 
 const servers: http.Server[] = [];
 afterEach(async () => {

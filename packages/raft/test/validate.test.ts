@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkKey, checkTtl, putCommand, txnCommand, MAX_VALUE_BYTES } from './validate.js';
-import { isKvError } from './errors.js';
+import { checkKey, checkTtl, putCommand, txnCommand, MAX_VALUE_BYTES } from '../src/kv/validate.js';
+import { isKvError } from '../src/kv/errors.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { KvStateMachine, SNAPSHOT_CHUNK_ITEMS } from './state-machine.js';
-import { compareKeys } from './key-order.js';
-import { isKvError } from './errors.js';
-import type { KvCommand, KvResult, WatchEvent } from './types.js';
+import { KvStateMachine, SNAPSHOT_CHUNK_ITEMS } from '../src/kv/state-machine.js';
+import { compareKeys } from '../src/kv/key-order.js';
+import { isKvError } from '../src/kv/errors.js';
+import type { KvCommand, KvResult, WatchEvent } from '../src/kv/types.js';
 
 function ok<T extends KvResult['type']>(r: KvResult, type: T): Extract<KvResult, { type: T }> {
   if (r.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(r)}`);

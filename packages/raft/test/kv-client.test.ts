@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KvClient } from './kv-client.js';
-import { createKvRequestListener } from '../server/http-api.js';
-import { MemoryKvBackend } from '../server/memory-backend.js';
-import { isKvError } from '../kv/errors.js';
-import type { WatchEvent } from '../kv/types.js';
+import { KvClient } from '../src/client/kv-client.js';
+import { createKvRequestListener } from '../src/server/http-api.js';
+import { MemoryKvBackend } from '../src/server/memory-backend.js';
+import { isKvError } from '../src/kv/errors.js';
+import type { WatchEvent } from '../src/kv/types.js';
 
 const servers: http.Server[] = [];
 const clients: KvClient[] = [];

@@ -2,11 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startKvServer } from './kv-server.js';
-import { FileNodeStorage } from './node-storage.js';
-import { ServerState } from './server-state.js';
-import type { Entry } from '../core/types.js';
-import { freePort } from '../testing/net.js';
+import { startKvServer } from '../src/server/kv-server.js';
+import { FileStorage } from '../src/storage/file-storage.js';
+import { ServerState } from '../src/server/server-state.js';
+import type { Entry } from '../src/core/types.js';
+import { freePort } from '../src/testing/net.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -34,7 +34,7 @@ describe('replaying a poisoned log', () => {
 
     // Write the poisoned entries through the storage API, as a leader that accepted a forged
     // proposal once did: committed, so every restart replays them.
-    const storage = await FileNodeStorage.open(path.join(dir, 'raft'));
+    const storage = await FileStorage.open(path.join(dir, 'raft'));
     await storage.bootstrap({ voters: [1], learners: [] }, ServerState.initial(new Map([[1, { peerUrl, clientUrl: '' }]])));
     const first = storage.lastIndex() + 1;
     const poison = [
@@ -47,7 +47,7 @@ describe('replaying a poisoned log', () => {
       JSON.stringify({ r: 'ok-1', c: { op: 'put', key: 'after', value: 'applied' } }),
     ];
     const entries: Entry[] = poison.map((p, i) => ({ term: 1, index: first + i, type: 'normal', data: enc.encode(p) }));
-    await storage.persist({ hardState: { term: 1, vote: 1, commit: first + entries.length - 1 }, entries, snapshot: undefined, mustSync: true });
+    await storage.save({ hardState: { term: 1, vote: 1, commit: first + entries.length - 1 }, entries, snapshot: undefined, mustSync: true });
     await storage.close();
 
     const logs: string[] = [];

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RaftKvNode } from './raft-kv-node.js';
-import { MemoryNodeStorage } from './node-storage.js';
-import { ServerState } from './server-state.js';
-import { isKvError } from '../kv/errors.js';
-import { TcpTransport } from '../transport/tcp-transport.js';
-import { freePort } from '../testing/net.js';
+import { RaftKvNode } from '../src/server/raft-kv-node.js';
+import { MemoryStorage } from '../src/storage/memory-storage.js';
+import { ServerState } from '../src/server/server-state.js';
+import { isKvError } from '../src/kv/errors.js';
+import { TcpTransport } from '../src/transport/tcp-transport.js';
+import { freePort } from '../src/testing/net.js';
 
 const nodes: RaftKvNode[] = [];
 const cleanupTransports: TcpTransport[] = [];
@@ -14,13 +14,13 @@ afterEach(async () => {
 });
 
 /** A storage whose writes take `disk.delayMs` (a disk that can turn slow). */
-function slowStorage(inner: MemoryNodeStorage, disk: { delayMs: number }): MemoryNodeStorage {
+function slowStorage(inner: MemoryStorage, disk: { delayMs: number }): MemoryStorage {
   return new Proxy(inner, {
     get: (target, prop, receiver) => {
-      if (prop === 'persist') {
-        return async (r: Parameters<MemoryNodeStorage['persist']>[0]) => {
+      if (prop === 'save') {
+        return async (r: Parameters<MemoryStorage['save']>[0]) => {
           if (disk.delayMs > 0 && (r.entries.length > 0 || r.hardState)) await new Promise((res) => setTimeout(res, disk.delayMs));
-          return target.persist(r);
+          target.save(r);
         };
       }
       const v = Reflect.get(target, prop, receiver) as unknown;
@@ -35,7 +35,7 @@ async function cluster(n: number, options: { disks?: Map<number, { delayMs: numb
   const data = ServerState.initial(members);
   const conf = { voters: [...members.keys()], learners: [] };
   const list = [...members].map(([id, m]) => {
-    const base = MemoryNodeStorage.bootstrap(conf, data);
+    const base = MemoryStorage.bootstrap(conf, data);
     const disk = options.disks?.get(id);
     const storage = disk ? slowStorage(base, disk) : base;
     const node = new RaftKvNode({
@@ -163,7 +163,7 @@ describe('RaftKvNode (3 members over TCP, memory storage)', () => {
   it('answers no-leader without proposing when no leader is known', async () => {
     const port = await freePort();
     const members = new Map([[1, { peerUrl: `127.0.0.1:${port}`, clientUrl: '' }], [2, { peerUrl: '127.0.0.1:1', clientUrl: '' }], [3, { peerUrl: '127.0.0.1:2', clientUrl: '' }]]);
-    const node = new RaftKvNode({ id: 1, storage: MemoryNodeStorage.bootstrap({ voters: [1, 2, 3], learners: [] }, ServerState.initial(members)), peerListen: `127.0.0.1:${port}`, tickMs: 20 });
+    const node = new RaftKvNode({ id: 1, storage: MemoryStorage.bootstrap({ voters: [1, 2, 3], learners: [] }, ServerState.initial(members)), peerListen: `127.0.0.1:${port}`, tickMs: 20 });
     nodes.push(node);
     await node.start();
     const err = await node.propose({ op: 'put', key: 'a', value: 'b' }).catch((e: unknown) => e);

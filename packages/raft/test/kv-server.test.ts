@@ -4,10 +4,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startKvServer } from './kv-server.js';
-import type { KvServer } from './kv-server.js';
-import { KvClient } from '../client/kv-client.js';
-import { freePort } from '../testing/net.js';
+import { startKvServer } from '../src/server/kv-server.js';
+import type { KvServer } from '../src/server/kv-server.js';
+import { KvClient } from '../src/client/kv-client.js';
+import { freePort } from '../src/testing/net.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -72,7 +72,7 @@ describe('startKvServer (in-process members, file storage)', () => {
 
 /** Test-only certificates committed under test/fixtures/tls (no openssl binary needed). */
 function makeCerts(_dir: string) {
-  const fixtures = fileURLToPath(new URL('../../test/fixtures/tls/', import.meta.url));
+  const fixtures = fileURLToPath(new URL('./fixtures/tls/', import.meta.url));
   return {
     ca: readFileSync(path.join(fixtures, 'ca.crt')),
     cert: readFileSync(path.join(fixtures, 'member.crt')),

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameReader, checkPeerMessage, decodeMessage, encodeMessage, frame, FrameDecodeError } from './codec.js';
-import { PeerFrameError, decodeControlFrame } from '../server/raft-kv-node.js';
-import { MESSAGE_TYPES } from '../core/types.js';
-import type { Message } from '../core/types.js';
+import { FrameReader, checkPeerMessage, decodeMessage, encodeMessage, frame, FrameDecodeError } from '../src/transport/codec.js';
+import { PeerFrameError, decodeControlFrame } from '../src/node/frames.js';
+import { isKvResultShape } from '../src/server/server-state.js';
+import { MESSAGE_TYPES } from '../src/core/types.js';
+import type { Message } from '../src/core/types.js';
 
 const nat = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const bytes = fc.uint8Array({ maxLength: 40 });
@@ -180,9 +181,9 @@ describe('peer frame decoding (fuzz)', () => {
     fc.assert(
       fc.property(fc.oneof(controlLike.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')), fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b))), (payload) => {
         try {
-          const f = decodeControlFrame(payload);
-          expect(['prop', 'nack', 'rej', 'res', 'removed']).toContain(f.t);
-          expect(typeof f.r).toBe('string');
+          const f = decodeControlFrame(payload, isKvResultShape);
+          expect(['propose', 'retry', 'refuse', 'result', 'removed']).toContain(f.kind);
+          if (f.kind !== 'removed') expect(typeof f.requestId).toBe('string');
         } catch (err) {
           expect(err).toBeInstanceOf(PeerFrameError);
         }

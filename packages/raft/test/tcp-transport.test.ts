@@ -5,10 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { createHmac, randomBytes } from 'node:crypto';
-import { TcpTransport } from './tcp-transport.js';
-import { encodeMessage } from './codec.js';
-import type { Message } from '../core/types.js';
-import type { PeerTlsOptions } from './tcp-transport.js';
+import { TcpTransport } from '../src/transport/tcp-transport.js';
+import { encodeMessage } from '../src/transport/codec.js';
+import type { Message } from '../src/core/types.js';
+import type { PeerTlsOptions } from '../src/transport/tcp-transport.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -304,7 +304,7 @@ describe('TcpTransport: peer authentication and frame checks', () => {
 
 /** Test-only certificates committed under test/fixtures/tls (no openssl binary needed). */
 function makeCerts(_dir: string) {
-  const fixtures = fileURLToPath(new URL('../../test/fixtures/tls/', import.meta.url));
+  const fixtures = fileURLToPath(new URL('./fixtures/tls/', import.meta.url));
   return {
     ca: readFileSync(path.join(fixtures, 'ca.crt')),
     cert: readFileSync(path.join(fixtures, 'member.crt')),

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { KvStateMachine } from './state-machine.js';
-import { checkCommand } from './validate.js';
-import { isKvError } from './errors.js';
-import type { KvCommand } from './types.js';
+import { KvStateMachine } from '../src/kv/state-machine.js';
+import { checkCommand } from '../src/kv/validate.js';
+import { isKvError } from '../src/kv/errors.js';
+import type { KvCommand } from '../src/kv/types.js';
 
 /** Any JSON-ish value, biased towards things that look like commands. */
 const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('', 'a', 'b/c', 'é'), fc.integer(), fc.constant(null));
