@@ -29,7 +29,7 @@ export interface Storage {
 
 /**
  * The part of a Ready a storage makes durable: a leader's snapshot, new entries, the hard
- * state. `mustSync` false (only the commit index moved) lets the storage skip the write.
+ * state (a Ready is one). `mustSync` false means only the commit index moved.
  */
 export interface ReadyToSave {
   readonly hardState?: HardState | undefined;

@@ -12,7 +12,6 @@ import type { ConfChange, ConfState, Entry, Message, NodeId, ReadState, Snapshot
 import { TcpTransport } from '../transport/tcp-transport.js';
 import type { PeerTlsOptions } from '../transport/tcp-transport.js';
 import {
-  MAX_CONTROL_BYTES,
   MAX_ENTRY_BYTES,
   decodeConfChangeContext,
   decodeControlFrame,
@@ -21,11 +20,11 @@ import {
   encodeControlFrame,
   encodeEnvelope,
   type ControlFrame,
-  type ProposalOrigin,
 } from './frames.js';
+import { Proposals, dropped } from './proposals.js';
+import { ReadIndexBatcher } from './reads.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 import type { ProposerRole, StateMachine } from './state-machine.js';
-import { WaitRegistry } from './wait.js';
 
 /** Options of {@link RaftNode}. */
 export interface RaftNodeOptions<C, R> {
@@ -71,13 +70,6 @@ export interface RaftNodeOptions<C, R> {
   readonly log?: (line: string) => void;
 }
 
-/** Linearizable reads waiting for their ReadIndex round. */
-interface ReadWaiter {
-  resolve(): void;
-  reject(err: unknown): void;
-  timer: NodeJS.Timeout;
-}
-
 /** Events of {@link RaftNode}. */
 export interface RaftNodeEvents {
   /** The known leader or this member's role changed (`leader` 0: none known). */
@@ -89,9 +81,6 @@ export interface RaftNodeEvents {
   /** A storage write failed: the member stops serving (restart it). */
   fatal: [error: unknown];
 }
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /**
  * A Raft member in a process: drives a {@link RawNode} with real time, a TCP transport and a
@@ -134,17 +123,10 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
   #role: StateRole = 'follower';
   #seq = 0;
   readonly #nonce: string;
-  readonly #waits = new WaitRegistry();
-  #proposeBatch: { data: Uint8Array; requestId: string }[] = [];
-  #forwardBatch: { data: Uint8Array; requestId: string; from: NodeId }[] = [];
-  #readBatch: ReadWaiter[] = [];
-  readonly #reads = new Map<string, { waiters: ReadWaiter[]; index: number }>();
+  readonly #proposals: Proposals;
+  readonly #reads: ReadIndexBatcher;
   /** Members removed lately (→ when last told): their connections stay a while, to tell them. */
   readonly #removedPeers = new Map<NodeId, number>();
-  /** Log index → the proposal this member appended there as leader (to detect overwritten ones). */
-  readonly #byIndex = new Map<number, ProposalOrigin>();
-  /** Proposals forwarded to this leader: request id → proposing member and when. */
-  readonly #forwarded = new Map<string, { from: NodeId; at: number }>();
   #removedNotified = false;
   #timers: NodeJS.Timeout[] = [];
   #fatal: unknown;
@@ -192,6 +174,14 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
     });
     for (const [id, addr] of options.initialPeers ?? []) this.#transport.addPeer(id, addr);
     this.#syncPeers();
+    this.#reads = new ReadIndexBatcher((ctx) => this.#raw.readIndex(ctx), this.#timeoutMs, this.#nonce);
+    this.#proposals = new Proposals({
+      id: this.id,
+      append: (datas) => this.#raw.proposeBatch(datas),
+      lastIndex: () => this.#raw.status().lastIndex,
+      send: (to, frame) => this.#transport.sendControl(to, frame),
+      pump: () => this.#pump(),
+    });
   }
 
   /** Starts the peer listener, the tick timer and the ready loop. */
@@ -204,7 +194,7 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
         this.#raw.tick();
         this.#pump();
       }, tickMs),
-      setInterval(() => this.#forgetForwarded(), Math.max(50, Math.min(500, tickMs * 2))),
+      setInterval(() => this.#proposals.forgetStale(Date.now()), Math.max(50, Math.min(500, tickMs * 2))),
     );
     this.#pump();
   }
@@ -215,14 +205,8 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-    this.#waits.failAll(new RaftNodeError('stopped', 'the member is shutting down', { mayHaveEffect: true }));
-    const reads = [...this.#readBatch, ...[...this.#reads.values()].flatMap((r) => r.waiters)];
-    this.#readBatch = [];
-    this.#reads.clear();
-    for (const w of reads) {
-      clearTimeout(w.timer);
-      w.reject(new RaftNodeError('stopped', 'the member is shutting down'));
-    }
+    this.#proposals.waits.failAll(new RaftNodeError('stopped', 'the member is shutting down', { mayHaveEffect: true }));
+    this.#reads.stop();
     await this.#transport.close();
     // Let an in-flight persist finish before closing the storage.
     while (this.#running) await new Promise((r) => setTimeout(r, 5));
@@ -280,8 +264,9 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
   propose(command: unknown): Promise<R | undefined> {
     if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the member is shutting down'));
     if (this.#fatal) return Promise.reject(new RaftNodeError('failed', `the member failed: ${this.#fatal instanceof Error ? this.#fatal.message : 'fatal error'}`));
-    if (this.#waits.size >= (this.#o.maxPendingRequests ?? 20_000)) {
-      return Promise.reject(new RaftNodeError('overloaded', `${this.#waits.size} requests are already waiting on this member; retry shortly`));
+    const waits = this.#proposals.waits;
+    if (waits.size >= (this.#o.maxPendingRequests ?? 20_000)) {
+      return Promise.reject(new RaftNodeError('overloaded', `${waits.size} requests are already waiting on this member; retry shortly`));
     }
     let checked: C;
     try {
@@ -298,17 +283,11 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
     if (data.length > MAX_ENTRY_BYTES) {
       return Promise.reject(new RaftNodeError('too-large', `the command is ${data.length} bytes encoded; at most ${MAX_ENTRY_BYTES}`));
     }
-    if (this.#role === 'leader') {
-      const p = this.#waits.register(requestId, this.#timeoutMs, 'the proposal');
-      this.#proposeBatch.push({ data, requestId });
-      // setImmediate: every request read in this I/O phase joins one append (one write per follower).
-      if (this.#proposeBatch.length === 1) setImmediate(() => this.#flushProposals());
-      return p as Promise<R | undefined>;
-    }
+    if (this.#role === 'leader') return this.#proposals.proposeHere(requestId, data, this.#timeoutMs) as Promise<R | undefined>;
     if (this.#leader === 0) return Promise.reject(new RaftNodeError('no-leader', 'no leader is known right now; retry shortly'));
-    const p = this.#waits.register(requestId, this.#timeoutMs, 'the proposal');
+    const p = waits.register(requestId, this.#timeoutMs, 'the proposal');
     if (!this.#transport.sendControl(this.#leader, encodeControlFrame({ kind: 'propose', requestId, command: checked }))) {
-      this.#waits.trigger(requestId, new RaftNodeError('no-leader', `the leader (member ${this.#leader}) is not reachable right now; retry shortly`));
+      waits.trigger(requestId, new RaftNodeError('no-leader', `the leader (member ${this.#leader}) is not reachable right now; retry shortly`));
     }
     return p as Promise<R | undefined>;
   }
@@ -317,18 +296,7 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
   readIndex(): Promise<void> {
     if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the member is shutting down'));
     if (this.#leader === 0) return Promise.reject(new RaftNodeError('no-leader', 'no leader is known right now; retry shortly'));
-    return new Promise<void>((resolve, reject) => {
-      const w: ReadWaiter = {
-        resolve: () => resolve(),
-        reject,
-        timer: setTimeout(() => {
-          w.resolve = () => undefined;
-          reject(new RaftNodeError('timeout', 'the linearizable read timed out (no quorum?); retry, or read with serializable=true'));
-        }, this.#timeoutMs),
-      };
-      this.#readBatch.push(w);
-      if (this.#readBatch.length === 1) setImmediate(() => this.#flushReads());
-    });
+    return this.#reads.read(() => this.#pump());
   }
 
   /**
@@ -338,14 +306,15 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
   async proposeConfChange(change: Omit<ConfChange, 'context'>, peerUrl?: string): Promise<void> {
     if (this.#role !== 'leader') throw new RaftNodeError('not-leader', 'membership changes are made by the leader');
     const requestId = this.#nextRequestId();
-    const p = this.#waits.register(requestId, this.#timeoutMs, 'the membership change');
+    const waits = this.#proposals.waits;
+    const p = waits.register(requestId, this.#timeoutMs, 'the membership change');
     try {
       this.#raw.proposeConfChange({ ...change, context: encodeConfChangeContext(requestId, peerUrl) });
     } catch (err) {
       const e = isRaftError(err, 'config-change-refused')
         ? new RaftNodeError('failed', `${(err as Error).message} (nothing was changed; retry shortly)`, { cause: err })
         : dropped(err);
-      this.#waits.trigger(requestId, e);
+      waits.trigger(requestId, e);
     }
     this.#pump();
     await p;
@@ -360,53 +329,6 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
   #mayPropose(command: C, from: NodeId, role: ProposerRole): string | undefined {
     if (this.#sm.mayPropose) return this.#sm.mayPropose(command, from, role);
     return role === 'voter' ? undefined : role === 'learner' ? 'a proposal from a learner' : 'a proposal from a non-member';
-  }
-
-  #flushProposals(): void {
-    const batch = this.#proposeBatch;
-    this.#proposeBatch = [];
-    if (batch.length === 0) return;
-    try {
-      this.#raw.proposeBatch(batch.map((b) => b.data));
-    } catch (err) {
-      // Nothing was appended: a definite failure.
-      for (const b of batch) this.#waits.trigger(b.requestId, dropped(err));
-      return;
-    }
-    this.#recordIndices(batch.map((b) => ({ requestId: b.requestId, from: this.id })));
-    this.#pump();
-  }
-
-  #flushForwarded(): void {
-    const batch = this.#forwardBatch;
-    this.#forwardBatch = [];
-    if (batch.length === 0) return;
-    try {
-      this.#raw.proposeBatch(batch.map((b) => b.data));
-    } catch {
-      for (const b of batch) this.#transport.sendControl(b.from, encodeControlFrame({ kind: 'retry', requestId: b.requestId }));
-      return;
-    }
-    const now = Date.now();
-    for (const b of batch) this.#forwarded.set(b.requestId, { from: b.from, at: now });
-    this.#recordIndices(batch.map((b) => ({ requestId: b.requestId, from: b.from })));
-    this.#pump();
-  }
-
-  /** Remembers the log indices a just-appended batch got (the last `n` entries of the log). */
-  #recordIndices(batch: readonly ProposalOrigin[]): void {
-    const last = this.#raw.status().lastIndex;
-    batch.forEach((b, i) => this.#byIndex.set(last - batch.length + 1 + i, b));
-  }
-
-  #flushReads(): void {
-    const waiters = this.#readBatch;
-    this.#readBatch = [];
-    if (waiters.length === 0) return;
-    const ctx = enc.encode(`${this.#nonce}.r${(this.#seq++).toString(36)}`);
-    this.#reads.set(dec.decode(ctx), { waiters, index: -1 });
-    this.#raw.readIndex(ctx);
-    this.#pump();
   }
 
   // ---- peers ----
@@ -440,13 +362,13 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
       case 'result':
         // The leader applied a proposal this member forwarded: answer without waiting for the
         // local apply (the result is the same everywhere; linearizable reads still use ReadIndex).
-        if (from === this.#leader) this.#waits.trigger(f.requestId, f.result);
+        if (from === this.#leader) this.#proposals.waits.trigger(f.requestId, f.result);
         return;
       case 'retry':
-        this.#waits.trigger(f.requestId, new RaftNodeError('no-leader', 'the member this one took for the leader is not leading; retry shortly'));
+        this.#proposals.waits.trigger(f.requestId, new RaftNodeError('no-leader', 'the member this one took for the leader is not leading; retry shortly'));
         return;
       case 'refuse':
-        this.#waits.trigger(f.requestId, new RaftNodeError('refused', `the leader refused the command: ${f.reason}`));
+        this.#proposals.waits.trigger(f.requestId, new RaftNodeError('refused', `the leader refused the command: ${f.reason}`));
         return;
       case 'propose':
         this.#onForwardedProposal(from, f.requestId, f.command);
@@ -487,20 +409,12 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
       reply({ kind: 'refuse', requestId, reason: `the command is ${data.length} bytes encoded; at most ${MAX_ENTRY_BYTES}` });
       return;
     }
-    this.#forwardBatch.push({ data, requestId, from });
-    if (this.#forwardBatch.length === 1) setImmediate(() => this.#flushForwarded());
+    this.#proposals.proposeForwarded(from, requestId, data);
   }
 
   #refused(from: NodeId, what: string): void {
     this.#peerRefusals++;
     this.#o.log?.(`member ${this.id}: refused ${what} from member ${from}`);
-  }
-
-  /** Forwarded proposals never answered (their entry was overwritten unseen) are forgotten after a minute. */
-  #forgetForwarded(): void {
-    if (this.#forwarded.size === 0) return;
-    const now = Date.now();
-    for (const [requestId, f] of this.#forwarded) if (now - f.at > 60_000) this.#forwarded.delete(requestId);
   }
 
   /** May `id` connect to this member's peer port? A current member (or, while this member has no membership yet — it is joining — one it was told of). */
@@ -546,14 +460,17 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
         // Committed entries are durable on a quorum already: apply them before this Ready's
         // own write (see the class doc). Not so a leader's snapshot: persisted first.
         if (!rd.snapshot) this.#applyCommitted(rd.committedEntries, rd.readStates);
-        if (rd.hardState || rd.entries.length > 0 || rd.snapshot) await this.#storage.save(rd);
+        // A Ready that only moved the commit index is not written at all: the commit index is
+        // recovered from the leader after a restart, and the next write carries the current
+        // hard state (etcd writes it without fsync; not writing it was ~5x at 1 client).
+        if (rd.mustSync || rd.entries.length > 0 || rd.snapshot) await this.#storage.save(rd);
         this.#transport.send(rd.persistedMessages);
         if (rd.snapshot) {
           this.#applySnapshot(rd.snapshot);
           this.#applyCommitted(rd.committedEntries, rd.readStates);
         }
         this.#raw.advance();
-        this.#serveReads();
+        this.#reads.serve(this.#applied);
         this.#snapshots.maybeSnapshot(this.#applied, this.#appliedConf, () => this.#sm.captureSnapshot());
         this.emit('advanced');
       }
@@ -576,13 +493,12 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
 
   #applyCommitted(entries: readonly Entry[], readStates: readonly ReadState[]): void {
     for (const e of entries) this.#applyEntry(e);
-    for (const rs of readStates) this.#onReadState(rs);
-    this.#serveReads();
+    for (const rs of readStates) this.#reads.readState(rs);
+    this.#reads.serve(this.#applied);
   }
 
   #applySnapshot(snap: Snapshot): void {
-    // Proposals at indices a snapshot covers have an unknown fate here: let them time out.
-    for (const i of [...this.#byIndex.keys()]) if (i <= snap.index) this.#byIndex.delete(i);
+    this.#proposals.snapshotInstalled(snap.index);
     this.#sm.restore(snap.data);
     this.#appliedConf = snap.confState;
     this.#applied = snap.index;
@@ -591,27 +507,12 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
   }
 
   #applyEntry(e: Entry): void {
-    const requestId = e.type === 'conf-change' ? this.#applyConfChange(e) : this.#applyCommand(e);
-    const mine = this.#byIndex.get(e.index);
-    if (mine) {
-      this.#byIndex.delete(e.index);
-      // Another entry took the index this member's proposal was appended at (a leader
-      // change overwrote it): that proposal can never be applied. A definite failure.
-      if (mine.requestId !== requestId) this.#proposalLost(mine);
-    }
+    if (e.type === 'conf-change') this.#applyConfChange(e);
+    else this.#applyCommand(e);
   }
 
-  #proposalLost(p: ProposalOrigin): void {
-    if (p.from === this.id) {
-      this.#waits.trigger(p.requestId, new RaftNodeError('no-leader', 'the proposal was lost in a leader change and not applied; retry'));
-    } else {
-      this.#forwarded.delete(p.requestId);
-      this.#transport.sendControl(p.from, encodeControlFrame({ kind: 'retry', requestId: p.requestId }));
-    }
-  }
-
-  /** Applies a membership change; returns the request id it carried ('' for none). */
-  #applyConfChange(e: Entry): string {
+  /** Applies a membership change (and answers the member that proposed it). */
+  #applyConfChange(e: Entry): void {
     this.#applied = e.index;
     const cc = decodeConfChange(e.data);
     const ctx = decodeConfChangeContext(cc.context);
@@ -629,20 +530,22 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
       t.unref();
     }
     this.#syncPeers();
-    if (ctx.requestId) this.#waits.trigger(ctx.requestId, true);
+    this.#proposals.applied(e.index, ctx.requestId ?? '', true, false);
     if (cc.type === 'remove-node' && cc.nodeId === this.id) this.#onRemoved('');
-    return ctx.requestId ?? '';
   }
 
   /**
-   * Applies a command entry; returns the request id it carried ('' for none). Nothing read
-   * from the log is trusted: an entry the state machine's check refuses (or that cannot be
-   * read) is applied as a no-op with the state machine's `invalidEntry` result, the same on
-   * every member, so a poisoned entry can never stop a member, on replay included.
+   * Applies a command entry (and answers the member that proposed it). Nothing read from the
+   * log is trusted: an entry the state machine's check refuses (or that cannot be read) is
+   * applied as a no-op with the state machine's `invalidEntry` result, the same on every
+   * member, so a poisoned entry can never stop a member, on replay included.
    */
-  #applyCommand(e: Entry): string {
+  #applyCommand(e: Entry): void {
     this.#applied = e.index;
-    if (e.data.length === 0) return ''; // a new leader's empty entry
+    if (e.data.length === 0) {
+      this.#proposals.applied(e.index, '', undefined, false); // a new leader's empty entry
+      return;
+    }
     const { requestId, command } = decodeEnvelope(e.data);
     let checked: C;
     try {
@@ -650,46 +553,10 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
     } catch (err) {
       const reason = `entry ${e.index} cannot be applied: ${err instanceof Error ? err.message : 'unreadable'}`;
       this.#o.log?.(`member ${this.id}: ${reason} (applied as a no-op)`);
-      this.#waits.trigger(requestId, this.#sm.invalidEntry(reason));
-      return requestId;
+      this.#proposals.applied(e.index, requestId, this.#sm.invalidEntry(reason), false);
+      return;
     }
     const result = this.#sm.apply(checked, e.index);
-    this.#waits.trigger(requestId, result);
-    if (result === undefined) return requestId;
-    const fwd = this.#forwarded.get(requestId);
-    if (fwd) {
-      this.#forwarded.delete(requestId);
-      const frame = encodeControlFrame({ kind: 'result', requestId, result });
-      // A result too large for one control frame (a transaction reading many large values) is
-      // not sent: the proposer answers from its own apply of the same entry.
-      if (frame.length <= MAX_CONTROL_BYTES) this.#transport.sendControl(fwd.from, frame);
-    }
-    return requestId;
+    this.#proposals.applied(e.index, requestId, result, result !== undefined);
   }
-
-  #onReadState(rs: ReadState): void {
-    const key = dec.decode(rs.context);
-    const r = this.#reads.get(key);
-    if (r) r.index = rs.index;
-  }
-
-  #serveReads(): void {
-    for (const [key, r] of this.#reads) {
-      if (r.index >= 0 && r.index <= this.#applied) {
-        this.#reads.delete(key);
-        for (const w of r.waiters) {
-          clearTimeout(w.timer);
-          w.resolve();
-        }
-      }
-    }
-    // Reads whose waiters all timed out are forgotten after a while.
-    if (this.#reads.size > 10_000) this.#reads.clear();
-  }
-}
-
-/** A proposal the core refused: `no-leader` when it was dropped (not leading, transferring), else `failed`. */
-function dropped(err: unknown): RaftNodeError {
-  if (isRaftError(err, 'proposal-dropped')) return new RaftNodeError('no-leader', `${(err as Error).message}; retry shortly`, { cause: err });
-  return new RaftNodeError('failed', err instanceof Error ? err.message : String(err), { cause: err });
 }

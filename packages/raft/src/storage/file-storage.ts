@@ -53,10 +53,7 @@ const hex = (n: number): string => n.toString(16).padStart(16, '0');
  *
  * Guarantees:
  * - `save()` resolves only after the batch is written and fsynced: the host may then send
- *   the Ready's persisted messages and call `advance()` (persist before acknowledging). A
- *   Ready that only moves the commit index (`mustSync: false`, no entries, no snapshot) is not
- *   written: the commit index is recovered from the leader after a restart, and the next
- *   write carries the current hard state.
+ *   the Ready's persisted messages and call `advance()` (persist before acknowledging).
  * - Every WAL record carries a CRC-32C. On `open()`, a torn final record in the last
  *   segment (a crash mid-write) is truncated away; any other bad record — a checksum
  *   mismatch followed by more data, damage in an older segment, a missing segment — is
@@ -231,11 +228,11 @@ export class FileStorage implements NodeStorage {
 
   /**
    * Persists one Ready's snapshot, entries and hard state; resolves once durable. The
-   * in-memory view is updated at once (the core reads it only after `advance()`). A Ready that
-   * only moved the commit index (`mustSync: false`) is not written (see the class doc).
+   * in-memory view is updated at once (the core reads it only after `advance()`). Every call
+   * writes and fsyncs (`mustSync` is not consulted: a host that skips commit-only Readies, as
+   * RaftNode does, simply does not call it for them).
    */
   async save(batch: ReadyToSave): Promise<void> {
-    if (batch.mustSync === false && batch.entries.length === 0 && !batch.snapshot) return;
     this.checkOpen();
     try {
       if (batch.snapshot) await this.installSnapshot(batch.snapshot);
