@@ -31,7 +31,7 @@ import { SUPERVISOR_SCRIPT } from '../runtime.js';
 import { CONTAINER_RUN_SCRIPT, CONTAINER_SH_LIB } from './container-sh.js';
 import type { FileContentStore } from './content-store.js';
 import { imageBlobs, pushImage, type PushResult } from './distribute.js';
-import { ImageError } from './errors.js';
+import { ImageError, isImageError } from './errors.js';
 import type { PrepareRequest } from './host-main.js';
 import type { Image } from './load.js';
 
@@ -67,6 +67,8 @@ export interface ContainerOptions {
   readOnlyRootFilesystem?: boolean;
   /** `runc` or `crun`, a name on the host's PATH or a path. @default runc, else crun, on PATH (and /usr/sbin, /sbin) */
   runtime?: string;
+  /** The host's Node.js (>= 20), which prepares bundles there: a name on its PATH or a path. @default 'node' */
+  node?: string;
   signal?: AbortSignal;
 }
 
@@ -172,7 +174,7 @@ interface ParsedStatus {
 
 const EXTRA_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
 
-function probeScript(name: string, runtime: string | undefined, files: readonly string[]): string {
+function probeScript(name: string, runtime: string | undefined, files: readonly string[], node = 'node'): string {
   return [
     EXTRA_PATH,
     `rt_given=${shellQuote(runtime ?? '')}`,
@@ -187,7 +189,7 @@ function probeScript(name: string, runtime: string | undefined, files: readonly 
     'echo "runcRoot $root"',
     'if [ "$mode" = root ]; then k=dmesg; elif [ "$mode" = sudo ] && sudo -n dmesg >/dev/null 2>&1; then k="sudo -n dmesg"; else k=; fi',
     'echo "kmsg $k"',
-    'n=$(command -v node 2>/dev/null); echo "node $n"',
+    `n=$(command -v ${shellQuote(node)} 2>/dev/null); echo "node $n"`,
     `for f in ${files.map(shellQuote).join(' ')}; do [ -f "$HOME/.flotilla/bin/$f" ] && echo "present $f"; done`,
     `if [ -n "$n" ] && [ ! -f "$HOME/.flotilla/bin/${files[0]!}" ]; then echo "nodeVersion $("$n" --version 2>/dev/null)"; fi`,
     CONTAINER_SH_LIB,
@@ -312,6 +314,7 @@ function validate(o: ContainerOptions): void {
   }
   if (o.restartPolicy !== undefined && !['Always', 'OnFailure', 'Never'].includes(o.restartPolicy)) badOption('restartPolicy', "'Always', 'OnFailure' or 'Never'", o.restartPolicy);
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
+  if (o.node !== undefined && (typeof o.node !== 'string' || o.node === '')) badOption('node', "the host's node: a name on its PATH or a path", o.node);
   if (o.runtime !== undefined && (typeof o.runtime !== 'string' || !/^[^\s'"]+$/.test(o.runtime))) badOption('runtime', 'a runtime name or path without spaces or quotes (runc, crun, /usr/sbin/runc)', o.runtime);
 }
 
@@ -364,9 +367,9 @@ async function installHostFiles(c: Connection, probe: Probe, signal: AbortSignal
   return progName;
 }
 
-async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal): Promise<Probe> {
+async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal, node?: string): Promise<Probe> {
   const prog = await hostProgram();
-  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE, CTR_RUN]), { hide: true, ...(signal ? { signal } : {}) });
+  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE, CTR_RUN], node), { hide: true, ...(signal ? { signal } : {}) });
   return parseProbe(r.stdout);
 }
 
@@ -411,7 +414,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const sig = signal ? { signal } : {};
   const image = o.image;
   const imageName = image.reference.text;
-  const probe = await probeHost(c, o.name, o.runtime, signal);
+  const probe = await probeHost(c, o.name, o.runtime, signal, o.node);
   if (!probe.runtime) throw runtimeMissing(c, o.runtime);
   const hostArch = HOST_ARCH[probe.arch] ?? probe.arch;
   if (image.config.architecture !== hostArch) {
@@ -432,7 +435,22 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const progPresent = probe.present.has(`image-host-${prog.hash}.mjs`);
   if (!probe.node || (!progPresent && !nodeOk(probe.nodeVersion))) throw nodeMissing(c, probe.node, probe.nodeVersion);
   if (probe.home.includes("'")) throw new DeployError('CONTAINER', `${c.host}: the login directory ${probe.home} has a quote in its name; containers need a plain one`, { host: c.host });
-  const push = await pushImage(c, image, o.store, { ...(o.signature !== undefined ? { signature: o.signature } : {}), ...sig });
+  let push: PushResult;
+  try {
+    push = await pushImage(c, image, o.store, { ...(o.signature !== undefined ? { signature: o.signature } : {}), ...sig });
+  } catch (e) {
+    // A blob refused here (tampered or missing in the local store) names the host it was for.
+    if (isImageError(e) && e.host === undefined) {
+      throw new ImageError(e.code, `${e.message} (while sending image ${imageName} to ${c.host}; nothing running was changed)`, {
+        host: c.host,
+        ...(e.image ? { image: e.image } : { image: imageName }),
+        ...(e.blob ? { blob: e.blob } : {}),
+        ...(e.entry ? { entry: e.entry } : {}),
+        cause: e,
+      });
+    }
+    throw e;
+  }
   const progName = await installHostFiles(c, probe, signal);
 
   const rootless = probe.mode === 'rootless';
