@@ -14,6 +14,9 @@ import { LocalTransport, spawnShell } from './local-transport.js';
 import { quotePath, shellQuote } from './quote.js';
 import { resolveSshTarget, type SshOptions, type SshTarget } from './ssh-target.js';
 import type { ExecOptions, ExecOutcome, RemoteFiles, Transport } from './transport.js';
+import type { ContainerStatus } from './image/container.js';
+import type { PushResult } from './image/distribute.js';
+import type { TaskContainerOptions } from './image/task-containers.js';
 
 /** Options of one command. */
 export interface RunOptions {
@@ -708,6 +711,36 @@ export class Connection {
     }
     const code = await tarDone;
     if (code !== 0) throw new DeployError('TRANSFER_FAILED', `local tar of ${localDir} failed: ${Buffer.concat(tarErr).toString()}`);
+  }
+
+  /**
+   * Runs a container on this host (`@flotilla/deploy/image`'s `runContainer`), for deployfiles:
+   * `await c.runContainer({ image: './web.oci.tar', name: 'web', ports: { http: 8080 } })`. A
+   * reference is read once into a local content store (`$FLOTILLA_IMAGES`, else
+   * `~/.flotilla/images`); only the blobs the host lacks are sent. Idempotent by name, image
+   * digest and options. The image code loads only when this is called.
+   */
+  async runContainer(options: TaskContainerOptions): Promise<ContainerStatus & { push: PushResult }> {
+    const { runContainerTask } = await import('./image/task-containers.js');
+    return runContainerTask(this, options);
+  }
+
+  /** Stops a container on this host and removes its bundle (idempotent); see `stopContainer`. */
+  async stopContainer(name: string, options: { gracePeriodSeconds?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const { stopContainer } = await import('./image/task-containers.js');
+    return stopContainer(this, name, options);
+  }
+
+  /** A container's status on this host (`state: 'absent'` when there is none). */
+  async containerStatus(name: string): Promise<ContainerStatus> {
+    const { containerStatuses } = await import('./image/task-containers.js');
+    return (await containerStatuses(this, [name])).get(name)!;
+  }
+
+  /** Runs a command inside a running container on this host (`runc exec`). */
+  async execInContainer(name: string, argv: string[], options: { timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const { execInContainer } = await import('./image/task-containers.js');
+    return execInContainer(this, name, argv, options);
   }
 
   /**

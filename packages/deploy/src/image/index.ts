@@ -37,3 +37,4 @@ export { runtimeSpec, containerArgs, containerEnv, parseImageUser, CPU_PERIOD_US
 export type { RuntimeSpec, RuntimeSpecInput } from './runtime-spec.js';
 export { runContainer, containerStatuses, stopContainer, restartContainer, execInContainer, containerLogs, gcImages } from './container.js';
 export type { ContainerOptions, ContainerStatus } from './container.js';
+export type { TaskContainerOptions } from './task-containers.js';

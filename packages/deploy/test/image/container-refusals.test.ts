@@ -64,7 +64,8 @@ describe.runIf(canRun)('runContainer refuses bad input and leaves the running ve
     const top = f.image.layers.at(-1)!.digest;
     const p = f.store.blobPath(top);
     const bytes = readFileSync(p);
-    bytes[bytes.length >> 1] ^= 0xff;
+    const i = bytes.length >> 1;
+    bytes[i] = bytes[i]! ^ 0xff;
     chmodSync(p, 0o644);
     writeFileSync(p, bytes);
     await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({
