@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { firstPositional, formatOptions, parseArgs, UsageError, type OptionSpec } from './cli/args.js';
 import { basicOptions, deployOptions } from './cli/global-options.js';
 import type { CommandContext, CommandEntry, CommandModule } from './cli/registry.js';
+import { storeErrorHint } from './cli/store-hints.js';
 import { unknownWordError } from './cli/suggest.js';
 import { commandWords, commands, taskCommand } from './commands/index.js';
 import { outputFormat, outputOptionSpec } from './output/format.js';
@@ -75,7 +76,13 @@ async function help(words: readonly string[], io: Pick<CommandContext, 'stdout' 
   return 0;
 }
 
-const USAGE_CODES = new Set(['NO_HOSTS', 'TASK_ARGUMENTS', 'UNKNOWN_HOST']);
+/** The store hint for `message`, after a full stop. */
+function hinted(message: string): string {
+  const hint = storeErrorHint(message);
+  return hint === '' || /[.!?]$/.test(message) ? hint : `.${hint}`;
+}
+
+const USAGE_CODES = new Set(['NO_HOSTS', 'TASK_ARGUMENTS', 'UNKNOWN_HOST', 'store-url-invalid']);
 
 /** Runs `flo` with these arguments; resolves to the exit code. */
 export async function main(argv: readonly string[], io: Pick<CommandContext, 'stdout' | 'stderr' | 'stdin' | 'env' | 'cwd'>): Promise<number> {
@@ -121,7 +128,7 @@ export async function main(argv: readonly string[], io: Pick<CommandContext, 'st
       stderrWrite(`flo: ${err.message}\nRun \`flo ${entry === taskCommand ? '' : `${entry.name} `}--help\` for usage.\n`);
       return 2;
     }
-    stderrWrite(`flo: ${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}\n`);
+    stderrWrite(`flo: ${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}${hinted(err.message)}\n`);
     if (io.env.FLOTILLA_DEBUG) stderrWrite(`${err.stack ?? ''}\n`);
     return 1;
   }

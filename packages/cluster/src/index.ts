@@ -81,7 +81,7 @@ export { EtcdKvStore, openEtcdStore } from './store/etcd.js';
 export type { EtcdStoreOptions, EtcdClientOptions, Etcd3Client } from './store/etcd.js';
 export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, ROOT_PREFIX, keyOf, defineKind, builtInKind } from './store/resources.js';
 export type { StoreEntry, ResourceWatchEvent, PreconditionOptions, Resource, ResourceIssue, ResourceKind, ResourceKindDefinition } from './store/resources.js';
-export { parseStoreUrl } from './store/url.js';
+export { parseStoreUrl, redactStoreUrl } from './store/url.js';
 export type { StoreLocation } from './store/url.js';
 export { openStore, openKvStore, checkStore } from './store/open.js';
 export type { OpenStoreOptions, StoreCheck } from './store/open.js';

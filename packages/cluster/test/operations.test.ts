@@ -12,6 +12,7 @@ import {
   keyOf,
   parseManifests,
   parseStoreUrl,
+  redactStoreUrl,
   rolloutUndo,
   scaleReplicaSet,
   selectorInputText,
@@ -219,6 +220,8 @@ describe('parseStoreUrl', () => {
     ['etcd://a:1,b:2/', { type: 'etcd', endpoints: ['a:1', 'b:2'] }],
     ['flotilla://10.0.0.1:2479,10.0.0.2:2479', { type: 'flotilla', endpoints: ['10.0.0.1:2479', '10.0.0.2:2479'] }],
     ['flotilla://[::1]:2479', { type: 'flotilla', endpoints: ['[::1]:2479'] }],
+    ['etcd://root:s3cret@127.0.0.1:2379,127.0.0.1:2381', { type: 'etcd', endpoints: ['127.0.0.1:2379', '127.0.0.1:2381'], auth: { username: 'root', password: 's3cret' } }],
+    ['etcd://ops%40corp:p%40ss:w@rd@h:1', { type: 'etcd', endpoints: ['h:1'], auth: { username: 'ops@corp', password: 'p@ss:w@rd' } }],
   ];
   it.each(ok)('%j', (url, expected) => {
     expect(parseStoreUrl(url, '/work/x')).toEqual(expected);
@@ -232,5 +235,26 @@ describe('parseStoreUrl', () => {
       err = e;
     }
     expect(isClusterError(err) && err.code).toBe('store-url-invalid');
+  });
+  it.each([
+    ['etcd://root:hunter2@host', /etcd:\/\/root:\*\*\*@host/],
+    ['etcd://root:hunter2@', /expected etcd:\/\/\[user:password@\]host:port/],
+    ['etcd://root@h:1', /both the user and the password/],
+    ['flotilla://u:hunter2@h:1', /takes no user or password; give its bearer token in a file/],
+    ['etcd://u:%E0%A4%A@h:1', /bad percent-encoding/],
+  ])('%j: the error never shows the password', (url, message) => {
+    let err: unknown;
+    try {
+      parseStoreUrl(url, '/work/x');
+    } catch (e) {
+      err = e;
+    }
+    expect(isClusterError(err) && err.code).toBe('store-url-invalid');
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).not.toMatch(/hunter2|%E0/);
+  });
+  it('redactStoreUrl hides only the password', () => {
+    expect(redactStoreUrl('etcd://root:pw@a:1,b:2')).toBe('etcd://root:***@a:1,b:2');
+    expect(redactStoreUrl('etcd://a:1')).toBe('etcd://a:1');
   });
 });

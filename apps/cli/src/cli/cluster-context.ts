@@ -3,9 +3,13 @@
  * cordon, uncordon, drain, delete, controller, demo): `--store`, `--ssh-config`, output
  * formats, the store and the runtime. Loads @flotilla/cluster only when a command runs.
  */
+import path from 'node:path';
+import { rootCertificates } from 'node:tls';
 import type * as Cluster from '@flotilla/cluster';
 import { UsageError, type OptionSpec } from './args.js';
 import type { CommandContext } from './registry.js';
+import { storeCredentialOptions, storeCredentials } from './store-credentials.js';
+import { trackMethods, waitingNotice } from './waiting.js';
 import { colorsFor, type Colors } from '../output/colors.js';
 import { outputFormat, printOutput, type OutputFormat } from '../output/format.js';
 import { formatTable } from '../output/table.js';
@@ -41,6 +45,7 @@ export function kvRetryOptions(ctx: CommandContext): { requestTimeoutMs: number;
 /** Options every cluster command takes. */
 export const clusterOptions: readonly OptionSpec[] = [
   { name: 'store', type: 'string', value: 'URL', description: 'the desired state: file:///abs/dir, flotilla://h:p,…, etcd://h:p,… (default $FLO_STORE, else ./.flotilla, created only by a command that writes)' },
+  ...storeCredentialOptions,
   requestTimeoutOption,
   { name: 'ssh-config', type: 'string', value: 'FILE', description: 'ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config' },
   { name: 'accept-new-host-keys', type: 'boolean', description: 'accept and record unknown host keys (changed keys are always refused)' },
@@ -119,13 +124,14 @@ export function storeUrl(ctx: CommandContext): string | undefined {
  */
 export async function openCluster(ctx: CommandContext, options: { artifactDir?: string; readOnly?: boolean } = {}): Promise<ClusterSession> {
   const cluster = await import('@flotilla/cluster');
-  const store = await cluster.openStore(storeUrl(ctx), {
-    cwd: ctx.cwd,
+  const location = cluster.parseStoreUrl(storeUrl(ctx), ctx.cwd);
+  let kv = await cluster.openKvStore(location, {
+    ...remoteStoreOptions(ctx),
     ...(options.readOnly === true ? { create: false } : {}),
-    ...(options.artifactDir ? { artifactDir: options.artifactDir } : {}),
     file: { onWarning: (m) => void ctx.stderr.write(`flo: warning: ${m}\n`) },
-    raft: { client: kvRetryOptions(ctx) },
   });
+  if (location.type !== 'file') kv = trackStore(ctx, kv, location);
+  const store = new cluster.ClusterStore(kv, { artifactDir: options.artifactDir ?? (location.type === 'file' ? path.join(location.dir, 'artifacts') : path.join(ctx.cwd, '.flotilla', 'artifacts')) });
   let runtime: Cluster.DeployRuntime | undefined;
   const sshConfig = stringOption(ctx, 'ssh-config');
   return {
@@ -145,6 +151,55 @@ export async function openCluster(ctx: CommandContext, options: { artifactDir?: 
       await store.close();
     },
   };
+}
+
+/**
+ * How the CLI opens a remote store: the credentials ({@link storeCredentials}) and
+ * `--request-timeout` for `flotilla://` (the KvClient's deadline and retry notices) and
+ * `etcd://` (TLS credentials; the user and password come from the URL; a gRPC deadline per call).
+ */
+export function remoteStoreOptions(ctx: CommandContext): Cluster.OpenStoreOptions {
+  const creds = storeCredentials(ctx);
+  const retry = kvRetryOptions(ctx);
+  // grpc-js gives Node an IP address as the TLS server name of an etcd endpoint, and Node
+  // warns about it on every connection (DEP0123): noise the user cannot act on.
+  if (creds.tls && storeUrl(ctx)?.startsWith('etcd://')) process.noDeprecation = true;
+  return {
+    cwd: ctx.cwd,
+    raft: {
+      client: {
+        ...retry,
+        ...(creds.token !== undefined ? { token: creds.token } : {}),
+        ...(creds.ca ? { ca: creds.ca } : {}),
+        ...(creds.cert && creds.key ? { cert: creds.cert, key: creds.key } : {}),
+      },
+      scheme: creds.tls ? 'https' : 'http',
+    },
+    etcd: {
+      client: {
+        // Without --store-ca the store's certificate must chain to the system's CAs.
+        ...(creds.tls ? { credentials: { rootCertificate: creds.ca ?? Buffer.from(rootCertificates.join('\n')), ...(creds.cert && creds.key ? { certChain: creds.cert, privateKey: creds.key } : {}) } } : {}),
+        dialTimeout: retry.requestTimeoutMs,
+        defaultCallOptions: () => ({ deadline: new Date(Date.now() + retry.requestTimeoutMs) }),
+      },
+    },
+  };
+}
+
+/**
+ * A remote store's calls, each said on stderr when it has not answered within a second and,
+ * for etcd (whose client waits forever on an address that never answers), failed at
+ * `--request-timeout` naming the endpoints. The Flotilla KV client keeps its own deadline.
+ */
+export function trackStore(ctx: CommandContext, kv: Cluster.KvStore, location: { type: 'etcd' | 'flotilla'; endpoints: string[] }): Cluster.KvStore {
+  const timeoutMs = secondsOption(ctx, 'request-timeout', 10_000);
+  const track = waitingNotice(ctx, location.endpoints, {
+    timeoutMs,
+    deadline: location.type === 'etcd',
+    timeoutError: (m, what) =>
+      Object.assign(new Error(`etcd: ${m}${what === 'put' || what === 'delete' ? '; the write may or may not have been applied' : ''}`), { name: 'ClusterError', code: 'store-unavailable' }),
+  });
+  return trackMethods(kv, track, ['watch', 'close']);
 }
 
 /** `kind/name` or `kind name` → a canonical kind and the name. */

@@ -1,5 +1,7 @@
 import { UsageError } from '../cli/args.js';
-import { kvRetryOptions, requestTimeoutOption, storeUrl, stringOption } from '../cli/cluster-context.js';
+import { remoteStoreOptions, requestTimeoutOption, secondsOption, storeUrl, stringOption } from '../cli/cluster-context.js';
+import { waitingNotice } from '../cli/waiting.js';
+import { storeCredentialOptions } from '../cli/store-credentials.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import type * as Cluster from '@flotilla/cluster';
 
@@ -97,7 +99,7 @@ export const command: CommandModule = {
     'restore a backup).',
   ].join('\n'),
   deployOptions: false,
-  options: [storeOption, requestTimeoutOption, { name: 'keep-intact', type: 'boolean', description: 'repair: keep every intact record up to the first damage, drop the rest' }],
+  options: [storeOption, ...storeCredentialOptions, requestTimeoutOption, { name: 'keep-intact', type: 'boolean', description: 'repair: keep every intact record up to the first damage, drop the rest' }],
   async run(ctx) {
     const [verb, extra] = ctx.args.positionals;
     if (verb === undefined) throw new UsageError('store needs a subcommand: check or repair');
@@ -109,13 +111,17 @@ export const command: CommandModule = {
     if (ctx.args.options['keep-intact'] !== undefined) throw new UsageError('--keep-intact is an option of store repair');
     const cluster = await import('@flotilla/cluster');
     const url = storeUrl(ctx);
-    if (url !== undefined && !url.startsWith('file://')) ctx.stderr.write(`flo: listing every object of ${url}\n`);
-    const report = await cluster.checkStore(url, { cwd: ctx.cwd, raft: { client: kvRetryOptions(ctx) } });
+    const shown = url === undefined ? undefined : cluster.redactStoreUrl(url);
+    if (shown !== undefined && !shown.startsWith('file://')) ctx.stderr.write(`flo: listing every object of ${shown}\n`);
+    const location = cluster.parseStoreUrl(url, ctx.cwd);
+    const checking = cluster.checkStore(url, remoteStoreOptions(ctx));
+    // A remote store that never answers: said within a second, given up at --request-timeout.
+    const report = location.type === 'file' ? await checking : await waitingNotice(ctx, location.endpoints, { timeoutMs: secondsOption(ctx, 'request-timeout', 10_000), deadline: true })(checking, 'the check');
     if (raw === 'json') ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (report.type === 'file') printFile(ctx, report);
     else {
       const w = (s: string): void => void ctx.stdout.write(`${s}\n`);
-      w(`store     ${url ?? ''} (${report.type}: ${report.endpoints.join(', ')})`);
+      w(`store     ${shown ?? ''} (${report.type}: ${report.endpoints.join(', ')})`);
       if (report.status === 'ok') {
         w(`state     revision ${report.revision ?? 0}, ${report.keys ?? 0} Flotilla objects${kinds(report.kinds ?? {})}`);
         w('status    ok (reachable; every object listed at one revision)');

@@ -53,8 +53,17 @@ function toKv(kv: IKeyValue): KeyValue {
   };
 }
 
+/** grpc's message on one line, without its timestamp and empty resolution note. */
+function oneLine(message: string): string {
+  return message
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\.?/g, '')
+    .replace(/\.?\s*Resolution note:\s*$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
 function unavailable(e: unknown): ClusterError {
-  return new ClusterError('store-unavailable', `etcd: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  return new ClusterError('store-unavailable', `etcd: ${oneLine(e instanceof Error ? e.message : String(e))}`, { cause: e });
 }
 
 /** A {@link KvStore} on an etcd cluster. */

@@ -37,7 +37,7 @@ export async function openKvStore(location: StoreLocation, options: OpenStoreOpt
     case 'file':
       return openFileStore(location.dir, options.create === false ? { ...options.file, create: false } : options.file);
     case 'etcd':
-      return openEtcdStore(location.endpoints, options.etcd);
+      return openEtcdStore(location.endpoints, location.auth ? { ...options.etcd, client: { ...options.etcd?.client, auth: location.auth } } : options.etcd);
     case 'flotilla':
       return openRaftStore(location.endpoints, options.raft);
   }

@@ -11,8 +11,10 @@ import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from
 
 /** Options of {@link openRaftStore}. */
 export interface RaftStoreOptions {
-  /** Passed to the KvClient (token, CA, timeouts). @default {} */
+  /** Passed to the KvClient (token, CA, client certificate, timeouts). @default {} */
   client?: Omit<KvClientOptions, 'endpoints'>;
+  /** How `host:port` endpoints are spoken to. @default `https` when `client.ca` or `client.cert` is given, else `http` */
+  scheme?: 'http' | 'https';
 }
 
 function kvCode(e: unknown): string | undefined {
@@ -146,6 +148,7 @@ export class RaftKvStore implements KvStore {
 /** Connects to Flotilla KV members (`["127.0.0.1:2479"]` or URLs). */
 export async function openRaftStore(endpoints: readonly string[], options: RaftStoreOptions = {}): Promise<RaftKvStore> {
   const { KvClient } = await import('@flotilla/raft/client');
-  const client = new KvClient({ ...options.client, endpoints: endpoints.map((h) => (/^https?:\/\//.test(h) ? h : `http://${h}`)) });
+  const scheme = options.scheme ?? (options.client?.ca !== undefined || options.client?.cert !== undefined ? 'https' : 'http');
+  const client = new KvClient({ ...options.client, endpoints: endpoints.map((h) => (/^https?:\/\//.test(h) ? h : `${scheme}://${h}`)) });
   return new RaftKvStore(client);
 }

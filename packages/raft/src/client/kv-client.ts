@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { KvError, isKvError } from '../kv/errors.js';
 import type { KvErrorCode } from '../kv/errors.js';
-import type { KeyValue, TxnCompare, TxnOp, WatchEvent } from '../kv/types.js';
+import type { KeyValue, LeaseInfo, TxnCompare, TxnOp, WatchEvent } from '../kv/types.js';
 
 /** Options of {@link KvClient}. */
 export interface KvClientOptions {
@@ -12,6 +12,10 @@ export interface KvClientOptions {
   readonly token?: string;
   /** CA certificate(s) to trust for https endpoints. @default the system CAs */
   readonly ca?: string | Buffer;
+  /** Client certificate (PEM) presented to https endpoints, with {@link KvClientOptions.key}. @default none */
+  readonly cert?: string | Buffer;
+  /** Private key (PEM) of {@link KvClientOptions.cert}. @default none */
+  readonly key?: string | Buffer;
   /** Per-attempt timeout of one HTTP request; a write that times out has an unknown outcome. @default 10000 */
   readonly requestTimeoutMs?: number;
   /**
@@ -71,12 +75,22 @@ export interface WatchOptions {
   readonly signal?: AbortSignal;
   /** Called with each progress revision (all changes up to it have been delivered). */
   readonly onProgress?: (revision: number) => void;
+  /** Called when a member accepts the watch (first connection and every resumption). */
+  readonly onConnected?: (endpoint: string) => void;
+  /**
+   * Called before each reconnection with the endpoint that failed or hung up and why (the
+   * watch retries forever until `signal` aborts; the caller decides when to give up).
+   */
+  readonly onRetry?: (info: KvRetryInfo & { readonly connected: boolean }) => void;
 }
 
 interface Response {
   readonly status: number;
   readonly body: Buffer;
 }
+
+/** TLS handshakes that failed on the server's certificate: retrying cannot help, and nothing was sent. */
+const TLS_REFUSED = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_SIGNATURE_FAILURE|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
 /** Errors that prove the request never reached a server that could act on it. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -120,7 +134,13 @@ export class KvClient {
     }
     this.#o = options;
     this.#endpoints = options.endpoints.map((e) => e.replace(/\/+$/, ''));
-    this.#tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, ...(options.ca ? { ca: options.ca } : {}) });
+    if ((options.cert === undefined) !== (options.key === undefined)) throw new TypeError('cert and key: expected both (a client certificate and its private key) or neither');
+    this.#tlsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 64,
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
+    });
   }
 
   /** Closes idle connections. */
@@ -172,6 +192,21 @@ export class KvClient {
   /** Renews a lease for another TTL. */
   async keepAlive(id: string): Promise<{ id: string; ttlSeconds: number }> {
     return (await this.#request('POST', `/v1/leases/${encodeURIComponent(id)}/keepalive`)) as { id: string; ttlSeconds: number };
+  }
+
+  /** Every lease with its TTL and attached keys (linearizable). */
+  async leases(): Promise<LeaseInfo[]> {
+    return ((await this.#request('GET', '/v1/leases', undefined, { read: true })) as { leases: LeaseInfo[] }).leases;
+  }
+
+  /** One lease with its TTL and attached keys; `undefined` when there is none with this id. */
+  async lease(id: string): Promise<LeaseInfo | undefined> {
+    try {
+      return (await this.#request('GET', `/v1/leases/${encodeURIComponent(id)}`, undefined, { read: true })) as LeaseInfo;
+    } catch (e) {
+      if (isKvError(e) && e.code === 'lease-not-found') return undefined;
+      throw e;
+    }
   }
 
   /** Revokes a lease, deleting its keys. */
@@ -229,7 +264,14 @@ export class KvClient {
       let done = false;
       let fail: unknown;
       let wake: (() => void) | undefined;
+      let accepted = false;
+      // A member that never answers (a blackholed address) is given up after the request timeout.
+      const idle = this.#o.requestTimeoutMs ?? 10_000;
       const req = this.#open(endpoint, `/v1/watch?${q.toString()}`, (res) => {
+        if (res.statusCode === 200) {
+          accepted = true;
+          options.onConnected?.(endpoint);
+        }
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -266,6 +308,9 @@ export class KvClient {
         done = true;
         wake?.();
       });
+      const answerTimer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${idle} ms`), { code: 'ETIMEDOUT' })), idle);
+      req.once('response', () => clearTimeout(answerTimer));
+      req.once('close', () => clearTimeout(answerTimer));
       const onAbort = () => req.destroy();
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
@@ -291,6 +336,7 @@ export class KvClient {
       }
       if (isKvError(fail) && (fail.code === 'compacted' || fail.code === 'unauthorized' || fail.code === 'bad-request')) throw fail;
       if (signal?.aborted) return;
+      options.onRetry?.({ endpoint, reason: fail === undefined ? 'the member closed the watch' : describeError(fail), attempt: failures, retryWindowMs: Infinity, connected: accepted });
       this.#next++;
       failures++;
       await sleep(Math.min(1000, 50 * 2 ** Math.min(failures, 5)), signal);
@@ -356,8 +402,12 @@ export class KvClient {
         res = await this.#send(method, endpoint, path, body === undefined ? undefined : JSON.stringify(body), bound === undefined ? Infinity : Math.max(1, left));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (TLS_REFUSED.test(code)) {
+          throw new KvError('unavailable', `${method} ${endpoint}${path}: the TLS handshake failed: ${(err as Error).message} (${code})`, { cause: err, mayHaveEffect: false });
+        }
         const safe = read || NEVER_SENT.has(code);
-        tried.set(endpoint, describeError(err));
+        // The call's own deadline cutting a last attempt short says less than the failure before it.
+        if (!((err as { deadline?: boolean }).deadline === true && tried.has(endpoint))) tried.set(endpoint, describeError(err));
         if (!safe) {
           throw new KvError('timeout', `${method} ${endpoint}${path} failed: ${(err as Error).message}`, { cause: err, mayHaveEffect: true });
         }
@@ -435,7 +485,7 @@ export class KvClient {
       req.setTimeout(idle, () => req.destroy(Object.assign(new Error(`no answer within ${idle} ms`), { code: 'ETIMEDOUT' })));
       // The call's deadline bounds the whole attempt, connecting included.
       const timer = Number.isFinite(timeLeftMs)
-        ? setTimeout(() => req.destroy(Object.assign(new Error(`no answer before the deadline (${Math.round(timeLeftMs)} ms)`), { code: 'ETIMEDOUT' })), timeLeftMs)
+        ? setTimeout(() => req.destroy(Object.assign(new Error(`no answer before the deadline (${Math.round(timeLeftMs)} ms)`), { code: 'ETIMEDOUT', deadline: true })), timeLeftMs)
         : undefined;
       req.once('close', () => clearTimeout(timer));
       // A reset connection (even a reused keep-alive one) may have carried the request to a
