@@ -121,6 +121,8 @@ export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, C
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';
 export type { DeployRuntimeOptions } from './runtime/deploy.js';
 export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';
+export { buildSampleImage } from './demo/sample-image.js';
+export type { SampleImageOptions } from './demo/sample-image.js';
 export { runDemo, localDemoHosts } from './demo/demo.js';
 export type { DemoOptions } from './demo/demo.js';
 export { RaftKvStore, openRaftStore } from './store/raft.js';

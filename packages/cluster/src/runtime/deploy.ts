@@ -17,14 +17,23 @@
  * - `observe` reads every named instance's supervisor files in one command per host.
  * - HTTP health checks are made from this process to the host's address; `exec` checks run
  *   on the host in the release directory.
+ * - A template with an `image` runs as a container through `@flotilla/deploy/image`
+ *   (`runContainer`: the host gets only the blobs it lacks, checks them and the signature, and
+ *   runc runs the bundle under the same supervisor). The image is rebuilt from apply's
+ *   content store by digest. Ports are chosen as for processes; `observe` asks for every
+ *   container of a host in one command (`containerStatuses`); exec health checks run inside
+ *   the container (`runc exec`); logs, restart and stop go through the same module. A
+ *   container outlives this process and is adopted by name (never started twice).
  */
 import { Connection, VERIFY_SNIPPET, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
 import { access } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ClusterError } from '../errors.js';
-import type { ArtifactRef, HealthCheck, Host, Instance } from '../manifest/types.js';
+import { isImageRef, loadImageModule, openStoredImage, type StoredImageHandle } from '../images.js';
+import { cpuCores, memoryBytes } from '../manifest/quantity.js';
+import type { ArtifactRef, HealthCheck, Host, Instance, InstanceTemplateSpec } from '../manifest/types.js';
 import { Channel } from '../store/channel.js';
-import type { HostProbe, InstanceRuntime, ObservedInstance, StartedInstance } from './types.js';
+import type { ContainerFacts, HostProbe, InstanceRuntime, ObservedInstance, StartedInstance } from './types.js';
 
 /** Options of {@link DeployRuntime}. */
 export interface DeployRuntimeOptions {
@@ -87,6 +96,24 @@ if [ ! -f "$f" ]; then
   fi
 fi
 `;
+
+/** Is this instance a container (its template has an image)? */
+function isContainer(instance: Instance): boolean {
+  return instance.spec.template.image !== undefined;
+}
+
+/** cpu in cores and memory in bytes, for the container runtime. */
+function containerResources(q: Record<string, string | number> | { cpu?: string | number; memory?: string | number } | undefined): { cpu?: number; memory?: number } | undefined {
+  if (!q) return undefined;
+  const cpu = (q as { cpu?: string | number }).cpu;
+  const memory = (q as { memory?: string | number }).memory;
+  if (cpu === undefined && memory === undefined) return undefined;
+  return { ...(cpu !== undefined ? { cpu: cpuCores(cpu) } : {}), ...(memory !== undefined ? { memory: memoryBytes(memory) } : {}) };
+}
+
+function factsOf(s: { imageDigest?: string; signedBy?: string; rootless: boolean; limitsEnforced: boolean }): ContainerFacts {
+  return { ...(s.imageDigest !== undefined ? { imageDigest: s.imageDigest } : {}), ...(s.signedBy !== undefined ? { signedBy: s.signedBy } : {}), rootless: s.rootless, limitsEnforced: s.limitsEnforced };
+}
 
 const LISTENING = `cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR>0 && $4=="0A" {n=split($2,a,":"); print a[n]}' | sort -u`;
 
@@ -239,7 +266,8 @@ export class DeployRuntime implements InstanceRuntime {
       const t = instance.spec.template;
       // already running (a controller restarted mid-way): report it
       const seen = (await this.observe(host, [instance], signal)).get(name);
-      if (seen?.state === 'running') return { ...(seen.pid !== undefined ? { pid: seen.pid } : {}), ports: seen.ports ?? {} };
+      if (seen?.state === 'running') return { ...(seen.pid !== undefined ? { pid: seen.pid } : {}), ports: seen.ports ?? {}, ...(seen.container ? { container: seen.container } : {}) };
+      if (isContainer(instance)) return this.#startContainer(c, host, instance, signal);
       const artifact = t.artifact;
       const cwd = isRef(artifact) ? await this.#installArtifact(c, artifact, signal) : undefined;
       const names = (t.ports ?? []).map((p) => p.name);
@@ -266,8 +294,62 @@ export class DeployRuntime implements InstanceRuntime {
     }));
   }
 
+  readonly #images = new Map<string, Promise<StoredImageHandle>>();
+
+  /** The recorded image of a template, read back from apply's store (once per digest and store). */
+  #image(t: InstanceTemplateSpec, name: string): Promise<StoredImageHandle> {
+    const image = t.image;
+    if (!isImageRef(image)) return Promise.reject(new ClusterError('runtime-failed', `instance ${name}: its image ${JSON.stringify(image)} was not stored by apply: apply the manifest again`));
+    const key = `${image.store}\0${image.digest}`;
+    let p = this.#images.get(key);
+    if (!p) {
+      p = openStoredImage(image);
+      p.catch(() => this.#images.delete(key));
+      this.#images.set(key, p);
+    }
+    return p;
+  }
+
+  async #startContainer(c: Connection, host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance> {
+    const name = instance.metadata.name;
+    const t = instance.spec.template;
+    const [m, handle] = await Promise.all([loadImageModule(), this.#image(t, name)]);
+    const names = (t.ports ?? []).map((p) => p.name);
+    const numbers = await this.#freePorts(c, host, names.length, signal);
+    const ports: Record<string, number> = {};
+    names.forEach((n, i) => (ports[n] = numbers[i]!));
+    const resources = containerResources(t.resources);
+    const limits = containerResources(t.limits);
+    const st = await m.runContainer(c, {
+      name,
+      image: handle.image,
+      store: handle.store,
+      ...(handle.signature !== undefined ? { signature: handle.signature } : {}),
+      ...(t.command ? { command: t.command } : {}),
+      ...(t.args ? { args: t.args } : {}),
+      env: { ...t.env, FLOTILLA_INSTANCE: name },
+      ports,
+      host: this.addressOf(host),
+      ...(resources ? { resources } : {}),
+      ...(limits ? { limits } : {}),
+      restartPolicy: t.restartPolicy ?? 'Always',
+      gracePeriodSeconds: t.terminationGracePeriodSeconds ?? 10,
+      ...(t.readOnlyRootFilesystem !== undefined ? { readOnlyRootFilesystem: t.readOnlyRootFilesystem } : {}),
+      ...(host.spec.containerRuntime !== undefined ? { runtime: host.spec.containerRuntime } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    return { ...(st.pid !== undefined ? { pid: st.pid } : {}), ports: st.ports ?? ports, container: factsOf({ ...st, ...(st.push.signedBy !== undefined ? { signedBy: st.push.signedBy } : {}) }) };
+  }
+
   async stop(host: Host, instance: Instance, gracePeriodMs: number, signal?: AbortSignal): Promise<void> {
     const name = instance.metadata.name;
+    if (isContainer(instance)) {
+      const m = await loadImageModule();
+      await this.#with(host, (c) => m.stopContainer(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), ...(signal ? { signal } : {}) }));
+      const mine = this.#assignedPorts.get(host.metadata.name);
+      for (const p of Object.values(instance.status?.ports ?? {})) mine?.delete(p);
+      return;
+    }
     await this.#with(host, async (c) => {
       await stopService(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), runtime: 'supervisor' });
       await c.run(`rm -rf ${SERVICES}/${shellQuote(name)}`, { hide: true, ...(signal ? { signal } : {}) });
@@ -277,6 +359,39 @@ export class DeployRuntime implements InstanceRuntime {
   }
 
   async observe(host: Host, instances: readonly Instance[], signal?: AbortSignal): Promise<Map<string, ObservedInstance>> {
+    const containers = instances.filter(isContainer);
+    const processes = instances.filter((i) => !isContainer(i));
+    // one command per host for each kind present (both over the one ssh connection, at once)
+    const [a, b] = await Promise.all([this.#observeProcesses(host, processes, signal), this.#observeContainers(host, containers)]);
+    return new Map([...a, ...b]);
+  }
+
+  async #observeContainers(host: Host, instances: readonly Instance[]): Promise<Map<string, ObservedInstance>> {
+    const out = new Map<string, ObservedInstance>();
+    if (instances.length === 0) return out;
+    const m = await loadImageModule();
+    const statuses = await this.#with(host, (c) => m.containerStatuses(c, instances.map((i) => i.metadata.name)));
+    const policies = new Map(instances.map((i) => [i.metadata.name, i.spec.template.restartPolicy ?? 'Always']));
+    for (const [name, st] of statuses) {
+      const reason = st.reason ?? st.lastReason;
+      // between a death and the supervisor's restart (its backoff) the container reads as
+      // exited; per the restart policy it is coming back, so it is running, without a pid
+      const policy = policies.get(name) ?? 'Always';
+      const restarting = st.state === 'exited' && (policy === 'Always' || (policy === 'OnFailure' && st.exitCode !== 0));
+      out.set(name, {
+        state: restarting ? 'running' : st.state,
+        ...(st.pid !== undefined ? { pid: st.pid } : {}),
+        restarts: st.restarts,
+        ...(st.exitCode !== undefined && !restarting ? { exitCode: st.exitCode } : {}),
+        ...(st.ports && Object.keys(st.ports).length > 0 ? { ports: st.ports } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(st.state !== 'absent' ? { container: factsOf(st) } : {}),
+      });
+    }
+    return out;
+  }
+
+  async #observeProcesses(host: Host, instances: readonly Instance[], signal?: AbortSignal): Promise<Map<string, ObservedInstance>> {
     const out = new Map<string, ObservedInstance>();
     if (instances.length === 0) return out;
     const names = instances.map((i) => shellQuote(i.metadata.name)).join(' ');
@@ -329,6 +444,11 @@ done`;
         return false;
       }
     }
+    if (check.exec && isContainer(instance)) {
+      const m = await loadImageModule();
+      const r = await this.#with(host, (c) => m.execInContainer(c, instance.metadata.name, check.exec!, { timeoutMs }));
+      return r.code === 0;
+    }
     if (check.exec) {
       const t = instance.spec.template;
       const cwd = isRef(t.artifact) ? releaseDir(t.artifact.sha256) : undefined;
@@ -346,6 +466,11 @@ done`;
   }
 
   async restart(host: Host, instance: Instance, signal?: AbortSignal): Promise<void> {
+    if (isContainer(instance)) {
+      const m = await loadImageModule();
+      await this.#with(host, (c) => m.restartContainer(c, instance.metadata.name));
+      return;
+    }
     await this.#with(host, (c) =>
       c.run(`p=$(cat ${SERVICES}/${shellQuote(instance.metadata.name)}/pid 2>/dev/null) && kill -TERM "$p" 2>/dev/null; true`, {
         hide: true,
@@ -363,6 +488,7 @@ done`;
   }
 
   logs(host: Host, instance: Instance, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<string> {
+    if (isContainer(instance)) return this.#containerLogs(host, instance, options);
     const channel = new Channel<string>();
     const c = this.#connect(host, { onOutput: (line) => channel.push(`${line}\n`), noTimeout: options.follow === true });
     const file = `${SERVICES}/${shellQuote(instance.metadata.name)}/log`;
@@ -373,6 +499,16 @@ done`;
         void c.close();
       });
     return channel;
+  }
+
+  async *#containerLogs(host: Host, instance: Instance, options: { follow?: boolean; signal?: AbortSignal }): AsyncIterable<string> {
+    const m = await loadImageModule();
+    const c = this.#connect(host, { noTimeout: options.follow === true });
+    try {
+      for await (const chunk of m.containerLogs(c, instance.metadata.name, { ...(options.follow ? { follow: true } : {}), ...(options.signal ? { signal: options.signal } : {}) })) yield `${chunk}\n`;
+    } finally {
+      await c.close();
+    }
   }
 
   /** Closes every connection. */
