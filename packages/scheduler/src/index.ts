@@ -8,7 +8,8 @@
  */
 export { schedule, scheduleOne } from './schedule.js';
 export type { ScheduleInput, ScheduleOneOptions, ScheduleOneResult } from './schedule.js';
-export { ClusterState, HOSTNAME_KEY } from './state.js';
+export { ClusterState } from './state.js';
+export { HOSTNAME_KEY } from './topology.js';
 export { parseQuantity, toBaseUnits, unitOf } from './quantity.js';
 export type { ResourceUnit } from './quantity.js';
 export {

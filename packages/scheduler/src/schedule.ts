@@ -2,7 +2,10 @@
  * `schedule` (a whole batch) and `scheduleOne` (one pod against a live ClusterState).
  */
 import { SchedulerError, describeReceived } from './errors.js';
-import { ClusterState, checkStrategy, resolveWeights, type DecideOptions, type Parking, type PodSpec } from './state.js';
+import type { SetAside } from './candidate-index.js';
+import { checkStrategy, resolveWeights, type DecideOptions } from './options.js';
+import type { PodSpec } from './pod-spec.js';
+import { ClusterState } from './state.js';
 import type { Node, Pod, ScheduleResult, ScoreWeights, Strategy, Unschedulable } from './types.js';
 
 /** Input of {@link schedule}. */
@@ -250,10 +253,11 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   for (const group of groups) {
     const spec = group.spec!;
     const members = group.pods;
-    const park: Parking | undefined = spec.dynamic || members.length === 1 ? undefined : { set: undefined, slots: [] };
+    // Nodes found full for one copy are set aside until the group is done (see SetAside).
+    const aside: SetAside | undefined = spec.dependsOnPlacements || members.length === 1 ? undefined : { set: undefined, slots: [] };
     let i = 0;
     while (i < members.length) {
-      const decision = state.decide(spec, options, park);
+      const decision = state.decide(spec, options, aside);
       if (decision.node < 0) {
         const failed = decision as { reasons: string[]; message: string };
         // Nothing changes until something is placed, so the rest of the group fails alike.
@@ -265,7 +269,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
         break;
       }
       const slot = decision.node;
-      const k = fill && !spec.dynamic ? Math.max(1, state.fitCount(slot, spec, members.length - i)) : 1;
+      const k = fill && !spec.dependsOnPlacements ? Math.max(1, state.fitCount(slot, spec, members.length - i)) : 1;
       const nodeName = state.nameOf(slot);
       for (let j = 0; j < k; j++) {
         const pod = pods[members[i + j]!]!;
@@ -275,7 +279,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       state.commit(slot, spec, k);
       i += k;
     }
-    if (park !== undefined) state.unpark(park);
+    if (aside !== undefined) state.putBack(aside);
   }
 
   if (assignments.size + unschedulable.length !== pods.length) {

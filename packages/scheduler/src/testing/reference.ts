@@ -7,7 +7,7 @@ import type { Selector } from '@flotilla/labels';
 import { toBaseUnits } from '../quantity.js';
 import { nodeSelectorToSelector, podSelectorToSelector } from '../selectors.js';
 import { UNSCHEDULABLE_TAINT, findUntoleratedTaint, tolerationsTolerate } from '../taints.js';
-import { HOSTNAME_KEY } from '../state.js';
+import { HOSTNAME_KEY } from '../topology.js';
 import type { AntiAffinityTerm, Node, Pod, SpreadConstraint } from '../types.js';
 import { selectorFromSet } from '@flotilla/labels';
 
