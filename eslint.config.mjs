@@ -22,8 +22,8 @@ const boundaries = {
     { sourceTag: 'scope:sys', onlyDependOnLibsWithTags: [] },
     { sourceTag: 'scope:labels', onlyDependOnLibsWithTags: [] },
     { sourceTag: 'scope:raft', onlyDependOnLibsWithTags: ['scope:sys'] },
-    { sourceTag: 'scope:scheduler', onlyDependOnLibsWithTags: ['scope:labels'] },
-    { sourceTag: 'scope:reconcile', onlyDependOnLibsWithTags: ['scope:labels'] },
+    { sourceTag: 'scope:scheduler', onlyDependOnLibsWithTags: ['scope:labels', 'scope:sys'] },
+    { sourceTag: 'scope:reconcile', onlyDependOnLibsWithTags: ['scope:labels', 'scope:sys'] },
     { sourceTag: 'scope:deploy', onlyDependOnLibsWithTags: ['scope:labels', 'scope:sys'] },
     {
       sourceTag: 'scope:cluster',

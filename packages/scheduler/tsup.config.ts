@@ -2,4 +2,6 @@ import { packageBuild } from '../../tools/tsup.base.ts';
 
 export default packageBuild({
   entry: { index: "src/index.ts", testing: "src/testing/index.ts" },
+  // @flotilla/sys is internal (never published): bundled, so this package keeps no workspace dependency.
+  overrides: { noExternal: ["@flotilla/sys"] },
 });

@@ -1,13 +1,14 @@
-/** A seeded source of numbers in [0, 1) (mulberry32): deterministic, injectable randomness. */
+/**
+ * Injectable randomness: a seeded source of floats, and a string hash to seed one per identity.
+ */
+import { mulberry32 } from '@flotilla/sys';
+
+/**
+ * A seeded source of numbers in [0, 1) (mulberry32; the repository's one copy lives in the
+ * internal `@flotilla/sys`): deterministic, injectable randomness. Same seed, same sequence.
+ */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** @internal FNV-1a hash of a string, to seed per-identity randomness. */

@@ -1,7 +1,8 @@
 /**
  * @flotilla/sys — internal, never published: the one place where Flotilla's packages ask the
  * operating system whether a lock holder runs, write lock files that survive a crash, keep
- * private data private on disk and read secret files. Bundled into each package that uses it
+ * private data private on disk and read secret files — and the seeded random generators the
+ * pure cores take (random.ts: one copy, not one per package). Bundled into each package that uses it
  * (tsup `noExternal`), so the published packages keep no workspace dependency, and none of its
  * types appear in their public declarations.
  */
@@ -46,3 +47,4 @@ export {
   type WarningSink,
 } from './private-files.js';
 export { readSecretFileSync, type ReadSecretOptions } from './secret-file.js';
+export { mulberry32, sfc32, type RandomSource } from './random.js';

@@ -2,18 +2,16 @@
  * Seeded workload generators for tests and benchmarks. The same seed gives the same
  * cluster, always.
  */
+import { mulberry32 } from '@flotilla/sys';
 import type { Node, Pod, Taint } from '../types.js';
 
-/** A seeded pseudo-random source (mulberry32): returns floats in [0, 1). */
+/**
+ * A seeded pseudo-random source of floats in [0, 1) (mulberry32; the repository's one copy
+ * lives in the internal `@flotilla/sys`, and `@flotilla/reconcile`'s `seededRandom` is the
+ * same generator). The benchmark's workloads are defined by its sequence.
+ */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 function pick<T>(random: () => number, items: readonly T[]): T {
