@@ -56,6 +56,71 @@ describe('flo kv … against a running cluster, and backups with flo server --re
     }
   });
 
+  it('lease grant, put --lease, list, keepalive --once, revoke (the key goes with it), as etcdctl words them', async () => {
+    const granted = await runFlo(['kv', 'lease', 'grant', '60', '--endpoints', ep]);
+    expect(granted.code).toBe(0);
+    const id = /^lease (\d+) granted with TTL\(60s\)\n$/.exec(granted.stdout)?.[1];
+    expect(id, granted.stdout).toBeDefined();
+    expect((await runFlo(['kv', 'put', 'leased/k', 'v', '--lease', id!, '--endpoints', ep])).code).toBe(0);
+    const list = await runFlo(['kv', 'lease', 'list', '-o', 'json', '--endpoints', ep]);
+    expect(JSON.parse(list.stdout)).toContainEqual({ id, ttlSeconds: 60, keys: ['leased/k'] });
+    expect((await runFlo(['kv', 'lease', 'list', '--endpoints', ep])).stdout).toMatch(/^found \d+ leases\nID\s+TTL\s+KEYS\n/);
+    expect(await runFlo(['kv', 'lease', 'keepalive', id!, '--once', '--endpoints', ep])).toMatchObject({ code: 0, stdout: `lease ${id} keepalived with TTL(60)\n` });
+    expect(await runFlo(['kv', 'lease', 'revoke', id!, '--endpoints', ep])).toMatchObject({ code: 0, stdout: `lease ${id} revoked\n` });
+    expect((await runFlo(['kv', 'get', 'leased/k', '--endpoints', ep])).code).toBe(1);
+    const gone = await runFlo(['kv', 'lease', 'keepalive', id!, '--once', '--endpoints', ep]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/lease .* not found/);
+    expect((await runFlo(['kv', 'lease', 'grant', '0', '--endpoints', ep])).code).toBe(2);
+    expect((await runFlo(['kv', 'lease', 'frob', '--endpoints', ep])).code).toBe(2);
+  });
+
+  it('lease keepalive without --once renews until interrupted', async () => {
+    const granted = await runFlo(['kv', 'lease', 'grant', '3', '-o', 'json', '--endpoints', ep]);
+    const { id } = JSON.parse(granted.stdout) as { id: string };
+    const child = spawn(process.execPath, [...floCommand(), 'kv', 'lease', 'keepalive', id, '--endpoints', ep], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await until('three renewals', () => out.split('\n').filter((l) => l.startsWith(`lease ${id} keepalived`)).length >= 3);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', r)))).toBe(0);
+  });
+
+  it('del --prefix deletes every key under the prefix and prints how many (etcdctl del --prefix)', async () => {
+    for (let i = 0; i < 150; i += 50) {
+      const success = Array.from({ length: 50 }, (_, j) => ({ put: { key: `bulk/${String(i + j).padStart(3, '0')}`, value: 'x' } }));
+      expect((await runFlo(['kv', 'txn', '--endpoints', ep], { input: JSON.stringify({ success }) })).code).toBe(0);
+    }
+    await runFlo(['kv', 'put', 'bulkhead', 'stays', '--endpoints', ep]);
+    expect(await runFlo(['kv', 'del', '--prefix', 'bulk/', '--endpoints', ep])).toMatchObject({ code: 0, stdout: '150\n' });
+    expect((await runFlo(['kv', 'get', '--prefix', 'bulk/', '-o', 'json', '--endpoints', ep])).stdout).toBe('[]\n');
+    expect(await runFlo(['kv', 'get', 'bulkhead', '--endpoints', ep])).toMatchObject({ code: 0, stdout: 'stays\n' });
+    expect(JSON.parse((await runFlo(['kv', 'del', '--prefix', 'bulk/', '-o', 'json', '--endpoints', ep])).stdout)).toMatchObject({ deleted: 0 });
+    expect((await runFlo(['kv', 'del', '--prefix', '', '--endpoints', ep])).code).toBe(2);
+    expect((await runFlo(['kv', 'del', '--prefix', 'x', '--prev-revision', '3', '--endpoints', ep])).code).toBe(2);
+  });
+
+  it('endpoint health: each endpoint healthy with its time; one that is down makes it exit 1; endpoint status', async () => {
+    const healthy = await runFlo(['kv', 'endpoint', 'health', '--endpoints', ep]);
+    expect(healthy.code).toBe(0);
+    const lines = healthy.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(l).toMatch(/^http:\/\/127\.0\.0\.1:\d+ is healthy: took = [\d.]+ms$/);
+    const [dead] = await freePorts(1);
+    const mixed = await runFlo(['kv', 'endpoint', 'health', '-o', 'json', '--request-timeout', '3', '--endpoints', `${ep},http://127.0.0.1:${dead}`]);
+    expect(mixed.code).toBe(1);
+    const rows = JSON.parse(mixed.stdout) as { endpoint: string; health: boolean; took: string; error: string }[];
+    expect(rows.filter((r) => r.health)).toHaveLength(3);
+    expect(rows.find((r) => !r.health)).toMatchObject({ endpoint: `http://127.0.0.1:${dead}`, error: expect.stringMatching(/connection refused/) });
+    const status = await runFlo(['kv', 'endpoint', 'status', '--endpoints', ep]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^ENDPOINT\s+ID\s+IS LEADER\s+TERM\s+REVISION\s+APPLIED/);
+    expect(status.stdout.match(/\btrue\b/g)).toHaveLength(1);
+  });
+
   it('usage errors exit 2', async () => {
     expect((await runFlo(['kv', 'get', '--endpoints', ep])).code).toBe(2);
     expect((await runFlo(['kv', 'frobnicate', '--endpoints', ep])).code).toBe(2);
