@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { firstPositional, formatOptions, parseArgs, UsageError, type OptionSpec } from './cli/args.js';
-import { basicOptions, deployOptions } from './cli/global-options.js';
+import { basicOptions, deployOptions, isVerbose } from './cli/global-options.js';
 import type { CommandContext, CommandEntry, CommandModule } from './cli/registry.js';
 import { storeErrorHint } from './cli/store-hints.js';
 import { unknownWordError } from './cli/suggest.js';
@@ -114,8 +114,10 @@ export async function main(argv: readonly string[], io: Pick<CommandContext, 'st
   const mod = (await entry.load()).command;
   const specs = commandSpecs(entry, mod);
   const stderrWrite = (m: string): void => void io.stderr.write(m);
+  let verbose = isVerbose({ options: {}, positionals: [] }, io.env);
   try {
     const args = parseArgs(rest, specs);
+    verbose = isVerbose(args, io.env);
     if (args.options.help) {
       io.stdout.write(entry === taskCommand ? globalHelp() : commandHelp(entry, mod, specs));
       return 0;
@@ -129,7 +131,7 @@ export async function main(argv: readonly string[], io: Pick<CommandContext, 'st
       return 2;
     }
     stderrWrite(`flo: ${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}${hinted(err.message)}\n`);
-    if (io.env.FLOTILLA_DEBUG) stderrWrite(`${err.stack ?? ''}\n`);
+    if (verbose) stderrWrite(`${err.stack ?? ''}\n`);
     return 1;
   }
 }

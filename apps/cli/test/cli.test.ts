@@ -211,6 +211,17 @@ describe('flo', { timeout: 90_000 }, () => {
     await main(['run', '-H', 'a', 'echo x'], t.io);
     expect(t.out() + t.err()).not.toMatch(new RegExp(String.fromCharCode(27)));
   });
+  it('FORCE_COLOR colours output that is not a terminal; FORCE_COLOR=0 does not; NO_COLOR wins over FORCE_COLOR', async () => {
+    const esc = new RegExp(String.fromCharCode(27));
+    const forced = io(project(), { FORCE_COLOR: '1' });
+    expect(await main(['run', '-H', 'a,b', 'exit 3'], forced.io)).toBe(1);
+    expect(forced.out() + forced.err()).toMatch(esc);
+    for (const env of [{ FORCE_COLOR: '0' }, { FORCE_COLOR: '1', NO_COLOR: '1' }]) {
+      const t = io(project(), env);
+      expect(await main(['run', '-H', 'a,b', 'exit 3'], t.io)).toBe(1);
+      expect(t.out() + t.err(), JSON.stringify(env)).not.toMatch(esc);
+    }
+  });
 });
 
 async function poll(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
@@ -220,6 +231,49 @@ async function poll(what: string, cond: () => boolean, ms = 20_000): Promise<voi
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('which hosts a selection matches, connecting to none (flo hosts; --list-hosts as Ansible\'s)', { timeout: 60_000 }, () => {
+  /** a, b (role web) and c (role db) are local; far is an ssh host nobody answers for: listing must not try it. */
+  function fleet() {
+    const dir = project();
+    writeFileSync(join(dir, 'hosts.yaml'), `${readFileSync(join(dir, 'hosts.yaml'), 'utf8')}---\napiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: far, labels: {role: db, zone: b}}\nspec: {address: 127.0.0.1, port: 1, user: nobody}\n`);
+    return dir;
+  }
+  it('flo hosts -l SEL: a table of name, address and labels; -o json; no selection = the inventory; no match says so', async () => {
+    const dir = fleet();
+    const t = io(dir);
+    expect(await main(['hosts', '-l', 'role=db'], t.io)).toBe(0);
+    expect(t.out()).toMatch(/^NAME\s+ADDRESS\s+LABELS\nc\s+local:\S*hosts\/c\s+role=db\nfar\s+nobody@127\.0\.0\.1:1\s+role=db,zone=b\n$/);
+    const j = io(dir);
+    expect(await main(['hosts', '-l', 'zone notin (b)', '-o', 'json'], j.io)).toBe(0);
+    expect((JSON.parse(j.out()) as { items: { name: string }[] }).items.map((i) => i.name)).toEqual(['a', 'b', 'c']);
+    const all = io(dir);
+    expect(await main(['hosts', '-R', 'web', '-H', 'c,elsewhere.example'], all.io)).toBe(0);
+    expect(all.out()).toMatch(/\nelsewhere\.example\s+elsewhere\.example\s+\(not in the inventory\)\n/);
+    const none = io(dir);
+    expect(await main(['hosts', '-l', 'role=cache'], none.io)).toBe(0);
+    expect(none.err()).toBe('No hosts matched.\n');
+    const bad = io(dir);
+    expect(await main(['hosts', '-l', 'role in (a'], bad.io)).toBe(2);
+  });
+  it('--list-hosts on run, put, download and lowest-loadaverage prints the matched hosts and connects to none', async () => {
+    const dir = fleet();
+    for (const argv of [['run', '-l', 'role=db', 'echo x'], ['put', '-R', 'db', 'hosts.yaml', '/tmp/x'], ['download', '-l', 'role=db', '/etc/hostname', 'out'], ['lowest-loadaverage', '-R', 'db']]) {
+      const t = io(dir);
+      expect(await main([...argv, '--list-hosts'], t.io), t.err()).toBe(0);
+      expect(t.out()).toBe('  hosts (2):\n    c\n    far\n');
+    }
+  });
+  it('--list-hosts on deployfile tasks: per task, from the command line or the task\'s own hosts; a once task runs here', async () => {
+    const dir = fleet();
+    const t = io(dir);
+    expect(await main(['web-only', 'build', '--list-hosts'], t.io), t.err()).toBe(0);
+    expect(t.out()).toBe('  task web-only:\n    hosts (2):\n      a\n      b\n  task build:\n    hosts (1):\n      local\n');
+    const sel = io(dir);
+    expect(await main(['-l', 'role=db', 'greet:you', '--list-hosts'], sel.io), sel.err()).toBe(0);
+    expect(sel.out()).toBe('  task greet:\n    hosts (2):\n      c\n      far\n');
+  });
+});
 
 describe('flo apply reports each object as it is written (issue 12 §6: it used to print only at the end)', { timeout: 60_000 }, () => {
   it('table: the first object is on stdout while the second write is still in flight', async () => {
@@ -458,6 +512,17 @@ describe('no silent hangs on an unreachable store (issue 17): progress on stderr
     expect(t.err().split('\n').filter((l) => l.startsWith('flo: trying'))).toHaveLength(1); // once per endpoint, not per retry
     expect(t.err()).toMatch(new RegExp(`no member answered within 2 s; tried ${ep.replace(/\./g, '\\.')} \\(connection refused\\)`));
     expect(t.out()).toBe('');
+  });
+
+  it('-v/--verbose (or FLOTILLA_DEBUG, its older spelling) says every retry and the error\'s stack', async () => {
+    const ep = `http://127.0.0.1:${await closedPort()}`;
+    for (const [argv, env] of [[['-v'], {}], [['--verbose'], {}], [[], { FLOTILLA_DEBUG: '1' }]] as const) {
+      const t = io(project(), env);
+      expect(await main(['kv', 'get', 'foo', '--endpoints', ep, '--request-timeout', '2', ...argv], t.io)).toBe(1);
+      expect(t.err().split('\n').filter((l) => l.startsWith(`flo: trying ${ep}`)).length, t.err()).toBeGreaterThan(1);
+      expect(t.err()).toMatch(/\(retry 2\)/);
+      expect(t.err()).toMatch(/^\s+at .*kv-client/m);
+    }
   });
 
   it('flo get --store flotilla://… with nothing listening, every endpoint named', async () => {

@@ -8,6 +8,7 @@ import { rootCertificates } from 'node:tls';
 import type * as Cluster from '@flotilla/cluster';
 import { UsageError, type OptionSpec } from './args.js';
 import type { CommandContext } from './registry.js';
+import { isVerbose } from './global-options.js';
 import { storeCredentialOptions, storeCredentials } from './store-credentials.js';
 import { trackMethods, waitingNotice } from './waiting.js';
 import { colorsFor, type Colors } from '../output/colors.js';
@@ -27,17 +28,18 @@ export const requestTimeoutOption: OptionSpec = {
  * stderr line the first time each endpoint fails (`flo: trying URL (why); retrying until N s`),
  * so an unreachable store is never a silent wait.
  */
-export function kvRetryOptions(ctx: CommandContext): { requestTimeoutMs: number; retryWindowMs: number; onRetry: (info: { endpoint: string; reason: string }) => void } {
+export function kvRetryOptions(ctx: CommandContext): { requestTimeoutMs: number; retryWindowMs: number; onRetry: (info: { endpoint: string; reason: string; attempt: number }) => void } {
   const ms = secondsOption(ctx, 'request-timeout', 10_000);
   if (ms <= 0) throw new UsageError('--request-timeout: expected more than 0 seconds');
   const told = new Set<string>();
+  const verbose = isVerbose(ctx.args, ctx.env);
   return {
     requestTimeoutMs: ms,
     retryWindowMs: ms,
-    onRetry({ endpoint, reason }) {
-      if (told.has(endpoint)) return;
+    onRetry({ endpoint, reason, attempt }) {
+      if (told.has(endpoint) && !verbose) return;
       told.add(endpoint);
-      ctx.stderr.write(`flo: trying ${endpoint} (${reason}); retrying until ${ms / 1000} s\n`);
+      ctx.stderr.write(`flo: trying ${endpoint} (${reason}); retrying until ${ms / 1000} s${verbose ? ` (retry ${attempt + 1})` : ''}\n`);
     },
   };
 }
@@ -49,6 +51,7 @@ export const clusterOptions: readonly OptionSpec[] = [
   requestTimeoutOption,
   { name: 'ssh-config', type: 'string', value: 'FILE', description: 'ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config' },
   { name: 'accept-new-host-keys', type: 'boolean', description: 'accept and record unknown host keys (changed keys are always refused)' },
+  { name: 'identity', type: 'string', multiple: true, value: 'FILE', description: 'ssh private key file for the hosts, tried first (as in the deploy commands)' },
 ];
 
 /** `--timeout SECONDS` for the commands that can wait for convergence. */
@@ -139,8 +142,10 @@ export async function openCluster(ctx: CommandContext, options: { artifactDir?: 
     store,
     colors: colorsFor(ctx.stderr, ctx.env),
     runtime() {
+      const keys = listOption(ctx, 'identity').map((f) => path.resolve(ctx.cwd, f));
       runtime ??= new cluster.DeployRuntime({
         ...(sshConfig !== undefined ? { sshConfigFiles: [sshConfig] } : {}),
+        ...(keys.length > 0 ? { identityFiles: keys } : {}),
         acceptNewHostKeys: ctx.args.options['accept-new-host-keys'] === true,
         onWarning: (m) => void ctx.stderr.write(`flo: ${m}\n`),
       });

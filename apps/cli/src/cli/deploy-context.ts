@@ -296,6 +296,24 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
 }
 
 /**
+ * `--list-hosts`: prints the hosts each group would run on, as Ansible's `--list-hosts` does
+ * (`  hosts (2):` then one name per line; with a title per task), closes the setup without
+ * having connected, and resolves to exit code 0. Resolves to `undefined` without the option.
+ */
+export async function listHostsIfAsked(ctx: CommandContext, setup: Pick<DeploySetup, 'close'>, groups: readonly { title?: string; names: readonly string[] }[]): Promise<number | undefined> {
+  if (ctx.args.options['list-hosts'] !== true) return undefined;
+  const lines: string[] = [];
+  for (const g of groups) {
+    const indent = g.title === undefined ? '  ' : '    ';
+    if (g.title !== undefined) lines.push(`  ${g.title}:`);
+    lines.push(`${indent}hosts (${g.names.length}):`, ...g.names.map((n) => `${indent}  ${n}`));
+  }
+  ctx.stdout.write(`${lines.join('\n')}\n`);
+  await setup.close();
+  return 0;
+}
+
+/**
  * Prints the per-host summary: with `-o json|yaml` one document on stdout (DESIGN's
  * `{"hosts":[{"host","status","durationMs","error"?}]}` plus each host's `stdout` and
  * `stderr`), else a table on stderr. Returns the exit code.

@@ -1,9 +1,10 @@
-import type { OptionSpec } from './args.js';
+import type { OptionSpec, ParsedArgs } from './args.js';
 
 /** Options every command understands. */
 export const basicOptions: readonly OptionSpec[] = [
   { name: 'help', short: 'h', type: 'boolean', description: 'show help' },
   { name: 'version', type: 'boolean', description: 'print the version' },
+  { name: 'verbose', short: 'v', type: 'boolean', description: 'say more on stderr: every retry of a store call, and the stack of an error (as FLOTILLA_DEBUG=1)' },
   { name: 'output', short: 'o', type: 'string', value: 'FORMAT', description: 'output format: text (default), wide, json, yaml or name — which ones a command prints: flo <command> --help' },
 ];
 
@@ -12,6 +13,7 @@ export const deployOptions: readonly OptionSpec[] = [
   { name: 'hosts', short: 'H', type: 'string', multiple: true, value: 'h1,h2', description: 'hosts: inventory names, ssh_config aliases or [user@]address[:port]' },
   { name: 'roles', short: 'R', type: 'string', multiple: true, value: 'ROLE', description: 'inventory hosts with label role=ROLE' },
   { name: 'selector', short: 'l', type: 'string', value: 'SELECTOR', description: 'inventory hosts matching a label selector (e.g. env=prod,zone in (a,b))' },
+  { name: 'list-hosts', type: 'boolean', description: 'print the hosts the selection matches (per task for deployfile tasks) and exit, connecting to none (Ansible\'s --list-hosts)' },
   { name: 'file', short: 'f', type: 'string', value: 'FILE', description: 'deployfile (default: flotilla.config.{ts,mts,js,mjs} here or above)' },
   { name: 'inventory', short: 'i', type: 'string', value: 'FILE', description: 'inventory of kind: Host documents (default ./hosts.yaml)' },
   { name: 'ssh-config', type: 'string', value: 'FILE', description: 'ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config' },
@@ -46,3 +48,8 @@ export const deployOptions: readonly OptionSpec[] = [
   },
   { name: 'sudo-password-stdin', type: 'boolean', description: 'read the sudo password from the first line of stdin (else asked on the terminal when needed)' },
 ];
+
+/** `-v`/`--verbose`, or `FLOTILLA_DEBUG` set (its older spelling, which keeps working). */
+export function isVerbose(args: ParsedArgs, env: NodeJS.ProcessEnv): boolean {
+  return args.options.verbose === true || (env.FLOTILLA_DEBUG !== undefined && env.FLOTILLA_DEBUG !== '');
+}

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';
 import { isDocumentFormat, outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
@@ -15,6 +15,8 @@ export const command: CommandModule = {
     if (!remote || !local || extra.length) throw new UsageError('download: expected <remote> <local>');
     const s = await deploySetup(ctx, format);
     const refs = s.hosts();
+    const listed = await listHostsIfAsked(ctx, s, [{ names: refs.map((r) => r.name) }]);
+    if (listed !== undefined) return listed;
     try {
       s.progress.start(refs.length);
       const result = await s.deploy.runOnHosts(

@@ -10,6 +10,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'put', summary: 'upload a file to hosts', load: () => import('./put.js') },
   { name: 'download', summary: 'download a file from hosts', load: () => import('./download.js') },
   { name: 'lowest-loadaverage', summary: 'hosts ordered by load per core, lowest first', load: () => import('./lowest-loadaverage.js') },
+  { name: 'hosts', summary: 'list the inventory hosts a selection (-H, -R, -l) matches, connecting to none', load: () => import('./hosts.js') },
   { name: 'disconnect', summary: 'close the ssh connections kept open by --persist (--list shows them)', load: () => import('./disconnect.js') },
   { name: 'sign', summary: 'sign an artifact or an image (OpenSSH signature, namespace flotilla-artifact or flotilla-image)', load: () => import('./sign.js') },
   { name: 'image', summary: 'build or inspect OCI images without Docker', load: () => import('./image.js') },

@@ -1,5 +1,5 @@
 import { UsageError } from '../cli/args.js';
-import { deploySetup } from '../cli/deploy-context.js';
+import { deploySetup, listHostsIfAsked } from '../cli/deploy-context.js';
 import type { CommandModule } from '../cli/registry.js';
 import { outputFormat, printOutput, type OutputFormat } from '../output/format.js';
 import { formatTable } from '../output/table.js';
@@ -16,6 +16,8 @@ export const command: CommandModule = {
     if (ctx.args.positionals.length) throw new UsageError(`lowest-loadaverage takes no arguments (got ${ctx.args.positionals.join(' ')})`);
     const s = await deploySetup(ctx, format);
     const refs = s.hosts({ allIfEmpty: true });
+    const listed = await listHostsIfAsked(ctx, s, [{ names: refs.map((r) => r.name) }]);
+    if (listed !== undefined) return listed;
     if (refs.length === 0) throw new UsageError('no hosts: the inventory is empty and none were selected');
     try {
       const pool = s.pool(refs.length);

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';
 import { isDocumentFormat, outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
@@ -19,6 +19,8 @@ export const command: CommandModule = {
     if (modeText !== undefined && !/^[0-7]{3,4}$/.test(String(modeText))) throw new UsageError(`--mode ${String(modeText)}: expected an octal mode like 644`);
     const s = await deploySetup(ctx, format);
     const refs = s.hosts();
+    const listed = await listHostsIfAsked(ctx, s, [{ names: refs.map((r) => r.name) }]);
+    if (listed !== undefined) return listed;
     try {
       s.progress.start(refs.length);
       const { size } = await stat(resolve(ctx.cwd, local));

@@ -1,5 +1,5 @@
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';
 import { outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
@@ -14,6 +14,8 @@ export const command: CommandModule = {
     if (cmd.trim() === '') throw new UsageError('run: no command given');
     const s = await deploySetup(ctx, format);
     const refs = s.hosts();
+    const listed = await listHostsIfAsked(ctx, s, [{ names: refs.map((r) => r.name) }]);
+    if (listed !== undefined) return listed;
     try {
       s.progress.start(refs.length);
       const result = await s.deploy.runOnHosts(

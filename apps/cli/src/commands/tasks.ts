@@ -1,6 +1,6 @@
 import { extname, relative, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, summaryFormats } from '../cli/deploy-context.js';
+import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';
 import { isDocumentFormat, outputFormat, printOutput } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 import { unknownWordError } from '../cli/suggest.js';
@@ -55,7 +55,7 @@ export const command: CommandModule = {
       // Hosts chosen on the command line with the default concurrency: start connecting now,
       // so the ssh handshakes overlap with loading the deployfile.
       const o = ctx.args.options;
-      if (!deploy.isEmptySelection(s.selection) && o.threads === undefined && o.parallel === undefined && !o.serial && o.batch === undefined) {
+      if (o['list-hosts'] !== true && !deploy.isEmptySelection(s.selection) && o.threads === undefined && o.parallel === undefined && !o.serial && o.batch === undefined) {
         let refs: ReturnType<typeof deploy.selectHosts> = [];
         try {
           refs = deploy.selectHosts(s.inventory, s.selection);
@@ -67,6 +67,20 @@ export const command: CommandModule = {
       const tasks = await deploy.loadDeployfile(file, { reserved: ctx.reserved });
       const unknown = invocations.find((i) => !tasks.has(i.name));
       if (unknown) throw unknownWordError(unknown.name, [...commandWords(), ...tasks.keys()], `(the deployfile ${relative(ctx.cwd, file) || file} has no such task; flo --list shows its tasks)`);
+      if (o['list-hosts'] === true) {
+        // As runTasks picks them: the command line's selection, else the task's own hosts; `once` tasks run here.
+        const groups = invocations.map((inv) => {
+          const task = tasks.get(inv.name)!.task;
+          if (task.once) return { title: `task ${inv.name}`, names: ['local'] };
+          let selection = s.selection;
+          if (deploy.isEmptySelection(selection)) {
+            if (task.hosts === undefined) throw new UsageError(`no hosts selected for task "${inv.name}": use -H, -R or -l, or give the task a hosts option`);
+            selection = typeof task.hosts === 'string' ? { selector: task.hosts } : { hosts: [...task.hosts] };
+          }
+          return { title: `task ${inv.name}`, names: deploy.selectHosts(s.inventory, selection).map((r) => r.name) };
+        });
+        return (await listHostsIfAsked(ctx, s, groups))!;
+      }
       const perHost = invocations.some((i) => tasks.get(i.name)?.task.once === false);
       const count = deploy.isEmptySelection(s.selection) ? s.inventory.length : deploy.selectHosts(s.inventory, s.selection).length;
       const pool = perHost ? s.pool(count, file) : undefined;

@@ -1,4 +1,8 @@
-/** Colours only on a TTY and never with `NO_COLOR` (https://no-color.org). */
+/**
+ * Colours on a TTY (not `TERM=dumb`), or wherever `FORCE_COLOR` is set (CI logs, `less -R`;
+ * `FORCE_COLOR=0` or `false` turns them off), and never with `NO_COLOR`
+ * (https://no-color.org), which wins over both.
+ */
 export interface Colors {
   enabled: boolean;
   bold(s: string): string;
@@ -14,7 +18,10 @@ export interface Colors {
 const codes = [36, 35, 34, 33, 32, 96, 95, 94];
 
 export function colorsFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): Colors {
-  const enabled = stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '') && env.TERM !== 'dumb';
+  const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
+  const force = env.FORCE_COLOR;
+  const forced = force === undefined ? undefined : !/^(0|false)$/i.test(force);
+  const enabled = !noColor && (forced ?? (stream.isTTY === true && env.TERM !== 'dumb'));
   const wrap = (code: number) => (s: string) => (enabled ? `\x1b[${code}m${s}\x1b[0m` : s);
   return {
     enabled,

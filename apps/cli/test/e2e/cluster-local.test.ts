@@ -97,19 +97,20 @@ describe('flo apply/get/scale/delete on local hosts', () => {
     expect(r.stderr).toMatch(/broken\.yaml:\d+:\d+: spec\.template\.spec\.resources\.cpu: "lots" is not a quantity/);
   });
 
-  it('several flo controller processes: one leads; another takes over when it stops', async () => {
+  it('several flo controller processes: one leads; another takes over when it stops (--leader-identity, and the deprecated --identity ID)', async () => {
     await flo.stopController();
     const { spawn } = await import('node:child_process');
     const { floArgv } = await import('./cluster-harness.js');
-    const start = (id: string) => {
-      const p = spawn(process.execPath, [...floArgv(), 'controller', '--identity', id, '--store', `file://${flo.dir}/store`], { cwd: flo.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const start = (id: string, flag = '--leader-identity') => {
+      const p = spawn(process.execPath, [...floArgv(), 'controller', flag, id, '--store', `file://${flo.dir}/store`], { cwd: flo.dir, stdio: ['ignore', 'ignore', 'pipe'] });
       const out = { p, text: '' };
       p.stderr.on('data', (d: Buffer) => (out.text += d.toString()));
       return out;
     };
     const a = start('ctl-a');
-    const b = start('ctl-b');
+    const b = start('ctl-b', '--identity');
     try {
+      await until('the deprecation warning of --identity ID', () => b.text.includes('flo: warning: --identity ctl-b is not a file: taken as the leader-election identity') && b.text.includes('use --leader-identity ctl-b'));
       const first = await until('a leader', () => (a.text.includes('ctl-a: leading') ? a : b.text.includes('ctl-b: leading') ? b : undefined));
       const other = first === a ? b : a;
       await new Promise((r) => setTimeout(r, 3000));
