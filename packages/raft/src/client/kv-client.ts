@@ -1,3 +1,7 @@
+/**
+ * KvClient: the client of the KV HTTP API (`@flotilla/raft/client`) — endpoints, leader discovery,
+ * safe retries, watches.
+ */
 import http from 'node:http';
 import https from 'node:https';
 import { KvError, isKvError } from '../kv/errors.js';

@@ -1,3 +1,7 @@
+/**
+ * RaftLog: the core's view of the log — the stable entries in Storage plus the unstable tail not
+ * yet persisted (etcd's log.go and log_unstable.go).
+ */
 import { isRaftError, RaftError } from '../errors.js';
 import type { Storage } from './storage.js';
 import { entrySize, type Entry, type Snapshot } from './types.js';

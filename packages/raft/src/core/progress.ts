@@ -1,3 +1,7 @@
+/**
+ * The leader's view of each follower (etcd's tracker): match/next, probe/replicate/snapshot
+ * states, and the in-flight window.
+ */
 /** A sliding window of in-flight append messages, identified by their last index. */
 export class Inflights {
   private readonly buf: number[] = [];

@@ -1,3 +1,7 @@
+/**
+ * ReadIndex bookkeeping of the leader (etcd's read_only.go): pending read requests and the
+ * heartbeat acknowledgements that confirm each.
+ */
 import type { NodeId } from './types.js';
 
 /** A pending linearizable read: the commit index when it arrived and who asked. */

@@ -1,3 +1,4 @@
+/** The core's data: ids, entries, hard state, membership, snapshots, messages. */
 /** A member's id. 0 means "none". */
 export type NodeId = number;
 

@@ -1,3 +1,4 @@
+/** KvError: the one error class of the KV store, server and client, with its stable codes. */
 /** Stable codes of {@link KvError}. */
 export type KvErrorCode =
   | 'bad-request'

@@ -1,3 +1,7 @@
+/**
+ * KvStateMachine: the replicated key-value store — revisions, prefix ranges, transactions, leases,
+ * watches, compaction, snapshots.
+ */
 import { compareKeys, lowerBound, upperBound } from './key-order.js';
 import { KvError, isKvError } from './errors.js';
 import { checkCommand } from './validate.js';

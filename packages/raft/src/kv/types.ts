@@ -1,3 +1,4 @@
+/** The KV store's data: key-values, commands, results, watch events. */
 /** A key's current state, as returned by reads and carried by put events. */
 export interface KeyValue {
   readonly key: string;

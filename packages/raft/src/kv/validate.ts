@@ -1,3 +1,7 @@
+/**
+ * Checks of KV input (keys, values, TTLs, commands): used by the HTTP API, by the leader on
+ * forwarded proposals and on every entry applied.
+ */
 import { KvError } from './errors.js';
 import type { KvCommand, TxnCompare, TxnOp } from './types.js';
 

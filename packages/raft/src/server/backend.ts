@@ -1,3 +1,7 @@
+/**
+ * KvBackend: the seam between the KV HTTP API and what replicates its commands (RaftKvNode, or
+ * MemoryKvBackend in tests), and its shapes.
+ */
 import type { KvStateMachine } from '../kv/state-machine.js';
 import type { KvCommand, KvResult } from '../kv/types.js';
 

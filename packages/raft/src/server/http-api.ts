@@ -1,3 +1,7 @@
+/**
+ * The KV HTTP API (DESIGN.md, a contract): routes, request checks, error bodies, forwarding to the
+ * leader, watches as NDJSON.
+ */
 import http from 'node:http';
 import https from 'node:https';
 import { timingSafeEqual } from 'node:crypto';

@@ -1,3 +1,7 @@
+/**
+ * MemoryKvBackend: a single-process KvBackend with no replication, for tests of the HTTP API and
+ * the client.
+ */
 import { KvStateMachine } from '../kv/state-machine.js';
 import { KvError } from '../kv/errors.js';
 import type { KvCommand, KvResult } from '../kv/types.js';

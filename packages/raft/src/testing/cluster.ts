@@ -1,3 +1,7 @@
+/**
+ * InstantCluster: RawNodes on MemoryStorage joined by an instant, in-order network, for scripted
+ * tests and benchmarks.
+ */
 import { RawNode } from '../core/raw-node.js';
 import type { RaftOptions } from '../core/raft.js';
 import { seededRandom } from '../core/random.js';

@@ -1,3 +1,4 @@
+/** freePort: a free loopback TCP port for tests. */
 import net from 'node:net';
 
 /**

@@ -1,3 +1,9 @@
+/**
+ * The seeded fault-injecting simulation: members on a network that drops, delays, duplicates and
+ * partitions, crashing and restarting, checked for Raft's safety properties and linearizability.
+ * Over 600 lines: one world (network, hosts, clients, checks) whose parts share its state and step
+ * loop.
+ */
 import { applyConfChangeToState, decodeConfChange } from '../core/conf-change.js';
 import { RawNode } from '../core/raw-node.js';
 import { seededRandom } from '../core/random.js';

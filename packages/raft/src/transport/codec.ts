@@ -1,3 +1,7 @@
+/**
+ * The peer wire format: length-prefixed frames, the binary encoding of Raft messages, and the
+ * checks every decoded message passes.
+ */
 import { MESSAGE_TYPES } from '../core/types.js';
 import type { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from '../core/types.js';
 

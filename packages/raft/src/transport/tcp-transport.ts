@@ -1,3 +1,7 @@
+/**
+ * TcpTransport: Raft messages and control frames between members over TCP or mutual TLS — the
+ * authenticated hello, batching, reconnects.
+ */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
