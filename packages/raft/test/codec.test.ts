@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FrameReader, checkPeerMessage, decodeMessage, encodeMessage, frame, FrameDecodeError } from '../src/transport/codec.js';
-import { PeerFrameError, decodeControlFrame } from '../src/node/frames.js';
+import { PeerFrameError, decodeControlFrame, decodeEnvelope, encodeControlFrame, encodeEnvelope, encodeConfChangeContext } from '../src/node/frames.js';
 import { isKvResultShape } from '../src/server/server-state.js';
 import { MESSAGE_TYPES } from '../src/core/types.js';
 import type { Message } from '../src/core/types.js';
@@ -190,5 +190,27 @@ describe('peer frame decoding (fuzz)', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('control frames and entry envelopes keep the version-1 encoding', () => {
+  // Named fields in code, one-letter keys on the wire and in the WAL: members of the previous
+  // version and existing data directories read exactly these bytes (peer protocol FLO2).
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  it('encodes each frame kind as before the fields were named', () => {
+    expect(text(encodeControlFrame({ kind: 'propose', requestId: 'n.1', command: { op: 'put', key: 'k', value: 'v' } }))).toBe('{"t":"prop","r":"n.1","c":{"op":"put","key":"k","value":"v"}}');
+    expect(text(encodeControlFrame({ kind: 'retry', requestId: 'n.2' }))).toBe('{"t":"nack","r":"n.2"}');
+    expect(text(encodeControlFrame({ kind: 'refuse', requestId: 'n.3', reason: 'no' }))).toBe('{"t":"rej","r":"n.3","e":"no"}');
+    expect(text(encodeControlFrame({ kind: 'result', requestId: 'n.4', result: { type: 'put', revision: 7 } }))).toBe('{"t":"res","r":"n.4","v":{"type":"put","revision":7}}');
+    expect(text(encodeControlFrame({ kind: 'removed' }))).toBe('{"t":"removed","r":""}');
+    expect(text(encodeEnvelope('n.5', { op: 'delete', key: 'k' }))).toBe('{"r":"n.5","c":{"op":"delete","key":"k"}}');
+    expect(text(encodeConfChangeContext('n.6', '127.0.0.1:7'))).toBe('{"r":"n.6","peerUrl":"127.0.0.1:7"}');
+    expect(text(encodeConfChangeContext('n.7', undefined))).toBe('{"r":"n.7"}');
+  });
+  it('decodes what it encodes, and an unreadable envelope as no request and no command', () => {
+    const f = decodeControlFrame(encodeControlFrame({ kind: 'result', requestId: 'x', result: { type: 'delete', revision: 3 } }), isKvResultShape);
+    expect(f).toEqual({ kind: 'result', requestId: 'x', result: { type: 'delete', revision: 3 } });
+    expect(decodeEnvelope(encodeEnvelope('y', { op: 'compact', revision: 1 }))).toEqual({ requestId: 'y', command: { op: 'compact', revision: 1 } });
+    expect(decodeEnvelope(new TextEncoder().encode('not json'))).toEqual({ requestId: '', command: undefined });
   });
 });
