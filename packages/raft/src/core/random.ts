@@ -1,8 +1,4 @@
 /**
- * The core's only randomness (election timeouts): an injected source, seedable for reproducible
- * runs.
- */
-/**
  * The randomness the core needs: an integer in [0, n). Inject a seeded source so that
  * a run is reproducible from its seed.
  */
