@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
-  usage: 'demo [--ssh] [--keep]',
+  usage: 'demo [--ssh] [--containers] [--keep]',
   description:
-    'Everything on a throwaway fleet: applies a sample app (a tiny HTTP server) with replicas: 5, shows the placement, kills an instance and shows the controller healing it, scales to 8, serves the app through the service endpoints, and cleans up. Hosts are local directories (the local transport); --ssh uses real loopback sshd hosts instead (needs root, to create users and start sshd).',
+    'Everything on a throwaway fleet: applies a sample app (a tiny HTTP server) with replicas: 5, shows the placement, kills an instance and shows the controller healing it, scales to 8, serves the app through the service endpoints, and cleans up. Hosts are local directories (the local transport); --ssh uses real loopback sshd hosts instead (needs root, to create users and start sshd). --containers runs the app as a container: an OCI image built on the spot from busybox-static (httpd and a CGI page), run by runc on each host — rootful on local hosts when flo runs as root (memory limits in cgroups), rootless on the --ssh fleet\'s users (isolated, limits not enforced, as the LIMITS column says).',
   deployOptions: false,
   options: [
     { name: 'ssh', type: 'boolean', description: 'use a fleet of loopback sshd hosts (needs root)' },
+    { name: 'containers', type: 'boolean', description: 'run the app as an OCI container image (needs runc, busybox-static and node on the hosts)' },
     { name: 'keep', type: 'boolean', description: 'keep the demo directory (store, hosts, logs) afterwards' },
   ],
   async run(ctx) {
@@ -37,7 +38,7 @@ export const command: CommandModule = {
         }));
         runtime = new cluster.DeployRuntime({ sshConfigFiles: [fleet.sshConfigFile] });
       } else runtime = new cluster.DeployRuntime();
-      await cluster.runDemo({ dir, runtime, log, ...(hosts ? { hosts } : {}) });
+      await cluster.runDemo({ dir, runtime, log, ...(hosts ? { hosts } : {}), ...(ctx.args.options.containers === true ? { containers: true } : {}) });
       return 0;
     } finally {
       await runtime?.close();

@@ -1,7 +1,8 @@
 /**
  * `flo demo`: the whole story on a throwaway fleet — apply a sample app with 5 replicas,
  * show the placement, kill an instance and watch the controller heal it, scale to 8, serve
- * the app through the service's endpoints, and clean up.
+ * the app through the service's endpoints, and clean up. With `containers`, the app is an
+ * OCI image built on the spot (busybox httpd, {@link buildSampleImage}) run by runc.
  */
 import { sleep, systemClock } from '@flotilla/reconcile';
 import { mkdir } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { applyManifests, convergence, deleteObject, scaleReplicaSet, viewInstanc
 import type { DeployRuntime } from '../runtime/deploy.js';
 import { openStore } from '../store/open.js';
 import { writeSampleArtifact } from './sample-app.js';
+import { buildSampleImage } from './sample-image.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -32,12 +34,19 @@ export interface DemoOptions {
   log: (line: string) => void;
   /** Longest wait for any step. @default 120000 */
   stepTimeoutMs?: number;
+  /** Run the app as a container: an image built on the spot from busybox-static, run by runc on each host. @default false */
+  containers?: boolean;
 }
 
 function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+function limitsText(conditions: readonly { type: string; status: string; reason?: string }[] | undefined): string {
+  const c = conditions?.find((x) => x.type === 'LimitsEnforced');
+  return c === undefined ? '-' : c.status === 'True' ? 'enforced' : `not enforced (${c.reason ?? '?'})`;
 }
 
 /** Local hosts h1…hN under `dir`, zones a/b, h1 with role=lb. */
@@ -65,8 +74,18 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const items = await viewInstances(store, { addressOf: (h) => runtime.addressOf(h) });
     log(
       table([
-        ['INSTANCE', 'HOST', 'ADDRESS', 'READY', 'PID', 'RESTARTS'],
-        ...items.filter((i) => i.phase !== 'Terminating').map((i) => [i.name, i.host, `${i.address}:${i.ports.http ?? '-'}`, String(i.ready), String(i.pid ?? '-'), String(i.restarts)]),
+        ['INSTANCE', 'HOST', 'ADDRESS', 'READY', 'PID', 'RESTARTS', ...(options.containers ? ['IMAGE', 'LIMITS'] : [])],
+        ...items
+          .filter((i) => i.phase !== 'Terminating')
+          .map((i) => [
+            i.name,
+            i.host,
+            `${i.address}:${i.ports.http ?? '-'}`,
+            String(i.ready),
+            String(i.pid ?? '-'),
+            String(i.restarts),
+            ...(options.containers ? [(i.imageDigest ?? '-').replace(/^sha256:/, '').slice(0, 12), limitsText(i.conditions)] : []),
+          ]),
       ]),
     );
   };
@@ -80,7 +99,16 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   };
   try {
     log(`1. A throwaway fleet of ${hosts.length} hosts (${hosts[0]?.spec.local ? 'local directories' : 'loopback sshd servers'}) and a store in ${dir}`);
-    const artifact = await writeSampleArtifact(join(dir, 'build'));
+    const containers = options.containers === true;
+    let what: string;
+    if (containers) {
+      const image = await buildSampleImage(join(dir, 'build'));
+      log(`   flo image build: ${image.path} (busybox httpd + the app, two layers), ${image.digest}`);
+      what = `      image: ${JSON.stringify(`oci-archive:${image.path}`)}`;
+    } else {
+      const artifact = await writeSampleArtifact(join(dir, 'build'));
+      what = `      artifact: ${JSON.stringify(artifact)}\n      command: [node, server.js]`;
+    }
     const manifest = `${hosts.map((h) => JSON.stringify(h)).join('\n---\n')}
 ---
 apiVersion: flotilla.dev/v1
@@ -93,8 +121,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      artifact: ${JSON.stringify(artifact)}
-      command: [node, server.js]
+${what}
       env: {GREETING: hello}
       ports: [{name: http}]
       resources: {cpu: 250m, memory: 64Mi}
@@ -111,7 +138,7 @@ spec:
 `;
     const parsed = parseManifests(manifest, { file: 'demo.yaml' });
     if (parsed.issues.length > 0) throw new ClusterError('manifest-invalid', parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; '));
-    log(`2. flo apply: ReplicaSet web (replicas: ${replicas}, a tiny HTTP server) and Service web`);
+    log(`2. flo apply: ReplicaSet web (replicas: ${replicas}, a tiny HTTP server${containers ? ' in a container' : ''}) and Service web`);
     await applyManifests(store, parsed.objects);
     running = controllers.run(abort.signal);
     await waitConverged(`${replicas} ready replicas`);
@@ -120,17 +147,32 @@ spec:
 
     const victim = (await store.instances.items()).find((i) => i.status?.ready)!;
     const victimHost = hosts.find((h) => h.metadata.name === victim.spec.host)!;
-    log(`3. Killing instance ${victim.metadata.name} on ${victim.spec.host} (SIGKILL to its supervisor and its command, pid ${victim.status?.pid ?? '?'})`);
-    await runtime
+    if (containers) {
+      // SIGKILL to the container's first process (as the host sees it): its supervisor on the
+      // host restarts it, and the controller sees the new pid
+      log(`3. Killing the container of ${victim.metadata.name} on ${victim.spec.host} (SIGKILL to its init, pid ${victim.status?.pid ?? '?'} as the host sees it)`);
+      await runtime.connection(victimHost).run(`kill -9 ${Number(victim.status?.pid ?? 0)}`, { hide: true, warn: true });
+      const t1 = systemClock.now();
+      const until = t1 + stepMs;
+      for (;;) {
+        const cur = await store.instances.get(victim.metadata.name);
+        if (cur?.status?.ready && (cur.status.restarts > (victim.status?.restarts ?? 0)) && cur.status.pid !== victim.status?.pid) break;
+        if (systemClock.now() > until) throw new ClusterError('timeout', 'demo: the killed container was not restarted');
+        await sleep(systemClock, 100);
+      }
+      log(`   its supervisor restarted it and the controller saw it healthy again in ${((systemClock.now() - t1) / 1000).toFixed(1)} s:`);
+    }
+    if (!containers) log(`3. Killing instance ${victim.metadata.name} on ${victim.spec.host} (SIGKILL to its supervisor and its command, pid ${victim.status?.pid ?? '?'})`);
+    if (!containers) await runtime
       .connection(victimHost)
       .run(`d="$HOME/.flotilla/services/${victim.metadata.name}"; kill -9 $(cat "$d/supervisor.pid" 2>/dev/null) $(cat "$d/pid" 2>/dev/null)`, { hide: true, warn: true });
     const t0 = systemClock.now();
     const deadline = t0 + stepMs;
-    while ((await store.instances.get(victim.metadata.name)) !== undefined || !(await convergence(store, ['web'])).done) {
+    while (!containers && ((await store.instances.get(victim.metadata.name)) !== undefined || !(await convergence(store, ['web'])).done)) {
       if (systemClock.now() > deadline) throw new ClusterError('timeout', 'demo: the killed instance was not replaced');
       await sleep(systemClock, 100);
     }
-    log(`   the controller noticed and replaced it in ${((systemClock.now() - t0) / 1000).toFixed(1)} s:`);
+    if (!containers) log(`   the controller noticed and replaced it in ${((systemClock.now() - t0) / 1000).toFixed(1)} s:`);
     await showInstances();
 
     log(`4. flo scale replicaset/web --replicas ${scaleTo}`);
