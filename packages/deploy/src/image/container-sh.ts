@@ -103,6 +103,8 @@ ctr_stop() {
   d="$C/$1"
   [ -e "$d" ] || return 0
   ctr_halt "$1" "$2"
+  # runc's state directory for this user, when no container is left in it
+  ( . "$d/run.env" 2>/dev/null && [ -n "$root" ] && rmdir "$root" 2>/dev/null )
   mode=; [ -f "$d/run.env" ] && mode=$(sed -n 's/^mode=//p' "$d/run.env")
   rm -rf "$d" 2>/dev/null || { [ "$mode" = sudo ] && sudo -n rm -rf "$d"; }
   if [ -e "$d" ]; then echo "flotilla: could not remove $d (files the container created as root?)" >&2; return 1; fi
