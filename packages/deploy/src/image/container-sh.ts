@@ -12,6 +12,7 @@
  * - `bundle/` (`config.json`, `rootfs/`)
  * - the supervisor's files: `supervisor.pid`, `pid` (the wrapper's), `log`, `restarts`, `state`
  * - `exit`: `<status> <reason>` of the last run (reason OOMKilled | Error | Completed)
+ * - `initpid`: the container's first process (runc's `--pid-file`), written once it runs
  */
 
 /**
@@ -31,12 +32,14 @@ oomcount() {
   if [ -z "$cgpath" ] || [ -z "$kmsg" ]; then echo 0; return; fi
   $kmsg 2>/dev/null | grep -c "task_memcg=$cgpath,"
 }
-$rt --root "$root" delete --force "$name" >/dev/null 2>&1
+# A container left by a run that was killed (runc's state dir for it exists; under sudo it cannot be seen).
+if [ "$mode" = sudo ] || [ -e "$root/$name" ]; then $rt --root "$root" delete --force "$name" >/dev/null 2>&1; fi
+rm -f "$dir/initpid"
 before=$(oomcount)
 stopping=0
 trap 'stopping=1; $rt --root "$root" kill "$name" TERM >/dev/null 2>&1' TERM INT
 trap '' HUP
-$rt --root "$root" run --bundle "$dir/bundle" "$name" </dev/null &
+$rt --root "$root" run --pid-file "$dir/initpid" --bundle "$dir/bundle" "$name" </dev/null &
 rp=$!
 wait "$rp"; st=$?
 while [ -d "/proc/$rp" ]; do wait "$rp"; st=$?; done
@@ -70,6 +73,8 @@ ctr_status() {
     while [ $i -lt 50 ]; do
       w=$(cat "$d/pid" 2>/dev/null)
       [ -n "$w" ] && kill -0 "$w" 2>/dev/null || break
+      ip=$(cat "$d/initpid" 2>/dev/null)
+      [ -n "$ip" ] && [ -d "/proc/$ip" ] && break
       case "$(ctr_runc_status)" in running|paused) break ;; esac
       sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
     done
@@ -78,7 +83,11 @@ ctr_status() {
     printf 'sstate %s\\n' "$(cat "$d/state" 2>/dev/null)"
     printf 'restarts %s\\n' "$(cat "$d/restarts" 2>/dev/null)"
     printf 'exit %s\\n' "$(cat "$d/exit" 2>/dev/null)"
-    printf 'runc %s\\n' "$($rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n')" )
+    # The pid runc wrote when the container's process started, while that process lives (no
+    # runtime call needed then); otherwise ask the runtime.
+    ip=$(cat "$d/initpid" 2>/dev/null)
+    if [ -n "$ip" ] && [ -d "/proc/$ip" ] && [ -s "$d/supervisor.pid" ] && [ "$(cat "$d/state" 2>/dev/null)" = running ]; then printf 'init %s\\n' "$ip"
+    else printf 'runc %s\\n' "$($rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n')"; fi )
 }
 ctr_halt() {
   d="$C/$1"
@@ -115,11 +124,14 @@ ctr_launch() {
     rm -f "$d/exit" "$d/supervisor.pid" "$d/pid"
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
     cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" >/dev/null 2>&1 </dev/null &
+    # runc writes --pid-file once the container's process runs; or the run has ended already.
     i=0
-    while [ $i -lt 600 ]; do
+    while [ $i -lt 3000 ]; do
+      [ -s "$d/initpid" ] && break
       if [ -s "$d/exit" ] && [ "$(cat "$d/state" 2>/dev/null)" != running ]; then break; fi
-      case "$(ctr_runc_status)" in running|paused) break ;; esac
-      sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
+      sp=$(cat "$d/supervisor.pid" 2>/dev/null)
+      if [ -n "$sp" ] && ! kill -0 "$sp" 2>/dev/null; then break; fi
+      sleep 0.02 2>/dev/null || sleep 1; i=$((i + 1))
     done )
   ctr_status "$1"
 }

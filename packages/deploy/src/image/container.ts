@@ -30,9 +30,11 @@ import { shellJoin, shellQuote } from '../quote.js';
 import { SUPERVISOR_SCRIPT } from '../runtime.js';
 import { CONTAINER_RUN_SCRIPT, CONTAINER_SH_LIB } from './container-sh.js';
 import type { FileContentStore } from './content-store.js';
-import { imageBlobs, pushImage, type PushResult } from './distribute.js';
+import { HOST_IMAGES_DIR, imageBlobs, pushImage, type PushResult } from './distribute.js';
 import { ImageError, isImageError } from './errors.js';
 import type { PrepareRequest } from './host-main.js';
+import { parseImageUser, runtimeSpec } from './runtime-spec.js';
+import { chainIds } from './snapshots.js';
 import type { Image } from './load.js';
 
 /** How to run a container (see {@link runContainer}). */
@@ -163,6 +165,12 @@ interface Probe {
   node: string;
   nodeVersion: string;
   present: Set<string>;
+  /** Hex digests of the blobs asked about that the host's store lacks. */
+  lacks: Set<string>;
+  /** The host has ~/.flotilla/allowed_signers. */
+  signers: boolean;
+  /** The image's top layer snapshot is on the host. */
+  snapshot: boolean;
   kmsg: string;
   status: ParsedStatus | undefined;
 }
@@ -174,9 +182,12 @@ interface ParsedStatus {
 
 const EXTRA_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
 
-function probeScript(name: string, runtime: string | undefined, files: readonly string[], node = 'node'): string {
-  return [
-    EXTRA_PATH,
+/** The host facts that do not change between calls (cached per Connection, runtime and node). */
+const STATIC_FACTS = ['uid', 'gid', 'home', 'arch', 'runtime', 'mode', 'runcRoot', 'kmsg', 'node'] as const;
+const factCache = new WeakMap<Connection, Map<string, Map<string, string>>>();
+
+function probeScript(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined): string {
+  const facts = [
     `rt_given=${shellQuote(runtime ?? '')}`,
     'echo "uid $(id -u)"; echo "gid $(id -g)"; echo "home $HOME"; echo "arch $(uname -m)"',
     'if [ -n "$rt_given" ]; then r=$(command -v "$rt_given" 2>/dev/null); else r=$(command -v runc 2>/dev/null || command -v crun 2>/dev/null); fi',
@@ -190,22 +201,31 @@ function probeScript(name: string, runtime: string | undefined, files: readonly 
     'if [ "$mode" = root ]; then k=dmesg; elif [ "$mode" = sudo ] && sudo -n dmesg >/dev/null 2>&1; then k="sudo -n dmesg"; else k=; fi',
     'echo "kmsg $k"',
     `n=$(command -v ${shellQuote(node)} 2>/dev/null); echo "node $n"`,
+  ];
+  return [
+    EXTRA_PATH,
+    ...(cached ? [] : facts),
     `for f in ${files.map(shellQuote).join(' ')}; do [ -f "$HOME/.flotilla/bin/$f" ] && echo "present $f"; done`,
-    `if [ -n "$n" ] && [ ! -f "$HOME/.flotilla/bin/${files[0]!}" ]; then echo "nodeVersion $("$n" --version 2>/dev/null)"; fi`,
+    `if [ ! -f "$HOME/.flotilla/bin/${files[0]!}" ]; then n=$(command -v ${shellQuote(node)} 2>/dev/null); [ -n "$n" ] && echo "nodeVersion $("$n" --version 2>/dev/null)"; fi`,
+    '[ -f "$HOME/.flotilla/allowed_signers" ] && echo "signers 1"',
+    ...(snapshot ? [`[ -d "$HOME/.flotilla/snapshots/${snapshot}" ] && echo "snapshot 1"`] : []),
+    ...(blobs.length ? [`for h in ${blobs.map(shellQuote).join(' ')}; do [ -f "$HOME/${HOST_IMAGES_DIR}/blobs/sha256/$h" ] || echo "lacks $h"; done`] : []),
     CONTAINER_SH_LIB,
     `ctr_status ${shellQuote(name)}`,
   ].join('\n');
 }
 
-function parseProbe(stdout: string): Probe {
+function parseProbe(stdout: string, cachedFacts?: Map<string, string>): Probe & { facts: Map<string, string> } {
   const [head, ...blocks] = stdout.split(/^@@ /m);
-  const kv = new Map<string, string>();
+  const kv = new Map<string, string>(cachedFacts ?? []);
   const present = new Set<string>();
+  const lacks = new Set<string>();
   for (const line of head!.split('\n')) {
     const i = line.indexOf(' ');
     const k = i < 0 ? line : line.slice(0, i);
     const v = i < 0 ? '' : line.slice(i + 1);
     if (k === 'present') present.add(v);
+    else if (k === 'lacks') lacks.add(v);
     else if (k) kv.set(k, v);
   }
   const mode = kv.get('mode');
@@ -220,6 +240,10 @@ function parseProbe(stdout: string): Probe {
     node: kv.get('node') ?? '',
     nodeVersion: kv.get('nodeVersion') ?? '',
     present,
+    lacks,
+    signers: kv.get('signers') === '1',
+    snapshot: kv.get('snapshot') === '1',
+    facts: new Map(STATIC_FACTS.map((k) => [k, kv.get(k) ?? ''])),
     kmsg: kv.get('kmsg') ?? '',
     status: blocks[0] === undefined ? undefined : parseStatusBlock(`@@ ${blocks[0]}`),
   };
@@ -254,6 +278,8 @@ function parseStatusBlock(block: string): ParsedStatus {
   } catch {
     /* no state */
   }
+  const init = Number(kv.get('init'));
+  if (init > 0) runc = { status: 'running', pid: init };
   const running = runc.status === 'running' || runc.status === 'paused' || runc.status === 'created';
   const [code, why] = (kv.get('exit') ?? '').trim().split(' ');
   const exitCode = code !== undefined && /^\d+$/.test(code) ? Number(code) : undefined;
@@ -367,10 +393,21 @@ async function installHostFiles(c: Connection, probe: Probe, signal: AbortSignal
   return progName;
 }
 
-async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal, node?: string): Promise<Probe> {
+/**
+ * One round trip: the host's facts (the first time for this connection, runtime and node),
+ * which host files and blobs it has, and the container's status.
+ */
+async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal, node = 'node', blobs: readonly string[] = [], snapshot?: string): Promise<Probe> {
   const prog = await hostProgram();
-  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE, CTR_RUN], node), { hide: true, ...(signal ? { signal } : {}) });
-  return parseProbe(r.stdout);
+  const key = `${runtime ?? ''}\0${node}`;
+  let perConn = factCache.get(c);
+  if (!perConn) factCache.set(c, (perConn = new Map()));
+  const cached = perConn.get(key);
+  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE, CTR_RUN], node, cached !== undefined, blobs, snapshot), { hide: true, ...(signal ? { signal } : {}) });
+  const p = parseProbe(r.stdout, cached);
+  // Cached only when complete: a host without a runtime or node is asked again next time.
+  if (!cached && p.runtime && p.node) perConn.set(key, p.facts);
+  return p;
 }
 
 /** Runs the host program; its refusals become {@link ImageError}s (or DeployErrors) naming the host. */
@@ -399,6 +436,48 @@ async function runHostProgram(c: Connection, probe: Probe, prog: string, command
   return out;
 }
 
+/** The exit status of the fast path's script when the snapshot went away meanwhile (then the host program prepares). */
+const FAST_PATH_UNAVAILABLE = 75;
+
+/**
+ * The sh that assembles a bundle from the top snapshot without the host program, or
+ * `undefined` when the image's User needs the rootfs's /etc/passwd to resolve.
+ */
+function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string): string | undefined {
+  const u = config.config?.User ?? '';
+  let user: { uid: number; gid: number } | undefined;
+  if (u === '') user = undefined;
+  else if (/^\d+:\d+$/.test(u)) user = parseImageUser(u);
+  else return undefined;
+  if (req.rootless && user && (user.uid !== 0 || user.gid !== 0)) return undefined; // the host program says why
+  const { spec, limitsEnforced } = runtimeSpec({
+    image: config,
+    ...(req.command ? { command: req.command } : {}),
+    ...(req.args ? { args: req.args } : {}),
+    env: req.env,
+    hostname: req.hostname,
+    readOnlyRootFilesystem: req.readOnlyRootFilesystem,
+    rootless: req.rootless,
+    hostUid: req.hostUid,
+    hostGid: req.hostGid,
+    ...(user ? { user } : {}),
+    ...(req.resources ? { resources: req.resources } : {}),
+    ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
+  });
+  const meta = `${JSON.stringify({ ...req.meta, limitsEnforced, chainIds: chainIds(config.rootfs.diff_ids) })}\n`;
+  const t = shellQuote(req.target);
+  return [
+    `snap="$HOME/.flotilla/snapshots/${topHex}"`,
+    `[ -d "$snap" ] || exit ${FAST_PATH_UNAVAILABLE}`,
+    `mkdir -p ${t} && chmod 700 ${t} && mkdir -m 711 ${t}/bundle || exit 1`,
+    `cp -a --reflink=auto "$snap" ${t}/bundle/rootfs 2>/dev/null || { rm -rf ${t}; exit ${FAST_PATH_UNAVAILABLE}; }`,
+    `printf '%s' ${shellQuote(JSON.stringify(spec, null, 2))} > ${t}/bundle/config.json || exit 1`,
+    `printf '%s' ${shellQuote(req.runEnv)} > ${t}/run.env || exit 1`,
+    `printf '%s' ${shellQuote(meta)} > ${t}/meta.json || exit 1`,
+    `printf '%s\\n' "$(date +%s)000 ${req.digest}" >> "$HOME/${HOST_IMAGES_DIR}/pulled"`,
+  ].join('\n');
+}
+
 function runEnv(values: Record<string, string | number>): string {
   return Object.entries(values).map(([k, v]) => `${k}=${shellQuote(String(v))}\n`).join('');
 }
@@ -414,7 +493,10 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const sig = signal ? { signal } : {};
   const image = o.image;
   const imageName = image.reference.text;
-  const probe = await probeHost(c, o.name, o.runtime, signal, o.node);
+  const blobHexes = imageBlobs(image).map((b) => b.digest.replace(/^sha256:/, ''));
+  const chains = chainIds(image.config.rootfs.diff_ids);
+  const topChain = chains.length ? chains[chains.length - 1]!.replace(/^sha256:/, '') : undefined;
+  const probe = await probeHost(c, o.name, o.runtime, signal, o.node, blobHexes, topChain);
   if (!probe.runtime) throw runtimeMissing(c, o.runtime);
   const hostArch = HOST_ARCH[probe.arch] ?? probe.arch;
   if (image.config.architecture !== hostArch) {
@@ -437,7 +519,10 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   if (probe.home.includes("'")) throw new DeployError('CONTAINER', `${c.host}: the login directory ${probe.home} has a quote in its name; containers need a plain one`, { host: c.host });
   let push: PushResult;
   try {
-    push = await pushImage(c, image, o.store, { ...(o.signature !== undefined ? { signature: o.signature } : {}), ...sig });
+    // Everything present and no signers to satisfy: nothing to send or check.
+    push = probe.lacks.size === 0 && !probe.signers && o.signature === undefined
+      ? { host: c.host, digest: image.digest, sent: [], present: imageBlobs(image), bytesSent: 0 }
+      : await pushImage(c, image, o.store, { ...(o.signature !== undefined ? { signature: o.signature } : {}), ...sig });
   } catch (e) {
     // A blob refused here (tampered or missing in the local store) names the host it was for.
     if (isImageError(e) && e.host === undefined) {
@@ -498,25 +583,29 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
       policy: { Always: 'always', OnFailure: 'on-failure', Never: 'never' }[o.restartPolicy ?? 'Always'],
     }),
   };
-  try {
-    await runHostProgram(c, probe, progName, 'prepare', request, signal);
-  } catch (e) {
-    await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
-    throw e;
-  }
-  // The new bundle is ready: only now is a previous version stopped.
   const oldGrace = typeof cur?.meta?.gracePeriodSeconds === 'number' ? cur.meta.gracePeriodSeconds : 10;
   const bin = `${probe.home}/.flotilla/bin`;
-  const r = await c.run(
-    [
-      CONTAINER_SH_LIB,
-      `n=${shellQuote(o.name)}`,
-      `ctr_stop "$n" ${oldGrace} || exit 1`,
-      `mv ${shellQuote(target)} "$C/$n" || exit 1`,
-      `ctr_launch "$n" ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`,
-    ].join('\n'),
-    { hide: true, warn: true, ...sig },
-  );
+  const launch = [
+    `n=${shellQuote(o.name)}`,
+    // The new bundle is ready: only now is a previous version stopped.
+    `ctr_stop "$n" ${oldGrace} || exit 1`,
+    `mv ${shellQuote(target)} "$C/$n" || exit 1`,
+    `ctr_launch "$n" ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`,
+  ];
+  // Fast path: the image's top snapshot is on the host (its layers were verified when it was
+  // made) and its User needs no /etc/passwd: the bundle is a copy of the snapshot and a
+  // config.json made here by the same pure function, all in the launch's round trip — no node.
+  const fast = probe.snapshot ? fastBundle(request, image.config, topChain!) : undefined;
+  let r = fast ? await c.run([EXTRA_PATH, CONTAINER_SH_LIB, fast, ...launch].join('\n'), { hide: true, warn: true, ...sig }) : undefined;
+  if (r === undefined || r.exitCode === FAST_PATH_UNAVAILABLE) {
+    try {
+      await runHostProgram(c, probe, progName, 'prepare', request, signal);
+    } catch (e) {
+      await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
+      throw e;
+    }
+    r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launch].join('\n'), { hide: true, warn: true, ...sig });
+  }
   const st = parseStatuses(r.stdout).get(o.name);
   if (r.exitCode !== 0 || !st) {
     await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
