@@ -401,7 +401,7 @@ async function probeHost(c: Connection, name: string, runtime: string | undefine
   const prog = await hostProgram();
   const key = `${runtime ?? ''}\0${node}`;
   let perConn = factCache.get(c);
-  if (!perConn) factCache.set(c, (perConn = new Map()));
+  if (!perConn) factCache.set(c, (perConn = new Map<string, Map<string, string>>()));
   const cached = perConn.get(key);
   const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE, CTR_RUN], node, cached !== undefined, blobs, snapshot), { hide: true, ...(signal ? { signal } : {}) });
   const p = parseProbe(r.stdout, cached);
