@@ -121,6 +121,14 @@ describe('image: in templates, validated with file, line and path', () => {
     expect(issue!.line).toBe(line);
   });
 
+  it('a replica set of containers has a name of at most 57 characters (its instances name containers and hostnames, 63 at most)', () => {
+    const r = parseManifests(rs().replace('name: web}', `name: ${'w'.repeat(58)}}`).replace('selector: "app=web"', 'selector: "app=web"'), { file: 'web.yaml' });
+    expect(r.issues).toMatchObject([{ path: 'metadata.name', line: 3, file: 'web.yaml' }]);
+    expect(r.issues[0]!.message).toContain('is 58 characters; a replica set that runs containers may have at most 57');
+    expect(parseManifests(rs({ image: '      command: [node, app.js]' }).replace('name: web}', `name: ${'w'.repeat(58)}}`)).issues).toEqual([]);
+    expect(parseManifests(rs().replace('name: web}', `name: ${'w'.repeat(57)}}`)).issues).toEqual([]);
+  });
+
   it('a host containerRuntime with spaces is refused', () => {
     const r = parseManifests('apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: h1}\nspec:\n  address: 127.0.0.1\n  containerRuntime: "runc --debug"\n', { file: 'hosts.yaml' });
     expect(r.issues).toMatchObject([{ path: 'spec.containerRuntime', line: 6, file: 'hosts.yaml' }]);

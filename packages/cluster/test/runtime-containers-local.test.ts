@@ -151,4 +151,38 @@ spec:
     await poll('stopped', async () => ((await store.instances.items()).length === 0 ? true : undefined));
     for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
+
+  it('a container the OOM killer ends shows reason OOMKilled and a Warning event naming the limit', async () => {
+    const name = `${rsName}-oom`;
+    await applyManifests(
+      store,
+      loadManifests([
+        {
+          file: join(dir, 'oom.yaml'),
+          text: `apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: ${name}}
+spec:
+  replicas: 1
+  selector: "app=${name}"
+  template:
+    metadata: {labels: {app: ${name}}}
+    spec:
+      image: oci-archive:${v1.path}
+      command: [/bin/sh, -c, "exec tail /dev/zero"]
+      resources: {memory: 16Mi}
+      terminationGracePeriodSeconds: 0
+`,
+        },
+      ]),
+      { baseDirs: [dir] },
+    );
+    const event = await poll('an OOMKilled event', async () => (await store.events.items()).find((e) => e.reason === 'OOMKilled' && e.involved.name.startsWith(`${name}-`)));
+    expect(event.type).toBe('Warning');
+    expect(event.message).toContain('memory limit 16Mi');
+    const inst = await poll('status reason', async () => (await viewInstances(store)).find((i) => i.name === event.involved.name && i.reason === 'OOMKilled'));
+    expect(inst.runtime).toBe('oci');
+    await deleteObject(store, 'ReplicaSet', name);
+    await poll('stopped', async () => ((await store.instances.items()).some((i) => i.spec.replicaSet === name) ? undefined : true));
+  });
 });

@@ -549,6 +549,15 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
   terms(out, [...path, 'spread'], s.spread, 'spread');
 }
 
+/** A container's name and hostname is its instance's, `<replica set>-xxxxx`: at most 63 characters (a DNS label). */
+function containerNameLength(out: Issues, doc: Obj): void {
+  const name = isObj(doc.metadata) ? doc.metadata.name : undefined;
+  const template = isObj(doc.spec) && isObj(doc.spec.template) && isObj(doc.spec.template.spec) ? doc.spec.template.spec : undefined;
+  if (typeof name !== 'string' || template?.image === undefined || template.image === null) return;
+  if (name.length > 57)
+    out.add(['metadata', 'name'], `is ${name.length} characters; a replica set that runs containers may have at most 57, as its instances (<name>-xxxxx) name containers and set their hostname (at most 63)`);
+}
+
 function validateReplicaSetSpec(out: Issues, v: unknown): void {
   const s = expectObj(out, ['spec'], v, true);
   if (!s) return;
@@ -625,6 +634,7 @@ export function validateManifest(value: unknown): PathIssue[] {
       break;
     case 'ReplicaSet':
       validateReplicaSetSpec(out, doc.spec);
+      containerNameLength(out, doc);
       break;
     case 'Service':
       validateServiceSpec(out, doc.spec);
