@@ -17,7 +17,7 @@ function version(): string {
 }
 
 const listOption: OptionSpec = { name: 'list', type: 'boolean', description: 'list the deployfile tasks' };
-const taskOptions: OptionSpec[] = [
+export const taskOptions: OptionSpec[] = [
   listOption,
   { name: 'place', type: 'string', value: 'lowest-load', description: 'run each per-host task on the selected host with the lowest load per core' },
 ];
