@@ -147,9 +147,21 @@ spec:
     for (const i of await viewInstances(store)) expect(await (await fetch(`http://127.0.0.1:${i.ports.http}/`)).text()).toContain('version 2');
     // delete: every container stopped
     const pids = (await viewInstances(store)).map((i) => i.pid!);
+    const one = (await store.instances.items())[0]!;
     await deleteObject(store, 'ReplicaSet', rsName);
     await poll('stopped', async () => ((await store.instances.items()).length === 0 ? true : undefined));
     for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
+    // after a stop, images no container uses beyond the last `imagesKept` are collected
+    const oneHost = hosts.find((h) => h.metadata.name === one.spec.host)!;
+    const blobsDir = join(oneHost.spec.local!.dir, '.flotilla/images/blobs/sha256');
+    expect(execFileSync('ls', [blobsDir]).toString().trim()).not.toBe(''); // the default keeps the last 3
+    const collector = new DeployRuntime({ imagesKept: 0 });
+    try {
+      await collector.stop(oneHost, one, 0); // already stopped: nothing to stop, then the collection
+    } finally {
+      await collector.close();
+    }
+    expect(execFileSync('ls', [blobsDir]).toString().trim()).toBe('');
   });
 
   it('a container the OOM killer ends shows reason OOMKilled and a Warning event naming the limit', async () => {

@@ -53,6 +53,12 @@ export interface DeployRuntimeOptions {
   random?: () => number;
   /** Receives warnings (new host keys accepted, ...). */
   onWarning?: (message: string) => void;
+  /**
+   * After a container stops, its host's image blobs and layer snapshots that no container
+   * uses and that belong to none of the last `imagesKept` images it received are removed
+   * (`gcImages`); `false` keeps everything. @default 3
+   */
+  imagesKept?: number | false;
 }
 
 const SERVICES = '"$HOME"/.flotilla/services';
@@ -348,6 +354,12 @@ export class DeployRuntime implements InstanceRuntime {
       await this.#with(host, (c) => m.stopContainer(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), ...(signal ? { signal } : {}) }));
       const mine = this.#assignedPorts.get(host.metadata.name);
       for (const p of Object.values(instance.status?.ports ?? {})) mine?.delete(p);
+      const kept = this.#options.imagesKept ?? 3;
+      // unused images go, under the host's lock so that no start of this runtime pushes meanwhile
+      if (kept !== false)
+        await this.#locked(host, () => this.#with(host, (c) => m.gcImages(c, { keepLast: kept }))).catch((e: unknown) => {
+          this.#options.onWarning?.(`${host.metadata.name}: could not collect unused images: ${e instanceof Error ? e.message : String(e)}`);
+        });
       return;
     }
     await this.#with(host, async (c) => {
