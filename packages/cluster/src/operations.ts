@@ -3,8 +3,8 @@
  * uncordon, drain, rollout undo, and the `get`/`describe` views in DESIGN.md's JSON shapes.
  */
 import { parseSelector, type Selector } from '@flotilla/labels';
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { sha256File } from '@flotilla/deploy';
+import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ClusterError, ConflictError, HostInUseError, ManifestError, isConflictError, type BoundInstance, type ManifestIssue } from './errors.js';
 import { imageDigestOf, imageText, isImageRef, storeImage } from './images.js';
@@ -54,19 +54,18 @@ export interface ApplyOptions {
   conflictRetries?: number;
 }
 
-async function sha256File(path: string): Promise<string> {
-  let data: Buffer;
+/** The artifact's sha256 (deploy's `sha256File`, streamed); an unreadable artifact is a manifest error. */
+async function artifactSha256(path: string): Promise<string> {
   try {
-    data = await readFile(path);
+    return await sha256File(path);
   } catch (e) {
     throw new ClusterError('manifest-invalid', `artifact ${path} cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** Copies an artifact into the content-addressed directory (once) and returns its reference. */
 export async function storeArtifact(path: string, artifactDir: string): Promise<{ path: string; sha256: string }> {
-  const sha = await sha256File(path);
+  const sha = await artifactSha256(path);
   const target = join(artifactDir, sha);
   try {
     await stat(target);
@@ -209,7 +208,7 @@ async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], 
         const path = isAbsolute(a) ? a : resolve(base, a);
         if (dryRun) {
           // where apply would copy it (so an unchanged artifact reads as unchanged)
-          const sha256 = await sha256File(path);
+          const sha256 = await artifactSha256(path);
           o.spec.template.spec.artifact = { path: artifactDir !== undefined ? join(artifactDir, sha256) : path, sha256 };
         } else {
           if (artifactDir === undefined) throw new ClusterError('manifest-invalid', 'no artifact directory: pass --artifacts DIR');

@@ -38,6 +38,17 @@ spec: {selector: "app=web", port: http}
 `;
 
 describe('applyManifests', () => {
+  it('an artifact that cannot be read is a manifest-invalid ClusterError naming it (apply and --dry-run), and nothing is written', async () => {
+    const store = new ClusterStore(new MemoryKvStore({ progressIntervalMs: 0 }), { artifactDir: join(dir, 'artifacts') });
+    const missing = rs(1).replace('./app.tgz', './no-such.tgz');
+    for (const dryRun of [false, true]) {
+      const error = await applyManifests(store, parseManifests(missing).objects, { baseDirs: [dir], dryRun }).catch((e: unknown) => e);
+      expect(isClusterError(error) && error.code).toBe('manifest-invalid');
+      expect((error as Error).message).toContain(`artifact ${join(dir, 'no-such.tgz')} cannot be read: ENOENT`);
+    }
+    expect(await store.replicaSets.get('web')).toBeUndefined();
+  });
+
   it('creates, configures, keeps status, copies artifacts content-addressed, and a later apply overrides scale', async () => {
     writeFileSync(join(dir, 'app.tgz'), 'artifact bytes');
     const store = new ClusterStore(new MemoryKvStore({ progressIntervalMs: 0 }), { artifactDir: join(dir, 'artifacts') });
