@@ -7,6 +7,7 @@ import { firstPositional, parseArgs, UsageError, type OptionSpec } from '../src/
 import { persistDuration } from '../src/cli/deploy-context.js';
 import { main } from '../src/cli.js';
 import { stallingKv } from './stalling-kv.js';
+import { isProcessAlive } from '@flotilla/sys';
 
 const specs: OptionSpec[] = [
   { name: 'hosts', short: 'H', type: 'string', multiple: true, description: '' },
@@ -315,14 +316,8 @@ describe('flo apply reports each object as it is written (issue 12 §6: it used 
   });
 });
 
-/** Is a process alive (and not a zombie)? */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+/** Is a process alive (and not a zombie)? @flotilla/sys's one liveness check. */
+const alive = (pid: number): boolean => isProcessAlive(pid);
 
 /** The supervisor's and the command's pids of every instance on local hosts under `dir` (from their services directories). */
 function instanceProcesses(dir: string, instances: { name: string; host: string }[]): { what: string; pid: number }[] {

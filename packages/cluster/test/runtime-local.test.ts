@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { API_VERSION, DeployRuntime, storeArtifact, writeSampleArtifact, type Host, type Instance } from '../src/index.js';
+import { isProcessAlive } from '@flotilla/sys';
 
 const root = mkdtempSync(join(tmpdir(), 'flotilla-runtime-'));
 const runtime = new DeployRuntime();
@@ -12,14 +13,8 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Is a process alive (a zombie is not)? @flotilla/sys's one liveness check. */
+const alive = (pid: number): boolean => isProcessAlive(pid);
 
 async function poll<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { KvClient } from '@flotilla/raft/client';
 import { FloCluster, floCommand, freePortRange, freePorts, runFlo, until } from './kv-harness.js';
+import { isProcessAlive } from '@flotilla/sys';
 
 const fixtures = fileURLToPath(new URL('../../../../packages/raft/test/fixtures/tls/', import.meta.url));
 const secrets = mkdtempSync(path.join(tmpdir(), 'flo-peer-attack-'));
@@ -96,14 +97,8 @@ function rssKiB(pid: number): number {
   return Number(m?.[1] ?? 0);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Is a process alive (a zombie is not)? @flotilla/sys's one liveness check. */
+const alive = (pid: number): boolean => isProcessAlive(pid);
 
 /** The forged frames of the issue: a write without the token, and the poison transaction. */
 const forgedWrite = (r: string) => [
