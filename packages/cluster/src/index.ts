@@ -72,7 +72,7 @@ export type { StoredImage, StoreImageOptions, StoredImageHandle } from './images
 export { manifestOf } from './manifest/export.js';
 export type { ManifestOfOptions } from './manifest/export.js';
 
-export type { KeyValue, KvWatchEvent, WriteOptions, WatchOptions, KvStore } from './store/types.js';
+export type { KeyValue, KvWatchEvent, WriteOptions, KvWatchOptions, WatchOptions, KvStore } from './store/types.js';
 export { MemoryKvStore } from './store/memory.js';
 export type { MemoryKvStoreOptions } from './store/memory.js';
 export { FileKvStore, openFileStore, fileStorePaths } from './store/file.js';

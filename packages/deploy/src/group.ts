@@ -8,12 +8,14 @@ import { isUnreachableError } from './connection.js';
 import { GroupError, badOption, type CommandResult } from './errors.js';
 
 /** What happened on one host: `ok`; `failed` (the operation threw); `unreachable` (could not connect, or its host key was refused); `skipped` (never started because the run stopped). */
-export type HostStatus = 'ok' | 'failed' | 'unreachable' | 'skipped';
+export type HostOutcome = 'ok' | 'failed' | 'unreachable' | 'skipped';
+/** @deprecated Renamed {@link HostOutcome} (issue 18: `HostStatus` is also `@flotilla/cluster`'s Host resource status). */
+export type HostStatus = HostOutcome;
 
 /** One host's outcome. */
 export interface HostResult<T = unknown> {
   host: string;
-  status: HostStatus;
+  status: HostOutcome;
   /** Wall time on this host (0 when skipped). */
   durationMs: number;
   /** Why it failed, was unreachable or was skipped. */
@@ -164,7 +166,7 @@ export function throwIfFailed<T>(result: GroupResult<T>): GroupResult<T> {
 }
 
 /** The `-o json` summary shape: `{"hosts":[{"host","status","durationMs","error"?}]}`. */
-export function groupResultJson(result: GroupResult): { hosts: { host: string; status: HostStatus; durationMs: number; error?: string }[] } {
+export function groupResultJson(result: GroupResult): { hosts: { host: string; status: HostOutcome; durationMs: number; error?: string }[] } {
   return {
     hosts: result.hosts.map((h) => ({
       host: h.host,

@@ -1,7 +1,7 @@
 export { Connection, SudoPassword, sha256File, isUnreachableError } from './connection.js';
 export type { ConnectionOptions, RunOptions, SudoOptions, PutOptions, PutResult, TransferOptions } from './connection.js';
 export { Group, runOnHosts, throwIfFailed, groupResultJson, parseCountOrPercent } from './group.js';
-export type { GroupOptions, GroupResult, HostResult, HostStatus, CountOrPercent } from './group.js';
+export type { GroupOptions, GroupResult, HostResult, HostOutcome, HostStatus, CountOrPercent } from './group.js';
 export { DeployError, CommandFailedError, HostKeyError, GroupError, TimeoutError, isDeployError, isCommandFailedError, isHostKeyError, isGroupError, isTimeoutError } from './errors.js';
 export type { DeployErrorCode, CommandResult, TimeoutPhase } from './errors.js';
 export { shellQuote, shellJoin, quotePath } from './quote.js';
@@ -26,7 +26,7 @@ export { deployRelease, rollback, listReleases } from './releases.js';
 export type { DeployReleaseOptions, ReleaseResult } from './releases.js';
 export { signArtifact, signMessage, verifyMessage, SIGNATURE_NAMESPACE, VERIFY_SNIPPET } from './signing.js';
 export { startService, stopService, serviceStatus, SUPERVISOR_SCRIPT } from './runtime.js';
-export type { ServiceOptions, ServiceStatus } from './runtime.js';
+export type { ServiceOptions, HostServiceStatus, ServiceStatus } from './runtime.js';
 export { HostWorkerPool, workerScript } from './workers/pool.js';
 export type { HostWorkerPoolOptions } from './workers/pool.js';
 export { listPersisted, stopPersisted, defaultControlDir, warmConnectionDaemon } from './mux/client.js';

@@ -82,8 +82,8 @@ export interface ServiceOptions {
   runtime?: 'auto' | 'systemd' | 'supervisor';
 }
 
-/** A service's state. */
-export interface ServiceStatus {
+/** The state of a service (a supervised command) on a host. */
+export interface HostServiceStatus {
   name: string;
   runtime: 'systemd' | 'supervisor';
   running: boolean;
@@ -93,6 +93,9 @@ export interface ServiceStatus {
   restarts: number;
   state: string;
 }
+
+/** @deprecated Renamed {@link HostServiceStatus} (issue 18: `ServiceStatus` is also `@flotilla/cluster`'s Service resource status). */
+export type ServiceStatus = HostServiceStatus;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -121,7 +124,7 @@ async function hasSystemd(c: Connection): Promise<boolean> {
 const SYSTEMCTL = 'if [ "$(id -u)" = 0 ]; then sc=systemctl; sr=systemd-run; else sc="systemctl --user"; sr="systemd-run --user"; fi';
 
 /** Starts a service (no-op when it is already running). Returns its status. */
-export async function startService(c: Connection, options: ServiceOptions): Promise<ServiceStatus> {
+export async function startService(c: Connection, options: ServiceOptions): Promise<HostServiceStatus> {
   if (typeof options.name !== 'string' || !NAME.test(options.name)) badOption('name', 'a name of letters, digits, ".", "_" and "-"', options.name);
   if (typeof options.command !== 'string' || options.command.trim() === '') badOption('command', 'a non-empty sh command line', options.command);
   const grace = options.gracePeriodSeconds ?? 10;
@@ -164,7 +167,7 @@ export async function startService(c: Connection, options: ServiceOptions): Prom
 }
 
 /** A service's status (supervisor files, or systemd's MainPID). */
-export async function serviceStatus(c: Connection, name: string, runtime?: 'systemd' | 'supervisor'): Promise<ServiceStatus> {
+export async function serviceStatus(c: Connection, name: string, runtime?: 'systemd' | 'supervisor'): Promise<HostServiceStatus> {
   if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a service name', name);
   const rt = runtime ?? ((await hasSystemd(c)) ? 'systemd' : 'supervisor');
   if (rt === 'systemd') {

@@ -66,10 +66,13 @@ export type MapFunction<T> = (object: T, event: SourceEvent<T>) => string | Iter
 export type Predicate<T> = (event: SourceEvent<T>) => boolean;
 
 /** Options of one watch. */
-export interface WatchOptions<T> {
+export interface ControllerWatchOptions<T> {
   /** Event filters. @default none */
   predicates?: readonly Predicate<T>[];
 }
+
+/** @deprecated Renamed {@link ControllerWatchOptions} (issue 18: `WatchOptions` is also a cluster store's and the Raft KV client's). */
+export type WatchOptions<T> = ControllerWatchOptions<T>;
 
 /** Returned by {@link Controller.watch}. */
 export interface WatchHandle {
@@ -171,7 +174,7 @@ export class Controller {
    * Feeds events of `source` (or of a store, wrapped with `storeSource`) through
    * `predicates` and `mapFn` into the queue. Starts at once when the controller is running.
    */
-  watch<T>(source: Source<T> | WatchableStore<T>, mapFn?: MapFunction<T>, options: WatchOptions<T> = {}): WatchHandle {
+  watch<T>(source: Source<T> | WatchableStore<T>, mapFn?: MapFunction<T>, options: ControllerWatchOptions<T> = {}): WatchHandle {
     const src: Source<T> = isWatchableStore(source) ? storeSource(source) : (source);
     if (typeof src !== 'object' || src === null || typeof src.run !== 'function') {
       badOption('source', 'a Source or a WatchableStore', source);
@@ -354,7 +357,7 @@ export class Controller {
 /** Builds a {@link Controller} in controller-runtime's builder style. */
 export class ControllerBuilder {
   readonly #name: string;
-  readonly #watches: { source: Source<unknown> | WatchableStore<unknown>; mapFn?: MapFunction<unknown>; options?: WatchOptions<unknown> }[] = [];
+  readonly #watches: { source: Source<unknown> | WatchableStore<unknown>; mapFn?: MapFunction<unknown>; options?: ControllerWatchOptions<unknown> }[] = [];
   #options: ControllerOptions = {};
 
   constructor(name: string) {
@@ -363,11 +366,11 @@ export class ControllerBuilder {
   }
 
   /** Adds a watch (see {@link Controller.watch}). */
-  watches<T>(source: Source<T> | WatchableStore<T>, mapFn?: MapFunction<T>, options?: WatchOptions<T>): this {
+  watches<T>(source: Source<T> | WatchableStore<T>, mapFn?: MapFunction<T>, options?: ControllerWatchOptions<T>): this {
     this.#watches.push({
       source: source,
       ...(mapFn !== undefined && { mapFn: mapFn as MapFunction<unknown> }),
-      ...(options !== undefined && { options: options as WatchOptions<unknown> }),
+      ...(options !== undefined && { options: options as ControllerWatchOptions<unknown> }),
     });
     return this;
   }

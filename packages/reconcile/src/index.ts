@@ -59,6 +59,7 @@ export type {
   ReconcileFunction,
   MapFunction,
   Predicate,
+  ControllerWatchOptions,
   WatchOptions,
   WatchHandle,
   ControllerOptions,

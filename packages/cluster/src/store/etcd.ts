@@ -12,7 +12,7 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { ClusterError, ConflictError } from '../errors.js';
 import { loadEtcd3 } from './etcd-client.js';
 import { Channel } from './channel.js';
-import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
+import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link openEtcdStore}. */
 export interface EtcdStoreOptions {
@@ -137,7 +137,7 @@ export class EtcdKvStore implements KvStore {
     }
   }
 
-  watch(prefix: string, options: WatchOptions = {}): AsyncIterable<KvWatchEvent> {
+  watch(prefix: string, options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
     let watcher: Watcher | undefined;
     let timer: ReturnType<typeof setInterval> | undefined;
     let delivered = 0;

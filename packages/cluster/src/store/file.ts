@@ -30,7 +30,7 @@ import { ClusterError, isClusterError, isStoreCorruptError } from '../errors.js'
 import { Channel } from './channel.js';
 import { encodeRecord, encodeSnapshot, followLog, loadStore, scanLog, type LogChain, type StorePaths, type TornTail } from './file-format.js';
 import { applyDelete, applyPut, emptyState, rangeOf, toEvent, type KvState, type LogRecord } from './kv-state.js';
-import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
+import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link FileKvStore}. */
 export interface FileKvStoreOptions {
@@ -493,7 +493,7 @@ export class FileKvStore implements KvStore {
     return out.length === this.#state.revision - from + 1 ? out : undefined;
   }
 
-  watch(prefix: string, options: WatchOptions = {}): AsyncIterable<KvWatchEvent> {
+  watch(prefix: string, options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
     const entry = { prefix, channel: undefined as unknown as Channel<KvWatchEvent>, stop: (): void => undefined };
     entry.stop = () => {
       this.#watchers.delete(entry);

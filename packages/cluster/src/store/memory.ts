@@ -5,7 +5,7 @@
 import { ClusterError } from '../errors.js';
 import { Channel } from './channel.js';
 import { applyDelete, applyPut, emptyState, rangeOf, toEvent, type LogRecord } from './kv-state.js';
-import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
+import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link MemoryKvStore}. */
 export interface MemoryKvStoreOptions {
@@ -84,7 +84,7 @@ export class MemoryKvStore implements KvStore {
     for (const w of this.#watchers) if (r.key.startsWith(w.prefix)) w.channel.push(event);
   }
 
-  watch(prefix: string, options: WatchOptions = {}): AsyncIterable<KvWatchEvent> {
+  watch(prefix: string, options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
     this.#check();
     const from = options.fromRevision ?? this.#state.revision + 1;
     let timer: ReturnType<typeof setInterval> | undefined;

@@ -7,7 +7,7 @@
 import type { KvClient, KvClientOptions } from '@flotilla/raft/client';
 import { ClusterError, ConflictError } from '../errors.js';
 import { Channel } from './channel.js';
-import type { KeyValue, KvStore, KvWatchEvent, WatchOptions, WriteOptions } from './types.js';
+import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link openRaftStore}. */
 export interface RaftStoreOptions {
@@ -89,7 +89,7 @@ export class RaftKvStore implements KvStore {
     return revision;
   }
 
-  watch(prefix: string, options: WatchOptions = {}): AsyncIterable<KvWatchEvent> {
+  watch(prefix: string, options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
     const abort = new AbortController();
     const stop = (): void => {
       this.#watchers.delete(stop);

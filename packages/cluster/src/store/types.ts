@@ -35,12 +35,15 @@ export interface WriteOptions {
 }
 
 /** Options of {@link KvStore.watch}. */
-export interface WatchOptions {
+export interface KvWatchOptions {
   /** First revision to deliver (inclusive). @default the next revision */
   fromRevision?: number;
   /** Ends the watch; the iterator then finishes. */
   signal?: AbortSignal;
 }
+
+/** @deprecated Renamed {@link KvWatchOptions} (issue 18: `WatchOptions` is also the Raft KV client's and a reconcile controller's). */
+export type WatchOptions = KvWatchOptions;
 
 /**
  * A revisioned key-value store. Guarantees: every successful write returns a new global
@@ -62,7 +65,7 @@ export interface KvStore {
    */
   delete(key: string, options?: WriteOptions): Promise<number | undefined>;
   /** Changes under `prefix` from a revision on, with progress events at a regular interval. */
-  watch(prefix: string, options?: WatchOptions): AsyncIterable<KvWatchEvent>;
+  watch(prefix: string, options?: KvWatchOptions): AsyncIterable<KvWatchEvent>;
   /** Releases connections, timers and file handles. */
   close(): Promise<void>;
 }

@@ -72,7 +72,7 @@ export interface TxnResponse {
 }
 
 /** Options of {@link KvClient.watch}. */
-export interface WatchOptions {
+export interface KvClientWatchOptions {
   /** First revision to deliver (inclusive). @default the next revision */
   readonly fromRevision?: number;
   /** Stops the watch. */
@@ -87,6 +87,9 @@ export interface WatchOptions {
    */
   readonly onRetry?: (info: KvRetryInfo & { readonly connected: boolean }) => void;
 }
+
+/** @deprecated Renamed {@link KvClientWatchOptions} (issue 18: `WatchOptions` is also a cluster store's and a reconcile controller's). */
+export type WatchOptions = KvClientWatchOptions;
 
 interface Response {
   readonly status: number;
@@ -256,7 +259,7 @@ export class KvClient {
    * Watches keys with `prefix`. Yields events in revision order; reconnects and resumes from
    * the last seen revision + 1 on any member after a disconnect.
    */
-  async *watch(prefix: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+  async *watch(prefix: string, options: KvClientWatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
     let from = options.fromRevision;
     const signal = options.signal;
     let failures = 0;
