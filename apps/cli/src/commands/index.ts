@@ -17,6 +17,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'server', summary: 'run a member of the replicated KV store (Raft)', load: () => import('./server.js') },
   { name: 'kv', summary: 'get, put, del, watch, txn, lease, members, endpoint, snapshot on the KV store (etcdctl habits)', load: () => import('./kv.js') },
   { name: 'apply', summary: 'make the cluster store say what manifests say (--wait converges)', load: () => import('./apply.js') },
+  { name: 'diff', summary: 'what apply would change, field by field (unified diff; exit 1 when there are differences)', load: () => import('./diff.js') },
   { name: 'get', summary: 'list hosts, replicasets, instances or services', load: () => import('./get.js') },
   { name: 'describe', summary: 'show one object with its events', load: () => import('./describe.js') },
   { name: 'scale', summary: "set a replica set's replicas", load: () => import('./scale.js') },
