@@ -8,7 +8,7 @@ import { basicOptions, deployOptions, isVerbose } from './cli/global-options.js'
 import type { CommandContext, CommandEntry, CommandModule } from './cli/registry.js';
 import { storeErrorHint } from './cli/store-hints.js';
 import { unknownWordError } from './cli/suggest.js';
-import { commandWords, commands, taskCommand } from './commands/index.js';
+import { builtinWords, commandWords, commands, taskCommand } from './commands/index.js';
 import { outputFormat, outputOptionSpec } from './output/format.js';
 
 function version(): string {
@@ -49,7 +49,8 @@ function commandHelp(entry: CommandEntry, mod: CommandModule, specs: readonly Op
   return [`Usage: flo ${mod.usage}`, '', mod.description ?? entry.summary, '', 'Options:', formatOptions(specs), ''].join('\n');
 }
 
-function commandSpecs(entry: CommandEntry, mod: CommandModule): OptionSpec[] {
+/** A command's options, as its help lists them (global, task, deploy, its own). */
+export function commandSpecs(entry: CommandEntry, mod: CommandModule): OptionSpec[] {
   const formats = mod.formats;
   const basic = formats === undefined ? basicOptions : basicOptions.map((o) => (o.name === 'output' ? outputOptionSpec(formats) : o));
   return [...basic, ...(entry === taskCommand ? taskOptions : []), ...(mod.deployOptions === false ? [] : deployOptions), ...(mod.options ?? [])];
@@ -82,10 +83,19 @@ function hinted(message: string): string {
   return hint === '' || /[.!?]$/.test(message) ? hint : `.${hint}`;
 }
 
+// error codes of the packages that mean a bad command line (exit 2): deploy's selection and task arguments, cluster's store URL
 const USAGE_CODES = new Set(['NO_HOSTS', 'TASK_ARGUMENTS', 'UNKNOWN_HOST', 'store-url-invalid']);
 
 /** Runs `flo` with these arguments; resolves to the exit code. */
 export async function main(argv: readonly string[], io: Pick<CommandContext, 'stdout' | 'stderr' | 'stdin' | 'env' | 'cwd'>): Promise<number> {
+  if (argv[0] === '__complete') {
+    // the hidden entry of the completion scripts (cli/complete.ts)
+    const { completionCandidates } = await import('./cli/complete.js');
+    const words = argv.slice(1);
+    const candidates = await completionCandidates(words.length > 0 ? words : [''], { commands, builtinWords, globalSpecs: [...basicOptions, ...taskOptions, ...deployOptions], specsOf: commandSpecs }, io);
+    io.stdout.write(candidates.map((c) => `${c}\n`).join(''));
+    return 0;
+  }
   const dd = argv.indexOf('--');
   const head = dd >= 0 ? argv.slice(0, dd) : argv;
   if (head.includes('--version')) {

@@ -96,15 +96,15 @@ describe('unknown words (issue 17)', { timeout: 90_000 }, () => {
     expect(r.err).toMatch(/^did you mean: get$/m);
   });
 
-  it('flo events and flo diff -f app.yaml (commands that do not exist yet) are unknown words, not deployfile errors', async () => {
+  it('flo events and flo patch -f app.yaml (commands that do not exist) are unknown words, not deployfile errors', async () => {
     const dir = empty();
     writeFileSync(join(dir, 'app.yaml'), 'apiVersion: flotilla.dev/v1\nkind: ReplicaSet\nmetadata: {name: web}\n');
     const events = await flo(['events'], dir);
     expect(events.code).toBe(2);
     expect(events.err).toMatch(/^flo: unknown command or task "events"$/m);
-    const diff = await flo(['diff', '-f', 'app.yaml'], dir);
+    const diff = await flo(['patch', '-f', 'app.yaml'], dir);
     expect(diff.code).toBe(2);
-    expect(diff.err).toMatch(/^flo: unknown command or task "diff"$/m);
+    expect(diff.err).toMatch(/^flo: unknown command or task "patch"$/m);
     expect(diff.err).toMatch(/-f app\.yaml is not a deployfile/);
     expect(diff.err).not.toMatch(/cannot load deployfile/);
   });

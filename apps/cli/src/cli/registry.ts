@@ -32,6 +32,8 @@ export interface CommandModule {
    * @default undefined (the command checks `-o` itself)
    */
   formats?: readonly OutputFormat[];
+  /** The subcommands (`kv get`, `image build`, …), for shell completion. */
+  subcommands?: readonly string[];
   /** Whether the deploy options (-H, -R, -l, --parallel, …) apply. @default true */
   deployOptions?: boolean;
   /** Runs; resolves to the exit code (0 ok, 1 failed, 2 usage). */

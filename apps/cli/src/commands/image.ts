@@ -18,6 +18,7 @@ export const command: CommandModule = {
     '  `flo sign --key KEY IMAGE`) and an allowed_signers file is known: --allowed-signers FILE (a missing or bad signature',
     '  then fails), else $FLO_ALLOWED_SIGNERS, else ~/.flotilla/allowed_signers if present (a bad signature is a warning).',
   ].join('\n'),
+  subcommands: ['build', 'inspect'],
   deployOptions: false,
   options: [
     { name: 'out', type: 'string', value: 'FILE', description: 'build: the oci-archive to write (e.g. web.oci.tar)' },

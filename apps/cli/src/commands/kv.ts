@@ -47,6 +47,7 @@ export const command: CommandModule = {
     'Exit code 1 when a key or lease is absent (get, del, lease keepalive/revoke), a compare fails (put, del with --prev-revision; txn prints',
     'succeeded=false), an endpoint is unhealthy (endpoint health), or a watch that never connected gives up.',
   ].join('\n'),
+  subcommands: Object.keys(subcommands),
   deployOptions: false,
   options: [
     { name: 'endpoints', type: 'string', value: 'URL,…', description: 'client URLs of members' },

@@ -98,6 +98,7 @@ export const command: CommandModule = {
     'exits 2. Exit 1 when nothing consistent can be kept (the snapshot is lost and the log does not start at revision 1:',
     'restore a backup).',
   ].join('\n'),
+  subcommands: ['check', 'repair'],
   deployOptions: false,
   options: [storeOption, ...storeCredentialOptions, requestTimeoutOption, { name: 'keep-intact', type: 'boolean', description: 'repair: keep every intact record up to the first damage, drop the rest' }],
   async run(ctx) {
