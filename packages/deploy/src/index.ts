@@ -1,3 +1,10 @@
+/**
+ * `@flotilla/deploy` — Fabric for TypeScript: ssh connections, groups, tasks and deployfiles,
+ * inventories, host facts, atomic signed releases and supervised services (images and
+ * containers: `@flotilla/deploy/image`).
+ *
+ * @packageDocumentation
+ */
 export { Connection, SudoPassword, sha256File, isUnreachableError } from './connection.js';
 export type { ConnectionOptions, RunOptions, SudoOptions, PutOptions, PutResult, TransferOptions } from './connection.js';
 export { Group, runOnHosts, throwIfFailed, groupResultJson, parseCountOrPercent } from './group.js';

@@ -1,3 +1,7 @@
+/**
+ * The options every `flo` command shares (help, version, output) and those of the commands
+ * that reach hosts over ssh (-H, -R, -l, batch, timeouts, identity).
+ */
 import type { OptionSpec, ParsedArgs } from './args.js';
 
 /** Options every command understands. */

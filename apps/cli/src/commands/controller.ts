@@ -1,3 +1,7 @@
+/**
+ * `flo controller`: runs the cluster's controllers in the foreground, under a leader lease in
+ * the store.
+ */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';

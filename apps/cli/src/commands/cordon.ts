@@ -1,3 +1,6 @@
+/**
+ * `flo cordon HOST`: marks a host unschedulable; nothing new is placed there.
+ */
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, openCluster } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';

@@ -1,3 +1,7 @@
+/**
+ * `flo delete`: deletes objects named on the command line or in manifest files, stopping their
+ * instances first.
+ */
 import type * as Cluster from '@flotilla/cluster';
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, timeoutOption, openCluster, parseRef, progressPrinter, secondsOption } from '../cli/cluster-context.js';

@@ -1,3 +1,7 @@
+/**
+ * `flo demo`: a throwaway fleet (local directories, or sshd hosts with --ssh), five replicas,
+ * a kill healed, a scale to eight.
+ */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,7 @@
+/**
+ * `flo disconnect`: closes the ssh connections kept open by --persist (the per-user connection
+ * daemon); `--list` shows them.
+ */
 import { UsageError } from '../cli/args.js';
 import type { CommandModule } from '../cli/registry.js';
 import { formatTable } from '../output/table.js';

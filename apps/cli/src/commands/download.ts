@@ -1,3 +1,7 @@
+/**
+ * `flo download`: copies a remote file from the selected hosts (with several, into a directory,
+ * one file per host).
+ */
 import { mkdir } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';

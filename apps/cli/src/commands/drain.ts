@@ -1,3 +1,7 @@
+/**
+ * `flo drain HOST`: cordons a host and moves its instances elsewhere (`--wait` until they
+ * run).
+ */
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, waitOptions, openCluster, progressPrinter, secondsOption } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';

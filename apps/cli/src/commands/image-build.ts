@@ -1,3 +1,7 @@
+/**
+ * `flo image build DIR`: an OCI image from a directory, without Docker (same input, same
+ * digest).
+ */
 import { UsageError } from '../cli/args.js';
 import type { CommandContext } from '../cli/registry.js';
 

@@ -1,3 +1,6 @@
+/**
+ * `flo image inspect IMAGE`: an image's manifest, config, layers and signature check.
+ */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';

@@ -1,3 +1,7 @@
+/**
+ * `flo image build|inspect`: the command's entry, dispatching to image-build.ts and
+ * image-inspect.ts.
+ */
 import { UsageError } from '../cli/args.js';
 import type { CommandModule } from '../cli/registry.js';
 import { imageBuild } from './image-build.js';

@@ -1,3 +1,6 @@
+/**
+ * `flo logs instance/NAME`: an instance's output from its host (`-f` follows).
+ */
 import { clusterOptions, openCluster, parseRef } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
 

@@ -1,3 +1,7 @@
+/**
+ * `flo lowest-loadaverage`: asks every selected host for its 1-minute load and cores and prints
+ * the hosts by load per core, lowest first (the talk's first placement).
+ */
 import { UsageError } from '../cli/args.js';
 import { deploySetup, listHostsIfAsked } from '../cli/deploy-context.js';
 import type { CommandModule } from '../cli/registry.js';

@@ -1,3 +1,7 @@
+/**
+ * `flo put`: uploads a local file to the selected hosts (temporary name, then renamed over the
+ * target; skipped where the remote sha256 already matches).
+ */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';

@@ -1,3 +1,6 @@
+/**
+ * `flo rollout undo replicaset/NAME`: puts back the replica set's previous template.
+ */
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, waitOptions, openCluster, parseRef, progressPrinter, secondsOption } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';

@@ -1,3 +1,7 @@
+/**
+ * `flo run`: runs a sh command line on every selected host (`--sudo`: with sudo), output
+ * prefixed by host, a per-host summary at the end.
+ */
 import { UsageError } from '../cli/args.js';
 import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';
 import { outputFormat } from '../output/format.js';

@@ -1,3 +1,7 @@
+/**
+ * `flo scale replicaset/NAME --replicas N`: sets a replica set's count (`--wait` until it
+ * converges).
+ */
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, waitOptions, openCluster, parseRef, progressPrinter, secondsOption, stringOption } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';

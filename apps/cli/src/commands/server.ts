@@ -1,3 +1,7 @@
+/**
+ * `flo server`: a member of a replicated Raft KV store (bootstrap, join or resume), or a local
+ * dev cluster.
+ */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

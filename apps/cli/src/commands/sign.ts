@@ -1,3 +1,7 @@
+/**
+ * `flo sign --key KEY`: signs a release artifact or an image's manifest digest with
+ * ssh-keygen.
+ */
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';

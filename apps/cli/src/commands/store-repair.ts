@@ -1,3 +1,7 @@
+/**
+ * `flo store repair`: plans and applies the repair of a damaged file store, saying what is
+ * kept and what is dropped.
+ */
 import { UsageError } from '../cli/args.js';
 import { storeUrl } from '../cli/cluster-context.js';
 import type { CommandContext } from '../cli/registry.js';

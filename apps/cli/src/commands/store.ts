@@ -1,3 +1,7 @@
+/**
+ * `flo store check|repair`: checks a store and, for a file store, repairs a damaged log
+ * (store-repair.ts).
+ */
 import { UsageError } from '../cli/args.js';
 import { remoteStoreOptions, requestTimeoutOption, secondsOption, storeUrl, stringOption } from '../cli/cluster-context.js';
 import { waitingNotice } from '../cli/waiting.js';

@@ -1,3 +1,7 @@
+/**
+ * Deployfile tasks: `flo task[:args]` runs tasks of flotilla.config.ts on the selected hosts;
+ * `flo --list` lists them.
+ */
 import { extname, relative, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
 import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';

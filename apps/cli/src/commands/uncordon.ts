@@ -1,3 +1,6 @@
+/**
+ * `flo uncordon HOST`: makes a cordoned host schedulable again.
+ */
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, openCluster } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';

@@ -1,3 +1,6 @@
+/**
+ * Progress of a group run on stderr (a status line rewritten in place on a TTY).
+ */
 import type { Colors } from './colors.js';
 
 /**

@@ -1,3 +1,7 @@
+/**
+ * The per-host summary after a group run: ok, failed, unreachable and skipped hosts, as text
+ * or JSON.
+ */
 import type { GroupResult } from '@flotilla/deploy';
 import type { Colors } from './colors.js';
 import { formatTable } from './table.js';

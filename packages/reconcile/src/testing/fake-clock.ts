@@ -1,3 +1,7 @@
+/**
+ * A fake Clock for tests: time moves only when the test advances it (client-go's fake clock),
+ * and `settle` lets pending promises run.
+ */
 import type { Clock, Timer } from '../clock.js';
 
 interface Scheduled {

@@ -1,3 +1,7 @@
+/**
+ * An in-memory WatchableStore with compare-and-set: list with a revision, watch from a
+ * revision, progress and expired events — the reference store for tests.
+ */
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { checkNonNegative, checkPositiveInteger, ConflictError, NotFoundError } from '../errors.js';
 import type {

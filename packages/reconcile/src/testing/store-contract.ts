@@ -1,3 +1,7 @@
+/**
+ * The contract every WatchableStore keeps, as a reusable test suite (`checkStoreContract`):
+ * run it against your store.
+ */
 import { deepEqual } from '../diff.js';
 import type { CompareAndSetStore, ObjectEvent, WatchableStore, WatchEvent } from '../store.js';
 
