@@ -97,7 +97,7 @@ ctr_halt() {
     sp=$(cat "$d/supervisor.pid" 2>/dev/null)
     if [ -n "$sp" ] && kill -TERM "$sp" 2>/dev/null; then
       i=0
-      while kill -0 "$sp" 2>/dev/null && [ $i -lt $((g * 10 + 5)) ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done
+      while kill -0 "$sp" 2>/dev/null && [ $i -lt $((g * 20)) ]; do sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); done
       if kill -0 "$sp" 2>/dev/null; then
         $rt --root "$root" kill "$name" KILL >/dev/null 2>&1
         kill -KILL "$sp" $(cat "$d/pid" 2>/dev/null) 2>/dev/null
