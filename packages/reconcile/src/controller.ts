@@ -165,6 +165,8 @@ export class Controller {
           ...(m.queueAdd && { add: (key: string) => m.queueAdd?.(name, key) }),
           ...(m.queueRetry && { retry: (key: string) => m.queueRetry?.(name, key) }),
           ...(m.queueDepth && { depth: (depth: number) => m.queueDepth?.(name, depth) }),
+          ...(m.queueGet && { get: (key: string) => m.queueGet?.(name, key) }),
+          ...(m.queueDone && { done: (key: string) => m.queueDone?.(name, key) }),
         },
       }),
     });
@@ -227,6 +229,7 @@ export class Controller {
       signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     for (const entry of this.#watches) this.#startWatch(entry);
+    this.#metrics?.workers?.(this.name, this.#concurrency);
     const workers: Promise<void>[] = [];
     for (let i = 0; i < this.#concurrency; i++) workers.push(this.#worker());
     await stopped;

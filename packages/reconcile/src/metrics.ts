@@ -15,10 +15,16 @@ export interface ControllerMetrics {
   queueAdd?(controller: string, key: string): void;
   /** A delayed or rate-limited re-add. */
   queueRetry?(controller: string, key: string): void;
+  /** A worker took `key` from the queue (its wait since the add ends; its processing starts). */
+  queueGet?(controller: string, key: string): void;
+  /** A worker finished with `key` (its processing ends). */
+  queueDone?(controller: string, key: string): void;
   /** One reconcile finished, with its duration on the controller's clock. */
   reconcileDuration?(controller: string, key: string, durationMs: number, outcome: ReconcileOutcome): void;
   /** A reconcile threw (including `TerminalError`). */
   reconcileError?(controller: string, key: string, error: unknown): void;
+  /** The controller started with this many workers (its `concurrency`). */
+  workers?(controller: string, workers: number): void;
   /** A source dropped its watch and is listing again. */
   watchRestart?(controller: string, source: string, reason: WatchRestartReason): void;
 }

@@ -21,6 +21,10 @@ export interface WorkQueueMetrics<TKey> {
   retry?(key: TKey): void;
   /** The number of keys waiting to be taken changed. */
   depth?(depth: number): void;
+  /** A worker took `key` (by `get`, `tryGet` or `getBatch`): it waited since its `add`. */
+  get?(key: TKey): void;
+  /** A worker finished with `key` (`done`). */
+  done?(key: TKey): void;
 }
 
 /** Options of {@link WorkQueue}; every one has a default. */
@@ -325,6 +329,7 @@ export class WorkQueue<TKey> {
     if (!state?.processing) return;
     state.processing = false;
     this.#processing--;
+    this.#metrics?.done?.(key);
     if (state.redirty !== NONE) {
       const lane = state.redirty;
       state.redirty = NONE;
@@ -432,6 +437,7 @@ export class WorkQueue<TKey> {
       state.lane = NONE;
       state.processing = true;
       this.#processing++;
+      this.#metrics?.get?.(state.key);
       resolve({ key: state.key, shutdown: false });
       return;
     }
@@ -459,6 +465,7 @@ export class WorkQueue<TKey> {
     this.#queued--;
     this.#processing++;
     this.#metrics?.depth?.(this.#queued);
+    this.#metrics?.get?.(state.key);
     return state.key;
   }
 
