@@ -114,6 +114,7 @@ export class LeaderElector {
   #observed: LeaseRecord | undefined;
   #observedRevision = 0;
   #observedTime = 0;
+  #lastContact: number | undefined;
   #reportedLeader: string | undefined;
   #leading = false;
   #fencingToken: number | undefined;
@@ -164,6 +165,15 @@ export class LeaderElector {
   /** True while this replica leads (between `onStartedLeading` and `onStoppedLeading`). */
   isLeader(): boolean {
     return this.#leading;
+  }
+
+  /**
+   * When (clock ms) the store last answered an attempt to acquire or renew the lease, whatever
+   * the answer; `undefined` before the first. A standby that heard from the store within a
+   * lease duration is a healthy standby (readiness).
+   */
+  lastStoreContact(): number | undefined {
+    return this.#lastContact;
   }
 
   /** The last observed holder (`''` when released, `undefined` before the first read). */
@@ -269,6 +279,7 @@ export class LeaderElector {
         // Fast path: renew what we wrote last.
         const record = desired(o.acquireTime, o.leaderTransitions);
         const r = await this.#withTimeout(this.#store.compareAndSet(this.#key, record, this.#observedRevision), timeoutMs);
+        if (r !== undefined) this.#lastContact = this.#clock.now();
         if (r?.succeeded === true) {
           this.#setObserved(record, r.revision, now);
           if (!wasLeader) this.#fencingToken = r.revision;
@@ -281,6 +292,7 @@ export class LeaderElector {
         'timeout',
       );
       if (entry === 'timeout') return false;
+      this.#lastContact = this.#clock.now();
       if (entry === undefined) {
         const record = desired(now, 0);
         const r = await this.#withTimeout(this.#store.compareAndSet(this.#key, record, 0), timeoutMs - (this.#clock.now() - now));

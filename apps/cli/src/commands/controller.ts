@@ -7,6 +7,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { clusterOptions, listOption, openCluster, secondsOption, stringOption } from '../cli/cluster-context.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
+import type { ClusterSession } from '../cli/cluster-context.js';
+import type { ControllerMetrics, LeaderElector } from '@flotilla/reconcile';
 
 /**
  * `--identity` names an ssh key file in every command. `flo controller --identity ID` used to
@@ -24,7 +26,7 @@ function deprecatedLeaderIdentity(ctx: CommandContext): string | undefined {
 }
 
 export const command: CommandModule = {
-  usage: 'controller [--leader-identity ID] [--store URL] [--ssh-config FILE] [--identity KEY_FILE]',
+  usage: 'controller [--leader-identity ID] [--metrics-listen HOST:PORT] [--store URL] [--ssh-config FILE] [--identity KEY_FILE]',
   description:
     'Runs the reconcile loop continuously: keeps replica sets at their replicas, heals instances, reschedules off hosts that stop answering, renders services. Several can run against one store; one leads (leader lease), the others wait. Stops on SIGINT/SIGTERM (releasing the lease); instances keep running.',
   deployOptions: false,
@@ -32,6 +34,7 @@ export const command: CommandModule = {
     { name: 'leader-identity', type: 'string', value: 'ID', description: 'this controller\'s name in the leader election (default hostname-pid; was --identity ID)' },
     { name: 'probe-interval', type: 'string', value: 'SECONDS', description: 'how often hosts are probed and instances observed (default 2)' },
     { name: 'host-grace', type: 'string', value: 'SECONDS', description: 'how long a host may not answer before it is NotReady (default 10)' },
+    { name: 'metrics-listen', type: 'string', value: 'HOST:PORT', description: 'serve /metrics (Prometheus), /healthz and /readyz here' },
     ...clusterOptions,
   ],
   async run(ctx) {
@@ -42,24 +45,79 @@ export const command: CommandModule = {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     const identity = stringOption(ctx, 'leader-identity') ?? leader ?? `${hostname()}-${process.pid}`;
+    const metricsListen = stringOption(ctx, 'metrics-listen');
+    let metricsServer: { close(): Promise<void> } | undefined;
     try {
+      const observed = metricsListen !== undefined ? await startControllerMetrics(ctx, s, metricsListen, abort.signal) : undefined;
+      metricsServer = observed?.server;
       const controllers = new s.cluster.ClusterControllers({
         store: s.store,
         runtime: s.runtime(),
         hostProbeIntervalMs: secondsOption(ctx, 'probe-interval', 2000),
         hostGracePeriodMs: secondsOption(ctx, 'host-grace', 10_000),
+        ...(observed ? { metrics: observed.metrics } : {}),
       });
       ctx.stderr.write(`flo controller ${identity}: waiting for the leader lease\n`);
       await controllers.runWithLeaderElection({
         identity,
         signal: abort.signal,
         onLeading: (leading) => void ctx.stderr.write(`flo controller ${identity}: ${leading ? 'leading' : 'stopped leading'}\n`),
+        ...(observed ? { onElector: observed.onElector } : {}),
       });
       return 0;
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      abort.abort();
+      await metricsServer?.close();
       await s.close();
     }
   },
 };
+
+/**
+ * `--metrics-listen`: controller-runtime's metrics of the four controllers, the store's
+ * instances by phase and hosts by readiness, and readiness = holds the lease, or is a standby
+ * that heard from the store within a lease duration. prom-client loads only here.
+ */
+async function startControllerMetrics(
+  ctx: CommandContext,
+  s: ClusterSession,
+  listen: string,
+  signal: AbortSignal,
+): Promise<{ server: { close(): Promise<void> }; metrics: ControllerMetrics; onElector: (e: LeaderElector) => void }> {
+  const [{ Registry, collectDefaultMetrics }, { prometheusControllerMetrics }, { startMetricsServer }, { clusterMetrics }, { systemClock }] = await Promise.all([
+    import('prom-client'),
+    import('@flotilla/reconcile/prometheus'),
+    import('../observability/http.js'),
+    import('../observability/cluster-metrics.js'),
+    import('@flotilla/reconcile'),
+  ]);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = prometheusControllerMetrics({ registry });
+  const cluster = clusterMetrics(registry, { hosts: s.store.hosts, instances: s.store.instances }, signal);
+  let elector: LeaderElector | undefined;
+  const leaseMs = 15_000;
+  const server = await startMetricsServer({
+    listen,
+    flag: '--metrics-listen',
+    registry,
+    ready: [
+      {
+        name: 'leader-election',
+        check: () => {
+          if (elector === undefined) return 'not started';
+          if (elector.isLeader()) return undefined;
+          const contact = elector.lastStoreContact();
+          if (contact === undefined) return 'has not reached the store yet';
+          const ago = systemClock.now() - contact;
+          return ago <= leaseMs ? undefined : `standby has not reached the store for ${Math.round(ago / 1000)} s`;
+        },
+      },
+      { name: 'store-watch', check: () => (cluster.synced() ? undefined : 'hosts and instances not listed yet') },
+    ],
+  });
+  ctx.stderr.write(`flo controller: metrics on ${server.url}/metrics (also /healthz, /readyz)\n`);
+  return { server, metrics, onElector: (e) => (elector = e) };
+}

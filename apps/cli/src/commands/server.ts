@@ -126,7 +126,7 @@ export const command: CommandModule = {
       ...(int(ctx, 'tick-ms', 1) !== undefined ? { tickMs: int(ctx, 'tick-ms', 1)! } : {}),
       log: (line: string) => void ctx.stderr.write(`flo server: ${line}\n`),
     };
-    const { startKvServer } = await import('@flotilla/raft/server');
+    const [{ startKvServer }, { kvServerMetrics }] = await Promise.all([import('@flotilla/raft/server'), import('@flotilla/raft/prometheus')]);
     const listen = hostPort(str(ctx, 'listen') ?? '127.0.0.1:2479', 'listen');
     const servers: { close(): Promise<void>; stopped: Promise<{ reason: string; error?: unknown }> }[] = [];
     if (dev !== undefined) {
@@ -136,7 +136,7 @@ export const command: CommandModule = {
       const peers = new Map(Array.from({ length: dev }, (_, i) => [i + 1, shiftPort(listen, 2 * i + 1)] as const));
       for (let i = 0; i < dev; i++) {
         servers.push(
-          await startKvServer({ ...common, id: i + 1, listen: shiftPort(listen, 2 * i), peerListen: peers.get(i + 1)!, peers, data: path.join(path.resolve(ctx.cwd, data), `m${i + 1}`), ...(restore ? { restore } : {}) }),
+          await startKvServer({ ...common, metrics: kvServerMetrics(), id: i + 1, listen: shiftPort(listen, 2 * i), peerListen: peers.get(i + 1)!, peers, data: path.join(path.resolve(ctx.cwd, data), `m${i + 1}`), ...(restore ? { restore } : {}) }),
         );
       }
       const urls = Array.from({ length: dev }, (_, i) => `${cert ? 'https' : 'http'}://${shiftPort(listen, 2 * i)}`).join(',');
@@ -156,6 +156,7 @@ export const command: CommandModule = {
       servers.push(
         await startKvServer({
           ...common,
+          metrics: kvServerMetrics(),
           id: Number(idText),
           listen,
           peerListen: hostPort(str(ctx, 'peer-listen') ?? '127.0.0.1:2480', 'peer-listen'),

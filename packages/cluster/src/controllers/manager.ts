@@ -16,7 +16,7 @@
  *   and are rendered to its `render` hosts whenever they change.
  */
 import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
-import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type Logger } from '@flotilla/reconcile';
+import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
 import type { ClusterEvent, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput } from '../manifest/types.js';
@@ -52,6 +52,8 @@ export interface ClusterControllersOptions {
   maxEvents?: number;
   /** @default silent */
   logger?: Logger;
+  /** Metric hooks of every controller (e.g. `prometheusControllerMetrics()` of `@flotilla/reconcile/prometheus`). @default none */
+  metrics?: ControllerMetrics;
 }
 
 const ALL_SERVICES = '*';
@@ -103,6 +105,7 @@ export class ClusterControllers {
   readonly #concurrency: number;
   readonly #maxEvents: number;
   readonly #logger: Logger | undefined;
+  readonly #metrics: ControllerMetrics | undefined;
   /** When each host last answered (clock ms); set at first sight so a new controller gives every host its full grace. */
   readonly #lastSeen = new Map<string, number>();
   readonly #health = new Map<string, HealthMemo>();
@@ -123,6 +126,7 @@ export class ClusterControllers {
     this.#concurrency = positive('concurrency', options.concurrency ?? 4);
     this.#maxEvents = positive('maxEvents', options.maxEvents ?? 500);
     this.#logger = options.logger;
+    this.#metrics = options.metrics;
   }
 
   #now(): string {
@@ -630,7 +634,12 @@ export class ClusterControllers {
 
   /** Builds the four controllers (not started). */
   controllers(): Controller[] {
-    const opts = { clock: this.clock, concurrency: this.#concurrency, ...(this.#logger ? { logger: this.#logger } : {}) };
+    const opts = {
+      clock: this.clock,
+      concurrency: this.#concurrency,
+      ...(this.#logger ? { logger: this.#logger } : {}),
+      ...(this.#metrics ? { metrics: this.#metrics } : {}),
+    };
     const byName = <T extends { metadata: { name: string } }>(o: T): string => o.metadata.name;
     const { store } = this;
     return [
@@ -673,6 +682,8 @@ export class ClusterControllers {
     renewDeadlineMs?: number;
     retryPeriodMs?: number;
     onLeading?: (leading: boolean) => void;
+    /** Receives the elector before it runs (readiness: `isLeader()`, `lastStoreContact()`). */
+    onElector?: (elector: LeaderElector) => void;
   }): Promise<void> {
     const elector = new LeaderElector({
       store: this.store.leases,
@@ -688,6 +699,7 @@ export class ClusterControllers {
       },
       onStoppedLeading: () => options.onLeading?.(false),
     });
+    options.onElector?.(elector);
     await elector.run(options.signal);
   }
 

@@ -88,6 +88,16 @@ export class KvStateMachine {
   readonly #watchers = new Set<Watcher>();
   /** Events of the command being applied. */
   #pending: WatchEvent[] = [];
+  #puts = 0;
+  #deletes = 0;
+
+  /**
+   * Keys written and deleted by the commands this instance applied (since it was created;
+   * a restore does not count), as etcd's `mvcc_put_total` and `mvcc_delete_total`.
+   */
+  get applied(): { readonly puts: number; readonly deletes: number } {
+    return { puts: this.#puts, deletes: this.#deletes };
+  }
 
   /** The current store revision (the last write's revision; 1 for an empty store). */
   get revision(): number {
@@ -284,6 +294,7 @@ export class KvStateMachine {
     };
     if (!cur) this.#sorted.splice(lowerBound(this.#sorted, key), 0, key);
     this.#kvs.set(key, kv);
+    this.#puts++;
     const event: WatchEvent = { type: 'put', key, value, createRevision: kv.createRevision, modRevision: rev, version: kv.version };
     this.#history.push(event);
     this.#pending.push(event);
@@ -294,6 +305,7 @@ export class KvStateMachine {
     if (!cur) return;
     if (cur.lease !== undefined) this.#leases.get(cur.lease)?.keys.delete(key);
     this.#kvs.delete(key);
+    this.#deletes++;
     this.#sorted.splice(lowerBound(this.#sorted, key), 1);
     const event: WatchEvent = { type: 'delete', key, value: '', createRevision: 0, modRevision: rev, version: 0 };
     this.#history.push(event);

@@ -21,6 +21,86 @@ export interface KvHttpOptions {
   readonly maxBodyBytes?: number;
   /** Client TLS options used when forwarding to the leader over https. */
   readonly forwardCa?: string | Buffer;
+  /**
+   * Answers `GET /metrics` (prom-client's `Registry` fits; see `@flotilla/raft/prometheus`).
+   * Without it `/metrics` is 404. @default none
+   */
+  readonly metrics?: MetricsSource;
+  /** How long `/readyz` waits for its linearizable read. @default 2000 */
+  readonly readyTimeoutMs?: number;
+}
+
+/** What `GET /metrics` serves: a text in some exposition format, and its content type. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+/**
+ * `/readyz`: the member knows a leader, and a linearizable read (ReadIndex) completes, i.e.
+ * this member has applied everything committed before the check. As Kubernetes components
+ * answer: 200 `ok`, or 503 listing each check (`[+]name ok`, `[-]name failed: reason`);
+ * `?verbose` lists them on success too.
+ */
+async function readiness(backend: KvBackend, timeoutMs: number, verbose: boolean): Promise<{ status: number; body: string }> {
+  const checks: [string, string | undefined][] = [];
+  const st = backend.status();
+  checks.push(['leader', st.leader === 0 ? 'no leader is known' : undefined]);
+  let reason: string | undefined;
+  if (st.leader === 0) reason = 'skipped: no leader';
+  else {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        backend.readIndex(),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not applied up to the commit index within ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+    } catch (e) {
+      reason = e instanceof Error ? e.message : String(e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  checks.push(['linearizable_read', reason]);
+  const failed = checks.some(([, r]) => r !== undefined);
+  if (!failed && !verbose) return { status: 200, body: 'ok\n' };
+  const lines = checks.map(([n, r]) => (r === undefined ? `[+]${n} ok` : `[-]${n} failed: ${r}`));
+  lines.push(failed ? 'readyz check failed' : 'readyz check passed');
+  return { status: failed ? 503 : 200, body: lines.join('\n') + '\n' };
+}
+
+function sendText(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * `/healthz`, `/livez`, `/readyz` and `/metrics`: open to anyone who reaches the client port, as
+ * etcd serves them (they show counts and states, never keys or values). Returns false for any
+ * other path.
+ */
+function observability(backend: KvBackend, options: KvHttpOptions, req: http.IncomingMessage, res: http.ServerResponse, path: string, query: URLSearchParams): boolean {
+  if (path !== '/healthz' && path !== '/livez' && path !== '/readyz' && path !== '/metrics') return false;
+  req.resume();
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    sendText(req, res, 405, `${req.method ?? ''} is not allowed on ${path}\n`);
+    return true;
+  }
+  switch (path) {
+    case '/healthz':
+    case '/livez':
+      sendText(req, res, 200, 'ok\n');
+      break;
+    case '/readyz':
+      void readiness(backend, options.readyTimeoutMs ?? 2000, query.has('verbose')).then((r) => sendText(req, res, r.status, r.body));
+      break;
+    default: {
+      const m = options.metrics;
+      if (m === undefined) sendText(req, res, 404, 'metrics are not enabled on this member\n');
+      else m.metrics().then((text) => sendText(req, res, 200, text, m.contentType), (e: unknown) => sendText(req, res, 500, `collecting metrics failed: ${e instanceof Error ? e.message : String(e)}\n`));
+    }
+  }
+  return true;
 }
 
 /** HTTP status of each error code. 4xx only for codes that guarantee the request had no effect. */
@@ -431,6 +511,7 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
       query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
       forwarded: req.headers[FORWARDED] !== undefined,
     };
+    if (observability(backend, options, req, res, ctx.path, ctx.query)) return;
     if (!authorized(req)) {
       req.resume();
       sendError(res, new KvError('unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)'));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { KvError, isKvError } from '../kv/errors.js';
 import { KvClient } from '../client/kv-client.js';
-import { createKvRequestListener } from './http-api.js';
+import { createKvRequestListener, type MetricsSource } from './http-api.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { RaftKvNode } from './raft-kv-node.js';
 import { ServerState } from './server-state.js';
@@ -65,6 +65,20 @@ export interface KvServerOptions {
   readonly progressIntervalMs?: number;
   /** Diagnostics, one line each (never secrets). */
   readonly log?: (line: string) => void;
+  /**
+   * Metrics of this member, served at `GET /metrics` on the client port (with `/healthz` and
+   * `/readyz`, which need nothing). `kvServerMetrics()` of `@flotilla/raft/prometheus` gives
+   * etcd's metric names. @default none (`/metrics` answers 404)
+   */
+  readonly metrics?: KvServerMetrics;
+}
+
+/** Observability hooks of a member; see `kvServerMetrics` in `@flotilla/raft/prometheus`. */
+export interface KvServerMetrics extends MetricsSource {
+  /** Called with the duration of each WAL fsync, in seconds. */
+  walFsync?(seconds: number): void;
+  /** Called once with the member's node, before it starts: read its status at scrape time, follow its `leader` events. */
+  attach?(node: RaftKvNode): void;
 }
 
 /** A running member. */
@@ -111,7 +125,11 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   // The data directory holds user values: 0700 whatever the umask (an older, looser one is tightened).
   const onWarning = (m: string): void => log(`warning: ${m}`);
   ensurePrivateDir(options.data, onWarning);
-  const storage = await FileStorage.open(path.join(options.data, 'raft'), { onWarning });
+  const metrics = options.metrics;
+  const storage = await FileStorage.open(path.join(options.data, 'raft'), {
+    onWarning,
+    ...(metrics?.walFsync ? { onWalFsync: (s: number) => metrics.walFsync?.(s) } : {}),
+  });
   let initialPeers = new Map<number, string>();
   let joining = false;
   try {
@@ -154,7 +172,9 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     log,
   });
+  metrics?.attach?.(node);
   const listener = createKvRequestListener(node, {
+    ...(metrics ? { metrics } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.progressIntervalMs !== undefined ? { progressIntervalMs: options.progressIntervalMs } : {}),
     ...(options.tls?.ca ? { forwardCa: options.tls.ca } : {}),

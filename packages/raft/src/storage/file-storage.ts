@@ -29,6 +29,8 @@ export interface FileStorageOptions {
    * 0700/0600, a stale LOCK taken over. @default `process.emitWarning`
    */
   onWarning?: (message: string) => void;
+  /** Called with the duration of each WAL fsync, in seconds (etcd's `disk_wal_fsync_duration_seconds`). @default none */
+  onWalFsync?: (seconds: number) => void;
 }
 
 const REC_ENTRY = 1;
@@ -75,6 +77,7 @@ export class FileStorage implements NodeStorage {
   private readonly snapDir: string;
   private readonly segmentBytes: number;
   private readonly doSync: boolean;
+  private readonly onWalFsync: ((seconds: number) => void) | undefined;
   private readonly warn: (message: string) => void;
   private segments: { seq: number; firstIndex: number; name: string }[];
   private current: FileHandle | undefined;
@@ -102,6 +105,7 @@ export class FileStorage implements NodeStorage {
     this.currentSize = currentSize;
     this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.doSync = opts.fsync ?? true;
+    this.onWalFsync = opts.onWalFsync;
     this.warn = warner(opts);
     this.isNew = isNew;
   }
@@ -338,7 +342,11 @@ export class FileStorage implements NodeStorage {
       off += bytesWritten;
     }
     this.currentSize += buf.length;
-    if (this.doSync) await fh.datasync();
+    if (this.doSync) {
+      const start = this.onWalFsync ? performance.now() : 0;
+      await fh.datasync();
+      this.onWalFsync?.((performance.now() - start) / 1000);
+    }
   }
 
   /**

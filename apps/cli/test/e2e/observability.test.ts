@@ -1,0 +1,125 @@
+// /metrics, /healthz and /readyz of real `flo server` and `flo controller` processes, read
+// with a Prometheus text parser; values must move with what the processes do.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { writeSampleArtifact } from '@flotilla/cluster';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appYaml, makeFlo, until, write } from './cluster-harness.js';
+import { floCommand, freePorts, runFlo } from './kv-harness.js';
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const c of children) {
+    if (c.exitCode === null && c.pid !== undefined) {
+      const exited = new Promise((r) => c.once('exit', r));
+      process.kill(c.pid, 'SIGTERM');
+      await exited;
+    }
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Scrape {
+  contentType: string;
+  text: string;
+  /** The value of the series of `name` whose labels include `labels`. */
+  value(name: string, labels?: Record<string, string>): number | undefined;
+  type(name: string): string | undefined;
+}
+
+async function scrape(base: string): Promise<Scrape> {
+  const res = await fetch(`${base}/metrics`);
+  expect(res.status).toBe(200);
+  const text = await res.text();
+  const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+  return {
+    contentType: res.headers.get('content-type') ?? '',
+    text,
+    value(name, labels = {}) {
+      const m = families.get(name)?.metrics.find((s) => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v));
+      return m?.value === undefined ? undefined : Number(m.value);
+    },
+    type: (name) => families.get(name)?.type,
+  };
+}
+
+async function status(url: string): Promise<number> {
+  try {
+    return (await fetch(url)).status;
+  } catch {
+    return 0;
+  }
+}
+
+describe('flo server: /metrics, /healthz, /readyz on the client port', () => {
+  it('is ready once it leads; counts the puts made through flo kv', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flo-obs-server-'));
+    dirs.push(dir);
+    const [client, peer] = await freePorts(2);
+    const base = `http://127.0.0.1:${client}`;
+    const server = spawn(process.execPath, [...floCommand(), 'server', '--id', '1', '--listen', `127.0.0.1:${client}`, '--peer-listen', `127.0.0.1:${peer}`, '--peers', `1=127.0.0.1:${peer}`, '--data', path.join(dir, 'data'), '--tick-ms', '20'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(server);
+    await until('flo server ready', async () => (await status(`${base}/readyz`)) === 200);
+    expect(await status(`${base}/healthz`)).toBe(200);
+    const before = await scrape(base);
+    expect(before.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(before.value('flotilla_server_has_leader')).toBe(1);
+    expect(before.value('flotilla_server_is_leader')).toBe(1);
+    expect(before.value('flotilla_server_leader_changes_seen_total')).toBe(1);
+    expect(before.type('flotilla_disk_wal_fsync_duration_seconds')).toBe('HISTOGRAM');
+    for (let i = 0; i < 3; i++) {
+      const r = await runFlo(['kv', 'put', `k${i}`, `v${i}`, '--endpoints', base]);
+      expect(r.code).toBe(0);
+    }
+    const after = await scrape(base);
+    expect(after.value('flotilla_mvcc_put_total')! - before.value('flotilla_mvcc_put_total')!).toBe(3);
+    expect(after.value('flotilla_server_proposals_committed_total')! - before.value('flotilla_server_proposals_committed_total')!).toBeGreaterThanOrEqual(3);
+    expect(after.text).toMatch(/^flotilla_disk_wal_fsync_duration_seconds_count [1-9]\d*$/m);
+  });
+});
+
+const hostsYaml = (dir: string): string =>
+  ['o1', 'o2']
+    .map((h) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${h}}\nspec: {local: {dir: ${path.join(dir, 'hosts', h)}}, capacity: {cpu: 2, memory: 2Gi}}\n---\n`)
+    .join('');
+
+describe('flo controller --metrics-listen', () => {
+  it('counts reconciles by controller and result, and instances by phase, as the cluster changes', async () => {
+    const flo = makeFlo();
+    dirs.push(flo.dir);
+    await writeSampleArtifact(flo.dir);
+    write(flo.dir, 'app.yaml', hostsYaml(flo.dir) + appYaml({ replicas: 2, artifact: './sample-app.tar.gz' }));
+    flo.run(['apply', '-f', 'app.yaml', '--wait']);
+    const [port] = await freePorts(1);
+    const base = `http://127.0.0.1:${port}`;
+    const controller = flo.startController(['--metrics-listen', `127.0.0.1:${port}`]);
+    children.push(controller);
+    await until('controller ready (holds the lease, store listed)', async () => (await status(`${base}/readyz`)) === 200);
+    expect(await status(`${base}/healthz`)).toBe(200);
+    const first = await until('hosts probed', async () => {
+      const s = await scrape(base);
+      return s.value('flotilla_hosts', { ready: 'true' }) === 2 ? s : undefined;
+    });
+    expect(first.value('flotilla_instances', { phase: 'Running' })).toBe(2);
+    expect(first.value('flotilla_hosts', { ready: 'false' })).toBe(0);
+    expect(first.type('controller_runtime_reconcile_total')).toBe('COUNTER');
+    expect(first.value('controller_runtime_max_concurrent_reconciles', { controller: 'replicasets' })).toBe(4);
+    const rsBefore = first.value('controller_runtime_reconcile_total', { controller: 'replicasets', result: 'success' })!;
+    expect(first.value('workqueue_adds_total', { name: 'instances' })).toBeGreaterThanOrEqual(2);
+
+    flo.run(['scale', 'replicaset/web', '--replicas', '3']);
+    const scaled = await until('the third instance running and counted', async () => {
+      const s = await scrape(base);
+      return s.value('flotilla_instances', { phase: 'Running' }) === 3 ? s : undefined;
+    });
+    expect(scaled.value('controller_runtime_reconcile_total', { controller: 'replicasets', result: 'success' })).toBeGreaterThan(rsBefore);
+    expect(scaled.text).toMatch(/^controller_runtime_reconcile_time_seconds_count\{controller="replicasets"\} [1-9]\d*$/m);
+    expect(scaled.text).toMatch(/^workqueue_queue_duration_seconds_bucket\{le="\+Inf",name="replicasets"\} [1-9]\d*$/m);
+    await flo.stopController();
+    flo.run(['delete', 'replicaset/web']);
+  });
+});
