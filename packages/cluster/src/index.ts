@@ -67,6 +67,8 @@ export { validateManifest, formatPath, imageReferenceProblem, IMAGE_TRANSPORTS }
 export type { Path, PathIssue } from './manifest/validate.js';
 export { parseManifests, loadManifests, manifestSource, issueAt } from './manifest/parse.js';
 export type { ParseManifestsOptions, ParsedManifests, ManifestSource } from './manifest/parse.js';
+export { manifestJsonSchema, manifestSchemaText, MANIFEST_SCHEMA_ID, QUANTITY_PATTERN } from './manifest/schema.js';
+export type { JsonSchema } from './manifest/schema.js';
 export { storeImage, openStoredImage, imageStoreDir, storedSignaturePath, isImageRef, imageText, imageDigestOf } from './images.js';
 export type { StoredImage, StoreImageOptions, StoredImageHandle } from './images.js';
 export { manifestOf } from './manifest/export.js';

@@ -4,6 +4,7 @@
  */
 import { parseSelector, selectorFromLabelSelector, validateLabelKey, validateLabelValue } from '@flotilla/labels';
 import { cpuCores, memoryBytes, quantityProblem } from './quantity.js';
+import { DEFINITIONS, DOCUMENT, ENUMS, HOST_SPEC, REPLICASET_SPEC, SERVICE_SPEC, TEMPLATE_SPEC, fieldsAt } from './model.js';
 import { API_VERSION } from './types.js';
 
 /** A path into a document: keys and array indices. */
@@ -205,7 +206,7 @@ function selectorField(
     if (!labels) return undefined;
     return (l) => Object.entries(labels).every(([k, val]) => l[k] === val);
   }
-  unknownFields(out, path, m, ['matchLabels', 'matchExpressions']);
+  unknownFields(out, path, m, fieldsAt(DEFINITIONS.labelSelector));
   const before = out.list.length;
   if (m.matchLabels !== undefined) labelMap(out, [...path, 'matchLabels'], m.matchLabels);
   if (m.matchExpressions !== undefined) {
@@ -215,9 +216,9 @@ function selectorField(
         const p = [...path, 'matchExpressions', i];
         const ex = expectObj(out, p, e, true);
         if (!ex) return;
-        unknownFields(out, p, ex, ['key', 'operator', 'values']);
+        unknownFields(out, p, ex, fieldsAt(DEFINITIONS.labelSelector, 'matchExpressions'));
         expectString(out, [...p, 'key'], ex.key, true);
-        expectEnum(out, [...p, 'operator'], ex.operator, ['In', 'NotIn', 'Exists', 'DoesNotExist']);
+        expectEnum(out, [...p, 'operator'], ex.operator, ENUMS.selectorOperator);
         if (ex.operator === undefined) out.add([...p, 'operator'], 'is required');
         expectStringList(out, [...p, 'values'], ex.values, false);
       });
@@ -240,7 +241,7 @@ function nodeSelectorField(out: Issues, path: Path, v: unknown): void {
     labelMap(out, path, m);
     return;
   }
-  unknownFields(out, path, m, ['matchLabels', 'matchExpressions']);
+  unknownFields(out, path, m, fieldsAt(DEFINITIONS.nodeSelector));
   if (m.matchLabels !== undefined) labelMap(out, [...path, 'matchLabels'], m.matchLabels);
   if (m.matchExpressions === undefined) return;
   if (!Array.isArray(m.matchExpressions)) {
@@ -251,11 +252,11 @@ function nodeSelectorField(out: Issues, path: Path, v: unknown): void {
     const p = [...path, 'matchExpressions', i];
     const ex = expectObj(out, p, e, true);
     if (!ex) return;
-    unknownFields(out, p, ex, ['key', 'operator', 'values']);
+    unknownFields(out, p, ex, fieldsAt(DEFINITIONS.nodeSelector, 'matchExpressions'));
     const key = expectString(out, [...p, 'key'], ex.key, true);
     if (key) for (const msg of validateLabelKey(key)) out.add([...p, 'key'], `invalid label key ${JSON.stringify(key)}: ${msg}`);
     if (ex.operator === undefined) out.add([...p, 'operator'], 'is required');
-    expectEnum(out, [...p, 'operator'], ex.operator, ['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']);
+    expectEnum(out, [...p, 'operator'], ex.operator, ENUMS.nodeSelectorOperator);
     const values = expectStringList(out, [...p, 'values'], ex.values, false) ?? [];
     switch (ex.operator) {
       case 'In':
@@ -294,7 +295,7 @@ function quantities(out: Issues, path: Path, v: unknown): void {
 function metadata(out: Issues, v: unknown): Obj | undefined {
   const m = expectObj(out, ['metadata'], v, true);
   if (!m) return undefined;
-  unknownFields(out, ['metadata'], m, ['name', 'labels', 'annotations']);
+  unknownFields(out, ['metadata'], m, fieldsAt(DEFINITIONS.metadata));
   const name = expectString(out, ['metadata', 'name'], m.name, true);
   if (name !== undefined && name !== '' && (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)))
     out.add(
@@ -319,20 +320,20 @@ function taints(out: Issues, path: Path, v: unknown): void {
     const p = [...path, i];
     const m = expectObj(out, p, t, true);
     if (!m) return;
-    unknownFields(out, p, m, ['key', 'value', 'effect']);
+    unknownFields(out, p, m, fieldsAt(HOST_SPEC, 'taints'));
     const key = expectString(out, [...p, 'key'], m.key, true);
     if (key) for (const msg of validateLabelKey(key)) out.add([...p, 'key'], `invalid taint key ${JSON.stringify(key)}: ${msg}`);
     const value = expectString(out, [...p, 'value'], m.value);
     if (value !== undefined) for (const msg of validateLabelValue(value)) out.add([...p, 'value'], `invalid taint value: ${msg}`);
     if (m.effect === undefined) out.add([...p, 'effect'], 'is required');
-    expectEnum(out, [...p, 'effect'], m.effect, ['NoSchedule', 'NoExecute', 'PreferNoSchedule']);
+    expectEnum(out, [...p, 'effect'], m.effect, ENUMS.taintEffect);
   });
 }
 
 function validateHostSpec(out: Issues, v: unknown): void {
   const s = expectObj(out, ['spec'], v, true);
   if (!s) return;
-  unknownFields(out, ['spec'], s, ['address', 'user', 'port', 'identityFile', 'proxyJump', 'local', 'capacity', 'taints', 'unschedulable', 'containerRuntime']);
+  unknownFields(out, ['spec'], s, fieldsAt(HOST_SPEC));
   const hasAddress = s.address !== undefined && s.address !== null;
   const hasLocal = s.local !== undefined && s.local !== null;
   if (hasAddress === hasLocal) out.add(['spec'], hasAddress ? 'set either address or local, not both' : 'needs address (ssh) or local: {dir} (a directory on this machine)');
@@ -344,7 +345,7 @@ function validateHostSpec(out: Issues, v: unknown): void {
   if (hasLocal) {
     const l = expectObj(out, ['spec', 'local'], s.local);
     if (l) {
-      unknownFields(out, ['spec', 'local'], l, ['dir']);
+      unknownFields(out, ['spec', 'local'], l, fieldsAt(HOST_SPEC, 'local'));
       expectString(out, ['spec', 'local', 'dir'], l.dir, true);
     }
   }
@@ -371,11 +372,11 @@ function terms(out: Issues, path: Path, v: unknown, kind: 'antiAffinity' | 'spre
     const m = expectObj(out, p, t, true);
     if (!m) return;
     if (kind === 'antiAffinity') {
-      unknownFields(out, p, m, ['labelSelector', 'topologyKey']);
+      unknownFields(out, p, m, fieldsAt(TEMPLATE_SPEC, 'antiAffinity'));
       if (m.labelSelector === undefined) out.add([...p, 'labelSelector'], 'is required');
       else nodeSelectorField(out, [...p, 'labelSelector'], m.labelSelector);
     } else {
-      unknownFields(out, p, m, ['labelSelector', 'topologyKey', 'maxSkew']);
+      unknownFields(out, p, m, fieldsAt(TEMPLATE_SPEC, 'spread'));
       expectInt(out, [...p, 'maxSkew'], m.maxSkew, 1, Number.MAX_SAFE_INTEGER, true);
       if (m.labelSelector !== undefined) nodeSelectorField(out, [...p, 'labelSelector'], m.labelSelector);
     }
@@ -390,7 +391,7 @@ function limits(out: Issues, path: Path, v: unknown, requests: unknown, hasImage
   const l = expectObj(out, lp, v);
   if (!l) return;
   if (!hasImage) out.add(lp, 'applies to containers only (set image:); a process is not limited');
-  unknownFields(out, lp, l, ['cpu', 'memory']);
+  unknownFields(out, lp, l, fieldsAt(TEMPLATE_SPEC, 'limits'));
   const before = out.list.length;
   quantities(out, lp, Object.fromEntries(Object.entries(l).filter(([k]) => k === 'cpu' || k === 'memory')));
   if (out.list.length > before || !isObj(requests)) return;
@@ -408,24 +409,7 @@ function limits(out: Issues, path: Path, v: unknown, requests: unknown, hasImage
 function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
   const s = expectObj(out, path, v, true);
   if (!s) return;
-  unknownFields(out, path, s, [
-    'artifact',
-    'image',
-    'command',
-    'args',
-    'env',
-    'ports',
-    'resources',
-    'limits',
-    'readOnlyRootFilesystem',
-    'healthCheck',
-    'restartPolicy',
-    'terminationGracePeriodSeconds',
-    'nodeSelector',
-    'tolerations',
-    'antiAffinity',
-    'spread',
-  ]);
+  unknownFields(out, path, s, fieldsAt(TEMPLATE_SPEC));
   // artifact
   if (s.artifact !== undefined && s.artifact !== null) {
     if (typeof s.artifact === 'string') {
@@ -433,7 +417,7 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
     } else {
       const a = expectObj(out, [...path, 'artifact'], s.artifact);
       if (a) {
-        unknownFields(out, [...path, 'artifact'], a, ['url', 'sha256']);
+        unknownFields(out, [...path, 'artifact'], a, fieldsAt(TEMPLATE_SPEC, 'artifact'));
         const url = expectString(out, [...path, 'artifact', 'url'], a.url, true);
         if (url && !/^https?:\/\/[^/]+/.test(url)) out.add([...path, 'artifact', 'url'], `${JSON.stringify(url)} must be an http(s) URL`);
         const sha = expectString(out, [...path, 'artifact', 'sha256'], a.sha256, true);
@@ -451,7 +435,7 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
     } else {
       const i = expectObj(out, [...path, 'image'], s.image);
       if (i) {
-        unknownFields(out, [...path, 'image'], i, ['url', 'digest']);
+        unknownFields(out, [...path, 'image'], i, fieldsAt(TEMPLATE_SPEC, 'image'));
         const url = expectString(out, [...path, 'image', 'url'], i.url, true);
         if (url && !/^https?:\/\/[^/]+/.test(url)) out.add([...path, 'image', 'url'], `${JSON.stringify(url)} must be an http(s) URL`);
         const digest = expectString(out, [...path, 'image', 'digest'], i.digest, true);
@@ -486,7 +470,7 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
         const p = [...path, 'ports', i];
         const m = expectObj(out, p, pt, true);
         if (!m) return;
-        unknownFields(out, p, m, ['name']);
+        unknownFields(out, p, m, fieldsAt(TEMPLATE_SPEC, 'ports'));
         const name = expectString(out, [...p, 'name'], m.name, true);
         if (name === undefined || name === '') return;
         if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name))
@@ -504,14 +488,14 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
     const hp = [...path, 'healthCheck'];
     const h = expectObj(out, hp, s.healthCheck);
     if (h) {
-      unknownFields(out, hp, h, ['http', 'exec', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'initialDelaySeconds']);
+      unknownFields(out, hp, h, fieldsAt(TEMPLATE_SPEC, 'healthCheck'));
       const hasHttp = h.http !== undefined && h.http !== null;
       const hasExec = h.exec !== undefined && h.exec !== null;
       if (hasHttp === hasExec) out.add(hp, hasHttp ? 'set either http or exec, not both' : 'needs http: {path, port} or exec: [command...]');
       if (hasHttp) {
         const http = expectObj(out, [...hp, 'http'], h.http);
         if (http) {
-          unknownFields(out, [...hp, 'http'], http, ['path', 'port']);
+          unknownFields(out, [...hp, 'http'], http, fieldsAt(TEMPLATE_SPEC, 'healthCheck', 'http'));
           const hpath = expectString(out, [...hp, 'http', 'path'], http.path, true);
           if (hpath && !hpath.startsWith('/')) out.add([...hp, 'http', 'path'], 'must start with /');
           if (http.port === undefined) out.add([...hp, 'http', 'port'], 'is required');
@@ -527,7 +511,7 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
       expectInt(out, [...hp, 'initialDelaySeconds'], h.initialDelaySeconds, 0);
     }
   }
-  expectEnum(out, [...path, 'restartPolicy'], s.restartPolicy, ['Always', 'OnFailure', 'Never']);
+  expectEnum(out, [...path, 'restartPolicy'], s.restartPolicy, ENUMS.restartPolicy);
   expectInt(out, [...path, 'terminationGracePeriodSeconds'], s.terminationGracePeriodSeconds, 0);
   if (s.nodeSelector !== undefined && s.nodeSelector !== null) nodeSelectorField(out, [...path, 'nodeSelector'], s.nodeSelector);
   if (s.tolerations !== undefined && s.tolerations !== null) {
@@ -537,11 +521,11 @@ function validateTemplateSpec(out: Issues, path: Path, v: unknown): void {
         const p = [...path, 'tolerations', i];
         const m = expectObj(out, p, t, true);
         if (!m) return;
-        unknownFields(out, p, m, ['key', 'operator', 'value', 'effect']);
+        unknownFields(out, p, m, fieldsAt(TEMPLATE_SPEC, 'tolerations'));
         expectString(out, [...p, 'key'], m.key);
-        expectEnum(out, [...p, 'operator'], m.operator, ['Equal', 'Exists']);
+        expectEnum(out, [...p, 'operator'], m.operator, ENUMS.tolerationOperator);
         expectString(out, [...p, 'value'], m.value);
-        expectEnum(out, [...p, 'effect'], m.effect, ['NoSchedule', 'NoExecute', 'PreferNoSchedule']);
+        expectEnum(out, [...p, 'effect'], m.effect, ENUMS.taintEffect);
         if (m.operator === 'Exists' && m.value !== undefined) out.add([...p, 'value'], 'must be empty when operator is Exists');
       });
   }
@@ -561,14 +545,14 @@ function containerNameLength(out: Issues, doc: Obj): void {
 function validateReplicaSetSpec(out: Issues, v: unknown): void {
   const s = expectObj(out, ['spec'], v, true);
   if (!s) return;
-  unknownFields(out, ['spec'], s, ['replicas', 'selector', 'placement', 'updateStrategy', 'template']);
+  unknownFields(out, ['spec'], s, fieldsAt(REPLICASET_SPEC));
   expectInt(out, ['spec', 'replicas'], s.replicas, 0, Number.MAX_SAFE_INTEGER, true);
   const matches = selectorField(out, ['spec', 'selector'], s.selector, { plainMapAllowed: false, required: true });
-  expectEnum(out, ['spec', 'placement'], s.placement, ['binpack', 'spread', 'lowest-load']);
+  expectEnum(out, ['spec', 'placement'], s.placement, ENUMS.placement);
   if (s.updateStrategy !== undefined && s.updateStrategy !== null) {
     const u = expectObj(out, ['spec', 'updateStrategy'], s.updateStrategy);
     if (u) {
-      unknownFields(out, ['spec', 'updateStrategy'], u, ['maxUnavailable', 'maxSurge']);
+      unknownFields(out, ['spec', 'updateStrategy'], u, fieldsAt(REPLICASET_SPEC, 'updateStrategy'));
       const mu = intOrPercent(out, ['spec', 'updateStrategy', 'maxUnavailable'], u.maxUnavailable);
       const ms = intOrPercent(out, ['spec', 'updateStrategy', 'maxSurge'], u.maxSurge);
       const zero = (x: number | string | undefined): boolean => x === 0 || x === '0%';
@@ -577,11 +561,11 @@ function validateReplicaSetSpec(out: Issues, v: unknown): void {
   }
   const t = expectObj(out, ['spec', 'template'], s.template, true);
   if (!t) return;
-  unknownFields(out, ['spec', 'template'], t, ['metadata', 'spec']);
+  unknownFields(out, ['spec', 'template'], t, fieldsAt(REPLICASET_SPEC, 'template'));
   const tm = expectObj(out, ['spec', 'template', 'metadata'], t.metadata, true);
   let labels: Record<string, string> | undefined;
   if (tm) {
-    unknownFields(out, ['spec', 'template', 'metadata'], tm, ['labels']);
+    unknownFields(out, ['spec', 'template', 'metadata'], tm, fieldsAt(REPLICASET_SPEC, 'template', 'metadata'));
     if (tm.labels === undefined) out.add(['spec', 'template', 'metadata', 'labels'], 'is required');
     else labels = labelMap(out, ['spec', 'template', 'metadata', 'labels'], tm.labels);
   }
@@ -593,7 +577,7 @@ function validateReplicaSetSpec(out: Issues, v: unknown): void {
 function validateServiceSpec(out: Issues, v: unknown): void {
   const s = expectObj(out, ['spec'], v, true);
   if (!s) return;
-  unknownFields(out, ['spec'], s, ['selector', 'port', 'render']);
+  unknownFields(out, ['spec'], s, fieldsAt(SERVICE_SPEC));
   selectorField(out, ['spec', 'selector'], s.selector, { plainMapAllowed: true, required: true });
   if (s.port === undefined) out.add(['spec', 'port'], 'is required');
   else if (typeof s.port === 'string') {
@@ -602,7 +586,7 @@ function validateServiceSpec(out: Issues, v: unknown): void {
   if (s.render !== undefined && s.render !== null) {
     const r = expectObj(out, ['spec', 'render'], s.render);
     if (r) {
-      unknownFields(out, ['spec', 'render'], r, ['hosts', 'path']);
+      unknownFields(out, ['spec', 'render'], r, fieldsAt(SERVICE_SPEC, 'render'));
       const hosts = expectString(out, ['spec', 'render', 'hosts'], r.hosts, true);
       if (hosts !== undefined)
         try {
@@ -624,7 +608,7 @@ export function validateManifest(value: unknown): PathIssue[] {
   const out = new Issues();
   const doc = expectObj(out, [], value, true);
   if (!doc) return out.list;
-  unknownFields(out, [], doc, ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+  unknownFields(out, [], doc, fieldsAt(DOCUMENT));
   if (doc.apiVersion === undefined) out.add(['apiVersion'], `is required (${API_VERSION})`);
   else if (doc.apiVersion !== API_VERSION) out.add(['apiVersion'], `${show(doc.apiVersion)} is not supported (expected ${API_VERSION})`);
   metadata(out, doc.metadata);
