@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The repository's one test command (`npm test`): every phase of every project, in order,
 // each timed. Fails on the first failing phase.
-//   static   lint + typecheck (type-checked eslint rules, tsc strict)
+//   static   lint + typecheck (type-checked eslint rules, tsc strict), then the API reference
+//            check (tools/api-docs.mjs --check: TypeDoc over every package's TSDoc, no warnings)
 //   unit     vitest suites, reading workspace packages from source (no build needed)
 //   package  build with tsup, then pack-check: publint, attw, and a packed install into an
 //            empty project that type-checks and imports every export
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const extra = process.argv.slice(2);
 const phases = [
-  { name: 'static', targets: ['lint', 'typecheck'] },
+  { name: 'static', targets: ['lint', 'typecheck'], after: ['tools/api-docs.mjs', '--check'] },
   { name: 'unit', targets: ['test'] },
   { name: 'package', targets: ['build', 'pack-check'] },
   { name: 'e2e', targets: ['e2e'] },
@@ -38,9 +39,14 @@ for (const phase of phases) {
     ['run-many', '-t', ...phase.targets, '--outputStyle=stream', ...extra],
     { cwd: root, stdio: 'inherit', env },
   );
+  let status = r.status;
+  if (status === 0 && phase.after) {
+    console.log(`\n=== phase ${phase.name}: node ${phase.after.join(' ')} ===`);
+    status = spawnSync(process.execPath, phase.after, { cwd: root, stdio: 'inherit', env }).status;
+  }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  timings.push({ phase: phase.name, seconds, ok: r.status === 0 });
-  if (r.status !== 0) {
+  timings.push({ phase: phase.name, seconds, ok: status === 0 });
+  if (status !== 0) {
     failed = phase.name;
     break;
   }

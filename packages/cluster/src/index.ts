@@ -90,7 +90,7 @@ export type { OpenStoreOptions, StoreCheck } from './store/open.js';
 export { checkFileStore, repairFileStore } from './store/file-repair.js';
 export type { FileStoreReport, FileStoreDamage, FileStoreRepairPlan, FileStoreRepairResult, RepairFileStoreOptions } from './store/file-repair.js';
 
-export type { InstanceRuntime, ObservedInstance, HostProbe, StartedInstance } from './runtime/types.js';
+export type { InstanceRuntime, ObservedInstance, ContainerFacts, HostProbe, StartedInstance } from './runtime/types.js';
 export { schedulerPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
 export type { Placer, PlacementRequest, PlacementResult } from './controllers/placement.js';
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';

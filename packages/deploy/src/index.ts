@@ -19,7 +19,7 @@ export type { SshTarget, SshOptions } from './ssh-target.js';
 export { parseKnownHosts, loadKnownHosts, checkHostKey, knownHostsName, fingerprint, formatKnownHostsLine, hostFieldMatches } from './known-hosts.js';
 export type { KnownHostEntry, HostKeyStatus } from './known-hosts.js';
 export { LocalTransport } from './local-transport.js';
-export type { Transport, ExecOptions, ExecOutcome } from './transport.js';
+export type { Transport, ExecOptions, ExecOutcome, RemoteFiles } from './transport.js';
 export { task, isTask, parseTaskInvocation, taskArguments, kebabCase, findDeployfile, loadDeployfile, DEPLOYFILE_NAMES } from './task.js';
 export type { Task, TaskFn, TaskOptions, TaskInvocation, LoadedTask } from './task.js';
 export { runTasks } from './runner.js';

@@ -388,7 +388,7 @@ export class KvStateMachine {
   /**
    * Captures the current state for a snapshot in O(keys + history) pointer copies (stored
    * key-values and events are immutable, so no deep copy is needed) and returns its
-   * serialization as a sequence of byte chunks of about {@link SNAPSHOT_CHUNK_ITEMS} items
+   * serialization as a sequence of byte chunks of about 128 items (`SNAPSHOT_CHUNK_ITEMS`)
    * each. The chunks describe the state at the time of this call, however the store
    * changes while they are consumed, so a host can serialize between other work (yielding
    * to the event loop between chunks) instead of in one long synchronous step.

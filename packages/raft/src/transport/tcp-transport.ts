@@ -44,7 +44,7 @@ export interface TcpTransportOptions {
   readonly isMember?: (id: NodeId) => boolean;
   /** Diagnostics: refused connections and bad frames, one line each (never payloads or secrets). */
   readonly log?: (line: string) => void;
-  /** Largest frame read from an authenticated peer. @default {@link MAX_FRAME_BYTES} (16 MiB) */
+  /** Largest frame read from an authenticated peer. @default 16 MiB (the codec's `MAX_FRAME_BYTES`) */
   readonly maxFrameBytes?: number;
   /** Largest message reassembled from chunk frames (only snapshots are chunked). @default 2 GiB */
   readonly maxSnapshotBytes?: number;
