@@ -1,42 +1,20 @@
 // The store contract against a real 3-member Flotilla Raft KV (RaftKvNode over TCP with the
 // KV HTTP API on each member), through @flotilla/raft/client.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryStorage } from '@flotilla/raft';
-import { RaftKvNode, ServerState, createKvRequestListener } from '@flotilla/raft/server';
 import { openRaftStore, type RaftKvStore } from '../src/index.js';
+import { startRaftKvCluster, type RaftKvCluster } from './raft-kv-cluster.js';
 import { storeContract } from './store-contract.js';
-import { freePort } from '@flotilla/raft/testing';
 
-const nodes: RaftKvNode[] = [];
-const servers: http.Server[] = [];
+let cluster: RaftKvCluster | undefined;
 const endpoints: string[] = [];
 
 beforeAll(async () => {
-  const peerPorts = await Promise.all([1, 2, 3].map(freePort));
-  const members = new Map(peerPorts.map((p, i) => [i + 1, { peerUrl: `127.0.0.1:${p}`, clientUrl: '' }]));
-  const conf = { voters: [...members.keys()], learners: [] };
-  const data = ServerState.initial(members);
-  for (const [id, m] of members) {
-    const node = new RaftKvNode({ id, storage: MemoryStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
-    nodes.push(node);
-    await node.start();
-    const server = http.createServer(createKvRequestListener(node, { progressIntervalMs: 300 }));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    node.setClientUrl(url);
-    servers.push(server);
-    endpoints.push(url);
-  }
+  cluster = await startRaftKvCluster({ progressIntervalMs: 300 });
+  endpoints.push(...cluster.endpoints);
 }, 60_000);
 
 afterAll(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-  for (const n of nodes) await n.stop();
+  await cluster?.stop();
 });
 
 storeContract({
