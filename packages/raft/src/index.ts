@@ -10,7 +10,7 @@ export type { Ready, SoftState, Status, ProgressStatus } from './core/raw-node.j
 export type { RaftOptions } from './core/raft.js';
 export type { Storage, NodeStorage, ReadyToSave } from './core/storage.js';
 export type { ProgressState } from './core/progress.js';
-export { seededRandom } from './core/random.js';
+export { seededRandomSource, seededRandom } from './core/random.js';
 export type { RandomSource } from './core/random.js';
 export { encodeConfChange, decodeConfChange, applyConfChangeToState } from './core/conf-change.js';
 export {

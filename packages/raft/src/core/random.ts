@@ -13,6 +13,13 @@ export interface RandomSource {
  * A fast seeded generator (sfc32 seeded through splitmix32; the repository's one copy lives
  * in the internal `@flotilla/sys`). Same seed, same sequence.
  */
-export function seededRandom(seed: number): RandomSource & { float(): number } {
+export function seededRandomSource(seed: number): RandomSource & { float(): number } {
   return sfc32(seed);
 }
+
+/**
+ * The same as {@link seededRandomSource}.
+ * @deprecated Use `seededRandomSource` (issue 18: `@flotilla/reconcile`'s `seededRandom` is another
+ * shape, a function returning floats).
+ */
+export const seededRandom: (seed: number) => RandomSource & { float(): number } = seededRandomSource;
