@@ -105,6 +105,36 @@ describe('KvClient', () => {
     expect(seen.map((e) => e.modRevision)).toEqual([2, 3, 5, 6, 7, 8]);
   });
 
+  it('a watch that hears nothing (no event, no progress) for idleTimeoutMs resumes on a new connection, and says why', async () => {
+    // A member that keeps the connection open and goes silent after one event; the next connection answers.
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== '/v1/watch') return res.writeHead(404).end();
+      calls++;
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      const rev = calls === 1 ? 2 : Number(url.searchParams.get('fromRevision'));
+      res.write(`${JSON.stringify({ type: 'put', key: `k${calls}`, value: 'v', createRevision: rev, modRevision: rev, version: 1 })}\n`);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const c = client([url]);
+    const retries: { reason: string; connected: boolean }[] = [];
+    const seen: { key: string; modRevision: number }[] = [];
+    const ac = new AbortController();
+    for await (const e of c.watch('', { signal: ac.signal, idleTimeoutMs: 200, onRetry: (i) => retries.push({ reason: i.reason, connected: i.connected }) })) {
+      if (e.type !== 'put') continue;
+      seen.push({ key: e.key, modRevision: e.modRevision });
+      if (seen.length === 2) ac.abort();
+    }
+    expect(seen).toEqual([
+      { key: 'k1', modRevision: 2 },
+      { key: 'k2', modRevision: 3 },
+    ]);
+    expect(retries[0]).toEqual({ reason: 'no event or progress for 200 ms', connected: true });
+  });
+
   it('a watch from a compacted revision rejects with compacted', async () => {
     const b = new MemoryKvBackend();
     const { url } = await serve(b);

@@ -86,6 +86,12 @@ export interface KvClientWatchOptions {
    * watch retries forever until `signal` aborts; the caller decides when to give up).
    */
   readonly onRetry?: (info: KvRetryInfo & { readonly connected: boolean }) => void;
+  /**
+   * A watch that has heard nothing — no event, no progress (members send one at least every
+   * 5 s) — for this long is taken as a dead connection (a member that vanished without closing
+   * it) and resumed elsewhere. @default 15000
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** @deprecated Renamed {@link KvClientWatchOptions} (issue 18: `WatchOptions` is also a cluster store's and a reconcile controller's). */
@@ -278,6 +284,15 @@ export class KvClient {
         if (res.statusCode === 200) {
           accepted = true;
           options.onConnected?.(endpoint);
+          const idleMs = options.idleTimeoutMs ?? 15_000;
+          const idle = setTimeout(() => {
+            fail = Object.assign(new Error(`no event or progress for ${idleMs} ms`), { code: 'ETIMEDOUT' });
+            done = true;
+            wake?.();
+            req.destroy();
+          }, idleMs);
+          res.on('data', () => idle.refresh());
+          res.once('close', () => clearTimeout(idle));
         }
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];
