@@ -9,7 +9,8 @@
  * - `run.env`: sh assignments — `rt` (the runtime command, `sudo -n /usr/sbin/runc` when
  *   rootful through sudo), `root` (runc's `--root`), `name`, `cgpath` (rootful cgroup path),
  *   `kmsg` (how to read the kernel log), `mode` (root | sudo | rootless), `grace`, `policy`
- * - `bundle/` (`config.json`, `rootfs/`)
+ * - `bundle/` (`config.json`, `rootfs/`); with `lower` set in run.env (rootful as root), `rootfs/` is
+ *   an overlay of that snapshot with `upper/` and `work/` beside it, mounted by the wrapper
  * - the supervisor's files: `supervisor.pid`, `pid` (the wrapper's), `log`, `restarts`, `state`
  * - `exit`: `<status> <reason>` of the last run (reason OOMKilled | Error | Completed)
  * - `initpid`: the container's first process (runc's `--pid-file`), written once it runs
@@ -35,6 +36,16 @@ oomcount() {
 # A container left by a run that was killed (runc's state dir for it exists; under sudo it cannot be seen).
 if [ "$mode" = sudo ] || [ -e "$root/$name" ]; then $rt --root "$root" delete --force "$name" >/dev/null 2>&1; fi
 rm -f "$dir/initpid"
+# Rootful as root: the rootfs is an overlay of the image's top snapshot (mounted once, kept across
+# restarts, unmounted by ctr_stop); where the mount fails, a copy of the snapshot instead.
+if [ -n "$lower" ] && [ ! -e "$dir/.rootfs-ready" ]; then
+  if mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$dir/bundle/rootfs" 2>/dev/null \
+    || cp -a --reflink=auto "$lower/." "$dir/bundle/rootfs/"; then : > "$dir/.rootfs-ready"
+  else echo "flotilla: could not mount or copy the rootfs from $lower" >&2; printf '125 Error\\n' > "$dir/exit"; exit 125; fi
+elif [ -n "$lower" ] && [ -e "$dir/upper" ] && ! grep -q " $dir/bundle/rootfs overlay " /proc/mounts && [ -z "$(ls -A "$dir/bundle/rootfs")" ]; then
+  mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$dir/bundle/rootfs" \
+    || { echo "flotilla: could not mount the rootfs from $lower" >&2; printf '125 Error\\n' > "$dir/exit"; exit 125; }
+fi
 before=$(oomcount)
 stopping=0
 trap 'stopping=1; $rt --root "$root" kill "$name" TERM >/dev/null 2>&1' TERM INT
@@ -112,8 +123,9 @@ ctr_stop() {
   d="$C/$1"
   [ -e "$d" ] || return 0
   ctr_halt "$1" "$2"
-  # runc's state directory for this user, when no container is left in it
-  ( . "$d/run.env" 2>/dev/null && [ -n "$root" ] && rmdir "$root" 2>/dev/null )
+  # runc's state directory for this user, when no container is left in it; an overlay rootfs
+  ( . "$d/run.env" 2>/dev/null && [ -n "$root" ] && rmdir "$root" 2>/dev/null
+    [ -n "$lower" ] && umount "$d/bundle/rootfs" 2>/dev/null )
   mode=; [ -f "$d/run.env" ] && mode=$(sed -n 's/^mode=//p' "$d/run.env")
   rm -rf "$d" 2>/dev/null || { [ "$mode" = sudo ] && sudo -n rm -rf "$d"; }
   if [ -e "$d" ]; then echo "flotilla: could not remove $d (files the container created as root?)" >&2; return 1; fi

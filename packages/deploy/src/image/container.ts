@@ -470,7 +470,9 @@ function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string
     `snap="$HOME/.flotilla/snapshots/${topHex}"`,
     `[ -d "$snap" ] || exit ${FAST_PATH_UNAVAILABLE}`,
     `mkdir -p ${t} && chmod 700 ${t} && mkdir -m 711 ${t}/bundle || exit 1`,
-    `cp -a --reflink=auto "$snap" ${t}/bundle/rootfs 2>/dev/null || { rm -rf ${t}; exit ${FAST_PATH_UNAVAILABLE}; }`,
+    req.overlay
+      ? `mkdir ${t}/bundle/rootfs ${t}/upper ${t}/work || exit 1`
+      : `cp -a --reflink=auto "$snap" ${t}/bundle/rootfs 2>/dev/null || { rm -rf ${t}; exit ${FAST_PATH_UNAVAILABLE}; }`,
     `printf '%s' ${shellQuote(JSON.stringify(spec, null, 2))} > ${t}/bundle/config.json || exit 1`,
     `printf '%s' ${shellQuote(req.runEnv)} > ${t}/run.env || exit 1`,
     `printf '%s' ${shellQuote(meta)} > ${t}/meta.json || exit 1`,
@@ -545,6 +547,8 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const target = `${containers}/.new-${o.name}-${createHash('sha256').update(`${Date.now()}${Math.random()}`).digest('hex').slice(0, 8)}`;
   const cgpath = rootless ? '' : `/flotilla/${o.name}-${createHash('sha256').update(probe.runcRoot).digest('hex').slice(0, 8)}`;
   const runtimeCmd = probe.mode === 'sudo' ? `sudo -n ${probe.runtime}` : probe.runtime;
+  // As root, the rootfs is an overlay of the top snapshot (no copy); otherwise a copy.
+  const overlay = probe.mode === 'root' && topChain !== undefined;
   const request: PrepareRequest = {
     digest: image.digest,
     image: imageName,
@@ -581,7 +585,9 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
       mode: probe.mode,
       grace: o.gracePeriodSeconds ?? 10,
       policy: { Always: 'always', OnFailure: 'on-failure', Never: 'never' }[o.restartPolicy ?? 'Always'],
+      lower: overlay ? `${probe.home}/.flotilla/snapshots/${topChain}` : '',
     }),
+    ...(overlay ? { overlay } : {}),
   };
   const oldGrace = typeof cur?.meta?.gracePeriodSeconds === 'number' ? cur.meta.gracePeriodSeconds : 10;
   const bin = `${probe.home}/.flotilla/bin`;

@@ -45,6 +45,11 @@ export interface PrepareRequest {
   meta: Record<string, unknown>;
   /** Written to `<target>/run.env` (sh assignments for the wrapper, see container-sh.ts). */
   runEnv: string;
+  /**
+   * Leave `bundle/rootfs` empty (with `upper/` and `work/` beside it): the wrapper mounts an
+   * overlay of the top snapshot there (rootful as root), or copies the snapshot when it cannot.
+   */
+  overlay?: boolean;
 }
 
 /** Where a host keeps images, snapshots and containers (under its login directory). */
@@ -82,7 +87,10 @@ async function prepare(req: PrepareRequest): Promise<unknown> {
   await mkdir(bundle, { mode: 0o711 });
   const image = { layers: manifest.layers, config, reference: { text: req.image } };
   const before = new Set(await snapshots.list());
-  await snapshots.rootfs(image, store, join(bundle, 'rootfs'), { rootless: req.rootless });
+  if (req.overlay && manifest.layers.length > 0) {
+    await snapshots.prepare(image, store, { rootless: req.rootless });
+    for (const d of ['bundle/rootfs', 'upper', 'work']) await mkdir(join(req.target, d), { mode: 0o755 });
+  } else await snapshots.rootfs(image, store, join(bundle, 'rootfs'), { rootless: req.rootless });
   const ids = chainIds(config.rootfs.diff_ids);
   const unpacked = ids.filter((id) => !before.has(id)).length;
   const text = async (p: string): Promise<string | undefined> => {
@@ -96,8 +104,9 @@ async function prepare(req: PrepareRequest): Promise<unknown> {
   };
   let user: { uid: number; gid: number } | undefined;
   if (config.config?.User) {
-    const passwd = await text(join(bundle, 'rootfs/etc/passwd'));
-    const group = await text(join(bundle, 'rootfs/etc/group'));
+    const top = req.overlay && manifest.layers.length > 0 ? snapshots.dir(chainIds(config.rootfs.diff_ids).at(-1)!) : join(bundle, 'rootfs');
+    const passwd = await text(join(top, 'etc/passwd'));
+    const group = await text(join(top, 'etc/group'));
     try {
       user = parseImageUser(config.config.User, { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) });
     } catch (e) {

@@ -76,11 +76,16 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
     expect(st.pid).toBeGreaterThan(1);
     // pid is the container's init as this machine sees it: its own pid namespace, hostname = name
     expect(readFileSync(`/proc/${st.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
+    // As root the rootfs is an overlay of the image's top snapshot: no copy, writes go to upper/.
+    const rootfs = join(work, 'host/.flotilla/containers', name, 'bundle/rootfs');
+    expect(readFileSync('/proc/mounts', 'utf8')).toContain(`overlay ${rootfs} overlay `);
     const logs: string[] = [];
     for await (const l of containerLogs(c, name)) logs.push(l);
     expect(logs).toContain(`hello from ${name} as pid 1 PORT=31080 PORT_HTTP=31080`);
     const inside = await execInContainer(c, name, ['sh', '-c', 'hostname; echo $GREETING; cat /srv/version; echo; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us; tr "\\0" " " < /proc/1/cmdline']);
     expect(inside.code).toBe(0);
+    expect((await execInContainer(c, name, ['sh', '-c', 'echo written > /srv/new'])).code).toBe(0);
+    expect(readFileSync(join(work, 'host/.flotilla/containers', name, 'upper/srv/new'), 'utf8')).toBe('written\n');
     const [host, greeting, version, limit, quota, init] = inside.stdout.split('\n');
     // pid 1 inside is the image's command: a pid namespace of its own
     expect({ host, greeting, version, limit, quota, init }).toEqual({ host: name, greeting: 'hi', version: '1', limit: String(64 << 20), quota: '25000', init: 'sleep 100000 ' });
@@ -120,6 +125,7 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
     await stopContainer(c, name);
     expect((await containerStatuses(c, [name])).get(name)!.state).toBe('absent');
     expect(existsSync(join(work, 'host/.flotilla/containers', name))).toBe(false);
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(rootfs);
     await stopContainer(c, name); // idempotent
     await expect(execInContainer(c, name, ['true'])).rejects.toMatchObject({ code: 'CONTAINER', message: expect.stringMatching(/is not running/) as unknown });
   });
