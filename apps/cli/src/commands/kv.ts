@@ -7,6 +7,7 @@ import { UsageError } from '../cli/args.js';
 import { kvRetryOptions, requestTimeoutOption, stringOption } from '../cli/cluster-context.js';
 import type { KvCall } from '../cli/kv-context.js';
 import type { CommandModule } from '../cli/registry.js';
+import { outputFormat } from '../output/format.js';
 import { storeCredentialOptions, storeCredentials } from '../cli/store-credentials.js';
 import { storeErrorHint } from '../cli/store-hints.js';
 import { trackMethods, waitingNotice } from '../cli/waiting.js';
@@ -26,6 +27,7 @@ const subcommands: Record<string, Sub> = {
   snapshot: () => import('./kv-snapshot.js'),
 };
 const names = Object.keys(subcommands).join(', ');
+const formats = ['text', 'json'] as const;
 
 export const command: CommandModule = {
   usage: [
@@ -49,6 +51,7 @@ export const command: CommandModule = {
   ].join('\n'),
   subcommands: Object.keys(subcommands),
   deployOptions: false,
+  formats,
   options: [
     { name: 'endpoints', type: 'string', value: 'URL,…', description: 'client URLs of members' },
     ...storeCredentialOptions,
@@ -65,8 +68,7 @@ export const command: CommandModule = {
     { name: 'learner', type: 'boolean', description: 'members add: add as a learner' },
   ],
   async run(ctx) {
-    const format = stringOption(ctx, 'output') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`-o ${format}: expected text or json`);
+    const format = outputFormat(ctx, formats);
     const verb = ctx.args.positionals[0];
     if (!verb) throw new UsageError(`expected a subcommand: ${names}`);
     const sub = Object.hasOwn(subcommands, verb) ? subcommands[verb] : undefined;
