@@ -16,7 +16,7 @@ const APPLETS = ['sh', 'httpd', 'hostname', 'cat', 'sleep', 'echo', 'ls', 'ps', 
 /** The CGI page: greeting, the container's hostname (its instance name), its pid inside, HOST:PORT. */
 const INDEX_CGI = `#!/bin/sh
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
-echo "\${GREETING:-hello} from $(hostname) (pid $$ in its own pid namespace, version \${APP_VERSION:-?}) on $HOST:$PORT"
+echo "\${GREETING:-hello} from $(hostname) (pid $$ in its own pid namespace, version $(cat /www/version)) on $HOST:$PORT"
 `;
 
 /** Options of {@link buildSampleImage}. */
@@ -50,6 +50,7 @@ export async function buildSampleImage(dir: string, options: SampleImageOptions 
     const app = join(work, 'app');
     await mkdir(join(app, 'www', 'cgi-bin'), { recursive: true });
     await writeFile(join(app, 'www', 'healthz'), 'ok\n');
+    await writeFile(join(app, 'www', 'version'), version); // in the app layer: a new version is a new top layer
     await writeFile(join(app, 'www', 'cgi-bin', 'index.cgi'), INDEX_CGI, { mode: 0o755 });
     const out = join(dir, `sample-app-v${version}.oci.tar`);
     const built = await m.buildImage({
@@ -58,7 +59,6 @@ export async function buildSampleImage(dir: string, options: SampleImageOptions 
       base,
       entrypoint: ['/bin/sh', '-c'],
       cmd: ['exec httpd -f -p "${HOST:-0.0.0.0}:${PORT:-8080}" -h /www'],
-      env: [`APP_VERSION=${version}`],
       tags: [`sample-app:${version}`],
     });
     return { path: out, digest: built.digest };

@@ -1,5 +1,5 @@
 // Issue 13's "done means", on real sshd hosts: a ReplicaSet of a signed container image runs
-// on a fleet of loopback sshd hosts (two whose users may run runc through passwordless sudo:
+// on a fleet of loopback sshd hosts (three whose users may run runc through passwordless sudo:
 // rootful, limited; one without: rootless, said so), isolated (own pid and mount namespaces,
 // hostname = instance name), adopted by a restarted controller without duplicates, healed
 // after SIGKILL of its init, rolled to a new image version moving only the changed layer, and
@@ -75,13 +75,15 @@ describe.runIf(why === undefined)('a ReplicaSet of a signed container image on r
     await runtime.close();
   };
 
-  const manifest = (image: string): string => `apiVersion: flotilla.dev/v1
+  // one instance per host (anti-affinity): all four while rolling v1 → v2 (one host at a time,
+  // maxUnavailable 1); three (a spare host for the surge, maxUnavailable 0) when v3 is tried
+  const manifest = (image: string, replicas = 4): string => `apiVersion: flotilla.dev/v1
 kind: ReplicaSet
 metadata: {name: web}
 spec:
-  replicas: 3
+  replicas: ${replicas}
   selector: "app=web"
-  updateStrategy: {maxUnavailable: 0, maxSurge: 1}
+  updateStrategy: ${replicas === 4 ? '{maxUnavailable: 1, maxSurge: 0}' : '{maxUnavailable: 0, maxSurge: 1}'}
   template:
     metadata: {labels: {app: web}}
     spec:
@@ -93,11 +95,12 @@ spec:
       terminationGracePeriodSeconds: 2
       antiAffinity: {labelSelector: {app: web}, topologyKey: kubernetes.io/hostname}
 `;
-  const apply = (image: string): Promise<unknown> => applyManifests(store, loadManifests([{ file: join(work, 'web.yaml'), text: manifest(`oci-archive:${image}`) }]), { baseDirs: [work] });
+  const apply = (image: string, replicas = 4): Promise<unknown> =>
+    applyManifests(store, loadManifests([{ file: join(work, 'web.yaml'), text: manifest(`oci-archive:${image}`, replicas) }]), { baseDirs: [work] });
   const live = async (): Promise<InstanceView[]> => (await viewInstances(store, { addressOf: (h) => runtime.addressOf(h) })).filter((i) => i.phase !== 'Terminating');
-  const convergedOn = async (digest: string): Promise<InstanceView[] | undefined> => {
+  const convergedOn = async (digest: string, replicas = 4): Promise<InstanceView[] | undefined> => {
     const items = await live();
-    return (await convergence(store, ['web'])).done && items.length === 3 && items.every((i) => i.ready && i.imageDigest === digest) ? items : undefined;
+    return (await convergence(store, ['web'])).done && items.length === replicas && items.every((i) => i.ready && i.imageDigest === digest) ? items : undefined;
   };
   const blobsOn = (host: string): string[] => {
     const d = join(homes.get(host)!.home, '.flotilla/images/blobs/sha256');
@@ -107,7 +110,7 @@ spec:
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'flo-ctr-ssh-'));
     // two hosts whose users may run runc through sudo -n (rootful), one without (rootless)
-    rootful = await startFleet({ size: 2, subnet: 83, userPrefix: 'flcrf', namePrefix: 'rf', sudo: 'nopasswd' });
+    rootful = await startFleet({ size: 3, subnet: 83, userPrefix: 'flcrf', namePrefix: 'rf', sudo: 'nopasswd' });
     rootless = await startFleet({ size: 1, subnet: 84, userPrefix: 'flcrl', namePrefix: 'rl' });
     for (const [fleet, isRootful] of [[rootful, true], [rootless, false]] as const) {
       for (const h of fleet.hosts) {
@@ -152,14 +155,14 @@ spec:
   it('runs signed, isolated, limited where rootful; adopted after a controller restart; healed; rolled to v2 by one layer; v3 refused', async () => {
     // ---- v1 runs: one container per host
     await apply(images['1']!.path);
-    const v1 = await poll('v1 on three hosts', () => convergedOn(images['1']!.digest));
-    expect(new Set(v1.map((i) => i.host)).size).toBe(3);
+    const v1 = await poll('v1 on four hosts', () => convergedOn(images['1']!.digest));
+    expect(new Set(v1.map((i) => i.host)).size).toBe(4);
     for (const i of v1) {
       const h = homes.get(i.host)!;
       expect(i).toMatchObject({ runtime: 'oci', imageDigest: images['1']!.digest, signedBy: 'alice@example.com' });
       // isolated: pid is its init as the machine sees it, in its own pid and mount namespaces
-      expect(readlinkSync(`/proc/${i.pid}/ns/pid`)).not.toBe(readlinkSync('/proc/1/ns/pid'));
-      expect(readlinkSync(`/proc/${i.pid}/ns/mnt`)).not.toBe(readlinkSync('/proc/1/ns/mnt'));
+      expect(readlinkSync(`/proc/${i.pid}/ns/pid`)).not.toBe(readlinkSync('/proc/self/ns/pid'));
+      expect(readlinkSync(`/proc/${i.pid}/ns/mnt`)).not.toBe(readlinkSync('/proc/self/ns/mnt'));
       // hostname = instance name (the page prints $(hostname)), served on the host's address
       const body = await (await fetch(`http://${i.address}:${i.ports.http}/`)).text();
       expect(body).toMatch(new RegExp(`^hello from ${i.name} \\(pid \\d+ in its own pid namespace, version 1\\) on ${i.address.replace(/\./g, '\\.')}:${i.ports.http}\\n$`));
@@ -173,7 +176,7 @@ spec:
         // rootless: isolated too, limits not enforced, and it says so (condition and one event)
         expect(i.conditions).toEqual([expect.objectContaining({ type: 'LimitsEnforced', status: 'False', reason: 'Rootless' })]);
         expect((await eventsFor(store, 'Instance', i.name)).filter((e) => e.reason === 'LimitsNotEnforced')).toHaveLength(1);
-        expect(readlinkSync(`/proc/${i.pid}/ns/user`)).not.toBe(readlinkSync('/proc/1/ns/user'));
+        expect(readlinkSync(`/proc/${i.pid}/ns/user`)).not.toBe(readlinkSync('/proc/self/ns/user'));
       }
     }
 
@@ -206,7 +209,7 @@ spec:
     // ---- v2: only the changed layer (plus its manifest and config) moves to each host
     const before = new Map([...homes.keys()].map((h) => [h, new Set(blobsOn(h))]));
     await apply(images['2']!.path);
-    const v2 = await poll('v2 on three hosts', () => convergedOn(images['2']!.digest));
+    const v2 = await poll('v2 on four hosts', () => convergedOn(images['2']!.digest));
     for (const h of homes.keys()) {
       const added = blobsOn(h).filter((b) => !before.get(h)!.has(b));
       expect(added.sort(), h).toHaveLength(3); // manifest, config, the app layer; the busybox layer was already there
@@ -214,14 +217,16 @@ spec:
     }
     for (const i of v2) expect(await (await fetch(`http://${i.address}:${i.ports.http}/`)).text()).toContain('version 2');
 
-    // ---- v3 is signed by an unlisted key: every host refuses it, v2 keeps running, the rollout rolls back
-    await apply(images['3']!.path);
+    // ---- v3 is signed by an unlisted key: the host refuses it, v2 keeps running untouched, the rollout rolls back
+    await apply(images['2']!.path, 3); // three replicas: a spare host for the surge
+    const three = await poll('v2 on three hosts', () => convergedOn(images['2']!.digest, 3));
+    await apply(images['3']!.path, 3);
     await poll('v3 rolled back', async () => {
       const rs = await store.replicaSets.get('web');
-      return rs?.status?.rollout?.state === 'RolledBack' && (await convergedOn(images['2']!.digest)) ? true : undefined;
+      return rs?.status?.rollout?.state === 'RolledBack' && (await convergedOn(images['2']!.digest, 3)) ? true : undefined;
     });
     const after = await live();
-    expect(after.map((i) => `${i.name} ${i.pid}`).sort()).toEqual(v2.map((i) => `${i.name} ${i.pid}`).sort());
+    expect(after.map((i) => `${i.name} ${i.pid}`).sort()).toEqual(three.map((i) => `${i.name} ${i.pid}`).sort());
     const refusals = (await store.events.items()).filter((e) => e.reason === 'FailedStart');
     expect(refusals.length).toBeGreaterThan(0);
     expect(refusals[0]!.message).toMatch(/refused image .*not from a signer/);
