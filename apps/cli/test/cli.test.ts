@@ -385,7 +385,7 @@ spec:
 describe('flo store (in process; the damage cases run on the built flo in e2e/store-repair.test.ts)', () => {
   it('usage: a subcommand is needed; repair applies to file stores only; --keep-intact belongs to repair (exit 2)', async () => {
     const dir = project();
-    for (const argv of [['store'], ['store', 'frob'], ['store', 'check', 'extra'], ['store', 'check', '--keep-intact'], ['store', 'check', '-o', 'yaml'], ['store', 'repair', '--keep-intact', '--store', 'etcd://127.0.0.1:1']]) {
+    for (const argv of [['store'], ['store', 'frob'], ['store', 'check', 'extra'], ['store', 'check', '--keep-intact'], ['store', 'check', '-o', 'xml'], ['store', 'repair', '--keep-intact', '--store', 'etcd://127.0.0.1:1']]) {
       const t = io(dir);
       expect(await main(argv, t.io), argv.join(' ')).toBe(2);
       expect(t.err()).toMatch(/^flo: /);

@@ -114,7 +114,7 @@ describe('flo image', { timeout: 60_000 }, () => {
     [['image', 'build', 'ctx', '--out', 'x.tar', '--workdir', 'rel'], /--workdir rel: expected an absolute path/],
     [['image', 'build', 'ctx', '--out', 'x.tar', '--env', 'NOPE'], /--env NOPE: expected K=V/],
     [['image', 'inspect'], /expected one IMAGE/],
-    [['image', 'inspect', 'x', '-o', 'yaml'], /-o yaml: expected text or json/],
+    [['image', 'inspect', 'x', '-o', 'xml'], /-o xml: unknown output format; expected one of text, json, yaml/],
   ])('%j is a usage error (exit 2)', async (argv, msg) => {
     const r = await flo(...argv);
     expect(r.code).toBe(2);

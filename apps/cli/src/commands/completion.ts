@@ -80,6 +80,7 @@ complete -c flo -f -a '(__flo_complete)'
 
 export const command: CommandModule = {
   usage: 'completion bash|zsh|fish',
+  formats: ['text'], // prints no objects: -o is refused (exit 2)
   description: [
     'Prints a completion script for the shell: commands, subcommands, flags, -o formats, kinds, and object names read from',
     'the current store (--store on the line, else $FLO_STORE, else ./.flotilla; bounded by $FLO_COMPLETE_TIMEOUT seconds,',

@@ -27,6 +27,7 @@ function deprecatedLeaderIdentity(ctx: CommandContext): string | undefined {
 
 export const command: CommandModule = {
   usage: 'controller [--leader-identity ID] [--metrics-listen HOST:PORT] [--store URL] [--ssh-config FILE] [--identity KEY_FILE]',
+  formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
     'Runs the reconcile loop continuously: keeps replica sets at their replicas, heals instances, reschedules off hosts that stop answering, renders services. Several can run against one store; one leads (leader lease), the others wait. Stops on SIGINT/SIGTERM (releasing the lease); instances keep running.',
   deployOptions: false,

@@ -9,6 +9,7 @@ import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
   usage: 'demo [--ssh] [--containers] [--keep]',
+  formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
     'Everything on a throwaway fleet: applies a sample app (a tiny HTTP server) with replicas: 5, shows the placement, kills an instance and shows the controller healing it, scales to 8, serves the app through the service endpoints, and cleans up. Hosts are local directories (the local transport); --ssh uses real loopback sshd hosts instead (needs root, to create users and start sshd). --containers runs the app as a container: an OCI image built on the spot from busybox-static (httpd and a CGI page), run by runc on each host — rootful on local hosts when flo runs as root (memory limits in cgroups), rootless on the --ssh fleet\'s users (isolated, limits not enforced, as the LIMITS column says).',
   deployOptions: false,

@@ -3,6 +3,8 @@
  * digest).
  */
 import { UsageError } from '../cli/args.js';
+import { isDocumentFormat, outputFormat, printDocument } from '../output/format.js';
+import { imageFormats } from './image-inspect.js';
 import type { CommandContext } from '../cli/registry.js';
 
 function strings(ctx: CommandContext, name: string): string[] {
@@ -70,8 +72,7 @@ export async function imageBuild(ctx: CommandContext): Promise<number> {
   if (!dir || extra.length) throw new UsageError('image build: expected one DIR (the image\'s root filesystem)');
   const out = last(ctx, 'out');
   if (!out) throw new UsageError('image build: --out FILE is required (the oci-archive to write, e.g. web.oci.tar)');
-  const format = last(ctx, 'output') ?? 'text';
-  if (format !== 'text' && format !== 'json') throw new UsageError(`-o ${format}: expected text or json`);
+  const format = outputFormat(ctx, imageFormats);
   const env = strings(ctx, 'env');
   for (const kv of env) if (!/^[^=]+=/.test(kv)) throw new UsageError(`--env ${kv}: expected K=V`);
   const workdir = last(ctx, 'workdir');
@@ -95,8 +96,8 @@ export async function imageBuild(ctx: CommandContext): Promise<number> {
     ...(user !== undefined ? { user } : {}),
     ...(tags.length ? { tags } : {}),
   });
-  if (format === 'json') {
-    ctx.stdout.write(`${JSON.stringify({ digest: built.digest, path: built.path, tags: built.tags, layers: built.layers.map((l) => ({ digest: l.digest, size: l.size })) })}\n`);
+  if (isDocumentFormat(format)) {
+    await printDocument(ctx, format, { digest: built.digest, path: built.path, tags: built.tags, layers: built.layers.map((l) => ({ digest: l.digest, size: l.size })) });
   } else {
     ctx.stderr.write(`flo: wrote ${built.path} (${built.layers.length} layer${built.layers.length === 1 ? '' : 's'}${built.tags.length ? `, tagged ${built.tags.join(', ')}` : ''})\n`);
     ctx.stdout.write(`${built.digest}\n`);

@@ -6,7 +6,11 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
 import type { CommandContext } from '../cli/registry.js';
+import { outputFormat, printDocument, type OutputFormat } from '../output/format.js';
 import { formatTable } from '../output/table.js';
+
+/** The formats of `flo image build` and `flo image inspect`. */
+export const imageFormats: readonly OutputFormat[] = ['text', 'json', 'yaml'];
 
 function last(ctx: CommandContext, name: string): string | undefined {
   const v = ctx.args.options[name];
@@ -37,8 +41,7 @@ function size(n: number): string {
 export async function imageInspect(ctx: CommandContext): Promise<number> {
   const [, ref, ...extra] = ctx.args.positionals;
   if (!ref || extra.length) throw new UsageError('image inspect: expected one IMAGE (oci:DIR[:tag], oci-archive:FILE, docker-archive:FILE or a path)');
-  const format = last(ctx, 'output') ?? 'text';
-  if (format !== 'text' && format !== 'json') throw new UsageError(`-o ${format}: expected text or json`);
+  const format = outputFormat(ctx, imageFormats);
   const explicit = last(ctx, 'allowed-signers');
   const home = ctx.env.HOME ?? homedir();
   const expand = (p: string): string => resolve(ctx.cwd, p.startsWith('~/') ? `${home}/${p.slice(2)}` : p);
@@ -72,8 +75,8 @@ export async function imageInspect(ctx: CommandContext): Promise<number> {
     },
     ...(signedBy !== undefined ? { signedBy } : {}),
   };
-  if (format === 'json') {
-    ctx.stdout.write(`${JSON.stringify(view)}\n`);
+  if (format === 'json' || format === 'yaml') {
+    await printDocument(ctx, format, view);
     return 0;
   }
   const rows: string[][] = [

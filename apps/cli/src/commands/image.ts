@@ -5,12 +5,12 @@
 import { UsageError } from '../cli/args.js';
 import type { CommandModule } from '../cli/registry.js';
 import { imageBuild } from './image-build.js';
-import { imageInspect } from './image-inspect.js';
+import { imageFormats, imageInspect } from './image-inspect.js';
 
 export const command: CommandModule = {
   usage: [
-    'image build DIR --out FILE [--base IMAGE] [--entrypoint CMD] [--cmd ARGS] [--env K=V]... [--workdir D] [--user U] [--tag NAME:TAG]... [-o json]',
-    '       flo image inspect IMAGE [-o json] [--allowed-signers FILE]',
+    'image build DIR --out FILE [--base IMAGE] [--entrypoint CMD] [--cmd ARGS] [--env K=V]... [--workdir D] [--user U] [--tag NAME:TAG]... [-o json|yaml]',
+    '       flo image inspect IMAGE [-o json|yaml] [--allowed-signers FILE]',
   ].join('\n'),
   description: [
     'OCI images without Docker (DESIGN.md, Containers).',
@@ -22,6 +22,7 @@ export const command: CommandModule = {
     '  `flo sign --key KEY IMAGE`) and an allowed_signers file is known: --allowed-signers FILE (a missing or bad signature',
     '  then fails), else $FLO_ALLOWED_SIGNERS, else ~/.flotilla/allowed_signers if present (a bad signature is a warning).',
   ].join('\n'),
+  formats: imageFormats,
   subcommands: ['build', 'inspect'],
   deployOptions: false,
   options: [

@@ -7,10 +7,12 @@ import { UsageError } from '../cli/args.js';
 import { kvRetryOptions, requestTimeoutOption, stringOption } from '../cli/cluster-context.js';
 import type { KvCall } from '../cli/kv-context.js';
 import type { CommandModule } from '../cli/registry.js';
-import { outputFormat } from '../output/format.js';
+import { outputFormat, yamlDocumentWriter, type OutputFormat } from '../output/format.js';
 import { storeCredentialOptions, storeCredentials } from '../cli/store-credentials.js';
 import { storeErrorHint } from '../cli/store-hints.js';
 import { trackMethods, waitingNotice } from '../cli/waiting.js';
+
+const formats: readonly OutputFormat[] = ['text', 'json', 'yaml'];
 
 type Sub = () => Promise<{ run(call: KvCall): Promise<number> }>;
 
@@ -27,7 +29,6 @@ const subcommands: Record<string, Sub> = {
   snapshot: () => import('./kv-snapshot.js'),
 };
 const names = Object.keys(subcommands).join(', ');
-const formats = ['text', 'json'] as const;
 
 export const command: CommandModule = {
   usage: [
@@ -49,9 +50,9 @@ export const command: CommandModule = {
     'Exit code 1 when a key or lease is absent (get, del, lease keepalive/revoke), a compare fails (put, del with --prev-revision; txn prints',
     'succeeded=false), an endpoint is unhealthy (endpoint health), or a watch that never connected gives up.',
   ].join('\n'),
+  formats,
   subcommands: Object.keys(subcommands),
   deployOptions: false,
-  formats,
   options: [
     { name: 'endpoints', type: 'string', value: 'URL,…', description: 'client URLs of members' },
     ...storeCredentialOptions,
@@ -93,13 +94,15 @@ export const command: CommandModule = {
     const track = waitingNotice(ctx, endpoints, { timeoutMs: retry.requestTimeoutMs });
     const client = trackMethods(new KvClient({ ...options, endpoints }), track, ['watch', 'close']);
     const opened = [client];
+    const yamlDoc = format === 'yaml' ? await yamlDocumentWriter(ctx) : undefined;
     const call: KvCall = {
       ctx,
       client,
       endpoints,
-      json: format === 'json',
+      json: format !== 'text',
       requestTimeoutMs: retry.requestTimeoutMs,
-      out: (s) => void ctx.stdout.write(s),
+      // -o yaml: each JSON document the subcommand prints (one per line) becomes a YAML document
+      out: yamlDoc ? (s) => s.split('\n').forEach((line) => line !== '' && yamlDoc(JSON.parse(line))) : (s) => void ctx.stdout.write(s),
       clientFor: (endpoint) => {
         // One attempt, bounded by the request timeout: a health probe must not retry elsewhere.
         const c = new KvClient({ ...options, endpoints: [endpoint], retryWindowMs: 0 });

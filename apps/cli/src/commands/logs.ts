@@ -6,6 +6,7 @@ import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
   usage: 'logs instance/NAME [-f] [--store URL]',
+  formats: ['text'], // prints no objects: -o is refused (exit 2)
   description: "Prints an instance's output (its log file on its host); -f keeps following it until interrupted.",
   deployOptions: false,
   options: [{ name: 'follow', short: 'f', type: 'boolean', description: 'keep printing new output' }, ...clusterOptions],

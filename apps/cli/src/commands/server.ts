@@ -47,6 +47,7 @@ function shiftPort(addr: string, by: number): string {
 
 export const command: CommandModule = {
   usage: 'server --id N --listen HOST:PORT --peer-listen HOST:PORT --peers 1=HOST:PORT,2=… --data DIR\n       flo server --id N --listen … --peer-listen … --join CLIENT_URL --data DIR\n       flo server --dev-cluster 3 --data DIR',
+  formats: ['text'], // prints no objects: -o is refused (exit 2)
   description: [
     'Runs a member of the replicated KV store in this process (its PID is the one to signal).',
     'A new --data directory founds a cluster with --peers (every member\'s peer address, this one\'s included),',

@@ -9,6 +9,7 @@ import type { CommandModule } from '../cli/registry.js';
 
 export const command: CommandModule = {
   usage: 'sign --key KEY <artifact | image>',
+  formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
     'Signs with an ssh private key in OpenSSH\'s signature format (ssh-keygen -Y sign) and writes <file>.sig. An artifact (e.g. app.tar.gz) is signed as a file, namespace flotilla-artifact; hosts with ~/.flotilla/allowed_signers verify it before switching a release. An image (an OCI layout directory, or an uncompressed oci-archive or docker-archive tar such as `flo image build` writes; --image to insist) is read and verified, and its manifest digest is signed, namespace flotilla-image; `flo image inspect` then shows signedBy.',
   deployOptions: false,

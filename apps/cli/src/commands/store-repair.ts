@@ -2,13 +2,14 @@
  * `flo store repair`: plans and applies the repair of a damaged file store, saying what is
  * kept and what is dropped.
  */
+import { printDocument, type DocumentFormat } from '../output/format.js';
 import { UsageError } from '../cli/args.js';
 import { storeUrl } from '../cli/cluster-context.js';
 import type { CommandContext } from '../cli/registry.js';
 import { describePlan } from './store.js';
 
 /** `flo store repair [--keep-intact]` (see `flo store --help`). */
-export async function repair(ctx: CommandContext, format: 'text' | 'json'): Promise<number> {
+export async function repair(ctx: CommandContext, format: 'text' | DocumentFormat): Promise<number> {
   const cluster = await import('@flotilla/cluster');
   const url = storeUrl(ctx);
   const location = cluster.parseStoreUrl(url, ctx.cwd);
@@ -22,7 +23,7 @@ export async function repair(ctx: CommandContext, format: 'text' | 'json'): Prom
   const out = (s: string): void => void ctx.stdout.write(`${s}\n`);
   if (ctx.args.options['keep-intact'] !== true) {
     const report = await cluster.checkFileStore(location.dir);
-    if (format === 'json') ctx.stdout.write(`${JSON.stringify({ repaired: false, ...report }, null, 2)}\n`);
+    if (format !== 'text') await printDocument(ctx, format, { repaired: false, ...report });
     if (report.status === 'missing') {
       ctx.stderr.write(`flo: no file store in ${location.dir}\n`);
       return 1;
@@ -50,8 +51,8 @@ export async function repair(ctx: CommandContext, format: 'text' | 'json'): Prom
     }
     throw e;
   }
-  if (format === 'json') {
-    ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (format !== 'text') {
+    await printDocument(ctx, format, result);
     return 0;
   }
   if (!result.repaired) {

@@ -2,8 +2,9 @@
  * `flo store check|repair`: checks a store and, for a file store, repairs a damaged log
  * (store-repair.ts).
  */
+import { outputFormat, printDocument, type OutputFormat } from '../output/format.js';
 import { UsageError } from '../cli/args.js';
-import { remoteStoreOptions, requestTimeoutOption, secondsOption, storeUrl, stringOption } from '../cli/cluster-context.js';
+import { remoteStoreOptions, requestTimeoutOption, secondsOption, storeUrl } from '../cli/cluster-context.js';
 import { waitingNotice } from '../cli/waiting.js';
 import { storeCredentialOptions } from '../cli/store-credentials.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
@@ -85,8 +86,10 @@ function printFile(ctx: CommandContext, r: Cluster.FileStoreReport): void {
   }
 }
 
+const storeFormats: readonly OutputFormat[] = ['text', 'json', 'yaml'];
+
 export const command: CommandModule = {
-  usage: 'store check [--store URL] [-o text|json]\n       flo store repair --keep-intact [--store URL] [-o text|json]',
+  usage: 'store check [--store URL] [-o text|json|yaml]\n       flo store repair --keep-intact [--store URL] [-o text|json|yaml]',
   description: [
     'check: verifies a store without changing it. A file store is read record by record: every record and the snapshot',
     'against their CRC-32C, revisions in order, each change following from the state before it; prints the files, the',
@@ -102,6 +105,7 @@ export const command: CommandModule = {
     'exits 2. Exit 1 when nothing consistent can be kept (the snapshot is lost and the log does not start at revision 1:',
     'restore a backup).',
   ].join('\n'),
+  formats: storeFormats,
   subcommands: ['check', 'repair'],
   deployOptions: false,
   options: [storeOption, ...storeCredentialOptions, requestTimeoutOption, { name: 'keep-intact', type: 'boolean', description: 'repair: keep every intact record up to the first damage, drop the rest' }],
@@ -109,8 +113,8 @@ export const command: CommandModule = {
     const [verb, extra] = ctx.args.positionals;
     if (verb === undefined) throw new UsageError('store needs a subcommand: check or repair');
     if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`);
-    const raw = stringOption(ctx, 'output') ?? 'text';
-    if (raw !== 'text' && raw !== 'json') throw new UsageError(`-o ${raw}: expected text or json`);
+    const raw = outputFormat(ctx, storeFormats);
+    if (raw === 'wide' || raw === 'name') throw new UsageError(`-o ${raw}: expected one of ${storeFormats.join(', ')}`);
     if (verb === 'repair') return (await import('./store-repair.js')).repair(ctx, raw);
     if (verb !== 'check') throw new UsageError(`unknown subcommand "${verb}" (expected check or repair)`);
     if (ctx.args.options['keep-intact'] !== undefined) throw new UsageError('--keep-intact is an option of store repair');
@@ -122,7 +126,7 @@ export const command: CommandModule = {
     const checking = cluster.checkStore(url, remoteStoreOptions(ctx));
     // A remote store that never answers: said within a second, given up at --request-timeout.
     const report = location.type === 'file' ? await checking : await waitingNotice(ctx, location.endpoints, { timeoutMs: secondsOption(ctx, 'request-timeout', 10_000), deadline: true })(checking, 'the check');
-    if (raw === 'json') ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (raw !== 'text') await printDocument(ctx, raw, report);
     else if (report.type === 'file') printFile(ctx, report);
     else {
       const w = (s: string): void => void ctx.stdout.write(`${s}\n`);

@@ -199,3 +199,14 @@ export async function printChanges<T extends Change>(ctx: Pick<CommandContext, '
     names: () => changes,
   });
 }
+
+/**
+ * A writer of YAML documents one at a time (`---` between them), for output that comes as a
+ * stream (`kv watch -o yaml`) or from code that prints JSON documents line by line. Loads
+ * `yaml` once, here.
+ */
+export async function yamlDocumentWriter(ctx: Pick<CommandContext, 'stdout'>): Promise<(value: unknown) => void> {
+  const { stringify } = await import('yaml');
+  let written = 0;
+  return (value) => void ctx.stdout.write(`${written++ > 0 ? '---\n' : ''}${stringify(value, { lineWidth: 0 })}`);
+}

@@ -180,6 +180,16 @@ describe('output', () => {
     expect(parseAllDocuments(s.stdout)[0]!.toJS()).toEqual({ items: [{ kind: 'ReplicaSet', name: 'web', action: 'scaled', replicas: 3 }] });
   });
 
+  it('store check -o yaml is the -o json report as YAML; a command that prints no objects refuses -o (exit 2)', () => {
+    const y = flo(['store', 'check', '-o', 'yaml']);
+    expect(y.code, y.stderr).toBe(0);
+    const j = flo(['store', 'check', '-o', 'json']);
+    expect(parseAllDocuments(y.stdout)[0]!.toJS()).toEqual(JSON.parse(j.stdout));
+    const logs = flo(['logs', 'instance/x', '-o', 'json']);
+    expect(logs.code).toBe(2);
+    expect(logs.stderr).toContain('-o json: not printed by this command; expected one of text');
+  });
+
   it('run -o json includes each host\'s stdout and stderr', () => {
     const r = flo(['run', '-H', 'a,b', '-o', 'json', 'echo out; echo err >&2']);
     expect(r.code, r.stderr).toBe(0);
