@@ -3,6 +3,11 @@
  * selector, taints and cordon), the nodes sorted by free capacity so that a decision finds
  * the best node without scoring every node — a grid of free fractions for binpack, a heap for
  * spread — and answers exactly what scoring every node answers.
+ *
+ * A little over 600 lines on purpose: the two searches and the placement of nodes into
+ * classes, groups and cells share one layout (`CandidateSet`'s per-slot arrays); the grid's
+ * geometry, the heap and the bitsets already live beside it (free-grid.ts, group-heap.ts,
+ * bitset.ts).
  */
 import { clearBit, nextSetBit, nextSetInRow, prevSetInRow, rowHasAny, setBit } from './bitset.js';
 import { nodeResourcesFit, nodeUnschedulable, placementFiltersPass, taintToleration } from './filters.js';
