@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { FloCluster, floCommand, freePortRange, freePorts, runFlo, until } from './kv-harness.js';
 
 describe('flo kv … against a running cluster, and backups with flo server --restore', () => {
@@ -23,6 +24,10 @@ describe('flo kv … against a running cluster, and backups with flo server --re
     expect(await runFlo(['kv', 'get', 'app/a', '--endpoints', ep])).toMatchObject({ code: 0, stdout: 'one\n' });
     const json = await runFlo(['kv', 'get', 'app/a', '-o', 'json', '--endpoints', ep]);
     expect(JSON.parse(json.stdout)).toEqual({ key: 'app/a', value: 'one', createRevision: 2, modRevision: 2, version: 1 });
+    // -o yaml: the same documents as YAML (one per JSON document; a list stays one document)
+    const yaml = await runFlo(['kv', 'get', 'app/a', '-o', 'yaml', '--endpoints', ep]);
+    expect(yaml.code).toBe(0);
+    expect(parseAllDocuments(yaml.stdout).map((d) => d.toJS() as unknown)).toEqual([JSON.parse(json.stdout)]);
     const list = await runFlo(['kv', 'get', '--prefix', 'app/', '-o', 'json', '--endpoints', ep]);
     expect((JSON.parse(list.stdout) as { key: string }[]).map((i) => i.key)).toEqual(['app/a', 'app/b']);
     const conflict = await runFlo(['kv', 'put', 'app/a', 'x', '--prev-revision', '0', '--endpoints', ep]);
@@ -124,6 +129,9 @@ describe('flo kv … against a running cluster, and backups with flo server --re
   it('usage errors exit 2', async () => {
     expect((await runFlo(['kv', 'get', '--endpoints', ep])).code).toBe(2);
     expect((await runFlo(['kv', 'frobnicate', '--endpoints', ep])).code).toBe(2);
+    const name = await runFlo(['kv', 'get', 'app/a', '-o', 'name', '--endpoints', ep]);
+    expect(name.code).toBe(2);
+    expect(name.stderr).toContain('-o name: not printed by this command; expected one of text, json, yaml');
     expect((await runFlo(['server', '--data', cluster.dir])).code).toBe(2);
     expect((await runFlo(['server', '--id', '1', '--peers', 'nonsense', '--data', cluster.dir])).code).toBe(2);
   });
