@@ -2,7 +2,7 @@
 // workers → Reconciler, with controller-runtime's result semantics.
 import { systemClock, sleep, type Clock } from './clock.js';
 import { badOption, checkNonNegative, checkPositiveInteger, isTerminalError } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
+import { toLogger, type Logger, type LoggerLike } from './logger.js';
 import type { ControllerMetrics, ReconcileOutcome, WatchRestartReason } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { isWatchableStore, storeSource, type Source, type SourceEvent } from './source.js';
@@ -89,7 +89,7 @@ export interface ControllerOptions {
   /** Time source (queue delays, sources, durations). @default systemClock */
   clock?: Clock;
   /** Where the controller logs. @default silentLogger */
-  logger?: Logger;
+  logger?: LoggerLike;
   /** Metric hooks. @default none */
   metrics?: ControllerMetrics;
   /** Stops the controller gracefully when aborted (see {@link Controller.run}). @default never */
@@ -151,7 +151,7 @@ export class Controller {
     this.#reconcile = this.#reconciler.reconcile.bind(this.#reconciler);
     this.#concurrency = checkPositiveInteger('concurrency', options.concurrency ?? 1);
     this.#clock = options.clock ?? systemClock;
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = toLogger(options.logger);
     this.#metrics = options.metrics;
     this.#signal = options.signal;
     this.#graceMs = checkNonNegative('gracefulShutdownTimeoutMs', options.gracefulShutdownTimeoutMs ?? 30_000);

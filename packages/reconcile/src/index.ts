@@ -71,8 +71,8 @@ export type { DiffOptions, DiffResult, DiffUpdate } from './diff.js';
 export { LeaderElector } from './leader-election.js';
 export type { LeaseRecord, LeadingContext, LeaderElectorOptions } from './leader-election.js';
 
-export { silentLogger } from './logger.js';
-export type { Logger } from './logger.js';
+export { silentLogger, toLogger, isPinoLogger } from './logger.js';
+export type { Logger, LoggerLike, PinoLogger, PinoLogFn } from './logger.js';
 export type { ControllerMetrics, ReconcileOutcome, WatchRestartReason } from './metrics.js';
 
 export { seededRandom } from './random.js';

@@ -1,7 +1,7 @@
 // Leader election over any compare-and-set store, after client-go tools/leaderelection.
 import { sleep, systemClock, type Clock } from './clock.js';
 import { badOption, checkPositive } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
+import { toLogger, type Logger, type LoggerLike } from './logger.js';
 import { hashString, seededRandom } from './random.js';
 import type { CompareAndSetStore, StoreEntry } from './store.js';
 
@@ -60,7 +60,7 @@ export interface LeaderElectorOptions {
   /** Randomness for jitter. @default a generator seeded from `identity` */
   random?: () => number;
   /** @default silentLogger */
-  logger?: Logger;
+  logger?: LoggerLike;
 }
 
 /** client-go's `JitterFactor`, used in the validation `renewDeadline > 1.2 × retryPeriod`. */
@@ -151,7 +151,7 @@ export class LeaderElector {
     this.#releaseOnStop = options.releaseOnStop ?? true;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? seededRandom(hashString(identity));
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = toLogger(options.logger);
     this.#onStartedLeading = options.onStartedLeading;
     this.#onStoppedLeading = options.onStoppedLeading;
     this.#onNewLeader = options.onNewLeader;

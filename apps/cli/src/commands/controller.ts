@@ -9,6 +9,7 @@ import { clusterOptions, listOption, openCluster, secondsOption, stringOption } 
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import type { ClusterSession } from '../cli/cluster-context.js';
 import type { ControllerMetrics, LeaderElector } from '@flotilla/reconcile';
+import { loggerFor, logOptions, type CliLogger } from '../observability/log.js';
 
 /**
  * `--identity` names an ssh key file in every command. `flo controller --identity ID` used to
@@ -26,7 +27,7 @@ function deprecatedLeaderIdentity(ctx: CommandContext): string | undefined {
 }
 
 export const command: CommandModule = {
-  usage: 'controller [--leader-identity ID] [--metrics-listen HOST:PORT] [--store URL] [--ssh-config FILE] [--identity KEY_FILE]',
+  usage: 'controller [--leader-identity ID] [--metrics-listen HOST:PORT] [--log-format text|json] [--log-level LEVEL] [--store URL] [--ssh-config FILE] [--identity KEY_FILE]',
   formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
     'Runs the reconcile loop continuously: keeps replica sets at their replicas, heals instances, reschedules off hosts that stop answering, renders services. Several can run against one store; one leads (leader lease), the others wait. Stops on SIGINT/SIGTERM (releasing the lease); instances keep running.',
@@ -36,20 +37,22 @@ export const command: CommandModule = {
     { name: 'probe-interval', type: 'string', value: 'SECONDS', description: 'how often hosts are probed and instances observed (default 2)' },
     { name: 'host-grace', type: 'string', value: 'SECONDS', description: 'how long a host may not answer before it is NotReady (default 10)' },
     { name: 'metrics-listen', type: 'string', value: 'HOST:PORT', description: 'serve /metrics (Prometheus), /healthz and /readyz here' },
+    ...logOptions,
     ...clusterOptions,
   ],
   async run(ctx) {
     const leader = deprecatedLeaderIdentity(ctx);
+    const identity = stringOption(ctx, 'leader-identity') ?? leader ?? `${hostname()}-${process.pid}`;
+    const log = loggerFor(ctx, `flo controller ${identity}`, { identity });
     const s = await openCluster(ctx);
     const abort = new AbortController();
     const stop = (): void => abort.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    const identity = stringOption(ctx, 'leader-identity') ?? leader ?? `${hostname()}-${process.pid}`;
     const metricsListen = stringOption(ctx, 'metrics-listen');
     let metricsServer: { close(): Promise<void> } | undefined;
     try {
-      const observed = metricsListen !== undefined ? await startControllerMetrics(ctx, s, metricsListen, abort.signal) : undefined;
+      const observed = metricsListen !== undefined ? await startControllerMetrics(log, s, metricsListen, abort.signal) : undefined;
       metricsServer = observed?.server;
       const controllers = new s.cluster.ClusterControllers({
         store: s.store,
@@ -57,12 +60,13 @@ export const command: CommandModule = {
         hostProbeIntervalMs: secondsOption(ctx, 'probe-interval', 2000),
         hostGracePeriodMs: secondsOption(ctx, 'host-grace', 10_000),
         ...(observed ? { metrics: observed.metrics } : {}),
+        logger: log,
       });
-      ctx.stderr.write(`flo controller ${identity}: waiting for the leader lease\n`);
+      log.info('waiting for the leader lease');
       await controllers.runWithLeaderElection({
         identity,
         signal: abort.signal,
-        onLeading: (leading) => void ctx.stderr.write(`flo controller ${identity}: ${leading ? 'leading' : 'stopped leading'}\n`),
+        onLeading: (leading) => log.info(leading ? 'leading' : 'stopped leading'),
         ...(observed ? { onElector: observed.onElector } : {}),
       });
       return 0;
@@ -82,7 +86,7 @@ export const command: CommandModule = {
  * that heard from the store within a lease duration. prom-client loads only here.
  */
 async function startControllerMetrics(
-  ctx: CommandContext,
+  log: CliLogger,
   s: ClusterSession,
   listen: string,
   signal: AbortSignal,
@@ -119,6 +123,6 @@ async function startControllerMetrics(
       { name: 'store-watch', check: () => (cluster.synced() ? undefined : 'hosts and instances not listed yet') },
     ],
   });
-  ctx.stderr.write(`flo controller: metrics on ${server.url}/metrics (also /healthz, /readyz)\n`);
+  log.info(`metrics on ${server.url}/metrics (also /healthz, /readyz)`, { url: `${server.url}/metrics` });
   return { server, metrics, onElector: (e) => (elector = e) };
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { UsageError } from '../cli/args.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import { readSecretFile, readTokenFile } from '../cli/secret-file.js';
+import { loggerFor, logOptions } from '../observability/log.js';
 
 function str(ctx: CommandContext, name: string): string | undefined {
   const v = ctx.args.options[name];
@@ -46,7 +47,7 @@ function shiftPort(addr: string, by: number): string {
 }
 
 export const command: CommandModule = {
-  usage: 'server --id N --listen HOST:PORT --peer-listen HOST:PORT --peers 1=HOST:PORT,2=… --data DIR\n       flo server --id N --listen … --peer-listen … --join CLIENT_URL --data DIR\n       flo server --dev-cluster 3 --data DIR',
+  usage: 'server --id N --listen HOST:PORT --peer-listen HOST:PORT --peers 1=HOST:PORT,2=… --data DIR [--log-format text|json] [--log-level LEVEL]\n       flo server --id N --listen … --peer-listen … --join CLIENT_URL --data DIR\n       flo server --dev-cluster 3 --data DIR',
   formats: ['text'], // prints no objects: -o is refused (exit 2)
   description: [
     'Runs a member of the replicated KV store in this process (its PID is the one to signal).',
@@ -77,10 +78,12 @@ export const command: CommandModule = {
     { name: 'restore', type: 'string', value: 'FILE', description: 'found the new cluster from this backup (flo kv snapshot save)' },
     { name: 'auto-compact-revisions', type: 'string', value: 'N', description: 'keep N revisions of watch history (default 10000; 0 disables automatic compaction)' },
     { name: 'dev-cluster', type: 'string', value: 'N', description: 'run N members on loopback in this process (development)' },
+    ...logOptions,
     { name: 'tick-ms', type: 'string', value: 'MS', description: 'Raft tick (default 100; elections after 10–20 ticks)' },
   ],
   async run(ctx) {
     if (ctx.args.positionals.length) throw new UsageError(`server takes no arguments (got ${ctx.args.positionals.join(' ')})`);
+    const log = loggerFor(ctx, 'flo server');
     const data = str(ctx, 'data');
     if (!data) throw new UsageError('--data DIR is required');
     const read = (name: string): Buffer | undefined => {
@@ -116,7 +119,7 @@ export const command: CommandModule = {
       }
       // The dev cluster's members all live in this process: they share a fresh secret, never written anywhere.
       peerToken = randomBytes(32).toString('base64');
-      ctx.stderr.write('flo server: dev cluster members authenticate each other with a random peer secret (this process only)\n');
+      log.info('dev cluster members authenticate each other with a random peer secret (this process only)');
     }
     const restore = read('restore');
     const common = {
@@ -125,7 +128,7 @@ export const command: CommandModule = {
       ...(peerToken ? { peerToken } : {}),
       ...(int(ctx, 'auto-compact-revisions', 0) !== undefined ? { autoCompactRevisions: int(ctx, 'auto-compact-revisions', 0)! } : {}),
       ...(int(ctx, 'tick-ms', 1) !== undefined ? { tickMs: int(ctx, 'tick-ms', 1)! } : {}),
-      log: (line: string) => void ctx.stderr.write(`flo server: ${line}\n`),
+      log: (line: string) => (line.startsWith('warning: ') ? log.warn(line.slice('warning: '.length)) : log.info(line)),
     };
     const [{ startKvServer }, { kvServerMetrics }] = await Promise.all([import('@flotilla/raft/server'), import('@flotilla/raft/prometheus')]);
     const listen = hostPort(str(ctx, 'listen') ?? '127.0.0.1:2479', 'listen');
@@ -141,7 +144,7 @@ export const command: CommandModule = {
         );
       }
       const urls = Array.from({ length: dev }, (_, i) => `${cert ? 'https' : 'http'}://${shiftPort(listen, 2 * i)}`).join(',');
-      ctx.stderr.write(`flo server: dev cluster of ${dev} up; try: flo kv put hello world --endpoints ${urls}\n`);
+      log.info(`dev cluster of ${dev} up; try: flo kv put hello world --endpoints ${urls}`, { endpoints: urls });
     } else {
       const idText = str(ctx, 'id');
       if (idText === undefined || !/^\d+$/.test(idText) || Number(idText) <= 0) throw new UsageError('--id N is required (a positive integer)');
@@ -178,10 +181,10 @@ export const command: CommandModule = {
     });
     for (const s of servers) await s.close();
     if (outcome.reason === 'fatal') {
-      ctx.stderr.write(`flo server: stopped: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}\n`);
+      log.error(`stopped: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`, { error: outcome.error });
       return 1;
     }
-    ctx.stderr.write(`flo server: stopped (${outcome.reason})\n`);
+    log.info(`stopped (${outcome.reason})`, { reason: outcome.reason });
     return 0;
   },
 };

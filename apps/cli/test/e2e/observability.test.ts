@@ -61,8 +61,10 @@ describe('flo server: /metrics, /healthz, /readyz on the client port', () => {
     dirs.push(dir);
     const [client, peer] = await freePorts(2);
     const base = `http://127.0.0.1:${client}`;
-    const server = spawn(process.execPath, [...floCommand(), 'server', '--id', '1', '--listen', `127.0.0.1:${client}`, '--peer-listen', `127.0.0.1:${peer}`, '--peers', `1=127.0.0.1:${peer}`, '--data', path.join(dir, 'data'), '--tick-ms', '20'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const server = spawn(process.execPath, [...floCommand(), 'server', '--id', '1', '--listen', `127.0.0.1:${client}`, '--peer-listen', `127.0.0.1:${peer}`, '--peers', `1=127.0.0.1:${peer}`, '--data', path.join(dir, 'data'), '--tick-ms', '20', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(server);
+    let stderr = '';
+    server.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     await until('flo server ready', async () => (await status(`${base}/readyz`)) === 200);
     expect(await status(`${base}/healthz`)).toBe(200);
     const before = await scrape(base);
@@ -79,6 +81,15 @@ describe('flo server: /metrics, /healthz, /readyz on the client port', () => {
     expect(after.value('flotilla_mvcc_put_total')! - before.value('flotilla_mvcc_put_total')!).toBe(3);
     expect(after.value('flotilla_server_proposals_committed_total')! - before.value('flotilla_server_proposals_committed_total')!).toBeGreaterThanOrEqual(3);
     expect(after.text).toMatch(/^flotilla_disk_wal_fsync_duration_seconds_count [1-9]\d*$/m);
+    // --log-format json: every stderr line is one JSON object with time, level and msg.
+    const lines = stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as { time: string; level: string; msg: string });
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const l of lines) {
+      expect(Number.isNaN(Date.parse(l.time))).toBe(false);
+      expect(['debug', 'info', 'warn', 'error']).toContain(l.level);
+      expect(typeof l.msg).toBe('string');
+    }
+    expect(lines.map((l) => l.msg)).toContain('member 1: founded a new cluster of 1');
   });
 });
 
@@ -96,7 +107,7 @@ describe('flo controller --metrics-listen', () => {
     flo.run(['apply', '-f', 'app.yaml', '--wait']);
     const [port] = await freePorts(1);
     const base = `http://127.0.0.1:${port}`;
-    const controller = flo.startController(['--metrics-listen', `127.0.0.1:${port}`]);
+    const controller = flo.startController(['--metrics-listen', `127.0.0.1:${port}`, '--log-level', 'warn']);
     children.push(controller);
     await until('controller ready (holds the lease, store listed)', async () => (await status(`${base}/readyz`)) === 200);
     expect(await status(`${base}/healthz`)).toBe(200);

@@ -16,7 +16,7 @@
  *   and are rendered to its `render` hosts whenever they change.
  */
 import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
-import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger } from '@flotilla/reconcile';
+import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
 import type { ClusterEvent, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput } from '../manifest/types.js';
@@ -50,8 +50,8 @@ export interface ClusterControllersOptions {
   concurrency?: number;
   /** Events kept in the store (oldest deleted first). @default 500 */
   maxEvents?: number;
-  /** @default silent */
-  logger?: Logger;
+  /** A message-first `Logger` or a pino logger. @default silent */
+  logger?: LoggerLike;
   /** Metric hooks of every controller (e.g. `prometheusControllerMetrics()` of `@flotilla/reconcile/prometheus`). @default none */
   metrics?: ControllerMetrics;
 }
@@ -125,7 +125,7 @@ export class ClusterControllers {
     this.#retryMs = positive('retryUnschedulableMs', options.retryUnschedulableMs ?? 5000);
     this.#concurrency = positive('concurrency', options.concurrency ?? 4);
     this.#maxEvents = positive('maxEvents', options.maxEvents ?? 500);
-    this.#logger = options.logger;
+    this.#logger = options.logger !== undefined ? toLogger(options.logger) : undefined;
     this.#metrics = options.metrics;
   }
 
@@ -690,6 +690,7 @@ export class ClusterControllers {
       key: keyOf('Lease', 'controller'),
       identity: options.identity,
       clock: this.clock,
+      ...(this.#logger ? { logger: this.#logger } : {}),
       ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
       ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
       ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
