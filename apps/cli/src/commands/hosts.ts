@@ -7,13 +7,14 @@ import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
 import type { CommandModule } from '../cli/registry.js';
 import type { HostRef } from '@flotilla/deploy';
-import { outputFormat, printOutput, printTable } from '../output/format.js';
+import { noHeadersOption, outputFormat, printOutput, printTable } from '../output/format.js';
 
 const formats = ['text', 'json', 'yaml'] as const;
 
 export const command: CommandModule = {
   usage: 'hosts [-H h1,h2 | -R role | -l selector] [-i hosts.yaml] [-o json|yaml]',
   formats,
+  options: [noHeadersOption],
   description:
     'Lists the hosts a selection matches — inventory names, -R roles, -l label selectors (e.g. -l \'zone in (a,b),!canary\') — with their address and labels, and connects to none: check a selection before running anything on it. No selection lists every inventory host. A -H name that is no inventory host is listed with the address it stands for. The task commands take --list-hosts for the same check.',
   async run(ctx) {

@@ -6,6 +6,7 @@
  */
 import { UsageError } from '../cli/args.js';
 import { kvArgs, type KvCall } from '../cli/kv-context.js';
+import { headerUnlessNoHeaders } from '../output/format.js';
 import { formatTable } from '../output/table.js';
 
 function reason(e: unknown): string {
@@ -62,7 +63,7 @@ export async function run(call: KvCall): Promise<number> {
       out(
         formatTable(
           rows.map((r) => ('error' in r ? [r.endpoint, '-', '-', '-', '-', '-', String(r.error)] : [r.endpoint, String(r.id), r.isLeader ? 'true' : 'false', String(r.term), String(r.revision), String(r.appliedIndex), ''])),
-          { header: ['ENDPOINT', 'ID', 'IS LEADER', 'TERM', 'REVISION', 'APPLIED', 'ERROR'] },
+          headerUnlessNoHeaders(ctx, ['ENDPOINT', 'ID', 'IS LEADER', 'TERM', 'REVISION', 'APPLIED', 'ERROR']),
         ),
       );
     return rows.some((r) => 'error' in r) ? 1 : 0;

@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../cli/args.js';
 import { kvArgs, type KvCall } from '../cli/kv-context.js';
+import { headerUnlessNoHeaders } from '../output/format.js';
 import { formatTable } from '../output/table.js';
 
 function leaseId(v: string | undefined): string {
@@ -62,7 +63,7 @@ export async function run({ ctx, client, json, out }: KvCall): Promise<number> {
       if (json) out(`${JSON.stringify(leases)}\n`);
       else {
         out(`found ${leases.length} leases\n`);
-        if (leases.length) out(formatTable(leases.map((l) => [l.id, `${l.ttlSeconds}s`, l.keys.join(',')]), { header: ['ID', 'TTL', 'KEYS'] }));
+        if (leases.length) out(formatTable(leases.map((l) => [l.id, `${l.ttlSeconds}s`, l.keys.join(',')]), headerUnlessNoHeaders(ctx, ['ID', 'TTL', 'KEYS'])));
       }
       return 0;
     }

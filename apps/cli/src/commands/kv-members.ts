@@ -1,6 +1,7 @@
 /** `flo kv members [list | add ID PEER [--learner] | promote ID | remove ID]`. */
 import { UsageError } from '../cli/args.js';
 import type { KvCall } from '../cli/kv-context.js';
+import { headerUnlessNoHeaders } from '../output/format.js';
 import { formatTable } from '../output/table.js';
 
 export async function run({ ctx, client, json, out }: KvCall): Promise<number> {
@@ -24,6 +25,6 @@ export async function run({ ctx, client, json, out }: KvCall): Promise<number> {
   const status = await client.status().catch(() => undefined);
   const leader = status?.leader as number | undefined;
   if (json) out(`${JSON.stringify({ leader, members })}\n`);
-  else out(formatTable(members.map((m) => [String(m.id), m.learner ? 'learner' : m.id === leader ? 'leader' : 'voter', m.peerUrl, m.clientUrl]), { header: ['ID', 'ROLE', 'PEER', 'CLIENT'] }));
+  else out(formatTable(members.map((m) => [String(m.id), m.learner ? 'learner' : m.id === leader ? 'leader' : 'voter', m.peerUrl, m.clientUrl]), headerUnlessNoHeaders(ctx, ['ID', 'ROLE', 'PEER', 'CLIENT'])));
   return 0;
 }

@@ -7,7 +7,7 @@ import { UsageError } from '../cli/args.js';
 import { kvRetryOptions, requestTimeoutOption, stringOption } from '../cli/cluster-context.js';
 import type { KvCall } from '../cli/kv-context.js';
 import type { CommandModule } from '../cli/registry.js';
-import { outputFormat, yamlDocumentWriter, type OutputFormat } from '../output/format.js';
+import { noHeadersOption, outputFormat, yamlDocumentWriter, type OutputFormat } from '../output/format.js';
 import { storeCredentialOptions, storeCredentials } from '../cli/store-credentials.js';
 import { storeErrorHint } from '../cli/store-hints.js';
 import { trackMethods, waitingNotice } from '../cli/waiting.js';
@@ -67,6 +67,7 @@ export const command: CommandModule = {
     { name: 'from-revision', type: 'string', value: 'N', description: 'watch from this revision (inclusive)' },
     { name: 'once', type: 'boolean', description: 'lease keepalive: renew once and exit (else every TTL/3 until interrupted)' },
     { name: 'learner', type: 'boolean', description: 'members add: add as a learner' },
+    noHeadersOption,
   ],
   async run(ctx) {
     const format = outputFormat(ctx, formats);

@@ -210,3 +210,8 @@ export async function yamlDocumentWriter(ctx: Pick<CommandContext, 'stdout'>): P
   let written = 0;
   return (value) => void ctx.stdout.write(`${written++ > 0 ? '---\n' : ''}${stringify(value, { lineWidth: 0 })}`);
 }
+
+/** `formatTable`'s header option, or none with `--no-headers`. */
+export function headerUnlessNoHeaders(ctx: Pick<CommandContext, 'args'>, header: readonly string[]): { header?: readonly string[] } {
+  return ctx.args.options['no-headers'] === true ? {} : { header };
+}

@@ -157,6 +157,9 @@ describe('output', () => {
     const bare = flo(['get', 'hosts', '--no-headers']).stdout.split('\n');
     expect(bare[0]).toMatch(/^a\s+NotReady/);
     expect(bare.length).toBe(table.length - 1);
+    // the inventory's hosts (flo hosts) too
+    expect(flo(['hosts']).stdout.split('\n')[0]).toMatch(/^NAME\s+ADDRESS/);
+    expect(flo(['hosts', '--no-headers']).stdout.split('\n')[0]).toMatch(/^a\s/);
   });
 
   it('describe -o json|yaml is one document with the object and its events; -o name', () => {
