@@ -1,16 +1,38 @@
 // @flotilla/raft/prometheus — a KV member's metrics under etcd's names (etcd_ → flotilla_),
 // so etcd dashboards and alerts carry over: pass `kvServerMetrics()` as `metrics` to
 // startKvServer and scrape `/metrics` on the client port.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
 import type { KvServerMetrics } from '../server/kv-server.js';
 import type { RaftKvNode } from '../server/raft-kv-node.js';
 
+/**
+ * The part of prom-client's `Registry` used here (a prom-client `Registry` is one); declared
+ * here so these types never need prom-client's, which is an optional peer.
+ */
+export interface PromRegistry {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
 /** Options of {@link kvServerMetrics}. */
 export interface KvServerMetricsOptions {
-  /** Where the metrics are registered. @default a new Registry (one per member) */
-  registry?: Registry;
+  /** Where the metrics are registered: a prom-client `Registry`. @default a new Registry (one per member) */
+  registry?: PromRegistry;
   /** Also register prom-client's process and Node.js metrics (`process_*`, `nodejs_*`), as etcd exposes `process_*`. @default true */
   processMetrics?: boolean;
+}
+
+/**
+ * prom-client, loaded on first use (an optional peer dependency, CommonJS): importing this
+ * sub-path never fails; using it without prom-client says how to fix that.
+ */
+function prom(): typeof PromClient {
+  try {
+    return createRequire(import.meta.url)('prom-client') as typeof PromClient;
+  } catch (cause) {
+    throw new Error('@flotilla/raft/prometheus needs prom-client: npm i prom-client', { cause });
+  }
 }
 
 /** etcd's buckets of `disk_wal_fsync_duration_seconds`: 1 ms to 8 s, doubling. */
@@ -32,8 +54,9 @@ const FSYNC_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
  *
  * One object per member (it follows the node it is attached to).
  */
-export function kvServerMetrics(options: KvServerMetricsOptions = {}): KvServerMetrics & { readonly registry: Registry } {
-  const registry = options.registry ?? new Registry();
+export function kvServerMetrics(options: KvServerMetricsOptions = {}): KvServerMetrics & { readonly registry: PromRegistry } {
+  const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom();
+  const registry = (options.registry as PromClient.Registry | undefined) ?? new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let node: RaftKvNode | undefined;

@@ -1,16 +1,46 @@
 // @flotilla/reconcile/prometheus — the controller and work-queue metric hooks as
 // Prometheus metrics (prom-client), under the names controller-runtime and client-go use,
 // so existing dashboards and alerts work unchanged.
-import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
 import { systemClock, type Clock } from '../clock.js';
 import { isTerminalError } from '../errors.js';
 import type { ControllerMetrics, ReconcileOutcome } from '../metrics.js';
 import type { WorkQueueMetrics } from '../work-queue.js';
 
+/**
+ * The part of prom-client's `Registry` this module relies on (a prom-client `Registry` is
+ * one); declared here so these types never need prom-client's, which is an optional peer.
+ */
+export interface PromRegistry {
+  getSingleMetric(name: string): unknown;
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
+type Registry = PromClient.Registry;
+type Counter = PromClient.Counter;
+type Gauge = PromClient.Gauge;
+type Histogram = PromClient.Histogram;
+
+/**
+ * prom-client, loaded on first use (it is an optional peer dependency and CommonJS): importing
+ * this sub-path never fails; using it without prom-client says how to fix that.
+ */
+function prom(): typeof PromClient {
+  try {
+    return createRequire(import.meta.url)('prom-client') as typeof PromClient;
+  } catch (cause) {
+    throw new Error('@flotilla/reconcile/prometheus needs prom-client: npm i prom-client', { cause });
+  }
+}
+
+const asRegistry = (r: PromRegistry): Registry => r as unknown as Registry;
+
 /** Options of {@link prometheusControllerMetrics} and {@link prometheusWorkQueueMetrics}. */
 export interface PrometheusMetricsOptions {
-  /** Where the metrics are registered (each metric once per registry). @default prom-client's global `register` */
-  registry?: Registry;
+  /** Where the metrics are registered (each metric once per registry): a prom-client `Registry`. @default prom-client's global `register` */
+  registry?: PromRegistry;
   /** Time source of the queue and work durations. @default systemClock */
   clock?: Clock;
 }
@@ -41,16 +71,16 @@ const QUEUE_BUCKETS = Array.from({ length: 12 }, (_, i) => Number((1e-8 * 10 ** 
 
 type Metric = Counter | Gauge | Histogram;
 
-function once<M extends Metric>(registry: Registry, name: string, make: () => M): M {
+function once<M extends Metric>(registry: PromRegistry, name: string, make: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? make();
 }
 
 /** The queues whose in-flight work a registry's gauges report at scrape time. */
-const queuesOf = new WeakMap<Registry, Set<QueueRecorder<unknown>>>();
+const queuesOf = new WeakMap<PromRegistry, Set<QueueRecorder<unknown>>>();
 
 /** Per-registry metric families of the work queue (client-go names). */
-function queueFamilies(registry: Registry) {
-  const registers = [registry];
+function queueFamilies(registry: PromRegistry) {
+  const registers = [asRegistry(registry)];
   let queues = queuesOf.get(registry);
   if (queues === undefined) {
     queues = new Set();
@@ -59,12 +89,12 @@ function queueFamilies(registry: Registry) {
   const live = queues;
   return {
     queues: live,
-    depth: once(registry, 'workqueue_depth', () => new Gauge({ name: 'workqueue_depth', help: 'Current depth of the work queue: keys waiting to be taken.', labelNames: ['name'], registers })),
-    adds: once(registry, 'workqueue_adds_total', () => new Counter({ name: 'workqueue_adds_total', help: 'Keys that became dirty in the work queue (adds absorbed by a waiting key are not counted).', labelNames: ['name'], registers })),
-    retries: once(registry, 'workqueue_retries_total', () => new Counter({ name: 'workqueue_retries_total', help: 'Delayed or rate-limited re-adds handled by the work queue.', labelNames: ['name'], registers })),
-    latency: once(registry, 'workqueue_queue_duration_seconds', () => new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long a key waited in the work queue before a worker took it, in seconds.', labelNames: ['name'], buckets: QUEUE_BUCKETS, registers })),
-    work: once(registry, 'workqueue_work_duration_seconds', () => new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long processing a key took, from get to done, in seconds.', labelNames: ['name'], buckets: QUEUE_BUCKETS, registers })),
-    unfinished: once(registry, 'workqueue_unfinished_work_seconds', () => new Gauge({
+    depth: once(registry, 'workqueue_depth', () => new (prom().Gauge)({ name: 'workqueue_depth', help: 'Current depth of the work queue: keys waiting to be taken.', labelNames: ['name'], registers })),
+    adds: once(registry, 'workqueue_adds_total', () => new (prom().Counter)({ name: 'workqueue_adds_total', help: 'Keys that became dirty in the work queue (adds absorbed by a waiting key are not counted).', labelNames: ['name'], registers })),
+    retries: once(registry, 'workqueue_retries_total', () => new (prom().Counter)({ name: 'workqueue_retries_total', help: 'Delayed or rate-limited re-adds handled by the work queue.', labelNames: ['name'], registers })),
+    latency: once(registry, 'workqueue_queue_duration_seconds', () => new (prom().Histogram)({ name: 'workqueue_queue_duration_seconds', help: 'How long a key waited in the work queue before a worker took it, in seconds.', labelNames: ['name'], buckets: QUEUE_BUCKETS, registers })),
+    work: once(registry, 'workqueue_work_duration_seconds', () => new (prom().Histogram)({ name: 'workqueue_work_duration_seconds', help: 'How long processing a key took, from get to done, in seconds.', labelNames: ['name'], buckets: QUEUE_BUCKETS, registers })),
+    unfinished: once(registry, 'workqueue_unfinished_work_seconds', () => new (prom().Gauge)({
       name: 'workqueue_unfinished_work_seconds',
       help: 'Seconds of work in progress not yet observed by workqueue_work_duration_seconds; a steady rise means stuck workers.',
       labelNames: ['name'],
@@ -73,7 +103,7 @@ function queueFamilies(registry: Registry) {
         for (const q of live) this.set({ name: q.name }, q.inFlightSeconds().total);
       },
     })),
-    longest: once(registry, 'workqueue_longest_running_processor_seconds', () => new Gauge({
+    longest: once(registry, 'workqueue_longest_running_processor_seconds', () => new (prom().Gauge)({
       name: 'workqueue_longest_running_processor_seconds',
       help: 'Seconds the longest-running worker of the queue has been processing its key.',
       labelNames: ['name'],
@@ -93,7 +123,7 @@ class QueueRecorder<TKey> {
   readonly #clock: Clock;
   readonly #labels: { name: string };
 
-  constructor(readonly name: string, registry: Registry, clock: Clock) {
+  constructor(readonly name: string, registry: PromRegistry, clock: Clock) {
     this.#f = queueFamilies(registry);
     this.#clock = clock;
     this.#labels = { name };
@@ -158,7 +188,7 @@ class QueueRecorder<TKey> {
  */
 export function prometheusWorkQueueMetrics<TKey>(name: string, options: PrometheusMetricsOptions = {}): WorkQueueMetrics<TKey> {
   if (typeof name !== 'string' || name === '') throw new TypeError(`name: expected a non-empty string, received ${JSON.stringify(name)}`);
-  const q = new QueueRecorder<TKey>(name, options.registry ?? globalRegistry, options.clock ?? systemClock);
+  const q = new QueueRecorder<TKey>(name, options.registry ?? prom().register, options.clock ?? systemClock);
   return {
     add: (key) => q.add(key),
     retry: () => q.retry(),
@@ -183,16 +213,16 @@ export function prometheusWorkQueueMetrics<TKey>(name: string, options: Promethe
  * Series of a controller start at zero when it starts, as controller-runtime's do.
  */
 export function prometheusControllerMetrics(options: PrometheusMetricsOptions = {}): ControllerMetrics {
-  const registry = options.registry ?? globalRegistry;
+  const registry = options.registry ?? prom().register;
   const clock = options.clock ?? systemClock;
-  const registers = [registry];
-  const total = once(registry, 'controller_runtime_reconcile_total', () => new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller.', labelNames: ['controller', 'result'], registers }));
-  const errors = once(registry, 'controller_runtime_reconcile_errors_total', () => new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller.', labelNames: ['controller'], registers }));
-  const terminal = once(registry, 'controller_runtime_terminal_reconcile_errors_total', () => new Counter({ name: 'controller_runtime_terminal_reconcile_errors_total', help: 'Total number of terminal reconciliation errors per controller.', labelNames: ['controller'], registers }));
-  const time = once(registry, 'controller_runtime_reconcile_time_seconds', () => new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller, in seconds.', labelNames: ['controller'], buckets: RECONCILE_BUCKETS, registers }));
-  const maxWorkers = once(registry, 'controller_runtime_max_concurrent_reconciles', () => new Gauge({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller.', labelNames: ['controller'], registers }));
-  const active = once(registry, 'controller_runtime_active_workers', () => new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of workers currently reconciling, per controller.', labelNames: ['controller'], registers }));
-  const restarts = once(registry, 'flotilla_source_restarts_total', () => new Counter({ name: 'flotilla_source_restarts_total', help: 'Times a controller\'s source dropped its watch and listed its store again, by reason.', labelNames: ['controller', 'source', 'reason'], registers }));
+  const registers = [asRegistry(registry)];
+  const total = once(registry, 'controller_runtime_reconcile_total', () => new (prom().Counter)({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller.', labelNames: ['controller', 'result'], registers }));
+  const errors = once(registry, 'controller_runtime_reconcile_errors_total', () => new (prom().Counter)({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller.', labelNames: ['controller'], registers }));
+  const terminal = once(registry, 'controller_runtime_terminal_reconcile_errors_total', () => new (prom().Counter)({ name: 'controller_runtime_terminal_reconcile_errors_total', help: 'Total number of terminal reconciliation errors per controller.', labelNames: ['controller'], registers }));
+  const time = once(registry, 'controller_runtime_reconcile_time_seconds', () => new (prom().Histogram)({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller, in seconds.', labelNames: ['controller'], buckets: RECONCILE_BUCKETS, registers }));
+  const maxWorkers = once(registry, 'controller_runtime_max_concurrent_reconciles', () => new (prom().Gauge)({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller.', labelNames: ['controller'], registers }));
+  const active = once(registry, 'controller_runtime_active_workers', () => new (prom().Gauge)({ name: 'controller_runtime_active_workers', help: 'Number of workers currently reconciling, per controller.', labelNames: ['controller'], registers }));
+  const restarts = once(registry, 'flotilla_source_restarts_total', () => new (prom().Counter)({ name: 'flotilla_source_restarts_total', help: 'Times a controller\'s source dropped its watch and listed its store again, by reason.', labelNames: ['controller', 'source', 'reason'], registers }));
 
   const queues = new Map<string, QueueRecorder<string>>();
   const queue = (controller: string): QueueRecorder<string> => {
