@@ -36,7 +36,10 @@ export type DeployErrorCode =
   | 'BLOB_MISSING'
   | 'LAYER_UNSAFE'
   | 'CONTAINER'
-  | 'CONTAINER_RUNTIME';
+  | 'CONTAINER_RUNTIME'
+  | 'NETWORK'
+  | 'NETWORK_TOOLS'
+  | 'CNI';
 
 const BRAND = Symbol.for('flotilla.deploy.error');
 
