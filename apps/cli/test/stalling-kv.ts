@@ -21,6 +21,12 @@ export async function stallingKv(allowed: number) {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname === '/v1/status') return json(res, 200, { id: 1, leader: 1, term: 1, members: [{ id: 1, clientUrl: base, peerUrl: base, learner: false }] });
+      if (req.method === 'GET' && url.pathname === '/v1/kv') {
+        // a range (apply reads the Network, hosts and services to check them before writing)
+        const prefix = url.searchParams.get('prefix') ?? '';
+        const items = [...data].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, kv]) => ({ key: k, ...kv }));
+        return json(res, 200, { items, revision, more: false });
+      }
       const key = decodeURIComponent(url.pathname.slice('/v1/kv/'.length));
       if (req.method === 'GET') {
         const kv = data.get(key);

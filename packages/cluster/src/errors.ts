@@ -22,7 +22,9 @@ export type ClusterErrorCode =
   | 'runtime-failed'
   | 'timeout'
   | 'in-use'
-  | 'dependency-missing';
+  | 'dependency-missing'
+  /** Every address of a pool (pod subnets, service virtual IPs) is leased. */
+  | 'exhausted';
 
 const BRAND = Symbol.for('@flotilla/cluster/ClusterError');
 

@@ -51,6 +51,7 @@ export type {
   ReplicaSetStatus,
   ReplicaSet,
   ServiceSpec,
+  ServicePort,
   Endpoint,
   ServiceStatus,
   Service,
@@ -59,11 +60,28 @@ export type {
   InstanceStatus,
   Instance,
   ClusterEvent,
+  NetworkSpec,
+  NetworkStatus,
+  Network,
   Manifest,
   ClusterObject,
 } from './manifest/types.js';
 export { quantityInSchedulerUnits, quantityProblem, toSchedulerUnits, memoryBytes, cpuCores } from './manifest/quantity.js';
-export { validateManifest, formatPath, imageReferenceProblem, IMAGE_TRANSPORTS } from './manifest/validate.js';
+export { validateManifest, formatPath, imageReferenceProblem, IMAGE_TRANSPORTS, DEFAULT_DOMAIN, DEFAULT_HOST_SUBNET_PREFIX } from './manifest/validate.js';
+export { parseCidr, formatCidr, parseIpv4, formatIpv4, containsCidr, containsIp, overlaps, subnetCount, nthSubnet, nthAddress, sizeOf } from './network/cidr.js';
+export type { Cidr } from './network/cidr.js';
+export {
+  assignHostSubnet,
+  assignClusterIp,
+  collectLeases,
+  listLeases,
+  subnetPool,
+  clusterIpPool,
+  subnetCapacity,
+  SUBNET_LEASE_PREFIX,
+  CLUSTER_IP_LEASE_PREFIX,
+} from './network/leases.js';
+export type { AddressLease, LeasePool, AssignOptions, CollectedLeases, CollectLeasesOptions } from './network/leases.js';
 export type { Path, PathIssue } from './manifest/validate.js';
 export { parseManifests, loadManifests, manifestSource, issueAt } from './manifest/parse.js';
 export type { ParseManifestsOptions, ParsedManifests, ManifestSource } from './manifest/parse.js';
@@ -94,7 +112,7 @@ export type { InstanceRuntime, ObservedInstance, ContainerFacts, HostProbe, Star
 export { schedulerPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
 export type { Placer, PlacementRequest, PlacementResult } from './controllers/placement.js';
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';
-export { ClusterControllers, deletionOrder } from './controllers/manager.js';
+export { ClusterControllers, deletionOrder, serviceEndpoints } from './controllers/manager.js';
 export type { ClusterControllersOptions } from './controllers/manager.js';
 export { converge } from './controllers/converge.js';
 export type { ConvergeOptions } from './controllers/converge.js';
@@ -114,12 +132,14 @@ export {
   viewHosts,
   viewReplicaSets,
   viewServices,
+  viewNetworks,
+  serviceSelectors,
   selectorInputText,
   eventsFor,
   convergence,
   baseDirOf,
 } from './operations.js';
-export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions, InstanceView, HostView, ReplicaSetView, ServiceView } from './operations.js';
+export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions, InstanceView, HostView, ReplicaSetView, ServiceView, NetworkView } from './operations.js';
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';
 export type { DeployRuntimeOptions } from './runtime/deploy.js';
 export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';

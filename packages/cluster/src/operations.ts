@@ -12,7 +12,9 @@ import { issueAt } from './manifest/parse.js';
 import { allocatedByHost } from './controllers/placement.js';
 import { templateHash } from './controllers/template.js';
 import { toSchedulerUnits } from './manifest/quantity.js';
-import type { ClusterEvent, Host, Instance, InstanceCondition, LabelSelectorObject, Manifest, ManifestKind, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
+import type { ClusterEvent, Endpoint, Host, Instance, InstanceCondition, LabelSelectorObject, Manifest, ManifestKind, Network, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
+import { DEFAULT_DOMAIN, DEFAULT_HOST_SUBNET_PREFIX } from './manifest/validate.js';
+import { subnetCapacity } from './network/leases.js';
 import { keyOf, type ClusterStore, type ResourceStore } from './store/resources.js';
 
 /** One change `apply` made (or would make, with `dryRun`). */
@@ -221,6 +223,9 @@ async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], 
   }
   // a bad image is refused before anything is written, so nothing running is touched
   if (imageIssues.length > 0) throw new ManifestError(imageIssues);
+  // so is a Network the cluster cannot take (a second one, a changed block, too small for the hosts)
+  const networkIssues = await networkProblems(store, objects, prepared);
+  if (networkIssues.length > 0) throw new ManifestError(networkIssues);
   for (const o of prepared) {
     report({ kind: o.kind, name: o.metadata.name, ...(await applyOne(store, o, dryRun, retries)) });
   }
@@ -228,7 +233,7 @@ async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], 
     const selector = parseSelector(options.prune);
     const keep = new Set(prepared.map((o) => `${o.kind}/${o.metadata.name}`));
     let inUse: HostInUseError | undefined; // a host still running instances is kept; the first is reported after the rest
-    for (const kind of ['Service', 'ReplicaSet', 'Host'] as const) {
+    for (const kind of ['Service', 'ReplicaSet', 'Host', 'Network'] as const) {
       for (const o of await resourcesOf(store, kind).items()) {
         if (keep.has(`${kind}/${o.metadata.name}`) || !selector.matches(o.metadata.labels ?? {})) continue;
         if (kind === 'Host' && (await instancesOnHost(store, o.metadata.name)).length > 0) {
@@ -252,7 +257,71 @@ function resourcesOf(store: ClusterStore, kind: ManifestKind): ResourceStore<Man
       return store.replicaSets;
     case 'Service':
       return store.services;
+    case 'Network':
+      return store.networks;
   }
+}
+
+/**
+ * What the store and the manifests together make wrong about the Network, before anything
+ * is written: a second Network (a cluster has one), a changed podCIDR, hostSubnetPrefix or
+ * serviceCIDR (leases were made from them), a podCIDR with fewer subnets than hosts, and a
+ * hostname two services claim.
+ */
+async function networkProblems(store: ClusterStore, originals: readonly Manifest[], prepared: readonly Manifest[]): Promise<ManifestIssue[]> {
+  const issues: ManifestIssue[] = [];
+  const incoming = prepared.flatMap((o, i) => (o.kind === 'Network' ? [{ o, original: originals[i]! }] : []));
+  const existing = await store.networks.items();
+  if (incoming.length > 1)
+    for (const { original } of incoming.slice(1))
+      issues.push(issueAt(original, ['metadata', 'name'], `a cluster has one Network, and network/${incoming[0]!.o.metadata.name} is declared too: merge them into one`));
+  const first = incoming[0];
+  if (first) {
+    const live = existing.find((n) => n.metadata.name === first.o.metadata.name);
+    const other = existing.find((n) => n.metadata.name !== first.o.metadata.name);
+    if (other)
+      issues.push(issueAt(first.original, ['metadata', 'name'], `a cluster has one Network and network/${other.metadata.name} exists: edit that one (metadata.name: ${other.metadata.name}) or delete it first (flo delete network/${other.metadata.name})`));
+    if (live && first.o.kind === 'Network') {
+      const spec = first.o.spec;
+      const fixed: [keyof Network['spec'], unknown, unknown][] = [
+        ['podCIDR', live.spec.podCIDR, spec.podCIDR],
+        ['hostSubnetPrefix', live.spec.hostSubnetPrefix ?? DEFAULT_HOST_SUBNET_PREFIX, spec.hostSubnetPrefix ?? DEFAULT_HOST_SUBNET_PREFIX],
+        ['serviceCIDR', live.spec.serviceCIDR, spec.serviceCIDR],
+      ];
+      for (const [field, was, now] of fixed)
+        if (was !== now)
+          issues.push(issueAt(first.original, ['spec', field], `cannot change from ${String(was)} to ${String(now)}: hosts and services hold leases of it; delete network/${live.metadata.name} (which releases them) and apply the new one`));
+    }
+  }
+  const network = (first?.o.kind === 'Network' ? first.o : undefined) ?? existing[0];
+  if (network && issues.length === 0) {
+    const hostNames = new Set([...(await store.hosts.items()).map((h) => h.metadata.name), ...prepared.filter((o) => o.kind === 'Host').map((o) => o.metadata.name)]);
+    const capacity = subnetCapacity(network.spec);
+    if (hostNames.size > capacity) {
+      const where = first ? issueAt(first.original, ['spec', 'podCIDR'], '') : undefined;
+      const message = `podCIDR ${network.spec.podCIDR} in /${network.spec.hostSubnetPrefix ?? DEFAULT_HOST_SUBNET_PREFIX} subnets has room for ${capacity} host(s), and the cluster would have ${hostNames.size}: give a larger podCIDR or a longer hostSubnetPrefix`;
+      if (where) issues.push({ ...where, message });
+      else {
+        const host = prepared.findIndex((o) => o.kind === 'Host');
+        issues.push(issueAt(originals[host]!, ['metadata', 'name'], message));
+      }
+    }
+  }
+  // a hostname answers with one VIP: two services may not claim it
+  const services = new Map<string, { hostnames: string[]; original?: Manifest }>();
+  for (const s of await store.services.items()) services.set(s.metadata.name, { hostnames: s.spec.hostnames ?? [] });
+  prepared.forEach((o, i) => {
+    if (o.kind === 'Service') services.set(o.metadata.name, { hostnames: o.spec.hostnames ?? [], original: originals[i]! });
+  });
+  const claimed = new Map<string, string>();
+  for (const [name, s] of [...services].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    s.hostnames.forEach((h, i) => {
+      const by = claimed.get(h);
+      if (by !== undefined && s.original) issues.push(issueAt(s.original, ['spec', 'hostnames', i], `${h} is already a hostname of service/${by}: a name answers with one virtual IP`));
+      else if (by === undefined) claimed.set(h, name);
+    });
+  }
+  return issues;
 }
 
 /** Options of {@link deleteObject}. */
@@ -292,6 +361,8 @@ export async function deleteObject(store: ClusterStore, kind: ManifestKind | 'In
       return store.replicaSets.delete(name);
     case 'Service':
       return store.services.delete(name);
+    case 'Network':
+      return store.networks.delete(name);
     case 'Instance': {
       const r = await store.instances.mutate(name, (cur) => {
         if (cur.metadata.deletionTimestamp !== undefined) return undefined;
@@ -446,6 +517,8 @@ export interface HostView {
   capacity: Record<string, number>;
   allocated: Record<string, number>;
   load1?: number;
+  /** The pod subnet the host leases (with a Network). */
+  podSubnet?: string;
 }
 
 export async function viewHosts(store: ClusterStore, options: { selector?: string } = {}): Promise<HostView[]> {
@@ -459,6 +532,7 @@ export async function viewHosts(store: ClusterStore, options: { selector?: strin
     capacity: toSchedulerUnits(h.spec.capacity ?? {}),
     allocated: allocated.get(h.metadata.name) ?? {},
     ...(h.status?.load1 !== undefined ? { load1: h.status.load1 } : {}),
+    ...(h.status?.podSubnet !== undefined ? { podSubnet: h.status.podSubnet } : {}),
   }));
 }
 
@@ -505,15 +579,57 @@ export async function viewReplicaSets(store: ClusterStore, options: { selector?:
 /** `flo get services -o json` items. */
 export interface ServiceView {
   name: string;
+  /** The selector in the selector syntax; several (OR) joined by ` OR `. */
   selector: string;
-  endpoints: { instance: string; address: string; port: number }[];
+  endpoints: Endpoint[];
+  /** The virtual IP (with a Network). */
+  clusterIP?: string;
+  /** The extra DNS names (always present, possibly empty). */
+  hostnames: string[];
+  /** The VIP's ports as `port→target` text, e.g. `80→http` (with `ports`). */
+  ports?: string[];
+}
+
+/** A service's selectors as a list (one selector, or the list it gives). */
+export function serviceSelectors(spec: Service['spec']): SelectorInput[] {
+  return Array.isArray(spec.selector) ? spec.selector : [spec.selector];
 }
 
 export async function viewServices(store: ClusterStore, options: { selector?: string } = {}): Promise<ServiceView[]> {
   return bySelector(await store.services.items(), options.selector).map((s: Service) => ({
     name: s.metadata.name,
-    selector: selectorInputText(s.spec.selector),
+    selector: serviceSelectors(s.spec).map(selectorInputText).join(' OR '),
     endpoints: s.status?.endpoints ?? [],
+    ...(s.status?.clusterIP !== undefined ? { clusterIP: s.status.clusterIP } : {}),
+    hostnames: s.spec.hostnames ?? [],
+    ...(s.spec.ports ? { ports: s.spec.ports.map((p) => `${p.port}→${String(p.targetPort ?? p.port)}`) } : {}),
+  }));
+}
+
+/** `flo get networks -o json` items. */
+export interface NetworkView {
+  name: string;
+  podCIDR: string;
+  hostSubnetPrefix: number;
+  serviceCIDR: string;
+  domain: string;
+  backend: string;
+  /** Hosts holding a subnet, and how many subnets there are. */
+  leases: number;
+  capacity: number;
+}
+
+export async function viewNetworks(store: ClusterStore, options: { selector?: string } = {}): Promise<NetworkView[]> {
+  const hosts = await store.hosts.items();
+  return bySelector(await store.networks.items(), options.selector).map((n) => ({
+    name: n.metadata.name,
+    podCIDR: n.spec.podCIDR,
+    hostSubnetPrefix: n.spec.hostSubnetPrefix ?? DEFAULT_HOST_SUBNET_PREFIX,
+    serviceCIDR: n.spec.serviceCIDR,
+    domain: n.spec.domain ?? DEFAULT_DOMAIN,
+    backend: n.spec.backend ?? 'host-gw',
+    leases: hosts.filter((h) => h.status?.podSubnet !== undefined).length,
+    capacity: subnetCapacity(n.spec),
   }));
 }
 

@@ -39,7 +39,7 @@ describe('defineKind', () => {
   it('a built-in kind by name still works, an unknown name is a TypeError', () => {
     const kv = new MemoryKvStore();
     expect(new ResourceStore(kv, 'Service').keyOf('web')).toBe('/flotilla/v1/services/web');
-    expect(() => new ResourceStore(kv, 'Widget')).toThrow(/a built-in kind \(Host, ReplicaSet, Service, Instance, Event\), or a kind made with defineKind\(\)/);
+    expect(() => new ResourceStore(kv, 'Widget')).toThrow(/a built-in kind \(Host, ReplicaSet, Service, Network, Instance, Event\), or a kind made with defineKind\(\)/);
   });
 });
 

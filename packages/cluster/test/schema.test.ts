@@ -99,7 +99,7 @@ describe('manifest JSON Schema', () => {
 
   it('finds the example manifests of the repository', () => {
     expect(examples.length).toBeGreaterThanOrEqual(6);
-    expect(new Set(examples.map((e) => e.doc.kind))).toEqual(new Set(['Host', 'ReplicaSet', 'Service']));
+    expect(new Set(examples.map((e) => e.doc.kind))).toEqual(new Set(['Host', 'ReplicaSet', 'Service', 'Network']));
   });
 
   it.each(examples.map((e) => [e.where, e.doc] as const))('%s passes the schema and the validator', (_where, doc) => {

@@ -231,6 +231,8 @@ export function canonicalKind(k: string): string | undefined {
     svc: 'Service',
     instance: 'Instance',
     instances: 'Instance',
+    network: 'Network',
+    networks: 'Network',
   };
   return m[k.toLowerCase()];
 }

@@ -25,8 +25,8 @@ export interface CompletionSources {
 /** The line that asks the shell to complete file names. */
 export const FILES = ':files';
 
-const KIND_WORDS = ['hosts', 'replicasets', 'instances', 'services'];
-const KIND_REFS = ['host/', 'replicaset/', 'service/', 'instance/'];
+const KIND_WORDS = ['hosts', 'replicasets', 'instances', 'services', 'networks'];
+const KIND_REFS = ['host/', 'replicaset/', 'service/', 'instance/', 'network/'];
 const SHELLS = ['bash', 'zsh', 'fish'];
 
 function findSpec(specs: readonly OptionSpec[], token: string): OptionSpec | undefined {
@@ -72,7 +72,7 @@ function flags(specs: readonly OptionSpec[]): string[] {
 }
 
 /** Names of one kind in the store `options` select, within the time limit; none on any failure. */
-async function storeNames(kind: 'Host' | 'ReplicaSet' | 'Service' | 'Instance', options: Record<string, string>, io: Pick<CommandContext, 'env' | 'cwd' | 'stdin' | 'stdout'>): Promise<string[]> {
+async function storeNames(kind: 'Host' | 'ReplicaSet' | 'Service' | 'Instance' | 'Network', options: Record<string, string>, io: Pick<CommandContext, 'env' | 'cwd' | 'stdin' | 'stdout'>): Promise<string[]> {
   const seconds = Number(io.env.FLO_COMPLETE_TIMEOUT ?? '2');
   const limitMs = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 2000;
   const quiet = new Writable({ write: (_c, _e, done) => done() });
@@ -89,7 +89,7 @@ async function storeNames(kind: 'Host' | 'ReplicaSet' | 'Service' | 'Instance', 
     const { openCluster } = await import('./cluster-context.js');
     const s = await openCluster(ctx, { readOnly: true });
     try {
-      const store = kind === 'Host' ? s.store.hosts : kind === 'ReplicaSet' ? s.store.replicaSets : kind === 'Service' ? s.store.services : s.store.instances;
+      const store = kind === 'Host' ? s.store.hosts : kind === 'ReplicaSet' ? s.store.replicaSets : kind === 'Service' ? s.store.services : kind === 'Network' ? s.store.networks : s.store.instances;
       return (await store.items()).map((o) => o.metadata.name).sort();
     } finally {
       void s.close().catch(() => undefined);
@@ -107,7 +107,7 @@ async function storeNames(kind: 'Host' | 'ReplicaSet' | 'Service' | 'Instance', 
   }
 }
 
-const KIND_OF: Record<string, 'Host' | 'ReplicaSet' | 'Service' | 'Instance'> = {
+const KIND_OF: Record<string, 'Host' | 'ReplicaSet' | 'Service' | 'Instance' | 'Network'> = {
   host: 'Host',
   hosts: 'Host',
   replicaset: 'ReplicaSet',
@@ -118,6 +118,8 @@ const KIND_OF: Record<string, 'Host' | 'ReplicaSet' | 'Service' | 'Instance'> = 
   svc: 'Service',
   instance: 'Instance',
   instances: 'Instance',
+  network: 'Network',
+  networks: 'Network',
 };
 
 /** `kind/name` candidates: the kinds (`host/`, …) until a `/` is typed, then that kind's names. */
@@ -160,14 +162,14 @@ export async function completionCandidates(words: readonly string[], src: Comple
     case 'completion':
       return n === 0 ? SHELLS : [];
     case 'get': {
-      if (n === 0) return current.includes('/') ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance'], options, io) : KIND_WORDS;
+      if (n === 0) return current.includes('/') ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance', 'Network'], options, io) : KIND_WORDS;
       const kind = KIND_OF[positionals[0]!.toLowerCase()];
-      if (kind === undefined) return current.includes('/') ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance'], options, io) : [];
+      if (kind === undefined) return current.includes('/') ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance', 'Network'], options, io) : [];
       return storeNames(kind, options, io);
     }
     case 'describe':
     case 'delete':
-      return n === 0 && options.filename === undefined ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance'], options, io) : [];
+      return n === 0 && options.filename === undefined ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance', 'Network'], options, io) : [];
     case 'scale':
       return n === 0 ? refs(current, ['ReplicaSet'], options, io) : [];
     case 'rollout':

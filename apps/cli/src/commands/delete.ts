@@ -26,7 +26,7 @@ export const command: CommandModule = {
     const format = outputFormat(ctx, changeFormats);
     const fromFiles = filenames(ctx).length > 0;
     if (fromFiles && ctx.args.positionals.length > 0) throw new UsageError('give either -f FILE or <kind>/<name>, not both');
-    const ref = fromFiles ? undefined : (parseRef(ctx.args.positionals, ['Host', 'ReplicaSet', 'Service', 'Instance']) as Cluster.DeleteTarget);
+    const ref = fromFiles ? undefined : (parseRef(ctx.args.positionals, ['Host', 'ReplicaSet', 'Service', 'Instance', 'Network']) as Cluster.DeleteTarget);
     const sources = fromFiles ? await readManifestSources(ctx) : [];
     const s = await openCluster(ctx);
     try {

@@ -25,17 +25,30 @@ function containerSummary(i: Cluster.Instance): string {
   return `\nContainer:\n${formatTable(rows)}`;
 }
 
+/** A service's endpoints, each with the selector that matched it (the first of the list that does). */
+function endpointSummary(svc: Cluster.Service): string {
+  const endpoints = svc.status?.endpoints ?? [];
+  const selectors = Array.isArray(svc.spec.selector) ? svc.spec.selector : [svc.spec.selector];
+  const lines = [`\nVirtual IP: ${svc.status?.clusterIP ?? (svc.spec.ports ? '<pending>' : '<none> (no ports: or no Network)')}`];
+  if (svc.spec.hostnames?.length) lines.push(`Hostnames: ${svc.spec.hostnames.join(', ')}`);
+  lines.push('Endpoints:');
+  if (endpoints.length === 0) return `${lines.join('\n')}\n  <none>\n`;
+  const only = selectors.length === 1 && typeof selectors[0] === 'string' ? selectors[0] : undefined;
+  const rows = endpoints.map((e) => [`  ${e.instance}`, `${e.address}:${e.port}`, e.host ?? '-', e.selector ?? only ?? '(the selector)']);
+  return `${lines.join('\n')}\n${formatTable(rows, { header: ['  INSTANCE', 'ADDRESS', 'HOST', 'MATCHED SELECTOR'] })}`;
+}
+
 const formats: readonly OutputFormat[] = ['text', 'json', 'yaml', 'name'];
 
 export const command: CommandModule = {
   usage: 'describe <kind>/<name> [-o text|json|yaml|name] [--store URL]',
   formats,
   description:
-    'Shows one object (host, replicaset, service, instance) with its status and its events (scheduled, started, unhealthy, rescheduled, … with the scheduler\'s reasons). -o json|yaml print {"object":{…the stored object…},"events":[{"time","type","reason","message",…}]}; -o name prints kind/name.',
+    'Shows one object (host, replicaset, service, instance, network) with its status and its events (scheduled, started, unhealthy, rescheduled, … with the scheduler\'s reasons); a service also with its virtual IP and its endpoints, each with the selector that matched it. -o json|yaml print {"object":{…the stored object…},"events":[{"time","type","reason","message",…}]}; -o name prints kind/name.',
   deployOptions: false,
   options: clusterOptions,
   async run(ctx) {
-    const { kind, name } = parseRef(ctx.args.positionals, ['Host', 'ReplicaSet', 'Service', 'Instance']);
+    const { kind, name } = parseRef(ctx.args.positionals, ['Host', 'ReplicaSet', 'Service', 'Instance', 'Network']);
     const format = outputFormat(ctx, formats);
     const s = await openCluster(ctx, { readOnly: true });
     try {
@@ -46,7 +59,9 @@ export const command: CommandModule = {
             ? await s.store.replicaSets.get(name)
             : kind === 'Service'
               ? await s.store.services.get(name)
-              : await s.store.instances.get(name);
+              : kind === 'Network'
+                ? await s.store.networks.get(name)
+                : await s.store.instances.get(name);
       if (!object) {
         ctx.stderr.write(`flo: ${kind.toLowerCase()}/${name} not found\n`);
         return 1;
@@ -60,6 +75,7 @@ export const command: CommandModule = {
         text: async () => {
           ctx.stdout.write(await toYaml(shown));
           if (kind === 'Instance') ctx.stdout.write(containerSummary(object as Cluster.Instance));
+          if (kind === 'Service') ctx.stdout.write(endpointSummary(object as Cluster.Service));
           ctx.stdout.write('\nEvents:\n');
           if (events.length === 0) ctx.stdout.write('  <none>\n');
           else ctx.stdout.write(formatTable(events.map((e) => [`  ${e.type}`, e.reason, age(e.time), e.message]), { header: ['  TYPE', 'REASON', 'AGE', 'MESSAGE'] }));

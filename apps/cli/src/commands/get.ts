@@ -9,7 +9,7 @@ import type { CommandModule } from '../cli/registry.js';
 import { noHeadersOption, outputFormat, printOutput, printTable, YamlStream, type OutputFormat, type Table } from '../output/format.js';
 
 const formats: readonly OutputFormat[] = ['text', 'wide', 'json', 'yaml', 'name'];
-const KINDS = 'hosts, replicasets, instances or services';
+const KINDS = 'hosts, replicasets, instances, services or networks';
 
 /** `get KIND [NAME…]` or `get KIND/NAME…` (one kind). */
 function target(positionals: readonly string[]): { kind: string; names: string[] } {
@@ -40,11 +40,11 @@ function target(positionals: readonly string[]): { kind: string; names: string[]
 const nameOf = (v: { name: string }): string => v.name;
 
 export const command: CommandModule = {
-  usage: 'get hosts|replicasets|instances|services [NAME…] [-l SELECTOR] [-o text|wide|json|yaml|name] [--no-headers] [--store URL]',
+  usage: 'get hosts|replicasets|instances|services|networks [NAME…] [-l SELECTOR] [-o text|wide|json|yaml|name] [--no-headers] [--store URL]',
   formats,
   description: [
     'Lists objects with their observed state (KIND NAME… or KIND/NAME… for some of them; a name not found is an error on stderr and exit 1, the others are still printed).',
-    '-o json prints {"items":[…]} in the flat shapes of DESIGN.md (one NAME: that item alone): instances {name,labels,replicaSet,host,address,phase,ready,ports,pid,restarts,startedAt,runtime,image,imageDigest,signedBy,reason,conditions} (image fields for containers; -o wide adds IMAGE, the short manifest digest), hosts {name,labels,address,ready,unschedulable,capacity,allocated,load1}, replicasets {name,labels,selector,replicas,readyReplicas,observedGeneration}, services {name,selector,endpoints:[{instance,address,port}]}.',
+    '-o json prints {"items":[…]} in the flat shapes of DESIGN.md (one NAME: that item alone): instances {name,labels,replicaSet,host,address,phase,ready,ports,pid,restarts,startedAt,runtime,image,imageDigest,signedBy,reason,conditions} (image fields for containers; -o wide adds IMAGE, the short manifest digest), hosts {name,labels,address,ready,unschedulable,capacity,allocated,load1,podSubnet}, replicasets {name,labels,selector,replicas,readyReplicas,observedGeneration}, services {name,selector,endpoints:[{instance,address,port,host,ports,selector}],clusterIP,hostnames,ports} (selectors of a list joined by " OR "; an endpoint names the selector that matched it when there are several, or with ports), networks {name,podCIDR,hostSubnetPrefix,serviceCIDR,domain,backend,leases,capacity}.',
     '-o yaml prints the objects themselves as manifests (apiVersion, kind, metadata, spec as stored, and status), one YAML document each: `flo apply -f` takes them back unchanged (instances are printed whole; they are made by the controllers, not applied).',
     '-o name prints kind/name lines.',
   ].join('\n'),
@@ -75,7 +75,7 @@ export const command: CommandModule = {
       /** The stored objects of the printed items, as manifests (-o yaml). */
       const manifests = async (shown: readonly string[]): Promise<YamlStream> => {
         const store: Cluster.ResourceStore<Cluster.Manifest | Cluster.Instance> =
-          kind === 'Host' ? s.store.hosts : kind === 'ReplicaSet' ? s.store.replicaSets : kind === 'Service' ? s.store.services : s.store.instances;
+          kind === 'Host' ? s.store.hosts : kind === 'ReplicaSet' ? s.store.replicaSets : kind === 'Service' ? s.store.services : kind === 'Network' ? s.store.networks : s.store.instances;
         const objects = await Promise.all(shown.map((n) => store.get(n)));
         return new YamlStream(objects.filter((o) => o !== undefined).map((o) => s.cluster.manifestOf(o as Cluster.Manifest, { status: true })));
       };
@@ -118,12 +118,15 @@ export const command: CommandModule = {
         }
         case 'Host': {
           const items = await s.cluster.viewHosts(s.store, sel);
+          // the column appears with a Network (a host without a lease yet shows <pending>)
+          const podSubnets = items.some((h) => h.podSubnet !== undefined) || (await s.store.networks.items()).length > 0;
           await print(items, (wide) => ({
-            header: ['NAME', 'STATUS', 'ADDRESS', 'CPU(m)', 'MEMORY(Mi)', 'LOAD1', ...(wide ? ['LABELS'] : [])],
+            header: ['NAME', 'STATUS', 'ADDRESS', ...(podSubnets ? ['PODSUBNET'] : []), 'CPU(m)', 'MEMORY(Mi)', 'LOAD1', ...(wide ? ['LABELS'] : [])],
             rows: items.map((h) => [
               h.name,
               `${h.ready ? 'Ready' : 'NotReady'}${h.unschedulable ? ',SchedulingDisabled' : ''}`,
               h.address,
+              ...(podSubnets ? [h.podSubnet ?? '<pending>'] : []),
               `${h.allocated.cpu ?? 0}/${h.capacity.cpu ?? 0}`,
               `${h.allocated.memory ?? 0}/${h.capacity.memory ?? 0}`,
               h.load1 !== undefined ? h.load1.toFixed(2) : '-',
@@ -142,9 +145,24 @@ export const command: CommandModule = {
         }
         case 'Service': {
           const items = await s.cluster.viewServices(s.store, sel);
+          const vips = items.some((v) => v.clusterIP !== undefined || v.ports !== undefined);
+          await print(items, (wide) => ({
+            header: ['NAME', ...(vips ? ['CLUSTER-IP', 'PORTS'] : []), 'SELECTOR', 'ENDPOINTS', ...(wide ? ['HOSTNAMES'] : [])],
+            rows: items.map((v) => [
+              v.name,
+              ...(vips ? [v.clusterIP ?? (v.ports ? '<pending>' : '<none>'), v.ports?.join(',') ?? '-'] : []),
+              v.selector,
+              v.endpoints.map((e) => `${e.address}:${e.port}`).join(',') || '<none>',
+              ...(wide ? [v.hostnames.join(',') || '-'] : []),
+            ]),
+          }));
+          break;
+        }
+        case 'Network': {
+          const items = await s.cluster.viewNetworks(s.store, sel);
           await print(items, () => ({
-            header: ['NAME', 'SELECTOR', 'ENDPOINTS'],
-            rows: items.map((v) => [v.name, v.selector, v.endpoints.map((e) => `${e.address}:${e.port}`).join(',') || '<none>']),
+            header: ['NAME', 'POD-CIDR', 'HOST-PREFIX', 'SERVICE-CIDR', 'DOMAIN', 'BACKEND', 'LEASES'],
+            rows: items.map((n) => [n.name, n.podCIDR, `/${n.hostSubnetPrefix}`, n.serviceCIDR, n.domain, n.backend, `${n.leases}/${n.capacity}`]),
           }));
           break;
         }

@@ -49,7 +49,7 @@ export interface DeleteResourcesOptions extends Omit<ConvergeOptions, 'names' | 
   onDeleted?: (result: DeleteResult) => void;
 }
 
-const ORDER: Record<DeleteTarget['kind'], number> = { Service: 0, ReplicaSet: 1, Instance: 2, Host: 3 };
+const ORDER: Record<DeleteTarget['kind'], number> = { Service: 0, ReplicaSet: 1, Instance: 2, Host: 3, Network: 4 };
 
 /**
  * Deletes `targets` (see the guarantees above) and returns a result per target, in the

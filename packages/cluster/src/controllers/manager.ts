@@ -19,7 +19,10 @@ import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotil
 import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
-import type { ClusterEvent, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput } from '../manifest/types.js';
+import type { ClusterEvent, Endpoint, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
+import { selectorInputText, serviceSelectors } from '../operations.js';
+import { assignClusterIp, assignHostSubnet, collectLeases } from '../network/leases.js';
+import { subnetCapacity } from '../network/leases.js';
 import { API_VERSION } from '../manifest/types.js';
 import type { ContainerFacts, InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
@@ -57,11 +60,48 @@ export interface ClusterControllersOptions {
 }
 
 const ALL_SERVICES = '*';
+const NETWORK_KEY = 'network';
 
 function selectorOf(input: SelectorInput): Selector {
   if (typeof input === 'string') return parseSelector(input);
   if ('matchLabels' in input || 'matchExpressions' in input) return selectorFromLabelSelector(input);
   return selectorFromLabelSelector({ matchLabels: input as Record<string, string> });
+}
+
+/**
+ * A service's endpoints: the ready, non-terminating instances one of its selectors matches
+ * (OR: the first that matches is recorded), each at its pod IP when it has one, else at its
+ * host's address (`addressOf`), with the instance's port for `port`, or for each of `ports`
+ * (`targetPort` by name from the instance's ports, or a number). An instance whose (first)
+ * port it does not have is not an endpoint. Not ready = not an endpoint. Sorted by instance.
+ */
+export function serviceEndpoints(svc: Service, instances: readonly Instance[], addressOf: (host: string) => string | undefined): Endpoint[] {
+  const selectors = serviceSelectors(svc.spec).map((input) => ({ text: selectorInputText(input), selector: selectorOf(input) }));
+  const portOf = (i: Instance, target: string | number): number | undefined => (typeof target === 'number' ? target : i.status?.ports[target]);
+  return instances
+    .filter((i) => i.metadata.deletionTimestamp === undefined && i.status?.ready === true)
+    .flatMap((i): Endpoint[] => {
+      const matched = selectors.find((s) => s.selector.matches(i.metadata.labels ?? {}));
+      if (!matched) return [];
+      const address = i.status?.podIP ?? addressOf(i.spec.host);
+      if (address === undefined) return [];
+      const multi = selectors.length > 1 ? { selector: matched.text } : {};
+      if (svc.spec.ports) {
+        const ports: Record<string, number> = {};
+        for (const p of svc.spec.ports) {
+          const n = portOf(i, p.targetPort ?? p.port);
+          if (n !== undefined) ports[p.name ?? String(p.port)] = n;
+        }
+        const first = svc.spec.ports[0]!;
+        const port = ports[first.name ?? String(first.port)];
+        if (port === undefined) return [];
+        return [{ instance: i.metadata.name, address, port, host: i.spec.host, ports, selector: matched.text }];
+      }
+      const port = portOf(i, svc.spec.port ?? 0);
+      if (port === undefined) return [];
+      return [{ instance: i.metadata.name, address, port, ...multi }];
+    })
+    .sort((a, b) => (a.instance < b.instance ? -1 : 1));
 }
 
 function errorText(e: unknown): string {
@@ -591,17 +631,11 @@ export class ClusterControllers {
     }
     const svc = await this.store.services.get(name);
     if (!svc) return undefined;
-    const selector = selectorOf(svc.spec.selector);
     const hosts = new Map((await this.store.hosts.items()).map((h) => [h.metadata.name, h]));
-    const endpoints = (await this.store.instances.items())
-      .filter((i) => i.metadata.deletionTimestamp === undefined && i.status?.ready === true && selector.matches(i.metadata.labels ?? {}))
-      .flatMap((i) => {
-        const host = hosts.get(i.spec.host);
-        const port = typeof svc.spec.port === 'number' ? svc.spec.port : i.status?.ports[svc.spec.port];
-        if (!host || port === undefined) return [];
-        return [{ instance: i.metadata.name, address: this.runtime.addressOf(host), port }];
-      })
-      .sort((a, b) => (a.instance < b.instance ? -1 : 1));
+    const endpoints = serviceEndpoints(svc, await this.store.instances.items(), (host) => {
+      const h = hosts.get(host);
+      return h ? this.runtime.addressOf(h) : undefined;
+    });
     const rendered: Record<string, string> = { ...svc.status?.rendered };
     let failed = false;
     if (svc.spec.render) {
@@ -621,18 +655,66 @@ export class ClusterControllers {
       }
     }
     const status = { endpoints, ...(svc.spec.render ? { rendered } : {}) };
-    if (stableJson(status) !== stableJson(svc.status ?? {})) {
+    const { clusterIP: _ip, ...was } = svc.status ?? {};
+    if (stableJson(status) !== stableJson(was)) {
       await this.store.services.mutate(name, (cur) => {
-        cur.status = status;
+        // the virtual IP is the network controller's (leased by compare-and-set): kept as it is now
+        cur.status = { ...status, ...(cur.status?.clusterIP !== undefined ? { clusterIP: cur.status.clusterIP } : {}) };
         return cur;
       });
     }
     return failed ? { requeueAfterMs: this.#probeMs } : undefined;
   }
 
+  // ---------------------------------------------------------------- network
+
+  /**
+   * The Network's leases: every host gets a pod subnet, every service with `ports` a virtual
+   * IP (compare-and-set leases, see `network/leases.ts`); leases of deleted hosts and services
+   * are released; without a Network, all of them are, and status forgets them.
+   */
+  async reconcileNetwork(): Promise<{ requeueAfterMs?: number } | undefined> {
+    const [network] = await this.store.networks.items();
+    let retry = false;
+    if (network) {
+      for (const h of await this.store.hosts.items()) {
+        try {
+          const before = h.status?.podSubnet;
+          const subnet = await assignHostSubnet(this.store, network.spec, h.metadata.name);
+          if (subnet !== undefined && subnet !== before) await this.recordEvent('Host', h.metadata.name, 'Normal', 'SubnetLeased', `${h.metadata.name} leases pod subnet ${subnet} of ${network.spec.podCIDR}`);
+        } catch (e) {
+          retry = true;
+          await this.recordEvent('Host', h.metadata.name, 'Warning', 'SubnetUnavailable', errorText(e));
+        }
+      }
+      for (const svc of await this.store.services.items()) {
+        if (!svc.spec.ports) continue;
+        try {
+          const before = svc.status?.clusterIP;
+          const ip = await assignClusterIp(this.store, network.spec, svc.metadata.name);
+          if (ip !== undefined && ip !== before) await this.recordEvent('Service', svc.metadata.name, 'Normal', 'ClusterIPLeased', `virtual IP ${ip} of ${network.spec.serviceCIDR}`);
+        } catch (e) {
+          retry = true;
+          await this.recordEvent('Service', svc.metadata.name, 'Warning', 'ClusterIPUnavailable', errorText(e));
+        }
+      }
+    }
+    await collectLeases(this.store, network?.spec, { keepClusterIp: (s) => s.spec.ports !== undefined });
+    if (network) {
+      const leases = (await this.store.hosts.items()).filter((h) => h.status?.podSubnet !== undefined).length;
+      const status = { leases, capacity: subnetCapacity(network.spec) };
+      if (stableJson(status) !== stableJson(network.status ?? {}))
+        await this.store.networks.mutate(network.metadata.name, (cur) => {
+          cur.status = status;
+          return cur;
+        });
+    }
+    return retry ? { requeueAfterMs: this.#retryMs } : undefined;
+  }
+
   // ---------------------------------------------------------------- running
 
-  /** Builds the four controllers (not started). */
+  /** Builds the five controllers (not started). */
   controllers(): Controller[] {
     const opts = {
       clock: this.clock,
@@ -662,6 +744,14 @@ export class ClusterControllers {
         .watches(store.hosts, () => ALL_SERVICES)
         .withOptions(opts)
         .complete((key) => this.reconcileService(key)),
+      controller('network')
+        .watches(store.networks, () => NETWORK_KEY)
+        .watches(store.hosts, () => NETWORK_KEY, { predicates: [(e) => e.type !== 'modified' || e.object.status?.podSubnet !== e.oldObject?.status?.podSubnet] })
+        .watches(store.services, () => NETWORK_KEY, {
+          predicates: [(e) => e.type !== 'modified' || e.object.status?.clusterIP !== e.oldObject?.status?.clusterIP || stableJson(e.object.spec.ports) !== stableJson(e.oldObject?.spec.ports)],
+        })
+        .withOptions({ ...opts, concurrency: 1 })
+        .complete(() => this.reconcileNetwork()),
     ];
   }
 

@@ -83,7 +83,8 @@ export const ENUMS = {
   tolerationOperator: ['Equal', 'Exists'],
   placement: ['binpack', 'spread', 'lowest-load'],
   restartPolicy: ['Always', 'OnFailure', 'Never'],
-  kind: ['Host', 'ReplicaSet', 'Service'],
+  kind: ['Host', 'ReplicaSet', 'Service', 'Network'],
+  networkBackend: ['host-gw'],
 } as const satisfies Record<string, readonly string[]>;
 
 const labels = (description = 'Labels: keys as Kubernetes label keys ([prefix/]name), values strings of at most 63 characters.'): Shape => ({
@@ -223,14 +224,49 @@ export const REPLICASET_SPEC = obj(
   [required('replicas', 'selector', 'template')],
 );
 
+/** A DNS name (lowercase labels of letters, digits and '-', at most 253 characters). */
+export const DNS_NAME_PATTERN = '^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$';
+/** An IPv4 CIDR block (the validator also checks the numbers and that host bits are zero). */
+export const CIDR_PATTERN = '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$';
+
+const oneSelector = anyOf([ref('selector'), labels()], 'A selector string, {matchLabels, matchExpressions}, or a plain label map.');
+
 /** `spec` of a Service. */
 export const SERVICE_SPEC = obj(
   {
-    selector: anyOf([ref('selector'), labels()], 'A selector string, {matchLabels, matchExpressions}, or a plain label map.'),
-    port: anyOf([str({ pattern: PORT_NAME_PATTERN }), int(1, 65535)], "A template port's name, or a number."),
+    selector: anyOf(
+      [oneSelector, list(oneSelector, 1)],
+      'One selector (a selector string, {matchLabels, matchExpressions}, or a plain label map), or a list of them: an instance is selected when any matches (OR).',
+    ),
+    port: anyOf([str({ pattern: PORT_NAME_PATTERN }), int(1, 65535)], "A template port's name, or a number (without a virtual IP; exclusive with ports)."),
+    ports: list(
+      obj(
+        {
+          name: str({ pattern: PORT_NAME_PATTERN, maxLength: 15 }),
+          port: int(1, 65535, 'The port on the virtual IP.'),
+          targetPort: anyOf([str({ pattern: PORT_NAME_PATTERN }), int(1, 65535)], "The instances' port: a template port's name, or a number (default: port)."),
+        },
+        [required('port')],
+      ),
+      1,
+      "The virtual IP's ports (with a Network): port on the VIP to targetPort of each ready endpoint.",
+    ),
+    hostnames: list(str({ pattern: DNS_NAME_PATTERN }), undefined, "Extra DNS names answered with the service's virtual IP."),
     render: obj({ hosts: str(), path: str() }, [required('hosts', 'path')], 'Endpoints written to a file on the hosts a selector picks.'),
   },
-  [required('selector', 'port')],
+  [required('selector'), { rule: 'exactlyOne', fields: ['port', 'ports'] }],
+);
+
+/** `spec` of the Network (at most one per cluster). */
+export const NETWORK_SPEC = obj(
+  {
+    podCIDR: str({ pattern: CIDR_PATTERN, description: 'The block hosts lease their pod subnets of, e.g. 10.244.0.0/16.' }),
+    hostSubnetPrefix: int(8, 30, "The prefix length of each host's subnet (default 24)."),
+    serviceCIDR: str({ pattern: CIDR_PATTERN, description: "Services' virtual IPs, e.g. 10.96.0.0/16; must not overlap podCIDR." }),
+    domain: str({ pattern: DNS_NAME_PATTERN, description: 'The DNS domain of <service>.<domain> (default flotilla.local).' }),
+    backend: str({ enum: ENUMS.networkBackend, description: "host-gw: a route per host subnet via the host's address (hosts on one L2 segment)." }),
+  },
+  [required('podCIDR', 'serviceCIDR')],
 );
 
 /** The fields of a manifest document. */
@@ -246,7 +282,7 @@ export const DOCUMENT = obj(
 );
 
 /** The spec model of each manifest kind. */
-export const SPEC_OF_KIND = { Host: HOST_SPEC, ReplicaSet: REPLICASET_SPEC, Service: SERVICE_SPEC } as const satisfies Record<(typeof ENUMS.kind)[number], Shape>;
+export const SPEC_OF_KIND = { Host: HOST_SPEC, ReplicaSet: REPLICASET_SPEC, Service: SERVICE_SPEC, Network: NETWORK_SPEC } as const satisfies Record<(typeof ENUMS.kind)[number], Shape>;
 
 function resolve(shape: Shape): Shape {
   return shape.type === 'ref' ? resolve(DEFINITIONS[shape.name as keyof typeof DEFINITIONS]) : shape;

@@ -2,7 +2,7 @@
  * The JSON Schema of manifests, generated from the model the validator uses
  * (`model.ts`). Published as `@flotilla/cluster/schema.json`; with
  * `# yaml-language-server: $schema=./node_modules/@flotilla/cluster/schema.json` at the top
- * of `app.yaml`, editors complete and check Host, ReplicaSet and Service documents.
+ * of `app.yaml`, editors complete and check Host, ReplicaSet, Service and Network documents.
  *
  * The schema checks shapes (fields, types, enumerations, ranges, patterns, which fields go
  * together); the validator (`flo apply --dry-run`, `parseManifests`) checks those and also
@@ -10,7 +10,7 @@
  * template's labels matching its selector, a health check naming a declared port, limits at
  * least their requests.
  */
-import { DEFINITIONS, DOCUMENT, ENUMS, HOST_SPEC, REPLICASET_SPEC, SERVICE_SPEC, TEMPLATE_SPEC, type ObjectRule, type Shape } from './model.js';
+import { DEFINITIONS, DOCUMENT, ENUMS, HOST_SPEC, NETWORK_SPEC, REPLICASET_SPEC, SERVICE_SPEC, TEMPLATE_SPEC, type ObjectRule, type Shape } from './model.js';
 
 /** A JSON Schema (draft-07) as plain data. */
 export type JsonSchema = Record<string, unknown>;
@@ -21,7 +21,7 @@ export const MANIFEST_SCHEMA_ID = 'https://github.com/flotilla-dev/flotilla/raw/
 /** Kubernetes' quantity grammar (a sign, a decimal, then a suffix or an exponent). */
 export const QUANTITY_PATTERN = '^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$';
 
-const SPEC_DEFINITIONS: Record<string, Shape> = { hostSpec: HOST_SPEC, replicaSetSpec: REPLICASET_SPEC, serviceSpec: SERVICE_SPEC, templateSpec: TEMPLATE_SPEC };
+const SPEC_DEFINITIONS: Record<string, Shape> = { hostSpec: HOST_SPEC, replicaSetSpec: REPLICASET_SPEC, serviceSpec: SERVICE_SPEC, networkSpec: NETWORK_SPEC, templateSpec: TEMPLATE_SPEC };
 
 function rule(r: ObjectRule): JsonSchema {
   switch (r.rule) {
@@ -94,11 +94,11 @@ export function manifestJsonSchema(): JsonSchema {
   for (const [name, shape] of Object.entries(DEFINITIONS)) definitions[name] = toSchema(shape, inline);
   for (const [name, shape] of Object.entries(SPEC_DEFINITIONS)) definitions[name] = toSchema(shape, new Map([...inline].filter(([s]) => s !== shape)));
   const document = toSchema(DOCUMENT, inline);
-  const specOf: Record<(typeof ENUMS.kind)[number], string> = { Host: 'hostSpec', ReplicaSet: 'replicaSetSpec', Service: 'serviceSpec' };
+  const specOf: Record<(typeof ENUMS.kind)[number], string> = { Host: 'hostSpec', ReplicaSet: 'replicaSetSpec', Service: 'serviceSpec', Network: 'networkSpec' };
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: MANIFEST_SCHEMA_ID,
-    title: 'Flotilla manifest (Host, ReplicaSet, Service)',
+    title: 'Flotilla manifest (Host, ReplicaSet, Service, Network)',
     description:
       'One document of a Flotilla manifest file (apiVersion flotilla.dev/v1). Generated from @flotilla/cluster\'s validator model; `flo apply --dry-run` checks everything this schema does and more (quantities, selectors, label keys, cross-field rules).',
     ...document,

@@ -7,7 +7,7 @@
 export const API_VERSION = 'flotilla.dev/v1';
 
 /** Kinds a manifest may declare. */
-export type ManifestKind = 'Host' | 'ReplicaSet' | 'Service';
+export type ManifestKind = 'Host' | 'ReplicaSet' | 'Service' | 'Network';
 /** Every kind the store holds. */
 export type Kind = ManifestKind | 'Instance' | 'Event';
 
@@ -90,6 +90,11 @@ export interface HostStatus {
   /** Requests of the instances placed here, in scheduler units. */
   allocated?: Record<string, number>;
   message?: string;
+  /**
+   * The pod subnet this host leases from the Network's `podCIDR` (e.g. `10.244.3.0/24`), set
+   * by the network controller by compare-and-set on the lease key; absent without a Network.
+   */
+  podSubnet?: string;
 }
 
 export interface Host {
@@ -222,23 +227,48 @@ export interface ReplicaSet {
   status?: ReplicaSetStatus;
 }
 
+/** One port of a service's virtual IP: `port` on the VIP goes to `targetPort` of each endpoint. */
+export interface ServicePort {
+  /** The port's name (required when the service has more than one). */
+  name?: string;
+  /** The port on the virtual IP. */
+  port: number;
+  /** The instances' port: a name from their template's `ports`, or a number. @default the same number as `port` */
+  targetPort?: string | number;
+}
+
 export interface ServiceSpec {
-  selector: SelectorInput;
-  /** A port name of the selected instances, or a number. */
-  port: string | number;
+  /** One selector, or a list of them: an instance is selected when any of them matches (OR). */
+  selector: SelectorInput | SelectorInput[];
+  /** A port name of the selected instances, or a number (the form without a virtual IP). Exclusive with `ports`. */
+  port?: string | number;
+  /** The virtual IP's ports (with a Network). Exclusive with `port`. */
+  ports?: ServicePort[];
+  /** Extra DNS names answered with the service's virtual IP (e.g. `beta.example.com`). */
+  hostnames?: string[];
   render?: { hosts: string; path: string };
 }
 
 export interface Endpoint {
   instance: string;
+  /** Where the endpoint is reached: its pod IP (a container with a Network), else its host's address. */
   address: string;
+  /** `port` resolved for this instance (with `ports`: the first port's target). */
   port: number;
+  /** The host the instance runs on. */
+  host?: string;
+  /** With `ports`: each service port's name (or number, as text) and the instance's port it goes to. */
+  ports?: Record<string, number>;
+  /** The selector (in the selector syntax) that selected the instance: the first of the list that matches. */
+  selector?: string;
 }
 
 export interface ServiceStatus {
   endpoints: Endpoint[];
   /** Hosts and the endpoint list hash last rendered there. */
   rendered?: Record<string, string>;
+  /** The virtual IP leased from the Network's `serviceCIDR` (absent without a Network). */
+  clusterIP?: string;
 }
 
 export interface Service {
@@ -272,6 +302,8 @@ export interface InstanceStatus {
   phase: InstancePhase;
   ready: boolean;
   ports: Record<string, number>;
+  /** A container's address in its host's pod subnet (with a Network). */
+  podIP?: string;
   pid?: number;
   restarts: number;
   startedAt?: string;
@@ -309,7 +341,37 @@ export interface ClusterEvent {
   time: string;
 }
 
+/** The cluster's network (at most one): pod subnets per host, service virtual IPs, DNS. */
+export interface NetworkSpec {
+  /** The block every host leases a pod subnet of, e.g. `10.244.0.0/16`. */
+  podCIDR: string;
+  /** The prefix length of each host's subnet. @default 24 */
+  hostSubnetPrefix?: number;
+  /** The block services' virtual IPs come from, e.g. `10.96.0.0/16` (must not overlap `podCIDR`). */
+  serviceCIDR: string;
+  /** The DNS domain: `<service>.<domain>`. @default 'flotilla.local' */
+  domain?: string;
+  /** How pod subnets reach each other: `host-gw`, a route per host subnet via the host's address. @default 'host-gw' */
+  backend?: 'host-gw';
+}
+
+/** Observed state of the Network. */
+export interface NetworkStatus {
+  /** Hosts holding a subnet lease. */
+  leases?: number;
+  /** Subnets the podCIDR holds. */
+  capacity?: number;
+}
+
+export interface Network {
+  apiVersion: typeof API_VERSION;
+  kind: 'Network';
+  metadata: ObjectMeta;
+  spec: NetworkSpec;
+  status?: NetworkStatus;
+}
+
 /** Any object a manifest may contain. */
-export type Manifest = Host | ReplicaSet | Service;
+export type Manifest = Host | ReplicaSet | Service | Network;
 /** Any object the store holds. */
 export type ClusterObject = Manifest | Instance | ClusterEvent;

@@ -3,7 +3,7 @@
  * reconcile's `WatchableStore<T>` (list with a revision, watch from a revision) plus
  * get/create/update/delete with compare-and-set on `metadata.resourceVersion`.
  *
- * Kinds: the built-in ones (Host, ReplicaSet, Service, Instance, Event) and any kind an
+ * Kinds: the built-in ones (Host, ReplicaSet, Service, Network, Instance, Event) and any kind an
  * embedder defines with {@link defineKind} and registers with {@link ClusterStore.register}.
  *
  * Keys: `/flotilla/v1/<plural>/<name>` for the built-in kinds (the layout every store has
@@ -14,7 +14,7 @@
 import { validateLabelKey, validateLabelValue } from '@flotilla/labels';
 import type { CompareAndSetResult, CompareAndSetStore, ListResult, LeaseRecord, StoreCallOptions, StoreEntry, WatchableStore, WatchEvent } from '@flotilla/reconcile';
 import { ClusterError, ConflictError, ManifestError, isConflictError, type ManifestIssue } from '../errors.js';
-import { API_VERSION, type ClusterEvent, type ClusterObject, type Host, type Instance, type Kind, type ObjectMeta, type ReplicaSet, type Service } from '../manifest/types.js';
+import { API_VERSION, type ClusterEvent, type ClusterObject, type Host, type Instance, type Kind, type Network, type ObjectMeta, type ReplicaSet, type Service } from '../manifest/types.js';
 import type { KvStore, KvWatchEvent } from './types.js';
 
 export type { StoreEntry };
@@ -34,6 +34,7 @@ const PLURAL: Record<Kind | 'Lease', string> = {
   Service: 'services',
   Instance: 'instances',
   Event: 'events',
+  Network: 'networks',
   Lease: 'leases',
 };
 
@@ -132,13 +133,13 @@ export function defineKind<T extends Resource>(definition: ResourceKindDefinitio
 }
 
 const BUILT_IN = new Map<string, ResourceKind>(
-  (['Host', 'ReplicaSet', 'Service', 'Instance', 'Event'] as const).map((kind) => [
+  (['Host', 'ReplicaSet', 'Service', 'Network', 'Instance', 'Event'] as const).map((kind) => [
     kind,
     Object.freeze({ apiVersion: API_VERSION, kind, plural: PLURAL[kind], prefix: `${KEY_PREFIX}${PLURAL[kind]}/`, builtIn: true }),
   ]),
 );
 
-/** The definition of a built-in kind (`Host`, `ReplicaSet`, `Service`, `Instance`, `Event`). */
+/** The definition of a built-in kind (`Host`, `ReplicaSet`, `Service`, `Network`, `Instance`, `Event`). */
 export function builtInKind<K extends Kind>(kind: K): ResourceKind<Extract<ClusterObject, { kind: K }>> {
   const found = BUILT_IN.get(kind);
   if (!found) badDefinition('kind', `a built-in kind (${[...BUILT_IN.keys()].join(', ')}), or a kind made with defineKind()`, kind);
@@ -404,6 +405,8 @@ export class ClusterStore {
   readonly hosts: ResourceStore<Host>;
   readonly replicaSets: ResourceStore<ReplicaSet>;
   readonly services: ResourceStore<Service>;
+  /** The cluster's Network (at most one). */
+  readonly networks: ResourceStore<Network>;
   readonly instances: ResourceStore<Instance>;
   readonly events: ResourceStore<ClusterEvent>;
   /** Leader leases (reconcile's `LeaseRecord`), what `LeaderElector` takes as its store. */
@@ -420,6 +423,7 @@ export class ClusterStore {
     this.hosts = new ResourceStore<Host>(kv, 'Host', now);
     this.replicaSets = new ResourceStore<ReplicaSet>(kv, 'ReplicaSet', now);
     this.services = new ResourceStore<Service>(kv, 'Service', now);
+    this.networks = new ResourceStore<Network>(kv, 'Network', now);
     this.instances = new ResourceStore<Instance>(kv, 'Instance', now);
     this.events = new ResourceStore<ClusterEvent>(kv, 'Event', now);
     this.leases = new JsonCasStore<LeaseRecord>(kv);
