@@ -3,6 +3,8 @@
  * failed), 2 usage error. Results go to stdout; progress and logs to stderr.
  */
 import { readFileSync } from 'node:fs';
+import type { ClusterErrorCode } from '@flotilla/cluster';
+import { isInvocationError } from '@flotilla/deploy/errors';
 import { firstPositional, formatOptions, parseArgs, UsageError, type OptionSpec } from './cli/args.js';
 import { basicOptions, deployOptions, isVerbose } from './cli/global-options.js';
 import type { CommandContext, CommandEntry, CommandModule } from './cli/registry.js';
@@ -83,8 +85,16 @@ function hinted(message: string): string {
   return hint === '' || /[.!?]$/.test(message) ? hint : `.${hint}`;
 }
 
-// error codes of the packages that mean a bad command line (exit 2): deploy's selection and task arguments, cluster's store URL
-const USAGE_CODES = new Set(['NO_HOSTS', 'TASK_ARGUMENTS', 'UNKNOWN_HOST', 'store-url-invalid']);
+/**
+ * True for the packages' errors that mean a bad command line (exit 2): deploy's invocation
+ * errors (no host matched, an unknown host, a task's arguments) and cluster's bad store URL.
+ */
+function isUsageFailure(e: unknown): boolean {
+  return e instanceof UsageError || isInvocationError(e) || (typeof e === 'object' && e !== null && (e as { code?: unknown }).code === STORE_URL_INVALID);
+}
+// cluster's code for a malformed --store URL (the type keeps it one of cluster's codes; cluster
+// itself is loaded only by the commands that use it)
+const STORE_URL_INVALID = 'store-url-invalid' satisfies ClusterErrorCode;
 
 /** Runs `flo` with these arguments; resolves to the exit code. */
 export async function main(argv: readonly string[], io: Pick<CommandContext, 'stdout' | 'stderr' | 'stdin' | 'env' | 'cwd'>): Promise<number> {
@@ -135,8 +145,8 @@ export async function main(argv: readonly string[], io: Pick<CommandContext, 'st
     if (mod.formats !== undefined) outputFormat({ args }, mod.formats);
     return await mod.run({ ...io, args, reserved: [...commands.map((c) => c.name), taskCommand.name, 'help', 'version', 'list'] });
   } catch (e) {
-    const err = e as Error & { code?: string };
-    if (e instanceof UsageError || (err.code !== undefined && USAGE_CODES.has(err.code))) {
+    const err = e as Error;
+    if (isUsageFailure(e)) {
       stderrWrite(`flo: ${err.message}\nRun \`flo ${entry === taskCommand ? '' : `${entry.name} `}--help\` for usage.\n`);
       return 2;
     }

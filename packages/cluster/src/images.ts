@@ -170,7 +170,7 @@ export interface StoredImageHandle {
 
 /**
  * Rebuilds a recorded image from its content store by digest: the manifest and config are
- * read verified (a blob altered on disk is `BLOB_DIGEST`, one removed `BLOB_MISSING`); the
+ * read verified (a blob altered on disk is `blob-digest`, one removed `blob-missing`); the
  * layers are verified when they are sent to a host.
  */
 export async function openStoredImage(ref: ImageRef): Promise<StoredImageHandle> {

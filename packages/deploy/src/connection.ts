@@ -25,7 +25,7 @@ export interface RunOptions {
   /** Working directory (relative to the login directory). @default the login directory */
   cwd?: string;
   /**
-   * Settle the call after this long with a {@link TimeoutError} (`TIMEOUT`), whatever the host
+   * Settle the call after this long with a {@link TimeoutError} (`timeout`), whatever the host
    * does: the command is killed and its channel closed, and a connection that does not let go
    * within a second is dropped (the next call opens a new one). The time counts from the call,
    * so it includes waiting for the connection to open. @default the connection's `commandTimeoutMs` (none)
@@ -112,8 +112,8 @@ export interface ConnectionOptions {
 export function isUnreachableError(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;
   const code = (e as { code?: unknown }).code;
-  if (code === 'TIMEOUT') return (e as { phase?: unknown }).phase === 'connect';
-  return code === 'CONNECT_FAILED' || code === 'HOST_KEY_UNKNOWN' || code === 'HOST_KEY_CHANGED' || code === 'HOST_KEY_REVOKED';
+  if (code === 'timeout') return (e as { phase?: unknown }).phase === 'connect';
+  return code === 'connect-failed' || code === 'host-key-unknown' || code === 'host-key-changed' || code === 'host-key-revoked';
 }
 
 class LineSplitter {
@@ -249,7 +249,7 @@ export class Connection {
    * The transport, opened on first use. A failed open is retried on the next call, and a
    * transport whose connection has died since (see {@link Transport.isOpen}) is replaced by a
    * new one, opened the same lazy way; commands in flight on the dead one fail with
-   * `CONNECTION_LOST`.
+   * `connection-lost`.
    */
   transport(): Promise<Transport> {
     if (this.settling) return this.settling.then(() => this.transport());
@@ -335,7 +335,7 @@ export class Connection {
   /**
    * Runs one operation within `limit` and the abort signals (the caller's and the
    * connection's). When the time is up or a signal aborts, the call settles at once — with a
-   * {@link TimeoutError} or an `ABORTED` error — without waiting for the host: the operation
+   * {@link TimeoutError} or an `aborted` error — without waiting for the host: the operation
    * gets the abort (a command is killed, its channel closed), later operations wait until it
    * has let go, and if it has not within a second the connection is dropped as wedged (the next
    * operation opens a new one). Waiting for the connection to open counts against the limit.
@@ -374,7 +374,7 @@ export class Connection {
           timeoutMs: limit.timeoutMs,
           phase: connecting ? 'connect' : doing.phase,
         });
-      return new DeployError('ABORTED', `${doing.noun} aborted ${where}`, { host: this.host, cause: reason });
+      return new DeployError('aborted', `${doing.noun} aborted ${where}`, { host: this.host, cause: reason });
     };
     try {
       // An open in progress is bounded by the connect timeout (and ended by close()).
@@ -519,7 +519,7 @@ export class Connection {
         prompts++;
         if (prompts > 1 || !this.options.sudoPassword) {
           failure = new DeployError(
-            'SUDO_FAILED',
+            'sudo-failed',
             prompts > 1 ? `sudo on ${this.host} refused the password` : `sudo on ${this.host} needs a password and none was provided`,
             { host: this.host },
           );
@@ -528,7 +528,7 @@ export class Connection {
           void this.options.sudoPassword.get().then(
             (pw) => stdin?.write(`${pw}\n`),
             (e: unknown) => {
-              failure = new DeployError('SUDO_FAILED', `no sudo password for ${this.host}`, { host: this.host, cause: e });
+              failure = new DeployError('sudo-failed', `no sudo password for ${this.host}`, { host: this.host, cause: e });
               stdin?.end();
             },
           );
@@ -616,7 +616,7 @@ export class Connection {
           const st = await this.bounded(doing, limit, signal, (t) => t.files.stat(dest));
           sameSize = st !== null && st.size === local.size;
         } catch (e) {
-          if (isTimeoutError(e) || (e as DeployError).code === 'ABORTED') throw e;
+          if (isTimeoutError(e) || (e as DeployError).code === 'aborted') throw e;
           sameSize = true;
         }
       }
@@ -634,7 +634,7 @@ export class Connection {
         );
         return { remotePath: dest, sha256, skipped: false };
       } catch (e) {
-        if (method === 'sftp' || (e as DeployError).code !== 'TRANSFER_FAILED' || signal?.aborted) throw e;
+        if (method === 'sftp' || (e as DeployError).code !== 'transfer-failed' || signal?.aborted) throw e;
       }
     }
     await this.streamPut(localPath, dest, mode, runOptions, local.data, limit, doing);
@@ -676,7 +676,7 @@ export class Connection {
       await this.bounded(doing, limit, options.signal, (t, s) => t.getFile(remotePath, localPath, s));
       return;
     } catch (e) {
-      if ((e as DeployError).code !== 'TRANSFER_FAILED' || options.signal?.aborted) throw e;
+      if ((e as DeployError).code !== 'transfer-failed' || options.signal?.aborted) throw e;
     }
     const command = `cat -- ${quotePath(remotePath)}`;
     const r = await this.exec(command, command, { hide: true, ...(options.signal ? { signal: options.signal } : {}) }, { limit, doing });
@@ -689,7 +689,7 @@ export class Connection {
   /** Uploads a directory's contents into `remoteDir` (created) as one tar stream. */
   async putDir(localDir: string, remoteDir: string, options: TransferOptions = {}): Promise<void> {
     const st = await stat(localDir);
-    if (!st.isDirectory()) throw new DeployError('TRANSFER_FAILED', `${localDir} is not a directory`);
+    if (!st.isDirectory()) throw new DeployError('transfer-failed', `${localDir} is not a directory`);
     const tar = spawn('tar', ['-C', localDir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
     // Consume tar's stdout at once: Node resumes (and so drops) the unread output of a child
     // that exits before anyone reads it.
@@ -710,7 +710,7 @@ export class Connection {
       if (tar.exitCode === null) tar.kill();
     }
     const code = await tarDone;
-    if (code !== 0) throw new DeployError('TRANSFER_FAILED', `local tar of ${localDir} failed: ${Buffer.concat(tarErr).toString()}`);
+    if (code !== 0) throw new DeployError('transfer-failed', `local tar of ${localDir} failed: ${Buffer.concat(tarErr).toString()}`);
   }
 
   /**
@@ -749,7 +749,7 @@ export class Connection {
    * second.
    */
   async close(): Promise<void> {
-    this.opening?.abort(new DeployError('ABORTED', `the connection to ${this.host} was closed while it was being opened`, { host: this.host }));
+    this.opening?.abort(new DeployError('aborted', `the connection to ${this.host} was closed while it was being opened`, { host: this.host }));
     this.opening = undefined;
     const p = this.transportPromise;
     this.transportPromise = undefined;

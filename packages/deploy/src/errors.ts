@@ -5,8 +5,53 @@
  */
 import type { GroupResult } from './group.js';
 
-/** Every code a {@link DeployError} can carry. */
+/**
+ * Every code a {@link DeployError} can carry: kebab-case, like every other package's codes.
+ *
+ * In @flotilla/deploy 0.1.0 the codes were UPPER_CASE (`COMMAND_FAILED`). Those names are
+ * deprecated, and still understood: {@link LegacyDeployErrorCode} lists them,
+ * {@link DeployErrorCodes} maps each to its code, {@link hasDeployErrorCode} compares in either
+ * spelling, and the {@link DeployError} constructor takes either (`error.code` is always
+ * kebab-case).
+ */
 export type DeployErrorCode =
+  | 'command-failed'
+  | 'connect-failed'
+  | 'connection-lost'
+  | 'host-key-unknown'
+  | 'host-key-changed'
+  | 'host-key-revoked'
+  | 'ssh-config'
+  | 'known-hosts'
+  | 'timeout'
+  | 'aborted'
+  | 'sudo-failed'
+  | 'transfer-failed'
+  | 'group-failed'
+  | 'no-hosts'
+  | 'unknown-host'
+  | 'inventory'
+  | 'deployfile'
+  | 'task-arguments'
+  | 'deploy-locked'
+  | 'signature'
+  | 'release'
+  | 'service'
+  | 'image-reference'
+  | 'image-invalid'
+  | 'image-platform'
+  | 'blob-digest'
+  | 'blob-missing'
+  | 'layer-unsafe'
+  | 'container'
+  | 'container-runtime';
+
+/**
+ * The UPPER_CASE names the codes had in @flotilla/deploy 0.1.0.
+ * @deprecated compare with the kebab-case {@link DeployErrorCode} (or {@link DeployErrorCodes}`.NAME`,
+ * or {@link hasDeployErrorCode}, which takes both); `error.code` is never one of these any more.
+ */
+export type LegacyDeployErrorCode =
   | 'COMMAND_FAILED'
   | 'CONNECT_FAILED'
   | 'CONNECTION_LOST'
@@ -41,6 +86,54 @@ export type DeployErrorCode =
   | 'NETWORK_TOOLS'
   | 'CNI';
 
+/**
+ * Each code under its former UPPER_CASE name — `DeployErrorCodes.COMMAND_FAILED === 'command-failed'` —
+ * so code written against the old names moves by adding `DeployErrorCodes.` in front of them.
+ */
+export const DeployErrorCodes = Object.freeze({
+  COMMAND_FAILED: 'command-failed',
+  CONNECT_FAILED: 'connect-failed',
+  CONNECTION_LOST: 'connection-lost',
+  HOST_KEY_UNKNOWN: 'host-key-unknown',
+  HOST_KEY_CHANGED: 'host-key-changed',
+  HOST_KEY_REVOKED: 'host-key-revoked',
+  SSH_CONFIG: 'ssh-config',
+  KNOWN_HOSTS: 'known-hosts',
+  TIMEOUT: 'timeout',
+  ABORTED: 'aborted',
+  SUDO_FAILED: 'sudo-failed',
+  TRANSFER_FAILED: 'transfer-failed',
+  GROUP_FAILED: 'group-failed',
+  NO_HOSTS: 'no-hosts',
+  UNKNOWN_HOST: 'unknown-host',
+  INVENTORY: 'inventory',
+  DEPLOYFILE: 'deployfile',
+  TASK_ARGUMENTS: 'task-arguments',
+  DEPLOY_LOCKED: 'deploy-locked',
+  SIGNATURE: 'signature',
+  RELEASE: 'release',
+  SERVICE: 'service',
+  IMAGE_REFERENCE: 'image-reference',
+  IMAGE_INVALID: 'image-invalid',
+  IMAGE_PLATFORM: 'image-platform',
+  BLOB_DIGEST: 'blob-digest',
+  BLOB_MISSING: 'blob-missing',
+  LAYER_UNSAFE: 'layer-unsafe',
+  CONTAINER: 'container',
+  CONTAINER_RUNTIME: 'container-runtime',
+} as const satisfies Record<LegacyDeployErrorCode, DeployErrorCode>);
+
+const CODES = new Set<string>(Object.values(DeployErrorCodes));
+
+/**
+ * A code in today's spelling: a kebab-case code as it is, a former UPPER_CASE name
+ * ({@link LegacyDeployErrorCode}) as its kebab-case code, anything else `undefined`.
+ */
+export function deployErrorCode(code: string): DeployErrorCode | undefined {
+  if (CODES.has(code)) return code as DeployErrorCode;
+  return Object.hasOwn(DeployErrorCodes, code) ? DeployErrorCodes[code as LegacyDeployErrorCode] : undefined;
+}
+
 const BRAND = Symbol.for('flotilla.deploy.error');
 
 /** Base class of every error this package throws on purpose. */
@@ -51,9 +144,10 @@ export class DeployError extends Error {
   readonly host: string | undefined;
   readonly [BRAND] = true;
 
-  constructor(code: DeployErrorCode, message: string, options: { cause?: unknown; host?: string } = {}) {
+  /** `code` may be given in its former UPPER_CASE spelling (deprecated); it is stored kebab-case. */
+  constructor(code: DeployErrorCode | LegacyDeployErrorCode, message: string, options: { cause?: unknown; host?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    this.code = deployErrorCode(code) ?? (code as DeployErrorCode);
     this.host = options.host;
   }
 }
@@ -79,7 +173,7 @@ export class CommandFailedError extends DeployError {
   constructor(result: CommandResult) {
     const status = result.signal ? `signal ${result.signal}` : `exit code ${result.exitCode}`;
     const tail = result.stderr.trim().split('\n').slice(-3).join('\n');
-    super('COMMAND_FAILED', `command failed on ${result.host} with ${status}: ${result.command}${tail ? `\n${tail}` : ''}`, {
+    super('command-failed', `command failed on ${result.host} with ${status}: ${result.command}${tail ? `\n${tail}` : ''}`, {
       host: result.host,
     });
     this.result = result;
@@ -101,7 +195,7 @@ export class TimeoutError extends DeployError {
   readonly timeoutMs: number;
   readonly phase: TimeoutPhase;
   constructor(message: string, data: { host: string; timeoutMs: number; phase: TimeoutPhase; cause?: unknown }) {
-    super('TIMEOUT', message, { host: data.host, ...(data.cause === undefined ? {} : { cause: data.cause }) });
+    super('timeout', message, { host: data.host, ...(data.cause === undefined ? {} : { cause: data.cause }) });
     this.timeoutMs = data.timeoutMs;
     this.phase = data.phase;
   }
@@ -114,7 +208,7 @@ export class HostKeyError extends DeployError {
   readonly fingerprint: string;
   readonly keyType: string;
   constructor(
-    code: 'HOST_KEY_UNKNOWN' | 'HOST_KEY_CHANGED' | 'HOST_KEY_REVOKED',
+    code: 'host-key-unknown' | 'host-key-changed' | 'host-key-revoked',
     message: string,
     data: { host: string; fingerprint: string; keyType: string },
   ) {
@@ -133,7 +227,7 @@ export class GroupError<T = unknown> extends DeployError {
     const skipped = result.hosts.filter((h) => h.status === 'skipped').length;
     const names = bad.map((h) => h.host).join(', ');
     super(
-      'GROUP_FAILED',
+      'group-failed',
       `${bad.length} of ${result.hosts.length} hosts failed${names ? ` (${names})` : ''}${skipped ? `; ${skipped} skipped` : ''}`,
       { cause },
     );
@@ -148,21 +242,41 @@ function has(e: unknown): e is DeployError {
 export function isDeployError(e: unknown): e is DeployError {
   return has(e);
 }
+/**
+ * True for a {@link DeployError} with this code, given kebab-case or in its former UPPER_CASE
+ * spelling (`hasDeployErrorCode(e, 'COMMAND_FAILED')` still works; it is deprecated).
+ */
+export function hasDeployErrorCode(e: unknown, code: DeployErrorCode | LegacyDeployErrorCode): e is DeployError {
+  return has(e) && e.code === deployErrorCode(code);
+}
+
+/** The codes of {@link isInvocationError}. */
+const INVOCATION_CODES = new Set<DeployErrorCode>(['no-hosts', 'unknown-host', 'task-arguments']);
+
+/**
+ * True when the request itself was wrong, not the hosts: no host matched the selection
+ * (`no-hosts`), a host name is not in the inventory (`unknown-host`), or a task's arguments do
+ * not fit it (`task-arguments`). A command line reports these as usage errors.
+ */
+export function isInvocationError(e: unknown): e is DeployError {
+  return has(e) && INVOCATION_CODES.has(e.code);
+}
+
 /** True for a {@link CommandFailedError}. */
 export function isCommandFailedError(e: unknown): e is CommandFailedError {
-  return has(e) && e.code === 'COMMAND_FAILED';
+  return has(e) && e.code === 'command-failed';
 }
-/** True for a {@link TimeoutError} (code `TIMEOUT`). */
+/** True for a {@link TimeoutError} (code `timeout`). */
 export function isTimeoutError(e: unknown): e is TimeoutError {
-  return has(e) && e.code === 'TIMEOUT';
+  return has(e) && e.code === 'timeout';
 }
 /** True for a {@link HostKeyError}. */
 export function isHostKeyError(e: unknown): e is HostKeyError {
-  return has(e) && (e.code === 'HOST_KEY_UNKNOWN' || e.code === 'HOST_KEY_CHANGED' || e.code === 'HOST_KEY_REVOKED');
+  return has(e) && (e.code === 'host-key-unknown' || e.code === 'host-key-changed' || e.code === 'host-key-revoked');
 }
 /** True for a {@link GroupError}. */
 export function isGroupError(e: unknown): e is GroupError {
-  return has(e) && e.code === 'GROUP_FAILED';
+  return has(e) && e.code === 'group-failed';
 }
 
 /** Throws a TypeError naming what was expected and what was received (p-queue style). */

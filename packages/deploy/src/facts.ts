@@ -75,7 +75,7 @@ export function parseFacts(host: string, text: string): HostFacts {
   const l = loads(s[0] ?? '');
   const coreText = s[1] ?? '';
   const cores = coreText.startsWith('cpus ') ? countCpuList(coreText.slice(5)) : Number.parseInt(coreText, 10);
-  if (!l || !Number.isFinite(cores) || cores < 1) throw new DeployError('COMMAND_FAILED', `cannot read load average and cores of ${host} from ${JSON.stringify(text.slice(0, 200))}`, { host });
+  if (!l || !Number.isFinite(cores) || cores < 1) throw new DeployError('command-failed', `cannot read load average and cores of ${host} from ${JSON.stringify(text.slice(0, 200))}`, { host });
   const mem = (k: string): number | null => {
     const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s[2] ?? '');
     return m ? Number(m[1]) * 1024 : null;

@@ -9,8 +9,23 @@ export { Connection, SudoPassword, sha256File, isUnreachableError } from './conn
 export type { ConnectionOptions, RunOptions, SudoOptions, PutOptions, PutResult, TransferOptions } from './connection.js';
 export { Group, runOnHosts, throwIfFailed, groupResultJson, parseCountOrPercent } from './group.js';
 export type { GroupOptions, GroupResult, HostResult, HostOutcome, HostStatus, CountOrPercent } from './group.js';
-export { DeployError, CommandFailedError, HostKeyError, GroupError, TimeoutError, isDeployError, isCommandFailedError, isHostKeyError, isGroupError, isTimeoutError } from './errors.js';
-export type { DeployErrorCode, CommandResult, TimeoutPhase } from './errors.js';
+export {
+  DeployError,
+  CommandFailedError,
+  HostKeyError,
+  GroupError,
+  TimeoutError,
+  DeployErrorCodes,
+  deployErrorCode,
+  hasDeployErrorCode,
+  isDeployError,
+  isCommandFailedError,
+  isHostKeyError,
+  isGroupError,
+  isTimeoutError,
+  isInvocationError,
+} from './errors.js';
+export type { DeployErrorCode, LegacyDeployErrorCode, CommandResult, TimeoutPhase } from './errors.js';
 export { shellQuote, shellJoin, quotePath } from './quote.js';
 export { parseSshConfig, loadSshConfig, resolveSshConfig, matchPattern, matchPatternList, parseDestination } from './ssh-config.js';
 export type { SshConfig, ResolvedSshConfig, StrictHostKeyChecking, Destination } from './ssh-config.js';

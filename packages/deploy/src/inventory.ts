@@ -30,7 +30,7 @@ export class InventoryError extends DeployError {
   override name = 'InventoryError';
   readonly issues: string[];
   constructor(file: string, issues: string[]) {
-    super('INVENTORY', `${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n  ${issues.join('\n  ')}`);
+    super('inventory', `${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n  ${issues.join('\n  ')}`);
     this.issues = issues;
   }
 }
@@ -109,7 +109,7 @@ export function loadInventory(file = 'hosts.yaml', options: { required?: boolean
     text = readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !options.required) return [];
-    throw new DeployError('INVENTORY', `cannot read inventory ${file}: ${(e as Error).message}`, { cause: e });
+    throw new DeployError('inventory', `cannot read inventory ${file}: ${(e as Error).message}`, { cause: e });
   }
   return parseInventory(text, file);
 }

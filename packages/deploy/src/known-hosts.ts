@@ -54,7 +54,7 @@ export function loadKnownHosts(files: readonly string[]): KnownHostEntry[] {
       text = readFileSync(f, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
-      throw new DeployError('KNOWN_HOSTS', `cannot read known_hosts file ${f}: ${(e as Error).message}`, { cause: e });
+      throw new DeployError('known-hosts', `cannot read known_hosts file ${f}: ${(e as Error).message}`, { cause: e });
     }
     out.push(...parseKnownHosts(text, f));
   }

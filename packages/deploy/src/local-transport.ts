@@ -44,7 +44,7 @@ export function spawnShell(command: string, options: ExecOptions & { cwd?: strin
     child.on('close', (code, sig) => {
       options.signal?.removeEventListener('abort', onAbort);
       if (options.signal?.aborted) {
-        reject(new DeployError('ABORTED', `command aborted: ${command}`, { cause: options.signal.reason }));
+        reject(new DeployError('aborted', `command aborted: ${command}`, { cause: options.signal.reason }));
         return;
       }
       resolvePromise({ exitCode: code, signal: sig ? sig.replace(/^SIG/, '') : null });
@@ -85,7 +85,7 @@ export class LocalTransport implements Transport {
       if (onProgress) onProgress((await stat(dest)).size);
     } catch (e) {
       await rm(tmp, { force: true });
-      throw new DeployError('TRANSFER_FAILED', `cannot copy ${localPath} to ${dest}: ${(e as Error).message}`, { cause: e });
+      throw new DeployError('transfer-failed', `cannot copy ${localPath} to ${dest}: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -97,7 +97,7 @@ export class LocalTransport implements Transport {
       await rename(tmp, localPath);
     } catch (e) {
       await rm(tmp, { force: true });
-      throw new DeployError('TRANSFER_FAILED', `cannot copy ${src} to ${localPath}: ${(e as Error).message}`, { cause: e });
+      throw new DeployError('transfer-failed', `cannot copy ${src} to ${localPath}: ${(e as Error).message}`, { cause: e });
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * The per-host deploy lock: the file `~/.flotilla/locks/deploy`, created exclusively (O_EXCL:
  * SFTP open with `wx`, or `set -C` in sh) and holding its owner, so two deploys to one host never
- * interleave. A second deploy fails fast with `DEPLOY_LOCKED`, naming
+ * interleave. A second deploy fails fast with `deploy-locked`, naming
  * the holder.
  */
 import { hostname, userInfo } from 'node:os';
@@ -29,7 +29,7 @@ const LOCK_PATH = '~/.flotilla/locks/deploy';
 function locked(c: Connection, holder: string): DeployError {
   return Object.assign(
     new DeployError(
-      'DEPLOY_LOCKED',
+      'deploy-locked',
       `another deploy holds the lock on ${c.host} (${holder.trim() || 'owner unknown'}); if it is stale, remove ~/.flotilla/locks/deploy on the host`,
       { host: c.host },
     ),
@@ -63,7 +63,7 @@ const HURRIED_RELEASE_MS = 1000;
  * The lock is taken with file operations (an exclusive SFTP open) when the transport has them,
  * so it costs no remote process; otherwise with `set -C` (noclobber, O_EXCL) in sh. A lock left
  * by a flo of this machine that no longer runs is removed (only if it still names that holder)
- * and taken, with a warning; any other holder makes it fail with `DEPLOY_LOCKED`.
+ * and taken, with a warning; any other holder makes it fail with `deploy-locked`.
  */
 export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, options: { owner?: string; onWarning?: (message: string) => void } = {}): Promise<T> {
   const who = options.owner ?? owner();
@@ -72,7 +72,7 @@ export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, opt
     release = await takeLock(c, who);
   } catch (e) {
     const holder = (e as { holder?: string }).holder;
-    if ((e as DeployError).code !== 'DEPLOY_LOCKED' || holder === undefined || !isStaleHolder(holder)) throw e;
+    if ((e as DeployError).code !== 'deploy-locked' || holder === undefined || !isStaleHolder(holder)) throw e;
     // Remove it only while it still names the dead holder, then take it as usual.
     await c.run(`f=${LOCK}; [ "$(cat "$f" 2>/dev/null)" = ${shellQuote(holder.trim())} ] && rm -f "$f"; :`, { hide: true });
     options.onWarning?.(`${c.host}: removed a stale deploy lock (${holder.trim()}: that process no longer runs)`);
@@ -82,7 +82,7 @@ export async function withDeployLock<T>(c: Connection, fn: () => Promise<T>, opt
   try {
     return await fn();
   } catch (e) {
-    hurry = isTimeoutError(e) || (e as DeployError).code === 'CONNECTION_LOST';
+    hurry = isTimeoutError(e) || (e as DeployError).code === 'connection-lost';
     throw e;
   } finally {
     const released = await release(hurry ? HURRIED_RELEASE_MS : undefined);
@@ -106,7 +106,7 @@ async function takeLock(c: Connection, who: string): Promise<(timeoutMs?: number
       throw locked(c, holder);
     }
   } catch (e) {
-    if ((e as DeployError).code !== 'TRANSFER_FAILED') throw e;
+    if ((e as DeployError).code !== 'transfer-failed') throw e;
     files = undefined;
   }
   if (files) {
@@ -127,7 +127,7 @@ async function takeLock(c: Connection, who: string): Promise<(timeoutMs?: number
     { hide: true, warn: true },
   );
   if (r.exitCode === 75) throw locked(c, r.stdout);
-  if (r.exitCode !== 0) throw new DeployError('DEPLOY_LOCKED', `cannot take the deploy lock on ${c.host}: ${r.stderr.trim()}`, { host: c.host });
+  if (r.exitCode !== 0) throw new DeployError('deploy-locked', `cannot take the deploy lock on ${c.host}: ${r.stderr.trim()}`, { host: c.host });
   return async (timeoutMs) =>
     c.run(`rm -f ${LOCK}`, { hide: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) }).then(
       () => true,

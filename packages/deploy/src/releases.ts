@@ -130,8 +130,8 @@ export async function deployRelease(c: Connection, options: DeployReleaseOptions
     out = (await c.run(script, { hide: true, ...sig })).stdout;
   } catch (e) {
     if (isCommandFailedError(e) && e.result.exitCode === 65)
-      throw new DeployError('SIGNATURE', `${c.host}: ${e.result.stderr.trim()}`, { host: c.host, cause: e });
-    if (isCommandFailedError(e)) throw new DeployError('RELEASE', `${c.host}: release ${sha.slice(0, 12)} of ${options.app} failed: ${e.result.stderr.trim()}`, { host: c.host, cause: e });
+      throw new DeployError('signature', `${c.host}: ${e.result.stderr.trim()}`, { host: c.host, cause: e });
+    if (isCommandFailedError(e)) throw new DeployError('release', `${c.host}: release ${sha.slice(0, 12)} of ${options.app} failed: ${e.result.stderr.trim()}`, { host: c.host, cause: e });
     throw e;
   }
   const prev = /^previous=(.*)$/m.exec(out)?.[1] ?? '';
@@ -155,9 +155,9 @@ export async function rollback(c: Connection, app: string, options: { to?: strin
   const { current, releases } = await listReleases(c, app);
   // The release deployed before the current one (rollbacks do not rewrite history).
   const target = options.to ?? (current === null ? undefined : releases[releases.indexOf(current) + 1]);
-  if (!target) throw new DeployError('RELEASE', `${c.host}: no earlier release of ${app} to roll back to`, { host: c.host });
+  if (!target) throw new DeployError('release', `${c.host}: no earlier release of ${app} to roll back to`, { host: c.host });
   if (!/^[0-9a-f]{64}$/.test(target) || !releases.includes(target))
-    throw new DeployError('RELEASE', `${c.host}: release ${target} of ${app} is not on the host`, { host: c.host });
+    throw new DeployError('release', `${c.host}: release ${target} of ${app} is not on the host`, { host: c.host });
   await c.run(['set -e', `base=${baseOf(app)}`, `sha=${target}`, 'record=0', SWITCH_SNIPPET].join('\n'), { hide: true });
   return { from: current, to: target };
 }

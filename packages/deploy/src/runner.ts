@@ -53,7 +53,7 @@ export async function runTasks(options: RunTasksOptions): Promise<TaskRunResult[
   for (const inv of options.invocations) {
     if (!options.tasks.has(inv.name)) {
       const known = [...options.tasks.keys()].join(', ') || 'none';
-      throw new DeployError('TASK_ARGUMENTS', `no task named "${inv.name}" in the deployfile (tasks: ${known}); flo --list shows them`);
+      throw new DeployError('task-arguments', `no task named "${inv.name}" in the deployfile (tasks: ${known}); flo --list shows them`);
     }
   }
   const connections = new Map<string, Connection>();
@@ -89,11 +89,11 @@ export async function runTasks(options: RunTasksOptions): Promise<TaskRunResult[
       let selection = options.selection;
       if (isEmptySelection(selection)) {
         const h = loaded.task.hosts;
-        if (h === undefined) throw new DeployError('NO_HOSTS', `no hosts selected for task "${inv.name}": use -H, -R or -l, or give the task a hosts option`);
+        if (h === undefined) throw new DeployError('no-hosts', `no hosts selected for task "${inv.name}": use -H, -R or -l, or give the task a hosts option`);
         selection = typeof h === 'string' ? { selector: h } : { hosts: h };
       }
       let refs = selectHosts(options.inventory, selection);
-      if (refs.length === 0) throw new DeployError('NO_HOSTS', `no hosts selected for task "${inv.name}" (the selection matched nothing)`);
+      if (refs.length === 0) throw new DeployError('no-hosts', `no hosts selected for task "${inv.name}" (the selection matched nothing)`);
       if (options.place === 'lowest-load') refs = [await lowestLoadHost(refs, connect, options)];
       const pool = options.pool;
       const names = refs.map((r) => r.name);
@@ -128,6 +128,6 @@ async function lowestLoadHost(refs: HostRef[], connect: (r: HostRef) => Connecti
   );
   const ok = facts.hosts.filter((h) => h.status === 'ok').map((h) => h.value!);
   const best = orderByLoad(ok)[0];
-  if (!best) throw new DeployError('NO_HOSTS', `--place lowest-load: no selected host answered (${facts.failed.map((f) => `${f.host}: ${f.error?.message}`).join('; ')})`);
+  if (!best) throw new DeployError('no-hosts', `--place lowest-load: no selected host answered (${facts.failed.map((f) => `${f.host}: ${f.error?.message}`).join('; ')})`);
   return refs.find((r) => r.name === best.host)!;
 }

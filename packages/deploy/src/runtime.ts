@@ -218,5 +218,5 @@ export async function stopService(c: Connection, name: string, options: { graceP
     ].join('\n'),
     { hide: true },
   );
-  if (r.stdout.includes('forced')) throw new DeployError('SERVICE', `${c.host}: supervisor of ${name} did not stop; killed it`, { host: c.host });
+  if (r.stdout.includes('forced')) throw new DeployError('service', `${c.host}: supervisor of ${name} did not stop; killed it`, { host: c.host });
 }

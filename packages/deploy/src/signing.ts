@@ -29,7 +29,7 @@ export async function signArtifact(artifact: string, options: { key: string }): 
   try {
     await run('ssh-keygen', ['-q', '-Y', 'sign', '-f', options.key, '-n', SIGNATURE_NAMESPACE, artifact]);
   } catch (e) {
-    throw new DeployError('SIGNATURE', `ssh-keygen could not sign ${artifact} with ${options.key}: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`, { cause: e });
+    throw new DeployError('signature', `ssh-keygen could not sign ${artifact} with ${options.key}: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`, { cause: e });
   }
   return sig;
 }
@@ -56,7 +56,7 @@ function runWithInput(cmd: string, args: string[], input: string): Promise<{ std
     const child = execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err === null) resolve({ stdout, stderr, code: 0 });
       else if (typeof err.code === 'number') resolve({ stdout, stderr, code: err.code });
-      else reject(new DeployError('SIGNATURE', `could not run ${cmd}: ${err.message}`, { cause: err }));
+      else reject(new DeployError('signature', `could not run ${cmd}: ${err.message}`, { cause: err }));
     });
     // A program that exits without reading its input (find-principals) must not crash us with EPIPE:
     // its exit status says what happened.
@@ -72,7 +72,7 @@ function runWithInput(cmd: string, args: string[], input: string): Promise<{ std
 export async function signMessage(message: string, options: { key: string; namespace: string }): Promise<string> {
   const r = await runWithInput('ssh-keygen', ['-q', '-Y', 'sign', '-f', options.key, '-n', options.namespace], message);
   if (r.code !== 0 || !r.stdout.includes('BEGIN SSH SIGNATURE')) {
-    throw new DeployError('SIGNATURE', `ssh-keygen could not sign with ${options.key}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+    throw new DeployError('signature', `ssh-keygen could not sign with ${options.key}: ${r.stderr.trim() || `exit code ${r.code}`}`);
   }
   return r.stdout;
 }
@@ -80,7 +80,7 @@ export async function signMessage(message: string, options: { key: string; names
 /**
  * Checks a signature of `message` against an allowed_signers file (`ssh-keygen -Y
  * find-principals`, then `-Y verify` in `namespace`); resolves to the signer's principal.
- * Throws `SIGNATURE` saying why when the signer is not listed or the signature is bad.
+ * Throws `signature` saying why when the signer is not listed or the signature is bad.
  */
 export async function verifyMessage(message: string, signature: string, options: { allowedSigners: string; namespace: string; what?: string }): Promise<string> {
   const what = options.what ?? 'the message';
@@ -90,9 +90,9 @@ export async function verifyMessage(message: string, signature: string, options:
     await writeFile(sig, signature);
     const found = await runWithInput('ssh-keygen', ['-Y', 'find-principals', '-s', sig, '-f', options.allowedSigners], '');
     const principal = found.code === 0 ? found.stdout.split('\n')[0]!.trim() : '';
-    if (!principal) throw new DeployError('SIGNATURE', `the signature on ${what} is not from a signer in ${options.allowedSigners}`);
+    if (!principal) throw new DeployError('signature', `the signature on ${what} is not from a signer in ${options.allowedSigners}`);
     const v = await runWithInput('ssh-keygen', ['-Y', 'verify', '-f', options.allowedSigners, '-I', principal, '-n', options.namespace, '-s', sig], message);
-    if (v.code !== 0) throw new DeployError('SIGNATURE', `bad signature on ${what} (signer ${principal}, namespace ${options.namespace}): ${v.stderr.trim() || v.stdout.trim()}`);
+    if (v.code !== 0) throw new DeployError('signature', `bad signature on ${what} (signer ${principal}, namespace ${options.namespace}): ${v.stderr.trim() || v.stdout.trim()}`);
     return principal;
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -84,7 +84,7 @@ function splitWords(text: string, file: string, line: number): string[] {
       inWord = true;
     }
   }
-  if (quoted) throw new DeployError('SSH_CONFIG', `${file}:${line}: unterminated quote`);
+  if (quoted) throw new DeployError('ssh-config', `${file}:${line}: unterminated quote`);
   if (inWord) out.push(cur);
   return out;
 }
@@ -169,20 +169,20 @@ function checkIncludedFile(path: string, from: string): boolean {
     st = statSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false; // a dangling link: skipped, as ssh does
-    throw new DeployError('SSH_CONFIG', `${from}: cannot read included file ${path}: ${(e as Error).message}`, { cause: e });
+    throw new DeployError('ssh-config', `${from}: cannot read included file ${path}: ${(e as Error).message}`, { cause: e });
   }
   if (!st.isFile()) return false; // a directory matched by the glob reads as empty
   const uid = process.getuid?.();
   if ((uid !== undefined && st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0)
     throw new DeployError(
-      'SSH_CONFIG',
+      'ssh-config',
       `${from}: bad owner or permissions on included file ${path} (writable by group or others, or owned by another user); ssh refuses it too — fix with: chmod go-w ${path}`,
     );
   return true;
 }
 
 function parseInto(blocks: Block[], text: string, file: string, ctx: ParseContext, depth: number, outer: readonly Condition[]): void {
-  if (depth > 16) throw new DeployError('SSH_CONFIG', `${file}: Include nested too deeply (more than 16 levels; an Include loop?)`);
+  if (depth > 16) throw new DeployError('ssh-config', `${file}: Include nested too deeply (more than 16 levels; an Include loop?)`);
   // The block directives of this file go to; an Include's files return to it afterwards.
   let current: Block = { conditions: outer, directives: [] };
   blocks.push(current);
@@ -192,12 +192,12 @@ function parseInto(blocks: Block[], text: string, file: string, ctx: ParseContex
     let raw = lines[i]!.trim();
     if (raw === '' || raw.startsWith('#')) continue;
     const m = /^([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+)(.*)$/.exec(raw) ?? /^([A-Za-z][A-Za-z0-9]*)()$/.exec(raw);
-    if (!m) throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: cannot parse "${raw}"`);
+    if (!m) throw new DeployError('ssh-config', `${file}:${lineNo}: cannot parse "${raw}"`);
     const keyword = m[1]!.toLowerCase();
     raw = m[2]!;
     const args = splitWords(raw, file, lineNo);
     if (keyword === 'host') {
-      if (args.length === 0) throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: Host needs at least one pattern`);
+      if (args.length === 0) throw new DeployError('ssh-config', `${file}:${lineNo}: Host needs at least one pattern`);
       current = { conditions: [...outer, { kind: 'host', patterns: args.map((a) => a.toLowerCase()) }], directives: [] };
       blocks.push(current);
     } else if (keyword === 'match') {
@@ -210,10 +210,10 @@ function parseInto(blocks: Block[], text: string, file: string, ctx: ParseContex
       current = { conditions: [...outer, { kind: 'match', criteria }], directives: [] };
       blocks.push(current);
     } else if (keyword === 'include') {
-      if (args.length === 0) throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: Include needs at least one path`);
+      if (args.length === 0) throw new DeployError('ssh-config', `${file}:${lineNo}: Include needs at least one path`);
       for (const a of args) {
         if (ctx.system && a.startsWith('~'))
-          throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: bad include path ${a}: a system config cannot use ~ (name the path in full)`);
+          throw new DeployError('ssh-config', `${file}:${lineNo}: bad include path ${a}: a system config cannot use ~ (name the path in full)`);
         const pattern = isAbsolute(a) || a.startsWith('~') ? a : join(ctx.system ? ctx.systemDir : join(ctx.home, '.ssh'), a);
         for (const f of globPaths(pattern, { home: ctx.home })) {
           if (!checkIncludedFile(f, `${file}:${lineNo}`)) continue;
@@ -222,7 +222,7 @@ function parseInto(blocks: Block[], text: string, file: string, ctx: ParseContex
             body = readFileSync(f, 'utf8');
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-            throw new DeployError('SSH_CONFIG', `${file}:${lineNo}: cannot read included file ${f}: ${(e as Error).message}`, { cause: e });
+            throw new DeployError('ssh-config', `${file}:${lineNo}: cannot read included file ${f}: ${(e as Error).message}`, { cause: e });
           }
           // The included file starts in the including block (its Host/Match lines narrow it
           // further); afterwards the including file continues in its own block, whatever
@@ -259,7 +259,7 @@ export function loadSshConfig(files: readonly string[], options: LoadSshConfigOp
       text = readFileSync(path, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new DeployError('SSH_CONFIG', `cannot read ssh config ${f}: ${(e as Error).message}`, { cause: e });
+      throw new DeployError('ssh-config', `cannot read ssh config ${f}: ${(e as Error).message}`, { cause: e });
     }
     const system = systemFiles.includes(f) || systemFiles.includes(path);
     const sub = parseSshConfig(text, { file: f, home, system, ...(options.systemDir === undefined ? {} : { systemDir: options.systemDir }) });
@@ -280,7 +280,7 @@ export interface ResolveSshConfigOptions {
 
 function parsePort(v: string, where: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new DeployError('SSH_CONFIG', `${where}: bad port "${v}"`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new DeployError('ssh-config', `${where}: bad port "${v}"`);
   return n;
 }
 
@@ -441,7 +441,7 @@ export function parseDestination(text: string): Destination {
       port = parsePort(s.slice(colon + 1), `destination "${text}"`);
     }
   }
-  if (!host) throw new DeployError('SSH_CONFIG', `destination "${text}" has no host`);
-  if (user === '') throw new DeployError('SSH_CONFIG', `destination "${text}" has an empty user`);
+  if (!host) throw new DeployError('ssh-config', `destination "${text}" has no host`);
+  if (user === '') throw new DeployError('ssh-config', `destination "${text}" has an empty user`);
   return { user, host, port };
 }

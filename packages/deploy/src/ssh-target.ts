@@ -91,7 +91,7 @@ function localUser(): string {
 
 /** Resolves a destination as `ssh` would. */
 export function resolveSshTarget(destination: string, options: SshOptions = {}, depth = 0): SshTarget {
-  if (depth > 8) throw new DeployError('SSH_CONFIG', `ProxyJump chain for ${destination} is too long (loop?)`);
+  if (depth > 8) throw new DeployError('ssh-config', `ProxyJump chain for ${destination} is too long (loop?)`);
   const home = options.home ?? homedir();
   const dest = parseDestination(destination);
   const config = configFor(options, home);

@@ -84,7 +84,7 @@ function unescape(text: string): string {
 export function parseTaskInvocation(text: string): TaskInvocation {
   const [rawName, ...rest] = escapeSplit(text, ':');
   const name = unescape(rawName!);
-  if (name === '') throw new DeployError('TASK_ARGUMENTS', `no task name in "${text}"`);
+  if (name === '') throw new DeployError('task-arguments', `no task name in "${text}"`);
   const args: string[] = [];
   let kwargs: Record<string, string> | undefined;
   if (rest.length) {
@@ -93,7 +93,7 @@ export function parseTaskInvocation(text: string): TaskInvocation {
       const kv = escapeSplit(piece, '=');
       if (kv.length > 1) {
         const key = unescape(kv[0]!);
-        if (key === '') throw new DeployError('TASK_ARGUMENTS', `empty key in "${piece}" of "${text}"`);
+        if (key === '') throw new DeployError('task-arguments', `empty key in "${piece}" of "${text}"`);
         kwargs ??= {};
         kwargs[key] = unescape(kv.slice(1).join('='));
       } else args.push(unescape(piece));
@@ -159,7 +159,7 @@ export async function loadDeployfile(file: string, options: { reserved?: readonl
   try {
     mod = await jiti.import<Record<string, unknown>>(resolve(file));
   } catch (e) {
-    throw new DeployError('DEPLOYFILE', `cannot load deployfile ${file}: ${(e as Error).message}`, { cause: e });
+    throw new DeployError('deployfile', `cannot load deployfile ${file}: ${(e as Error).message}`, { cause: e });
   }
   const tasks = new Map<string, LoadedTask>();
   const problems: string[] = [];
@@ -176,6 +176,6 @@ export async function loadDeployfile(file: string, options: { reserved?: readonl
     }
     tasks.set(name, { name, exportName, task: v });
   }
-  if (problems.length) throw new DeployError('DEPLOYFILE', `deployfile ${file}:\n  ${problems.join('\n  ')}`);
+  if (problems.length) throw new DeployError('deployfile', `deployfile ${file}:\n  ${problems.join('\n  ')}`);
   return tasks;
 }

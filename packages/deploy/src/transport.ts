@@ -33,7 +33,7 @@ export interface Transport {
   /** Runs a POSIX sh command line in the login directory. */
   exec(command: string, options: ExecOptions): Promise<ExecOutcome>;
   /**
-   * Uploads a file atomically (temporary file, mode, rename). Throws `TRANSFER_FAILED` when the
+   * Uploads a file atomically (temporary file, mode, rename). Throws `transfer-failed` when the
    * transport's file protocol misbehaves, so the caller can fall back to a streamed copy.
    * `data`, when given, is the file's content already in memory (sent instead of reading the file).
    */
@@ -42,7 +42,7 @@ export interface Transport {
   getFile(remotePath: string, localPath: string, signal?: AbortSignal): Promise<void>;
   /**
    * Small file operations without starting a remote process (SFTP requests over ssh). Each
-   * throws `TRANSFER_FAILED` when the file protocol is unavailable, so callers can fall back
+   * throws `transfer-failed` when the file protocol is unavailable, so callers can fall back
    * to a command.
    */
   files: RemoteFiles;
@@ -53,7 +53,7 @@ export interface Transport {
   isOpen?(): boolean;
   /**
    * Drops the connection at once, without a goodbye (its sockets destroyed): for a connection
-   * whose host stopped answering. Operations in flight on it fail with `CONNECTION_LOST`, and
+   * whose host stopped answering. Operations in flight on it fail with `connection-lost`, and
    * {@link Transport.isOpen} is false afterwards. Absent = {@link Transport.close} is used.
    */
   destroy?(reason: string): void;

@@ -67,11 +67,11 @@ describe('Connection: opening the transport', () => {
 
   it('a failed warm-up is reported to the next command once, then a new attempt is made', async () => {
     const { c, opens } = counting((n) =>
-      n === 1 ? Promise.reject(new DeployError('CONNECT_FAILED', 'host down')) : Promise.resolve(new Mortal(dir, { setHome: false })),
+      n === 1 ? Promise.reject(new DeployError('connect-failed', 'host down')) : Promise.resolve(new Mortal(dir, { setHome: false })),
     );
     c.warm();
     await new Promise((r) => setTimeout(r, 10));
-    await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: 'host down' });
+    await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed', message: 'host down' });
     expect(opens()).toBe(1);
     expect((await c.run('echo up')).stdout).toBe('up\n');
     expect(opens()).toBe(2);
@@ -79,9 +79,9 @@ describe('Connection: opening the transport', () => {
   });
 
   it('a command waiting on a warm-up that fails gets the failure; the next command retries', async () => {
-    const { c, opens } = counting((n) => (n === 1 ? Promise.reject(new DeployError('CONNECT_FAILED', 'down')) : Promise.resolve(new Mortal(dir, { setHome: false }))));
+    const { c, opens } = counting((n) => (n === 1 ? Promise.reject(new DeployError('connect-failed', 'down')) : Promise.resolve(new Mortal(dir, { setHome: false }))));
     c.warm();
-    await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+    await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed' });
     await c.run('true');
     expect(opens()).toBe(2);
     await c.close();

@@ -99,7 +99,7 @@ describe('runOnHosts', () => {
   it('connect errors are unreachable, other errors failed', async () => {
     const r = await runOnHosts(['a', 'b'], async (h) => {
       await tick();
-      throw h === 'a' ? new DeployError('CONNECT_FAILED', 'no route') : new Error('x');
+      throw h === 'a' ? new DeployError('connect-failed', 'no route') : new Error('x');
     }, { maxFail: 5 });
     expect(r.hosts.map((h) => h.status)).toEqual(['unreachable', 'failed']);
     expect(groupResultJson(r)).toEqual({

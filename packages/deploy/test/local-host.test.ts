@@ -88,11 +88,11 @@ describe('Connection on the local transport', { timeout: 90_000 }, () => {
 
   it('times out and aborts', async () => {
     const { c } = host();
-    await expect(c.run('sleep 30', { timeoutMs: 100 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await expect(c.run('sleep 30', { timeoutMs: 100 })).rejects.toMatchObject({ code: 'timeout' });
     const ctl = new AbortController();
     const p = c.run('sleep 30', { signal: ctl.signal });
     ctl.abort();
-    await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(p).rejects.toMatchObject({ code: 'aborted' });
   });
 
   it('put is atomic, keeps the mode, and skips a file whose sha256 matches', async () => {
@@ -141,7 +141,7 @@ describe('deploy lock', { timeout: 90_000 }, () => {
     const holding = withDeployLock(c, () => new Promise<void>((r) => (release = r)), { owner: 'alice@laptop' });
     await until('the lock', async () => (await c.run('test -f .flotilla/locks/deploy', { warn: true })).exitCode === 0);
     const e = await withDeployLock(c, () => Promise.resolve(1)).catch((x: unknown) => x);
-    expect(isDeployError(e) && e.code).toBe('DEPLOY_LOCKED');
+    expect(isDeployError(e) && e.code).toBe('deploy-locked');
     expect((e as Error).message).toMatch(/alice@laptop/);
     release();
     await holding;
@@ -184,7 +184,7 @@ describe('stale deploy locks', { timeout: 90_000 }, () => {
     for (const holder of [`ann@${hostname()} pid ${process.ppid} since 2026-01-01T00:00:00.000Z`, `ann@elsewhere pid ${deadPid()} since 2026-01-01T00:00:00.000Z`]) {
       await c.run(`mkdir -p .flotilla/locks && printf '%s\\n' '${holder}' > .flotilla/locks/deploy`);
       const e = await withDeployLock(c, () => Promise.resolve(1)).catch((x: unknown) => x);
-      expect(isDeployError(e) && e.code).toBe('DEPLOY_LOCKED');
+      expect(isDeployError(e) && e.code).toBe('deploy-locked');
       expect((await c.run('cat .flotilla/locks/deploy', { hide: true })).stdout).toBe(`${holder}\n`);
     }
   });
@@ -223,7 +223,7 @@ describe('releases', { timeout: 90_000 }, () => {
     await expect(deployRelease(c, { app: 'app', artifact: bad, signal: ctl.signal })).rejects.toThrow();
     const broken = join(root, 'broken.tar.gz');
     writeFileSync(broken, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
-    await expect(deployRelease(c, { app: 'app', artifact: broken })).rejects.toMatchObject({ code: 'RELEASE' });
+    await expect(deployRelease(c, { app: 'app', artifact: broken })).rejects.toMatchObject({ code: 'release' });
     expect(readlinkSync(join(dir, '.flotilla/apps/app/current'))).toBe(`releases/${r.sha256}`);
     expect(readFileSync(join(dir, '.flotilla/apps/app/current/v'), 'utf8')).toBe('good');
   });
@@ -235,9 +235,9 @@ describe('releases', { timeout: 90_000 }, () => {
     mkdirSync(join(dir, '.flotilla'), { recursive: true });
     writeFileSync(join(dir, '.flotilla/allowed_signers'), `ops@example ${readFileSync(join(keys, 'trusted.pub'), 'utf8')}`);
     const art = tarball(root, { v: '1' }, 'signed.tar.gz');
-    await expect(deployRelease(c, { app: 's', artifact: art })).rejects.toMatchObject({ code: 'SIGNATURE', message: expect.stringMatching(/no signature/) });
+    await expect(deployRelease(c, { app: 's', artifact: art })).rejects.toMatchObject({ code: 'signature', message: expect.stringMatching(/no signature/) });
     await signArtifact(art, { key: join(keys, 'stranger') });
-    await expect(deployRelease(c, { app: 's', artifact: art })).rejects.toMatchObject({ code: 'SIGNATURE', message: expect.stringMatching(/not from a signer/) });
+    await expect(deployRelease(c, { app: 's', artifact: art })).rejects.toMatchObject({ code: 'signature', message: expect.stringMatching(/not from a signer/) });
     expect(existsSync(join(dir, '.flotilla/apps/s/current'))).toBe(false);
     const sig = await signArtifact(art, { key: join(keys, 'trusted') });
     expect(sig).toBe(`${art}.sig`);
@@ -246,7 +246,7 @@ describe('releases', { timeout: 90_000 }, () => {
     // A signature of other content by the trusted key is refused too.
     const other = tarball(root, { v: '2' }, 'other.tar.gz');
     writeFileSync(`${other}.sig`, readFileSync(sig));
-    await expect(deployRelease(c, { app: 's', artifact: other })).rejects.toMatchObject({ code: 'SIGNATURE', message: expect.stringMatching(/bad signature/) });
+    await expect(deployRelease(c, { app: 's', artifact: other })).rejects.toMatchObject({ code: 'signature', message: expect.stringMatching(/bad signature/) });
     expect(readlinkSync(join(dir, '.flotilla/apps/s/current'))).toBe(`releases/${ok.sha256}`);
   });
 });

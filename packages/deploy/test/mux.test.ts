@@ -93,8 +93,8 @@ function setup(options: { failOpen?: (t: SshTarget) => Error | undefined; idleMs
         mkdirSync(home, { recursive: true });
         const tr: Transport = new LocalTransport(home);
         if (options.noFileProtocol) {
-          // Like a server without SFTP: file operations fail with TRANSFER_FAILED.
-          const no = () => Promise.reject(Object.assign(new Error('no SFTP here'), { code: 'TRANSFER_FAILED', host: t.label }));
+          // Like a server without SFTP: file operations fail with transfer-failed.
+          const no = () => Promise.reject(Object.assign(new Error('no SFTP here'), { code: 'transfer-failed', host: t.label }));
           tr.putFile = no;
           tr.getFile = no;
           tr.files = { stat: no, mkdirExclusive: no, createExclusive: no, mkdirp: no, readFile: no, writeFile: no, remove: no };
@@ -114,7 +114,7 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     const s = setup();
     const c = s.connect('web1');
     expect(await c.run('echo out; echo err >&2', { hide: true })).toMatchObject({ stdout: 'out\n', stderr: 'err\n', exitCode: 0 });
-    await expect(c.run('exit 3', { hide: true })).rejects.toMatchObject({ code: 'COMMAND_FAILED', result: { exitCode: 3 } });
+    await expect(c.run('exit 3', { hide: true })).rejects.toMatchObject({ code: 'command-failed', result: { exitCode: 3 } });
     expect((await c.run('exit 4', { hide: true, warn: true })).exitCode).toBe(4);
     const big = Buffer.alloc(300_000, 'x');
     expect((await c.run('wc -c', { input: big, hide: true })).stdout.trim()).toBe('300000');
@@ -145,9 +145,9 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
 
   it('an open failure reaches the caller as the same error, and the next command tries again', async () => {
     let fail = true;
-    const s = setup({ failOpen: () => (fail ? Object.assign(new Error('cannot connect to db1: connect ECONNREFUSED'), { code: 'CONNECT_FAILED', host: 'db1' }) : undefined) });
+    const s = setup({ failOpen: () => (fail ? Object.assign(new Error('cannot connect to db1: connect ECONNREFUSED'), { code: 'connect-failed', host: 'db1' }) : undefined) });
     const c = s.connect('db1');
-    await expect(c.run('true', { hide: true })).rejects.toMatchObject({ name: 'DeployError', code: 'CONNECT_FAILED', host: 'db1', message: expect.stringMatching(/ECONNREFUSED/) });
+    await expect(c.run('true', { hide: true })).rejects.toMatchObject({ name: 'DeployError', code: 'connect-failed', host: 'db1', message: expect.stringMatching(/ECONNREFUSED/) });
     fail = false;
     expect((await c.run('echo ok', { hide: true })).stdout).toBe('ok\n');
     expect(s.opened).toEqual(['db1', 'db1']);
@@ -179,7 +179,7 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     let inside = false;
     await withDeployLock(c, async () => {
       inside = true;
-      await expect(withDeployLock(other, () => Promise.resolve(1))).rejects.toMatchObject({ code: 'DEPLOY_LOCKED' });
+      await expect(withDeployLock(other, () => Promise.resolve(1))).rejects.toMatchObject({ code: 'deploy-locked' });
     });
     expect(inside).toBe(true);
     expect(await withDeployLock(other, () => Promise.resolve(2))).toBe(2);
@@ -212,31 +212,31 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     const running = c.run('echo started; sleep 20; touch late', { hide: true, signal: ac.signal }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 300));
     ac.abort();
-    expect(await running).toMatchObject({ code: 'ABORTED' });
+    expect(await running).toMatchObject({ code: 'aborted' });
     await new Promise((r) => setTimeout(r, 200));
     expect(existsSync(join(s.homes, 'web1', 'late'))).toBe(false);
   });
 
-  it('a connection that died is replaced on the next command; a command on it fails with CONNECTION_LOST', async () => {
+  it('a connection that died is replaced on the next command; a command on it fails with connection-lost', async () => {
     const s = setup();
     const c = s.connect('web1');
     await c.run('true', { hide: true });
     // The daemon's connection dies (as on a keepalive timeout).
     const t = s.transports[0]!;
     (t as { isOpen?: () => boolean }).isOpen = () => false;
-    await expect(c.run('true', { hide: true })).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
+    await expect(c.run('true', { hide: true })).rejects.toMatchObject({ code: 'connection-lost' });
     expect((await c.run('echo again', { hide: true })).stdout).toBe('again\n');
     expect(s.opened).toEqual(['web1', 'web1']);
   });
 
-  it('when the daemon goes away, commands in flight fail with CONNECTION_LOST and the next one starts a new daemon', async () => {
+  it('when the daemon goes away, commands in flight fail with connection-lost and the next one starts a new daemon', async () => {
     const s = setup();
     const c = s.connect('web1');
     await c.run('true', { hide: true });
     const running = c.run('sleep 20', { hide: true }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 200));
     expect(await stopPersisted({ controlDir: s.dir })).toBe(true);
-    expect(await running).toMatchObject({ code: 'CONNECTION_LOST' });
+    expect(await running).toMatchObject({ code: 'connection-lost' });
     expect((await c.run('echo back', { hide: true })).stdout).toBe('back\n');
     expect(s.starts()).toBe(2);
     expect(await stopPersisted({ controlDir: s.dir })).toBe(true);
@@ -285,7 +285,7 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     const second = old();
     await new Promise((r) => second.stdout!.once('data', r));
     const exited2 = new Promise((r) => second.once('exit', r));
-    await expect(listPersisted({ controlDir: s.dir })).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/speaks version 0.*flo disconnect/) });
+    await expect(listPersisted({ controlDir: s.dir })).rejects.toMatchObject({ code: 'connect-failed', message: expect.stringMatching(/speaks version 0.*flo disconnect/) });
     expect(await stopPersisted({ controlDir: s.dir })).toBe(true);
     await exited2;
   });
@@ -296,7 +296,7 @@ describe('connection daemon (--persist)', { timeout: 30_000 }, () => {
     const socketPath = join(dir, 'mux.sock');
     const first = await startMuxDaemon({ socketPath, idleMs: 60_000, open: () => Promise.reject(new Error('unused')) });
     daemons.push(first);
-    await expect(startMuxDaemon({ socketPath, idleMs: 60_000 })).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/already answers/) });
+    await expect(startMuxDaemon({ socketPath, idleMs: 60_000 })).rejects.toMatchObject({ code: 'connect-failed', message: expect.stringMatching(/already answers/) });
     // A daemon killed without cleaning up leaves its socket file behind.
     const stalePath = join(dir, 'stale.sock');
     const killed = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`]);

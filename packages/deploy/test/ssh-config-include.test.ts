@@ -210,7 +210,7 @@ describe('ssh_config Include (OpenSSH semantics)', () => {
     } catch (e) {
       err = e;
     }
-    expect(isDeployError(err) && err.code).toBe('SSH_CONFIG');
+    expect(isDeployError(err) && err.code).toBe('ssh-config');
     expect((err as Error).message).toMatch(/config:1: bad owner or permissions on included file .*open\.conf.*chmod go-w/);
     if (haveSsh) {
       const out = spawnSync('ssh', ['-G', '-F', join(root, 'config'), 'h'], { encoding: 'utf8', env: { ...process.env, HOME: home } });

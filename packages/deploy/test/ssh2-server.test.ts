@@ -85,7 +85,7 @@ describe('ssh2 adapter: host keys', { timeout: 90_000 }, () => {
     const { c, kh } = conn('');
     const e = await c.run('true').catch((x: unknown) => x);
     expect(isHostKeyError(e)).toBe(true);
-    expect(e).toMatchObject({ code: 'HOST_KEY_UNKNOWN', message: expect.stringMatching(/--accept-new-host-keys/) });
+    expect(e).toMatchObject({ code: 'host-key-unknown', message: expect.stringMatching(/--accept-new-host-keys/) });
     expect(readFileSync(kh, 'utf8')).toBe('');
   });
 
@@ -108,7 +108,7 @@ describe('ssh2 adapter: host keys', { timeout: 90_000 }, () => {
   it('refuses a changed host key, even with --accept-new-host-keys or StrictHostKeyChecking no', async () => {
     for (const [extra, cfg] of [[{ acceptNewHostKeys: true }, ''], [{}, '  StrictHostKeyChecking no\n']] as const) {
       const { c } = conn(`${formatKnownHostsLine(knownHostsName('127.0.0.1', port), otherBlob)}\n`, extra, cfg);
-      await expect(c.run('true')).rejects.toMatchObject({ code: 'HOST_KEY_CHANGED', message: expect.stringMatching(/HOST KEY CHANGED/) });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'host-key-changed', message: expect.stringMatching(/HOST KEY CHANGED/) });
     }
   });
 
@@ -142,7 +142,7 @@ describe('ssh2 adapter: commands and transfers', { timeout: 90_000 }, () => {
     expect(r.skipped).toBe(false);
     expect(readFileSync(join(dir, 'dest.txt'), 'utf8')).toBe('streamed\n');
     expect((await c.put(src, 'dest.txt')).skipped).toBe(true);
-    await expect(c.put(src, 'x.txt', { method: 'sftp' })).rejects.toMatchObject({ code: 'TRANSFER_FAILED' });
+    await expect(c.put(src, 'x.txt', { method: 'sftp' })).rejects.toMatchObject({ code: 'transfer-failed' });
     await c.get('dest.txt', join(dir, 'back.txt'));
     expect(readFileSync(join(dir, 'back.txt'), 'utf8')).toBe('streamed\n');
     await c.close();
@@ -157,7 +157,7 @@ describe('ssh2 adapter: commands and transfers', { timeout: 90_000 }, () => {
     let release!: () => void;
     const holding = withDeployLock(c, () => new Promise<void>((r) => (release = r)), { owner: 'first-owner' });
     for (let i = 0; i < 200 && (await c.run('test -f .flotilla/locks/deploy', { warn: true })).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 20));
-    await expect(withDeployLock(c, () => Promise.resolve(1))).rejects.toMatchObject({ code: 'DEPLOY_LOCKED', message: expect.stringMatching(/first-owner/) });
+    await expect(withDeployLock(c, () => Promise.resolve(1))).rejects.toMatchObject({ code: 'deploy-locked', message: expect.stringMatching(/first-owner/) });
     release();
     await holding;
     expect(await withDeployLock(c, () => Promise.resolve(2))).toBe(2);
@@ -174,7 +174,7 @@ describe('ssh2 adapter: commands and transfers', { timeout: 90_000 }, () => {
       identityFiles: [stranger],
       home: dir,
     });
-    await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/authentication failed/) });
+    await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed', message: expect.stringMatching(/authentication failed/) });
   });
 
   it('skips an identity file that group or others can read, with the chmod 600 fix, as OpenSSH does', async () => {
@@ -192,7 +192,7 @@ describe('ssh2 adapter: commands and transfers', { timeout: 90_000 }, () => {
         onWarning: (w) => warnings.push(w),
       });
     const warnings: string[] = [];
-    await expect(open(warnings).run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+    await expect(open(warnings).run('true')).rejects.toMatchObject({ code: 'connect-failed' });
     expect(warnings.join('\n')).toContain(`skipping identity ${loose}`);
     expect(warnings.join('\n')).toContain(`chmod 600 ${loose}`);
     // the same key, private (a fresh name: a process reads each identity file once)
@@ -227,12 +227,12 @@ describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
         passphrase,
         connectTimeoutMs: 200,
       });
-      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/handshake/) });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed', message: expect.stringMatching(/handshake/) });
       // ssh2 follows the timeout with "Connection lost before handshake" once the socket closes.
       await new Promise((r) => setTimeout(r, 300));
       expect(uncaught).toEqual([]);
       // The next command tries again (and fails the same way).
-      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed' });
       await c.close();
     } finally {
       process.off('uncaughtException', onUncaught);
@@ -257,7 +257,7 @@ describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
       connectTimeoutMs: 60_000,
     });
     const started = process.hrtime.bigint();
-    await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringMatching(/ECONNREFUSED/) });
+    await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed', message: expect.stringMatching(/ECONNREFUSED/) });
     // Well under the 60 s connect timeout: the failure was not left to the timer.
     expect(Number(process.hrtime.bigint() - started) / 1e9).toBeLessThan(30);
     await c.close();
@@ -279,8 +279,8 @@ describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
         passphrase,
         connectTimeoutMs: 60_000,
       });
-      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
-      await expect(c.run('true')).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed' });
+      await expect(c.run('true')).rejects.toMatchObject({ code: 'connect-failed' });
       expect(accepted).toBeGreaterThanOrEqual(2);
       await c.close();
     } finally {
@@ -312,7 +312,7 @@ describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
       const running = c.run('true').catch((e: unknown) => e);
       await until('the server to accept', () => held.length === 1);
       ac.abort();
-      expect(await running).toMatchObject({ code: 'ABORTED' });
+      expect(await running).toMatchObject({ code: 'aborted' });
       await until('the client side to close', () => serverSawClose);
       await c.close();
     } finally {
@@ -321,7 +321,7 @@ describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
     }
   });
 
-  it('after the connection dies, the next command opens a new one; a command in flight fails with CONNECTION_LOST', async () => {
+  it('after the connection dies, the next command opens a new one; a command in flight fails with connection-lost', async () => {
     const { c } = conn(knownHosts());
     expect((await c.run('echo one')).stdout).toBe('one\n');
     const first = serverSides.at(-1)!;
@@ -338,7 +338,7 @@ describe('ssh2 adapter: lost connections', { timeout: 90_000 }, () => {
     await new Promise((r) => setTimeout(r, 100));
     serverSides.at(-1)!.end();
     const e = await running.catch((x: unknown) => x);
-    expect(e).toMatchObject({ code: 'CONNECTION_LOST', message: expect.stringMatching(/lost while running: sleep 30/) });
+    expect(e).toMatchObject({ code: 'connection-lost', message: expect.stringMatching(/lost while running: sleep 30/) });
     expect((await c.run('echo three')).stdout).toBe('three\n');
     expect(connections - before).toBe(2);
     await c.close();

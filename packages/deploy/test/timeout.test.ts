@@ -61,7 +61,7 @@ class Freezable extends LocalTransport {
   }
   destroy(reason: string): void {
     this.destroyed = reason;
-    for (const reject of this.pending.splice(0)) reject(new DeployError('CONNECTION_LOST', reason));
+    for (const reject of this.pending.splice(0)) reject(new DeployError('connection-lost', reason));
   }
 }
 
@@ -126,7 +126,7 @@ describe('Connection: a timeout ends the call whatever the host does', () => {
     const h = r.hosts[0]!;
     expect(h.status).toBe('failed');
     expect(isTimeoutError(h.error)).toBe(true);
-    expect(h.error).toMatchObject({ code: 'TIMEOUT', phase: 'command', timeoutMs: 200, host: 'h', message: 'command timed out after 200 ms on h: echo never' });
+    expect(h.error).toMatchObject({ code: 'timeout', phase: 'command', timeoutMs: 200, host: 'h', message: 'command timed out after 200 ms on h: echo never' });
     expect(h.durationMs).toBeGreaterThanOrEqual(200);
     // Settled at the timeout, before the grace after which the transport counts as wedged.
     expect(made[0]!.destroyed).toBeUndefined();
@@ -140,7 +140,7 @@ describe('Connection: a timeout ends the call whatever the host does', () => {
 
   it('a command killed at its timeout on a healthy host keeps the transport', async () => {
     const { c, made } = freezable();
-    await expect(c.run('sleep 5', { timeoutMs: 200 })).rejects.toMatchObject({ code: 'TIMEOUT', phase: 'command' });
+    await expect(c.run('sleep 5', { timeoutMs: 200 })).rejects.toMatchObject({ code: 'timeout', phase: 'command' });
     expect((await c.run('echo same')).stdout).toBe('same\n');
     expect(made).toHaveLength(1);
     expect(made[0]!.destroyed).toBeUndefined();
@@ -156,11 +156,11 @@ describe('Connection: a timeout ends the call whatever the host does', () => {
       return c;
     };
     const up = frozen();
-    await expect(up.put(local, 'copy.txt')).rejects.toMatchObject({ code: 'TIMEOUT', phase: 'transfer', message: expect.stringMatching(/^upload timed out after 150 ms on h: /) });
+    await expect(up.put(local, 'copy.txt')).rejects.toMatchObject({ code: 'timeout', phase: 'transfer', message: expect.stringMatching(/^upload timed out after 150 ms on h: /) });
     const down = frozen();
-    await expect(down.get('payload.txt', join(dir, 'back.txt'))).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/^download timed out after 150 ms on h: /) });
+    await expect(down.get('payload.txt', join(dir, 'back.txt'))).rejects.toMatchObject({ code: 'timeout', message: expect.stringMatching(/^download timed out after 150 ms on h: /) });
     const files = frozen();
-    await expect((await files.files()).stat('payload.txt')).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/^SFTP stat timed out after 150 ms on h: /) });
+    await expect((await files.files()).stat('payload.txt')).rejects.toMatchObject({ code: 'timeout', message: expect.stringMatching(/^SFTP stat timed out after 150 ms on h: /) });
     await Promise.all([up.close(), down.close(), files.close()]);
   });
 
@@ -177,7 +177,7 @@ describe('Connection: a timeout ends the call whatever the host does', () => {
         },
         { onWarning: (m) => warnings.push(m) },
       ),
-    ).rejects.toMatchObject({ code: 'TIMEOUT' });
+    ).rejects.toMatchObject({ code: 'timeout' });
     expect(warnings).toEqual([expect.stringMatching(/^h: could not release the deploy lock/)]);
     await c.close();
   });
@@ -186,24 +186,24 @@ describe('Connection: a timeout ends the call whatever the host does', () => {
     let openSignal: AbortSignal | undefined;
     const c = new Connection('h', (signal) => {
       openSignal = signal;
-      return new Promise<Transport>((_resolve, reject) => signal?.addEventListener('abort', () => reject(new DeployError('ABORTED', 'open aborted'))));
+      return new Promise<Transport>((_resolve, reject) => signal?.addEventListener('abort', () => reject(new DeployError('aborted', 'open aborted'))));
     });
     const e = await c.run('true', { timeoutMs: 100 }).catch((x: unknown) => x);
-    expect(e).toMatchObject({ code: 'TIMEOUT', phase: 'connect', message: 'command timed out after 100 ms on h while connecting: true' });
+    expect(e).toMatchObject({ code: 'timeout', phase: 'connect', message: 'command timed out after 100 ms on h while connecting: true' });
     expect(isUnreachableError(e)).toBe(true);
     expect(openSignal?.aborted).toBe(false);
     await c.close();
     expect(openSignal?.aborted).toBe(true);
   });
 
-  it('an abort signal ends a call on a frozen host at once with ABORTED', async () => {
+  it('an abort signal ends a call on a frozen host at once with code aborted', async () => {
     const { c, host } = freezable();
     await c.run('true');
     host.frozen = true;
     const ctl = new AbortController();
     const p = c.run('echo never', { signal: ctl.signal });
     setTimeout(() => ctl.abort(), 50);
-    await expect(p).rejects.toMatchObject({ code: 'ABORTED', message: 'command aborted on h: echo never' });
+    await expect(p).rejects.toMatchObject({ code: 'aborted', message: 'command aborted on h: echo never' });
     await c.close();
   });
 });
@@ -250,7 +250,7 @@ describe('--persist: the connection daemon lets go of a frozen host', () => {
     // Warm-up (starts the daemon, opens the connection): not what is measured, so not 150 ms.
     await c.run('true', { timeoutMs: 10_000 });
     host.frozen = true;
-    await expect(c.run('echo never')).rejects.toMatchObject({ code: 'TIMEOUT', phase: 'command', message: 'command timed out after 150 ms on h: echo never' });
+    await expect(c.run('echo never')).rejects.toMatchObject({ code: 'timeout', phase: 'command', message: 'command timed out after 150 ms on h: echo never' });
     host.frozen = false;
     // The next command waits (up to a second) for the daemon's verdict on the old connection.
     expect((await c.run('echo again', { timeoutMs: 10_000 })).stdout).toBe('again\n');
@@ -264,7 +264,7 @@ describe('--persist: the connection daemon lets go of a frozen host', () => {
     const { c, made, host } = setup();
     await c.run('true', { timeoutMs: 10_000 });
     host.frozen = true;
-    await expect((await c.files()).stat('x')).rejects.toMatchObject({ code: 'TIMEOUT', message: 'SFTP stat timed out after 150 ms on h: x' });
+    await expect((await c.files()).stat('x')).rejects.toMatchObject({ code: 'timeout', message: 'SFTP stat timed out after 150 ms on h: x' });
     host.frozen = false;
     // The next command waits (up to a second) for the daemon's verdict on the old connection.
     expect((await c.run('echo again', { timeoutMs: 10_000 })).stdout).toBe('again\n');

@@ -79,7 +79,7 @@ async function loadKey(file: string, options: SshOptions, ssh: Ssh2): Promise<{ 
         return null;
       }
       const again = ssh.utils.parseKey(key, pp);
-      if (again instanceof Error) throw new DeployError('CONNECT_FAILED', `cannot decrypt ${file}: ${again.message}`);
+      if (again instanceof Error) throw new DeployError('connect-failed', `cannot decrypt ${file}: ${again.message}`);
       return { key, passphrase: pp };
     })();
     keyCache.set(file, p);
@@ -120,11 +120,11 @@ async function connectHop(
       case 'ok':
         return true;
       case 'revoked':
-        hostKeyError = new HostKeyError('HOST_KEY_REVOKED', `host key for ${name} (${keyType} ${fp}) is marked @revoked in known_hosts`, data);
+        hostKeyError = new HostKeyError('host-key-revoked', `host key for ${name} (${keyType} ${fp}) is marked @revoked in known_hosts`, data);
         return false;
       case 'changed':
         hostKeyError = new HostKeyError(
-          'HOST_KEY_CHANGED',
+          'host-key-changed',
           `HOST KEY CHANGED for ${name}: the server presented ${keyType} ${fp}, which differs from the key in ${files.filter(Boolean).join(' or ')}. ` +
             `Someone could be eavesdropping, or the host was reinstalled. If the change is expected, remove the old entry (ssh-keygen -R '${name}') and connect again.`,
           data,
@@ -135,7 +135,7 @@ async function connectHop(
         const accept = options.acceptNewHostKeys === true || mode === 'no' || mode === 'accept-new';
         if (!accept) {
           hostKeyError = new HostKeyError(
-            'HOST_KEY_UNKNOWN',
+            'host-key-unknown',
             `unknown host key for ${name}: ${keyType} ${fp} is not in ${target.knownHostsFiles[0] ?? 'known_hosts'}. ` +
               `Verify it, then add it (ssh-keyscan) or pass --accept-new-host-keys to record it.`,
             data,
@@ -200,7 +200,7 @@ async function connectHop(
       early?.drop();
       config.sock?.destroy();
       client.end();
-      reject(new DeployError('ABORTED', `connecting to ${label} was aborted`, { host: label, cause: signal?.reason }));
+      reject(new DeployError('aborted', `connecting to ${label} was aborted`, { host: label, cause: signal?.reason }));
     };
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -221,7 +221,7 @@ async function connectHop(
             ? `no ssh handshake within the connect timeout (${target.connectTimeoutMs} ms; ConnectTimeout in ssh_config)`
             : err.message;
       reject(
-        new DeployError('CONNECT_FAILED', `cannot connect to ${label} (${target.user}@${target.hostName}:${target.port}): ${what}`, {
+        new DeployError('connect-failed', `cannot connect to ${label} (${target.user}@${target.hostName}:${target.port}): ${what}`, {
           host: label,
           cause: err,
         }),
@@ -232,7 +232,7 @@ async function connectHop(
     if (auth.length === 0) {
       early?.drop();
       config.sock?.destroy();
-      reject(new DeployError('CONNECT_FAILED', `no identity for ${label}: no readable private key and no ssh-agent`, { host: label }));
+      reject(new DeployError('connect-failed', `no identity for ${label}: no readable private key and no ssh-agent`, { host: label }));
       return;
     }
     client.connect(config);
@@ -331,8 +331,8 @@ export async function openSshTransport(target: SshTarget, options: SshOptions = 
         try {
           sock = await forward(hop.client, next.hostName, next.port, next.connectTimeoutMs, signal);
         } catch (e) {
-          if (signal?.aborted) throw new DeployError('ABORTED', `connecting to ${target.label} was aborted`, { host: target.label, cause: signal.reason });
-          throw new DeployError('CONNECT_FAILED', `jump host ${j.label} cannot reach ${next.hostName}:${next.port}: ${(e as Error).message}`, {
+          if (signal?.aborted) throw new DeployError('aborted', `connecting to ${target.label} was aborted`, { host: target.label, cause: signal.reason });
+          throw new DeployError('connect-failed', `jump host ${j.label} cannot reach ${next.hostName}:${next.port}: ${(e as Error).message}`, {
             host: target.label,
             cause: e,
           });
@@ -432,7 +432,7 @@ class SshTransport implements Transport {
     ch.once('close', () => clearTimeout(timer));
   }
 
-  /** Drops the connection now: every hop's socket destroyed; operations in flight fail with `CONNECTION_LOST`. */
+  /** Drops the connection now: every hop's socket destroyed; operations in flight fail with `connection-lost`. */
   destroy(reason: string): void {
     for (const h of this.hops) {
       h.lastError ??= new Error(reason);
@@ -444,7 +444,7 @@ class SshTransport implements Transport {
 
   private lostError(message: string, cause?: unknown): DeployError {
     const last = this.hops.find((h) => h.lastError)?.lastError;
-    return new DeployError('CONNECTION_LOST', last ? `${message} (${last.message})` : message, { host: this.label, cause: cause ?? last });
+    return new DeployError('connection-lost', last ? `${message} (${last.message})` : message, { host: this.label, cause: cause ?? last });
   }
 
   exec(command: string, options: ExecOptions): Promise<ExecOutcome> {
@@ -457,7 +457,7 @@ class SshTransport implements Transport {
         if (err) {
           reject(
             this.isOpen()
-              ? new DeployError('CONNECT_FAILED', `cannot start a command on ${this.label}: ${err.message}`, { host: this.label, cause: err })
+              ? new DeployError('connect-failed', `cannot start a command on ${this.label}: ${err.message}`, { host: this.label, cause: err })
               : this.lostError(`cannot start a command on ${this.label}: the connection was lost`, err),
           );
           return;
@@ -484,7 +484,7 @@ class SshTransport implements Transport {
         ch.on('close', () => {
           options.signal?.removeEventListener('abort', onAbort);
           if (options.signal?.aborted) {
-            reject(new DeployError('ABORTED', `command aborted on ${this.label}: ${command}`, { host: this.label, cause: options.signal.reason }));
+            reject(new DeployError('aborted', `command aborted on ${this.label}: ${command}`, { host: this.label, cause: options.signal.reason }));
             return;
           }
           // No exit status and the connection is gone: the command's fate is unknown.
@@ -509,7 +509,7 @@ class SshTransport implements Transport {
       this.client.sftp((err, s) => {
         if (err) {
           this.sftpSession = undefined;
-          reject(new DeployError('TRANSFER_FAILED', `SFTP is not available on ${this.label}: ${err.message}`, { host: this.label, cause: err }));
+          reject(new DeployError('transfer-failed', `SFTP is not available on ${this.label}: ${err.message}`, { host: this.label, cause: err }));
           return;
         }
         s.on('close', () => {
@@ -539,7 +539,7 @@ class SshTransport implements Transport {
     try {
       if (data) await writePipelined(s, tmp, data, mode, signal, onProgress);
       else await call((cb) => s.fastPut(localPath, tmp, { mode, concurrency: 64, chunkSize: 32_768, ...(onProgress ? { step: (done: number) => onProgress(done) } : {}) }, cb));
-      if (signal?.aborted) throw new DeployError('ABORTED', `upload to ${this.label} aborted`, { host: this.label });
+      if (signal?.aborted) throw new DeployError('aborted', `upload to ${this.label} aborted`, { host: this.label });
       await call((cb) => s.chmod(tmp, mode, cb));
       const ext = (s as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
       if (ext['posix-rename@openssh.com']) await call((cb) => s.ext_openssh_rename(tmp, dest, cb));
@@ -549,8 +549,8 @@ class SshTransport implements Transport {
       }
     } catch (e) {
       if (!signal?.aborted) await call((cb) => s.unlink(tmp, cb)).catch(() => undefined);
-      if (signal?.aborted) throw new DeployError('ABORTED', `upload to ${this.label} aborted`, { host: this.label, cause: e });
-      throw new DeployError('TRANSFER_FAILED', `SFTP upload of ${localPath} to ${this.label}:${remotePath} failed: ${(e as Error).message}`, {
+      if (signal?.aborted) throw new DeployError('aborted', `upload to ${this.label} aborted`, { host: this.label, cause: e });
+      throw new DeployError('transfer-failed', `SFTP upload of ${localPath} to ${this.label}:${remotePath} failed: ${(e as Error).message}`, {
         host: this.label,
         cause: e,
       });
@@ -572,7 +572,7 @@ class SshTransport implements Transport {
       await rename(tmp, localPath);
     } catch (e) {
       await rm(tmp, { force: true });
-      throw new DeployError(signal?.aborted ? 'ABORTED' : 'TRANSFER_FAILED', `SFTP download of ${this.label}:${remotePath} failed: ${(e as Error).message}`, {
+      throw new DeployError(signal?.aborted ? 'aborted' : 'transfer-failed', `SFTP download of ${this.label}:${remotePath} failed: ${(e as Error).message}`, {
         host: this.label,
         cause: e,
       });
@@ -658,7 +658,7 @@ class SshTransport implements Transport {
   };
 
   private sftpError(op: string, path: string, err: Error): DeployError {
-    return new DeployError('TRANSFER_FAILED', `SFTP ${op} of ${this.label}:${path} failed: ${err.message}`, { host: this.label, cause: err });
+    return new DeployError('transfer-failed', `SFTP ${op} of ${this.label}:${path} failed: ${err.message}`, { host: this.label, cause: err });
   }
 
   /** Says goodbye and waits for the server to close; one that has not within a second is dropped. */

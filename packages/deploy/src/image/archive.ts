@@ -66,8 +66,8 @@ async function isGzip(path: string): Promise<boolean> {
 
 /**
  * Scans the archive at `path`. With a `store`, every `blobs/<alg>/<hex>` entry is ingested
- * (verified) into it. Throws `BLOB_DIGEST` naming the entry when one does not match its name,
- * `IMAGE_REFERENCE` when the file cannot be read, `IMAGE_INVALID` when it is not a tar.
+ * (verified) into it. Throws `blob-digest` naming the entry when one does not match its name,
+ * `image-reference` when the file cannot be read, `image-invalid` when it is not a tar.
  */
 export async function scanArchive(path: string, options: { image: string; store?: ContentStore | undefined }): Promise<ScannedArchive> {
   const { image, store } = options;
@@ -76,7 +76,7 @@ export async function scanArchive(path: string, options: { image: string; store?
     const gz = await isGzip(path);
     source = gz ? createReadStream(path).pipe(createGunzip()) : createReadStream(path);
   } catch (e) {
-    throw new ImageError('IMAGE_REFERENCE', `image ${image}: cannot read ${path}: ${(e as Error).message}`, { image, cause: e });
+    throw new ImageError('image-reference', `image ${image}: cannot read ${path}: ${(e as Error).message}`, { image, cause: e });
   }
   const files = new Map<string, ArchiveFile>();
   const links = new Map<string, string>();
@@ -103,7 +103,7 @@ export async function scanArchive(path: string, options: { image: string; store?
       let expected: Digest | undefined;
       if (m) {
         expected = `${m[1]}:${m[2]}` as Digest;
-        if (!parseDigest(expected)) throw new ImageError('IMAGE_INVALID', `image ${image}: archive entry ${name} is not named by a digest (expected blobs/sha256/<64 hex digits>)`, { image, blob: name });
+        if (!parseDigest(expected)) throw new ImageError('image-invalid', `image ${image}: archive entry ${name} is not named by a digest (expected blobs/sha256/<64 hex digits>)`, { image, blob: name });
       }
       const counter = new DigestCounter(expected ? parseDigest(expected)!.algorithm : 'sha256');
       const keepData = h.size <= SMALL_ENTRY_BYTES;
@@ -122,7 +122,7 @@ export async function scanArchive(path: string, options: { image: string; store?
         try {
           await store.put(tap(), expected, { image, size: h.size });
         } catch (e) {
-          if (isImageError(e) && e.code === 'BLOB_DIGEST') throw digestMismatch(expected, { digest: counter.digest(), size: counter.size }, { image, where: `archive entry ${name}`, expectedSize: h.size });
+          if (isImageError(e) && e.code === 'blob-digest') throw digestMismatch(expected, { digest: counter.digest(), size: counter.size }, { image, where: `archive entry ${name}`, expectedSize: h.size });
           throw e;
         }
       } else if (!expected && store && !keepData) {
@@ -146,7 +146,7 @@ export async function scanArchive(path: string, options: { image: string; store?
     source.destroy();
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
     if (isImageError(e)) throw e;
-    throw new ImageError('IMAGE_INVALID', `image ${image}: ${path} is not a readable tar archive: ${(e as Error).message}`, { image, cause: e });
+    throw new ImageError('image-invalid', `image ${image}: ${path} is not a readable tar archive: ${(e as Error).message}`, { image, cause: e });
   }
   return {
     files,

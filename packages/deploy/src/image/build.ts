@@ -93,7 +93,7 @@ async function walk(dir: string): Promise<FsEntry[]> {
         await visit(childAbs, childRel);
       } else if (st.isFile()) out.push({ rel: childRel, abs: childAbs, type: 'file', mode, size: st.size });
       else if (st.isSymbolicLink()) out.push({ rel: childRel, abs: childAbs, type: 'symlink', mode: 0o777, size: 0, linkname: await readlink(childAbs) });
-      else throw new ImageError('IMAGE_INVALID', `image build: ${childAbs} is a ${st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : 'device'}; an image built from a directory holds only files, directories and symlinks`, { entry: childRel });
+      else throw new ImageError('image-invalid', `image build: ${childAbs} is a ${st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : 'device'}; an image built from a directory holds only files, directories and symlinks`, { entry: childRel });
     }
   };
   await visit(dir, '');
@@ -198,7 +198,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   const dir = resolve(cwd, options.dir);
   const out = resolve(cwd, options.out);
   const st = await lstat(dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new ImageError('IMAGE_REFERENCE', `image build: ${dir} is not a directory`, { image: dir });
+  if (!st?.isDirectory()) throw new ImageError('image-reference', `image build: ${dir} is not a directory`, { image: dir });
 
   const work = await mkdtemp(join(tmpdir(), 'flo-build-'));
   try {

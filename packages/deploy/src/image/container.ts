@@ -355,7 +355,7 @@ function optionsHash(o: ContainerOptions): string {
 
 function runtimeMissing(c: Connection, runtime: string | undefined): DeployError {
   return new DeployError(
-    'CONTAINER_RUNTIME',
+    'container-runtime',
     runtime
       ? `${c.host}: the container runtime ${JSON.stringify(runtime)} is not on the host's PATH (nor /usr/sbin, /sbin): install it there, or name another (runtime option, Host spec.containerRuntime)`
       : `${c.host}: no container runtime: neither runc nor crun is on the host's PATH (nor /usr/sbin, /sbin); install one there (Debian: apt-get install runc), or name one with the runtime option (Host spec.containerRuntime)`,
@@ -365,7 +365,7 @@ function runtimeMissing(c: Connection, runtime: string | undefined): DeployError
 
 function nodeMissing(c: Connection, found: string, version: string): DeployError {
   return new DeployError(
-    'CONTAINER_RUNTIME',
+    'container-runtime',
     found
       ? `${c.host}: node ${version || '(unknown version)'} at ${found} is too old: Flotilla prepares container bundles there with Node.js >= 20; install Node.js 20 or later on ${c.host}`
       : `${c.host}: no node on the host's PATH: Flotilla prepares container bundles there with Node.js >= 20; install Node.js 20 or later on ${c.host} (Debian: apt-get install nodejs), or put it on the login PATH`,
@@ -418,11 +418,11 @@ async function runHostProgram(c: Connection, probe: Probe, prog: string, command
   try {
     out = JSON.parse(last) as typeof out;
   } catch {
-    throw new DeployError('CONTAINER', `${c.host}: the host program (${prog} ${command}) failed: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`}`, { host: c.host });
+    throw new DeployError('container', `${c.host}: the host program (${prog} ${command}) failed: ${r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`}`, { host: c.host });
   }
   if (out.error) {
     const e = out.error;
-    const codes = ['IMAGE_REFERENCE', 'IMAGE_INVALID', 'IMAGE_PLATFORM', 'BLOB_DIGEST', 'BLOB_MISSING', 'LAYER_UNSAFE'];
+    const codes = ['image-reference', 'image-invalid', 'image-platform', 'blob-digest', 'blob-missing', 'layer-unsafe'];
     if (codes.includes(e.code)) {
       throw new ImageError(e.code as ImageError['code'], `${e.message} (on ${c.host}; nothing running was changed)`, {
         host: c.host,
@@ -431,7 +431,7 @@ async function runHostProgram(c: Connection, probe: Probe, prog: string, command
         ...(e.entry ? { entry: e.entry } : {}),
       });
     }
-    throw new DeployError('CONTAINER', `${c.host}: ${command} failed: ${e.message}`, { host: c.host });
+    throw new DeployError('container', `${c.host}: ${command} failed: ${e.message}`, { host: c.host });
   }
   return out;
 }
@@ -502,7 +502,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   if (!probe.runtime) throw runtimeMissing(c, o.runtime);
   const hostArch = HOST_ARCH[probe.arch] ?? probe.arch;
   if (image.config.architecture !== hostArch) {
-    throw new ImageError('IMAGE_PLATFORM', `image ${imageName} (${image.digest}) is for ${image.config.os}/${image.config.architecture}, and ${c.host} is linux/${hostArch} (${probe.arch}); build or pick the image for ${hostArch}`, {
+    throw new ImageError('image-platform', `image ${imageName} (${image.digest}) is for ${image.config.os}/${image.config.architecture}, and ${c.host} is linux/${hostArch} (${probe.arch}); build or pick the image for ${hostArch}`, {
       image: imageName,
       blob: image.digest,
       host: c.host,
@@ -518,7 +518,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const prog = await hostProgram();
   const progPresent = probe.present.has(`image-host-${prog.hash}.mjs`);
   if (!probe.node || (!progPresent && !nodeOk(probe.nodeVersion))) throw nodeMissing(c, probe.node, probe.nodeVersion);
-  if (probe.home.includes("'")) throw new DeployError('CONTAINER', `${c.host}: the login directory ${probe.home} has a quote in its name; containers need a plain one`, { host: c.host });
+  if (probe.home.includes("'")) throw new DeployError('container', `${c.host}: the login directory ${probe.home} has a quote in its name; containers need a plain one`, { host: c.host });
   let push: PushResult;
   try {
     // Everything present and no signers to satisfy: nothing to send or check.
@@ -615,7 +615,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const st = parseStatuses(r.stdout).get(o.name);
   if (r.exitCode !== 0 || !st) {
     await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
-    throw new DeployError('CONTAINER', `${c.host}: could not start container ${o.name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+    throw new DeployError('container', `${c.host}: could not start container ${o.name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
   }
   return { ...st.status, push };
 }
@@ -639,26 +639,26 @@ export async function stopContainer(c: Connection, name: string, o: { gracePerio
   checkName(name);
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
   const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_stop ${shellQuote(name)} ${o.gracePeriodSeconds ?? ''}`].join('\n'), { hide: true, warn: true, ...(o.signal ? { signal: o.signal } : {}) });
-  if (r.exitCode !== 0) throw new DeployError('CONTAINER', `${c.host}: could not stop container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  if (r.exitCode !== 0) throw new DeployError('container', `${c.host}: could not stop container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
 }
 
 /** Restarts a container with the same bundle (graceful stop, then start); its restart count starts again at 0. */
 export async function restartContainer(c: Connection, name: string): Promise<void> {
   checkName(name);
   const probe = await probeHost(c, name, undefined);
-  if (probe.status?.status.state === 'absent' || !probe.status) throw new DeployError('CONTAINER', `${c.host}: no container ${name} to restart`, { host: c.host });
+  if (probe.status?.status.state === 'absent' || !probe.status) throw new DeployError('container', `${c.host}: no container ${name} to restart`, { host: c.host });
   await installHostFiles(c, probe, undefined);
   const bin = `${probe.home}/.flotilla/bin`;
   const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_halt ${shellQuote(name)}`, `ctr_launch ${shellQuote(name)} ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`].join('\n'), { hide: true, warn: true });
-  if (r.exitCode !== 0) throw new DeployError('CONTAINER', `${c.host}: could not restart container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  if (r.exitCode !== 0) throw new DeployError('container', `${c.host}: could not restart container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
 }
 
 const NOT_RUNNING = '@@flotilla-container-not-running';
 
 /**
  * Runs `argv` inside the running container (`runc exec`: its namespaces, rootfs, env and cwd).
- * Resolves with the exit code and output whatever the code; throws `CONTAINER` when the
- * container is not running, `TIMEOUT` after `timeoutMs`.
+ * Resolves with the exit code and output whatever the code; throws `container` when the
+ * container is not running, `timeout` after `timeoutMs`.
  */
 export async function execInContainer(c: Connection, name: string, argv: string[], o: { timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   checkName(name);
@@ -675,7 +675,7 @@ export async function execInContainer(c: Connection, name: string, argv: string[
     ].join('\n'),
     { hide: true, warn: true, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
   );
-  if (r.stderr.includes(NOT_RUNNING)) throw new DeployError('CONTAINER', `${c.host}: container ${name} is not running; cannot exec ${argv[0]!} in it`, { host: c.host });
+  if (r.stderr.includes(NOT_RUNNING)) throw new DeployError('container', `${c.host}: container ${name} is not running; cannot exec ${argv[0]!} in it`, { host: c.host });
   return { code: r.exitCode ?? 128, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -715,7 +715,7 @@ export async function* containerLogs(c: Connection, name: string, o: { follow?: 
     })
     .then(
       (r) => {
-        if (r.exitCode === 3) failure = new DeployError('CONTAINER', `${c.host}: no container ${name} (no log)`, { host: c.host });
+        if (r.exitCode === 3) failure = new DeployError('container', `${c.host}: no container ${name} (no log)`, { host: c.host });
       },
       (e: unknown) => {
         if (!ac.signal.aborted) failure = e instanceof Error ? e : new Error(String(e));

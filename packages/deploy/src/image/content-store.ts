@@ -8,7 +8,7 @@
  * - **Verified before commit.** `put` writes to `<root>/ingest/`, hashes while writing, and
  *   renames into `blobs/` only when the bytes hash to the expected digest (and size, when
  *   given). A partial or tampered ingest never becomes a blob.
- * - **Verified on read.** `open` and `read` hash what they return and fail with `BLOB_DIGEST`
+ * - **Verified on read.** `open` and `read` hash what they return and fail with `blob-digest`
  *   when a stored blob was altered on disk; nothing trusts a file for its name.
  * - **Every incoming byte is hashed**, even when the store already holds that digest (the
  *   incoming copy is checked, then dropped).
@@ -36,7 +36,7 @@ export interface BlobContext {
 
 /** Options of {@link ContentStore.put}. */
 export interface PutOptions extends BlobContext {
-  /** The expected size in bytes; a different size is refused (`BLOB_DIGEST`). */
+  /** The expected size in bytes; a different size is refused (`blob-digest`). */
   size?: number;
 }
 
@@ -54,7 +54,7 @@ export interface ContentStore {
   has(digest: Digest): Promise<boolean>;
   /** Size of a held blob, or `undefined`. */
   info(digest: Digest): Promise<BlobInfo | undefined>;
-  /** The blob's bytes as a stream that fails with `BLOB_DIGEST` at its end if they do not hash to `digest`; `BLOB_MISSING` if absent. */
+  /** The blob's bytes as a stream that fails with `blob-digest` at its end if they do not hash to `digest`; `blob-missing` if absent. */
   open(digest: Digest, context?: BlobContext): Promise<Readable>;
   /** The whole blob, verified; refuses blobs larger than `maxBytes` (default 16 MiB). */
   read(digest: Digest, options?: BlobContext & { maxBytes?: number }): Promise<Buffer>;
@@ -70,7 +70,7 @@ export interface ContentStore {
 
 function checkDigest(digest: string, context: BlobContext = {}): { algorithm: 'sha256' | 'sha512'; hex: string } {
   const p = parseDigest(digest);
-  if (!p) throw new ImageError('IMAGE_INVALID', `${JSON.stringify(digest)} is not a digest (expected sha256:<64 hex digits>)${context.image ? ` in ${context.image}` : ''}`, { blob: digest, ...(context.image ? { image: context.image } : {}) });
+  if (!p) throw new ImageError('image-invalid', `${JSON.stringify(digest)} is not a digest (expected sha256:<64 hex digits>)${context.image ? ` in ${context.image}` : ''}`, { blob: digest, ...(context.image ? { image: context.image } : {}) });
   return p;
 }
 
@@ -80,7 +80,7 @@ export function digestMismatch(expected: string, actual: { digest: string; size:
     ? `is ${actual.size} bytes, expected ${context.expectedSize} (truncated or tampered)`
     : `hashes to ${actual.digest} (tampered or corrupt)`;
   return new ImageError(
-    'BLOB_DIGEST',
+    'blob-digest',
     `blob ${expected}${context.where ? ` (${context.where})` : ''}${context.image ? ` of ${context.image}` : ''} ${what}; refusing it`,
     { blob: expected, ...(context.image ? { image: context.image } : {}) },
   );
@@ -166,7 +166,7 @@ export class FileContentStore implements ContentStore {
     const info = await this.info(digest);
     if (!info) throw missingBlob(digest, options, this.root);
     const max = options.maxBytes ?? 16 * 1024 * 1024;
-    if (info.size > max) throw new ImageError('IMAGE_INVALID', `blob ${digest}${options.image ? ` of ${options.image}` : ''} is ${info.size} bytes, more than the ${max} allowed here`, { blob: digest, ...(options.image ? { image: options.image } : {}) });
+    if (info.size > max) throw new ImageError('image-invalid', `blob ${digest}${options.image ? ` of ${options.image}` : ''} is ${info.size} bytes, more than the ${max} allowed here`, { blob: digest, ...(options.image ? { image: options.image } : {}) });
     const parts: Buffer[] = [];
     for await (const c of await this.open(digest, options)) parts.push(c as Buffer);
     return Buffer.concat(parts);
@@ -252,7 +252,7 @@ export class FileContentStore implements ContentStore {
 }
 
 function missingBlob(digest: string, context: BlobContext, root: string): ImageError {
-  return new ImageError('BLOB_MISSING', `blob ${digest}${context.image ? ` of ${context.image}` : ''} is missing (not in ${root})`, {
+  return new ImageError('blob-missing', `blob ${digest}${context.image ? ` of ${context.image}` : ''} is missing (not in ${root})`, {
     blob: digest,
     ...(context.image ? { image: context.image } : {}),
   });

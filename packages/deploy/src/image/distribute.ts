@@ -4,7 +4,7 @@
  * blobs it lacks first; only those are sent, each checked twice — against its digest here
  * before it leaves (the local store verifies as it reads) and on the host on arrival
  * (`sha256sum`, or `shasum -a 256`) before it is renamed into `blobs/`. A blob that arrives
- * different is removed and refused with `BLOB_DIGEST` naming the host, the image and the blob.
+ * different is removed and refused with `blob-digest` naming the host, the image and the blob.
  * Hosts need only sh, coreutils and OpenSSH (no Node). A new image version that shares layers
  * with one the host holds moves only the changed layers.
  *
@@ -51,7 +51,7 @@ export interface PushResult {
 
 function sha256Hex(d: Digest, image: string): string {
   const p = parseDigest(d);
-  if (p?.algorithm !== 'sha256') throw new ImageError('IMAGE_INVALID', `image ${image}: blob ${d} is not a sha256 digest; hosts check sha256 only`, { image, blob: d });
+  if (p?.algorithm !== 'sha256') throw new ImageError('image-invalid', `image ${image}: blob ${d} is not a sha256 digest; hosts check sha256 only`, { image, blob: d });
   return p.hex;
 }
 
@@ -78,7 +78,7 @@ export async function missingBlobs(c: Connection, digests: readonly Digest[], op
 
 /**
  * On the host: checks each `ingest/<hex>` against its digest and renames it into `blobs/`;
- * one that does not match is removed and refused (`BLOB_DIGEST`, naming host and blob).
+ * one that does not match is removed and refused (`blob-digest`, naming host and blob).
  */
 export async function commitBlobs(c: Connection, digests: readonly Digest[], options: { dir?: string; signal?: AbortSignal; image?: string } = {}): Promise<void> {
   if (!digests.length) return;
@@ -100,11 +100,11 @@ export async function commitBlobs(c: Connection, digests: readonly Digest[], opt
   const r = await c.run(script, { hide: true, warn: true, ...(options.signal ? { signal: options.signal } : {}) });
   if (r.exitCode === 0) return;
   const line = r.stdout.split('\n').find((l) => l.startsWith('bad ') || l.startsWith('missing '));
-  if (!line) throw new ImageError('BLOB_MISSING', `image ${image}: could not store blobs on ${c.host}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { image, host: c.host });
+  if (!line) throw new ImageError('blob-missing', `image ${image}: could not store blobs on ${c.host}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { image, host: c.host });
   const [kind, hex, got] = line.split(' ');
   const blob = `sha256:${hex}`;
-  if (kind === 'missing') throw new ImageError('BLOB_MISSING', `image ${image}: blob ${blob} did not arrive on ${c.host}`, { image, blob, host: c.host });
-  throw new ImageError('BLOB_DIGEST', `image ${image}: blob ${blob} arrived on ${c.host} as sha256:${got ?? '?'} (corrupted in transit or on the host's disk); removed there and refused`, { image, blob, host: c.host });
+  if (kind === 'missing') throw new ImageError('blob-missing', `image ${image}: blob ${blob} did not arrive on ${c.host}`, { image, blob, host: c.host });
+  throw new ImageError('blob-digest', `image ${image}: blob ${blob} arrived on ${c.host} as sha256:${got ?? '?'} (corrupted in transit or on the host's disk); removed there and refused`, { image, blob, host: c.host });
 }
 
 /**
@@ -132,7 +132,7 @@ export async function pushImage(c: Connection, image: Image, store: FileContentS
     for await (const chunk of await store.open(b.digest, { image: name })) void chunk;
     const hex = parseDigest(b.digest)!.hex;
     const r = await c.put(store.blobPath(b.digest), `${dir}/ingest/${hex}`, { skipIfSame: false, mode: 0o644, ...(options.signal ? { signal: options.signal } : {}) });
-    if (r.sha256 !== hex) throw new ImageError('BLOB_DIGEST', `image ${name}: blob ${b.digest} changed while it was sent to ${c.host}`, { image: name, blob: b.digest, host: c.host });
+    if (r.sha256 !== hex) throw new ImageError('blob-digest', `image ${name}: blob ${b.digest} changed while it was sent to ${c.host}`, { image: name, blob: b.digest, host: c.host });
     sent.push(b);
   }
   await commitBlobs(c, sent.map((b) => b.digest), common);
@@ -168,7 +168,7 @@ export type HostSignatureCheck = { required: false } | { required: true; signedB
 
 /**
  * Uploads the image's signature (when given) to `<dir>/signatures/<hex>.sig` on the host and
- * runs {@link IMAGE_VERIFY_SNIPPET} there. Throws a `SIGNATURE` DeployError naming the host and
+ * runs {@link IMAGE_VERIFY_SNIPPET} there. Throws a `signature` DeployError naming the host and
  * the reason when the host requires signatures and this one is missing, unlisted or bad.
  */
 export async function checkImageSignatureOnHost(
@@ -185,9 +185,9 @@ export async function checkImageSignatureOnHost(
   if (options.signature !== undefined) await c.put(options.signature, sigPath, { mode: 0o644, ...sig });
   const r = await c.run(`digest=${shellQuote(digest)}; sig=${quotePath(sigPath)}\n${IMAGE_VERIFY_SNIPPET}`, { hide: true, warn: true, ...sig });
   if (r.exitCode === REFUSED_EXIT) {
-    throw new DeployError('SIGNATURE', `${c.host} refused image ${options.image ?? digest}: ${r.stderr.trim().replace(/^refused: /, '')}`, { host: c.host });
+    throw new DeployError('signature', `${c.host} refused image ${options.image ?? digest}: ${r.stderr.trim().replace(/^refused: /, '')}`, { host: c.host });
   }
-  if (r.exitCode !== 0) throw new DeployError('SIGNATURE', `${c.host}: could not check the signature of image ${options.image ?? digest}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  if (r.exitCode !== 0) throw new DeployError('signature', `${c.host}: could not check the signature of image ${options.image ?? digest}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
   const m = /^signedBy (.+)$/m.exec(r.stdout);
   return m ? { required: true, signedBy: m[1]!.trim() } : { required: false };
 }

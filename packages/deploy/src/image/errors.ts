@@ -7,19 +7,19 @@ import { DeployError, isDeployError, type DeployErrorCode } from '../errors.js';
 /** The codes an {@link ImageError} carries. */
 export type ImageErrorCode = Extract<
   DeployErrorCode,
-  'IMAGE_REFERENCE' | 'IMAGE_INVALID' | 'IMAGE_PLATFORM' | 'BLOB_DIGEST' | 'BLOB_MISSING' | 'LAYER_UNSAFE'
+  'image-reference' | 'image-invalid' | 'image-platform' | 'blob-digest' | 'blob-missing' | 'layer-unsafe'
 >;
 
-const CODES = new Set<string>(['IMAGE_REFERENCE', 'IMAGE_INVALID', 'IMAGE_PLATFORM', 'BLOB_DIGEST', 'BLOB_MISSING', 'LAYER_UNSAFE']);
+const CODES = new Set<string>(['image-reference', 'image-invalid', 'image-platform', 'blob-digest', 'blob-missing', 'layer-unsafe']);
 
 /**
  * An image could not be read, verified or unpacked.
- * - `IMAGE_REFERENCE`: the reference (`oci:DIR[:tag]`, `oci-archive:FILE`, …) is malformed or names nothing.
- * - `IMAGE_INVALID`: a manifest, index or config is not what the OCI image spec says.
- * - `IMAGE_PLATFORM`: no manifest for this machine's platform (`platforms` lists what there is).
- * - `BLOB_DIGEST`: a blob's content does not hash to its digest, or its size differs (tampered, truncated).
- * - `BLOB_MISSING`: a blob the image needs is absent.
- * - `LAYER_UNSAFE`: a layer entry would escape the root or is not allowed (device node when rootless).
+ * - `image-reference`: the reference (`oci:DIR[:tag]`, `oci-archive:FILE`, …) is malformed or names nothing.
+ * - `image-invalid`: a manifest, index or config is not what the OCI image spec says.
+ * - `image-platform`: no manifest for this machine's platform (`platforms` lists what there is).
+ * - `blob-digest`: a blob's content does not hash to its digest, or its size differs (tampered, truncated).
+ * - `blob-missing`: a blob the image needs is absent.
+ * - `layer-unsafe`: a layer entry would escape the root or is not allowed (device node when rootless).
  */
 export class ImageError extends DeployError {
   override name = 'ImageError';
@@ -28,9 +28,9 @@ export class ImageError extends DeployError {
   readonly image: string | undefined;
   /** The blob's digest (`sha256:…`) or archive entry concerned. */
   readonly blob: string | undefined;
-  /** The layer entry concerned (`LAYER_UNSAFE`). */
+  /** The layer entry concerned (`layer-unsafe`). */
   readonly entry: string | undefined;
-  /** The platforms the image has (`IMAGE_PLATFORM`). */
+  /** The platforms the image has (`image-platform`). */
   readonly platforms: string[] | undefined;
 
   constructor(

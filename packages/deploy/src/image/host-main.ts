@@ -62,17 +62,17 @@ async function readJson(store: FileContentStore, digest: Digest, image: string):
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new ImageError('IMAGE_INVALID', `image ${image}: blob ${digest} is not JSON`, { image, blob: digest, cause: e });
+    throw new ImageError('image-invalid', `image ${image}: blob ${digest} is not JSON`, { image, blob: digest, cause: e });
   }
 }
 
 async function imageOnHost(store: FileContentStore, digest: Digest, image: string): Promise<{ manifest: OciManifest; config: ImageConfig }> {
   const m = parseManifest(await readJson(store, digest, image));
-  if (Array.isArray(m)) throw new ImageError('IMAGE_INVALID', `image ${image}: manifest ${digest}: ${m.join('; ')}`, { image, blob: digest });
+  if (Array.isArray(m)) throw new ImageError('image-invalid', `image ${image}: manifest ${digest}: ${m.join('; ')}`, { image, blob: digest });
   const c = parseImageConfig(await readJson(store, m.config.digest, image));
-  if (Array.isArray(c)) throw new ImageError('IMAGE_INVALID', `image ${image}: config ${m.config.digest}: ${c.join('; ')}`, { image, blob: m.config.digest });
+  if (Array.isArray(c)) throw new ImageError('image-invalid', `image ${image}: config ${m.config.digest}: ${c.join('; ')}`, { image, blob: m.config.digest });
   if (c.rootfs.diff_ids.length !== m.layers.length) {
-    throw new ImageError('IMAGE_INVALID', `image ${image}: the manifest has ${m.layers.length} layers and the config ${c.rootfs.diff_ids.length} diff_ids`, { image, blob: digest });
+    throw new ImageError('image-invalid', `image ${image}: the manifest has ${m.layers.length} layers and the config ${c.rootfs.diff_ids.length} diff_ids`, { image, blob: digest });
   }
   return { manifest: m, config: c };
 }
@@ -110,10 +110,10 @@ async function prepare(req: PrepareRequest): Promise<unknown> {
     try {
       user = parseImageUser(config.config.User, { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) });
     } catch (e) {
-      throw new ImageError('IMAGE_INVALID', `image ${req.image}: ${(e as Error).message}`, { image: req.image, cause: e });
+      throw new ImageError('image-invalid', `image ${req.image}: ${(e as Error).message}`, { image: req.image, cause: e });
     }
     if (req.rootless && (user.uid !== 0 || user.gid !== 0)) {
-      throw new ImageError('IMAGE_INVALID', `image ${req.image}: its User ${JSON.stringify(config.config.User)} is not root, and a rootless container maps only the host user (to root); run it rootful, or give the image User root`, { image: req.image });
+      throw new ImageError('image-invalid', `image ${req.image}: its User ${JSON.stringify(config.config.User)} is not root, and a rootless container maps only the host user (to root); run it rootful, or give the image User root`, { image: req.image });
     }
   }
   const { spec, limitsEnforced } = runtimeSpec({
@@ -210,7 +210,7 @@ main().catch((e: unknown) => {
   const err = e as Error & { code?: string; image?: string; blob?: string; entry?: string };
   const data = isImageError(e)
     ? { code: err.code, message: err.message, image: err.image, blob: err.blob, entry: err.entry }
-    : { code: typeof err.code === 'string' ? err.code : 'HOST_ERROR', message: err.message ?? String(e) };
+    : { code: typeof err.code === 'string' ? err.code : 'host-error', message: err.message ?? String(e) };
   process.stdout.write(`${JSON.stringify({ error: data })}\n`);
   process.exitCode = 3;
 });

@@ -5,9 +5,9 @@
  * Guarantees:
  * - Every blob read is hashed and checked against its digest and size — index, manifest,
  *   config and every layer — whether or not a content store already holds it. A mismatch is
- *   `BLOB_DIGEST`, an absent blob `BLOB_MISSING`, both naming the image and the blob.
+ *   `blob-digest`, an absent blob `blob-missing`, both naming the image and the blob.
  * - An index (or Docker manifest list) picks `linux/<this machine's arch>`; an image for other
- *   platforms only is refused with `IMAGE_PLATFORM`, listing the platforms it has.
+ *   platforms only is refused with `image-platform`, listing the platforms it has.
  * - With `store`, the image's blobs are ingested into it (verified before commit); a
  *   `docker-archive` image is stored as the OCI manifest it converts to.
  */
@@ -81,12 +81,12 @@ function parseJson(bytes: Buffer, image: string, what: string, blob: string): un
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new ImageError('IMAGE_INVALID', `image ${image}: ${what} ${blob} is not valid JSON: ${(e as Error).message}`, { image, blob });
+    throw new ImageError('image-invalid', `image ${image}: ${what} ${blob} is not valid JSON: ${(e as Error).message}`, { image, blob });
   }
 }
 
 function invalid(image: string, what: string, blob: string, problems: string[]): ImageError {
-  return new ImageError('IMAGE_INVALID', `image ${image}: ${what} ${blob} is not valid: ${problems.join('; ')}`, { image, blob });
+  return new ImageError('image-invalid', `image ${image}: ${what} ${blob} is not valid: ${problems.join('; ')}`, { image, blob });
 }
 
 /** Reads and verifies an image. See the module's guarantees. */
@@ -98,26 +98,26 @@ export async function loadImage(reference: string | ImageReference, options: Loa
   try {
     st = await stat(ref.path);
   } catch (e) {
-    throw new ImageError('IMAGE_REFERENCE', `image ${image}: ${ref.path} does not exist`, { image, cause: e });
+    throw new ImageError('image-reference', `image ${image}: ${ref.path} does not exist`, { image, cause: e });
   }
   if (st.isDirectory()) {
-    if (ref.transport && ref.transport !== 'oci') throw new ImageError('IMAGE_REFERENCE', `image ${image}: ${ref.path} is a directory; ${ref.transport}: expects a tar file (use oci:${ref.path})`, { image });
+    if (ref.transport && ref.transport !== 'oci') throw new ImageError('image-reference', `image ${image}: ${ref.path} is a directory; ${ref.transport}: expects a tar file (use oci:${ref.path})`, { image });
     return loadLayoutDir(ref, platform, options.store);
   }
-  if (ref.transport === 'oci') throw new ImageError('IMAGE_REFERENCE', `image ${image}: ${ref.path} is a file; oci: expects a layout directory (use oci-archive:${ref.path})`, { image });
+  if (ref.transport === 'oci') throw new ImageError('image-reference', `image ${image}: ${ref.path} is a file; oci: expects a layout directory (use oci-archive:${ref.path})`, { image });
   const archive = await scanArchive(ref.path, { image, store: options.store });
   try {
     const hasOci = archive.files.has('oci-layout') && archive.files.has('index.json');
     const hasDocker = archive.files.has('manifest.json');
     if (ref.transport === 'docker-archive' || (ref.transport === undefined && !hasOci && hasDocker)) {
-      if (!hasDocker) throw new ImageError('IMAGE_INVALID', `image ${image}: ${ref.path} has no manifest.json, so it is not a docker-archive${hasOci ? ` (it is an OCI archive: use oci-archive:${ref.path})` : ''}`, { image });
+      if (!hasDocker) throw new ImageError('image-invalid', `image ${image}: ${ref.path} has no manifest.json, so it is not a docker-archive${hasOci ? ` (it is an OCI archive: use oci-archive:${ref.path})` : ''}`, { image });
       return await loadDockerArchive(ref, archive, platform, options.store);
     }
-    if (!hasOci) throw new ImageError('IMAGE_INVALID', `image ${image}: ${ref.path} has no oci-layout and index.json, so it is not an OCI archive${hasDocker ? ` (it is a docker-archive: use docker-archive:${ref.path})` : ''}`, { image });
+    if (!hasOci) throw new ImageError('image-invalid', `image ${image}: ${ref.path} has no oci-layout and index.json, so it is not an OCI archive${hasDocker ? ` (it is a docker-archive: use docker-archive:${ref.path})` : ''}`, { image });
     const layoutCheck = archive.files.get('oci-layout')!;
     checkLayoutFile(layoutCheck.data, image, ref.path);
     const indexBytes = archive.files.get('index.json')!.data;
-    if (!indexBytes) throw new ImageError('IMAGE_INVALID', `image ${image}: index.json is too large`, { image });
+    if (!indexBytes) throw new ImageError('image-invalid', `image ${image}: index.json is too large`, { image });
     return await resolveImage(ref, 'oci-archive', indexBytes, archiveBlobs(archive, image), platform, options.store);
   } finally {
     await archive.close();
@@ -127,7 +127,7 @@ export async function loadImage(reference: string | ImageReference, options: Loa
 function checkLayoutFile(data: Buffer | undefined, image: string, where: string): void {
   const v = data ? (parseJson(data, image, 'file', 'oci-layout') as { imageLayoutVersion?: unknown }) : undefined;
   if (!v || typeof v.imageLayoutVersion !== 'string' || !v.imageLayoutVersion.startsWith('1.')) {
-    throw new ImageError('IMAGE_INVALID', `image ${image}: ${where}: oci-layout does not say imageLayoutVersion 1.x`, { image });
+    throw new ImageError('image-invalid', `image ${image}: ${where}: oci-layout does not say imageLayoutVersion 1.x`, { image });
   }
 }
 
@@ -137,7 +137,7 @@ async function loadLayoutDir(ref: ImageReference, platform: Platform, store: Con
     try {
       return await readFile(join(ref.path, name));
     } catch (e) {
-      throw new ImageError('IMAGE_INVALID', `image ${image}: ${ref.path} is not an OCI layout (${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { image, cause: e });
+      throw new ImageError('image-invalid', `image ${image}: ${ref.path} is not an OCI layout (${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { image, cause: e });
     }
   };
   checkLayoutFile(await read('oci-layout'), image, ref.path);
@@ -147,10 +147,10 @@ async function loadLayoutDir(ref: ImageReference, platform: Platform, store: Con
     return join(ref.path, 'blobs', p.algorithm, p.hex);
   };
   const missing = (desc: Descriptor, what: string, e: unknown): ImageError =>
-    new ImageError('BLOB_MISSING', `image ${image}: ${what} ${desc.digest} is missing (${blobPath(desc.digest)})`, { image, blob: desc.digest, cause: e });
+    new ImageError('blob-missing', `image ${image}: ${what} ${desc.digest} is missing (${blobPath(desc.digest)})`, { image, blob: desc.digest, cause: e });
   const source: BlobSource = {
     async json(desc, what) {
-      if (desc.size > MAX_JSON_BYTES) throw new ImageError('IMAGE_INVALID', `image ${image}: ${what} ${desc.digest} says it is ${desc.size} bytes, more than ${MAX_JSON_BYTES}`, { image, blob: desc.digest });
+      if (desc.size > MAX_JSON_BYTES) throw new ImageError('image-invalid', `image ${image}: ${what} ${desc.digest} says it is ${desc.size} bytes, more than ${MAX_JSON_BYTES}`, { image, blob: desc.digest });
       let bytes: Buffer;
       try {
         bytes = await readFile(blobPath(desc.digest));
@@ -192,7 +192,7 @@ function archiveBlobs(archive: ScannedArchive, image: string): BlobSource {
   const find = (desc: Descriptor, what: string): ArchiveFile => {
     const p = parseDigest(desc.digest)!;
     const f = archive.files.get(`blobs/${p.algorithm}/${p.hex}`);
-    if (!f) throw new ImageError('BLOB_MISSING', `image ${image}: ${what} ${desc.digest} is missing from the archive`, { image, blob: desc.digest });
+    if (!f) throw new ImageError('blob-missing', `image ${image}: ${what} ${desc.digest} is missing from the archive`, { image, blob: desc.digest });
     // The content was checked against its name while scanning; the size against the descriptor here.
     if (f.size !== desc.size) throw digestMismatch(desc.digest, { digest: f.digest, size: f.size }, { image, expectedSize: desc.size, where: what });
     return f;
@@ -200,7 +200,7 @@ function archiveBlobs(archive: ScannedArchive, image: string): BlobSource {
   return {
     json(desc, what) {
       const f = find(desc, what);
-      if (!f.data || f.size > MAX_JSON_BYTES) return Promise.reject(new ImageError('IMAGE_INVALID', `image ${image}: ${what} ${desc.digest} is ${f.size} bytes, more than ${MAX_JSON_BYTES}`, { image, blob: desc.digest }));
+      if (!f.data || f.size > MAX_JSON_BYTES) return Promise.reject(new ImageError('image-invalid', `image ${image}: ${what} ${desc.digest} is ${f.size} bytes, more than ${MAX_JSON_BYTES}`, { image, blob: desc.digest }));
       return Promise.resolve(f.data);
     },
     layer(desc, i) {
@@ -224,11 +224,11 @@ async function resolveImage(ref: ImageReference, transport: ImageTransport, inde
   const refNames = [...new Set(candidates.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((n): n is string => n !== undefined))];
   if (ref.tag !== undefined) {
     candidates = candidates.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref.tag);
-    if (!candidates.length) throw new ImageError('IMAGE_REFERENCE', `image ${image}: no image tagged ${JSON.stringify(ref.tag)} in ${ref.path}${refNames.length ? ` (tags: ${refNames.join(', ')})` : ' (it has no tags)'}`, { image });
+    if (!candidates.length) throw new ImageError('image-reference', `image ${image}: no image tagged ${JSON.stringify(ref.tag)} in ${ref.path}${refNames.length ? ` (tags: ${refNames.join(', ')})` : ' (it has no tags)'}`, { image });
   } else if (refNames.length > 1 && new Set(candidates.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] !== undefined).map((d) => d.digest)).size > 1) {
-    throw new ImageError('IMAGE_REFERENCE', `image ${image}: ${ref.path} holds several images; name one with :TAG (tags: ${refNames.join(', ')})`, { image });
+    throw new ImageError('image-reference', `image ${image}: ${ref.path} holds several images; name one with :TAG (tags: ${refNames.join(', ')})`, { image });
   }
-  if (!candidates.length) throw new ImageError('IMAGE_INVALID', `image ${image}: index.json lists no manifests`, { image });
+  if (!candidates.length) throw new ImageError('image-invalid', `image ${image}: index.json lists no manifests`, { image });
   // One candidate per digest, with every tag that names it.
   const byDigest = new Map<string, Chosen>();
   for (const desc of candidates) {
@@ -246,7 +246,7 @@ async function resolveImage(ref: ImageReference, transport: ImageTransport, inde
 }
 
 async function choose(list: Chosen[], source: BlobSource, image: string, platform: Platform, depth: number): Promise<Chosen> {
-  if (depth > 4) throw new ImageError('IMAGE_INVALID', `image ${image}: indexes nested more than 4 deep`, { image });
+  if (depth > 4) throw new ImageError('image-invalid', `image ${image}: indexes nested more than 4 deep`, { image });
   // Expand nested indexes first (skopeo copies a multi-arch image as an index in index.json).
   const flat: Chosen[] = [];
   for (const c of list) {
@@ -270,9 +270,9 @@ async function choose(list: Chosen[], source: BlobSource, image: string, platfor
   }
   const have = [...new Set(withPlatform.map((c) => formatPlatform(c.desc.platform!)))].filter((p) => p !== 'unknown/unknown');
   if (flat.length === 0 || (withPlatform.length === flat.length)) {
-    throw new ImageError('IMAGE_PLATFORM', `image ${image} has no manifest for ${formatPlatform(platform)} (this machine); it has: ${have.join(', ') || 'none'}`, { image, platforms: have });
+    throw new ImageError('image-platform', `image ${image} has no manifest for ${formatPlatform(platform)} (this machine); it has: ${have.join(', ') || 'none'}`, { image, platforms: have });
   }
-  throw new ImageError('IMAGE_INVALID', `image ${image}: its index lists ${flat.length} manifests without platforms or tags; cannot tell which to use`, { image });
+  throw new ImageError('image-invalid', `image ${image}: its index lists ${flat.length} manifests without platforms or tags; cannot tell which to use`, { image });
 }
 
 async function finish(
@@ -292,7 +292,7 @@ async function finish(
   if (Array.isArray(config)) throw invalid(image, 'config', manifest.config.digest, config);
   const have: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   if (!platformMatches(have, platform)) {
-    throw new ImageError('IMAGE_PLATFORM', `image ${image} is for ${formatPlatform(have)}; this machine needs ${formatPlatform(platform)}`, { image, platforms: [formatPlatform(have)] });
+    throw new ImageError('image-platform', `image ${image} is for ${formatPlatform(have)}; this machine needs ${formatPlatform(platform)}`, { image, platforms: [formatPlatform(have)] });
   }
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
     throw invalid(image, 'config', manifest.config.digest, [`rootfs.diff_ids lists ${config.rootfs.diff_ids.length} layers, the manifest ${manifest.layers.length}`]);
@@ -330,24 +330,24 @@ async function loadDockerArchive(ref: ImageReference, archive: ScannedArchive, p
   const ok = (e: unknown): e is DockerManifestEntry =>
     typeof e === 'object' && e !== null && typeof (e as DockerManifestEntry).Config === 'string' && Array.isArray((e as DockerManifestEntry).Layers) && (e as DockerManifestEntry).Layers.every((l) => typeof l === 'string');
   if (!Array.isArray(parsed) || !parsed.every(ok) || parsed.length === 0) {
-    throw new ImageError('IMAGE_INVALID', `image ${image}: manifest.json is not a docker save manifest (expected [{"Config","RepoTags","Layers"}])`, { image, blob: 'manifest.json' });
+    throw new ImageError('image-invalid', `image ${image}: manifest.json is not a docker save manifest (expected [{"Config","RepoTags","Layers"}])`, { image, blob: 'manifest.json' });
   }
   const entries = parsed;
   const allTags = entries.flatMap((e) => e.RepoTags ?? []);
   let entry: DockerManifestEntry | undefined;
   if (ref.index !== undefined) {
     entry = entries[ref.index];
-    if (!entry) throw new ImageError('IMAGE_REFERENCE', `image ${image}: the archive holds ${entries.length} image(s); @${ref.index} is out of range`, { image });
+    if (!entry) throw new ImageError('image-reference', `image ${image}: the archive holds ${entries.length} image(s); @${ref.index} is out of range`, { image });
   } else if (ref.tag !== undefined) {
     const want = normalizeDockerName(ref.tag);
     entry = entries.find((e) => (e.RepoTags ?? []).some((t) => normalizeDockerName(t) === want));
-    if (!entry) throw new ImageError('IMAGE_REFERENCE', `image ${image}: no image tagged ${want} in the archive${allTags.length ? ` (tags: ${allTags.join(', ')})` : ''}`, { image });
+    if (!entry) throw new ImageError('image-reference', `image ${image}: no image tagged ${want} in the archive${allTags.length ? ` (tags: ${allTags.join(', ')})` : ''}`, { image });
   } else if (entries.length > 1) {
-    throw new ImageError('IMAGE_REFERENCE', `image ${image}: the archive holds ${entries.length} images; name one with :NAME:TAG or :@N${allTags.length ? ` (tags: ${allTags.join(', ')})` : ''}`, { image });
+    throw new ImageError('image-reference', `image ${image}: the archive holds ${entries.length} images; name one with :NAME:TAG or :@N${allTags.length ? ` (tags: ${allTags.join(', ')})` : ''}`, { image });
   } else entry = entries[0]!;
 
   const cfgFile = archive.file(entry.Config);
-  if (!cfgFile?.data) throw new ImageError('BLOB_MISSING', `image ${image}: config ${entry.Config} is missing from the archive`, { image, blob: entry.Config });
+  if (!cfgFile?.data) throw new ImageError('blob-missing', `image ${image}: config ${entry.Config} is missing from the archive`, { image, blob: entry.Config });
   // Docker names the config by its sha256 (`<hex>.json`, or `blobs/sha256/<hex>`): check it.
   const named = /^([a-f0-9]{64})(?:\.json)?$/.exec(basename(entry.Config));
   if (named && cfgFile.digest !== `sha256:${named[1]}`) throw digestMismatch(`sha256:${named[1]}`, { digest: cfgFile.digest, size: cfgFile.size }, { image, where: `config ${entry.Config}` });
@@ -359,7 +359,7 @@ async function loadDockerArchive(ref: ImageReference, archive: ScannedArchive, p
   const layers: Descriptor[] = [];
   for (const [i, name] of entry.Layers.entries()) {
     const f = archive.file(name);
-    if (!f) throw new ImageError('BLOB_MISSING', `image ${image}: layer ${i} (${name}) is missing from the archive`, { image, blob: name });
+    if (!f) throw new ImageError('blob-missing', `image ${image}: layer ${i} (${name}) is missing from the archive`, { image, blob: name });
     const gzip = f.magic[0] === 0x1f && f.magic[1] === 0x8b;
     const zstd = f.magic.equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
     const mediaType = gzip ? MEDIA_TYPES.layerGzip : zstd ? MEDIA_TYPES.layerZstd : MEDIA_TYPES.layerTar;

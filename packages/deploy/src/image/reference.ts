@@ -37,13 +37,13 @@ function exists(p: string): boolean {
 
 /**
  * Parses an image reference; relative paths are resolved against `cwd`. Where a path itself
- * contains `:`, the longest existing prefix is the path. Throws `IMAGE_REFERENCE` for an
+ * contains `:`, the longest existing prefix is the path. Throws `image-reference` for an
  * unknown transport or an empty path (never touches a registry: there is none).
  */
 export function parseImageReference(text: string, options: { cwd?: string } = {}): ImageReference {
   const cwd = options.cwd ?? process.cwd();
   const bad = (why: string): never => {
-    throw new ImageError('IMAGE_REFERENCE', `image ${JSON.stringify(text)}: ${why}`, { image: text });
+    throw new ImageError('image-reference', `image ${JSON.stringify(text)}: ${why}`, { image: text });
   };
   if (typeof text !== 'string' || text.trim() === '') bad('expected oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:name:tag] or a path');
   const m = /^([a-z][a-z0-9-]*):(.*)$/.exec(text);

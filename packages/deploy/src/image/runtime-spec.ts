@@ -97,7 +97,7 @@ export function containerEnv(image: Pick<ImageConfig, 'config'>, add: Readonly<R
 
 /**
  * Resolves an image's `User` (`uid`, `uid:gid`, `name`, `name:group`) against the rootfs's
- * /etc/passwd and /etc/group contents (strings, so this stays pure); `IMAGE_INVALID` when a
+ * /etc/passwd and /etc/group contents (strings, so this stays pure); `image-invalid` when a
  * name is unknown. Empty means root.
  */
 export function parseImageUser(user: string | undefined, files: { passwd?: string; group?: string } = {}): { uid: number; gid: number } {
@@ -112,7 +112,7 @@ export function parseImageUser(user: string | undefined, files: { passwd?: strin
     if (row?.[3] !== undefined && /^\d+$/.test(row[3])) gid = Number(row[3]);
   } else {
     const row = rows(files.passwd).find((r) => r[0] === u);
-    if (!row || !/^\d+$/.test(row[2]!)) throw new ImageError('IMAGE_INVALID', `the image's user ${JSON.stringify(u)} is not in its /etc/passwd`, {});
+    if (!row || !/^\d+$/.test(row[2]!)) throw new ImageError('image-invalid', `the image's user ${JSON.stringify(u)} is not in its /etc/passwd`, {});
     uid = Number(row[2]);
     gid = row[3] !== undefined && /^\d+$/.test(row[3]) ? Number(row[3]) : undefined;
   }
@@ -120,7 +120,7 @@ export function parseImageUser(user: string | undefined, files: { passwd?: strin
     if (/^\d+$/.test(g)) gid = Number(g);
     else {
       const row = rows(files.group).find((r) => r[0] === g);
-      if (!row || !/^\d+$/.test(row[2]!)) throw new ImageError('IMAGE_INVALID', `the image's group ${JSON.stringify(g)} is not in its /etc/group`, {});
+      if (!row || !/^\d+$/.test(row[2]!)) throw new ImageError('image-invalid', `the image's group ${JSON.stringify(g)} is not in its /etc/group`, {});
       gid = Number(row[2]);
     }
   }
@@ -130,7 +130,7 @@ export function parseImageUser(user: string | undefined, files: { passwd?: strin
 /** Builds `config.json` (see the module's rules); `limitsEnforced` says whether resources became cgroup limits. */
 export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limitsEnforced: boolean } {
   const args = containerArgs(input.image, input.command, input.args);
-  if (args.length === 0) throw new ImageError('IMAGE_INVALID', 'the image has no Entrypoint or Cmd and the template gives no command: nothing to run', {});
+  if (args.length === 0) throw new ImageError('image-invalid', 'the image has no Entrypoint or Cmd and the template gives no command: nothing to run', {});
   if (!input.hostname) throw new TypeError('Expected `hostname` to be a non-empty string');
   const user = input.user ?? { uid: 0, gid: 0 };
   const mounts: RuntimeSpec['mounts'] = [

@@ -44,7 +44,7 @@ export async function signImage(ref: string, options: { key: string; cwd?: strin
 
 /**
  * Checks an image digest's signature against an allowed_signers file; resolves to the
- * principal (`signedBy`). Throws a `SIGNATURE` DeployError when the signature is missing,
+ * principal (`signedBy`). Throws a `signature` DeployError when the signature is missing,
  * not from a listed signer, or bad.
  */
 export async function verifyImageSignature(digest: Digest, options: { signature: string; allowedSigners: string; image?: string }): Promise<string> {
@@ -52,7 +52,7 @@ export async function verifyImageSignature(digest: Digest, options: { signature:
   try {
     armored = await readFile(options.signature, 'utf8');
   } catch {
-    throw new DeployError('SIGNATURE', `image ${options.image ?? digest} has no signature (${options.signature} is missing)`);
+    throw new DeployError('signature', `image ${options.image ?? digest} has no signature (${options.signature} is missing)`);
   }
   return verifyMessage(digest, armored, { allowedSigners: options.allowedSigners, namespace: IMAGE_SIGNATURE_NAMESPACE, what: `image ${options.image ?? digest} (${digest})` });
 }

@@ -6,7 +6,7 @@
  * - **Nothing escapes the root.** An entry whose name is absolute or has a `..` component,
  *   a hard link to such a name, and any entry whose parent path goes through a symlink that
  *   points outside the root (absolute, or relative past the root) is refused with
- *   `LAYER_UNSAFE`, naming the entry, before anything is written for it. A symlink *leaf* is
+ *   `layer-unsafe`, naming the entry, before anything is written for it. A symlink *leaf* is
  *   never followed: an existing file, link or directory in the way is removed and replaced,
  *   as the spec's changeset rules say. Symlinks that stay inside the root are followed, so
  *   images with `lib -> usr/lib` unpack as they do elsewhere.
@@ -14,10 +14,10 @@
  *   everything below in its directory except what this layer itself adds (in any entry
  *   order). With `whiteouts: 'record'` they are listed instead of applied (a layer unpacked
  *   on its own, to be stacked later).
- * - **Rootless** (default when not running as root): device nodes are refused (`LAYER_UNSAFE`),
+ * - **Rootless** (default when not running as root): device nodes are refused (`layer-unsafe`),
  *   owners are not changed. Rootful: owners, modes (setuid included) and device nodes as the
  *   layer says.
- * - **Checked.** With `diffId`, the uncompressed bytes must hash to it (`BLOB_DIGEST`
+ * - **Checked.** With `diffId`, the uncompressed bytes must hash to it (`blob-digest`
  *   otherwise, after the last entry: unpack into a fresh directory and drop it on failure —
  *   {@link unpackImage} does).
  * Extended attributes and sockets are not restored.
@@ -97,7 +97,7 @@ interface Ctx {
 
 function unsafe(ctx: Ctx, entry: string, why: string): ImageError {
   const where = `${ctx.layer ? `layer ${ctx.layer}` : 'layer'}${ctx.image ? ` of ${ctx.image}` : ''}`;
-  return new ImageError('LAYER_UNSAFE', `${where}: entry ${JSON.stringify(entry)} refused: ${why}`, {
+  return new ImageError('layer-unsafe', `${where}: entry ${JSON.stringify(entry)} refused: ${why}`, {
     entry,
     ...(ctx.image ? { image: ctx.image } : {}),
     ...(ctx.layer ? { blob: ctx.layer } : {}),
@@ -106,7 +106,7 @@ function unsafe(ctx: Ctx, entry: string, why: string): ImageError {
 
 function invalidEntry(ctx: Ctx, entry: string, why: string): ImageError {
   const where = `${ctx.layer ? `layer ${ctx.layer}` : 'layer'}${ctx.image ? ` of ${ctx.image}` : ''}`;
-  return new ImageError('IMAGE_INVALID', `${where}: entry ${JSON.stringify(entry)}: ${why}`, {
+  return new ImageError('image-invalid', `${where}: entry ${JSON.stringify(entry)}: ${why}`, {
     entry,
     ...(ctx.image ? { image: ctx.image } : {}),
     ...(ctx.layer ? { blob: ctx.layer } : {}),

@@ -33,14 +33,14 @@ export function ensureControlDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    throw new DeployError('CONNECT_FAILED', `cannot create the control directory ${dir} for --persist: ${(e as Error).message}`);
+    throw new DeployError('connect-failed', `cannot create the control directory ${dir} for --persist: ${(e as Error).message}`);
   }
   const st = lstatSync(dir);
   const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
   const fix = `remove it or give it to this user with mode 700, or set FLO_CONTROL_DIR to another directory`;
-  if (!st.isDirectory()) throw new DeployError('CONNECT_FAILED', `the control directory ${dir} for --persist is not a directory (a symlink?): ${fix}`);
-  if (st.uid !== uid) throw new DeployError('CONNECT_FAILED', `the control directory ${dir} for --persist belongs to uid ${st.uid}, not ${uid}: ${fix}`);
-  if ((st.mode & 0o077) !== 0) throw new DeployError('CONNECT_FAILED', `the control directory ${dir} for --persist is open to other users (mode ${(st.mode & 0o777).toString(8)}): ${fix}`);
+  if (!st.isDirectory()) throw new DeployError('connect-failed', `the control directory ${dir} for --persist is not a directory (a symlink?): ${fix}`);
+  if (st.uid !== uid) throw new DeployError('connect-failed', `the control directory ${dir} for --persist belongs to uid ${st.uid}, not ${uid}: ${fix}`);
+  if ((st.mode & 0o077) !== 0) throw new DeployError('connect-failed', `the control directory ${dir} for --persist is open to other users (mode ${(st.mode & 0o777).toString(8)}): ${fix}`);
 }
 
 /** daemon.log is rotated (to daemon.log.1) when a new daemon starts and it is bigger than this. */
@@ -69,7 +69,7 @@ export interface MuxClientOptions {
  */
 function spawnDaemon(socketPath: string, idleMs: number): Promise<void> {
   const script = muxDaemonScript();
-  if (!script) throw new DeployError('CONNECT_FAILED', '--persist needs the built @flotilla/deploy (dist/mux-daemon.js is missing)');
+  if (!script) throw new DeployError('connect-failed', '--persist needs the built @flotilla/deploy (dist/mux-daemon.js is missing)');
   const logPath = join(dirname(socketPath), 'daemon.log');
   // Keep the log small: past 1 MiB, the old one becomes daemon.log.1 (replacing an older one).
   try {
@@ -131,7 +131,7 @@ class MuxChannel {
     if (this.dead) return;
     this.dead = true;
     this.sock.destroy();
-    const e = new DeployError('CONNECTION_LOST', why);
+    const e = new DeployError('connection-lost', why);
     for (const p of [...this.pending.values()]) p.onLost(e);
     this.pending.clear();
   }
@@ -140,7 +140,7 @@ class MuxChannel {
   request(build: (id: number) => ToDaemon, handler: Pending, payload?: Buffer): { id: number; done: () => void; send: (m: ToDaemon, payload?: Buffer) => boolean } {
     const id = this.nextId++;
     if (this.dead) {
-      queueMicrotask(() => handler.onLost(new DeployError('CONNECTION_LOST', 'the connection daemon went away')));
+      queueMicrotask(() => handler.onLost(new DeployError('connection-lost', 'the connection daemon went away')));
       return { id, done: () => undefined, send: () => false };
     }
     this.pending.set(id, handler);
@@ -289,7 +289,7 @@ function channel(options: MuxClientOptions): Promise<MuxChannel> {
         }
       }
       if (!sock)
-        throw new DeployError('CONNECT_FAILED', `the connection daemon for --persist did not start (${(last as Error | undefined)?.message ?? 'timeout'}); see ${join(dir, 'daemon.log')}`);
+        throw new DeployError('connect-failed', `the connection daemon for --persist did not start (${(last as Error | undefined)?.message ?? 'timeout'}); see ${join(dir, 'daemon.log')}`);
     }
     try {
       await hello(sock, options.persistMs);
@@ -300,7 +300,7 @@ function channel(options: MuxClientOptions): Promise<MuxChannel> {
         await stopPid(e.pid, socketPath);
         return fresh(true);
       }
-      throw new DeployError('CONNECT_FAILED', `the connection daemon at ${socketPath} did not answer: ${(e as Error).message}; stop it with \`flo disconnect\``);
+      throw new DeployError('connect-failed', `the connection daemon at ${socketPath} did not answer: ${(e as Error).message}; stop it with \`flo disconnect\``);
     }
     return new MuxChannel(sock);
   }
@@ -346,7 +346,7 @@ class MuxTransport implements Transport {
     const label = this.target.label;
     return new Promise((resolve, reject) => {
       if (!this.isOpen()) {
-        reject(new DeployError('CONNECTION_LOST', `the connection to ${label} is closed`, { host: label }));
+        reject(new DeployError('connection-lost', `the connection to ${label} is closed`, { host: label }));
         return;
       }
       const onAbort = (): void => this.cancel(req);
@@ -363,14 +363,14 @@ class MuxTransport implements Transport {
           } else if (m.op === 'error') {
             finish();
             const e = fromWireError(m.error);
-            if ((e as DeployError).code === 'CONNECTION_LOST') this.lost = true;
+            if ((e as DeployError).code === 'connection-lost') this.lost = true;
             reject(e);
           }
         },
         onLost: (e) => {
           finish();
           this.lost = true;
-          reject(new DeployError('CONNECTION_LOST', `the connection to ${label} was lost (${e.message})`, { host: label, cause: e }));
+          reject(new DeployError('connection-lost', `the connection to ${label} was lost (${e.message})`, { host: label, cause: e }));
         },
       }, payload);
       if (signal?.aborted) onAbort();
@@ -407,7 +407,7 @@ class MuxTransport implements Transport {
     const label = this.target.label;
     return new Promise((resolve, reject) => {
       if (!this.isOpen()) {
-        reject(new DeployError('CONNECTION_LOST', `cannot run a command on ${label}: the connection is closed`, { host: label }));
+        reject(new DeployError('connection-lost', `cannot run a command on ${label}: the connection is closed`, { host: label }));
         return;
       }
       let finished = false;
@@ -433,11 +433,11 @@ class MuxTransport implements Transport {
             case 'error': {
               finish();
               if (options.signal?.aborted) {
-                reject(new DeployError('ABORTED', `command aborted on ${label}: ${command}`, { host: label, cause: options.signal.reason }));
+                reject(new DeployError('aborted', `command aborted on ${label}: ${command}`, { host: label, cause: options.signal.reason }));
                 return;
               }
               const e = fromWireError(m.error);
-              if ((e as DeployError).code === 'CONNECTION_LOST') this.lost = true;
+              if ((e as DeployError).code === 'connection-lost') this.lost = true;
               reject(e);
               return;
             }
@@ -449,7 +449,7 @@ class MuxTransport implements Transport {
           if (finished) return;
           finish();
           this.lost = true;
-          reject(new DeployError('CONNECTION_LOST', `the connection to ${label} was lost while running: ${command} (${e.message})`, { host: label, cause: e }));
+          reject(new DeployError('connection-lost', `the connection to ${label} was lost while running: ${command} (${e.message})`, { host: label, cause: e }));
         },
       });
       if (options.signal?.aborted) onAbort();
@@ -516,12 +516,12 @@ class MuxTransport implements Transport {
  * key accepted) reach `options.onWarning` as usual.
  */
 export async function openMuxTransport(target: SshTarget, options: SshOptions & MuxClientOptions, signal?: AbortSignal): Promise<Transport> {
-  if (signal?.aborted) throw new DeployError('ABORTED', `connecting to ${target.label} was aborted`, { host: target.label, cause: signal.reason });
+  if (signal?.aborted) throw new DeployError('aborted', `connecting to ${target.label} was aborted`, { host: target.label, cause: signal.reason });
   const ch = await channel(options);
   await new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
       req.done();
-      reject(new DeployError('ABORTED', `connecting to ${target.label} was aborted`, { host: target.label, cause: signal?.reason }));
+      reject(new DeployError('aborted', `connecting to ${target.label} was aborted`, { host: target.label, cause: signal?.reason }));
     };
     const req = ch.request((id) => ({ op: 'open', id, target, ssh: muxSettings(options) }), {
       onFrame: (m) => {
@@ -539,7 +539,7 @@ export async function openMuxTransport(target: SshTarget, options: SshOptions & 
       onLost: (e) => {
         signal?.removeEventListener('abort', onAbort);
         req.done();
-        reject(new DeployError('CONNECT_FAILED', `cannot connect to ${target.label} through the connection daemon: ${e.message}`, { host: target.label, cause: e }));
+        reject(new DeployError('connect-failed', `cannot connect to ${target.label} through the connection daemon: ${e.message}`, { host: target.label, cause: e }));
       },
     });
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -581,7 +581,7 @@ export async function listPersisted(options: { controlDir?: string } = {}): Prom
   try {
     return await ask(options.controlDir, (id) => ({ op: 'list', id }), (m) => (m.op === 'list' ? m.connections : undefined));
   } catch (e) {
-    if (e instanceof VersionMismatch) throw new DeployError('CONNECT_FAILED', `${e.message}: stop it with \`flo disconnect\``);
+    if (e instanceof VersionMismatch) throw new DeployError('connect-failed', `${e.message}: stop it with \`flo disconnect\``);
     throw e;
   }
 }

@@ -13,7 +13,7 @@
  * - A command whose client goes away is killed (as when an `ssh` client dies).
  * - With no client connected for `idleMs`, it closes every connection, removes its socket and
  *   exits; `stop` makes it do so at once.
- * - A connection that has died is not reused: the request fails with `CONNECTION_LOST` (or,
+ * - A connection that has died is not reused: the request fails with `connection-lost` (or,
  *   for `open`, a new connection is made).
  * - A request that is cancelled (its client timed out, or went away) is answered at once; if
  *   its operation has not let go of the connection a second later (a host whose sshd stopped
@@ -80,7 +80,7 @@ async function isListening(path: string): Promise<boolean> {
 }
 
 /**
- * Starts the daemon. Rejects with `CONNECT_FAILED` when another daemon already answers on the
+ * Starts the daemon. Rejects with `connect-failed` when another daemon already answers on the
  * socket (a stale socket file, whose daemon is gone, is replaced).
  */
 export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaemon> {
@@ -112,7 +112,7 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
     await listen();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
-    if (await isListening(options.socketPath)) throw new DeployError('CONNECT_FAILED', `a connection daemon already answers on ${options.socketPath}`);
+    if (await isListening(options.socketPath)) throw new DeployError('connect-failed', `a connection daemon already answers on ${options.socketPath}`);
     unlinkSync(options.socketPath);
     await listen();
   }
@@ -200,21 +200,21 @@ export async function startMuxDaemon(options: MuxDaemonOptions): Promise<MuxDaem
       armIdle();
     });
 
-    /** Runs `fn` on the held connection for this request (cancellable; `CONNECTION_LOST` when it is gone). */
+    /** Runs `fn` on the held connection for this request (cancellable; `connection-lost` when it is gone). */
     function withTransport<T>(m: { id: number; target: SshTarget; ssh: MuxSshSettings }, extra: { stdin?: PassThrough }, fn: (t: Transport, signal: AbortSignal) => Promise<T>): Promise<T> {
       const label = m.target.label;
       const key = connectionKey(m.target, m.ssh);
       const p = transportFor(m.target, m.ssh, false, () => undefined);
-      if (!p) return Promise.reject(new DeployError('CONNECTION_LOST', `the persisted connection to ${label} is gone`, { host: label }));
+      if (!p) return Promise.reject(new DeployError('connection-lost', `the persisted connection to ${label} is gone`, { host: label }));
       const abort = new AbortController();
       running.set(m.id, { abort, ...extra });
       return (held.get(key)?.settling ?? Promise.resolve())
         .then(() => p)
         .then((t) => {
-          if (t.isOpen?.() === false) throw new DeployError('CONNECTION_LOST', `the persisted connection to ${label} was lost`, { host: label });
+          if (t.isOpen?.() === false) throw new DeployError('connection-lost', `the persisted connection to ${label} was lost`, { host: label });
           // A cancelled request is answered at once; its operation is watched (see the guarantees).
           return raceAbort(fn(t, abort.signal), abort.signal, {
-            abortError: (reason) => new DeployError('ABORTED', `request ${m.id} on ${label} was stopped: ${(reason as Error | undefined)?.message ?? 'cancelled'}`, { host: label }),
+            abortError: (reason) => new DeployError('aborted', `request ${m.id} on ${label} was stopped: ${(reason as Error | undefined)?.message ?? 'cancelled'}`, { host: label }),
             onStuck: () => {
               log(`dropping the connection to ${label}: a stopped request did not let go of it within a second (the host stopped answering)`);
               if (t.destroy) t.destroy(`the connection to ${label} stopped answering`);

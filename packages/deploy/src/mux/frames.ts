@@ -3,7 +3,7 @@
  * a unix socket. A frame is a 4-byte big-endian length of the rest, a 4-byte big-endian length
  * of the JSON header, the header, then raw payload bytes (command output, stdin). Pure.
  */
-import { DeployError, HostKeyError } from '../errors.js';
+import { DeployError, HostKeyError, deployErrorCode, type DeployErrorCode } from '../errors.js';
 import type { SshOptions, SshTarget } from '../ssh-target.js';
 
 /** Wire version; a daemon and a client of different versions refuse each other. */
@@ -97,9 +97,11 @@ export function toWireError(e: unknown): WireError {
 
 /** Rebuilds a wire error as the same kind of error (DeployError / HostKeyError with code). */
 export function fromWireError(w: WireError): Error {
-  if (w.code?.startsWith('HOST_KEY_') && w.fingerprint !== undefined)
-    return new HostKeyError(w.code as 'HOST_KEY_UNKNOWN', w.message, { host: w.host ?? '', fingerprint: w.fingerprint, keyType: w.keyType ?? '' });
-  if (w.code) return new DeployError(w.code as 'CONNECT_FAILED', w.message, w.host === undefined ? {} : { host: w.host });
+  // a daemon started by an earlier version may still send a code's UPPER_CASE spelling
+  const code = w.code ? (deployErrorCode(w.code) ?? (w.code as DeployErrorCode)) : undefined;
+  if ((code === 'host-key-unknown' || code === 'host-key-changed' || code === 'host-key-revoked') && w.fingerprint !== undefined)
+    return new HostKeyError(code, w.message, { host: w.host ?? '', fingerprint: w.fingerprint, keyType: w.keyType ?? '' });
+  if (code) return new DeployError(code, w.message, w.host === undefined ? {} : { host: w.host });
   const e = new Error(w.message);
   e.name = w.name;
   return e;

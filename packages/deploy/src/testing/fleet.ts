@@ -156,7 +156,7 @@ function waitPort(address: string, port: number, deadline: number): Promise<void
       });
       s.once('error', () => {
         s.destroy();
-        if (performance.now() > deadline) reject(new DeployError('CONNECT_FAILED', `sshd on ${address}:${port} did not start`));
+        if (performance.now() > deadline) reject(new DeployError('connect-failed', `sshd on ${address}:${port} did not start`));
         else setTimeout(attempt, 50);
       });
     };
@@ -186,7 +186,7 @@ function uidsProcesses(uids: Set<number>): number[] {
 /** Starts a fleet of real sshd hosts. Needs root; throws a readable error otherwise. */
 export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const avail = fleetAvailability();
-  if (!avail.ok) throw new DeployError('CONNECT_FAILED', avail.reason);
+  if (!avail.ok) throw new DeployError('connect-failed', avail.reason);
   const size = options.size ?? 3;
   const subnet = options.subnet ?? 50;
   const first = options.firstHost ?? 11;
@@ -401,7 +401,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       hosts.map((h, i) =>
         waitPort(h.address, h.port, deadline).catch((e: unknown) => {
           const c = children[i] as ChildProcess & { flotillaStderr?: () => string };
-          throw new DeployError('CONNECT_FAILED', `${(e as Error).message}: ${c.flotillaStderr?.() ?? ''}`);
+          throw new DeployError('connect-failed', `${(e as Error).message}: ${c.flotillaStderr?.() ?? ''}`);
         }),
       ),
     );

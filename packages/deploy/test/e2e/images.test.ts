@@ -82,7 +82,7 @@ describe.skipIf(skip)('images over real OpenSSH', () => {
     writeFileSync(join(h.home, '.flotilla/allowed_signers'), `alice@example.com ${pub[0]} ${pub[1]}\n`);
     execFileSync('chown', ['-R', h.user, join(h.home, '.flotilla')]);
     const c = connect(h.name);
-    await expect(pushImage(c, v1, store)).rejects.toMatchObject({ code: 'SIGNATURE', host: h.name, message: expect.stringMatching(/has no signature/) as unknown });
+    await expect(pushImage(c, v1, store)).rejects.toMatchObject({ code: 'signature', host: h.name, message: expect.stringMatching(/has no signature/) as unknown });
     expect(existsSync(join(h.home, '.flotilla/images/blobs/sha256')) ? readdirSync(join(h.home, '.flotilla/images/blobs/sha256')) : []).toEqual([]);
     await signImage(join(work, 'app1.oci.tar'), { key: join(work, 'alice') });
     const r = await pushImage(c, v1, store);

@@ -70,7 +70,7 @@ describe.skipIf(skip)('deploy over real OpenSSH', () => {
     // The password is nowhere in the command lines.
     for (const h of r.hosts) expect(h.value!.stdout).not.toContain(fleet.sudoPassword!);
     const wrong = connect(fleet.hosts[3]!.name, { sudoPassword: new SudoPassword(() => Promise.resolve('not-it')) });
-    await expect(wrong.sudo('true')).rejects.toMatchObject({ code: 'SUDO_FAILED' });
+    await expect(wrong.sudo('true')).rejects.toMatchObject({ code: 'sudo-failed' });
   });
 
   it('put/get over SFTP with the checksum skip', async () => {
@@ -129,7 +129,7 @@ describe.skipIf(skip)('deploy over real OpenSSH', () => {
     const via = connect('via-jump', { sshConfigFiles: [cfg], user: h2!.user, identityFiles: [fleet.identityFile] });
     expect((await via.run('whoami')).stdout).toBe(`${h2!.user}\n`);
     const bad = connect('via-unknown-jump', { sshConfigFiles: [cfg], user: h2!.user, identityFiles: [fleet.identityFile] });
-    await expect(bad.run('true')).rejects.toMatchObject({ code: 'HOST_KEY_UNKNOWN', message: expect.stringContaining(h1!.address) });
+    await expect(bad.run('true')).rejects.toMatchObject({ code: 'host-key-unknown', message: expect.stringContaining(h1!.address) });
   });
 
   it('authenticates through ssh-agent when no identity file is configured', async () => {

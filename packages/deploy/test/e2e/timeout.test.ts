@@ -81,7 +81,7 @@ describe.skipIf(skip)('timeouts against frozen sshd (SIGSTOP)', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('a command whose sshd freezes mid-command ends at its timeout with TIMEOUT and a truthful durationMs; the other hosts finish ok; the next command opens a fresh connection', async () => {
+  it('a command whose sshd freezes mid-command ends at its timeout with code timeout and a truthful durationMs; the other hosts finish ok; the next command opens a fresh connection', async () => {
     const timeoutMs = 3000;
     let f: FrozenSshd | undefined;
     const conns = fleet.hosts.map((h, i) =>
@@ -106,7 +106,7 @@ describe.skipIf(skip)('timeouts against frozen sshd (SIGSTOP)', () => {
       expect(f?.pids.length, 'the sshd of h01 was frozen').toBeGreaterThan(0);
       const [h1, h2, h3] = run.value!.hosts;
       expect(h1).toMatchObject({ host: 'h01', status: 'failed' });
-      expect(h1!.error).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/command timed out after 3000 ms on h01/) });
+      expect(h1!.error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/command timed out after 3000 ms on h01/) });
       // Bounded by the timeout (not by the keepalive), and durationMs is the time really spent.
       expect(h1!.durationMs).toBeGreaterThanOrEqual(timeoutMs);
       expect(h1!.durationMs).toBeLessThan(timeoutMs + SLACK_MS);
@@ -141,7 +141,7 @@ describe.skipIf(skip)('timeouts against frozen sshd (SIGSTOP)', () => {
       // A command timeout shorter than the connect timeout (20 s by default) ends the call first.
       const d = connect('h02');
       const cmd = await timed(() => d.run('true', { timeoutMs: 2000 }));
-      expect(cmd.error).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/timed out after 2000 ms on h02/) });
+      expect(cmd.error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/timed out after 2000 ms on h02/) });
       expect(cmd.ms).toBeLessThan(2000 + SLACK_MS);
       // The connection attempt is still under way (bounded by its connect timeout); closing
       // the connection abandons it instead of waiting for it.
@@ -171,7 +171,7 @@ describe.skipIf(skip)('timeouts against frozen sshd (SIGSTOP)', () => {
         }),
       );
       expect(f?.pids.length, 'the sshd of h03 was frozen mid-upload').toBeGreaterThan(0);
-      expect(r.error).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/timed out after 3000 ms/) });
+      expect(r.error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/timed out after 3000 ms/) });
       expect(r.ms).toBeLessThan(timeoutMs + SLACK_MS);
     } finally {
       f?.thaw();
@@ -187,7 +187,7 @@ describe.skipIf(skip)('timeouts against frozen sshd (SIGSTOP)', () => {
     try {
       const local = join(work, 'small.txt');
       const r = await timed(() => down.get('small.txt', local));
-      expect(r.error).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/timed out after 3000 ms/) });
+      expect(r.error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/timed out after 3000 ms/) });
       expect(r.ms).toBeLessThan(timeoutMs + SLACK_MS);
       expect(existsSync(local)).toBe(false);
     } finally {
@@ -219,7 +219,7 @@ describe.skipIf(skip)('timeouts against frozen sshd (SIGSTOP)', () => {
       try {
         const r = await timed(() => c.run('echo started; sleep 1; echo hi'));
         expect(f?.pids.length, 'the sshd of h01 was frozen').toBeGreaterThan(0);
-        expect(r.error).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/command timed out after 3000 ms on h01/) });
+        expect(r.error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/command timed out after 3000 ms on h01/) });
         expect(r.ms).toBeLessThan(timeoutMs + SLACK_MS);
         // The daemon does not keep the wedged connection.
         await until('the daemon to drop its connection to the frozen h01', async () => {
@@ -239,7 +239,7 @@ describe.skipIf(skip)('timeouts against frozen sshd (SIGSTOP)', () => {
       const g = freeze('h01');
       try {
         const r = await timed(() => c.put(src, 'persist.bin'));
-        expect(r.error).toMatchObject({ code: 'TIMEOUT' });
+        expect(r.error).toMatchObject({ code: 'timeout' });
         expect(r.ms).toBeLessThan(timeoutMs + SLACK_MS);
       } finally {
         g.thaw();

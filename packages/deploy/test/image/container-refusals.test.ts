@@ -59,7 +59,7 @@ describe.runIf(canRun)('runContainer refuses bad input and leaves the running ve
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('a blob tampered with in the local store (same size): BLOB_DIGEST naming image, blob and host', async () => {
+  it('a blob tampered with in the local store (same size): blob-digest naming image, blob and host', async () => {
     const f = await fresh();
     const top = f.image.layers.at(-1)!.digest;
     const p = f.store.blobPath(top);
@@ -69,7 +69,7 @@ describe.runIf(canRun)('runContainer refuses bad input and leaves the running ve
     chmodSync(p, 0o644);
     writeFileSync(p, bytes);
     await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({
-      code: 'BLOB_DIGEST',
+      code: 'blob-digest',
       host: 'hostA',
       blob: top,
       message: expect.stringMatching(new RegExp(`${top}.*hostA`)) as unknown,
@@ -84,36 +84,36 @@ describe.runIf(canRun)('runContainer refuses bad input and leaves the running ve
     const p = join(work, 'host/.flotilla/images/blobs/sha256', top.slice(7));
     chmodSync(p, 0o644);
     writeFileSync(p, readFileSync(p).subarray(0, 100));
-    await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'BLOB_DIGEST', host: 'hostA', blob: top, message: expect.stringMatching(/on hostA/) as unknown });
+    await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'blob-digest', host: 'hostA', blob: top, message: expect.stringMatching(/on hostA/) as unknown });
     await stillRunning();
   });
 
-  it("a manifest on the host that does not match its digest: BLOB_DIGEST naming the manifest's digest", async () => {
+  it("a manifest on the host that does not match its digest: blob-digest naming the manifest's digest", async () => {
     const f = await fresh();
     await pushImage(c, f.image, f.store);
     const p = join(work, 'host/.flotilla/images/blobs/sha256', f.image.digest.slice(7));
     chmodSync(p, 0o644);
     writeFileSync(p, readFileSync(p, 'utf8').replace('"schemaVersion":2', '"schemaVersion": 2'));
-    await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'BLOB_DIGEST', host: 'hostA', blob: f.image.digest });
+    await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'blob-digest', host: 'hostA', blob: f.image.digest });
     await stillRunning();
   });
 
-  it('a layer missing from the local store: BLOB_MISSING naming image, blob and host', async () => {
+  it('a layer missing from the local store: blob-missing naming image, blob and host', async () => {
     const f = await fresh();
     const top = f.image.layers.at(-1)!.digest;
     unlinkSync(f.store.blobPath(top));
-    await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'BLOB_MISSING', host: 'hostA', blob: top, message: expect.stringMatching(/hostA/) as unknown });
+    await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'blob-missing', host: 'hostA', blob: top, message: expect.stringMatching(/hostA/) as unknown });
     await stillRunning();
   });
 
-  it('a layer escaping its root: LAYER_UNSAFE naming the entry, the layer and the host', async () => {
+  it('a layer escaping its root: layer-unsafe naming the entry, the layer and the host', async () => {
     const img = await makeImage({ files: [{ name: 'etc/ok', content: 'ok' }, { name: 'etc/../../escaped', content: 'gotcha' }] });
     const dir = join(work, 'escape-layout');
     writeLayout(dir, { schemaVersion: 2, manifests: [img.desc] }, [img.manifest, img.config, img.layer]);
     const s = new FileContentStore(join(work, 'store-escape'));
     const image = await loadImage(`oci:${dir}`, { store: s });
     await expect(runContainer(c, { name, image, store: s })).rejects.toMatchObject({
-      code: 'LAYER_UNSAFE',
+      code: 'layer-unsafe',
       host: 'hostA',
       entry: 'etc/../../escaped',
       blob: image.layers[0]!.digest,
@@ -123,39 +123,39 @@ describe.runIf(canRun)('runContainer refuses bad input and leaves the running ve
     await stillRunning();
   });
 
-  it('an image for another architecture: IMAGE_PLATFORM naming image and host', async () => {
+  it('an image for another architecture: image-platform naming image and host', async () => {
     const other = hostArch() === 'arm64' ? 'amd64' : 'arm64';
     const img = await makeImage({ architecture: other });
     const dir = join(work, 'arch-layout');
     writeLayout(dir, { schemaVersion: 2, manifests: [{ ...img.desc, platform: { os: 'linux', architecture: other } }] }, [img.manifest, img.config, img.layer]);
     const s = new FileContentStore(join(work, 'store-arch'));
     const image = await loadImage(`oci:${dir}`, { store: s, platform: { os: 'linux', architecture: other } });
-    await expect(runContainer(c, { name, image, store: s })).rejects.toMatchObject({ code: 'IMAGE_PLATFORM', host: 'hostA', message: expect.stringMatching(new RegExp(`linux/${other}.*hostA is linux/${hostArch()}`)) as unknown });
+    await expect(runContainer(c, { name, image, store: s })).rejects.toMatchObject({ code: 'image-platform', host: 'hostA', message: expect.stringMatching(new RegExp(`linux/${other}.*hostA is linux/${hostArch()}`)) as unknown });
     await stillRunning();
   });
 
-  it('no runtime, no node on the host: CONTAINER_RUNTIME naming the host and the fix', async () => {
+  it('no runtime, no node on the host: container-runtime naming the host and the fix', async () => {
     const f = await fresh();
     await expect(runContainer(c, { name, image: f.image, store: f.store, runtime: 'no-such-runc' })).rejects.toMatchObject({
-      code: 'CONTAINER_RUNTIME',
+      code: 'container-runtime',
       host: 'hostA',
       message: expect.stringMatching(/hostA: the container runtime "no-such-runc" is not on the host's PATH.*install it/) as unknown,
     });
     await expect(runContainer(c, { name, image: f.image, store: f.store, node: '/nonexistent/node' })).rejects.toMatchObject({
-      code: 'CONTAINER_RUNTIME',
+      code: 'container-runtime',
       host: 'hostA',
       message: expect.stringMatching(/hostA: no node.*install Node\.js 20 or later on hostA/) as unknown,
     });
     await stillRunning();
   });
 
-  it('an unsigned image on a host with allowed_signers: SIGNATURE naming the host; a signed one runs and shows signedBy', async () => {
+  it('an unsigned image on a host with allowed_signers: signature naming the host; a signed one runs and shows signedBy', async () => {
     const f = await fresh();
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', join(work, 'alice')]);
     const pub = readFileSync(join(work, 'alice.pub'), 'utf8').split(' ');
     writeFileSync(join(work, 'host/.flotilla/allowed_signers'), `alice@example.com ${pub[0]} ${pub[1]}\n`);
     try {
-      await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'SIGNATURE', host: 'hostA', message: expect.stringMatching(/hostA refused image .*has no signature/) as unknown });
+      await expect(runContainer(c, { name, image: f.image, store: f.store })).rejects.toMatchObject({ code: 'signature', host: 'hostA', message: expect.stringMatching(/hostA refused image .*has no signature/) as unknown });
       await stillRunning();
       await signImage(f.archive, { key: join(work, 'alice') });
       const st = await runContainer(c, { name, image: f.image, store: f.store, gracePeriodSeconds: 0 });

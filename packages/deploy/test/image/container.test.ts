@@ -127,7 +127,7 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
     expect(existsSync(join(work, 'host/.flotilla/containers', name))).toBe(false);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(rootfs);
     await stopContainer(c, name); // idempotent
-    await expect(execInContainer(c, name, ['true'])).rejects.toMatchObject({ code: 'CONTAINER', message: expect.stringMatching(/is not running/) as unknown });
+    await expect(execInContainer(c, name, ['true'])).rejects.toMatchObject({ code: 'container', message: expect.stringMatching(/is not running/) as unknown });
   });
 
   it('an instance killed by the OOM killer is reported as OOMKilled', async () => {

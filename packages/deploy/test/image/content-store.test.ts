@@ -40,7 +40,7 @@ describe('FileContentStore', () => {
     const tampered = Buffer.from(blob);
     tampered[5] = tampered[5]! ^ 1;
     const e = await err(store.put(chunksOf(tampered), d, { image: 'web.oci.tar' }));
-    expect(e.code).toBe('BLOB_DIGEST');
+    expect(e.code).toBe('blob-digest');
     expect(e.blob).toBe(d);
     expect(e.message).toContain('web.oci.tar');
     expect(e.message).toContain(sha256(tampered));
@@ -50,7 +50,7 @@ describe('FileContentStore', () => {
 
   it('refuses a truncated blob by its size', async () => {
     const e = await err(store.put(blob.subarray(0, 100), d, { size: blob.length }));
-    expect(e.code).toBe('BLOB_DIGEST');
+    expect(e.code).toBe('blob-digest');
     expect(e.message).toMatch(/100 bytes, expected 11000/);
   });
 
@@ -58,7 +58,7 @@ describe('FileContentStore', () => {
     await store.put(blob, d);
     const tampered = Buffer.from(blob);
     tampered[0] = tampered[0]! ^ 1;
-    expect((await err(store.put(tampered, d))).code).toBe('BLOB_DIGEST');
+    expect((await err(store.put(tampered, d))).code).toBe('blob-digest');
     expect(await store.put(blob, d)).toMatchObject({ stored: false });
   });
 
@@ -68,12 +68,12 @@ describe('FileContentStore', () => {
     chmodSync(p, 0o644);
     writeFileSync(p, Buffer.concat([blob.subarray(0, 10), Buffer.from('X'), blob.subarray(11)]));
     const e = await err(store.read(d, { image: 'img' }));
-    expect(e.code).toBe('BLOB_DIGEST');
+    expect(e.code).toBe('blob-digest');
     expect(e.blob).toBe(d);
   });
 
-  it('says BLOB_MISSING for an absent blob and refuses a non-digest', async () => {
-    expect((await err(store.open(sha256('nope')))).code).toBe('BLOB_MISSING');
+  it('says blob-missing for an absent blob and refuses a non-digest', async () => {
+    expect((await err(store.open(sha256('nope')))).code).toBe('blob-missing');
     expect(() => store.blobPath('sha256:xyz')).toThrow(/not a digest/);
     expect(isImageError(await err(store.put(blob, 'md5:abc' as Digest)))).toBe(true);
   });

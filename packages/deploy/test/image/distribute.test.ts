@@ -78,14 +78,14 @@ describe('pushImage (local transport)', () => {
     const d = sha256(good);
     writeFileSync(join(host, '.flotilla/images/ingest', d.slice(7)), 'tampered in transit');
     await expect(commitBlobs(c, [d], { image: 'web.oci.tar' })).rejects.toMatchObject({
-      code: 'BLOB_DIGEST',
+      code: 'blob-digest',
       host: 'h1',
       blob: d,
       message: expect.stringMatching(/web.oci.tar: blob sha256:[a-f0-9]{64} arrived on h1 as sha256:[a-f0-9]{64}/) as unknown,
     });
     expect(readdirSync(join(host, '.flotilla/images/ingest'))).toEqual([]);
     expect(readdirSync(join(host, '.flotilla/images/blobs/sha256'))).toEqual([]);
-    await expect(commitBlobs(c, [d])).rejects.toMatchObject({ code: 'BLOB_MISSING', host: 'h1' });
+    await expect(commitBlobs(c, [d])).rejects.toMatchObject({ code: 'blob-missing', host: 'h1' });
   });
 
   it('refuses to send a blob altered in the local store', async () => {
@@ -93,7 +93,7 @@ describe('pushImage (local transport)', () => {
     const p = store.blobPath(v1.layers[1]!.digest);
     rmSync(p);
     writeFileSync(p, 'altered');
-    await expect(pushImage(c, v1, store)).rejects.toMatchObject({ code: 'BLOB_DIGEST', blob: v1.layers[1]!.digest });
+    await expect(pushImage(c, v1, store)).rejects.toMatchObject({ code: 'blob-digest', blob: v1.layers[1]!.digest });
     expect(existsSync(join(host, '.flotilla/images/blobs/sha256', v1.layers[1]!.digest.slice(7)))).toBe(false);
   });
 });
@@ -110,7 +110,7 @@ describe.runIf(hasTool('ssh-keygen') || process.env.CI === 'true')('pushImage to
   it('refuses an unsigned image before sending any blob, naming the host and the reason', async () => {
     trust();
     const [v1] = await versions();
-    await expect(pushImage(c, v1, store)).rejects.toMatchObject({ code: 'SIGNATURE', host: 'h1', message: expect.stringMatching(/^h1 refused image .*app1.oci.tar: .*allowed_signers exists and image sha256:[a-f0-9]{64} has no signature$/) as unknown });
+    await expect(pushImage(c, v1, store)).rejects.toMatchObject({ code: 'signature', host: 'h1', message: expect.stringMatching(/^h1 refused image .*app1.oci.tar: .*allowed_signers exists and image sha256:[a-f0-9]{64} has no signature$/) as unknown });
     expect(noBlobs()).toBe(true);
   });
 

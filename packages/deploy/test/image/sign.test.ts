@@ -38,7 +38,7 @@ describe.runIf(keygen || process.env.CI === 'true')('image signatures (ssh-keyge
     const signers = join(dir, 'allowed_signers');
     await signImage(archive, { key: join(dir, 'alice') });
     const other = `sha256:${'0'.repeat(64)}` as const;
-    await expect(verifyImageSignature(other, { signature: `${archive}.sig`, allowedSigners: signers })).rejects.toMatchObject({ code: 'SIGNATURE', message: expect.stringMatching(/bad signature .*alice@example.com/) as unknown });
+    await expect(verifyImageSignature(other, { signature: `${archive}.sig`, allowedSigners: signers })).rejects.toMatchObject({ code: 'signature', message: expect.stringMatching(/bad signature .*alice@example.com/) as unknown });
     await signImage(archive, { key: join(dir, 'mallory') });
     await expect(verifyImageSignature(digest, { signature: `${archive}.sig`, allowedSigners: signers })).rejects.toThrow(/not from a signer in/);
     // An artifact signature (namespace flotilla-artifact) does not pass as an image signature.
@@ -54,13 +54,13 @@ describe.runIf(keygen || process.env.CI === 'true')('image signatures (ssh-keyge
     const i = bytes.indexOf(Buffer.from('"/app"'));
     bytes.write('"/bpp"', i);
     writeFileSync(bad, bytes);
-    await expect(signImage(bad, { key: join(dir, 'alice') })).rejects.toMatchObject({ code: 'BLOB_DIGEST' });
+    await expect(signImage(bad, { key: join(dir, 'alice') })).rejects.toMatchObject({ code: 'blob-digest' });
   });
 });
 
 describe('signMessage', () => {
   it('a signer that exits without reading its input is an error, not an EPIPE crash', async () => {
-    await expect(signMessage('x'.repeat(4 << 20), { key: join(dir, 'no-such-key'), namespace: 'flotilla-image' })).rejects.toMatchObject({ code: 'SIGNATURE' });
+    await expect(signMessage('x'.repeat(4 << 20), { key: join(dir, 'no-such-key'), namespace: 'flotilla-image' })).rejects.toMatchObject({ code: 'signature' });
   });
 });
 

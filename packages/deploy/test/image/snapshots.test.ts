@@ -84,7 +84,7 @@ describe('LayerSnapshots', () => {
   it('leaves no snapshot behind when a layer fails its check, and collects unused ones', async () => {
     const v1 = await image(base, [{ name: 'y', content: 'y' }]);
     const bad = { ...v1, config: { ...v1.config, rootfs: { type: 'layers' as const, diff_ids: [v1.config.rootfs.diff_ids[0]!, sha256('not this')] } } };
-    await expect(snaps.prepare(bad, store)).rejects.toMatchObject({ code: 'BLOB_DIGEST' });
+    await expect(snaps.prepare(bad, store)).rejects.toMatchObject({ code: 'blob-digest' });
     const ids = await snaps.list();
     expect(ids).toEqual([v1.config.rootfs.diff_ids[0]]);
     expect(readdirSync(snaps.root).filter((n) => n.startsWith('.tmp-'))).toEqual([]);

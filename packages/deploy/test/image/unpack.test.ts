@@ -78,7 +78,7 @@ describe('applyLayer', () => {
     const other = join(sandbox, 'other');
     mkdirSync(other);
     const e = await applyLayer(chunksOf(gzipSync(tar)), other, { diffId: sha256('something else'), image: 'img', layer: 'sha256:ab' }).catch((x: unknown) => x);
-    expect(isImageError(e) && e.code).toBe('BLOB_DIGEST');
+    expect(isImageError(e) && e.code).toBe('blob-digest');
     expect((e as Error).message).toContain(sha256('something else'));
   });
 
@@ -146,7 +146,7 @@ describe('applyLayer', () => {
   ];
   it.each(escapes)('refuses %s, naming the entry', async (_what, entries, entry) => {
     const e = await refused(entries.map((x) => (x.linkname === '@OUTSIDE' ? { ...x, linkname: outside } : x)));
-    expect(e.code).toBe('LAYER_UNSAFE');
+    expect(e.code).toBe('layer-unsafe');
     expect(e.entry).toBe(entry);
     expect(e.message).toContain(JSON.stringify(entry));
     outsideUntouched();
@@ -154,7 +154,7 @@ describe('applyLayer', () => {
 
   it('refuses device nodes when rootless, naming the entry', async () => {
     const e = await refused([{ name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 }], { rootless: true });
-    expect(e.code).toBe('LAYER_UNSAFE');
+    expect(e.code).toBe('layer-unsafe');
     expect(e.entry).toBe('dev/null');
     expect(e.message).toMatch(/character device .*rootless/);
   });
@@ -209,7 +209,7 @@ describe('applyLayer', () => {
             await apply(layer.filter((e) => e.name !== ''), { rootless: true }, r);
           } catch (e) {
             if (!isImageError(e)) throw e;
-            // LAYER_UNSAFE or IMAGE_INVALID: refused; nothing written outside either way.
+            // layer-unsafe or image-invalid: refused; nothing written outside either way.
           }
           outsideUntouched();
         }
