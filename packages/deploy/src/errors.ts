@@ -44,7 +44,10 @@ export type DeployErrorCode =
   | 'blob-missing'
   | 'layer-unsafe'
   | 'container'
-  | 'container-runtime';
+  | 'container-runtime'
+  | 'network'
+  | 'network-tools'
+  | 'cni';
 
 /**
  * The UPPER_CASE names the codes had in @flotilla/deploy 0.1.0.
@@ -121,6 +124,9 @@ export const DeployErrorCodes = Object.freeze({
   LAYER_UNSAFE: 'layer-unsafe',
   CONTAINER: 'container',
   CONTAINER_RUNTIME: 'container-runtime',
+  NETWORK: 'network',
+  NETWORK_TOOLS: 'network-tools',
+  CNI: 'cni',
 } as const satisfies Record<LegacyDeployErrorCode, DeployErrorCode>);
 
 const CODES = new Set<string>(Object.values(DeployErrorCodes));

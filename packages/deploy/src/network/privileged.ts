@@ -28,7 +28,7 @@ const WRAPPER = [
 
 /**
  * Runs `script` (POSIX sh) as root on the host of `c`. Resolves with the result whatever the
- * exit code (callers read it); throws `NETWORK` when the host user may not become root.
+ * exit code (callers read it); throws `network` when the host user may not become root.
  */
 export async function runPrivileged(c: Connection, script: string, o: { signal?: AbortSignal; timeoutMs?: number; what?: string } = {}): Promise<CommandResult> {
   const r = await c.run(WRAPPER, {
@@ -39,7 +39,7 @@ export async function runPrivileged(c: Connection, script: string, o: { signal?:
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
   });
   if (r.exitCode === NOT_PRIVILEGED && r.stderr.includes(NOT_PRIVILEGED_TEXT)) {
-    throw new DeployError('NETWORK', `${c.host}: ${o.what ?? 'network setup'} needs root: log in as root, or give the user passwordless sudo (NOPASSWD in /etc/sudoers.d)`, { host: c.host });
+    throw new DeployError('network', `${c.host}: ${o.what ?? 'network setup'} needs root: log in as root, or give the user passwordless sudo (NOPASSWD in /etc/sudoers.d)`, { host: c.host });
   }
   return r;
 }

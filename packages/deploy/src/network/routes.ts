@@ -129,17 +129,17 @@ export function syncRoutesScript(routes: readonly PodRoute[], serviceCIDR?: stri
  * Makes the host's Flotilla routes exactly `routes` (plus the service CIDR's, see
  * {@link SyncRoutesOptions.serviceCIDR}): replaces each (idempotent: the same call again
  * changes nothing), removes every other route with {@link ROUTE_PROTO}, in one round trip.
- * Throws `NETWORK` listing each route the kernel refused (e.g. a next hop not on a connected
+ * Throws `network` listing each route the kernel refused (e.g. a next hop not on a connected
  * network), after doing all the rest.
  */
 export async function syncRoutes(c: Connection, o: SyncRoutesOptions): Promise<SyncRoutesResult> {
   const routes = checkRoutes(o.routes, o.serviceCIDR);
   const r = await runPrivileged(c, syncRoutesScript(routes, o.serviceCIDR), { what: 'changing routes', ...(o.signal ? { signal: o.signal } : {}) });
-  if (r.exitCode !== 0) throw new DeployError('NETWORK', `${c.host}: could not sync routes: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  if (r.exitCode !== 0) throw new DeployError('network', `${c.host}: could not sync routes: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
   const before = parseRoutes(section(r.stdout, '@before', '@after'));
   const after = parseRoutes(section(r.stdout, '@after'));
   const errors = r.stdout.split('\n').filter((l) => l.startsWith('@error ')).map((l) => l.slice(7));
-  if (errors.length) throw new DeployError('NETWORK', `${c.host}: the kernel refused ${errors.length === 1 ? 'a route' : 'routes'}:\n${errors.map((e) => `  - ${e}`).join('\n')}\n(a next hop must be on a network the host is connected to)`, { host: c.host });
+  if (errors.length) throw new DeployError('network', `${c.host}: the kernel refused ${errors.length === 1 ? 'a route' : 'routes'}:\n${errors.map((e) => `  - ${e}`).join('\n')}\n(a next hop must be on a network the host is connected to)`, { host: c.host });
   return { host: c.host, routes: after, ...diffRoutes(before, after) };
 }
 

@@ -279,7 +279,7 @@ export async function applyServiceRules(c: Connection, o: ApplyServiceRulesOptio
   ].join('\n');
   const r = await runPrivileged(c, script, { what: 'writing service rules', ...(o.signal ? { signal: o.signal } : {}) });
   const fw = /^firewall (nft|iptables)$/m.exec(r.stdout)?.[1] as 'nft' | 'iptables' | undefined;
-  if (r.exitCode !== 0 || !fw) throw new DeployError('NETWORK', `${c.host}: could not write service rules${fw ? ` with ${fw}` : ''}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  if (r.exitCode !== 0 || !fw) throw new DeployError('network', `${c.host}: could not write service rules${fw ? ` with ${fw}` : ''}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
   return { host: c.host, firewall: fw, services: plan.services.length, endpoints: plan.services.reduce((n, s) => n + s.endpoints.length, 0) };
 }
 
@@ -296,7 +296,7 @@ export async function removeServiceRules(c: Connection, o: { firewall?: 'nft' | 
     'fi',
   ].join('\n');
   const r = await runPrivileged(c, script, { what: 'removing service rules', ...(o.signal ? { signal: o.signal } : {}) });
-  if (r.exitCode !== 0) throw new DeployError('NETWORK', `${c.host}: could not remove service rules: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  if (r.exitCode !== 0) throw new DeployError('network', `${c.host}: could not remove service rules: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
 }
 
 /** Flotilla's service rules as the host's kernel has them now (`nft list table`, or `iptables-save` of our chains); empty when none. */

@@ -93,10 +93,10 @@ export function parseNetworkTools(host: string, cniBinDir: string, stdout: strin
   return { host, privilege, firewall, paths, cniBinDir, plugins, missing };
 }
 
-/** Throws `NETWORK_TOOLS` naming the host and everything missing, with how to fix each; returns the tools otherwise. */
+/** Throws `network-tools` naming the host and everything missing, with how to fix each; returns the tools otherwise. */
 export function assertNetworkTools(tools: NetworkTools): NetworkTools {
   if (tools.missing.length) {
-    throw new DeployError('NETWORK_TOOLS', `${tools.host} lacks what networking needs:\n${tools.missing.map((m) => `  - ${m}`).join('\n')}`, { host: tools.host });
+    throw new DeployError('network-tools', `${tools.host} lacks what networking needs:\n${tools.missing.map((m) => `  - ${m}`).join('\n')}`, { host: tools.host });
   }
   return tools;
 }
