@@ -45,6 +45,7 @@ export default tseslint.config(
       '**/tsup.config.ts',
       '**/vitest.config.ts',
       '**/vitest.e2e.config.ts',
+      '**/vite.config.ts',
       'tools/**',
       // plain scripts that tools/pack-check.mjs copies into a packed install and runs there
       '**/test/pack/**',
