@@ -6,7 +6,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { API_VERSION, ClusterStore, MemoryKvStore, rolloutUndo, scaleReplicaSet, setUnschedulable, type Host, type Instance, type ReplicaSet } from '@flotilla/cluster';
+import { API_VERSION, ClusterStore, MemoryKvStore, rolloutUndo, scaleReplicaSet, setUnschedulable, type Host, type Instance, type ReplicaSet, type Service } from '@flotilla/cluster';
 import { checkListen, checkToken, isLoopbackHost } from '../src/ui/access.js';
 import { UiFeed } from '../src/ui/feed.js';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
@@ -227,6 +227,25 @@ describe('the live feed (server-sent events)', () => {
     const d = (await stream.next('delta', (x) => (x as UiDelta).upsert.hosts !== undefined)) as UiDelta;
     expect(d.upsert.hosts!.map((h) => h.name)).toEqual(['h2']);
     expect(stream.messages.length).toBe(before + 1);
+    stream.close();
+  });
+
+  it('services: selectors (OR), ports, endpoints and the VIP when a Network leased one', async () => {
+    await store.services.create({
+      apiVersion: API_VERSION,
+      kind: 'Service',
+      metadata: { name: 'web' },
+      spec: { selector: ['app=web', { matchLabels: { app: 'api' } }], ports: [{ port: 80, targetPort: 'http' }], hostnames: ['beta.example.com'] },
+      status: { endpoints: [{ instance: 'web-a', address: '10.1.0.2', port: 8000, host: 'h1' }], clusterIP: '10.96.0.10' },
+    } as Service);
+    await store.services.create({ apiVersion: API_VERSION, kind: 'Service', metadata: { name: 'plain' }, spec: { selector: { app: 'web' }, port: 'http' } } as Service);
+    const s = await start();
+    const stream = await openStream(`${s.url}/api/stream`);
+    const snap = (await stream.next('snapshot')) as UiSnapshot;
+    expect(snap.services.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+      { name: 'plain', selector: 'app=web', port: 'http', endpoints: [], hostnames: [] },
+      { name: 'web', selector: 'app=web OR app=api', port: '80→http', endpoints: [{ instance: 'web-a', address: '10.1.0.2', port: 8000 }], vip: '10.96.0.10', hostnames: ['beta.example.com'] },
+    ]);
     stream.close();
   });
 

@@ -4,7 +4,7 @@
 // subscriber as one delta, so a burst of store writes is one message to each page, and a
 // write that changes nothing the page draws (a heartbeat, a resourceVersion) is no message.
 import { silentLogger, storeSource, systemClock, type WatchableStore } from '@flotilla/reconcile';
-import { selectorInputText, templateHash, toSchedulerUnits, type ClusterEvent, type Host, type Instance, type ReplicaSet, type Service } from '@flotilla/cluster';
+import { selectorInputText, serviceSelectors, templateHash, toSchedulerUnits, type ClusterEvent, type Host, type Instance, type ReplicaSet, type Service } from '@flotilla/cluster';
 import { EVENT_LIMIT, UI_KINDS, type UiDelta, type UiEvent, type UiHost, type UiInstance, type UiKind, type UiReplicaSet, type UiService, type UiSnapshot, type UiState } from './protocol.js';
 
 /** The stores the feed follows (a ClusterStore has them all). */
@@ -86,21 +86,21 @@ export function replicaSetRow(r: ReplicaSet): UiReplicaSet {
   };
 }
 
-/** A service's virtual IP when networking gave it one (`spec.vip`, `status.vip` or `spec.clusterIP`). */
+/** A service's virtual IP: `status.clusterIP`, leased from the Network (none without one). */
 function vipOf(s: Service): string | undefined {
-  const any = s as unknown as { spec: Record<string, unknown>; status?: Record<string, unknown> };
-  for (const v of [any.spec.vip, any.status?.vip, any.spec.clusterIP]) if (typeof v === 'string' && v !== '') return v;
-  return undefined;
+  const v = s.status?.clusterIP;
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 export function serviceRow(s: Service): UiService {
   const vip = vipOf(s);
   return {
     name: s.metadata.name,
-    selector: selectorInputText(s.spec.selector),
-    port: s.spec.port,
-    endpoints: s.status?.endpoints ?? [],
+    selector: serviceSelectors(s.spec).map(selectorInputText).join(' OR '),
+    port: s.spec.ports ? s.spec.ports.map((p) => `${p.port}→${String(p.targetPort ?? p.port)}`).join(', ') : String(s.spec.port ?? ''),
+    endpoints: (s.status?.endpoints ?? []).map((e) => ({ instance: e.instance, address: e.address, port: e.port })),
     ...(vip !== undefined ? { vip } : {}),
+    hostnames: s.spec.hostnames ?? [],
   };
 }
 

@@ -49,11 +49,15 @@ export interface UiReplicaSet {
 
 export interface UiService {
   name: string;
+  /** The selector(s) in the selector syntax; several (OR) joined by ` OR `. */
   selector: string;
-  port: string | number;
+  /** The instances' port (name or number), or the virtual IP's ports as `port→target`. */
+  port: string;
   endpoints: { instance: string; address: string; port: number }[];
-  /** A virtual IP, when the service has one (networking). */
+  /** The virtual IP (`status.clusterIP`), when a Network gave the service one. */
   vip?: string;
+  /** Extra DNS names of the virtual IP. */
+  hostnames: string[];
 }
 
 export interface UiEvent {

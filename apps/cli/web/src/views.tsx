@@ -114,7 +114,10 @@ export function Services(props: { model: ClusterModel }): preact.JSX.Element {
                   <code>{s.selector}</code>
                 </td>
                 <td>{s.port}</td>
-                <td>{s.vip ?? '–'}</td>
+                <td>
+                  {s.vip ?? '–'}
+                  {s.hostnames.length > 0 && <div class="muted">{s.hostnames.join(', ')}</div>}
+                </td>
                 <td>
                   {s.endpoints.length === 0 ? (
                     'none ready'
