@@ -237,7 +237,7 @@ describe('the live feed (server-sent events)', () => {
       metadata: { name: 'web' },
       spec: { selector: ['app=web', { matchLabels: { app: 'api' } }], ports: [{ port: 80, targetPort: 'http' }], hostnames: ['beta.example.com'] },
       status: { endpoints: [{ instance: 'web-a', address: '10.1.0.2', port: 8000, host: 'h1' }], clusterIP: '10.96.0.10' },
-    } as Service);
+    });
     await store.services.create({ apiVersion: API_VERSION, kind: 'Service', metadata: { name: 'plain' }, spec: { selector: { app: 'web' }, port: 'http' } } as Service);
     const s = await start();
     const stream = await openStream(`${s.url}/api/stream`);
