@@ -397,6 +397,19 @@ describe('containers under the controllers (FakeRuntime)', () => {
     expect((await eventsFor(c.store, 'Instance', onH1.name)).filter((e) => e.reason === 'LimitsNotEnforced')).toHaveLength(0);
     // exec health checks ran inside the container
     expect(c.runtime.running().every((p) => (p.execs ?? []).some((x) => x[0] === '/bin/true'))).toBe(true);
+    // Adoption: a controller that stopped after starting the container but before recording it
+    // leaves the instance Pending; the next start adopts the running container and says nothing twice.
+    const pid = onH2.pid;
+    await c.store.instances.mutate(onH2.name, (cur) => {
+      cur.status = { phase: 'Pending', ready: false, ports: {}, restarts: 0 };
+      return cur;
+    });
+    await c.until('adopted', async () => {
+      const i = await c!.store.instances.get(onH2.name);
+      return i?.status?.phase === 'Running' && i.status.pid === pid;
+    });
+    expect(c.runtime.calls.filter((x) => x === `start h2 ${onH2.name}`)).toHaveLength(2);
+    expect((await eventsFor(c.store, 'Instance', onH2.name)).filter((e) => e.reason === 'LimitsNotEnforced')).toHaveLength(1);
   });
 
   it('an OOM kill shows reason OOMKilled in the status and a Warning event; the container is restarted', async () => {

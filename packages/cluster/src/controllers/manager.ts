@@ -199,6 +199,16 @@ export class ClusterControllers {
     }
   }
 
+  /**
+   * Whether an event with this reason was recorded for the instance: a start that adopts a
+   * container already running (a controller that stopped before it wrote the status) must not
+   * say again what was said once per instance.
+   */
+  async #hasEvent(instance: string, reason: string): Promise<boolean> {
+    const events = await this.store.events.items().catch(() => []);
+    return events.some((e) => e.involved.kind === 'Instance' && e.involved.name === instance && e.reason === reason);
+  }
+
   /** Deletes the oldest events beyond `maxEvents`. */
   async pruneEvents(): Promise<void> {
     const events = await this.store.events.items();
@@ -454,7 +464,7 @@ export class ClusterControllers {
     this.#health.set(name, { lastCheck: this.clock.now() });
     const what = facts ? `container of ${facts.imageDigest ?? 'its image'}${facts.signedBy !== undefined ? ` signed by ${facts.signedBy}` : ''}` : undefined;
     await this.recordEvent('Instance', name, 'Normal', 'Started', `started on ${host.metadata.name}${what !== undefined ? `: ${what}` : ''}${started.pid !== undefined ? ` (pid ${started.pid})` : ''}`);
-    if (facts && !facts.limitsEnforced && limitsAsked(inst))
+    if (facts && !facts.limitsEnforced && limitsAsked(inst) && !(await this.#hasEvent(name, 'LimitsNotEnforced')))
       await this.recordEvent('Instance', name, 'Warning', 'LimitsNotEnforced', limitsMessage(host.metadata.name, facts));
     return undefined;
   }

@@ -383,15 +383,13 @@ export class DeployRuntime implements InstanceRuntime {
     if (instances.length === 0) return out;
     const m = await loadImageModule();
     const statuses = await this.#with(host, (c) => m.containerStatuses(c, instances.map((i) => i.metadata.name)));
-    const policies = new Map(instances.map((i) => [i.metadata.name, i.spec.template.restartPolicy ?? 'Always']));
     for (const [name, st] of statuses) {
       const reason = st.reason ?? st.lastReason;
-      // between a death and the supervisor's restart (its backoff) the container reads as
-      // exited; per the restart policy it is coming back, so it is running, without a pid
-      const policy = policies.get(name) ?? 'Always';
-      const restarting = st.state === 'exited' && (policy === 'Always' || (policy === 'OnFailure' && st.exitCode !== 0));
+      // between a death and the supervisor's restart (its backoff) the host says restarting:
+      // the instance is running, without a pid, as a process in its backoff is
+      const restarting = st.state === 'restarting';
       out.set(name, {
-        state: restarting ? 'running' : st.state,
+        state: st.state === 'restarting' ? 'running' : st.state,
         ...(st.pid !== undefined ? { pid: st.pid } : {}),
         restarts: st.restarts,
         ...(st.exitCode !== undefined && !restarting ? { exitCode: st.exitCode } : {}),

@@ -8,9 +8,13 @@
  * - `meta.json`: image digest, signer, ports, rootless, limitsEnforced, options hash, chain IDs
  * - `run.env`: sh assignments — `rt` (the runtime command, `sudo -n /usr/sbin/runc` when
  *   rootful through sudo), `root` (runc's `--root`), `name`, `cgpath` (rootful cgroup path),
- *   `kmsg` (how to read the kernel log), `mode` (root | sudo | rootless), `grace`, `policy`
- * - `bundle/` (`config.json`, `rootfs/`); with `lower` set in run.env (rootful as root), `rootfs/` is
- *   an overlay of that snapshot with `upper/` and `work/` beside it, mounted by the wrapper
+ *   `kmsg` (how to read the kernel log), `mode` (root | sudo | rootless), `grace`, `policy`,
+ *   `lower` (the top snapshot, when the rootfs is an overlay of it), `userns` (1: rootless, runc
+ *   runs as root of a user namespace of its own, see CONTAINER_RUN_SCRIPT)
+ * - `bundle/` (`config.json`, `rootfs/`); with `lower` set in run.env (as root, or rootless with
+ *   `userns`), `rootfs/` is an overlay of that snapshot with `upper/` and `work/` beside it,
+ *   mounted by the wrapper (rootless: in runc's mount namespace, for as long as runc runs)
+ * - `rtpid` (userns): runc's pid, whose user namespace `runc exec` enters
  * - the supervisor's files: `supervisor.pid`, `pid` (the wrapper's), `log`, `restarts`, `state`
  * - `exit`: `<status> <reason>` of the last run (reason OOMKilled | Error | Completed)
  * - `initpid`: the container's first process (runc's `--pid-file`), written once it runs
@@ -38,7 +42,8 @@ if [ "$mode" = sudo ] || [ -e "$root/$name" ]; then $rt --root "$root" delete --
 rm -f "$dir/initpid"
 # Rootful as root: the rootfs is an overlay of the image's top snapshot (mounted once, kept across
 # restarts, unmounted by ctr_stop); where the mount fails, a copy of the snapshot instead.
-if [ -n "$lower" ] && [ ! -e "$dir/.rootfs-ready" ]; then
+if [ "$userns" = 1 ]; then :
+elif [ -n "$lower" ] && [ ! -e "$dir/.rootfs-ready" ]; then
   if mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$dir/bundle/rootfs" 2>/dev/null \
     || cp -a --reflink=auto "$lower/." "$dir/bundle/rootfs/"; then : > "$dir/.rootfs-ready"
   else echo "flotilla: could not mount or copy the rootfs from $lower" >&2; printf '125 Error\\n' > "$dir/exit"; exit 125; fi
@@ -50,8 +55,24 @@ before=$(oomcount)
 stopping=0
 trap 'stopping=1; $rt --root "$root" kill "$name" TERM >/dev/null 2>&1' TERM INT
 trap '' HUP
-$rt --root "$root" run --pid-file "$dir/initpid" --bundle "$dir/bundle" "$name" </dev/null &
-rp=$!
+if [ "$userns" = 1 ]; then
+  # Rootless: runc runs as root of a user namespace of its own (the host user mapped to root)
+  # whose mount namespace holds the rootfs, an overlay of the image's top snapshot (unprivileged
+  # overlayfs, Linux >= 5.11; gone with the namespace when runc exits); the container's own user
+  # namespace nests inside it. Where the mount fails, a copy of the snapshot (kept across runs).
+  unshare --user --map-root-user --mount sh -c '
+    d=$1; lower=$2; shift 2
+    if [ ! -e "$d/.rootfs-copied" ] && ! mount -t overlay overlay -o "lowerdir=$lower,upperdir=$d/upper,workdir=$d/work" "$d/bundle/rootfs" 2>/dev/null; then
+      cp -a "$lower/." "$d/bundle/rootfs/" && : > "$d/.rootfs-copied" || { echo "flotilla: could not mount or copy the rootfs from $lower" >&2; exit 125; }
+    fi
+    exec "$@"' sh "$dir" "$lower" $rt --root "$root" run --pid-file "$dir/initpid" --bundle "$dir/bundle" "$name" </dev/null &
+  rp=$!
+  # runc's own pid: \`runc exec\` enters its user namespace first (see ctr_exec).
+  printf '%s\\n' "$rp" > "$dir/rtpid"
+else
+  $rt --root "$root" run --pid-file "$dir/initpid" --bundle "$dir/bundle" "$name" </dev/null &
+  rp=$!
+fi
 wait "$rp"; st=$?
 while [ -d "/proc/$rp" ]; do wait "$rp"; st=$?; done
 after=$(oomcount)
@@ -64,10 +85,13 @@ exit "$st"
 
 /**
  * sh functions every container call starts with. `$C` is the containers directory.
- * - `ctr_status NAME`: a block `@@ NAME`, then `meta`, `sup`, `sstate`, `restarts`, `exit`, `runc` lines
+ * - `ctr_status NAME`: a block `@@ NAME`, then `meta`, `sup`, `sstate`, `restarts`, `exit`, and `init` or `runc` lines
  * - `ctr_halt NAME GRACE`: stops the supervisor and the container (SIGTERM, SIGKILL after GRACE s), keeps the directory
  * - `ctr_stop NAME GRACE`: halts, then removes the directory (bundle and rootfs)
  * - `ctr_launch NAME SUPERVISOR WRAPPER`: starts the supervisor and waits until the container runs or has exited
+ * - `ctr_running NAME`: whether its supervisor lives and the container runs
+ * - `ctr_lock NAME`: serialises changes to one container (flock, else a lock directory)
+ * - `ctr_exec NAME ARG...`: `runc exec` in the running container (status 125 when it is not running)
  */
 export const CONTAINER_SH_LIB = `
 C="$HOME/.flotilla/containers"
@@ -83,7 +107,13 @@ ctr_status() {
     i=0
     while [ $i -lt 50 ]; do
       w=$(cat "$d/pid" 2>/dev/null)
-      [ -n "$w" ] && kill -0 "$w" 2>/dev/null || break
+      if [ -z "$w" ] || ! kill -0 "$w" 2>/dev/null; then
+        # The run ended: while its supervisor lives and still says running, it is about to
+        # record a restart (backoff) or the end (exited); wait for that.
+        sp=$(cat "$d/supervisor.pid" 2>/dev/null)
+        [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && [ "$(cat "$d/state" 2>/dev/null)" = running ] || break
+        sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); continue
+      fi
       ip=$(cat "$d/initpid" 2>/dev/null)
       [ -n "$ip" ] && [ -d "/proc/$ip" ] && break
       case "$(ctr_runc_status)" in running|paused) break ;; esac
@@ -124,18 +154,44 @@ ctr_stop() {
   [ -e "$d" ] || return 0
   ctr_halt "$1" "$2"
   # runc's state directory for this user, when no container is left in it; an overlay rootfs
+  # (rootless, the overlay went with runc's namespace; its work/ may hold a mode-000 directory)
   ( . "$d/run.env" 2>/dev/null && [ -n "$root" ] && rmdir "$root" 2>/dev/null
-    [ -n "$lower" ] && umount "$d/bundle/rootfs" 2>/dev/null )
+    [ -n "$lower" ] && [ "$userns" != 1 ] && umount "$d/bundle/rootfs" 2>/dev/null
+    [ -d "$d/work" ] && chmod -R u+rwx "$d/work" 2>/dev/null )
   mode=; [ -f "$d/run.env" ] && mode=$(sed -n 's/^mode=//p' "$d/run.env")
   rm -rf "$d" 2>/dev/null || { [ "$mode" = sudo ] && sudo -n rm -rf "$d"; }
   if [ -e "$d" ]; then echo "flotilla: could not remove $d (files the container created as root?)" >&2; return 1; fi
+}
+ctr_lock() {
+  # One change at a time per container name (run, stop, restart), held until this shell exits.
+  mkdir -p "$C/.locks" || return 1
+  if command -v flock >/dev/null 2>&1; then exec 9>"$C/.locks/$1" && flock 9; return; fi
+  i=0
+  until mkdir "$C/.locks/$1.d" 2>/dev/null; do [ $i -ge 1200 ] && break; sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); done
+  trap 'rmdir "$C/.locks/$1.d" 2>/dev/null' EXIT
+}
+ctr_running() {
+  # ctr_running NAME: its supervisor lives and the container runs
+  ( d="$C/$1"; . "$d/run.env" 2>/dev/null || exit 1
+    sp=$(cat "$d/supervisor.pid" 2>/dev/null); [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null || exit 1
+    ip=$(cat "$d/initpid" 2>/dev/null); [ -n "$ip" ] && [ -d "/proc/$ip" ] && exit 0
+    [ "$(ctr_runc_status)" = running ] )
+}
+ctr_exec() {
+  # ctr_exec NAME ARG...: runs ARG... inside the running container (runc exec)
+  d="$C/$1"; shift
+  [ -f "$d/run.env" ] || return 125
+  . "$d/run.env"
+  [ "$(ctr_runc_status)" = running ] || return 125
+  if [ "$userns" = 1 ]; then exec nsenter --user --preserve-credentials -t "$(cat "$d/rtpid")" $rt --root "$root" exec "$name" "$@"; fi
+  exec $rt --root "$root" exec "$name" "$@"
 }
 ctr_launch() {
   d="$C/$1"
   ( . "$d/run.env"
     rm -f "$d/exit" "$d/supervisor.pid" "$d/pid"
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
-    cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" >/dev/null 2>&1 </dev/null &
+    cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" >/dev/null 2>&1 </dev/null 9>&- &
     # runc writes --pid-file once the container's process runs; or the run has ended already.
     i=0
     while [ $i -lt 3000 ]; do

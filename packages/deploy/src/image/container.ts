@@ -77,7 +77,11 @@ export interface ContainerOptions {
 /** A container's state on its host. */
 export interface ContainerStatus {
   name: string;
-  state: 'running' | 'exited' | 'absent';
+  /**
+   * `restarting`: its last run ended and its supervisor starts it again after a backoff, per
+   * the restart policy (no pid meanwhile; `lastExitCode`/`lastReason` say how the run ended).
+   */
+  state: 'running' | 'restarting' | 'exited' | 'absent';
   /** The container's first process as the host sees it (`runc state`), while running. */
   pid?: number;
   /** Restarts by the supervisor since the container was (re)started by Flotilla. */
@@ -162,6 +166,8 @@ interface Probe {
   runtime: string;
   mode: 'root' | 'sudo' | 'rootless';
   runcRoot: string;
+  /** Rootless and the host can run runc as root of a user namespace of its own (unshare, nsenter): the rootfs is an overlay, not a copy. */
+  userns: boolean;
   node: string;
   nodeVersion: string;
   present: Set<string>;
@@ -183,7 +189,7 @@ interface ParsedStatus {
 const EXTRA_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
 
 /** The host facts that do not change between calls (cached per Connection, runtime and node). */
-const STATIC_FACTS = ['uid', 'gid', 'home', 'arch', 'runtime', 'mode', 'runcRoot', 'kmsg', 'node'] as const;
+const STATIC_FACTS = ['uid', 'gid', 'home', 'arch', 'runtime', 'mode', 'runcRoot', 'kmsg', 'node', 'userns'] as const;
 const factCache = new WeakMap<Connection, Map<string, Map<string, string>>>();
 
 function probeScript(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined): string {
@@ -200,6 +206,7 @@ function probeScript(name: string, runtime: string | undefined, files: readonly 
     'echo "runcRoot $root"',
     'if [ "$mode" = root ]; then k=dmesg; elif [ "$mode" = sudo ] && sudo -n dmesg >/dev/null 2>&1; then k="sudo -n dmesg"; else k=; fi',
     'echo "kmsg $k"',
+    'if [ "$mode" = rootless ] && command -v nsenter >/dev/null 2>&1 && unshare --user --map-root-user --mount true 2>/dev/null; then echo "userns 1"; fi',
     `n=$(command -v ${shellQuote(node)} 2>/dev/null); echo "node $n"`,
   ];
   return [
@@ -237,6 +244,7 @@ function parseProbe(stdout: string, cachedFacts?: Map<string, string>): Probe & 
     runtime: kv.get('runtime') ?? '',
     mode: mode === 'root' || mode === 'sudo' ? mode : 'rootless',
     runcRoot: kv.get('runcRoot') ?? '',
+    userns: mode !== 'root' && mode !== 'sudo' && kv.get('userns') === '1',
     node: kv.get('node') ?? '',
     nodeVersion: kv.get('nodeVersion') ?? '',
     present,
@@ -281,18 +289,19 @@ function parseStatusBlock(block: string): ParsedStatus {
   const init = Number(kv.get('init'));
   if (init > 0) runc = { status: 'running', pid: init };
   const running = runc.status === 'running' || runc.status === 'paused' || runc.status === 'created';
+  const restarting = !running && kv.get('sup') === '1' && kv.get('sstate') === 'backoff';
   const [code, why] = (kv.get('exit') ?? '').trim().split(' ');
   const exitCode = code !== undefined && /^\d+$/.test(code) ? Number(code) : undefined;
   const reason = asReason(why);
   const status: ContainerStatus = {
     name,
-    state: running ? 'running' : 'exited',
+    state: running ? 'running' : restarting ? 'restarting' : 'exited',
     restarts: Number(kv.get('restarts')) || 0,
     rootless: meta.rootless === true,
     limitsEnforced: meta.limitsEnforced === true,
     ...(running && typeof runc.pid === 'number' && runc.pid > 0 ? { pid: runc.pid } : {}),
-    ...(!running && exitCode !== undefined ? { exitCode } : {}),
-    ...(!running && reason ? { reason } : {}),
+    ...(!running && !restarting && exitCode !== undefined ? { exitCode } : {}),
+    ...(!running && !restarting && reason ? { reason } : {}),
     ...(exitCode !== undefined ? { lastExitCode: exitCode } : {}),
     ...(reason ? { lastReason: reason } : {}),
     ...(typeof meta.imageDigest === 'string' ? { imageDigest: meta.imageDigest } : {}),
@@ -397,6 +406,11 @@ async function installHostFiles(c: Connection, probe: Probe, signal: AbortSignal
  * One round trip: the host's facts (the first time for this connection, runtime and node),
  * which host files and blobs it has, and the container's status.
  */
+/** The host facts this connection learnt in an earlier probe (for this runtime and node), if any. */
+function cachedFacts(c: Connection, runtime: string | undefined, node: string): Map<string, string> | undefined {
+  return factCache.get(c)?.get(`${runtime ?? ''}\0${node}`);
+}
+
 async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal, node = 'node', blobs: readonly string[] = [], snapshot?: string): Promise<Probe> {
   const prog = await hostProgram();
   const key = `${runtime ?? ''}\0${node}`;
@@ -487,7 +501,12 @@ function runEnv(values: Record<string, string | number>): string {
 /**
  * Runs a container on the host of `c` (see the module's guarantees): idempotent for the same
  * name, digest and options; a different image or options replace the running one after the new
- * bundle is ready. Resolves once the container runs (or has already exited).
+ * bundle is ready. Resolves once the container runs (or has already exited). Calls for the same
+ * name on one host take turns (a lock there): two at once never start two containers.
+ *
+ * Round trips: on a connection that already knows the host (its facts are cached), a start of
+ * an image whose layers are unpacked there is one round trip (checks, bundle, launch); else a
+ * probe, the blobs the host lacks, the host program's prepare, and the launch.
  */
 export async function runContainer(c: Connection, o: ContainerOptions): Promise<ContainerStatus & { push: PushResult }> {
   validate(o);
@@ -498,22 +517,35 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const blobHexes = imageBlobs(image).map((b) => b.digest.replace(/^sha256:/, ''));
   const chains = chainIds(image.config.rootfs.diff_ids);
   const topChain = chains.length ? chains[chains.length - 1]!.replace(/^sha256:/, '') : undefined;
+  const hash = optionsHash(o);
+  const nothingSent = (signedBy?: string): PushResult => ({ host: c.host, digest: image.digest, sent: [], present: imageBlobs(image), bytesSent: 0, ...(signedBy ? { signedBy } : {}) });
+
+  // One round trip: the host's facts are known, the image's top snapshot is (probably) there.
+  const known = cachedFacts(c, o.runtime, o.node ?? 'node');
+  if (known && topChain !== undefined && o.signature === undefined) {
+    const facts = parseProbe('', known);
+    checkPlatform(c, image, facts);
+    if (facts.runtime && !facts.home.includes("'")) {
+      const request = prepareRequest(c, o, facts, hash, topChain, undefined);
+      const fast = fastBundle(request, image.config, topChain);
+      if (fast) {
+        const checks = [
+          `[ -f "$HOME/.flotilla/bin/${SUPERVISE}" ] && [ -f "$HOME/.flotilla/bin/${CTR_RUN}" ] || exit ${NEEDS_PROBE}`,
+          `[ -f "$HOME/.flotilla/allowed_signers" ] && exit ${NEEDS_PROBE}`,
+          `for h in ${blobHexes.map(shellQuote).join(' ')}; do [ -f "$HOME/${HOST_IMAGES_DIR}/blobs/sha256/$h" ] || exit ${NEEDS_PROBE}; done`,
+        ];
+        const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...checks, ...launchScript(o.name, image.digest, hash, request.target, facts.home, fast)].join('\n'), { hide: true, warn: true, ...sig });
+        if (r.exitCode !== FAST_PATH_UNAVAILABLE && r.exitCode !== NEEDS_PROBE) return launched(c, o.name, r, request.target, (st) => nothingSent(st.signedBy));
+      }
+    }
+  }
+
   const probe = await probeHost(c, o.name, o.runtime, signal, o.node, blobHexes, topChain);
   if (!probe.runtime) throw runtimeMissing(c, o.runtime);
-  const hostArch = HOST_ARCH[probe.arch] ?? probe.arch;
-  if (image.config.architecture !== hostArch) {
-    throw new ImageError('image-platform', `image ${imageName} (${image.digest}) is for ${image.config.os}/${image.config.architecture}, and ${c.host} is linux/${hostArch} (${probe.arch}); build or pick the image for ${hostArch}`, {
-      image: imageName,
-      blob: image.digest,
-      host: c.host,
-      platforms: [`${image.config.os}/${image.config.architecture}`],
-    });
-  }
-  const hash = optionsHash(o);
+  checkPlatform(c, image, probe);
   const cur = probe.status;
   if (cur?.status.state === 'running' && cur.meta?.imageDigest === image.digest && cur.meta.optionsHash === hash) {
-    const signedBy = typeof cur.meta.signedBy === 'string' ? cur.meta.signedBy : undefined;
-    return { ...cur.status, push: { host: c.host, digest: image.digest, sent: [], present: imageBlobs(image), bytesSent: 0, ...(signedBy ? { signedBy } : {}) } };
+    return { ...cur.status, push: nothingSent(typeof cur.meta.signedBy === 'string' ? cur.meta.signedBy : undefined) };
   }
   const prog = await hostProgram();
   const progPresent = probe.present.has(`image-host-${prog.hash}.mjs`);
@@ -523,7 +555,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   try {
     // Everything present and no signers to satisfy: nothing to send or check.
     push = probe.lacks.size === 0 && !probe.signers && o.signature === undefined
-      ? { host: c.host, digest: image.digest, sent: [], present: imageBlobs(image), bytesSent: 0 }
+      ? nothingSent()
       : await pushImage(c, image, o.store, { ...(o.signature !== undefined ? { signature: o.signature } : {}), ...sig });
   } catch (e) {
     // A blob refused here (tampered or missing in the local store) names the host it was for.
@@ -539,7 +571,39 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
     throw e;
   }
   const progName = await installHostFiles(c, probe, signal);
+  const request = prepareRequest(c, o, probe, hash, topChain, push.signedBy);
+  // The image's top snapshot on the host (its layers were verified when it was made) and a User
+  // that needs no /etc/passwd: the bundle is made by sh in the launch's round trip — no node.
+  const fast = probe.snapshot ? fastBundle(request, image.config, topChain!) : undefined;
+  let r = fast ? await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launchScript(o.name, image.digest, hash, request.target, probe.home, fast)].join('\n'), { hide: true, warn: true, ...sig }) : undefined;
+  if (r === undefined || r.exitCode === FAST_PATH_UNAVAILABLE) {
+    try {
+      await runHostProgram(c, probe, progName, 'prepare', request, signal);
+    } catch (e) {
+      await c.run(`rm -rf ${shellQuote(request.target)}`, { hide: true, warn: true });
+      throw e;
+    }
+    r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launchScript(o.name, image.digest, hash, request.target, probe.home, undefined)].join('\n'), { hide: true, warn: true, ...sig });
+  }
+  return launched(c, o.name, r, request.target, () => push);
+}
 
+/** Exit status of the one-round-trip script when the host needs the full path (host files, blobs, signers). */
+const NEEDS_PROBE = 76;
+
+function checkPlatform(c: Connection, image: Image, facts: Pick<Probe, 'arch'>): void {
+  const hostArch = HOST_ARCH[facts.arch] ?? facts.arch;
+  if (image.config.architecture === hostArch) return;
+  throw new ImageError('image-platform', `image ${image.reference.text} (${image.digest}) is for ${image.config.os}/${image.config.architecture}, and ${c.host} is linux/${hostArch} (${facts.arch}); build or pick the image for ${hostArch}`, {
+    image: image.reference.text,
+    blob: image.digest,
+    host: c.host,
+    platforms: [`${image.config.os}/${image.config.architecture}`],
+  });
+}
+
+/** What the host program (or the one-round-trip sh) needs to make the bundle. */
+function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: string, topChain: string | undefined, signedBy: string | undefined): PrepareRequest {
   const rootless = probe.mode === 'rootless';
   const cpu = o.limits?.cpu ?? o.resources?.cpu;
   const memory = o.limits?.memory ?? o.resources?.memory;
@@ -547,15 +611,18 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const target = `${containers}/.new-${o.name}-${createHash('sha256').update(`${Date.now()}${Math.random()}`).digest('hex').slice(0, 8)}`;
   const cgpath = rootless ? '' : `/flotilla/${o.name}-${createHash('sha256').update(probe.runcRoot).digest('hex').slice(0, 8)}`;
   const runtimeCmd = probe.mode === 'sudo' ? `sudo -n ${probe.runtime}` : probe.runtime;
-  // As root, the rootfs is an overlay of the top snapshot (no copy); otherwise a copy.
-  const overlay = probe.mode === 'root' && topChain !== undefined;
-  const request: PrepareRequest = {
-    digest: image.digest,
-    image: imageName,
+  // The rootfs is an overlay of the top snapshot (no copy) as root, and rootless where runc can
+  // run as root of a user namespace of its own (which mounts it); otherwise a copy.
+  const userns = rootless && probe.userns;
+  const overlay = (probe.mode === 'root' || userns) && topChain !== undefined;
+  return {
+    digest: o.image.digest,
+    image: o.image.reference.text,
     target,
     rootless,
-    hostUid: probe.uid,
-    hostGid: probe.gid,
+    // With userns, runc's own namespace maps the host user to root, and the container's maps root to that.
+    hostUid: userns ? 0 : probe.uid,
+    hostGid: userns ? 0 : probe.gid,
     hostname: o.name,
     ...(o.command ? { command: o.command } : {}),
     ...(o.args ? { args: o.args } : {}),
@@ -565,9 +632,9 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
     ...(cgpath ? { cgroupsPath: cgpath } : {}),
     meta: {
       name: o.name,
-      image: imageName,
-      imageDigest: image.digest,
-      ...(push.signedBy ? { signedBy: push.signedBy } : {}),
+      image: o.image.reference.text,
+      imageDigest: o.image.digest,
+      ...(signedBy ? { signedBy } : {}),
       ...(o.ports ? { ports: o.ports } : {}),
       rootless,
       mode: probe.mode,
@@ -586,38 +653,41 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
       grace: o.gracePeriodSeconds ?? 10,
       policy: { Always: 'always', OnFailure: 'on-failure', Never: 'never' }[o.restartPolicy ?? 'Always'],
       lower: overlay ? `${probe.home}/.flotilla/snapshots/${topChain}` : '',
+      userns: userns ? 1 : '',
     }),
     ...(overlay ? { overlay } : {}),
   };
-  const oldGrace = typeof cur?.meta?.gracePeriodSeconds === 'number' ? cur.meta.gracePeriodSeconds : 10;
-  const bin = `${probe.home}/.flotilla/bin`;
-  const launch = [
-    `n=${shellQuote(o.name)}`,
-    // The new bundle is ready: only now is a previous version stopped.
-    `ctr_stop "$n" ${oldGrace} || exit 1`,
-    `mv ${shellQuote(target)} "$C/$n" || exit 1`,
+}
+
+/** Marks the output of a launch that found the same image and options already running (another call's). */
+const SAME = '@@flotilla-same';
+
+/**
+ * The launch, under the container's lock: the same image and options already running (a
+ * concurrent call got there first) is kept; else the previous version is stopped only now,
+ * when the new bundle is ready, and the new one started. `bundle` makes the bundle first (sh).
+ */
+function launchScript(name: string, digest: string, hash: string, target: string, home: string, bundle: string | undefined): string[] {
+  const bin = `${home}/.flotilla/bin`;
+  const t = shellQuote(target);
+  return [
+    `n=${shellQuote(name)}`,
+    ...(bundle ? [bundle] : []),
+    'ctr_lock "$n" || exit 1',
+    `if grep -q ${shellQuote(`"imageDigest":"${digest}"`)} "$C/$n/meta.json" 2>/dev/null && grep -q ${shellQuote(`"optionsHash":"${hash}"`)} "$C/$n/meta.json" && ctr_running "$n"; then rm -rf ${t}; echo ${SAME}; ctr_status "$n"; exit 0; fi`,
+    'ctr_stop "$n" || exit 1',
+    `mv ${t} "$C/$n" || exit 1`,
     `ctr_launch "$n" ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`,
   ];
-  // Fast path: the image's top snapshot is on the host (its layers were verified when it was
-  // made) and its User needs no /etc/passwd: the bundle is a copy of the snapshot and a
-  // config.json made here by the same pure function, all in the launch's round trip — no node.
-  const fast = probe.snapshot ? fastBundle(request, image.config, topChain!) : undefined;
-  let r = fast ? await c.run([EXTRA_PATH, CONTAINER_SH_LIB, fast, ...launch].join('\n'), { hide: true, warn: true, ...sig }) : undefined;
-  if (r === undefined || r.exitCode === FAST_PATH_UNAVAILABLE) {
-    try {
-      await runHostProgram(c, probe, progName, 'prepare', request, signal);
-    } catch (e) {
-      await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
-      throw e;
-    }
-    r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launch].join('\n'), { hide: true, warn: true, ...sig });
-  }
-  const st = parseStatuses(r.stdout).get(o.name);
+}
+
+async function launched(c: Connection, name: string, r: { exitCode: number | null; stdout: string; stderr: string }, target: string, push: (st: ContainerStatus) => PushResult): Promise<ContainerStatus & { push: PushResult }> {
+  const st = parseStatuses(r.stdout).get(name);
   if (r.exitCode !== 0 || !st) {
     await c.run(`rm -rf ${shellQuote(target)}`, { hide: true, warn: true });
-    throw new DeployError('container', `${c.host}: could not start container ${o.name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+    throw new DeployError('container', `${c.host}: could not start container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
   }
-  return { ...st.status, push };
+  return { ...st.status, push: push(st.status) };
 }
 
 /** The statuses of containers on one host, in one round trip (`absent` for unknown names). */
@@ -638,7 +708,7 @@ export async function containerStatuses(c: Connection, names: readonly string[])
 export async function stopContainer(c: Connection, name: string, o: { gracePeriodSeconds?: number; signal?: AbortSignal } = {}): Promise<void> {
   checkName(name);
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
-  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_stop ${shellQuote(name)} ${o.gracePeriodSeconds ?? ''}`].join('\n'), { hide: true, warn: true, ...(o.signal ? { signal: o.signal } : {}) });
+  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_lock ${shellQuote(name)} || exit 1`, `ctr_stop ${shellQuote(name)} ${o.gracePeriodSeconds ?? ''}`].join('\n'), { hide: true, warn: true, ...(o.signal ? { signal: o.signal } : {}) });
   if (r.exitCode !== 0) throw new DeployError('container', `${c.host}: could not stop container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
 }
 
@@ -649,7 +719,7 @@ export async function restartContainer(c: Connection, name: string): Promise<voi
   if (probe.status?.status.state === 'absent' || !probe.status) throw new DeployError('container', `${c.host}: no container ${name} to restart`, { host: c.host });
   await installHostFiles(c, probe, undefined);
   const bin = `${probe.home}/.flotilla/bin`;
-  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_halt ${shellQuote(name)}`, `ctr_launch ${shellQuote(name)} ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`].join('\n'), { hide: true, warn: true });
+  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_lock ${shellQuote(name)} || exit 1`, `[ -f "$C"/${shellQuote(name)}/run.env ] || { echo 'it is gone' >&2; exit 1; }`, `ctr_halt ${shellQuote(name)}`, `ctr_launch ${shellQuote(name)} ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`].join('\n'), { hide: true, warn: true });
   if (r.exitCode !== 0) throw new DeployError('container', `${c.host}: could not restart container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
 }
 
@@ -667,11 +737,8 @@ export async function execInContainer(c: Connection, name: string, argv: string[
     [
       EXTRA_PATH,
       CONTAINER_SH_LIB,
-      `d="$C"/${shellQuote(name)}`,
-      `[ -f "$d/run.env" ] || { echo ${NOT_RUNNING} >&2; exit 125; }`,
-      '. "$d/run.env"',
-      `[ "$(ctr_runc_status)" = running ] || { echo ${NOT_RUNNING} >&2; exit 125; }`,
-      `exec $rt --root "$root" exec "$name" ${shellJoin(argv)}`,
+      `ctr_exec ${shellQuote(name)} ${shellJoin(argv)}`,
+      `echo ${NOT_RUNNING} >&2; exit 125`,
     ].join('\n'),
     { hide: true, warn: true, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
   );

@@ -12,6 +12,7 @@
  * valid signature of its manifest digest by a listed principal (namespace `flotilla-image`),
  * checked *on the host* with `ssh-keygen -Y verify` before any blob is sent, stored or unpacked.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Connection } from '../connection.js';
 import { DeployError } from '../errors.js';
@@ -80,7 +81,7 @@ export async function missingBlobs(c: Connection, digests: readonly Digest[], op
  * On the host: checks each `ingest/<hex>` against its digest and renames it into `blobs/`;
  * one that does not match is removed and refused (`blob-digest`, naming host and blob).
  */
-export async function commitBlobs(c: Connection, digests: readonly Digest[], options: { dir?: string; signal?: AbortSignal; image?: string } = {}): Promise<void> {
+export async function commitBlobs(c: Connection, digests: readonly Digest[], options: { dir?: string; signal?: AbortSignal; image?: string; ingestSuffix?: string } = {}): Promise<void> {
   if (!digests.length) return;
   const dir = quotePath(options.dir ?? HOST_IMAGES_DIR);
   const image = options.image ?? 'image';
@@ -89,11 +90,12 @@ export async function commitBlobs(c: Connection, digests: readonly Digest[], opt
     `cd ${dir} || exit 1`,
     'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d" " -f1; }',
     'bad=',
+    `x=${shellQuote(options.ingestSuffix ?? '')}`,
     `for h in ${hexes.map(shellQuote).join(' ')}; do`,
-    '  if [ ! -f "ingest/$h" ]; then echo "missing $h"; bad=1; continue; fi',
-    '  s=$(sum "ingest/$h")',
-    '  if [ "$s" = "$h" ]; then chmod 444 "ingest/$h" && mv -f "ingest/$h" "blobs/sha256/$h" || exit 1',
-    '  else rm -f "ingest/$h"; echo "bad $h $s"; bad=1; fi',
+    '  if [ ! -f "ingest/$h$x" ]; then echo "missing $h"; bad=1; continue; fi',
+    '  s=$(sum "ingest/$h$x")',
+    '  if [ "$s" = "$h" ]; then chmod 444 "ingest/$h$x" && mv -f "ingest/$h$x" "blobs/sha256/$h" || exit 1',
+    '  else rm -f "ingest/$h$x"; echo "bad $h $s"; bad=1; fi',
     'done',
     '[ -z "$bad" ]',
   ].join('\n');
@@ -122,6 +124,9 @@ export async function pushImage(c: Connection, image: Image, store: FileContentS
   const sent: BlobInfo[] = [];
   const present: BlobInfo[] = [];
   const dir = options.dir ?? HOST_IMAGES_DIR;
+  // Each push its own ingest names: two pushes of one blob to one host at once (two runs of the
+  // same image) must not write one file.
+  const suffix = `.${randomBytes(6).toString('hex')}`;
   for (const b of blobs) {
     if (!lacking.has(b.digest)) {
       present.push(b);
@@ -131,11 +136,11 @@ export async function pushImage(c: Connection, image: Image, store: FileContentS
     // Checked here before it leaves: the store verifies as it reads.
     for await (const chunk of await store.open(b.digest, { image: name })) void chunk;
     const hex = parseDigest(b.digest)!.hex;
-    const r = await c.put(store.blobPath(b.digest), `${dir}/ingest/${hex}`, { skipIfSame: false, mode: 0o644, ...(options.signal ? { signal: options.signal } : {}) });
+    const r = await c.put(store.blobPath(b.digest), `${dir}/ingest/${hex}${suffix}`, { skipIfSame: false, mode: 0o644, ...(options.signal ? { signal: options.signal } : {}) });
     if (r.sha256 !== hex) throw new ImageError('blob-digest', `image ${name}: blob ${b.digest} changed while it was sent to ${c.host}`, { image: name, blob: b.digest, host: c.host });
     sent.push(b);
   }
-  await commitBlobs(c, sent.map((b) => b.digest), common);
+  await commitBlobs(c, sent.map((b) => b.digest), { ...common, ingestSuffix: suffix });
   for (const b of sent) options.onBlob?.(b, 'sent');
   return { host: c.host, digest: image.digest, sent, present, bytesSent: sent.reduce((n, b) => n + b.size, 0), ...(check.required ? { signedBy: check.signedBy } : {}) };
 }

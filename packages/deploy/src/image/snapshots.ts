@@ -3,7 +3,9 @@
  * layers below it — into `<root>/<chain id hex>/`, keyed by the OCI *chain ID* (the digest of
  * a layer together with everything under it), so two images that share their bottom layers
  * share those snapshots, and a new image version that changes only its top layer unpacks
- * only that layer. An instance's root filesystem is a copy of the top snapshot
+ * only that layer. A snapshot starts as hard links to the one below (see `linkTree`: its files
+ * are never written in place), so the cost of a new top layer is that layer's own bytes. An
+ * instance's root filesystem is a copy of the top snapshot
  * (`cp -a --reflink=auto`: a cheap clone where the filesystem can, a copy otherwise), writable
  * without touching the snapshot. (Overlayfs, where the kernel allows, is the runtime's step.)
  *
@@ -34,10 +36,26 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
   return out;
 }
 
-function cp(from: string, to: string): Promise<void> {
+function cp(from: string, to: string, how: '-a' | '-al' = '-a'): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('cp', ['-a', '--reflink=auto', '--', from, to], (err, _o, stderr) => (err ? reject(new Error(`cp -a ${from} ${to}: ${stderr.trim() || err.message}`)) : resolve()));
+    execFile('cp', how === '-a' ? ['-a', '--reflink=auto', '--', from, to] : ['-al', '--', from, to], (err, _o, stderr) => (err ? reject(new Error(`cp ${how} ${from} ${to}: ${stderr.trim() || err.message}`)) : resolve()));
   });
+}
+
+/**
+ * The snapshot below, as the start of the next one: its directories copied, its files hard
+ * links (no data copied). Safe because nothing writes a snapshot's files in place: the unpacker
+ * replaces a file by removing it and creating a new one ('wx'), whiteouts unlink, and a
+ * finished snapshot is only read (an overlay's lower layer, or the source of a copy). Where
+ * links cannot be made (another filesystem, a link limit), a copy.
+ */
+async function linkTree(from: string, to: string): Promise<void> {
+  try {
+    await cp(from, to, '-al');
+  } catch {
+    await rm(to, { recursive: true, force: true });
+    await cp(from, to);
+  }
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -83,7 +101,7 @@ export class LayerSnapshots {
           const tmp = join(this.root, `.tmp-${parseDigest(id)!.hex.slice(0, 16)}-${randomBytes(4).toString('hex')}`);
           try {
             if (i === 0) await mkdir(tmp, { mode: 0o755 });
-            else await cp(this.dir(ids[i - 1]!), tmp);
+            else await linkTree(this.dir(ids[i - 1]!), tmp);
             const layer = image.layers[i]!;
             const compression = layerCompression(layer.mediaType);
             await applyLayer(await store.open(layer.digest, image.reference ? { image: image.reference.text } : {}), tmp, {

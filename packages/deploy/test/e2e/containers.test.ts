@@ -4,7 +4,7 @@
 // sshd, runc, umoci, skopeo and busybox-static; without them it says so and skips, except
 // under CI=true, where it must run.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,12 @@ describe.skipIf(skip)('containers over real OpenSSH, run by runc', () => {
       expect(inside.code).toBe(0);
       expect(inside.stdout.split('\n').slice(0, 5)).toEqual([`web-${i}`, '<h1>version 1</h1>', String(32100 + i), '0', `/bin/sh -c i=0; while :; do echo "tick $i from $(hostname)"; i=$((i+1)); sleep 1; done `]);
     }
+    // The rootfs is an overlay of the image's snapshot in runc's own mount namespace, not a
+    // copy: from the host, bundle/rootfs is empty and what the container writes is in upper/.
+    await execInContainer(cs[0]!, 'web-0', ['sh', '-c', 'echo written > /srv/new']);
+    const dir0 = join(rootless.hosts[0]!.home, '.flotilla/containers/web-0');
+    expect(readdirSync(join(dir0, 'bundle/rootfs'))).toEqual([]);
+    expect(readFileSync(join(dir0, 'upper/srv/new'), 'utf8')).toBe('written\n');
     // An exec health check that fails says so by its code.
     expect((await execInContainer(cs[0]!, 'web-0', ['sh', '-c', 'test -f /srv/missing'])).code).toBe(1);
 

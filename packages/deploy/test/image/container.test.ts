@@ -1,6 +1,6 @@
 // The container runtime on the local transport (a host is a directory; commands run here, as
 // root): real runc, rootful. Rootless runs are in the end-to-end suite, as fleet users.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
   restartContainer,
   runContainer,
   stopContainer,
+  type ContainerStatus,
   type Image,
 } from '../../src/image/index.js';
 
@@ -61,7 +62,7 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
   });
   afterAll(async () => {
     if (c) {
-      const names = ['web', 'oom', 'job', 'ro'].map((n) => `${prefix}-${n}`);
+      const names = ['web', 'oom', 'job', 'ro', 'race', 'crash'].map((n) => `${prefix}-${n}`);
       for (const n of names) await stopContainer(c, n, { gracePeriodSeconds: 0 }).catch(() => undefined);
       await c.close();
     }
@@ -160,6 +161,71 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
     expect(logs.find((x) => x.startsWith('rc='))).toBe('rc=1');
     await stopContainer(c, ro, { gracePeriodSeconds: 0 });
     await stopContainer(c, name);
+  });
+
+  it('runContainer calls for one name at once take turns: one container runs after them, never two', async () => {
+    const name = `${prefix}-race`;
+    const dir = join(work, 'host/.flotilla/containers', name);
+    // Two connections (no shared state on this side), the same image twice and another once.
+    const other = Connection.localDir(join(work, 'host'));
+    try {
+      const rs = await Promise.all([
+        runContainer(c, { name, image: v1, store, gracePeriodSeconds: 0 }),
+        runContainer(other, { name, image: v1, store, gracePeriodSeconds: 0 }),
+        runContainer(c, { name, image: v2, store, gracePeriodSeconds: 0 }),
+        runContainer(other, { name, image: v1, store, gracePeriodSeconds: 0 }),
+      ]);
+      for (const r of rs) expect(r.state).toBe('running');
+      const st = (await containerStatuses(c, [name])).get(name)!;
+      expect(st.state).toBe('running');
+      // One supervisor for the container's directory, one container process, no leftover bundles.
+      const supervisors = readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .map((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+          } catch {
+            return [];
+          }
+        })
+        .filter((a) => a[0] === 'sh' && a[1]?.includes('flotilla-supervise') && a[2] === dir);
+      expect(supervisors).toHaveLength(1);
+      expect(existsSync(`/proc/${st.pid}`)).toBe(true);
+      expect(readdirSync(join(work, 'host/.flotilla/containers')).filter((n) => n.startsWith(`.new-${name}`))).toEqual([]);
+      const inside = await execInContainer(c, name, ['sh', '-c', 'read v < /srv/version; printf %s "$v"']);
+      expect(inside).toMatchObject({ code: 0, stdout: st.imageDigest === v1.digest ? '1' : '2' });
+    } finally {
+      await stopContainer(c, name, { gracePeriodSeconds: 0 });
+      await other.close();
+    }
+  });
+
+  it('between a failed run and its restart the status says restarting (with how the run ended), never exited', async () => {
+    const name = `${prefix}-crash`;
+    await runContainer(c, { name, image: v1, store, command: ['/bin/sh', '-c', 'sleep 0.2; exit 3'], gracePeriodSeconds: 0 });
+    const seen = new Set<string>();
+    let restarting: ContainerStatus | undefined;
+    const end = Date.now() + 8000;
+    while (Date.now() < end && (!restarting || seen.size < 2)) {
+      const s = (await containerStatuses(c, [name])).get(name)!;
+      seen.add(s.state);
+      if (s.state === 'restarting') restarting = s;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen.has('exited')).toBe(false);
+    expect(restarting).toMatchObject({ state: 'restarting', lastExitCode: 3, lastReason: 'Error' });
+    expect(restarting!.pid).toBeUndefined();
+    expect(restarting!.exitCode).toBeUndefined();
+    expect(restarting!.restarts).toBeGreaterThanOrEqual(1);
+    await stopContainer(c, name, { gracePeriodSeconds: 0 });
+    // With restartPolicy Never, the same run ends as exited.
+    await runContainer(c, { name, image: v1, store, command: ['/bin/sh', '-c', 'exit 3'], restartPolicy: 'Never' });
+    const done = await until('exited', async () => {
+      const s = (await containerStatuses(c, [name])).get(name)!;
+      return s.state === 'exited' ? s : undefined;
+    });
+    expect(done).toMatchObject({ exitCode: 3, reason: 'Error', restarts: 0 });
+    await stopContainer(c, name, { gracePeriodSeconds: 0 });
   });
 
   it('gcImages keeps what a container uses and the last N pulled, removes the rest', async () => {

@@ -63,6 +63,34 @@ describe('LayerSnapshots', () => {
     expect((await snaps.list()).sort()).toEqual([...new Set([...first.chainIds, ...second.chainIds])].sort());
   });
 
+  it('a layer starts from hard links to the snapshot below (no data copied), and replacing, removing or linking a file there leaves the lower snapshot as it was', async () => {
+    const low: TarEntry[] = [...base, { name: 'etc/replaced', content: 'lower' }, { name: 'etc/removed', content: 'lower' }, { name: 'bin/tool', content: 'tool', mode: 0o755 }];
+    const v = await image(low, [
+      { name: 'etc/replaced', content: 'upper' },
+      { name: 'etc/.wh.removed' },
+      { name: 'bin/alias', type: 'link', linkname: 'bin/tool' },
+      { name: 'etc/keep', content: 'keep, rewritten' },
+    ]);
+    const { chainIds: ids } = await snaps.prepare(v, store);
+    const lower = snaps.dir(ids[0]!);
+    const upper = snaps.dir(ids[1]!);
+    // Untouched files are the same inodes: the new snapshot cost no copy.
+    expect(statSync(join(upper, 'etc/replaced')).ino).not.toBe(statSync(join(lower, 'etc/replaced')).ino);
+    expect(statSync(join(upper, 'bin/tool')).ino).toBe(statSync(join(lower, 'bin/tool')).ino);
+    expect(statSync(join(upper, 'etc')).ino).not.toBe(statSync(join(lower, 'etc')).ino);
+    // The lower snapshot is what its layer made.
+    expect(readFileSync(join(lower, 'etc/replaced'), 'utf8')).toBe('lower');
+    expect(readFileSync(join(lower, 'etc/removed'), 'utf8')).toBe('lower');
+    expect(readFileSync(join(lower, 'etc/keep'), 'utf8')).toBe('keep');
+    expect(readdirSync(join(lower, 'bin'))).toEqual(['tool']);
+    expect(statSync(join(lower, 'bin/tool')).mode & 0o777).toBe(0o755);
+    // The upper one is the two layers applied.
+    expect(readFileSync(join(upper, 'etc/replaced'), 'utf8')).toBe('upper');
+    expect(readFileSync(join(upper, 'etc/keep'), 'utf8')).toBe('keep, rewritten');
+    expect(existsSync(join(upper, 'etc/removed'))).toBe(false);
+    expect(readFileSync(join(upper, 'bin/alias'), 'utf8')).toBe('tool');
+  });
+
   it('concurrent prepares of one image unpack it once', async () => {
     const v1 = await image(base, [{ name: 'x', content: 'x' }]);
     const rs = await Promise.all([snaps.prepare(v1, store), snaps.prepare(v1, store), snaps.prepare(v1, store)]);
