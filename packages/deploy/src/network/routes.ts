@@ -113,7 +113,7 @@ export function syncRoutesScript(routes: readonly PodRoute[], serviceCIDR?: stri
     lines.push(
       'if [ -z "$(ip -4 route show default)" ]; then',
       `  dev=$(ip -4 -o addr show scope global | awk '$2 != "flo0" { print $2; exit }')`,
-      `  if [ -n "$dev" ]; then e=$(ip route replace ${s} dev "$dev" proto $P 2>&1) || echo "@error ${s} dev $dev: $e"; want="$want${s} "; fi`,
+      `  if [ -n "$dev" ]; then e=$(ip route replace ${s} dev "$dev" proto $P 2>&1) || echo "@error ${s} dev $dev: $e"; want="$want ${s} "; fi`,
       'fi',
     );
   }

@@ -217,9 +217,10 @@ const IPTABLES_JUMPS: [string, string, string][] = [
 
 /** The sh script that applies `rules` with iptables-restore (pure; exported for tests). */
 export function iptablesApplyScript(rules: IptablesRules | undefined): string {
-  // Stale chains: ours in the table now and not in the new rules are flushed, then deleted, in the same restore.
+  // Stale chains: ours in the table now and not in the new rules are all flushed, then all deleted (a chain
+  // still referenced by another not yet flushed cannot be deleted), in the same restore.
   const stale = (table: string, keep: string[]): string =>
-    `iptables-save -t ${table} | sed -n 's/^:\\(${IPTABLES_PREFIX}[^ ]*\\) .*/\\1/p' | grep -vxF -e ${keep.map((k) => `'${k}'`).join(' -e ') || "''"} | while read -r c; do echo ":$c - [0:0]"; echo "-X $c"; done`;
+    `s=$(iptables-save -t ${table} | sed -n 's/^:\\(${IPTABLES_PREFIX}[^ ]*\\) .*/\\1/p' | grep -vxF -e ${keep.map((k) => `'${k}'`).join(' -e ') || "''"}); for c in $s; do echo ":$c - [0:0]"; done; for c in $s; do echo "-X $c"; done`;
   if (!rules) {
     // Removal: the jumps first, then every chain of ours.
     return [

@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,8 @@ export interface FleetHost {
   hostPublicKey: string;
   /** The sshd process id (the fleet started it). */
   pid: number;
+  /** With `netns: true`: the host's network namespace (`/run/netns/<name>` in the test runner's mount namespace). */
+  netns?: string;
 }
 
 /** Options of {@link startFleet}. */
@@ -50,6 +52,19 @@ export interface FleetOptions {
   labels?: (index: number) => Record<string, string>;
   /** Time allowed for every sshd to accept connections. @default 60000 */
   readyTimeoutMs?: number;
+  /**
+   * Each host a network namespace of its own instead of a loopback address: its `eth0` (a veth)
+   * is on a bridge `flofl<subnet>` in the root namespace, with address
+   * `10.254.<subnet>.<firstHost + i>/24` (the bridge has `.1`, so the test runner reaches every
+   * host); no default route and no NAT, so no packet leaves the test hosts. Each host's sshd runs
+   * in the host's namespace and in a mount namespace of its own that has the namespace's `/sys`
+   * (the cgroup mounts kept, for runc) and a private `/run` (`/run/netns`, runc's state), so
+   * network namespaces and containers made on one host are that host's. Per-host state belongs
+   * under the host's home. Needs `ip`, `nsenter` and `unshare`. {@link Fleet.stop} kills every
+   * process in the host's namespaces (and their descendants) and deletes the namespaces, veths
+   * and bridge it made. @default false
+   */
+  netns?: boolean;
 }
 
 /** A running fleet. */
@@ -67,6 +82,8 @@ export interface Fleet {
   inventoryFile: string;
   /** The sudo password of every host's user, when `sudo: 'password'`. */
   sudoPassword: string | undefined;
+  /** With `netns: true`: the bridge in the root namespace that joins the hosts, and its address (the test runner's, as the hosts see it). */
+  bridge?: { name: string; address: string; prefix: number };
   /**
    * The sshd processes that serve this host's connections now: every sshd below the host's
    * listener (the privileged monitor and the user's session process of each connection).
@@ -127,16 +144,16 @@ function sshdBelow(root: number): number[] {
   return out;
 }
 
-/** Whether this machine can run a fleet; `reason` says why not. */
-export function fleetAvailability(): { ok: boolean; reason: string } {
+/** Whether this machine can run a fleet (`netns: true`: of network-namespace hosts); `reason` says why not. */
+export function fleetAvailability(options: { netns?: boolean } = {}): { ok: boolean; reason: string } {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0)
     return { ok: false, reason: 'the ssh test fleet needs root (to create users and start sshd); run as root or in CI' };
   if (!existsSync('/usr/sbin/sshd')) return { ok: false, reason: 'sshd is not installed (apt-get install -y openssh-server)' };
-  for (const tool of ['ssh-keygen', 'useradd', 'userdel']) {
+  for (const tool of ['ssh-keygen', 'useradd', 'userdel', ...(options.netns ? ['ip', 'nsenter', 'unshare', 'mount'] : [])]) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
     } catch {
-      return { ok: false, reason: `${tool} is not installed` };
+      return { ok: false, reason: `${tool} is not installed${tool === 'ip' ? ' (apt-get install -y iproute2)' : ''}` };
     }
   }
   return { ok: true, reason: '' };
@@ -183,10 +200,162 @@ function uidsProcesses(uids: Set<number>): number[] {
   return pids;
 }
 
+/** The first two octets of the network-namespace hosts' addresses: `10.254.<subnet>.<n>`. */
+export const NETNS_NET = '10.254';
+
+/**
+ * Run by each network-namespace host before sshd, in its own mount namespace: a private /run
+ * (sshd's privilege separation directory, `/run/netns` for the host's pods, runc's state), and
+ * the namespace's own /sys (so /sys/class/net shows the host's interfaces) with the cgroup
+ * mounts carried over (`ip netns exec` loses them, and runc needs them).
+ */
+const HOST_MOUNTS = [
+  'set -e',
+  'mount -t tmpfs -o mode=755 flotilla-run /run',
+  'mkdir -p /run/sshd /run/netns /run/.cgroup',
+  'if mount --rbind /sys/fs/cgroup /run/.cgroup 2>/dev/null; then mount -t sysfs sysfs /sys && mount --move /run/.cgroup /sys/fs/cgroup; fi',
+  'rmdir /run/.cgroup 2>/dev/null || true',
+  'set +e',
+].join('\n');
+
+/** The namespaces, veths and bridge of a `netns: true` fleet (made and removed by it alone). */
+class NetnsSet {
+  readonly bridge: { name: string; address: string; prefix: number };
+  private readonly made: { ns: string; veth: string; name: string; pid?: number }[] = [];
+  private bridgeMade = false;
+
+  constructor(
+    subnet: number,
+    private readonly prefix: string,
+  ) {
+    this.bridge = { name: `flofl${subnet}`, address: `${NETNS_NET}.${subnet}.1`, prefix: 24 };
+  }
+
+  private ip(args: string[]): void {
+    sh('ip', args);
+  }
+
+  private ensureBridge(): void {
+    if (this.bridgeMade) return;
+    const b = this.bridge.name;
+    // A bridge of this name is a crashed earlier run's of the same suite: ours to replace.
+    if (existsSync(`/sys/class/net/${b}`)) this.ip(['link', 'del', b]);
+    this.ip(['link', 'add', b, 'type', 'bridge']);
+    this.bridgeMade = true;
+    this.ip(['addr', 'add', `${this.bridge.address}/${this.bridge.prefix}`, 'dev', b]);
+    this.ip(['link', 'set', b, 'up']);
+  }
+
+  /** Makes the host's namespace and wires it to the bridge; returns the namespace's path. */
+  addHost(name: string, address: string): string {
+    this.ensureBridge();
+    const ns = `flotilla-${this.prefix}-${name}`;
+    const veth = `${this.bridge.name.replace('flofl', 'flv')}${name}`.slice(0, 15);
+    if (existsSync(`/run/netns/${ns}`)) sh('ip', ['netns', 'del', ns]);
+    if (existsSync(`/sys/class/net/${veth}`)) this.ip(['link', 'del', veth]);
+    this.ip(['netns', 'add', ns]);
+    this.made.push({ ns, veth, name });
+    this.ip(['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    this.ip(['link', 'set', veth, 'master', this.bridge.name, 'up']);
+    this.ip(['-n', ns, 'addr', 'add', `${address}/${this.bridge.prefix}`, 'dev', 'eth0']);
+    this.ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+    this.ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+    return `/run/netns/${ns}`;
+  }
+
+  setPid(name: string, pid: number): void {
+    const m = this.made.find((x) => x.name === name);
+    if (m) m.pid = pid;
+  }
+
+  /** Kills every process in a host's network or mount namespace and their descendants, then removes what was made. */
+  async stop(): Promise<void> {
+    const nets = new Set<string>();
+    const mnts = new Set<string>();
+    for (const m of this.made) {
+      try {
+        nets.add(`net:[${statSync(`/run/netns/${m.ns}`).ino}]`);
+      } catch {
+        /* gone */
+      }
+      if (m.pid !== undefined) {
+        try {
+          const mnt = readlinkSync(`/proc/${m.pid}/ns/mnt`);
+          if (mnt !== readlinkSync('/proc/self/ns/mnt')) mnts.add(mnt);
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const victims = namespaceProcesses(nets, mnts);
+      if (victims.length === 0) break;
+      for (const pid of victims) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const m of this.made) {
+      try {
+        sh('ip', ['netns', 'del', m.ns]);
+      } catch {
+        /* gone */
+      }
+      if (existsSync(`/sys/class/net/${m.veth}`)) {
+        try {
+          this.ip(['link', 'del', m.veth]);
+        } catch {
+          /* gone with its namespace */
+        }
+      }
+    }
+    this.made.length = 0;
+    if (this.bridgeMade) {
+      try {
+        this.ip(['link', 'del', this.bridge.name]);
+      } catch {
+        /* gone */
+      }
+      this.bridgeMade = false;
+    }
+  }
+}
+
+/** Processes in any of the given network or mount namespaces, with all their descendants (a container's init is runc's child). */
+function namespaceProcesses(nets: Set<string>, mnts: Set<string>): number[] {
+  const table = processTable();
+  const hit = new Set<number>();
+  for (const pid of table.keys()) {
+    if (pid === process.pid) continue;
+    try {
+      if (nets.has(readlinkSync(`/proc/${pid}/ns/net`)) || mnts.has(readlinkSync(`/proc/${pid}/ns/mnt`))) hit.add(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const walk = (pid: number): void => {
+    for (const c of children.get(pid) ?? []) {
+      if (!hit.has(c)) {
+        hit.add(c);
+        walk(c);
+      }
+    }
+  };
+  for (const pid of [...hit]) walk(pid);
+  return [...hit];
+}
+
 /** Starts a fleet of real sshd hosts. Needs root; throws a readable error otherwise. */
 export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
-  const avail = fleetAvailability();
+  const avail = fleetAvailability({ netns: options.netns ?? false });
   if (!avail.ok) throw new DeployError('connect-failed', avail.reason);
+  const netns = options.netns ?? false;
   const size = options.size ?? 3;
   const subnet = options.subnet ?? 50;
   const first = options.firstHost ?? 11;
@@ -194,6 +363,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const namePrefix = options.namePrefix ?? 'h';
   const port = options.port ?? 22;
   if (!Number.isInteger(size) || size < 1 || first + size - 1 > 254) throw new TypeError(`Expected \`size\` to fit in 127.0.${subnet}.${first}..254, got \`${size}\``);
+  if (netns && (!Number.isInteger(subnet) || subnet < 0 || subnet > 255 || first < 2)) throw new TypeError(`Expected \`subnet\` 0..255 and \`firstHost\` >= 2 with netns (the bridge has .1), got ${subnet} and ${first}`);
+  const net = netns ? new NetnsSet(subnet, userPrefix) : undefined;
   const dir = mkdtempSync(join(tmpdir(), `flotilla-fleet-${userPrefix}-`));
   chmodSync(dir, 0o755);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -249,6 +420,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const stop = async (): Promise<void> => {
     // A stopped process would not act on SIGTERM.
     for (const f of [...frozen]) f.thaw();
+    // Everything in a host's namespaces (containers too) goes first, then the namespaces.
+    if (net) await net.stop();
     for (const c of children) {
       if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
     }
@@ -300,7 +473,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     for (let i = 0; i < size; i++) {
       const name = `${namePrefix}${pad(i + 1)}`;
       const user = `${userPrefix}${pad(i + 1)}`;
-      const address = `127.0.${subnet}.${first + i}`;
+      const address = net ? `${NETNS_NET}.${subnet}.${first + i}` : `127.0.${subnet}.${first + i}`;
       const hostDir = join(dir, 'sshd', name);
       const home = join(dir, 'home', user);
       mkdirSync(hostDir, { recursive: true, mode: 0o700 });
@@ -350,13 +523,18 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
           '',
         ].join('\n'),
       );
-      const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', sshdConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const nsPath = net?.addHost(name, address);
+      // nsenter, unshare and sh each exec the next: child.pid is sshd's.
+      const child = nsPath
+        ? spawn('nsenter', [`--net=${nsPath}`, 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', `${HOST_MOUNTS}\nexec /usr/sbin/sshd -D -e -f "$1"`, 'flotilla-host', sshdConfig], { stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawn('/usr/sbin/sshd', ['-D', '-e', '-f', sshdConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (c: Buffer) => {
         if (stderr.length < 4000) stderr += c.toString();
       });
       children.push(child);
-      hosts.push({ name, address, port, user, home, uid, hostPublicKey, pid: child.pid! });
+      hosts.push({ name, address, port, user, home, uid, hostPublicKey, pid: child.pid!, ...(nsPath ? { netns: nsPath } : {}) });
+      net?.setPid(name, child.pid!);
       knownHosts.push(`${port === 22 ? address : `[${address}]:${port}`} ${hostPublicKey}`);
       config.push(
         `Host ${name} ${address}`,
@@ -405,7 +583,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
         }),
       ),
     );
-    return { hosts, dir, identityFile, knownHostsFile, sshConfigFile, inventoryFile, sudoPassword, sessionPids, freeze, stop };
+    return { hosts, dir, identityFile, knownHostsFile, sshConfigFile, inventoryFile, sudoPassword, ...(net ? { bridge: net.bridge } : {}), sessionPids, freeze, stop };
   } catch (e) {
     await stop();
     throw e;
