@@ -144,7 +144,7 @@ describe('service rules (pure)', () => {
   it('iptables: stale FLO- chains are flushed and deleted in the same restore; the jumps are added once', () => {
     const script = iptablesApplyScript(renderIptablesRules({ services: [] }));
     expect(script).toContain("grep -vxF -e 'FLO-SERVICES' -e 'FLO-POSTROUTING'");
-    expect(script).toContain('echo ":$c - [0:0]"; echo "-X $c"');
+    expect(script).toContain('for c in $s; do echo ":$c - [0:0]"; done; for c in $s; do echo "-X $c"; done');
     expect(script).toContain('iptables -t nat -C PREROUTING -j FLO-SERVICES 2>/dev/null || iptables -t nat -I PREROUTING -j FLO-SERVICES');
   });
 
