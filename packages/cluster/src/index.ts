@@ -92,15 +92,15 @@ export type { StoredImage, StoreImageOptions, StoredImageHandle } from './images
 export { manifestOf } from './manifest/export.js';
 export type { ManifestOfOptions } from './manifest/export.js';
 
-export type { KeyValue, KvWatchEvent, WriteOptions, KvWatchOptions, WatchOptions, KvStore } from './store/types.js';
+export type { KeyValue, KvWatchEvent, WriteOptions, KvWatchOptions, WatchOptions, KvStore, KvRangeOptions, KvCompare, KvTxnOp, KvTxnResult } from './store/types.js';
 export { MemoryKvStore } from './store/memory.js';
 export type { MemoryKvStoreOptions } from './store/memory.js';
 export { FileKvStore, openFileStore, fileStorePaths } from './store/file.js';
 export type { FileKvStoreOptions } from './store/file.js';
 export { EtcdKvStore, openEtcdStore } from './store/etcd.js';
 export type { EtcdStoreOptions, EtcdClientOptions, Etcd3Client } from './store/etcd.js';
-export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, ROOT_PREFIX, keyOf, defineKind, builtInKind } from './store/resources.js';
-export type { StoreEntry, ResourceWatchEvent, PreconditionOptions, Resource, ResourceIssue, ResourceKind, ResourceKindDefinition } from './store/resources.js';
+export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, ROOT_PREFIX, HOST_INDEX_PREFIX, keyOf, defineKind, builtInKind } from './store/resources.js';
+export type { StoreEntry, ResourceWatchEvent, PreconditionOptions, Resource, ResourceIssue, ResourceKind, ResourceKindDefinition, ResourceIndex, ListOptions, ListPage } from './store/resources.js';
 export { parseStoreUrl, redactStoreUrl } from './store/url.js';
 export type { StoreLocation } from './store/url.js';
 export { openStore, openKvStore, checkStore } from './store/open.js';

@@ -2,6 +2,7 @@
 // backend's test file calls `storeContract` with a factory; tests use their own key
 // prefix and relative revisions, so a shared server (etcd) is fine.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { controller, isConflictError as isReconcileConflict, type WatchableStore } from '@flotilla/reconcile';
 import { checkStoreContract } from '@flotilla/reconcile/testing';
 import {
@@ -10,7 +11,9 @@ import {
   defineKind,
   isConflictError,
   isManifestError,
+  type Instance,
   type KvStore,
+  type ResourceWatchEvent,
   type KvWatchEvent,
   type ObjectMeta,
   type ResourceIssue,
@@ -325,6 +328,148 @@ export function storeContract(backend: ContractBackend): void {
           stop.abort();
           await running;
         }
+      });
+    });
+
+    describe('transactions, paging and the per-host instance index', () => {
+      it('txn: all writes at one revision when every compare holds, nothing otherwise (file store: none, the index falls back)', async () => {
+        if (store.txn === undefined) {
+          // the file store keeps one record a revision on disk, so it has no txn: its ResourceStore keeps no index
+          expect(new ClusterStore(store).instances.indexed).toBe(false);
+          return;
+        }
+        const p = prefixFor('txn');
+        const r0 = await store.put(`${p}a`, '0');
+        const ok = await store.txn([{ key: `${p}a`, modRevision: r0 }, { key: `${p}b`, modRevision: 0 }], [
+          { type: 'put', key: `${p}a`, value: '1' },
+          { type: 'put', key: `${p}b`, value: '2' },
+        ]);
+        expect(ok.succeeded).toBe(true);
+        expect((await store.get(`${p}a`))?.modRevision).toBe(ok.revision);
+        expect((await store.get(`${p}b`))?.modRevision).toBe(ok.revision);
+        const bad = await store.txn([{ key: `${p}a`, modRevision: r0 }, { key: `${p}b`, modRevision: ok.revision }], [{ type: 'delete', key: `${p}a` }]);
+        expect(bad).toMatchObject({ succeeded: false, current: [ok.revision, ok.revision] });
+        expect((await store.get(`${p}a`))?.value).toBe('1');
+        const del = await store.txn([{ key: `${p}a`, modRevision: ok.revision }], [{ type: 'delete', key: `${p}a` }, { type: 'delete', key: `${p}b` }]);
+        expect(del.succeeded).toBe(true);
+        expect((await store.range(p)).items).toEqual([]);
+        await expect(store.txn([], [{ type: 'put', key: `${p}x`, value: '1' }, { type: 'put', key: `${p}x`, value: '2' }])).rejects.toThrow(/a second time/);
+      });
+
+      it('range pages with limit and after, in key order, and says when more are left', async () => {
+        const p = prefixFor('page');
+        for (const k of ['c', 'a', 'e', 'b', 'd']) await store.put(`${p}${k}`, k);
+        const first = await store.range(p, { limit: 2 });
+        expect(first.items.map((i) => i.value)).toEqual(['a', 'b']);
+        expect(first.more).toBe(true);
+        const second = await store.range(p, { limit: 2, after: `${p}b` });
+        expect(second.items.map((i) => i.value)).toEqual(['c', 'd']);
+        const last = await store.range(p, { limit: 2, after: `${p}d` });
+        expect(last.items.map((i) => i.value)).toEqual(['e']);
+        expect(last.more).toBe(false);
+        await expect(store.range(p, { limit: 0 })).rejects.toThrow(/limit/);
+      });
+
+      const instance = (name: string, host: string, phase = 'Pending'): Instance => ({
+        apiVersion: 'flotilla.dev/v1',
+        kind: 'Instance',
+        metadata: { name },
+        spec: { replicaSet: 'rs', host, templateHash: 'h', template: { command: ['true'] } },
+        status: { phase: phase as 'Pending', ready: false, ports: {}, restarts: 0 },
+      });
+
+      it('ResourceStore.list pages with a continue token; a token of another list is refused', async () => {
+        const cluster = new ClusterStore(store);
+        const tag = `pg${process.pid % 1000}x${unique++}`;
+        const hostName = `${tag}-h`;
+        for (let i = 0; i < 7; i++) await cluster.instances.create(instance(`${tag}-i${i}`, hostName));
+        const names: string[] = [];
+        let token: string | undefined;
+        let pages = 0;
+        do {
+          const page = await cluster.listInstances({ host: hostName, limit: 3, ...(token !== undefined ? { continue: token } : {}) });
+          names.push(...page.items.map((e) => e.object.metadata.name));
+          token = page.continue;
+          pages++;
+        } while (token !== undefined);
+        expect(pages).toBe(3);
+        expect(names).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => `${tag}-i${i}`));
+        const all = await cluster.instances.list({ limit: 1 });
+        expect(all.continue).toBeDefined();
+        await expect(cluster.replicaSets.list({ limit: 1, continue: all.continue! })).rejects.toThrow(/not a continue token of this list/);
+        for (let i = 0; i < 7; i++) await cluster.instances.delete(`${tag}-i${i}`);
+      });
+
+      it('the per-host index agrees with the whole list after random creates, status writes, deletes (property), and a host watch sees only its host', async () => {
+        const cluster = new ClusterStore(store);
+        const tag = `ix${process.pid % 1000}x${unique++}`;
+        const hosts = [`${tag}-a`, `${tag}-b`, `${tag}-c`];
+        const start = (await store.range('/flotilla/v1/instances/', { limit: 1 })).revision;
+        // the watch of host a from before the changes, folded into a map, must end equal to host a's list
+        const ac = new AbortController();
+        const seen = new Map<string, number>();
+        const events: ResourceWatchEvent<Instance>[] = [];
+        const watching = (async () => {
+          for await (const ev of cluster.watchInstances(start + 1, { host: hosts[0]!, signal: ac.signal })) {
+            if (ev.type === 'progress' || ev.type === 'expired') continue;
+            events.push(ev);
+            if (ev.type === 'deleted') seen.delete(ev.object.metadata.name);
+            else seen.set(ev.object.metadata.name, ev.revision);
+          }
+        })();
+        const op = fc.oneof(
+          fc.record({ t: fc.constant('create' as const), n: fc.integer({ min: 0, max: 7 }), h: fc.integer({ min: 0, max: 2 }) }),
+          fc.record({ t: fc.constant('status' as const), n: fc.integer({ min: 0, max: 7 }), h: fc.constant(0) }),
+          fc.record({ t: fc.constant('delete' as const), n: fc.integer({ min: 0, max: 7 }), h: fc.constant(0) }),
+        );
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
+            for (const o of ops) {
+              const name = `${tag}-i${o.n}`;
+              if (o.t === 'create') {
+                if (!(await cluster.instances.get(name))) await cluster.instances.create(instance(name, hosts[o.h]!));
+              } else if (o.t === 'status') await cluster.instances.mutate(name, (cur) => ({ ...cur, status: { ...cur.status!, phase: 'Running', ready: true } }));
+              else await cluster.instances.delete(name);
+            }
+            const all = (await cluster.listInstances()).items.filter((e) => e.object.metadata.name.startsWith(`${tag}-`));
+            for (const h of hosts) {
+              const mine = await cluster.listInstances({ host: h });
+              const expected = all.filter((e) => e.object.spec.host === h);
+              expect(mine.items.map((e) => [e.key, e.object.metadata.name, e.revision, e.object.status?.phase])).toEqual(
+                expected.map((e) => [e.key, e.object.metadata.name, e.revision, e.object.status?.phase]),
+              );
+            }
+          }),
+          { numRuns: 8 },
+        );
+        const expectA = (await cluster.listInstances({ host: hosts[0]! })).items;
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline && JSON.stringify([...seen].sort()) !== JSON.stringify(expectA.map((e) => [e.object.metadata.name, e.revision]).sort())) await new Promise((r) => setTimeout(r, 50));
+        ac.abort();
+        await watching;
+        expect([...seen].sort()).toEqual(expectA.map((e) => [e.object.metadata.name, e.revision]).sort());
+        expect(events.every((e) => e.type === 'progress' || e.type === 'expired' || e.object.spec === undefined || e.object.spec.host === hosts[0])).toBe(true);
+        for (let i = 0; i < 8; i++) await cluster.instances.delete(`${tag}-i${i}`);
+        // the index holds nothing of these once they are gone
+        for (const h of hosts) expect((await store.range(`/flotilla/v1/hostinstances/${h}/`)).items).toEqual([]);
+      });
+
+      it('reindex covers instances written before the index existed (a store from an older flo) and drops stale entries', async () => {
+        if (store.txn === undefined) return; // no index on this backend (see the txn test)
+        const cluster = new ClusterStore(store);
+        const tag = `ri${process.pid % 1000}x${unique++}`;
+        const old = instance(`${tag}-old`, `${tag}-h`);
+        await store.put(`/flotilla/v1/instances/${tag}-old`, JSON.stringify(old)); // as an older flo wrote it: no index entry
+        await store.put(`/flotilla/v1/hostinstances/${tag}-h/${tag}-gone`, JSON.stringify(instance(`${tag}-gone`, `${tag}-h`)));
+        expect((await cluster.listInstances({ host: `${tag}-h` })).items.map((e) => e.object.metadata.name)).toEqual([`${tag}-gone`]);
+        const r = await cluster.instances.reindex({ force: true });
+        expect(r.indexed).toBeGreaterThanOrEqual(1);
+        expect(r.removed).toBeGreaterThanOrEqual(1);
+        const mine = await cluster.listInstances({ host: `${tag}-h` });
+        expect(mine.items.map((e) => e.object.metadata.name)).toEqual([`${tag}-old`]);
+        expect(mine.items[0]!.revision).toBe((await cluster.instances.get(`${tag}-old`))!.metadata.resourceVersion);
+        await cluster.instances.delete(`${tag}-old`);
+        expect((await store.range(`/flotilla/v1/hostinstances/${tag}-h/`)).items).toEqual([]);
       });
     });
   });

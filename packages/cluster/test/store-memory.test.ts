@@ -7,7 +7,8 @@ import { storeContract } from './store-contract.js';
 const shared = new MemoryKvStore({ progressIntervalMs: 200 });
 const client = (): KvStore => ({
   get: (k) => shared.get(k),
-  range: (p) => shared.range(p),
+  range: (p, o) => shared.range(p, o),
+  txn: (c, o) => shared.txn(c, o),
   put: (k, v, o) => shared.put(k, v, o),
   delete: (k, o) => shared.delete(k, o),
   watch: (p, o) => shared.watch(p, o),

@@ -12,7 +12,8 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { ClusterError, ConflictError } from '../errors.js';
 import { loadEtcd3 } from './etcd-client.js';
 import { Channel } from './channel.js';
-import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
+import { checkRangeOptions, checkTxn } from './kv-state.js';
+import type { KeyValue, KvCompare, KvRangeOptions, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link openEtcdStore}. */
 export interface EtcdStoreOptions {
@@ -66,6 +67,19 @@ function unavailable(e: unknown): ClusterError {
   return new ClusterError('store-unavailable', `etcd: ${oneLine(e instanceof Error ? e.message : String(e))}`, { cause: e });
 }
 
+/** The first key after every key with `prefix` (etcd's prefix range end). */
+function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1));
+      end[i]!++;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
+
 /** A {@link KvStore} on an etcd cluster. */
 export class EtcdKvStore implements KvStore {
   readonly #client: Etcd3;
@@ -88,10 +102,43 @@ export class EtcdKvStore implements KvStore {
     }
   }
 
-  async range(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+  /** A page is read at `options.revision` when given (consistent paging); a compacted one is a `ClusterError` coded `compacted`. */
+  async range(prefix: string, options?: KvRangeOptions): Promise<{ items: KeyValue[]; revision: number; more?: boolean }> {
+    checkRangeOptions(options);
     try {
-      const res = await this.#client.getAll().prefix(prefix).sort('Key', 'Ascend').exec();
-      return { items: res.kvs.map(toKv), revision: Number(res.header.revision) };
+      const start = options?.after !== undefined ? Buffer.concat([Buffer.from(options.after), Buffer.from([0])]) : Buffer.from(prefix);
+      let q = this.#client.getAll().inRange({ start: Buffer.compare(start, Buffer.from(prefix)) > 0 ? start : Buffer.from(prefix), end: prefix === '' ? Buffer.from([0]) : prefixEnd(prefix) }).sort('Key', 'Ascend');
+      if (options?.limit !== undefined) q = q.limit(options.limit);
+      if (options?.revision !== undefined && options.revision > 0) q = q.revision(options.revision);
+      const res = await q.exec();
+      return { items: res.kvs.map(toKv), revision: Number(res.header.revision), ...(options?.limit !== undefined ? { more: res.more } : {}) };
+    } catch (e) {
+      if (/compacted/i.test(e instanceof Error ? e.message : String(e)))
+        throw new ClusterError('compacted', `etcd: revision ${options?.revision ?? '?'} was compacted: list again from the start`, { cause: e });
+      throw unavailable(e);
+    }
+  }
+
+  async txn(compare: readonly KvCompare[], ops: readonly KvTxnOp[]): Promise<KvTxnResult> {
+    checkTxn(compare, ops);
+    try {
+      const client = this.#client;
+      const writes = ops.map((op) => (op.type === 'put' ? client.put(op.key).value(op.value) : client.delete().key(op.key)));
+      const reads = compare.map((c) => client.get(c.key));
+      let res;
+      if (compare.length === 0) {
+        // etcd's txn without a comparison always succeeds; etcd3 needs one: mod > -1 holds for any key
+        if (ops.length === 0) return { succeeded: true, revision: Number((await client.get('\0').exec()).header.revision) };
+        res = await client.if(ops[0]!.key, 'Mod', '>', -1).then(...writes).commit();
+      }
+      else {
+        let cmp = client.if(compare[0]!.key, 'Mod', '==', compare[0]!.modRevision);
+        for (const c of compare.slice(1)) cmp = cmp.and(c.key, 'Mod', '==', c.modRevision);
+        res = await cmp.then(...writes).else(...reads).commit();
+      }
+      if (res.succeeded) return { succeeded: true, revision: Number(res.header.revision) };
+      const current = res.responses.map((r) => Number(r.response_range?.kvs[0]?.mod_revision ?? 0));
+      return { succeeded: false, revision: Number(res.header.revision), current };
     } catch (e) {
       throw unavailable(e);
     }

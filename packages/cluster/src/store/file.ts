@@ -29,8 +29,8 @@ import { createLockFileSync, currentHolder, ensurePrivateDir, formatHolder, judg
 import { ClusterError, isClusterError, isStoreCorruptError } from '../errors.js';
 import { Channel } from './channel.js';
 import { encodeRecord, encodeSnapshot, followLog, loadStore, scanLog, type LogChain, type StorePaths, type TornTail } from './file-format.js';
-import { applyDelete, applyPut, emptyState, rangeOf, toEvent, type KvState, type LogRecord } from './kv-state.js';
-import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
+import { applyDelete, applyPut, checkRangeOptions, emptyState, pageOf, toEvent, type KvState, type LogRecord } from './kv-state.js';
+import type { KeyValue, KvRangeOptions, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link FileKvStore}. */
 export interface FileKvStoreOptions {
@@ -455,8 +455,11 @@ export class FileKvStore implements KvStore {
     });
   }
 
-  range(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
-    return this.#read((s) => ({ items: rangeOf(s, prefix), revision: s.revision }));
+  range(prefix: string, options?: KvRangeOptions): Promise<{ items: KeyValue[]; revision: number; more?: boolean }> {
+    return this.#read((s) => {
+      checkRangeOptions(options);
+      return { ...pageOf(s, prefix, options), revision: s.revision };
+    });
   }
 
   put(key: string, value: string, options: WriteOptions = {}): Promise<number> {

@@ -4,8 +4,8 @@
  */
 import { ClusterError } from '../errors.js';
 import { Channel } from './channel.js';
-import { applyDelete, applyPut, emptyState, rangeOf, toEvent, type LogRecord } from './kv-state.js';
-import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
+import { applyDelete, applyPut, applyTxn, checkRangeOptions, checkTxn, emptyState, pageOf, toEvent, type LogRecord } from './kv-state.js';
+import type { KeyValue, KvCompare, KvRangeOptions, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link MemoryKvStore}. */
 export interface MemoryKvStoreOptions {
@@ -52,9 +52,20 @@ export class MemoryKvStore implements KvStore {
     return Promise.resolve(kv ? { ...kv } : undefined);
   }
 
-  range(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that throws become rejections
+  async range(prefix: string, options?: KvRangeOptions): Promise<{ items: KeyValue[]; revision: number; more?: boolean }> {
     this.#check();
-    return Promise.resolve({ items: rangeOf(this.#state, prefix), revision: this.#state.revision });
+    checkRangeOptions(options);
+    return { ...pageOf(this.#state, prefix, options), revision: this.#state.revision };
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that throws become rejections
+  async txn(compare: readonly KvCompare[], ops: readonly KvTxnOp[]): Promise<KvTxnResult> {
+    this.#check();
+    checkTxn(compare, ops);
+    const { records, result } = applyTxn(this.#state, compare, ops);
+    for (const r of records) this.#record(r);
+    return result;
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- async so that throws become rejections

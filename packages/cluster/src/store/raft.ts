@@ -7,7 +7,8 @@
 import type { KvClient, KvClientOptions } from '@flotilla/raft/client';
 import { ClusterError, ConflictError } from '../errors.js';
 import { Channel } from './channel.js';
-import type { KeyValue, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
+import { checkRangeOptions, checkTxn } from './kv-state.js';
+import type { KeyValue, KvCompare, KvRangeOptions, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link openRaftStore}. */
 export interface RaftStoreOptions {
@@ -47,14 +48,23 @@ export class RaftKvStore implements KvStore {
     }
   }
 
-  async range(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+  /**
+   * Without a limit, every key (fetched 5,000 a request); the Raft KV keeps no versions, so
+   * a page is read at the current revision (`options.revision` is not honoured).
+   */
+  async range(prefix: string, options?: KvRangeOptions): Promise<{ items: KeyValue[]; revision: number; more?: boolean }> {
+    checkRangeOptions(options);
     try {
+      if (options?.limit !== undefined) {
+        const page = await this.#client.range({ prefix, limit: options.limit, ...(options.after !== undefined ? { after: options.after } : {}) });
+        return { items: page.items.map(strip), revision: page.revision, more: page.more };
+      }
       const items: KeyValue[] = [];
-      let after: string | undefined;
+      let after = options?.after;
       let revision = 0;
       for (;;) {
-        const page = await this.#client.range({ prefix, limit: 1000, ...(after !== undefined ? { after } : {}) });
-        items.push(...page.items.map(strip));
+        const page = await this.#client.range({ prefix, limit: 5000, ...(after !== undefined ? { after } : {}) });
+        for (const kv of page.items) items.push(strip(kv));
         if (revision === 0) revision = page.revision;
         if (!page.more || page.items.length === 0) break;
         after = page.items.at(-1)!.key;
@@ -62,6 +72,22 @@ export class RaftKvStore implements KvStore {
       return { items, revision };
     } catch (e) {
       throw translate(e, prefix, undefined);
+    }
+  }
+
+  async txn(compare: readonly KvCompare[], ops: readonly KvTxnOp[]): Promise<KvTxnResult> {
+    checkTxn(compare, ops);
+    try {
+      const res = await this.#client.txn({
+        compare: compare.map((c) => ({ key: c.key, modRevision: c.modRevision })),
+        success: ops.map((op) => (op.type === 'put' ? { put: { key: op.key, value: op.value } } : { delete: { key: op.key } })),
+        failure: compare.map((c) => ({ get: { key: c.key } })),
+      });
+      if (res.succeeded) return { succeeded: true, revision: res.revision };
+      const current = res.results.map((r) => ((r as { get?: { modRevision?: number } | null }).get?.modRevision ?? 0));
+      return { succeeded: false, revision: res.revision, current };
+    } catch (e) {
+      throw translate(e, compare[0]?.key ?? ops[0]?.key ?? '', undefined);
     }
   }
 

@@ -15,7 +15,7 @@ import { validateLabelKey, validateLabelValue } from '@flotilla/labels';
 import type { CompareAndSetResult, CompareAndSetStore, ListResult, LeaseRecord, StoreCallOptions, StoreEntry, WatchableStore, WatchEvent } from '@flotilla/reconcile';
 import { ClusterError, ConflictError, ManifestError, isConflictError, type ManifestIssue } from '../errors.js';
 import { API_VERSION, type ClusterEvent, type ClusterObject, type Host, type Instance, type Kind, type Network, type ObjectMeta, type ReplicaSet, type Service } from '../manifest/types.js';
-import type { KvStore, KvWatchEvent } from './types.js';
+import type { KvStore, KvTxnOp, KvWatchEvent } from './types.js';
 
 export type { StoreEntry };
 
@@ -91,7 +91,31 @@ export interface ResourceKind<T extends Resource = Resource> {
   readonly builtIn: boolean;
   /** The kind's own checks (see {@link ResourceKindDefinition.validate}). */
   validate?(object: T): readonly ResourceIssue[];
+  /** A secondary index kept with each object (the built-in Instance kind's: by host). */
+  readonly index?: ResourceIndex<T>;
 }
+
+/**
+ * A secondary index of a kind, kept in the store beside each object: for an object whose
+ * `valueOf` is `v`, a copy of it at `<prefix><v>/<name>`, written in the same transaction
+ * as the object (so it has the same modRevision), so that a client can list and watch the
+ * objects with one value alone — an agent its own host's instances — and the fan-out of a
+ * change does not grow with the number of values. Kept only on a store with
+ * {@link KvStore.txn} (every built-in backend but the file store); elsewhere the indexed
+ * reads filter the whole kind.
+ */
+export interface ResourceIndex<T> {
+  /** Where the copies live, e.g. `/flotilla/v1/hostinstances/`. */
+  readonly prefix: string;
+  /** The value an object is indexed under (no `/`), or `undefined` for none. */
+  valueOf(object: T): string | undefined;
+}
+
+/** Where every Instance is indexed by its host: `/flotilla/v1/hostinstances/<host>/<name>`. */
+export const HOST_INDEX_PREFIX = '/flotilla/v1/hostinstances/';
+
+/** The key of the marker written once every object of a kind is indexed (see {@link ResourceStore.reindex}). */
+const indexMarkerKey = (kind: { plural: string }): string => `/flotilla/v1/meta/indexed/${kind.plural}`;
 
 const GROUP = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
 const VERSION = /^v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$/;
@@ -132,10 +156,22 @@ export function defineKind<T extends Resource>(definition: ResourceKindDefinitio
   return Object.freeze({ apiVersion, kind, plural, prefix: `${ROOT_PREFIX}${group}/${version}/${plural}/`, builtIn: false, ...(validate ? { validate } : {}) });
 }
 
+const hostIndex: ResourceIndex<Instance> = Object.freeze({
+  prefix: HOST_INDEX_PREFIX,
+  valueOf: (i: Instance): string | undefined => (typeof i.spec?.host === 'string' && i.spec.host !== '' && !i.spec.host.includes('/') ? i.spec.host : undefined),
+});
+
 const BUILT_IN = new Map<string, ResourceKind>(
   (['Host', 'ReplicaSet', 'Service', 'Network', 'Instance', 'Event'] as const).map((kind) => [
     kind,
-    Object.freeze({ apiVersion: API_VERSION, kind, plural: PLURAL[kind], prefix: `${KEY_PREFIX}${PLURAL[kind]}/`, builtIn: true }),
+    Object.freeze({
+      apiVersion: API_VERSION,
+      kind,
+      plural: PLURAL[kind],
+      prefix: `${KEY_PREFIX}${PLURAL[kind]}/`,
+      builtIn: true,
+      ...(kind === 'Instance' ? { index: hostIndex } : {}),
+    }),
   ]),
 );
 
@@ -177,6 +213,47 @@ function issuesOf<T extends Resource>(kind: ResourceKind<T>, object: T): Manifes
   }
   if (kind.validate !== undefined && typeof meta === 'object' && meta !== null) issues.push(...kind.validate(object));
   return issues;
+}
+
+/** Options of {@link ResourceStore.list}. */
+export interface ListOptions extends StoreCallOptions {
+  /**
+   * At most this many objects (a page, kubectl's `--chunk-size`); the result's `continue`
+   * then fetches the next. @default every object
+   */
+  limit?: number;
+  /** The `continue` token of the previous page. */
+  continue?: string;
+}
+
+/** A page of objects: {@link ListResult} plus the token of the next page, if any. */
+export interface ListPage<T> extends ListResult<T> {
+  items: StoreEntry<T>[];
+  /** Pass as `continue` to get the next page; absent on the last one. */
+  continue?: string;
+}
+
+interface ContinueToken {
+  /** The last key of the page. */
+  k: string;
+  /** The first page's revision (etcd reads later pages at it). */
+  r: number;
+}
+
+function encodeContinue(t: ContinueToken): string {
+  return Buffer.from(JSON.stringify(t)).toString('base64url');
+}
+
+function decodeContinue(token: string, prefix: string): ContinueToken {
+  let t: Partial<ContinueToken> | undefined;
+  try {
+    t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<ContinueToken>;
+  } catch {
+    t = undefined;
+  }
+  if (typeof t?.k !== 'string' || !t.k.startsWith(prefix) || !Number.isInteger(t.r))
+    throw new TypeError(`continue: ${JSON.stringify(token.length > 40 ? `${token.slice(0, 40)}…` : token)} is not a continue token of this list (pass the \`continue\` of the previous page, unchanged)`);
+  return t as ContinueToken;
 }
 
 /** Options of {@link ResourceStore.update} and {@link ResourceStore.delete}. */
@@ -243,12 +320,160 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
     if (issues.length > 0) throw new ManifestError(issues.map((i) => ({ ...i, file: `${this.definition.plural}/${object.metadata?.name ?? ''}` })));
   }
 
-  /** Every object of this kind, ordered by name, and the snapshot's revision. */
-  async list(options: StoreCallOptions = {}): Promise<ListResult<T> & { items: StoreEntry<T>[] }> {
+  /**
+   * Every object of this kind, ordered by name, and the snapshot's revision; with `limit`,
+   * one page of them and a `continue` token for the next (etcd reads every page at the
+   * first page's revision; the Raft KV, file and memory stores read each page at the
+   * current one, so an object changed between pages shows its newer state or, when
+   * created or deleted meanwhile, may be missed or seen — kubectl's inconsistent continue).
+   */
+  async list(options: ListOptions = {}): Promise<ListPage<T>> {
+    return this.#listUnder(this.#prefix, options);
+  }
+
+  async #listUnder(prefix: string, options: ListOptions): Promise<ListPage<T>> {
     options.signal?.throwIfAborted();
-    const { items, revision } = await this.#kv.range(this.#prefix);
+    if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1))
+      throw new TypeError(`limit: expected a positive integer, received ${String(options.limit)}`);
+    const token = options.continue !== undefined ? decodeContinue(options.continue, prefix) : undefined;
+    const page = await this.#kv.range(prefix, {
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      ...(token ? { after: token.k, revision: token.r } : {}),
+    });
     options.signal?.throwIfAborted();
-    return { items: items.map((kv) => ({ key: kv.key, object: this.#decode(kv.value, kv.modRevision), revision: kv.modRevision })), revision };
+    const nameAt = prefix.length;
+    const items = page.items.map((kv) => ({ key: this.keyOf(kv.key.slice(nameAt)), object: this.#decode(kv.value, kv.modRevision), revision: kv.modRevision }));
+    const revision = token?.r ?? page.revision;
+    const last = page.items.at(-1);
+    return { items, revision, ...(page.more === true && last ? { continue: encodeContinue({ k: last.key, r: revision }) } : {}) };
+  }
+
+  /** Is the kind's index kept in this store? */
+  get indexed(): boolean {
+    return this.definition.index !== undefined && typeof this.#kv.txn === 'function';
+  }
+
+  #indexKey(object: T): string | undefined {
+    const index = this.definition.index;
+    const value = index?.valueOf(object);
+    return index && value !== undefined ? `${index.prefix}${value}/${object.metadata.name}` : undefined;
+  }
+
+  #indexPrefix(value: string): string {
+    const index = this.definition.index;
+    if (!index) throw new TypeError(`${this.kind} has no index`);
+    if (typeof value !== 'string' || value === '' || value.includes('/')) throw new TypeError(`index value: expected a non-empty string without '/', received ${JSON.stringify(value)}`);
+    return `${index.prefix}${value}/`;
+  }
+
+  /**
+   * The objects whose index value (an Instance's host) is `value`: read from the index when
+   * the store keeps it, else filtered from the whole kind. Same paging as {@link list}.
+   */
+  async listIndexed(value: string, options: ListOptions = {}): Promise<ListPage<T>> {
+    const prefix = this.#indexPrefix(value);
+    if (this.indexed) return this.#listUnder(prefix, options);
+    const all = await this.list(options.signal ? { signal: options.signal } : {});
+    const index = this.definition.index!;
+    const items = all.items.filter((e) => index.valueOf(e.object) === value);
+    if (options.limit === undefined && options.continue === undefined) return { items, revision: all.revision };
+    // paging over a filtered list: the token's key is the index key of the page's last object
+    const token = options.continue !== undefined ? decodeContinue(options.continue, prefix) : undefined;
+    const after = token ? token.k.slice(prefix.length) : undefined;
+    const rest = after === undefined ? items : items.filter((e) => e.object.metadata.name > after);
+    const limit = options.limit ?? rest.length;
+    const page = rest.slice(0, limit);
+    const last = page.at(-1);
+    return { items: page, revision: all.revision, ...(rest.length > limit && last ? { continue: encodeContinue({ k: `${prefix}${last.object.metadata.name}`, r: all.revision }) } : {}) };
+  }
+
+  /**
+   * Changes of the objects whose index value is `value`, from `fromRevision` (inclusive; 0 =
+   * from now): an object that enters the value is `added`, one that leaves or is deleted is
+   * `deleted`. From the index when the store keeps it (the watch sees only those keys), else
+   * filtered from the kind's watch.
+   */
+  async *watchIndexed(value: string, fromRevision: number, options: StoreCallOptions = {}): AsyncIterable<ResourceWatchEvent<T>> {
+    const prefix = this.#indexPrefix(value);
+    const indexed = this.indexed;
+    const index = this.definition.index!;
+    const valueOf = (object: T): string | undefined => index.valueOf(object);
+    const events = this.#kv.watch(indexed ? prefix : this.#prefix, { ...(fromRevision > 0 ? { fromRevision } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    for await (const ev of events) {
+      if (ev.type === 'progress' || ev.type === 'expired') {
+        yield ev.type === 'progress' ? { type: 'progress', revision: ev.revision } : { type: 'expired', revision: ev.compactRevision };
+        if (ev.type === 'expired') return;
+        continue;
+      }
+      const name = ev.key.slice(indexed ? prefix.length : this.#prefix.length);
+      const key = this.keyOf(name);
+      if (ev.type === 'put') {
+        const object = this.#decode(ev.value, ev.modRevision);
+        if (indexed) {
+          yield { type: ev.version === 1 ? 'added' : 'modified', key, object, revision: ev.modRevision };
+          continue;
+        }
+        const was = ev.prevValue !== undefined ? valueOf(JSON.parse(ev.prevValue) as T) === value : false;
+        const is = valueOf(object) === value;
+        if (is) yield { type: was ? 'modified' : 'added', key, object, revision: ev.modRevision };
+        else if (was) yield { type: 'deleted', key, object: this.#decode(ev.prevValue!, ev.modRevision), revision: ev.modRevision };
+      } else {
+        if (ev.prevValue === undefined) {
+          if (indexed) yield { type: 'deleted', key, object: { apiVersion: this.definition.apiVersion, kind: this.kind, metadata: { name } } as unknown as T, revision: ev.modRevision };
+          continue;
+        }
+        const object = this.#decode(ev.prevValue, ev.modRevision);
+        if (indexed || valueOf(object) === value) yield { type: 'deleted', key, object, revision: ev.modRevision };
+      }
+    }
+  }
+
+  /** A reconcile `WatchableStore` of the objects with index value `value` (an agent's own instances: `store.instancesOn(host)`). */
+  view(value: string): WatchableStore<T> {
+    this.#indexPrefix(value);
+    return {
+      list: (options?: StoreCallOptions) => this.listIndexed(value, options ?? {}),
+      watch: (fromRevision: number, options?: StoreCallOptions) => this.watchIndexed(value, fromRevision, options ?? {}),
+    };
+  }
+
+  /**
+   * Brings the kind's index up to date with its objects (objects written before the index
+   * existed, or by a writer without it) and records that it is; returns how many objects
+   * were re-indexed and stale index entries removed. Runs only once per store (a marker key
+   * remembers it) unless `force`. A no-op when the store keeps no index.
+   */
+  async reindex(options: { force?: boolean } = {}): Promise<{ indexed: number; removed: number }> {
+    const index = this.definition.index;
+    if (!index || !this.indexed) return { indexed: 0, removed: 0 };
+    const marker = indexMarkerKey(this.definition);
+    if (options.force !== true && (await this.#kv.get(marker)) !== undefined) return { indexed: 0, removed: 0 };
+    const [objects, entries] = await Promise.all([this.#kv.range(this.#prefix), this.#kv.range(index.prefix)]);
+    const byKey = new Map(entries.items.map((kv) => [kv.key, kv]));
+    const wanted = new Set<string>();
+    let indexed = 0;
+    let removed = 0;
+    for (const kv of objects.items) {
+      const object = JSON.parse(kv.value) as T;
+      const idx = this.#indexKey(object);
+      if (idx === undefined) continue;
+      wanted.add(idx);
+      const entry = byKey.get(idx);
+      if (entry?.modRevision === kv.modRevision && entry.value === kv.value) continue;
+      // rewrite both, so that they share a revision again
+      const r = await this.#kv.txn!([{ key: kv.key, modRevision: kv.modRevision }], [
+        { type: 'put', key: kv.key, value: kv.value },
+        { type: 'put', key: idx, value: kv.value },
+      ]);
+      if (r.succeeded) indexed++;
+    }
+    for (const entry of entries.items) {
+      if (wanted.has(entry.key)) continue;
+      const r = await this.#kv.txn!([{ key: entry.key, modRevision: entry.modRevision }], [{ type: 'delete', key: entry.key }]);
+      if (r.succeeded) removed++;
+    }
+    await this.#kv.put(marker, JSON.stringify({ version: 1, revision: objects.revision }));
+    return { indexed, removed };
   }
 
   /** The objects alone. */
@@ -301,7 +526,16 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
       ...object,
       metadata: { ...object.metadata, generation: 1, creationTimestamp: object.metadata.creationTimestamp ?? this.#now().toISOString() },
     } as T;
-    const rev = await this.#kv.put(this.keyOf(object.metadata.name), this.#encode(stored), { prevRevision: 0 });
+    const key = this.keyOf(object.metadata.name);
+    const value = this.#encode(stored);
+    const idx = this.indexed ? this.#indexKey(stored) : undefined;
+    if (idx !== undefined) {
+      const r = await this.#kv.txn!([{ key, modRevision: 0 }], [{ type: 'put', key, value }, { type: 'put', key: idx, value }]);
+      if (!r.succeeded) throw new ConflictError(key, 0, r.current?.[0] ?? 0);
+      stored.metadata.resourceVersion = r.revision;
+      return stored;
+    }
+    const rev = await this.#kv.put(key, value, { prevRevision: 0 });
     stored.metadata.resourceVersion = rev;
     return stored;
   }
@@ -326,7 +560,19 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
       ...object,
       metadata: { ...object.metadata, generation, creationTimestamp: old.metadata.creationTimestamp ?? object.metadata.creationTimestamp },
     } as T;
-    const rev = await this.#kv.put(key, this.#encode(stored), { prevRevision: expected });
+    const value = this.#encode(stored);
+    if (this.indexed) {
+      const idx = this.#indexKey(stored);
+      const oldIdx = this.#indexKey(old);
+      const ops: KvTxnOp[] = [{ type: 'put', key, value }];
+      if (idx !== undefined) ops.push({ type: 'put', key: idx, value });
+      if (oldIdx !== undefined && oldIdx !== idx) ops.push({ type: 'delete', key: oldIdx });
+      const r = await this.#kv.txn!([{ key, modRevision: expected }], ops);
+      if (!r.succeeded) throw new ConflictError(key, expected, r.current?.[0] ?? 0);
+      stored.metadata.resourceVersion = r.revision;
+      return stored;
+    }
+    const rev = await this.#kv.put(key, value, { prevRevision: expected });
     stored.metadata.resourceVersion = rev;
     return stored;
   }
@@ -368,7 +614,25 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
 
   /** Deletes the object; returns false when it was absent. */
   async delete(name: string, options: PreconditionOptions = {}): Promise<boolean> {
-    const rev = await this.#kv.delete(this.keyOf(name), options.expectedRevision !== undefined ? { prevRevision: options.expectedRevision } : {});
+    const key = this.keyOf(name);
+    if (this.indexed) {
+      const expected = options.expectedRevision;
+      for (let i = 0; ; i++) {
+        const current = await this.#kv.get(key);
+        if (!current) {
+          if (expected !== undefined && expected !== 0) throw new ConflictError(key, expected, 0);
+          return false;
+        }
+        if (expected !== undefined && current.modRevision !== expected) throw new ConflictError(key, expected, current.modRevision);
+        const idx = this.#indexKey(JSON.parse(current.value) as T);
+        const ops: KvTxnOp[] = [{ type: 'delete', key }];
+        if (idx !== undefined) ops.push({ type: 'delete', key: idx });
+        const r = await this.#kv.txn!([{ key, modRevision: current.modRevision }], ops);
+        if (r.succeeded) return true;
+        if (expected !== undefined || i >= 20) throw new ConflictError(key, current.modRevision, r.current?.[0] ?? 0, i + 1);
+      }
+    }
+    const rev = await this.#kv.delete(key, options.expectedRevision !== undefined ? { prevRevision: options.expectedRevision } : {});
     return rev !== undefined;
   }
 }
@@ -447,6 +711,44 @@ export class ClusterStore {
     const store = new ResourceStore<T>(this.kv, kind, this.#now);
     this.#registered.set(`${kind.apiVersion}/${kind.kind}`, store);
     return store;
+  }
+
+  /**
+   * Instances, one page or all of them (`limit`/`continue` as {@link ResourceStore.list});
+   * with `host`, only that host's, read from the per-host index
+   * (`/flotilla/v1/hostinstances/<host>/<name>`) so the cost does not grow with the
+   * number of hosts.
+   */
+  listInstances(options: ListOptions & { host?: string } = {}): Promise<ListPage<Instance>> {
+    const { host, ...rest } = options;
+    return host === undefined ? this.instances.list(rest) : this.instances.listIndexed(host, rest);
+  }
+
+  /**
+   * Instance changes from `fromRevision` (inclusive; 0 = from now); with `host`, only that
+   * host's — the store's watch covers that host's index prefix alone, so a write reaches the
+   * watchers of its own host, not every agent.
+   */
+  watchInstances(fromRevision: number, options: StoreCallOptions & { host?: string } = {}): AsyncIterable<ResourceWatchEvent<Instance>> {
+    const { host, ...rest } = options;
+    return host === undefined ? this.instances.watch(fromRevision, rest) : this.instances.watchIndexed(host, fromRevision, rest);
+  }
+
+  /**
+   * The instances bound to `host` as a reconcile `WatchableStore` (list once, then watch):
+   * what an agent gives `controller(...).watches(...)` or a shared informer.
+   */
+  instancesOn(host: string): WatchableStore<Instance> {
+    return this.instances.view(host);
+  }
+
+  /**
+   * Makes sure the secondary indexes cover objects written before they existed (a store
+   * from an older flo): once per store, then a marker key says so. `flo controller` and
+   * `flo agent` call it at start.
+   */
+  async ensureIndexes(): Promise<void> {
+    await this.instances.reindex();
   }
 
   close(): Promise<void> {

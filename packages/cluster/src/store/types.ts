@@ -34,6 +34,40 @@ export interface WriteOptions {
   prevRevision?: number;
 }
 
+/** Options of {@link KvStore.range}. */
+export interface KvRangeOptions {
+  /** At most this many items; the result's `more` says whether there were others. @default unlimited */
+  limit?: number;
+  /** Only keys strictly after this one (paging: the last key of the previous page). */
+  after?: string;
+  /**
+   * Read at this past revision (a consistent later page of a paged list, as etcd does).
+   * Backends that keep no versions (file, memory, Raft KV) read the current state and
+   * ignore it; etcd reads at it, and a compacted revision is a `ClusterError` coded
+   * `compacted`. @default the current revision
+   */
+  revision?: number;
+}
+
+/** One comparison of a {@link KvStore.txn}: the key's modRevision must equal this (`0` = the key is absent). */
+export interface KvCompare {
+  key: string;
+  modRevision: number;
+}
+
+/** One write of a {@link KvStore.txn}. */
+export type KvTxnOp = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+
+/** The outcome of a {@link KvStore.txn}. */
+export interface KvTxnResult {
+  /** True when every comparison held and the writes were applied. */
+  succeeded: boolean;
+  /** The store revision after the transaction (the writes' modRevision on success). */
+  revision: number;
+  /** On failure: the current modRevision of each compared key, in order (0 = absent). */
+  current?: number[];
+}
+
 /** Options of {@link KvStore.watch}. */
 export interface KvWatchOptions {
   /** First revision to deliver (inclusive). @default the next revision */
@@ -55,8 +89,11 @@ export type WatchOptions = KvWatchOptions;
 export interface KvStore {
   /** The key's current value, or `undefined`. */
   get(key: string): Promise<KeyValue | undefined>;
-  /** All keys starting with `prefix`, ordered by key, and the store revision of that snapshot. */
-  range(prefix: string): Promise<{ items: KeyValue[]; revision: number }>;
+  /**
+   * Keys starting with `prefix`, ordered by key, and the store revision of that snapshot;
+   * with `limit`/`after`, one page of them (`more`: keys are left after this page).
+   */
+  range(prefix: string, options?: KvRangeOptions): Promise<{ items: KeyValue[]; revision: number; more?: boolean }>;
   /** Writes `value`; returns the new revision. Throws `ConflictError` when `prevRevision` does not match. */
   put(key: string, value: string, options?: WriteOptions): Promise<number>;
   /**
@@ -64,6 +101,14 @@ export interface KvStore {
    * `prevRevision` was given). Throws `ConflictError` when `prevRevision` does not match.
    */
   delete(key: string, options?: WriteOptions): Promise<number | undefined>;
+  /**
+   * Applies `ops` atomically at one new revision if every comparison holds (etcd's txn):
+   * all of them or none, and watchers see them as events of that one revision. Optional:
+   * every built-in backend has it; a `KvStore` of your own without it still works, and
+   * Flotilla then keeps no secondary index (the per-host instance watch filters all
+   * instances instead, see `ClusterStore.instancesOn`).
+   */
+  txn?(compare: readonly KvCompare[], ops: readonly KvTxnOp[]): Promise<KvTxnResult>;
   /** Changes under `prefix` from a revision on, with progress events at a regular interval. */
   watch(prefix: string, options?: KvWatchOptions): AsyncIterable<KvWatchEvent>;
   /** Releases connections, timers and file handles. */
