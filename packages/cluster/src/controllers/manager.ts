@@ -767,6 +767,11 @@ export class ClusterControllers {
 
   /** Runs every controller until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
+    try {
+      await this.store.ensureIndexes();
+    } catch (e) {
+      this.#logger?.warn('could not bring the per-host instance index up to date; agents may miss instances written by an older flo', { error: e });
+    }
     const cs = this.controllers();
     await Promise.all(cs.map((c) => c.run(signal)));
   }
