@@ -25,3 +25,7 @@ export type { ServiceVip, ServiceEndpoint, ServiceRulesInput, ApplyServiceRulesO
 export { parseIPv4, formatIPv4, isIPv4, parseCidr, formatCidr, cidrContains, cidrsOverlap, cidrAddress, cidrSize } from './ip.js';
 export type { Cidr } from './ip.js';
 export { runPrivileged, NOT_PRIVILEGED } from './privileged.js';
+export { cniAdd, cniDel, cniCheck, cniAddScript, cniDelScript, cniCheckScript, pluginInputs, podNetworkConfig, CniError, isCniError, HOME_TOKEN } from './cni.js';
+export type { CniNetworkConfig, CniResult, CniAttachment, PodNetworkConfigOptions } from './cni.js';
+export { attachPodNetwork, detachPodNetwork, checkPodNetwork, podNetnsPath, podResolvConf } from './pod-network.js';
+export type { PodNetworkOptions, PodAttachment } from './pod-network.js';

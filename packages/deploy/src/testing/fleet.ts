@@ -279,6 +279,12 @@ class NetnsSet {
         /* gone */
       }
       if (m.pid !== undefined) {
+        // The namespaces the host made for its pods live in its private /run.
+        try {
+          for (const f of readdirSync(`/proc/${m.pid}/root/run/netns`)) nets.add(`net:[${statSync(`/proc/${m.pid}/root/run/netns/${f}`).ino}]`);
+        } catch {
+          /* none */
+        }
         try {
           const mnt = readlinkSync(`/proc/${m.pid}/ns/mnt`);
           if (mnt !== readlinkSync('/proc/self/ns/mnt')) mnts.add(mnt);

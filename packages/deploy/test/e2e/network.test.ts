@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from '../../src/index.js';
 import { applyServiceRules, assertNetworkTools, detectNetworkTools, readServiceRules, removeServiceRules, syncRoutes, ROUTE_PROTO, type ServiceVip } from '../../src/network/index.js';
 import { fleetAvailability, startFleet, type Fleet } from '../../src/testing/index.js';
+import { rootNetworkState } from '../network/root-state.js';
 
 const avail = fleetAvailability({ netns: true });
 const haveTools = ['nft', 'curl'].every((t) => {
@@ -21,11 +22,6 @@ const haveTools = ['nft', 'curl'].every((t) => {
 });
 const skip = (!avail.ok || !haveTools) && !process.env.CI;
 if (skip) console.warn(`\n*** SKIPPING @flotilla/deploy network end-to-end tests: ${avail.ok ? 'nft or curl missing' : avail.reason} (they run under CI=true) ***\n`);
-
-/** The root namespace's routes, rules, links and named namespaces: must be the same after the suite. */
-export function rootNetworkState(): string {
-  return execFileSync('sh', ['-c', 'PATH=$PATH:/usr/sbin:/sbin; ip -4 route show table all; ip -6 route show table all; nft list ruleset; ip -o link | cut -d: -f2 | sort; ls /run/netns 2>/dev/null; true'], { encoding: 'utf8' });
-}
 
 /** A tiny HTTP server answering its name: run in the background on the host of `c`, as the login user. */
 async function serve(c: Connection, id: string, address: string, port: number): Promise<void> {

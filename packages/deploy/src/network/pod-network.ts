@@ -1,0 +1,105 @@
+/**
+ * A pod's network: its own network namespace on the host (`/run/netns/flo-<name>`, loopback up),
+ * attached to the host's pod subnet by the CNI chain of {@link podNetworkConfig}; and the
+ * resolv.conf its containers get. Each call is one round trip, as root (sudo when needed).
+ */
+import type { Connection } from '../connection.js';
+import { DeployError, badOption } from '../errors.js';
+import { shellQuote } from '../quote.js';
+import { cniAdd, cniCheck, cniDel, podNetworkConfig, type CniResult, type PodNetworkConfigOptions } from './cni.js';
+import { isIPv4 } from './ip.js';
+import { runPrivileged } from './privileged.js';
+
+/** How a host attaches pods (from its Network and its subnet lease). */
+export interface PodNetworkOptions extends Omit<PodNetworkConfigOptions, 'name'> {
+  /** The CNI network's name. @default 'flotilla' */
+  networkName?: string;
+  /** Where the plugins are (Host `spec.cniBinDir`). @default '/usr/lib/cni' */
+  binDir?: string;
+  /** Host ports to forward to the pod (portmap). */
+  portMappings?: { hostPort: number; containerPort: number; protocol?: 'tcp' | 'udp' }[];
+  signal?: AbortSignal;
+}
+
+/** A pod's attachment. */
+export interface PodAttachment {
+  /** The pod's address. */
+  podIP: string;
+  /** The bridge's address (the subnet's first): the pod's default route, and where DNS answers. */
+  gateway: string;
+  /** The namespace's path on the host, for runc's config (`linux.namespaces` network path). */
+  netns: string;
+  result: CniResult;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,58}$/;
+
+function checkName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a pod name of letters, digits, ".", "_" and "-" (at most 59)', name);
+}
+
+/** The network namespace path of pod `name` on its host. */
+export function podNetnsPath(name: string): string {
+  checkName(name);
+  return `/run/netns/flo-${name}`;
+}
+
+/**
+ * Creates pod `name`'s network namespace (kept when it exists: a retry) and runs CNI ADD on it.
+ * A failed ADD is deleted again and the namespace removed.
+ */
+export async function attachPodNetwork(c: Connection, name: string, o: PodNetworkOptions): Promise<PodAttachment> {
+  checkName(name);
+  const network = podNetworkConfig({ ...o, ...(o.networkName ? { name: o.networkName } : {}) });
+  const ns = podNetnsPath(name);
+  const nsName = `flo-${name}`;
+  const made = await runPrivileged(c, `[ -e ${ns} ] || ip netns add ${shellQuote(nsName)} || exit 1\nip -n ${shellQuote(nsName)} link set lo up || exit 1`, { what: 'pod networking', ...(o.signal ? { signal: o.signal } : {}) });
+  if (made.exitCode !== 0) throw new DeployError('network', `${c.host}: could not make the network namespace of pod ${name}: ${made.stderr.trim() || `exit code ${made.exitCode}`}`, { host: c.host });
+  let result: CniResult;
+  try {
+    result = await cniAdd(c, network, {
+      containerId: name,
+      netns: ns,
+      ...(o.binDir ? { binDir: o.binDir } : {}),
+      ...(o.portMappings?.length ? { capabilityArgs: { portMappings: o.portMappings.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol ?? 'tcp' })) } } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  } catch (e) {
+    await runPrivileged(c, `ip netns del ${shellQuote(nsName)} 2>/dev/null; true`).catch(() => undefined);
+    throw e;
+  }
+  const ip = result.ips?.find((x) => x.address.includes('.'));
+  const podIP = ip?.address.split('/')[0];
+  if (!podIP || !isIPv4(podIP)) throw new DeployError('cni', `${c.host}: CNI ADD for pod ${name} returned no IPv4 address: ${JSON.stringify(result.ips ?? [])}`, { host: c.host });
+  return { podIP, gateway: ip?.gateway ?? '', netns: ns, result };
+}
+
+/**
+ * CNI DEL of pod `name` from the state its ADD saved (it works after the caller forgot, and
+ * after the host was away), then removes its namespace. Idempotent: `'absent'` when there was
+ * nothing to delete.
+ */
+export async function detachPodNetwork(c: Connection, name: string, o: { networkName?: string; binDir?: string; signal?: AbortSignal } = {}): Promise<'deleted' | 'absent'> {
+  checkName(name);
+  const outcome = await cniDel(c, o.networkName ?? 'flotilla', { containerId: name, ...(o.binDir ? { binDir: o.binDir } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const r = await runPrivileged(c, `if [ -e ${podNetnsPath(name)} ]; then ip netns del ${shellQuote(`flo-${name}`)} && echo removed; fi`, { what: 'pod networking' });
+  if (r.exitCode !== 0) throw new DeployError('network', `${c.host}: could not remove the network namespace of pod ${name}: ${r.stderr.trim()}`, { host: c.host });
+  return outcome === 'deleted' || r.stdout.includes('removed') ? 'deleted' : 'absent';
+}
+
+/** CNI CHECK of pod `name`'s attachment: `'ok'`, `'absent'`, or a `CniError` naming what is broken. */
+export function checkPodNetwork(c: Connection, name: string, o: { networkName?: string; binDir?: string; signal?: AbortSignal } = {}): Promise<'ok' | 'absent'> {
+  checkName(name);
+  return cniCheck(c, o.networkName ?? 'flotilla', { containerId: name, ...(o.binDir ? { binDir: o.binDir } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+}
+
+/**
+ * The `/etc/resolv.conf` of a pod's containers (pure): the DNS server on the host's bridge
+ * address (DESIGN.md: each host answers on its bridge address, port 53), `search <domain>`.
+ */
+export function podResolvConf(o: { nameserver: string; search?: string[]; ndots?: number }): string {
+  if (!isIPv4(o.nameserver)) badOption('nameserver', 'an IPv4 address (the host bridge address)', o.nameserver);
+  const search = o.search ?? [];
+  for (const d of search) if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(d)) badOption('search', 'DNS domains', d);
+  return `nameserver ${o.nameserver}\n${search.length ? `search ${search.join(' ')}\n` : ''}options ndots:${o.ndots ?? 2}\n`;
+}
