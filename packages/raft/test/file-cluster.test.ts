@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeConfChange, applyConfChangeToState, FileStorage, RawNode, seededRandom, type ConfState, type Message, type NodeId } from '../src/index.js';
+import { decodeConfChange, applyConfChangeToState, FileStorage, RawNode, seededRandomSource, type ConfState, type Message, type NodeId } from '../src/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'flotilla-raft-cluster-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -28,7 +28,7 @@ async function start(id: NodeId, dir: string, incarnation: number): Promise<Memb
   const snap = storage.snapshot();
   // The state machine: the list of applied strings, stored as the snapshot data.
   const applied = snap.data.length > 0 ? (JSON.parse(dec.decode(snap.data)) as string[]) : [];
-  const node = new RawNode({ id, storage, random: seededRandom(id * 100 + incarnation), electionTicks: 10, heartbeatTicks: 1, applied: snap.index });
+  const node = new RawNode({ id, storage, random: seededRandomSource(id * 100 + incarnation), electionTicks: 10, heartbeatTicks: 1, applied: snap.index });
   return { id, dir, storage, node, applied, appliedIndex: snap.index, conf: snap.confState };
 }
 

@@ -1,7 +1,7 @@
 // Raft-level test helpers in the spirit of etcd-io/raft's raft_test.go: build a node on a
 // MemoryStorage with a given log, step messages into it, read what it sends.
 import { Raft, type RaftOptions } from '../src/core/raft.js';
-import { seededRandom } from '../src/core/random.js';
+import { seededRandomSource } from '../src/core/random.js';
 import type { Entry, HardState, Message, NodeId } from '../src/core/types.js';
 import { MemoryStorage } from '../src/storage/memory-storage.js';
 
@@ -30,7 +30,7 @@ export function newRaft(id: NodeId, voters: NodeId[], o: TestRaftOptions = {}): 
   return new Raft({
     id,
     storage,
-    random: seededRandom(seed),
+    random: seededRandomSource(seed),
     electionTicks: 10,
     heartbeatTicks: 1,
     preVote: false,

@@ -15,7 +15,7 @@
 //   compact ID INDEX        snapshot the state at INDEX (≤ applied) and compact the log to it
 //   status [ID...] · log ID · applied ID
 import { RawNode, type Ready } from '../src/core/raw-node.js';
-import { seededRandom } from '../src/core/random.js';
+import { seededRandomSource } from '../src/core/random.js';
 import type { ConfChange, Entry, Message, NodeId, Snapshot } from '../src/core/types.js';
 import { MemoryStorage } from '../src/storage/memory-storage.js';
 import { decodeConfChange } from '../src/core/conf-change.js';
@@ -185,7 +185,7 @@ export class InteractionEnv {
       const node = new RawNode({
         id,
         storage,
-        random: seededRandom(id),
+        random: seededRandomSource(id),
         electionTicks: 10,
         heartbeatTicks: 1,
         preVote: c.options.get('prevote') !== 'false',

@@ -6,7 +6,7 @@ import {
   MemoryStorage,
   ProposalDroppedError,
   RawNode,
-  seededRandom,
+  seededRandomSource,
   type Message,
   type NodeId,
 } from '../src/index.js';
@@ -473,7 +473,7 @@ describe('host contract', () => {
     proposeOn(c, 1, 4);
     const st = c.member(2).node.status();
     const storage = c.member(2).storage;
-    const again = new RawNode({ id: 2, storage, random: seededRandom(9) });
+    const again = new RawNode({ id: 2, storage, random: seededRandomSource(9) });
     const s2 = again.status();
     expect([s2.term, s2.commit, s2.state]).toEqual([st.term, st.commit, 'follower']);
     const rd = again.ready();
@@ -494,7 +494,7 @@ describe('host contract', () => {
 
   it('rejects bad options with a TypeError naming expected and received', () => {
     const storage = MemoryStorage.bootstrap({ voters: [1], learners: [] });
-    const random = seededRandom(1);
+    const random = seededRandomSource(1);
     expect(() => new RawNode({ id: 0, storage, random })).toThrow(/id: expected a positive integer, received 0/);
     expect(() => new RawNode({ id: 1, storage, random, electionTicks: 2, heartbeatTicks: 2 })).toThrow(/heartbeatTicks: expected less than electionTicks/);
     expect(() => new RawNode({ id: 1, storage, random, readOnly: 'lease-based', checkQuorum: false })).toThrow(TypeError);

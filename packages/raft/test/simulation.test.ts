@@ -3,7 +3,7 @@
 // liveness once healed, and for linearizability of the client history. A failing seed
 // throws a SimulationFailure whose message contains the exact runSimulation(...) call.
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../src/index.js';
+import { seededRandomSource } from '../src/index.js';
 import { randomSimulationOptions, runSimulation, SimulationFailure, type SimulationOptions, type SimulationResult } from '../src/testing/index.js';
 
 /** Seeds per configuration in the normal test run (see README: "Simulation"). */
@@ -65,7 +65,7 @@ describe('random configuration mixes', () => {
   const runs = SEEDS / 8;
   for (let from = 0; from < runs; from += CHUNK) {
     it(`mixes ${from}..${Math.min(from + CHUNK, runs) - 1}`, { timeout: 300_000 }, () => {
-      const random = seededRandom(20261126 + from);
+      const random = seededRandomSource(20261126 + from);
       for (let i = from; i < Math.min(from + CHUNK, runs); i++) runSimulation(randomSimulationOptions(random, 800_001 + i));
     });
   }

@@ -3,12 +3,12 @@
 // from a seeded generator. Run from the repo root:
 //   node --conditions=@flotilla/source --import tsx packages/raft/test/soak-mix.ts [runs] [base]
 // Prints the runSimulation({...}) call of the first failures and a summary; exits 1 on failure.
-import { seededRandom } from '../src/index.js';
+import { seededRandomSource } from '../src/index.js';
 import { randomSimulationOptions, runSimulation } from '../src/testing/index.js';
 
 const runs = Number(process.argv[2] ?? 1000);
 const base = Number(process.argv[3] ?? 1);
-const random = seededRandom(base);
+const random = seededRandomSource(base);
 let fails = 0;
 const t0 = Date.now();
 for (let i = 0; i < runs; i++) {

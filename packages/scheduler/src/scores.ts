@@ -79,25 +79,24 @@ export function leastAllocatedScore(
   return f === undefined ? 0 : leastAllocatedOfFree(f, 0);
 }
 
-/** The weighted free fraction of a node before the pod (0 = full, 1 = empty) over the weighted resources it has. */
-export function freeFraction(nodes: NodeTable, slot: number, weights: ResolvedWeights): number {
-  let f = 0;
-  let weightSum = 0;
-  const names = weights.resourceNames;
-  for (let j = 0; j < names.length; j++) {
-    const d = nodes.dimOf(names[j]!);
-    if (d === undefined) continue;
-    const c = nodes.capacity[d]![slot]!;
-    if (c <= 0) continue;
-    const w = weights.resourceWeights[j]!;
-    f += w * Math.max(0, (c - nodes.allocated[d]![slot]!) / c);
-    weightSum += w;
-  }
-  return weightSum === 0 ? 0 : f / weightSum;
+/** What {@link weightedFractions} returns; one object reused by every call (read it before the next). */
+interface WeightedFractions {
+  /** Whether the node has any weighted resource (capacity > 0); when not, both fractions are 0. */
+  weighted: boolean;
+  /** `Σ wᵣ · max(0, (capacityᵣ − allocatedᵣ) / capacityᵣ) / Σ wᵣ`: free before the pod (0 = full, 1 = empty). */
+  free: number;
+  /** `Σ wᵣ · requestᵣ / capacityᵣ / Σ wᵣ`: the pod's share of the node (0 without a pod). */
+  share: number;
 }
+const fractions: WeightedFractions = { weighted: false, free: 0, share: 0 };
 
-/** NodeResourcesFit's score of a node with the pod on it: most-allocated (`most`) or least-allocated. */
-function resourceScore(nodes: NodeTable, slot: number, spec: PodSpec, weights: ResolvedWeights, most: boolean): number {
+/**
+ * The node's weighted free fraction and the pod's weighted share of it, in one pass over the
+ * weighted resources the node has (capacity > 0). Returns a shared object, not a new one: the
+ * scoring loop calls this for every candidate.
+ */
+function weightedFractions(nodes: NodeTable, slot: number, spec: PodSpec | undefined, weights: ResolvedWeights): WeightedFractions {
+  let free = 0;
   let share = 0;
   let weightSum = 0;
   const names = weights.resourceNames;
@@ -107,13 +106,26 @@ function resourceScore(nodes: NodeTable, slot: number, spec: PodSpec, weights: R
     const c = nodes.capacity[d]![slot]!;
     if (c <= 0) continue;
     const w = weights.resourceWeights[j]!;
-    share += (w * requestOf(spec, d)) / c;
+    free += w * Math.max(0, (c - nodes.allocated[d]![slot]!) / c);
+    if (spec !== undefined) share += (w * requestOf(spec, d)) / c;
     weightSum += w;
   }
-  if (weightSum === 0) return 0;
-  const f = freeFraction(nodes, slot, weights);
-  const r = share / weightSum;
-  return most ? mostAllocatedOfFree(f, r) : leastAllocatedOfFree(f, r);
+  fractions.weighted = weightSum !== 0;
+  fractions.free = weightSum === 0 ? 0 : free / weightSum;
+  fractions.share = weightSum === 0 ? 0 : share / weightSum;
+  return fractions;
+}
+
+/** The weighted free fraction of a node before the pod (0 = full, 1 = empty) over the weighted resources it has. */
+export function freeFraction(nodes: NodeTable, slot: number, weights: ResolvedWeights): number {
+  return weightedFractions(nodes, slot, undefined, weights).free;
+}
+
+/** NodeResourcesFit's score of a node with the pod on it: most-allocated (`most`) or least-allocated. */
+function resourceScore(nodes: NodeTable, slot: number, spec: PodSpec, weights: ResolvedWeights, most: boolean): number {
+  const { weighted, free, share } = weightedFractions(nodes, slot, spec, weights);
+  if (!weighted) return 0;
+  return most ? mostAllocatedOfFree(free, share) : leastAllocatedOfFree(free, share);
 }
 
 // ---------------------------------------------------------------------------------------

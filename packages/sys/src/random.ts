@@ -4,7 +4,7 @@
  * election's jitter, a generated workload) is reproducible from its seed. Two generators,
  * each with its recorded seeds in the tests and benchmarks that depend on its exact sequence:
  * `mulberry32` (floats; reconcile's `seededRandom`, the scheduler's workload generator) and
- * `sfc32` (integers and floats; the Raft core's `seededRandom`).
+ * `sfc32` (integers and floats; the Raft core's `seededRandomSource`).
  */
 
 /** A source of uniformly distributed integers, the Raft core's randomness seam. */

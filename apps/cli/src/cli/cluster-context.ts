@@ -9,6 +9,7 @@ import type * as Cluster from '@flotilla/cluster';
 import { UsageError, type OptionSpec } from './args.js';
 import type { CommandContext } from './registry.js';
 import { isVerbose } from './global-options.js';
+import { canonicalKind } from './kinds.js';
 import { storeCredentialOptions, storeCredentials } from './store-credentials.js';
 import { trackMethods, waitingNotice } from './waiting.js';
 import { colorsFor, type Colors } from '../output/colors.js';
@@ -218,24 +219,7 @@ export function parseRef(args: readonly string[], kinds: readonly string[]): { k
   return { kind, name: n };
 }
 
-/** host|hosts → Host, replicaset|replicasets|rs → ReplicaSet, … */
-export function canonicalKind(k: string): string | undefined {
-  const m: Record<string, string> = {
-    host: 'Host',
-    hosts: 'Host',
-    replicaset: 'ReplicaSet',
-    replicasets: 'ReplicaSet',
-    rs: 'ReplicaSet',
-    service: 'Service',
-    services: 'Service',
-    svc: 'Service',
-    instance: 'Instance',
-    instances: 'Instance',
-    network: 'Network',
-    networks: 'Network',
-  };
-  return m[k.toLowerCase()];
-}
+export { canonicalKind } from './kinds.js';
 
 /**
  * Writes items as `{"items": [...]}` JSON or YAML, or a table (`--no-headers` honoured; none:

@@ -8,6 +8,7 @@
  */
 import { Writable } from 'node:stream';
 import { firstPositional, type OptionSpec } from './args.js';
+import { canonicalKind } from './kinds.js';
 import type { CommandContext, CommandEntry, CommandModule } from './registry.js';
 import { OUTPUT_FORMATS } from '../output/format.js';
 
@@ -107,27 +108,13 @@ async function storeNames(kind: 'Host' | 'ReplicaSet' | 'Service' | 'Instance' |
   }
 }
 
-const KIND_OF: Record<string, 'Host' | 'ReplicaSet' | 'Service' | 'Instance' | 'Network'> = {
-  host: 'Host',
-  hosts: 'Host',
-  replicaset: 'ReplicaSet',
-  replicasets: 'ReplicaSet',
-  rs: 'ReplicaSet',
-  service: 'Service',
-  services: 'Service',
-  svc: 'Service',
-  instance: 'Instance',
-  instances: 'Instance',
-  network: 'Network',
-  networks: 'Network',
-};
 
 /** `kind/name` candidates: the kinds (`host/`, …) until a `/` is typed, then that kind's names. */
 async function refs(current: string, allowed: readonly string[], options: Record<string, string>, io: Pick<CommandContext, 'env' | 'cwd' | 'stdin' | 'stdout'>): Promise<string[]> {
   const slash = current.indexOf('/');
-  if (slash < 0) return KIND_REFS.filter((r) => allowed.includes(KIND_OF[r.slice(0, -1)]!));
+  if (slash < 0) return KIND_REFS.filter((r) => allowed.includes(canonicalKind(r.slice(0, -1))!));
   const word = current.slice(0, slash);
-  const kind = KIND_OF[word.toLowerCase()];
+  const kind = canonicalKind(word);
   if (kind === undefined || !allowed.includes(kind)) return [];
   return (await storeNames(kind, options, io)).map((n) => `${word}/${n}`);
 }
@@ -163,7 +150,7 @@ export async function completionCandidates(words: readonly string[], src: Comple
       return n === 0 ? SHELLS : [];
     case 'get': {
       if (n === 0) return current.includes('/') ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance', 'Network'], options, io) : KIND_WORDS;
-      const kind = KIND_OF[positionals[0]!.toLowerCase()];
+      const kind = canonicalKind(positionals[0]!);
       if (kind === undefined) return current.includes('/') ? refs(current, ['Host', 'ReplicaSet', 'Service', 'Instance', 'Network'], options, io) : [];
       return storeNames(kind, options, io);
     }

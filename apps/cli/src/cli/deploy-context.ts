@@ -314,6 +314,35 @@ export async function listHostsIfAsked(ctx: CommandContext, setup: Pick<DeploySe
 }
 
 /**
+ * What `run`, `put` and `download` share: select the hosts (`--list-hosts` lists them and
+ * stops), start the progress, run the operation on every host under the group policy (batch,
+ * max-fail), print the summary and close the connections. `prepare` runs once, after the
+ * progress starts, and returns the operation of one host.
+ */
+export async function runOnSelectedHosts<T>(
+  ctx: CommandContext,
+  format: OutputFormat,
+  prepare: (s: DeploySetup, refs: readonly HostRef[]) => ((ref: HostRef) => Promise<T>) | Promise<(ref: HostRef) => Promise<T>>,
+): Promise<number> {
+  const s = await deploySetup(ctx, format);
+  const refs = s.hosts();
+  const listed = await listHostsIfAsked(ctx, s, [{ names: refs.map((r) => r.name) }]);
+  if (listed !== undefined) return listed;
+  try {
+    s.progress.start(refs.length);
+    const each = await prepare(s, refs);
+    const result = await s.deploy.runOnHosts(
+      refs.map((r) => r.name),
+      (_h, i) => each(refs[i]!),
+      s.group,
+    );
+    return await finishRun(ctx, s, [result]);
+  } finally {
+    await s.close();
+  }
+}
+
+/**
  * Prints the per-host summary: with `-o json|yaml` one document on stdout (DESIGN's
  * `{"hosts":[{"host","status","durationMs","error"?}]}` plus each host's `stdout` and
  * `stderr`), else a table on stderr. Returns the exit code.

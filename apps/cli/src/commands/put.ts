@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';
+import { runOnSelectedHosts, summaryFormats } from '../cli/deploy-context.js';
 import { isDocumentFormat, outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
@@ -21,12 +21,7 @@ export const command: CommandModule = {
     if (!local || !remote || extra.length) throw new UsageError('put: expected <local> <remote>');
     const modeText = ctx.args.options.mode;
     if (modeText !== undefined && !/^[0-7]{3,4}$/.test(String(modeText))) throw new UsageError(`--mode ${String(modeText)}: expected an octal mode like 644`);
-    const s = await deploySetup(ctx, format);
-    const refs = s.hosts();
-    const listed = await listHostsIfAsked(ctx, s, [{ names: refs.map((r) => r.name) }]);
-    if (listed !== undefined) return listed;
-    try {
-      s.progress.start(refs.length);
+    return runOnSelectedHosts(ctx, format, async (s, refs) => {
       const { size } = await stat(resolve(ctx.cwd, local));
       const sent = new Map<string, number>();
       const onProgress = (host: string, bytes: number): void => {
@@ -35,22 +30,14 @@ export const command: CommandModule = {
         for (const v of sent.values()) sum += v;
         s.progress.bytes(sum, size * refs.length);
       };
-      const result = await s.deploy.runOnHosts(
-        refs.map((r) => r.name),
-        async (_h, i) => {
-          const name = refs[i]!.name;
-          const r = await s.connect(refs[i]!).put(resolve(ctx.cwd, local), remote, {
-            ...(modeText === undefined ? {} : { mode: parseInt(String(modeText), 8) }),
-            onProgress: (b) => onProgress(name, b),
-          });
-          if (!isDocumentFormat(format)) s.hostLine(refs[i]!.name, `${r.skipped ? 'unchanged' : 'uploaded'} ${r.remotePath} (sha256 ${r.sha256.slice(0, 12)})`, 'stdout');
-          return r;
-        },
-        s.group,
-      );
-      return await finishRun(ctx, s, [result]);
-    } finally {
-      await s.close();
-    }
+      return async (ref) => {
+        const r = await s.connect(ref).put(resolve(ctx.cwd, local), remote, {
+          ...(modeText === undefined ? {} : { mode: parseInt(String(modeText), 8) }),
+          onProgress: (b) => onProgress(ref.name, b),
+        });
+        if (!isDocumentFormat(format)) s.hostLine(ref.name, `${r.skipped ? 'unchanged' : 'uploaded'} ${r.remotePath} (sha256 ${r.sha256.slice(0, 12)})`, 'stdout');
+        return r;
+      };
+    });
   },
 };

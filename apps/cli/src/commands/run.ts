@@ -3,7 +3,7 @@
  * prefixed by host, a per-host summary at the end.
  */
 import { UsageError } from '../cli/args.js';
-import { deploySetup, finishRun, listHostsIfAsked, summaryFormats } from '../cli/deploy-context.js';
+import { runOnSelectedHosts, summaryFormats } from '../cli/deploy-context.js';
 import { outputFormat } from '../output/format.js';
 import type { CommandModule } from '../cli/registry.js';
 
@@ -16,23 +16,9 @@ export const command: CommandModule = {
     const format = outputFormat(ctx, summaryFormats);
     const cmd = ctx.args.positionals.join(' ');
     if (cmd.trim() === '') throw new UsageError('run: no command given');
-    const s = await deploySetup(ctx, format);
-    const refs = s.hosts();
-    const listed = await listHostsIfAsked(ctx, s, [{ names: refs.map((r) => r.name) }]);
-    if (listed !== undefined) return listed;
-    try {
-      s.progress.start(refs.length);
-      const result = await s.deploy.runOnHosts(
-        refs.map((r) => r.name),
-        (_h, i) => {
-          const c = s.connect(refs[i]!);
-          return ctx.args.options.sudo ? c.sudo(cmd) : c.run(cmd);
-        },
-        s.group,
-      );
-      return await finishRun(ctx, s, [result]);
-    } finally {
-      await s.close();
-    }
+    return runOnSelectedHosts(ctx, format, (s) => (ref) => {
+      const c = s.connect(ref);
+      return ctx.args.options.sudo ? c.sudo(cmd) : c.run(cmd);
+    });
   },
 };

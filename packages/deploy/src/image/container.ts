@@ -33,7 +33,7 @@ import type { FileContentStore } from './content-store.js';
 import { HOST_IMAGES_DIR, imageBlobs, pushImage, type PushResult } from './distribute.js';
 import { ImageError, isImageError } from './errors.js';
 import type { PrepareRequest } from './host-main.js';
-import { parseImageUser, runtimeSpec } from './runtime-spec.js';
+import { parseImageUser, requestRuntimeSpec } from './runtime-spec.js';
 import { chainIds } from './snapshots.js';
 import type { Image } from './load.js';
 
@@ -464,20 +464,7 @@ function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string
   else if (/^\d+:\d+$/.test(u)) user = parseImageUser(u);
   else return undefined;
   if (req.rootless && user && (user.uid !== 0 || user.gid !== 0)) return undefined; // the host program says why
-  const { spec, limitsEnforced } = runtimeSpec({
-    image: config,
-    ...(req.command ? { command: req.command } : {}),
-    ...(req.args ? { args: req.args } : {}),
-    env: req.env,
-    hostname: req.hostname,
-    readOnlyRootFilesystem: req.readOnlyRootFilesystem,
-    rootless: req.rootless,
-    hostUid: req.hostUid,
-    hostGid: req.hostGid,
-    ...(user ? { user } : {}),
-    ...(req.resources ? { resources: req.resources } : {}),
-    ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
-  });
+  const { spec, limitsEnforced } = requestRuntimeSpec(config, req, user);
   const meta = `${JSON.stringify({ ...req.meta, limitsEnforced, chainIds: chainIds(config.rootfs.diff_ids) })}\n`;
   const t = shellQuote(req.target);
   return [

@@ -21,7 +21,7 @@ import type { Digest } from './digest.js';
 import { parseDigest } from './digest.js';
 import { ImageError, isImageError } from './errors.js';
 import { parseImageConfig, parseManifest, type ImageConfig, type OciManifest } from './oci.js';
-import { parseImageUser, runtimeSpec } from './runtime-spec.js';
+import { parseImageUser, requestRuntimeSpec } from './runtime-spec.js';
 import { LayerSnapshots, chainIds } from './snapshots.js';
 
 /** What `prepare` is asked. */
@@ -116,20 +116,7 @@ async function prepare(req: PrepareRequest): Promise<unknown> {
       throw new ImageError('image-invalid', `image ${req.image}: its User ${JSON.stringify(config.config.User)} is not root, and a rootless container maps only the host user (to root); run it rootful, or give the image User root`, { image: req.image });
     }
   }
-  const { spec, limitsEnforced } = runtimeSpec({
-    image: config,
-    ...(req.command ? { command: req.command } : {}),
-    ...(req.args ? { args: req.args } : {}),
-    env: req.env,
-    hostname: req.hostname,
-    readOnlyRootFilesystem: req.readOnlyRootFilesystem,
-    rootless: req.rootless,
-    hostUid: req.hostUid,
-    hostGid: req.hostGid,
-    ...(user ? { user } : {}),
-    ...(req.resources ? { resources: req.resources } : {}),
-    ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
-  });
+  const { spec, limitsEnforced } = requestRuntimeSpec(config, req, user);
   await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
   await writeFile(join(req.target, 'run.env'), req.runEnv);
   await appendFile(join(layout.images, 'pulled'), `${Date.now()} ${req.digest}\n`);

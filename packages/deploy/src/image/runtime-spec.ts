@@ -127,6 +127,41 @@ export function parseImageUser(user: string | undefined, files: { passwd?: strin
   return { uid, gid: gid ?? 0 };
 }
 
+/** The fields of a container request (the host program's `PrepareRequest`) that shape its runtime spec. */
+export interface ContainerSpecRequest {
+  command?: string[];
+  args?: string[];
+  env: Record<string, string>;
+  hostname: string;
+  readOnlyRootFilesystem: boolean;
+  rootless: boolean;
+  hostUid: number;
+  hostGid: number;
+  resources?: { cpuMillis?: number; memoryBytes?: number };
+  cgroupsPath?: string;
+}
+
+/**
+ * {@link runtimeSpec} of a container request: the one mapping from a request to the spec, used
+ * by the host program and by the fast path that prepares a container without it.
+ */
+export function requestRuntimeSpec(image: Pick<ImageConfig, 'config'>, req: ContainerSpecRequest, user: { uid: number; gid: number } | undefined): { spec: RuntimeSpec; limitsEnforced: boolean } {
+  return runtimeSpec({
+    image,
+    ...(req.command ? { command: req.command } : {}),
+    ...(req.args ? { args: req.args } : {}),
+    env: req.env,
+    hostname: req.hostname,
+    readOnlyRootFilesystem: req.readOnlyRootFilesystem,
+    rootless: req.rootless,
+    hostUid: req.hostUid,
+    hostGid: req.hostGid,
+    ...(user ? { user } : {}),
+    ...(req.resources ? { resources: req.resources } : {}),
+    ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
+  });
+}
+
 /** Builds `config.json` (see the module's rules); `limitsEnforced` says whether resources became cgroup limits. */
 export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limitsEnforced: boolean } {
   const args = containerArgs(input.image, input.command, input.args);

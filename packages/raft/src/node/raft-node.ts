@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { RawNode, type Status } from '../core/raw-node.js';
-import { seededRandom } from '../core/random.js';
+import { sfc32 } from '@flotilla/sys';
 import { applyConfChangeToState, decodeConfChange } from '../core/conf-change.js';
 import { isRaftError, RaftNodeError } from '../errors.js';
 import type { NodeStorage } from '../core/storage.js';
@@ -154,7 +154,7 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
     this.#raw = new RawNode({
       id: options.id,
       storage: this.#storage,
-      random: seededRandom(options.seed ?? (options.id * 7919 + Date.now()) % 2147483647),
+      random: sfc32(options.seed ?? (options.id * 7919 + Date.now()) % 2147483647),
       electionTicks: options.electionTicks ?? 10,
       heartbeatTicks: options.heartbeatTicks ?? 1,
       applied: snap.index,

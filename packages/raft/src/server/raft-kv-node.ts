@@ -6,58 +6,29 @@ import { EventEmitter } from 'node:events';
 import { isRaftError, type RaftErrorCode } from '../errors.js';
 import type { NodeId } from '../core/types.js';
 import type { NodeStorage } from '../core/storage.js';
-import type { PeerTlsOptions } from '../transport/tcp-transport.js';
 import { KvError, type KvErrorCode } from '../kv/errors.js';
 import type { KvCommand, KvResult } from '../kv/types.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
-import { RaftNode } from '../node/raft-node.js';
+import { RaftNode, type RaftNodeOptions } from '../node/raft-node.js';
 import { serializeYielding } from '../node/snapshot-policy.js';
 import { ServerState, type NodeCommand } from './server-state.js';
 import { Lessor } from './lessor.js';
 import type { AddMemberRequest, KvBackend, MemberInfo, NodeStatus } from './backend.js';
 
-/** Options of {@link RaftKvNode}. */
-export interface RaftKvNodeOptions {
-  /** This member's id (> 0). */
-  readonly id: NodeId;
+/**
+ * Options of {@link RaftKvNode}: the {@link RaftNodeOptions} of its driver (the state machine is
+ * the KV store's own), and the KV store's compaction.
+ */
+export interface RaftKvNodeOptions extends Omit<RaftNodeOptions<NodeCommand, unknown>, 'stateMachine' | 'storage' | 'maxPendingRequests'> {
   /** A FileStorage (durable) or a MemoryStorage (tests), bootstrapped with `ServerState.initial(...)` for a founding member. */
   readonly storage: NodeStorage;
-  /** Where to accept peer connections, `HOST:PORT`. */
-  readonly peerListen: string;
-  /** This member's peer address as others reach it. @default peerListen */
-  readonly advertisePeerUrl?: string;
-  /** Peer addresses known before the replicated registry is (bootstrap, join). */
-  readonly initialPeers?: ReadonlyMap<NodeId, string>;
-  /** Mutual TLS between members. */
-  readonly peerTls?: PeerTlsOptions;
-  /**
-   * Shared secret of the members (`--peer-token-file`): every peer connection proves it in a
-   * challenge–response hello; it is never sent. @default none
-   */
-  readonly peerSecret?: Uint8Array;
-  /** Milliseconds per Raft tick. @default 100 */
-  readonly tickMs?: number;
-  /** Ticks before an election (randomized up to twice that). @default 10 */
-  readonly electionTicks?: number;
-  /** Ticks between heartbeats. @default 1 */
-  readonly heartbeatTicks?: number;
-  /** How long a proposal or read waits before answering `timeout` (unknown outcome for writes). @default 7000 */
-  readonly requestTimeoutMs?: number;
-  /** Take a state-machine snapshot and compact the log after this many applied entries. @default 50000 */
-  readonly snapshotEntries?: number;
-  /** Entries kept behind a snapshot for slow followers. @default 10000 */
-  readonly snapshotCatchUpEntries?: number;
   /** Keep this many revisions of watch history; older ones are compacted by the leader. 0 = never. @default 10000 */
   readonly autoCompactRevisions?: number;
-  /** Seed of the election-timeout randomness. @default derived from id and time */
-  readonly seed?: number;
   /**
    * Backpressure: proposals waiting at once on this member beyond which new ones
    * are refused with `too-many-requests` (429, nothing proposed). @default 20000
    */
   readonly maxPendingRequests?: number;
-  /** Diagnostics (never secrets). */
-  readonly log?: (line: string) => void;
 }
 
 /** The KV error for each RaftNode error (same message; `mayHaveEffect` kept). */

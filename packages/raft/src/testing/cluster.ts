@@ -4,7 +4,7 @@
  */
 import { RawNode } from '../core/raw-node.js';
 import type { RaftOptions } from '../core/raft.js';
-import { seededRandom } from '../core/random.js';
+import { sfc32 } from '@flotilla/sys';
 import type { Entry, Message, NodeId, ReadState } from '../core/types.js';
 import { MemoryStorage } from '../storage/memory-storage.js';
 
@@ -48,7 +48,7 @@ export class InstantCluster {
   /** Adds (or restarts) a member on the given storage. */
   addMember(id: NodeId, storage: MemoryStorage): ClusterMember {
     const { seed = 1, keepApplied: _k, ...raftOpts } = this.opts;
-    const node = new RawNode({ ...raftOpts, id, storage, random: seededRandom(seed * 1000 + id) });
+    const node = new RawNode({ ...raftOpts, id, storage, random: sfc32(seed * 1000 + id) });
     const member: ClusterMember = { node, storage, applied: [], appliedCount: 0, readStates: [] };
     this.members.set(id, member);
     return member;

@@ -6,7 +6,7 @@
  */
 import { applyConfChangeToState, decodeConfChange } from '../core/conf-change.js';
 import { RawNode } from '../core/raw-node.js';
-import { seededRandom } from '../core/random.js';
+import { sfc32 } from '@flotilla/sys';
 import type { ConfState, Entry, Message, NodeId, Snapshot } from '../core/types.js';
 import type { Ready } from '../core/raw-node.js';
 import { isRaftError } from '../errors.js';
@@ -145,7 +145,7 @@ interface StateMachineImage {
  */
 export class Simulation {
   readonly opts: Required<SimulationOptions>;
-  private readonly rng: ReturnType<typeof seededRandom>;
+  private readonly rng: ReturnType<typeof sfc32>;
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly inflight = new Map<number, Message[]>();
   private blocked = new Set<string>();
@@ -209,7 +209,7 @@ export class Simulation {
       applyBeforePersist: false,
       ...options,
     };
-    this.rng = seededRandom(options.seed);
+    this.rng = sfc32(options.seed);
     const conf: ConfState = { voters: range(1, this.opts.voters), learners: [] };
     for (const id of conf.voters) {
       const storage = MemoryStorage.bootstrap(conf);
@@ -231,7 +231,7 @@ export class Simulation {
     sn.node = new RawNode({
       id,
       storage: sn.storage,
-      random: seededRandom((this.opts.seed * 7919 + id * 104729 + sn.incarnation * 1299709) >>> 0),
+      random: sfc32((this.opts.seed * 7919 + id * 104729 + sn.incarnation * 1299709) >>> 0),
       electionTicks: this.opts.electionTicks,
       heartbeatTicks: this.opts.heartbeatTicks,
       preVote: this.opts.preVote,
