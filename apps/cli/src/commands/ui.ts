@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../cli/args.js';
 import { clusterOptions, openCluster, stringOption, storeUrl } from '../cli/cluster-context.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
-import { loggerFor, logOptions } from '../observability/log.js';
+import { loggerFor, logOptions, type CliLogger } from '../observability/log.js';
 
 /**
  * Where the built page is: `dist/ui` beside the built CLI's chunks, or `apps/cli/dist/ui` when
@@ -21,7 +21,7 @@ export function uiAssetsDir(env: NodeJS.ProcessEnv): string {
   return candidates.find((c) => existsSync(path.join(c, 'index.html'))) ?? candidates[0]!;
 }
 
-function version(): string {
+export function version(): string {
   for (const p of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(fileURLToPath(new URL(p, import.meta.url)), 'utf8')) as { name?: string; version?: string };
@@ -75,42 +75,28 @@ export const command: CommandModule = {
   },
 };
 
-async function serve(ctx: CommandContext, o: { listen: string; token: string | undefined; assetsDir: string; log: ReturnType<typeof loggerFor> }): Promise<number> {
+async function serve(ctx: CommandContext, o: { listen: string; token: string | undefined; assetsDir: string; log: CliLogger }): Promise<number> {
   const s = await openCluster(ctx, { readOnly: true });
-  const [{ UiFeed }, { startUiServer }] = await Promise.all([import('../ui/feed.js'), import('../ui/server.js')]);
+  const { startDashboard } = await import('../ui/dashboard.js');
   const abort = new AbortController();
   const stopped = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   const stop = (): void => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const feed = new UiFeed({ onRestart: (kind, reason) => o.log.warn('store watch restarted', { kind, reason }) });
-  const following = feed.run(s.store, abort.signal);
-  const { cluster, store } = s;
-  let server: Awaited<ReturnType<typeof startUiServer>> | undefined;
+  let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
   try {
-    server = await startUiServer({
+    dashboard = await startDashboard({
+      cluster: s.cluster,
+      store: s.store,
+      runtime: () => s.runtime(),
       listen: o.listen,
-      feed,
       ...(o.token !== undefined ? { token: o.token } : {}),
       assetsDir: o.assetsDir,
-      logger: o.log,
-      storeLabel: cluster.redactStoreUrl(storeUrl(ctx) ?? `file://${path.join(ctx.cwd, '.flotilla')}`),
+      log: o.log,
+      storeLabel: s.cluster.redactStoreUrl(storeUrl(ctx) ?? `file://${path.join(ctx.cwd, '.flotilla')}`),
       version: version(),
-      operations: {
-        // The same operations as flo scale, cordon/uncordon, rollout undo and logs.
-        scale: (name, n) => cluster.scaleReplicaSet(store, name, n),
-        setUnschedulable: (name, u) => cluster.setUnschedulable(store, name, u),
-        rolloutUndo: (name) => cluster.rolloutUndo(store, name),
-        async *logs(name, { follow, signal }) {
-          const instance = await store.instances.get(name);
-          if (!instance) throw new Error(`instance/${name} not found`);
-          const host = await store.hosts.get(instance.spec.host);
-          if (!host) throw new Error(`host ${instance.spec.host} of instance/${name} not found`);
-          yield* s.runtime().logs(host, instance, { follow, signal });
-        },
-      },
     });
-    o.log.info(`dashboard on ${server.url}/ (${o.token !== undefined ? 'actions need the token' : 'no token: read-only view and actions open on loopback'})`);
+    o.log.info(`dashboard on ${dashboard.url}/ (${o.token !== undefined ? 'actions need the token' : 'no token: read-only view and actions open on loopback'})`);
     await stopped;
     return 0;
   } catch (e) {
@@ -123,9 +109,7 @@ async function serve(ctx: CommandContext, o: { listen: string; token: string | u
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    abort.abort();
-    await server?.close();
-    await following;
+    await dashboard?.close();
     await s.close();
   }
 }

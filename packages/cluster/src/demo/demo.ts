@@ -14,6 +14,7 @@ import type { Host } from '../manifest/types.js';
 import { API_VERSION } from '../manifest/types.js';
 import { applyManifests, convergence, deleteObject, scaleReplicaSet, viewInstances } from '../operations.js';
 import type { DeployRuntime } from '../runtime/deploy.js';
+import type { ClusterStore } from '../store/resources.js';
 import { openStore } from '../store/open.js';
 import { writeSampleArtifact } from './sample-app.js';
 import { buildSampleImage } from './sample-image.js';
@@ -36,6 +37,12 @@ export interface DemoOptions {
   stepTimeoutMs?: number;
   /** Run the app as a container: an image built on the spot from busybox-static, run by runc on each host. @default false */
   containers?: boolean;
+  /**
+   * Called after the story, before the clean-up, with the controllers still running: the
+   * cluster is live until it resolves (`flo demo --ui` serves the dashboard here until Ctrl-C).
+   * @default none (clean up at once)
+   */
+  beforeCleanup?: (live: { store: ClusterStore; storeUrl: string; runtime: DeployRuntime }) => Promise<void>;
 }
 
 function table(rows: string[][]): string {
@@ -190,6 +197,7 @@ spec:
     }
     log(`   (${endpoints.length} endpoints, also rendered to ${hosts[0]?.metadata.name}:upstreams/web.txt for a load balancer)`);
 
+    if (options.beforeCleanup) await options.beforeCleanup({ store, storeUrl: `file://${join(dir, 'store')}`, runtime });
     log('6. Cleaning up: flo delete replicaset/web stops every instance');
     await deleteObject(store, 'ReplicaSet', 'web');
     const end = systemClock.now() + stepMs;
