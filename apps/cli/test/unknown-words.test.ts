@@ -96,12 +96,12 @@ describe('unknown words (issue 17)', { timeout: 90_000 }, () => {
     expect(r.err).toMatch(/^did you mean: get$/m);
   });
 
-  it('flo events and flo patch -f app.yaml (commands that do not exist) are unknown words, not deployfile errors', async () => {
+  it('flo top and flo patch -f app.yaml (commands that do not exist) are unknown words, not deployfile errors', async () => {
     const dir = empty();
     writeFileSync(join(dir, 'app.yaml'), 'apiVersion: flotilla.dev/v1\nkind: ReplicaSet\nmetadata: {name: web}\n');
-    const events = await flo(['events'], dir);
-    expect(events.code).toBe(2);
-    expect(events.err).toMatch(/^flo: unknown command or task "events"$/m);
+    const top = await flo(['top'], dir);
+    expect(top.code).toBe(2);
+    expect(top.err).toMatch(/^flo: unknown command or task "top"$/m);
     const diff = await flo(['patch', '-f', 'app.yaml'], dir);
     expect(diff.code).toBe(2);
     expect(diff.err).toMatch(/^flo: unknown command or task "patch"$/m);

@@ -134,12 +134,19 @@ export {
   viewServices,
   viewNetworks,
   serviceSelectors,
+  instanceView,
+  hostView,
+  replicaSetView,
+  serviceView,
+  networkView,
   selectorInputText,
   eventsFor,
   convergence,
   baseDirOf,
 } from './operations.js';
 export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions, InstanceView, HostView, ReplicaSetView, ServiceView, NetworkView } from './operations.js';
+export { watchObjects, listEvents, watchEvents } from './watch.js';
+export type { ObjectChange, WatchObjectsOptions, EventQuery } from './watch.js';
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';
 export type { DeployRuntimeOptions } from './runtime/deploy.js';
 export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';

@@ -12,10 +12,11 @@ import { issueAt } from './manifest/parse.js';
 import { allocatedByHost } from './controllers/placement.js';
 import { templateHash } from './controllers/template.js';
 import { toSchedulerUnits } from './manifest/quantity.js';
-import type { ClusterEvent, Endpoint, Host, Instance, InstanceCondition, LabelSelectorObject, Manifest, ManifestKind, Network, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
+import type { ClusterEvent, Endpoint, Host, Instance, InstanceCondition, Kind, LabelSelectorObject, Manifest, ManifestKind, Network, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
 import { DEFAULT_DOMAIN, DEFAULT_HOST_SUBNET_PREFIX } from './manifest/validate.js';
 import { subnetCapacity } from './network/leases.js';
 import { keyOf, type ClusterStore, type ResourceStore } from './store/resources.js';
+import { listEvents } from './watch.js';
 
 /** One change `apply` made (or would make, with `dryRun`). */
 export interface AppliedChange {
@@ -471,24 +472,28 @@ export interface InstanceView {
 
 export async function viewInstances(store: ClusterStore, options: { selector?: string; addressOf?: (h: Host) => string } = {}): Promise<InstanceView[]> {
   const hosts = new Map((await store.hosts.items()).map((h) => [h.metadata.name, h]));
-  const addressOf = options.addressOf ?? ((h: Host) => h.spec.address ?? '127.0.0.1');
-  return bySelector(await store.instances.items(), options.selector).map((i) => {
-    const h = hosts.get(i.spec.host);
-    return {
-      name: i.metadata.name,
-      labels: i.metadata.labels ?? {},
-      replicaSet: i.spec.replicaSet,
-      host: i.spec.host,
-      address: h ? addressOf(h) : '',
-      phase: i.metadata.deletionTimestamp !== undefined ? 'Terminating' : (i.status?.phase ?? 'Pending'),
-      ready: i.status?.ready ?? false,
-      ports: i.status?.ports ?? {},
-      ...(i.status?.pid !== undefined ? { pid: i.status.pid } : {}),
-      restarts: i.status?.restarts ?? 0,
-      ...(i.status?.startedAt !== undefined ? { startedAt: i.status.startedAt } : {}),
-      ...containerFields(i),
-    };
-  });
+  return bySelector(await store.instances.items(), options.selector).map((i) => instanceView(i, hosts.get(i.spec.host), options.addressOf));
+}
+
+/**
+ * One instance as {@link viewInstances} shows it (a pure function, for watchers that keep
+ * their own objects): `host` is its Host (for the address), `addressOf` how to reach one.
+ */
+export function instanceView(i: Instance, host: Host | undefined, addressOf: (h: Host) => string = (h) => h.spec.address ?? '127.0.0.1'): InstanceView {
+  return {
+    name: i.metadata.name,
+    labels: i.metadata.labels ?? {},
+    replicaSet: i.spec.replicaSet,
+    host: i.spec.host,
+    address: host ? addressOf(host) : '',
+    phase: i.metadata.deletionTimestamp !== undefined ? 'Terminating' : (i.status?.phase ?? 'Pending'),
+    ready: i.status?.ready ?? false,
+    ports: i.status?.ports ?? {},
+    ...(i.status?.pid !== undefined ? { pid: i.status.pid } : {}),
+    restarts: i.status?.restarts ?? 0,
+    ...(i.status?.startedAt !== undefined ? { startedAt: i.status.startedAt } : {}),
+    ...containerFields(i),
+  };
 }
 
 function containerFields(i: Instance): Pick<InstanceView, 'runtime' | 'image' | 'imageDigest' | 'signedBy' | 'reason' | 'conditions'> {
@@ -523,17 +528,22 @@ export interface HostView {
 
 export async function viewHosts(store: ClusterStore, options: { selector?: string } = {}): Promise<HostView[]> {
   const allocated = allocatedByHost(await store.instances.items());
-  return bySelector(await store.hosts.items(), options.selector).map((h) => ({
+  return bySelector(await store.hosts.items(), options.selector).map((h) => hostView(h, allocated.get(h.metadata.name) ?? {}));
+}
+
+/** One host as {@link viewHosts} shows it; `allocated` is what its instances request (`allocatedByHost`). */
+export function hostView(h: Host, allocated: Record<string, number>): HostView {
+  return {
     name: h.metadata.name,
     labels: h.metadata.labels ?? {},
     address: h.spec.address ?? h.spec.local?.dir ?? '',
     ready: h.status?.ready ?? false,
     unschedulable: h.spec.unschedulable ?? false,
     capacity: toSchedulerUnits(h.spec.capacity ?? {}),
-    allocated: allocated.get(h.metadata.name) ?? {},
+    allocated,
     ...(h.status?.load1 !== undefined ? { load1: h.status.load1 } : {}),
     ...(h.status?.podSubnet !== undefined ? { podSubnet: h.status.podSubnet } : {}),
-  }));
+  };
 }
 
 /** `flo get replicasets -o json` items. */
@@ -566,14 +576,19 @@ export function selectorInputText(s: SelectorInput): string {
 }
 
 export async function viewReplicaSets(store: ClusterStore, options: { selector?: string } = {}): Promise<ReplicaSetView[]> {
-  return bySelector(await store.replicaSets.items(), options.selector).map((r) => ({
+  return bySelector(await store.replicaSets.items(), options.selector).map(replicaSetView);
+}
+
+/** One replica set as {@link viewReplicaSets} shows it. */
+export function replicaSetView(r: ReplicaSet): ReplicaSetView {
+  return {
     name: r.metadata.name,
     labels: r.metadata.labels ?? {},
     selector: selectorInputText(r.spec.selector),
     replicas: r.spec.replicas,
     readyReplicas: r.status?.readyReplicas ?? 0,
     observedGeneration: r.status?.observedGeneration ?? 0,
-  }));
+  };
 }
 
 /** `flo get services -o json` items. */
@@ -596,14 +611,19 @@ export function serviceSelectors(spec: Service['spec']): SelectorInput[] {
 }
 
 export async function viewServices(store: ClusterStore, options: { selector?: string } = {}): Promise<ServiceView[]> {
-  return bySelector(await store.services.items(), options.selector).map((s: Service) => ({
+  return bySelector(await store.services.items(), options.selector).map(serviceView);
+}
+
+/** One service as {@link viewServices} shows it. */
+export function serviceView(s: Service): ServiceView {
+  return {
     name: s.metadata.name,
     selector: serviceSelectors(s.spec).map(selectorInputText).join(' OR '),
     endpoints: s.status?.endpoints ?? [],
     ...(s.status?.clusterIP !== undefined ? { clusterIP: s.status.clusterIP } : {}),
     hostnames: s.spec.hostnames ?? [],
     ...(s.spec.ports ? { ports: s.spec.ports.map((p) => `${p.port}→${String(p.targetPort ?? p.port)}`) } : {}),
-  }));
+  };
 }
 
 /** `flo get networks -o json` items. */
@@ -621,23 +641,27 @@ export interface NetworkView {
 
 export async function viewNetworks(store: ClusterStore, options: { selector?: string } = {}): Promise<NetworkView[]> {
   const hosts = await store.hosts.items();
-  return bySelector(await store.networks.items(), options.selector).map((n) => ({
+  const leases = hosts.filter((h) => h.status?.podSubnet !== undefined).length;
+  return bySelector(await store.networks.items(), options.selector).map((n) => networkView(n, leases));
+}
+
+/** One network as {@link viewNetworks} shows it; `leases` is how many hosts hold a subnet. */
+export function networkView(n: Network, leases: number): NetworkView {
+  return {
     name: n.metadata.name,
     podCIDR: n.spec.podCIDR,
     hostSubnetPrefix: n.spec.hostSubnetPrefix ?? DEFAULT_HOST_SUBNET_PREFIX,
     serviceCIDR: n.spec.serviceCIDR,
     domain: n.spec.domain ?? DEFAULT_DOMAIN,
     backend: n.spec.backend ?? 'host-gw',
-    leases: hosts.filter((h) => h.status?.podSubnet !== undefined).length,
+    leases,
     capacity: subnetCapacity(n.spec),
-  }));
+  };
 }
 
 /** Events about one object, oldest first (for `describe`). */
 export async function eventsFor(store: ClusterStore, kind: string, name: string): Promise<ClusterEvent[]> {
-  return (await store.events.items())
-    .filter((e) => e.involved.kind === kind && e.involved.name === name)
-    .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  return listEvents(store, { involved: { kind: kind as Kind, name } });
 }
 
 /** Options of {@link convergence}. */

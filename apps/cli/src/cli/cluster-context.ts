@@ -13,8 +13,6 @@ import { canonicalKind } from './kinds.js';
 import { storeCredentialOptions, storeCredentials } from './store-credentials.js';
 import { trackMethods, waitingNotice } from './waiting.js';
 import { colorsFor, type Colors } from '../output/colors.js';
-import { outputFormat, printOutput, type OutputFormat } from '../output/format.js';
-import { formatTable } from '../output/table.js';
 
 /** `--request-timeout SECONDS`: how long a call to a flotilla:// store (or `flo kv` endpoints) may keep retrying. */
 export const requestTimeoutOption: OptionSpec = {
@@ -59,15 +57,6 @@ export const clusterOptions: readonly OptionSpec[] = [
 export const timeoutOption: OptionSpec = { name: 'timeout', type: 'string', value: 'SECONDS', description: 'give up waiting after this long (default 300)' };
 /** `--wait` and `--timeout`: converge in this process before returning. */
 export const waitOptions: readonly OptionSpec[] = [{ name: 'wait', type: 'boolean', description: 'converge before returning (progress on stderr)' }, timeoutOption];
-
-/** @deprecated `OutputFormat` from `output/format.ts` (`text` is the table). */
-export type ClusterFormat = 'table' | 'wide' | 'json' | 'yaml';
-
-/** @deprecated declare `formats` on the command and use `outputFormat` from `output/format.ts`. */
-export function clusterFormat(ctx: CommandContext, allowed: readonly ClusterFormat[] = ['table', 'wide', 'json', 'yaml']): ClusterFormat {
-  const f = outputFormat(ctx, allowed.map((a) => (a === 'table' ? 'text' : a)));
-  return f === 'text' ? 'table' : (f as ClusterFormat);
-}
 
 /**
  * `-l SELECTOR`, checked: bad syntax is a usage error (exit 2) with the parser's message
@@ -220,25 +209,6 @@ export function parseRef(args: readonly string[], kinds: readonly string[]): { k
 }
 
 export { canonicalKind } from './kinds.js';
-
-/**
- * Writes items as `{"items": [...]}` JSON or YAML, or a table (`--no-headers` honoured; none:
- * "No resources found." on stderr). `flo get` prints through `output/format.ts` directly.
- */
-export async function printItems<T>(ctx: CommandContext, format: ClusterFormat | OutputFormat, items: readonly T[], table: (wide: boolean) => { header: string[]; rows: string[][] }): Promise<void> {
-  await printOutput(ctx, format === 'table' ? 'text' : format, {
-    json: () => ({ items }),
-    text: (wide) => {
-      const t = table(wide);
-      if (t.rows.length === 0) ctx.stderr.write('No resources found.\n');
-      else printTableOf(ctx, t);
-    },
-  });
-}
-
-function printTableOf(ctx: CommandContext, t: { header: string[]; rows: string[][] }): void {
-  ctx.stdout.write(formatTable(t.rows, ctx.args.options['no-headers'] === true ? {} : { header: t.header }));
-}
 
 /** `5s`, `3m`, `2h`, `4d` since an ISO time. */
 export function age(iso: string | undefined, now = Date.now()): string {

@@ -20,6 +20,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'diff', summary: 'what apply would change, field by field (unified diff; exit 1 when there are differences)', load: () => import('./diff.js') },
   { name: 'get', summary: 'list hosts, replicasets, instances, services or networks', load: () => import('./get.js') },
   { name: 'describe', summary: 'show one object with its events', load: () => import('./describe.js') },
+  { name: 'events', summary: 'list (or -w watch) the events the controllers record, oldest first', load: () => import('./events.js') },
   { name: 'scale', summary: "set a replica set's replicas", load: () => import('./scale.js') },
   { name: 'rollout', summary: 'rollout undo: back to the previous template', load: () => import('./rollout.js') },
   { name: 'logs', summary: "print (or follow) an instance's output", load: () => import('./logs.js') },
