@@ -110,6 +110,16 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript programs a package ships to hosts as they are (cluster's DNS resolver):
+    // linted as JavaScript, without type information.
+    files: ['packages/*/host/**/*.mjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: { process: 'readonly', Buffer: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly' },
+    },
+  },
+  {
     // Tests, benchmarks and examples use a package through its own front door, as users do.
     files: ['**/*.test.ts', '**/test/**/*.ts', '**/bench/**/*.ts', '**/examples/**/*.ts'],
     rules: {

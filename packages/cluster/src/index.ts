@@ -82,6 +82,12 @@ export {
   CLUSTER_IP_LEASE_PREFIX,
 } from './network/leases.js';
 export type { AddressLease, LeasePool, AssignOptions, CollectedLeases, CollectLeasesOptions } from './network/leases.js';
+export { dnsRecordTable, dnsHostProgram, answerDnsQuery, respondDnsQuery, startDnsServer, readDnsRecords, watchDnsRecords, DNS_TTL_SECONDS } from './network/dns.js';
+export type { DnsRecordTable, DnsAnswer, DnsHostProgram } from './network/dns.js';
+export { planHostNetworks } from './network/plan.js';
+export type { HostNetworkPlan, PlannedVip, PlanProblem } from './network/plan.js';
+export { DeployNetworkDriver, assertHostCanNetwork, DNS_DIR } from './network/driver.js';
+export type { HostNetworkDriver, DeployNetworkDriverOptions } from './network/driver.js';
 export type { Path, PathIssue } from './manifest/validate.js';
 export { parseManifests, loadManifests, manifestSource, issueAt } from './manifest/parse.js';
 export type { ParseManifestsOptions, ParsedManifests, ManifestSource } from './manifest/parse.js';

@@ -19,10 +19,12 @@ import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotil
 import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
-import type { ClusterEvent, Endpoint, Host, Instance, InstanceStatus, Kind, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
+import type { ClusterEvent, Endpoint, Host, Instance, InstanceStatus, Kind, Network, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
 import { selectorInputText, serviceSelectors } from '../operations.js';
 import { assignClusterIp, assignHostSubnet, collectLeases } from '../network/leases.js';
 import { subnetCapacity } from '../network/leases.js';
+import type { HostNetworkDriver } from '../network/driver.js';
+import { planHostNetworks } from '../network/plan.js';
 import { API_VERSION } from '../manifest/types.js';
 import type { ContainerFacts, InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
@@ -55,6 +57,14 @@ export interface ClusterControllersOptions {
   maxEvents?: number;
   /** A message-first `Logger` or a pino logger. @default silent */
   logger?: LoggerLike;
+  /**
+   * Drives each Ready host's routes, service rules and DNS records when a Network exists
+   * (e.g. `DeployNetworkDriver`). Without one, the network controller only keeps the leases.
+   * @default none
+   */
+  networkDriver?: HostNetworkDriver;
+  /** How often every host's network is re-applied in full even when nothing changed (replaces anything changed behind Flotilla's back). @default 30000 */
+  networkResyncMs?: number;
   /** Metric hooks of every controller (e.g. `prometheusControllerMetrics()` of `@flotilla/reconcile/prometheus`). @default none */
   metrics?: ControllerMetrics;
 }
@@ -149,6 +159,14 @@ export class ClusterControllers {
   /** When each host last answered (clock ms); set at first sight so a new controller gives every host its full grace. */
   readonly #lastSeen = new Map<string, number>();
   readonly #health = new Map<string, HealthMemo>();
+  readonly #networkDriver: HostNetworkDriver | undefined;
+  readonly #networkResyncMs: number;
+  /** Per host: the digest of the plan last applied and when (forgotten when the host leaves the plans, so a returning host is re-applied in full). */
+  readonly #networkApplied = new Map<string, { digest: string; at: number }>();
+  /** Hosts whose tools were checked and found complete. */
+  readonly #networkChecked = new Set<string>();
+  /** Hosts refused, and why (kept in the Network's status). */
+  readonly #networkRefused = new Map<string, string>();
   #eventCounter = 0;
   #eventsSincePrune = 0;
 
@@ -167,6 +185,8 @@ export class ClusterControllers {
     this.#maxEvents = positive('maxEvents', options.maxEvents ?? 500);
     this.#logger = options.logger !== undefined ? toLogger(options.logger) : undefined;
     this.#metrics = options.metrics;
+    this.#networkDriver = options.networkDriver;
+    this.#networkResyncMs = positive('networkResyncMs', options.networkResyncMs ?? 30_000);
   }
 
   #now(): string {
@@ -710,16 +730,77 @@ export class ClusterControllers {
       }
     }
     await collectLeases(this.store, network?.spec, { keepClusterIp: (s) => s.spec.ports !== undefined });
+    let requeueAfterMs: number | undefined;
+    if (network && this.#networkDriver) {
+      const r = await this.#driveHostNetworks(network, this.#networkDriver);
+      if (r.failed) retry = true;
+      requeueAfterMs = r.failed ? Math.min(1000, this.#probeMs) : this.#networkResyncMs;
+    }
     if (network) {
       const leases = (await this.store.hosts.items()).filter((h) => h.status?.podSubnet !== undefined).length;
-      const status = { leases, capacity: subnetCapacity(network.spec) };
+      const refused = Object.fromEntries([...this.#networkRefused].sort(([a], [b]) => (a < b ? -1 : 1)));
+      const status = { leases, capacity: subnetCapacity(network.spec), ...(Object.keys(refused).length > 0 ? { refused } : {}) };
       if (stableJson(status) !== stableJson(network.status ?? {}))
         await this.store.networks.mutate(network.metadata.name, (cur) => {
           cur.status = status;
           return cur;
         });
     }
+    if (requeueAfterMs !== undefined) return { requeueAfterMs: retry ? Math.min(requeueAfterMs, this.#retryMs) : requeueAfterMs };
     return retry ? { requeueAfterMs: this.#retryMs } : undefined;
+  }
+
+  /**
+   * Makes every Ready host's network what the plan says: each host checked once for its
+   * tools (refused with an event and in the Network's status when it lacks some), then the
+   * whole plan applied when it changed, or when the last full apply is older than
+   * `networkResyncMs`. A host that leaves the plans (NotReady, deleted) is forgotten, so when
+   * it returns its state — stale rules included — is replaced in full.
+   */
+  async #driveHostNetworks(network: Network, driver: HostNetworkDriver): Promise<{ failed: boolean }> {
+    const hosts = await this.store.hosts.items();
+    const services = await this.store.services.items();
+    const { plans, problems } = planHostNetworks(network.spec, hosts, services, (h) => this.runtime.addressOf(h));
+    const planned = new Set(plans.map((p) => p.host));
+    for (const name of [...this.#networkApplied.keys()]) if (!planned.has(name)) this.#networkApplied.delete(name);
+    for (const name of [...this.#networkChecked]) if (!planned.has(name)) this.#networkChecked.delete(name);
+    for (const name of [...this.#networkRefused.keys()]) if (!hosts.some((h) => h.metadata.name === name)) this.#networkRefused.delete(name);
+    let failed = false;
+    for (const p of problems) {
+      if (this.#networkRefused.get(p.host) !== p.message) await this.recordEvent('Host', p.host, 'Warning', 'NetworkUnavailable', p.message);
+      this.#networkRefused.set(p.host, p.message);
+    }
+    const now = this.clock.now();
+    await Promise.all(
+      plans.map(async (plan) => {
+        const host = hosts.find((h) => h.metadata.name === plan.host)!;
+        try {
+          if (!this.#networkChecked.has(plan.host)) {
+            const missing = await driver.check(host);
+            if (missing.length > 0) {
+              const message = `${plan.host} cannot join the Network: it lacks ${missing.join('; ')}`;
+              if (this.#networkRefused.get(plan.host) !== message) await this.recordEvent('Host', plan.host, 'Warning', 'NetworkUnavailable', message);
+              this.#networkRefused.set(plan.host, message);
+              failed = true;
+              return;
+            }
+            this.#networkChecked.add(plan.host);
+            this.#networkRefused.delete(plan.host);
+          }
+          const digest = createHash('sha256').update(stableJson(plan)).digest('hex');
+          const last = this.#networkApplied.get(plan.host);
+          if (last?.digest === digest && now - last.at < this.#networkResyncMs) return;
+          await driver.apply(host, plan);
+          this.#networkApplied.set(plan.host, { digest, at: now });
+          if (last === undefined) await this.recordEvent('Host', plan.host, 'Normal', 'NetworkReady', `${plan.routes.length} route(s), ${plan.services.length} virtual IP port(s), ${Object.keys(plan.dns.records).length} DNS name(s) on ${plan.bridgeAddress}`);
+        } catch (e) {
+          failed = true;
+          this.#networkApplied.delete(plan.host);
+          await this.recordEvent('Host', plan.host, 'Warning', 'NetworkSyncFailed', errorText(e));
+        }
+      }),
+    );
+    return { failed };
   }
 
   // ---------------------------------------------------------------- running
@@ -756,10 +837,16 @@ export class ClusterControllers {
         .complete((key) => this.reconcileService(key)),
       controller('network')
         .watches(store.networks, () => NETWORK_KEY)
-        .watches(store.hosts, () => NETWORK_KEY, { predicates: [(e) => e.type !== 'modified' || e.object.status?.podSubnet !== e.oldObject?.status?.podSubnet] })
-        .watches(store.services, () => NETWORK_KEY, {
-          predicates: [(e) => e.type !== 'modified' || e.object.status?.clusterIP !== e.oldObject?.status?.clusterIP || stableJson(e.object.spec.ports) !== stableJson(e.oldObject?.spec.ports)],
+        .watches(store.hosts, () => NETWORK_KEY, {
+          predicates: [
+            (e) =>
+              e.type !== 'modified' ||
+              e.object.status?.podSubnet !== e.oldObject?.status?.podSubnet ||
+              e.object.status?.ready !== e.oldObject?.status?.ready ||
+              stableJson(e.object.spec) !== stableJson(e.oldObject?.spec),
+          ],
         })
+        .watches(store.services, () => NETWORK_KEY)
         .withOptions({ ...opts, concurrency: 1 })
         .complete(() => this.reconcileNetwork()),
     ];

@@ -361,6 +361,8 @@ export interface NetworkStatus {
   leases?: number;
   /** Subnets the podCIDR holds. */
   capacity?: number;
+  /** Hosts that cannot join the Network, and why (missing nft/iptables, CNI plugins, root, node). */
+  refused?: Record<string, string>;
 }
 
 export interface Network {

@@ -8,3 +8,4 @@ export { MemoryKvStore } from '../store/memory.js';
 export { FakeRuntime } from "./fake-runtime.js";
 export type { FakeProcess, FakeRuntimeOptions } from "./fake-runtime.js";
 export type { MemoryKvStoreOptions } from '../store/memory.js';
+export { FakeNetworkDriver } from './fake-network.js';

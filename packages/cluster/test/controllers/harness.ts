@@ -1,7 +1,7 @@
 // A cluster on a fake clock: memory store, fake runtime, all four controllers.
 import { FakeClock, settle } from '@flotilla/reconcile/testing';
 import { seededRandom } from '@flotilla/reconcile';
-import { ClusterControllers, ClusterStore, MemoryKvStore, applyManifests, parseManifests } from '../../src/index.js';
+import { ClusterControllers, ClusterStore, MemoryKvStore, applyManifests, parseManifests, type HostNetworkDriver } from '../../src/index.js';
 import { FakeRuntime, type FakeRuntimeOptions } from '../../src/testing/index.js';
 
 export interface Harness {
@@ -44,7 +44,7 @@ spec:
 ${options.health === false ? '' : '      healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 2}\n'}`;
 }
 
-export function startHarness(options: { runtime?: FakeRuntimeOptions; hostGracePeriodMs?: number; progressDeadlineMs?: number } = {}): Promise<Harness> {
+export function startHarness(options: { runtime?: FakeRuntimeOptions; hostGracePeriodMs?: number; progressDeadlineMs?: number; networkDriver?: HostNetworkDriver } = {}): Promise<Harness> {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const kv = new MemoryKvStore({ progressIntervalMs: 0 });
   const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
@@ -58,6 +58,7 @@ export function startHarness(options: { runtime?: FakeRuntimeOptions; hostGraceP
     hostGracePeriodMs: options.hostGracePeriodMs ?? 5000,
     progressDeadlineMs: options.progressDeadlineMs ?? 30_000,
     retryUnschedulableMs: 1000,
+    ...(options.networkDriver ? { networkDriver: options.networkDriver } : {}),
   });
   const abort = new AbortController();
   const running = controllers.run(abort.signal);

@@ -4,6 +4,7 @@
 // record the selector that matched them, and deleting things releases their leases.
 import { afterEach, describe, expect, it } from 'vitest';
 import { SUBNET_LEASE_PREFIX, CLUSTER_IP_LEASE_PREFIX, viewHosts, viewServices } from '../../src/index.js';
+import { FakeNetworkDriver } from '../../src/testing/index.js';
 import { hostsYaml, startHarness, type Harness } from './harness.js';
 
 let h: Harness | undefined;
@@ -28,6 +29,7 @@ spec:
     spec:
       command: [node, server.js]
       ports: [{name: http}]
+      resources: {cpu: 500m, memory: 256Mi}
       healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 2}
 `;
 // the talk's three services (README example)
@@ -103,5 +105,54 @@ describe('network controller: leases; services: selectors (OR), ports, hostnames
     await h.until('all released', async () => (await h!.store.kv.range('/flotilla/v1/subnets/')).items.length === 0 && (await h!.store.kv.range(CLUSTER_IP_LEASE_PREFIX)).items.length === 0);
     expect((await h.store.hosts.get('h1'))!.status?.podSubnet).toBeUndefined();
     expect((await h.store.services.get('beta'))!.status?.clusterIP).toBeUndefined();
+  });
+});
+
+describe('network controller: drives every Ready host (fake driver, fake clock)', () => {
+  it('routes, VIP rules and DNS on each host; a NotReady host leaves routes and VIPs within 2 s; when it returns its state is replaced in full; a host without tools is refused', async () => {
+    const driver = new FakeNetworkDriver();
+    driver.missing.set('h3', ['nft or iptables (apt-get install -y nftables)']);
+    h = await startHarness({ networkDriver: driver, hostGracePeriodMs: 3000 });
+    await h.apply(`${hostsYaml(3)}---\n${network}`);
+    await h.until('hosts ready', async () => (await h!.store.hosts.items()).every((x) => x.status?.ready === true));
+    await h.apply(`${web('prod', 4)}---\n${services.split('---')[0]!}`);
+    const subnetOf = async (name: string): Promise<string> => (await h!.store.hosts.get(name))!.status!.podSubnet!;
+    const endpointsOn = (host: string): string[] => (driver.stateOf(host)?.services.find((v) => v.name === 'web/http')?.endpoints ?? []).map((e) => `${e.ip}:${e.port}`).sort();
+    const readyEndpoints = async (): Promise<string[]> => ((await h!.store.services.get('web'))?.status?.endpoints ?? []).map((e) => `${e.address}:${e.port}`).sort();
+    await h.until('h1 and h2 planned with 4 endpoints', async () => (await readyEndpoints()).length === 4 && endpointsOn('h1').length === 4 && endpointsOn('h2').length === 4 && driver.stateOf('h1')?.routes.length === 2);
+    // h3 lacks its tools: refused (event, Network status), never applied; still a route target of the others? no: only hosts that can network are routed to
+    expect(driver.stateOf('h3')).toBeUndefined();
+    expect((await h.store.networks.get('default'))!.status!.refused).toEqual({ h3: 'h3 cannot join the Network: it lacks nft or iptables (apt-get install -y nftables)' });
+    expect((await h.store.events.items()).some((e) => e.involved.name === 'h3' && e.reason === 'NetworkUnavailable')).toBe(true);
+    const plan1 = driver.stateOf('h1')!;
+    expect(plan1.bridgeAddress).toBe(`${(await subnetOf('h1')).replace(/0\/24$/, '1')}`);
+    expect(plan1.routes).toEqual([
+      { subnet: await subnetOf('h2'), via: '127.0.0.12' },
+      { subnet: await subnetOf('h3'), via: '127.0.0.13' },
+    ]);
+    const vip = (await h.store.services.get('web'))!.status!.clusterIP!;
+    expect(plan1.dns.records['web.flotilla.local']).toEqual([vip]);
+    expect(plan1.dns.records['example.com']).toEqual([vip]);
+    expect(endpointsOn('h1')).toEqual(await readyEndpoints());
+    // h2 stops answering: once NotReady, its route leaves h1 and its endpoints leave the VIP, within 2 s (fake time) of the status write
+    const h2Instances = (await h.store.instances.items()).filter((i) => i.spec.host === 'h2');
+    const onH2 = h2Instances.map((i) => `127.0.0.12:${i.status!.ports.http}`);
+    expect(onH2.length).toBeGreaterThan(0);
+    h.runtime.down.add('h2');
+    await h.until('h2 NotReady', async () => (await h!.store.hosts.get('h2'))!.status!.ready === false);
+    const took = await h.until('h2 gone from h1', () => driver.stateOf('h1')!.routes.every((r) => r.via !== '127.0.0.12') && !endpointsOn('h1').some((e) => onH2.includes(e)));
+    expect(took).toBeLessThanOrEqual(2000);
+    for (const i of h2Instances) expect(Object.keys(driver.stateOf('h1')!.dns.records)).not.toContain(`${i.metadata.name}.web.flotilla.local`);
+    // h2 returns: the whole plan is applied to it again (stale rules replaced), and h1 routes to it again
+    const appliedBefore = driver.history.filter((x) => x.host === 'h2').length;
+    h.runtime.down.delete('h2');
+    await h.until('h2 back', async () => (await h!.store.hosts.get('h2'))!.status!.ready === true && driver.history.filter((x) => x.host === 'h2').length > appliedBefore && driver.stateOf('h1')!.routes.some((r) => r.via === '127.0.0.12'));
+    const replanned = driver.stateOf('h2')!;
+    expect(replanned.routes.map((r) => r.via)).toEqual(['127.0.0.11', '127.0.0.13']);
+    expect(endpointsOn('h2')).toEqual(await readyEndpoints());
+    // h3 gets its tools: checked again once it is retried, then planned
+    driver.missing.delete('h3');
+    await h.until('h3 planned', () => driver.stateOf('h3') !== undefined, 60_000);
+    expect((await h.store.networks.get('default'))!.status!.refused).toBeUndefined();
   });
 });
