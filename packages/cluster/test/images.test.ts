@@ -273,10 +273,12 @@ describe('apply with images', () => {
     }
   });
 
-  it('{url, digest}: apply fetches the archive and refuses another digest', async () => {
+  it('{url, digest}: apply (the operator) fetches the archive, refuses another digest; the runtime needs no URL after', async () => {
     const { createServer } = await import('node:http');
     const archive = await readFile(v1.path);
+    const requests: string[] = [];
     const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
       if (req.url === '/web.tar') res.end(archive);
       else res.writeHead(404).end();
     });
@@ -287,6 +289,12 @@ describe('apply with images', () => {
       await applyText(store, rs({ image: `      image: {url: "http://127.0.0.1:${port}/web.tar", digest: "${v1.digest}"}` }));
       expect((await store.replicaSets.get('web'))!.spec.template.spec.image).toEqual({ url: `http://127.0.0.1:${port}/web.tar`, digest: v1.digest, store: join(artifacts, 'images') });
       expect((await blobFiles(artifacts)).size).toBe(3);
+      expect(requests).toEqual(['/web.tar', '/web.tar.sig']);
+      // What a host is sent comes from apply's store, by digest: the server is not asked again.
+      const recorded = (await store.replicaSets.get('web'))!.spec.template.spec.image;
+      const handle = await openStoredImage(recorded as Parameters<typeof openStoredImage>[0]);
+      expect(handle.image.digest).toBe(v1.digest);
+      expect(requests).toHaveLength(2);
       const error = await applyError(store, rs({ image: `      image: {url: "http://127.0.0.1:${port}/web.tar", digest: "${v2.digest}"}` }));
       expect(error.issues[0]).toMatchObject({ line: 10, path: 'spec.template.spec.image' });
       expect(error.issues[0]!.message).toContain(`has manifest digest ${v1.digest}, not ${v2.digest}`);

@@ -3,7 +3,7 @@
  *
  *   node --conditions=@flotilla/source --import tsx packages/deploy/bench/containers.ts [--rounds 3] [--hosts 10] [--starts 5]
  *
- * (from the repository root, as root: it starts a fleet of sshd hosts, 127.0.85.x, users fltcb*).
+ * (from the repository root, as root: it starts a fleet of sshd hosts, 127.0.150.x (--subnet), users fltcb*).
  * The image: ~20 MB in 3 layers (busybox + 10 MB, 8 MB, top 1 MB; random bytes, so gzip
  * cannot shrink them), built by buildImage; v2 changes only the top 1 MB layer. Rootless
  * containers (the fleet users), runc.
@@ -14,8 +14,8 @@
  *   `umoci unpack --rootless`, `runc run -d`. Hosts start empty (stores, snapshots, bundles removed).
  * - update: Flotilla runs v2 where v1 runs (only the top layer moves), against the same floor.
  * - start with the image present: runContainer of a new name on one host whose store and
- *   snapshots hold the image, against a bare `runc run -d` of a copy of the same bundle, both
- *   over the same open ssh connection.
+ *   snapshots hold the image, against a bare `runc run -d` of the same config.json (for plain
+ *   rootless runc) with a full copy of the image's rootfs, both over the same open ssh connection.
  * Wall times are medians over rounds (starts: over rounds × starts).
  */
 import { spawn } from 'node:child_process';
@@ -24,7 +24,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSyn
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '../src/index.js';
-import { FileContentStore, buildImage, loadImage, runContainer, stopContainer } from '../src/image/index.js';
+import { FileContentStore, buildImage, chainIds, loadImage, runContainer, stopContainer } from '../src/image/index.js';
 import { startFleet, type Fleet } from '../src/testing/index.js';
 
 const arg = (name: string, def: string): string => {
@@ -34,6 +34,7 @@ const arg = (name: string, def: string): string => {
 const rounds = Number(arg('rounds', '3'));
 const size = Number(arg('hosts', '10'));
 const starts = Number(arg('starts', '5'));
+const subnet = Number(arg('subnet', '150'));
 
 /** Deterministic incompressible bytes. */
 function noise(bytes: number, seed: string): Buffer {
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'flo-bench-ctr-'));
   let fleet: Fleet | undefined;
   try {
-    fleet = await startFleet({ size, subnet: 85, userPrefix: 'fltcb', namePrefix: 'cb' });
+    fleet = await startFleet({ size, subnet, userPrefix: 'fltcb', namePrefix: 'cb' });
     const f = fleet;
     // The image: base (busybox + 10 MB), middle (8 MB), top (1 MB); v2 differs in the top only.
     mkdirSync(join(work, 'l1/bin'), { recursive: true });
@@ -140,9 +141,19 @@ async function main(): Promise<void> {
       // Starts with the image present, on the first host, alternating with bare runc.
       const c = conns[0]!;
       const image = await loadImage(join(work, 'v2.oci.tar'), { store });
-      await c.run('rm -rf bare && cp -a .flotilla/containers/bench/bundle bare', { hide: true });
+      // The peer's bundle: the container's config.json, made for plain rootless runc (the host
+      // user mapped to root), and a rootfs that is a full copy of the image's top snapshot.
+      const top = chainIds(image.config.rootfs.diff_ids).at(-1)!.replace('sha256:', '');
+      await c.run(
+        `rm -rf bare && mkdir bare && cp -a .flotilla/snapshots/${top} bare/rootfs && ` +
+          `sed -E 's/"hostID": *0,/"hostID": '"$(id -u)"',/' .flotilla/containers/bench/bundle/config.json > bare/config.json && ` +
+          `sed -i -E '/gidMappings/,/]/ s/"hostID": *[0-9]+,/"hostID": '"$(id -g)"',/' bare/config.json`,
+        { hide: true },
+      );
       for (let i = 0; i < starts; i++) {
-        rows.bare!.push((await timed(() => c.run('PATH="$PATH:/usr/sbin:/sbin"; runc --root "$HOME/.floor-runc" run -d --bundle bare bare </dev/null >/dev/null 2>&1', { hide: true })))[0]);
+        const [tb, rb] = await timed(() => c.run('PATH="$PATH:/usr/sbin:/sbin"; runc --root "$HOME/.floor-runc" run -d --bundle bare bare </dev/null >/dev/null 2>bare.err', { hide: true, warn: true }));
+        if (rb.exitCode !== 0) throw new Error(`bare runc run -d failed: ${(await c.run('cat bare.err', { hide: true })).stdout}`);
+        rows.bare!.push(tb);
         await c.run('PATH="$PATH:/usr/sbin:/sbin"; runc --root "$HOME/.floor-runc" delete -f bare', { hide: true });
         const [t, st] = await timed(() => runContainer(c, { name: `bench-start-${i}`, image, store, gracePeriodSeconds: 0 }));
         if (st.state !== 'running') throw new Error('start: not running');

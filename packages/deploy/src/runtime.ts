@@ -13,16 +13,33 @@ import type { Connection } from './connection.js';
 import { DeployError, badOption } from './errors.js';
 import { quotePath, shellQuote } from './quote.js';
 
-/** The POSIX sh supervisor: `flotilla-supervise DIR GRACE_SECONDS RESTART COMMAND`. */
+/**
+ * The POSIX sh supervisor: `flotilla-supervise DIR GRACE_SECONDS RESTART COMMAND [LOG_MAX_BYTES]`.
+ * The command's output goes to `DIR/log`; once that passes LOG_MAX_BYTES (default 10 MiB, as
+ * the kubelet's containerLogMaxSize; 0: never) it is rotated to `DIR/log.1` (the one before
+ * is dropped), checked every 2 s, by copy and truncate (logrotate's copytruncate: the command
+ * keeps its file open and appends; a line written between the copy and the truncate is lost).
+ */
+export const LOG_MAX_BYTES = 10 * 1024 * 1024;
+
 export const SUPERVISOR_SCRIPT = `#!/bin/sh
-# flotilla-supervise DIR GRACE_SECONDS always|on-failure|never COMMAND
-dir=$1; grace=$2; policy=$3; cmd=$4
-child=; sleeper=; stopping=0; restarts=0; delay=1
+# flotilla-supervise DIR GRACE_SECONDS always|on-failure|never COMMAND [LOG_MAX_BYTES]
+dir=$1; grace=$2; policy=$3; cmd=$4; logmax=\${5:-${LOG_MAX_BYTES}}
+child=; sleeper=; rotator=; stopping=0; restarts=0; delay=1
 printf '%s\\n' "$$" > "$dir/supervisor.pid.tmp" && mv -f "$dir/supervisor.pid.tmp" "$dir/supervisor.pid"
 echo 0 > "$dir/restarts"
+if [ "$logmax" -gt 0 ] 2>/dev/null; then
+  ( trap - TERM INT; while kill -0 $$ 2>/dev/null; do
+      sleep 2 2>/dev/null || sleep 1
+      n=$(wc -c < "$dir/log" 2>/dev/null) || continue
+      if [ "$n" -gt "$logmax" ]; then cp "$dir/log" "$dir/log.1" && : > "$dir/log"; fi
+    done ) </dev/null >/dev/null 2>&1 &
+  rotator=$!
+fi
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 stop() {
   stopping=1
+  [ -n "$rotator" ] && kill "$rotator" 2>/dev/null
   [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
   if alive "$child"; then
     kill -TERM "$child" 2>/dev/null
@@ -61,6 +78,7 @@ while :; do
   [ "$stopping" = 1 ] && stop
   delay=$((delay * 2)); [ "$delay" -gt 30 ] && delay=30
 done
+[ -n "$rotator" ] && kill "$rotator" 2>/dev/null
 rm -f "$dir/pid" "$dir/supervisor.pid"
 echo exited > "$dir/state"
 `;
@@ -78,6 +96,8 @@ export interface ServiceOptions {
   restart?: 'always' | 'on-failure' | 'never';
   /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
   gracePeriodSeconds?: number;
+  /** The sh supervisor rotates the output log (`log` → `log.1`) past this size; 0 never (systemd: journald's own rotation). @default {@link LOG_MAX_BYTES} (10 MiB) */
+  logMaxBytes?: number;
   /** `auto` uses systemd-run where the host runs systemd, else the sh supervisor. @default 'auto' */
   runtime?: 'auto' | 'systemd' | 'supervisor';
 }
@@ -129,6 +149,7 @@ export async function startService(c: Connection, options: ServiceOptions): Prom
   if (typeof options.command !== 'string' || options.command.trim() === '') badOption('command', 'a non-empty sh command line', options.command);
   const grace = options.gracePeriodSeconds ?? 10;
   if (!Number.isInteger(grace) || grace < 0) badOption('gracePeriodSeconds', 'an integer >= 0', grace);
+  if (options.logMaxBytes !== undefined && (!Number.isInteger(options.logMaxBytes) || options.logMaxBytes < 0)) badOption('logMaxBytes', 'an integer number of bytes >= 0 (0: never rotate)', options.logMaxBytes);
   const restart = options.restart ?? 'always';
   const runtime = options.runtime === 'auto' || options.runtime === undefined ? ((await hasSystemd(c)) ? 'systemd' : 'supervisor') : options.runtime;
   let env = '';
@@ -158,7 +179,7 @@ export async function startService(c: Connection, options: ServiceOptions): Prom
       'if [ -f "$dir/supervisor.pid" ] && kill -0 "$(cat "$dir/supervisor.pid")" 2>/dev/null; then exit 0; fi',
       'rm -f "$dir/pid" "$dir/supervisor.pid"',
       `${cd}{ if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi; ` +
-        `nohup $s sh ${script} "$dir" ${grace} ${restart} ${shellQuote(cmd)} >/dev/null 2>&1 </dev/null & }`,
+        `nohup $s sh ${script} "$dir" ${grace} ${restart} ${shellQuote(cmd)} ${options.logMaxBytes ?? LOG_MAX_BYTES} >/dev/null 2>&1 </dev/null & }`,
       'i=0; while [ ! -s "$dir/pid" ] && [ $i -lt 100 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done',
     ].join('\n'),
     { hide: true },

@@ -304,6 +304,28 @@ describe('the sh supervisor', { timeout: 90_000 }, () => {
     expect(existsSync(`/proc/${st.pid}`)).toBe(false);
   });
 
+  it('rotates the output log past logMaxBytes (log -> log.1), the command writing on', async () => {
+    const { c, dir } = host();
+    // ~1.1 KB a line, a line every 10 ms: past 32 KiB within a second or two, rotated at the next check.
+    const line = 'x'.repeat(1100);
+    await startService(c, { name: 'chatty', command: `i=0; while :; do echo "$i ${line}"; i=$((i+1)); sleep 0.01; done`, runtime: 'supervisor', logMaxBytes: 32 * 1024, gracePeriodSeconds: 1 });
+    const svc = join(dir, '.flotilla/services/chatty');
+    await until('a rotated log', () => Promise.resolve(existsSync(join(svc, 'log.1')) ? true : undefined));
+    const first = readFileSync(join(svc, 'log.1'), 'utf8').split('\n')[0]!.split(' ')[0];
+    // The command keeps writing into the truncated file, from where it had got to.
+    const later = await until('new lines in log', () => {
+      const l = readFileSync(join(svc, 'log'), 'utf8').split('\n').filter((x) => /^\d+ x/.test(x));
+      return Promise.resolve(l.length > 3 ? l : undefined);
+    });
+    expect(Number(later[0]!.split(' ')[0])).toBeGreaterThan(Number(first));
+    // Bounded: each file stays near the limit (a check every 2 s lets it pass by what 2 s write).
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(statSync(join(svc, 'log')).size).toBeLessThan(32 * 1024 + 400 * 1100);
+    expect(statSync(join(svc, 'log.1')).size).toBeLessThan(32 * 1024 + 400 * 1100);
+    await stopService(c, 'chatty', { runtime: 'supervisor', gracePeriodSeconds: 1 });
+    await expect(startService(c, { name: 'bad', command: 'true', runtime: 'supervisor', logMaxBytes: -1 })).rejects.toThrow(/logMaxBytes/);
+  });
+
   it('restart: never stops supervising after the command exits', async () => {
     const { c } = host();
     await startService(c, { name: 'once', command: 'echo done; sleep 0.3', runtime: 'supervisor', restart: 'never', env: { X: '1' } });

@@ -9,6 +9,7 @@
  * - `run.env`: sh assignments — `rt` (the runtime command, `sudo -n /usr/sbin/runc` when
  *   rootful through sudo), `root` (runc's `--root`), `name`, `cgpath` (rootful cgroup path),
  *   `kmsg` (how to read the kernel log), `mode` (root | sudo | rootless), `grace`, `policy`,
+ *   `logmax` (the log's rotation size, see the supervisor),
  *   `lower` (the top snapshot, when the rootfs is an overlay of it), `userns` (1: rootless, runc
  *   runs as root of a user namespace of its own, see CONTAINER_RUN_SCRIPT)
  * - `bundle/` (`config.json`, `rootfs/`); with `lower` set in run.env (as root, or rootless with
@@ -191,7 +192,7 @@ ctr_launch() {
   ( . "$d/run.env"
     rm -f "$d/exit" "$d/supervisor.pid" "$d/pid"
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
-    cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" >/dev/null 2>&1 </dev/null 9>&- &
+    cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" \${logmax:-} >/dev/null 2>&1 </dev/null 9>&- &
     # runc writes --pid-file once the container's process runs; or the run has ended already.
     i=0
     while [ $i -lt 3000 ]; do
@@ -203,4 +204,37 @@ ctr_launch() {
     done )
   ctr_status "$1"
 }
+`;
+
+/**
+ * `sh -c OWNERS_HOOK_SCRIPT flotilla-owners DIR`: the `createRuntime` hook of a container run
+ * rootful through sudo. The host program unpacked its layers as the host user, so every file of
+ * the rootfs copy is the user's; the runtime runs this hook as root, before the container's
+ * process starts, and it gives the rootfs the owners the layers say: everything root's, then
+ * each line of `DIR/owners` (`uid gid mode path`, see `ownerLine`; later lines win) — chown
+ * (never following a symlink: `-h`, and no path through one: each parent must be a real
+ * directory, so an image's symlink cannot point a root chown at the host's files), then chmod
+ * (chown clears set-id bits). Once per container directory (`.owners-applied`).
+ */
+export const OWNERS_HOOK_SCRIPT = `d=$1; r="$d/bundle/rootfs"
+[ -f "$d/owners" ] || exit 0
+[ -e "$d/.owners-applied" ] && exit 0
+[ -d "$r" ] && [ ! -L "$r" ] || exit 1
+chown -hR 0:0 "$r" || exit 1
+while read -r u g m p; do
+  f=$(printf '%b' "$p") || continue
+  [ -n "$f" ] || continue
+  x=$r; rest=$f; ok=1
+  while :; do
+    case $rest in */*) ;; *) break ;; esac
+    x="$x/\${rest%%/*}"; rest=\${rest#*/}
+    if [ -L "$x" ] || [ ! -d "$x" ]; then ok=0; break; fi
+  done
+  [ $ok = 1 ] || continue
+  t="$r/$f"
+  [ -e "$t" ] || [ -L "$t" ] || continue
+  chown -h "$u:$g" "$t" 2>/dev/null
+  [ "$m" = l ] || [ -L "$t" ] || chmod "$m" "$t" 2>/dev/null
+done < "$d/owners"
+: > "$d/.owners-applied"
 `;

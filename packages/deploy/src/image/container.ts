@@ -27,8 +27,8 @@ import { fileURLToPath } from 'node:url';
 import type { Connection } from '../connection.js';
 import { DeployError, badOption } from '../errors.js';
 import { shellJoin, shellQuote } from '../quote.js';
-import { SUPERVISOR_SCRIPT } from '../runtime.js';
-import { CONTAINER_RUN_SCRIPT, CONTAINER_SH_LIB } from './container-sh.js';
+import { LOG_MAX_BYTES, SUPERVISOR_SCRIPT } from '../runtime.js';
+import { CONTAINER_RUN_SCRIPT, CONTAINER_SH_LIB, OWNERS_HOOK_SCRIPT } from './container-sh.js';
 import type { FileContentStore } from './content-store.js';
 import { HOST_IMAGES_DIR, imageBlobs, pushImage, type PushResult } from './distribute.js';
 import { ImageError, isImageError } from './errors.js';
@@ -65,6 +65,8 @@ export interface ContainerOptions {
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
   gracePeriodSeconds?: number;
+  /** The output log (`flo logs`) is rotated to `log.1` past this size, as a process's is; 0 never. @default 10 MiB */
+  logMaxBytes?: number;
   /** @default false (writable, as Docker's and Kubernetes' are) */
   readOnlyRootFilesystem?: boolean;
   /** `runc` or `crun`, a name on the host's PATH or a path. @default runc, else crun, on PATH (and /usr/sbin, /sbin) */
@@ -349,6 +351,7 @@ function validate(o: ContainerOptions): void {
   }
   if (o.restartPolicy !== undefined && !['Always', 'OnFailure', 'Never'].includes(o.restartPolicy)) badOption('restartPolicy', "'Always', 'OnFailure' or 'Never'", o.restartPolicy);
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
+  if (o.logMaxBytes !== undefined && (!Number.isInteger(o.logMaxBytes) || o.logMaxBytes < 0)) badOption('logMaxBytes', 'an integer number of bytes >= 0 (0: never rotate)', o.logMaxBytes);
   if (o.node !== undefined && (typeof o.node !== 'string' || o.node === '')) badOption('node', "the host's node: a name on its PATH or a path", o.node);
   if (o.runtime !== undefined && (typeof o.runtime !== 'string' || !/^[^\s'"]+$/.test(o.runtime))) badOption('runtime', 'a runtime name or path without spaces or quotes (runc, crun, /usr/sbin/runc)', o.runtime);
 }
@@ -357,7 +360,7 @@ function validate(o: ContainerOptions): void {
 function optionsHash(o: ContainerOptions): string {
   const v = {
     command: o.command, args: o.args, env: o.env, ports: o.ports, host: o.host, resources: o.resources, limits: o.limits,
-    restartPolicy: o.restartPolicy ?? 'Always', grace: o.gracePeriodSeconds ?? 10, ro: o.readOnlyRootFilesystem ?? false, runtime: o.runtime,
+    restartPolicy: o.restartPolicy ?? 'Always', grace: o.gracePeriodSeconds ?? 10, logMax: o.logMaxBytes, ro: o.readOnlyRootFilesystem ?? false, runtime: o.runtime,
   };
   return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
 }
@@ -470,10 +473,12 @@ function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string
   return [
     `snap="$HOME/.flotilla/snapshots/${topHex}"`,
     `[ -d "$snap" ] || exit ${FAST_PATH_UNAVAILABLE}`,
+    ...(req.ownersHook ? [`[ -f "$snap.owners" ] || exit ${FAST_PATH_UNAVAILABLE}`] : []),
     `mkdir -p ${t} && chmod 700 ${t} && mkdir -m 711 ${t}/bundle || exit 1`,
     req.overlay
       ? `mkdir ${t}/bundle/rootfs ${t}/upper ${t}/work || exit 1`
       : `cp -a --reflink=auto "$snap" ${t}/bundle/rootfs 2>/dev/null || { rm -rf ${t}; exit ${FAST_PATH_UNAVAILABLE}; }`,
+    ...(req.ownersHook ? [`cp "$snap.owners" ${t}/owners || exit 1`] : []),
     `printf '%s' ${shellQuote(JSON.stringify(spec, null, 2))} > ${t}/bundle/config.json || exit 1`,
     `printf '%s' ${shellQuote(req.runEnv)} > ${t}/run.env || exit 1`,
     `printf '%s' ${shellQuote(meta)} > ${t}/meta.json || exit 1`,
@@ -638,11 +643,14 @@ function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: 
       kmsg: cgpath ? probe.kmsg : '',
       mode: probe.mode,
       grace: o.gracePeriodSeconds ?? 10,
+      logmax: o.logMaxBytes ?? LOG_MAX_BYTES,
       policy: { Always: 'always', OnFailure: 'on-failure', Never: 'never' }[o.restartPolicy ?? 'Always'],
       lower: overlay ? `${probe.home}/.flotilla/snapshots/${topChain}` : '',
       userns: userns ? 1 : '',
     }),
     ...(overlay ? { overlay } : {}),
+    // Through sudo the host program unpacks as the user: the runtime, as root, gives the files their owners.
+    ...(probe.mode === 'sudo' ? { ownersHook: { path: '/bin/sh', args: ['sh', '-c', OWNERS_HOOK_SCRIPT, 'flotilla-owners', `${containers}/${o.name}`] } } : {}),
   };
 }
 

@@ -13,7 +13,7 @@
  * - `gc`: remove blobs and snapshots no container on the host and none of the last N pulled
  *   images use.
  */
-import { appendFile, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FileContentStore } from './content-store.js';
@@ -50,6 +50,11 @@ export interface PrepareRequest {
    * overlay of the top snapshot there (rootful as root), or copies the snapshot when it cannot.
    */
   overlay?: boolean;
+  /**
+   * Rootful through sudo: the layers are unpacked by the host user, so their owners are kept in
+   * a list (`<target>/owners`) that this hook — run by the runtime as root — applies to the rootfs.
+   */
+  ownersHook?: { path: string; args: string[] };
 }
 
 /** Where a host keeps images, snapshots and containers (under its login directory). */
@@ -87,11 +92,13 @@ async function prepare(req: PrepareRequest): Promise<unknown> {
   await mkdir(bundle, { mode: 0o711 });
   const image = { layers: manifest.layers, config, reference: { text: req.image } };
   const before = new Set(await snapshots.list());
+  const owners = req.ownersHook !== undefined;
   if (req.overlay && manifest.layers.length > 0) {
     await snapshots.prepare(image, store, { rootless: req.rootless });
     for (const d of ['bundle/rootfs', 'upper', 'work']) await mkdir(join(req.target, d), { mode: 0o755 });
-  } else await snapshots.rootfs(image, store, join(bundle, 'rootfs'), { rootless: req.rootless });
+  } else await snapshots.rootfs(image, store, join(bundle, 'rootfs'), { rootless: req.rootless, ...(owners ? { owners } : {}) });
   const ids = chainIds(config.rootfs.diff_ids);
+  if (owners && ids.length > 0) await copyFile(snapshots.ownersFile(ids.at(-1)!), join(req.target, 'owners'));
   const unpacked = ids.filter((id) => !before.has(id)).length;
   const text = async (p: string): Promise<string | undefined> => {
     try {

@@ -40,6 +40,8 @@ export interface RuntimeSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
   };
+  /** OCI hooks, run by the runtime with its own privileges in the runtime's namespaces. */
+  hooks?: { createRuntime?: { path: string; args?: string[] }[] };
 }
 
 /** What {@link runtimeSpec} needs. */
@@ -69,6 +71,8 @@ export interface RuntimeSpecInput {
   resources?: { cpuMillis?: number; memoryBytes?: number };
   /** The cgroup path runc creates (rootful only; ignored rootless). @default runc's choice */
   cgroupsPath?: string;
+  /** `createRuntime` hooks (OCI: run by the runtime, in its namespaces, before the container's process starts). */
+  createRuntimeHooks?: { path: string; args?: string[] }[];
 }
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -139,6 +143,8 @@ export interface ContainerSpecRequest {
   hostGid: number;
   resources?: { cpuMillis?: number; memoryBytes?: number };
   cgroupsPath?: string;
+  /** A `createRuntime` hook (rootful through sudo: the owners of the rootfs). */
+  ownersHook?: { path: string; args: string[] };
 }
 
 /**
@@ -159,6 +165,7 @@ export function requestRuntimeSpec(image: Pick<ImageConfig, 'config'>, req: Cont
     ...(user ? { user } : {}),
     ...(req.resources ? { resources: req.resources } : {}),
     ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
+    ...(req.ownersHook ? { createRuntimeHooks: [req.ownersHook] } : {}),
   });
 }
 
@@ -214,6 +221,7 @@ export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limit
     hostname: input.hostname,
     mounts,
     linux,
+    ...(input.createRuntimeHooks?.length ? { hooks: { createRuntime: input.createRuntimeHooks.map((h) => ({ ...h })) } } : {}),
   };
   return { spec, limitsEnforced };
 }

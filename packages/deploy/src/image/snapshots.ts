@@ -21,7 +21,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from './content-store.js';
 import { parseDigest, sha256Digest, type Digest } from './digest.js';
@@ -78,6 +78,14 @@ export class LayerSnapshots {
     return join(this.root, p.hex);
   }
 
+  /**
+   * The owners list beside a chain's snapshot (`<hex>.owners`, written with `owners: true`): the
+   * owner lines of every layer up to it, bottom first (a later line for a path wins).
+   */
+  ownersFile(chainId: Digest): string {
+    return `${this.dir(chainId)}.owners`;
+  }
+
   /** Whether the snapshot exists (complete). */
   has(chainId: Digest): Promise<boolean> {
     return exists(this.dir(chainId));
@@ -87,30 +95,37 @@ export class LayerSnapshots {
    * Makes sure every layer of `image` is unpacked (each once per chain ID) and resolves to
    * the top snapshot's directory and how many layers were unpacked now.
    */
-  async prepare(image: Pick<Image, 'layers' | 'config'> & { reference?: { text: string } }, store: ContentStore, options: { rootless?: boolean } = {}): Promise<{ dir: string; chainIds: Digest[]; unpacked: number }> {
+  async prepare(image: Pick<Image, 'layers' | 'config'> & { reference?: { text: string } }, store: ContentStore, options: { rootless?: boolean; owners?: boolean } = {}): Promise<{ dir: string; chainIds: Digest[]; unpacked: number }> {
     const ids = chainIds(image.config.rootfs.diff_ids);
     await mkdir(this.root, { recursive: true });
     let unpacked = 0;
     for (const [i, id] of ids.entries()) {
-      const key = id;
+      const key = `${id}${options.owners ? '+owners' : ''}`;
       let job = this.inflight.get(key);
       if (!job) {
         job = (async () => {
           const dir = this.dir(id);
-          if (await exists(dir)) return dir;
+          // With owners: a snapshot made without its list (before, or by a rootless run) is unpacked again for it.
+          if ((await exists(dir)) && (!options.owners || (await exists(this.ownersFile(id))))) return dir;
           const tmp = join(this.root, `.tmp-${parseDigest(id)!.hex.slice(0, 16)}-${randomBytes(4).toString('hex')}`);
           try {
             if (i === 0) await mkdir(tmp, { mode: 0o755 });
             else await linkTree(this.dir(ids[i - 1]!), tmp);
             const layer = image.layers[i]!;
             const compression = layerCompression(layer.mediaType);
-            await applyLayer(await store.open(layer.digest, image.reference ? { image: image.reference.text } : {}), tmp, {
+            const applied = await applyLayer(await store.open(layer.digest, image.reference ? { image: image.reference.text } : {}), tmp, {
               ...(compression ? { compression } : {}),
+              ...(options.owners ? { recordOwners: true } : {}),
               ...(options.rootless !== undefined ? { rootless: options.rootless } : {}),
               diffId: image.config.rootfs.diff_ids[i]!,
               layer: layer.digest,
               ...(image.reference ? { image: image.reference.text } : {}),
             });
+            if (options.owners) {
+              const below = i === 0 ? '' : await readFile(this.ownersFile(ids[i - 1]!), 'utf8');
+              await writeFile(`${tmp}.owners`, below + (applied.owners ?? []).map((l) => `${l}\n`).join(''));
+              await rename(`${tmp}.owners`, this.ownersFile(id));
+            }
             try {
               await rename(tmp, dir);
               unpacked++;
@@ -121,6 +136,7 @@ export class LayerSnapshots {
             return dir;
           } finally {
             await rm(tmp, { recursive: true, force: true });
+            await rm(`${tmp}.owners`, { force: true });
           }
         })();
         this.inflight.set(key, job);
@@ -135,7 +151,7 @@ export class LayerSnapshots {
    * A writable root filesystem for an instance at `target` (which must not exist): a copy of
    * the image's top snapshot, prepared first if needed.
    */
-  async rootfs(image: Pick<Image, 'layers' | 'config'> & { reference?: { text: string } }, store: ContentStore, target: string, options: { rootless?: boolean } = {}): Promise<string> {
+  async rootfs(image: Pick<Image, 'layers' | 'config'> & { reference?: { text: string } }, store: ContentStore, target: string, options: { rootless?: boolean; owners?: boolean } = {}): Promise<string> {
     if (image.layers.length === 0) {
       await mkdir(target, { mode: 0o755 });
       return target;
@@ -159,6 +175,7 @@ export class LayerSnapshots {
     for (const id of await this.list()) {
       if (kept.has(id)) continue;
       await rm(this.dir(id), { recursive: true, force: true });
+      await rm(this.ownersFile(id), { force: true });
       removed.push(id);
     }
     for (const n of await readdir(this.root).catch(() => [] as string[])) if (n.startsWith('.tmp-') && this.inflight.size === 0) await rm(join(this.root, n), { recursive: true, force: true });

@@ -49,6 +49,26 @@ export interface ApplyLayerOptions {
   image?: string;
   /** Named in errors (the layer's digest). */
   layer?: string;
+  /**
+   * List each entry's owner and mode in the result (`owners`) — for a host that unpacks as a
+   * user what root will run (rootful through sudo), where the files cannot get their owners.
+   * @default false
+   */
+  recordOwners?: boolean;
+}
+
+/**
+ * One line of an owners list: `uid gid mode path` (mode in octal, `l` for a symlink, whose mode
+ * is not applied), the path relative to the root with every byte outside `[A-Za-z0-9._/+,:=@~-]`
+ * written `\0NNN` (octal), which `printf '%b'` decodes — no line can carry a space or a newline.
+ */
+export function ownerLine(path: string, uid: number, gid: number, mode: number | 'l'): string {
+  let enc = '';
+  for (const b of Buffer.from(path, 'utf8')) {
+    const ch = String.fromCharCode(b);
+    enc += /[A-Za-z0-9._/+,:=@~-]/.test(ch) ? ch : `\\0${b.toString(8).padStart(3, '0')}`;
+  }
+  return `${uid} ${gid} ${mode === 'l' ? 'l' : mode.toString(8).padStart(4, '0')} ${enc}`;
 }
 
 /** What applying a layer did. */
@@ -61,6 +81,8 @@ export interface AppliedLayer {
   opaqueDirs: string[];
   /** sha256 of the uncompressed tar. */
   diffId: Digest;
+  /** With `recordOwners`: an {@link ownerLine} per entry written (hard links excepted: they share their target's inode), in order. */
+  owners?: string[];
 }
 
 const WHITEOUT = '.wh.';
@@ -93,6 +115,7 @@ interface Ctx {
   /** Paths this layer wrote (and their ancestors), relative to root. */
   written: Set<string>;
   dirs: Map<string, { mode: number; mtime: Date; uid: number; gid: number }>;
+  owners: string[] | undefined;
 }
 
 function unsafe(ctx: Ctx, entry: string, why: string): ImageError {
@@ -289,6 +312,7 @@ async function applyEntry(ctx: Ctx, h: Header, body: EntryBody, mode: 'apply' | 
     if (!existing?.isDirectory()) await mkdir(abs, { mode: 0o700 });
     await setOwner(ctx, abs, h, false);
     ctx.dirs.set(abs, { mode: perm, mtime: h.mtime, uid: h.uid, gid: h.gid });
+    ctx.owners?.push(ownerLine(rel.join('/'), h.uid, h.gid, perm));
     markWritten(ctx, rel);
     result.entries++;
     return;
@@ -342,6 +366,7 @@ async function applyEntry(ctx: Ctx, h: Header, body: EntryBody, mode: 'apply' | 
       body.resume();
       throw invalidEntry(ctx, name, `unsupported entry type ${String(h.type)}`);
   }
+  if (h.type !== 'link') ctx.owners?.push(ownerLine(rel.join('/'), h.uid, h.gid, h.type === 'symlink' ? 'l' : perm));
   markWritten(ctx, rel);
   result.entries++;
 }
@@ -362,6 +387,7 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
     root,
     rootless: options.rootless ?? !asRoot,
     asRoot,
+    owners: options.recordOwners === true ? [] : undefined,
     image: options.image,
     layer: options.layer,
     written: new Set(),
@@ -425,6 +451,7 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
   if (options.diffId !== undefined && result.diffId !== options.diffId) {
     throw digestMismatch(options.diffId, { digest: result.diffId, size: counter.size }, { ...(options.image ? { image: options.image } : {}), where: `uncompressed layer ${options.layer ?? ''}`.trim() });
   }
+  if (ctx.owners) result.owners = ctx.owners;
   return result;
 }
 

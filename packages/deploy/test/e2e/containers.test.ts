@@ -76,6 +76,7 @@ describe.skipIf(skip)('containers over real OpenSSH, run by runc', () => {
     // Rootful containers run as root: the fleet's cleanup (its users' processes) does not reach them.
     if (sudo) await stopContainer(connect(sudo, 0), 'limited', { gracePeriodSeconds: 0 }).catch(() => undefined);
     if (sudo) await stopContainer(connect(sudo, 0), 'oom', { gracePeriodSeconds: 0 }).catch(() => undefined);
+    if (sudo) await stopContainer(connect(sudo, 0), 'again', { gracePeriodSeconds: 0 }).catch(() => undefined);
     await Promise.all(open.map((c) => c.close()));
     await rootless?.stop();
     await sudo?.stop();
@@ -182,8 +183,17 @@ describe.skipIf(skip)('containers over real OpenSSH, run by runc', () => {
     expect(readlinkSync(`/proc/${st.pid!}/ns/pid`)).not.toBe(readlinkSync('/proc/self/ns/pid'));
     const cg = await execInContainer(c, 'limited', ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us']);
     expect(cg.stdout.split('\n').slice(0, 2)).toEqual([String(64 << 20), '50000']);
+    // The host program unpacked the layers as the fleet user; the runtime (root) gave them the
+    // owners the layers say before the container started — also on the one-round-trip path.
+    const owners = ['sh', '-c', 'stat -c %u:%g / /bin /bin/busybox /srv/index.html'];
+    expect((await execInContainer(c, 'limited', owners)).stdout.trim().split('\n')).toEqual(['0:0', '0:0', '0:0', '0:0']);
     await stopContainer(c, 'limited', { gracePeriodSeconds: 1 });
     expect((await status(c, 'limited')).state).toBe('absent');
+    await runContainer(c, { name: 'limited', image: v2, store, gracePeriodSeconds: 0 });
+    await runContainer(c, { name: 'again', image: v2, store, gracePeriodSeconds: 0 });
+    for (const n of ['limited', 'again']) expect((await execInContainer(c, n, owners)).stdout.trim().split('\n')).toEqual(['0:0', '0:0', '0:0', '0:0']);
+    await stopContainer(c, 'again', { gracePeriodSeconds: 0 });
+    await stopContainer(c, 'limited', { gracePeriodSeconds: 0 });
 
     await runContainer(c, { name: 'oom', image: v1, store, args: ['echo start; tail /dev/zero'], resources: { memory: 24 << 20 }, restartPolicy: 'Never' });
     const done = await until('the OOM kill', async () => {

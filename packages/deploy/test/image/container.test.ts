@@ -62,7 +62,7 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
   });
   afterAll(async () => {
     if (c) {
-      const names = ['web', 'oom', 'job', 'ro', 'race', 'crash'].map((n) => `${prefix}-${n}`);
+      const names = ['web', 'oom', 'job', 'ro', 'race', 'crash', 'chatty'].map((n) => `${prefix}-${n}`);
       for (const n of names) await stopContainer(c, n, { gracePeriodSeconds: 0 }).catch(() => undefined);
       await c.close();
     }
@@ -179,16 +179,18 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
       const st = (await containerStatuses(c, [name])).get(name)!;
       expect(st.state).toBe('running');
       // One supervisor for the container's directory, one container process, no leftover bundles.
-      const supervisors = readdirSync('/proc')
+      // (A supervisor's log rotator is a subshell of it, with the same command line: not counted.)
+      const procs = readdirSync('/proc')
         .filter((p) => /^\d+$/.test(p))
         .map((p) => {
           try {
-            return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+            return { pid: p, ppid: readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]!, argv: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0') };
           } catch {
-            return [];
+            return { pid: p, ppid: '', argv: [] };
           }
         })
-        .filter((a) => a[0] === 'sh' && a[1]?.includes('flotilla-supervise') && a[2] === dir);
+        .filter(({ argv: a }) => a[0] === 'sh' && a[1]?.includes('flotilla-supervise') && a[2] === dir);
+      const supervisors = procs.filter((p) => !procs.some((q) => q.pid === p.ppid));
       expect(supervisors).toHaveLength(1);
       expect(existsSync(`/proc/${st.pid}`)).toBe(true);
       expect(readdirSync(join(work, 'host/.flotilla/containers')).filter((n) => n.startsWith(`.new-${name}`))).toEqual([]);
@@ -225,6 +227,18 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
       return s.state === 'exited' ? s : undefined;
     });
     expect(done).toMatchObject({ exitCode: 3, reason: 'Error', restarts: 0 });
+    await stopContainer(c, name, { gracePeriodSeconds: 0 });
+  });
+
+  it("a container's log is rotated past logMaxBytes as a process's is (log -> log.1)", async () => {
+    const name = `${prefix}-chatty`;
+    const line = 'y'.repeat(1100);
+    await runContainer(c, { name, image: v1, store, command: ['/bin/sh', '-c', `i=0; while :; do echo "$i ${line}"; i=$((i+1)); sleep 0.01; done`], logMaxBytes: 32 * 1024, gracePeriodSeconds: 0 });
+    const dir = join(work, 'host/.flotilla/containers', name);
+    await until('a rotated log', () => Promise.resolve(existsSync(join(dir, 'log.1')) ? true : undefined));
+    const lines: string[] = [];
+    for await (const l of containerLogs(c, name)) lines.push(l);
+    expect(lines.length).toBeLessThan(200);
     await stopContainer(c, name, { gracePeriodSeconds: 0 });
   });
 
