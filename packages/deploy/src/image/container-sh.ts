@@ -40,7 +40,7 @@ oomcount() {
 }
 # A container left by a run that was killed (runc's state dir for it exists; under sudo it cannot be seen).
 if [ "$mode" = sudo ] || [ -e "$root/$name" ]; then $rt --root "$root" delete --force "$name" >/dev/null 2>&1; fi
-rm -f "$dir/initpid"
+[ ! -e "$dir/initpid" ] || rm -f "$dir/initpid"
 # Rootful as root: the rootfs is an overlay of the image's top snapshot (mounted once, kept across
 # restarts, unmounted by ctr_stop); where the mount fails, a copy of the snapshot instead.
 if [ "$userns" = 1 ]; then :
@@ -52,7 +52,7 @@ elif [ -n "$lower" ] && [ -e "$dir/upper" ] && ! grep -q " $dir/bundle/rootfs ov
   mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$dir/bundle/rootfs" \
     || { echo "flotilla: could not mount the rootfs from $lower" >&2; printf '125 Error\\n' > "$dir/exit"; exit 125; }
 fi
-before=$(oomcount)
+before=0; [ -z "$cgpath" ] || [ -z "$kmsg" ] || before=$(oomcount)
 stopping=0
 trap 'stopping=1; $rt --root "$root" kill "$name" TERM >/dev/null 2>&1' TERM INT
 trap '' HUP
@@ -76,7 +76,7 @@ else
 fi
 wait "$rp"; st=$?
 while [ -d "/proc/$rp" ]; do wait "$rp"; st=$?; done
-after=$(oomcount)
+after=0; [ -z "$cgpath" ] || [ -z "$kmsg" ] || after=$(oomcount)
 reason=Error
 [ "$st" = 0 ] && reason=Completed
 [ "$after" -gt "$before" ] 2>/dev/null && reason=OOMKilled
@@ -97,38 +97,37 @@ exit "$st"
 export const CONTAINER_SH_LIB = `
 C="$HOME/.flotilla/containers"
 ctr_runc_status() { $rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n' | sed -n 's/.*"status": *"\\([a-z]*\\)".*/\\1/p'; }
+# ctr_rd VAR FILE: VAR = the first line of FILE, empty when there is none (a builtin: no process)
+ctr_rd() { eval "$1="; read -r "$1" 2>/dev/null < "$2" || :; }
 ctr_status() {
   d="$C/$1"
   echo "@@ $1"
   [ -f "$d/meta.json" ] || return 0
-  printf 'meta %s\\n' "$(tr -d '\\n' < "$d/meta.json")"
+  ctr_rd m "$d/meta.json"; printf 'meta %s\\n' "$m"
   ( . "$d/run.env" 2>/dev/null
     # Between runs (the wrapper alive, the container not running yet or no longer), wait a
     # moment for the runtime's state or the exit record, rather than report half of a change.
     i=0
     while [ $i -lt 50 ]; do
-      w=$(cat "$d/pid" 2>/dev/null)
+      ctr_rd w "$d/pid"
       if [ -z "$w" ] || ! kill -0 "$w" 2>/dev/null; then
         # The run ended: while its supervisor lives and still says running, it is about to
         # record a restart (backoff) or the end (exited); wait for that.
-        sp=$(cat "$d/supervisor.pid" 2>/dev/null)
-        [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && [ "$(cat "$d/state" 2>/dev/null)" = running ] || break
+        ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"
+        [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && [ "$ss" = running ] || break
         sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); continue
       fi
-      ip=$(cat "$d/initpid" 2>/dev/null)
+      ctr_rd ip "$d/initpid"
       [ -n "$ip" ] && [ -d "/proc/$ip" ] && break
       case "$(ctr_runc_status)" in running|paused) break ;; esac
       sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
     done
-    sp=$(cat "$d/supervisor.pid" 2>/dev/null)
+    ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"; ctr_rd r "$d/restarts"; ctr_rd x "$d/exit"; ctr_rd ip "$d/initpid"
     if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo "sup 1"; else echo "sup 0"; fi
-    printf 'sstate %s\\n' "$(cat "$d/state" 2>/dev/null)"
-    printf 'restarts %s\\n' "$(cat "$d/restarts" 2>/dev/null)"
-    printf 'exit %s\\n' "$(cat "$d/exit" 2>/dev/null)"
+    printf 'sstate %s\\nrestarts %s\\nexit %s\\n' "$ss" "$r" "$x"
     # The pid runc wrote when the container's process started, while that process lives (no
     # runtime call needed then); otherwise ask the runtime.
-    ip=$(cat "$d/initpid" 2>/dev/null)
-    if [ -n "$ip" ] && [ -d "/proc/$ip" ] && [ -s "$d/supervisor.pid" ] && [ "$(cat "$d/state" 2>/dev/null)" = running ]; then printf 'init %s\\n' "$ip"
+    if [ -n "$ip" ] && [ -d "/proc/$ip" ] && [ -n "$sp" ] && [ "$ss" = running ]; then printf 'init %s\\n' "$ip"
     else printf 'runc %s\\n' "$($rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n')"; fi )
 }
 ctr_halt() {
@@ -190,17 +189,17 @@ ctr_exec() {
 ctr_launch() {
   d="$C/$1"
   ( . "$d/run.env"
-    rm -f "$d/exit" "$d/supervisor.pid" "$d/pid"
+    if [ -e "$d/exit" ] || [ -e "$d/supervisor.pid" ] || [ -e "$d/pid" ]; then rm -f "$d/exit" "$d/supervisor.pid" "$d/pid"; fi
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
     cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" \${logmax:-} >/dev/null 2>&1 </dev/null 9>&- &
     # runc writes --pid-file once the container's process runs; or the run has ended already.
     i=0
-    while [ $i -lt 3000 ]; do
+    while [ $i -lt 6000 ]; do
       [ -s "$d/initpid" ] && break
-      if [ -s "$d/exit" ] && [ "$(cat "$d/state" 2>/dev/null)" != running ]; then break; fi
-      sp=$(cat "$d/supervisor.pid" 2>/dev/null)
+      if [ -s "$d/exit" ]; then ctr_rd ss "$d/state"; [ "$ss" != running ] && break; fi
+      ctr_rd sp "$d/supervisor.pid"
       if [ -n "$sp" ] && ! kill -0 "$sp" 2>/dev/null; then break; fi
-      sleep 0.02 2>/dev/null || sleep 1; i=$((i + 1))
+      sleep 0.01 2>/dev/null || sleep 1; i=$((i + 1))
     done )
   ctr_status "$1"
 }

@@ -474,7 +474,9 @@ function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string
     `snap="$HOME/.flotilla/snapshots/${topHex}"`,
     `[ -d "$snap" ] || exit ${FAST_PATH_UNAVAILABLE}`,
     ...(req.ownersHook ? [`[ -f "$snap.owners" ] || exit ${FAST_PATH_UNAVAILABLE}`] : []),
-    `mkdir -p ${t} && chmod 700 ${t} && mkdir -m 711 ${t}/bundle || exit 1`,
+    // umask (a builtin) rather than chmod: every process here is time a start waits for
+    `umask 077; mkdir ${t} 2>/dev/null || { mkdir -p "$C" && mkdir ${t}; } || exit 1`,
+    `umask 066; mkdir ${t}/bundle || exit 1; umask 022`,
     req.overlay
       ? `mkdir ${t}/bundle/rootfs ${t}/upper ${t}/work || exit 1`
       : `cp -a --reflink=auto "$snap" ${t}/bundle/rootfs 2>/dev/null || { rm -rf ${t}; exit ${FAST_PATH_UNAVAILABLE}; }`,
@@ -482,7 +484,7 @@ function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string
     `printf '%s' ${shellQuote(JSON.stringify(spec, null, 2))} > ${t}/bundle/config.json || exit 1`,
     `printf '%s' ${shellQuote(req.runEnv)} > ${t}/run.env || exit 1`,
     `printf '%s' ${shellQuote(meta)} > ${t}/meta.json || exit 1`,
-    `printf '%s\\n' "$(date +%s)000 ${req.digest}" >> "$HOME/${HOST_IMAGES_DIR}/pulled"`,
+    `printf '%s\\n' ${shellQuote(`${Date.now()} ${req.digest}`)} >> "$HOME/${HOST_IMAGES_DIR}/pulled"`,
   ].join('\n');
 }
 
