@@ -23,7 +23,8 @@ import type { ClusterEvent, Endpoint, Host, Instance, InstanceStatus, Kind, Netw
 import { selectorInputText, serviceSelectors } from '../operations.js';
 import { assignClusterIp, assignHostSubnet, collectLeases } from '../network/leases.js';
 import { subnetCapacity } from '../network/leases.js';
-import type { HostNetworkDriver } from '../network/driver.js';
+import { DeployNetworkDriver, type HostNetworkDriver } from '../network/driver.js';
+import { DeployRuntime } from '../runtime/deploy.js';
 import { planHostNetworks } from '../network/plan.js';
 import { API_VERSION } from '../manifest/types.js';
 import type { ContainerFacts, InstanceRuntime, ObservedInstance } from '../runtime/types.js';
@@ -60,7 +61,7 @@ export interface ClusterControllersOptions {
   /**
    * Drives each Ready host's routes, service rules and DNS records when a Network exists
    * (e.g. `DeployNetworkDriver`). Without one, the network controller only keeps the leases.
-   * @default none
+   * @default a `DeployNetworkDriver` on the runtime's connections when `runtime` is a `DeployRuntime`; else none
    */
   networkDriver?: HostNetworkDriver;
   /** How often every host's network is re-applied in full even when nothing changed (replaces anything changed behind Flotilla's back). @default 30000 */
@@ -185,7 +186,8 @@ export class ClusterControllers {
     this.#maxEvents = positive('maxEvents', options.maxEvents ?? 500);
     this.#logger = options.logger !== undefined ? toLogger(options.logger) : undefined;
     this.#metrics = options.metrics;
-    this.#networkDriver = options.networkDriver;
+    this.#networkDriver =
+      options.networkDriver ?? (options.runtime instanceof DeployRuntime ? new DeployNetworkDriver({ connection: (h) => (options.runtime as DeployRuntime).connection(h) }) : undefined);
     this.#networkResyncMs = positive('networkResyncMs', options.networkResyncMs ?? 30_000);
   }
 

@@ -97,7 +97,7 @@ export class DeployNetworkDriver implements HostNetworkDriver {
   async apply(host: Host, plan: HostNetworkPlan, signal?: AbortSignal): Promise<void> {
     const c = this.#options.connection(host);
     const s = signal ? { signal } : {};
-    await syncRoutes(c, { routes: plan.routes, ...s });
+    await syncRoutes(c, { routes: plan.routes, serviceCIDR: plan.serviceCIDR, ...s });
     const firewall = this.#firewall.get(host.metadata.name);
     await applyServiceRules(c, { services: plan.services, hairpin: this.#options.hairpin ?? true, ...(firewall ? { firewall } : {}), ...s });
     await this.#dns(c, plan, signal);

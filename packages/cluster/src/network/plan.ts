@@ -28,7 +28,9 @@ export interface HostNetworkPlan {
   podSubnet: string;
   /** The bridge's address (the subnet's first address): the pods' gateway and the DNS resolver's. */
   bridgeAddress: string;
-  /** The other Ready hosts' subnets via their addresses, sorted by subnet. */
+  /** The Network's serviceCIDR (a host without a default route gets a route for it, so its own processes reach the VIPs). */
+  serviceCIDR: string;
+  /** The other Ready hosts' subnets via their addresses, sorted by host name. */
   routes: { subnet: string; via: string }[];
   services: PlannedVip[];
   dns: DnsRecordTable;
@@ -84,6 +86,7 @@ export function planHostNetworks(network: NetworkSpec, hosts: readonly Host[], s
       host: host.metadata.name,
       podSubnet: subnet,
       bridgeAddress,
+      serviceCIDR: network.serviceCIDR,
       routes: ready.filter((r) => r.host !== host).map((r) => ({ subnet: r.subnet, via: r.address })),
       services: vips,
       dns,
