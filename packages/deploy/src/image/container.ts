@@ -34,6 +34,8 @@ import { HOST_IMAGES_DIR, imageBlobs, pushImage, type PushResult } from './distr
 import { ImageError, isImageError } from './errors.js';
 import type { PrepareRequest } from './host-main.js';
 import { parseImageUser, requestRuntimeSpec } from './runtime-spec.js';
+import { attachPodNetwork, detachPodNetwork, podResolvConf, type PodAttachment } from '../network/pod-network.js';
+import { subnetAddress } from '../network/routes.js';
 import { chainIds } from './snapshots.js';
 import type { Image } from './load.js';
 
@@ -73,7 +75,28 @@ export interface ContainerOptions {
   runtime?: string;
   /** The host's Node.js (>= 20), which prepares bundles there: a name on its PATH or a path. @default 'node' */
   node?: string;
+  /**
+   * Pod networking (only when the host has a Network; without it the container shares the host's
+   * network, as before): the container gets the network namespace `/run/netns/flo-<name>`,
+   * attached by CNI (`bridge` + `host-local` + `portmap`, see `@flotilla/deploy/network`) before
+   * it starts, kept across new versions, deleted (CNI DEL) by {@link stopContainer}; its
+   * /etc/resolv.conf points at `dns.nameserver` (default: the bridge address, where the host's DNS
+   * answers) with `search` domains. Needs root or passwordless sudo on the host. `podIP` is in the status.
+   */
+  network?: ContainerNetwork;
   signal?: AbortSignal;
+}
+
+/** A container's pod network (see {@link ContainerOptions.network}). */
+export interface ContainerNetwork {
+  /** The host's pod subnet (its lease from the Network's podCIDR). */
+  subnet: string;
+  /** Where the CNI plugins are (Host `spec.cniBinDir`). @default '/usr/lib/cni' */
+  binDir?: string;
+  /** Host ports forwarded to the container (portmap). */
+  portMappings?: { hostPort: number; containerPort: number; protocol?: 'tcp' | 'udp' }[];
+  /** The DNS the container's resolv.conf names: `nameserver` (default the bridge address) and `search` (e.g. the Network's domain). */
+  dns?: { nameserver?: string; search?: string[] };
 }
 
 /** A container's state on its host. */
@@ -103,6 +126,8 @@ export interface ContainerStatus {
   ports?: Record<string, number>;
   /** The runtime's path on the host. */
   runtime?: string;
+  /** The container's address on its host's pod subnet, with pod networking. */
+  podIP?: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -310,6 +335,7 @@ function parseStatusBlock(block: string): ParsedStatus {
     ...(typeof meta.signedBy === 'string' ? { signedBy: meta.signedBy } : {}),
     ...(meta.ports && typeof meta.ports === 'object' ? { ports: meta.ports as Record<string, number> } : {}),
     ...(typeof meta.runtime === 'string' ? { runtime: meta.runtime } : {}),
+    ...(typeof meta.podIP === 'string' ? { podIP: meta.podIP } : {}),
   };
   return { status, meta };
 }
@@ -361,6 +387,7 @@ function optionsHash(o: ContainerOptions): string {
   const v = {
     command: o.command, args: o.args, env: o.env, ports: o.ports, host: o.host, resources: o.resources, limits: o.limits,
     restartPolicy: o.restartPolicy ?? 'Always', grace: o.gracePeriodSeconds ?? 10, logMax: o.logMaxBytes, ro: o.readOnlyRootFilesystem ?? false, runtime: o.runtime,
+    ...(o.network ? { network: o.network } : {}),
   };
   return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
 }
@@ -513,6 +540,8 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const topChain = chains.length ? chains[chains.length - 1]!.replace(/^sha256:/, '') : undefined;
   const hash = optionsHash(o);
   const nothingSent = (signedBy?: string): PushResult => ({ host: c.host, digest: image.digest, sent: [], present: imageBlobs(image), bytesSent: 0, ...(signedBy ? { signedBy } : {}) });
+  // Pod networking: the pod's namespace, attached by CNI (idempotent: kept across versions), before the container starts in it.
+  const pod = o.network ? await attachContainerNetwork(c, o.name, o.network, signal) : undefined;
 
   // One round trip: the host's facts are known, the image's top snapshot is (probably) there.
   const known = cachedFacts(c, o.runtime, o.node ?? 'node');
@@ -520,7 +549,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
     const facts = parseProbe('', known);
     checkPlatform(c, image, facts);
     if (facts.runtime && !facts.home.includes("'")) {
-      const request = prepareRequest(c, o, facts, hash, topChain, undefined);
+      const request = prepareRequest(c, o, facts, hash, topChain, undefined, pod);
       const fast = fastBundle(request, image.config, topChain);
       if (fast) {
         const checks = [
@@ -565,7 +594,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
     throw e;
   }
   const progName = await installHostFiles(c, probe, signal);
-  const request = prepareRequest(c, o, probe, hash, topChain, push.signedBy);
+  const request = prepareRequest(c, o, probe, hash, topChain, push.signedBy, pod);
   // The image's top snapshot on the host (its layers were verified when it was made) and a User
   // that needs no /etc/passwd: the bundle is made by sh in the launch's round trip — no node.
   const fast = probe.snapshot ? fastBundle(request, image.config, topChain!) : undefined;
@@ -597,7 +626,7 @@ function checkPlatform(c: Connection, image: Image, facts: Pick<Probe, 'arch'>):
 }
 
 /** What the host program (or the one-round-trip sh) needs to make the bundle. */
-function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: string, topChain: string | undefined, signedBy: string | undefined): PrepareRequest {
+function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: string, topChain: string | undefined, signedBy: string | undefined, pod?: PodAttachment): PrepareRequest {
   const rootless = probe.mode === 'rootless';
   const cpu = o.limits?.cpu ?? o.resources?.cpu;
   const memory = o.limits?.memory ?? o.resources?.memory;
@@ -636,7 +665,9 @@ function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: 
       optionsHash: hash,
       restartPolicy: o.restartPolicy ?? 'Always',
       gracePeriodSeconds: o.gracePeriodSeconds ?? 10,
+      ...(pod ? { podIP: pod.podIP } : {}),
     },
+    ...(pod ? { network: { netns: pod.netns, ...(pod.resolvConfPath ? { resolvConf: pod.resolvConfPath } : {}) } } : {}),
     runEnv: runEnv({
       rt: runtimeCmd,
       root: probe.runcRoot,
@@ -705,8 +736,28 @@ export async function containerStatuses(c: Connection, names: readonly string[])
 export async function stopContainer(c: Connection, name: string, o: { gracePeriodSeconds?: number; signal?: AbortSignal } = {}): Promise<void> {
   checkName(name);
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
-  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_lock ${shellQuote(name)} || exit 1`, `ctr_stop ${shellQuote(name)} ${o.gracePeriodSeconds ?? ''}`].join('\n'), { hide: true, warn: true, ...(o.signal ? { signal: o.signal } : {}) });
+  const r = await c.run(
+    [
+      EXTRA_PATH,
+      CONTAINER_SH_LIB,
+      `ctr_lock ${shellQuote(name)} || exit 1`,
+      `ctr_stop ${shellQuote(name)} ${o.gracePeriodSeconds ?? ''} || exit 1`,
+      // A pod network to delete (no extra round trip, and no sudo, for a container without one).
+      `if [ -d "$HOME/.flotilla/cni/flotilla/"${shellQuote(`${name}-eth0`)} ] || [ -e /run/netns/flo-${shellQuote(name)} ]; then echo ${HAS_NET}; fi`,
+    ].join('\n'),
+    { hide: true, warn: true, ...(o.signal ? { signal: o.signal } : {}) },
+  );
   if (r.exitCode !== 0) throw new DeployError('container', `${c.host}: could not stop container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
+  if (r.stdout.includes(HAS_NET)) await detachPodNetwork(c, name, o.signal ? { signal: o.signal } : {});
+}
+
+const HAS_NET = '@@flotilla-pod-network';
+
+async function attachContainerNetwork(c: Connection, name: string, n: ContainerNetwork, signal: AbortSignal | undefined): Promise<PodAttachment> {
+  if (typeof n !== 'object' || n === null || typeof n.subnet !== 'string') badOption('network', 'a ContainerNetwork { subnet, binDir?, portMappings?, dns? }', n);
+  const gateway = subnetAddress(n.subnet, 1);
+  const resolvConf = podResolvConf({ nameserver: n.dns?.nameserver ?? gateway, search: n.dns?.search ?? [] });
+  return attachPodNetwork(c, name, { subnet: n.subnet, resolvConf, ...(n.binDir ? { binDir: n.binDir } : {}), ...(n.portMappings ? { portMappings: n.portMappings } : {}), ...(signal ? { signal } : {}) });
 }
 
 /** Restarts a container with the same bundle (graceful stop, then start); its restart count starts again at 0. */

@@ -55,6 +55,8 @@ export interface PrepareRequest {
    * a list (`<target>/owners`) that this hook — run by the runtime as root — applies to the rootfs.
    */
   ownersHook?: { path: string; args: string[] };
+  /** Pod networking (see runtimeSpec's `network`). */
+  network?: { netns: string; resolvConf?: string };
 }
 
 /** Where a host keeps images, snapshots and containers (under its login directory). */

@@ -73,6 +73,11 @@ export interface RuntimeSpecInput {
   cgroupsPath?: string;
   /** `createRuntime` hooks (OCI: run by the runtime, in its namespaces, before the container's process starts). */
   createRuntimeHooks?: { path: string; args?: string[] }[];
+  /**
+   * Pod networking: join this network namespace (made and attached by CNI before the container
+   * starts) and bind `resolvConf` (a file on the host) at /etc/resolv.conf. @default the host's network
+   */
+  network?: { netns: string; resolvConf?: string };
 }
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -145,6 +150,7 @@ export interface ContainerSpecRequest {
   cgroupsPath?: string;
   /** A `createRuntime` hook (rootful through sudo: the owners of the rootfs). */
   ownersHook?: { path: string; args: string[] };
+  network?: { netns: string; resolvConf?: string };
 }
 
 /**
@@ -166,6 +172,7 @@ export function requestRuntimeSpec(image: Pick<ImageConfig, 'config'>, req: Cont
     ...(req.resources ? { resources: req.resources } : {}),
     ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
     ...(req.ownersHook ? { createRuntimeHooks: [req.ownersHook] } : {}),
+    ...(req.network ? { network: req.network } : {}),
   });
 }
 
@@ -186,7 +193,9 @@ export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limit
       : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
   ];
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.rootless ? [{ type: 'user' }] : [])];
+  if (input.network?.resolvConf) mounts.push({ destination: '/etc/resolv.conf', type: 'none', source: input.network.resolvConf, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+  const namespaces: { type: string; path?: string }[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.rootless ? [{ type: 'user' }] : [])];
+  if (input.network) namespaces.push({ type: 'network', path: input.network.netns });
   const linux: RuntimeSpec['linux'] = {
     namespaces,
     maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],

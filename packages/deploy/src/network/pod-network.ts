@@ -18,6 +18,8 @@ export interface PodNetworkOptions extends Omit<PodNetworkConfigOptions, 'name'>
   binDir?: string;
   /** Host ports to forward to the pod (portmap). */
   portMappings?: { hostPort: number; containerPort: number; protocol?: 'tcp' | 'udp' }[];
+  /** The text of the pod's /etc/resolv.conf (see {@link podResolvConf}); written on the host, its path returned. */
+  resolvConf?: string;
   signal?: AbortSignal;
 }
 
@@ -30,6 +32,8 @@ export interface PodAttachment {
   /** The namespace's path on the host, for runc's config (`linux.namespaces` network path). */
   netns: string;
   result: CniResult;
+  /** The host file holding the pod's resolv.conf, when `resolvConf` was given. */
+  resolvConfPath?: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,58}$/;
@@ -53,25 +57,42 @@ export async function attachPodNetwork(c: Connection, name: string, o: PodNetwor
   const network = podNetworkConfig({ ...o, ...(o.networkName ? { name: o.networkName } : {}) });
   const ns = podNetnsPath(name);
   const nsName = `flo-${name}`;
-  const made = await runPrivileged(c, `[ -e ${ns} ] || ip netns add ${shellQuote(nsName)} || exit 1\nip -n ${shellQuote(nsName)} link set lo up || exit 1`, { what: 'pod networking', ...(o.signal ? { signal: o.signal } : {}) });
+  const resolv = o.resolvConf === undefined ? '' : [
+    'mkdir -p "$H/.flotilla/cni/resolv" || exit 1',
+    `printf '%s' ${shellQuote(o.resolvConf)} > "$H/.flotilla/cni/resolv/${name}.conf" && chmod 644 "$H/.flotilla/cni/resolv/${name}.conf" || exit 1`,
+    `echo "@@resolv $H/.flotilla/cni/resolv/${name}.conf"`,
+  ].join('\n');
+  // Attached already (a retry, or a new version of the pod's container): the saved result, no second ADD.
+  const saved = `"$H/.flotilla/cni/${network.name}/${name}-eth0/result"`;
+  const made = await runPrivileged(
+    c,
+    [`[ -e ${ns} ] || ip netns add ${shellQuote(nsName)} || exit 1`, `ip -n ${shellQuote(nsName)} link set lo up || exit 1`, resolv, `if [ -f ${saved} ]; then printf '@@saved %s\n' "$(tr -d '\n' < ${saved})"; fi`].join('\n'),
+    { what: 'pod networking', ...(o.signal ? { signal: o.signal } : {}) },
+  );
   if (made.exitCode !== 0) throw new DeployError('network', `${c.host}: could not make the network namespace of pod ${name}: ${made.stderr.trim() || `exit code ${made.exitCode}`}`, { host: c.host });
+  const resolvConfPath = /^@@resolv (.*)$/m.exec(made.stdout)?.[1];
+  const savedText = /^@@saved (.*)$/m.exec(made.stdout)?.[1];
   let result: CniResult;
-  try {
-    result = await cniAdd(c, network, {
-      containerId: name,
-      netns: ns,
-      ...(o.binDir ? { binDir: o.binDir } : {}),
-      ...(o.portMappings?.length ? { capabilityArgs: { portMappings: o.portMappings.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol ?? 'tcp' })) } } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
-  } catch (e) {
-    await runPrivileged(c, `ip netns del ${shellQuote(nsName)} 2>/dev/null; true`).catch(() => undefined);
-    throw e;
+  if (savedText) {
+    result = JSON.parse(savedText) as CniResult;
+  } else {
+    try {
+      result = await cniAdd(c, network, {
+        containerId: name,
+        netns: ns,
+        ...(o.binDir ? { binDir: o.binDir } : {}),
+        ...(o.portMappings?.length ? { capabilityArgs: { portMappings: o.portMappings.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol ?? 'tcp' })) } } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    } catch (e) {
+      await runPrivileged(c, `ip netns del ${shellQuote(nsName)} 2>/dev/null; true`).catch(() => undefined);
+      throw e;
+    }
   }
   const ip = result.ips?.find((x) => x.address.includes('.'));
   const podIP = ip?.address.split('/')[0];
   if (!podIP || !isIPv4(podIP)) throw new DeployError('cni', `${c.host}: CNI ADD for pod ${name} returned no IPv4 address: ${JSON.stringify(result.ips ?? [])}`, { host: c.host });
-  return { podIP, gateway: ip?.gateway ?? '', netns: ns, result };
+  return { podIP, gateway: ip?.gateway ?? '', netns: ns, result, ...(resolvConfPath ? { resolvConfPath } : {}) };
 }
 
 /**

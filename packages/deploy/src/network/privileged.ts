@@ -17,6 +17,8 @@ const NOT_PRIVILEGED_TEXT = '@@flotilla-network-needs-root';
 export const SBIN_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
 
 const WRAPPER = [
+  // Made as the login user: what root makes below it must not leave ~/.flotilla root's.
+  'mkdir -p "$HOME/.flotilla/cni" || exit 1',
   'f=$(mktemp "${TMPDIR:-/tmp}/flotilla-net.XXXXXXXX") || exit 1',
   'cat > "$f"',
   'if [ "$(id -u)" = 0 ]; then sh "$f" "$HOME"; rc=$?',

@@ -3,8 +3,11 @@
 // flo0, host-gw routes between the hosts' subnets, a VIP over pods on both hosts, hairpin, CHECK,
 // DEL from saved state (idempotent), portmap; the root namespace untouched. Needs root, sshd, ip,
 // nft, curl and the plugins; without them it says so and skips, except under CI=true.
-import { existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FileContentStore, buildImage, containerStatuses, execInContainer, loadImage, runContainer, stopContainer } from '../../src/image/index.js';
+import { requireTools } from '../image/helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection, shellQuote } from '../../src/index.js';
 import { applyServiceRules, attachPodNetwork, checkPodNetwork, detachPodNetwork, isCniError, syncRoutes, type PodAttachment } from '../../src/network/index.js';
@@ -13,7 +16,7 @@ import { rootNetworkState } from '../network/root-state.js';
 
 const avail = fleetAvailability({ netns: true });
 const plugins = ['bridge', 'host-local', 'portmap', 'loopback'].every((p) => existsSync(`/usr/lib/cni/${p}`));
-const skip = (!avail.ok || !plugins) && !process.env.CI;
+const skip = (!avail.ok || !plugins || !requireTools(['runc', 'busybox'])) && !process.env.CI;
 if (skip) console.warn(`\n*** SKIPPING @flotilla/deploy pod network end-to-end tests: ${avail.ok ? 'CNI plugins missing in /usr/lib/cni (apt-get install -y containernetworking-plugins)' : avail.reason} (they run under CI=true) ***\n`);
 
 /** Runs a command in pod `name`'s network namespace on the host of `c` (as root). */
@@ -118,6 +121,59 @@ describe.skipIf(skip)('pod networking with the real CNI plugins', () => {
     expect(r.stdout).toBe('p3');
     expect(await detachPodNetwork(cs[0]!, 'p3')).toBe('deleted');
     expect(existsSync(join(fleet.hosts[0]!.home, '.flotilla/cni/ipam/flotilla', p.podIP))).toBe(false);
+  });
+
+  it('containers (runc) in pods: a container on host 1 reaches the pod IP of a container on host 2 and a VIP over both; resolv.conf names the bridge; stop deletes the attachment', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'flo-e2e-podctr-'));
+    try {
+      const store = new FileContentStore(join(work, 'store'));
+      mkdirSync(join(work, 'root/bin'), { recursive: true });
+      mkdirSync(join(work, 'root/www'), { recursive: true });
+      chmodSync(join(work, 'root/www'), 0o777); // the container's root writes its name there (it has no CAP_DAC_OVERRIDE)
+      copyFileSync('/bin/busybox', join(work, 'root/bin/busybox'));
+      symlinkSync('busybox', join(work, 'root/bin/sh'));
+      await buildImage({ dir: join(work, 'root'), out: join(work, 'web.oci.tar'), entrypoint: ['/bin/sh', '-c'], cmd: ['hostname > /www/index.html; exec busybox httpd -f -p 8080 -h /www'] });
+      const image = await loadImage(join(work, 'web.oci.tar'), { store });
+      const started = await Promise.all(
+        cs.slice(0, 2).map((c, i) => runContainer(c, { name: `web-${i + 1}`, image, store, gracePeriodSeconds: 1, network: { subnet: subnets[i]!, dns: { search: ['flotilla.local'] } } })),
+      );
+      for (const [i, st] of started.entries()) {
+        expect(st).toMatchObject({ state: 'running', rootless: false, podIP: expect.stringMatching(new RegExp(`^10\\.92\\.${i}\\.\\d+$`)) });
+        // The status read back (another round trip, as a controller observes) has it too.
+        expect((await containerStatuses(cs[i]!, [`web-${i + 1}`])).get(`web-${i + 1}`)!.podIP).toBe(st.podIP);
+      }
+      const [a, b] = [started[0]!.podIP!, started[1]!.podIP!];
+      // An HTTP GET from inside a container with busybox nc (its static wget crashes resolving service names); the body is the last line.
+      const wget = async (c: Connection, name: string, url: string): Promise<{ code: number; stdout: string }> => {
+        const [, host, port] = /^http:\/\/([\d.]+):?(\d*)\//.exec(url)!;
+        const r = await execInContainer(c, name, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 ${host} ${port || '80'}`]);
+        return { code: r.code, stdout: r.code === 0 ? `${r.stdout.trim().split('\n').pop()!.trim()}\n` : r.stdout };
+      };
+      // (httpd may still be starting: a few tries.)
+      let first = await wget(cs[0]!, 'web-1', `http://${b}:8080/`);
+      for (let i = 0; i < 50 && first.stdout.trim() !== 'web-2'; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        first = await wget(cs[0]!, 'web-1', `http://${b}:8080/`);
+      }
+      expect(first).toMatchObject({ code: 0, stdout: 'web-2\n' });
+      expect((await wget(cs[1]!, 'web-2', `http://${a}:8080/`)).stdout.trim()).toBe('web-1');
+      const resolv = await execInContainer(cs[0]!, 'web-1', ['busybox', 'cat', '/etc/resolv.conf']);
+      expect(resolv.stdout).toBe('nameserver 10.92.0.1\nsearch flotilla.local\noptions ndots:2\n');
+      // The same container again: no second ADD (the same address); the VIP over both, from inside web-1 (its own pod among them).
+      expect((await runContainer(cs[0]!, { name: 'web-1', image, store, gracePeriodSeconds: 1, network: { subnet: subnets[0]!, dns: { search: ['flotilla.local'] } } })).podIP).toBe(a);
+      await applyServiceRules(cs[0]!, { services: [{ name: 'web', vip: '10.93.0.20', port: 80, endpoints: [a, b].map((ip) => ({ ip, port: 8080 })) }] });
+      const seen = new Set<string>();
+      for (let i = 0; i < 30; i++) seen.add((await wget(cs[0]!, 'web-1', 'http://10.93.0.20/')).stdout.trim());
+      expect([...seen].sort()).toEqual(['web-1', 'web-2']);
+      for (const [i, c] of cs.slice(0, 2).entries()) {
+        await stopContainer(c, `web-${i + 1}`, { gracePeriodSeconds: 0 });
+        expect(existsSync(join(fleet.hosts[i]!.home, '.flotilla/cni/ipam/flotilla', started[i]!.podIP!))).toBe(false);
+        expect((await c.run('ls /run/netns')).stdout).not.toContain(`flo-web-${i + 1}`);
+      }
+      await applyServiceRules(cs[0]!, { services: [] });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('refuses a bad plugin directory with the plugin named', async () => {
