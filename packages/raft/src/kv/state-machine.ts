@@ -2,7 +2,9 @@
  * KvStateMachine: the replicated key-value store — revisions, prefix ranges, transactions, leases,
  * watches, compaction, snapshots.
  */
-import { compareKeys, lowerBound, upperBound } from './key-order.js';
+import { compareKeys } from './key-order.js';
+import { SortedKeys } from './sorted-keys.js';
+import { parseSnapshotJson } from './snapshot-parse.js';
 import { KvError, isKvError } from './errors.js';
 import { checkCommand } from './validate.js';
 import type {
@@ -81,11 +83,14 @@ export class KvStateMachine {
   #nextLeaseId = 1;
   readonly #kvs = new Map<string, KeyValue>();
   /** All live keys, sorted by {@link compareKeys}. */
-  #sorted: string[] = [];
+  #sorted = new SortedKeys();
   readonly #leases = new Map<string, LeaseState>();
   /** Events with revision >= compactRevision, in revision order. */
   #history: WatchEvent[] = [];
   readonly #watchers = new Set<Watcher>();
+  /** Live watchers by prefix, and the distinct prefix lengths in ascending order: a change finds its watchers by looking up its key's prefixes of those lengths, so publishing costs O(distinct lengths + matching watchers), not O(watchers). */
+  readonly #byPrefix = new Map<string, Set<Watcher>>();
+  #prefixLengths: number[] = [];
   /** Events of the command being applied. */
   #pending: WatchEvent[] = [];
   #puts = 0;
@@ -123,13 +128,9 @@ export class KvStateMachine {
   range(options: RangeOptions = {}): RangeResult {
     const prefix = options.prefix ?? '';
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    let i = lowerBound(this.#sorted, prefix);
-    if (options.after !== undefined) i = Math.max(i, upperBound(this.#sorted, options.after));
     const items: KeyValue[] = [];
     let more = false;
-    for (; i < this.#sorted.length; i++) {
-      const key = this.#sorted[i]!;
-      if (!key.startsWith(prefix)) break;
+    for (const key of this.#sorted.scan(prefix, options.after)) {
       if (items.length >= limit) {
         more = true;
         break;
@@ -292,7 +293,7 @@ export class KvStateMachine {
       version: cur ? cur.version + 1 : 1,
       ...(lease !== undefined ? { lease } : {}),
     };
-    if (!cur) this.#sorted.splice(lowerBound(this.#sorted, key), 0, key);
+    if (!cur) this.#sorted.insert(key);
     this.#kvs.set(key, kv);
     this.#puts++;
     const event: WatchEvent = { type: 'put', key, value, createRevision: kv.createRevision, modRevision: rev, version: kv.version };
@@ -306,7 +307,7 @@ export class KvStateMachine {
     if (cur.lease !== undefined) this.#leases.get(cur.lease)?.keys.delete(key);
     this.#kvs.delete(key);
     this.#deletes++;
-    this.#sorted.splice(lowerBound(this.#sorted, key), 1);
+    this.#sorted.delete(key);
     const event: WatchEvent = { type: 'delete', key, value: '', createRevision: 0, modRevision: rev, version: 0 };
     this.#history.push(event);
     this.#pending.push(event);
@@ -327,13 +328,41 @@ export class KvStateMachine {
     }
     const w: Watcher = { prefix, listener, nextRevision: from, active: true };
     this.#replay(w);
-    if (w.active) this.#watchers.add(w);
+    if (w.active) this.#addWatcher(w);
     return {
       cancel: () => {
         w.active = false;
-        this.#watchers.delete(w);
+        this.#removeWatcher(w);
       },
     };
+  }
+
+  #addWatcher(w: Watcher): void {
+    this.#watchers.add(w);
+    let set = this.#byPrefix.get(w.prefix);
+    if (!set) {
+      this.#byPrefix.set(w.prefix, (set = new Set()));
+      if (!this.#prefixLengths.includes(w.prefix.length)) this.#prefixLengths = [...this.#prefixLengths, w.prefix.length].sort((a, b) => a - b);
+    }
+    set.add(w);
+  }
+
+  #removeWatcher(w: Watcher): void {
+    if (!this.#watchers.delete(w)) return;
+    const set = this.#byPrefix.get(w.prefix);
+    if (!set) return;
+    set.delete(w);
+    if (set.size > 0) return;
+    this.#byPrefix.delete(w.prefix);
+    const len = w.prefix.length;
+    let used = false;
+    for (const p of this.#byPrefix.keys()) {
+      if (p.length === len) {
+        used = true;
+        break;
+      }
+    }
+    if (!used) this.#prefixLengths = this.#prefixLengths.filter((l) => l !== len);
   }
 
   /** Number of live watchers (for status and tests). */
@@ -370,12 +399,27 @@ export class KvStateMachine {
   }
 
   #publish(events: readonly WatchEvent[]): void {
+    if (this.#watchers.size === 0) return;
     const rev = events[0]!.modRevision;
-    for (const w of [...this.#watchers]) {
+    // each watcher's events of this revision, in application order
+    const mine = new Map<Watcher, WatchEvent[]>();
+    const lengths = this.#prefixLengths;
+    for (const e of events) {
+      for (const len of lengths) {
+        if (len > e.key.length) break;
+        const set = this.#byPrefix.get(len === e.key.length ? e.key : e.key.slice(0, len));
+        if (!set) continue;
+        for (const w of set) {
+          const list = mine.get(w);
+          if (list) list.push(e);
+          else mine.set(w, [e]);
+        }
+      }
+    }
+    for (const [w, list] of mine) {
       if (!w.active || rev < w.nextRevision) continue;
-      const mine = w.prefix === '' ? events : events.filter((e) => e.key.startsWith(w.prefix));
       w.nextRevision = rev + 1;
-      if (mine.length > 0) w.listener.onEvents(mine);
+      w.listener.onEvents(list);
     }
   }
 
@@ -396,7 +440,7 @@ export class KvStateMachine {
    */
   captureSnapshot(): Iterable<Uint8Array> {
     const head = `{"v":1,"revision":${this.#revision},"compactRevision":${this.#compactRevision},"nextLeaseId":${this.#nextLeaseId},"kvs":`;
-    const kvs = this.#sorted.map((k) => this.#kvs.get(k)!);
+    const kvs = this.#sorted.toArray().map((k) => this.#kvs.get(k)!);
     const leases = this.leases();
     const history = this.#history.slice();
     return serializeSnapshot(head, kvs, leases, history);
@@ -409,24 +453,27 @@ export class KvStateMachine {
   restore(data: Uint8Array): void {
     let snap: SnapshotV1;
     try {
-      snap = JSON.parse(new TextDecoder().decode(data)) as SnapshotV1;
+      snap = parseSnapshotJson(data) as unknown as SnapshotV1;
     } catch (cause) {
       throw new KvError('invalid', 'the KV snapshot is not valid JSON', { cause });
     }
     if (snap.v !== 1) throw new KvError('invalid', `unsupported KV snapshot version ${String(snap.v)}`);
+    // every live watcher has been given every change up to now (publishing is synchronous),
+    // whether or not one of them was under its prefix
+    for (const w of this.#watchers) w.nextRevision = Math.max(w.nextRevision, this.#revision + 1);
     this.#revision = snap.revision;
     this.#compactRevision = snap.compactRevision;
     this.#nextLeaseId = snap.nextLeaseId;
     this.#kvs.clear();
     for (const kv of snap.kvs) this.#kvs.set(kv.key, kv);
-    this.#sorted = snap.kvs.map((kv) => kv.key).sort(compareKeys);
+    this.#sorted = SortedKeys.fromSorted(snap.kvs.map((kv) => kv.key).sort(compareKeys));
     this.#leases.clear();
     for (const l of snap.leases) this.#leases.set(l.id, { ttlSeconds: l.ttlSeconds, keys: new Set(l.keys) });
     this.#history = [...snap.history];
     for (const w of [...this.#watchers]) {
       if (w.nextRevision > this.#revision) continue;
       if (w.nextRevision < this.#compactRevision) {
-        this.#watchers.delete(w);
+        this.#removeWatcher(w);
         w.active = false;
         w.listener.onCompacted(this.#compactRevision);
         continue;
