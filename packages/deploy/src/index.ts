@@ -47,7 +47,7 @@ export { withDeployLock } from './lock.js';
 export { deployRelease, rollback, listReleases } from './releases.js';
 export type { DeployReleaseOptions, ReleaseResult } from './releases.js';
 export { signArtifact, signMessage, verifyMessage, SIGNATURE_NAMESPACE, VERIFY_SNIPPET } from './signing.js';
-export { startService, stopService, serviceStatus, SUPERVISOR_SCRIPT } from './runtime.js';
+export { startService, stopService, serviceStatus, SUPERVISOR_SCRIPT, LOG_MAX_BYTES } from './runtime.js';
 export type { ServiceOptions, HostServiceStatus, ServiceStatus } from './runtime.js';
 export { HostWorkerPool, workerScript } from './workers/pool.js';
 export type { HostWorkerPoolOptions } from './workers/pool.js';

@@ -25,7 +25,7 @@ export {
 export type { Descriptor, OciIndex, OciManifest, ImageConfig, ImageRuntimeConfig, Platform } from './oci.js';
 export { loadImage, normalizeDockerName, singleImageIndex } from './load.js';
 export type { Image, LoadImageOptions } from './load.js';
-export { applyLayer, unpackImage, entryComponents } from './unpack.js';
+export { applyLayer, unpackImage, entryComponents, ownerLine } from './unpack.js';
 export type { ApplyLayerOptions, AppliedLayer, UnpackImageOptions } from './unpack.js';
 export { buildImage, mergeEnv } from './build.js';
 export type { BuildImageOptions, BuiltImage } from './build.js';
