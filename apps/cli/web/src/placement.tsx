@@ -10,7 +10,8 @@ const BLOCK = 20; // px per block, gap included
 const INFO = 300; // px of the host column
 const ROW_PAD = 18; // px above and below the blocks
 const ROW_MIN = 96;
-const OVERSCAN = 600; // px rendered beyond the view
+// px rendered beyond the view; `?render-all` renders every row (the naive page, for bench/ui.ts to compare)
+const OVERSCAN = new URLSearchParams(location.search).has('render-all') ? Number.POSITIVE_INFINITY : 600;
 
 export const PHASE_MARK: Record<string, string> = { Running: '', Starting: '…', Pending: '…', Failed: '!', Terminating: '×', Unknown: '?' };
 
