@@ -64,7 +64,7 @@ export interface DeployNetworkDriverOptions {
   connection: (host: Host) => Connection;
   /** Where the CNI plugins are. @default '/usr/lib/cni' (Debian's containernetworking-plugins) */
   cniBinDir?: string;
-  /** Masquerade hairpin traffic (a pod reaching itself through its service's VIP). @default true */
+  /** Masquerade hairpin traffic (a pod reaching itself through its service's VIP) where the plan has pod endpoints ({@link HostNetworkPlan.hairpin}); false turns it off everywhere. @default true */
   hairpin?: boolean;
 }
 
@@ -99,7 +99,7 @@ export class DeployNetworkDriver implements HostNetworkDriver {
     const s = signal ? { signal } : {};
     await syncRoutes(c, { routes: plan.routes, serviceCIDR: plan.serviceCIDR, ...s });
     const firewall = this.#firewall.get(host.metadata.name);
-    await applyServiceRules(c, { services: plan.services, hairpin: this.#options.hairpin ?? true, ...(firewall ? { firewall } : {}), ...s });
+    await applyServiceRules(c, { services: plan.services, hairpin: plan.hairpin && (this.#options.hairpin ?? true), ...(firewall ? { firewall } : {}), ...s });
     await this.#dns(c, plan, signal);
   }
 

@@ -8,7 +8,7 @@
  * Hosts that are not Ready, or hold no subnet yet, get no plan.
  */
 import type { Host, NetworkSpec, Service } from '../manifest/types.js';
-import { formatIpv4, parseCidr, parseIpv4 } from './cidr.js';
+import { containsIp, formatIpv4, parseCidr, parseIpv4 } from './cidr.js';
 import { dnsRecordTable, type DnsRecordTable } from './dns.js';
 
 /** One virtual IP and port with its endpoints (`@flotilla/deploy/network`'s `ServiceVip`). */
@@ -33,6 +33,12 @@ export interface HostNetworkPlan {
   /** The other Ready hosts' subnets via their addresses, sorted by host name. */
   routes: { subnet: string; via: string }[];
   services: PlannedVip[];
+  /**
+   * Masquerade hairpin traffic (a pod reaching itself through its VIP): only when some
+   * endpoint is a pod IP. A process endpoint is its host's own address, and masquerading a
+   * host's own connection to itself would break it (the reply would go to the loopback address).
+   */
+  hairpin: boolean;
   dns: DnsRecordTable;
 }
 
@@ -79,6 +85,8 @@ export function planHostNetworks(network: NetworkSpec, hosts: readonly Host[], s
   // DNS answers only with what is reachable: endpoints on Ready hosts
   const visible = services.map((s) => (s.status ? { ...s, status: { ...s.status, endpoints: s.status.endpoints.filter((e) => e.host === undefined || readyNames.has(e.host)) } } : s));
   const dns = dnsRecordTable(network, visible);
+  const pod = parseCidr(network.podCIDR);
+  const hairpin = typeof pod !== 'string' && vips.some((v) => v.endpoints.some((e) => { const ip = parseIpv4(e.ip); return typeof ip === 'number' && containsIp(pod, ip); }));
   const plans = ready.map(({ host, subnet }): HostNetworkPlan => {
     const c = parseCidr(subnet);
     const bridgeAddress = typeof c === 'string' ? '' : formatIpv4(c.base + 1);
@@ -89,6 +97,7 @@ export function planHostNetworks(network: NetworkSpec, hosts: readonly Host[], s
       serviceCIDR: network.serviceCIDR,
       routes: ready.filter((r) => r.host !== host).map((r) => ({ subnet: r.subnet, via: r.address })),
       services: vips,
+      hairpin,
       dns,
     };
   });
