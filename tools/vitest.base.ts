@@ -15,6 +15,9 @@ export function packageTests(overrides: NonNullable<ViteUserConfig['test']> = {}
       environment: 'node',
       pool: 'forks',
       testTimeout: 20_000,
+      // Some unit suites build an image or start a local runtime in beforeAll; 10 s (vitest's
+      // default) is too short on a loaded 2-core machine. Waiting is polling, never timed.
+      hookTimeout: 60_000,
       reporters: ['default', 'json'],
       outputFile: { json: '.vitest-results.json' },
       ...overrides,

@@ -78,7 +78,7 @@ spec:
     await applyManifests(store, hosts);
     controllers = new ClusterControllers({ store, runtime, hostProbeIntervalMs: 500, hostGracePeriodMs: 30_000, progressDeadlineMs: 120_000 });
     running = controllers.run(abort.signal);
-  });
+  }, 120_000); // two image builds (umoci) — slow on a loaded machine
   afterAll(async () => {
     abort.abort();
     await running;
