@@ -24,7 +24,10 @@ export type ClusterErrorCode =
   | 'in-use'
   | 'dependency-missing'
   /** Every address of a pool (pod subnets, service virtual IPs) is leased. */
-  | 'exhausted';
+  | 'exhausted'
+  | 'host-not-found'
+  | 'host-claimed'
+  | 'lease-unsupported';
 
 const BRAND = Symbol.for('@flotilla/cluster/ClusterError');
 

@@ -32,6 +32,7 @@ export type {
   Toleration,
   HostSpec,
   HostStatus,
+  HostAgentStatus,
   Host,
   ArtifactInput,
   ArtifactRef,
@@ -98,7 +99,8 @@ export type { StoredImage, StoreImageOptions, StoredImageHandle } from './images
 export { manifestOf } from './manifest/export.js';
 export type { ManifestOfOptions } from './manifest/export.js';
 
-export type { KeyValue, KvWatchEvent, WriteOptions, KvWatchOptions, WatchOptions, KvStore, KvRangeOptions, KvCompare, KvTxnOp, KvTxnResult } from './store/types.js';
+export type { KeyValue, KvWatchEvent, WriteOptions, KvWatchOptions, WatchOptions, KvStore, KvLeases, KvRangeOptions, KvCompare, KvTxnOp, KvTxnResult } from './store/types.js';
+export { hasLeases } from './store/types.js';
 export { MemoryKvStore } from './store/memory.js';
 export type { MemoryKvStoreOptions } from './store/memory.js';
 export { FileKvStore, openFileStore, fileStorePaths } from './store/file.js';
@@ -120,6 +122,13 @@ export type { Placer, PlacementRequest, PlacementResult } from './controllers/pl
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';
 export { ClusterControllers, deletionOrder, serviceEndpoints } from './controllers/manager.js';
 export type { ClusterControllersOptions } from './controllers/manager.js';
+export { InstanceWorker } from './controllers/instance-worker.js';
+export type { InstanceWorkerOptions, RecordEvent } from './controllers/instance-worker.js';
+export { HostAgent, hostInstanceSource } from './agent/host-agent.js';
+export type { HostAgentOptions, HostAgentState, HostFactsReport, InstanceSource } from './agent/host-agent.js';
+export { HollowRuntime } from './agent/hollow-runtime.js';
+export { hostLeaseKey, HOST_LEASE_PREFIX, readHostLease, claimHostLease, releaseHostLease, leaseStore } from './agent/lease.js';
+export type { HostLeaseRecord, HeldLease } from './agent/lease.js';
 export { converge } from './controllers/converge.js';
 export type { ConvergeOptions } from './controllers/converge.js';
 export { deleteResources } from './controllers/delete.js';

@@ -7,6 +7,7 @@ import { controller, isConflictError as isReconcileConflict, type WatchableStore
 import { checkStoreContract } from '@flotilla/reconcile/testing';
 import {
   ClusterStore,
+  hasLeases,
   ResourceStore,
   defineKind,
   isConflictError,
@@ -70,6 +71,34 @@ export function storeContract(backend: ContractBackend): void {
     });
     afterAll(async () => {
       await store?.close();
+    });
+
+    it('TTL leases, where the store has them: a key on a lease lives while it is kept alive, and goes when it expires or is revoked', async () => {
+      if (!hasLeases(store)) {
+        // only the file store has none (no process of its own to expire them): agents refuse it (lease-unsupported)
+        expect(backend.name).toMatch(/file/);
+        return;
+      }
+      const p = prefixFor('lease');
+      const a = await store.grantLease(1);
+      expect(a.ttlSeconds).toBeGreaterThanOrEqual(1); // etcd raises a TTL below its minimum (2 s with default election timing)
+      const ttlA = a.ttlSeconds;
+      const b = await store.grantLease(30);
+      await store.put(`${p}a`, 'on a', { lease: a.id });
+      await store.put(`${p}b`, 'on b', { lease: b.id });
+      await store.put(`${p}moved`, 'first on a', { lease: a.id });
+      await store.put(`${p}moved`, 'then on b', { lease: b.id, prevRevision: (await store.get(`${p}moved`))!.modRevision });
+      expect(await store.keepAliveLease(a.id)).toBe(ttlA);
+      // not kept alive any more: the store expires it (its own clock), deleting only its keys
+      const deadline = Date.now() + 15_000;
+      while ((await store.get(`${p}a`)) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await store.get(`${p}a`)).toBeUndefined();
+      expect(await store.keepAliveLease(a.id)).toBeUndefined();
+      expect((await store.get(`${p}moved`))?.value).toBe('then on b');
+      await store.revokeLease(b.id);
+      expect(await store.get(`${p}b`)).toBeUndefined();
+      expect(await store.get(`${p}moved`)).toBeUndefined();
+      await store.revokeLease(b.id); // again: harmless
     });
 
     it('puts and gets with etcd revisions: increasing, modRevision = returned revision, version counts', async () => {

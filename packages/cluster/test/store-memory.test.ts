@@ -1,17 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import type { KvStore } from '../src/index.js';
+import type { KvLeases, KvStore } from '../src/index.js';
 import { MemoryKvStore } from '../src/testing/index.js';
 import { storeContract } from './store-contract.js';
 
 // One shared in-memory store; every "client" of the suite is a view whose close() is a no-op.
 const shared = new MemoryKvStore({ progressIntervalMs: 200 });
-const client = (): KvStore => ({
+const client = (): KvStore & KvLeases => ({
   get: (k) => shared.get(k),
   range: (p, o) => shared.range(p, o),
   txn: (c, o) => shared.txn(c, o),
   put: (k, v, o) => shared.put(k, v, o),
   delete: (k, o) => shared.delete(k, o),
   watch: (p, o) => shared.watch(p, o),
+  grantLease: (ttl) => shared.grantLease(ttl),
+  keepAliveLease: (id) => shared.keepAliveLease(id),
+  revokeLease: (id) => shared.revokeLease(id),
   close: () => Promise.resolve(),
 });
 storeContract({

@@ -19,7 +19,7 @@ import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotil
 import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
-import type { ClusterEvent, Endpoint, Host, Instance, InstanceStatus, Kind, Network, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
+import type { ClusterEvent, Endpoint, Host, Instance, Kind, Network, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
 import { selectorInputText, serviceSelectors } from '../operations.js';
 import { assignClusterIp, assignHostSubnet, collectLeases } from '../network/leases.js';
 import { subnetCapacity } from '../network/leases.js';
@@ -27,8 +27,10 @@ import { DeployNetworkDriver, type HostNetworkDriver } from '../network/driver.j
 import { DeployRuntime } from '../runtime/deploy.js';
 import { planHostNetworks } from '../network/plan.js';
 import { API_VERSION } from '../manifest/types.js';
-import type { ContainerFacts, InstanceRuntime, ObservedInstance } from '../runtime/types.js';
+import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
+import { readHostLease } from '../agent/lease.js';
+import { InstanceWorker } from './instance-worker.js';
 import { schedulerPlacer, type Placer, type PlacementRequest } from './placement.js';
 import { REPLICASET_LABEL, TEMPLATE_HASH_LABEL, nameSuffix, resolveIntOrPercent, stableJson, templateHash } from './template.js';
 
@@ -46,6 +48,13 @@ export interface ClusterControllersOptions {
   hostProbeIntervalMs?: number;
   /** How long a host may not answer before it is NotReady and its instances are rescheduled. @default 10000 */
   hostGracePeriodMs?: number;
+  /**
+   * Agent hosts (`spec.agent: true`) are judged by their agent's lease, which the store expires
+   * (its TTL is the agent's hostGracePeriodSeconds, default 40): NotReady as soon as the lease is
+   * gone. A host whose lease this controller has never seen gets this long from first sight
+   * before it is NotReady (time for its agent to start). @default 40000
+   */
+  agentGracePeriodMs?: number;
   /** How long a new instance of a rollout may take to become ready before the rollout rolls back. @default 60000 */
   progressDeadlineMs?: number;
   /** Restarts of a new instance during a rollout that count as a failed batch. @default 2 */
@@ -137,11 +146,6 @@ export function deletionOrder(a: Instance, b: Instance): number {
   return ta < tb ? 1 : ta > tb ? -1 : a.metadata.name < b.metadata.name ? 1 : -1;
 }
 
-/** Is the instance's health check due (or does it have none)? */
-interface HealthMemo {
-  lastCheck: number;
-}
-
 export class ClusterControllers {
   readonly store: ClusterStore;
   readonly runtime: InstanceRuntime;
@@ -150,6 +154,9 @@ export class ClusterControllers {
   readonly #placer: Placer;
   readonly #probeMs: number;
   readonly #graceMs: number;
+  readonly #agentGraceMs: number;
+  /** Agent hosts whose lease this controller has seen held. */
+  readonly #leaseSeen = new Set<string>();
   readonly #deadlineMs: number;
   readonly #maxRestarts: number;
   readonly #retryMs: number;
@@ -159,7 +166,6 @@ export class ClusterControllers {
   readonly #metrics: ControllerMetrics | undefined;
   /** When each host last answered (clock ms); set at first sight so a new controller gives every host its full grace. */
   readonly #lastSeen = new Map<string, number>();
-  readonly #health = new Map<string, HealthMemo>();
   readonly #networkDriver: HostNetworkDriver | undefined;
   readonly #networkResyncMs: number;
   /** Per host: the digest of the plan last applied and when (forgotten when the host leaves the plans, so a returning host is re-applied in full). */
@@ -168,6 +174,7 @@ export class ClusterControllers {
   readonly #networkChecked = new Set<string>();
   /** Hosts refused, and why (kept in the Network's status). */
   readonly #networkRefused = new Map<string, string>();
+  readonly #worker: InstanceWorker;
   #eventCounter = 0;
   #eventsSincePrune = 0;
 
@@ -179,6 +186,7 @@ export class ClusterControllers {
     this.#placer = options.placer ?? schedulerPlacer;
     this.#probeMs = positive('hostProbeIntervalMs', options.hostProbeIntervalMs ?? 2000);
     this.#graceMs = positive('hostGracePeriodMs', options.hostGracePeriodMs ?? 10_000);
+    this.#agentGraceMs = positive('agentGracePeriodMs', options.agentGracePeriodMs ?? 40_000);
     this.#deadlineMs = positive('progressDeadlineMs', options.progressDeadlineMs ?? 60_000);
     this.#maxRestarts = positive('rolloutMaxRestarts', options.rolloutMaxRestarts ?? 2);
     this.#retryMs = positive('retryUnschedulableMs', options.retryUnschedulableMs ?? 5000);
@@ -189,6 +197,13 @@ export class ClusterControllers {
     this.#networkDriver =
       options.networkDriver ?? (options.runtime instanceof DeployRuntime ? new DeployNetworkDriver({ connection: (h) => (options.runtime as DeployRuntime).connection(h) }) : undefined);
     this.#networkResyncMs = positive('networkResyncMs', options.networkResyncMs ?? 30_000);
+    this.#worker = new InstanceWorker({
+      store: this.store,
+      runtime: this.runtime,
+      clock: this.clock,
+      events: (kind, name, type, reason, message) => this.recordEvent(kind, name, type, reason, message),
+      ...(this.#logger ? { logger: this.#logger } : {}),
+    });
   }
 
   #now(): string {
@@ -219,16 +234,6 @@ export class ClusterControllers {
     } catch (e) {
       this.#logger?.warn('could not record event', { reason, error: e });
     }
-  }
-
-  /**
-   * Whether an event with this reason was recorded for the instance: a start that adopts a
-   * container already running (a controller that stopped before it wrote the status) must not
-   * say again what was said once per instance.
-   */
-  async #hasEvent(instance: string, reason: string): Promise<boolean> {
-    const events = await this.store.events.items().catch(() => []);
-    return events.some((e) => e.involved.kind === 'Instance' && e.involved.name === instance && e.reason === reason);
   }
 
   /** Deletes the oldest events beyond `maxEvents`. */
@@ -434,11 +439,15 @@ export class ClusterControllers {
 
   // ---------------------------------------------------------------- instances
 
-  /** Reconciles one instance: starts a Pending one, stops (then removes) a deleted one. */
+  /**
+   * Reconciles one instance: starts a Pending one, stops (then removes) a deleted one. An
+   * instance on an agent host (`spec.agent`) is its agent's to start and stop; the
+   * controller only removes the record of one whose Host is gone.
+   */
   async reconcileInstance(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
     const inst = await this.store.instances.get(name);
     if (!inst) {
-      this.#health.delete(name);
+      this.#worker.forget(name);
       return undefined;
     }
     const host = await this.store.hosts.get(inst.spec.host);
@@ -447,49 +456,23 @@ export class ClusterControllers {
         await this.store.instances.delete(name);
         return undefined;
       }
+      if (host.spec.agent === true) return undefined;
       try {
-        await this.runtime.stop(host, inst, (inst.spec.template.terminationGracePeriodSeconds ?? 10) * 1000);
+        await this.#worker.stop(host, inst);
       } catch (e) {
         // the host is away: stop it when it answers again
         this.#logger?.debug?.('stop failed; will retry', { instance: name, error: e });
         return { requeueAfterMs: this.#probeMs };
       }
-      await this.store.instances.delete(name);
-      this.#health.delete(name);
-      await this.recordEvent('Instance', name, 'Normal', 'Stopped', `stopped on ${host.metadata.name} (${inst.metadata.deletionReason ?? 'deleted'})`);
       return undefined;
     }
     if ((inst.status?.phase ?? 'Pending') !== 'Pending') return undefined;
+    if (host?.spec.agent === true) return undefined;
     if (!host || host.status?.ready !== true) return { requeueAfterMs: this.#probeMs };
-    let started;
-    try {
-      started = await this.runtime.start(host, inst);
-    } catch (e) {
-      await this.recordEvent('Instance', name, 'Warning', 'FailedStart', `could not start on ${host.metadata.name}: ${errorText(e)}`);
-      throw e;
-    }
-    const hasCheck = inst.spec.template.healthCheck !== undefined;
-    const facts = started.container;
-    await this.store.instances.mutate(name, (cur) => {
-      if (cur.metadata.deletionTimestamp !== undefined) return undefined;
-      cur.status = {
-        phase: hasCheck ? 'Starting' : 'Running',
-        ready: !hasCheck,
-        ports: started.ports,
-        ...(started.pid !== undefined ? { pid: started.pid } : {}),
-        restarts: 0,
-        startedAt: this.#now(),
-        ...(facts ? containerStatus(facts) : {}),
-      };
-      return cur;
-    });
-    this.#health.set(name, { lastCheck: this.clock.now() });
-    const what = facts ? `container of ${facts.imageDigest ?? 'its image'}${facts.signedBy !== undefined ? ` signed by ${facts.signedBy}` : ''}` : undefined;
-    await this.recordEvent('Instance', name, 'Normal', 'Started', `started on ${host.metadata.name}${what !== undefined ? `: ${what}` : ''}${started.pid !== undefined ? ` (pid ${started.pid})` : ''}`);
-    if (facts && !facts.limitsEnforced && limitsAsked(inst) && !(await this.#hasEvent(name, 'LimitsNotEnforced')))
-      await this.recordEvent('Instance', name, 'Warning', 'LimitsNotEnforced', limitsMessage(host.metadata.name, facts));
+    await this.#worker.start(host, inst);
     return undefined;
   }
+
 
   // ---------------------------------------------------------------- hosts
 
@@ -504,6 +487,8 @@ export class ClusterControllers {
     }
     const now = this.clock.now();
     if (!this.#lastSeen.has(name)) this.#lastSeen.set(name, now);
+    if (host.spec.agent === true) return this.#reconcileAgentHost(host, onHost, now);
+    this.#leaseSeen.delete(name);
     let load1: number | undefined;
     let observed: Map<string, ObservedInstance> | undefined;
     let failure: unknown;
@@ -532,125 +517,61 @@ export class ClusterControllers {
         if (host.status?.ready !== true)
           await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `${name} answers again` : `${name} is ready`);
       }
-      await this.#observeInstances(host, onHost, observed ?? new Map<string, ObservedInstance>());
+      await this.#worker.observe(host, onHost, observed ?? new Map<string, ObservedInstance>());
     } else if (now - this.#lastSeen.get(name)! >= this.#graceMs && host.status?.ready !== false) {
-      const message = `no answer for ${Math.round((now - this.#lastSeen.get(name)!) / 1000)}s: ${errorText(failure)}`;
-      await this.store.hosts.mutate(name, (cur) => {
-        cur.status = { ...cur.status, ready: false, lastTransition: this.#now(), message };
-        return cur;
-      });
-      await this.recordEvent('Host', name, 'Warning', 'HostNotReady', message);
-      for (const i of onHost) {
-        if (i.metadata.deletionTimestamp !== undefined) continue;
-        await this.#markDeleting(i, `host ${name} is NotReady`);
-        await this.recordEvent('Instance', i.metadata.name, 'Warning', 'Rescheduled', `host ${name} is NotReady: replacing the instance elsewhere`);
-      }
+      await this.#notReady(name, onHost, `no answer for ${Math.round((now - this.#lastSeen.get(name)!) / 1000)}s: ${errorText(failure)}`);
     }
     return { requeueAfterMs: this.#probeMs };
   }
 
-  async #observeInstances(host: Host, onHost: readonly Instance[], observed: Map<string, ObservedInstance>): Promise<void> {
-    const now = this.clock.now();
-    await Promise.all(
-      onHost.map(async (inst) => {
-        const name = inst.metadata.name;
-        if (inst.metadata.deletionTimestamp !== undefined || (inst.status?.phase ?? 'Pending') === 'Pending') return;
-        const obs = observed.get(name);
-        if (!obs) return;
-        const prev: InstanceStatus = inst.status ?? { phase: 'Pending', ready: false, ports: {}, restarts: 0 };
-        const next: InstanceStatus = { ...prev };
-        const check = inst.spec.template.healthCheck;
-        if (obs.state === 'absent') {
-          next.phase = 'Failed';
-          next.ready = false;
-          next.message = 'not running on its host';
-          delete next.pid;
-        } else if (obs.state === 'exited') {
-          next.phase = 'Failed';
-          next.ready = false;
-          next.message = `exited with code ${obs.exitCode ?? '?'}`;
-          delete next.pid;
-          if (obs.reason !== undefined) next.reason = obs.reason;
-          if (obs.reason === 'OOMKilled' && prev.reason !== 'OOMKilled') await this.#oomEvent(inst, host, obs);
-        } else {
-          if (obs.container) Object.assign(next, containerStatus(obs.container));
-          if (obs.reason !== undefined) next.reason = obs.reason;
-          if (obs.reason === 'OOMKilled' && (prev.reason !== 'OOMKilled' || obs.restarts > prev.restarts)) await this.#oomEvent(inst, host, obs);
-          if (obs.pid !== undefined) next.pid = obs.pid;
-          next.restarts = obs.restarts;
-          if (obs.ports) next.ports = obs.ports;
-          if (obs.restarts > prev.restarts) {
-            await this.recordEvent('Instance', name, 'Warning', 'Restarted', `the command exited and was restarted (restart ${obs.restarts}${obs.pid !== undefined ? `, pid ${obs.pid}` : ''})`);
-            if (check) {
-              next.ready = false;
-              next.phase = 'Starting';
-            }
-          }
-          if (!check) {
-            next.phase = 'Running';
-            next.ready = true;
-          } else {
-            const memo = this.#health.get(name) ?? { lastCheck: -Infinity };
-            const periodMs = (check.periodSeconds ?? 10) * 1000;
-            const startedAt = Date.parse(prev.startedAt ?? '') || now;
-            const initialDelay = (check.initialDelaySeconds ?? 0) * 1000;
-            const due = now - memo.lastCheck >= periodMs || (!prev.ready && now - memo.lastCheck >= Math.min(periodMs, 1000));
-            if (due && now - startedAt >= initialDelay) {
-              memo.lastCheck = now;
-              this.#health.set(name, memo);
-              let ok = false;
-              try {
-                ok = await this.runtime.healthCheck(host, inst, check);
-              } catch {
-                ok = false;
-              }
-              const threshold = check.failureThreshold ?? 3;
-              if (ok) {
-                next.healthFailures = 0;
-                next.ready = true;
-                next.phase = 'Running';
-              } else {
-                next.healthFailures = (prev.healthFailures ?? 0) + 1;
-                if (next.healthFailures >= threshold) {
-                  if (prev.ready || next.healthFailures === threshold)
-                    await this.recordEvent('Instance', name, 'Warning', 'Unhealthy', `health check failed ${next.healthFailures} time(s)`);
-                  next.ready = false;
-                  if ((inst.spec.template.restartPolicy ?? 'Always') !== 'Never' && next.healthFailures % threshold === 0) {
-                    try {
-                      await this.runtime.restart(host, inst);
-                    } catch {
-                      // observed again next round
-                    }
-                  }
-                }
-              }
-            }
-          }
-        }
-        delete (next as Partial<InstanceStatus>).message;
-        if (next.phase === 'Failed') next.message = obs.state === 'absent' ? 'not running on its host' : `exited with code ${obs.exitCode ?? '?'}`;
-        if (stableJson(next) !== stableJson(prev)) {
-          await this.store.instances.mutate(name, (cur) => {
-            if (cur.metadata.deletionTimestamp !== undefined) return undefined;
-            cur.status = next;
-            return cur;
-          });
-          if (next.phase === 'Failed' && prev.phase !== 'Failed')
-            await this.recordEvent('Instance', name, 'Warning', 'Failed', `instance ${next.message ?? 'failed'}`);
-        }
-      }),
-    );
+  /** Marks a host NotReady and evicts its instances (they are replaced elsewhere, and stopped there when it returns). */
+  async #notReady(name: string, onHost: readonly Instance[], message: string): Promise<void> {
+    await this.store.hosts.mutate(name, (cur) => {
+      cur.status = { ...cur.status, ready: false, lastTransition: this.#now(), message };
+      return cur;
+    });
+    await this.recordEvent('Host', name, 'Warning', 'HostNotReady', message);
+    for (const i of onHost) {
+      if (i.metadata.deletionTimestamp !== undefined) continue;
+      await this.#markDeleting(i, `host ${name} is NotReady`);
+      await this.recordEvent('Instance', i.metadata.name, 'Warning', 'Rescheduled', `host ${name} is NotReady: replacing the instance elsewhere`);
+    }
   }
 
-  async #oomEvent(inst: Instance, host: Host, obs: ObservedInstance): Promise<void> {
-    const limit = inst.spec.template.limits?.memory ?? inst.spec.template.resources?.memory;
-    await this.recordEvent(
-      'Instance',
-      inst.metadata.name,
-      'Warning',
-      'OOMKilled',
-      `the container on ${host.metadata.name} was killed by the kernel's OOM killer${limit !== undefined ? ` (memory limit ${String(limit)})` : ''}${obs.state === 'running' ? `; restarted (restart ${obs.restarts})` : ''}`,
-    );
+  /**
+   * An agent host: never probed; Ready while its agent's lease key exists in the store (the
+   * store deletes it when the agent stops renewing for the lease's TTL), NotReady when it is
+   * gone — judged by the store, not by any host's clock. Its agent starts, stops and
+   * observes its instances.
+   */
+  async #reconcileAgentHost(host: Host, onHost: readonly Instance[], now: number): Promise<{ requeueAfterMs: number }> {
+    const name = host.metadata.name;
+    const lease = await readHostLease(this.store.kv, name);
+    if (lease) {
+      this.#leaseSeen.add(name);
+      this.#lastSeen.set(name, now);
+      if (host.status?.ready !== true) {
+        const wasNotReady = host.status?.ready === false;
+        await this.store.hosts.mutate(name, (cur) => {
+          cur.status = { ...cur.status, ready: true, lastHeartbeat: this.#now(), lastTransition: this.#now() };
+          delete cur.status.message;
+          return cur;
+        });
+        await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `the agent of ${name} holds its lease again` : `${name} is ready (its agent holds the lease)`);
+      }
+    } else if (host.status?.ready !== false) {
+      const seen = this.#leaseSeen.has(name);
+      const waited = now - this.#lastSeen.get(name)!;
+      if (seen || waited >= this.#agentGraceMs)
+        await this.#notReady(
+          name,
+          onHost,
+          seen
+            ? `the agent's lease expired in the store (not renewed for its TTL)`
+            : `no agent has held the lease of ${name} for ${Math.round(waited / 1000)}s: start one there (flo host join ${name}, or flo agent --host ${name})`,
+        );
+    }
+    return { requeueAfterMs: this.#probeMs };
   }
 
   // ---------------------------------------------------------------- services
@@ -904,30 +825,6 @@ export class ClusterControllers {
     if (!record || record.holderIdentity === '') return undefined;
     return record.holderIdentity;
   }
-}
-
-/** The status fields of a container's facts: image digest, signer, and the LimitsEnforced condition. */
-function containerStatus(facts: ContainerFacts): Pick<InstanceStatus, 'imageDigest' | 'signedBy' | 'conditions'> {
-  return {
-    ...(facts.imageDigest !== undefined ? { imageDigest: facts.imageDigest } : {}),
-    ...(facts.signedBy !== undefined ? { signedBy: facts.signedBy } : {}),
-    conditions: [
-      facts.limitsEnforced
-        ? { type: 'LimitsEnforced', status: 'True' }
-        : { type: 'LimitsEnforced', status: 'False', reason: facts.rootless ? 'Rootless' : 'NotSupported', message: facts.rootless ? 'the host runs containers rootless: cpu and memory are not limited (run as root or allow sudo for the runtime to enforce them)' : 'the host cannot apply cgroup limits' },
-    ],
-  };
-}
-
-function limitsAsked(inst: Instance): boolean {
-  const t = inst.spec.template;
-  return t.limits !== undefined || t.resources?.cpu !== undefined || t.resources?.memory !== undefined;
-}
-
-function limitsMessage(host: string, facts: ContainerFacts): string {
-  return facts.rootless
-    ? `${host} runs containers rootless: resources and limits are not enforced (give its user passwordless sudo for the runtime, or run as root, to enforce them)`
-    : `${host} cannot enforce resources and limits`;
 }
 
 function positive(name: string, value: number): number {

@@ -149,6 +149,7 @@ export const HOST_SPEC = obj(
     capacity: ref('quantityMap', 'What the host offers: cpu in cores, memory in bytes (Kubernetes quantities).'),
     taints: list(obj({ key: str(), value: str({ maxLength: 63 }), effect: str({ enum: ENUMS.taintEffect }) }, [required('key', 'effect')])),
     unschedulable: bool('Set by `flo cordon`: no new instances are placed here.'),
+    agent: bool('Set by `flo host join`: a `flo agent` on the host runs its instances; the controllers never probe it over ssh, and it is NotReady when its lease expires.'),
     containerRuntime: str({ pattern: '^\\S+$', description: 'The OCI runtime for containers: a program on the PATH (runc, crun) or a path.' }),
   },
   [{ rule: 'exactlyOne', fields: ['address', 'local'] }],

@@ -75,6 +75,12 @@ export interface HostSpec {
   taints?: Taint[];
   /** Set by `flo cordon`: no new instances are placed here. */
   unschedulable?: boolean;
+  /**
+   * Set by `flo host join`: a `flo agent` on the host watches its instances and runs them; the
+   * controllers never probe it over ssh, and it is NotReady when its agent's lease (in the
+   * store, TTL `hostGracePeriodSeconds`, default 40) expires. @default false (agentless: probed over ssh)
+   */
+  agent?: boolean;
   /** The OCI runtime that runs this host's containers: a name on its PATH or a path (`runc`, `crun`, `/usr/sbin/runc`). @default runc, else crun, found on PATH */
   containerRuntime?: string;
 }
@@ -95,6 +101,27 @@ export interface HostStatus {
    * by the network controller by compare-and-set on the lease key; absent without a Network.
    */
   podSubnet?: string;
+  /** Agent hosts: what the agent reports (set by `flo agent`). */
+  agent?: HostAgentStatus;
+}
+
+/** What a host's agent reports about itself and the machine (`status.agent`). */
+export interface HostAgentStatus {
+  /** The agent's identity (kept in its state directory across restarts). */
+  identity: string;
+  /** Its version (the `flotilla` package's). */
+  version: string;
+  /** The machine's hostname. */
+  machine: string;
+  /** The address instances of this host are reached at. */
+  address: string;
+  /** Process id of the agent on the host. */
+  pid: number;
+  /** Logical cores and memory of the machine. */
+  cores?: number;
+  memoryBytes?: number;
+  /** `hollow` for simulated hosts (`flo agent --hollow`), `process` otherwise. */
+  mode?: 'process' | 'hollow';
 }
 
 export interface Host {

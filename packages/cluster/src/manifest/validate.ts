@@ -358,6 +358,7 @@ function validateHostSpec(out: Issues, v: unknown): void {
   if (s.capacity !== undefined) quantities(out, ['spec', 'capacity'], s.capacity);
   taints(out, ['spec', 'taints'], s.taints);
   expectBool(out, ['spec', 'unschedulable'], s.unschedulable);
+  expectBool(out, ['spec', 'agent'], s.agent);
   const rt = expectString(out, ['spec', 'containerRuntime'], s.containerRuntime);
   if (rt !== undefined && (rt === '' || /\s/.test(rt))) out.add(['spec', 'containerRuntime'], `${JSON.stringify(rt)} is not a program: name one on the host's PATH (runc, crun) or give its path`);
 }

@@ -59,6 +59,12 @@ export interface DeployRuntimeOptions {
    * (`gcImages`); `false` keeps everything. @default 3
    */
   imagesKept?: number | false;
+  /**
+   * The address of a `local` host's instances (their `HOST`, and where HTTP health checks go):
+   * `flo agent` runs its host's instances through the local transport and gives the host's
+   * own address here. @default 127.0.0.1
+   */
+  localAddress?: string;
 }
 
 const SERVICES = '"$HOME"/.flotilla/services';
@@ -207,7 +213,7 @@ export class DeployRuntime implements InstanceRuntime {
 
   /** The address instances of this host listen on: 127.0.0.1 for a local host; else the ssh HostName (an ssh_config alias resolved). */
   addressOf(host: Host): string {
-    if (host.spec.local || host.spec.address === undefined) return '127.0.0.1';
+    if (host.spec.local || host.spec.address === undefined) return this.#options.localAddress ?? '127.0.0.1';
     const alias = host.spec.address;
     let resolved = this.#addresses.get(alias);
     if (resolved === undefined) {

@@ -13,7 +13,7 @@ import { ClusterError, ConflictError } from '../errors.js';
 import { loadEtcd3 } from './etcd-client.js';
 import { Channel } from './channel.js';
 import { checkRangeOptions, checkTxn } from './kv-state.js';
-import type { KeyValue, KvCompare, KvRangeOptions, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
+import type { KeyValue, KvCompare, KvRangeOptions, KvLeases, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link openEtcdStore}. */
 export interface EtcdStoreOptions {
@@ -81,7 +81,7 @@ function prefixEnd(prefix: string): Buffer {
 }
 
 /** A {@link KvStore} on an etcd cluster. */
-export class EtcdKvStore implements KvStore {
+export class EtcdKvStore implements KvStore, KvLeases {
   readonly #client: Etcd3;
   readonly #progressIntervalMs: number;
   readonly #watchers = new Set<() => void>();
@@ -147,12 +147,18 @@ export class EtcdKvStore implements KvStore {
   async put(key: string, value: string, options: WriteOptions = {}): Promise<number> {
     const prev = options.prevRevision;
     try {
+      const builder = (): ReturnType<Etcd3['put']> => {
+        const b = this.#client.put(key).value(value);
+        // set on the request itself: inside a transaction the builder's lease() is not applied
+        if (options.lease !== undefined) (b as unknown as { request: { lease?: string } }).request.lease = options.lease;
+        return b;
+      };
       if (prev === undefined) {
-        const res = await this.#client.put(key).value(value).exec();
+        const res = await builder().exec();
         return Number(res.header.revision);
       }
       const txn = prev === 0 ? this.#client.if(key, 'Create', '==', 0) : this.#client.if(key, 'Mod', '==', prev);
-      const res = await txn.then(this.#client.put(key).value(value)).else(this.#client.get(key)).commit();
+      const res = await txn.then(builder()).else(this.#client.get(key)).commit();
       if (res.succeeded) return Number(res.header.revision);
       const current = res.responses[0]?.response_range?.kvs[0];
       throw new ConflictError(key, prev, current ? Number(current.mod_revision) : 0);
@@ -180,6 +186,42 @@ export class EtcdKvStore implements KvStore {
       throw new ConflictError(key, prev, current ? Number(current.mod_revision) : 0);
     } catch (e) {
       if (e instanceof ConflictError) throw e;
+      throw unavailable(e);
+    }
+  }
+
+  async grantLease(ttlSeconds: number): Promise<{ id: string; ttlSeconds: number }> {
+    try {
+      // etcd's own lease ids are random 63-bit numbers, which the etcd3 client's gRPC loader
+      // rounds (it passes int64 through a JS number): choose an id that survives the trip
+      const id = 1 + Math.floor(Math.random() * (Number.MAX_SAFE_INTEGER - 1));
+      const res = await this.#client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: id });
+      return { id: String(res.ID), ttlSeconds: Number(res.TTL) };
+    } catch (e) {
+      throw unavailable(e);
+    }
+  }
+
+  async keepAliveLease(id: string): Promise<number | undefined> {
+    try {
+      const stream = await this.#client.leaseClient.leaseKeepAlive();
+      const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+        stream.on('data', resolve);
+        stream.on('error', reject);
+        stream.write({ ID: id });
+      }).finally(() => stream.end());
+      const ttl = Number(res.TTL);
+      return ttl > 0 ? ttl : undefined;
+    } catch (e) {
+      throw unavailable(e);
+    }
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    try {
+      await this.#client.leaseClient.leaseRevoke({ ID: id });
+    } catch (e) {
+      if (/requested lease not found/i.test(e instanceof Error ? e.message : String(e))) return;
       throw unavailable(e);
     }
   }

@@ -8,7 +8,7 @@ import type { KvClient, KvClientOptions } from '@flotilla/raft/client';
 import { ClusterError, ConflictError } from '../errors.js';
 import { Channel } from './channel.js';
 import { checkRangeOptions, checkTxn } from './kv-state.js';
-import type { KeyValue, KvCompare, KvRangeOptions, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
+import type { KeyValue, KvCompare, KvRangeOptions, KvLeases, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
 
 /** Options of {@link openRaftStore}. */
 export interface RaftStoreOptions {
@@ -31,7 +31,7 @@ function translate(e: unknown, key: string, expected: number | undefined): Error
 const strip = (kv: KeyValue): KeyValue => ({ key: kv.key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version });
 
 /** A {@link KvStore} on the Flotilla Raft KV. */
-export class RaftKvStore implements KvStore {
+export class RaftKvStore implements KvStore, KvLeases {
   readonly #client: KvClient;
   readonly #watchers = new Set<() => void>();
 
@@ -93,7 +93,7 @@ export class RaftKvStore implements KvStore {
 
   async put(key: string, value: string, options: WriteOptions = {}): Promise<number> {
     try {
-      return await this.#client.put(key, value, options.prevRevision !== undefined ? { prevRevision: options.prevRevision } : {});
+      return await this.#client.put(key, value, { ...(options.prevRevision !== undefined ? { prevRevision: options.prevRevision } : {}), ...(options.lease !== undefined ? { lease: options.lease } : {}) });
     } catch (e) {
       throw translate(e, key, options.prevRevision);
     }
@@ -157,6 +157,32 @@ export class RaftKvStore implements KvStore {
       .finally(stop);
     if (options.signal?.aborted) stop();
     return channel;
+  }
+
+  async grantLease(ttlSeconds: number): Promise<{ id: string; ttlSeconds: number }> {
+    try {
+      return await this.#client.grantLease(ttlSeconds);
+    } catch (e) {
+      throw translate(e, '(lease)', undefined);
+    }
+  }
+
+  async keepAliveLease(id: string): Promise<number | undefined> {
+    try {
+      return (await this.#client.keepAlive(id)).ttlSeconds;
+    } catch (e) {
+      if (kvCode(e) === 'lease-not-found') return undefined;
+      throw translate(e, `(lease ${id})`, undefined);
+    }
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    try {
+      await this.#client.revokeLease(id);
+    } catch (e) {
+      if (kvCode(e) === 'lease-not-found') return;
+      throw translate(e, `(lease ${id})`, undefined);
+    }
   }
 
   /** Compacts the KV's history up to `revision`. */

@@ -32,6 +32,33 @@ export interface WriteOptions {
    * @default undefined (unconditional)
    */
   prevRevision?: number;
+  /**
+   * Attaches the key to a store lease ({@link KvLeases.grantLease}): the store deletes the key
+   * when the lease expires or is revoked (etcd's leases). Only on stores with {@link KvLeases}.
+   * @default undefined (no lease)
+   */
+  lease?: string;
+}
+
+/**
+ * Store-side TTL leases, etcd's model: a lease lives `ttlSeconds` after its grant or last
+ * keep-alive, measured by the store (never by the client's clock); when it expires or is
+ * revoked, every key attached to it is deleted. The Raft KV, etcd and the memory store have
+ * them; the file store does not (it has no process to expire them). See {@link hasLeases}.
+ */
+export interface KvLeases {
+  /** Grants a lease; returns its id and TTL. */
+  grantLease(ttlSeconds: number): Promise<{ id: string; ttlSeconds: number }>;
+  /** Renews a lease for another TTL; returns the TTL, or `undefined` when the lease no longer exists (expired or revoked). */
+  keepAliveLease(id: string): Promise<number | undefined>;
+  /** Revokes a lease, deleting its keys. Harmless for a lease that no longer exists. */
+  revokeLease(id: string): Promise<void>;
+}
+
+/** Whether a store has TTL leases ({@link KvLeases}). */
+export function hasLeases(kv: KvStore): kv is KvStore & KvLeases {
+  const k = kv as Partial<KvLeases>;
+  return typeof k.grantLease === 'function' && typeof k.keepAliveLease === 'function' && typeof k.revokeLease === 'function';
 }
 
 /** Options of {@link KvStore.range}. */
