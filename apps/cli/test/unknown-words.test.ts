@@ -89,11 +89,11 @@ describe('unknown words (issue 17)', { timeout: 90_000 }, () => {
     expect(r.out).toBe('');
   });
 
-  it('flo gett hosts suggests get', async () => {
+  it('flo gett hosts suggests get first (then agent, two edits away)', async () => {
     const r = await flo(['gett', 'hosts'], empty());
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^flo: unknown command or task "gett"$/m);
-    expect(r.err).toMatch(/^did you mean: get$/m);
+    expect(r.err).toMatch(/^did you mean: get, agent$/m);
   });
 
   it('flo top and flo patch -f app.yaml (commands that do not exist) are unknown words, not deployfile errors', async () => {
@@ -150,7 +150,7 @@ describe('unknown words (issue 17)', { timeout: 90_000 }, () => {
     expect(typo.out).toBe('');
     const cmdTypo = await flo(['gett', 'hosts'], dir);
     expect(cmdTypo.code).toBe(2);
-    expect(cmdTypo.err).toMatch(/^did you mean: get, greet$/m);
+    expect(cmdTypo.err).toMatch(/^did you mean: get, agent, greet$/m); // nearest first, then by name
     const second = await flo(['-H', 'a', 'greet:x', 'biuld'], dir);
     expect(second.code).toBe(2);
     expect(second.err).toMatch(/^flo: unknown command or task "biuld"$/m);
