@@ -100,6 +100,13 @@ export interface ServiceOptions {
   logMaxBytes?: number;
   /** `auto` uses systemd-run where the host runs systemd, else the sh supervisor. @default 'auto' */
   runtime?: 'auto' | 'systemd' | 'supervisor';
+  /**
+   * Under systemd, what a stop kills: the whole unit (`control-group`, systemd's default) or
+   * only the main process (`process`) — for a service whose own children must outlive it (an
+   * agent and the instances it started). The sh supervisor signals only the command.
+   * @default 'control-group'
+   */
+  killMode?: 'control-group' | 'process';
 }
 
 /** The state of a service (a supervised command) on a host. */
@@ -164,7 +171,7 @@ export async function startService(c: Connection, options: ServiceOptions): Prom
     const sysRestart = restart === 'always' ? 'always' : restart === 'on-failure' ? 'on-failure' : 'no';
     await c.run(
       `${SYSTEMCTL}; ${cd}$sc is-active --quiet ${unit} || $sr --unit=${unit} --collect --working-directory="$(pwd)" ` +
-        `-p Restart=${sysRestart} -p RestartSec=1 -p TimeoutStopSec=${grace} -- sh -c ${shellQuote(cmd)} >/dev/null`,
+        `-p Restart=${sysRestart} -p RestartSec=1 -p TimeoutStopSec=${grace}${options.killMode === 'process' ? ' -p KillMode=process' : ''} -- sh -c ${shellQuote(cmd)} >/dev/null`,
       { hide: true },
     );
     return serviceStatus(c, options.name, 'systemd');

@@ -30,6 +30,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'delete', summary: 'delete objects (a replica set stops its instances)', load: () => import('./delete.js') },
   { name: 'controller', summary: 'run the reconcile loop continuously (heals; leader-elected)', load: () => import('./controller.js') },
   { name: 'agent', summary: "the per-host agent: holds the host's lease, runs its instances here (flo host join installs it)", load: () => import('./agent.js') },
+  { name: 'host', summary: 'host join NAME: install and start the agent on an ssh host (agent mode); host leave NAME undoes it', load: () => import('./host.js') },
   { name: 'store', summary: 'check a store (verifies a file store record by record); repair --keep-intact after damage', load: () => import('./store.js') },
   { name: 'ui', summary: 'serve the web dashboard: the placement picture, replica sets, services, logs, live events; scale, cordon, rollout undo', load: () => import('./ui.js') },
   { name: 'demo', summary: 'everything above on a throwaway local fleet (--ssh: loopback sshd hosts)', load: () => import('./demo.js') },
