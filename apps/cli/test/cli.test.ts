@@ -556,3 +556,40 @@ describe('no silent hangs on an unreachable store (issue 17): progress on stderr
     expect(t.err()).toContain('--request-timeout soon: expected seconds');
   });
 });
+
+describe('flo get instances --chunk-size and --host (issue 15)', () => {
+  it('pages through the store, keeps name order, filters by host, and refuses bad use with exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flo-get-pages-'));
+    made.push(dir);
+    const { openStore } = await import('@flotilla/cluster');
+    const store = await openStore(undefined, { cwd: dir });
+    try {
+      for (let i = 0; i < 5; i++)
+        await store.instances.create({
+          apiVersion: 'flotilla.dev/v1',
+          kind: 'Instance',
+          metadata: { name: `web-${i}`, labels: { app: 'web' } },
+          spec: { replicaSet: 'web', host: i % 2 === 0 ? 'h1' : 'h2', templateHash: 'x', template: { command: ['true'] } },
+          status: { phase: 'Running', ready: true, ports: {}, restarts: 0 },
+        });
+    } finally {
+      await store.close();
+    }
+    const names = async (...args: string[]): Promise<string[]> => {
+      const g = io(dir);
+      expect(await main(['get', 'instances', ...args, '-o', 'json'], g.io), g.err()).toBe(0);
+      return (JSON.parse(g.out()) as { items: { name: string; host: string }[] }).items.map((i) => `${i.name}@${i.host}`);
+    };
+    const all = ['web-0@h1', 'web-1@h2', 'web-2@h1', 'web-3@h2', 'web-4@h1'];
+    expect(await names('--chunk-size', '2')).toEqual(all);
+    expect(await names('--chunk-size', '0')).toEqual(all);
+    expect(await names()).toEqual(all);
+    expect(await names('--host', 'h2', '--chunk-size', '1')).toEqual(['web-1@h2', 'web-3@h2']);
+    expect(await names('--host', 'nowhere')).toEqual([]);
+    for (const bad of [['instances', '--chunk-size', 'many'], ['hosts', '--host', 'h1'], ['instances', '--host', 'a/b'], ['instances', '--host', 'h1', '-w']]) {
+      const g = io(dir);
+      expect(await main(['get', ...bad], g.io), bad.join(' ')).toBe(2);
+      expect(g.err()).toMatch(/--chunk-size|--host/);
+    }
+  });
+});

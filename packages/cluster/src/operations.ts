@@ -470,9 +470,29 @@ export interface InstanceView {
   conditions?: InstanceCondition[];
 }
 
-export async function viewInstances(store: ClusterStore, options: { selector?: string; addressOf?: (h: Host) => string } = {}): Promise<InstanceView[]> {
+export async function viewInstances(
+  store: ClusterStore,
+  options: {
+    selector?: string;
+    addressOf?: (h: Host) => string;
+    /** Only the instances bound to this host (read from the per-host index). */
+    host?: string;
+    /** List this many a request (kubectl's `--chunk-size`); 0 = all in one list. @default 500 */
+    chunkSize?: number;
+  } = {},
+): Promise<InstanceView[]> {
+  const chunk = options.chunkSize ?? 500;
+  if (!Number.isInteger(chunk) || chunk < 0) throw new TypeError(`chunkSize: expected a non-negative integer, received ${String(options.chunkSize)}`);
   const hosts = new Map((await store.hosts.items()).map((h) => [h.metadata.name, h]));
-  return bySelector(await store.instances.items(), options.selector).map((i) => instanceView(i, hosts.get(i.spec.host), options.addressOf));
+  const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
+  const out: InstanceView[] = [];
+  let token: string | undefined;
+  do {
+    const page = await store.listInstances({ ...(options.host !== undefined ? { host: options.host } : {}), ...(chunk > 0 ? { limit: chunk } : {}), ...(token !== undefined ? { continue: token } : {}) });
+    for (const { object: i } of page.items) if (!selector || selector.matches(i.metadata.labels ?? {})) out.push(instanceView(i, hosts.get(i.spec.host), options.addressOf));
+    token = page.continue;
+  } while (token !== undefined);
+  return out;
 }
 
 /**

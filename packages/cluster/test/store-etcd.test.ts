@@ -39,3 +39,27 @@ describe.skipIf(skip !== undefined)('etcd store writes to etcd itself', () => {
     }
   });
 });
+
+// Without a limit, the etcd store fetches 5,000 keys a request (one gRPC response for a large
+// cluster would pass the 4 MiB message limit), every page at the first page's revision.
+describe.skipIf(skip !== undefined)('etcd store: a range larger than one request', () => {
+  it('returns every key in order, at the first page revision, even when keys are written meanwhile', async () => {
+    const store = await openEtcdStore([server!.endpoint]);
+    try {
+      const p = `/many/${process.pid}-${Date.now()}/`;
+      const keys = Array.from({ length: 5_300 }, (_, i) => `${p}${String(i).padStart(5, '0')}`);
+      for (let i = 0; i < keys.length; i += 128) await store.txn([], keys.slice(i, i + 128).map((key) => ({ type: 'put' as const, key, value: 'v' })));
+      const { items, revision } = await store.range(p);
+      expect(items.map((i) => i.key)).toEqual(keys);
+      expect(items.every((i) => i.modRevision <= revision)).toBe(true);
+      // a page after the first is read at the pinned revision: a key written later is not in it
+      const first = await store.range(p, { limit: 5_000 });
+      await store.put(`${p}99999`, 'later');
+      const second = await store.range(p, { limit: 5_000, after: first.items.at(-1)!.key, revision: first.revision });
+      expect(second.items.map((i) => i.key)).toEqual(keys.slice(5_000));
+      expect(second.revision).toBe(first.revision);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+});

@@ -244,8 +244,25 @@ async function watchGet(ctx: CommandContext, s: ClusterSession, options: { kind:
   }
 }
 
+/** `--chunk-size` and `--host` of `get instances` (usage errors for other kinds and bad numbers). */
+function instanceListing(ctx: CommandContext, kind: string): { chunkSize?: number; host?: string } {
+  const chunk = ctx.args.options['chunk-size'];
+  const host = ctx.args.options.host;
+  if ((chunk !== undefined || host !== undefined) && kind !== 'Instance') throw new UsageError(`${chunk !== undefined ? '--chunk-size' : '--host'} goes with get instances`);
+  const out: { chunkSize?: number; host?: string } = {};
+  if (typeof chunk === 'string') {
+    if (!/^[0-9]+$/.test(chunk)) throw new UsageError(`--chunk-size: expected a number of instances (0 = all at once), got ${JSON.stringify(chunk)}`);
+    out.chunkSize = Number(chunk);
+  }
+  if (typeof host === 'string') {
+    if (host === '' || host.includes('/')) throw new UsageError(`--host: expected a host name, got ${JSON.stringify(host)}`);
+    out.host = host;
+  }
+  return out;
+}
+
 export const command: CommandModule = {
-  usage: 'get hosts|replicasets|instances|services|networks [NAME…] [-l SELECTOR] [-w | --watch-only] [--output-watch-events] [-o text|wide|json|yaml|name] [--no-headers] [--store URL]',
+  usage: 'get hosts|replicasets|instances|services|networks [NAME…] [-l SELECTOR] [--host HOST] [--chunk-size N] [-w | --watch-only] [--output-watch-events] [-o text|wide|json|yaml|name] [--no-headers] [--store URL]',
   formats,
   description: [
     'Lists objects with their observed state (KIND NAME… or KIND/NAME… for some of them; a name not found is an error on stderr and exit 1, the others are still printed).',
@@ -258,6 +275,8 @@ export const command: CommandModule = {
   options: [
     { name: 'selector', short: 'l', type: 'string', value: 'SELECTOR', description: 'only objects whose labels match' },
     ...watchOptions,
+    { name: 'chunk-size', type: 'string', value: 'N', description: 'instances: list N a request (kubectl\'s --chunk-size; 0 = all in one request; default 500)' },
+    { name: 'host', type: 'string', value: 'HOST', description: "instances: only those bound to HOST (read from the store's per-host index)" },
     { name: 'output-watch-events', type: 'boolean', description: 'with -w: say what each change was (an EVENT column ADDED, MODIFIED or DELETED; {"type","object"} documents)' },
     noHeadersOption,
     ...clusterOptions,
@@ -268,6 +287,8 @@ export const command: CommandModule = {
     const selector = await selectorOption(ctx);
     const { watch, listFirst } = watchMode(ctx);
     if (ctx.args.options['output-watch-events'] === true && !watch) throw new UsageError('--output-watch-events goes with -w or --watch-only');
+    const listing = instanceListing(ctx, kind);
+    if (watch && Object.keys(listing).length > 0) throw new UsageError('--host and --chunk-size are for a list, not -w');
     const s = await openCluster(ctx, { readOnly: true });
     try {
       if (watch) return await watchGet(ctx, s, { kind, names, selector, format, listFirst });
@@ -314,7 +335,7 @@ export const command: CommandModule = {
       switch (kind) {
         case 'Instance': {
           const runtime = s.runtime();
-          const items = await s.cluster.viewInstances(s.store, { ...sel, addressOf: (h) => runtime.addressOf(h) });
+          const items = await s.cluster.viewInstances(s.store, { ...sel, addressOf: (h) => runtime.addressOf(h), ...listing });
           await print(items, (wide) => tableOf(instanceColumns, items, wide));
           break;
         }

@@ -102,19 +102,38 @@ export class EtcdKvStore implements KvStore, KvLeases {
     }
   }
 
-  /** A page is read at `options.revision` when given (consistent paging); a compacted one is a `ClusterError` coded `compacted`. */
+  /**
+   * A page is read at `options.revision` when given (consistent paging); a compacted one is
+   * a `ClusterError` coded `compacted`. Without a limit, every key is fetched 5,000 a request,
+   * each request at the first one's revision (one response for 150,000 instances would pass
+   * gRPC's 4 MiB message limit).
+   */
   async range(prefix: string, options?: KvRangeOptions): Promise<{ items: KeyValue[]; revision: number; more?: boolean }> {
     checkRangeOptions(options);
+    if (options?.limit === undefined) {
+      const items: KeyValue[] = [];
+      let page = await this.#range(prefix, { ...options, limit: 5000 });
+      for (;;) {
+        for (const kv of page.items) items.push(kv);
+        if (page.more !== true || page.items.length === 0) break;
+        page = await this.#range(prefix, { limit: 5000, after: page.items.at(-1)!.key, revision: page.revision });
+      }
+      return { items, revision: page.revision };
+    }
+    return this.#range(prefix, options);
+  }
+
+  async #range(prefix: string, options: KvRangeOptions): Promise<{ items: KeyValue[]; revision: number; more?: boolean }> {
     try {
-      const start = options?.after !== undefined ? Buffer.concat([Buffer.from(options.after), Buffer.from([0])]) : Buffer.from(prefix);
+      const start = options.after !== undefined ? Buffer.concat([Buffer.from(options.after), Buffer.from([0])]) : Buffer.from(prefix);
       let q = this.#client.getAll().inRange({ start: Buffer.compare(start, Buffer.from(prefix)) > 0 ? start : Buffer.from(prefix), end: prefix === '' ? Buffer.from([0]) : prefixEnd(prefix) }).sort('Key', 'Ascend');
-      if (options?.limit !== undefined) q = q.limit(options.limit);
-      if (options?.revision !== undefined && options.revision > 0) q = q.revision(options.revision);
+      if (options.limit !== undefined) q = q.limit(options.limit);
+      if (options.revision !== undefined && options.revision > 0) q = q.revision(options.revision);
       const res = await q.exec();
-      return { items: res.kvs.map(toKv), revision: Number(res.header.revision), ...(options?.limit !== undefined ? { more: res.more } : {}) };
+      return { items: res.kvs.map(toKv), revision: options.revision !== undefined && options.revision > 0 ? options.revision : Number(res.header.revision), more: res.more };
     } catch (e) {
       if (/compacted/i.test(e instanceof Error ? e.message : String(e)))
-        throw new ClusterError('compacted', `etcd: revision ${options?.revision ?? '?'} was compacted: list again from the start`, { cause: e });
+        throw new ClusterError('compacted', `etcd: revision ${options.revision ?? '?'} was compacted: list again from the start`, { cause: e });
       throw unavailable(e);
     }
   }
