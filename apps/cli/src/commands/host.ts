@@ -106,6 +106,8 @@ async function join(ctx: CommandContext, s: ClusterSession, name: string): Promi
   }
   // credentials given to this command go with the agent, private to the host's user
   const dir = `.flotilla/agent/${name}`;
+  // absolute paths, so the service's command is a simple one that the supervisor execs (its pid is the agent's)
+  const home = (await c.run('printf %s "$HOME"', { hide: true })).stdout.trim();
   await c.run(`mkdir -p ${shellQuote(dir)} && chmod 700 .flotilla/agent ${shellQuote(dir)}`, { hide: true });
   const args: string[] = ['agent', '--host', name, '--store', agentStore, '--address', runtime.addressOf(host)];
   const creds: [flag: string, option: string, file: string][] = [
@@ -118,19 +120,21 @@ async function join(ctx: CommandContext, s: ClusterSession, name: string): Promi
     const local = stringOption(ctx, option) ?? ctx.env[`FLO_${option.toUpperCase().replace(/-/g, '_')}`];
     if (local === undefined || local === '') continue;
     await c.writeFile(`${dir}/${file}`, readFileSync(path.resolve(ctx.cwd, local), 'utf8'), { mode: 0o600 });
-    args.push(flag, `$HOME/${dir}/${file}`);
+    args.push(flag, `${home}/${dir}/${file}`);
   }
   await s.store.hosts.mutate(name, (cur) => (cur.spec.agent === true ? undefined : { ...cur, spec: { ...cur.spec, agent: true } }));
   // joining again is an upgrade: the old agent stops (its instances stay), the new one adopts them
   await stopService(c, SERVICE, { gracePeriodSeconds: 10 }).catch(() => undefined);
-  const command = `node "$HOME"/.flotilla/apps/${APP}/current/bin/flo.mjs ${args.map((a) => (a.startsWith('$HOME/') ? `"$HOME"/${shellQuote(a.slice(6))}` : shellQuote(a))).join(' ')}`;
+  const previous = await s.cluster.readHostLease(s.store.kv, name).catch(() => undefined);
+  const command = [`node`, `${home}/.flotilla/apps/${APP}/current/bin/flo.mjs`, ...args].map((a) => shellQuote(a)).join(' ');
   const started = await startService(c, { name: SERVICE, command, restart: 'always', gracePeriodSeconds: 10, killMode: 'process' });
   ctx.stderr.write(`flo: ${name}: agent started under ${started.runtime} (pid ${started.pid ?? '?'}); waiting for its lease\n`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const lease = await s.cluster.readHostLease(s.store.kv, name).catch(() => undefined);
     const status = await serviceStatus(c, SERVICE, started.runtime).catch(() => undefined);
-    if (lease && status?.pid != null && lease.record.pid === status.pid) {
+    // the lease of this agent: held by the pid the supervisor runs (a new one when joining again)
+    if (lease && (status?.pid != null ? lease.record.pid === status.pid : lease.record.pid !== previous?.record.pid)) {
       ctx.stdout.write(`${name} joined: agent ${lease.record.holderIdentity} (pid ${lease.record.pid}, release ${installed.sha256.slice(0, 12)}) holds its lease\n`);
       return 0;
     }
