@@ -2,7 +2,7 @@ import { packageBuild } from '../../tools/tsup.base.ts';
 
 export default [
   packageBuild({
-    entry: {"index":"src/index.ts","testing":"src/testing/index.ts","image":"src/image/index.ts","network":"src/network/index.ts","errors":"src/errors-entry.ts","host-worker":"src/workers/host-worker.ts","mux-daemon":"src/mux/daemon-main.ts"},
+    entry: {"index":"src/index.ts","testing":"src/testing/index.ts","image":"src/image/index.ts","network":"src/network/index.ts","errors":"src/errors-entry.ts","mux":"src/mux/index.ts","workers":"src/workers/index.ts","host-worker":"src/workers/host-worker.ts","mux-daemon":"src/mux/daemon-main.ts"},
     // yaml (CommonJS, ~30 files), p-queue and its eventemitter3/p-timeout are bundled (and are
     // devDependencies): they are on the start-up path of every deploy command, and one module
     // loads faster than thirty (~15 ms).

@@ -333,7 +333,7 @@ describe('flo delete -f on a file with the Hosts and the ReplicaSet (issue 12 §
   it('stops every supervisor and command on the hosts before the hosts are deleted; nothing is left', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flo-delete-'));
     made.push(dir);
-    const { writeSampleArtifact } = await import('@flotilla/cluster');
+    const { writeSampleArtifact } = await import('@flotilla/cluster/demo');
     await writeSampleArtifact(dir);
     const hosts = ['d1', 'd2']
       .map((n) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${n}}\nspec: {local: {dir: ./hosts/${n}}, capacity: {cpu: 2, memory: 2Gi}}\n---\n`)

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fleetAvailability, startFleet } from '@flotilla/deploy/testing';
-import { ClusterControllers, DeployRuntime, applyManifests, convergence, openStore, parseManifests, writeSampleArtifact } from '../src/index.js';
+import { ClusterControllers, DeployRuntime, applyManifests, convergence, openStore, parseManifests } from '../src/index.js';
+import { writeSampleArtifact } from '../src/demo/index.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,6 +1,7 @@
 /**
  * `@flotilla/cluster` — the declarative layer: Host/ReplicaSet/Service manifests, stores
  * (file, etcd, Raft KV) with one contract, and the controllers that keep replicas running.
+ * `flo demo`'s sample app and tour are the `@flotilla/cluster/demo` sub-path.
  *
  * @packageDocumentation
  */
@@ -164,10 +165,5 @@ export { watchObjects, listEvents, watchEvents } from './watch.js';
 export type { ObjectChange, WatchObjectsOptions, EventQuery } from './watch.js';
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';
 export type { DeployRuntimeOptions } from './runtime/deploy.js';
-export { SAMPLE_SERVER_JS, writeSampleArtifact } from './demo/sample-app.js';
-export { buildSampleImage } from './demo/sample-image.js';
-export type { SampleImageOptions } from './demo/sample-image.js';
-export { runDemo, localDemoHosts } from './demo/demo.js';
-export type { DemoOptions } from './demo/demo.js';
 export { RaftKvStore, openRaftStore } from './store/raft.js';
 export type { RaftStoreOptions } from './store/raft.js';

@@ -11,7 +11,8 @@ import { freePort } from '@flotilla/raft/testing';
 import { docExampleProblems, docExamples, writeDocExamples } from './doc-examples.js';
 import { tour } from '../examples/api-tour.js';
 import { BackupKind, main, scheduleBackup, type Backup } from '../examples/backup-controller.js';
-import { isManifestError, openStore, writeSampleArtifact } from '../src/index.js';
+import { isManifestError, openStore } from '../src/index.js';
+import { writeSampleArtifact } from '../src/demo/index.js';
 import { etcdUnavailable, startEtcd, type EtcdServer } from './etcd-server.js';
 import { startRaftKvCluster, type RaftKvCluster } from './raft-kv-cluster.js';
 

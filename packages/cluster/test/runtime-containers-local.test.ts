@@ -14,7 +14,6 @@ import {
   ClusterControllers,
   DeployRuntime,
   applyManifests,
-  buildSampleImage,
   convergence,
   deleteObject,
   loadManifests,
@@ -23,6 +22,7 @@ import {
   type ClusterStore,
   type Host,
 } from '../src/index.js';
+import { buildSampleImage } from '../src/demo/index.js';
 
 const canRun = process.getuid?.() === 0 && existsSync('/usr/sbin/runc') && existsSync('/bin/busybox');
 if (!canRun && process.env.CI === 'true') throw new Error('CI=true: the container tests need root, runc and busybox-static (.ci/run installs them)');

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { API_VERSION, DeployRuntime, storeArtifact, writeSampleArtifact, type Host, type Instance } from '../src/index.js';
+import { API_VERSION, DeployRuntime, storeArtifact, type Host, type Instance } from '../src/index.js';
+import { writeSampleArtifact } from '../src/demo/index.js';
 import { isProcessAlive } from '@flotilla/sys';
 
 const root = mkdtempSync(join(tmpdir(), 'flotilla-runtime-'));

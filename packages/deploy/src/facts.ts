@@ -43,7 +43,7 @@ export const FACTS_COMMAND = [
  * The lighter command used when only load and cores are needed. On Linux it starts no program
  * at all (shell built-ins read /proc/loadavg and the online-CPU list, which is what
  * `getconf _NPROCESSORS_ONLN` counts); elsewhere it falls back to the commands of
- * {@link FACTS_COMMAND}.
+ * the full facts command.
  */
 export const LOAD_COMMAND =
   `{ read -r l </proc/loadavg && read -r c </sys/devices/system/cpu/online && printf '%s\\n---\\ncpus %s\\n' "$l" "$c"; } 2>/dev/null || ` +
@@ -69,7 +69,7 @@ function loads(text: string): [number, number, number] | null {
   return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
 }
 
-/** Parses the output of {@link FACTS_COMMAND} (or {@link LOAD_COMMAND}). */
+/** Parses the output of the facts command (`gatherFacts`) (or {@link LOAD_COMMAND}). */
 export function parseFacts(host: string, text: string): HostFacts {
   const s = text.split(/^---$/m).map((x) => x.trim());
   const l = loads(s[0] ?? '');

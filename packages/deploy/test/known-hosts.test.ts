@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkHostKey, fingerprint, formatKnownHostsLine, hostFieldMatches, knownHostsName, parseKnownHosts } from '../src/index.js';
+import { checkHostKey, fingerprint, formatKnownHostsLine, knownHostsName, parseKnownHosts } from '../src/index.js';
+import { hostFieldMatches } from '../src/known-hosts.js';
 
 const KEY = 'AAAAC3NzaC1lZDI1NTE5AAAAINlTvmrqrcF6F0b9WgGi1fQS+bIQj+S+AxNlPTAHiDtF';
 const OTHER = 'AAAAC3NzaC1lZDI1NTE5AAAAIHbKkdBg0RQXq7wUzCw5N1O2J5jY6q1mYc0c3Xk8sCkQ';

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Connection, LocalTransport, startMuxDaemon, withDeployLock, type MuxDaemon, type SshTarget, type Transport } from '../src/index.js';
+import { Connection, LocalTransport, withDeployLock, type SshTarget, type Transport } from '../src/index.js';
+import { startMuxDaemon, type MuxDaemon } from '../src/mux/index.js';
 import { ensureControlDir, listPersisted, openMuxTransport, stopPersisted } from '../src/mux/client.js';
 import { encodeFrame, FrameError, FrameReader, type ToDaemon } from '../src/mux/frames.js';
 

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { matchPatternList, parseDestination, parseSshConfig, resolveSshConfig, resolveSshTarget } from '../src/index.js';
+import { parseDestination, parseSshConfig, resolveSshConfig, resolveSshTarget } from '../src/index.js';
+import { matchPatternList } from '../src/ssh-config.js';
 
 const home = '/home/op';
 const r = (text: string, host: string, user?: string) => resolveSshConfig(parseSshConfig(text, { home }), host, { home, localUser: 'op', ...(user ? { user } : {}) });

@@ -2,7 +2,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findDeployfile, isTask, kebabCase, loadDeployfile, parseTaskInvocation, task, taskArguments } from '../src/index.js';
+import { findDeployfile, isTask, loadDeployfile, parseTaskInvocation, task, taskArguments } from '../src/index.js';
+import { kebabCase } from '../src/task.js';
 
 describe('task invocation syntax (Fabric 1)', () => {
   it.each([

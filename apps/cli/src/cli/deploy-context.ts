@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type * as Deploy from '@flotilla/deploy';
+import type { HostWorkerPool } from '@flotilla/deploy/workers';
 import type { Connection, GroupOptions, GroupResult, HostRef, HostSelection, InventoryHost, SshOptions, SudoPassword } from '@flotilla/deploy';
 import { UsageError } from './args.js';
 import type { CommandContext } from './registry.js';
@@ -128,12 +129,13 @@ export interface DeploySetup {
   /** Closes every connection opened through {@link DeploySetup.connect}. */
   close: () => Promise<void>;
   /** A pool of host worker threads for `hostCount` hosts, or undefined to work in this thread. */
-  pool: (hostCount: number, deployfile?: string) => Deploy.HostWorkerPool | undefined;
+  pool: (hostCount: number, deployfile?: string) => HostWorkerPool | undefined;
 }
 
 export async function deploySetup(ctx: CommandContext, format: OutputFormat): Promise<DeploySetup> {
   const o = ctx.args.options;
-  const deploy = await import('@flotilla/deploy');
+  // the worker pool and the connection daemon's client are sub-paths of their own (plumbing)
+  const [deploy, mux, workers] = await Promise.all([import('@flotilla/deploy'), import('@flotilla/deploy/mux'), import('@flotilla/deploy/workers')]);
   const colors = colorsFor(ctx.stdout, ctx.env);
   const errColors = colorsFor(ctx.stderr, ctx.env);
   const selection: HostSelection = {
@@ -151,7 +153,7 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
   const persistMs = typeof o.persist === 'string' ? persistDuration(o.persist, '--persist') : persistDuration(ctx.env.FLO_PERSIST, 'FLO_PERSIST=');
   const controlDir = ctx.env.FLO_CONTROL_DIR || undefined;
   // Reach (or start) the connection daemon while the inventory is read.
-  if (persistMs !== undefined) deploy.warmConnectionDaemon({ persistMs, ...(controlDir ? { controlDir } : {}) });
+  if (persistMs !== undefined) mux.warmConnectionDaemon({ persistMs, ...(controlDir ? { controlDir } : {}) });
   const invFile = typeof o.inventory === 'string' ? o.inventory : 'hosts.yaml';
   const inventory = deploy.loadInventory(resolve(ctx.cwd, invFile), { required: typeof o.inventory === 'string' });
   const structured = isDocumentFormat(format);
@@ -259,13 +261,13 @@ export async function deploySetup(ctx: CommandContext, format: OutputFormat): Pr
     return refs;
   };
   const threadsOpt = int('threads', o.threads, 1);
-  let pool: Deploy.HostWorkerPool | undefined;
-  const makePool = (hostCount: number, deployfile?: string): Deploy.HostWorkerPool | undefined => {
-    const script = deploy.workerScript();
+  let pool: HostWorkerPool | undefined;
+  const makePool = (hostCount: number, deployfile?: string): HostWorkerPool | undefined => {
+    const script = workers.workerScript();
     // Threads pay off only when one thread's crypto and copies are the bottleneck; opt in.
     const threads = Math.min(threadsOpt ?? 1, Math.max(1, hostCount), availableParallelism() * 2);
     if (!script || threads <= 1) return undefined;
-    pool = new deploy.HostWorkerPool(script, {
+    pool = new workers.HostWorkerPool(script, {
       size: threads,
       deployfile,
       reserved: [...ctx.reserved],

@@ -27,13 +27,13 @@ export const command: CommandModule = {
   ],
   async run(ctx) {
     const ui = ctx.args.options.ui === true ? await dashboardHook(ctx) : undefined;
-    const cluster = await import('@flotilla/cluster');
+    const [cluster, demo] = await Promise.all([import('@flotilla/cluster'), import('@flotilla/cluster/demo')]);
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-demo-'));
     const log = (line: string): void => void ctx.stdout.write(`${line}\n`);
     let fleet: { stop(): Promise<void>; sshConfigFile: string; hosts: { name: string }[] } | undefined;
     let runtime: InstanceType<typeof cluster.DeployRuntime> | undefined;
     try {
-      let hosts: ReturnType<typeof cluster.localDemoHosts> | undefined;
+      let hosts: ReturnType<typeof demo.localDemoHosts> | undefined;
       if (ctx.args.options.ssh === true) {
         const { fleetAvailability, startFleet } = await import('@flotilla/deploy/testing');
         const can = fleetAvailability();
@@ -51,7 +51,7 @@ export const command: CommandModule = {
         }));
         runtime = new cluster.DeployRuntime({ sshConfigFiles: [fleet.sshConfigFile] });
       } else runtime = new cluster.DeployRuntime();
-      await cluster.runDemo({ dir, runtime, log, ...(hosts ? { hosts } : {}), ...(ctx.args.options.containers === true ? { containers: true } : {}), ...(ui ? { beforeCleanup: ui } : {}) });
+      await demo.runDemo({ dir, runtime, log, ...(hosts ? { hosts } : {}), ...(ctx.args.options.containers === true ? { containers: true } : {}), ...(ui ? { beforeCleanup: ui } : {}) });
       return 0;
     } finally {
       await runtime?.close();
@@ -81,7 +81,7 @@ async function dashboardHook(ctx: CommandContext): Promise<NonNullable<DemoOptio
   const assetsDir = uiAssetsDir(ctx.env);
   if (!existsSync(join(assetsDir, 'index.html'))) throw new UsageError(`--ui: the dashboard's files are missing (${assetsDir}/index.html): build them with \`npx nx run flotilla:build\``);
   return async ({ store, storeUrl, runtime }) => {
-    const cluster = await import('@flotilla/cluster');
+    const [cluster, demo] = await Promise.all([import('@flotilla/cluster'), import('@flotilla/cluster/demo')]);
     const { startDashboard } = await import('../ui/dashboard.js');
     const { loggerFor } = await import('../observability/log.js');
     const dashboard = await startDashboard({

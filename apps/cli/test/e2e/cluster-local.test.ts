@@ -1,7 +1,7 @@
 // The cluster flows through the built `flo` on local-transport hosts (real processes).
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { writeSampleArtifact } from '@flotilla/cluster';
+import { writeSampleArtifact } from '@flotilla/cluster/demo';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appYaml, makeFlo, processOf, until, write, type Flo, type InstanceJson } from './cluster-harness.js';
 

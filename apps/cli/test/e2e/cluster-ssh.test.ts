@@ -1,7 +1,7 @@
 // The cluster flows through the built `flo` against a real sshd fleet: 6 loopback hosts,
 // each its own unix user. Needs root (skipped loudly otherwise; required with CI=true).
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
-import { writeSampleArtifact } from '@flotilla/cluster';
+import { writeSampleArtifact } from '@flotilla/cluster/demo';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appYaml, makeFlo, processOf, until, write, type Flo, type InstanceJson } from './cluster-harness.js';

@@ -5,7 +5,7 @@
 import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeSampleArtifact } from '@flotilla/cluster';
+import { writeSampleArtifact } from '@flotilla/cluster/demo';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeFlo, processOf, until, type Flo, type InstanceJson } from './cluster-harness.js';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { writeSampleArtifact } from '@flotilla/cluster';
+import { writeSampleArtifact } from '@flotilla/cluster/demo';
 import { afterAll, describe, expect, it } from 'vitest';
 import { appYaml, makeFlo, until, write } from './cluster-harness.js';
 import { floCommand, freePorts, runFlo } from './kv-harness.js';

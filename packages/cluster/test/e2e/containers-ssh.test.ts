@@ -18,7 +18,6 @@ import {
   ClusterControllers,
   DeployRuntime,
   applyManifests,
-  buildSampleImage,
   convergence,
   deleteObject,
   eventsFor,
@@ -29,6 +28,7 @@ import {
   type Host,
   type InstanceView,
 } from '../../src/index.js';
+import { buildSampleImage } from '../../src/demo/index.js';
 
 const fleetOk = fleetAvailability();
 const why = !fleetOk.ok ? fleetOk.reason : !existsSync('/usr/sbin/runc') ? 'no /usr/sbin/runc' : !existsSync('/bin/busybox') ? 'no /bin/busybox (busybox-static)' : undefined;

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { DeployRuntime, runDemo } from '../../src/index.js';
+import { DeployRuntime } from '../../src/index.js';
+import { runDemo } from '../../src/demo/index.js';
 
 it('runs the demo: apply 5, heal a killed instance, scale to 8, serve, clean up', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-demo-'));

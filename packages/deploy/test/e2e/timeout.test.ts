@@ -8,7 +8,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Connection, isUnreachableError, listPersisted, resolveSshTarget, runOnHosts, startMuxDaemon, type MuxDaemon, type SshOptions } from '../../src/index.js';
+import { Connection, isUnreachableError, listPersisted, resolveSshTarget, runOnHosts, type SshOptions } from '../../src/index.js';
+import { startMuxDaemon, type MuxDaemon } from '../../src/mux/index.js';
 import { openMuxTransport } from '../../src/mux/client.js';
 import { fleetAvailability, startFleet, type Fleet, type FrozenSshd } from '../../src/testing/index.js';
 
