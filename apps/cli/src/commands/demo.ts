@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { UsageError } from '../cli/args.js';
 import { stringOption } from '../cli/cluster-context.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
-import type { DemoOptions } from '@flotilla/cluster';
+import type { DemoOptions } from '@flotilla/cluster/demo';
 
 export const command: CommandModule = {
   usage: 'demo [--ssh] [--containers] [--keep] [--ui [--listen HOST:PORT] [--token-file FILE]]',
@@ -81,7 +81,7 @@ async function dashboardHook(ctx: CommandContext): Promise<NonNullable<DemoOptio
   const assetsDir = uiAssetsDir(ctx.env);
   if (!existsSync(join(assetsDir, 'index.html'))) throw new UsageError(`--ui: the dashboard's files are missing (${assetsDir}/index.html): build them with \`npx nx run flotilla:build\``);
   return async ({ store, storeUrl, runtime }) => {
-    const [cluster, demo] = await Promise.all([import('@flotilla/cluster'), import('@flotilla/cluster/demo')]);
+    const cluster = await import('@flotilla/cluster');
     const { startDashboard } = await import('../ui/dashboard.js');
     const { loggerFor } = await import('../observability/log.js');
     const dashboard = await startDashboard({
