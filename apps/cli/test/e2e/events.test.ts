@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { writeSampleArtifact } from '@flotilla/cluster';
+import { writeSampleArtifact } from '@flotilla/cluster/demo';
 import { afterAll, describe, expect, it } from 'vitest';
 import { appYaml, floArgv, makeFlo, until, write, type InstanceJson } from './cluster-harness.js';
 import { freePorts, runFlo } from './kv-harness.js';
