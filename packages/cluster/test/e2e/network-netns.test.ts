@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { Connection } from '@flotilla/deploy';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterControllers, DeployRuntime, applyManifests, convergence, deleteObject, eventsFor, loadManifests, openStore, writeSampleArtifact, type ClusterStore } from '../../src/index.js';
+import { ClusterControllers, DeployRuntime, applyManifests, convergence, deleteObject, eventsFor, loadManifests, openStore, type ClusterStore } from '../../src/index.js';
+import { writeSampleArtifact } from '../../src/demo/index.js';
 
 const avail = fleetAvailability({ netns: true });
 const haveTools = ['nft', 'curl'].every((t) => {
