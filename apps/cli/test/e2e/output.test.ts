@@ -261,7 +261,7 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
   it('bash: commands, flags, -o formats, kinds, and names from the store', () => {
     expect(bashComplete(['flo', 'ge'])).toEqual(['get']);
     expect(bashComplete(['flo', 'd'])).toEqual(['download', 'disconnect', 'diff', 'describe', 'drain', 'delete', 'demo']);
-    expect(bashComplete(['flo', 'get', ''])).toEqual(['hosts', 'replicasets', 'instances', 'services']);
+    expect(bashComplete(['flo', 'get', ''])).toEqual(['hosts', 'replicasets', 'instances', 'services', 'networks']);
     expect(bashComplete(['flo', 'get', 'hosts', ''])).toEqual(['a', 'b']);
     expect(bashComplete(['flo', 'cordon', ''])).toEqual(['a', 'b']);
     expect(bashComplete(['flo', 'describe', 'rep'])).toEqual(['replicaset/']);
@@ -293,7 +293,7 @@ words=(flo describe ''); CURRENT=3; _flo
 words=(flo apply -f ''); CURRENT=4; _flo`;
     const r = spawnSync('zsh', ['-f', '-c', script], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env(), FLO_STORE: `file://${dir}/store` } });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout.split('\n').filter(Boolean)).toEqual(['a', 'b', 'host/', 'replicaset/', 'service/', 'instance/', 'FILES']);
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual(['a', 'b', 'host/', 'replicaset/', 'service/', 'instance/', 'network/', 'FILES']);
   });
 
   it('fish: the script parses (fish -n) and complete -C completes commands and names', (ctx) => {
