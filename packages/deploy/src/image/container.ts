@@ -4,7 +4,8 @@
  *
  * `runContainer` pushes the image (only the blobs the host lacks, checked there; signatures
  * checked there), has the host prepare a bundle (the host program `image-host.mjs`, run with
- * the host's `node`: layers unpacked once per chain ID, a rootfs copied from the top snapshot,
+ * the host's `node`: layers unpacked once per chain ID, the rootfs an overlay of the top
+ * snapshot — a copy only where no overlay can be mounted —
  * `config.json` from {@link runtimeSpec}), and only then replaces a running previous version:
  * bad input (a tampered blob, an escaping layer, a wrong architecture, a missing runtime, an
  * unsigned image where signatures are required) is refused before anything running is touched.
@@ -19,6 +20,11 @@
  *   reported as `reason: 'OOMKilled'`. Rootless: a user namespace, no limits, `limitsEnforced: false`.
  * - **One round trip** for the statuses of many containers on a host.
  * - **Every error names the host** (and the image and blob where it concerns them).
+ *
+ * Why this file is long (about 870 lines): probe, push, prepare, launch and status parsing are
+ * one wire protocol with the host (the script names, exit codes such as FAST_PATH_UNAVAILABLE and
+ * NEEDS_PROBE, the per-connection fact cache); split across files, that protocol would have no
+ * single place. The host's half is `../host/`.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
