@@ -15,7 +15,7 @@ import { toSchedulerUnits } from './manifest/quantity.js';
 import type { ClusterEvent, Endpoint, Host, Instance, InstanceCondition, Kind, LabelSelectorObject, Manifest, ManifestKind, Network, ReplicaSet, SelectorInput, Service } from './manifest/types.js';
 import { DEFAULT_DOMAIN, DEFAULT_HOST_SUBNET_PREFIX } from './manifest/validate.js';
 import { subnetCapacity } from './network/leases.js';
-import { keyOf, type ClusterStore, type ResourceStore } from './store/resources.js';
+import { keyOf, resourcesOf, type ClusterStore } from './store/resources.js';
 import { listEvents } from './watch.js';
 
 /** One change `apply` made (or would make, with `dryRun`). */
@@ -249,19 +249,6 @@ async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], 
   }
 }
 
-/** The store of one manifest kind (each kind's store only ever receives objects of its kind here). */
-function resourcesOf(store: ClusterStore, kind: ManifestKind): ResourceStore<Manifest> {
-  switch (kind) {
-    case 'Host':
-      return store.hosts;
-    case 'ReplicaSet':
-      return store.replicaSets;
-    case 'Service':
-      return store.services;
-    case 'Network':
-      return store.networks;
-  }
-}
 
 /**
  * What the store and the manifests together make wrong about the Network, before anything

@@ -9,7 +9,7 @@ import { parseSelector, type Selector } from '@flotilla/labels';
 import { silentLogger, storeSource, systemClock, type WatchableStore, type WatchRestartReason } from '@flotilla/reconcile';
 import type { ClusterEvent, Kind } from './manifest/types.js';
 import { Channel } from './store/channel.js';
-import type { ClusterStore, Resource, ResourceStore } from './store/resources.js';
+import { resourcesOf, type ClusterStore, type Resource, type ResourceStore } from './store/resources.js';
 
 /**
  * What a watch yields: the objects listed first (`initial: true`), then `synced` once, then
@@ -93,20 +93,7 @@ export interface EventQuery {
 const byTime = (a: ClusterEvent, b: ClusterEvent): number => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
 
 function storeOf(store: ClusterStore, kind: Kind): ResourceStore<Resource> | undefined {
-  switch (kind) {
-    case 'Host':
-      return store.hosts;
-    case 'ReplicaSet':
-      return store.replicaSets;
-    case 'Service':
-      return store.services;
-    case 'Instance':
-      return store.instances;
-    case 'Network':
-      return store.networks;
-    case 'Event':
-      return undefined;
-  }
+  return kind === 'Instance' ? store.instances : kind === 'Event' ? undefined : resourcesOf(store, kind);
 }
 
 /**

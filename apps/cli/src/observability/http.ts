@@ -4,6 +4,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
+/** Starts `server` listening on host:port (a listen error rejects); resolves its http:// URL, IPv6 bracketed. */
+export async function listenHttp(server: http.Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  return `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+}
+
 /** One readiness check: resolves `undefined` when ready, else why not. */
 export interface ReadyCheck {
   readonly name: string;
@@ -71,17 +84,9 @@ export async function startMetricsServer(options: { listen: string; flag: string
         return send(404, 'not found: try /metrics, /healthz or /readyz\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = await listenHttp(server, port, host);
   return {
-    url: `http://${shown}:${addr.port}`,
+    url,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -13,8 +13,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { listenHttp } from '../observability/http.js';
 import { Access, SESSION_COOKIE, checkListen, type Refusal } from './access.js';
 import type { UiFeed } from './feed.js';
 import type { UiDelta, UiInfo } from './protocol.js';
@@ -291,17 +291,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     });
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = await listenHttp(server, port, host);
   return {
-    url: `http://${shown}:${addr.port}`,
+    url,
     clients: () => streams.size,
     close: () =>
       new Promise<void>((resolve) => {

@@ -14,7 +14,7 @@
 import { validateLabelKey, validateLabelValue } from '@flotilla/labels';
 import type { CompareAndSetResult, CompareAndSetStore, ListResult, LeaseRecord, StoreCallOptions, StoreEntry, WatchableStore, WatchEvent } from '@flotilla/reconcile';
 import { ClusterError, ConflictError, ManifestError, isConflictError, type ManifestIssue } from '../errors.js';
-import { API_VERSION, type ClusterEvent, type ClusterObject, type Host, type Instance, type Kind, type Network, type ObjectMeta, type ReplicaSet, type Service } from '../manifest/types.js';
+import { API_VERSION, type ClusterEvent, type ClusterObject, type Host, type Instance, type Kind, type Manifest, type ManifestKind, type Network, type ObjectMeta, type ReplicaSet, type Service } from '../manifest/types.js';
 import type { KvStore, KvTxnOp, KvWatchEvent } from './types.js';
 
 export type { StoreEntry };
@@ -660,6 +660,20 @@ export class JsonCasStore<T> implements CompareAndSetStore<T> {
       if (isConflictError(e)) return { succeeded: false, revision: e.modRevision };
       throw e;
     }
+  }
+}
+
+/** The store of one manifest kind (each kind's store only ever receives objects of its kind). */
+export function resourcesOf(store: ClusterStore, kind: ManifestKind): ResourceStore<Manifest> {
+  switch (kind) {
+    case 'Host':
+      return store.hosts;
+    case 'ReplicaSet':
+      return store.replicaSets;
+    case 'Service':
+      return store.services;
+    case 'Network':
+      return store.networks;
   }
 }
 
