@@ -26,7 +26,8 @@ const phases = [
 const projectDirs = ['packages', 'apps']
   .flatMap((p) => (existsSync(join(root, p)) ? readdirSync(join(root, p)).map((n) => join(root, p, n)) : []))
   .filter((d) => existsSync(join(d, 'package.json')));
-for (const d of projectDirs) rmSync(join(d, '.vitest-results.json'), { force: true });
+const reports = ['.vitest-results.json', '.vitest-e2e-results.json', '.vitest-flaky.json', '.vitest-e2e-flaky.json'];
+for (const d of projectDirs) for (const f of reports) rmSync(join(d, f), { force: true });
 
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
 const timings = [];
@@ -55,7 +56,12 @@ for (const phase of phases) {
 let passed = 0;
 let failedTests = 0;
 let skipped = 0;
+/** Failed and flaky tests by name, so the end of the log says which (a CI log is often cut). */
+const failures = [];
+const flaky = [];
+const firstLine = (m) => String(m ?? '').split('\n').find((l) => l.trim() !== '')?.slice(0, 300) ?? '';
 for (const d of projectDirs) {
+  const project = d.slice(root.length + 1);
   for (const file of ['.vitest-results.json', '.vitest-e2e-results.json']) {
     const p = join(d, file);
     if (!existsSync(p)) continue;
@@ -64,15 +70,38 @@ for (const d of projectDirs) {
       passed += j.numPassedTests ?? 0;
       failedTests += j.numFailedTests ?? 0;
       skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
+      for (const f of j.testResults ?? []) {
+        const rel = String(f.name ?? '').startsWith(d) ? String(f.name).slice(d.length + 1) : f.name;
+        for (const a of f.assertionResults ?? []) {
+          if (a.status === 'failed') failures.push(`${project}/${rel}: ${a.fullName}\n      ${firstLine(a.failureMessages?.[0])}`);
+        }
+        if (f.status === 'failed' && (f.assertionResults ?? []).every((a) => a.status !== 'failed')) {
+          failures.push(`${project}/${rel}: ${firstLine(f.message) || 'the file failed outside its tests'}`);
+        }
+      }
     } catch {
       /* a report that cannot be read counts nothing */
+    }
+  }
+  for (const file of ['.vitest-flaky.json', '.vitest-e2e-flaky.json']) {
+    const p = join(d, file);
+    if (!existsSync(p)) continue;
+    try {
+      for (const t of JSON.parse(readFileSync(p, 'utf8'))) {
+        const rel = String(t.file).startsWith(d) ? String(t.file).slice(d.length + 1) : t.file;
+        flaky.push(`${project}/${rel}: ${t.name} (passed on retry ${t.retries})`);
+      }
+    } catch {
+      /* as above */
     }
   }
 }
 
 console.log('\n=== timings ===');
 for (const t of timings) console.log(`${t.phase.padEnd(8)} ${t.seconds.toFixed(1).padStart(7)} s  ${t.ok ? 'ok' : 'FAILED'}`);
-console.log(`tests: ${passed} passed, ${failedTests} failed${skipped ? `, ${skipped} skipped` : ''}`);
+console.log(`tests: ${passed} passed, ${failedTests} failed${skipped ? `, ${skipped} skipped` : ''}${flaky.length ? `, ${flaky.length} flaky` : ''}`);
+if (flaky.length) console.log(`flaky (failed, then passed when CI retried them once):\n  ${flaky.join('\n  ')}`);
+if (failures.length) console.log(`failed:\n  ${failures.join('\n  ')}`);
 if (failed) {
   console.error(`npm test: phase ${failed} failed`);
   process.exit(1);
