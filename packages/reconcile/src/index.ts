@@ -51,6 +51,9 @@ export type {
 export { storeSource, isWatchableStore } from './source.js';
 export type { EventOrigin, SourceEvent, SourceContext, Source, StoreSourceOptions } from './source.js';
 
+export { Informer } from './informer.js';
+export type { InformerOptions, InformerHandler, IndexFunction } from './informer.js';
+
 export { Controller, ControllerBuilder, controller } from './controller.js';
 export type {
   ReconcileResult,

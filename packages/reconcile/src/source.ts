@@ -1,10 +1,11 @@
 // Sources feed a controller's queue: a watchable store listed then watched, with resync,
 // liveness deadlines and re-list with backoff.
-import { sleep, type Clock, type Timer } from './clock.js';
+import type { Clock } from './clock.js';
 import { badOption, checkNonNegative, checkPositive } from './errors.js';
+import { Informer } from './informer.js';
 import type { Logger } from './logger.js';
 import type { WatchRestartReason } from './metrics.js';
-import type { StoreEntry, WatchableStore, WatchEvent } from './store.js';
+import type { WatchableStore } from './store.js';
 
 /**
  * Where an event came from: the first list (`initial-list`), a list after a lost watch
@@ -68,8 +69,6 @@ export interface StoreSourceOptions {
   relistMaxDelayMs?: number;
 }
 
-type WatchOutcome = { reason: WatchRestartReason | 'aborted'; progressed: boolean; error?: unknown };
-
 /**
  * A source over a {@link WatchableStore}, in the manner of client-go's reflector + informer:
  *
@@ -81,190 +80,32 @@ type WatchOutcome = { reason: WatchRestartReason | 'aborted'; progressed: boolea
  *    backoff (`relistBaseDelayMs` doubling up to `relistMaxDelayMs`, reset by progress).
  *
  * A controller with such a source is therefore never silently dead: a stalled watch is
- * noticed within `watchTimeoutMs` and the state is recovered by listing.
+ * noticed within `watchTimeoutMs` and the state is recovered by listing. Each run of the
+ * source is a private {@link Informer}; to share one list and watch between controllers
+ * (and read its cache), make an `Informer` and use its `source()`.
  */
 export function storeSource<T>(store: WatchableStore<T>, options: StoreSourceOptions = {}): Source<T> {
-  return new StoreSource(store, options);
-}
-
-class StoreSource<T> implements Source<T> {
-  readonly name: string;
-  readonly #store: WatchableStore<T>;
-  readonly #resyncPeriodMs: number;
-  readonly #watchTimeoutMs: number;
-  readonly #baseDelayMs: number;
-  readonly #maxDelayMs: number;
-
-  constructor(store: WatchableStore<T>, options: StoreSourceOptions) {
-    if (!isWatchableStore(store)) badOption('store', 'a WatchableStore (list and watch methods)', store);
-    this.name = options.name ?? 'store';
-    this.#store = store;
-    this.#resyncPeriodMs = checkNonNegative('resyncPeriodMs', options.resyncPeriodMs ?? 0);
-    this.#watchTimeoutMs = checkPositive('watchTimeoutMs', options.watchTimeoutMs ?? 30_000);
-    this.#baseDelayMs = checkNonNegative('relistBaseDelayMs', options.relistBaseDelayMs ?? 800);
-    this.#maxDelayMs = checkNonNegative('relistMaxDelayMs', options.relistMaxDelayMs ?? 30_000);
-  }
-
-  async run(ctx: SourceContext<T>): Promise<void> {
-    const { signal, clock, logger } = ctx;
-    const cache = new Map<string, StoreEntry<T>>();
-    let resyncTimer: Timer | undefined;
-    const scheduleResync = (): void => {
-      resyncTimer = clock.setTimer(() => {
-        if (signal.aborted) return;
-        for (const entry of cache.values()) {
-          ctx.emit({ type: 'modified', key: entry.key, object: entry.object, oldObject: entry.object, origin: 'resync' });
-        }
-        scheduleResync();
-      }, this.#resyncPeriodMs);
-    };
-    let failures = 0;
-    let listedOnce = false;
-    try {
-      while (!signal.aborted) {
-        let revision: number;
-        try {
-          const listed = await this.#store.list({ signal });
-          if (signal.aborted) break;
-          revision = listed.revision;
-          this.#applyList(ctx, cache, listed.items, listedOnce ? 'relist' : 'initial-list');
-        } catch (error) {
-          if (signal.aborted) break;
-          logger.warn('list failed', { source: this.name, error });
-          ctx.restarted('list-error', error);
-          if (!(await sleep(clock, this.#delay(failures++), signal))) break;
-          continue;
-        }
-        if (!listedOnce) {
-          listedOnce = true;
-          ctx.synced();
-          if (this.#resyncPeriodMs > 0) scheduleResync();
-        }
-        const outcome = await this.#watch(ctx, cache, revision + 1);
-        if (outcome.reason === 'aborted' || signal.aborted) break;
-        if (outcome.progressed) failures = 0;
-        logger.info('watch restarting', { source: this.name, reason: outcome.reason, error: outcome.error });
-        ctx.restarted(outcome.reason, outcome.error);
-        if (outcome.reason === 'expired' && failures === 0) {
-          failures = 1;
-          continue;
-        }
-        if (!(await sleep(clock, this.#delay(failures++), signal))) break;
+  if (!isWatchableStore(store)) badOption('store', 'a WatchableStore (list and watch methods)', store);
+  const name = options.name ?? 'store';
+  const settings = {
+    name,
+    resyncPeriodMs: checkNonNegative('resyncPeriodMs', options.resyncPeriodMs ?? 0),
+    watchTimeoutMs: checkPositive('watchTimeoutMs', options.watchTimeoutMs ?? 30_000),
+    relistBaseDelayMs: checkNonNegative('relistBaseDelayMs', options.relistBaseDelayMs ?? 800),
+    relistMaxDelayMs: checkNonNegative('relistMaxDelayMs', options.relistMaxDelayMs ?? 30_000),
+  };
+  return {
+    name,
+    async run(ctx: SourceContext<T>): Promise<void> {
+      const informer = new Informer(store, { ...settings, clock: ctx.clock, logger: ctx.logger });
+      const remove = informer.addHandler({ onEvent: (e) => ctx.emit(e), onSynced: () => ctx.synced(), onRestart: (r, e) => ctx.restarted(r, e) });
+      try {
+        await informer.run(ctx.signal);
+      } finally {
+        remove();
       }
-    } finally {
-      resyncTimer?.cancel();
-    }
-  }
-
-  #delay(failures: number): number {
-    return Math.min(this.#baseDelayMs * 2 ** failures, this.#maxDelayMs);
-  }
-
-  #applyList(
-    ctx: SourceContext<T>,
-    cache: Map<string, StoreEntry<T>>,
-    items: readonly StoreEntry<T>[],
-    origin: EventOrigin,
-  ): void {
-    const seen = new Set<string>();
-    for (const entry of items) {
-      seen.add(entry.key);
-      const previous = cache.get(entry.key);
-      cache.set(entry.key, entry);
-      if (previous === undefined) {
-        ctx.emit({ type: 'added', key: entry.key, object: entry.object, origin });
-      } else if (previous.revision !== entry.revision) {
-        ctx.emit({ type: 'modified', key: entry.key, object: entry.object, oldObject: previous.object, origin });
-      }
-    }
-    if (cache.size > seen.size) {
-      for (const [key, entry] of cache) {
-        if (seen.has(key)) continue;
-        cache.delete(key);
-        ctx.emit({ type: 'deleted', key, object: entry.object, origin });
-      }
-    }
-  }
-
-  async #watch(ctx: SourceContext<T>, cache: Map<string, StoreEntry<T>>, fromRevision: number): Promise<WatchOutcome> {
-    const { signal, clock } = ctx;
-    const local = new AbortController();
-    let wake: (value: 'stalled' | 'aborted') => void = () => undefined;
-    const interrupted = new Promise<'stalled' | 'aborted'>((resolve) => (wake = resolve));
-    const onAbort = (): void => {
-      local.abort();
-      wake('aborted');
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    // One timer, not one per event: events only stamp `lastEventAt`; when the timer fires
-    // early because events came in, it re-arms for the rest of the deadline.
-    const timeoutMs = this.#watchTimeoutMs;
-    let lastEventAt = clock.now();
-    let deadline: Timer | undefined;
-    const check = (): void => {
-      const left = lastEventAt + timeoutMs - clock.now();
-      if (left > 0) deadline = clock.setTimer(check, left);
-      else wake('stalled');
-    };
-    deadline = clock.setTimer(check, timeoutMs);
-    let progressed = false;
-    let iterator: AsyncIterator<WatchEvent<T>> | undefined;
-    try {
-      iterator = this.#store.watch(fromRevision, { signal: local.signal })[Symbol.asyncIterator]();
-      for (;;) {
-        const next = iterator.next();
-        const result = await Promise.race([next, interrupted]);
-        if (result === 'aborted') return { reason: 'aborted', progressed };
-        if (result === 'stalled') {
-          next.catch(() => undefined);
-          return { reason: 'stalled', progressed };
-        }
-        if (result.done === true) return { reason: 'ended', progressed };
-        lastEventAt = clock.now();
-        progressed = true;
-        const event = result.value;
-        switch (event.type) {
-          case 'progress':
-            break;
-          case 'expired':
-            return { reason: 'expired', progressed };
-          case 'added':
-          case 'modified': {
-            const previous = cache.get(event.key);
-            if (previous !== undefined && previous.revision >= event.revision) break;
-            cache.set(event.key, { key: event.key, object: event.object, revision: event.revision });
-            ctx.emit(
-              previous === undefined
-                ? { type: 'added', key: event.key, object: event.object, origin: 'watch' }
-                : { type: 'modified', key: event.key, object: event.object, oldObject: previous.object, origin: 'watch' },
-            );
-            break;
-          }
-          case 'deleted': {
-            const previous = cache.get(event.key);
-            if (previous !== undefined && previous.revision > event.revision) break;
-            const known = cache.delete(event.key);
-            if (known) ctx.emit({ type: 'deleted', key: event.key, object: event.object, origin: 'watch' });
-            break;
-          }
-        }
-      }
-    } catch (error) {
-      if (signal.aborted) return { reason: 'aborted', progressed };
-      return { reason: 'watch-error', progressed, error };
-    } finally {
-      deadline?.cancel();
-      signal.removeEventListener('abort', onAbort);
-      local.abort();
-      if (iterator?.return !== undefined) {
-        try {
-          iterator.return().catch(() => undefined);
-        } catch {
-          /* a broken iterator cannot stop us */
-        }
-      }
-    }
-  }
+    },
+  };
 }
 
 /** True when `value` looks like a {@link WatchableStore}. */
