@@ -189,7 +189,9 @@ ctr_exec() {
 ctr_launch() {
   d="$C/$1"
   ( . "$d/run.env"
-    if [ -e "$d/exit" ] || [ -e "$d/supervisor.pid" ] || [ -e "$d/pid" ]; then rm -f "$d/exit" "$d/supervisor.pid" "$d/pid"; fi
+    # The last run's records go first: a stale initpid would end the wait below at once (a
+    # restart then reported the halted run as exited).
+    if [ -e "$d/exit" ] || [ -e "$d/supervisor.pid" ] || [ -e "$d/pid" ] || [ -e "$d/initpid" ]; then rm -f "$d/exit" "$d/supervisor.pid" "$d/pid" "$d/initpid"; fi
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
     cd "$d" && nohup $s sh "$2" "$d" "$grace" "$policy" "exec sh '$3' '$d'" \${logmax:-} >/dev/null 2>&1 </dev/null 9>&- &
     # runc writes --pid-file once the container's process runs; or the run has ended already.
