@@ -14,7 +14,7 @@
  */
 import { copyFile, link, readFile, rename, stat } from 'node:fs/promises';
 import { ClusterError, isStoreCorruptError } from '../errors.js';
-import { FileKvStore, fileStorePaths, syncDir, writeDurably, type FileKvStoreOptions } from './file.js';
+import { FileKvStore, fileStorePaths, rereadPause, STORE_REREADS, syncDir, writeDurably, type FileKvStoreOptions } from './file.js';
 import {
   applyRecord,
   decodeSnapshot,
@@ -324,7 +324,9 @@ const MAX_DAMAGE = 100;
 
 /**
  * Verifies the file store in `dir` without changing anything (no lock is taken: a write in
- * progress shows as a torn tail notice). Never throws for damage: it is reported.
+ * progress shows as a torn tail notice). Never throws for damage: it is reported. (A log that
+ * another process keeps replacing, compaction after compaction, is read again until a consistent
+ * pair is read; only after `STORE_REREADS` replacements does it throw `store-unavailable`.)
  */
 export async function checkFileStore(dir: string): Promise<FileStoreReport> {
   const paths = fileStorePaths(dir);
@@ -332,11 +334,14 @@ export async function checkFileStore(dir: string): Promise<FileStoreReport> {
   // writer replaced the log meanwhile
   let logBytes: Buffer | undefined;
   let snapBytes: Buffer | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; ; attempt++) {
     const ino = await inodeOf(paths.log);
     logBytes = await readIf(paths.log);
     snapBytes = await readIf(paths.snapshot);
     if ((await inodeOf(paths.log)) === ino) break;
+    // a pair read across a compaction is no evidence of damage: never report it as such
+    if (attempt >= STORE_REREADS) throw new ClusterError('store-unavailable', `${paths.log} was replaced ${attempt} times while it was checked (another process compacting continually); try again`);
+    await rereadPause(attempt);
   }
   const lines = logBytes ? scanLog(logBytes) : [];
   const okLines = lines.flatMap((l) => (l.ok ? [l] : []));

@@ -211,7 +211,7 @@ export class FileKvStore implements KvStore {
    * read: a compaction renames the snapshot first, so the pair read is never a new log with
    * an older snapshot.
    */
-  async #load(mode: 'read' | 'locked', fh?: FileHandle, retries = 3): Promise<{ fresh: LogRecord[]; tail: TornTail | undefined }> {
+  async #load(mode: 'read' | 'locked', fh?: FileHandle, rereads = 0): Promise<{ fresh: LogRecord[]; tail: TornTail | undefined }> {
     let own: FileHandle | undefined;
     if (!fh) {
       try {
@@ -235,7 +235,14 @@ export class FileKvStore implements KvStore {
       } catch (e) {
         // a log replaced after it was opened here (compacted twice, or repaired, by another
         // process meanwhile) can disagree with the newer snapshot: read the pair again
-        if (isStoreCorruptError(e) && retries > 0 && (await inodeOf(this.#logPath)) !== (st?.ino ?? 0)) return await this.#load(mode, undefined, retries - 1);
+        if (isStoreCorruptError(e) && (await inodeOf(this.#logPath)) !== (st?.ino ?? 0)) {
+          // Not damage: a writer replaced the pair meanwhile. Each new log is progress, so read
+          // again (backing off a little) rather than report damage that is not there; a writer
+          // compacting faster than this can read for the whole budget makes the store busy.
+          if (rereads >= STORE_REREADS) throw new ClusterError('store-unavailable', `${this.#logPath} was replaced ${rereads} times while it was read (another process compacting continually); try again`, { cause: e });
+          await rereadPause(rereads);
+          return await this.#load(mode, undefined, rereads + 1);
+        }
         throw e;
       }
       const before = this.#state.revision;
@@ -611,4 +618,16 @@ export async function openFileStore(dir: string, options: FileKvStoreOptions = {
   const store = new FileKvStore(dir, options);
   await store.init();
   return store;
+}
+
+/**
+ * How many times a reader reads the snapshot and log again when a writer replaced the log
+ * while it read them (each time is a compaction finished elsewhere: progress, not damage).
+ */
+export const STORE_REREADS = 100;
+
+/** A pause before reread `n`: none for the first few, then growing to 20 ms. */
+export async function rereadPause(n: number): Promise<void> {
+  if (n < 3) return;
+  await new Promise((r) => setTimeout(r, Math.min(20, n)));
 }
