@@ -47,14 +47,114 @@ export function answer(table, question) {
   return { rcode: 'NXDOMAIN', addresses: [] };
 }
 
+/** Answers memoised per table (a reloaded table is a new object, so its memo starts empty). */
+const memos = new WeakMap();
+/** Most names a table's memo keeps (queries for random names must not grow it without bound). */
+const MEMO_LIMIT = 10_000;
+
+/** The answer to an IN question of type `qtype` for `name` (lowercase, no final dot), memoised per table. */
+function memoAnswer(table, name, qtype) {
+  let memo = memos.get(table);
+  if (memo === undefined) {
+    memo = new Map();
+    memos.set(table, memo);
+  }
+  const key = `${qtype} ${name}`;
+  let a = memo.get(key);
+  if (a === undefined) {
+    a = answer(table, { name, type: qtype === 1 ? 'A' : qtype === 255 ? 'ANY' : 'OTHER', class: 'IN' });
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(key, a);
+  }
+  return a;
+}
+
+/**
+ * The common query answered without decoding or encoding through dns-packet: a standard query
+ * (QR 0, opcode 0), one question of class IN with no compression in it, no answer or authority
+ * records and at most one additional (EDNS's OPT). The response is written directly: the header,
+ * the question copied as the client sent it (its case kept, as 0x20-randomising clients check),
+ * and each A record pointing back at it (name compression to offset 12). Anything else
+ * (undefined here) takes the general path through dns-packet, whose responses these equal.
+ * @param {RecordTable} table
+ * @param {Buffer} message
+ * @returns {Buffer | undefined}
+ */
+function respondFast(table, message) {
+  const flags = message.readUInt16BE(2);
+  if ((flags & 0xf800) !== 0) return undefined; // QR set, or an opcode other than QUERY
+  if (message.readUInt16BE(4) !== 1 || message.readUInt16BE(6) !== 0 || message.readUInt16BE(8) !== 0 || message.readUInt16BE(10) > 1) return undefined;
+  let at = 12;
+  let name = '';
+  for (;;) {
+    if (at >= message.length) return undefined;
+    const len = message[at];
+    if (len === 0) break;
+    if (len > 63 || at + 1 + len > message.length) return undefined; // a pointer, or malformed
+    const label = message.toString('latin1', at + 1, at + 1 + len);
+    if (!/^[A-Za-z0-9_-]+$/.test(label)) return undefined; // dns-packet's escaping of other bytes: the general path
+    name += (name === '' ? '' : '.') + label.toLowerCase();
+    at += 1 + len;
+  }
+  const end = at + 5; // the root label, QTYPE, QCLASS
+  if (end > message.length) return undefined;
+  const qtype = message.readUInt16BE(at + 1);
+  if (message.readUInt16BE(at + 3) !== 1) return undefined; // not IN
+  if (message.readUInt16BE(10) === 1) {
+    // the one additional must be an OPT at the root (EDNS): its payload size is the limit
+    if (end + 11 > message.length || message[end] !== 0 || message.readUInt16BE(end + 1) !== 41) return undefined;
+  }
+  const limit = message.readUInt16BE(10) === 1 ? Math.max(512, message.readUInt16BE(end + 3)) : 512;
+  const a = memoAnswer(table, name, qtype);
+  const ttl = Number.isInteger(table.ttl) ? table.ttl : 5;
+  const qlen = end - 12;
+  const size = 12 + qlen + 16 * a.addresses.length;
+  if (size > limit) return undefined; // truncation: the general path
+  const out = Buffer.allocUnsafe(size);
+  message.copy(out, 0, 0, 2); // id
+  out.writeUInt16BE(0x8000 | AUTHORITATIVE_ANSWER | (flags & RECURSION_DESIRED) | RCODE[a.rcode], 2);
+  out.writeUInt16BE(1, 4);
+  out.writeUInt16BE(a.addresses.length, 6);
+  out.writeUInt32BE(0, 8);
+  message.copy(out, 12, 12, end);
+  let w = 12 + qlen;
+  for (const ip of a.addresses) {
+    out.writeUInt16BE(0xc00c, w);
+    out.writeUInt16BE(1, w + 2); // A
+    out.writeUInt16BE(1, w + 4); // IN
+    out.writeUInt32BE(ttl, w + 6);
+    out.writeUInt16BE(4, w + 10);
+    const [b0, b1, b2, b3] = ip.split('.');
+    out[w + 12] = Number(b0);
+    out[w + 13] = Number(b1);
+    out[w + 14] = Number(b2);
+    out[w + 15] = Number(b3);
+    w += 16;
+  }
+  return out;
+}
+
 /**
  * A response to one query datagram, or undefined when it is too short to answer at all.
  * Malformed → FORMERR; not a standard query → NOTIMP; more or less than one question → FORMERR.
+ * The common query is answered by a direct path (memoised answers, no decode or encode); the
+ * rest through dns-packet ({@link respondGeneral}); both give the same response (decoded) to what both answer.
  * @param {RecordTable} table
  * @param {Buffer} message
  * @returns {Buffer | undefined}
  */
 export function respond(table, message) {
+  if (message.length < 12) return undefined;
+  return respondFast(table, message) ?? respondGeneral(table, message);
+}
+
+/**
+ * {@link respond} through dns-packet for every query (decode, answer, encode).
+ * @param {RecordTable} table
+ * @param {Buffer} message
+ * @returns {Buffer | undefined}
+ */
+export function respondGeneral(table, message) {
   if (message.length < 12) return undefined;
   const id = message.readUInt16BE(0);
   const rd = message.readUInt16BE(2) & RECURSION_DESIRED;

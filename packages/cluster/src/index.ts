@@ -89,7 +89,7 @@ export type { DnsRecordTable, DnsAnswer, DnsHostProgram } from './network/dns.js
 export { planHostNetworks } from './network/plan.js';
 export type { HostNetworkPlan, PlannedVip, PlanProblem } from './network/plan.js';
 export { DeployNetworkDriver, assertHostCanNetwork, DNS_DIR } from './network/driver.js';
-export type { HostNetworkDriver, DeployNetworkDriverOptions } from './network/driver.js';
+export type { HostNetworkDriver, DeployNetworkDriverOptions, ApplyNetworkOptions } from './network/driver.js';
 export type { Path, PathIssue } from './manifest/validate.js';
 export { parseManifests, loadManifests, manifestSource, issueAt } from './manifest/parse.js';
 export type { ParseManifestsOptions, ParsedManifests, ManifestSource } from './manifest/parse.js';
@@ -117,7 +117,7 @@ export type { OpenStoreOptions, StoreCheck } from './store/open.js';
 export { checkFileStore, repairFileStore } from './store/file-repair.js';
 export type { FileStoreReport, FileStoreDamage, FileStoreRepairPlan, FileStoreRepairResult, RepairFileStoreOptions } from './store/file-repair.js';
 
-export type { InstanceRuntime, ObservedInstance, ContainerFacts, HostProbe, StartedInstance } from './runtime/types.js';
+export type { InstanceRuntime, ObservedInstance, ContainerFacts, HostProbe, StartedInstance, StartOptions, PodNetworkContext } from './runtime/types.js';
 export { schedulerPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
 export type { Placer, PlacementRequest, PlacementResult } from './controllers/placement.js';
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';

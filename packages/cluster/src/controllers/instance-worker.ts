@@ -6,7 +6,9 @@
  */
 import type { Clock, Logger } from '@flotilla/reconcile';
 import type { ClusterEvent, Host, Instance, InstanceStatus, Kind } from '../manifest/types.js';
-import type { ContainerFacts, InstanceRuntime, ObservedInstance } from '../runtime/types.js';
+import { ClusterError } from '../errors.js';
+import { DEFAULT_DOMAIN } from '../manifest/validate.js';
+import type { ContainerFacts, InstanceRuntime, ObservedInstance, PodNetworkContext } from '../runtime/types.js';
 import type { ClusterStore } from '../store/resources.js';
 import { stableJson } from './template.js';
 
@@ -45,6 +47,8 @@ export class InstanceWorker {
   readonly #onStored: ((instance: Instance) => void) | undefined;
   readonly #onDeleted: ((name: string) => void) | undefined;
   readonly #health = new Map<string, HealthMemo>();
+  /** Instances whose pod network CHECK failed (one event each until it passes). */
+  readonly #networkProblems = new Set<string>();
 
   constructor(options: InstanceWorkerOptions) {
     this.#store = options.store;
@@ -73,6 +77,7 @@ export class InstanceWorker {
   /** Forgets an instance's health-check memory (it is gone). */
   forget(name: string): void {
     this.#health.delete(name);
+    this.#networkProblems.delete(name);
   }
 
   /**
@@ -97,7 +102,8 @@ export class InstanceWorker {
     const name = inst.metadata.name;
     let started;
     try {
-      started = await this.#runtime.start(host, inst);
+      const network = await this.#podNetwork(host, inst);
+      started = await this.#runtime.start(host, inst, undefined, network ? { network } : {});
     } catch (e) {
       this.#logger?.debug?.('start failed', { instance: name, error: e });
       await this.#events('Instance', name, 'Warning', 'FailedStart', `could not start on ${host.metadata.name}: ${errorText(e)}`);
@@ -111,6 +117,7 @@ export class InstanceWorker {
         phase: hasCheck ? 'Starting' : 'Running',
         ready: !hasCheck,
         ports: started.ports,
+        ...(started.podIP !== undefined ? { podIP: started.podIP } : {}),
         ...(started.pid !== undefined ? { pid: started.pid } : {}),
         restarts: 0,
         startedAt: this.#now(),
@@ -121,9 +128,23 @@ export class InstanceWorker {
     if (stored) this.#onStored?.(stored);
     this.#health.set(name, { lastCheck: this.#clock.now() });
     const what = facts ? `container of ${facts.imageDigest ?? 'its image'}${facts.signedBy !== undefined ? ` signed by ${facts.signedBy}` : ''}` : undefined;
-    await this.#events('Instance', name, 'Normal', 'Started', `started on ${host.metadata.name}${what !== undefined ? `: ${what}` : ''}${started.pid !== undefined ? ` (pid ${started.pid})` : ''}`);
+    await this.#events('Instance', name, 'Normal', 'Started', `started on ${host.metadata.name}${what !== undefined ? `: ${what}` : ''}${started.podIP !== undefined ? ` at pod IP ${started.podIP}` : ''}${started.pid !== undefined ? ` (pid ${started.pid})` : ''}`);
     if (facts && !facts.limitsEnforced && limitsAsked(inst) && !(await this.#hasEvent(name, 'LimitsNotEnforced')))
       await this.#events('Instance', name, 'Warning', 'LimitsNotEnforced', limitsMessage(host.metadata.name, facts));
+  }
+
+  /**
+   * The pod network a container starts in: while a Network exists, its host's subnet lease and
+   * the Network's domain. A host without its lease yet cannot start containers (retried: the
+   * network controller leases it), as a Kubernetes node without its podCIDR.
+   */
+  async #podNetwork(host: Host, inst: Instance): Promise<PodNetworkContext | undefined> {
+    if (inst.spec.template.image === undefined) return undefined;
+    const [network] = await this.#store.networks.items();
+    if (!network) return undefined;
+    const subnet = host.status?.podSubnet;
+    if (subnet === undefined) throw new ClusterError('runtime-failed', `${host.metadata.name} has no pod subnet of Network ${network.metadata.name} yet (the network controller leases one); the start is retried`);
+    return { subnet, domain: network.spec.domain ?? DEFAULT_DOMAIN };
   }
 
   /**
@@ -160,6 +181,7 @@ export class InstanceWorker {
           if (obs.reason !== undefined) next.reason = obs.reason;
           if (obs.reason === 'OOMKilled' && (prev.reason !== 'OOMKilled' || obs.restarts > prev.restarts)) await this.#oomEvent(inst, host, obs);
           if (obs.pid !== undefined) next.pid = obs.pid;
+          if (obs.podIP !== undefined) next.podIP = obs.podIP;
           next.restarts = obs.restarts;
           if (obs.ports) next.ports = obs.ports;
           if (obs.restarts > prev.restarts) {
@@ -210,7 +232,14 @@ export class InstanceWorker {
             }
           }
         }
+        // a pod whose network CNI CHECK finds broken is no endpoint until a check passes again
+        if (obs.state === 'running' && obs.networkProblem !== undefined) {
+          if (prev.ready || !this.#networkProblems.has(name)) await this.#events('Instance', name, 'Warning', 'NetworkCheckFailed', `on ${host.metadata.name}: ${obs.networkProblem}`);
+          this.#networkProblems.add(name);
+          next.ready = false;
+        } else this.#networkProblems.delete(name);
         delete (next as Partial<InstanceStatus>).message;
+        if (obs.state === 'running' && obs.networkProblem !== undefined) next.message = obs.networkProblem;
         if (next.phase === 'Failed') next.message = obs.state === 'absent' ? 'not running on its host' : `exited with code ${obs.exitCode ?? '?'}`;
         if (stableJson(next) !== stableJson(prev)) {
           const stored = await this.#store.instances.mutate(name, (cur) => {

@@ -23,7 +23,7 @@
  * planReplicaSet), which has not been done yet.
  */
 import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
-import { controller, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';
+import { controller, sleep, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
 import type { ClusterEvent, Endpoint, Host, Instance, Kind, Network, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
@@ -32,7 +32,7 @@ import { assignClusterIp, assignHostSubnet, collectLeases } from '../network/lea
 import { subnetCapacity } from '../network/leases.js';
 import { DeployNetworkDriver, type HostNetworkDriver } from '../network/driver.js';
 import { DeployRuntime } from '../runtime/deploy.js';
-import { planHostNetworks } from '../network/plan.js';
+import { planHostNetworks, type HostNetworkPlan } from '../network/plan.js';
 import { API_VERSION } from '../manifest/types.js';
 import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
@@ -88,6 +88,14 @@ export interface ClusterControllersOptions {
 
 const ALL_SERVICES = '*';
 const NETWORK_KEY = 'network';
+
+/** One host's network runner: the newest plan, and whether it still has to be applied. */
+interface NetworkRunner {
+  host: Host;
+  plan: HostNetworkPlan;
+  dirty: boolean;
+  running: boolean;
+}
 
 function selectorOf(input: SelectorInput): Selector {
   if (typeof input === 'string') return parseSelector(input);
@@ -176,7 +184,11 @@ export class ClusterControllers {
   readonly #networkDriver: HostNetworkDriver | undefined;
   readonly #networkResyncMs: number;
   /** Per host: the digest of the plan last applied and when (forgotten when the host leaves the plans, so a returning host is re-applied in full). */
-  readonly #networkApplied = new Map<string, { digest: string; at: number }>();
+  readonly #networkApplied = new Map<string, { digest: string; at: number; plan: HostNetworkPlan }>();
+  /** Each planned host's runner (see `#submitNetwork`). */
+  readonly #networkRunners = new Map<string, NetworkRunner>();
+  /** Aborts when `run` ends: runners stop. */
+  #networkSignal: AbortSignal | undefined;
   /** Hosts whose tools were checked and found complete. */
   readonly #networkChecked = new Set<string>();
   /** Hosts refused, and why (kept in the Network's status). */
@@ -666,16 +678,7 @@ export class ClusterControllers {
       if (r.failed) retry = true;
       requeueAfterMs = r.failed ? Math.min(1000, this.#probeMs) : this.#networkResyncMs;
     }
-    if (network) {
-      const leases = (await this.store.hosts.items()).filter((h) => h.status?.podSubnet !== undefined).length;
-      const refused = Object.fromEntries([...this.#networkRefused].sort(([a], [b]) => (a < b ? -1 : 1)));
-      const status = { leases, capacity: subnetCapacity(network.spec), ...(Object.keys(refused).length > 0 ? { refused } : {}) };
-      if (stableJson(status) !== stableJson(network.status ?? {}))
-        await this.store.networks.mutate(network.metadata.name, (cur) => {
-          cur.status = status;
-          return cur;
-        });
-    }
+    if (network) await this.#writeNetworkStatus();
     if (requeueAfterMs !== undefined) return { requeueAfterMs: retry ? Math.min(requeueAfterMs, this.#retryMs) : requeueAfterMs };
     return retry ? { requeueAfterMs: this.#retryMs } : undefined;
   }
@@ -686,6 +689,12 @@ export class ClusterControllers {
    * whole plan applied when it changed, or when the last full apply is older than
    * `networkResyncMs`. A host that leaves the plans (NotReady, deleted) is forgotten, so when
    * it returns its state — stale rules included — is replaced in full.
+   *
+   * Each host has a runner of its own ({@link ClusterControllers.#submitNetwork}): this
+   * reconcile hands it the newest plan and does not wait, so a host that hangs (its sshd
+   * frozen, its link down) delays no other host's routes and rules — the others converge
+   * while it times out. A runner applies only the newest plan it was given, and retries a
+   * failed apply after `min(1 s, hostProbeIntervalMs)`.
    */
   async #driveHostNetworks(network: Network, driver: HostNetworkDriver): Promise<{ failed: boolean }> {
     const hosts = await this.store.hosts.items();
@@ -694,43 +703,97 @@ export class ClusterControllers {
     const planned = new Set(plans.map((p) => p.host));
     for (const name of [...this.#networkApplied.keys()]) if (!planned.has(name)) this.#networkApplied.delete(name);
     for (const name of [...this.#networkChecked]) if (!planned.has(name)) this.#networkChecked.delete(name);
+    for (const name of [...this.#networkRunners.keys()]) if (!planned.has(name)) this.#networkRunners.delete(name);
     for (const name of [...this.#networkRefused.keys()]) if (!hosts.some((h) => h.metadata.name === name)) this.#networkRefused.delete(name);
-    let failed = false;
     for (const p of problems) {
       if (this.#networkRefused.get(p.host) !== p.message) await this.recordEvent('Host', p.host, 'Warning', 'NetworkUnavailable', p.message);
       this.#networkRefused.set(p.host, p.message);
     }
-    const now = this.clock.now();
-    await Promise.all(
-      plans.map(async (plan) => {
-        const host = hosts.find((h) => h.metadata.name === plan.host)!;
-        try {
-          if (!this.#networkChecked.has(plan.host)) {
-            const missing = await driver.check(host);
-            if (missing.length > 0) {
-              const message = `${plan.host} cannot join the Network: it lacks ${missing.join('; ')}`;
-              if (this.#networkRefused.get(plan.host) !== message) await this.recordEvent('Host', plan.host, 'Warning', 'NetworkUnavailable', message);
-              this.#networkRefused.set(plan.host, message);
-              failed = true;
-              return;
-            }
-            this.#networkChecked.add(plan.host);
-            this.#networkRefused.delete(plan.host);
-          }
-          const digest = createHash('sha256').update(stableJson(plan)).digest('hex');
-          const last = this.#networkApplied.get(plan.host);
-          if (last?.digest === digest && now - last.at < this.#networkResyncMs) return;
-          await driver.apply(host, plan);
-          this.#networkApplied.set(plan.host, { digest, at: now });
-          if (last === undefined) await this.recordEvent('Host', plan.host, 'Normal', 'NetworkReady', `${plan.routes.length} route(s), ${plan.services.length} virtual IP port(s), ${Object.keys(plan.dns.records).length} DNS name(s) on ${plan.bridgeAddress}`);
-        } catch (e) {
-          failed = true;
-          this.#networkApplied.delete(plan.host);
-          await this.recordEvent('Host', plan.host, 'Warning', 'NetworkSyncFailed', errorText(e));
+    for (const plan of plans) this.#submitNetwork(hosts.find((h) => h.metadata.name === plan.host)!, plan, driver);
+    return { failed: false };
+  }
+
+  /** Gives a host's runner its newest plan; starts the runner when it is idle. */
+  #submitNetwork(host: Host, plan: HostNetworkPlan, driver: HostNetworkDriver): void {
+    const name = host.metadata.name;
+    let runner = this.#networkRunners.get(name);
+    if (!runner) {
+      runner = { host, plan, dirty: false, running: false };
+      this.#networkRunners.set(name, runner);
+    }
+    runner.host = host;
+    runner.plan = plan;
+    runner.dirty = true;
+    if (!runner.running) void this.#runNetwork(name, runner, driver);
+  }
+
+  async #runNetwork(name: string, runner: NetworkRunner, driver: HostNetworkDriver): Promise<void> {
+    runner.running = true;
+    try {
+      while (runner.dirty && this.#networkRunners.get(name) === runner && this.#networkSignal?.aborted !== true) {
+        runner.dirty = false;
+        const ok = await this.#applyHostNetwork(runner, driver);
+        if (!ok && !runner.dirty) {
+          await sleep(this.clock, Math.min(1000, this.#probeMs));
+          runner.dirty = true;
         }
-      }),
-    );
-    return { failed };
+      }
+    } catch (e) {
+      this.#logger?.warn('host network runner failed', { host: name, error: e });
+    } finally {
+      runner.running = false;
+    }
+  }
+
+  /** Checks (once) and applies one host's plan; false when it failed (retried by its runner). */
+  async #applyHostNetwork(runner: NetworkRunner, driver: HostNetworkDriver): Promise<boolean> {
+    const { host, plan } = runner;
+    const current = (): boolean => this.#networkRunners.get(plan.host) === runner;
+    try {
+      if (!this.#networkChecked.has(plan.host)) {
+        const missing = await driver.check(host);
+        if (!current()) return true;
+        if (missing.length > 0) {
+          const message = `${plan.host} cannot join the Network: it lacks ${missing.join('; ')}`;
+          if (this.#networkRefused.get(plan.host) !== message) {
+            this.#networkRefused.set(plan.host, message);
+            await this.recordEvent('Host', plan.host, 'Warning', 'NetworkUnavailable', message);
+            await this.#writeNetworkStatus();
+          }
+          return false;
+        }
+        this.#networkChecked.add(plan.host);
+        if (this.#networkRefused.delete(plan.host)) await this.#writeNetworkStatus();
+      }
+      const now = this.clock.now();
+      const digest = createHash('sha256').update(stableJson(plan)).digest('hex');
+      const last = this.#networkApplied.get(plan.host);
+      if (last?.digest === digest && now - last.at < this.#networkResyncMs) return true;
+      // within the resync period, only what changed since the last apply is sent; else everything
+      await driver.apply(host, plan, undefined, last !== undefined && now - last.at < this.#networkResyncMs ? { previous: last.plan } : {});
+      if (!current()) return true;
+      this.#networkApplied.set(plan.host, { digest, at: last !== undefined && now - last.at < this.#networkResyncMs ? last.at : now, plan });
+      if (last === undefined) await this.recordEvent('Host', plan.host, 'Normal', 'NetworkReady', `${plan.routes.length} route(s), ${plan.services.length} virtual IP port(s), ${Object.keys(plan.dns.records).length} DNS name(s) on ${plan.bridgeAddress}`);
+      return true;
+    } catch (e) {
+      this.#networkApplied.delete(plan.host);
+      if (current()) await this.recordEvent('Host', plan.host, 'Warning', 'NetworkSyncFailed', errorText(e));
+      return false;
+    }
+  }
+
+  /** Writes the Network's status (leases, capacity, refused hosts) when it changed. */
+  async #writeNetworkStatus(): Promise<void> {
+    const [network] = await this.store.networks.items();
+    if (!network) return;
+    const leases = (await this.store.hosts.items()).filter((h) => h.status?.podSubnet !== undefined).length;
+    const refused = Object.fromEntries([...this.#networkRefused].sort(([a], [b]) => (a < b ? -1 : 1)));
+    const status = { leases, capacity: subnetCapacity(network.spec), ...(Object.keys(refused).length > 0 ? { refused } : {}) };
+    if (stableJson(status) !== stableJson(network.status ?? {}))
+      await this.store.networks.mutate(network.metadata.name, (cur) => {
+        cur.status = status;
+        return cur;
+      });
   }
 
   // ---------------------------------------------------------------- running
@@ -784,6 +847,7 @@ export class ClusterControllers {
 
   /** Runs every controller until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
+    this.#networkSignal = signal;
     try {
       await this.store.ensureIndexes();
     } catch (e) {

@@ -11,7 +11,7 @@ import { ClusterError } from '../errors.js';
 import { loadImageModule } from '../images.js';
 
 /** The busybox applets the sample image links. */
-const APPLETS = ['sh', 'httpd', 'hostname', 'cat', 'sleep', 'echo', 'ls', 'ps', 'wget', 'true'];
+const APPLETS = ['sh', 'httpd', 'hostname', 'cat', 'sleep', 'echo', 'ls', 'ps', 'wget', 'nc', 'nslookup', 'true'];
 
 /** The CGI page: greeting, the container's hostname (its instance name), its pid inside, HOST:PORT. */
 const INDEX_CGI = `#!/bin/sh

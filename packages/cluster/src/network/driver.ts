@@ -22,8 +22,18 @@ export interface HostNetworkDriver {
    * cannot be reached.
    */
   check(host: Host, signal?: AbortSignal): Promise<string[]>;
-  /** Replaces the host's routes, service rules and DNS records with the plan's (idempotent). */
-  apply(host: Host, plan: HostNetworkPlan, signal?: AbortSignal): Promise<void>;
+  /**
+   * Replaces the host's routes, service rules and DNS records with the plan's (idempotent).
+   * With `options.previous` (the plan last applied to the host, successfully), parts equal to
+   * it may be left as they are; without it, everything is replaced.
+   */
+  apply(host: Host, plan: HostNetworkPlan, signal?: AbortSignal, options?: ApplyNetworkOptions): Promise<void>;
+}
+
+/** Options of {@link HostNetworkDriver.apply}. */
+export interface ApplyNetworkOptions {
+  /** The plan last applied to this host: only what differs from it needs sending. */
+  previous?: HostNetworkPlan;
 }
 
 /** The DNS resolver's directory under the login directory of each host. */
@@ -94,13 +104,20 @@ export class DeployNetworkDriver implements HostNetworkDriver {
     return missing;
   }
 
-  async apply(host: Host, plan: HostNetworkPlan, signal?: AbortSignal): Promise<void> {
+  async apply(host: Host, plan: HostNetworkPlan, signal?: AbortSignal, options: ApplyNetworkOptions = {}): Promise<void> {
     const c = this.#options.connection(host);
     const s = signal ? { signal } : {};
-    await syncRoutes(c, { routes: plan.routes, serviceCIDR: plan.serviceCIDR, ...s });
-    const firewall = this.#firewall.get(host.metadata.name);
-    await applyServiceRules(c, { services: plan.services, hairpin: plan.hairpin && (this.#options.hairpin ?? true), ...(firewall ? { firewall } : {}), ...s });
-    await this.#dns(c, plan, signal);
+    const prev = options.previous;
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    // the VIP rules first: an endpoint that left must stop getting connections soonest
+    const hairpin = plan.hairpin && (this.#options.hairpin ?? true);
+    if (!prev || !same(prev.services, plan.services) || prev.hairpin !== plan.hairpin) {
+      const firewall = this.#firewall.get(host.metadata.name);
+      await applyServiceRules(c, { services: plan.services, hairpin, ...(firewall ? { firewall } : {}), ...s });
+    }
+    if (!prev || !same(prev.routes, plan.routes) || prev.serviceCIDR !== plan.serviceCIDR) await syncRoutes(c, { routes: plan.routes, serviceCIDR: plan.serviceCIDR, ...s });
+    if (prev?.bridgeAddress !== plan.bridgeAddress || prev.podSubnet !== plan.podSubnet) await this.#dns(c, plan, signal);
+    else if (!same(prev.dns, plan.dns)) await c.writeFile(`${DNS_DIR}/records.json`, `${JSON.stringify(plan.dns)}\n`, s);
   }
 
   async #dns(c: Connection, plan: HostNetworkPlan, signal?: AbortSignal): Promise<void> {

@@ -24,6 +24,13 @@
  *   container of a host in one command (`containerStatuses`); exec health checks run inside
  *   the container (`runc exec`); logs, restart and stop go through the same module. A
  *   container outlives this process and is adopted by name (never started twice).
+ * - With a Network (`start`'s `options.network`), a container gets its own network namespace
+ *   on the host's pod subnet (CNI ADD through `runContainer`'s `network`), listens on all of
+ *   its addresses (`HOST=0.0.0.0`), and each port is forwarded from the same port on the host's
+ *   address (CNI portmap), so HTTP health checks still go to the host's address; `podIP` is in
+ *   what `start` and `observe` report. `stop` runs CNI DEL from the state ADD saved on the host
+ *   (also when the host was away meanwhile). `observe` runs CNI CHECK of each pod at most every
+ *   `podNetworkCheckMs` and reports what it found broken (`networkProblem`).
  */
 import { Connection, VERIFY_SNIPPET, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
 import { access } from 'node:fs/promises';
@@ -33,7 +40,8 @@ import { isImageRef, loadImageModule, openStoredImage, type StoredImageHandle } 
 import { cpuCores, memoryBytes } from '../manifest/quantity.js';
 import type { ArtifactRef, HealthCheck, Host, Instance, InstanceTemplateSpec } from '../manifest/types.js';
 import { Channel } from '../store/channel.js';
-import type { ContainerFacts, HostProbe, InstanceRuntime, ObservedInstance, StartedInstance } from './types.js';
+import { checkPodNetwork } from '@flotilla/deploy/network';
+import type { ContainerFacts, HostProbe, InstanceRuntime, ObservedInstance, PodNetworkContext, StartedInstance, StartOptions } from './types.js';
 
 /** Options of {@link DeployRuntime}. */
 export interface DeployRuntimeOptions {
@@ -65,6 +73,10 @@ export interface DeployRuntimeOptions {
    * own address here. @default 127.0.0.1
    */
   localAddress?: string;
+  /** How often `observe` runs CNI CHECK on each container with pod networking. @default 30000 */
+  podNetworkCheckMs?: number;
+  /** Clock for `podNetworkCheckMs`. @default Date.now */
+  now?: () => number;
 }
 
 const SERVICES = '"$HOME"/.flotilla/services';
@@ -135,6 +147,8 @@ export class DeployRuntime implements InstanceRuntime {
   readonly #hostLocks = new Map<string, Promise<unknown>>();
   readonly #assignedPorts = new Map<string, Set<number>>();
   readonly #random: () => number;
+  /** The last CNI CHECK of each pod, by `host/instance`: when, and what it found broken. */
+  readonly #podChecks = new Map<string, { at: number; problem?: string }>();
 
   constructor(options: DeployRuntimeOptions = {}) {
     this.#options = options;
@@ -272,14 +286,14 @@ export class DeployRuntime implements InstanceRuntime {
     return out;
   }
 
-  start(host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance> {
+  start(host: Host, instance: Instance, signal?: AbortSignal, options: StartOptions = {}): Promise<StartedInstance> {
     return this.#locked(host, () => this.#with(host, async (c) => {
       const name = instance.metadata.name;
       const t = instance.spec.template;
       // already running (a controller restarted mid-way): report it
       const seen = (await this.observe(host, [instance], signal)).get(name);
-      if (seen?.state === 'running') return { ...(seen.pid !== undefined ? { pid: seen.pid } : {}), ports: seen.ports ?? {}, ...(seen.container ? { container: seen.container } : {}) };
-      if (isContainer(instance)) return this.#startContainer(c, host, instance, signal);
+      if (seen?.state === 'running') return { ...(seen.pid !== undefined ? { pid: seen.pid } : {}), ports: seen.ports ?? {}, ...(seen.container ? { container: seen.container } : {}), ...(seen.podIP !== undefined ? { podIP: seen.podIP } : {}) };
+      if (isContainer(instance)) return this.#startContainer(c, host, instance, signal, options.network);
       const artifact = t.artifact;
       const cwd = isRef(artifact) ? await this.#installArtifact(c, artifact, signal) : undefined;
       const names = (t.ports ?? []).map((p) => p.name);
@@ -322,7 +336,7 @@ export class DeployRuntime implements InstanceRuntime {
     return p;
   }
 
-  async #startContainer(c: Connection, host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance> {
+  async #startContainer(c: Connection, host: Host, instance: Instance, signal?: AbortSignal, network?: PodNetworkContext): Promise<StartedInstance> {
     const name = instance.metadata.name;
     const t = instance.spec.template;
     const [m, handle] = await Promise.all([loadImageModule(), this.#image(t, name)]);
@@ -341,7 +355,11 @@ export class DeployRuntime implements InstanceRuntime {
       ...(t.args ? { args: t.args } : {}),
       env: { ...t.env, FLOTILLA_INSTANCE: name },
       ports,
-      host: this.addressOf(host),
+      // in a pod of its own: every address of its namespace, and each port forwarded from the host's (portmap)
+      host: network ? '0.0.0.0' : this.addressOf(host),
+      ...(network
+        ? { network: { subnet: network.subnet, portMappings: Object.values(ports).map((p) => ({ hostPort: p, containerPort: p })), dns: { search: [network.domain] } } }
+        : {}),
       ...(resources ? { resources } : {}),
       ...(limits ? { limits } : {}),
       restartPolicy: t.restartPolicy ?? 'Always',
@@ -350,7 +368,12 @@ export class DeployRuntime implements InstanceRuntime {
       ...(host.spec.containerRuntime !== undefined ? { runtime: host.spec.containerRuntime } : {}),
       ...(signal ? { signal } : {}),
     });
-    return { ...(st.pid !== undefined ? { pid: st.pid } : {}), ports: st.ports ?? ports, container: factsOf({ ...st, ...(st.push.signedBy !== undefined ? { signedBy: st.push.signedBy } : {}) }) };
+    return {
+      ...(st.pid !== undefined ? { pid: st.pid } : {}),
+      ports: st.ports ?? ports,
+      container: factsOf({ ...st, ...(st.push.signedBy !== undefined ? { signedBy: st.push.signedBy } : {}) }),
+      ...(st.podIP !== undefined ? { podIP: st.podIP } : {}),
+    };
   }
 
   async stop(host: Host, instance: Instance, gracePeriodMs: number, signal?: AbortSignal): Promise<void> {
@@ -358,6 +381,7 @@ export class DeployRuntime implements InstanceRuntime {
     if (isContainer(instance)) {
       const m = await loadImageModule();
       await this.#with(host, (c) => m.stopContainer(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), ...(signal ? { signal } : {}) }));
+      this.#podChecks.delete(`${host.metadata.name}/${name}`);
       const mine = this.#assignedPorts.get(host.metadata.name);
       for (const p of Object.values(instance.status?.ports ?? {})) mine?.delete(p);
       const kept = this.#options.imagesKept ?? 3;
@@ -389,7 +413,9 @@ export class DeployRuntime implements InstanceRuntime {
     if (instances.length === 0) return out;
     const m = await loadImageModule();
     const statuses = await this.#with(host, (c) => m.containerStatuses(c, instances.map((i) => i.metadata.name)));
+    const problems = await this.#checkPods(host, [...statuses.values()].filter((st) => st.podIP !== undefined && st.state !== 'absent').map((st) => st.name));
     for (const [name, st] of statuses) {
+      const problem = problems.get(name);
       const reason = st.reason ?? st.lastReason;
       // between a death and the supervisor's restart (its backoff) the host says restarting:
       // the instance is running, without a pid, as a process in its backoff is
@@ -402,7 +428,37 @@ export class DeployRuntime implements InstanceRuntime {
         ...(st.ports && Object.keys(st.ports).length > 0 ? { ports: st.ports } : {}),
         ...(reason !== undefined ? { reason } : {}),
         ...(st.state !== 'absent' ? { container: factsOf(st) } : {}),
+        ...(st.podIP !== undefined && st.state !== 'absent' ? { podIP: st.podIP } : {}),
+        ...(problem !== undefined ? { networkProblem: problem } : {}),
       });
+    }
+    return out;
+  }
+
+  /**
+   * CNI CHECK of the named pods whose last check is older than `podNetworkCheckMs` (at once,
+   * over the host's one connection); the problems found by the latest check of each, by name.
+   * A check that could not run (the host away) keeps what the one before found.
+   */
+  async #checkPods(host: Host, names: readonly string[]): Promise<Map<string, string>> {
+    const now = (this.#options.now ?? Date.now)();
+    const every = this.#options.podNetworkCheckMs ?? 30_000;
+    const key = (n: string): string => `${host.metadata.name}/${n}`;
+    const due = names.filter((n) => { const last = this.#podChecks.get(key(n)); return last === undefined || now - last.at >= every; });
+    await Promise.all(
+      due.map(async (n) => {
+        try {
+          const r = await this.#with(host, (c) => checkPodNetwork(c, n));
+          this.#podChecks.set(key(n), r === 'ok' ? { at: now } : { at: now, problem: 'its pod network is gone (CNI CHECK found no attachment)' });
+        } catch (e) {
+          if (isCommandFailedError(e) || (e instanceof Error && (e as { code?: string }).code === 'cni')) this.#podChecks.set(key(n), { at: now, problem: `CNI CHECK failed: ${e.message}` });
+        }
+      }),
+    );
+    const out = new Map<string, string>();
+    for (const n of names) {
+      const p = this.#podChecks.get(key(n))?.problem;
+      if (p !== undefined) out.set(n, p);
     }
     return out;
   }

@@ -21,6 +21,13 @@ export interface ObservedInstance {
   reason?: 'OOMKilled' | 'Error' | 'Completed';
   /** Containers: the facts of how it runs (see {@link ContainerFacts}). */
   container?: ContainerFacts;
+  /** Containers with pod networking: the address in the host's pod subnet. */
+  podIP?: string;
+  /**
+   * Containers with pod networking: what the last CNI CHECK of the pod's attachment found
+   * broken (the instance is then not ready, so it leaves every VIP); absent when it passed.
+   */
+  networkProblem?: string;
 }
 
 /** How a container runs on its host (reported by start and observe; absent for a process). */
@@ -45,8 +52,28 @@ export interface HostProbe {
 export interface StartedInstance {
   pid?: number;
   ports: Record<string, number>;
+  /** Containers with pod networking: the address CNI ADD gave the pod. */
+  podIP?: string;
   /** Containers: how it runs (image digest, signer, rootless, limits). */
   container?: ContainerFacts;
+}
+
+/**
+ * A host's pod network, for a container started while a Network exists (DESIGN.md
+ * "Networking and services"): the container gets a network namespace of its own attached to
+ * the host's pod subnet by CNI ADD (DEL when it stops; CHECK when observed).
+ */
+export interface PodNetworkContext {
+  /** The host's lease from the Network's podCIDR (`status.podSubnet`). */
+  subnet: string;
+  /** The Network's DNS domain: the `search` domain of the pod's resolv.conf. */
+  domain: string;
+}
+
+/** Options of {@link InstanceRuntime.start}. */
+export interface StartOptions {
+  /** Pod networking for a container (ignored for a process, which shares its host's network). */
+  network?: PodNetworkContext;
 }
 
 /**
@@ -63,8 +90,11 @@ export interface InstanceRuntime {
    * `HOST`, `PORT` and `PORT_<name>`. A template with an `image` runs as a container: the
    * host receives only the image's blobs it lacks, then runc (or crun) runs it. Idempotent
    * for an instance already running (a running container is adopted, never duplicated).
+   * With `options.network`, a container gets its own network namespace on the host's pod
+   * subnet (CNI ADD), listens on all of its addresses there, and each of its ports is also
+   * forwarded from the same port on the host's address (CNI portmap), where health checks go.
    */
-  start(host: Host, instance: Instance, signal?: AbortSignal): Promise<StartedInstance>;
+  start(host: Host, instance: Instance, signal?: AbortSignal, options?: StartOptions): Promise<StartedInstance>;
   /** Stops the instance gracefully (SIGTERM, then SIGKILL after `gracePeriodMs`) and removes its files. Idempotent. */
   stop(host: Host, instance: Instance, gracePeriodMs: number, signal?: AbortSignal): Promise<void>;
   /** Observes every instance named, in one round trip to the host. */

@@ -5,7 +5,7 @@
  */
 import { ClusterError } from '../errors.js';
 import type { HealthCheck, Host, Instance } from '../manifest/types.js';
-import type { HostProbe, InstanceRuntime, ObservedInstance, StartedInstance } from '../runtime/types.js';
+import type { HostProbe, InstanceRuntime, ObservedInstance, StartedInstance, StartOptions } from '../runtime/types.js';
 
 /** One instance as the fake host sees it. */
 export interface FakeProcess {
@@ -28,6 +28,10 @@ export interface FakeProcess {
   rootless?: boolean;
   /** Containers: commands run inside it by exec health checks. */
   execs?: string[][];
+  /** Containers started with pod networking: the pod's address (the subnet's 2nd, 3rd, … address, as host-local gives them). */
+  podIP?: string;
+  /** Containers with pod networking: set it to make the next observe report a failed CNI CHECK. */
+  networkProblem?: string;
 }
 
 /** Options of {@link FakeRuntime}. */
@@ -53,6 +57,8 @@ export class FakeRuntime implements InstanceRuntime {
   readonly calls: string[] = [];
   #nextPid = 1000;
   #nextPort = 30000;
+  /** The next pod address to give, by subnet. */
+  readonly #nextPod = new Map<string, number>();
   readonly #healthy: (instance: Instance) => boolean;
   readonly #options: FakeRuntimeOptions;
 
@@ -122,12 +128,12 @@ export class FakeRuntime implements InstanceRuntime {
     return Promise.resolve({ load1: 0.1 });
   }
 
-  start(host: Host, instance: Instance): Promise<StartedInstance> {
+  start(host: Host, instance: Instance, _signal?: AbortSignal, options: StartOptions = {}): Promise<StartedInstance> {
     const m = this.#tryHost(host);
     if (m instanceof Error) return Promise.reject(m);
     this.calls.push(`start ${host.metadata.name} ${instance.metadata.name}`);
     const existing = m.get(instance.metadata.name);
-    if (existing?.state === 'running') return Promise.resolve({ pid: existing.pid, ports: existing.ports, ...this.#facts(host, existing) });
+    if (existing?.state === 'running') return Promise.resolve({ pid: existing.pid, ports: existing.ports, ...this.#facts(host, existing), ...(existing.podIP !== undefined ? { podIP: existing.podIP } : {}) });
     const image = instance.spec.template.image;
     const imageDigest = typeof image === 'object' ? image.digest : undefined;
     if (image !== undefined && imageDigest === undefined) return Promise.reject(new ClusterError('runtime-failed', `image ${JSON.stringify(image)} of ${instance.metadata.name} was not stored by apply`));
@@ -148,8 +154,16 @@ export class FakeRuntime implements InstanceRuntime {
       log: [`started ${instance.metadata.name}`],
       ...(imageDigest !== undefined ? { imageDigest, rootless: this.#options.rootless?.(host) ?? false, execs: [] } : {}),
     };
+    if (imageDigest !== undefined && options.network) {
+      const { subnet } = options.network;
+      const n = (this.#nextPod.get(subnet) ?? 1) + 1;
+      this.#nextPod.set(subnet, n);
+      const [a, b, c, d] = subnet.split('/')[0]!.split('.').map(Number) as [number, number, number, number];
+      const ip = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d + n;
+      proc.podIP = [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.');
+    }
     m.set(proc.name, proc);
-    return Promise.resolve({ pid: proc.pid, ports, ...this.#facts(host, proc) });
+    return Promise.resolve({ pid: proc.pid, ports, ...this.#facts(host, proc), ...(proc.podIP !== undefined ? { podIP: proc.podIP } : {}) });
   }
 
   #facts(host: Host, p: FakeProcess): Pick<StartedInstance, 'container'> {
@@ -182,6 +196,8 @@ export class FakeRuntime implements InstanceRuntime {
           ports: p.ports,
           ...(p.reason !== undefined ? { reason: p.reason } : {}),
           ...this.#facts(host, p),
+          ...(p.podIP !== undefined ? { podIP: p.podIP } : {}),
+          ...(p.networkProblem !== undefined ? { networkProblem: p.networkProblem } : {}),
         });
     }
     return Promise.resolve(out);

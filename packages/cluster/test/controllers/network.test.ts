@@ -3,7 +3,7 @@
 // env=prod,app=web. Hosts lease subnets, services with ports lease virtual IPs, endpoints
 // record the selector that matched them, and deleting things releases their leases.
 import { afterEach, describe, expect, it } from 'vitest';
-import { SUBNET_LEASE_PREFIX, CLUSTER_IP_LEASE_PREFIX, viewHosts, viewServices } from '../../src/index.js';
+import { SUBNET_LEASE_PREFIX, CLUSTER_IP_LEASE_PREFIX, parseManifests, viewHosts, viewServices, type ReplicaSet } from '../../src/index.js';
 import { FakeNetworkDriver } from '../../src/testing/index.js';
 import { hostsYaml, startHarness, type Harness } from './harness.js';
 
@@ -154,5 +154,104 @@ describe('network controller: drives every Ready host (fake driver, fake clock)'
     driver.missing.delete('h3');
     await h.until('h3 planned', () => driver.stateOf('h3') !== undefined, 60_000);
     expect((await h.store.networks.get('default'))!.status!.refused).toBeUndefined();
+  });
+});
+
+describe('network controller: one host per runner', () => {
+  it('a host whose apply hangs delays no other host: an endpoint change reaches h1 within 2 s; only changes are sent until the resync', async () => {
+    const driver = new FakeNetworkDriver();
+    h = await startHarness({ networkDriver: driver });
+    await h.apply(`${hostsYaml(2)}---\n${network}`);
+    await h.apply(`${web('prod', 2)}---\n${services.split('---')[0]!}`);
+    const endpointsOn = (host: string): number => driver.stateOf(host)?.services.find((v) => v.name === 'web/http')?.endpoints.length ?? -1;
+    await h.until('both planned with 2 endpoints', () => endpointsOn('h1') === 2 && endpointsOn('h2') === 2);
+    expect(driver.history.find((x) => x.host === 'h1')!.full).toBe(true);
+    driver.hanging.add('h2');
+    await h.apply(web('prod', 3));
+    const took = await h.until('h1 has the third endpoint', () => endpointsOn('h1') === 3);
+    expect(took).toBeLessThanOrEqual(2000);
+    expect(endpointsOn('h2')).toBe(2);
+    expect(driver.history.filter((x) => x.host === 'h1').at(-1)!.full).toBe(false);
+    // h2's apply times out; its runner retries with the newest plan
+    driver.release();
+    await h.until('h2 has the third endpoint', () => endpointsOn('h2') === 3);
+    expect(driver.history.filter((x) => x.host === 'h2').at(-1)!.full).toBe(true); // after a failure: everything again
+  });
+});
+
+describe('pod networking: containers get a pod IP on their host subnet (fake runtime)', () => {
+  const pods = `apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: web-pods}
+spec:
+  replicas: 3
+  selector: "app=web,env=prod"
+  template:
+    metadata: {labels: {app: web, env: prod}}
+    spec:
+      image: oci-archive:./web.oci.tar
+      ports: [{name: http}]
+      resources: {cpu: 500m, memory: 256Mi}
+`;
+
+  /** Stores the ReplicaSet as apply would after storing its image (the fake runtime runs any digest). */
+  async function applyPods(replicas: number): Promise<void> {
+    const r = parseManifests(pods.replace('replicas: 3', `replicas: ${replicas}`));
+    expect(r.issues).toEqual([]);
+    const rs = r.objects[0] as ReplicaSet;
+    rs.spec.template.spec.image = { ref: 'web:1', digest: `sha256:${'a'.repeat(64)}`, store: 'fake' };
+    await h!.store.replicaSets.create(rs);
+  }
+
+  it('podIP in the instance status; endpoints and VIP rules use podIP:targetPort; a failed CNI CHECK takes the pod out of the VIP until it passes', async () => {
+    const driver = new FakeNetworkDriver();
+    h = await startHarness({ networkDriver: driver });
+    await h.apply(`${hostsYaml(2)}---\n${network}`);
+    await h.until('subnets leased', async () => (await h!.store.hosts.items()).every((x) => x.status?.podSubnet !== undefined && x.status.ready === true));
+    await applyPods(3);
+    await h.apply(services.split('---')[0]!);
+    await h.until('3 endpoints', async () => ((await h!.store.services.get('web'))?.status?.endpoints.length ?? 0) === 3);
+    const instances = await h.store.instances.items();
+    const subnets = new Map((await h.store.hosts.items()).map((x) => [x.metadata.name, x.status!.podSubnet!]));
+    for (const i of instances) {
+      const subnet = subnets.get(i.spec.host)!;
+      expect(i.status!.podIP, i.metadata.name).toMatch(new RegExp(`^${subnet.replace(/\.0\/24$/, '').replace(/\./g, '\\.')}\\.\\d+$`));
+      expect(i.status!.podIP).not.toBe(subnet.replace(/0\/24$/, '1')); // the gateway is the bridge's
+    }
+    const endpoints = (await h.store.services.get('web'))!.status!.endpoints;
+    expect(endpoints.map((e) => `${e.address}:${e.port}`).sort()).toEqual(instances.map((i) => `${i.status!.podIP}:${i.status!.ports.http}`).sort());
+    const onHost = (host: string): string[] => (driver.stateOf(host)?.services.find((v) => v.name === 'web/http')?.endpoints ?? []).map((e) => `${e.ip}:${e.port}`).sort();
+    await h.until('VIP rules with pod IPs', () => onHost('h1').length === 3);
+    expect(onHost('h1')).toEqual(endpoints.map((e) => `${e.address}:${e.port}`).sort());
+    expect(driver.stateOf('h1')!.hairpin).toBe(true);
+    // the pod's DNS name is its pod IP
+    const one = instances[0]!;
+    expect(driver.stateOf('h2')!.dns.records[`${one.metadata.name}.web.flotilla.local`]).toEqual([one.status!.podIP]);
+    // CHECK finds the pod's network broken: not ready, out of the VIP and DNS, an event; back when it passes
+    const proc = h.runtime.processes().find((p) => p.name === one.metadata.name)!;
+    proc.networkProblem = 'CNI CHECK failed: veth gone';
+    await h.until('out of the VIP', () => onHost('h1').length === 2 && !onHost('h1').includes(`${one.status!.podIP}:${one.status!.ports.http}`));
+    expect(driver.stateOf('h1')!.dns.records[`${one.metadata.name}.web.flotilla.local`]).toBeUndefined();
+    expect((await h.store.instances.get(one.metadata.name))!.status).toMatchObject({ ready: false, message: 'CNI CHECK failed: veth gone' });
+    expect((await h.store.events.items()).filter((e) => e.involved.name === one.metadata.name && e.reason === 'NetworkCheckFailed')).toHaveLength(1);
+    delete proc.networkProblem;
+    await h.until('back in the VIP', () => onHost('h1').length === 3);
+    expect((await h.store.instances.get(one.metadata.name))!.status!.message).toBeUndefined();
+  });
+
+  it('with a Network a container gets a pod IP of its host subnet; without one it has none', async () => {
+    h = await startHarness();
+    await h.apply(hostsYaml(1));
+    await h.until('host ready', async () => (await h!.store.hosts.get('h1'))?.status?.ready === true);
+    await h.apply(network);
+    await applyPods(1);
+    await h.until('running with a pod IP', async () => (await h!.store.instances.items()).some((i) => i.status?.podIP?.startsWith('10.244.0.') === true));
+    // no Network: a container shares its host's network (no pod IP)
+    await h.stop();
+    h = await startHarness();
+    await h.apply(hostsYaml(1));
+    await applyPods(1);
+    await h.until('running', async () => (await h!.store.instances.items()).some((i) => i.status?.phase === 'Running'));
+    expect((await h.store.instances.items())[0]!.status!.podIP).toBeUndefined();
   });
 });

@@ -8,6 +8,8 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
+import fc from 'fast-check';
+import { respondGeneral } from '../../host/dns-server.mjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { answerDnsQuery, dnsHostProgram, dnsRecordTable, respondDnsQuery, startDnsServer, watchDnsRecords, type DnsRecordTable, type Service } from '../../src/index.js';
 
@@ -84,6 +86,53 @@ describe('the answer logic', () => {
     const query = dnsPacket.encode({ id: 1, type: 'query', questions: [{ type: 'A', name: 'big.flotilla.local' }] });
     const r = dnsPacket.decode(respondDnsQuery(many, query)!);
     expect([r.flag_tc, r.answers?.length]).toEqual([true, 0]);
+  });
+});
+
+describe('the direct path answers as dns-packet does', () => {
+  it('property: for any query (names known, unknown, in any case; A, AAAA, ANY, other classes; RD; EDNS or not; a second question), respond decodes equal to the general path — or answers in full, within the size the client takes, where the general path (no name compression) truncated', () => {
+    const many = { ...TABLE, records: { ...TABLE.records, 'big.flotilla.local': Array.from({ length: 40 }, (_, i) => `10.244.9.${i + 1}`) } };
+    const known = Object.keys(many.records);
+    const label = fc.stringMatching(/^[a-z0-9_-]{1,12}$/);
+    const name = fc.oneof(
+      fc.constantFrom(...known, 'flotilla.local', 'local', ''),
+      fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => ls.join('.')),
+      fc.tuple(fc.constantFrom(...known), label).map(([k, l]) => `${l}.${k}`),
+    );
+    const recase = (n: string, mask: number): string => [...n].map((ch, i) => ((mask >> i % 30) & 1 ? ch.toUpperCase() : ch)).join('');
+    fc.assert(
+      fc.property(name, fc.integer({ min: 0, max: 2 ** 30 }), fc.constantFrom('A', 'AAAA', 'ANY', 'TXT'), fc.constantFrom('IN', 'CH'), fc.boolean(), fc.option(fc.integer({ min: 0, max: 4096 })), fc.boolean(), fc.integer({ min: 0, max: 65535 }), (n, mask, type, klass, rd, edns, two, id) => {
+        const q = { name: recase(n, mask), type, class: klass } as { name: string; type: 'A'; class: 'IN' };
+        const message = dnsPacket.encode({
+          id,
+          type: 'query',
+          flags: rd ? dnsPacket.RECURSION_DESIRED : 0,
+          questions: two ? [q, { name: 'web.flotilla.local', type: 'A', class: 'IN' }] : [q],
+          ...(edns !== null ? { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: edns }] } : {}),
+        } as Parameters<typeof dnsPacket.encode>[0]);
+        const fast = respondDnsQuery(many, message);
+        const general = respondGeneral(many, message);
+        expect(fast === undefined).toBe(general === undefined);
+        if (!fast || !general) return;
+        const [f, g] = [dnsPacket.decode(fast), dnsPacket.decode(general)];
+        if (g.flag_tc && !f.flag_tc) {
+          // the direct path compresses the answers' names: what the general path had to truncate may fit whole
+          expect(fast.length).toBeLessThanOrEqual(Math.max(512, edns ?? 512));
+          expect(f.answers!.map((a) => (a as { data: unknown }).data)).toEqual(answerDnsQuery(many, { name: n, type }).addresses);
+          expect({ ...f, answers: [], flags: (f.flags ?? 0) | dnsPacket.TRUNCATED_RESPONSE, flag_tc: true }).toEqual(g);
+        } else expect(f).toEqual(g);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('the question is echoed with the case the client sent (0x20), and the answers name it', () => {
+    const query = dnsPacket.encode({ id: 9, type: 'query', questions: [{ type: 'A', name: 'WeB.fLoTiLlA.LoCaL' }] });
+    const r = dnsPacket.decode(respondDnsQuery(TABLE, query)!);
+    expect(r.questions).toEqual([{ name: 'WeB.fLoTiLlA.LoCaL', type: 'A', class: 'IN' }]);
+    expect(r.answers?.map((a) => [a.name, (a as { data: unknown }).data])).toEqual([['WeB.fLoTiLlA.LoCaL', '10.96.0.1']]);
+    // the direct path answered it: its answer names the question by a pointer (2 bytes, not the 20 of the name)
+    expect(respondDnsQuery(TABLE, query)!.length).toBe(respondGeneral(TABLE, query)!.length - 18);
   });
 });
 

@@ -225,6 +225,9 @@ export function cniCheckScript(networkName: string, a: Omit<CniAttachment, 'netn
     'while [ $i -lt $n ]; do',
     '  t=$(sed -n "$((i+1))p" "$d/plugins")',
     '  cni_run "$t" CHECK "$(cat "$d/conf.$i"),\\"prevResult\\":$prev}"',
+    // portmap up to plugins v1.1 checks its IPv6 chain even for a pod without IPv6 (after the
+    // IPv4 chain passed): that one error, for a pod with no IPv6 address, is a pass
+    '  if [ $rc -ne 0 ] && [ "$t" = portmap ] && printf %s "$out" | grep -q "could not check ipv6 dnat" && ! grep -q \'"address": *"[0-9a-fA-F]*:\' "$d/result"; then rc=0; fi',
     '  if [ $rc -ne 0 ]; then emit "error-$i" "$out"; emit stderr "$err"; exit 3; fi',
     '  i=$((i+1))',
     'done',
