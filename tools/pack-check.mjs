@@ -9,7 +9,7 @@
 //      is a dependency or is still imported from the built JS or .d.ts;
 //   5. metadata: MIT licence, `repository` (with this package's `directory`), `homepage`, `bugs`
 //      and `keywords`; the tarball of every package installed carries the repository's LICENSE
-//      (byte for byte) and README.md;
+//      (byte for byte) and README.md, and every picture that README shows by a relative path;
 //   6. the build guard: the package's `prepack` (tools/prepack.mjs) makes `npm pack` of a copy
 //      without dist/ fail, saying to build first;
 //   7. optional peer dependencies (peerDependenciesMeta optional, e.g. cluster's etcd3) stay
@@ -165,6 +165,16 @@ try {
     if (!existsSync(join(installed, 'LICENSE')) || !readFileSync(join(installed, 'LICENSE')).equals(readFileSync(join(root, 'LICENSE'))))
       fail(`the tarball of ${name} does not carry the repository's LICENSE`);
     if (!existsSync(join(installed, 'README.md'))) fail(`the tarball of ${name} has no README.md`);
+    // Every picture the README shows by a relative path is in the tarball: a reader of the
+    // installed README (an editor, a registry mirror) sees it, not a broken image.
+    const readme = readFileSync(join(installed, 'README.md'), 'utf8');
+    const images = [...readme.matchAll(/!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)|<img\s[^>]*src="([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+    for (const src of images) {
+      if (/^[a-z][a-z0-9+.-]*:/i.test(src) || src.startsWith('#')) continue; // https:, data: …
+      const file = resolve(installed, decodeURI(src.split(/[?#]/)[0]));
+      if (!file.startsWith(installed + '/') || !existsSync(file))
+        fail(`the README of ${name} shows ${src}, which its tarball does not carry: add it to "files" in package.json (or link an absolute URL)`);
+    }
   }
 
   // 6. The build guard: a copy of this package without dist/ must not pack.

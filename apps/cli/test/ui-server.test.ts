@@ -403,3 +403,59 @@ describe('assets and logs', () => {
     expect((await request(`${s.url}/api/instances/nope/logs`)).status).toBe(404);
   });
 });
+
+describe('/metrics of flo ui (startDashboard)', () => {
+  it('counts pages connected and actions by result, in the Prometheus text format; beyond loopback it needs the token like the view', async () => {
+    const cluster = await import('@flotilla/cluster');
+    const { startDashboard } = await import('../src/ui/dashboard.js');
+    const { default: parse } = await import('parse-prometheus-text-format');
+    const silent = { info: () => undefined, warn: () => undefined, debug: () => undefined };
+    const common = { cluster, store, runtime: () => { throw new Error('no hosts reached in this test'); }, assetsDir: assets, log: silent, storeLabel: 'memory://test', version: '0.0.0-test', token: TOKEN };
+    const d = await startDashboard({ ...common, listen: '127.0.0.1:0' });
+    try {
+      const scrape = async (headers: Record<string, string> = {}): Promise<(name: string, labels?: Record<string, string>) => number | undefined> => {
+        const r = await request(`${d.url}/metrics`, { headers });
+        expect(r.status).toBe(200);
+        expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+        const families = parse(r.body);
+        return (name, labels = {}) => {
+          const m = families.find((f) => f.name === name)?.metrics.find((s) => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v));
+          return m?.value === undefined ? undefined : Number(m.value);
+        };
+      };
+      let v = await scrape();
+      for (let i = 0; i < 100 && v('flotilla_ui_store_listed') !== 1; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        v = await scrape();
+      }
+      expect(v('flotilla_ui_store_listed')).toBe(1);
+      expect(v('flotilla_ui_streams')).toBe(0);
+      expect(v('process_resident_memory_bytes')).toBeGreaterThan(0);
+      expect(v('flotilla_ui_actions_total', { action: 'cordon', result: 'refused' })).toBe(0);
+      const page = await openStream(`${d.url}/api/stream`);
+      await page.next('snapshot');
+      expect((await scrape())('flotilla_ui_streams')).toBe(1);
+      expect((await request(`${d.url}/api/hosts/h1/cordon`, { method: 'POST', headers: json })).status).toBe(401);
+      expect((await request(`${d.url}/api/hosts/h1/cordon`, { method: 'POST', headers: { ...json, authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+      expect((await request(`${d.url}/api/replicasets/web/scale`, { method: 'POST', headers: { ...json, authorization: `Bearer ${TOKEN}` }, body: '{"replicas":-1}' })).status).toBe(400);
+      v = await scrape();
+      expect(v('flotilla_ui_actions_total', { action: 'cordon', result: 'refused' })).toBe(1);
+      expect(v('flotilla_ui_actions_total', { action: 'cordon', result: 'done' })).toBe(1);
+      expect(v('flotilla_ui_actions_total', { action: 'scale', result: 'failed' })).toBe(1);
+      expect(v('flotilla_ui_actions_total', { action: 'scale', result: 'done' })).toBe(0);
+      page.close();
+    } finally {
+      await d.close();
+    }
+    const wide = await startDashboard({ ...common, listen: '0.0.0.0:0' });
+    try {
+      const port = new URL(wide.url).port;
+      const refused = await request(`http://127.0.0.1:${port}/metrics`);
+      expect(refused.status).toBe(401);
+      expect(refused.body).toContain('token-required');
+      expect((await request(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    } finally {
+      await wide.close();
+    }
+  });
+});

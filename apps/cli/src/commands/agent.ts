@@ -209,19 +209,34 @@ async function startAgentMetrics(
   renewMs: number,
   leaseSeconds: number,
 ): Promise<{ close(): Promise<void> }> {
-  const [{ Registry, collectDefaultMetrics, Gauge }, { startMetricsServer }] = await Promise.all([import('prom-client'), import('../observability/http.js')]);
+  const [{ Registry, collectDefaultMetrics, Counter, Gauge }, { startMetricsServer }] = await Promise.all([import('prom-client'), import('../observability/http.js')]);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const gauge = (name: string, help: string, value: () => number): void => {
     new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
   };
+  // The agent's own tallies only grow: exposed as counters (TYPE counter, so rate() and
+  // increase() apply), advanced by what the tally gained since the last scrape.
+  const counter = (name: string, help: string, value: () => number): void => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = value();
+        if (now > seen) this.inc(now - seen);
+        seen = Math.max(seen, now);
+      },
+    });
+  };
   gauge('flotilla_agent_lease_held', 'Whether the agent holds its host lease (1) or not (0).', () => (agent.state().leaseHeld ? 1 : 0));
   gauge('flotilla_agent_store_reachable', 'Whether the store answered the last call (1) or not (0).', () => (agent.state().storeReachable ? 1 : 0));
-  gauge('flotilla_agent_lease_renewals_total', 'Lease keep-alives that succeeded.', () => agent.state().renewals);
-  gauge('flotilla_agent_status_writes_total', 'Status writes (instances and Host).', () => agent.state().statusWrites);
+  counter('flotilla_agent_lease_renewals_total', 'Lease keep-alives that succeeded.', () => agent.state().renewals);
+  counter('flotilla_agent_status_writes_total', 'Status writes (instances and Host).', () => agent.state().statusWrites);
   gauge('flotilla_agent_instances', 'Instances bound to this host that the agent knows.', () => agent.state().instances);
-  gauge('flotilla_agent_instances_started_total', 'Instances the agent started.', () => agent.state().started);
-  gauge('flotilla_agent_instances_stopped_total', 'Instances the agent stopped.', () => agent.state().stopped);
+  counter('flotilla_agent_instances_started_total', 'Instances the agent started.', () => agent.state().started);
+  counter('flotilla_agent_instances_stopped_total', 'Instances the agent stopped.', () => agent.state().stopped);
   const server = await startMetricsServer({
     listen,
     flag: '--metrics-listen',

@@ -37,7 +37,7 @@ export const command: CommandModule = {
   usage: 'ui [--listen HOST:PORT] [--token-file FILE] [--log-format text|json] [--log-level LEVEL] [--store URL] [--ssh-config FILE]',
   formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
-    'Serves the web dashboard: hosts with capacity vs allocated and their instances drawn as blocks (the placement picture), replica sets (ready/desired, rollout, history), services (endpoints, VIP), instance details with logs, and a live event stream — kept live from the store\'s watch by server-sent events. Actions (scale, cordon, uncordon, rollout undo) use the same operations as the commands. On 127.0.0.1 the view needs no token; with --token-file, actions need the token; any other listen address needs --token-file (for viewing too). Stops on SIGINT/SIGTERM.',
+    'Serves the web dashboard: hosts with capacity vs allocated and their instances drawn as blocks (the placement picture), replica sets (ready/desired, rollout, history), services (endpoints, VIP), instance details with logs, and a live event stream — kept live from the store\'s watch by server-sent events. Actions (scale, cordon, uncordon, rollout undo) use the same operations as the commands. On 127.0.0.1 the view needs no token; with --token-file, actions need the token; any other listen address needs --token-file (for viewing too). Also serves /metrics (Prometheus), /healthz and /readyz. Stops on SIGINT/SIGTERM.',
   deployOptions: false,
   options: [
     { name: 'listen', type: 'string', value: 'HOST:PORT', description: 'where to serve the dashboard (default 127.0.0.1:8080; a port of 0 picks a free one)' },

@@ -3,7 +3,33 @@
 // Used by `flo ui` and by `flo demo --ui` (on the demo's own store).
 import type * as Cluster from '@flotilla/cluster';
 import { UiFeed } from './feed.js';
-import { startUiServer, type UiLogger } from './server.js';
+import { startUiServer, type UiAction, type UiLogger } from './server.js';
+
+/**
+ * `/metrics` of the dashboard (prom-client loads only here): the process, pages connected,
+ * whether the store is listed, the store watch restarts, and the actions asked for.
+ */
+async function dashboardMetrics(state: { streams: () => number; synced: () => boolean }): Promise<{
+  contentType: string;
+  text(): Promise<string>;
+  action(kind: UiAction, result: string): void;
+  restart(kind: string): void;
+}> {
+  const { Registry, collectDefaultMetrics, Counter, Gauge } = await import('prom-client');
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({ name: 'flotilla_ui_streams', help: 'Pages following the live feed (open /api/stream event streams).', registers: [registry], collect() { this.set(state.streams()); } });
+  new Gauge({ name: 'flotilla_ui_store_listed', help: 'Whether every kind of the store has been listed (1) or not yet (0).', registers: [registry], collect() { this.set(state.synced() ? 1 : 0); } });
+  const restarts = new Counter({ name: 'flotilla_ui_store_watch_restarts_total', help: 'Store watches lost (closed, stalled, compacted) and listed again, by kind.', labelNames: ['kind'], registers: [registry] });
+  const actions = new Counter({ name: 'flotilla_ui_actions_total', help: 'Actions asked for from the dashboard, by action and result (done, refused, failed).', labelNames: ['action', 'result'], registers: [registry] });
+  for (const a of ['scale', 'rollout-undo', 'cordon', 'uncordon']) for (const r of ['done', 'refused', 'failed']) actions.inc({ action: a, result: r }, 0);
+  return {
+    contentType: registry.contentType,
+    text: () => registry.metrics(),
+    action: (kind, result) => actions.inc({ action: kind, result }),
+    restart: (kind) => restarts.inc({ kind }),
+  };
+}
 
 export interface DashboardOptions {
   cluster: typeof Cluster;
@@ -26,10 +52,19 @@ export interface Dashboard {
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const { cluster, store } = o;
   const abort = new AbortController();
-  const feed = new UiFeed({ onRestart: (kind, reason) => o.log.warn('store watch restarted', { kind, reason }) });
+  let streams = (): number => 0;
+  const feed = new UiFeed({
+    onRestart: (kind, reason) => {
+      o.log.warn('store watch restarted', { kind, reason });
+      metrics.restart(kind);
+    },
+  });
+  const metrics = await dashboardMetrics({ streams: () => streams(), synced: () => feed.synced });
   const following = feed.run(store, abort.signal);
   try {
     const server = await startUiServer({
+      metrics,
+      onAction: (kind, result) => metrics.action(kind, result),
       listen: o.listen,
       feed,
       ...(o.token !== undefined ? { token: o.token } : {}),
@@ -51,6 +86,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
         },
       },
     });
+    streams = () => server.clients();
     return {
       url: server.url,
       async close() {

@@ -10,6 +10,7 @@
 //   POST /api/replicasets/NAME/scale {replicas}   POST /api/replicasets/NAME/rollout-undo
 //   POST /api/hosts/NAME/cordon    POST /api/hosts/NAME/uncordon
 //   GET  /healthz, /readyz         alive; listed the store
+//   GET  /metrics                  Prometheus text format (when given; the view's access rule)
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -52,7 +53,13 @@ export interface UiServerOptions {
   version: string;
   /** SSE comment to keep idle connections open. @default 15000 */
   heartbeatMs?: number;
+  /** `GET /metrics`: the exposition text and its content type (none: 404). */
+  metrics?: { contentType: string; text(): Promise<string> };
+  /** Told of every action asked for: what, and whether it was done, refused (access) or failed. */
+  onAction?: (action: UiAction, result: 'done' | 'refused' | 'failed') => void;
 }
+
+export type UiAction = 'scale' | 'rollout-undo' | 'cordon' | 'uncordon';
 
 export interface UiServer {
   readonly url: string;
@@ -198,18 +205,21 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     }
   };
 
-  const act = async (req: IncomingMessage, res: ServerResponse, what: string, run: (body: Record<string, unknown>) => Promise<unknown>): Promise<void> => {
+  const act = async (req: IncomingMessage, res: ServerResponse, kind: UiAction, what: string, run: (body: Record<string, unknown>) => Promise<unknown>): Promise<void> => {
     const refused = access.refuseAction(req);
     if (refused) {
       logger.warn('action refused', { action: what, reason: refused.code });
+      options.onAction?.(kind, 'refused');
       return sendError(res, refused);
     }
     const body = await readJson(req);
     try {
       const result = await run(body);
       logger.info('action', { action: what });
+      options.onAction?.(kind, 'done');
       sendJson(res, 200, { ok: true, action: what, ...(typeof result === 'object' && result !== null ? { result } : {}) });
     } catch (e) {
+      options.onAction?.(kind, 'failed');
       if (e instanceof HttpProblem) throw e;
       const code = (e as { code?: unknown }).code;
       const message = e instanceof Error ? e.message : String(e);
@@ -226,6 +236,15 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (p === '/readyz') return feed.synced ? sendJson(res, 200, { ok: true }) : sendJson(res, 503, { error: { code: 'not-synced', message: 'the store has not been listed yet' } });
     const hostRefused = access.refuseHost(req);
     if (hostRefused) return sendError(res, hostRefused);
+    if (p === '/metrics' && options.metrics && (method === 'GET' || method === 'HEAD')) {
+      // what the page shows in numbers: the same rule as the view (a token beyond loopback; Bearer works for scrapers)
+      const refused = access.refuseView(req);
+      if (refused) return sendError(res, refused);
+      const text = await options.metrics.text();
+      res.writeHead(200, { 'content-type': options.metrics.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...SECURITY_HEADERS });
+      res.end(method === 'HEAD' ? undefined : text);
+      return;
+    }
     if (!p.startsWith('/api/')) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpProblem(405, 'method', `${method} ${p}: only GET`);
       return serveAsset(res, p, method === 'HEAD');
@@ -259,19 +278,19 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (m) {
       const name = decodeURIComponent(m[1]!);
       if (m[2] === 'scale')
-        return act(req, res, `scale replicaset/${name}`, async (body) => {
+        return act(req, res, 'scale', `scale replicaset/${name}`, async (body) => {
           const n = body.replicas;
           if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 100_000) throw new HttpProblem(400, 'bad-replicas', `replicas: expected an integer from 0 to 100000, got ${JSON.stringify(n)}`);
           await operations.scale(name, n);
           return { replicas: n };
         });
-      return act(req, res, `rollout undo replicaset/${name}`, () => operations.rolloutUndo(name));
+      return act(req, res, 'rollout-undo', `rollout undo replicaset/${name}`, () => operations.rolloutUndo(name));
     }
     m = /^\/api\/hosts\/([^/]+)\/(cordon|uncordon)$/.exec(p);
     if (m) {
       const name = decodeURIComponent(m[1]!);
       const cordon = m[2] === 'cordon';
-      return act(req, res, `${m[2]} ${name}`, async () => {
+      return act(req, res, cordon ? 'cordon' : 'uncordon', `${m[2]} ${name}`, async () => {
         await operations.setUnschedulable(name, cordon);
         return { unschedulable: cordon };
       });

@@ -182,7 +182,10 @@ export class HostAgent {
       runtime: options.runtime,
       clock: this.#clock,
       events: (kind, name, type, reason, message) => this.#event(kind, name, type, reason, message),
-      onStored: (inst) => this.#remember(inst),
+      onStored: (inst) => {
+        this.#state.statusWrites++;
+        this.#remember(inst);
+      },
       onDeleted: (name) => this.#cache.delete(name),
       ...(this.#logger ? { logger: this.#logger } : {}),
     });

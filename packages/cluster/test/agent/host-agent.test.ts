@@ -166,8 +166,11 @@ describe('HostAgent with the controllers', () => {
     await w.apply(hosts(['a1']));
     const onA1 = new FakeRuntime();
     const { agent } = w.agent('a1', onA1, { renewIntervalMs: 10_000 });
+    const hostWrites = agent.state().statusWrites;
     await w.apply(web(2));
     await w.until('2 ready', async () => (await live(w)).filter((i) => i.status?.ready).length === 2);
+    // each instance's status was written at least once (started, then ready): counted
+    expect(agent.state().statusWrites - hostWrites).toBeGreaterThanOrEqual(2);
     await w.until('settled', () => true, 5000);
     await w.clock.advanceAsync(3000);
     await settle(5);
