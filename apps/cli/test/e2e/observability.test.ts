@@ -134,3 +134,69 @@ describe('flo controller --metrics-listen', () => {
     flo.run(['delete', 'replicaset/web']);
   });
 });
+
+describe('flo ui: --log-level and --log-format', () => {
+  it('--log-level warn keeps the info lines out; --log-format json writes the same as objects; bad values exit 2', async () => {
+    const flo = makeFlo();
+    dirs.push(flo.dir);
+    write(flo.dir, 'hosts.yaml', hostsYaml(flo.dir));
+    flo.run(['apply', '-f', 'hosts.yaml']);
+    const serve = async (extra: string[]): Promise<{ stderr: string; code: number | null }> => {
+      const [port] = await freePorts(1);
+      const ui = spawn(process.execPath, [...floCommand(), 'ui', '--listen', `127.0.0.1:${port}`, '--store', `file://${flo.dir}/store`, ...extra], { cwd: flo.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(ui);
+      let stderr = '';
+      ui.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      await until('flo ui ready (the store listed)', async () => (await status(`http://127.0.0.1:${port}/readyz`)) === 200);
+      const exited = new Promise<number | null>((r) => ui.once('exit', (code) => r(code)));
+      process.kill(ui.pid!, 'SIGTERM');
+      return { stderr, code: await exited };
+    };
+    const quiet = await serve(['--log-level', 'warn']);
+    expect(quiet).toEqual({ stderr: '', code: 0 });
+    const chatty = await serve(['--log-level', 'debug', '--log-format', 'json']);
+    expect(chatty.code).toBe(0);
+    const lines = chatty.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ level: 'info', msg: expect.stringMatching(/^dashboard on http:\/\/127\.0\.0\.1:\d+\/ \(no token: read-only view and actions open on loopback\)$/) as unknown });
+    for (const l of lines) expect(Number.isNaN(Date.parse(String(l.time)))).toBe(false);
+    const text = await serve([]);
+    expect(text.stderr).toMatch(/^flo ui: dashboard on http:\/\/127\.0\.0\.1:\d+\/ /);
+    for (const [flag, value, said] of [['--log-format', 'xml', /--log-format xml: expected text or json/], ['--log-level', 'loud', /--log-level loud: expected one of debug, info, warn, error/]] as const) {
+      const r = await runFlo(['ui', flag, value, '--store', `file://${flo.dir}/store`]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(said);
+    }
+  });
+});
+
+describe('flo controller: --log-format json and --log-level', () => {
+  it('writes one JSON object a line (time, level, msg, its identity bound); --log-level warn keeps the info lines out', async () => {
+    const flo = makeFlo();
+    dirs.push(flo.dir);
+    write(flo.dir, 'hosts.yaml', hostsYaml(flo.dir));
+    flo.run(['apply', '-f', 'hosts.yaml']);
+    const run = async (extra: string[]): Promise<string> => {
+      const [port] = await freePorts(1);
+      const c = spawn(process.execPath, [...floCommand(), 'controller', '--leader-identity', 'c-json', '--metrics-listen', `127.0.0.1:${port}`, '--store', `file://${flo.dir}/store`, ...extra], { cwd: flo.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(c);
+      let stderr = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      await until('flo controller ready (leading)', async () => (await status(`http://127.0.0.1:${port}/readyz`)) === 200);
+      const exited = new Promise((r) => c.once('exit', r));
+      process.kill(c.pid!, 'SIGTERM');
+      await exited;
+      return stderr;
+    };
+    const lines = (await run(['--log-format', 'json'])).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const l of lines) {
+      expect(Number.isNaN(Date.parse(String(l.time)))).toBe(false);
+      expect(['debug', 'info', 'warn', 'error']).toContain(l.level);
+      expect(typeof l.msg).toBe('string');
+      expect(l.identity).toBe('c-json');
+    }
+    expect(lines.map((l) => l.msg)).toContain('leading');
+    expect(lines.find((l) => l.msg === 'leading')).toMatchObject({ level: 'info' });
+    const quiet = await run(['--log-format', 'json', '--log-level', 'warn']);
+    expect(quiet.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { level: string }).level).filter((lv) => lv === 'info' || lv === 'debug')).toEqual([]);
+  });
+});
