@@ -11,13 +11,13 @@ export async function tour(dir: string): Promise<InstanceView[]> {
   const store = await openStore(undefined, { cwd: dir }); // <dir>/.flotilla (or a URL: etcd://…, flotilla://…)
   try {
     const text = await readFile(join(dir, 'app.yaml'), 'utf8');
-    const objects = loadManifests([{ file: 'app.yaml', text }]); // every problem at once: throws ManifestError
-    await applyManifests(store, objects, { baseDirs: objects.map(() => dir), onApplied: (c) => process.stdout.write(`${c.kind}/${c.name} ${c.action}\n`) });
+    const loaded = loadManifests([{ file: 'app.yaml', text, baseDir: dir }]); // every problem at once: throws ManifestError
+    await applyManifests(store, loaded, { onApplied: (c) => process.stdout.write(`${c.kind}/${c.name} ${c.action}\n`) });
     const runtime = new DeployRuntime(); // instances on hosts over ssh, or local: {dir} hosts
     await converge({ store, runtime, onProgress: (waiting) => process.stderr.write(`waiting: ${waiting.join(', ')}\n`) }); // until every replica set is ready
     const instances = await viewInstances(store);
     await deleteResources(
-      objects.map((o) => ({ kind: o.kind, name: o.metadata.name })),
+      loaded.map(({ object: o }) => ({ kind: o.kind, name: o.metadata.name })),
       { store, runtime }, // instances stopped first, hosts last
     );
     return instances;

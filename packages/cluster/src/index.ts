@@ -92,7 +92,7 @@ export { DeployNetworkDriver, assertHostCanNetwork, DNS_DIR } from './network/dr
 export type { HostNetworkDriver, DeployNetworkDriverOptions, ApplyNetworkOptions } from './network/driver.js';
 export type { Path, PathIssue } from './manifest/validate.js';
 export { parseManifests, loadManifests, manifestSource, issueAt } from './manifest/parse.js';
-export type { ParseManifestsOptions, ParsedManifests, ManifestSource } from './manifest/parse.js';
+export type { ParseManifestsOptions, ParsedManifests, ManifestSource, ManifestText, LoadedManifest } from './manifest/parse.js';
 export { manifestJsonSchema, manifestSchemaText, MANIFEST_SCHEMA_ID, QUANTITY_PATTERN } from './manifest/schema.js';
 export type { JsonSchema } from './manifest/schema.js';
 export { storeImage, openStoredImage, imageStoreDir, storedSignaturePath, isImageRef, imageText, imageDigestOf } from './images.js';

@@ -8,7 +8,7 @@ import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ClusterError, ConflictError, HostInUseError, ManifestError, isConflictError, type BoundInstance, type ManifestIssue } from './errors.js';
 import { imageDigestOf, imageText, isImageRef, storeImage } from './images.js';
-import { issueAt } from './manifest/parse.js';
+import { issueAt, type LoadedManifest } from './manifest/parse.js';
 import { allocatedByHost } from './controllers/placement.js';
 import { templateHash } from './controllers/template.js';
 import { toSchedulerUnits } from './manifest/quantity.js';
@@ -35,7 +35,12 @@ export interface PlannedChange extends AppliedChange {
 
 /** Options of {@link applyManifests}. */
 export interface ApplyOptions {
-  /** Where each manifest came from, to resolve relative artifact paths: `objects[i]` → `files[i]`. @default cwd */
+  /**
+   * The directory each object's relative artifact, image and `local.dir` paths start from,
+   * by index (`objects[i]` → `baseDirs[i]`), for objects given without one; a
+   * {@link LoadedManifest} (what `loadManifests` returns) carries its own `baseDir`, which wins.
+   * @default the process's cwd
+   */
   baseDirs?: readonly string[];
   /** Where artifacts are copied; images' blobs go to its `images/` directory. @default store.artifactDir */
   artifactDir?: string;
@@ -162,7 +167,7 @@ async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retri
  * written one by one, in order, each reported to `onApplied` once written; a write that
  * meets a concurrent change is retried from the fresh object (`conflictRetries`).
  */
-export async function applyManifests(store: ClusterStore, objects: readonly Manifest[], options: ApplyOptions = {}): Promise<AppliedChange[]> {
+export async function applyManifests(store: ClusterStore, objects: readonly (Manifest | LoadedManifest)[], options: ApplyOptions = {}): Promise<AppliedChange[]> {
   const changes: AppliedChange[] = [];
   await applyDetailed(store, objects, options, ({ kind, name, action }) => {
     const change = { kind, name, action };
@@ -177,20 +182,30 @@ export async function applyManifests(store: ClusterStore, objects: readonly Mani
  * each change: the live object and the object apply would write (local artifacts as the
  * content-addressed copies it would make). `flo diff` and `flo apply --dry-run` print these.
  */
-export async function planApply(store: ClusterStore, objects: readonly Manifest[], options: Omit<ApplyOptions, 'dryRun' | 'onApplied'> = {}): Promise<PlannedChange[]> {
+export async function planApply(store: ClusterStore, objects: readonly (Manifest | LoadedManifest)[], options: Omit<ApplyOptions, 'dryRun' | 'onApplied'> = {}): Promise<PlannedChange[]> {
   const changes: PlannedChange[] = [];
   await applyDetailed(store, objects, { ...options, dryRun: true }, (c) => changes.push(c));
   return changes;
 }
 
-async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], options: ApplyOptions, report: (change: PlannedChange) => void): Promise<void> {
+/** An object to apply and the directory its relative paths start from. */
+function withBaseDirs(objects: readonly (Manifest | LoadedManifest)[], baseDirs: readonly string[] | undefined): { object: Manifest; baseDir: string }[] {
+  return objects.map((o, i) => {
+    const object = 'object' in o ? o.object : o;
+    return { object, baseDir: ('object' in o ? o.baseDir : undefined) ?? baseDirs?.[i] ?? process.cwd() };
+  });
+}
+
+async function applyDetailed(store: ClusterStore, input: readonly (Manifest | LoadedManifest)[], options: ApplyOptions, report: (change: PlannedChange) => void): Promise<void> {
+  const entries = withBaseDirs(input, options.baseDirs);
+  const objects = entries.map((e) => e.object);
   const artifactDir = options.artifactDir ?? store.artifactDir;
   const retries = options.conflictRetries ?? 20;
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`conflictRetries: expected a non-negative integer, received ${String(options.conflictRetries)}`);
   const dryRun = options.dryRun ?? false;
   const prepared: Manifest[] = [];
   const imageIssues: ManifestIssue[] = [];
-  for (const [index, original] of objects.entries()) {
+  for (const { object: original, baseDir } of entries) {
     const o = structuredClone(original);
     delete (o as { status?: unknown }).status;
     const image = o.kind === 'ReplicaSet' ? o.spec.template.spec.image : undefined;
@@ -198,7 +213,7 @@ async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], 
       // every blob read and hashed, the platform checked, before anything is written
       if (!dryRun && artifactDir === undefined) throw new ClusterError('manifest-invalid', 'no artifact directory for image blobs: pass --artifacts DIR');
       try {
-        const stored = await storeImage(image, { cwd: options.baseDirs?.[index] ?? process.cwd(), dryRun, ...(artifactDir !== undefined ? { artifactDir } : {}) });
+        const stored = await storeImage(image, { cwd: baseDir, dryRun, ...(artifactDir !== undefined ? { artifactDir } : {}) });
         o.spec.template.spec.image = stored.ref;
       } catch (e) {
         imageIssues.push(issueAt(original, ['spec', 'template', 'spec', 'image'], e instanceof Error ? e.message : String(e)));
@@ -207,8 +222,7 @@ async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], 
     if (o.kind === 'ReplicaSet') {
       const a = o.spec.template.spec.artifact;
       if (typeof a === 'string') {
-        const base = options.baseDirs?.[index] ?? process.cwd();
-        const path = isAbsolute(a) ? a : resolve(base, a);
+        const path = isAbsolute(a) ? a : resolve(baseDir, a);
         if (dryRun) {
           // where apply would copy it (so an unchanged artifact reads as unchanged)
           const sha256 = await artifactSha256(path);
@@ -219,7 +233,7 @@ async function applyDetailed(store: ClusterStore, objects: readonly Manifest[], 
         }
       }
     }
-    if (o.kind === 'Host' && o.spec.local) o.spec.local = { dir: resolve(options.baseDirs?.[index] ?? process.cwd(), o.spec.local.dir) };
+    if (o.kind === 'Host' && o.spec.local) o.spec.local = { dir: resolve(baseDir, o.spec.local.dir) };
     prepared.push(o);
   }
   // a bad image is refused before anything is written, so nothing running is touched

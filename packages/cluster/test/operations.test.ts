@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import {
   isClusterError,
   isConflictError,
   keyOf,
+  loadManifests,
   parseManifests,
   parseStoreUrl,
   redactStoreUrl,
@@ -47,6 +48,32 @@ describe('applyManifests', () => {
       expect((error as Error).message).toContain(`artifact ${join(dir, 'no-such.tgz')} cannot be read: ENOENT`);
     }
     expect(await store.replicaSets.get('web')).toBeUndefined();
+  });
+
+  it('loadManifests gives each object its file and base directory, and apply resolves relative paths against its own file', async () => {
+    // two files in two directories, the first with two documents: each object's ./app.tgz is its own file's
+    const [one, two] = [join(dir, 'one'), join(dir, 'two')];
+    for (const [d, bytes] of [[one, 'bytes of one'], [two, 'bytes of two']] as const) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'app.tgz'), bytes);
+    }
+    const hostText = 'apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: h1}\nspec: {local: {dir: ./h1}}\n';
+    const loaded = loadManifests([
+      { file: 'one/app.yaml', text: `${hostText}---\n${rs(1).replace('name: web,', 'name: web1,')}`, baseDir: one },
+      { file: 'two/app.yaml', text: rs(1).replace('name: web,', 'name: web2,'), baseDir: two },
+    ]);
+    expect(loaded.map((l) => [l.object.kind, l.object.metadata.name, l.file, l.baseDir])).toEqual([
+      ['Host', 'h1', 'one/app.yaml', one],
+      ['ReplicaSet', 'web1', 'one/app.yaml', one],
+      ['ReplicaSet', 'web2', 'two/app.yaml', two],
+    ]);
+    const store = new ClusterStore(new MemoryKvStore({ progressIntervalMs: 0 }), { artifactDir: join(dir, 'artifacts-2') });
+    // a base directory by index (baseDirs) is only for objects given without one
+    await applyManifests(store, loaded, { baseDirs: [dir, dir, dir] });
+    const read = async (name: string): Promise<string> => readFileSync((((await store.replicaSets.get(name))!.spec.template.spec.artifact) as { path: string }).path, 'utf8');
+    expect(await read('web1')).toBe('bytes of one');
+    expect(await read('web2')).toBe('bytes of two');
+    expect((await store.hosts.get('h1'))!.spec.local).toEqual({ dir: join(one, 'h1') });
   });
 
   it('creates, configures, keeps status, copies artifacts content-addressed, and a later apply overrides scale', async () => {

@@ -39,14 +39,12 @@ export const command: CommandModule = {
     const sources = await readManifestSources(ctx);
     const s = await openCluster(ctx, { ...(artifacts !== undefined ? { artifactDir: resolve(ctx.cwd, artifacts) } : {}), readOnly: dryRun });
     try {
-      const perFile = sources.map((src) => s.cluster.parseManifests(src.text, { file: src.file }));
-      const objects = s.cluster.loadManifests(sources);
-      const baseDirs = perFile.flatMap((r, i) => r.objects.map(() => sources[i]!.baseDir));
-      const options = { baseDirs, ...(prune ? { prune: selector! } : {}) };
+      const loaded = s.cluster.loadManifests(sources); // each object with its file's base directory
+      const options = prune ? { prune: selector! } : {};
       const suffix = dryRun ? ' (dry run)' : '';
       let changes: Change[];
       if (dryRun) {
-        const plan = await s.cluster.planApply(s.store, objects, options);
+        const plan = await s.cluster.planApply(s.store, loaded, options);
         changes = plan.map((c) => ({ kind: c.kind, name: c.name, action: c.action }));
         if (format === 'text') {
           ctx.stdout.write(changes.map((c) => `${changeLine(c)}${suffix}\n`).join(''));
@@ -58,10 +56,10 @@ export const command: CommandModule = {
       // what it did: on stdout for the text format; for the others, whose stdout is the
       // result printed at the end, as progress on stderr.
       const out = format === 'text' ? ctx.stdout : ctx.stderr;
-      changes = await s.cluster.applyManifests(s.store, objects, { ...options, onApplied: (c: Cluster.AppliedChange) => void out.write(`${changeLine(c)}\n`) });
+      changes = await s.cluster.applyManifests(s.store, loaded, { ...options, onApplied: (c: Cluster.AppliedChange) => void out.write(`${changeLine(c)}\n`) });
       if (format !== 'text') await printChanges(ctx, format, changes);
       if (ctx.args.options.wait === true) {
-        const names = objects.filter((o) => o.kind === 'ReplicaSet').map((o) => o.metadata.name);
+        const names = loaded.filter(({ object: o }) => o.kind === 'ReplicaSet').map(({ object: o }) => o.metadata.name);
         await s.cluster.converge({
           store: s.store,
           runtime: s.runtime(),

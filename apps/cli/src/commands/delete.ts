@@ -30,7 +30,7 @@ export const command: CommandModule = {
     const sources = fromFiles ? await readManifestSources(ctx) : [];
     const s = await openCluster(ctx);
     try {
-      const targets: Cluster.DeleteTarget[] = ref ? [ref] : s.cluster.loadManifests(sources).map((o) => ({ kind: o.kind, name: o.metadata.name }));
+      const targets: Cluster.DeleteTarget[] = ref ? [ref] : s.cluster.loadManifests(sources).map(({ object: o }) => ({ kind: o.kind, name: o.metadata.name }));
       const deleted: Change[] = [];
       let failed = 0;
       await s.cluster.deleteResources(targets, {

@@ -21,10 +21,8 @@ async function diff(ctx: CommandContext): Promise<number> {
   const sources = await readManifestSources(ctx);
   const s = await openCluster(ctx, { ...(artifacts !== undefined ? { artifactDir: resolve(ctx.cwd, artifacts) } : {}), readOnly: true });
   try {
-    const perFile = sources.map((src) => s.cluster.parseManifests(src.text, { file: src.file }));
-    const objects = s.cluster.loadManifests(sources);
-    const baseDirs = perFile.flatMap((r, i) => r.objects.map(() => sources[i]!.baseDir));
-    const plan = await s.cluster.planApply(s.store, objects, { baseDirs, ...(prune ? { prune: selector! } : {}) });
+    const loaded = s.cluster.loadManifests(sources); // each object with its file's base directory
+    const plan = await s.cluster.planApply(s.store, loaded, prune ? { prune: selector! } : {});
     const text = await diffPlan(s.cluster, plan);
     ctx.stdout.write(paintDiff(text, colorsFor(ctx.stdout, ctx.env)));
     return text === '' ? 0 : 1;

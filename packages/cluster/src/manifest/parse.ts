@@ -162,25 +162,43 @@ export function parseManifests(text: string, options: ParseManifestsOptions = {}
   return { objects: issues.length === 0 ? objects : [], issues };
 }
 
+/** One input of {@link loadManifests}: a file's text, its name for issues, and where its relative paths start. */
+export interface ManifestText {
+  /** The file name used in issues. @default undefined */
+  file?: string;
+  text: string;
+  /** The directory relative artifact, image and `local.dir` paths in it start from (apply's `baseDir`). @default undefined (apply uses the cwd) */
+  baseDir?: string;
+}
+
+/** One object {@link loadManifests} read, with the file it came from and that file's base directory. */
+export interface LoadedManifest {
+  object: Manifest;
+  file?: string;
+  baseDir?: string;
+}
+
 /**
- * Parses and validates several files at once (`{file, text}`), and throws one
- * {@link ManifestError} listing every problem in all of them; returns the objects when
- * all are valid.
+ * Parses and validates several files at once, each once, and throws one
+ * {@link ManifestError} listing every problem in all of them; returns every object, in
+ * file and then document order, with the file (and base directory) it came from — what
+ * `applyManifests` takes, so that relative paths resolve against their own file.
  */
-export function loadManifests(sources: readonly { file?: string; text: string }[]): Manifest[] {
+export function loadManifests(sources: readonly ManifestText[]): LoadedManifest[] {
   const issues: ManifestIssue[] = [];
-  const objects: Manifest[] = [];
+  const loaded: LoadedManifest[] = [];
   for (const source of sources) {
     const r = parseManifests(source.text, source.file !== undefined ? { file: source.file } : {});
     issues.push(...r.issues);
-    objects.push(...r.objects);
+    for (const object of r.objects)
+      loaded.push({ object, ...(source.file !== undefined ? { file: source.file } : {}), ...(source.baseDir !== undefined ? { baseDir: source.baseDir } : {}) });
   }
   const seen = new Set<string>();
-  for (const o of objects) {
+  for (const { object: o } of loaded) {
     const key = `${o.kind}/${o.metadata.name}`;
     if (seen.has(key)) issues.push({ path: 'metadata.name', message: `${key} is declared more than once` });
     seen.add(key);
   }
   if (issues.length > 0) throw new ManifestError(issues);
-  return objects;
+  return loaded;
 }
