@@ -144,6 +144,11 @@ export {
   setUnschedulable,
   drainHost,
   rolloutUndo,
+  convergence,
+  baseDirOf,
+} from './operations.js';
+export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions } from './operations.js';
+export {
   viewInstances,
   viewHosts,
   viewReplicaSets,
@@ -157,10 +162,8 @@ export {
   networkView,
   selectorInputText,
   eventsFor,
-  convergence,
-  baseDirOf,
-} from './operations.js';
-export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions, InstanceView, HostView, ReplicaSetView, ServiceView, NetworkView } from './operations.js';
+} from './views.js';
+export type { InstanceView, HostView, ReplicaSetView, ServiceView, NetworkView } from './views.js';
 export { watchObjects, listEvents, watchEvents } from './watch.js';
 export type { ObjectChange, WatchObjectsOptions, EventQuery } from './watch.js';
 export { DeployRuntime, portEnvName } from './runtime/deploy.js';

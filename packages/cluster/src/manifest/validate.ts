@@ -1,132 +1,38 @@
 /**
  * Manifest validation: every problem at once, each with its path (apimachinery's
  * field.ErrorList idea). Works on plain values; `parse.ts` adds files and line numbers.
+ * Host and ReplicaSet here; Service and Network in validate-network.ts; the value checks
+ * all of them use in checks.ts.
  */
-import { parseSelector, selectorFromLabelSelector, validateLabelKey, validateLabelValue } from '@flotilla/labels';
+import { validateLabelKey, validateLabelValue } from '@flotilla/labels';
 import { cpuCores, memoryBytes, quantityProblem } from './quantity.js';
-import { DEFINITIONS, DOCUMENT, ENUMS, HOST_SPEC, NETWORK_SPEC, REPLICASET_SPEC, SERVICE_SPEC, TEMPLATE_SPEC, fieldsAt } from './model.js';
-import { containsCidr, formatCidr, overlaps, parseCidr, type Cidr } from '../network/cidr.js';
-
-/** A Network's `hostSubnetPrefix` when it gives none. */
-export const DEFAULT_HOST_SUBNET_PREFIX = 24;
-/** A Network's `domain` when it gives none. */
-export const DEFAULT_DOMAIN = 'flotilla.local';
+import { DEFINITIONS, DOCUMENT, ENUMS, HOST_SPEC, REPLICASET_SPEC, TEMPLATE_SPEC, fieldsAt } from './model.js';
 import { API_VERSION } from './types.js';
+import {
+  Issues,
+  PORT_NAME,
+  formatPath,
+  expectBool,
+  expectEnum,
+  expectInt,
+  expectObj,
+  expectString,
+  expectStringList,
+  isObj,
+  labelMap,
+  selectorField,
+  show,
+  unknownFields,
+  type Obj,
+  type Path,
+  type PathIssue,
+} from './checks.js';
+import { validateNetworkSpec, validateServiceSpec } from './validate-network.js';
 
-/** A path into a document: keys and array indices. */
-export type Path = readonly (string | number)[];
-
-/** A problem at a path (before positions are known). */
-export interface PathIssue {
-  path: Path;
-  message: string;
-}
-
-/** Formats a path as `spec.template.spec.ports[0].name`. */
-export function formatPath(path: Path): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? part : `.${part}`;
-  }
-  return out;
-}
-
-type Obj = Record<string, unknown>;
-
-class Issues {
-  readonly list: PathIssue[] = [];
-  add(path: Path, message: string): void {
-    this.list.push({ path, message });
-  }
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return 'a list';
-  if (isObj(v)) return 'a mapping';
-  return typeof v === "number" || typeof v === "boolean" || typeof v === "bigint" ? String(v) : v === null ? "null" : typeof v;
-}
-
-function unknownFields(out: Issues, path: Path, value: Obj, allowed: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) out.add([...path, key], `unknown field (expected one of: ${allowed.join(', ')})`);
-  }
-}
-
-function expectObj(out: Issues, path: Path, v: unknown, required = false): Obj | undefined {
-  if (v === undefined || v === null) {
-    if (required) out.add(path, 'is required');
-    return undefined;
-  }
-  if (!isObj(v)) {
-    out.add(path, `must be a mapping, not ${show(v)}`);
-    return undefined;
-  }
-  return v;
-}
-
-function expectString(out: Issues, path: Path, v: unknown, required = false): string | undefined {
-  if (v === undefined || v === null) {
-    if (required) out.add(path, 'is required');
-    return undefined;
-  }
-  if (typeof v !== 'string') {
-    out.add(path, `must be a string, not ${show(v)}`);
-    return undefined;
-  }
-  if (required && v === '') out.add(path, 'must not be empty');
-  return v;
-}
-
-function expectInt(out: Issues, path: Path, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER, required = false): number | undefined {
-  if (v === undefined || v === null) {
-    if (required) out.add(path, 'is required');
-    return undefined;
-  }
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    out.add(path, `must be an integer, not ${show(v)}`);
-    return undefined;
-  }
-  if (v < min || v > max) {
-    out.add(path, max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}, not ${v}` : `must be between ${min} and ${max}, not ${v}`);
-    return undefined;
-  }
-  return v;
-}
-
-function expectBool(out: Issues, path: Path, v: unknown): void {
-  if (v !== undefined && v !== null && typeof v !== 'boolean') out.add(path, `must be true or false, not ${show(v)}`);
-}
-
-function expectEnum(out: Issues, path: Path, v: unknown, values: readonly string[]): void {
-  if (v === undefined || v === null) return;
-  if (typeof v !== 'string' || !values.includes(v)) out.add(path, `${show(v)} is not one of: ${values.join(', ')}`);
-}
-
-function expectStringList(out: Issues, path: Path, v: unknown, nonEmpty: boolean): string[] | undefined {
-  if (v === undefined || v === null) {
-    if (nonEmpty) out.add(path, 'is required');
-    return undefined;
-  }
-  if (!Array.isArray(v)) {
-    out.add(path, `must be a list of strings, not ${show(v)}`);
-    return undefined;
-  }
-  if (nonEmpty && v.length === 0) out.add(path, 'must not be empty');
-  v.forEach((item, i) => {
-    if (typeof item !== 'string') out.add([...path, i], `must be a string, not ${show(item)}`);
-  });
-  return v as string[];
-}
+export { formatPath, type Path, type PathIssue } from './checks.js';
+export { DEFAULT_DOMAIN, DEFAULT_HOST_SUBNET_PREFIX } from './validate-network.js';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -151,92 +57,6 @@ export function imageReferenceProblem(text: string): string | undefined {
   }
   if (rest === '' || rest.startsWith(':')) return `${transport}: needs a path (e.g. ${transport === 'oci' ? 'oci:./web-layout' : `${transport}:./web.tar`})`;
   return undefined;
-}
-
-function labelMap(out: Issues, path: Path, v: unknown): Record<string, string> | undefined {
-  const m = expectObj(out, path, v);
-  if (!m) return undefined;
-  let ok = true;
-  for (const [k, val] of Object.entries(m)) {
-    if (typeof val !== 'string') {
-      out.add([...path, k], `label values must be strings, not ${show(val)} (quote it)`);
-      ok = false;
-    }
-  }
-  if (!ok) return undefined;
-  const labels = m as Record<string, string>;
-  for (const [k, val] of Object.entries(labels)) {
-    for (const msg of validateLabelKey(k)) out.add([...path, k], `invalid label key ${JSON.stringify(k)}: ${msg}`);
-    for (const msg of validateLabelValue(val)) out.add([...path, k], `invalid label value ${JSON.stringify(val)}: ${msg}`);
-  }
-  return labels;
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/**
- * A selector: a string in the selector syntax, or `{matchLabels, matchExpressions}`, or
- * (when `plainMapAllowed`) a plain label map as a Service's `selector: {app: web}`.
- * Returns a predicate over labels when valid.
- */
-function selectorField(
-  out: Issues,
-  path: Path,
-  v: unknown,
-  options: { plainMapAllowed: boolean; required: boolean },
-): ((labels: Record<string, string>) => boolean) | undefined {
-  if (v === undefined || v === null) {
-    if (options.required) out.add(path, 'is required');
-    return undefined;
-  }
-  if (typeof v === 'string') {
-    try {
-      const s = parseSelector(v);
-      return (labels) => s.matches(labels);
-    } catch (e) {
-      out.add(path, `invalid selector ${JSON.stringify(v)}: ${errorText(e)}`);
-      return undefined;
-    }
-  }
-  const m = expectObj(out, path, v);
-  if (!m) return undefined;
-  const isLabelSelector = 'matchLabels' in m || 'matchExpressions' in m;
-  if (!isLabelSelector) {
-    if (!options.plainMapAllowed) {
-      out.add(path, 'must have matchLabels or matchExpressions, or be a selector string');
-      return undefined;
-    }
-    const labels = labelMap(out, path, m);
-    if (!labels) return undefined;
-    return (l) => Object.entries(labels).every(([k, val]) => l[k] === val);
-  }
-  unknownFields(out, path, m, fieldsAt(DEFINITIONS.labelSelector));
-  const before = out.list.length;
-  if (m.matchLabels !== undefined) labelMap(out, [...path, 'matchLabels'], m.matchLabels);
-  if (m.matchExpressions !== undefined) {
-    if (!Array.isArray(m.matchExpressions)) out.add([...path, 'matchExpressions'], 'must be a list');
-    else
-      m.matchExpressions.forEach((e: unknown, i) => {
-        const p = [...path, 'matchExpressions', i];
-        const ex = expectObj(out, p, e, true);
-        if (!ex) return;
-        unknownFields(out, p, ex, fieldsAt(DEFINITIONS.labelSelector, 'matchExpressions'));
-        expectString(out, [...p, 'key'], ex.key, true);
-        expectEnum(out, [...p, 'operator'], ex.operator, ENUMS.selectorOperator);
-        if (ex.operator === undefined) out.add([...p, 'operator'], 'is required');
-        expectStringList(out, [...p, 'values'], ex.values, false);
-      });
-  }
-  if (out.list.length > before) return undefined;
-  try {
-    const s = selectorFromLabelSelector(m);
-    return (labels) => s.matches(labels);
-  } catch (e) {
-    out.add(path, errorText(e));
-    return undefined;
-  }
 }
 
 /** A node selector (plain map, or LabelSelector whose expressions also take Gt/Lt). */
@@ -579,152 +399,6 @@ function validateReplicaSetSpec(out: Issues, v: unknown): void {
   if (matches && labels && !matches(labels))
     out.add(['spec', 'template', 'metadata', 'labels'], 'do not match spec.selector: the replica set would never find its instances');
   validateTemplateSpec(out, ['spec', 'template', 'spec'], t.spec);
-}
-
-/** A DNS name as `hostnames` and `domain` take it: lowercase labels of letters, digits and '-'. */
-const DNS_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
-
-function dnsName(out: Issues, path: Path, v: unknown, what: string): string | undefined {
-  const name = expectString(out, path, v, true);
-  if (name === undefined || name === '') return undefined;
-  if (name.length > 253 || !DNS_NAME.test(name)) {
-    out.add(path, `${JSON.stringify(name)} is not a valid ${what}: lowercase letters, digits and '-' in dot-separated labels of at most 63 characters (e.g. beta.example.com)`);
-    return undefined;
-  }
-  return name;
-}
-
-function validateServiceSpec(out: Issues, v: unknown): void {
-  const s = expectObj(out, ['spec'], v, true);
-  if (!s) return;
-  unknownFields(out, ['spec'], s, fieldsAt(SERVICE_SPEC));
-  if (Array.isArray(s.selector)) {
-    if (s.selector.length === 0) out.add(['spec', 'selector'], 'must not be empty: give at least one selector');
-    s.selector.forEach((item: unknown, i) => selectorField(out, ['spec', 'selector', i], item, { plainMapAllowed: true, required: true }));
-  } else selectorField(out, ['spec', 'selector'], s.selector, { plainMapAllowed: true, required: true });
-  const hasPort = s.port !== undefined && s.port !== null;
-  const hasPorts = s.ports !== undefined && s.ports !== null;
-  if (hasPort && hasPorts) out.add(['spec', 'ports'], 'set either port (the endpoints-only form) or ports (the virtual IP form), not both');
-  else if (!hasPort && !hasPorts) out.add(['spec', 'port'], 'is required (or ports: [{name, port, targetPort}] for a virtual IP)');
-  if (typeof s.port === 'string') {
-    if (!PORT_NAME.test(s.port)) out.add(['spec', 'port'], `${JSON.stringify(s.port)} is not a valid port name`);
-  } else if (hasPort) expectInt(out, ['spec', 'port'], s.port, 1, 65535);
-  if (hasPorts) {
-    if (!Array.isArray(s.ports)) out.add(['spec', 'ports'], 'must be a list of {name, port, targetPort}');
-    else {
-      if (s.ports.length === 0) out.add(['spec', 'ports'], 'must not be empty');
-      const names = new Set<string>();
-      const numbers = new Set<number>();
-      s.ports.forEach((pt: unknown, i) => {
-        const p = ['spec', 'ports', i];
-        const m = expectObj(out, p, pt, true);
-        if (!m) return;
-        unknownFields(out, p, m, fieldsAt(SERVICE_SPEC, 'ports'));
-        const name = expectString(out, [...p, 'name'], m.name);
-        if (name !== undefined) {
-          if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name))
-            out.add([...p, 'name'], `${JSON.stringify(name)} is not a valid port name: at most 15 lowercase letters, digits and '-', with a letter`);
-          else if (names.has(name)) out.add([...p, 'name'], `duplicate port name ${JSON.stringify(name)}`);
-          names.add(name);
-        } else if ((s.ports as unknown[]).length > 1) out.add([...p, 'name'], 'is required when a service has more than one port');
-        const port = expectInt(out, [...p, 'port'], m.port, 1, 65535, true);
-        if (port !== undefined) {
-          if (numbers.has(port)) out.add([...p, 'port'], `port ${port} is listed twice`);
-          numbers.add(port);
-        }
-        if (typeof m.targetPort === 'string') {
-          if (!PORT_NAME.test(m.targetPort)) out.add([...p, 'targetPort'], `${JSON.stringify(m.targetPort)} is not a valid port name (a name from the instances' template ports, or a number)`);
-        } else if (m.targetPort !== undefined && m.targetPort !== null) expectInt(out, [...p, 'targetPort'], m.targetPort, 1, 65535);
-      });
-    }
-  }
-  if (s.hostnames !== undefined && s.hostnames !== null) {
-    if (!Array.isArray(s.hostnames)) out.add(['spec', 'hostnames'], 'must be a list of DNS names');
-    else {
-      const seen = new Set<string>();
-      s.hostnames.forEach((h: unknown, i) => {
-        const name = dnsName(out, ['spec', 'hostnames', i], h, 'hostname');
-        if (name === undefined) return;
-        if (seen.has(name)) out.add(['spec', 'hostnames', i], `${JSON.stringify(name)} is listed twice`);
-        seen.add(name);
-      });
-    }
-  }
-  if (s.render !== undefined && s.render !== null) {
-    const r = expectObj(out, ['spec', 'render'], s.render);
-    if (r) {
-      unknownFields(out, ['spec', 'render'], r, fieldsAt(SERVICE_SPEC, 'render'));
-      const hosts = expectString(out, ['spec', 'render', 'hosts'], r.hosts, true);
-      if (hosts !== undefined)
-        try {
-          parseSelector(hosts);
-        } catch (e) {
-          out.add(['spec', 'render', 'hosts'], `invalid selector ${JSON.stringify(hosts)}: ${errorText(e)}`);
-        }
-      const p = expectString(out, ['spec', 'render', 'path'], r.path, true);
-      if (p?.split('/').includes('..')) out.add(['spec', 'render', 'path'], 'must not contain ..');
-    }
-  }
-}
-
-/** Blocks a pod or service CIDR may not touch: routing them to pods would break the hosts. */
-const RESERVED_BLOCKS: readonly { cidr: string; what: string }[] = [
-  { cidr: '0.0.0.0/8', what: '"this network" (0.0.0.0/8)' },
-  { cidr: '127.0.0.0/8', what: 'loopback (127.0.0.0/8)' },
-  { cidr: '169.254.0.0/16', what: 'link-local (169.254.0.0/16)' },
-  { cidr: '224.0.0.0/3', what: 'multicast and reserved (224.0.0.0/3)' },
-];
-
-function networkCidr(out: Issues, path: Path, v: unknown, example: string): Cidr | undefined {
-  if (v === undefined || v === null) {
-    out.add(path, `is required (e.g. ${example})`);
-    return undefined;
-  }
-  if (typeof v !== 'string') {
-    out.add(path, `must be a CIDR string like ${example}, not ${show(v)}`);
-    return undefined;
-  }
-  const c = parseCidr(v);
-  if (typeof c === 'string') {
-    out.add(path, c);
-    return undefined;
-  }
-  if (c.prefix < 8 || c.prefix > 30) {
-    out.add(path, `${v} is a /${c.prefix}: give a block between /8 and /30 (e.g. ${example})`);
-    return undefined;
-  }
-  for (const r of RESERVED_BLOCKS) {
-    if (overlaps(c, parseCidr(r.cidr) as Cidr)) {
-      out.add(path, `${v} overlaps ${r.what}: choose a private block (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), e.g. ${example}`);
-      return undefined;
-    }
-  }
-  return c;
-}
-
-function validateNetworkSpec(out: Issues, v: unknown): void {
-  const s = expectObj(out, ['spec'], v, true);
-  if (!s) return;
-  unknownFields(out, ['spec'], s, fieldsAt(NETWORK_SPEC));
-  const pod = networkCidr(out, ['spec', 'podCIDR'], s.podCIDR, '10.244.0.0/16');
-  const svc = networkCidr(out, ['spec', 'serviceCIDR'], s.serviceCIDR, '10.96.0.0/16');
-  const hostPrefix = expectInt(out, ['spec', 'hostSubnetPrefix'], s.hostSubnetPrefix, 8, 30);
-  if (pod) {
-    const prefix = hostPrefix ?? (s.hostSubnetPrefix === undefined || s.hostSubnetPrefix === null ? DEFAULT_HOST_SUBNET_PREFIX : undefined);
-    if (prefix !== undefined && prefix < pod.prefix)
-      out.add(
-        ['spec', 'hostSubnetPrefix'],
-        `a host subnet /${prefix} is larger than podCIDR ${formatCidr(pod)}: give a hostSubnetPrefix of at least ${pod.prefix} (${pod.prefix + 8 <= 30 ? `/${pod.prefix + 8} gives ${2 ** 8} hosts` : `/${pod.prefix} gives one host`})`,
-      );
-  }
-  if (pod && svc) {
-    if (containsCidr(pod, svc))
-      out.add(['spec', 'serviceCIDR'], `${formatCidr(svc)} is inside podCIDR ${formatCidr(pod)}: virtual IPs must not be pod addresses — choose a block outside it (e.g. 10.96.0.0/16 with 10.244.0.0/16)`);
-    else if (overlaps(pod, svc))
-      out.add(['spec', 'serviceCIDR'], `${formatCidr(svc)} overlaps podCIDR ${formatCidr(pod)} (the pod block is inside it): choose two blocks that do not overlap (e.g. 10.244.0.0/16 and 10.96.0.0/16)`);
-  }
-  if (s.domain !== undefined && s.domain !== null) dnsName(out, ['spec', 'domain'], s.domain, 'domain');
-  expectEnum(out, ['spec', 'backend'], s.backend, ENUMS.networkBackend);
 }
 
 /**
