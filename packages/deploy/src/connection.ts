@@ -1,6 +1,9 @@
 /**
  * {@link Connection}: one host. Opens lazily on first use and keeps one transport (one
  * multiplexed ssh connection) for every command and transfer until {@link Connection.close}.
+ * Over 600 lines: one class, the host handle every layer holds (run, sudo, put/get, file
+ * writes), whose methods share its lazily opened transport, its concurrency limit and its
+ * timeouts — as fabric's `Connection` is one class; the transports live in adapters/.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';

@@ -14,7 +14,8 @@
  */
 import { copyFile, link, readFile, rename, stat } from 'node:fs/promises';
 import { ClusterError, isStoreCorruptError } from '../errors.js';
-import { FileKvStore, fileStorePaths, rereadPause, STORE_REREADS, syncDir, writeDurably, type FileKvStoreOptions } from './file.js';
+import { inodeOf, syncDir, writeDurably } from './durable.js';
+import { FileKvStore, fileStorePaths, rereadPause, STORE_REREADS, type FileKvStoreOptions } from './file.js';
 import {
   applyRecord,
   decodeSnapshot,
@@ -304,13 +305,6 @@ async function readIf(path: string): Promise<Buffer | undefined> {
     if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
     throw new ClusterError('store-unavailable', `cannot read ${path}`, { cause: e });
   }
-}
-
-async function inodeOf(path: string): Promise<number> {
-  return stat(path).then(
-    (st) => st.ino,
-    () => 0,
-  );
 }
 
 async function exists(path: string): Promise<boolean> {

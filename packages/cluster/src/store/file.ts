@@ -22,12 +22,13 @@
  * into the snapshot every `compactEvery` records, keeping the last `historyLimit` records for
  * watchers. A store written before checksums is read strictly once and rewritten with them.
  */
-import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLockFileSync, currentHolder, ensurePrivateDir, formatHolder, judgeLock, openPrivateFile, readLock, removeLockIf, tightenPrivateTree, type LockVerdict } from '@flotilla/sys';
 import { ClusterError, isClusterError, isStoreCorruptError } from '../errors.js';
 import { Channel } from './channel.js';
+import { inodeOf, syncDir, writeDurably } from './durable.js';
 import { encodeRecord, encodeSnapshot, followLog, loadStore, scanLog, type LogChain, type StorePaths, type TornTail } from './file-format.js';
 import { applyDelete, applyPut, checkRangeOptions, emptyState, pageOf, toEvent, type KvState, type LogRecord } from './kv-state.js';
 import type { KeyValue, KvRangeOptions, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
@@ -577,39 +578,6 @@ export class FileKvStore implements KvStore {
     for (const w of [...this.#watchers]) w.stop();
     this.#timers();
     await this.#chain;
-  }
-}
-
-/** The inode of `path`, 0 when it does not exist. */
-async function inodeOf(path: string): Promise<number> {
-  return stat(path).then(
-    (st) => st.ino,
-    () => 0,
-  );
-}
-
-/** Writes `data` to `path` (0600) and fsyncs it (then rename it into place). */
-export async function writeDurably(path: string, data: string): Promise<void> {
-  const fh = await openPrivateFile(path, 'w');
-  try {
-    await fh.write(data, null, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** fsyncs a directory, so the renames in it are durable. */
-export function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // some file systems refuse fsync on directories; the rename is still atomic
   }
 }
 

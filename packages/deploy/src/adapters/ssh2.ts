@@ -3,6 +3,9 @@
  * One multiplexed ssh connection per host: every command is a channel on it, transfers share
  * one SFTP session. ProxyJump hops are connections whose forwarded channel is the next
  * connection's socket.
+ * Over 600 lines: it is the seam (CONVENTIONS.md, example 9), and keeping every use of the
+ * protocol library in this one file is the point — connecting (keys, host keys, ProxyJump
+ * hops) and the transport over the connection (exec channels, pipelined SFTP writes).
  */
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
