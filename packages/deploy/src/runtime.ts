@@ -7,7 +7,10 @@
  *
  * Files of the sh supervisor, in `~/.flotilla/services/<name>/`: `supervisor.pid`, `pid` (the
  * command's own pid, rewritten after each restart), `log`, `restarts`, `state`
- * (`running` | `backoff` | `exited` | `stopped`).
+ * (`running` | `backoff` | `exited` | `stopped`), and `ports` (the service's named ports as
+ * JSON, when {@link ServiceOptions.ports} gave them). This module is the only one that reads or
+ * writes them: {@link observeServices}, {@link signalService}, {@link removeService} and
+ * {@link serviceLogPath} are how other layers (the cluster's runtime) see a service.
  */
 import type { Connection } from './connection.js';
 import { DeployError, badOption } from './errors.js';
@@ -107,6 +110,12 @@ export interface ServiceOptions {
    * @default 'control-group'
    */
   killMode?: 'control-group' | 'process';
+  /**
+   * The service's named ports, kept beside it (the sh supervisor's `ports` file) so that
+   * {@link observeServices} reports them; the command learns them from `env`. Supervisor
+   * runtime only. @default none
+   */
+  ports?: Record<string, number>;
 }
 
 /** The state of a service (a supervised command) on a host. */
@@ -178,6 +187,7 @@ export async function startService(c: Connection, options: ServiceOptions): Prom
   }
   const dir = dirOf(options.name);
   const script = '"$HOME"/.flotilla/bin/flotilla-supervise';
+  if (options.ports !== undefined) await c.run(`mkdir -p ${dir} && printf '%s' ${shellQuote(JSON.stringify(options.ports))} > ${dir}/ports`, { hide: true });
   await c.run(`mkdir -p "$HOME"/.flotilla/bin ${dir}`, { hide: true });
   await c.writeFile('~/.flotilla/bin/flotilla-supervise', SUPERVISOR_SCRIPT, { mode: 0o755 });
   await c.run(
@@ -247,4 +257,73 @@ export async function stopService(c: Connection, name: string, options: { graceP
     { hide: true },
   );
   if (r.stdout.includes('forced')) throw new DeployError('service', `${c.host}: supervisor of ${name} did not stop; killed it`, { host: c.host });
+}
+
+/** What {@link observeServices} sees of one sh-supervised service. */
+export interface ObservedService {
+  /** `running`: its supervisor is alive (the command may be in its restart backoff, without a pid); `exited`: the supervisor ended; `absent`: no such service. */
+  state: 'running' | 'exited' | 'absent';
+  /** The command's own pid, when it is alive. */
+  pid?: number;
+  restarts: number;
+  /** The status the command last exited with (`exited` only). */
+  exitCode?: number;
+  /** The named ports it was started with ({@link ServiceOptions.ports}). */
+  ports?: Record<string, number>;
+}
+
+/** The state of several sh-supervised services, in one command on the host. */
+export async function observeServices(c: Connection, names: readonly string[], options: { signal?: AbortSignal } = {}): Promise<Map<string, ObservedService>> {
+  const out = new Map<string, ObservedService>();
+  if (names.length === 0) return out;
+  for (const n of names) if (typeof n !== 'string' || !NAME.test(n)) badOption('name', 'a service name', n);
+  const script = `for n in ${names.map((n) => shellQuote(n)).join(' ')}; do d="$HOME"/.flotilla/services/$n
+if [ ! -d "$d" ]; then echo "$n absent"; continue; fi
+sp=$(cat "$d/supervisor.pid" 2>/dev/null); p=$(cat "$d/pid" 2>/dev/null); r=$(cat "$d/restarts" 2>/dev/null); st=$(cat "$d/state" 2>/dev/null)
+sa=0; [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && sa=1
+ca=0; [ -n "$p" ] && kill -0 "$p" 2>/dev/null && ca=1
+ec=$(grep 'command exited with status' "$d/log" 2>/dev/null | tail -n 1 | sed 's/.*status //')
+ports=$(cat "$d/ports" 2>/dev/null)
+echo "$n $sa $ca \${p:--} \${r:-0} \${st:-unknown} \${ec:--} \${ports:-{\\}}"
+done`;
+  const r = await c.run(script, { hide: true, ...(options.signal ? { signal: options.signal } : {}) });
+  for (const line of r.stdout.split('\n')) {
+    const parts = line.trim().split(' ');
+    const name = parts[0];
+    if (!name) continue;
+    if (parts[1] === 'absent') {
+      out.set(name, { state: 'absent', restarts: 0 });
+      continue;
+    }
+    const [, sa, ca, pid, restarts, state, exitCode, ...portsText] = parts;
+    let ports: Record<string, number> | undefined;
+    try {
+      ports = JSON.parse(portsText.join(' ')) as Record<string, number>;
+    } catch {
+      ports = undefined;
+    }
+    const base = { restarts: Number(restarts) || 0, ...(ports && Object.keys(ports).length > 0 ? { ports } : {}) };
+    if (sa === '1') out.set(name, { state: 'running', ...(ca === '1' && pid !== '-' ? { pid: Number(pid) } : {}), ...base });
+    else if (state === 'exited') out.set(name, { state: 'exited', ...(exitCode !== '-' ? { exitCode: Number(exitCode) } : {}), ...base });
+    else out.set(name, { state: 'absent', ...base });
+  }
+  return out;
+}
+
+/** Sends SIGTERM to an sh-supervised service's command (not its supervisor), which then restarts it per its restart policy. */
+export async function signalService(c: Connection, name: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a service name', name);
+  await c.run(`p=$(cat ${dirOf(name)}/pid 2>/dev/null) && kill -TERM "$p" 2>/dev/null; true`, { hide: true, ...(options.signal ? { signal: options.signal } : {}) });
+}
+
+/** Removes a stopped sh-supervised service's directory (its log and files). */
+export async function removeService(c: Connection, name: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a service name', name);
+  await c.run(`rm -rf ${dirOf(name)}`, { hide: true, ...(options.signal ? { signal: options.signal } : {}) });
+}
+
+/** The output log of an sh-supervised service, as a quoted sh word (for `cat` or `tail -f`). */
+export function serviceLogPath(name: string): string {
+  if (typeof name !== 'string' || !NAME.test(name)) badOption('name', 'a service name', name);
+  return `${dirOf(name)}/log`;
 }

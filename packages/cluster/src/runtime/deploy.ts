@@ -2,19 +2,19 @@
  * The real {@link InstanceRuntime}, over @flotilla/deploy: ssh for hosts with an
  * `address`, the `local` transport for hosts with `local: {dir}`. Hosts need only sh.
  *
- * - Artifacts are content-addressed: uploaded once per host to
- *   `~/.flotilla/artifacts/incoming/<sha256>` (skipped when the host has it), checked, and
- *   unpacked once into `~/.flotilla/artifacts/releases/<sha256>/` (via a temporary
- *   directory and a rename). A `{url, sha256}` artifact is downloaded by the host
- *   (curl or wget) and checked the same way.
- * - Each instance runs under deploy's POSIX sh supervisor (`~/.flotilla/services/<name>/`),
+ * - Artifacts are content-addressed and installed by deploy's `installArtifact`: uploaded
+ *   once per host (skipped when the host has it), checked, and unpacked once into their
+ *   release directory; a `{url, sha256}` artifact is downloaded by the host.
+ * - Each instance runs under deploy's POSIX sh supervisor (a service named after it),
  *   which records the pid of the instance's own command (rewritten after each restart),
  *   restarts it per the restart policy with backoff, and stops it with SIGTERM then SIGKILL
  *   after the grace period. The working directory is the unpacked release.
  * - Each declared port gets a port free on the host (not listening per /proc/net/tcp*, not
  *   given to another instance by this process); `HOST`, `PORT` (the first port) and
  *   `PORT_<NAME>` are set.
- * - `observe` reads every named instance's supervisor files in one command per host.
+ * - `observe` asks deploy's `observeServices` for every named instance in one command per host
+ *   (its ports are the service's, given to `startService`). What is on the host (files,
+ *   directories) is deploy's; this module only decides what runs where.
  * - HTTP health checks are made from this process to the host's address; `exec` checks run
  *   on the host in the release directory.
  * - A template with an `image` runs as a container through `@flotilla/deploy/image`
@@ -32,8 +32,21 @@
  *   (also when the host was away meanwhile). `observe` runs CNI CHECK of each pod at most every
  *   `podNetworkCheckMs` and reports what it found broken (`networkProblem`).
  */
-import { Connection, VERIFY_SNIPPET, isCommandFailedError, resolveSshTarget, shellJoin, shellQuote, startService, stopService } from '@flotilla/deploy';
-import { access } from 'node:fs/promises';
+import {
+  Connection,
+  artifactReleaseDir,
+  installArtifact,
+  isCommandFailedError,
+  observeServices,
+  removeService,
+  resolveSshTarget,
+  serviceLogPath,
+  shellJoin,
+  shellQuote,
+  signalService,
+  startService,
+  stopService,
+} from '@flotilla/deploy';
 import { posix } from 'node:path';
 import { ClusterError } from '../errors.js';
 import { isImageRef, loadImageModule, openStoredImage, type StoredImageHandle } from '../images.js';
@@ -79,13 +92,6 @@ export interface DeployRuntimeOptions {
   now?: () => number;
 }
 
-const SERVICES = '"$HOME"/.flotilla/services';
-const ARTIFACTS = '"$HOME"/.flotilla/artifacts';
-
-function releaseDir(sha: string): string {
-  return `.flotilla/artifacts/releases/${sha}`;
-}
-
 /** `PORT_<NAME>` for a port name (`admin-ui` → `PORT_ADMIN_UI`). */
 export function portEnvName(name: string): string {
   return `PORT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
@@ -94,32 +100,6 @@ export function portEnvName(name: string): string {
 function isRef(a: unknown): a is ArtifactRef {
   return typeof a === 'object' && a !== null && typeof (a as { sha256?: unknown }).sha256 === 'string';
 }
-
-const INSTALL = (sha: string): string => `set -e
-base=${ARTIFACTS}; sha=${shellQuote(sha)}; f="$base/incoming/$sha"
-[ -d "$base/releases/$sha" ] && exit 0
-actual=$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -d' ' -f1)
-if [ "$actual" != "$sha" ]; then echo "artifact checksum mismatch: expected $sha, got $actual" >&2; rm -f "$f"; exit 3; fi
-art="$f"
-${VERIFY_SNIPPET}
-mkdir -p "$base/releases"; tmp="$base/releases/.tmp-$sha-$$"; rm -rf "$tmp"; mkdir -p "$tmp"
-if tar -tzf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xzf "$f"
-elif tar -tf "$f" >/dev/null 2>&1; then tar -C "$tmp" -xf "$f"
-else cp "$f" "$tmp/artifact"; chmod +x "$tmp/artifact"; fi
-mv "$tmp" "$base/releases/$sha" 2>/dev/null || rm -rf "$tmp"
-`;
-
-const DOWNLOAD = (url: string, sha: string): string => `set -e
-base=${ARTIFACTS}; mkdir -p "$base/incoming"; f="$base/incoming/${sha}"
-[ -d "$base/releases/${sha}" ] && exit 0
-if [ ! -f "$f" ]; then
-  if command -v curl >/dev/null 2>&1; then curl -fsSL ${shellQuote(url)} -o "$f.tmp"; else wget -q -O "$f.tmp" ${shellQuote(url)}; fi
-  mv -f "$f.tmp" "$f"
-  if [ -f "$HOME/.flotilla/allowed_signers" ]; then
-    if command -v curl >/dev/null 2>&1; then curl -fsSL ${shellQuote(`${url}.sig`)} -o "$f.sig" || rm -f "$f.sig"; else wget -q -O "$f.sig" ${shellQuote(`${url}.sig`)} || rm -f "$f.sig"; fi
-  fi
-fi
-`;
 
 /** Is this instance a container (its template has an image)? */
 function isContainer(instance: Instance): boolean {
@@ -247,27 +227,6 @@ export class DeployRuntime implements InstanceRuntime {
     return m ? { load1: Number(m[1]) } : {};
   }
 
-  async #installArtifact(c: Connection, artifact: ArtifactRef, signal?: AbortSignal): Promise<string> {
-    const opts = { hide: true, ...(signal ? { signal } : {}) };
-    const done = await c.run(`[ -d ${ARTIFACTS}/releases/${shellQuote(artifact.sha256)} ]`, { ...opts, warn: true });
-    if (done.exitCode === 0) return releaseDir(artifact.sha256);
-    if ('url' in artifact) {
-      await c.run(DOWNLOAD(artifact.url, artifact.sha256), opts);
-    } else {
-      await c.run(`mkdir -p ${ARTIFACTS}/incoming`, opts);
-      await c.put(artifact.path, `.flotilla/artifacts/incoming/${artifact.sha256}`, { mode: 0o644, ...(signal ? { signal } : {}) });
-      // a signature beside the artifact (`flo sign`) travels with it; hosts with allowed_signers require one
-      const signed = await access(`${artifact.path}.sig`).then(
-        () => true,
-        () => false,
-      );
-      if (signed) await c.put(`${artifact.path}.sig`, `.flotilla/artifacts/incoming/${artifact.sha256}.sig`, { mode: 0o644, ...(signal ? { signal } : {}) });
-      else await c.run(`rm -f ${ARTIFACTS}/incoming/${shellQuote(artifact.sha256)}.sig`, opts);
-    }
-    await c.run(INSTALL(artifact.sha256), opts);
-    return releaseDir(artifact.sha256);
-  }
-
   async #freePorts(c: Connection, host: Host, count: number, signal?: AbortSignal): Promise<number[]> {
     if (count === 0) return [];
     const r = await c.run(LISTENING, { hide: true, warn: true, ...(signal ? { signal } : {}) });
@@ -295,7 +254,7 @@ export class DeployRuntime implements InstanceRuntime {
       if (seen?.state === 'running') return { ...(seen.pid !== undefined ? { pid: seen.pid } : {}), ports: seen.ports ?? {}, ...(seen.container ? { container: seen.container } : {}), ...(seen.podIP !== undefined ? { podIP: seen.podIP } : {}) };
       if (isContainer(instance)) return this.#startContainer(c, host, instance, signal, options.network);
       const artifact = t.artifact;
-      const cwd = isRef(artifact) ? await this.#installArtifact(c, artifact, signal) : undefined;
+      const cwd = isRef(artifact) ? await installArtifact(c, artifact, signal ? { signal } : {}) : undefined;
       const names = (t.ports ?? []).map((p) => p.name);
       const numbers = await this.#freePorts(c, host, names.length, signal);
       const ports: Record<string, number> = {};
@@ -303,12 +262,9 @@ export class DeployRuntime implements InstanceRuntime {
       const env: Record<string, string> = { ...t.env, HOST: this.addressOf(host), FLOTILLA_INSTANCE: name };
       if (numbers.length > 0) env.PORT = String(numbers[0]);
       for (const [n, p] of Object.entries(ports)) env[portEnvName(n)] = String(p);
-      await c.run(`mkdir -p ${SERVICES}/${shellQuote(name)} && printf '%s' ${shellQuote(JSON.stringify(ports))} > ${SERVICES}/${shellQuote(name)}/ports`, {
-        hide: true,
-        ...(signal ? { signal } : {}),
-      });
       const status = await startService(c, {
         name,
+        ports,
         command: shellJoin([...(t.command ?? []), ...(t.args ?? [])]),
         ...(cwd !== undefined ? { cwd } : {}),
         env,
@@ -394,7 +350,7 @@ export class DeployRuntime implements InstanceRuntime {
     }
     await this.#with(host, async (c) => {
       await stopService(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), runtime: 'supervisor' });
-      await c.run(`rm -rf ${SERVICES}/${shellQuote(name)}`, { hide: true, ...(signal ? { signal } : {}) });
+      await removeService(c, name, signal ? { signal } : {});
     });
     const mine = this.#assignedPorts.get(host.metadata.name);
     for (const p of Object.values(instance.status?.ports ?? {})) mine?.delete(p);
@@ -466,37 +422,8 @@ export class DeployRuntime implements InstanceRuntime {
   async #observeProcesses(host: Host, instances: readonly Instance[], signal?: AbortSignal): Promise<Map<string, ObservedInstance>> {
     const out = new Map<string, ObservedInstance>();
     if (instances.length === 0) return out;
-    const names = instances.map((i) => shellQuote(i.metadata.name)).join(' ');
-    const script = `for n in ${names}; do d=${SERVICES}/$n
-if [ ! -d "$d" ]; then echo "$n absent"; continue; fi
-sp=$(cat "$d/supervisor.pid" 2>/dev/null); p=$(cat "$d/pid" 2>/dev/null); r=$(cat "$d/restarts" 2>/dev/null); st=$(cat "$d/state" 2>/dev/null)
-sa=0; [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && sa=1
-ca=0; [ -n "$p" ] && kill -0 "$p" 2>/dev/null && ca=1
-ec=$(grep 'command exited with status' "$d/log" 2>/dev/null | tail -n 1 | sed 's/.*status //')
-ports=$(cat "$d/ports" 2>/dev/null)
-echo "$n $sa $ca \${p:--} \${r:-0} \${st:-unknown} \${ec:--} \${ports:-{\\}}"
-done`;
-    const r = await this.#with(host, (c) => c.run(script, { hide: true, ...(signal ? { signal } : {}) }));
-    for (const line of r.stdout.split('\n')) {
-      const parts = line.trim().split(' ');
-      const name = parts[0];
-      if (!name) continue;
-      if (parts[1] === 'absent') {
-        out.set(name, { state: 'absent', restarts: 0 });
-        continue;
-      }
-      const [, sa, ca, pid, restarts, state, exitCode, ...portsText] = parts;
-      let ports: Record<string, number> | undefined;
-      try {
-        ports = JSON.parse(portsText.join(' ')) as Record<string, number>;
-      } catch {
-        ports = undefined;
-      }
-      const base = { restarts: Number(restarts) || 0, ...(ports && Object.keys(ports).length > 0 ? { ports } : {}) };
-      if (sa === '1') out.set(name, { state: 'running', ...(ca === '1' && pid !== '-' ? { pid: Number(pid) } : {}), ...base });
-      else if (state === 'exited') out.set(name, { state: 'exited', ...(exitCode !== '-' ? { exitCode: Number(exitCode) } : {}), ...base });
-      else out.set(name, { state: 'absent', ...base });
-    }
+    const seen = await this.#with(host, (c) => observeServices(c, instances.map((i) => i.metadata.name), signal ? { signal } : {}));
+    for (const [name, st] of seen) out.set(name, st);
     return out;
   }
 
@@ -523,7 +450,7 @@ done`;
     }
     if (check.exec) {
       const t = instance.spec.template;
-      const cwd = isRef(t.artifact) ? releaseDir(t.artifact.sha256) : undefined;
+      const cwd = isRef(t.artifact) ? artifactReleaseDir(t.artifact.sha256) : undefined;
       const r = await this.#with(host, (c) => c.run(shellJoin(check.exec!), {
         hide: true,
         warn: true,
@@ -543,12 +470,7 @@ done`;
       await this.#with(host, (c) => m.restartContainer(c, instance.metadata.name));
       return;
     }
-    await this.#with(host, (c) =>
-      c.run(`p=$(cat ${SERVICES}/${shellQuote(instance.metadata.name)}/pid 2>/dev/null) && kill -TERM "$p" 2>/dev/null; true`, {
-        hide: true,
-        ...(signal ? { signal } : {}),
-      }),
-    );
+    await this.#with(host, (c) => signalService(c, instance.metadata.name, signal ? { signal } : {}));
   }
 
   async writeFile(host: Host, path: string, content: string, signal?: AbortSignal): Promise<void> {
@@ -563,7 +485,7 @@ done`;
     if (isContainer(instance)) return this.#containerLogs(host, instance, options);
     const channel = new Channel<string>();
     const c = this.#connect(host, { onOutput: (line) => channel.push(`${line}\n`), noTimeout: options.follow === true });
-    const file = `${SERVICES}/${shellQuote(instance.metadata.name)}/log`;
+    const file = serviceLogPath(instance.metadata.name);
     c.run(options.follow ? `tail -n +1 -f ${file}` : `cat ${file}`, options.signal ? { signal: options.signal } : {})
       .catch(() => undefined)
       .finally(() => {
