@@ -39,8 +39,8 @@ export { task, isTask, parseTaskInvocation, taskArguments, findDeployfile, loadD
 export type { Task, TaskFn, TaskOptions, TaskInvocation, LoadedTask } from './task.js';
 export { runTasks } from './runner.js';
 export type { RunTasksOptions, TaskRunResult } from './runner.js';
-export { parseInventory, loadInventory, selectHosts, connectHost, isEmptySelection, InventoryError } from './inventory.js';
-export type { InventoryHost, HostSelection, HostRef } from './inventory.js';
+export { parseInventory, loadInventory, selectHosts, connectHost, connectHostAddress, isEmptySelection, InventoryError } from './inventory.js';
+export type { HostAddress, InventoryHost, HostSelection, HostRef } from './inventory.js';
 export { gatherFacts, parseFacts, orderByLoad, countCpuList, LOAD_COMMAND } from './facts.js';
 export type { HostFacts, LoadRank } from './facts.js';
 export { withDeployLock } from './lock.js';

@@ -1,6 +1,9 @@
 /**
- * The inventory: a YAML file of `kind: Host` documents (other kinds in the same file are
- * ignored), and host selection: `-H` names, `-R role`, `-l <selector>`.
+ * The Host model: where a host is ({@link HostAddress}, the `spec` fields of a `kind: Host`
+ * document that say how to reach it — the cluster's Host spec extends it) and how to connect
+ * to one ({@link connectHostAddress}); the inventory, a YAML file of `kind: Host` documents
+ * (other kinds in the same file are ignored); and host selection: `-H` names, `-R role`,
+ * `-l <selector>`.
  */
 import { readFileSync } from 'node:fs';
 import { parseSelector, selectorFromSet, validateLabels, type Selector } from '@flotilla/labels';
@@ -9,10 +12,12 @@ import { Connection, type ConnectionOptions } from './connection.js';
 import { DeployError } from './errors.js';
 import type { SshOptions } from './ssh-target.js';
 
-/** One `kind: Host` document. */
-export interface InventoryHost {
-  name: string;
-  labels: Record<string, string>;
+/**
+ * Where a host is: an ssh address (or ssh_config alias) with the user, port, key and jump host
+ * to use, or a directory on this machine (the `local` transport). The one model of a host's
+ * whereabouts: the inventory's hosts are these, and `@flotilla/cluster`'s `HostSpec` extends it.
+ */
+export interface HostAddress {
   /** Address or ssh_config alias (absent for a local host). */
   address?: string;
   user?: string;
@@ -21,6 +26,12 @@ export interface InventoryHost {
   proxyJump?: string;
   /** A host that is a directory on this machine. */
   local?: { dir: string };
+}
+
+/** One `kind: Host` document. */
+export interface InventoryHost extends HostAddress {
+  name: string;
+  labels: Record<string, string>;
   /** The whole `spec`, for layers that read more of it (capacity, taints, …). */
   spec: Record<string, unknown>;
 }
@@ -168,19 +179,27 @@ export function selectHosts(inventory: readonly InventoryHost[], selection: Host
   return out;
 }
 
-/** Opens (lazily) a {@link Connection} to a selected host. CLI-level `user`/`port`/`identityFiles` override the inventory, which overrides ssh_config. */
+/**
+ * Opens (lazily) a {@link Connection} named `name` to the host at `where`: its local
+ * directory, else ssh to its address. `options.user`/`port`/`proxyJump` (the CLI's) override
+ * the host's, which override ssh_config; the host's `identityFile` is tried after
+ * `options.identityFiles`. Throws a `TypeError` when `where` has neither address nor local.
+ */
+export function connectHostAddress(name: string, where: HostAddress, options: SshOptions & ConnectionOptions = {}): Connection {
+  if (where.local) return Connection.localDir(where.local.dir, { ...options, name });
+  if (where.address === undefined) throw new TypeError(`host ${name}: expected spec.address or spec.local.dir, received neither`);
+  const opts: SshOptions & ConnectionOptions = {
+    ...options,
+    ...(options.user === undefined && where.user !== undefined ? { user: where.user } : {}),
+    ...(options.port === undefined && where.port !== undefined ? { port: where.port } : {}),
+    ...(where.proxyJump !== undefined && options.proxyJump === undefined ? { proxyJump: where.proxyJump } : {}),
+    identityFiles: [...(options.identityFiles ?? []), ...(where.identityFile ? [where.identityFile] : [])],
+  };
+  return Connection.ssh(where.address, { ...opts, name });
+}
+
+/** Opens (lazily) a {@link Connection} to a selected host ({@link connectHostAddress} for an inventory host). CLI-level `user`/`port`/`identityFiles` override the inventory, which overrides ssh_config. */
 export function connectHost(ref: HostRef, options: SshOptions & ConnectionOptions = {}): Connection {
-  const inv = ref.inventory;
-  if (inv?.local) return Connection.localDir(inv.local.dir, { ...options, name: ref.name });
-  if (inv) {
-    const opts: SshOptions & ConnectionOptions = {
-      ...options,
-      ...(options.user === undefined && inv.user !== undefined ? { user: inv.user } : {}),
-      ...(options.port === undefined && inv.port !== undefined ? { port: inv.port } : {}),
-      ...(inv.proxyJump !== undefined && options.proxyJump === undefined ? { proxyJump: inv.proxyJump } : {}),
-      identityFiles: [...(options.identityFiles ?? []), ...(inv.identityFile ? [inv.identityFile] : [])],
-    };
-    return Connection.ssh(inv.address!, { ...opts, name: ref.name });
-  }
+  if (ref.inventory) return connectHostAddress(ref.name, ref.inventory, options);
   return Connection.ssh(ref.destination ?? ref.name, { ...options, name: ref.name });
 }

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Connection, artifactReleaseDir, installArtifact, isCommandFailedError, observeServices, removeService, serviceLogPath, signalService, startService, stopService } from '../src/index.js';
+import { Connection, artifactReleaseDir, connectHostAddress, installArtifact, isCommandFailedError, observeServices, removeService, serviceLogPath, signalService, startService, stopService } from '../src/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'flo-host-services-'));
 const open: Connection[] = [];
@@ -81,5 +81,17 @@ describe('a service seen from outside: observeServices, signalService, serviceLo
     await removeService(c, 'web');
     expect((await observeServices(c, ['web'])).get('web')).toEqual({ state: 'absent', restarts: 0 });
     expect(() => serviceLogPath('../x')).toThrow(TypeError);
+  });
+});
+
+describe('connectHostAddress: the one way from a Host to a Connection (inventory and cluster)', () => {
+  it('a local host is its directory, named after the host; a host with neither address nor local is a TypeError', async () => {
+    const dir = join(root, 'c');
+    const c = connectHostAddress('h1', { local: { dir } });
+    open.push(c);
+    expect(c.host).toBe('h1');
+    await c.writeFile('marker', 'here');
+    expect(readFileSync(join(dir, 'marker'), 'utf8')).toBe('here');
+    expect(() => connectHostAddress('h2', { user: 'x' })).toThrow(/host h2: expected spec.address or spec.local.dir/);
   });
 });

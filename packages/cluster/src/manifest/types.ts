@@ -2,6 +2,7 @@
  * The resource model (DESIGN.md, @flotilla/cluster, Manifests): `Host`, `ReplicaSet` and
  * `Service` as users write them, plus the `Instance` objects the controllers create.
  */
+import type { HostAddress } from '@flotilla/deploy';
 
 /** The one API version. */
 export const API_VERSION = 'flotilla.dev/v1';
@@ -62,15 +63,12 @@ export interface Toleration {
   effect?: 'NoSchedule' | 'NoExecute' | 'PreferNoSchedule';
 }
 
-/** Where a host is: an ssh address (or ssh_config alias), or a local directory. */
-export interface HostSpec {
-  address?: string;
-  user?: string;
-  port?: number;
-  identityFile?: string;
-  proxyJump?: string;
-  /** A host that is a directory on this machine (the `local` transport). */
-  local?: { dir: string };
+/**
+ * A Host's spec: where it is (deploy's {@link HostAddress}, the one model of that: an ssh
+ * address or ssh_config alias with user, port, key and jump host, or a local directory), and
+ * what the cluster schedules by (capacity, taints, cordon, agent, container runtime).
+ */
+export interface HostSpec extends HostAddress {
   capacity?: Record<string, QuantityInput>;
   taints?: Taint[];
   /** Set by `flo cordon`: no new instances are placed here. */

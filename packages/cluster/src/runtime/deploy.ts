@@ -33,8 +33,9 @@
  *   `podNetworkCheckMs` and reports what it found broken (`networkProblem`).
  */
 import {
-  Connection,
+  type Connection,
   artifactReleaseDir,
+  connectHostAddress,
   installArtifact,
   isCommandFailedError,
   observeServices,
@@ -174,15 +175,10 @@ export class DeployRuntime implements InstanceRuntime {
       ...(extra.noTimeout ? {} : { commandTimeoutMs: this.#options.commandTimeoutMs ?? 30_000 }),
       ...(extra.onOutput ? { onOutput: extra.onOutput } : {}),
     };
-    if (s.local) return Connection.localDir(s.local.dir, { ...common, name: host.metadata.name });
-    if (s.address === undefined) throw new ClusterError('runtime-failed', `host ${host.metadata.name} has neither address nor local`);
-    return Connection.ssh(s.address, {
+    if (!s.local && s.address === undefined) throw new ClusterError('runtime-failed', `host ${host.metadata.name} has neither address nor local`);
+    return connectHostAddress(host.metadata.name, s, {
       ...common,
-      name: host.metadata.name,
-      ...(s.user !== undefined ? { user: s.user } : {}),
-      ...(s.port !== undefined ? { port: s.port } : {}),
-      ...(s.proxyJump !== undefined ? { proxyJump: s.proxyJump } : {}),
-      identityFiles: [...(this.#options.identityFiles ?? []), ...(s.identityFile !== undefined ? [s.identityFile] : [])],
+      ...(this.#options.identityFiles ? { identityFiles: this.#options.identityFiles } : {}),
       ...(this.#options.sshConfigFiles ? { sshConfigFiles: this.#options.sshConfigFiles } : {}),
       acceptNewHostKeys: this.#options.acceptNewHostKeys ?? false,
       connectTimeoutMs: this.#options.connectTimeoutMs ?? 10_000,
