@@ -67,6 +67,21 @@ function unavailable(e: unknown): ClusterError {
   return new ClusterError('store-unavailable', `etcd: ${oneLine(e instanceof Error ? e.message : String(e))}`, { cause: e });
 }
 
+/**
+ * The revision of a compare-and-set transaction (`if mod_revision == prev then … else get
+ * key`) that succeeded; a {@link ConflictError} with the key's current revision when not.
+ */
+function casRevision(res: { succeeded: boolean; header: { revision: string }; responses: { response_range?: { kvs: IKeyValue[] } }[] }, key: string, prev: number): number {
+  if (res.succeeded) return Number(res.header.revision);
+  const current = res.responses[0]?.response_range?.kvs[0];
+  throw new ConflictError(key, prev, current ? Number(current.mod_revision) : 0);
+}
+
+/** A conflict as it is; anything else from the client is the store being unavailable. */
+function asStoreError(e: unknown): Error {
+  return e instanceof ConflictError ? e : unavailable(e);
+}
+
 /** The first key after every key with `prefix` (etcd's prefix range end). */
 function prefixEnd(prefix: string): Buffer {
   const b = Buffer.from(prefix);
@@ -178,12 +193,9 @@ export class EtcdKvStore implements KvStore, KvLeases {
       }
       const txn = prev === 0 ? this.#client.if(key, 'Create', '==', 0) : this.#client.if(key, 'Mod', '==', prev);
       const res = await txn.then(builder()).else(this.#client.get(key)).commit();
-      if (res.succeeded) return Number(res.header.revision);
-      const current = res.responses[0]?.response_range?.kvs[0];
-      throw new ConflictError(key, prev, current ? Number(current.mod_revision) : 0);
+      return casRevision(res, key, prev);
     } catch (e) {
-      if (e instanceof ConflictError) throw e;
-      throw unavailable(e);
+      throw asStoreError(e);
     }
   }
 
@@ -200,12 +212,9 @@ export class EtcdKvStore implements KvStore, KvLeases {
         return undefined;
       }
       const res = await this.#client.if(key, 'Mod', '==', prev).then(this.#client.delete().key(key)).else(this.#client.get(key)).commit();
-      if (res.succeeded) return Number(res.header.revision);
-      const current = res.responses[0]?.response_range?.kvs[0];
-      throw new ConflictError(key, prev, current ? Number(current.mod_revision) : 0);
+      return casRevision(res, key, prev);
     } catch (e) {
-      if (e instanceof ConflictError) throw e;
-      throw unavailable(e);
+      throw asStoreError(e);
     }
   }
 

@@ -59,17 +59,26 @@ export class FakeClock implements Clock {
 
   /** Moves time forward by `ms`, synchronously running each timer that falls due. */
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new TypeError(`Expected \`ms\` to be a number >= 0, got ${ms}`);
-    const target = this.#now + ms;
-    for (;;) {
-      const t = this.#timers[0];
-      if (t === undefined || t.at > target) break;
-      this.#timers.shift();
-      this.#now = Math.max(this.#now, t.at);
-      t.cancelled = true;
-      t.callback();
-    }
+    const target = this.#target(ms);
+    while (this.#fireNext(target));
     this.#now = target;
+  }
+
+  /** The time `ms` from now; throws a TypeError for a negative or non-number `ms`. */
+  #target(ms: number): number {
+    if (!(ms >= 0)) throw new TypeError(`Expected \`ms\` to be a number >= 0, got ${ms}`);
+    return this.#now + ms;
+  }
+
+  /** Runs the earliest timer due by `target` (time moves to it); false when there is none. */
+  #fireNext(target: number): boolean {
+    const t = this.#timers[0];
+    if (t === undefined || t.at > target) return false;
+    this.#timers.shift();
+    this.#now = Math.max(this.#now, t.at);
+    t.cancelled = true;
+    t.callback();
+    return true;
   }
 
   /**
@@ -77,18 +86,9 @@ export class FakeClock implements Clock {
    * so awaiting code can schedule further timers inside the window.
    */
   async advanceAsync(ms: number): Promise<void> {
-    if (!(ms >= 0)) throw new TypeError(`Expected \`ms\` to be a number >= 0, got ${ms}`);
-    const target = this.#now + ms;
+    const target = this.#target(ms);
     await settle();
-    for (;;) {
-      const t = this.#timers[0];
-      if (t === undefined || t.at > target) break;
-      this.#timers.shift();
-      this.#now = Math.max(this.#now, t.at);
-      t.cancelled = true;
-      t.callback();
-      await settle();
-    }
+    while (this.#fireNext(target)) await settle();
     this.#now = target;
     await settle();
   }
