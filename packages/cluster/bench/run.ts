@@ -3,7 +3,7 @@
 //   2. time to heal a killed instance (SIGKILL of its command): median and p99 over 20 kills;
 //   3. controller CPU while idle (100 instances, 30 hosts, 30 s).
 // Run from the repo root:
-//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/run.ts [--replicas 100] [--hosts 30] [--kills 20]
+//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/run.ts [--replicas 100] [--hosts 30] [--kills 20] [--subnet 66]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ if (!avail.ok) {
 }
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const t = performance.now();
-const fleet = await startFleet({ size: hostCount, subnet: 66, userPrefix: 'fltbn', namePrefix: 'b' });
+const fleet = await startFleet({ size: hostCount, subnet: arg('subnet', 66), userPrefix: 'fltbn', namePrefix: 'b' });
 console.log(`fleet of ${hostCount} sshd hosts started in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
 const runtime = new DeployRuntime({ sshConfigFiles: [fleet.sshConfigFile] });
