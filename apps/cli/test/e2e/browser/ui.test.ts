@@ -416,5 +416,7 @@ spec:
     expect(lines).toContainEqual(expect.objectContaining({ level: 'info', msg: 'action', action: 'uncordon h5' }));
     expect(lines).toContainEqual(expect.objectContaining({ level: 'info', msg: 'action', action: 'rollout undo replicaset/api' }));
     expect(lines.filter((l) => l.msg === 'wrong token given to /api/session')).toHaveLength(1);
+    expect(uiErr).not.toContain(TOKEN);
+    expect(uiErr).not.toContain('not-the-token-0000000');
   });
 });
