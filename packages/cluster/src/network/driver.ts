@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { shellQuote, startService, type Connection } from '@flotilla/deploy';
-import { applyServiceRules, detectNetworkTools, runPrivileged, syncRoutes } from '@flotilla/deploy/network';
+import { applyServiceRules, bridgeWithFixedAddress, detectNetworkTools, runPrivileged, syncRoutes } from '@flotilla/deploy/network';
 import { ClusterError } from '../errors.js';
 import type { Host } from '../manifest/types.js';
 import { dnsHostProgram } from './dns.js';
@@ -126,7 +126,7 @@ export class DeployNetworkDriver implements HostNetworkDriver {
     const bridge = await runPrivileged(
       c,
       [
-        'ip link show flo0 >/dev/null 2>&1 || ip link add flo0 type bridge || exit 1',
+        bridgeWithFixedAddress('flo0'),
         `ip -4 addr show dev flo0 | grep -q ${shellQuote(` ${plan.bridgeAddress}/${prefix} `)} || ip addr add ${plan.bridgeAddress}/${prefix} dev flo0 || exit 1`,
         'ip link set flo0 up',
       ].join('\n'),

@@ -27,5 +27,5 @@ export type { Cidr } from './ip.js';
 export { runPrivileged, NOT_PRIVILEGED } from './privileged.js';
 export { cniAdd, cniDel, cniCheck, cniAddScript, cniDelScript, cniCheckScript, pluginInputs, podNetworkConfig, CniError, isCniError, HOME_TOKEN } from './cni.js';
 export type { CniNetworkConfig, CniResult, CniAttachment, PodNetworkConfigOptions } from './cni.js';
-export { attachPodNetwork, detachPodNetwork, checkPodNetwork, podNetnsPath, podResolvConf } from './pod-network.js';
+export { attachPodNetwork, detachPodNetwork, checkPodNetwork, podNetnsPath, podResolvConf, bridgeWithFixedAddress } from './pod-network.js';
 export type { PodNetworkOptions, PodAttachment } from './pod-network.js';

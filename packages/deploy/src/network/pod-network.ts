@@ -49,6 +49,22 @@ export function podNetnsPath(name: string): string {
 }
 
 /**
+ * Shell (as root) that makes the pods' bridge when it is absent and pins its MAC address. A
+ * Linux bridge whose address was never set takes the lowest of its ports' addresses, so it
+ * changes as pods come and go — and the CNI bridge plugin's CHECK compares the bridge's MAC with
+ * the one its ADD recorded ("Bridge interface flo0 Mac doesn't match"). Setting the address
+ * (to the one it has) makes it the bridge's own (`addr_assign_type` 3) for good.
+ */
+export function bridgeWithFixedAddress(bridge: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) badOption('bridge', 'an interface name (at most 15 characters)', bridge);
+  const b = shellQuote(bridge);
+  return [
+    `ip link show ${b} >/dev/null 2>&1 || ip link add ${b} type bridge || exit 1`,
+    `[ "$(cat /sys/class/net/${bridge}/addr_assign_type 2>/dev/null)" = 3 ] || ip link set ${b} address "$(cat /sys/class/net/${bridge}/address)" || exit 1`,
+  ].join('\n');
+}
+
+/**
  * Creates pod `name`'s network namespace (kept when it exists: a retry) and runs CNI ADD on it.
  * A failed ADD is deleted again and the namespace removed.
  */
@@ -66,7 +82,7 @@ export async function attachPodNetwork(c: Connection, name: string, o: PodNetwor
   const saved = `"$H/.flotilla/cni/${network.name}/${name}-eth0/result"`;
   const made = await runPrivileged(
     c,
-    [`[ -e ${ns} ] || ip netns add ${shellQuote(nsName)} || exit 1`, `ip -n ${shellQuote(nsName)} link set lo up || exit 1`, resolv, `if [ -f ${saved} ]; then printf '@@saved %s\n' "$(tr -d '\n' < ${saved})"; fi`].join('\n'),
+    [`[ -e ${ns} ] || ip netns add ${shellQuote(nsName)} || exit 1`, `ip -n ${shellQuote(nsName)} link set lo up || exit 1`, bridgeWithFixedAddress(o.bridge ?? 'flo0'), resolv, `if [ -f ${saved} ]; then printf '@@saved %s\n' "$(tr -d '\n' < ${saved})"; fi`].join('\n'),
     { what: 'pod networking', ...(o.signal ? { signal: o.signal } : {}) },
   );
   if (made.exitCode !== 0) throw new DeployError('network', `${c.host}: could not make the network namespace of pod ${name}: ${made.stderr.trim() || `exit code ${made.exitCode}`}`, { host: c.host });
