@@ -157,6 +157,7 @@ export {
   serviceSelectors,
   instanceView,
   hostView,
+  hostSummary,
   replicaSetView,
   serviceView,
   networkView,

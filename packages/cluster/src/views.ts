@@ -127,14 +127,21 @@ export async function viewHosts(store: ClusterStore, options: { selector?: strin
   return bySelector(await store.hosts.items(), options.selector).map((h) => hostView(h, allocated.get(h.metadata.name) ?? {}));
 }
 
-/** One host as {@link viewHosts} shows it; `allocated` is what its instances request (`allocatedByHost`). */
-export function hostView(h: Host, allocated: Record<string, number>): HostView {
+/** What every view of a host starts with (`flo get hosts`, the dashboard): name, labels, where it is (its address, else its local directory), ready, cordoned. */
+export function hostSummary(h: Host): Pick<HostView, 'name' | 'labels' | 'address' | 'ready' | 'unschedulable'> {
   return {
     name: h.metadata.name,
     labels: h.metadata.labels ?? {},
     address: h.spec.address ?? h.spec.local?.dir ?? '',
     ready: h.status?.ready ?? false,
     unschedulable: h.spec.unschedulable ?? false,
+  };
+}
+
+/** One host as {@link viewHosts} shows it; `allocated` is what its instances request (`allocatedByHost`). */
+export function hostView(h: Host, allocated: Record<string, number>): HostView {
+  return {
+    ...hostSummary(h),
     capacity: toSchedulerUnits(h.spec.capacity ?? {}),
     allocated,
     ...(h.status?.load1 !== undefined ? { load1: h.status.load1 } : {}),

@@ -4,7 +4,7 @@
 // subscriber as one delta, so a burst of store writes is one message to each page, and a
 // write that changes nothing the page draws (a heartbeat, a resourceVersion) is no message.
 import { silentLogger, storeSource, systemClock, type WatchableStore } from '@flotilla/reconcile';
-import { selectorInputText, serviceSelectors, templateHash, toSchedulerUnits, type ClusterEvent, type Host, type Instance, type ReplicaSet, type Service } from '@flotilla/cluster';
+import { hostSummary, selectorInputText, serviceSelectors, templateHash, toSchedulerUnits, type ClusterEvent, type Host, type Instance, type ReplicaSet, type Service } from '@flotilla/cluster';
 import { EVENT_LIMIT, UI_KINDS, type UiDelta, type UiEvent, type UiHost, type UiInstance, type UiKind, type UiReplicaSet, type UiService, type UiSnapshot, type UiState } from './protocol.js';
 
 /** The stores the feed follows (a ClusterStore has them all). */
@@ -34,11 +34,7 @@ function units(resources: Record<string, string | number> | undefined): Record<s
 export function hostRow(h: Host): UiHost {
   const cap = units(h.spec.capacity);
   return {
-    name: h.metadata.name,
-    labels: h.metadata.labels ?? {},
-    address: h.spec.address ?? h.spec.local?.dir ?? '',
-    ready: h.status?.ready ?? false,
-    unschedulable: h.spec.unschedulable ?? false,
+    ...hostSummary(h),
     capacity: { ...(cap.cpu !== undefined ? { cpu: cap.cpu } : {}), ...(cap.memory !== undefined ? { memory: cap.memory } : {}) },
     ...(h.status?.load1 !== undefined ? { load1: h.status.load1 } : {}),
     ...(h.status?.message !== undefined ? { message: h.status.message } : {}),
