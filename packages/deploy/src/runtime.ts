@@ -128,6 +128,12 @@ export interface HostServiceStatus {
   supervisorPid: number | null;
   restarts: number;
   state: string;
+  /**
+   * The ports recorded for the service on the host (supervisor runtime, when `startService` was
+   * given `ports`): those its running process was started with. A `startService` that finds
+   * the service already running leaves them as they are and returns them here.
+   */
+  ports?: Record<string, number>;
 }
 
 /** @deprecated Renamed {@link HostServiceStatus} (issue 18: `ServiceStatus` is also `@flotilla/cluster`'s Service resource status). */
@@ -187,13 +193,15 @@ export async function startService(c: Connection, options: ServiceOptions): Prom
   }
   const dir = dirOf(options.name);
   const script = '"$HOME"/.flotilla/bin/flotilla-supervise';
-  if (options.ports !== undefined) await c.run(`mkdir -p ${dir} && printf '%s' ${shellQuote(JSON.stringify(options.ports))} > ${dir}/ports`, { hide: true });
   await c.run(`mkdir -p "$HOME"/.flotilla/bin ${dir}`, { hide: true });
   await c.writeFile('~/.flotilla/bin/flotilla-supervise', SUPERVISOR_SCRIPT, { mode: 0o755 });
   await c.run(
     [
       `dir=${dir}`,
       'if [ -f "$dir/supervisor.pid" ] && kill -0 "$(cat "$dir/supervisor.pid")" 2>/dev/null; then exit 0; fi',
+      // The ports go with the process that is started here: a service already running keeps
+      // the ones it was started with (serviceStatus reports them).
+      ...(options.ports !== undefined ? [`printf '%s' ${shellQuote(JSON.stringify(options.ports))} > "$dir/ports"`] : []),
       'rm -f "$dir/pid" "$dir/supervisor.pid"',
       `${cd}{ if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi; ` +
         `nohup $s sh ${script} "$dir" ${grace} ${restart} ${shellQuote(cmd)} ${options.logMaxBytes ?? LOG_MAX_BYTES} >/dev/null 2>&1 </dev/null & }`,
@@ -217,7 +225,7 @@ export async function serviceStatus(c: Connection, name: string, runtime?: 'syst
   }
   const dir = dirOf(name);
   const r = await c.run(
-    `dir=${dir}; for f in supervisor.pid pid restarts state; do v=$(cat "$dir/$f" 2>/dev/null); printf '%s=%s\\n' "$f" "$v"; done; ` +
+    `dir=${dir}; for f in supervisor.pid pid restarts state ports; do v=$(cat "$dir/$f" 2>/dev/null); printf '%s=%s\\n' "$f" "$v"; done; ` +
       `sp=$(cat "$dir/supervisor.pid" 2>/dev/null); if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo alive=1; fi; ` +
       `p=$(cat "$dir/pid" 2>/dev/null); if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo childAlive=1; fi`,
     { hide: true },
@@ -225,6 +233,7 @@ export async function serviceStatus(c: Connection, name: string, runtime?: 'syst
   const prop = (k: string): string => new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1] ?? '';
   const alive = prop('alive') === '1';
   const childAlive = prop('childAlive') === '1';
+  const ports = recordedPorts(prop('ports'));
   return {
     name,
     runtime: 'supervisor',
@@ -233,7 +242,22 @@ export async function serviceStatus(c: Connection, name: string, runtime?: 'syst
     supervisorPid: alive ? Number(prop('supervisor.pid')) || null : null,
     restarts: Number(prop('restarts')) || 0,
     state: alive ? prop('state') || 'unknown' : prop('state') || 'absent',
+    ...(ports ? { ports } : {}),
   };
+}
+
+/** The `ports` file's `{"name": number}` object; undefined when absent or not such an object. */
+function recordedPorts(text: string): Record<string, number> | undefined {
+  if (text === '') return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+    const entries = Object.entries(v as Record<string, unknown>);
+    if (!entries.every(([, p]) => Number.isInteger(p))) return undefined;
+    return Object.fromEntries(entries) as Record<string, number>;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stops a service: SIGTERM, then SIGKILL after the grace period; waits until it is gone. */

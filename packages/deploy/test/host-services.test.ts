@@ -73,6 +73,11 @@ describe('a service seen from outside: observeServices, signalService, serviceLo
       return st?.state === 'running' && st.pid !== undefined && st.pid !== running.pid ? st : undefined;
     });
     expect(restarted.restarts).toBeGreaterThanOrEqual(1);
+    // Started again while it runs (a controller that looked a moment too early): the running
+    // process keeps its ports, the record says so, and startService reports them.
+    const again = await startService(c, { name: 'web', command: 'sh -c "echo started; exec sleep 300"', ports: { http: 29001, admin: 29002 }, runtime: 'supervisor', restart: 'always', gracePeriodSeconds: 1 });
+    expect(again).toMatchObject({ running: true, pid: restarted.pid, ports });
+    expect((await observeServices(c, ['web'])).get('web')).toMatchObject({ pid: restarted.pid, ports });
     expect((await c.run(`cat ${serviceLogPath('web')}`, { hide: true })).stdout).toContain('started');
     await stopService(c, 'web', { gracePeriodSeconds: 1, runtime: 'supervisor' });
     const stopped = (await observeServices(c, ['web'])).get('web');

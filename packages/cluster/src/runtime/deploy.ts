@@ -268,7 +268,12 @@ export class DeployRuntime implements InstanceRuntime {
         gracePeriodSeconds: t.terminationGracePeriodSeconds ?? 10,
         runtime: 'supervisor',
       });
-      return { ...(status.pid !== null ? { pid: status.pid } : {}), ports };
+      // A service found already running (its process starting, or a supervisor between
+      // restarts, when observe looked) keeps the ports it was started with: report those, and
+      // give back the ones chosen here.
+      const actual = status.ports ?? ports;
+      if (actual !== ports) for (const p of numbers) if (!Object.values(actual).includes(p)) this.#assignedPorts.get(host.metadata.name)?.delete(p);
+      return { ...(status.pid !== null ? { pid: status.pid } : {}), ports: actual };
     }));
   }
 
