@@ -1,9 +1,12 @@
 // Builds the release that `flo host join` installs on a host: dist/agent/bin/flo.mjs, the
-// whole CLI in one file (every dependency bundled but etcd3, which loads .proto files at
-// run time and so is looked up on the host), and dist/agent/package.json (its version).
+// whole CLI in one file; dist/agent/node_modules/etcd3, the etcd client (an optional peer of
+// @flotilla/cluster, so kept out of the main file) bundled with its gRPC dependencies into one
+// CommonJS file with the .proto files it reads at run time beside it, so that an agent whose
+// --store is etcd:// needs nothing on the host; and dist/agent/package.json (its version).
 // Run by `npm run build` after tsup. The host needs only Node >= 20.
 import { build } from 'esbuild';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,4 +28,23 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+// etcd3 as a package of the release: `import('etcd3')` from bin/flo.mjs finds it in
+// ../node_modules. Its connection pool reads `${__dirname}/../proto/rpc.proto`.
+const etcd3Dir = dirname(createRequire(join(cli, 'package.json')).resolve('etcd3/package.json'));
+const etcd3Out = join(out, 'node_modules', 'etcd3');
+rmSync(etcd3Out, { recursive: true, force: true });
+await build({
+  entryPoints: [join(etcd3Dir, 'lib', 'index.js')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: join(etcd3Out, 'lib', 'index.js'),
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+cpSync(join(etcd3Dir, 'proto'), join(etcd3Out, 'proto'), { recursive: true });
+cpSync(join(etcd3Dir, 'LICENSE'), join(etcd3Out, 'LICENSE'));
+const etcd3Version = (JSON.parse(readFileSync(join(etcd3Dir, 'package.json'), 'utf8')) as { version: string }).version;
+writeFileSync(join(etcd3Out, 'package.json'), `${JSON.stringify({ name: 'etcd3', version: etcd3Version, license: 'MIT', main: 'lib/index.js', description: 'etcd3 and its gRPC dependencies bundled into one file for the flo agent release' }, null, 2)}\n`);
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ name: 'flo-agent', version: pkg.version, private: true, type: 'module', engines: { node: '>=20' } }, null, 2)}\n`);

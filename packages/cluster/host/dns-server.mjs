@@ -299,7 +299,9 @@ async function main() {
   process.on('SIGINT', stop);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// run as its own script only: bundled into another program (flo's agent release is one file),
+// import.meta.url is that program's, which is also process.argv[1]
+if (process.argv[1] !== undefined && /(^|[\\/])dns-server\.mjs$/.test(process.argv[1]) && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((e) => {
     process.stderr.write(`dns: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(2);

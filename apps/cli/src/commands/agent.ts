@@ -126,7 +126,13 @@ export const command: CommandModule = {
     let kv: Awaited<ReturnType<typeof cluster.openKvStore>> | undefined;
     let runtime: InstanceType<typeof cluster.DeployRuntime> | undefined;
     try {
-      kv = trackStore(ctx, await cluster.openKvStore(location, remoteStoreOptions(ctx)), location);
+      // the store client's retries (connection refused, no leader) go to the agent, which
+      // reports the outage once and its end once — a store restarted within one call's retry
+      // window is an outage too; before the agent exists the start loop below reports them
+      const options = remoteStoreOptions(ctx);
+      let current: { storeRetrying(reason: string): void } | undefined;
+      options.raft = { ...options.raft, client: { ...options.raft?.client, onRetry: (info) => current?.storeRetrying(`${info.endpoint}: ${info.reason}`) } };
+      kv = trackStore(ctx, await cluster.openKvStore(location, options), location);
       const store = new cluster.ClusterStore(kv);
       // the address instances listen on and are health-checked at
       const explicit = stringOption(ctx, 'address');
@@ -139,6 +145,7 @@ export const command: CommandModule = {
       const home = homedir();
       let agent: InstanceType<typeof cluster.HostAgent> | undefined;
       let lastStart = 0;
+      let unreachableSince: number | undefined;
       // the store may be away when the agent starts (a reboot, a store restart): retry that
       // with backoff; a missing Host, another agent's lease or refused credentials end it
       for (let attempt = 0; !abort.signal.aborted; attempt++) {
@@ -162,12 +169,15 @@ export const command: CommandModule = {
           });
           await agent.start();
           lastStart = Date.now();
+          if (unreachableSince !== undefined) log.info(`store ${where} reachable again after ${Math.round((lastStart - unreachableSince) / 1000)} s`, { downForMs: lastStart - unreachableSince });
+          current = agent;
           break;
         } catch (e) {
           await runtime?.close();
           runtime = undefined;
           agent = undefined;
           if (!retriable(e)) throw e;
+          unreachableSince ??= Date.now();
           const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
           log.warn(`store ${where} unreachable (${e instanceof Error ? e.message : String(e)}); retrying in ${delay / 1000} s`);
           await new Promise((r) => setTimeout(r, delay));
@@ -177,7 +187,10 @@ export const command: CommandModule = {
       log.info(`agent ${state.identity} runs the instances of host ${hostName} (store ${where})`, { identity: state.identity, lastStart });
       const metricsListen = stringOption(ctx, 'metrics-listen');
       if (metricsListen !== undefined) metricsServer = await startAgentMetrics(log, agent, metricsListen, renewMs, leaseSeconds);
-      await agent.run(abort.signal);
+      // on SIGTERM the loops end at once, but a store call in flight may be retrying for up
+      // to --request-timeout: give them 5 s, then stop anyway (nothing is lost: the lease
+      // just expires, the instances keep running)
+      await Promise.race([agent.run(abort.signal), new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => setTimeout(resolve, 5000).unref(), { once: true }))]);
       log.info('stopped (the instances keep running; the lease expires unless another agent of this identity takes it)');
       return 0;
     } finally {

@@ -159,6 +159,30 @@ describe.skipIf(!avail.ok)('agent mode on a real sshd fleet (flo host join, flo 
     for (const h of fleet.hosts) expect(serversOf(h.name).sort()).toEqual(after.filter((i) => i.host === h.name).map((i) => i.pid!).sort());
   });
 
+  it('the store (flo server) restarted under the agents: each says so and that it is back, keeps its instances and heals after', async () => {
+    const before = live();
+    const lines = (host: string, re: RegExp): number => agentLog(host).split('\n').filter((l) => re.test(l)).length;
+    const down0 = new Map(fleet.hosts.map((h) => [h.name, lines(h.name, /store .* unreachable/)]));
+    const back0 = new Map(fleet.hosts.map((h) => [h.name, lines(h.name, /reachable again after/)]));
+    await kv.kill(1);
+    await until('every agent says the store is unreachable', () => fleet.hosts.every((h) => lines(h.name, /store .* unreachable/) > down0.get(h.name)!), 120_000);
+    kv.spawn(1);
+    await kv.waitForLeader();
+    await until('every agent says the store is reachable again', () => fleet.hosts.every((h) => lines(h.name, /reachable again after/) > back0.get(h.name)!), 120_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${fleet.hosts.map((h) => `--- ${h.name}\n${agentLog(h.name).split('\n').slice(-30).join('\n')}`).join('\n')}`);
+    });
+    // the agents were never restarted, their instances never stopped
+    await until('hosts Ready', () => json<{ items: { ready: boolean }[] }>(['get', 'hosts']).items.every((h) => h.ready), 120_000);
+    expect(live().map((i) => [i.name, i.pid]).sort()).toEqual(before.map((i) => [i.name, i.pid]).sort());
+    // their watches and writes work again: a killed instance is healed and reported
+    const victim = before[1]!;
+    process.kill(victim.pid!, 'SIGKILL');
+    await until('healed after the store restart', () => {
+      const cur = live().find((i) => i.name === victim.name);
+      return cur?.ready && cur.pid !== victim.pid ? cur : undefined;
+    }, 120_000);
+  });
+
   it('a second agent for a joined host is refused through the lease; an agent for a Host that does not exist is refused', () => {
     const own = mkdtempSync(path.join(tmpdir(), 'flo-agent-second-'));
     try {

@@ -15,20 +15,26 @@
  * - **Adoption.** After a restart, instances already running are observed and reported,
  *   never started twice (the runtime's `start` adopts what runs).
  * - **Writes on change.** An instance's status and the Host's status are written only when
- *   they differ from what the store holds; besides them the agent writes only lease keep-alives.
+ *   they differ from what the store holds; besides them the agent writes only lease keep-alives
+ *   (and a Service's `status.rendered[host]` when it wrote that service's `render:` file here).
+ * - **Render files locally.** A Service whose `render.hosts` selects this host has its
+ *   endpoint file written here by the agent, from `status.endpoints`, when they change.
  * - **The store may go away.** Instances keep running and are still restarted and
  *   health-checked locally; store calls are retried with exponential backoff (capped), the
- *   outage is reported once and its end once ({@link HostAgentOptions.onStoreState}).
+ *   outage is reported once and its end once ({@link HostAgentOptions.onStoreState}) — also
+ *   an outage the store client rode out by retrying ({@link HostAgent.storeRetrying}).
  */
 import { sleep, systemClock, toLogger, type Clock, type Logger, type LoggerLike, type WatchEvent } from '@flotilla/reconcile';
 import { ClusterError } from '../errors.js';
 import { InstanceWorker } from '../controllers/instance-worker.js';
 import { nameSuffix } from '../controllers/template.js';
-import { API_VERSION, type ClusterEvent, type Host, type HostAgentStatus, type Instance, type Kind } from '../manifest/types.js';
+import { parseSelector } from '@flotilla/labels';
+import { API_VERSION, type ClusterEvent, type Host, type HostAgentStatus, type Instance, type Kind, type Service } from '../manifest/types.js';
 import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import type { ClusterStore } from '../store/resources.js';
 import type { KvLeases, KvStore } from '../store/types.js';
 import { claimHostLease, leaseStore, type HeldLease } from './lease.js';
+import { renderEndpointsFile } from './render.js';
 
 /** Where an agent gets the instances bound to its host (list, then watch from the list's revision). */
 export interface InstanceSource {
@@ -93,6 +99,12 @@ export interface HostAgentOptions {
   factsIntervalMs?: number;
   /** Backoff of store retries: first delay and cap. @default {initialMs: 500, maxMs: 30000} */
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * Whether the agent follows the Services and writes their `render:` files on this host (a
+   * watch of the Service kind per agent, as kube-proxy watches Services on every node). Hollow
+   * hosts, which have no files, may turn it off. @default true
+   */
+  renderFiles?: boolean;
   /** @default silent */
   logger?: LoggerLike;
   /** Called when the store becomes unreachable (with the error) and reachable again (with the outage's length). */
@@ -145,9 +157,12 @@ export class HostAgent {
   readonly #backoff: { initialMs: number; maxMs: number };
   readonly #logger: Logger | undefined;
   readonly #onStoreState: HostAgentOptions['onStoreState'];
+  readonly #renderFiles: boolean;
   readonly #worker: InstanceWorker;
   /** This host's instances as last seen (watch or own writes), by name. */
   readonly #cache = new Map<string, Instance>();
+  /** Render files written here, by service: the digest of what was written. */
+  readonly #rendered = new Map<string, string>();
   #hostObject: Host | undefined;
   #lease: HeldLease | undefined;
   #reachable = true;
@@ -177,6 +192,7 @@ export class HostAgent {
     this.#backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.#logger = options.logger !== undefined ? toLogger(options.logger) : undefined;
     this.#onStoreState = options.onStoreState;
+    this.#renderFiles = options.renderFiles ?? true;
     this.#worker = new InstanceWorker({
       store: options.store,
       runtime: options.runtime,
@@ -237,6 +253,17 @@ export class HostAgent {
     this.#onStoreState?.({ reachable: false, error: e });
   }
 
+  /**
+   * Tells the agent that a store call is being retried (its client could not reach an
+   * endpoint: connection refused, no leader, no answer). The outage is reported now — not only
+   * when a call gives up after its whole retry window, which a store restarted within that
+   * window never makes happen — and its end by the next renewal or list that succeeds.
+   * `flo agent` wires the store client's retry hook here.
+   */
+  storeRetrying(reason: string): void {
+    this.#storeFailed(new Error(reason));
+  }
+
   #storeOk(): void {
     if (this.#reachable) return;
     this.#reachable = true;
@@ -276,7 +303,7 @@ export class HostAgent {
   /** {@link start}, then runs until `signal` aborts. The lease is left to expire (a restart adopts it); `flo host leave` revokes it. */
   async run(signal: AbortSignal): Promise<void> {
     if (!this.#lease) await this.start();
-    await Promise.all([this.#leaseLoop(signal), this.#watchLoop(signal), this.#syncLoop(signal), this.#factsLoop(signal)]);
+    await Promise.all([this.#leaseLoop(signal), this.#watchLoop(signal), this.#syncLoop(signal), this.#factsLoop(signal), ...(this.#renderFiles ? [this.#servicesLoop(signal)] : [])]);
   }
 
   // ------------------------------------------------------------------ lease
@@ -385,6 +412,66 @@ export class HostAgent {
       }
       if (failures > 0) await sleep(this.#clock, Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(failures - 1, 16)), signal);
     }
+  }
+
+  // ------------------------------------------------------------------ render files
+
+  /**
+   * Services whose `render:` selects this host: lists them, then watches the kind, and writes
+   * each one's endpoint file here (the controllers never ssh to an agent host) whenever its
+   * endpoints change, recording the digest in `status.rendered[host]`.
+   */
+  async #servicesLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const listed = await this.#store.services.list({ signal });
+        failures = 0;
+        for (const e of listed.items) await this.#render(e.object, signal);
+        for await (const ev of this.#store.services.watch(listed.revision + 1, { signal })) {
+          if (ev.type === 'progress') continue;
+          if (ev.type === 'expired') break; // relist
+          if (ev.type === 'deleted') this.#rendered.delete(ev.object.metadata.name);
+          else await this.#render(ev.object, signal);
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        this.#note(e, 'could not follow the services');
+        failures++;
+      }
+      if (failures > 0) await sleep(this.#clock, Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(failures - 1, 16)), signal);
+    }
+  }
+
+  async #render(svc: Service, signal: AbortSignal): Promise<void> {
+    const name = svc.metadata.name;
+    const render = svc.spec.render;
+    const host = this.#hostObject;
+    // nothing to write until the controllers have computed the endpoints
+    if (!render || !host || svc.status === undefined || !parseSelector(render.hosts).matches(host.metadata.labels ?? {})) {
+      this.#rendered.delete(name);
+      return;
+    }
+    const { content, digest } = renderEndpointsFile(svc.status.endpoints);
+    const written = this.#rendered.get(name);
+    if (written !== digest) {
+      try {
+        await this.#runtime.writeFile(this.#runtimeHost(host), render.path, content, signal);
+      } catch (e) {
+        if (signal.aborted) return;
+        await this.#event('Service', name, 'Warning', 'RenderFailed', `could not write ${render.path} on ${this.host}: ${errorText(e)}`);
+        return;
+      }
+      this.#rendered.set(name, digest);
+      await this.#event('Service', name, 'Normal', 'Rendered', `wrote ${svc.status.endpoints.length} endpoint(s) to ${this.host}:${render.path}`);
+    }
+    if (svc.status.rendered?.[this.host] === digest) return;
+    await this.#store.services.mutate(name, (cur) => {
+      if (cur.status === undefined || cur.status.rendered?.[this.host] === digest) return undefined;
+      cur.status = { ...cur.status, rendered: { ...cur.status.rendered, [this.host]: digest } };
+      this.#state.statusWrites++;
+      return cur;
+    });
   }
 
   async #syncLoop(signal: AbortSignal): Promise<void> {

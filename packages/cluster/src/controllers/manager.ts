@@ -37,6 +37,7 @@ import { API_VERSION } from '../manifest/types.js';
 import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
 import { readHostLease } from '../agent/lease.js';
+import { renderEndpointsFile } from '../agent/render.js';
 import { InstanceWorker } from './instance-worker.js';
 import { schedulerPlacer, type Placer, type PlacementRequest } from './placement.js';
 import { REPLICASET_LABEL, TEMPLATE_HASH_LABEL, nameSuffix, resolveIntOrPercent, stableJson, templateHash } from './template.js';
@@ -611,9 +612,9 @@ export class ClusterControllers {
     const rendered: Record<string, string> = { ...svc.status?.rendered };
     let failed = false;
     if (svc.spec.render) {
-      const content = endpoints.map((e) => `${e.address}:${e.port}\n`).join('');
-      const digest = createHash('sha256').update(content).digest('hex').slice(0, 16);
-      const targets = [...hosts.values()].filter((h) => h.status?.ready === true && parseSelector(svc.spec.render!.hosts).matches(h.metadata.labels ?? {}));
+      const { content, digest } = renderEndpointsFile(endpoints);
+      // an agent host's file is its agent's to write (locally, from status.endpoints)
+      const targets = [...hosts.values()].filter((h) => h.spec.agent !== true && h.status?.ready === true && parseSelector(svc.spec.render!.hosts).matches(h.metadata.labels ?? {}));
       for (const h of targets) {
         if (rendered[h.metadata.name] === digest) continue;
         try {
@@ -631,7 +632,10 @@ export class ClusterControllers {
     if (stableJson(status) !== stableJson(was)) {
       await this.store.services.mutate(name, (cur) => {
         // the virtual IP is the network controller's (leased by compare-and-set): kept as it is now
-        cur.status = { ...status, ...(cur.status?.clusterIP !== undefined ? { clusterIP: cur.status.clusterIP } : {}) };
+        // so is what an agent host's agent recorded of its render: kept as it is now
+        const byAgents = Object.entries(cur.status?.rendered ?? {}).filter(([h]) => hosts.get(h)?.spec.agent === true);
+        const merged = status.rendered ? { ...status, rendered: { ...status.rendered, ...Object.fromEntries(byAgents) } } : status;
+        cur.status = { ...merged, ...(cur.status?.clusterIP !== undefined ? { clusterIP: cur.status.clusterIP } : {}) };
         return cur;
       });
     }

@@ -161,6 +161,36 @@ describe('HostAgent with the controllers', () => {
     expect(w.ssh.calls).toEqual([]);
   });
 
+  it("a Service's render: file is written by the agent on its own host (never over ssh), the same file as the controllers write to an agentless host", async () => {
+    const w = (world = startWorld());
+    await w.apply(hosts(['a1'], ['p1']));
+    const onA1 = new FakeRuntime();
+    w.agent('a1', onA1);
+    await w.apply(`${web(4)}---
+apiVersion: flotilla.dev/v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, port: http, render: {hosts: "!norender", path: web.endpoints}}
+`);
+    const file = (rt: FakeRuntime, host: string) => rt.files.get(`${host}:web.endpoints`);
+    const lines = (text: string | undefined) => (text ?? '').split('\n').filter(Boolean).sort();
+    await w.until('4 endpoints rendered on both hosts', () => lines(file(onA1, 'a1')).length === 4 && lines(file(w.ssh, 'p1')).length === 4);
+    expect(file(onA1, 'a1')).toBe(file(w.ssh, 'p1'));
+    expect(w.ssh.files.has('a1:web.endpoints')).toBe(false); // the controllers never wrote to the agent host
+    const svc = await w.store.services.get('web');
+    expect(svc?.status?.rendered?.a1).toMatch(/^[0-9a-f]{16}$/);
+    expect(svc?.status?.rendered?.a1).toBe(svc?.status?.rendered?.p1);
+    expect((await w.store.events.items()).some((e) => e.involved.name === 'web' && e.reason === 'Rendered' && e.message.endsWith('(agent)'))).toBe(true);
+    // endpoints change → the agent writes the new file
+    await w.apply(`${web(2)}`);
+    await w.until('2 endpoints rendered on the agent host', () => lines(file(onA1, 'a1')).length === 2);
+    await w.until('status.rendered follows', async () => {
+      const s = await w.store.services.get('web');
+      return s?.status?.rendered?.a1 === s?.status?.rendered?.p1 && lines(file(w.ssh, 'p1')).length === 2;
+    });
+    expect(w.ssh.files.has('a1:web.endpoints')).toBe(false);
+  });
+
   it('writes status only when something changed: at rest, only lease keep-alives', async () => {
     const w = (world = startWorld());
     await w.apply(hosts(['a1']));
@@ -300,6 +330,27 @@ describe('HostAgent with the controllers', () => {
     await w.until('the restart reported', async () => (await w.store.instances.get(victim.name))?.status?.restarts === 1);
     expect((await w.store.hosts.get('a1'))?.status?.ready).toBe(true);
     expect(await w.kv.get(hostLeaseKey('a1'))).toBeDefined();
+  });
+
+  it('a store restarted within one call\'s retry window (the client only retried): the outage and its end are still reported, once each', async () => {
+    const states: string[] = [];
+    const w = (world = startWorld());
+    await w.apply(hosts(['a1']));
+    const onA1 = new FakeRuntime();
+    const { agent } = w.agent('a1', onA1, { renewIntervalMs: 5000, onStoreState: (s) => states.push(s.reachable ? 'back' : 'down') });
+    await w.until('lease held', () => agent.state().leaseHeld);
+    // the client's retry hook fires (connection refused) while every call still succeeds in the end
+    agent.storeRetrying('http://127.0.0.1:2479: connection refused');
+    agent.storeRetrying('http://127.0.0.1:2479: connection refused');
+    expect(states).toEqual(['down']);
+    expect(agent.state().storeReachable).toBe(false);
+    await w.until('the next renewal says it is back', () => states.length === 2);
+    expect(states).toEqual(['down', 'back']);
+    expect(agent.state().storeReachable).toBe(true);
+    // a later outage is reported again (nothing latched)
+    agent.storeRetrying('http://127.0.0.1:2479: no-leader');
+    await w.until('back again', () => states.length === 4);
+    expect(states).toEqual(['down', 'back', 'down', 'back']);
   });
 
   it("a host clock skewed by minutes changes nothing: the lease is the store's, the host stays Ready", async () => {
