@@ -33,8 +33,8 @@ import { fileURLToPath } from 'node:url';
 import type { Connection } from '../connection.js';
 import { DeployError, badOption } from '../errors.js';
 import { shellJoin, shellQuote } from '../quote.js';
-import { LOG_MAX_BYTES, SUPERVISOR_SCRIPT } from '../runtime.js';
-import { CONTAINER_RUN_SCRIPT, CONTAINER_SH_LIB, OWNERS_HOOK_SCRIPT } from './container-sh.js';
+import { LOG_MAX_BYTES } from '../runtime.js';
+import { CONTAINER_SH_LIB, CONTAINER_SUPERVISOR_SCRIPT, OWNERS_HOOK_SCRIPT } from './container-sh.js';
 import type { FileContentStore } from './content-store.js';
 import { HOST_IMAGES_DIR, imageBlobs, pushImage, type PushResult } from './distribute.js';
 import { ImageError, isImageError } from './errors.js';
@@ -187,8 +187,7 @@ export const HOST_BANNER = 'import { createRequire as __floCreateRequire } from 
 function scriptName(base: string, text: string): string {
   return `${base}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
 }
-const SUPERVISE = scriptName('flotilla-supervise', SUPERVISOR_SCRIPT);
-const CTR_RUN = scriptName('flotilla-ctr-run', CONTAINER_RUN_SCRIPT);
+const SUPERVISE = scriptName('flotilla-ctr-supervise', CONTAINER_SUPERVISOR_SCRIPT);
 
 /** What one round trip learns about a host (and one container on it). */
 interface Probe {
@@ -201,6 +200,8 @@ interface Probe {
   runcRoot: string;
   /** Rootless and the host can run runc as root of a user namespace of its own (unshare, nsenter): the rootfs is an overlay, not a copy. */
   userns: boolean;
+  /** An unprivileged overlay mounts there (in a user namespace of the user's): the runtime mounts the rootfs itself. */
+  ovl: boolean;
   node: string;
   nodeVersion: string;
   present: Set<string>;
@@ -222,7 +223,7 @@ interface ParsedStatus {
 const EXTRA_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
 
 /** The host facts that do not change between calls (cached per Connection, runtime and node). */
-const STATIC_FACTS = ['uid', 'gid', 'home', 'arch', 'runtime', 'mode', 'runcRoot', 'kmsg', 'node', 'userns'] as const;
+const STATIC_FACTS = ['uid', 'gid', 'home', 'arch', 'runtime', 'mode', 'runcRoot', 'kmsg', 'node', 'userns', 'ovl'] as const;
 const factCache = new WeakMap<Connection, Map<string, Map<string, string>>>();
 
 function probeScript(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined): string {
@@ -239,7 +240,11 @@ function probeScript(name: string, runtime: string | undefined, files: readonly 
     'echo "runcRoot $root"',
     'if [ "$mode" = root ]; then k=dmesg; elif [ "$mode" = sudo ] && sudo -n dmesg >/dev/null 2>&1; then k="sudo -n dmesg"; else k=; fi',
     'echo "kmsg $k"',
-    'if [ "$mode" = rootless ] && command -v nsenter >/dev/null 2>&1 && unshare --user --map-root-user --mount true 2>/dev/null; then echo "userns 1"; fi',
+    'if [ "$mode" = rootless ] && command -v nsenter >/dev/null 2>&1 && unshare --user --map-root-user --mount true 2>/dev/null; then echo "userns 1"',
+    // Unprivileged overlayfs (Linux >= 5.11): then the runtime mounts the rootfs (no mount process per start).
+    '  o=$(mktemp -d 2>/dev/null) && mkdir "$o/l" "$o/u" "$o/w" "$o/m" && unshare --user --map-root-user --mount mount -t overlay overlay -o "lowerdir=$o/l,upperdir=$o/u,workdir=$o/w" "$o/m" 2>/dev/null && echo "ovl 1"',
+    '  [ -z "$o" ] || { chmod -R u+rwx "$o" 2>/dev/null; rm -rf "$o"; }',
+    'fi',
     `n=$(command -v ${shellQuote(node)} 2>/dev/null); echo "node $n"`,
   ];
   return [
@@ -278,6 +283,7 @@ function parseProbe(stdout: string, cachedFacts?: Map<string, string>): Probe & 
     mode: mode === 'root' || mode === 'sudo' ? mode : 'rootless',
     runcRoot: kv.get('runcRoot') ?? '',
     userns: mode !== 'root' && mode !== 'sudo' && kv.get('userns') === '1',
+    ovl: kv.get('ovl') === '1',
     node: kv.get('node') ?? '',
     nodeVersion: kv.get('nodeVersion') ?? '',
     present,
@@ -430,8 +436,7 @@ async function installHostFiles(c: Connection, probe: Probe, signal: AbortSignal
   const sig = signal ? { signal } : {};
   const files: [string, string, number][] = [
     [progName, prog.text, 0o644],
-    [SUPERVISE, SUPERVISOR_SCRIPT, 0o755],
-    [CTR_RUN, CONTAINER_RUN_SCRIPT, 0o755],
+    [SUPERVISE, CONTAINER_SUPERVISOR_SCRIPT, 0o755],
   ];
   if (files.some(([f]) => !probe.present.has(f))) await c.run('mkdir -p "$HOME/.flotilla/bin" "$HOME/.flotilla/containers"', { hide: true, ...sig });
   for (const [f, text, mode] of files) if (!probe.present.has(f)) await c.writeFile(`~/.flotilla/bin/${f}`, text, { mode, ...sig });
@@ -453,7 +458,7 @@ async function probeHost(c: Connection, name: string, runtime: string | undefine
   let perConn = factCache.get(c);
   if (!perConn) factCache.set(c, (perConn = new Map<string, Map<string, string>>()));
   const cached = perConn.get(key);
-  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE, CTR_RUN], node, cached !== undefined, blobs, snapshot), { hide: true, ...(signal ? { signal } : {}) });
+  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE], node, cached !== undefined, blobs, snapshot), { hide: true, ...(signal ? { signal } : {}) });
   const p = parseProbe(r.stdout, cached);
   // Cached only when complete: a host without a runtime or node is asked again next time.
   if (!cached && p.runtime && p.node) perConn.set(key, p.facts);
@@ -474,9 +479,12 @@ async function runHostProgram(c: Connection, probe: Probe, prog: string, command
     const e = out.error;
     const codes = ['image-reference', 'image-invalid', 'image-platform', 'blob-digest', 'blob-missing', 'layer-unsafe'];
     if (codes.includes(e.code)) {
-      throw new ImageError(e.code as ImageError['code'], `${e.message} (on ${c.host}; nothing running was changed)`, {
+      // The image as the user named it, in the message too (the host's store speaks of blobs only).
+      const image = e.image ?? (request as { image?: unknown }).image;
+      const named = typeof image === 'string' && !e.message.includes(image) ? `image ${image}: ${e.message}` : e.message;
+      throw new ImageError(e.code as ImageError['code'], `${named} (on ${c.host}; nothing running was changed)`, {
         host: c.host,
-        ...(e.image ? { image: e.image } : {}),
+        ...(typeof image === 'string' ? { image } : {}),
         ...(e.blob ? { blob: e.blob } : {}),
         ...(e.entry ? { entry: e.entry } : {}),
       });
@@ -502,21 +510,21 @@ function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string
   if (req.rootless && user && (user.uid !== 0 || user.gid !== 0)) return undefined; // the host program says why
   const { spec, limitsEnforced } = requestRuntimeSpec(config, req, user);
   const meta = `${JSON.stringify({ ...req.meta, limitsEnforced, chainIds: chainIds(config.rootfs.diff_ids) })}\n`;
-  const t = shellQuote(req.target);
   return [
     `snap="$HOME/.flotilla/snapshots/${topHex}"`,
     `[ -d "$snap" ] || exit ${FAST_PATH_UNAVAILABLE}`,
     ...(req.ownersHook ? [`[ -f "$snap.owners" ] || exit ${FAST_PATH_UNAVAILABLE}`] : []),
-    // umask (a builtin) rather than chmod: every process here is time a start waits for
-    `umask 077; mkdir ${t} 2>/dev/null || { mkdir -p "$C" && mkdir ${t}; } || exit 1`,
-    `umask 066; mkdir ${t}/bundle || exit 1; umask 022`,
+    // One mkdir (every process here is time a start waits for): with -p, the parents it makes
+    // (the container's directory, bundle/) get 0700 from the umask; -m gives the rest 0755.
+    'umask 077',
     req.overlay
-      ? `mkdir ${t}/bundle/rootfs ${t}/upper ${t}/work || exit 1`
-      : `cp -a --reflink=auto "$snap" ${t}/bundle/rootfs 2>/dev/null || { rm -rf ${t}; exit ${FAST_PATH_UNAVAILABLE}; }`,
-    ...(req.ownersHook ? [`cp "$snap.owners" ${t}/owners || exit 1`] : []),
-    `printf '%s' ${shellQuote(JSON.stringify(spec, null, 2))} > ${t}/bundle/config.json || exit 1`,
-    `printf '%s' ${shellQuote(req.runEnv)} > ${t}/run.env || exit 1`,
-    `printf '%s' ${shellQuote(meta)} > ${t}/meta.json || exit 1`,
+      ? 'mkdir -p -m 755 "$t/bundle/rootfs" "$t/upper" "$t/work" || exit 1'
+      : `mkdir -p "$t/bundle" && { cp -a --reflink=auto "$snap" "$t/bundle/rootfs" 2>/dev/null || { rm -rf "$t"; exit ${FAST_PATH_UNAVAILABLE}; }; } || exit 1`,
+    'umask 022',
+    ...(req.ownersHook ? ['cp "$snap.owners" "$t/owners" || exit 1'] : []),
+    `printf '%s' ${shellQuote(JSON.stringify(spec, null, 2))} > "$t/bundle/config.json" || exit 1`,
+    `printf '%s' ${shellQuote(req.runEnv)} > "$t/run.env" || exit 1`,
+    `printf '%s' ${shellQuote(meta)} > "$t/meta.json" || exit 1`,
     `printf '%s\\n' ${shellQuote(`${Date.now()} ${req.digest}`)} >> "$HOME/${HOST_IMAGES_DIR}/pulled"`,
   ].join('\n');
 }
@@ -559,7 +567,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
       const fast = fastBundle(request, image.config, topChain);
       if (fast) {
         const checks = [
-          `[ -f "$HOME/.flotilla/bin/${SUPERVISE}" ] && [ -f "$HOME/.flotilla/bin/${CTR_RUN}" ] || exit ${NEEDS_PROBE}`,
+          `[ -f "$HOME/.flotilla/bin/${SUPERVISE}" ] || exit ${NEEDS_PROBE}`,
           `[ -f "$HOME/.flotilla/allowed_signers" ] && exit ${NEEDS_PROBE}`,
           `for h in ${blobHexes.map(shellQuote).join(' ')}; do [ -f "$HOME/${HOST_IMAGES_DIR}/blobs/sha256/$h" ] || exit ${NEEDS_PROBE}; done`,
         ];
@@ -644,6 +652,10 @@ function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: 
   // run as root of a user namespace of its own (which mounts it); otherwise a copy.
   const userns = rootless && probe.userns;
   const overlay = (probe.mode === 'root' || userns) && topChain !== undefined;
+  // Rootless, where unprivileged overlayfs works: runc mounts the overlay as the container's first mount.
+  const dir = `${containers}/${o.name}`;
+  const lower = `${probe.home}/.flotilla/snapshots/${topChain ?? ''}`;
+  const rtMount = overlay && userns && probe.ovl && ![dir, lower].some((p) => /[,:\n]/.test(p));
   return {
     digest: o.image.digest,
     image: o.image.reference.text,
@@ -684,9 +696,11 @@ function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: 
       grace: o.gracePeriodSeconds ?? 10,
       logmax: o.logMaxBytes ?? LOG_MAX_BYTES,
       policy: { Always: 'always', OnFailure: 'on-failure', Never: 'never' }[o.restartPolicy ?? 'Always'],
-      lower: overlay ? `${probe.home}/.flotilla/snapshots/${topChain}` : '',
+      lower: overlay ? lower : '',
       userns: userns ? 1 : '',
+      rtmount: rtMount ? 1 : '',
     }),
+    ...(rtMount ? { rootfsOverlay: { lower, upper: `${dir}/upper`, work: `${dir}/work` } } : {}),
     ...(overlay ? { overlay } : {}),
     // Through sudo the host program unpacks as the user: the runtime, as root, gives the files their owners.
     ...(probe.mode === 'sudo' ? { ownersHook: { path: '/bin/sh', args: ['sh', '-c', OWNERS_HOOK_SCRIPT, 'flotilla-owners', `${containers}/${o.name}`] } } : {}),
@@ -699,19 +713,22 @@ const SAME = '@@flotilla-same';
 /**
  * The launch, under the container's lock: the same image and options already running (a
  * concurrent call got there first) is kept; else the previous version is stopped only now,
- * when the new bundle is ready, and the new one started. `bundle` makes the bundle first (sh).
+ * when the new bundle is ready, and the new one started. `bundle` (sh) makes the bundle in
+ * `$t`: in the container's own directory when there is none (no rename), else beside it.
+ * Without `bundle`, the host program made it at `target` already.
  */
 function launchScript(name: string, digest: string, hash: string, target: string, home: string, bundle: string | undefined): string[] {
   const bin = `${home}/.flotilla/bin`;
-  const t = shellQuote(target);
+  const same = `"imageDigest":"${digest}"`;
+  const sameOpts = `"optionsHash":"${hash}"`;
   return [
-    `n=${shellQuote(name)}`,
-    ...(bundle ? [bundle] : []),
+    `n=${shellQuote(name)}; t=${shellQuote(target)}`,
     'ctr_lock "$n" || exit 1',
-    `if grep -q ${shellQuote(`"imageDigest":"${digest}"`)} "$C/$n/meta.json" 2>/dev/null && grep -q ${shellQuote(`"optionsHash":"${hash}"`)} "$C/$n/meta.json" && ctr_running "$n"; then rm -rf ${t}; echo ${SAME}; ctr_status "$n"; exit 0; fi`,
-    'ctr_stop "$n" || exit 1',
-    `mv ${t} "$C/$n" || exit 1`,
-    `ctr_launch "$n" ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`,
+    // meta.json is one line: matched by the shell itself (no grep to start).
+    `if [ -f "$C/$n/meta.json" ]; then ctr_rd m "$C/$n/meta.json"; case $m in *${shellQuote(same)}*) case $m in *${shellQuote(sameOpts)}*) if ctr_running "$n"; then rm -rf "$t"; echo ${SAME}; ctr_status "$n"; exit 0; fi ;; esac ;; esac; fi`,
+    ...(bundle ? ['[ -e "$C/$n" ] || t="$C/$n"', bundle] : []),
+    'if [ "$t" != "$C/$n" ]; then ctr_stop "$n" || exit 1; mv "$t" "$C/$n" || exit 1; fi',
+    `ctr_launch "$n" ${shellQuote(`${bin}/${SUPERVISE}`)}`,
   ];
 }
 
@@ -773,7 +790,7 @@ export async function restartContainer(c: Connection, name: string): Promise<voi
   if (probe.status?.status.state === 'absent' || !probe.status) throw new DeployError('container', `${c.host}: no container ${name} to restart`, { host: c.host });
   await installHostFiles(c, probe, undefined);
   const bin = `${probe.home}/.flotilla/bin`;
-  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_lock ${shellQuote(name)} || exit 1`, `[ -f "$C"/${shellQuote(name)}/run.env ] || { echo 'it is gone' >&2; exit 1; }`, `ctr_halt ${shellQuote(name)}`, `ctr_launch ${shellQuote(name)} ${shellQuote(`${bin}/${SUPERVISE}`)} ${shellQuote(`${bin}/${CTR_RUN}`)}`].join('\n'), { hide: true, warn: true });
+  const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, `ctr_lock ${shellQuote(name)} || exit 1`, `[ -f "$C"/${shellQuote(name)}/run.env ] || { echo 'it is gone' >&2; exit 1; }`, `ctr_halt ${shellQuote(name)}`, `ctr_launch ${shellQuote(name)} ${shellQuote(`${bin}/${SUPERVISE}`)}`].join('\n'), { hide: true, warn: true });
   if (r.exitCode !== 0) throw new DeployError('container', `${c.host}: could not restart container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
 }
 

@@ -43,11 +43,12 @@ export interface PrepareRequest {
   cgroupsPath?: string;
   /** Written to `<target>/meta.json`. */
   meta: Record<string, unknown>;
-  /** Written to `<target>/run.env` (sh assignments for the wrapper, see container-sh.ts). */
+  /** Written to `<target>/run.env` (sh assignments for the supervisor, see container-sh.ts). */
   runEnv: string;
   /**
-   * Leave `bundle/rootfs` empty (with `upper/` and `work/` beside it): the wrapper mounts an
-   * overlay of the top snapshot there (rootful as root), or copies the snapshot when it cannot.
+   * Leave `bundle/rootfs` empty (with `upper/` and `work/` beside it): an overlay of the top
+   * snapshot is mounted there (by runc with `rootfsOverlay`, else by the supervisor), or the
+   * supervisor copies the snapshot when it cannot.
    */
   overlay?: boolean;
   /**
@@ -57,6 +58,8 @@ export interface PrepareRequest {
   ownersHook?: { path: string; args: string[] };
   /** Pod networking (see runtimeSpec's `network`). */
   network?: { netns: string; resolvConf?: string };
+  /** The overlay runc mounts as the rootfs (see runtimeSpec's `rootfsOverlay`), with `overlay`. */
+  rootfsOverlay?: { lower: string; upper: string; work: string };
 }
 
 /** Where a host keeps images, snapshots and containers (under its login directory). */

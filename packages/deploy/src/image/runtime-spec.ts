@@ -58,6 +58,14 @@ export interface RuntimeSpecInput {
   hostname: string;
   /** The rootfs, relative to the bundle. @default 'rootfs' */
   rootfs?: string;
+  /**
+   * The rootfs is an overlay of the image's top snapshot (`lower`, read-only, shared) with this
+   * container's `upper` and `work` directories, mounted by the runtime itself on the empty
+   * rootfs as the first mount, in the container's own mount namespace: no mount before the
+   * runtime starts, gone when the container ends (the changes stay in `upper`). Absolute paths
+   * without `,` or `:` (the overlay's option syntax).
+   */
+  rootfsOverlay?: { lower: string; upper: string; work: string };
   /** @default false (writable, as Docker's and Kubernetes' are) */
   readOnlyRootFilesystem?: boolean;
   /** Rootless: a user namespace mapping `hostUid`/`hostGid` to root, no cgroup limits. */
@@ -151,6 +159,8 @@ export interface ContainerSpecRequest {
   /** A `createRuntime` hook (rootful through sudo: the owners of the rootfs). */
   ownersHook?: { path: string; args: string[] };
   network?: { netns: string; resolvConf?: string };
+  /** The rootfs as an overlay the runtime mounts (see {@link RuntimeSpecInput.rootfsOverlay}). */
+  rootfsOverlay?: { lower: string; upper: string; work: string };
 }
 
 /**
@@ -173,6 +183,7 @@ export function requestRuntimeSpec(image: Pick<ImageConfig, 'config'>, req: Cont
     ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
     ...(req.ownersHook ? { createRuntimeHooks: [req.ownersHook] } : {}),
     ...(req.network ? { network: req.network } : {}),
+    ...(req.rootfsOverlay ? { rootfsOverlay: req.rootfsOverlay } : {}),
   });
 }
 
@@ -193,6 +204,13 @@ export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limit
       : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
   ];
+  // The runtime mounts the overlay on the (empty) rootfs first, in the container's own mount
+  // namespace; every other mount lands on it.
+  if (input.rootfsOverlay) {
+    const o = input.rootfsOverlay;
+    for (const [k, v] of Object.entries(o)) if (!v.startsWith('/') || /[,:\n]/.test(v)) throw new TypeError(`Expected rootfsOverlay.${k} to be an absolute path without ",", ":" or newlines, got ${JSON.stringify(v)}`);
+    mounts.unshift({ destination: '/', type: 'overlay', source: 'overlay', options: [`lowerdir=${o.lower}`, `upperdir=${o.upper}`, `workdir=${o.work}`] });
+  }
   if (input.network?.resolvConf) mounts.push({ destination: '/etc/resolv.conf', type: 'none', source: input.network.resolvConf, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] });
   const namespaces: { type: string; path?: string }[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.rootless ? [{ type: 'user' }] : [])];
   if (input.network) namespaces.push({ type: 'network', path: input.network.netns });

@@ -76,6 +76,9 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
     expect(st.push.sent).toHaveLength(4); // manifest, config, two layers
     expect(st.pid).toBeGreaterThan(1);
     // pid is the container's init as this machine sees it: its own pid namespace, hostname = name
+    // (runc reports running, and writes its pid file, once the init is past its exec fifo: the
+    // exec of the image's command follows at once, as after `runc run -d`.)
+    await until('the container command to replace runc init', () => Promise.resolve(readFileSync(`/proc/${st.pid}/cmdline`, 'utf8').split('\0')[0] === 'sleep' ? true : undefined));
     expect(readFileSync(`/proc/${st.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
     // As root the rootfs is an overlay of the image's top snapshot: no copy, writes go to upper/.
     const rootfs = join(work, 'host/.flotilla/containers', name, 'bundle/rootfs');
@@ -189,7 +192,7 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
             return { pid: p, ppid: '', argv: [] };
           }
         })
-        .filter(({ argv: a }) => a[0] === 'sh' && a[1]?.includes('flotilla-supervise') && a[2] === dir);
+        .filter(({ argv: a }) => a[0] === 'sh' && a[1]?.includes('flotilla-ctr-supervise') && a[2] === dir);
       const supervisors = procs.filter((p) => !procs.some((q) => q.pid === p.ppid));
       expect(supervisors).toHaveLength(1);
       expect(existsSync(`/proc/${st.pid}`)).toBe(true);

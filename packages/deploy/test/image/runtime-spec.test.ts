@@ -42,6 +42,15 @@ describe('runtimeSpec (config.json as data)', () => {
     expect(spec.root.readonly).toBe(true);
   });
 
+  it('rootfsOverlay: the overlay is the first mount (on /), every other mount lands on it; option-breaking paths refused', () => {
+    const o = { lower: '/home/u/.flotilla/snapshots/abc', upper: '/home/u/.flotilla/containers/web/upper', work: '/home/u/.flotilla/containers/web/work' };
+    const { spec } = runtimeSpec({ image, hostname: 'web', rootless: true, rootfsOverlay: o });
+    expect(spec.mounts[0]).toEqual({ destination: '/', type: 'overlay', source: 'overlay', options: [`lowerdir=${o.lower}`, `upperdir=${o.upper}`, `workdir=${o.work}`] });
+    expect(spec.mounts.slice(1).map((m) => m.destination)).toEqual(runtimeSpec({ image, hostname: 'web', rootless: true }).spec.mounts.map((m) => m.destination));
+    expect(spec.root).toEqual({ path: 'rootfs', readonly: false });
+    for (const bad of ['/a,b', '/a:b', 'relative']) expect(() => runtimeSpec({ image, hostname: 'web', rootless: true, rootfsOverlay: { ...o, upper: bad } })).toThrow(/rootfsOverlay\.upper/);
+  });
+
   it("resolves the image's User against its /etc/passwd and /etc/group", () => {
     const passwd = 'root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/false\n';
     const group = 'root:x:0:\nstaff:x:50:\n';
