@@ -119,8 +119,6 @@ describe.skipIf(skip)('pod networking with the real CNI plugins', () => {
     await servePod(cs[0]!, 'p3');
     const r = await cs[1]!.run(`curl -s --max-time 2 http://${fleet.hosts[0]!.address}:18080/`, { warn: true });
     expect(r.stdout).toBe('p3');
-    // p1 shares host 1's bridge: its CHECK still passes though a pod joined (the bridge's MAC is pinned, not its lowest port's)
-    expect(await checkPodNetwork(cs[0]!, 'p1')).toBe('ok');
     // CHECK passes with port mappings on an IPv4-only pod (portmap <= 1.1 looks for an IPv6 chain too: that alone is no failure)
     expect(await checkPodNetwork(cs[0]!, 'p3')).toBe('ok');
     await cs[0]!.run('sudo -n iptables -t nat -S | grep -o "CNI-DN-[0-9a-f]*" | sort -u | while read c; do sudo -n iptables -t nat -F "$c"; done');
