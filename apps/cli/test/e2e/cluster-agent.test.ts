@@ -1,13 +1,16 @@
 // Agent mode end to end (issue 15): a real sshd fleet (3 loopback hosts, each its own unix
 // user), a real `flo server` as the store, `flo host join` over ssh, then the cluster flows of
-// cluster-ssh.test.ts in agent mode — apply, heal, rolling update — and the faults: the agent
+// cluster-ssh.test.ts in agent mode — apply, heal, rolling update, rollout undo, scale, service
+// endpoints and a render: file written by each agent — and the faults: the agent
 // SIGKILLed (restarted by its supervisor, instances adopted, not duplicated), a second agent
 // for a joined host (refused by the lease), an agent for a Host that does not exist; then
-// `flo host leave`. The store going away under an agent and a skewed host clock are tested
-// on the agent core (packages/cluster/test/agent/host-agent.test.ts).
+// `flo host leave`; the store (flo server) restarted under the joined agents. More faults
+// (wrong credentials, etcd://, a retry-only store outage) are in agent-faults.test.ts; a
+// skewed host clock and a dead agent's lease expiring are tested on the agent core
+// (packages/cluster/test/agent/host-agent.test.ts).
 // Needs root (skipped loudly otherwise; required with CI=true). Fleet block 110 (TEAM.md).
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { writeSampleArtifact } from '@flotilla/cluster/demo';
@@ -52,6 +55,15 @@ const userOf = (host: string): string => fleet.hosts.find((h) => h.name === host
 const homeOf = (host: string): string => fleet.hosts.find((h) => h.name === host)!.home;
 const agentPid = (host: string): number => Number(readFileSync(path.join(homeOf(host), '.flotilla/services/flo-agent/pid'), 'utf8').trim());
 const agentLog = (host: string): string => readFileSync(path.join(homeOf(host), '.flotilla/services/flo-agent/log'), 'utf8');
+/** A process's environment, from /proc. */
+function environOf(pid: number): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
 /** `node server.js` processes of a host's user: what really runs there. */
 function serversOf(host: string): number[] {
   const out = execFileSync('ps', ['-u', userOf(host), '-o', 'pid=,args='], { encoding: 'utf8' });
@@ -137,6 +149,63 @@ describe.skipIf(!avail.ok)('agent mode on a real sshd fleet (flo host join, flo 
     for (const i of rolled) expect(processOf(i.pid!)?.user).toBe(userOf(i.host));
     // what runs is exactly what the store says: no instance left behind, none twice
     for (const h of fleet.hosts) expect(serversOf(h.name).sort()).toEqual(rolled.filter((i) => i.host === h.name).map((i) => i.pid!).sort());
+  });
+
+  it('rollout undo returns to the previous template: what runs has the old environment', async () => {
+    const v2 = new Set(instances().map((i) => i.name));
+    flo(['rollout', 'undo', 'replicaset/web']);
+    const back = await until('v1 again everywhere', () => {
+      const all = instances();
+      return all.length === 3 && all.every((i) => i.ready && i.phase === 'Running' && !v2.has(i.name)) ? all : undefined;
+    }, 240_000);
+    for (const i of back) expect(environOf(i.pid!)).toMatchObject({ GREETING: 'hello' });
+    for (const h of fleet.hosts) expect(serversOf(h.name).sort()).toEqual(back.filter((i) => i.host === h.name).map((i) => i.pid!).sort());
+  });
+
+  it('scales up and down: the agents start and stop exactly the instances the store holds', async () => {
+    flo(['scale', 'replicaset/web', '--replicas', '5']);
+    const five = await until('5 ready', () => {
+      const l = live();
+      return l.length === 5 && l.every((i) => i.ready) ? l : undefined;
+    }, 180_000);
+    for (const i of five) expect(processOf(i.pid!)).toEqual({ user: userOf(i.host), args: 'node server.js' });
+    flo(['scale', 'replicaset/web', '--replicas', '3']);
+    const three = await until('3 left, the others stopped', () => {
+      const all = instances();
+      if (all.length !== 3 || !all.every((i) => i.ready)) return undefined;
+      return fleet.hosts.every((h) => serversOf(h.name).sort().join() === all.filter((i) => i.host === h.name).map((i) => i.pid!).sort().join()) ? all : undefined;
+    }, 180_000);
+    expect(three.every((i) => five.some((f) => f.name === i.name))).toBe(true);
+  });
+
+  it("service endpoints, and a render: file written on each agent host by its agent (as the host's user, not over ssh)", async () => {
+    const ready = live();
+    const svc = await until('endpoints of the 3 instances', () => {
+      const s = json<{ items: { name: string; endpoints: { address: string; port: number; instance: string }[] }[] }>(['get', 'services']).items.find((x) => x.name === 'web');
+      return s?.endpoints.length === 3 ? s : undefined;
+    }, 120_000);
+    const expected = ready.map((i) => `${i.address}:${i.ports.http}`).sort();
+    expect(svc.endpoints.map((e) => `${e.address}:${e.port}`).sort()).toEqual(expected);
+    write(dir, 'render.yaml', 'apiVersion: flotilla.dev/v1\nkind: Service\nmetadata: {name: web-file}\nspec: {selector: {app: web}, port: http, render: {hosts: "!norender", path: web.endpoints}}\n');
+    flo(['apply', '-f', 'render.yaml']);
+    const file = (host: string): string | undefined => {
+      try {
+        return readFileSync(path.join(homeOf(host), 'web.endpoints'), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    await until('the file on every agent host', () => fleet.hosts.every((h) => file(h.name)?.split('\n').filter(Boolean).sort().join() === expected.join()), 120_000);
+    for (const h of fleet.hosts) expect(statSync(path.join(homeOf(h.name), 'web.endpoints')).uid).toBe(Number(execFileSync('id', ['-u', h.user], { encoding: 'utf8' }).trim()));
+    expect(flo(['describe', 'service/web-file']).stdout).toMatch(/Rendered .*wrote 3 endpoint\(s\) to .*\(agent\)/);
+    // endpoints change (an instance restarted elsewhere would too): scale to 2 and the files follow
+    flo(['scale', 'replicaset/web', '--replicas', '2']);
+    await until('the files follow', () => {
+      const now = live().filter((i) => i.ready).map((i) => `${i.address}:${i.ports.http}`).sort();
+      return now.length === 2 && fleet.hosts.every((h) => file(h.name)?.split('\n').filter(Boolean).sort().join() === now.join());
+    }, 180_000);
+    flo(['scale', 'replicaset/web', '--replicas', '3']);
+    await until('3 ready again', () => live().length === 3 && live().every((i) => i.ready), 180_000);
   });
 
   it('an agent SIGKILLed is restarted by its supervisor and adopts its instances (none started twice)', async () => {
