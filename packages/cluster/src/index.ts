@@ -101,7 +101,7 @@ export { manifestOf } from './manifest/export.js';
 export type { ManifestOfOptions } from './manifest/export.js';
 
 export type { KeyValue, KvWatchEvent, WriteOptions, KvWatchOptions, WatchOptions, KvStore, KvLeases, KvRangeOptions, KvCompare, KvTxnOp, KvTxnResult } from './store/types.js';
-export { hasLeases } from './store/types.js';
+export { hasLeases, keepAliveLeases } from './store/types.js';
 export { MemoryKvStore } from './store/memory.js';
 export type { MemoryKvStoreOptions } from './store/memory.js';
 export { FileKvStore, openFileStore, fileStorePaths } from './store/file.js';

@@ -8,6 +8,8 @@ import { checkStoreContract } from '@flotilla/reconcile/testing';
 import {
   ClusterStore,
   hasLeases,
+  keepAliveLeases,
+  type KvLeases,
   ResourceStore,
   defineKind,
   isConflictError,
@@ -99,6 +101,24 @@ export function storeContract(backend: ContractBackend): void {
       expect(await store.get(`${p}b`)).toBeUndefined();
       expect(await store.get(`${p}moved`)).toBeUndefined();
       await store.revokeLease(b.id); // again: harmless
+    });
+
+    it('renews many leases at once (keepAliveLeases): a TTL per lease in order, undefined for one that is gone; kept-alive keys stay', async () => {
+      if (!hasLeases(store)) return; // the file store: see above
+      const p = prefixFor('leases');
+      const granted = [];
+      for (let i = 0; i < 40; i++) granted.push(await store.grantLease(30));
+      for (const [i, g] of granted.entries()) await store.put(`${p}${i}`, 'on a lease', { lease: g.id });
+      await store.revokeLease(granted[7]!.id);
+      const ids = granted.map((g) => g.id);
+      const ttls = await keepAliveLeases(store, ids);
+      expect(ttls).toEqual(granted.map((g, i) => (i === 7 ? undefined : g.ttlSeconds)));
+      // the batched call when the store has one, and the one-by-one fallback, agree
+      const single: KvLeases = { grantLease: store.grantLease.bind(store), keepAliveLease: store.keepAliveLease.bind(store), revokeLease: store.revokeLease.bind(store) };
+      expect(await keepAliveLeases(single, ids, 4)).toEqual(ttls);
+      expect((await store.range(p)).items).toHaveLength(39);
+      for (const id of ids) await store.revokeLease(id);
+      expect((await store.range(p)).items).toHaveLength(0);
     });
 
     it('puts and gets with etcd revisions: increasing, modRevision = returned revision, version counts', async () => {

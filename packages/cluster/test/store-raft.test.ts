@@ -1,7 +1,7 @@
 // The store contract against a real 3-member Flotilla Raft KV (RaftKvNode over TCP with the
 // KV HTTP API on each member), through @flotilla/raft/client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openRaftStore, type RaftKvStore } from '../src/index.js';
+import { openRaftStore, type KvWatchEvent, type RaftKvStore } from '../src/index.js';
 import { startRaftKvCluster, type RaftKvCluster } from './raft-kv-cluster.js';
 import { storeContract } from './store-contract.js';
 
@@ -36,5 +36,74 @@ describe('raft store across members', () => {
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
+  });
+});
+
+describe('raft store watch at scale', () => {
+  it("a watch's first read is paged (pageSize 10 over 35 keys): deletes still carry their previous values", async () => {
+    const store = await openRaftStore(endpoints, { pageSize: 10 });
+    const p = `/paged/${process.pid}-${Date.now()}/`;
+    const key = (i: number) => `${p}${String(i).padStart(2, '0')}`;
+    try {
+      for (let i = 0; i < 35; i++) await store.put(key(i), `v${i}`);
+      const seen: KvWatchEvent[] = [];
+      const abort = new AbortController();
+      const watching = (async () => {
+        for await (const ev of store.watch(p, { signal: abort.signal })) if (ev.type !== 'progress') seen.push(ev);
+      })();
+      const until = async (what: string, ok: () => boolean) => {
+        const deadline = Date.now() + 30_000;
+        while (!ok()) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      // the watch is live (its paged read done) once it reports a marker written after it began
+      for (let n = 0; !seen.some((e) => e.type === 'put' && e.key === `${p}marker`); n++) {
+        await store.put(`${p}marker`, String(n));
+        await new Promise((r) => setTimeout(r, 100));
+        if (n > 300) throw new Error('the watch never started');
+      }
+      for (const i of [3, 17, 34]) await store.delete(key(i));
+      await until('three delete events', () => seen.filter((e) => e.type === 'delete').length >= 3);
+      abort.abort();
+      await watching;
+      const deletes = seen.flatMap((e) => (e.type === 'delete' ? [{ key: e.key, prevValue: e.prevValue }] : []));
+      expect(deletes).toEqual([3, 17, 34].map((i) => ({ key: key(i), prevValue: `v${i}` })));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('raft store first read of a watch', () => {
+  it('asks for pages of pageSize, never for the whole prefix at once (a watch of 150,000 instances)', async () => {
+    const { RaftKvStore } = await import('../src/store/raft.js');
+    const keys = Array.from({ length: 25 }, (_, i) => `/i/${String(i).padStart(2, '0')}`);
+    const asked: { limit?: number; after?: string }[] = [];
+    const fake = {
+      range(o: { prefix: string; limit?: number; after?: string }) {
+        asked.push({ ...(o.limit !== undefined ? { limit: o.limit } : {}), ...(o.after !== undefined ? { after: o.after } : {}) });
+        const rest = keys.filter((k) => o.after === undefined || k > o.after);
+        const items = rest.slice(0, o.limit ?? rest.length).map((k) => ({ key: k, value: `v${k}`, createRevision: 2, modRevision: 2, version: 1 }));
+        return Promise.resolve({ items, revision: 30, more: items.length < rest.length });
+      },
+      async *watch() {
+        await Promise.resolve();
+        yield { type: 'delete', key: '/i/24', value: '', createRevision: 0, modRevision: 31, version: 0 };
+      },
+      close() {
+        return undefined;
+      },
+    };
+    const store = new RaftKvStore(fake as unknown as ConstructorParameters<typeof RaftKvStore>[0], { pageSize: 10 });
+    const events: KvWatchEvent[] = [];
+    for await (const ev of store.watch('/i/')) {
+      events.push(ev);
+      break;
+    }
+    expect(asked).toEqual([{ limit: 10 }, { limit: 10, after: '/i/09' }, { limit: 10, after: '/i/19' }]);
+    expect(events).toEqual([{ type: 'delete', key: '/i/24', modRevision: 31, prevValue: 'v/i/24' }]);
+    await store.close();
   });
 });

@@ -99,6 +99,23 @@ describe('KV HTTP API', () => {
     expect((await call('PUT', '/v1/kv/s2', { value: 'x', lease: '1' })).status).toBe(404);
   });
 
+  it('renews many leases in one request (POST /v1/keepalive): TTL per id in order, 0 for one that is gone', async () => {
+    const { call } = await serve();
+    for (const ttl of [30, 40]) await call('POST', '/v1/leases', { ttlSeconds: ttl });
+    await call('DELETE', '/v1/leases/1');
+    expect(await call('POST', '/v1/keepalive', { ids: ['2', '1', '99'] })).toEqual({
+      status: 200,
+      body: { leases: [{ id: '2', ttlSeconds: 40 }, { id: '1', ttlSeconds: 0 }, { id: '99', ttlSeconds: 0 }] },
+    });
+    const empty = await call('POST', '/v1/keepalive', { ids: [] });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.message).toMatch(/ids must be a non-empty array/);
+    const many = await call('POST', '/v1/keepalive', { ids: Array.from({ length: 10_001 }, (_, i) => String(i + 1)) });
+    expect(many.status).toBe(413);
+    expect(many.body.error.message).toMatch(/at most 10000/);
+    expect((await call('POST', '/v1/keepalive', { ids: [7] })).body.error.message).toMatch(/ids\[0\]/);
+  });
+
   it.each<[string, string, string, unknown, number, string]>([
     ['malformed JSON', 'PUT', '/v1/kv/a', '{"value":', 400, 'bad-request'],
     ['value not a string', 'PUT', '/v1/kv/a', { value: 1 }, 400, 'bad-request'],

@@ -245,6 +245,28 @@ export class EtcdKvStore implements KvStore, KvLeases {
     }
   }
 
+  /** All of them over one keep-alive stream (etcd answers each request on it, in order). */
+  async keepAliveMany(ids: readonly string[]): Promise<(number | undefined)[]> {
+    if (ids.length === 0) return [];
+    try {
+      const stream = await this.#client.leaseClient.leaseKeepAlive();
+      const out: (number | undefined)[] = [];
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (res: { TTL: string }) => {
+          const ttl = Number(res.TTL);
+          out.push(ttl > 0 ? ttl : undefined);
+          if (out.length === ids.length) resolve();
+        });
+        stream.on('error', reject);
+        stream.on('end', () => (out.length < ids.length ? reject(new Error(`etcd closed the keep-alive stream after ${out.length} of ${ids.length} answers`)) : resolve()));
+        for (const id of ids) stream.write({ ID: id });
+      }).finally(() => stream.end());
+      return out;
+    } catch (e) {
+      throw unavailable(e);
+    }
+  }
+
   async revokeLease(id: string): Promise<void> {
     try {
       await this.#client.leaseClient.leaseRevoke({ ID: id });

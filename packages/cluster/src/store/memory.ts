@@ -101,6 +101,18 @@ export class MemoryKvStore implements KvStore, KvLeases {
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- async so that throws become rejections
+  async keepAliveMany(ids: readonly string[]): Promise<(number | undefined)[]> {
+    this.#check();
+    const now = this.#now();
+    return ids.map((id) => {
+      const l = this.#leases.get(id);
+      if (!l) return undefined;
+      l.deadline = now + l.ttlSeconds * 1000;
+      return l.ttlSeconds;
+    });
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that throws become rejections
   async keepAliveLease(id: string): Promise<number | undefined> {
     this.#check();
     const l = this.#leases.get(id);

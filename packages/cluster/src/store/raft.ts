@@ -16,6 +16,8 @@ export interface RaftStoreOptions {
   client?: Omit<KvClientOptions, 'endpoints'>;
   /** How `host:port` endpoints are spoken to. @default `https` when `client.ca` or `client.cert` is given, else `http` */
   scheme?: 'http' | 'https';
+  /** Keys one range request asks for: unlimited ranges and a watch's first read are paged by it. @default 5000 */
+  pageSize?: number;
 }
 
 function kvCode(e: unknown): string | undefined {
@@ -34,9 +36,13 @@ const strip = (kv: KeyValue): KeyValue => ({ key: kv.key, value: kv.value, creat
 export class RaftKvStore implements KvStore, KvLeases {
   readonly #client: KvClient;
   readonly #watchers = new Set<() => void>();
+  readonly #pageSize: number;
 
-  constructor(client: KvClient) {
+  /** @param options.pageSize keys a range request asks for (a watch's first read, unlimited ranges) @default 5000 */
+  constructor(client: KvClient, options: { pageSize?: number } = {}) {
     this.#client = client;
+    this.#pageSize = options.pageSize ?? 5000;
+    if (!Number.isInteger(this.#pageSize) || this.#pageSize < 1) throw new TypeError(`pageSize: expected a positive integer, received ${String(options.pageSize)}`);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -63,7 +69,7 @@ export class RaftKvStore implements KvStore, KvLeases {
       let after = options?.after;
       let revision = 0;
       for (;;) {
-        const page = await this.#client.range({ prefix, limit: 5000, ...(after !== undefined ? { after } : {}) });
+        const page = await this.#client.range({ prefix, limit: this.#pageSize, ...(after !== undefined ? { after } : {}) });
         for (const kv of page.items) items.push(strip(kv));
         if (revision === 0) revision = page.revision;
         if (!page.more || page.items.length === 0) break;
@@ -126,11 +132,21 @@ export class RaftKvStore implements KvStore, KvLeases {
     this.#watchers.add(stop);
     options.signal?.addEventListener('abort', stop, { once: true });
     const run = async (): Promise<void> => {
-      // previous values for delete events: the keys as of the revision before the start
-      const snapshot = await this.#client.range({ prefix });
-      const from = options.fromRevision ?? snapshot.revision + 1;
+      // previous values for delete events: the keys under the prefix, read a page at a time
+      // (a watch of 150,000 instances must not ask a member for one 150 MB answer)
       const values = new Map<string, string>();
-      if (from > snapshot.revision) for (const kv of snapshot.items) values.set(kv.key, kv.value);
+      let revision = 0;
+      for (let after: string | undefined; ; ) {
+        const page = await this.#client.range({ prefix, limit: this.#pageSize, ...(after !== undefined ? { after } : {}) });
+        if (revision === 0) revision = page.revision;
+        for (const kv of page.items) values.set(kv.key, kv.value);
+        if (!page.more || page.items.length === 0) break;
+        after = page.items.at(-1)!.key;
+        if (abort.signal.aborted) return;
+      }
+      const from = options.fromRevision ?? revision + 1;
+      // from an older revision the values read are from after the start: not previous values
+      if (from <= revision) values.clear();
       const events = this.#client.watch(prefix, {
         fromRevision: from,
         signal: abort.signal,
@@ -176,6 +192,19 @@ export class RaftKvStore implements KvStore, KvLeases {
     }
   }
 
+  /** One request and one log entry per 10,000 leases (`POST /v1/keepalive`). */
+  async keepAliveMany(ids: readonly string[]): Promise<(number | undefined)[]> {
+    const out: (number | undefined)[] = [];
+    try {
+      for (let i = 0; i < ids.length; i += 10_000) {
+        for (const l of await this.#client.keepAliveMany(ids.slice(i, i + 10_000))) out.push(l.ttlSeconds > 0 ? l.ttlSeconds : undefined);
+      }
+    } catch (e) {
+      throw translate(e, `(${ids.length} leases)`, undefined);
+    }
+    return out;
+  }
+
   async revokeLease(id: string): Promise<void> {
     try {
       await this.#client.revokeLease(id);
@@ -202,5 +231,5 @@ export async function openRaftStore(endpoints: readonly string[], options: RaftS
   const { KvClient } = await import('@flotilla/raft/client');
   const scheme = options.scheme ?? (options.client?.ca !== undefined || options.client?.cert !== undefined ? 'https' : 'http');
   const client = new KvClient({ ...options.client, endpoints: endpoints.map((h) => (/^https?:\/\//.test(h) ? h : `${scheme}://${h}`)) });
-  return new RaftKvStore(client);
+  return new RaftKvStore(client, options.pageSize !== undefined ? { pageSize: options.pageSize } : {});
 }

@@ -53,6 +53,33 @@ export interface KvLeases {
   keepAliveLease(id: string): Promise<number | undefined>;
   /** Revokes a lease, deleting its keys. Harmless for a lease that no longer exists. */
   revokeLease(id: string): Promise<void>;
+  /**
+   * Renews many leases at once, as cheaply as the store allows (the Raft KV: one request and
+   * one log entry; etcd: one keep-alive stream): each id's TTL in the order given, `undefined`
+   * for a lease that no longer exists. Optional; {@link keepAliveLeases} falls back to
+   * {@link keepAliveLease} one by one.
+   */
+  keepAliveMany?(ids: readonly string[]): Promise<(number | undefined)[]>;
+}
+
+/**
+ * Renews many leases of `kv` — in one call when the store has {@link KvLeases.keepAliveMany},
+ * else one keep-alive per lease, `concurrency` at a time. Returns each id's TTL in order,
+ * `undefined` for a lease that no longer exists.
+ */
+export async function keepAliveLeases(kv: KvLeases, ids: readonly string[], concurrency = 32): Promise<(number | undefined)[]> {
+  if (ids.length === 0) return [];
+  if (typeof kv.keepAliveMany === 'function') return kv.keepAliveMany(ids);
+  const out: (number | undefined)[] = new Array<number | undefined>(ids.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < ids.length) {
+      const i = next++;
+      out[i] = await kv.keepAliveLease(ids[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, lane));
+  return out;
 }
 
 /** Whether a store has TTL leases ({@link KvLeases}). */

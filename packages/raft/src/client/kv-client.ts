@@ -207,6 +207,14 @@ export class KvClient {
     return (await this.#request('POST', `/v1/leases/${encodeURIComponent(id)}/keepalive`)) as { id: string; ttlSeconds: number };
   }
 
+  /**
+   * Renews many leases in one request and one log entry (`POST /v1/keepalive`): each id's TTL
+   * in the order given, `0` for a lease that no longer exists. At most 10,000 ids a call.
+   */
+  async keepAliveMany(ids: readonly string[]): Promise<{ id: string; ttlSeconds: number }[]> {
+    return ((await this.#request('POST', '/v1/keepalive', { ids })) as { leases: { id: string; ttlSeconds: number }[] }).leases;
+  }
+
   /** Every lease with its TTL and attached keys (linearizable). */
   async leases(): Promise<LeaseInfo[]> {
     return ((await this.#request('GET', '/v1/leases', undefined, { read: true })) as { leases: LeaseInfo[] }).leases;

@@ -145,6 +145,21 @@ export class KvStateMachine {
     return [...this.#leases].map(([id, l]) => ({ id, ttlSeconds: l.ttlSeconds, keys: [...l.keys].sort(compareKeys) }));
   }
 
+  /** Each lease's id and TTL, without copying its keys (what the lessor needs on promotion). */
+  *leaseTtls(): IterableIterator<{ id: string; ttlSeconds: number }> {
+    for (const [id, l] of this.#leases) yield { id, ttlSeconds: l.ttlSeconds };
+  }
+
+  /** Whether a lease exists. */
+  hasLease(id: string): boolean {
+    return this.#leases.has(id);
+  }
+
+  /** Number of leases. */
+  get leaseCount(): number {
+    return this.#leases.size;
+  }
+
   /** One lease, if it exists. */
   lease(id: string): LeaseInfo | undefined {
     const l = this.#leases.get(id);
@@ -251,6 +266,8 @@ export class KvStateMachine {
         if (!l) return leaseNotFound(c.id);
         return { type: 'lease', id: c.id, ttlSeconds: l.ttlSeconds, revision: this.#revision };
       }
+      case 'lease-keepalives':
+        return { type: 'leases', leases: c.ids.map((id) => ({ id, ttlSeconds: this.#leases.get(id)?.ttlSeconds ?? 0 })), revision: this.#revision };
       case 'lease-revoke':
       case 'lease-expire': {
         const l = this.#leases.get(c.id);

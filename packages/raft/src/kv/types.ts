@@ -52,6 +52,8 @@ export type KvCommand =
   | { readonly op: 'compact'; readonly revision: number }
   | { readonly op: 'lease-grant'; readonly ttlSeconds: number }
   | { readonly op: 'lease-keepalive'; readonly id: string }
+  /** Renews many leases in one log entry (a process holding many, e.g. `flo agent --hollow`); a missing one is reported, not an error. */
+  | { readonly op: 'lease-keepalives'; readonly ids: readonly string[] }
   | { readonly op: 'lease-revoke'; readonly id: string }
   /** Proposed by the leader when its lease timer says a lease ran out. */
   | { readonly op: 'lease-expire'; readonly id: string };
@@ -66,6 +68,8 @@ export type KvResult =
   | { readonly type: 'txn'; readonly succeeded: boolean; readonly revision: number; readonly results: readonly TxnOpResult[] }
   | { readonly type: 'compact'; readonly revision: number }
   | { readonly type: 'lease'; readonly id: string; readonly ttlSeconds: number; readonly revision: number }
+  /** Of `lease-keepalives`: each id's TTL in the order asked, `0` for a lease that no longer exists (as etcd's keep-alive answers TTL 0). */
+  | { readonly type: 'leases'; readonly leases: readonly { readonly id: string; readonly ttlSeconds: number }[]; readonly revision: number }
   | {
       readonly type: 'error';
       readonly code: KvApplyErrorCode;

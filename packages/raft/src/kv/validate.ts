@@ -11,6 +11,8 @@ export const MAX_KEY_BYTES = 1024;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 /** Transactions hold at most this many compares and this many operations per branch. */
 export const MAX_TXN_OPS = 128;
+/** Most leases one batched keep-alive (`lease-keepalives`, `POST /v1/keepalive`) renews. */
+export const MAX_KEEPALIVE_IDS = 10_000;
 
 const encoder = new TextEncoder();
 
@@ -175,6 +177,12 @@ export function checkCommand(value: unknown): KvCommand {
       return { op: 'compact', revision: checkRevision(value.revision, 'compact.revision') };
     case 'lease-grant':
       return { op: 'lease-grant', ttlSeconds: checkTtl(value.ttlSeconds) };
+    case 'lease-keepalives': {
+      const ids = value.ids;
+      if (!Array.isArray(ids) || ids.length === 0) throw new KvError('bad-request', `lease-keepalives.ids must be a non-empty array of lease ids, got ${describe(ids)}`);
+      if (ids.length > MAX_KEEPALIVE_IDS) throw new KvError('too-large', `lease-keepalives.ids has ${ids.length} entries; at most ${MAX_KEEPALIVE_IDS} (split the renewal)`);
+      return { op, ids: ids.map((id, i) => requiredLease(id, `lease-keepalives.ids[${i}]`)) };
+    }
     case 'lease-keepalive':
     case 'lease-revoke':
     case 'lease-expire':

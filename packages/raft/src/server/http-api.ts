@@ -7,7 +7,7 @@ import https from 'node:https';
 import { timingSafeEqual } from 'node:crypto';
 import { KvError, isKvError } from '../kv/errors.js';
 import type { KvErrorCode } from '../kv/errors.js';
-import { checkKey, checkLeaseId, checkRevision, checkTtl, putCommand, txnCommand } from '../kv/validate.js';
+import { checkCommand, checkKey, checkLeaseId, checkRevision, checkTtl, putCommand, txnCommand } from '../kv/validate.js';
 import type { KvCommand, KvResult, KeyValue, WatchEvent } from '../kv/types.js';
 import type { KvBackend } from './backend.js';
 
@@ -416,6 +416,14 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
         const body = await jsonBody(ctx);
         const ttl = checkTtl(typeof body === 'object' && body !== null ? (body as { ttlSeconds?: unknown }).ttlSeconds : undefined);
         await write(ctx, { op: 'lease-grant', ttlSeconds: ttl }, (r) => leaseAnswer(res, r));
+        return;
+      }
+      case '/v1/keepalive': {
+        // many leases renewed in one log entry: {"ids":[...]} → {"leases":[{"id","ttlSeconds"}]}, 0 = gone
+        if (method !== 'POST') return notAllowed();
+        const body = await jsonBody(ctx);
+        const cmd = checkCommand({ op: 'lease-keepalives', ids: typeof body === 'object' && body !== null ? (body as { ids?: unknown }).ids : undefined });
+        await write(ctx, cmd, (r) => sendJson(res, 200, { leases: (r as Extract<KvResult, { type: 'leases' }>).leases }));
         return;
       }
       case '/v1/compact': {

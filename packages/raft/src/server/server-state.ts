@@ -42,6 +42,8 @@ export function isKvResultShape(v: unknown): v is KvResult {
       return typeof v.succeeded === 'boolean' && isCount(v.revision) && Array.isArray(v.results) && v.results.every(isObject);
     case 'lease':
       return typeof v.id === 'string' && isCount(v.ttlSeconds) && isCount(v.revision);
+    case 'leases':
+      return Array.isArray(v.leases) && v.leases.every((l) => isObject(l) && typeof l.id === 'string' && isCount(l.ttlSeconds)) && isCount(v.revision);
     case 'error':
       return typeof v.code === 'string' && typeof v.message === 'string';
     default:
