@@ -135,6 +135,27 @@ describe('KvClient', () => {
     expect(retries[0]).toEqual({ reason: 'no event or progress for 200 ms', connected: true });
   });
 
+  it('200 watches at once (more than the 64 pooled request sockets) all get their events, and requests still go through', async () => {
+    const { url } = await serve(new MemoryKvBackend());
+    const c = client([url]);
+    const abort = new AbortController();
+    const got = new Array<number>(200).fill(0);
+    const connected = new Set<number>();
+    const watches = got.map(async (_, i) => {
+      for await (const e of c.watch(`w/${i}/`, { signal: abort.signal, onConnected: () => connected.add(i) })) {
+        if (e.key === `w/${i}/k`) got[i]!++;
+      }
+    });
+    const deadline = Date.now() + 30_000;
+    while (connected.size < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(connected.size).toBe(200);
+    for (let i = 0; i < 200; i++) await c.put(`w/${i}/k`, 'v');
+    while (got.some((n) => n === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(got.every((n) => n === 1)).toBe(true);
+    abort.abort();
+    await Promise.all(watches);
+  });
+
   it('a watch from a compacted revision rejects with compacted', async () => {
     const b = new MemoryKvBackend();
     const { url } = await serve(b);

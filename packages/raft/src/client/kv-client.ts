@@ -136,6 +136,13 @@ export class KvClient {
   #next = 0;
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   readonly #tlsAgent: https.Agent;
+  /**
+   * Watches hold their connection for as long as they live, so they get agents of their own
+   * without a socket limit: thousands of watches (a `flo agent --hollow` process, one per
+   * host) neither wait for each other nor take the sockets requests need.
+   */
+  readonly #watchAgent = new http.Agent({ keepAlive: false });
+  readonly #watchTlsAgent: https.Agent;
 
   constructor(options: KvClientOptions) {
     const given: unknown = options.endpoints;
@@ -154,12 +161,19 @@ export class KvClient {
       ...(options.ca ? { ca: options.ca } : {}),
       ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
     });
+    this.#watchTlsAgent = new https.Agent({
+      keepAlive: false,
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
+    });
   }
 
   /** Closes idle connections. */
   close(): void {
     this.#agent.destroy();
     this.#tlsAgent.destroy();
+    this.#watchAgent.destroy();
+    this.#watchTlsAgent.destroy();
   }
 
   // ---- KV ----
@@ -493,7 +507,7 @@ export class KvClient {
   #open(endpoint: string, path: string, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
     const url = new URL(endpoint + path);
     const isHttps = url.protocol === 'https:';
-    const req = (isHttps ? https : http).request(url, { method: 'GET', headers: this.#headers(undefined), agent: isHttps ? this.#tlsAgent : this.#agent }, onResponse);
+    const req = (isHttps ? https : http).request(url, { method: 'GET', headers: this.#headers(undefined), agent: isHttps ? this.#watchTlsAgent : this.#watchAgent }, onResponse);
     req.end();
     return req;
   }
