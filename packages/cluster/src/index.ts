@@ -108,7 +108,7 @@ export { FileKvStore, openFileStore, fileStorePaths } from './store/file.js';
 export type { FileKvStoreOptions } from './store/file.js';
 export { EtcdKvStore, openEtcdStore } from './store/etcd.js';
 export type { EtcdStoreOptions, EtcdClientOptions, Etcd3Client } from './store/etcd.js';
-export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, ROOT_PREFIX, HOST_INDEX_PREFIX, keyOf, defineKind, builtInKind } from './store/resources.js';
+export { ResourceStore, JsonCasStore, ClusterStore, KEY_PREFIX, ROOT_PREFIX, HOST_INDEX_PREFIX, BATCH_OBJECTS, keyOf, defineKind, builtInKind } from './store/resources.js';
 export type { StoreEntry, ResourceWatchEvent, PreconditionOptions, Resource, ResourceIssue, ResourceKind, ResourceKindDefinition, ResourceIndex, ListOptions, ListPage } from './store/resources.js';
 export { parseStoreUrl, redactStoreUrl } from './store/url.js';
 export type { StoreLocation } from './store/url.js';
@@ -128,6 +128,8 @@ export type { InstanceWorkerOptions, RecordEvent } from './controllers/instance-
 export { HostAgent, hostInstanceSource } from './agent/host-agent.js';
 export type { HostAgentOptions, HostAgentState, HostFactsReport, InstanceSource } from './agent/host-agent.js';
 export { HollowRuntime } from './agent/hollow-runtime.js';
+export { HollowFleet } from './agent/hollow-fleet.js';
+export type { HollowFleetOptions, HollowFleetState } from './agent/hollow-fleet.js';
 export { hostLeaseKey, HOST_LEASE_PREFIX, readHostLease, claimHostLease, releaseHostLease, leaseStore } from './agent/lease.js';
 export type { HostLeaseRecord, HeldLease } from './agent/lease.js';
 export { converge } from './controllers/converge.js';

@@ -427,6 +427,35 @@ export function storeContract(backend: ContractBackend): void {
         status: { phase: phase as 'Pending', ready: false, ports: {}, restarts: 0 },
       });
 
+      it('updateMany / deleteMany: status of many objects in batches; one that changed meanwhile gets a ConflictError and the others are written', async () => {
+        const cluster = new ClusterStore(store);
+        const tag = `um${process.pid % 1000}x${unique++}`;
+        const host = `${tag}-h`;
+        const created: Instance[] = [];
+        for (let i = 0; i < 57; i++) created.push(await cluster.instances.create(instance(`${tag}-i${String(i).padStart(2, '0')}`, host)));
+        // one changed by someone else since it was read
+        await cluster.instances.update({ ...created[5]!, metadata: { ...created[5]!.metadata, labels: { touched: 'yes' } } });
+        await cluster.instances.delete(created[9]!.metadata.name);
+        const results = await cluster.instances.updateMany(created.map((o) => ({ ...o, status: { ...o.status!, phase: 'Running' as const, ready: true } })));
+        expect(isConflictError(results[5])).toBe(true);
+        expect((results[9] as { code?: string }).code).toBe('not-found');
+        const ok = results.filter((r): r is Instance => !(r instanceof Error));
+        expect(ok).toHaveLength(55);
+        for (const r of ok) expect(r.metadata.resourceVersion).toBe((await cluster.instances.get(r.metadata.name))!.metadata.resourceVersion);
+        // the index says the same as the objects
+        const onHost = await cluster.listInstances({ host });
+        expect(onHost.items.filter((e) => e.object.status?.phase === 'Running').map((e) => e.object.metadata.name).sort()).toEqual(ok.map((o) => o.metadata.name).sort());
+        expect(onHost.items.find((e) => e.object.metadata.name === created[5]!.metadata.name)?.object.status?.phase).toBe('Pending');
+        // delete them all at their current revisions, one of them stale
+        const now = onHost.items.map((e) => e.object);
+        const stale = { ...now[0]!, metadata: { ...now[0]!.metadata, resourceVersion: 1 } };
+        const gone = await cluster.instances.deleteMany([stale, ...now.slice(1)]);
+        expect(isConflictError(gone[0])).toBe(true);
+        expect(gone.slice(1).every((g) => g === true)).toBe(true);
+        expect((await cluster.listInstances({ host })).items.map((e) => e.object.metadata.name)).toEqual([now[0]!.metadata.name]);
+        await cluster.instances.delete(now[0]!.metadata.name);
+      });
+
       it('ResourceStore.list pages with a continue token; a token of another list is refused', async () => {
         const cluster = new ClusterStore(store);
         const tag = `pg${process.pid % 1000}x${unique++}`;

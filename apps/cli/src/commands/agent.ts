@@ -79,7 +79,8 @@ function claimStateDir(dir: string, host: string): { identity: string; release()
 }
 
 export const command: CommandModule = {
-  usage: 'agent --host NAME --store URL [--address ADDR] [--state-dir DIR] [--lease-duration SECONDS] [--metrics-listen HOST:PORT] [--log-format text|json] [--log-level LEVEL]',
+  usage:
+    'agent --host NAME --store URL [--address ADDR] [--state-dir DIR] [--lease-duration SECONDS] [--metrics-listen HOST:PORT] [--log-format text|json] [--log-level LEVEL]  |  agent --hollow N --store URL [--hollow-prefix P] [--hollow-start K] [--hollow-capacity cpu=32,memory=128Gi]',
   formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
     "The per-host agent: run on a host (flo host join installs and starts it). Claims the host's lease in the store and renews it every 10 s, reports the host's facts, watches the instances bound to the host and runs them here (processes and containers, as over ssh), health-checks them locally and writes their status when it changes. Instances keep running when the agent or the store goes away; a restarted agent adopts them. Stops on SIGINT/SIGTERM, leaving its lease to expire (flo host leave releases it).",
@@ -95,9 +96,15 @@ export const command: CommandModule = {
     { name: 'renew-interval', type: 'string', value: 'SECONDS', description: 'how often the lease is renewed (default 10)' },
     { name: 'sync-interval', type: 'string', value: 'SECONDS', description: 'how often instances are observed and health checks considered (default 2)' },
     { name: 'metrics-listen', type: 'string', value: 'HOST:PORT', description: 'serve /metrics (Prometheus), /healthz and /readyz here' },
+    { name: 'hollow', type: 'string', value: 'N', description: "run N simulated hosts in this process instead (kubemark's hollow nodes, for scale tests): each registers a Host with spec.agent: true, holds its own lease and watch, and reports its instances Running as soon as it sees them; nothing runs. Leases are renewed together, status written in batched transactions" },
+    { name: 'hollow-prefix', type: 'string', value: 'P', description: 'hollow host names are P0, P1, … (default hollow-)' },
+    { name: 'hollow-start', type: 'string', value: 'K', description: 'the first hollow index, so several processes share out one range of names (default 0)' },
+    { name: 'hollow-capacity', type: 'string', value: 'RES=Q,…', description: "each hollow Host's capacity (default cpu=32,memory=128Gi)" },
     ...logOptions,
   ],
   async run(ctx) {
+    if (stringOption(ctx, 'hollow') !== undefined) return runHollow(ctx);
+    for (const flag of ['hollow-prefix', 'hollow-start', 'hollow-capacity']) if (stringOption(ctx, flag) !== undefined) throw new UsageError(`--${flag} is for hollow hosts: give --hollow N too`);
     const hostName = stringOption(ctx, 'host');
     if (hostName === undefined) throw new UsageError('flo agent: --host NAME is required (the Host object this machine is)');
     if (!HOST_NAME.test(hostName)) throw new UsageError(`--host ${hostName}: expected a host name (lowercase letters, digits, '-' and '.')`);
@@ -204,6 +211,94 @@ export const command: CommandModule = {
     }
   },
 };
+
+/** `cpu=32,memory=128Gi` → a capacity, each quantity checked as manifests check it. */
+function parseCapacity(text: string, pattern: RegExp): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const m = /^([a-zA-Z][-a-zA-Z0-9_./]*)=(.+)$/.exec(part.trim());
+    if (!m) throw new UsageError(`--hollow-capacity ${text}: expected RESOURCE=QUANTITY pairs separated by commas, e.g. cpu=32,memory=128Gi ("${part}" is not one)`);
+    if (!pattern.test(m[2]!)) throw new UsageError(`--hollow-capacity: ${m[1]}=${m[2]} is not a quantity (e.g. 32, 500m, 128Gi)`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** `flo agent --hollow N`: N simulated hosts in this process (HollowFleet). */
+async function runHollow(ctx: Parameters<CommandModule['run']>[0]): Promise<number> {
+  const nText = stringOption(ctx, 'hollow')!;
+  if (!/^[1-9]\d*$/.test(nText) || Number(nText) > 100_000) throw new UsageError(`--hollow ${nText}: expected the number of hollow hosts, 1 to 100000`);
+  if (stringOption(ctx, 'host') !== undefined) throw new UsageError('flo agent: --host names one real host; --hollow N simulates N of them (names from --hollow-prefix): give one or the other');
+  const prefix = stringOption(ctx, 'hollow-prefix') ?? 'hollow-';
+  if (!/^[a-z0-9]([-a-z0-9.]*)?$/.test(prefix)) throw new UsageError(`--hollow-prefix ${prefix}: expected lowercase letters, digits, '-' and '.', starting with a letter or digit`);
+  const startText = stringOption(ctx, 'hollow-start') ?? '0';
+  if (!/^\d+$/.test(startText)) throw new UsageError(`--hollow-start ${startText}: expected a whole number`);
+  const url = storeUrl(ctx);
+  if (url === undefined) throw new UsageError('flo agent --hollow: --store URL is required (flotilla://h:p,… or etcd://h:p,…)');
+  const leaseSeconds = secondsOption(ctx, 'lease-duration', 40_000) / 1000;
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 2) throw new UsageError(`--lease-duration ${leaseSeconds}: expected whole seconds, at least 2`);
+  const renewMs = secondsOption(ctx, 'renew-interval', Math.min(10_000, (leaseSeconds * 1000) / 4));
+  if (renewMs <= 0 || renewMs >= leaseSeconds * 1000) throw new UsageError(`--renew-interval: expected more than 0 and less than the lease (${leaseSeconds} s)`);
+  const cluster = await import('@flotilla/cluster');
+  const capacityText = stringOption(ctx, 'hollow-capacity');
+  const capacity = capacityText !== undefined ? parseCapacity(capacityText, new RegExp(cluster.QUANTITY_PATTERN)) : undefined;
+  const first = Number(startText);
+  const count = Number(nText);
+  const log = loggerFor(ctx, `flo agent --hollow ${count}`, { hollow: count });
+  const location = cluster.parseStoreUrl(url, ctx.cwd);
+  const where = cluster.redactStoreUrl(url);
+  if (location.type === 'file')
+    throw Object.assign(new Error(`the store ${where} has no TTL leases, which agents need (a host's readiness is its agent's lease, expired by the store): use a Flotilla KV (flotilla://h:p,…) or etcd (etcd://h:p,…) store`), { name: 'ClusterError', code: 'lease-unsupported' });
+  const abort = new AbortController();
+  const stop = (): void => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let kv: Awaited<ReturnType<typeof cluster.openKvStore>> | undefined;
+  let metricsServer: { close(): Promise<void> } | undefined;
+  try {
+    kv = trackStore(ctx, await cluster.openKvStore(location, remoteStoreOptions(ctx)), location);
+    const fleet = new cluster.HollowFleet({
+      store: new cluster.ClusterStore(kv),
+      storeName: where,
+      count,
+      prefix,
+      first,
+      ...(capacity ? { capacity } : {}),
+      // stable across restarts of the same command on this machine, so a restart takes its leases over
+      identity: `hollow@${hostname()}:${prefix}${first}+${count}`,
+      about: { version: cliVersion(), machine: hostname(), address: '127.0.0.1', pid: process.pid },
+      leaseDurationSeconds: leaseSeconds,
+      renewIntervalMs: renewMs,
+      logger: log,
+    });
+    await fleet.start();
+    const metricsListen = stringOption(ctx, 'metrics-listen');
+    if (metricsListen !== undefined) {
+      metricsServer = await startAgentMetrics(
+        log,
+        {
+          state: () => {
+            const s = fleet.state();
+            return { leaseHeld: s.leasesHeld === s.hosts, storeReachable: s.storeReachable, ...(s.lastRenewal !== undefined ? { lastRenewal: s.lastRenewal } : {}), instances: s.reportedRunning, started: s.reportedRunning, stopped: s.removed, statusWrites: s.statusWrites, renewals: s.renewals };
+          },
+        },
+        metricsListen,
+        renewMs,
+        leaseSeconds,
+      );
+    }
+    await fleet.run(abort.signal);
+    const s = fleet.state();
+    log.info(`stopped: ${s.reportedRunning} instances reported Running, ${s.removed} removed, in ${s.statusWrites} status writes; the leases expire in ${leaseSeconds} s`);
+    return 0;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    abort.abort();
+    await metricsServer?.close();
+    await kv?.close();
+  }
+}
 
 /** A store that does not answer is retried; bad credentials, a missing Host or another agent's lease are not. */
 function retriable(e: unknown): boolean {

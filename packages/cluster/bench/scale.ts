@@ -1,0 +1,363 @@
+// Issue 15's scale benchmark: hollow hosts (`flo agent --hollow`), `flo controller` and a
+// 3-member store — `flo server` first, then etcd 3.4 (Debian's) in the same run — on this machine:
+//   1. apply R replica sets × 100 → every instance Running: time, instances/s, and each
+//      instance's start-up latency (created → Running, from its creationTimestamp and the
+//      status.startedAt its hollow host wrote) p50/p99;
+//   2. at rest (30 s): CPU and memory of the controller, the store members and the hollow
+//      processes, and the store's write rate (revisions/s), per 1,000 hosts;
+//   3. kill 10 % of the hollow hosts (SIGKILL of the process holding them): time until every
+//      instance is Running on the live hosts, against the grace period (40 s) + 10 s.
+// The hollow hosts run in 10 processes (the first holds 10 % of them: the one killed).
+// Run from the repository root (defaults: issue 15's full scale):
+//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/scale.ts [--hosts 5000] [--replicasets 1500] [--replicas 100] [--stores flotilla,etcd] [--timeout 900] [--rest 30]
+// BENCH_PROFILE=DIR: the controller runs under node --cpu-prof, profiles written to DIR.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterStore, applyManifests, openKvStore, parseManifests, parseStoreUrl, type Instance } from '../src/index.js';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const HOSTS = Number(arg('hosts', '5000'));
+const RS = Number(arg('replicasets', '1500'));
+const REPLICAS = Number(arg('replicas', '100'));
+const STORES = arg('stores', 'flotilla,etcd').split(',');
+const TIMEOUT_S = Number(arg('timeout', '900'));
+const REST_S = Number(arg('rest', '30'));
+const PROCS = Number(arg('procs', '10'));
+const GRACE_S = 40;
+const TOTAL = RS * REPLICAS;
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const cliDist = path.join(repo, 'apps/cli/dist/main.js');
+// the CLI from source (tsx resolved here, so it runs from any directory); BENCH_FROM_DIST=1: the build
+const floArgv = process.env.BENCH_FROM_DIST === '1' && existsSync(cliDist) ? [path.join(repo, 'apps/cli/bin/flo.js')] : ['--conditions=@flotilla/source', '--import', import.meta.resolve('tsx'), path.join(repo, 'apps/cli/src/main.ts')];
+const root = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'flo-bench-scale-'));
+const children = new Set<ChildProcess>();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+  }
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  for (const s of servers) await new Promise((r) => s.close(r));
+  return ports;
+}
+
+function run(name: string, argv: string[], nodeArgs: string[] = []): ChildProcess {
+  const isNode = argv[0] === 'flo';
+  const cmd = isNode ? process.execPath : argv[0]!;
+  const args = isNode ? [...nodeArgs, ...floArgv, ...argv.slice(1)] : argv.slice(1);
+  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
+  let tail = '';
+  child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-3000)));
+  child.on('exit', (code, signal) => {
+    children.delete(child);
+    if (signal === null && code !== 0) log(`${name} exited ${code}: ${tail}`);
+  });
+  children.add(child);
+  return child;
+}
+
+async function stopAll(): Promise<void> {
+  const all = [...children];
+  for (const c of all) c.kill('SIGTERM');
+  await Promise.race([Promise.all(all.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))), sleep(15_000)]);
+  for (const c of children) c.kill('SIGKILL');
+}
+
+/** CPU seconds (user+system) and RSS of a process, from /proc. */
+function usage(pid: number): { cpuS: number; rssMB: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { cpuS: ticks / 100, rssMB: rss ? Number(rss[1]) / 1024 : 0 };
+  } catch {
+    return { cpuS: 0, rssMB: 0 };
+  }
+}
+
+interface StoreUnderTest {
+  name: string;
+  url: string;
+  members: ChildProcess[];
+  /** The store's current revision. */
+  revision(): Promise<number>;
+}
+
+async function startFlotilla(): Promise<StoreUnderTest> {
+  const ports = await freePorts(6);
+  const peers = [1, 2, 3].map((id, i) => `${id}=127.0.0.1:${ports[2 * i + 1]}`).join(',');
+  const members = [1, 2, 3].map((id, i) =>
+    run(`flo server ${id}`, ['flo', 'server', '--id', String(id), '--listen', `127.0.0.1:${ports[2 * i]}`, '--peer-listen', `127.0.0.1:${ports[2 * i + 1]}`, '--peers', peers, '--data', path.join(root, `flo-${id}`)], ['--max-old-space-size=4096']),
+  );
+  const endpoints = [0, 2, 4].map((i) => `127.0.0.1:${ports[i]}`);
+  const revision = async (): Promise<number> => {
+    for (const e of endpoints) {
+      try {
+        const r = (await (await fetch(`http://${e}/v1/status`)).json()) as { revision: number; leader: number };
+        if (r.leader > 0) return r.revision;
+      } catch {
+        // next
+      }
+    }
+    throw new Error('no flo server member answers');
+  };
+  for (let i = 0; ; i++) {
+    try {
+      await revision();
+      break;
+    } catch (e) {
+      if (i > 600) throw e;
+      await sleep(100);
+    }
+  }
+  return { name: 'flo server ×3', url: `flotilla://${endpoints.join(',')}`, members, revision };
+}
+
+async function startEtcd(): Promise<StoreUnderTest> {
+  const bin = ['/usr/bin/etcd', '/usr/local/bin/etcd'].find((p) => existsSync(p));
+  if (!bin) throw new Error('etcd is not installed: apt-get install -y etcd-server');
+  const ports = await freePorts(6);
+  const names = ['e1', 'e2', 'e3'];
+  const initial = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]}`).join(',');
+  const members = names.map((name, i) => {
+    const client = `http://127.0.0.1:${ports[2 * i]}`;
+    const peer = `http://127.0.0.1:${ports[2 * i + 1]}`;
+    // the same history as a flo server member keeps (--auto-compact-revisions 10000) and room for 150,000 instances
+    return run(`etcd ${name}`, [bin, '--name', name, '--data-dir', path.join(root, `etcd-${name}`), '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'flo-bench-scale', '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '10000', '--quota-backend-bytes', String(8 * 1024 ** 3), '--log-level', 'error']);
+  });
+  const endpoints = [0, 2, 4].map((i) => `127.0.0.1:${ports[i]}`);
+  const revision = async (): Promise<number> => {
+    for (const e of endpoints) {
+      try {
+        const r = (await (await fetch(`http://${e}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('\0').toString('base64') }) })).json()) as { header: { revision: string } };
+        return Number(r.header.revision);
+      } catch {
+        // next
+      }
+    }
+    throw new Error('no etcd member answers');
+  };
+  for (let i = 0; ; i++) {
+    try {
+      await revision();
+      break;
+    } catch (e) {
+      if (i > 600) throw e;
+      await sleep(100);
+    }
+  }
+  return { name: 'etcd 3.4 ×3', url: `etcd://${endpoints.join(',')}`, members, revision };
+}
+
+const quantile = (xs: Float64Array | number[], q: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+};
+
+interface Result {
+  store: string;
+  hosts: number;
+  instances: number;
+  hostsReadyS: number;
+  applyS: number;
+  running: number;
+  allRunningS?: number;
+  perS: number;
+  p50Ms: number;
+  p99Ms: number;
+  rest?: { controllerCpu: number; controllerMB: number; storeCpu: number; storeMB: number; agentsCpu: number; agentsMB: number; writesPerS: number };
+  kill?: { killedHosts: number; instancesOnThem: number; recoveredS?: number };
+}
+
+async function measure(start: () => Promise<StoreUnderTest>): Promise<Result> {
+  const store = await start();
+  log(`${store.name} up: ${store.url}`);
+  const kv = await openKvStore(parseStoreUrl(store.url, root));
+  const cluster = new ClusterStore(kv);
+  // hollow processes: the first holds 10 % of the hosts (the one killed later)
+  const tenth = Math.max(1, Math.round(HOSTS / 10));
+  const shares: [number, number][] = [[0, tenth]];
+  const rest = HOSTS - tenth;
+  const others = Math.max(1, PROCS - 1);
+  for (let p = 0, at = tenth; p < others; p++) {
+    const n = Math.floor(rest / others) + (p < rest % others ? 1 : 0);
+    if (n > 0) shares.push([at, n]);
+    at += n;
+  }
+  const t0 = performance.now();
+  const hollow = shares.map(([first, n], i) => run(`hollow ${i}`, ['flo', 'agent', '--hollow', String(n), '--hollow-start', String(first), '--hollow-prefix', 'hollow-', '--hollow-capacity', 'cpu=32,memory=128Gi', '--store', store.url], ['--max-old-space-size=4096']));
+  const profileDir = process.env.BENCH_PROFILE;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const controller = run('controller', ['flo', 'controller', '--store', store.url], ['--max-old-space-size=8192', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
+
+  // the bench's own view: every instance's phase, from one watch (what an informer keeps)
+  const created = new Map<string, number>();
+  const runningAt = new Map<string, number>();
+  const hostOf = new Map<string, string>();
+  const latencies: number[] = [];
+  let revisionNow = 0;
+  const watchAbort = new AbortController();
+  const watching = (async () => {
+    const first = await cluster.instances.list({ limit: 1 });
+    for await (const ev of cluster.instances.watch(first.revision + 1, { signal: watchAbort.signal })) {
+      if (ev.type === 'progress' || ev.type === 'expired') continue;
+      revisionNow = ev.revision;
+      const i: Instance = ev.object;
+      const name = i.metadata.name;
+      if (ev.type === 'deleted') {
+        created.delete(name);
+        runningAt.delete(name);
+        hostOf.delete(name);
+        continue;
+      }
+      if (i.metadata.deletionTimestamp !== undefined) {
+        runningAt.delete(name);
+        continue;
+      }
+      hostOf.set(name, i.spec.host);
+      if (!created.has(name)) created.set(name, Date.parse(i.metadata.creationTimestamp ?? new Date().toISOString()));
+      if (i.status?.phase === 'Running' && i.status.ready && !runningAt.has(name)) {
+        const at = Date.parse(i.status.startedAt ?? new Date().toISOString());
+        runningAt.set(name, at);
+        latencies.push(at - created.get(name)!);
+      }
+    }
+  })().catch((e: unknown) => log(`bench watch ended: ${String(e)}`));
+
+  // hosts Ready (the controller judges them by their leases)
+  for (;;) {
+    const hosts = await cluster.hosts.items();
+    const ready = hosts.filter((h) => h.status?.ready === true).length;
+    if (ready === HOSTS) break;
+    if ((performance.now() - t0) / 1000 > TIMEOUT_S) throw new Error(`only ${ready} of ${HOSTS} hosts Ready after ${TIMEOUT_S} s`);
+    await sleep(2000);
+  }
+  const hostsReadyS = (performance.now() - t0) / 1000;
+  log(`${HOSTS} hollow hosts Ready in ${hostsReadyS.toFixed(1)} s`);
+
+  // apply R replica sets of 100
+  const yaml = Array.from(
+    { length: RS },
+    (_, r) => `apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: rs-${r}}
+spec:
+  replicas: ${REPLICAS}
+  selector: "app=rs-${r}"
+  template:
+    metadata: {labels: {app: rs-${r}}}
+    spec:
+      command: [node, server.js]
+      ports: [{name: http}]
+      resources: {cpu: 10m, memory: 16Mi}
+`,
+  ).join('---\n');
+  const t1 = performance.now();
+  await applyManifests(cluster, parseManifests(yaml).objects);
+  const applyS = (performance.now() - t1) / 1000;
+  log(`applied ${RS} replica sets in ${applyS.toFixed(1)} s`);
+  let lastLog = 0;
+  let allRunningS: number | undefined;
+  while ((performance.now() - t1) / 1000 < TIMEOUT_S) {
+    if (runningAt.size >= TOTAL) {
+      allRunningS = (performance.now() - t1) / 1000;
+      break;
+    }
+    if (performance.now() - lastLog > 10_000) {
+      lastLog = performance.now();
+      log(`  ${((performance.now() - t1) / 1000).toFixed(0)} s: ${created.size} created, ${runningAt.size} Running (load ${loadavg()[0]!.toFixed(1)})`);
+    }
+    await sleep(250);
+  }
+  const elapsed = allRunningS ?? (performance.now() - t1) / 1000;
+  const result: Result = {
+    store: store.name,
+    hosts: HOSTS,
+    instances: TOTAL,
+    hostsReadyS,
+    applyS,
+    running: runningAt.size,
+    ...(allRunningS !== undefined ? { allRunningS } : {}),
+    perS: runningAt.size / elapsed,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+  };
+  log(`RESULT ${store.name}: ${runningAt.size}/${TOTAL} Running ${allRunningS !== undefined ? `in ${allRunningS.toFixed(1)} s` : `after the ${TIMEOUT_S} s timeout`} (${result.perS.toFixed(0)}/s); created→Running p50 ${result.p50Ms.toFixed(0)} ms, p99 ${result.p99Ms.toFixed(0)} ms`);
+
+  if (allRunningS !== undefined) {
+    // at rest
+    await sleep(5000);
+    const pids = { controller: [controller.pid!], store: store.members.map((m) => m.pid!), agents: hollow.map((h) => h.pid!) };
+    const before = Object.fromEntries(Object.entries(pids).map(([k, ps]) => [k, ps.map(usage)])) as Record<keyof typeof pids, { cpuS: number; rssMB: number }[]>;
+    const rev0 = await store.revision();
+    await sleep(REST_S * 1000);
+    const rev1 = await store.revision();
+    const after = Object.fromEntries(Object.entries(pids).map(([k, ps]) => [k, ps.map(usage)])) as typeof before;
+    const cpu = (k: keyof typeof pids): number => after[k].reduce((s, u, i) => s + u.cpuS - before[k][i]!.cpuS, 0) / REST_S;
+    const mem = (k: keyof typeof pids): number => after[k].reduce((s, u) => s + u.rssMB, 0);
+    result.rest = { controllerCpu: cpu('controller'), controllerMB: mem('controller'), storeCpu: cpu('store'), storeMB: mem('store'), agentsCpu: cpu('agents'), agentsMB: mem('agents'), writesPerS: (rev1 - rev0) / REST_S };
+    const k = HOSTS / 1000;
+    log(
+      `RESULT at rest (${REST_S} s), per 1,000 hosts: controller ${((100 * result.rest.controllerCpu) / k).toFixed(1)} % CPU, store ${((100 * result.rest.storeCpu) / k).toFixed(1)} %, agents ${((100 * result.rest.agentsCpu) / k).toFixed(1)} %; store writes ${(result.rest.writesPerS / k).toFixed(1)}/s; memory (total) controller ${result.rest.controllerMB.toFixed(0)} MB, store ${result.rest.storeMB.toFixed(0)} MB, agents ${result.rest.agentsMB.toFixed(0)} MB`,
+    );
+
+    // kill 10 % of the hosts
+    const killed = new Set(Array.from({ length: tenth }, (_, i) => `hollow-${i}`));
+    const onKilled = [...hostOf.entries()].filter(([n, h]) => killed.has(h) && runningAt.has(n)).length;
+    const tk = performance.now();
+    hollow[0]!.kill('SIGKILL');
+    log(`killed the process of ${tenth} hollow hosts (${onKilled} instances on them)`);
+    let recoveredS: number | undefined;
+    while ((performance.now() - tk) / 1000 < GRACE_S + 10 + 300) {
+      let live = 0;
+      for (const [n] of runningAt) if (!killed.has(hostOf.get(n) ?? '')) live++;
+      if (live >= TOTAL) {
+        recoveredS = (performance.now() - tk) / 1000;
+        break;
+      }
+      await sleep(250);
+    }
+    result.kill = { killedHosts: tenth, instancesOnThem: onKilled, ...(recoveredS !== undefined ? { recoveredS } : {}) };
+    log(`RESULT kill 10 %: ${recoveredS !== undefined ? `every instance Running on the live hosts ${recoveredS.toFixed(1)} s after the kill` : 'not recovered within grace + 310 s'} (goal ≤ ${GRACE_S + 10} s)`);
+  }
+  void revisionNow;
+  watchAbort.abort();
+  await watching;
+  await kv.close();
+  await stopAll();
+  return result;
+}
+
+log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GB, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+log(`scale: ${HOSTS} hollow hosts in ${Math.min(PROCS, HOSTS)} processes, ${RS} replica sets × ${REPLICAS} = ${TOTAL} instances; CLI ${floArgv.join(' ')}`);
+const results: Result[] = [];
+try {
+  for (const s of STORES) {
+    if (s === 'flotilla') results.push(await measure(startFlotilla));
+    else if (s === 'etcd') results.push(await measure(startEtcd));
+    else throw new Error(`--stores: unknown store ${s} (flotilla, etcd)`);
+  }
+} finally {
+  await stopAll();
+  rmSync(root, { recursive: true, force: true });
+}
+console.log(JSON.stringify(results, null, 2));
+if (results.length === 2) {
+  const [f, e] = results as [Result, Result];
+  console.log(`ratio flo/etcd: instances/s ${(f.perS / e.perS).toFixed(2)}, p99 ${(f.p99Ms / e.p99Ms).toFixed(2)}`);
+}

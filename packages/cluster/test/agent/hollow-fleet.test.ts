@@ -1,0 +1,259 @@
+// Hollow hosts (flo agent --hollow) against the controllers, on a fake clock: a memory store
+// whose TTL leases run on the same fake clock (the store's time), the fleet's writes counted
+// through a wrapper of the store, so batching is asserted as behaviour (calls made), not time.
+import { FakeClock, settle } from '@flotilla/reconcile/testing';
+import { seededRandom } from '@flotilla/reconcile';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ClusterControllers,
+  ClusterStore,
+  HollowFleet,
+  MemoryKvStore,
+  applyManifests,
+  hostLeaseKey,
+  isClusterError,
+  parseManifests,
+  readHostLease,
+  type HollowFleetOptions,
+  type KvCompare,
+  type KvStore,
+  type KvTxnOp,
+} from '../../src/index.js';
+import { FakeRuntime } from '../../src/testing/index.js';
+
+const rs = (name: string, replicas: number): string => `apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: ${name}}
+spec:
+  replicas: ${replicas}
+  selector: "app=${name}"
+  template:
+    metadata: {labels: {app: ${name}}}
+    spec:
+      command: [node, server.js]
+      ports: [{name: http}]
+      resources: {cpu: 100m, memory: 64Mi}
+      healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1}
+`;
+
+/** Counts what the fleet asks of the store. */
+interface Calls {
+  txns: number;
+  /** Transactions that wrote more than one object (two keys per instance: the object and its index entry). */
+  multiObjectTxns: number;
+  keepAliveMany: number;
+  keepAliveOne: number;
+  idsRenewed: number;
+}
+
+function counted(kv: MemoryKvStore, calls: Calls, withTxn = true): KvStore {
+  const wrapper: KvStore & Record<string, unknown> = {
+    get: (k) => kv.get(k),
+    range: (p, o) => kv.range(p, o),
+    put: (k, v, o) => kv.put(k, v, o),
+    delete: (k, o) => kv.delete(k, o),
+    watch: (p, o) => kv.watch(p, o),
+    close: () => Promise.resolve(),
+    grantLease: (ttl: number) => kv.grantLease(ttl),
+    revokeLease: (id: string) => kv.revokeLease(id),
+    keepAliveLease: (id: string) => {
+      calls.keepAliveOne++;
+      return kv.keepAliveLease(id);
+    },
+    keepAliveMany: (ids: readonly string[]) => {
+      calls.keepAliveMany++;
+      calls.idsRenewed += ids.length;
+      return kv.keepAliveMany(ids);
+    },
+  };
+  if (withTxn)
+    wrapper.txn = (c: readonly KvCompare[], ops: readonly KvTxnOp[]) => {
+      calls.txns++;
+      if (ops.filter((o) => o.key.startsWith('/flotilla/v1/instances/')).length > 1) calls.multiObjectTxns++;
+      return kv.txn(c, ops);
+    };
+  return wrapper;
+}
+
+interface World {
+  clock: FakeClock;
+  kv: MemoryKvStore;
+  store: ClusterStore;
+  calls: Calls;
+  apply(yaml: string): Promise<void>;
+  until(what: string, cond: () => Promise<boolean> | boolean, maxMs?: number): Promise<void>;
+  fleet(extra?: Partial<HollowFleetOptions>): { fleet: HollowFleet; stop(): Promise<void>; done: Promise<void> };
+  stop(): Promise<void>;
+}
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.stop();
+  world = undefined;
+});
+
+function startWorld(options: { txn?: boolean; controllers?: boolean } = {}): World {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const kv = new MemoryKvStore({ progressIntervalMs: 0, now: () => clock.now() });
+  const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
+  const calls: Calls = { txns: 0, multiObjectTxns: 0, keepAliveMany: 0, keepAliveOne: 0, idsRenewed: 0 };
+  const fleetStore = new ClusterStore(counted(kv, calls, options.txn ?? true), { now: () => new Date(clock.now()) });
+  const ssh = new FakeRuntime();
+  const abort = new AbortController();
+  const running =
+    options.controllers === false
+      ? Promise.resolve()
+      : new ClusterControllers({ store, runtime: ssh, clock, random: seededRandom(7), hostProbeIntervalMs: 1000, agentGracePeriodMs: 40_000, retryUnschedulableMs: 1000 }).run(abort.signal);
+  const fleets: { stop(): Promise<void> }[] = [];
+  const w: World = {
+    clock,
+    kv,
+    store,
+    calls,
+    async apply(yaml) {
+      const r = parseManifests(yaml);
+      if (r.issues.length > 0) throw new Error(JSON.stringify(r.issues));
+      await applyManifests(store, r.objects);
+    },
+    async until(what, cond, maxMs = 120_000) {
+      const start = clock.now();
+      for (;;) {
+        await settle(5);
+        if (await cond()) return;
+        if (clock.now() - start > maxMs) throw new Error(`not reached after ${maxMs} ms of fake time: ${what}`);
+        await clock.advanceAsync(100);
+      }
+    },
+    fleet(extra = {}) {
+      const a = new AbortController();
+      const fleet = new HollowFleet({ store: fleetStore, count: 10, identity: 'bench-1', about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.1', pid: 4242 }, clock, ...extra });
+      const done = fleet.run(a.signal);
+      const handle = {
+        fleet,
+        done,
+        async stop() {
+          a.abort();
+          await done.catch(() => undefined);
+        },
+      };
+      fleets.push(handle);
+      return handle;
+    },
+    async stop() {
+      for (const f of fleets) await f.stop();
+      abort.abort();
+      for (let i = 0; i < 50; i++) await clock.advanceAsync(1000);
+      await running;
+      await kv.close();
+    },
+  };
+  return w;
+}
+
+const running = async (w: World) => (await w.store.instances.items()).filter((i) => i.metadata.deletionTimestamp === undefined && i.status?.phase === 'Running' && i.status.ready);
+
+describe('HollowFleet with the controllers', () => {
+  it('registers N agent hosts, each with its own lease, which the controllers judge Ready; 120 instances Running, written in batched transactions', async () => {
+    const w = (world = startWorld());
+    const { fleet } = w.fleet({ count: 12, prefix: 'hh-', capacity: { cpu: 4, memory: '8Gi' } });
+    await w.until('12 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 12);
+    const hosts = await w.store.hosts.items();
+    expect(hosts.map((h) => h.metadata.name).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `hh-${i}`).sort());
+    for (const h of hosts) {
+      expect(h.spec).toMatchObject({ agent: true, capacity: { cpu: 4, memory: '8Gi' } });
+      expect(h.status?.agent).toMatchObject({ identity: `bench-1/${h.metadata.name}`, mode: 'hollow' });
+      expect((await readHostLease(w.kv, h.metadata.name))?.record.holderIdentity).toBe(`bench-1/${h.metadata.name}`);
+    }
+    // twelve hosts, twelve distinct store leases
+    expect(new Set(await Promise.all(hosts.map(async (h) => (await readHostLease(w.kv, h.metadata.name))!.record.storeLease))).size).toBe(12);
+
+    await w.apply(`${rs('a', 60)}---\n${rs('b', 60)}`);
+    await w.until('120 Running', async () => (await running(w)).length === 120);
+    const all = await running(w);
+    for (const i of all) {
+      expect(i.spec.host).toMatch(/^hh-\d+$/);
+      expect(i.status).toMatchObject({ phase: 'Running', ready: true, restarts: 0 });
+      expect(Object.keys(i.status!.ports)).toEqual(['http']);
+    }
+    expect(fleet.state()).toMatchObject({ hosts: 12, leasesHeld: 12, watching: 12, reportedRunning: 120, storeReachable: true });
+    // status writes share transactions: fewer transactions than instances, some with many objects
+    expect(w.calls.multiObjectTxns).toBeGreaterThan(0);
+    expect(w.calls.txns).toBeLessThan(120 + 12 * 3);
+  });
+
+  it('renews every lease in one call per interval (keepAliveMany), never one by one', async () => {
+    const w = (world = startWorld({ controllers: false }));
+    const { fleet } = w.fleet({ count: 25, renewIntervalMs: 10_000 });
+    await w.until('leases held', () => fleet.state().leasesHeld === 25);
+    const before = { ...w.calls };
+    await w.until('three renewals', () => fleet.state().renewals >= 3, 60_000);
+    expect(w.calls.keepAliveMany - before.keepAliveMany).toBeGreaterThanOrEqual(3);
+    expect(w.calls.idsRenewed - before.idsRenewed).toBe(25 * (w.calls.keepAliveMany - before.keepAliveMany));
+    expect(w.calls.keepAliveOne).toBe(0);
+    // the leases outlived their 40 s TTL: renewals kept them
+    await w.clock.advanceAsync(45_000);
+    await settle(5);
+    for (const h of fleet.hosts) expect(await w.kv.get(hostLeaseKey(h))).toBeDefined();
+  });
+
+  it('a lease the store let expire is claimed again at the next renewal', async () => {
+    const w = (world = startWorld({ controllers: false }));
+    const { fleet } = w.fleet({ count: 3 });
+    await w.until('leases held', () => fleet.state().leasesHeld === 3);
+    const lost = (await readHostLease(w.kv, 'hollow-1'))!;
+    await w.kv.revokeLease(lost.record.storeLease);
+    expect(await w.kv.get(hostLeaseKey('hollow-1'))).toBeUndefined();
+    await w.until('reclaimed', () => fleet.state().reclaims === 1, 30_000);
+    const again = (await readHostLease(w.kv, 'hollow-1'))!;
+    expect(again.record.holderIdentity).toBe('bench-1/hollow-1');
+    expect(again.record.storeLease).not.toBe(lost.record.storeLease);
+  });
+
+  it('hollow hosts that die (their process stops renewing) go NotReady after the grace period and their instances run on the others', async () => {
+    const w = (world = startWorld());
+    const doomed = w.fleet({ count: 3, prefix: 'dies-', identity: 'proc-a' });
+    w.fleet({ count: 9, prefix: 'lives-', identity: 'proc-b' });
+    await w.until('12 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 12);
+    await w.apply(rs('web', 48));
+    await w.until('48 Running', async () => (await running(w)).length === 48);
+    const onDoomed = (await running(w)).filter((i) => i.spec.host.startsWith('dies-')).length;
+    expect(onDoomed).toBeGreaterThan(0);
+    await doomed.stop();
+    const stoppedAt = w.clock.now();
+    await w.until('the dead hosts NotReady', async () => (await w.store.hosts.items()).filter((h) => h.metadata.name.startsWith('dies-')).every((h) => h.status?.ready === false), 120_000);
+    // the store expired their leases (TTL 40 s) — not before
+    expect(w.clock.now() - stoppedAt).toBeGreaterThanOrEqual(40_000);
+    await w.until('48 Running on the live hosts', async () => (await running(w)).filter((i) => i.spec.host.startsWith('lives-')).length === 48, 120_000);
+  });
+
+  it('a second process with another identity is refused a host that is held (host-claimed); the same identity takes its leases over', async () => {
+    const w = (world = startWorld({ controllers: false }));
+    const first = w.fleet({ count: 2, identity: 'p1' });
+    await w.until('leases held', () => first.fleet.state().leasesHeld === 2);
+    await first.stop();
+    const other = new HollowFleet({ store: w.store, count: 2, identity: 'p2', about: { version: '0', machine: 'm', address: '127.0.0.1', pid: 1 }, clock: w.clock });
+    const err = await other.start().catch((e: unknown) => e);
+    expect(isClusterError(err) && err.code === 'host-claimed').toBe(true);
+    expect((err as Error).message).toMatch(/host hollow-\d is already claimed by another agent \(identity p1\/hollow-\d/);
+    const again = w.fleet({ count: 2, identity: 'p1' });
+    await w.until('taken over', () => again.fleet.state().leasesHeld === 2);
+    expect((await readHostLease(w.kv, 'hollow-0'))!.record.holderIdentity).toBe('p1/hollow-0');
+  });
+
+  it('on a store without transactions, reports Running one write at a time', async () => {
+    const w = (world = startWorld({ txn: false }));
+    w.fleet({ count: 4 });
+    await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
+    await w.apply(rs('web', 10));
+    await w.until('10 Running', async () => (await running(w)).length === 10);
+    expect(w.calls.txns).toBe(0);
+  });
+
+  it('refuses bad options with a TypeError naming the option', () => {
+    const store = new ClusterStore(new MemoryKvStore());
+    const base = { store, identity: 'x', about: { version: '0', machine: 'm', address: '127.0.0.1', pid: 1 } };
+    expect(() => new HollowFleet({ ...base, count: 0 })).toThrow(/count: expected a positive integer, received 0/);
+    expect(() => new HollowFleet({ ...base, count: 2, prefix: 'Bad_' })).toThrow(/prefix: expected lowercase/);
+    expect(() => new HollowFleet({ ...base, count: 2, renewIntervalMs: 50_000 })).toThrow(/renewIntervalMs \(50000\) must be .* shorter than the lease \(40 s\)/);
+  });
+});
