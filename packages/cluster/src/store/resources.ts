@@ -10,6 +10,9 @@
  * always had), `/flotilla/<group>/<version>/<plural>/<name>` for a defined kind of
  * apiVersion `<group>/<version>` (its group has a dot, so the two never overlap);
  * values: the object as JSON. The kinds and their keys are defined in kinds.ts.
+ *
+ * Over 600 lines: one class, `ResourceStore`, whose reads, compare-and-set writes, index upkeep
+ * and batched writes (`updateMany`/`deleteMany`) share one key layout, encoding and index.
  */
 import type { CompareAndSetResult, CompareAndSetStore, ListResult, LeaseRecord, StoreCallOptions, StoreEntry, WatchableStore, WatchEvent } from '@flotilla/reconcile';
 import { ClusterError, ConflictError, ManifestError, isConflictError } from '../errors.js';
