@@ -39,3 +39,15 @@ export function syncDir(dir: string): void {
     // some file systems refuse fsync on directories; the rename is still atomic
   }
 }
+
+/**
+ * How many times a reader reads the snapshot and log again when a writer replaced the log
+ * while it read them (each time is a compaction finished elsewhere: progress, not damage).
+ */
+export const STORE_REREADS = 100;
+
+/** A pause before reread `n`: none for the first few, then growing to 20 ms. */
+export async function rereadPause(n: number): Promise<void> {
+  if (n < 3) return;
+  await new Promise((r) => setTimeout(r, Math.min(20, n)));
+}

@@ -14,8 +14,8 @@
  */
 import { copyFile, link, readFile, rename, stat } from 'node:fs/promises';
 import { ClusterError, isStoreCorruptError } from '../errors.js';
-import { inodeOf, syncDir, writeDurably } from './durable.js';
-import { FileKvStore, fileStorePaths, rereadPause, STORE_REREADS, type FileKvStoreOptions } from './file.js';
+import { inodeOf, rereadPause, STORE_REREADS, syncDir, writeDurably } from './durable.js';
+import { FileKvStore, fileStorePaths, type FileKvStoreOptions } from './file.js';
 import {
   applyRecord,
   decodeSnapshot,

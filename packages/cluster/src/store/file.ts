@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { createLockFileSync, currentHolder, ensurePrivateDir, formatHolder, judgeLock, openPrivateFile, readLock, removeLockIf, tightenPrivateTree, type LockVerdict } from '@flotilla/sys';
 import { ClusterError, isClusterError, isStoreCorruptError } from '../errors.js';
 import { Channel } from './channel.js';
-import { inodeOf, syncDir, writeDurably } from './durable.js';
+import { inodeOf, rereadPause, STORE_REREADS, syncDir, writeDurably } from './durable.js';
 import { encodeRecord, encodeSnapshot, followLog, loadStore, scanLog, type LogChain, type StorePaths, type TornTail } from './file-format.js';
 import { applyDelete, applyPut, checkRangeOptions, emptyState, pageOf, toEvent, type KvState, type LogRecord } from './kv-state.js';
 import type { KeyValue, KvRangeOptions, KvStore, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
@@ -586,16 +586,4 @@ export async function openFileStore(dir: string, options: FileKvStoreOptions = {
   const store = new FileKvStore(dir, options);
   await store.init();
   return store;
-}
-
-/**
- * How many times a reader reads the snapshot and log again when a writer replaced the log
- * while it read them (each time is a compaction finished elsewhere: progress, not damage).
- */
-export const STORE_REREADS = 100;
-
-/** A pause before reread `n`: none for the first few, then growing to 20 ms. */
-export async function rereadPause(n: number): Promise<void> {
-  if (n < 3) return;
-  await new Promise((r) => setTimeout(r, Math.min(20, n)));
 }
