@@ -130,6 +130,7 @@ export type { HostAgentOptions, HostAgentState, HostFactsReport, InstanceSource 
 export { HollowRuntime } from './agent/hollow-runtime.js';
 export { HollowFleet } from './agent/hollow-fleet.js';
 export type { HollowFleetOptions, HollowFleetState } from './agent/hollow-fleet.js';
+export { renderEndpointsFile } from './agent/render.js';
 export { hostLeaseKey, HOST_LEASE_PREFIX, readHostLease, claimHostLease, releaseHostLease, leaseStore } from './agent/lease.js';
 export type { HostLeaseRecord, HeldLease } from './agent/lease.js';
 export { converge } from './controllers/converge.js';
