@@ -449,7 +449,7 @@ export class KvClient {
         if (TLS_REFUSED.test(code)) {
           throw new KvError('unavailable', `${method} ${endpoint}${path}: the TLS handshake failed: ${(err as Error).message} (${code})`, { cause: err, mayHaveEffect: false });
         }
-        const safe = read || NEVER_SENT.has(code);
+        const safe = read || NEVER_SENT.has(code) || (err as { neverSent?: boolean }).neverSent === true;
         // The call's own deadline cutting a last attempt short says less than the failure before it.
         if (!((err as { deadline?: boolean }).deadline === true && tried.has(endpoint))) tried.set(endpoint, describeError(err));
         if (!safe) {
@@ -532,6 +532,18 @@ export class KvClient {
         ? setTimeout(() => req.destroy(Object.assign(new Error(`no answer before the deadline (${Math.round(timeLeftMs)} ms)`), { code: 'ETIMEDOUT', deadline: true })), timeLeftMs)
         : undefined;
       req.once('close', () => clearTimeout(timer));
+      // Until its connection is made (TLS: the handshake done) the request has not left this
+      // process: an attempt cut short then (the call's deadline, the idle timeout) never reached
+      // a server, so a write stays safe to report as not applied.
+      let connected = false;
+      req.once('socket', (socket) => {
+        const ready = isHttps ? 'secureConnect' : 'connect';
+        if (!socket.connecting && (!isHttps || (socket as { encrypted?: boolean; authorized?: boolean }).encrypted)) connected = true;
+        else socket.once(ready, () => (connected = true));
+      });
+      req.once('error', (err) => {
+        if (!connected) Object.assign(err, { neverSent: true });
+      });
       // A reset connection (even a reused keep-alive one) may have carried the request to a
       // server that crashed after proposing it: for writes that is an unknown outcome.
       req.on('error', reject);
