@@ -12,20 +12,29 @@ import type { CommandContext, CommandModule } from '../cli/registry.js';
 import type { DemoOptions } from '@flotilla/cluster/demo';
 
 export const command: CommandModule = {
-  usage: 'demo [--ssh] [--containers] [--keep] [--ui [--listen HOST:PORT] [--token-file FILE]]',
+  usage: 'demo [--ssh] [--containers] [--network] [--keep] [--ui [--listen HOST:PORT] [--token-file FILE]]',
   formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
-    'Everything on a throwaway fleet: applies a sample app (a tiny HTTP server) with replicas: 5, shows the placement, kills an instance and shows the controller healing it, scales to 8, serves the app through the service endpoints, and cleans up. Hosts are local directories (the local transport); --ssh uses real loopback sshd hosts instead (needs root, to create users and start sshd). --containers runs the app as a container: an OCI image built on the spot from busybox-static (httpd and a CGI page), run by runc on each host — rootful on local hosts when flo runs as root (memory limits in cgroups), rootless on the --ssh fleet\'s users (isolated, limits not enforced, as the LIMITS column says).',
+    'Everything on a throwaway fleet: applies a sample app (a tiny HTTP server) with replicas: 5, shows the placement, kills an instance and shows the controller healing it, scales to 8, serves the app through the service endpoints, and cleans up. Hosts are local directories (the local transport); --ssh uses real loopback sshd hosts instead (needs root, to create users and start sshd). --containers runs the app as a container: an OCI image built on the spot from busybox-static (httpd and a CGI page), run by runc on each host — rootful on local hosts when flo runs as root (memory limits in cgroups), rootless on the --ssh fleet\'s users (isolated, limits not enforced, as the LIMITS column says). --network (root) tells the networking story instead, on 2 hosts that are each a network namespace with its own sshd: a Network (a pod subnet per host, service virtual IPs, DNS), the sample app as containers labelled env=prod/env=test and version=1, the talk\'s services example.com (env=prod,app=web) and beta.example.com (env=test,app=web OR env=prod,app=web) requested by name from inside a container, then web-prod flipped from version=1 to version=2 behind example.com.',
   deployOptions: false,
   options: [
     { name: 'ssh', type: 'boolean', description: 'use a fleet of loopback sshd hosts (needs root)' },
     { name: 'containers', type: 'boolean', description: 'run the app as an OCI container image (needs runc, busybox-static and node on the hosts)' },
+    { name: 'network', type: 'boolean', description: 'the networking story: pod subnets, service VIPs and DNS names on network-namespace hosts (needs root, runc, busybox-static, nft or iptables, the CNI plugins)' },
     { name: 'keep', type: 'boolean', description: 'keep the demo directory (store, hosts, logs) afterwards' },
     { name: 'ui', type: 'boolean', description: 'after the story, serve the dashboard (flo ui) on the live demo cluster until Ctrl-C, then clean up' },
     { name: 'listen', type: 'string', value: 'HOST:PORT', description: 'with --ui: where to serve it (default 127.0.0.1:8080; port 0 picks a free one)' },
     { name: 'token-file', type: 'string', value: 'FILE', description: 'with --ui: the token actions need (as flo ui --token-file)' },
   ],
   async run(ctx) {
+    if (ctx.args.options.network === true) {
+      if (ctx.args.options.ssh === true || ctx.args.options.containers === true || ctx.args.options.ui === true) throw new UsageError('--network tells a story of its own: it does not combine with --ssh, --containers or --ui');
+      const missing = await networkDemoMissing();
+      if (missing.length > 0) {
+        ctx.stderr.write(`flo demo --network cannot run here:\n${missing.map((m) => `  - ${m}`).join('\n')}\n(or run \`flo demo\` without --network)\n`);
+        return 1;
+      }
+    }
     const ui = ctx.args.options.ui === true ? await dashboardHook(ctx) : undefined;
     const [cluster, demo] = await Promise.all([import('@flotilla/cluster'), import('@flotilla/cluster/demo')]);
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-demo-'));
@@ -33,6 +42,21 @@ export const command: CommandModule = {
     let fleet: { stop(): Promise<void>; sshConfigFile: string; hosts: { name: string }[] } | undefined;
     let runtime: InstanceType<typeof cluster.DeployRuntime> | undefined;
     try {
+      if (ctx.args.options.network === true) {
+        const { startFleet } = await import('@flotilla/deploy/testing');
+        ctx.stderr.write('starting 2 network-namespace hosts…\n');
+        const netFleet = await startFleet({ size: 2, subnet: 99, userPrefix: 'flodemonet', namePrefix: 'net', netns: true, sudo: 'nopasswd' });
+        fleet = netFleet;
+        const hosts: Parameters<typeof demo.runNetworkDemo>[0]['hosts'] = netFleet.hosts.map((h) => ({
+          apiVersion: cluster.API_VERSION,
+          kind: 'Host' as const,
+          metadata: { name: h.name },
+          spec: { address: h.name, capacity: { cpu: 2, memory: '2Gi' } },
+        }));
+        runtime = new cluster.DeployRuntime({ sshConfigFiles: [netFleet.sshConfigFile] });
+        await demo.runNetworkDemo({ dir, runtime, hosts, log });
+        return 0;
+      }
       let hosts: ReturnType<typeof demo.localDemoHosts> | undefined;
       if (ctx.args.options.ssh === true) {
         const { fleetAvailability, startFleet } = await import('@flotilla/deploy/testing');
@@ -61,6 +85,29 @@ export const command: CommandModule = {
     }
   },
 };
+
+/** What keeps `flo demo --network` from running on this machine, each with its fix. */
+async function networkDemoMissing(): Promise<string[]> {
+  const { fleetAvailability } = await import('@flotilla/deploy/testing');
+  const { execFileSync } = await import('node:child_process');
+  const has = (tool: string): boolean => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool} || [ -x /usr/sbin/${tool} ] || [ -x /sbin/${tool} ]`], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const out: string[] = [];
+  const can = fleetAvailability({ netns: true });
+  if (!can.ok) out.push(`${can.reason} (it makes network namespaces, users and sshd servers: run it as root)`);
+  if (!has('runc') && !has('crun')) out.push('runc or crun (apt-get install -y runc)');
+  if (!existsSync('/bin/busybox')) out.push('a static busybox at /bin/busybox for the sample image (apt-get install -y busybox-static)');
+  if (!has('nft') && !has('iptables')) out.push('nft or iptables (apt-get install -y nftables)');
+  const cni = ['bridge', 'host-local', 'portmap'].filter((p) => !existsSync(`/usr/lib/cni/${p}`));
+  if (cni.length > 0) out.push(`the CNI plugins ${cni.join(', ')} in /usr/lib/cni (apt-get install -y containernetworking-plugins)`);
+  return out;
+}
 
 /**
  * `--ui`: checks the flags before the story starts, then (after it) serves the dashboard on the
