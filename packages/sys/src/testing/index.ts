@@ -2,6 +2,7 @@
  * Test kits for the users of @flotilla/sys: real processes in the states a lock holder can be in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readProcStat } from '../process.js';
 
 /**
@@ -19,8 +20,18 @@ export async function startZombie(): Promise<{ pid: number; parent: ChildProcess
     });
     parent.on('error', reject);
   });
+  // Kill the child only once its parent is `sleep` (the shell has exec'd): a shell might still
+  // reap a child that died first, and then there is no zombie to test.
+  const comm = (p: number): string => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  for (let i = 0; i < 3000 && comm(parent.pid!) !== 'sleep'; i++) await new Promise((r) => setTimeout(r, 10));
   process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 600 && readProcStat(pid)?.state !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 3000 && readProcStat(pid)?.state !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
   return { pid, parent };
 }
 
