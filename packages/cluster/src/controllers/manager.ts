@@ -1,4 +1,9 @@
 /**
+ * Why this file is long (about 910 lines): the four controllers share the store, the leader
+ * lock, the per-instance workers and the network driver this class holds. The per-kind
+ * planning is meant to leave it (issue 18: convergence into the controllers, a pure
+ * planReplicaSet), which has not been done yet.
+ *
  * The controllers of a cluster, on @flotilla/reconcile: replica sets, instances, hosts
  * and services, sharing one store and one {@link InstanceRuntime}.
  *
@@ -16,11 +21,6 @@
  *   and are rendered to its `render` hosts whenever they change;
  * - a host with `spec.agent: true` is never probed over ssh: it is Ready while its agent's
  *   lease lives; with a Network, every Ready host's routes, service VIPs and DNS are driven.
- *
- * Why this file is long (about 830 lines): the four controllers share the store, the leader
- * lock, the per-instance workers and the network driver this class holds. The per-kind
- * planning is meant to leave it (issue 18: convergence into the controllers, a pure
- * planReplicaSet), which has not been done yet.
  */
 import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
 import { controller, sleep, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';

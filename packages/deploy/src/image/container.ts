@@ -1,4 +1,9 @@
 /**
+ * Why this file is long (about 890 lines): probe, push, prepare, launch and status parsing are
+ * one wire protocol with the host (the script names, exit codes such as FAST_PATH_UNAVAILABLE and
+ * NEEDS_PROBE, the per-connection fact cache); split across files, that protocol would have no
+ * single place. The host's half is `../host/`.
+ *
  * Containers on a host, over any {@link Connection} (ssh, or the local transport): the
  * runtime seam of DESIGN.md's three (content store → snapshotter → runner).
  *
@@ -20,11 +25,6 @@
  *   reported as `reason: 'OOMKilled'`. Rootless: a user namespace, no limits, `limitsEnforced: false`.
  * - **One round trip** for the statuses of many containers on a host.
  * - **Every error names the host** (and the image and blob where it concerns them).
- *
- * Why this file is long (about 870 lines): probe, push, prepare, launch and status parsing are
- * one wire protocol with the host (the script names, exit codes such as FAST_PATH_UNAVAILABLE and
- * NEEDS_PROBE, the per-connection fact cache); split across files, that protocol would have no
- * single place. The host's half is `../host/`.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

@@ -1,11 +1,11 @@
 /**
+ * Why this file is long (about 1,000 lines): it is one state machine whose every step reads and
+ * writes the same term/vote/log/progress state; etcd keeps raft.go whole for the same reason.
+ *
  * The Raft state machine (etcd-io/raft's raft.go): one class because the roles are functions
  * over shared state (stepLeader/stepCandidate/stepFollower swapped by becomeX), and splitting
  * that state across files would hide which role may touch what. Its parts that stand alone
  * already live beside it (log, progress, read-only, conf-change).
- *
- * Why this file is long (about 1,000 lines): it is one state machine whose every step reads and
- * writes the same term/vote/log/progress state; etcd keeps raft.go whole for the same reason.
  */
 import { isRaftError, ProposalDroppedError, RaftError } from '../errors.js';
 import { applyConfChangeToState, decodeConfChange, encodeConfChange } from './conf-change.js';
