@@ -5,7 +5,8 @@
  * The front door, by what you do:
  * - **Connect and run**: {@link Connection} (`ssh`, `local`; `run`, `sudo`, `put`, `get`,
  *   `files`), {@link Group} and {@link runOnHosts} (batches, `maxFail`, a result per host).
- * - **Hosts**: inventories ({@link loadInventory}, {@link selectHosts}), `~/.ssh/config` and
+ * - **Hosts**: the Host model ({@link HostAddress}, read by {@link parseHostAddress}),
+ *   inventories ({@link loadInventory}, {@link selectHosts}), `~/.ssh/config` and
  *   `known_hosts` ({@link resolveSshTarget}, {@link checkHostKey}), facts and load
  *   ({@link gatherFacts}, {@link orderByLoad}).
  * - **Tasks**: {@link task}, deployfiles ({@link loadDeployfile}) and {@link runTasks}.
@@ -40,7 +41,9 @@ export type { Task, TaskFn, TaskOptions, TaskInvocation, LoadedTask } from './ta
 export { runTasks } from './runner.js';
 export type { RunTasksOptions, TaskRunResult } from './runner.js';
 export { parseInventory, loadInventory, selectHosts, connectHost, connectHostAddress, isEmptySelection, InventoryError } from './inventory.js';
-export type { HostAddress, InventoryHost, HostSelection, HostRef } from './inventory.js';
+export type { InventoryHost, HostSelection, HostRef } from './inventory.js';
+export { parseHostAddress, HOST_ADDRESS_FIELDS } from './host.js';
+export type { HostAddress, HostIssue, ParseHostAddressOptions, ParsedHostAddress } from './host.js';
 export { gatherFacts, parseFacts, orderByLoad, countCpuList, LOAD_COMMAND } from './facts.js';
 export type { HostFacts, LoadRank } from './facts.js';
 export { withDeployLock } from './lock.js';

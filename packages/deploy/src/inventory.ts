@@ -1,32 +1,18 @@
 /**
- * The Host model: where a host is ({@link HostAddress}, the `spec` fields of a `kind: Host`
- * document that say how to reach it — the cluster's Host spec extends it) and how to connect
- * to one ({@link connectHostAddress}); the inventory, a YAML file of `kind: Host` documents
- * (other kinds in the same file are ignored); and host selection: `-H` names, `-R role`,
- * `-l <selector>`.
+ * The inventory, a YAML file of `kind: Host` documents (other kinds in the same file are
+ * ignored), read with the Host model's one parser ({@link parseHostAddress} in `host.ts`, which
+ * `@flotilla/cluster`'s manifest validator uses too); host selection: `-H` names, `-R role`,
+ * `-l <selector>`; and how to connect to a host ({@link connectHostAddress}).
  */
 import { readFileSync } from 'node:fs';
 import { parseSelector, selectorFromSet, validateLabels, type Selector } from '@flotilla/labels';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { DeployError } from './errors.js';
+import { parseHostAddress, type HostAddress } from './host.js';
 import type { SshOptions } from './ssh-target.js';
 
-/**
- * Where a host is: an ssh address (or ssh_config alias) with the user, port, key and jump host
- * to use, or a directory on this machine (the `local` transport). The one model of a host's
- * whereabouts: the inventory's hosts are these, and `@flotilla/cluster`'s `HostSpec` extends it.
- */
-export interface HostAddress {
-  /** Address or ssh_config alias (absent for a local host). */
-  address?: string;
-  user?: string;
-  port?: number;
-  identityFile?: string;
-  proxyJump?: string;
-  /** A host that is a directory on this machine. */
-  local?: { dir: string };
-}
+export type { HostAddress } from './host.js';
 
 /** One `kind: Host` document. */
 export interface InventoryHost extends HostAddress {
@@ -47,6 +33,9 @@ export class InventoryError extends DeployError {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `['spec', 'local', 'dir']` → `spec.local.dir` (the manifest validator's spelling). */
+const formatHostPath = (path: readonly (string | number)[]): string => path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 
 /** Parses inventory YAML; reports every problem at once with document and line. */
 export function parseInventory(text: string, file = 'hosts.yaml'): InventoryHost[] {
@@ -87,26 +76,12 @@ export function parseInventory(text: string, file = 'hosts.yaml'): InventoryHost
         }
       for (const m of validateLabels(labels)) issues.push(`${where}: metadata.labels: ${m}`);
     }
-    const local = isRecord(spec.local) && typeof spec.local.dir === 'string' ? { dir: spec.local.dir } : undefined;
-    if (spec.local !== undefined && !local) issues.push(`${where}: spec.local must be {dir: <path>}`);
-    if (typeof spec.address !== 'string' && !local) issues.push(`${where}: spec.address (or spec.local.dir) is required`);
-    if (spec.port !== undefined && (!Number.isInteger(spec.port) || (spec.port as number) < 1 || (spec.port as number) > 65535))
-      issues.push(`${where}: spec.port must be an integer 1-65535`);
-    for (const k of ['user', 'identityFile', 'proxyJump'] as const)
-      if (spec[k] !== undefined && typeof spec[k] !== 'string') issues.push(`${where}: spec.${k} must be a string`);
+    // where the host is: the Host model's parser, with the inventory's rules (not strict)
+    const parsed = parseHostAddress(v.spec);
+    for (const issue of parsed.issues) issues.push(`${where}: ${formatHostPath(issue.path)}: ${issue.message}`);
     if (typeof name === 'string' && name !== '' && !seen.has(name)) {
       seen.add(name);
-      hosts.push({
-        name,
-        labels,
-        spec,
-        ...(typeof spec.address === 'string' ? { address: spec.address } : {}),
-        ...(typeof spec.user === 'string' ? { user: spec.user } : {}),
-        ...(typeof spec.port === 'number' ? { port: spec.port } : {}),
-        ...(typeof spec.identityFile === 'string' ? { identityFile: spec.identityFile } : {}),
-        ...(typeof spec.proxyJump === 'string' ? { proxyJump: spec.proxyJump } : {}),
-        ...(local ? { local } : {}),
-      });
+      if (parsed.address) hosts.push({ name, labels, spec, ...parsed.address });
     }
   });
   if (issues.length) throw new InventoryError(file, issues);

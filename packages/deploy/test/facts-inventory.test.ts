@@ -139,8 +139,8 @@ describe('inventory', () => {
     const issues = (err as InventoryError).issues.join('\n');
     expect(issues).toMatch(/document 1 \(line 1\): metadata.name is required/);
     expect(issues).toMatch(/document 1 .*metadata.labels/);
-    expect(issues).toMatch(/spec.address \(or spec.local.dir\) is required/);
-    expect(issues).toMatch(/spec.port must be an integer/);
+    expect(issues).toMatch(/document 1 \(line 1\): spec: needs address: \(an ssh address or ssh_config alias\) or local: \{dir\}/);
+    expect(issues).toMatch(/document 1 \(line 1\): spec\.port: must be between 1 and 65535, not 99999/);
     expect(issues).toMatch(/document 3 \(line 9\): metadata.name "a" is used twice/);
   });
   it('an unresolved alias or an alias bomb is an issue of its document, not a bare ReferenceError (issue 12 §6)', () => {

@@ -4,6 +4,7 @@
  * Host and ReplicaSet here; Service and Network in validate-network.ts; the value checks
  * all of them use in checks.ts.
  */
+import { parseHostAddress } from '@flotilla/deploy';
 import { validateLabelKey, validateLabelValue } from '@flotilla/labels';
 import { cpuCores, memoryBytes, quantityProblem } from './quantity.js';
 import { DEFINITIONS, DOCUMENT, ENUMS, HOST_SPEC, REPLICASET_SPEC, TEMPLATE_SPEC, fieldsAt } from './model.js';
@@ -156,25 +157,16 @@ function taints(out: Issues, path: Path, v: unknown): void {
   });
 }
 
+/**
+ * A Host's spec: where the host is (address, user, port, identityFile, proxyJump, local) by the
+ * Host model's one parser, deploy's `parseHostAddress`, with the manifest's rules (`strict`);
+ * then what only the cluster reads: capacity, taints, cordon, agent, container runtime.
+ */
 function validateHostSpec(out: Issues, v: unknown): void {
-  const s = expectObj(out, ['spec'], v, true);
-  if (!s) return;
+  for (const issue of parseHostAddress(v, { strict: true }).issues) out.add(issue.path, issue.message);
+  if (!isObj(v)) return;
+  const s = v;
   unknownFields(out, ['spec'], s, fieldsAt(HOST_SPEC));
-  const hasAddress = s.address !== undefined && s.address !== null;
-  const hasLocal = s.local !== undefined && s.local !== null;
-  if (hasAddress === hasLocal) out.add(['spec'], hasAddress ? 'set either address or local, not both' : 'needs address (ssh) or local: {dir} (a directory on this machine)');
-  expectString(out, ['spec', 'address'], s.address);
-  expectString(out, ['spec', 'user'], s.user);
-  expectInt(out, ['spec', 'port'], s.port, 1, 65535);
-  expectString(out, ['spec', 'identityFile'], s.identityFile);
-  expectString(out, ['spec', 'proxyJump'], s.proxyJump);
-  if (hasLocal) {
-    const l = expectObj(out, ['spec', 'local'], s.local);
-    if (l) {
-      unknownFields(out, ['spec', 'local'], l, fieldsAt(HOST_SPEC, 'local'));
-      expectString(out, ['spec', 'local', 'dir'], l.dir, true);
-    }
-  }
   if (s.capacity !== undefined) quantities(out, ['spec', 'capacity'], s.capacity);
   taints(out, ['spec', 'taints'], s.taints);
   expectBool(out, ['spec', 'unschedulable'], s.unschedulable);
