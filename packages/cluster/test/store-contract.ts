@@ -1,6 +1,7 @@
 // The one contract every KvStore backend must keep (file, etcd, memory, Raft KV). Each
 // backend's test file calls `storeContract` with a factory; tests use their own key
 // prefix and relative revisions, so a shared server (etcd) is fine.
+import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { controller, isConflictError as isReconcileConflict, type WatchableStore } from '@flotilla/reconcile';
@@ -243,6 +244,19 @@ export function storeContract(backend: ContractBackend): void {
       const next = it.next();
       controller.abort();
       expect((await next).done).toBe(true);
+    });
+
+    it('watches that end leave no abort listener on the signal they were given (one long-lived signal, many watches)', async () => {
+      // An agent passes its own signal to every watch it opens again after a relist or an
+      // outage; a listener left per watch piled up (MaxListenersExceededWarning after 11).
+      const p = prefixFor('listeners');
+      const r = await store.put(`${p}a`, '1');
+      const controller = new AbortController();
+      for (let i = 0; i < 15; i++) {
+        const got = await collect(store.watch(p, { fromRevision: r, signal: controller.signal }), (ev) => changes(ev).length >= 1);
+        expect(changes(got)[0]).toMatchObject({ type: 'put', key: `${p}a`, modRevision: r });
+      }
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     });
 
     it.skipIf(backend.compact === undefined)('expires a watch from a compacted revision', async () => {

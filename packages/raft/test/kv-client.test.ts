@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KvClient } from '../src/client/kv-client.js';
@@ -167,6 +168,44 @@ describe('KvClient', () => {
       return undefined;
     })().catch((e: unknown) => e);
     expect(isKvError(err) && err.code === 'compacted' && err.compactRevision === 3).toBe(true);
+  });
+
+  it('a watch that reconnects many times keeps one abort listener on its signal and emits no MaxListenersExceededWarning', async () => {
+    // A member that accepts each watch, says one progress line and hangs up: the client
+    // reconnects again and again on one signal, as it does for as long as a store is down.
+    // Each wait between attempts used to leave its abort listener behind (the 11th warned:
+    // seen as `flo controller` printing MaxListenersExceededWarning when its store restarted).
+    let connections = 0;
+    const server = http.createServer((req, res) => {
+      connections++;
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.end(`${JSON.stringify({ type: 'progress', revision: 1 })}\n`);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const c = client([`http://127.0.0.1:${(server.address() as AddressInfo).port}`]);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    const ac = new AbortController();
+    const listeners: number[] = [];
+    try {
+      const watching = (async () => {
+        for await (const _ of c.watch('', { signal: ac.signal, onConnected: () => listeners.push(getEventListeners(ac.signal, 'abort').length) })) {
+          // progress only
+        }
+      })();
+      while (connections < 25) await new Promise((r) => setTimeout(r, 20));
+      ac.abort();
+      await watching;
+      await new Promise((r) => setImmediate(r)); // a warning is emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(listeners.length).toBeGreaterThanOrEqual(24);
+    expect(Math.max(...listeners)).toBe(1); // the connection's own, and nothing left from earlier attempts
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
   });
 
   it('refuses bad options with a TypeError', () => {

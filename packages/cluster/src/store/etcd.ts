@@ -282,6 +282,7 @@ export class EtcdKvStore implements KvStore, KvLeases {
     let delivered = 0;
     const stop = (): void => {
       this.#watchers.delete(stop);
+      options.signal?.removeEventListener('abort', stop);
       if (timer) clearInterval(timer);
       channel.close();
       void watcher?.cancel().catch(() => undefined);

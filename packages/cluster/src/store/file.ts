@@ -508,6 +508,7 @@ export class FileKvStore implements KvStore {
     const entry = { prefix, channel: undefined as unknown as Channel<KvWatchEvent>, stop: (): void => undefined };
     entry.stop = () => {
       this.#watchers.delete(entry);
+      options.signal?.removeEventListener('abort', entry.stop);
       entry.channel.close();
       this.#timers();
     };

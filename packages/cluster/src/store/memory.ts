@@ -189,6 +189,7 @@ export class MemoryKvStore implements KvStore, KvLeases {
     const entry = { prefix, channel: undefined as unknown as Channel<KvWatchEvent>, stop: (): void => undefined };
     const stop = (): void => {
       this.#watchers.delete(entry);
+      options.signal?.removeEventListener('abort', stop);
       if (timer) clearInterval(timer);
       entry.channel.close();
     };

@@ -125,6 +125,7 @@ export class RaftKvStore implements KvStore, KvLeases {
     const abort = new AbortController();
     const stop = (): void => {
       this.#watchers.delete(stop);
+      options.signal?.removeEventListener('abort', stop);
       abort.abort();
       channel.close();
     };
