@@ -8,7 +8,7 @@ export default class FlakyReporter {
   /** @param {{ outputFile?: string }} options */
   constructor(options = {}) {
     this.outputFile = options.outputFile ?? '.vitest-flaky.json';
-    /** @type {{ file: string, name: string, retries: number }[]} */
+    /** @type {{ file: string, name: string, retries: number, error?: string }[]} */
     this.flaky = [];
   }
 
@@ -19,7 +19,11 @@ export default class FlakyReporter {
 
   onTestCaseResult(testCase) {
     const d = testCase.diagnostic();
-    if (d?.flaky) this.flaky.push({ file: testCase.module.moduleId, name: testCase.fullName, retries: d.retryCount });
+    if (!d?.flaky) return;
+    // A retried test that passed keeps the errors of its failed attempts: the first says why.
+    const first = testCase.result().errors?.[0];
+    const error = first ? [first.message, first.stack?.split('\n').find((l) => /\.test\.[cm]?[jt]s:\d+/.test(l))?.trim()].filter(Boolean).join(' ') : undefined;
+    this.flaky.push({ file: testCase.module.moduleId, name: testCase.fullName, retries: d.retryCount, ...(error ? { error } : {}) });
   }
 
   onTestRunEnd() {

@@ -89,7 +89,7 @@ for (const d of projectDirs) {
     try {
       for (const t of JSON.parse(readFileSync(p, 'utf8'))) {
         const rel = String(t.file).startsWith(d) ? String(t.file).slice(d.length + 1) : t.file;
-        flaky.push(`${project}/${rel}: ${t.name} (passed on retry ${t.retries})`);
+        flaky.push(`${project}/${rel}: ${t.name} (passed on retry ${t.retries})${t.error ? `\n      first failure: ${firstLine(t.error)}` : ''}`);
       }
     } catch {
       /* as above */
