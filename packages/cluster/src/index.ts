@@ -123,6 +123,8 @@ export type { Placer, PlacementRequest, PlacementResult } from './controllers/pl
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';
 export { ClusterControllers, deletionOrder, serviceEndpoints } from './controllers/manager.js';
 export type { ClusterControllersOptions } from './controllers/manager.js';
+export { ClusterCaches, StoreReads, kvPrefixStore, BY_HOST, BY_REPLICA_SET } from './controllers/caches.js';
+export type { ClusterReads, ClusterCachesOptions, CachedKind } from './controllers/caches.js';
 export { InstanceWorker } from './controllers/instance-worker.js';
 export type { InstanceWorkerOptions, RecordEvent } from './controllers/instance-worker.js';
 export { HostAgent, hostInstanceSource } from './agent/host-agent.js';

@@ -23,7 +23,7 @@
  *   lease lives; with a Network, every Ready host's routes, service VIPs and DNS are driven.
  */
 import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
-import { controller, sleep, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, toLogger } from '@flotilla/reconcile';
+import { controller, sleep, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, type Source, type WatchableStore, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
 import type { ClusterEvent, Endpoint, Host, Instance, Kind, Network, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
@@ -36,8 +36,8 @@ import { planHostNetworks, type HostNetworkPlan } from '../network/plan.js';
 import { API_VERSION } from '../manifest/types.js';
 import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
-import { readHostLease } from '../agent/lease.js';
 import { renderEndpointsFile } from '../agent/render.js';
+import { ClusterCaches, StoreReads, type ClusterReads } from './caches.js';
 import { InstanceWorker } from './instance-worker.js';
 import { schedulerPlacer, type Placer, type PlacementRequest } from './placement.js';
 import { REPLICASET_LABEL, TEMPLATE_HASH_LABEL, nameSuffix, resolveIntOrPercent, stableJson, templateHash } from './template.js';
@@ -85,7 +85,20 @@ export interface ClusterControllersOptions {
   networkResyncMs?: number;
   /** Metric hooks of every controller (e.g. `prometheusControllerMetrics()` of `@flotilla/reconcile/prometheus`). @default none */
   metrics?: ControllerMetrics;
+  /**
+   * While running, read hosts, instances, replica sets, services and agent leases from
+   * informer caches (one list, then one watch per kind, shared by every controller) instead
+   * of the store. `false` reads the store on every reconcile (the path before caches; the
+   * benchmark's peer). Writes go to the store with compare-and-set either way.
+   * @default true
+   */
+  caches?: boolean;
 }
+
+/** How long a reconcile waits for the caches to reflect the controllers' own writes before it gives up and comes back later. */
+const CAUGHT_UP_TIMEOUT_MS = 5000;
+/** When a reconcile found the caches behind the controllers' own writes, it comes back after this long. */
+const BEHIND_REQUEUE_MS = 500;
 
 const ALL_SERVICES = '*';
 const NETWORK_KEY = 'network';
@@ -195,6 +208,9 @@ export class ClusterControllers {
   /** Hosts refused, and why (kept in the Network's status). */
   readonly #networkRefused = new Map<string, string>();
   readonly #worker: InstanceWorker;
+  readonly #useCaches: boolean;
+  /** Where reconciles read: the store (outside `run`, or with `caches: false`), or the caches of the current run. */
+  #reads: ClusterReads;
   #eventCounter = 0;
   #eventsSincePrune = 0;
 
@@ -217,10 +233,13 @@ export class ClusterControllers {
     this.#networkDriver =
       options.networkDriver ?? (options.runtime instanceof DeployRuntime ? new DeployNetworkDriver({ connection: (h) => (options.runtime as DeployRuntime).connection(h) }) : undefined);
     this.#networkResyncMs = positive('networkResyncMs', options.networkResyncMs ?? 30_000);
+    this.#useCaches = options.caches ?? true;
+    this.#reads = new StoreReads(this.store);
     this.#worker = new InstanceWorker({
       store: this.store,
       runtime: this.runtime,
       clock: this.clock,
+      onStored: (i) => this.#reads.wrote('instances', i.metadata.resourceVersion),
       events: (kind, name, type, reason, message) => this.recordEvent(kind, name, type, reason, message),
       ...(this.#logger ? { logger: this.#logger } : {}),
     });
@@ -266,25 +285,23 @@ export class ClusterControllers {
 
   // ---------------------------------------------------------------- replica sets
 
-  async #instancesOf(rsName: string): Promise<Instance[]> {
-    return (await this.store.instances.items()).filter((i) => i.spec.replicaSet === rsName);
-  }
-
   async #markDeleting(i: Instance, reason: string): Promise<void> {
     if (i.metadata.deletionTimestamp !== undefined) return;
-    await this.store.instances.mutate(i.metadata.name, (cur) => {
+    const stored = await this.store.instances.mutate(i.metadata.name, (cur) => {
       if (cur.metadata.deletionTimestamp !== undefined) return undefined;
       cur.metadata.deletionTimestamp = this.#now();
       cur.metadata.deletionReason = reason;
       cur.status = { ...(cur.status ?? { ready: false, ports: {}, restarts: 0, phase: 'Pending' }), phase: 'Terminating', ready: false };
       return cur;
     });
+    this.#reads.wrote('instances', stored?.metadata.resourceVersion);
   }
 
   /** Reconciles one replica set. */
   async reconcileReplicaSet(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
-    const rs = await this.store.replicaSets.get(name);
-    const all = await this.#instancesOf(name);
+    if (!(await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS))) return { requeueAfterMs: BEHIND_REQUEUE_MS };
+    const rs = await this.#reads.replicaSet(name);
+    const all = await this.#reads.instancesOf(name);
     if (!rs) {
       for (const i of all) await this.#markDeleting(i, 'replica set deleted');
       return undefined;
@@ -326,11 +343,12 @@ export class ClusterControllers {
         const why = bad.status?.phase === 'Failed' ? `failed (${bad.status.message ?? 'exited'})` : bad.status?.ready ? 'crash-looped' : 'did not become ready';
         const message = `instance ${bad.metadata.name} of template ${hash} ${why}: rolling back to ${previous.hash}`;
         await this.recordEvent('ReplicaSet', name, 'Warning', 'RolledBack', message);
-        await this.store.replicaSets.mutate(name, (cur) => {
+        const stored = await this.store.replicaSets.mutate(name, (cur) => {
           cur.spec.template = structuredClone(previous.template);
           cur.status = { ...status, rollout: { from: hash, to: previous.hash, state: 'RolledBack', message } };
           return cur;
         });
+        this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
         return { requeueAfterMs: 0 };
       }
       requeueAfterMs = Math.min(this.#deadlineMs, 2000);
@@ -390,29 +408,31 @@ export class ClusterControllers {
     if (toCreate > 0) {
       const unschedulable = await this.#create(rs, hash, toCreate);
       if (unschedulable) requeueAfterMs = Math.min(requeueAfterMs ?? this.#retryMs, this.#retryMs);
-      active = (await this.#instancesOf(name)).filter((i) => i.metadata.deletionTimestamp === undefined);
+      await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS);
+      active = (await this.#reads.instancesOf(name)).filter((i) => i.metadata.deletionTimestamp === undefined);
     }
 
     status.replicas = active.length;
     status.readyReplicas = active.filter((i) => i.status?.ready).length;
     status.observedGeneration = rs.metadata.generation ?? 1;
     if (stableJson(status) !== stableJson(rs.status ?? {})) {
-      await this.store.replicaSets.mutate(name, (cur) => {
+      const stored = await this.store.replicaSets.mutate(name, (cur) => {
         if (templateHash(cur.spec.template) !== hash) return undefined; // changed meanwhile: the next reconcile redoes it
         cur.status = { ...status, observedGeneration: status.observedGeneration };
         return cur;
       });
+      this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
     }
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
   /** Places and creates `count` instances; returns true when some could not be placed. */
   async #create(rs: ReplicaSet, hash: string, count: number): Promise<boolean> {
-    const allHosts = await this.store.hosts.items();
+    const allHosts = await this.#reads.hosts();
     const hosts = allHosts.filter((h) => h.status?.ready === true);
     // hosts not probed yet: wait for their first probe rather than report them unavailable
     if (allHosts.some((h) => h.status === undefined)) return true;
-    const placed = (await this.store.instances.items()).filter((i) => i.metadata.deletionTimestamp === undefined);
+    const placed = (await this.#reads.instances()).filter((i) => i.metadata.deletionTimestamp === undefined);
     const labels = { ...rs.spec.template.metadata.labels, [REPLICASET_LABEL]: rs.metadata.name, [TEMPLATE_HASH_LABEL]: hash };
     const pods: PlacementRequest[] = [];
     const taken = new Set(placed.map((i) => i.metadata.name));
@@ -435,7 +455,7 @@ export class ClusterControllers {
         status: { phase: 'Pending', ready: false, ports: {}, restarts: 0 },
       };
       try {
-        await this.store.instances.create(instance);
+        this.#reads.wrote('instances', (await this.store.instances.create(instance)).metadata.resourceVersion);
       } catch (e) {
         if (isConflictError(e)) continue;
         throw e;
@@ -465,12 +485,13 @@ export class ClusterControllers {
    * controller only removes the record of one whose Host is gone.
    */
   async reconcileInstance(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
-    const inst = await this.store.instances.get(name);
+    if (!(await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS))) return { requeueAfterMs: BEHIND_REQUEUE_MS };
+    const inst = await this.#reads.instance(name);
     if (!inst) {
       this.#worker.forget(name);
       return undefined;
     }
-    const host = await this.store.hosts.get(inst.spec.host);
+    const host = await this.#reads.host(inst.spec.host);
     if (inst.metadata.deletionTimestamp !== undefined) {
       if (!host) {
         await this.store.instances.delete(name);
@@ -498,8 +519,9 @@ export class ClusterControllers {
 
   /** Probes a host, observes and health-checks its instances, and handles NotReady. */
   async reconcileHost(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
-    const host = await this.store.hosts.get(name);
-    const onHost = (await this.store.instances.items()).filter((i) => i.spec.host === name);
+    if (!(await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS))) return { requeueAfterMs: BEHIND_REQUEUE_MS };
+    const host = await this.#reads.host(name);
+    const onHost = await this.#reads.instancesOn(name);
     if (!host) {
       this.#lastSeen.delete(name);
       for (const i of onHost) await this.#markDeleting(i, 'host deleted');
@@ -523,7 +545,7 @@ export class ClusterControllers {
       this.#lastSeen.set(name, now);
       if (host.status?.ready !== true || host.status.load1 !== load1) {
         const wasNotReady = host.status?.ready === false;
-        await this.store.hosts.mutate(name, (cur) => {
+        const stored = await this.store.hosts.mutate(name, (cur) => {
           cur.status = {
             ...cur.status,
             ready: true,
@@ -534,6 +556,7 @@ export class ClusterControllers {
           delete cur.status.message;
           return cur;
         });
+        this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
         if (host.status?.ready !== true)
           await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `${name} answers again` : `${name} is ready`);
       }
@@ -546,10 +569,11 @@ export class ClusterControllers {
 
   /** Marks a host NotReady and evicts its instances (they are replaced elsewhere, and stopped there when it returns). */
   async #notReady(name: string, onHost: readonly Instance[], message: string): Promise<void> {
-    await this.store.hosts.mutate(name, (cur) => {
+    const stored = await this.store.hosts.mutate(name, (cur) => {
       cur.status = { ...cur.status, ready: false, lastTransition: this.#now(), message };
       return cur;
     });
+    this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
     await this.recordEvent('Host', name, 'Warning', 'HostNotReady', message);
     for (const i of onHost) {
       if (i.metadata.deletionTimestamp !== undefined) continue;
@@ -566,17 +590,18 @@ export class ClusterControllers {
    */
   async #reconcileAgentHost(host: Host, onHost: readonly Instance[], now: number): Promise<{ requeueAfterMs: number }> {
     const name = host.metadata.name;
-    const lease = await readHostLease(this.store.kv, name);
+    const lease = await this.#reads.hostLease(name);
     if (lease) {
       this.#leaseSeen.add(name);
       this.#lastSeen.set(name, now);
       if (host.status?.ready !== true) {
         const wasNotReady = host.status?.ready === false;
-        await this.store.hosts.mutate(name, (cur) => {
+        const stored = await this.store.hosts.mutate(name, (cur) => {
           cur.status = { ...cur.status, ready: true, lastHeartbeat: this.#now(), lastTransition: this.#now() };
           delete cur.status.message;
           return cur;
         });
+        this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
         await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `the agent of ${name} holds its lease again` : `${name} is ready (its agent holds the lease)`);
       }
     } else if (host.status?.ready !== false) {
@@ -598,14 +623,15 @@ export class ClusterControllers {
 
   /** Recomputes a service's endpoints and renders them where asked. */
   async reconcileService(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
+    if (!(await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS))) return { requeueAfterMs: BEHIND_REQUEUE_MS };
     if (name === ALL_SERVICES) {
-      for (const s of await this.store.services.items()) await this.reconcileService(s.metadata.name);
+      for (const s of await this.#reads.services()) await this.reconcileService(s.metadata.name);
       return undefined;
     }
-    const svc = await this.store.services.get(name);
+    const svc = await this.#reads.service(name);
     if (!svc) return undefined;
-    const hosts = new Map((await this.store.hosts.items()).map((h) => [h.metadata.name, h]));
-    const endpoints = serviceEndpoints(svc, await this.store.instances.items(), (host) => {
+    const hosts = new Map((await this.#reads.hosts()).map((h) => [h.metadata.name, h]));
+    const endpoints = serviceEndpoints(svc, await this.#reads.instances(), (host) => {
       const h = hosts.get(host);
       return h ? this.runtime.addressOf(h) : undefined;
     });
@@ -630,7 +656,7 @@ export class ClusterControllers {
     const status = { endpoints, ...(svc.spec.render ? { rendered } : {}) };
     const { clusterIP: _ip, ...was } = svc.status ?? {};
     if (stableJson(status) !== stableJson(was)) {
-      await this.store.services.mutate(name, (cur) => {
+      const stored = await this.store.services.mutate(name, (cur) => {
         // the virtual IP is the network controller's (leased by compare-and-set): kept as it is now
         // so is what an agent host's agent recorded of its render: kept as it is now
         const byAgents = Object.entries(cur.status?.rendered ?? {}).filter(([h]) => hosts.get(h)?.spec.agent === true);
@@ -638,6 +664,7 @@ export class ClusterControllers {
         cur.status = { ...merged, ...(cur.status?.clusterIP !== undefined ? { clusterIP: cur.status.clusterIP } : {}) };
         return cur;
       });
+      this.#reads.wrote('services', stored?.metadata.resourceVersion);
     }
     return failed ? { requeueAfterMs: this.#probeMs } : undefined;
   }
@@ -802,7 +829,10 @@ export class ClusterControllers {
 
   // ---------------------------------------------------------------- running
 
-  /** Builds the five controllers (not started). */
+  /**
+   * Builds the five controllers (not started). Inside `run` (with caches) they share its
+   * informers; built outside it, each watches the store itself and reconciles read the store.
+   */
   controllers(): Controller[] {
     const opts = {
       clock: this.clock,
@@ -812,24 +842,29 @@ export class ClusterControllers {
     };
     const byName = <T extends { metadata: { name: string } }>(o: T): string => o.metadata.name;
     const { store } = this;
+    const caches = this.#reads instanceof ClusterCaches ? this.#reads : undefined;
+    const hosts: Source<Host> | WatchableStore<Host> = caches?.hostsInformer.source() ?? store.hosts;
+    const instances = (): Source<Instance> | WatchableStore<Instance> => caches?.instancesInformer.source() ?? store.instances;
+    // An agent's lease is judged at each probe, from the cache: not on the lease's own events,
+    // since `flo host leave` releases the lease a moment before it unsets spec.agent.
     return [
       controller('replicasets')
-        .watches(store.replicaSets, byName)
-        .watches(store.instances, (i: Instance) => i.spec.replicaSet)
+        .watches(caches?.replicaSetsInformer.source() ?? store.replicaSets, byName)
+        .watches(instances(), (i: Instance) => i.spec.replicaSet)
         .withOptions(opts)
         .complete((key) => this.reconcileReplicaSet(key)),
       controller('instances')
-        .watches(store.instances, byName)
+        .watches(instances(), byName)
         .withOptions(opts)
         .complete((key) => this.reconcileInstance(key)),
       controller('hosts')
-        .watches(store.hosts, byName, { predicates: [(e) => e.type !== 'modified' || stableJson((e.object).spec) !== stableJson((e.oldObject)?.spec)] })
+        .watches(hosts, byName, { predicates: [(e) => e.type !== 'modified' || stableJson(e.object.spec) !== stableJson(e.oldObject?.spec)] })
         .withOptions(opts)
         .complete((key) => this.reconcileHost(key)),
       controller('services')
-        .watches(store.services, byName)
-        .watches(store.instances, () => ALL_SERVICES)
-        .watches(store.hosts, () => ALL_SERVICES)
+        .watches(caches?.servicesInformer.source() ?? store.services, byName)
+        .watches(instances(), () => ALL_SERVICES)
+        .watches(caches?.hostsInformer.source() ?? store.hosts, () => ALL_SERVICES)
         .withOptions(opts)
         .complete((key) => this.reconcileService(key)),
       controller('network')
@@ -849,7 +884,10 @@ export class ClusterControllers {
     ];
   }
 
-  /** Runs every controller until `signal` aborts. */
+  /**
+   * Runs every controller until `signal` aborts. With caches (the default), first lists each
+   * kind once into informers and acts only once all of them have synced.
+   */
   async run(signal: AbortSignal): Promise<void> {
     this.#networkSignal = signal;
     try {
@@ -857,8 +895,26 @@ export class ClusterControllers {
     } catch (e) {
       this.#logger?.warn('could not bring the per-host instance index up to date; agents may miss instances written by an older flo', { error: e });
     }
-    const cs = this.controllers();
-    await Promise.all(cs.map((c) => c.run(signal)));
+    if (!this.#useCaches) {
+      await Promise.all(this.controllers().map((c) => c.run(signal)));
+      return;
+    }
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) stop.abort();
+    const caches = new ClusterCaches(this.store, { clock: this.clock, ...(this.#logger ? { logger: this.#logger } : {}) });
+    const informing = caches.run(stop.signal);
+    const before = this.#reads;
+    this.#reads = caches;
+    try {
+      if (await caches.waitForSync(stop.signal)) await Promise.all(this.controllers().map((c) => c.run(signal)));
+    } finally {
+      stop.abort();
+      signal.removeEventListener('abort', onAbort);
+      await informing;
+      this.#reads = before;
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 // A cluster on a fake clock: memory store, fake runtime, all four controllers.
 import { FakeClock, settle } from '@flotilla/reconcile/testing';
 import { seededRandom } from '@flotilla/reconcile';
-import { ClusterControllers, ClusterStore, MemoryKvStore, applyManifests, parseManifests, type HostNetworkDriver } from '../../src/index.js';
+import { ClusterControllers, ClusterStore, MemoryKvStore, applyManifests, parseManifests, type HostNetworkDriver, type KvStore } from '../../src/index.js';
 import { FakeRuntime, type FakeRuntimeOptions } from '../../src/testing/index.js';
 
 export interface Harness {
@@ -44,10 +44,21 @@ spec:
 ${options.health === false ? '' : '      healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 2}\n'}`;
 }
 
-export function startHarness(options: { runtime?: FakeRuntimeOptions; hostGracePeriodMs?: number; progressDeadlineMs?: number; networkDriver?: HostNetworkDriver } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  runtime?: FakeRuntimeOptions;
+  hostGracePeriodMs?: number;
+  progressDeadlineMs?: number;
+  networkDriver?: HostNetworkDriver;
+  /** ClusterControllersOptions.caches. @default true */
+  caches?: boolean;
+  /** Wraps the memory KV the store uses (to count or delay what reaches it). */
+  wrapKv?: (kv: MemoryKvStore) => KvStore;
+}
+
+export function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const kv = new MemoryKvStore({ progressIntervalMs: 0 });
-  const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
+  const store = new ClusterStore(options.wrapKv ? options.wrapKv(kv) : kv, { now: () => new Date(clock.now()) });
   const runtime = new FakeRuntime(options.runtime);
   const controllers = new ClusterControllers({
     store,
@@ -59,6 +70,7 @@ export function startHarness(options: { runtime?: FakeRuntimeOptions; hostGraceP
     progressDeadlineMs: options.progressDeadlineMs ?? 30_000,
     retryUnschedulableMs: 1000,
     ...(options.networkDriver ? { networkDriver: options.networkDriver } : {}),
+    ...(options.caches !== undefined ? { caches: options.caches } : {}),
   });
   const abort = new AbortController();
   const running = controllers.run(abort.signal);

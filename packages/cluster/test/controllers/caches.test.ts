@@ -1,0 +1,117 @@
+// The controllers read from informer caches (issue 15): list once, then watch; their own
+// writes are waited for before the next decision, so a slow watch never makes them act twice.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { KvStore, KvWatchEvent, KvWatchOptions, MemoryKvStore } from '../../src/index.js';
+import { converged, hostsYaml, startHarness, webYaml, type Harness } from './harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+/** A KV that counts reads per kind and can hold back the watch events of one prefix. */
+class Instrumented {
+  readonly ranges = new Map<string, number>();
+  readonly gets = new Map<string, number>();
+  /** While set, watch events under this prefix wait (a lagging watch). */
+  hold: string | undefined;
+  #released: (() => void)[] = [];
+
+  wrap(kv: MemoryKvStore): KvStore {
+    const kind = (key: string): string => key.split('/')[3] ?? key;
+    return new Proxy(kv, {
+      get: (target, prop, receiver) => {
+        if (prop === 'range')
+          return (prefix: string, options?: unknown) => {
+            this.ranges.set(kind(prefix), (this.ranges.get(kind(prefix)) ?? 0) + 1);
+            return target.range(prefix, options as never);
+          };
+        if (prop === 'get')
+          return (key: string) => {
+            this.gets.set(kind(key), (this.gets.get(kind(key)) ?? 0) + 1);
+            return target.get(key);
+          };
+        if (prop === 'watch') return (prefix: string, options?: KvWatchOptions) => this.#watch(target, prefix, options);
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  }
+
+  async *#watch(kv: MemoryKvStore, prefix: string, options?: KvWatchOptions): AsyncIterable<KvWatchEvent> {
+    for await (const ev of kv.watch(prefix, options)) {
+      while (this.hold !== undefined && prefix.startsWith(this.hold)) await new Promise<void>((r) => this.#released.push(r));
+      yield ev;
+    }
+  }
+
+  release(): void {
+    this.hold = undefined;
+    for (const r of this.#released.splice(0)) r();
+  }
+
+  reads(kind: string): number {
+    return (this.ranges.get(kind) ?? 0) + (this.gets.get(kind) ?? 0);
+  }
+
+  reset(): void {
+    this.ranges.clear();
+    this.gets.clear();
+  }
+}
+
+describe('controllers on informer caches', () => {
+  it('at rest, probing and reconciling read no host, instance or replica set from the store; without caches they re-list every time', async () => {
+    const perMode: Record<string, { instances: number; hosts: number; replicasets: number }> = {};
+    for (const caches of [true, false]) {
+      const kv = new Instrumented();
+      h = await startHarness({ caches, wrapKv: (m) => kv.wrap(m) });
+      await h.apply(hostsYaml(3));
+      await h.apply(webYaml(4));
+      await h.until('4 ready', () => converged(h!, 'web', 4));
+      kv.reset();
+      // 20 s of fake time: 3 hosts probed every second, 4 instances observed and health-checked
+      for (let i = 0; i < 40; i++) await h.clock.advanceAsync(500);
+      perMode[String(caches)] = { instances: kv.reads('instances'), hosts: kv.reads('hosts'), replicasets: kv.reads('replicasets') };
+      await h.stop();
+      h = undefined;
+    }
+    expect(perMode.true).toEqual({ instances: 0, hosts: 0, replicasets: 0 });
+    // the peer: every host probe lists every instance (3 hosts × 20 probes at least)
+    expect(perMode.false!.instances).toBeGreaterThanOrEqual(60);
+    expect(perMode.false!.hosts).toBeGreaterThanOrEqual(60);
+  });
+
+  it('a replica set does not create instances twice while the instance watch lags behind its own creates', async () => {
+    const kv = new Instrumented();
+    h = await startHarness({ wrapKv: (m) => kv.wrap(m) });
+    await h.apply(hostsYaml(3));
+    await h.until('hosts ready', async () => (await h!.store.hosts.items()).every((x) => x.status?.ready === true));
+    kv.hold = '/flotilla/v1/instances/';
+    await h.apply(webYaml(3));
+    let most = 0;
+    // 30 s of fake time with the instance watch frozen: the replica set's status writes and
+    // retries reconcile it again and again; it must wait for its creates, not repeat them
+    for (let i = 0; i < 60; i++) {
+      await h.clock.advanceAsync(500);
+      most = Math.max(most, (await h.store.instances.items()).length);
+    }
+    expect(most).toBe(3);
+    kv.release();
+    await h.until('3 ready', () => converged(h!, 'web', 3));
+    expect(await h.store.instances.items()).toHaveLength(3);
+  });
+
+  it('without caches the controllers still converge, scale and heal (the peer path stays correct)', async () => {
+    h = await startHarness({ caches: false });
+    await h.apply(hostsYaml(3));
+    await h.apply(webYaml(3));
+    await h.until('3 ready', () => converged(h!, 'web', 3));
+    await h.apply(webYaml(5));
+    await h.until('5 ready', () => converged(h!, 'web', 5));
+    const victim = h.runtime.running()[0]!;
+    h.runtime.vanish(victim.name);
+    await h.until('healed', () => converged(h!, 'web', 5));
+  });
+});
