@@ -121,7 +121,9 @@ export type { InstanceRuntime, ObservedInstance, ContainerFacts, HostProbe, Star
 export { schedulerPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
 export type { Placer, PlacementRequest, PlacementResult } from './controllers/placement.js';
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';
-export { ClusterControllers, deletionOrder, serviceEndpoints } from './controllers/manager.js';
+export { ClusterControllers, serviceEndpoints } from './controllers/manager.js';
+export { planReplicaSet, planPlacement, countedStatus, deletionOrder } from './controllers/replicaset-plan.js';
+export type { ReplicaSetPlan, ReplicaSetPlanInput, ReplicaSetStep, PlannedEvent, PlacementInput, PlacementPlan } from './controllers/replicaset-plan.js';
 export type { ClusterControllersOptions } from './controllers/manager.js';
 export { ClusterCaches, StoreReads, kvPrefixStore, BY_HOST, BY_REPLICA_SET } from './controllers/caches.js';
 export type { ClusterReads, ClusterCachesOptions, CachedKind } from './controllers/caches.js';
@@ -135,8 +137,8 @@ export type { HollowFleetOptions, HollowFleetState } from './agent/hollow-fleet.
 export { renderEndpointsFile } from './agent/render.js';
 export { hostLeaseKey, HOST_LEASE_PREFIX, readHostLease, claimHostLease, releaseHostLease, leaseStore } from './agent/lease.js';
 export type { HostLeaseRecord, HeldLease } from './agent/lease.js';
-export { converge } from './controllers/converge.js';
-export type { ConvergeOptions } from './controllers/converge.js';
+export { converge, convergence, convergenceOf } from './controllers/converge.js';
+export type { ConvergeOptions, ConvergenceOptions, Convergence } from './controllers/converge.js';
 export { deleteResources } from './controllers/delete.js';
 export type { DeleteTarget, DeleteResult, DeleteResourcesOptions } from './controllers/delete.js';
 export {
@@ -149,10 +151,9 @@ export {
   setUnschedulable,
   drainHost,
   rolloutUndo,
-  convergence,
   baseDirOf,
 } from './operations.js';
-export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions, ConvergenceOptions } from './operations.js';
+export type { AppliedChange, PlannedChange, ApplyOptions, DeleteObjectOptions } from './operations.js';
 export {
   viewInstances,
   viewHosts,

@@ -11,7 +11,7 @@ import { ClusterError, ConflictError, HostInUseError, ManifestError, isConflictE
 import { isImageRef, storeImage } from './images.js';
 import { issueAt, type LoadedManifest } from './manifest/parse.js';
 import { templateHash } from './controllers/template.js';
-import type { Host, Instance, Manifest, ManifestKind, Network, ReplicaSet } from './manifest/types.js';
+import type { Host, Manifest, ManifestKind, Network, ReplicaSet } from './manifest/types.js';
 import { DEFAULT_HOST_SUBNET_PREFIX } from './manifest/validate.js';
 import { subnetCapacity } from './network/leases.js';
 import { keyOf, resourcesOf, type ClusterStore } from './store/resources.js';
@@ -436,45 +436,6 @@ export async function rolloutUndo(store: ClusterStore, name: string): Promise<{ 
 
 // The views (`get`/`describe` -o json) are in views.ts; the controllers import these two from here.
 export { selectorInputText, serviceSelectors } from './views.js';
-
-/** Options of {@link convergence}. */
-export interface ConvergenceOptions {
-  /** Also wait until no instance is bound to these hosts (before deleting them). @default none */
-  emptyHosts?: readonly string[];
-}
-
-/**
- * Is every replica set converged (optionally only those named), and are the `emptyHosts`
- * empty? With a reason when not.
- */
-export async function convergence(store: ClusterStore, names?: readonly string[], options: ConvergenceOptions = {}): Promise<{ done: boolean; waitingFor: string[] }> {
-  const waiting: string[] = [];
-  const instances = await store.instances.items();
-  for (const host of options.emptyHosts ?? []) {
-    const bound = instances.filter((i) => i.spec.host === host).map((i) => i.metadata.name);
-    if (bound.length > 0) waiting.push(`host/${host}: stopping ${bound.length} instance(s) (${bound.slice(0, 5).join(', ')}${bound.length > 5 ? ', …' : ''})`);
-  }
-  for (const rs of await store.replicaSets.items()) {
-    if (names && !names.includes(rs.metadata.name)) continue;
-    const mine = instances.filter((i: Instance) => i.spec.replicaSet === rs.metadata.name);
-    const hash = templateHash(rs.spec.template);
-    const s = rs.status;
-    const ok =
-      s !== undefined &&
-      s.observedGeneration === rs.metadata.generation &&
-      s.currentTemplateHash === hash &&
-      s.readyReplicas === rs.spec.replicas &&
-      mine.length === rs.spec.replicas &&
-      mine.every((i) => i.status?.ready && i.metadata.deletionTimestamp === undefined && i.spec.templateHash === hash);
-    if (!ok) waiting.push(`replicaset/${rs.metadata.name}: ${s?.readyReplicas ?? 0}/${rs.spec.replicas} ready${mine.some((i) => i.metadata.deletionTimestamp !== undefined) ? ', stopping old instances' : ''}`);
-  }
-  if (names) {
-    for (const n of names) {
-      if (!(await store.replicaSets.get(n)) && instances.some((i) => i.spec.replicaSet === n)) waiting.push(`replicaset/${n}: stopping instances`);
-    }
-  }
-  return { done: waiting.length === 0, waitingFor: waiting };
-}
 
 /** Directory of a manifest file (to resolve relative artifact paths). */
 export function baseDirOf(file: string): string {

@@ -1,8 +1,8 @@
 /**
- * Why this file is long (about 910 lines): the four controllers share the store, the leader
- * lock, the per-instance workers and the network driver this class holds. The per-kind
- * planning is meant to leave it (issue 18: convergence into the controllers, a pure
- * planReplicaSet), which has not been done yet.
+ * Why this file is long (about 850 lines): the five controllers share the store, the caches,
+ * the leader lock, the per-instance workers and the network driver this class holds. The
+ * replica set's planning has left it (`replicaset-plan.ts`, `converge.ts`); the network
+ * controller (about 250 lines, with its per-host appliers) is the next piece to move out.
  *
  * The controllers of a cluster, on @flotilla/reconcile: replica sets, instances, hosts
  * and services, sharing one store and one {@link InstanceRuntime}.
@@ -21,12 +21,16 @@
  *   and are rendered to its `render` hosts whenever they change;
  * - a host with `spec.agent: true` is never probed over ssh: it is Ready while its agent's
  *   lease lives; with a Network, every Ready host's routes, service VIPs and DNS are driven.
+ *
+ * Reads come from informer caches while `run` runs (`caches.ts`); writes go to the store with
+ * compare-and-set. The replica set's decisions are the pure `planReplicaSet` and
+ * `planPlacement` (`replicaset-plan.ts`), carried out here; convergence is `converge.ts`'s.
  */
 import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotilla/labels';
 import { controller, sleep, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, type Source, type WatchableStore, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
-import type { ClusterEvent, Endpoint, Host, Instance, Kind, Network, ReplicaSet, ReplicaSetStatus, SelectorInput, Service } from '../manifest/types.js';
+import type { ClusterEvent, Endpoint, Host, Instance, Kind, Network, ReplicaSet, SelectorInput, Service } from '../manifest/types.js';
 import { selectorInputText, serviceSelectors } from '../operations.js';
 import { assignClusterIp, assignHostSubnet, collectLeases } from '../network/leases.js';
 import { subnetCapacity } from '../network/leases.js';
@@ -39,8 +43,9 @@ import { keyOf, type ClusterStore } from '../store/resources.js';
 import { renderEndpointsFile } from '../agent/render.js';
 import { ClusterCaches, StoreReads, type ClusterReads } from './caches.js';
 import { InstanceWorker } from './instance-worker.js';
-import { schedulerPlacer, type Placer, type PlacementRequest } from './placement.js';
-import { REPLICASET_LABEL, TEMPLATE_HASH_LABEL, nameSuffix, resolveIntOrPercent, stableJson, templateHash } from './template.js';
+import { countedStatus, planPlacement, planReplicaSet } from './replicaset-plan.js';
+import { schedulerPlacer, type Placer } from './placement.js';
+import { nameSuffix, stableJson, templateHash } from './template.js';
 
 /** Options of {@link ClusterControllers}. */
 export interface ClusterControllersOptions {
@@ -155,24 +160,6 @@ export function serviceEndpoints(svc: Service, instances: readonly Instance[], a
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** Health rank for choosing which extras to delete first (lower goes first). */
-function healthRank(i: Instance): number {
-  const phase = i.status?.phase ?? 'Pending';
-  if (phase === 'Pending') return 0;
-  if (phase === 'Failed' || phase === 'Unknown') return 1;
-  if (!i.status?.ready) return 2;
-  return 3;
-}
-
-/** Orders instances to delete: least healthy first, then newest first. */
-export function deletionOrder(a: Instance, b: Instance): number {
-  const r = healthRank(a) - healthRank(b);
-  if (r !== 0) return r;
-  const ta = a.metadata.creationTimestamp ?? '';
-  const tb = b.metadata.creationTimestamp ?? '';
-  return ta < tb ? 1 : ta > tb ? -1 : a.metadata.name < b.metadata.name ? 1 : -1;
 }
 
 export class ClusterControllers {
@@ -297,128 +284,42 @@ export class ClusterControllers {
     this.#reads.wrote('instances', stored?.metadata.resourceVersion);
   }
 
-  /** Reconciles one replica set. */
+  /** Reconciles one replica set: plans with {@link planReplicaSet}, then carries the plan out. */
   async reconcileReplicaSet(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
     if (!(await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS))) return { requeueAfterMs: BEHIND_REQUEUE_MS };
     const rs = await this.#reads.replicaSet(name);
     const all = await this.#reads.instancesOf(name);
-    if (!rs) {
-      for (const i of all) await this.#markDeleting(i, 'replica set deleted');
-      return undefined;
+    const plan = planReplicaSet({ replicaSet: rs, instances: all, nowMs: this.clock.now(), progressDeadlineMs: this.#deadlineMs, rolloutMaxRestarts: this.#maxRestarts });
+    for (const step of plan.steps) {
+      if (step.do === 'delete') await this.#markDeleting(step.instance, step.reason);
+      else await this.recordEvent(step.event.kind, step.event.name, step.event.type, step.event.reason, step.event.message);
     }
-    const hash = templateHash(rs.spec.template);
-    const status: ReplicaSetStatus = structuredClone(rs.status ?? { replicas: 0, readyReplicas: 0, observedGeneration: 0 });
-    const history = status.history ?? [];
-    if (status.currentTemplateHash !== hash) {
-      const rollingBack = status.rollout?.state === 'RolledBack' && status.rollout.to === hash;
-      if (!rollingBack && status.currentTemplateHash !== undefined && all.some((i) => i.spec.templateHash !== hash && i.metadata.deletionTimestamp === undefined)) {
-        status.rollout = { from: status.currentTemplateHash, to: hash, state: 'Progressing' };
-        await this.recordEvent('ReplicaSet', name, 'Normal', 'RollingUpdate', `rolling from template ${status.currentTemplateHash} to ${hash}`);
-      }
-      status.currentTemplateHash = hash;
+    if (!rs) return undefined;
+    const hash = plan.templateHash!;
+    if (plan.rollback) {
+      const { template, status } = plan.rollback;
+      const stored = await this.store.replicaSets.mutate(name, (cur) => {
+        cur.spec.template = template;
+        cur.status = status;
+        return cur;
+      });
+      this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
+      return { requeueAfterMs: 0 };
     }
-    const at = history.findIndex((h) => h.hash === hash);
-    if (at >= 0) history.splice(at, 1);
-    history.push({ hash, template: structuredClone(rs.spec.template) });
-    while (history.length > 10) history.shift();
-    status.history = history;
-
-    let active = all.filter((i) => i.metadata.deletionTimestamp === undefined);
-    const replicas = rs.spec.replicas;
-    let requeueAfterMs: number | undefined;
-
-    // A rollout whose new instances fail rolls back to the template it came from.
-    if (status.rollout?.state === 'Progressing') {
-      const threshold = (h: Instance): number => h.spec.template.healthCheck?.failureThreshold ?? 3;
-      const bad = active.find(
-        (i) =>
-          i.spec.templateHash === hash &&
-          (i.status?.phase === 'Failed' ||
-            (i.status?.restarts ?? 0) >= this.#maxRestarts ||
-            (i.status?.healthFailures ?? 0) >= threshold(i) ||
-            (!i.status?.ready && this.clock.now() - Date.parse(i.metadata.creationTimestamp ?? this.#now()) > this.#deadlineMs)),
-      );
-      const previous = history.find((h) => h.hash === status.rollout?.from);
-      if (bad && previous) {
-        const why = bad.status?.phase === 'Failed' ? `failed (${bad.status.message ?? 'exited'})` : bad.status?.ready ? 'crash-looped' : 'did not become ready';
-        const message = `instance ${bad.metadata.name} of template ${hash} ${why}: rolling back to ${previous.hash}`;
-        await this.recordEvent('ReplicaSet', name, 'Warning', 'RolledBack', message);
-        const stored = await this.store.replicaSets.mutate(name, (cur) => {
-          cur.spec.template = structuredClone(previous.template);
-          cur.status = { ...status, rollout: { from: hash, to: previous.hash, state: 'RolledBack', message } };
-          return cur;
-        });
-        this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
-        return { requeueAfterMs: 0 };
-      }
-      requeueAfterMs = Math.min(this.#deadlineMs, 2000);
-    }
-
-    // Failed instances are replaced.
-    for (const i of active.filter((x) => x.status?.phase === 'Failed')) {
-      await this.#markDeleting(i, `failed: ${i.status?.message ?? 'exited'}`);
-      await this.recordEvent('Instance', i.metadata.name, 'Warning', 'Replaced', `instance failed (${i.status?.message ?? 'exited'}); replacing it`);
-    }
-    active = active.filter((x) => x.status?.phase !== 'Failed');
-
-    const fresh = active.filter((i) => i.spec.templateHash === hash);
-    const old = active.filter((i) => i.spec.templateHash !== hash);
-    let toCreate = 0;
-    const toDelete: Instance[] = [];
-    if (old.length === 0) {
-      if (fresh.length < replicas) toCreate = replicas - fresh.length;
-      else if (fresh.length > replicas) toDelete.push(...[...fresh].sort(deletionOrder).slice(0, fresh.length - replicas));
-    } else {
-      const maxSurge = resolveIntOrPercent(rs.spec.updateStrategy?.maxSurge, replicas, 1, true);
-      let maxUnavailable = resolveIntOrPercent(rs.spec.updateStrategy?.maxUnavailable, replicas, 1, false);
-      if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1;
-      const total = fresh.length + old.length;
-      toCreate = Math.max(0, Math.min(replicas + maxSurge - total, replicas - fresh.length));
-      const ready = active.filter((i) => i.status?.ready).length;
-      let budget = ready - (replicas - maxUnavailable);
-      const oldSorted = [...old].sort(deletionOrder);
-      for (const i of oldSorted) {
-        if (!i.status?.ready) toDelete.push(i); // an unready old instance costs no availability
-        else if (budget > 0) {
-          toDelete.push(i);
-          budget--;
-        }
-      }
-      if (fresh.length > replicas) toDelete.push(...[...fresh].sort(deletionOrder).slice(0, fresh.length - replicas));
-      requeueAfterMs = Math.min(requeueAfterMs ?? 2000, 2000);
-    }
-    if (old.length === 0 && status.rollout?.state === 'Progressing' && fresh.filter((i) => i.status?.ready).length >= replicas) {
-      status.rollout = { ...status.rollout, state: 'Complete' };
-      await this.recordEvent('ReplicaSet', name, 'Normal', 'RolloutComplete', `template ${hash} is running on ${replicas} instance(s)`);
-    }
-
-    for (const i of toDelete) {
-      await this.#markDeleting(i, i.spec.templateHash === hash ? 'scale-down' : 'rolling update');
-      await this.recordEvent(
-        'ReplicaSet',
-        name,
-        'Normal',
-        i.spec.templateHash === hash ? 'ScaledDown' : 'RollingUpdate',
-        `deleting instance ${i.metadata.name} on ${i.spec.host}`,
-      );
-    }
-    const deleted = new Set(toDelete.map((i) => i.metadata.name));
-    active = active.filter((i) => !deleted.has(i.metadata.name));
-
-    if (toCreate > 0) {
-      const unschedulable = await this.#create(rs, hash, toCreate);
+    let requeueAfterMs = plan.requeueAfterMs;
+    const deleted = new Set(plan.steps.flatMap((s) => (s.do === 'delete' ? [s.instance.metadata.name] : [])));
+    let active = all.filter((i) => i.metadata.deletionTimestamp === undefined && !deleted.has(i.metadata.name));
+    if (plan.create > 0) {
+      const unschedulable = await this.#create(rs, hash, plan.create);
       if (unschedulable) requeueAfterMs = Math.min(requeueAfterMs ?? this.#retryMs, this.#retryMs);
       await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS);
       active = (await this.#reads.instancesOf(name)).filter((i) => i.metadata.deletionTimestamp === undefined);
     }
-
-    status.replicas = active.length;
-    status.readyReplicas = active.filter((i) => i.status?.ready).length;
-    status.observedGeneration = rs.metadata.generation ?? 1;
+    const status = countedStatus(plan, rs, active);
     if (stableJson(status) !== stableJson(rs.status ?? {})) {
       const stored = await this.store.replicaSets.mutate(name, (cur) => {
         if (templateHash(cur.spec.template) !== hash) return undefined; // changed meanwhile: the next reconcile redoes it
-        cur.status = { ...status, observedGeneration: status.observedGeneration };
+        cur.status = status;
         return cur;
       });
       this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
@@ -426,52 +327,32 @@ export class ClusterControllers {
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
-  /** Places and creates `count` instances; returns true when some could not be placed. */
+  /** Places and creates `count` instances ({@link planPlacement}); returns true when some could not be placed. */
   async #create(rs: ReplicaSet, hash: string, count: number): Promise<boolean> {
-    const allHosts = await this.#reads.hosts();
-    const hosts = allHosts.filter((h) => h.status?.ready === true);
+    const placement = planPlacement({
+      replicaSet: rs,
+      templateHash: hash,
+      count,
+      hosts: await this.#reads.hosts(),
+      placed: (await this.#reads.instances()).filter((i) => i.metadata.deletionTimestamp === undefined),
+      suffix: () => nameSuffix(this.#random),
+      placer: this.#placer,
+    });
     // hosts not probed yet: wait for their first probe rather than report them unavailable
-    if (allHosts.some((h) => h.status === undefined)) return true;
-    const placed = (await this.#reads.instances()).filter((i) => i.metadata.deletionTimestamp === undefined);
-    const labels = { ...rs.spec.template.metadata.labels, [REPLICASET_LABEL]: rs.metadata.name, [TEMPLATE_HASH_LABEL]: hash };
-    const pods: PlacementRequest[] = [];
-    const taken = new Set(placed.map((i) => i.metadata.name));
-    for (let k = 0; k < count; k++) {
-      let n: string;
-      do n = `${rs.metadata.name}-${nameSuffix(this.#random)}`;
-      while (taken.has(n));
-      taken.add(n);
-      pods.push({ name: n, labels, template: rs.spec.template.spec });
-    }
-    const result = this.#placer({ hosts, placed, pods, strategy: rs.spec.placement ?? 'spread' });
-    for (const p of pods) {
-      const host = result.assignments.get(p.name);
-      if (host === undefined) continue;
-      const instance: Instance = {
-        apiVersion: API_VERSION,
-        kind: 'Instance',
-        metadata: { name: p.name, labels },
-        spec: { replicaSet: rs.metadata.name, host, templateHash: hash, template: structuredClone(rs.spec.template.spec) },
-        status: { phase: 'Pending', ready: false, ports: {}, restarts: 0 },
-      };
+    if (placement.waitingForHosts) return true;
+    for (const instance of placement.instances) {
       try {
         this.#reads.wrote('instances', (await this.store.instances.create(instance)).metadata.resourceVersion);
       } catch (e) {
         if (isConflictError(e)) continue;
         throw e;
       }
-      await this.recordEvent('Instance', p.name, 'Normal', 'Scheduled', `assigned ${p.name} to ${host}`);
-      await this.recordEvent('ReplicaSet', rs.metadata.name, 'Normal', 'Scheduled', `created instance ${p.name} on ${host}`);
+      await this.recordEvent('Instance', instance.metadata.name, 'Normal', 'Scheduled', `assigned ${instance.metadata.name} to ${instance.spec.host}`);
+      await this.recordEvent('ReplicaSet', rs.metadata.name, 'Normal', 'Scheduled', `created instance ${instance.metadata.name} on ${instance.spec.host}`);
     }
-    if (result.unschedulable.length > 0) {
-      const first = result.unschedulable[0]!;
-      await this.recordEvent(
-        'ReplicaSet',
-        rs.metadata.name,
-        'Warning',
-        'FailedScheduling',
-        `${result.unschedulable.length} instance(s) could not be placed: ${first.message}`,
-      );
+    if (placement.unschedulable.length > 0) {
+      const first = placement.unschedulable[0]!;
+      await this.recordEvent('ReplicaSet', rs.metadata.name, 'Warning', 'FailedScheduling', `${placement.unschedulable.length} instance(s) could not be placed: ${first.message}`);
       return true;
     }
     return false;
