@@ -44,9 +44,11 @@ interface Calls {
   keepAliveMany: number;
   keepAliveOne: number;
   idsRenewed: number;
+  /** When (fake clock) each store lease was last granted or renewed by the fleet. */
+  renewedAt: Map<string, number>;
 }
 
-function counted(kv: MemoryKvStore, calls: Calls, withTxn = true): KvStore {
+function counted(kv: MemoryKvStore, calls: Calls, now: () => number, withTxn = true): KvStore {
   const wrapper: KvStore & Record<string, unknown> = {
     get: (k) => kv.get(k),
     range: (p, o) => kv.range(p, o),
@@ -54,15 +56,21 @@ function counted(kv: MemoryKvStore, calls: Calls, withTxn = true): KvStore {
     delete: (k, o) => kv.delete(k, o),
     watch: (p, o) => kv.watch(p, o),
     close: () => Promise.resolve(),
-    grantLease: (ttl: number) => kv.grantLease(ttl),
+    grantLease: async (ttl: number) => {
+      const granted = await kv.grantLease(ttl);
+      calls.renewedAt.set(granted.id, now());
+      return granted;
+    },
     revokeLease: (id: string) => kv.revokeLease(id),
     keepAliveLease: (id: string) => {
       calls.keepAliveOne++;
+      calls.renewedAt.set(id, now());
       return kv.keepAliveLease(id);
     },
     keepAliveMany: (ids: readonly string[]) => {
       calls.keepAliveMany++;
       calls.idsRenewed += ids.length;
+      for (const id of ids) calls.renewedAt.set(id, now());
       return kv.keepAliveMany(ids);
     },
   };
@@ -96,14 +104,14 @@ function startWorld(options: { txn?: boolean; controllers?: boolean } = {}): Wor
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const kv = new MemoryKvStore({ progressIntervalMs: 0, now: () => clock.now() });
   const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
-  const calls: Calls = { txns: 0, multiObjectTxns: 0, keepAliveMany: 0, keepAliveOne: 0, idsRenewed: 0 };
-  const fleetStore = new ClusterStore(counted(kv, calls, options.txn ?? true), { now: () => new Date(clock.now()) });
+  const calls: Calls = { txns: 0, multiObjectTxns: 0, keepAliveMany: 0, keepAliveOne: 0, idsRenewed: 0, renewedAt: new Map() };
+  const fleetStore = new ClusterStore(counted(kv, calls, () => clock.now(), options.txn ?? true), { now: () => new Date(clock.now()) });
   const ssh = new FakeRuntime();
   const abort = new AbortController();
   const running =
     options.controllers === false
       ? Promise.resolve()
-      : new ClusterControllers({ store, runtime: ssh, clock, random: seededRandom(7), hostProbeIntervalMs: 1000, agentGracePeriodMs: 40_000, retryUnschedulableMs: 1000 }).run(abort.signal);
+      : new ClusterControllers({ store, runtime: ssh, clock, random: seededRandom(7), hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000 }).run(abort.signal);
   const fleets: { stop(): Promise<void> }[] = [];
   const w: World = {
     clock,
@@ -218,11 +226,19 @@ describe('HollowFleet with the controllers', () => {
     await w.until('48 Running', async () => (await running(w)).length === 48);
     const onDoomed = (await running(w)).filter((i) => i.spec.host.startsWith('dies-')).length;
     expect(onDoomed).toBeGreaterThan(0);
+    const doomedLeases = await Promise.all(doomed.fleet.hosts.map(async (h) => (await readHostLease(w.kv, h))!.record));
+    // the default grace period, as Kubernetes' node-monitor-grace-period: the lease's TTL is 40 s
+    for (const l of doomedLeases) expect(l.leaseDurationSeconds).toBe(40);
     await doomed.stop();
-    const stoppedAt = w.clock.now();
+    // the grace runs from each lease's last renewal (made before the stop, up to one renewal
+    // interval earlier), not from the stop
+    const lastRenewal = Math.max(...doomedLeases.map((l) => w.calls.renewedAt.get(l.storeLease)!));
+    expect(lastRenewal).toBeLessThanOrEqual(w.clock.now());
     await w.until('the dead hosts NotReady', async () => (await w.store.hosts.items()).filter((h) => h.metadata.name.startsWith('dies-')).every((h) => h.status?.ready === false), 120_000);
-    // the store expired their leases (TTL 40 s) — not before
-    expect(w.clock.now() - stoppedAt).toBeGreaterThanOrEqual(40_000);
+    // the store expired their leases 40 s after the last renewal — not before — and the
+    // controller saw it within a few of its 1 s probes
+    expect(w.clock.now() - lastRenewal).toBeGreaterThanOrEqual(40_000);
+    expect(w.clock.now() - lastRenewal).toBeLessThan(40_000 + 10_000);
     await w.until('48 Running on the live hosts', async () => (await running(w)).filter((i) => i.spec.host.startsWith('lives-')).length === 48, 120_000);
   });
 
