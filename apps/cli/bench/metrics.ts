@@ -9,11 +9,11 @@
 //   node --conditions=@flotilla/source --import tsx apps/cli/bench/metrics.ts [ROUNDS]   (default 60)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KvClient } from '@flotilla/raft/client';
+import { freePorts } from '@flotilla/raft/testing';
 import { ClusterStore, openRaftStore } from '@flotilla/cluster';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { prometheusControllerMetrics } from '@flotilla/reconcile/prometheus';
@@ -24,14 +24,6 @@ const HOSTS = 1000;
 const INSTANCES = 30_000;
 const rounds = Number(process.argv[2] ?? 60);
 const bin = fileURLToPath(new URL('../bin/flo.js', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function time(url: string): Promise<number> {
   const t = process.hrtime.bigint();
@@ -60,7 +52,7 @@ async function compare(label: string, cases: Record<string, string>): Promise<vo
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'flo-bench-metrics-'));
-const [client, peer] = [await freePort(), await freePort()];
+const [client, peer] = await freePorts(2);
 const server = spawn(process.execPath, [bin, 'server', '--id', '1', '--listen', `127.0.0.1:${client}`, '--peer-listen', `127.0.0.1:${peer}`, '--peers', `1=127.0.0.1:${peer}`, '--data', path.join(dir, 'data')], { stdio: ['ignore', 'ignore', 'inherit'] });
 const base = `http://127.0.0.1:${client}`;
 try {

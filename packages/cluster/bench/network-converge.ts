@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { applyServiceRules, syncRoutes } from '@flotilla/deploy/network';
 import { startFleet } from '@flotilla/deploy/testing';
 import { ClusterControllers, DeployRuntime, applyManifests, convergence, loadManifests, openStore, planHostNetworks, scaleReplicaSet, type Host, type Instance } from '../src/index.js';
-import { writeSampleArtifact } from '../src/demo/index.js';
+import { networkDemoNetwork, writeSampleArtifact } from '../src/demo/index.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -113,11 +113,7 @@ const results = { controller: { added: [] as number[], removed: [] as number[], 
 try {
   await writeSampleArtifact(work);
   const hosts = fleet.hosts.map((h) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${h.name}}\nspec: {address: ${h.name}, capacity: {cpu: 2, memory: 2Gi}}\n`).join('---\n');
-  const app = `apiVersion: flotilla.dev/v1
-kind: Network
-metadata: {name: default}
-spec: {podCIDR: 10.247.0.0/16, hostSubnetPrefix: 24, serviceCIDR: 10.98.0.0/16, domain: flotilla.local, backend: host-gw}
----
+  const app = `${networkDemoNetwork({ podCIDR: '10.247.0.0/16', serviceCIDR: '10.98.0.0/16' })}---
 apiVersion: flotilla.dev/v1
 kind: ReplicaSet
 metadata: {name: web}

@@ -13,10 +13,10 @@
 // BENCH_PROFILE=DIR: the controller runs under node --cpu-prof, profiles written to DIR.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '@flotilla/raft/testing';
 import { ClusterStore, applyManifests, openKvStore, parseManifests, parseStoreUrl, type Instance } from '../src/index.js';
 
 const arg = (name: string, dflt: string): string => {
@@ -41,18 +41,6 @@ const root = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'flo-bench
 const children = new Set<ChildProcess>();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    servers.push(s);
-  }
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  for (const s of servers) await new Promise((r) => s.close(r));
-  return ports;
-}
 
 function run(name: string, argv: string[], nodeArgs: string[] = []): ChildProcess {
   const isNode = argv[0] === 'flo';
@@ -97,6 +85,34 @@ interface StoreUnderTest {
   revision(): Promise<number>;
 }
 
+/** The store's revision from the first of `endpoints` that gives one (`ask` → undefined: ask the next). */
+function fromAnyMember(store: string, endpoints: readonly string[], ask: (endpoint: string) => Promise<number | undefined>): () => Promise<number> {
+  return async () => {
+    for (const e of endpoints) {
+      try {
+        const revision = await ask(e);
+        if (revision !== undefined) return revision;
+      } catch {
+        // next
+      }
+    }
+    throw new Error(`no ${store} member answers`);
+  };
+}
+
+/** Waits (up to a minute) until the store gives its revision. */
+async function answering(revision: () => Promise<number>): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await revision();
+      return;
+    } catch (e) {
+      if (i > 600) throw e;
+      await sleep(100);
+    }
+  }
+}
+
 async function startFlotilla(): Promise<StoreUnderTest> {
   const ports = await freePorts(6);
   const peers = [1, 2, 3].map((id, i) => `${id}=127.0.0.1:${ports[2 * i + 1]}`).join(',');
@@ -104,26 +120,11 @@ async function startFlotilla(): Promise<StoreUnderTest> {
     run(`flo server ${id}`, ['flo', 'server', '--id', String(id), '--listen', `127.0.0.1:${ports[2 * i]}`, '--peer-listen', `127.0.0.1:${ports[2 * i + 1]}`, '--peers', peers, '--data', path.join(root, `flo-${id}`)], ['--max-old-space-size=4096']),
   );
   const endpoints = [0, 2, 4].map((i) => `127.0.0.1:${ports[i]}`);
-  const revision = async (): Promise<number> => {
-    for (const e of endpoints) {
-      try {
-        const r = (await (await fetch(`http://${e}/v1/status`)).json()) as { revision: number; leader: number };
-        if (r.leader > 0) return r.revision;
-      } catch {
-        // next
-      }
-    }
-    throw new Error('no flo server member answers');
-  };
-  for (let i = 0; ; i++) {
-    try {
-      await revision();
-      break;
-    } catch (e) {
-      if (i > 600) throw e;
-      await sleep(100);
-    }
-  }
+  const revision = fromAnyMember('flo server', endpoints, async (e) => {
+    const r = (await (await fetch(`http://${e}/v1/status`)).json()) as { revision: number; leader: number };
+    return r.leader > 0 ? r.revision : undefined;
+  });
+  await answering(revision);
   return { name: 'flo server ×3', url: `flotilla://${endpoints.join(',')}`, members, revision };
 }
 
@@ -140,26 +141,11 @@ async function startEtcd(): Promise<StoreUnderTest> {
     return run(`etcd ${name}`, [bin, '--name', name, '--data-dir', path.join(root, `etcd-${name}`), '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'flo-bench-scale', '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '10000', '--quota-backend-bytes', String(8 * 1024 ** 3), '--log-level', 'error']);
   });
   const endpoints = [0, 2, 4].map((i) => `127.0.0.1:${ports[i]}`);
-  const revision = async (): Promise<number> => {
-    for (const e of endpoints) {
-      try {
-        const r = (await (await fetch(`http://${e}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('\0').toString('base64') }) })).json()) as { header: { revision: string } };
-        return Number(r.header.revision);
-      } catch {
-        // next
-      }
-    }
-    throw new Error('no etcd member answers');
-  };
-  for (let i = 0; ; i++) {
-    try {
-      await revision();
-      break;
-    } catch (e) {
-      if (i > 600) throw e;
-      await sleep(100);
-    }
-  }
+  const revision = fromAnyMember('etcd', endpoints, async (e) => {
+    const r = (await (await fetch(`http://${e}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('\0').toString('base64') }) })).json()) as { header: { revision: string } };
+    return Number(r.header.revision);
+  });
+  await answering(revision);
   return { name: 'etcd 3.4 ×3', url: `etcd://${endpoints.join(',')}`, members, revision };
 }
 

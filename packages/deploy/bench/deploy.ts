@@ -3,6 +3,7 @@
  *
  *   node --conditions=@flotilla/source --import tsx packages/deploy/bench/deploy.ts [--rounds 3] [--sizes 1,10,30]
  *     [--workloads deploy,load] [--tools persist,threads,Ansible]   (flo, Fabric 2 and the floor always run)
+ *     [--subnet 70] [--user-prefix fltb]   (the fleet's addresses 127.0.<subnet>.x and unix users: take your own block)
  *
  * (run from the repository root, as root, after `npx nx run flotilla:build`). Installs
  * Debian's `fabric` and `ansible` with apt when missing. Two workloads on 1, 10 and 30 hosts:
@@ -52,6 +53,8 @@ const rounds = Number(arg('rounds', '3'));
 const sizes = arg('sizes', '1,10,30').split(',').map(Number);
 const workloads = arg('workloads', 'deploy,load').split(',') as ('deploy' | 'load')[];
 const toolFilter = arg('tools', '');
+const subnet = Number(arg('subnet', '70'));
+const userPrefix = arg('user-prefix', 'fltb');
 
 function ensureTools(): void {
   const has = (cmd: string): boolean => {
@@ -162,7 +165,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it starts the sshd test fleet)');
   ensureTools();
   const maxHosts = Math.max(...sizes);
-  const fleet: Fleet = await startFleet({ size: maxHosts, subnet: 70, userPrefix: 'fltb', labels: (i) => ({ idx: String(i + 1) }) });
+  const fleet: Fleet = await startFleet({ size: maxHosts, subnet, userPrefix, labels: (i) => ({ idx: String(i + 1) }) });
   const work = mkdtempSync(join(tmpdir(), 'flo-bench-'));
   try {
     flo = snapshotFlo(join(work, 'snap'));

@@ -15,10 +15,10 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '@flotilla/raft/testing';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -38,18 +38,6 @@ function ensureEtcd(): string {
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
   execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   return '/usr/bin/etcd';
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    servers.push(s);
-  }
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  for (const s of servers) await new Promise((r) => s.close(r));
-  return ports;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });

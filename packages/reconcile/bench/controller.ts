@@ -17,6 +17,16 @@ interface Instance {
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** The reconciler's body, the same with and without the controller: create each missing instance of replica set `name`. */
+async function createMissing(replicaSets: MemoryStore<ReplicaSet>, instances: MemoryStore<Instance>, name: string): Promise<void> {
+  const rs = await replicaSets.get(name);
+  const want = rs?.object.replicas ?? 0;
+  for (let i = 0; i < want; i++) {
+    const key = `${name}-${i}`;
+    if ((await instances.get(key)) === undefined) instances.create(key, { owner: name });
+  }
+}
+
 async function converge(n: number, concurrency: number): Promise<{ ms: number; reconcilesPerObject: number }> {
   const replicaSets = new MemoryStore<ReplicaSet>();
   const instances = new MemoryStore<Instance>();
@@ -28,12 +38,7 @@ async function converge(n: number, concurrency: number): Promise<{ ms: number; r
     .withOptions({ concurrency })
     .complete(async (name) => {
       calls++;
-      const rs = await replicaSets.get(name);
-      const want = rs?.object.replicas ?? 0;
-      for (let i = 0; i < want; i++) {
-        const key = `${name}-${i}`;
-        if ((await instances.get(key)) === undefined) instances.create(key, { owner: name });
-      }
+      await createMissing(replicaSets, instances, name);
     });
   const ac = new AbortController();
   const t0 = performance.now();
@@ -61,12 +66,7 @@ async function plainLoop(n: number): Promise<{ ms: number; reconcilesPerObject: 
   let calls = 0;
   const reconcile = async (name: string): Promise<void> => {
     calls++;
-    const rs = await replicaSets.get(name);
-    const want = rs?.object.replicas ?? 0;
-    for (let i = 0; i < want; i++) {
-      const key = `${name}-${i}`;
-      if ((await instances.get(key)) === undefined) instances.create(key, { owner: name });
-    }
+    await createMissing(replicaSets, instances, name);
   };
   const t0 = performance.now();
   const { items } = await replicaSets.list();

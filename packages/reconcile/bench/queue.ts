@@ -55,6 +55,24 @@ class TransliteratedQueue {
   }
 }
 
+/**
+ * The producer both queues get: `total` adds in bursts of 1000 (each distinct key added `dup`
+ * times in a row), yielding to the event loop between bursts. Returns the adds made.
+ */
+async function produce(q: { add(key: string): void }, total: number, dup: number): Promise<number> {
+  let adds = 0;
+  let k = 0;
+  while (adds < total) {
+    for (let j = 0; j < 1000 && adds < total; j += dup) {
+      const key = KEYS[k++ % KEYS.length]!;
+      for (let d = 0; d < dup; d++) q.add(key);
+      adds += dup;
+    }
+    await turn();
+  }
+  return adds;
+}
+
 async function baselineShape(iterations: number): Promise<number> {
   const keys = KEYS.slice(0, 100);
   const t0 = performance.now();
@@ -81,16 +99,7 @@ async function baselineProducerConsumers(total: number, workers: number, dup: nu
   };
   const t0 = performance.now();
   const running = Array.from({ length: workers }, worker);
-  let adds = 0;
-  let k = 0;
-  while (adds < total) {
-    for (let j = 0; j < 1000 && adds < total; j += dup) {
-      const key = KEYS[k++ % KEYS.length]!;
-      for (let d = 0; d < dup; d++) q.add(key);
-      adds += dup;
-    }
-    await turn();
-  }
+  const adds = await produce(q, total, dup);
   while (q.len() > 0 || q.processing.size > 0) await turn();
   q.shutDown();
   await Promise.all(running);
@@ -152,16 +161,7 @@ async function producerConsumers(total: number, workers: number, dup: number, mo
   };
   const t0 = performance.now();
   const running = Array.from({ length: workers }, worker);
-  let adds = 0;
-  let k = 0;
-  while (adds < total) {
-    for (let j = 0; j < 1000 && adds < total; j += dup) {
-      const key = KEYS[k++ % KEYS.length]!;
-      for (let d = 0; d < dup; d++) q.add(key);
-      adds += dup;
-    }
-    await turn();
-  }
+  const adds = await produce(q, total, dup);
   while (q.len() > 0 || q.processingCount() > 0) await turn();
   q.shutDown();
   await Promise.all(running);

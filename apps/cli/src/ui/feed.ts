@@ -4,7 +4,7 @@
 // subscriber as one delta, so a burst of store writes is one message to each page, and a
 // write that changes nothing the page draws (a heartbeat, a resourceVersion) is no message.
 import { silentLogger, storeSource, systemClock, type WatchableStore } from '@flotilla/reconcile';
-import { hostSummary, selectorInputText, serviceSelectors, templateHash, toSchedulerUnits, type ClusterEvent, type Host, type Instance, type ReplicaSet, type Service } from '@flotilla/cluster';
+import { hostSummary, replicaSetView, selectorInputText, serviceSelectors, templateHash, toSchedulerUnits, type ClusterEvent, type Host, type Instance, type ReplicaSet, type Service } from '@flotilla/cluster';
 import { EVENT_LIMIT, UI_KINDS, type UiDelta, type UiEvent, type UiHost, type UiInstance, type UiKind, type UiReplicaSet, type UiService, type UiSnapshot, type UiState } from './protocol.js';
 
 /** The stores the feed follows (a ClusterStore has them all). */
@@ -68,14 +68,10 @@ export function replicaSetRow(r: ReplicaSet): UiReplicaSet {
   } catch {
     hash = r.status?.currentTemplateHash;
   }
+  // `flo get replicasets`' view, and what the dashboard shows besides
   return {
-    name: r.metadata.name,
-    labels: r.metadata.labels ?? {},
-    selector: selectorInputText(r.spec.selector),
-    replicas: r.spec.replicas,
-    readyReplicas: r.status?.readyReplicas ?? 0,
+    ...replicaSetView(r),
     generation: r.metadata.generation ?? 0,
-    observedGeneration: r.status?.observedGeneration ?? 0,
     ...(hash !== undefined ? { templateHash: hash } : {}),
     ...(r.status?.rollout !== undefined ? { rollout: { ...r.status.rollout } } : {}),
     history: (r.status?.history ?? []).map((h) => h.hash),

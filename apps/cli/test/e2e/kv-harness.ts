@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { until as waitUntil } from './wait.js';
 import { KvClient } from '@flotilla/raft/client';
+import { freePorts } from '@flotilla/raft/testing';
 
 const cliRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** `FLO_E2E_FROM_SOURCE=1` runs the CLI from src through tsx (development); CI uses the build. */
@@ -21,18 +22,7 @@ export function floCommand(): string[] {
   return [bin];
 }
 
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    ports.push((s.address() as net.AddressInfo).port);
-    servers.push(s);
-  }
-  for (const s of servers) await new Promise((r) => s.close(r));
-  return ports;
-}
+export { freePorts } from '@flotilla/raft/testing';
 
 /** A port `p` such that p … p+n-1 are all free on 127.0.0.1 right now (for --dev-cluster). */
 export async function freePortRange(n: number): Promise<number> {

@@ -211,12 +211,15 @@ spec:
   } finally {
     abort.abort();
     await running;
-    // anything left (after a failure): stop it directly
-    for (const i of await store.instances.items().catch(() => [])) {
-      const h = hosts.find((x) => x.metadata.name === i.spec.host);
-      if (h) await runtime.stop(h, i, 2000).catch(() => undefined);
-    }
+    await stopLeftovers(store, runtime, hosts);
     await store.close();
   }
 }
 
+/** After a demo (or its failure): whatever instance is left in the store is stopped on its host directly, errors ignored. */
+export async function stopLeftovers(store: ClusterStore, runtime: DeployRuntime, hosts: readonly Host[]): Promise<void> {
+  for (const i of await store.instances.items().catch(() => [])) {
+    const h = hosts.find((x) => x.metadata.name === i.spec.host);
+    if (h) await runtime.stop(h, i, 2000).catch(() => undefined);
+  }
+}

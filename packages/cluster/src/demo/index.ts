@@ -11,5 +11,5 @@ export { buildSampleImage } from './sample-image.js';
 export type { SampleImageOptions } from './sample-image.js';
 export { runDemo, localDemoHosts } from './demo.js';
 export type { DemoOptions } from './demo.js';
-export { runNetworkDemo } from './network-demo.js';
-export type { NetworkDemoOptions } from './network-demo.js';
+export { runNetworkDemo, networkDemoNetwork, NETWORK_DEMO_SERVICES } from './network-demo.js';
+export type { NetworkDemoOptions, NetworkDemoRanges } from './network-demo.js';

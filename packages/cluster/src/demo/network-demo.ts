@@ -20,6 +20,7 @@ import { convergence } from '../controllers/converge.js';
 import { eventsFor } from '../views.js';
 import type { DeployRuntime } from '../runtime/deploy.js';
 import { openStore } from '../store/open.js';
+import { stopLeftovers } from './demo.js';
 import { buildSampleImage } from './sample-image.js';
 
 /** Options of {@link runNetworkDemo}. */
@@ -38,28 +39,50 @@ export interface NetworkDemoOptions {
   requests?: number;
 }
 
-const NETWORK = `apiVersion: flotilla.dev/v1
+/** Options of {@link networkDemoNetwork}: the Network's address ranges. */
+export interface NetworkDemoRanges {
+  /** Pods' addresses: a /24 of it per host. @default '10.244.0.0/16' */
+  podCIDR?: string;
+  /** Services' virtual IPs. @default '10.96.0.0/16' */
+  serviceCIDR?: string;
+}
+
+/**
+ * The demo's Network, as manifest YAML: a pod subnet per host (/24s of `podCIDR`), virtual IPs
+ * from `serviceCIDR`, names under `flotilla.local`, host-gw routing. Tests that tell the same
+ * story build theirs with it (with ranges of their own where they run beside others).
+ */
+export function networkDemoNetwork(ranges: NetworkDemoRanges = {}): string {
+  return `apiVersion: flotilla.dev/v1
 kind: Network
 metadata: {name: default}
-spec: {podCIDR: 10.244.0.0/16, hostSubnetPrefix: 24, serviceCIDR: 10.96.0.0/16, domain: flotilla.local, backend: host-gw}
+spec: {podCIDR: ${ranges.podCIDR ?? '10.244.0.0/16'}, hostSubnetPrefix: 24, serviceCIDR: ${ranges.serviceCIDR ?? '10.96.0.0/16'}, domain: flotilla.local, backend: host-gw}
 `;
+}
 
-const SERVICES = `apiVersion: flotilla.dev/v1
+/**
+ * The talk's services, as manifest YAML, one document each: `web` answers as `example.com` for
+ * `env=prod,app=web`; `beta` answers as `beta.example.com` for `env=test,app=web` OR
+ * `env=prod,app=web`. Both take port 80 to each instance's `http` port.
+ */
+export const NETWORK_DEMO_SERVICES = {
+  web: `apiVersion: flotilla.dev/v1
 kind: Service
 metadata: {name: web}
 spec:
   selector: "env=prod,app=web"
   ports: [{name: http, port: 80, targetPort: http}]
   hostnames: [example.com]
----
-apiVersion: flotilla.dev/v1
+`,
+  beta: `apiVersion: flotilla.dev/v1
 kind: Service
 metadata: {name: beta}
 spec:
   selector: ["env=test,app=web", "env=prod,app=web"]
   ports: [{name: http, port: 80, targetPort: http}]
   hostnames: [beta.example.com]
-`;
+`,
+} as const;
 
 function replicaSet(env: string, replicas: number, version: string, image: string): string {
   return `apiVersion: flotilla.dev/v1
@@ -148,7 +171,7 @@ export async function runNetworkDemo(options: NetworkDemoOptions): Promise<void>
     log(`1. A throwaway fleet of ${hosts.length} hosts, each a network namespace with its own sshd (no route out of them), and a store in ${dir}`);
     const [v1, v2] = [await buildSampleImage(join(dir, 'build'), { version: '1' }), await buildSampleImage(join(dir, 'build'), { version: '2' })];
     log(`   flo image build: sample-app v1 ${v1.digest.slice(0, 19)}…, v2 ${v2.digest.slice(0, 19)}… (busybox httpd; the page says its version)`);
-    const manifest = [hosts.map((h) => JSON.stringify(h)).join('\n---\n'), NETWORK, replicaSet('prod', 2, '1', v1.path), replicaSet('test', 1, '1', v1.path), SERVICES].join('\n---\n');
+    const manifest = [hosts.map((h) => JSON.stringify(h)).join('\n---\n'), networkDemoNetwork(), replicaSet('prod', 2, '1', v1.path), replicaSet('test', 1, '1', v1.path), NETWORK_DEMO_SERVICES.web, NETWORK_DEMO_SERVICES.beta].join('\n---\n');
     const parsed = parseManifests(manifest, { file: 'demo-network.yaml' });
     if (parsed.issues.length > 0) throw new ClusterError('manifest-invalid', parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; '));
     log('2. flo apply: Network default (podCIDR 10.244.0.0/16, a /24 per host; serviceCIDR 10.96.0.0/16; domain flotilla.local),');
@@ -201,10 +224,7 @@ export async function runNetworkDemo(options: NetworkDemoOptions): Promise<void>
   } finally {
     abort.abort();
     await running;
-    for (const i of await store.instances.items().catch(() => [])) {
-      const h = hosts.find((x) => x.metadata.name === i.spec.host);
-      if (h) await runtime.stop(h, i, 2000).catch(() => undefined);
-    }
+    await stopLeftovers(store, runtime, hosts);
     await store.close();
   }
 }

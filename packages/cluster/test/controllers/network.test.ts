@@ -4,6 +4,7 @@
 // record the selector that matched them, and deleting things releases their leases.
 import { afterEach, describe, expect, it } from 'vitest';
 import { SUBNET_LEASE_PREFIX, CLUSTER_IP_LEASE_PREFIX, parseManifests, viewHosts, viewServices, type ReplicaSet } from '../../src/index.js';
+import { NETWORK_DEMO_SERVICES, networkDemoNetwork } from '../../src/demo/index.js';
 import { FakeNetworkDriver } from '../../src/testing/index.js';
 import { hostsYaml, startHarness, type Harness } from './harness.js';
 
@@ -13,11 +14,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-const network = `apiVersion: flotilla.dev/v1
-kind: Network
-metadata: {name: default}
-spec: {podCIDR: 10.244.0.0/16, hostSubnetPrefix: 24, serviceCIDR: 10.96.0.0/16, domain: flotilla.local, backend: host-gw}
-`;
+const network = networkDemoNetwork();
 const web = (env: string, replicas: number): string => `apiVersion: flotilla.dev/v1
 kind: ReplicaSet
 metadata: {name: web-${env}}
@@ -32,23 +29,9 @@ spec:
       resources: {cpu: 500m, memory: 256Mi}
       healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 2}
 `;
-// the talk's three services (README example)
-const services = `apiVersion: flotilla.dev/v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: "env=prod,app=web"
-  ports: [{name: http, port: 80, targetPort: http}]
-  hostnames: [example.com]
----
-apiVersion: flotilla.dev/v1
-kind: Service
-metadata: {name: beta}
-spec:
-  selector: ["env=test,app=web", "env=prod,app=web"]
-  ports: [{name: http, port: 80, targetPort: http}]
-  hostnames: [beta.example.com]
----
+// the talk's three services (README example): the network demo's two, and one by port name
+const services = `${NETWORK_DEMO_SERVICES.web}---
+${NETWORK_DEMO_SERVICES.beta}---
 apiVersion: flotilla.dev/v1
 kind: Service
 metadata: {name: test}

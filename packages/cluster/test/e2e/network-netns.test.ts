@@ -15,7 +15,7 @@ import { Connection } from '@flotilla/deploy';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterControllers, DeployRuntime, applyManifests, convergence, deleteObject, eventsFor, loadManifests, openStore, type ClusterStore } from '../../src/index.js';
-import { writeSampleArtifact } from '../../src/demo/index.js';
+import { NETWORK_DEMO_SERVICES, networkDemoNetwork, writeSampleArtifact } from '../../src/demo/index.js';
 
 const avail = fleetAvailability({ netns: true });
 const haveTools = ['nft', 'curl'].every((t) => {
@@ -82,11 +82,7 @@ describe.runIf(why === undefined)('a Network on network-namespace hosts: VIP, DN
     await writeSampleArtifact(work);
     store = await openStore(`file://${join(work, 'store')}`, { artifactDir: join(work, 'artifacts') });
     const hosts = fleet.hosts.map((h) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${h.name}}\nspec: {address: ${h.name}, capacity: {cpu: 2, memory: 2Gi}}\n`).join('---\n');
-    const app = `apiVersion: flotilla.dev/v1
-kind: Network
-metadata: {name: default}
-spec: {podCIDR: 10.244.0.0/16, hostSubnetPrefix: 24, serviceCIDR: 10.96.0.0/16, domain: flotilla.local, backend: host-gw}
----
+    const app = `${networkDemoNetwork()}---
 apiVersion: flotilla.dev/v1
 kind: ReplicaSet
 metadata: {name: web}
@@ -104,14 +100,7 @@ spec:
       antiAffinity: {labelSelector: {app: web}, topologyKey: kubernetes.io/hostname}
       healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1}
 ---
-apiVersion: flotilla.dev/v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: "env=prod,app=web"
-  ports: [{name: http, port: 80, targetPort: http}]
-  hostnames: [example.com]
-`;
+${NETWORK_DEMO_SERVICES.web}`;
     await applyManifests(store, loadManifests([{ text: hosts }, { text: app }]), { baseDirs: [work, work, work, work, work] });
     runtime = new DeployRuntime({ sshConfigFiles: [fleet.sshConfigFile] });
     const controllers = new ClusterControllers({ store, runtime, hostProbeIntervalMs: 1000, hostGracePeriodMs: 60_000 });

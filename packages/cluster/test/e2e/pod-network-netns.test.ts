@@ -25,7 +25,7 @@ import { execInContainer } from '@flotilla/deploy/image';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterControllers, DeployRuntime, applyManifests, convergence, eventsFor, loadManifests, openStore, type ClusterStore, type Host, type Instance } from '../../src/index.js';
-import { buildSampleImage } from '../../src/demo/index.js';
+import { NETWORK_DEMO_SERVICES, buildSampleImage, networkDemoNetwork } from '../../src/demo/index.js';
 
 const avail = fleetAvailability({ netns: true });
 const has = (t: string): boolean => {
@@ -139,29 +139,12 @@ spec:
       restartPolicy: Never
       terminationGracePeriodSeconds: 2
 `;
-    const app = `apiVersion: flotilla.dev/v1
-kind: Network
-metadata: {name: default}
-spec: {podCIDR: 10.246.0.0/16, hostSubnetPrefix: 24, serviceCIDR: 10.97.0.0/16, domain: flotilla.local, backend: host-gw}
----
+    // the network demo's Network (with ranges of this suite's own) and the talk's services
+    const app = `${networkDemoNetwork({ podCIDR: '10.246.0.0/16', serviceCIDR: '10.97.0.0/16' })}---
 ${rs('prod', 2)}---
 ${rs('test', 1)}---
-apiVersion: flotilla.dev/v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: "env=prod,app=web"
-  ports: [{name: http, port: 80, targetPort: http}]
-  hostnames: [example.com]
----
-apiVersion: flotilla.dev/v1
-kind: Service
-metadata: {name: beta}
-spec:
-  selector: ["env=test,app=web", "env=prod,app=web"]
-  ports: [{name: http, port: 80, targetPort: http}]
-  hostnames: [beta.example.com]
----
+${NETWORK_DEMO_SERVICES.web}---
+${NETWORK_DEMO_SERVICES.beta}---
 apiVersion: flotilla.dev/v1
 kind: Service
 metadata: {name: test}

@@ -8,4 +8,4 @@ export { Simulation, SimulationFailure, runSimulation, randomSimulationOptions }
 export type { SimulationOptions, SimulationResult } from './simulation.js';
 export { checkLinearizable, checkPartition, registerModel } from './linearizability.js';
 export type { Operation, Model, LinearizabilityResult, CheckOptions } from './linearizability.js';
-export { freePort } from './net.js';
+export { freePort, freePorts } from './net.js';

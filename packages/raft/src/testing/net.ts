@@ -1,4 +1,4 @@
-/** freePort: a free loopback TCP port for tests. */
+/** freePort, freePorts: free loopback TCP ports for tests and benchmarks. */
 import net from 'node:net';
 
 /**
@@ -15,4 +15,25 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as net.AddressInfo).port;
   await new Promise((resolve) => s.close(resolve));
   return port;
+}
+
+/**
+ * `n` distinct TCP ports that were free on 127.0.0.1 a moment ago: all bound to port 0 at
+ * once (so no two are the same), then released. The same caveat as {@link freePort}.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = net.createServer();
+      servers.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', resolve);
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => (s.listening ? s.close(resolve) : resolve(undefined)))));
+  }
 }
