@@ -25,6 +25,18 @@ import { quotePath, shellQuote } from './quote.js';
  */
 export const LOG_MAX_BYTES = 10 * 1024 * 1024;
 
+/**
+ * The restart step both supervisors share (this one and the container supervisor,
+ * `image/container-sh.ts`): count the restart, say "backoff", sleep `delay` seconds in a way
+ * `stop` can interrupt, then double the delay up to 30 s.
+ */
+export const RESTART_BACKOFF_SH = `  restarts=$((restarts + 1)); echo "$restarts" > "$dir/restarts"
+  echo backoff > "$dir/state"
+  sleep "$delay" & sleeper=$!; wait "$sleeper"; sleeper=
+  [ "$stopping" = 1 ] && stop
+  delay=$((delay * 2)); [ "$delay" -gt 30 ] && delay=30
+`;
+
 export const SUPERVISOR_SCRIPT = `#!/bin/sh
 # flotilla-supervise DIR GRACE_SECONDS always|on-failure|never COMMAND [LOG_MAX_BYTES]
 dir=$1; grace=$2; policy=$3; cmd=$4; logmax=\${5:-${LOG_MAX_BYTES}}
@@ -75,12 +87,7 @@ while :; do
     on-failure) [ "$status" -eq 0 ] && break ;;
   esac
   [ $(( $(date +%s) - started )) -ge 30 ] && delay=1
-  restarts=$((restarts + 1)); echo "$restarts" > "$dir/restarts"
-  echo backoff > "$dir/state"
-  sleep "$delay" & sleeper=$!; wait "$sleeper"; sleeper=
-  [ "$stopping" = 1 ] && stop
-  delay=$((delay * 2)); [ "$delay" -gt 30 ] && delay=30
-done
+${RESTART_BACKOFF_SH}done
 [ -n "$rotator" ] && kill "$rotator" 2>/dev/null
 rm -f "$dir/pid" "$dir/supervisor.pid"
 echo exited > "$dir/state"

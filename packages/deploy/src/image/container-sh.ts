@@ -50,6 +50,8 @@
  * Every process here is time a start waits for: the files are written by builtins (no `mv`),
  * the clock is /proc/uptime (no `date`), the rotator is started after the first run.
  */
+import { RESTART_BACKOFF_SH } from '../runtime.js';
+
 export const CONTAINER_SUPERVISOR_SCRIPT = `#!/bin/sh
 # flotilla-ctr-supervise DIR
 dir=$1
@@ -140,12 +142,7 @@ while :; do
     on-failure) [ "$st" -eq 0 ] && break ;;
   esac
   read -r now _ < /proc/uptime; [ $(( \${now%.*} - started )) -ge 30 ] && delay=1
-  restarts=$((restarts + 1)); echo "$restarts" > "$dir/restarts"
-  echo backoff > "$dir/state"
-  sleep "$delay" & sleeper=$!; wait "$sleeper"; sleeper=
-  [ "$stopping" = 1 ] && stop
-  delay=$((delay * 2)); [ "$delay" -gt 30 ] && delay=30
-done
+${RESTART_BACKOFF_SH}done
 finish exited
 `;
 
