@@ -9,6 +9,10 @@ import { freePort } from '@flotilla/raft/testing';
 export interface RaftKvCluster {
   /** Each member's client URL (http://127.0.0.1:PORT). */
   endpoints: string[];
+  /** Closes every client connection of every member (watches included); the members keep serving. */
+  cutClientConnections(): void;
+  /** Watch requests (`GET /v1/watch`) the members have taken so far whose URL contains `part`: a resumed watch is a new one. */
+  watchRequests(part: string): number;
   stop(): Promise<void>;
 }
 
@@ -16,6 +20,7 @@ export async function startRaftKvCluster(options: { progressIntervalMs?: number 
   const nodes: RaftKvNode[] = [];
   const servers: http.Server[] = [];
   const endpoints: string[] = [];
+  const watches: string[] = [];
   const peerPorts = await Promise.all([1, 2, 3].map(freePort));
   const members = new Map(peerPorts.map((p, i) => [i + 1, { peerUrl: `127.0.0.1:${p}`, clientUrl: '' }]));
   const conf = { voters: [...members.keys()], learners: [] };
@@ -24,7 +29,11 @@ export async function startRaftKvCluster(options: { progressIntervalMs?: number 
     const node = new RaftKvNode({ id, storage: MemoryStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
     nodes.push(node);
     await node.start();
-    const server = http.createServer(createKvRequestListener(node, { progressIntervalMs: options.progressIntervalMs ?? 300 }));
+    const listener = createKvRequestListener(node, { progressIntervalMs: options.progressIntervalMs ?? 300 });
+    const server = http.createServer((req, res) => {
+      if (req.url?.startsWith('/v1/watch') === true) watches.push(req.url);
+      listener(req, res);
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     node.setClientUrl(url);
@@ -33,6 +42,10 @@ export async function startRaftKvCluster(options: { progressIntervalMs?: number 
   }
   return {
     endpoints,
+    watchRequests: (part) => watches.filter((u) => u.includes(part)).length,
+    cutClientConnections() {
+      for (const s of servers) s.closeAllConnections();
+    },
     async stop() {
       for (const s of servers) {
         s.closeAllConnections();

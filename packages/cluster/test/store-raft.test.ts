@@ -1,7 +1,8 @@
 // The store contract against a real 3-member Flotilla Raft KV (RaftKvNode over TCP with the
 // KV HTTP API on each member), through @flotilla/raft/client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openRaftStore, type KvWatchEvent, type RaftKvStore } from '../src/index.js';
+import { Informer } from '@flotilla/reconcile';
+import { ClusterStore, defineKind, openRaftStore, type KvWatchEvent, type ObjectMeta, type RaftKvStore } from '../src/index.js';
 import { startRaftKvCluster, type RaftKvCluster } from './raft-kv-cluster.js';
 import { storeContract } from './store-contract.js';
 
@@ -22,6 +23,66 @@ storeContract({
   open: () => openRaftStore(endpoints),
   compact: (store, revision) => (store as RaftKvStore).compact(revision),
   progressWithinMs: 300,
+});
+
+// A watch from a start revision is replayed by the server from its history (http-api.test.ts
+// in @flotilla/raft: 'streams history from fromRevision then live events'; a compacted one is
+// 410 compacted with the compact revision), and the client resumes a cut watch from the
+// revision after the last one it saw (kv-client.test.ts). Here the whole path: an informer
+// on a real Raft KV keeps its one list when its watch is cut, as client-go's reflector does.
+// (It lists again when the watch is silent past its watchTimeoutMs, 30 s: a store down longer.)
+describe('an informer on the Raft store (issue 15): a cut watch resumes from its last revision', () => {
+  interface Note {
+    apiVersion: 'resume.example.com/v1';
+    kind: 'Note';
+    metadata: ObjectMeta;
+    spec: { text: string };
+  }
+  it('every client connection of every member cut three times while objects are written: the cache gets them all, with no relist and no restart', async () => {
+    const kv = await openRaftStore(endpoints);
+    const plural = `notes-${process.pid}-${Date.now() % 1e9}`;
+    const kind = defineKind<Note>({ apiVersion: 'resume.example.com/v1', kind: 'Note', plural });
+    const notes = new ClusterStore(kv).register(kind);
+    const informer = new Informer(notes, { name: 'notes' });
+    const restarts: string[] = [];
+    const seen: string[] = [];
+    informer.addHandler({ onEvent: (e) => e.type === 'added' && e.origin === 'watch' && seen.push(e.key), onRestart: (reason) => restarts.push(reason) });
+    const abort = new AbortController();
+    const running = informer.run(abort.signal);
+    try {
+      await notes.create({ apiVersion: 'resume.example.com/v1', kind: 'Note', metadata: { name: 'before' }, spec: { text: 'listed' } });
+      expect(await informer.waitForSync()).toBe(true);
+      let last = 0;
+      const watches = (): number => cluster!.watchRequests(plural);
+      for (let round = 0; round < 3; round++) {
+        // its watch is open (and has caught up) before each cut
+        for (let waited = 0; watches() < round + 1; waited += 20) {
+          if (waited > 60_000) throw new Error(`watch ${round + 1} never opened`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        cluster!.cutClientConnections(); // the watch's stream too; written next, before it is back
+        // (through a client of its own: a write on a pooled connection just cut fails as unknown outcome)
+        const writerKv = await openRaftStore(endpoints);
+        const writer = new ClusterStore(writerKv).register(kind);
+        for (let i = 0; i < 4; i++) {
+          const written = await writer.create({ apiVersion: 'resume.example.com/v1', kind: 'Note', metadata: { name: `n${round}-${i}` }, spec: { text: 'watched' } });
+          last = Number(written.metadata.resourceVersion);
+        }
+        await writerKv.close();
+        expect(await informer.waitForRevision(last, { timeoutMs: 60_000 })).toBe(true);
+      }
+      expect(informer.list().map((n) => n.metadata.name).sort()).toEqual(['before', ...[0, 1, 2].flatMap((r) => [0, 1, 2, 3].map((i) => `n${r}-${i}`))].sort());
+      const watched = seen.filter((k) => /\/n\d-\d$/.test(k));
+      expect(watched.map((k) => k.slice(k.lastIndexOf('/') + 1))).toEqual([0, 1, 2].flatMap((r) => [0, 1, 2, 3].map((i) => `n${r}-${i}`))); // each once, from the watch, in order
+      expect(watches()).toBeGreaterThanOrEqual(4); // opened, then cut and resumed each time…
+      expect(informer.lists).toBe(1); // …from its revision: never listed again
+      expect(restarts).toEqual([]);
+    } finally {
+      abort.abort();
+      await running;
+      await kv.close();
+    }
+  }, 180_000);
 });
 
 // Specific to the Raft KV (the shared suite above holds the contract's assertions): every member
