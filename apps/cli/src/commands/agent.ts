@@ -13,6 +13,7 @@ import type { HostAgentState } from '@flotilla/cluster';
 import type { CommandModule } from '../cli/registry.js';
 import { storeCredentialOptions } from '../cli/store-credentials.js';
 import { loggerFor, logOptions, type CliLogger } from '../observability/log.js';
+import { metricsListenOption } from '../observability/options.js';
 
 const HOST_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -95,7 +96,7 @@ export const command: CommandModule = {
     { name: 'lease-duration', type: 'string', value: 'SECONDS', description: "the lease's TTL: the host is NotReady this long after the agent's last renewal (hostGracePeriodSeconds, default 40)" },
     { name: 'renew-interval', type: 'string', value: 'SECONDS', description: 'how often the lease is renewed (default 10)' },
     { name: 'sync-interval', type: 'string', value: 'SECONDS', description: 'how often instances are observed and health checks considered (default 2)' },
-    { name: 'metrics-listen', type: 'string', value: 'HOST:PORT', description: 'serve /metrics (Prometheus), /healthz and /readyz here' },
+    metricsListenOption,
     { name: 'hollow', type: 'string', value: 'N', description: "run N simulated hosts in this process instead (kubemark's hollow nodes, for scale tests): each registers a Host with spec.agent: true, holds its own lease and watch, and reports its instances Running as soon as it sees them; nothing runs. Leases are renewed together, status written in batched transactions" },
     { name: 'hollow-prefix', type: 'string', value: 'P', description: 'hollow host names are P0, P1, … (default hollow-)' },
     { name: 'hollow-start', type: 'string', value: 'K', description: 'the first hollow index, so several processes share out one range of names (default 0)' },

@@ -10,6 +10,7 @@ import type { CommandContext, CommandModule } from '../cli/registry.js';
 import type { ClusterSession } from '../cli/cluster-context.js';
 import type { ControllerMetrics, LeaderElector } from '@flotilla/reconcile';
 import { loggerFor, logOptions, type CliLogger } from '../observability/log.js';
+import { metricsListenOption } from '../observability/options.js';
 
 /**
  * `--identity` names an ssh key file in every command. `flo controller --identity ID` used to
@@ -36,7 +37,7 @@ export const command: CommandModule = {
     { name: 'leader-identity', type: 'string', value: 'ID', description: 'this controller\'s name in the leader election (default hostname-pid; was --identity ID)' },
     { name: 'probe-interval', type: 'string', value: 'SECONDS', description: 'how often hosts are probed and instances observed (default 2)' },
     { name: 'host-grace', type: 'string', value: 'SECONDS', description: 'how long a host may not answer before it is NotReady (default 10)' },
-    { name: 'metrics-listen', type: 'string', value: 'HOST:PORT', description: 'serve /metrics (Prometheus), /healthz and /readyz here' },
+    metricsListenOption,
     ...logOptions,
     ...clusterOptions,
   ],
