@@ -47,6 +47,10 @@
  * (kept across runs). Rootful as root: the overlay is mounted in the host's namespace once and
  * kept across restarts (ctr_stop unmounts it); where it fails, a copy.
  *
+ * fd 8, when the launch opened it, is the write end of the container directory's `started`
+ * fifo: held (never written) until the first run has ended (before the backoff, or at the exit
+ * of the supervisor), so a launch still waiting then reads its end; runc and the rotator do not get it.
+ *
  * Every process here is time a start waits for: the files are written by builtins (no `mv`),
  * the clock is /proc/uptime (no `date`), the rotator is started after the first run.
  */
@@ -116,7 +120,7 @@ while :; do
   [ ! -e "$dir/initpid" ] || rm -f "$dir/initpid"
   if ! rootfs; then printf '125 Error\\n' > "$dir/exit"; finish exited; fi
   before=0; [ -z "$cgpath" ] || [ -z "$kmsg" ] || before=$(oomcount)
-  $rt --root "$root" run --pid-file "$dir/initpid" --bundle "$dir/bundle" "$name" </dev/null >> "$dir/log" 2>&1 &
+  $rt --root "$root" run --pid-file "$dir/initpid" --bundle "$dir/bundle" "$name" </dev/null >> "$dir/log" 2>&1 8>&- &
   child=$!
   printf '%s\\n' "$child" > "$dir/pid"
   echo running > "$dir/state"
@@ -125,7 +129,7 @@ while :; do
         sleep 2 2>/dev/null || sleep 1
         n=$(wc -c < "$dir/log" 2>/dev/null) || continue
         if [ "$n" -gt "$logmax" ]; then cp "$dir/log" "$dir/log.1" && : > "$dir/log"; fi
-      done ) </dev/null >/dev/null 2>&1 &
+      done ) </dev/null >/dev/null 2>&1 8>&- &
     rotator=$!; printf '%s\\n' "$rotator" > "$dir/rotator.pid"
   fi
   wait "$child"; st=$?
@@ -142,16 +146,22 @@ while :; do
     on-failure) [ "$st" -eq 0 ] && break ;;
   esac
   read -r now _ < /proc/uptime; [ $(( \${now%.*} - started )) -ge 30 ] && delay=1
+  # The launch's fifo (fd 8, first run only): closed once the run has ended, so a launch still
+  # waiting (the run ended before the container's process started) reads its end (and status
+  # waits for the backoff state written next).
+  exec 8>&-
 ${RESTART_BACKOFF_SH}done
 finish exited
 `;
 
 /**
  * sh functions every container call starts with. `$C` is the containers directory.
- * - `ctr_status NAME`: a block `@@ NAME`, then `meta`, `sup`, `sstate`, `restarts`, `exit`, and `init` or `runc` lines
+ * - `ctr_status NAME [PID]`: a block `@@ NAME`, then `meta`, `sup`, `sstate`, `restarts`, `exit`, and `init` or `runc` lines
+ *   (PID: the container's first process as the launch learnt it, before runc's pid file is written)
  * - `ctr_halt NAME GRACE`: stops the supervisor and the container (SIGTERM, SIGKILL after GRACE s), keeps the directory
  * - `ctr_stop NAME GRACE`: halts, then removes the directory (bundle and rootfs)
  * - `ctr_launch NAME SUPERVISOR`: starts the supervisor and waits until the container runs or has exited
+ *   (with `started=1` in run.env, for the poststart hook's word through the `started` fifo; else polling runc's pid file)
  * - `ctr_running NAME`: whether its supervisor lives and the container runs
  * - `ctr_lock NAME`: serialises changes to one container (flock, else a lock directory)
  * - `ctr_exec NAME ARG...`: `runc exec` in the running container (status 125 when it is not running)
@@ -179,12 +189,12 @@ ctr_status() {
         [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && [ "$ss" = running ] || break
         sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); continue
       fi
-      ctr_rd ip "$d/initpid"
+      ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
       [ -n "$ip" ] && [ -d "/proc/$ip" ] && break
       case "$(ctr_runc_status)" in running|paused) break ;; esac
       sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
     done
-    ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"; ctr_rd r "$d/restarts"; ctr_rd x "$d/exit"; ctr_rd ip "$d/initpid"
+    ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"; ctr_rd r "$d/restarts"; ctr_rd x "$d/exit"; ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
     if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo "sup 1"; else echo "sup 0"; fi
     printf 'sstate %s\\nrestarts %s\\nexit %s\\n' "$ss" "$r" "$x"
     # The pid runc wrote when the container's process started, while that process lives (no
@@ -257,18 +267,44 @@ ctr_launch() {
     # mount namespace of its own (see the supervisor). Each exec-s the next: no extra process.
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=nohup; fi
     if [ "$userns" = 1 ]; then ns="unshare --user --map-root-user --mount"; else ns=; fi
-    cd "$d" && $s $ns sh "$2" "$d" >/dev/null 2>&1 </dev/null 9>&- &
-    # runc writes --pid-file once the container's process runs; or the run has ended already.
-    i=0
-    while [ $i -lt 6000 ]; do
-      [ -s "$d/initpid" ] && break
-      if [ -s "$d/exit" ]; then ctr_rd ss "$d/state"; [ "$ss" != running ] && break; fi
-      ctr_rd sp "$d/supervisor.pid"
-      if [ -n "$sp" ] && ! kill -0 "$sp" 2>/dev/null; then break; fi
-      sleep 0.01 2>/dev/null || sleep 1; i=$((i + 1))
-    done )
-  ctr_status "$1"
+    cd "$d" || exit 1
+    ip=
+    if [ "$started" = 1 ] && { [ -p "$d/started" ] || mkfifo -m 600 "$d/started" 2>/dev/null; }; then
+      # Woken, not polling: config.json's poststart hook (STARTED_HOOK_SCRIPT) writes the
+      # container's pid into the fifo once it runs; the supervisor holds the fifo's write end
+      # (fd 8) until its first run ends, so a run that ends before (or a supervisor that dies)
+      # gives end of file here instead.
+      $s $ns sh "$2" "$d" >/dev/null 2>&1 </dev/null 9>&- 8>"$d/started" &
+      read -r ip < "$d/started" || :
+    else
+      $s $ns sh "$2" "$d" >/dev/null 2>&1 </dev/null 9>&- &
+      # runc writes --pid-file once the container's process runs; or the run has ended already.
+      i=0
+      while [ $i -lt 6000 ]; do
+        [ -s "$d/initpid" ] && break
+        if [ -s "$d/exit" ]; then ctr_rd ss "$d/state"; [ "$ss" != running ] && break; fi
+        ctr_rd sp "$d/supervisor.pid"
+        if [ -n "$sp" ] && ! kill -0 "$sp" 2>/dev/null; then break; fi
+        sleep 0.01 2>/dev/null || sleep 1; i=$((i + 1))
+      done
+    fi
+    case $ip in *[!0-9]*) ip= ;; esac
+    ctr_status "$1" "$ip" )
 }
+`;
+
+/**
+ * `sh -c STARTED_HOOK_SCRIPT FIFO`: the container's `poststart` hook (config.json), run by the
+ * runtime once the container's process has started: reads the state the runtime gives on stdin,
+ * and writes the container's pid (as the host sees it) into the `started` fifo, opened
+ * read-write so that it never blocks: a launch waiting there wakes at once (no polling); after a
+ * restart by the supervisor, nobody reads and the line goes with the pipe. Always exits 0 (a
+ * failing poststart hook would make the runtime kill the container).
+ */
+export const STARTED_HOOK_SCRIPT = `s=; read -r s || :
+p=\${s#*'"pid":'}; p=\${p#"\${p%%[! ]*}"}; p=\${p%%[!0-9]*}
+{ printf '%s\\n' "$p" 1<>"$0"; } 2>/dev/null
+exit 0
 `;
 
 /**

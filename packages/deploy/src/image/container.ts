@@ -34,7 +34,7 @@ import type { Connection } from '../connection.js';
 import { DeployError, badOption } from '../errors.js';
 import { shellJoin, shellQuote } from '../quote.js';
 import { LOG_MAX_BYTES } from '../runtime.js';
-import { CONTAINER_SH_LIB, CONTAINER_SUPERVISOR_SCRIPT, OWNERS_HOOK_SCRIPT } from './container-sh.js';
+import { CONTAINER_SH_LIB, CONTAINER_SUPERVISOR_SCRIPT, OWNERS_HOOK_SCRIPT, STARTED_HOOK_SCRIPT } from './container-sh.js';
 import type { FileContentStore } from './content-store.js';
 import { HOST_IMAGES_DIR, imageBlobs, pushImage, type PushResult } from './distribute.js';
 import { ImageError, isImageError } from './errors.js';
@@ -649,7 +649,9 @@ function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: 
   const cgpath = rootless ? '' : `/flotilla/${o.name}-${createHash('sha256').update(probe.runcRoot).digest('hex').slice(0, 8)}`;
   const runtimeCmd = probe.mode === 'sudo' ? `sudo -n ${probe.runtime}` : probe.runtime;
   // The rootfs is an overlay of the top snapshot (no copy) as root, and rootless where runc can
-  // run as root of a user namespace of its own (which mounts it); otherwise a copy.
+  // run as root of a user namespace of its own (which mounts it); otherwise a copy. (Plain
+  // rootless runc could mount the overlay too, but it cannot bind-mount its own binary for the
+  // container's init and copies it, ~10 MB, into a memfd on every start: slower than unshare.)
   const userns = rootless && probe.userns;
   const overlay = (probe.mode === 'root' || userns) && topChain !== undefined;
   // Rootless, where unprivileged overlayfs works: runc mounts the overlay as the container's first mount.
@@ -699,11 +701,14 @@ function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: 
       lower: overlay ? lower : '',
       userns: userns ? 1 : '',
       rtmount: rtMount ? 1 : '',
+      // config.json's poststart hook writes to the `started` fifo (ctr_launch waits there).
+      started: 1,
     }),
     ...(rtMount ? { rootfsOverlay: { lower, upper: `${dir}/upper`, work: `${dir}/work` } } : {}),
     ...(overlay ? { overlay } : {}),
     // Through sudo the host program unpacks as the user: the runtime, as root, gives the files their owners.
     ...(probe.mode === 'sudo' ? { ownersHook: { path: '/bin/sh', args: ['sh', '-c', OWNERS_HOOK_SCRIPT, 'flotilla-owners', `${containers}/${o.name}`] } } : {}),
+    startedHook: { path: '/bin/sh', args: ['sh', '-c', STARTED_HOOK_SCRIPT, `${dir}/started`] },
   };
 }
 

@@ -56,6 +56,8 @@ export interface PrepareRequest {
    * a list (`<target>/owners`) that this hook — run by the runtime as root — applies to the rootfs.
    */
   ownersHook?: { path: string; args: string[] };
+  /** A `poststart` hook that tells the launch the container runs (see container-sh.ts). */
+  startedHook?: { path: string; args: string[] };
   /** Pod networking (see runtimeSpec's `network`). */
   network?: { netns: string; resolvConf?: string };
   /** The overlay runc mounts as the rootfs (see runtimeSpec's `rootfsOverlay`), with `overlay`. */

@@ -41,7 +41,7 @@ export interface RuntimeSpec {
     readonlyPaths: string[];
   };
   /** OCI hooks, run by the runtime with its own privileges in the runtime's namespaces. */
-  hooks?: { createRuntime?: { path: string; args?: string[] }[] };
+  hooks?: { createRuntime?: { path: string; args?: string[] }[]; poststart?: { path: string; args?: string[] }[] };
 }
 
 /** What {@link runtimeSpec} needs. */
@@ -81,6 +81,8 @@ export interface RuntimeSpecInput {
   cgroupsPath?: string;
   /** `createRuntime` hooks (OCI: run by the runtime, in its namespaces, before the container's process starts). */
   createRuntimeHooks?: { path: string; args?: string[] }[];
+  /** `poststart` hooks (OCI: run by the runtime once the container's process has started, before the start returns). */
+  poststartHooks?: { path: string; args?: string[] }[];
   /**
    * Pod networking: join this network namespace (made and attached by CNI before the container
    * starts) and bind `resolvConf` (a file on the host) at /etc/resolv.conf. @default the host's network
@@ -158,6 +160,8 @@ export interface ContainerSpecRequest {
   cgroupsPath?: string;
   /** A `createRuntime` hook (rootful through sudo: the owners of the rootfs). */
   ownersHook?: { path: string; args: string[] };
+  /** A `poststart` hook that tells the launch the container runs (see container-sh.ts, STARTED_HOOK_SCRIPT). */
+  startedHook?: { path: string; args: string[] };
   network?: { netns: string; resolvConf?: string };
   /** The rootfs as an overlay the runtime mounts (see {@link RuntimeSpecInput.rootfsOverlay}). */
   rootfsOverlay?: { lower: string; upper: string; work: string };
@@ -182,6 +186,7 @@ export function requestRuntimeSpec(image: Pick<ImageConfig, 'config'>, req: Cont
     ...(req.resources ? { resources: req.resources } : {}),
     ...(req.cgroupsPath ? { cgroupsPath: req.cgroupsPath } : {}),
     ...(req.ownersHook ? { createRuntimeHooks: [req.ownersHook] } : {}),
+    ...(req.startedHook ? { poststartHooks: [req.startedHook] } : {}),
     ...(req.network ? { network: req.network } : {}),
     ...(req.rootfsOverlay ? { rootfsOverlay: req.rootfsOverlay } : {}),
   });
@@ -248,7 +253,14 @@ export function runtimeSpec(input: RuntimeSpecInput): { spec: RuntimeSpec; limit
     hostname: input.hostname,
     mounts,
     linux,
-    ...(input.createRuntimeHooks?.length ? { hooks: { createRuntime: input.createRuntimeHooks.map((h) => ({ ...h })) } } : {}),
+    ...(input.createRuntimeHooks?.length || input.poststartHooks?.length
+      ? {
+          hooks: {
+            ...(input.createRuntimeHooks?.length ? { createRuntime: input.createRuntimeHooks.map((h) => ({ ...h })) } : {}),
+            ...(input.poststartHooks?.length ? { poststart: input.poststartHooks.map((h) => ({ ...h })) } : {}),
+          },
+        }
+      : {}),
   };
   return { spec, limitsEnforced };
 }

@@ -1,6 +1,6 @@
 // The container runtime on the local transport (a host is a directory; commands run here, as
 // root): real runc, rootful. Rootless runs are in the end-to-end suite, as fleet users.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
   });
   afterAll(async () => {
     if (c) {
-      const names = ['web', 'oom', 'job', 'ro', 'race', 'crash', 'chatty'].map((n) => `${prefix}-${n}`);
+      const names = ['web', 'oom', 'job', 'ro', 'race', 'crash', 'chatty', 'woken', 'nocmd'].map((n) => `${prefix}-${n}`);
       for (const n of names) await stopContainer(c, n, { gracePeriodSeconds: 0 }).catch(() => undefined);
       await c.close();
     }
@@ -132,7 +132,8 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(rootfs);
     await stopContainer(c, name); // idempotent
     await expect(execInContainer(c, name, ['true'])).rejects.toMatchObject({ code: 'container', message: expect.stringMatching(/is not running/) as unknown });
-  });
+    // ~12 s on an idle machine (a restart's backoff, two graceful stops): more than the default 20 s at load 40.
+  }, 90_000);
 
   it('an instance killed by the OOM killer is reported as OOMKilled', async () => {
     const name = `${prefix}-oom`;
@@ -203,6 +204,39 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
       await stopContainer(c, name, { gracePeriodSeconds: 0 });
       await other.close();
     }
+  });
+
+  it('a start waits for the poststart hook (the started fifo), a run that never starts ends the wait, a bundle without the hook is still waited for', async () => {
+    const name = `${prefix}-woken`;
+    const dir = join(work, 'host/.flotilla/containers', name);
+    const st = await runContainer(c, { name, image: v1, store, gracePeriodSeconds: 0 });
+    expect(st.state).toBe('running');
+    // The pid the hook gave is the container's init as runc sees it.
+    const runcState = await c.run(`. ./.flotilla/containers/${name}/run.env && PATH="$PATH:/usr/sbin" && $rt --root "$root" state "$name"`, { hide: true });
+    expect(JSON.parse(runcState.stdout)).toMatchObject({ pid: st.pid });
+    const config = JSON.parse(readFileSync(join(dir, 'bundle/config.json'), 'utf8')) as { hooks?: { poststart?: { path: string; args: string[] }[] } };
+    expect(config.hooks?.poststart).toEqual([{ path: '/bin/sh', args: ['sh', '-c', expect.stringContaining('"pid":') as unknown, join(dir, 'started')] }]);
+    expect(statSync(join(dir, 'started')).isFIFO()).toBe(true);
+
+    // A bundle from before the hook (no hook in config.json, no started=1 in run.env): a restart
+    // still returns once the container runs (runc's pid file, polled), and makes no fifo.
+    delete config.hooks;
+    writeFileSync(join(dir, 'bundle/config.json'), JSON.stringify(config));
+    writeFileSync(join(dir, 'run.env'), readFileSync(join(dir, 'run.env'), 'utf8').replace(/^started=.*\n/m, ''));
+    rmSync(join(dir, 'started'));
+    await restartContainer(c, name);
+    const after = (await containerStatuses(c, [name])).get(name)!;
+    expect(after).toMatchObject({ state: 'running', restarts: 0 });
+    expect(after.pid).not.toBe(st.pid);
+    expect(existsSync(join(dir, 'started'))).toBe(false);
+    await stopContainer(c, name, { gracePeriodSeconds: 0 });
+
+    // No such command: runc fails before the container's process starts, the hook never runs; the
+    // supervisor records the end and closes the fifo, and the start returns it (no hang).
+    const bad = await runContainer(c, { name: `${prefix}-nocmd`, image: v1, store, command: ['/no/such/command'], restartPolicy: 'Never', gracePeriodSeconds: 0 });
+    expect(bad).toMatchObject({ state: 'exited', reason: 'Error' });
+    expect(bad.exitCode).not.toBe(0);
+    await stopContainer(c, `${prefix}-nocmd`, { gracePeriodSeconds: 0 });
   });
 
   it('between a failed run and its restart the status says restarting (with how the run ended), never exited', async () => {

@@ -51,6 +51,17 @@ describe('runtimeSpec (config.json as data)', () => {
     for (const bad of ['/a,b', '/a:b', 'relative']) expect(() => runtimeSpec({ image, hostname: 'web', rootless: true, rootfsOverlay: { ...o, upper: bad } })).toThrow(/rootfsOverlay\.upper/);
   });
 
+  it('hooks: createRuntime and poststart as given, in order; none without them', () => {
+    const owners = { path: '/bin/sh', args: ['sh', '-c', 'chown …', 'flotilla-owners', '/c/web'] };
+    const started = { path: '/bin/sh', args: ['sh', '-c', 'read …', '/c/web/started'] };
+    const { spec } = runtimeSpec({ image, hostname: 'web', rootless: false, createRuntimeHooks: [owners], poststartHooks: [started] });
+    expect(spec.hooks).toEqual({ createRuntime: [owners], poststart: [started] });
+    expect(runtimeSpec({ image, hostname: 'web', rootless: true, poststartHooks: [started] }).spec.hooks).toEqual({ poststart: [started] });
+    expect(runtimeSpec({ image, hostname: 'web', rootless: true }).spec.hooks).toBeUndefined();
+    // Copies: the caller's hook objects are not the spec's.
+    expect(spec.hooks!.poststart![0]).not.toBe(started);
+  });
+
   it("resolves the image's User against its /etc/passwd and /etc/group", () => {
     const passwd = 'root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/false\n';
     const group = 'root:x:0:\nstaff:x:50:\n';
