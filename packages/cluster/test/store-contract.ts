@@ -470,6 +470,32 @@ export function storeContract(backend: ContractBackend): void {
         await cluster.instances.delete(now[0]!.metadata.name);
       });
 
+      it('createMany: many objects in batches, each with its index entry; one that exists gets a ConflictError and the others are created', async () => {
+        const cluster = new ClusterStore(store);
+        const tag = `cm${process.pid % 1000}x${unique++}`;
+        const host = `${tag}-h`;
+        const names = Array.from({ length: 57 }, (_, i) => `${tag}-i${String(i).padStart(2, '0')}`);
+        const existing = await cluster.instances.create(instance(names[7]!, host, 'Running'));
+        const results = await cluster.instances.createMany(names.map((n) => instance(n, host)));
+        expect(isConflictError(results[7])).toBe(true);
+        const ok = results.filter((r): r is Instance => !(r instanceof Error));
+        expect(ok.map((o) => o.metadata.name)).toEqual(names.filter((_, i) => i !== 7));
+        for (const r of ok) {
+          const stored = (await cluster.instances.get(r.metadata.name))!;
+          expect(stored.metadata.resourceVersion).toBe(r.metadata.resourceVersion);
+          expect(stored.metadata.generation).toBe(1);
+          expect(stored.metadata.creationTimestamp).toBeDefined();
+        }
+        // the one that existed is as it was
+        expect((await cluster.instances.get(names[7]!))!.metadata.resourceVersion).toBe(existing.metadata.resourceVersion);
+        expect((await cluster.instances.get(names[7]!))!.status?.phase).toBe('Running');
+        // the index says the same as the objects
+        const onHost = await cluster.listInstances({ host });
+        expect(onHost.items.map((e) => e.object.metadata.name).sort()).toEqual([...names].sort());
+        await cluster.instances.deleteMany(onHost.items.map((e) => e.object));
+        expect((await cluster.listInstances({ host })).items).toHaveLength(0);
+      });
+
       it('ResourceStore.list pages with a continue token; a token of another list is refused', async () => {
         const cluster = new ClusterStore(store);
         const tag = `pg${process.pid % 1000}x${unique++}`;

@@ -109,6 +109,15 @@ const ALL_SERVICES = '*';
 const NETWORK_KEY = 'network';
 
 /** One host's network runner: the newest plan, and whether it still has to be applied. */
+/** An event to record (see {@link ClusterControllers.recordEvent}). */
+interface EventRecord {
+  kind: Kind;
+  name: string;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
 interface NetworkRunner {
   host: Host;
   plan: HostNetworkPlan;
@@ -240,34 +249,49 @@ export class ClusterControllers {
 
   /** Records an event for `describe`. Never throws. */
   async recordEvent(kind: Kind, name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    await this.#recordEvents([{ kind, name, type, reason, message }]);
+  }
+
+  /**
+   * Records several events in as few writes as the store allows (transactions of 50, as
+   * instances are created); the oldest beyond `maxEvents` are pruned every 50. Never throws.
+   */
+  async #recordEvents(records: readonly EventRecord[]): Promise<void> {
+    if (records.length === 0) return;
     const t = this.clock.now();
-    const event: ClusterEvent = {
-      apiVersion: API_VERSION,
-      kind: 'Event',
-      metadata: { name: `${name}.${Math.floor(t).toString(36)}${(this.#eventCounter++).toString(36)}${nameSuffix(this.#random)}` },
-      involved: { kind, name },
-      type,
-      reason,
-      message,
-      time: new Date(t).toISOString(),
-    };
+    const events = records.map(
+      ({ kind, name, type, reason, message }): ClusterEvent => ({
+        apiVersion: API_VERSION,
+        kind: 'Event',
+        metadata: { name: `${name}.${Math.floor(t).toString(36)}${(this.#eventCounter++).toString(36)}${nameSuffix(this.#random)}` },
+        involved: { kind, name },
+        type,
+        reason,
+        message,
+        time: new Date(t).toISOString(),
+      }),
+    );
     try {
-      await this.store.events.create(event);
-      if (++this.#eventsSincePrune >= 50) {
+      const results = events.length === 1 ? [await this.store.events.create(events[0]!)] : await this.store.events.createMany(events);
+      const failed = results.find((r): r is Error => r instanceof Error);
+      if (failed) this.#logger?.warn('could not record event', { reason: records[results.indexOf(failed)]!.reason, error: failed });
+      this.#eventsSincePrune += events.length;
+      if (this.#eventsSincePrune >= 50) {
         this.#eventsSincePrune = 0;
         await this.pruneEvents();
       }
     } catch (e) {
-      this.#logger?.warn('could not record event', { reason, error: e });
+      this.#logger?.warn('could not record event', { reason: records[0]!.reason, error: e });
     }
   }
 
-  /** Deletes the oldest events beyond `maxEvents`. */
+  /** Deletes the oldest events beyond `maxEvents` (in transactions of 50 where the store has them). */
   async pruneEvents(): Promise<void> {
     const events = await this.store.events.items();
     if (events.length <= this.#maxEvents) return;
-    events.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-    for (const e of events.slice(0, events.length - this.#maxEvents)) await this.store.events.delete(e.metadata.name);
+    // oldest first: by time, then (several in one millisecond) by the revision that created them
+    events.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : (a.metadata.resourceVersion ?? 0) - (b.metadata.resourceVersion ?? 0)));
+    await this.store.events.deleteMany(events.slice(0, events.length - this.#maxEvents));
   }
 
   // ---------------------------------------------------------------- replica sets
@@ -340,16 +364,24 @@ export class ClusterControllers {
     });
     // hosts not probed yet: wait for their first probe rather than report them unavailable
     if (placement.waitingForHosts) return true;
-    for (const instance of placement.instances) {
-      try {
-        this.#reads.wrote('instances', (await this.store.instances.create(instance)).metadata.resourceVersion);
-      } catch (e) {
-        if (isConflictError(e)) continue;
-        throw e;
+    // in transactions of 50 (one write each where the store has none), as the agents report
+    const results = await this.store.instances.createMany(placement.instances);
+    const events: EventRecord[] = [];
+    let failed: Error | undefined;
+    results.forEach((r, k) => {
+      if (r instanceof Error) {
+        if (!isConflictError(r)) failed ??= r;
+        return;
       }
-      await this.recordEvent('Instance', instance.metadata.name, 'Normal', 'Scheduled', `assigned ${instance.metadata.name} to ${instance.spec.host}`);
-      await this.recordEvent('ReplicaSet', rs.metadata.name, 'Normal', 'Scheduled', `created instance ${instance.metadata.name} on ${instance.spec.host}`);
-    }
+      this.#reads.wrote('instances', r.metadata.resourceVersion);
+      const instance = placement.instances[k]!;
+      events.push(
+        { kind: 'Instance', name: instance.metadata.name, type: 'Normal', reason: 'Scheduled', message: `assigned ${instance.metadata.name} to ${instance.spec.host}` },
+        { kind: 'ReplicaSet', name: rs.metadata.name, type: 'Normal', reason: 'Scheduled', message: `created instance ${instance.metadata.name} on ${instance.spec.host}` },
+      );
+    });
+    await this.#recordEvents(events);
+    if (failed) throw failed;
     if (placement.unschedulable.length > 0) {
       const first = placement.unschedulable[0]!;
       await this.recordEvent('ReplicaSet', rs.metadata.name, 'Warning', 'FailedScheduling', `${placement.unschedulable.length} instance(s) could not be placed: ${first.message}`);

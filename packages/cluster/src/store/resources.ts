@@ -421,6 +421,43 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
   }
 
   /**
+   * Creates several objects — the instances a replica set adds, the events recorded for them —
+   * in as few round trips as the store allows: one transaction per {@link BATCH_OBJECTS}
+   * objects (each only if absent, its index entry written with it) where the store has `txn`,
+   * else one {@link create} each. Each object is stored as {@link create} stores it
+   * (generation 1, creationTimestamp). An object that exists gets a `ConflictError` and the
+   * others of its transaction are written again without it. Returns, per object in order,
+   * the stored object or its error.
+   */
+  async createMany(objects: readonly T[]): Promise<(T | Error)[]> {
+    for (const o of objects) this.#check(o);
+    if (!this.#kv.txn) {
+      const out: (T | Error)[] = [];
+      for (const o of objects) out.push(await this.create(o).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
+      return out;
+    }
+    const created = this.#now().toISOString();
+    const stored = objects.map((o) => ({ ...o, metadata: { ...o.metadata, generation: 1, creationTimestamp: o.metadata.creationTimestamp ?? created } }));
+    const out = new Array<T | Error>(objects.length);
+    await this.#batches(
+      stored,
+      out,
+      (o) => {
+        const key = this.keyOf(o.metadata.name);
+        const value = this.#encode(o);
+        const idx = this.indexed ? this.#indexKey(o) : undefined;
+        return [{ type: 'put', key, value }, ...(idx !== undefined ? [{ type: 'put' as const, key: idx, value }] : [])];
+      },
+      (o, revision) => {
+        o.metadata.resourceVersion = revision;
+        return o;
+      },
+      () => 0,
+    );
+    return out;
+  }
+
+  /**
    * Writes new versions of several objects whose `spec` is unchanged — status reports, as a
    * hollow agent writes thousands of "Running" — in as few round trips as the store allows:
    * one transaction per {@link BATCH_OBJECTS} objects (each compared on its
@@ -485,15 +522,20 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
     return out;
   }
 
-  /** Runs compare-and-set transactions of up to BATCH_OBJECTS objects, dropping the ones whose comparison fails. */
-  async #batches<R>(objects: readonly T[], out: (R | Error)[], opsOf: (o: T) => KvTxnOp[], done: (o: T, revision: number) => R): Promise<void> {
+  /**
+   * Runs compare-and-set transactions of up to BATCH_OBJECTS objects, dropping the ones whose
+   * comparison fails. Each object is compared at `expected(o)`: by default the revision it was
+   * read at (`metadata.resourceVersion`), 0 (absent) for creates.
+   */
+  async #batches<R>(objects: readonly T[], out: (R | Error)[], opsOf: (o: T) => KvTxnOp[], done: (o: T, revision: number) => R, expected?: (o: T) => number): Promise<void> {
     for (let start = 0; start < objects.length; start += BATCH_OBJECTS) {
       let batch = objects.slice(start, start + BATCH_OBJECTS).map((o, j) => ({ o, at: start + j }));
       while (batch.length > 0) {
-        for (const b of batch) {
-          if (typeof b.o.metadata.resourceVersion !== 'number') throw new TypeError(`${this.kind}/${b.o.metadata.name}: metadata.resourceVersion is required (the revision it was read at)`);
-        }
-        const compare = batch.map((b) => ({ key: this.keyOf(b.o.metadata.name), modRevision: b.o.metadata.resourceVersion! }));
+        if (!expected)
+          for (const b of batch) {
+            if (typeof b.o.metadata.resourceVersion !== 'number') throw new TypeError(`${this.kind}/${b.o.metadata.name}: metadata.resourceVersion is required (the revision it was read at)`);
+          }
+        const compare = batch.map((b) => ({ key: this.keyOf(b.o.metadata.name), modRevision: expected ? expected(b.o) : b.o.metadata.resourceVersion! }));
         const r = await this.#kv.txn!(compare, batch.flatMap((b) => opsOf(b.o)));
         if (r.succeeded) {
           for (const b of batch) out[b.at] = done(b.o, r.revision);
@@ -508,7 +550,7 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
         });
         if (next.length === batch.length) {
           // the store said which comparison failed in no way we understand: give up on all of them
-          for (const b of batch) out[b.at] = new ConflictError(this.keyOf(b.o.metadata.name), b.o.metadata.resourceVersion!, 0);
+          for (const b of batch) out[b.at] = new ConflictError(this.keyOf(b.o.metadata.name), expected ? expected(b.o) : b.o.metadata.resourceVersion!, 0);
           break;
         }
         batch = next;
