@@ -118,7 +118,7 @@ export { checkFileStore, repairFileStore } from './store/file-repair.js';
 export type { FileStoreReport, FileStoreDamage, FileStoreRepairPlan, FileStoreRepairResult, RepairFileStoreOptions } from './store/file-repair.js';
 
 export type { InstanceRuntime, ObservedInstance, ContainerFacts, HostProbe, StartedInstance, StartOptions, PodNetworkContext } from './runtime/types.js';
-export { schedulerPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
+export { schedulerPlacer, incrementalPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
 export type { Placer, PlacementRequest, PlacementResult } from './controllers/placement.js';
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';
 export { ClusterControllers, serviceEndpoints } from './controllers/manager.js';

@@ -44,7 +44,7 @@ import { renderEndpointsFile } from '../agent/render.js';
 import { ClusterCaches, StoreReads, type ClusterReads } from './caches.js';
 import { InstanceWorker } from './instance-worker.js';
 import { countedStatus, planPlacement, planReplicaSet } from './replicaset-plan.js';
-import { schedulerPlacer, type Placer } from './placement.js';
+import { incrementalPlacer, schedulerPlacer, type Placer } from './placement.js';
 import { nameSuffix, stableJson, templateHash } from './template.js';
 
 /** Options of {@link ClusterControllers}. */
@@ -55,7 +55,10 @@ export interface ClusterControllersOptions {
   clock?: Clock;
   /** Randomness for instance names. @default a generator seeded from the time */
   random?: () => number;
-  /** Places new instances. @default schedulerPlacer (@flotilla/scheduler) */
+  /**
+   * Places new instances. @default incrementalPlacer() on the informer caches (its scheduler
+   * state kept between reconciles), schedulerPlacer with `caches: false` (@flotilla/scheduler)
+   */
   placer?: Placer;
   /** How often each host is probed and its instances observed and health-checked. @default 2000 */
   hostProbeIntervalMs?: number;
@@ -215,7 +218,7 @@ export class ClusterControllers {
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
     this.#random = options.random ?? seededRandom(Math.floor(this.clock.now()) ^ process.pid);
-    this.#placer = options.placer ?? schedulerPlacer;
+    this.#placer = options.placer ?? ((options.caches ?? true) ? incrementalPlacer() : schedulerPlacer);
     this.#probeMs = positive('hostProbeIntervalMs', options.hostProbeIntervalMs ?? 2000);
     this.#graceMs = positive('hostGracePeriodMs', options.hostGracePeriodMs ?? 10_000);
     this.#agentGraceMs = positive('agentGracePeriodMs', options.agentGracePeriodMs ?? 40_000);
