@@ -172,35 +172,36 @@ ctr_runc_status() { $rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n' |
 # ctr_rd VAR FILE: VAR = the first line of FILE, empty when there is none (a builtin: no process)
 ctr_rd() { eval "$1="; read -r "$1" 2>/dev/null < "$2" || :; }
 ctr_status() {
+  # No subshell (its variables are its own: d i w sp ss ip r x m); run.env is read only where
+  # the runtime is asked, inside the command substitution's own process.
   d="$C/$1"
   echo "@@ $1"
   [ -f "$d/meta.json" ] || return 0
   ctr_rd m "$d/meta.json"; printf 'meta %s\\n' "$m"
-  ( . "$d/run.env" 2>/dev/null
-    # Between runs (the wrapper alive, the container not running yet or no longer), wait a
-    # moment for the runtime's state or the exit record, rather than report half of a change.
-    i=0
-    while [ $i -lt 50 ]; do
-      ctr_rd w "$d/pid"
-      if [ -z "$w" ] || ! kill -0 "$w" 2>/dev/null; then
-        # The run ended: while its supervisor lives and still says running, it is about to
-        # record a restart (backoff) or the end (exited); wait for that.
-        ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"
-        [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && [ "$ss" = running ] || break
-        sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); continue
-      fi
-      ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
-      [ -n "$ip" ] && [ -d "/proc/$ip" ] && break
-      case "$(ctr_runc_status)" in running|paused) break ;; esac
-      sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
-    done
-    ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"; ctr_rd r "$d/restarts"; ctr_rd x "$d/exit"; ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
-    if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo "sup 1"; else echo "sup 0"; fi
-    printf 'sstate %s\\nrestarts %s\\nexit %s\\n' "$ss" "$r" "$x"
-    # The pid runc wrote when the container's process started, while that process lives (no
-    # runtime call needed then); otherwise ask the runtime.
-    if [ -n "$ip" ] && [ -d "/proc/$ip" ] && [ -n "$sp" ] && [ "$ss" = running ]; then printf 'init %s\\n' "$ip"
-    else printf 'runc %s\\n' "$($rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n')"; fi )
+  # Between runs (the wrapper alive, the container not running yet or no longer), wait a
+  # moment for the runtime's state or the exit record, rather than report half of a change.
+  i=0
+  while [ $i -lt 50 ]; do
+    ctr_rd w "$d/pid"
+    if [ -z "$w" ] || ! kill -0 "$w" 2>/dev/null; then
+      # The run ended: while its supervisor lives and still says running, it is about to
+      # record a restart (backoff) or the end (exited); wait for that.
+      ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"
+      [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && [ "$ss" = running ] || break
+      sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); continue
+    fi
+    ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
+    [ -n "$ip" ] && [ -d "/proc/$ip" ] && break
+    case "$(. "$d/run.env" 2>/dev/null; ctr_runc_status)" in running|paused) break ;; esac
+    sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
+  done
+  ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"; ctr_rd r "$d/restarts"; ctr_rd x "$d/exit"; ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
+  if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo "sup 1"; else echo "sup 0"; fi
+  printf 'sstate %s\\nrestarts %s\\nexit %s\\n' "$ss" "$r" "$x"
+  # The pid runc wrote when the container's process started (or the launch learnt from the
+  # poststart hook), while that process lives (no runtime call needed then); otherwise ask the runtime.
+  if [ -n "$ip" ] && [ -d "/proc/$ip" ] && [ -n "$sp" ] && [ "$ss" = running ]; then printf 'init %s\\n' "$ip"
+  else printf 'runc %s\\n' "$(. "$d/run.env" 2>/dev/null; $rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n')"; fi
 }
 ctr_halt() {
   d="$C/$1"
@@ -259,37 +260,39 @@ ctr_exec() {
   exec $rt --root "$root" exec "$name" "$@"
 }
 ctr_launch() {
+  # In the calling shell, not a subshell (every process, a fork too, is time a start waits
+  # for): the launch is the last thing a script does, and run.env's names are its own.
   d="$C/$1"
-  ( . "$d/run.env"
-    # What a previous run left (a restart after a halt): the wait below must see this run's files.
-    if [ -e "$d/exit" ] || [ -e "$d/supervisor.pid" ] || [ -e "$d/pid" ] || [ -e "$d/initpid" ]; then rm -f "$d/exit" "$d/supervisor.pid" "$d/pid" "$d/initpid"; fi
-    # A session of its own (no hangup when this one ends); rootless with userns, in a user and
-    # mount namespace of its own (see the supervisor). Each exec-s the next: no extra process.
-    if command -v setsid >/dev/null 2>&1; then s=setsid; else s=nohup; fi
-    if [ "$userns" = 1 ]; then ns="unshare --user --map-root-user --mount"; else ns=; fi
-    cd "$d" || exit 1
-    ip=
-    if [ "$started" = 1 ] && { [ -p "$d/started" ] || mkfifo -m 600 "$d/started" 2>/dev/null; }; then
-      # Woken, not polling: config.json's poststart hook (STARTED_HOOK_SCRIPT) writes the
-      # container's pid into the fifo once it runs; the supervisor holds the fifo's write end
-      # (fd 8) until its first run ends, so a run that ends before (or a supervisor that dies)
-      # gives end of file here instead.
-      $s $ns sh "$2" "$d" >/dev/null 2>&1 </dev/null 9>&- 8>"$d/started" &
-      read -r ip < "$d/started" || :
-    else
-      $s $ns sh "$2" "$d" >/dev/null 2>&1 </dev/null 9>&- &
-      # runc writes --pid-file once the container's process runs; or the run has ended already.
-      i=0
-      while [ $i -lt 6000 ]; do
-        [ -s "$d/initpid" ] && break
-        if [ -s "$d/exit" ]; then ctr_rd ss "$d/state"; [ "$ss" != running ] && break; fi
-        ctr_rd sp "$d/supervisor.pid"
-        if [ -n "$sp" ] && ! kill -0 "$sp" 2>/dev/null; then break; fi
-        sleep 0.01 2>/dev/null || sleep 1; i=$((i + 1))
-      done
-    fi
-    case $ip in *[!0-9]*) ip= ;; esac
-    ctr_status "$1" "$ip" )
+  . "$d/run.env" || return 1
+  # What a previous run left (a restart after a halt): the wait below must see this run's files.
+  if [ -e "$d/exit" ] || [ -e "$d/supervisor.pid" ] || [ -e "$d/pid" ] || [ -e "$d/initpid" ]; then rm -f "$d/exit" "$d/supervisor.pid" "$d/pid" "$d/initpid"; fi
+  # A session of its own (no hangup when this one ends); rootless with userns, in a user and
+  # mount namespace of its own (see the supervisor). Each exec-s the next: no extra process.
+  if command -v setsid >/dev/null 2>&1; then s=setsid; else s=nohup; fi
+  if [ "$userns" = 1 ]; then ns="unshare --user --map-root-user --mount"; else ns=; fi
+  cd "$d" || return 1
+  ip=
+  if [ "$started" = 1 ] && { [ -p "$d/started" ] || mkfifo -m 600 "$d/started" 2>/dev/null; }; then
+    # Woken, not polling: config.json's poststart hook (STARTED_HOOK_SCRIPT) writes the
+    # container's pid into the fifo once it runs; the supervisor holds the fifo's write end
+    # (fd 8) until its first run ends, so a run that ends before (or a supervisor that dies)
+    # gives end of file here instead.
+    $s $ns sh "$2" "$d" >/dev/null 2>&1 </dev/null 9>&- 8>"$d/started" &
+    read -r ip < "$d/started" || :
+  else
+    $s $ns sh "$2" "$d" >/dev/null 2>&1 </dev/null 9>&- &
+    # runc writes --pid-file once the container's process runs; or the run has ended already.
+    i=0
+    while [ $i -lt 6000 ]; do
+      [ -s "$d/initpid" ] && break
+      if [ -s "$d/exit" ]; then ctr_rd ss "$d/state"; [ "$ss" != running ] && break; fi
+      ctr_rd sp "$d/supervisor.pid"
+      if [ -n "$sp" ] && ! kill -0 "$sp" 2>/dev/null; then break; fi
+      sleep 0.01 2>/dev/null || sleep 1; i=$((i + 1))
+    done
+  fi
+  case $ip in *[!0-9]*) ip= ;; esac
+  ctr_status "$1" "$ip"
 }
 `;
 

@@ -514,11 +514,17 @@ function fastBundle(req: PrepareRequest, config: Image['config'], topHex: string
     `snap="$HOME/.flotilla/snapshots/${topHex}"`,
     `[ -d "$snap" ] || exit ${FAST_PATH_UNAVAILABLE}`,
     ...(req.ownersHook ? [`[ -f "$snap.owners" ] || exit ${FAST_PATH_UNAVAILABLE}`] : []),
-    // One mkdir (every process here is time a start waits for): with -p, the parents it makes
-    // (the container's directory, bundle/) get 0700 from the umask; -m gives the rest 0755.
+    // One process (every process here is time a start waits for): a copy of the host's skeleton
+    // of a container directory (`$C/.skel`: bundle/rootfs, upper/, work/ and the `started` fifo,
+    // made once, here, when it is missing), else one mkdir and one mkfifo. With mkdir -p, the
+    // parents it makes (the container's directory, bundle/) get 0700 from the umask; -m gives
+    // the rest 0755.
     'umask 077',
     req.overlay
-      ? 'mkdir -p -m 755 "$t/bundle/rootfs" "$t/upper" "$t/work" || exit 1'
+      ? [
+          `[ -p "$C/.skel/started" ] || { k="$C/.skel-$$"; mkdir -p -m 755 "$k/bundle/rootfs" "$k/upper" "$k/work" && mkfifo -m 600 "$k/started" && { mv -T "$k" "$C/.skel" || { rm -rf "$C/.skel"; mv -T "$k" "$C/.skel"; }; } 2>/dev/null; rm -rf "$k"; }`,
+          'cp -a -T "$C/.skel" "$t" 2>/dev/null || { mkdir -p -m 755 "$t/bundle/rootfs" "$t/upper" "$t/work" && { [ -p "$t/started" ] || mkfifo -m 600 "$t/started"; }; } || exit 1',
+        ].join('\n')
       : `mkdir -p "$t/bundle" && { cp -a --reflink=auto "$snap" "$t/bundle/rootfs" 2>/dev/null || { rm -rf "$t"; exit ${FAST_PATH_UNAVAILABLE}; }; } || exit 1`,
     'umask 022',
     ...(req.ownersHook ? ['cp "$snap.owners" "$t/owners" || exit 1'] : []),

@@ -217,6 +217,8 @@ describe.runIf(canRun)('containers on the local transport (rootful, real runc)',
     const config = JSON.parse(readFileSync(join(dir, 'bundle/config.json'), 'utf8')) as { hooks?: { poststart?: { path: string; args: string[] }[] } };
     expect(config.hooks?.poststart).toEqual([{ path: '/bin/sh', args: ['sh', '-c', expect.stringContaining('"pid":') as unknown, join(dir, 'started')] }]);
     expect(statSync(join(dir, 'started')).isFIFO()).toBe(true);
+    // A start on a connection that knows the host copies the host's skeleton of a container directory (one process).
+    expect(statSync(join(work, 'host/.flotilla/containers/.skel/started')).isFIFO()).toBe(true);
 
     // A bundle from before the hook (no hook in config.json, no started=1 in run.env): a restart
     // still returns once the container runs (runc's pid file, polled), and makes no fifo.
