@@ -151,6 +151,7 @@ export const HOST_SPEC = obj(
     unschedulable: bool('Set by `flo cordon`: no new instances are placed here.'),
     agent: bool('Set by `flo host join`: a `flo agent` on the host runs its instances; the controllers never probe it over ssh, and it is NotReady when its lease expires.'),
     containerRuntime: str({ pattern: '^\\S+$', description: 'The OCI runtime for containers: a program on the PATH (runc, crun) or a path.' }),
+    cniBinDir: str({ pattern: '^/', description: 'Where the CNI plugins are on the host (an absolute path). Default /usr/lib/cni.' }),
   },
   [{ rule: 'exactlyOne', fields: ['address', 'local'] }],
 );

@@ -66,7 +66,8 @@ export interface Toleration {
 /**
  * A Host's spec: where it is (deploy's {@link HostAddress}, the one model of that: an ssh
  * address or ssh_config alias with user, port, key and jump host, or a local directory), and
- * what the cluster schedules by (capacity, taints, cordon, agent, container runtime).
+ * what the cluster schedules by (capacity, taints, cordon, agent), and how it runs containers
+ * there (container runtime, CNI plugin directory).
  */
 export interface HostSpec extends HostAddress {
   capacity?: Record<string, QuantityInput>;
@@ -81,6 +82,12 @@ export interface HostSpec extends HostAddress {
   agent?: boolean;
   /** The OCI runtime that runs this host's containers: a name on its PATH or a path (`runc`, `crun`, `/usr/sbin/runc`). @default runc, else crun, found on PATH */
   containerRuntime?: string;
+  /**
+   * Where the CNI plugins are on the host (`bridge`, `host-local`, `portmap`, `loopback`), for pod
+   * networking while a Network exists: an absolute path. A pod's network is deleted (CNI DEL) with
+   * the plugins its ADD ran, even when this changes meanwhile. @default '/usr/lib/cni' (Debian's containernetworking-plugins)
+   */
+  cniBinDir?: string;
 }
 
 /** Observed state of a host. */

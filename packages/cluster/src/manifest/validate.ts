@@ -173,6 +173,9 @@ function validateHostSpec(out: Issues, v: unknown): void {
   expectBool(out, ['spec', 'agent'], s.agent);
   const rt = expectString(out, ['spec', 'containerRuntime'], s.containerRuntime);
   if (rt !== undefined && (rt === '' || /\s/.test(rt))) out.add(['spec', 'containerRuntime'], `${JSON.stringify(rt)} is not a program: name one on the host's PATH (runc, crun) or give its path`);
+  const cni = expectString(out, ['spec', 'cniBinDir'], s.cniBinDir);
+  if (cni !== undefined && !cni.startsWith('/'))
+    out.add(['spec', 'cniBinDir'], `${JSON.stringify(cni)} is not an absolute path: give the directory on the host that holds the CNI plugins (bridge, host-local, portmap, loopback), e.g. /usr/lib/cni, or leave cniBinDir out for that default`);
 }
 
 function intOrPercent(out: Issues, path: Path, v: unknown): number | string | undefined {

@@ -72,7 +72,7 @@ function programFiles(): ProgramFiles {
 export interface DeployNetworkDriverOptions {
   /** A host's connection (e.g. `DeployRuntime.connection`, which keeps one per host). */
   connection: (host: Host) => Connection;
-  /** Where the CNI plugins are. @default '/usr/lib/cni' (Debian's containernetworking-plugins) */
+  /** Where the CNI plugins are on a host whose spec does not say (a Host's `spec.cniBinDir` wins). @default '/usr/lib/cni' (Debian's containernetworking-plugins) */
   cniBinDir?: string;
   /** Masquerade hairpin traffic (a pod reaching itself through its service's VIP) where the plan has pod endpoints ({@link HostNetworkPlan.hairpin}); false turns it off everywhere. @default true */
   hairpin?: boolean;
@@ -96,7 +96,8 @@ export class DeployNetworkDriver implements HostNetworkDriver {
 
   async check(host: Host, signal?: AbortSignal): Promise<string[]> {
     const c = this.#options.connection(host);
-    const tools = await detectNetworkTools(c, { ...(this.#options.cniBinDir ? { cniBinDir: this.#options.cniBinDir } : {}), ...(signal ? { signal } : {}) });
+    const cniBinDir = host.spec.cniBinDir ?? this.#options.cniBinDir;
+    const tools = await detectNetworkTools(c, { ...(cniBinDir !== undefined ? { cniBinDir } : {}), ...(signal ? { signal } : {}) });
     const missing = [...tools.missing];
     if (tools.firewall) this.#firewall.set(host.metadata.name, tools.firewall);
     const node = await c.run('command -v node >/dev/null 2>&1 && node -e "process.exit(Number(process.versions.node.split(\'.\')[0]) >= 18 ? 0 : 1)"', { hide: true, warn: true, ...(signal ? { signal } : {}) });

@@ -25,11 +25,13 @@
  *   the container (`runc exec`); logs, restart and stop go through the same module. A
  *   container outlives this process and is adopted by name (never started twice).
  * - With a Network (`start`'s `options.network`), a container gets its own network namespace
- *   on the host's pod subnet (CNI ADD through `runContainer`'s `network`), listens on all of
+ *   on the host's pod subnet (CNI ADD through `runContainer`'s `network`, with the plugins in
+ *   the Host's `spec.cniBinDir`, default /usr/lib/cni), listens on all of
  *   its addresses (`HOST=0.0.0.0`), and each port is forwarded from the same port on the host's
  *   address (CNI portmap), so HTTP health checks still go to the host's address; `podIP` is in
  *   what `start` and `observe` report. `stop` runs CNI DEL from the state ADD saved on the host
- *   (also when the host was away meanwhile). `observe` runs CNI CHECK of each pod at most every
+ *   (also when the host was away meanwhile, and with the plugin directory ADD used even when
+ *   the Host's `spec.cniBinDir` changed since). `observe` runs CNI CHECK of each pod at most every
  *   `podNetworkCheckMs` and reports what it found broken (`networkProblem`).
  */
 import {
@@ -315,7 +317,14 @@ export class DeployRuntime implements InstanceRuntime {
       // in a pod of its own: every address of its namespace, and each port forwarded from the host's (portmap)
       host: network ? '0.0.0.0' : this.addressOf(host),
       ...(network
-        ? { network: { subnet: network.subnet, portMappings: Object.values(ports).map((p) => ({ hostPort: p, containerPort: p })), dns: { search: [network.domain] } } }
+        ? {
+            network: {
+              subnet: network.subnet,
+              ...(host.spec.cniBinDir !== undefined ? { binDir: host.spec.cniBinDir } : {}),
+              portMappings: Object.values(ports).map((p) => ({ hostPort: p, containerPort: p })),
+              dns: { search: [network.domain] },
+            },
+          }
         : {}),
       ...(resources ? { resources } : {}),
       ...(limits ? { limits } : {}),
@@ -337,7 +346,10 @@ export class DeployRuntime implements InstanceRuntime {
     const name = instance.metadata.name;
     if (isContainer(instance)) {
       const m = await loadImageModule();
-      await this.#with(host, (c) => m.stopContainer(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), ...(signal ? { signal } : {}) }));
+      // (CNI DEL runs the plugins its ADD ran; the Host's cniBinDir only for a pod whose state does not say)
+      await this.#with(host, (c) =>
+        m.stopContainer(c, name, { gracePeriodSeconds: Math.ceil(gracePeriodMs / 1000), ...(host.spec.cniBinDir !== undefined ? { cniBinDir: host.spec.cniBinDir } : {}), ...(signal ? { signal } : {}) }),
+      );
       this.#podChecks.delete(`${host.metadata.name}/${name}`);
       const mine = this.#assignedPorts.get(host.metadata.name);
       for (const p of Object.values(instance.status?.ports ?? {})) mine?.delete(p);
@@ -405,7 +417,7 @@ export class DeployRuntime implements InstanceRuntime {
     await Promise.all(
       due.map(async (n) => {
         try {
-          const r = await this.#with(host, (c) => checkPodNetwork(c, n));
+          const r = await this.#with(host, (c) => checkPodNetwork(c, n, host.spec.cniBinDir !== undefined ? { binDir: host.spec.cniBinDir } : {}));
           this.#podChecks.set(key(n), r === 'ok' ? { at: now } : { at: now, problem: 'its pod network is gone (CNI CHECK found no attachment)' });
         } catch (e) {
           if (isCommandFailedError(e) || (e instanceof Error && (e as { code?: string }).code === 'cni')) this.#podChecks.set(key(n), { at: now, problem: `CNI CHECK failed: ${e.message}` });

@@ -13,11 +13,14 @@
 // - host 2 frozen (NotReady): its route leaves host 1 and its pods leave the VIP; its instance is
 //   evicted meanwhile; when it answers again the instance is stopped there with CNI DEL (its
 //   address released, its namespace gone) and host 2's stale rules are replaced.
+// Host 2 names its CNI plugins' directory (spec.cniBinDir: wrappers that log each call and run
+// the real plugin): its pods are added and checked with those; and when its cniBinDir is changed
+// while it is away, its evicted pods are still deleted with the plugins their ADD ran.
 // The root namespace's routes, rules, links and namespaces are as before afterwards.
 // Needs root, ip, nft, runc, busybox-static and the CNI plugins; skips loudly otherwise,
 // required with CI=true.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readServiceRules } from '@flotilla/deploy/network';
@@ -70,6 +73,18 @@ describe.runIf(why === undefined)('pod networking through the cluster runtime: t
   let running: Promise<void> | undefined;
   let hosts: Host[];
   let client: Instance; // a prod container on host 1: where the requests come from
+  let cni: string; // host 2's plugin directories: a/ (its cniBinDir at first), b/ (set while it is away)
+
+  /** Each plugin of /usr/lib/cni as a wrapper in `dir` that logs "<plugin> <command> <container>" to `dir`.log and runs the real one. */
+  function wrappedPlugins(dir: string): void {
+    mkdirSync(dir, { mode: 0o755 });
+    for (const p of readdirSync('/usr/lib/cni')) {
+      writeFileSync(join(dir, p), `#!/bin/sh\nprintf '%s %s %s\\n' ${p} "$CNI_COMMAND" "$CNI_CONTAINERID" >> ${dir}.log\nexec /usr/lib/cni/${p} "$@"\n`);
+      chmodSync(join(dir, p), 0o755);
+    }
+  }
+  /** The calls the plugins of host 2's directory `which` logged: "<plugin> <command> <container>". */
+  const calls = (which: 'a' | 'b'): string[] => (existsSync(join(cni, `${which}.log`)) ? readFileSync(join(cni, `${which}.log`), 'utf8').trim().split('\n') : []);
 
   /** Runs `script` with busybox sh inside the container of `instance`. */
   async function inside(instance: Instance, script: string): Promise<string> {
@@ -118,9 +133,16 @@ describe.runIf(why === undefined)('pod networking through the cluster runtime: t
     before = rootNetworkState();
     fleet = await startFleet({ size: 2, subnet: 96, userPrefix: 'fltpc', namePrefix: 'pc', netns: true, sudo: 'nopasswd' });
     work = mkdtempSync(join(tmpdir(), 'flotilla-podnet-e2e-'));
+    // (the hosts' users look for the plugins there: readable by all)
+    cni = mkdtempSync(join(tmpdir(), 'flotilla-podnet-cni-'));
+    chmodSync(cni, 0o755);
+    wrappedPlugins(join(cni, 'a'));
+    wrappedPlugins(join(cni, 'b'));
     const image = await buildSampleImage(join(work, 'build'));
     store = await openStore(`file://${join(work, 'store')}`, { artifactDir: join(work, 'artifacts') });
-    const hostsYaml = fleet.hosts.map((h) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${h.name}}\nspec: {address: ${h.name}, capacity: {cpu: 4, memory: 4Gi}}\n`).join('---\n');
+    const hostsYaml = fleet.hosts
+      .map((h, i) => `apiVersion: flotilla.dev/v1\nkind: Host\nmetadata: {name: ${h.name}}\nspec: {address: ${h.name}, capacity: {cpu: 4, memory: 4Gi}${i === 1 ? `, cniBinDir: ${join(cni, 'a')}` : ''}}\n`)
+      .join('---\n');
     const rs = (env: string, replicas: number): string => `apiVersion: flotilla.dev/v1
 kind: ReplicaSet
 metadata: {name: web-${env}}
@@ -173,6 +195,7 @@ spec:
     await store?.close();
     await fleet?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
+    if (cni) rmSync(cni, { recursive: true, force: true });
     if (fleet) expect(rootNetworkState()).toBe(before);
   });
 
@@ -237,6 +260,13 @@ spec:
     const [testPod] = await instances('env=test');
     const self = await requests(testPod!, 'test.flotilla.local', 10);
     expect(self).toEqual({ answers: new Map([[testPod!.metadata.name, 10]]), failed: 0 });
+    // host 2's pods were added with the plugins of its cniBinDir (saved with their CNI state), and are checked with them; host 1's were not
+    for (const i of await instances('app=web')) {
+      const mine = i.spec.host === h2;
+      expect(calls('a').includes(`bridge ADD ${i.metadata.name}`), `${i.metadata.name} on ${i.spec.host}: ${calls('a').join(', ')}`).toBe(mine);
+      if (mine) expect(readFileSync(join(fleet.hosts[1]!.home, `.flotilla/cni/flotilla/${i.metadata.name}-eth0/bindir`), 'utf8')).toBe(join(cni, 'a'));
+    }
+    await poll("a CNI CHECK of host 2's pod with its plugins", () => Promise.resolve(calls('a').includes(`bridge CHECK ${server2.metadata.name}`) ? true : undefined), 60_000);
   });
 
   it('after killing an instance, the VIP never sends to it once it is not ready; its name leaves DNS', async () => {
@@ -268,7 +298,7 @@ spec:
   it('host 2 away: its route and pods leave host 1; back: its evicted instance is stopped with CNI DEL and its stale rules replaced', async () => {
     const [h1, h2] = fleet.hosts.map((h) => h.name) as [string, string];
     const host1 = hosts.find((h) => h.metadata.name === h1)!;
-    const host2 = hosts.find((h) => h.metadata.name === h2)!;
+    let host2 = hosts.find((h) => h.metadata.name === h2)!;
     const address2 = fleet.hosts[1]!.address;
     const subnet2 = (await store.hosts.get(h2))!.status!.podSubnet!;
     const away = (await instances('app=web')).filter((i) => i.spec.host === h2);
@@ -279,6 +309,13 @@ spec:
     expect(await routes1()).toContain(`${subnet2} via ${address2}`);
     const frozen = fleet.freeze(h2, { sessions: true, listener: true });
     try {
+      // meanwhile host 2's plugins move: its pods added before must still be deleted with the plugins that added them
+      host2 = (await store.hosts.mutate(h2, (h) => {
+        h.spec.cniBinDir = join(cni, 'b');
+        return h;
+      }))!;
+      // (the test reaches host 2 as the controllers do now: the runtime keeps one connection per host and spec)
+      hosts = hosts.map((h) => (h.metadata.name === h2 ? host2 : h));
       await poll('host 2 NotReady', async () => ((await store.hosts.get(h2))?.status?.ready === false ? true : undefined), 120_000);
       await poll('host 2 gone from host 1', async () => {
         const rules = (await readServiceRules(runtime.connection(host1))).text;
@@ -294,6 +331,10 @@ spec:
     await poll('host 2 back, its evicted instances stopped', async () => ((await store.hosts.get(h2))?.status?.ready === true && (await Promise.all(away.map((i) => store.instances.get(i.metadata.name)))).every((i) => i === undefined) ? true : undefined), 180_000);
     // CNI DEL ran from the state ADD saved: addresses released, namespaces gone
     for (const i of away) expect(existsSync(ipam(i)), ipam(i)).toBe(false);
+    for (const i of away) {
+      expect(calls('a'), i.metadata.name).toContain(`bridge DEL ${i.metadata.name}`);
+      expect(calls('b').filter((l) => l.endsWith(` ${i.metadata.name}`)), i.metadata.name).toEqual([]);
+    }
     const netns = (await runtime.connection(host2).run('ls /run/netns', { hide: true })).stdout;
     for (const i of away) expect(netns).not.toContain(`flo-${i.metadata.name}`);
     // host 2's stale rules (its own evicted pods) are replaced by the current endpoints; host 1 routes to it again

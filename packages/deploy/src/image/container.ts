@@ -763,13 +763,28 @@ export async function containerStatuses(c: Connection, names: readonly string[])
   return out;
 }
 
+/** Options of {@link stopContainer}. */
+export interface StopContainerOptions {
+  /** @default the one it was started with */
+  gracePeriodSeconds?: number;
+  /**
+   * Where the CNI plugins are (Host `spec.cniBinDir`), for the DEL of its pod network. Used only
+   * when the ADD's state does not name the directory it ran from (which DEL always prefers, so a
+   * changed Host spec does not change the plugins that undo an attachment). @default '/usr/lib/cni'
+   */
+  cniBinDir?: string;
+  signal?: AbortSignal;
+}
+
 /**
  * Stops a container (SIGTERM, then SIGKILL after the grace period: the given one, else the
- * one it was started with) and removes its bundle and rootfs. Idempotent.
+ * one it was started with), removes its bundle and rootfs, and deletes its pod network (CNI DEL
+ * from the state ADD saved). Idempotent.
  */
-export async function stopContainer(c: Connection, name: string, o: { gracePeriodSeconds?: number; signal?: AbortSignal } = {}): Promise<void> {
+export async function stopContainer(c: Connection, name: string, o: StopContainerOptions = {}): Promise<void> {
   checkName(name);
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
+  if (o.cniBinDir !== undefined && (typeof o.cniBinDir !== 'string' || !o.cniBinDir.startsWith('/'))) badOption('cniBinDir', 'an absolute directory path', o.cniBinDir);
   const r = await c.run(
     [
       EXTRA_PATH,
@@ -782,7 +797,7 @@ export async function stopContainer(c: Connection, name: string, o: { gracePerio
     { hide: true, warn: true, ...(o.signal ? { signal: o.signal } : {}) },
   );
   if (r.exitCode !== 0) throw new DeployError('container', `${c.host}: could not stop container ${name}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { host: c.host });
-  if (r.stdout.includes(HAS_NET)) await detachPodNetwork(c, name, o.signal ? { signal: o.signal } : {});
+  if (r.stdout.includes(HAS_NET)) await detachPodNetwork(c, name, { ...(o.cniBinDir !== undefined ? { binDir: o.cniBinDir } : {}), ...(o.signal ? { signal: o.signal } : {}) });
 }
 
 const HAS_NET = '@@flotilla-pod-network';

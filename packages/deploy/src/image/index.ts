@@ -36,5 +36,5 @@ export type { PushImageOptions, PushResult, HostSignatureCheck } from './distrib
 export { runtimeSpec, containerArgs, containerEnv, parseImageUser, CPU_PERIOD_US } from './runtime-spec.js';
 export type { RuntimeSpec, RuntimeSpecInput } from './runtime-spec.js';
 export { runContainer, containerStatuses, stopContainer, restartContainer, execInContainer, containerLogs, gcImages } from './container.js';
-export type { ContainerOptions, ContainerStatus, ContainerNetwork } from './container.js';
+export type { ContainerOptions, ContainerStatus, ContainerNetwork, StopContainerOptions } from './container.js';
 export type { TaskContainerOptions } from './task-containers.js';

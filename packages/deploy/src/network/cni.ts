@@ -9,10 +9,13 @@
  * Guarantees:
  * - **One round trip per operation**, on any `Connection`, as root (sudo when needed): the
  *   whole chain runs on the host in one script; each plugin's output feeds the next there.
- * - **DEL works from saved state.** ADD saves each plugin's configuration, the netns path and
- *   the result under the host user's home (`~/.flotilla/cni/<network>/<container>/`), so a DEL
- *   long after (the caller's memory gone, the host away meanwhile, the namespace deleted) runs
- *   with what the ADD ran with. DEL is idempotent: nothing saved and no config given is success.
+ * - **DEL works from saved state.** ADD saves each plugin's configuration, the netns path, the
+ *   plugin directory (`binDir`) and the result under the host user's home
+ *   (`~/.flotilla/cni/<network>/<container>/`), so a DEL long after (the caller's memory gone,
+ *   the host away meanwhile, the namespace deleted, the Host's `spec.cniBinDir` changed) runs
+ *   with what the ADD ran with: the same plugins from the same directory. DEL and CHECK take the
+ *   caller's `binDir` only when nothing was saved or the saved directory is gone. DEL is
+ *   idempotent: nothing saved and no config given is success.
  * - **Errors are data**: a plugin's error JSON (`code`, `msg`, `details`) becomes a
  *   {@link CniError} naming the host, the plugin and the operation.
  */
@@ -70,7 +73,12 @@ export interface CniAttachment {
   netns: string;
   /** @default 'eth0' */
   ifName?: string;
-  /** Where the plugins are (Host `spec.cniBinDir`). @default '/usr/lib/cni' */
+  /**
+   * Where the plugins are (Host `spec.cniBinDir`). ADD saves it with the attachment's state; DEL
+   * and CHECK run the plugins from the saved directory, and from this one only when nothing was
+   * saved (state from before it was recorded, or a DEL with a `network`) or that directory is gone.
+   * @default '/usr/lib/cni'
+   */
   binDir?: string;
   /** Capability arguments given to plugins that declare them (`runtimeConfig`), e.g. `{ portMappings: [{ hostPort, containerPort, protocol }] }`. */
   capabilityArgs?: Record<string, unknown>;
@@ -136,6 +144,9 @@ const RUN_PLUGIN = [
   'emit() { printf \'@@%s %s\\n\' "$1" "$(printf \'%s\' "$2" | tr -d \'\\n\')"; }',
 ].join('\n');
 
+/** Shell: the plugin directory ADD saved in "$d", when it still exists, replaces the caller's ($BIN). */
+const SAVED_BIN_DIR = 'if [ -s "$d/bindir" ]; then s=$(cat "$d/bindir"); [ -d "$s" ] && BIN=$s; fi';
+
 function header(id: string, ifName: string, binDir: string, netns: string): string {
   return [`CID=${shellQuote(id)}`, `IFN=${shellQuote(ifName)}`, `BIN=${shellQuote(binDir)}`, `NS=${shellQuote(netns)}`, RUN_PLUGIN].join('\n');
 }
@@ -151,6 +162,8 @@ export function cniAddScript(network: CniNetworkConfig, a: CniAttachment): strin
     `d=${d}`,
     'mkdir -p "$d" && chmod 700 "$d" || exit 1',
     'printf \'%s\' "$NS" > "$d/netns"',
+    // DEL and CHECK run the plugins from where ADD ran them, whatever the caller says then
+    'printf \'%s\' "$BIN" > "$d/bindir"',
     `printf '%s\\n' ${network.plugins.map((p) => shellQuote(p.type)).join(' ')} > "$d/plugins"`,
     ...inputs.map((t, i) => `printf '%s' ${shellQuote(t)} | sed "s|${HOME_TOKEN}|$H|g" > "$d/conf.${i}"`),
     'rm -f "$d/result"',
@@ -182,6 +195,7 @@ export function cniDelScript(networkName: string, a: Omit<CniAttachment, 'netns'
     `d=${d}`,
     'if [ -f "$d/plugins" ]; then',
     '  NS=$(cat "$d/netns" 2>/dev/null)',
+    `  ${SAVED_BIN_DIR}`,
   ];
   if (network) {
     lines.push(
@@ -219,6 +233,7 @@ export function cniCheckScript(networkName: string, a: Omit<CniAttachment, 'netn
     `d=${d}`,
     '[ -f "$d/result" ] || { emit absent ""; exit 4; }',
     'NS=$(cat "$d/netns")',
+    SAVED_BIN_DIR,
     '[ -e "$NS" ] || { emit nonetns ""; exit 4; }',
     'prev=$(cat "$d/result")',
     'n=$(wc -l < "$d/plugins"); i=0',

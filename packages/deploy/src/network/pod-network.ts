@@ -14,7 +14,7 @@ import { runPrivileged } from './privileged.js';
 export interface PodNetworkOptions extends Omit<PodNetworkConfigOptions, 'name'> {
   /** The CNI network's name. @default 'flotilla' */
   networkName?: string;
-  /** Where the plugins are (Host `spec.cniBinDir`). @default '/usr/lib/cni' */
+  /** Where the plugins are (Host `spec.cniBinDir`); saved with the attachment, so DEL and CHECK run the same plugins. @default '/usr/lib/cni' */
   binDir?: string;
   /** Host ports to forward to the pod (portmap). */
   portMappings?: { hostPort: number; containerPort: number; protocol?: 'tcp' | 'udp' }[];
@@ -113,8 +113,10 @@ export async function attachPodNetwork(c: Connection, name: string, o: PodNetwor
 
 /**
  * CNI DEL of pod `name` from the state its ADD saved (it works after the caller forgot, and
- * after the host was away), then removes its namespace. Idempotent: `'absent'` when there was
- * nothing to delete.
+ * after the host was away), then removes its namespace. The plugins run from the directory the
+ * ADD ran them from (saved with its state), even when the Host's `spec.cniBinDir` changed since;
+ * `binDir` counts only when nothing was saved or that directory is gone. Idempotent: `'absent'`
+ * when there was nothing to delete.
  */
 export async function detachPodNetwork(c: Connection, name: string, o: { networkName?: string; binDir?: string; signal?: AbortSignal } = {}): Promise<'deleted' | 'absent'> {
   checkName(name);
@@ -124,7 +126,10 @@ export async function detachPodNetwork(c: Connection, name: string, o: { network
   return outcome === 'deleted' || r.stdout.includes('removed') ? 'deleted' : 'absent';
 }
 
-/** CNI CHECK of pod `name`'s attachment: `'ok'`, `'absent'`, or a `CniError` naming what is broken. */
+/**
+ * CNI CHECK of pod `name`'s attachment: `'ok'`, `'absent'`, or a `CniError` naming what is broken.
+ * As for DEL, the plugins run from the directory the ADD saved; `binDir` when there is none.
+ */
 export function checkPodNetwork(c: Connection, name: string, o: { networkName?: string; binDir?: string; signal?: AbortSignal } = {}): Promise<'ok' | 'absent'> {
   checkName(name);
   return cniCheck(c, o.networkName ?? 'flotilla', { containerId: name, ...(o.binDir ? { binDir: o.binDir } : {}), ...(o.signal ? { signal: o.signal } : {}) });

@@ -87,6 +87,38 @@ describe.skipIf(!root)('CNI invocation (fake plugins)', () => {
     expect(existsSync(join(dir, 'home/.flotilla/cni/testnet/ctr3-eth0/result'))).toBe(true);
   });
 
+  it("ADD saves its plugin directory: CHECK and DEL run the plugins from there whatever directory the caller names then (a Host's spec.cniBinDir changed meanwhile)", async () => {
+    const other = join(dir, 'other-bin');
+    mkdirSync(other);
+    fakePlugin(other, 'one');
+    fakePlugin(other, 'two');
+    const ns = join(dir, 'ns-ctr4');
+    writeFileSync(ns, '');
+    await cniAdd(c, net(), { containerId: 'ctr4', netns: ns, binDir: join(dir, 'bin') });
+    expect(readFileSync(join(dir, 'home/.flotilla/cni/testnet/ctr4-eth0/bindir'), 'utf8')).toBe(join(dir, 'bin'));
+    rmSync(join(dir, 'log'));
+    expect(await cniCheck(c, 'testnet', { containerId: 'ctr4', binDir: other })).toBe('ok');
+    expect(await cniDel(c, 'testnet', { containerId: 'ctr4', binDir: other })).toBe('deleted');
+    expect(log()).toEqual([
+      `one CHECK ctr4 ${ns} eth0 ${join(dir, 'bin')}`,
+      `two CHECK ctr4 ${ns} eth0 ${join(dir, 'bin')}`,
+      `two DEL ctr4 ${ns} eth0 ${join(dir, 'bin')}`,
+      `one DEL ctr4 ${ns} eth0 ${join(dir, 'bin')}`,
+    ]);
+  });
+
+  it("when the directory ADD ran the plugins from is gone, DEL runs them from the caller's", async () => {
+    const gone = join(dir, 'gone-bin');
+    mkdirSync(gone);
+    fakePlugin(gone, 'one');
+    fakePlugin(gone, 'two');
+    await cniAdd(c, net(), { containerId: 'ctr5', netns: '/run/netns/flo-test-absent', binDir: gone });
+    rmSync(gone, { recursive: true });
+    rmSync(join(dir, 'log'));
+    expect(await cniDel(c, 'testnet', { containerId: 'ctr5', binDir: join(dir, 'bin') })).toBe('deleted');
+    expect(log()).toEqual([`two DEL ctr5  eth0 ${join(dir, 'bin')}`, `one DEL ctr5  eth0 ${join(dir, 'bin')}`]);
+  });
+
   it('refuses bad names before running anything', async () => {
     await expect(cniAdd(c, net(), { containerId: '../x', netns: '/run/netns/x' })).rejects.toThrow(/containerId/);
     await expect(cniAdd(c, { ...net(), plugins: [{ type: '../../bin/sh' }] }, { containerId: 'a', netns: '/run/netns/x' })).rejects.toThrow(/plugins\[0\]\.type/);
