@@ -29,7 +29,7 @@ export const command: CommandModule = {
   async run(ctx) {
     if (ctx.args.options.network === true) {
       if (ctx.args.options.ssh === true || ctx.args.options.containers === true || ctx.args.options.ui === true) throw new UsageError('--network tells a story of its own: it does not combine with --ssh, --containers or --ui');
-      const missing = await networkDemoMissing();
+      const missing = networkDemoMissing(await networkDemoFacts());
       if (missing.length > 0) {
         ctx.stderr.write(`flo demo --network cannot run here:\n${missing.map((m) => `  - ${m}`).join('\n')}\n(or run \`flo demo\` without --network)\n`);
         return 1;
@@ -86,8 +86,39 @@ export const command: CommandModule = {
   },
 };
 
-/** What keeps `flo demo --network` from running on this machine, each with its fix. */
-async function networkDemoMissing(): Promise<string[]> {
+/** What `flo demo --network` needs of this machine, as found (see {@link networkDemoFacts}). */
+export interface NetworkDemoFacts {
+  /** flo runs as root (uid 0): it makes network namespaces, users and sshd servers. */
+  root: boolean;
+  /** As root: what the network-namespace fleet still lacks (sshd, useradd, ip, nsenter, …, with its fix), if anything. */
+  fleetProblem?: string;
+  /** runc or crun is installed. */
+  containerRuntime: boolean;
+  /** A static busybox at /bin/busybox (the sample image is built from it). */
+  busybox: boolean;
+  /** nft or iptables is installed. */
+  firewall: boolean;
+  /** The CNI plugins the demo's pods need that are not in /usr/lib/cni. */
+  cniPluginsMissing: string[];
+}
+
+/**
+ * What keeps `flo demo --network` from running, each with its fix (pure): everything at once, so
+ * one run says all there is to install; empty when it can run.
+ */
+export function networkDemoMissing(f: NetworkDemoFacts): string[] {
+  const out: string[] = [];
+  if (!f.root) out.push('root: it makes network namespaces, users and sshd servers (run it as root, e.g. sudo flo demo --network)');
+  else if (f.fleetProblem !== undefined) out.push(f.fleetProblem);
+  if (!f.containerRuntime) out.push('runc or crun (apt-get install -y runc)');
+  if (!f.busybox) out.push('a static busybox at /bin/busybox for the sample image (apt-get install -y busybox-static)');
+  if (!f.firewall) out.push('nft or iptables (apt-get install -y nftables)');
+  if (f.cniPluginsMissing.length > 0) out.push(`the CNI plugins ${f.cniPluginsMissing.join(', ')} in /usr/lib/cni (apt-get install -y containernetworking-plugins)`);
+  return out;
+}
+
+/** Finds the {@link NetworkDemoFacts} of this machine (nothing is changed). */
+async function networkDemoFacts(): Promise<NetworkDemoFacts> {
   const { fleetAvailability } = await import('@flotilla/deploy/testing');
   const { execFileSync } = await import('node:child_process');
   const has = (tool: string): boolean => {
@@ -98,15 +129,16 @@ async function networkDemoMissing(): Promise<string[]> {
       return false;
     }
   };
-  const out: string[] = [];
-  const can = fleetAvailability({ netns: true });
-  if (!can.ok) out.push(`${can.reason} (it makes network namespaces, users and sshd servers: run it as root)`);
-  if (!has('runc') && !has('crun')) out.push('runc or crun (apt-get install -y runc)');
-  if (!existsSync('/bin/busybox')) out.push('a static busybox at /bin/busybox for the sample image (apt-get install -y busybox-static)');
-  if (!has('nft') && !has('iptables')) out.push('nft or iptables (apt-get install -y nftables)');
-  const cni = ['bridge', 'host-local', 'portmap'].filter((p) => !existsSync(`/usr/lib/cni/${p}`));
-  if (cni.length > 0) out.push(`the CNI plugins ${cni.join(', ')} in /usr/lib/cni (apt-get install -y containernetworking-plugins)`);
-  return out;
+  const root = process.getuid?.() === 0;
+  const fleet = root ? fleetAvailability({ netns: true }) : undefined;
+  return {
+    root,
+    ...(fleet && !fleet.ok ? { fleetProblem: fleet.reason } : {}),
+    containerRuntime: has('runc') || has('crun'),
+    busybox: existsSync('/bin/busybox'),
+    firewall: has('nft') || has('iptables'),
+    cniPluginsMissing: ['bridge', 'host-local', 'portmap'].filter((p) => !existsSync(`/usr/lib/cni/${p}`)),
+  };
 }
 
 /**

@@ -6,8 +6,11 @@
 // still answers from the version-1 test instance; everything is stopped; the root namespace's
 // routes, rules, links and namespaces are as before. Skips loudly without root, runc,
 // busybox-static, nft and the CNI plugins; required with CI=true.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// And run by a user who is not root (nobody, through setpriv), it refuses before it starts
+// anything: it says root is missing and how to run it, exits 1, and makes no namespace, user,
+// sshd or demo directory.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fleetAvailability } from '@flotilla/deploy/testing';
@@ -86,4 +89,52 @@ describe.runIf(why === undefined)('flo demo --network', () => {
     expect(out).toContain('   done.');
     expect(rootNetworkState()).toBe(before);
   }, 900_000);
+});
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0;
+/** Why the refusal cannot be shown here: it needs root (to become nobody), setpriv, and the CLI readable by nobody. */
+function whyNotAsNobody(): string | undefined {
+  if (!asRoot) return 'not root: cannot run flo as another user';
+  if (!has('setpriv')) return 'setpriv missing (util-linux)';
+  const entry = floArgv().at(-1)!;
+  const r = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '-e', 'require("fs").accessSync(process.argv[1], require("fs").constants.R_OK)', entry], { stdio: 'ignore' });
+  return r.status === 0 ? undefined : `nobody cannot read ${entry} (a parent directory is private): run the repository from a world-readable place`;
+}
+const whyNot = whyNotAsNobody();
+if (whyNot !== undefined) process.stderr.write(`\n*** SKIPPING flo demo --network's refusal as nobody: ${whyNot} ***\n\n`);
+
+describe.runIf(whyNot === undefined)('flo demo --network run by a user who is not root', () => {
+  /** What the demo would leave if it started: namespaces and the root namespace's links, routes and rules; fleet users; files nobody made in the temp directory. */
+  const traces = (): { network: string; users: string[]; files: string[] } => ({
+    network: rootNetworkState(),
+    users: execFileSync('getent', ['passwd'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('flodemonet')),
+    files: readdirSync(tmpdir()).filter((f) => f.startsWith('flotilla-') && statSync(join(tmpdir(), f), { throwIfNoEntry: false })?.uid === NOBODY),
+  });
+
+  it('refuses before starting anything: root is what is missing, and how to run it; exit 1; nothing made', () => {
+    const home = mkdtempSync(join(tmpdir(), 'flotilla-demo-net-nobody-'));
+    chmodSync(home, 0o755);
+    chownSync(home, NOBODY, NOBODY);
+    try {
+      const before = traces();
+      const r = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, ...floArgv(), 'demo', '--network'], {
+        cwd: home,
+        env: { ...process.env, HOME: home, USER: 'nobody', LOGNAME: 'nobody' },
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[0]).toBe('flo demo --network cannot run here:');
+      expect(lines).toContain('  - root: it makes network namespaces, users and sshd servers (run it as root, e.g. sudo flo demo --network)');
+      expect(lines.at(-1)).toBe('(or run `flo demo` without --network)');
+      // refused before the fleet: it never said it was starting one
+      expect(r.stderr).not.toContain('starting 2 network-namespace hosts');
+      expect(traces()).toEqual(before);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
