@@ -127,6 +127,10 @@ while :; do
   if [ -z "$rotator" ] && [ "$logmax" -gt 0 ] 2>/dev/null; then
     ( trap - TERM INT; while kill -0 $$ 2>/dev/null; do
         sleep 2 2>/dev/null || sleep 1
+        # Measured only when written since the last look (-nt is a test builtin): a quiet
+        # container's rotator starts one process per check (sleep), not three.
+        [ ! -e "$dir/.log-seen" ] || [ "$dir/log" -nt "$dir/.log-seen" ] || continue
+        : > "$dir/.log-seen"
         n=$(wc -c < "$dir/log" 2>/dev/null) || continue
         if [ "$n" -gt "$logmax" ]; then cp "$dir/log" "$dir/log.1" && : > "$dir/log"; fi
       done ) </dev/null >/dev/null 2>&1 8>&- &
