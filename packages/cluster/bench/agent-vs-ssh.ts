@@ -24,11 +24,11 @@
 // an instance ~45 MB) and ~15 minutes on a loaded 2-core machine (the joins are most of it).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
+import { freePorts } from '@flotilla/raft/testing';
 import { openStore, type ClusterStore } from '../src/index.js';
 import { writeSampleArtifact } from '../src/demo/index.js';
 
@@ -50,17 +50,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const children = new Set<ChildProcess>();
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    servers.push(s);
-  }
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  for (const s of servers) await new Promise((r) => s.close(r));
-  return ports;
-}
 
 /** A long-running flo process (server, controller), stopped by its pid. */
 function spawnFlo(name: string, cwd: string, args: string[]): ChildProcess {

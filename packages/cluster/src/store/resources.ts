@@ -61,6 +61,12 @@ interface ContinueToken {
   r: number;
 }
 
+/** A written object carries the revision that wrote it. */
+function stampRevision<O extends { metadata: { resourceVersion?: number } }>(o: O, revision: number): O {
+  o.metadata.resourceVersion = revision;
+  return o;
+}
+
 function encodeContinue(t: ContinueToken): string {
   return Buffer.from(JSON.stringify(t)).toString('base64url');
 }
@@ -442,16 +448,8 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
     await this.#batches(
       stored,
       out,
-      (o) => {
-        const key = this.keyOf(o.metadata.name);
-        const value = this.#encode(o);
-        const idx = this.indexed ? this.#indexKey(o) : undefined;
-        return [{ type: 'put', key, value }, ...(idx !== undefined ? [{ type: 'put' as const, key: idx, value }] : [])];
-      },
-      (o, revision) => {
-        o.metadata.resourceVersion = revision;
-        return o;
-      },
+      (o) => this.#putOps(o),
+      stampRevision,
       () => 0,
     );
     return out;
@@ -475,16 +473,8 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
     await this.#batches(
       stored,
       out,
-      (o) => {
-        const key = this.keyOf(o.metadata.name);
-        const value = this.#encode(o);
-        const idx = this.indexed ? this.#indexKey(o) : undefined;
-        return [{ type: 'put', key, value }, ...(idx !== undefined ? [{ type: 'put' as const, key: idx, value }] : [])];
-      },
-      (o, revision) => {
-        o.metadata.resourceVersion = revision;
-        return o;
-      },
+      (o) => this.#putOps(o),
+      stampRevision,
     );
     return out;
   }
@@ -520,6 +510,13 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
       () => true as const,
     );
     return out;
+  }
+
+  /** The puts that store one object: its key and, where the kind is indexed, its index entry. */
+  #putOps(o: T): KvTxnOp[] {
+    const value = this.#encode(o);
+    const idx = this.indexed ? this.#indexKey(o) : undefined;
+    return [{ type: 'put', key: this.keyOf(o.metadata.name), value }, ...(idx !== undefined ? [{ type: 'put' as const, key: idx, value }] : [])];
   }
 
   /**
