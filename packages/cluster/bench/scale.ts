@@ -1,6 +1,8 @@
 // Issue 15's scale benchmark: hollow hosts (`flo agent --hollow`), `flo controller` and a
 // 3-member store — `flo server` first, then etcd 3.4 (Debian's) in the same run — on this machine:
-//   1. apply R replica sets × 100 → every instance Running: time, instances/s, and each
+//   1. apply R replica sets × 100 (one applyManifests of a multi-document file: the new
+//      replica sets are created in transactions of 50; its time is reported apart) → every
+//      instance Running: time from the apply, instances/s, and each
 //      instance's start-up latency (created → Running, from its creationTimestamp and the
 //      status.startedAt its hollow host wrote) p50/p99;
 //   2. at rest (30 s): CPU and memory of the controller, the store members and the hollow

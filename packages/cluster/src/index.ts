@@ -118,12 +118,12 @@ export { checkFileStore, repairFileStore } from './store/file-repair.js';
 export type { FileStoreReport, FileStoreDamage, FileStoreRepairPlan, FileStoreRepairResult, RepairFileStoreOptions } from './store/file-repair.js';
 
 export type { InstanceRuntime, ObservedInstance, ContainerFacts, HostProbe, StartedInstance, StartOptions, PodNetworkContext } from './runtime/types.js';
-export { schedulerPlacer, incrementalPlacer, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
-export type { Placer, PlacementRequest, PlacementResult } from './controllers/placement.js';
+export { schedulerPlacer, incrementalPlacer, PlacementCache, listPlacement, hostToNode, templateToPod, allocatedByHost } from './controllers/placement.js';
+export type { Placer, PlacementRequest, PlacementResult, PlacementView } from './controllers/placement.js';
 export { templateHash, stableJson, REPLICASET_LABEL, TEMPLATE_HASH_LABEL } from './controllers/template.js';
 export { ClusterControllers, serviceEndpoints } from './controllers/manager.js';
 export { planReplicaSet, planPlacement, countedStatus, deletionOrder } from './controllers/replicaset-plan.js';
-export type { ReplicaSetPlan, ReplicaSetPlanInput, ReplicaSetStep, PlannedEvent, PlacementInput, PlacementPlan } from './controllers/replicaset-plan.js';
+export type { ReplicaSetPlan, ReplicaSetPlanInput, ReplicaSetStep, PlannedEvent, PlacementInput, PlacementCommon, PlacementPlan } from './controllers/replicaset-plan.js';
 export type { ClusterControllersOptions } from './controllers/manager.js';
 export { ClusterCaches, StoreReads, kvPrefixStore, BY_HOST, BY_REPLICA_SET } from './controllers/caches.js';
 export type { ClusterReads, ClusterCachesOptions, CachedKind } from './controllers/caches.js';

@@ -241,11 +241,39 @@ describe('apply progress (issue 12 §6: results used to come only at the end)', 
       return original(key, value, options);
     };
     const reported: string[] = [];
-    const err = await applyManifests(store, parseManifests(`${svc('a')}---\n${svc('b')}---\n${svc('c')}`).objects, {
+    // a and b are created in one transaction, web on its own, then c fails
+    const web = rs(1).replace(', artifact: ./app.tgz', '');
+    const err = await applyManifests(store, parseManifests(`${svc('a')}---\n${svc('b')}---\n${web}---\n${svc('c')}`).objects, {
       onApplied: (c) => reported.push(`${c.name} ${c.action}`),
     }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('store went away');
-    expect(reported).toEqual(['a created', 'b created']);
+    expect(reported).toEqual(['a created', 'b created', 'web created']);
+  });
+
+  it('creates consecutive new objects of one kind in transactions (issue 15: 1,500 replica sets were 1,500 consensus rounds), in order, an existing one configured on its own', async () => {
+    const kv = new MemoryKvStore({ progressIntervalMs: 0 });
+    const store = new ClusterStore(kv);
+    await applyManifests(store, parseManifests(svc('s-60')).objects);
+    const txns: number[] = [];
+    const txn = kv.txn.bind(kv);
+    kv.txn = (compare, ops) => {
+      txns.push(ops.filter((o) => o.type === 'put' && o.key.startsWith('/flotilla/v1/services/')).length);
+      return txn(compare, ops);
+    };
+    let puts = 0;
+    const put = kv.put.bind(kv);
+    kv.put = (key: string, value: string, options?: WriteOptions): Promise<number> => {
+      puts++;
+      return put(key, value, options);
+    };
+    const names = Array.from({ length: 121 }, (_, k) => `s-${k}`);
+    const changes = await applyManifests(store, parseManifests(names.map((n) => svc(n).replace('app=web', n === 's-60' ? 'app=changed' : 'app=web')).join('---\n')).objects);
+    expect(changes.map((c) => `${c.name} ${c.action}`)).toEqual(names.map((n) => `${n} ${n === 's-60' ? 'configured' : 'created'}`));
+    // 60 new ones, one existing, 60 new ones: transactions of at most 50 for the runs, one write for s-60
+    expect(txns.filter((n) => n > 0).sort((a, b) => b - a)).toEqual([50, 50, 10, 10]);
+    expect(puts).toBe(1);
+    expect((await store.services.items()).length).toBe(121);
+    expect((await store.services.get('s-60'))!.spec.selector).toBe('app=changed');
   });
 });
 

@@ -44,7 +44,7 @@ import { renderEndpointsFile } from '../agent/render.js';
 import { ClusterCaches, StoreReads, type ClusterReads } from './caches.js';
 import { InstanceWorker } from './instance-worker.js';
 import { countedStatus, planPlacement, planReplicaSet } from './replicaset-plan.js';
-import { incrementalPlacer, schedulerPlacer, type Placer } from './placement.js';
+import { PlacementCache, schedulerPlacer, type Placer } from './placement.js';
 import { nameSuffix, stableJson, templateHash } from './template.js';
 
 /** Options of {@link ClusterControllers}. */
@@ -56,8 +56,10 @@ export interface ClusterControllersOptions {
   /** Randomness for instance names. @default a generator seeded from the time */
   random?: () => number;
   /**
-   * Places new instances. @default incrementalPlacer() on the informer caches (its scheduler
-   * state kept between reconciles), schedulerPlacer with `caches: false` (@flotilla/scheduler)
+   * Places new instances, given every host and every placed instance on each call.
+   * @default with the informer caches, none: a {@link PlacementCache} fed by the informers'
+   * events (its scheduler state kept and updated per change, as kube-scheduler's cache);
+   * `schedulerPlacer` with `caches: false` (@flotilla/scheduler)
    */
   placer?: Placer;
   /** How often each host is probed and its instances observed and health-checked. @default 2000 */
@@ -179,7 +181,10 @@ export class ClusterControllers {
   readonly runtime: InstanceRuntime;
   readonly clock: Clock;
   readonly #random: () => number;
-  readonly #placer: Placer;
+  /** A placer given in the options, or schedulerPlacer without caches; undefined: the run's {@link PlacementCache}. */
+  readonly #placer: Placer | undefined;
+  /** The scheduler cache of the current run (with caches and no placer given), fed by the informers. */
+  #placement: PlacementCache | undefined;
   readonly #probeMs: number;
   readonly #graceMs: number;
   readonly #agentGraceMs: number;
@@ -218,7 +223,7 @@ export class ClusterControllers {
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
     this.#random = options.random ?? seededRandom(Math.floor(this.clock.now()) ^ process.pid);
-    this.#placer = options.placer ?? ((options.caches ?? true) ? incrementalPlacer() : schedulerPlacer);
+    this.#placer = options.placer ?? ((options.caches ?? true) ? undefined : schedulerPlacer);
     this.#probeMs = positive('hostProbeIntervalMs', options.hostProbeIntervalMs ?? 2000);
     this.#graceMs = positive('hostGracePeriodMs', options.hostGracePeriodMs ?? 10_000);
     this.#agentGraceMs = positive('agentGracePeriodMs', options.agentGracePeriodMs ?? 40_000);
@@ -356,19 +361,28 @@ export class ClusterControllers {
 
   /** Places and creates `count` instances ({@link planPlacement}); returns true when some could not be placed. */
   async #create(rs: ReplicaSet, hash: string, count: number): Promise<boolean> {
-    const placement = planPlacement({
-      replicaSet: rs,
-      templateHash: hash,
-      count,
-      hosts: await this.#reads.hosts(),
-      placed: (await this.#reads.instances()).filter((i) => i.metadata.deletionTimestamp === undefined),
-      suffix: () => nameSuffix(this.#random),
-      placer: this.#placer,
-    });
+    const cache = this.#placement;
+    const common = { replicaSet: rs, templateHash: hash, count, suffix: () => nameSuffix(this.#random) };
+    const placement = cache
+      ? planPlacement({ ...common, view: cache })
+      : planPlacement({
+          ...common,
+          hosts: await this.#reads.hosts(),
+          placed: (await this.#reads.instances()).filter((i) => i.metadata.deletionTimestamp === undefined),
+          placer: this.#placer ?? schedulerPlacer,
+        });
     // hosts not probed yet: wait for their first probe rather than report them unavailable
     if (placement.waitingForHosts) return true;
-    // in transactions of 50 (one write each where the store has none), as the agents report
-    const results = await this.store.instances.createMany(placement.instances);
+    // in transactions of 50 (one write each where the store has none), as the agents report;
+    // what the cache placed stays assumed until the informer brings it, unless not created
+    let results: (Instance | Error)[];
+    try {
+      results = await this.store.instances.createMany(placement.instances);
+    } catch (e) {
+      cache?.forget(placement.instances.map((i) => i.metadata.name));
+      throw e;
+    }
+    cache?.forget(results.flatMap((r, k) => (r instanceof Error ? [placement.instances[k]!.metadata.name] : [])));
     const events: EventRecord[] = [];
     let failed: Error | undefined;
     results.forEach((r, k) => {
@@ -823,9 +837,23 @@ export class ClusterControllers {
     const informing = caches.run(stop.signal);
     const before = this.#reads;
     this.#reads = caches;
+    const unfeed: (() => void)[] = [];
     try {
-      if (await caches.waitForSync(stop.signal)) await Promise.all(this.controllers().map((c) => c.run(signal)));
+      if (await caches.waitForSync(stop.signal)) {
+        if (this.#placer === undefined) {
+          // the scheduler cache, fed by the informers' events (each replays its cache first)
+          const cache = new PlacementCache();
+          unfeed.push(
+            caches.hostsInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeHost(e.object.metadata.name) : cache.setHost(e.object)) }),
+            caches.instancesInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeInstance(e.object.metadata.name) : cache.setInstance(e.object)) }),
+          );
+          this.#placement = cache;
+        }
+        await Promise.all(this.controllers().map((c) => c.run(signal)));
+      }
     } finally {
+      for (const f of unfeed) f();
+      this.#placement = undefined;
       stop.abort();
       signal.removeEventListener('abort', onAbort);
       await informing;

@@ -7,6 +7,7 @@
 import { ClusterState, scheduleOne, type Node, type Pod } from '@flotilla/scheduler';
 import { toSchedulerUnits } from '../manifest/quantity.js';
 import type { Host, Instance, InstanceTemplateSpec, Placement } from '../manifest/types.js';
+import { stableJson } from './template.js';
 
 /** One instance to place. */
 export interface PlacementRequest {
@@ -129,6 +130,258 @@ export function incrementalPlacer(): Placer {
     }
     return { assignments, unschedulable };
   };
+}
+
+/**
+ * Where {@link planPlacement} places: whether to wait for hosts, which names are taken, and the
+ * placement itself (counting the instances already placed). A {@link PlacementCache} is one,
+ * fed by the informers' events; {@link listPlacement} makes one of a host list, an instance
+ * list and a {@link Placer}.
+ */
+export interface PlacementView {
+  /** Some host has no status yet (not probed): place nothing until every host has one. */
+  waitingForHosts(): boolean;
+  /** Is there an instance of this name (placed or not, terminating included), or one placed and not yet created? */
+  taken(name: string): boolean;
+  /** Places the pods on the Ready hosts, counting the instances already placed (and those placed by earlier calls, until created or forgotten). */
+  place(pods: readonly PlacementRequest[], strategy: Placement): PlacementResult;
+}
+
+/** A {@link PlacementView} of lists: every host, the instances placed (not terminating), and a placer (schedulerPlacer: a fresh scheduler state per call). */
+export function listPlacement(hosts: readonly Host[], placed: readonly Instance[], placer: Placer): PlacementView {
+  let names: Set<string> | undefined;
+  return {
+    waitingForHosts: () => hosts.some((h) => h.status === undefined),
+    taken: (name) => (names ??= new Set(placed.map((i) => i.metadata.name))).has(name),
+    place: (pods, strategy) => placer({ hosts: hosts.filter((h) => h.status?.ready === true), placed, pods, strategy }),
+  };
+}
+
+interface CachedHost {
+  host: Host;
+  /** Order of first sight (a host deleted and added again comes last, as in an informer's list). */
+  rank: number;
+  /** `stableJson` of its scheduler node while Ready; '' when not Ready. */
+  node: string;
+}
+
+/**
+ * The controller's scheduler cache, as kube-scheduler's is fed by its informers: hosts and
+ * instances come in as events (`setHost`/`removeHost`, `setInstance`/`removeInstance`), the
+ * scheduler's `ClusterState` is updated by each — one pod bound or unbound per instance
+ * change, one node added or removed per host readiness change — and a placement
+ * ({@link PlacementCache.place}) costs the new pods only, not a pass over every instance.
+ * What it places is assumed (bound) until the instance's own event arrives (confirmed) or
+ * the caller forgets it ({@link PlacementCache.forget}: its create failed).
+ *
+ * Its answers are exactly those of `schedulerPlacer` given the Ready hosts in the order the
+ * cache first saw them and every placed (non-terminating) instance plus the assumed ones:
+ * a Ready host changing its node (capacity, labels, taints, cordon, load), or one returning
+ * to Ready ahead of the last one in that order, makes the state be rebuilt (O(instances),
+ * lazily, at the next placement); everything else is incremental.
+ *
+ * ```ts
+ * const cache = new PlacementCache();
+ * hostsInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeHost(e.object.metadata.name) : cache.setHost(e.object)) });
+ * instancesInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeInstance(e.object.metadata.name) : cache.setInstance(e.object)) });
+ * const { assignments } = cache.place([{ name: 'web-x1', labels: { app: 'web' }, template }], 'spread');
+ * ```
+ */
+export class PlacementCache implements PlacementView {
+  readonly #hosts = new Map<string, CachedHost>();
+  #rank = 0;
+  /** Hosts without a status (not probed yet). */
+  #unprobed = 0;
+  /** The scheduler state; undefined: rebuild at the next placement. */
+  #state: ClusterState | undefined;
+  /** The highest rank of a node added to the state (a Ready host of a higher rank can be appended). */
+  #lastRank = 0;
+  /** Every instance seen, by name (terminating ones included). */
+  readonly #instances = new Map<string, Instance>();
+  /** Placed here and not yet seen as an instance: name → host and pod. */
+  readonly #assumed = new Map<string, { host: string; pod: Pod }>();
+  /** Names bound or to bind on each host: placed (non-terminating) instances and assumed ones. */
+  readonly #onHost = new Map<string, Set<string>>();
+  /** How many times the state was built from scratch (for tests and profiles). */
+  rebuilds = 0;
+
+  waitingForHosts(): boolean {
+    return this.#unprobed > 0;
+  }
+
+  taken(name: string): boolean {
+    return this.#instances.has(name) || this.#assumed.has(name);
+  }
+
+  /** A host was added or changed. */
+  setHost(host: Host): void {
+    const name = host.metadata.name;
+    const was = this.#hosts.get(name);
+    const ready = host.status?.ready === true;
+    const node = ready ? stableJson(hostToNode(host)) : '';
+    if (was?.host.status === undefined && was !== undefined) this.#unprobed--;
+    if (host.status === undefined) this.#unprobed++;
+    if (was === undefined) {
+      const entry = { host, rank: ++this.#rank, node };
+      this.#hosts.set(name, entry);
+      if (ready) this.#addNode(entry);
+      return;
+    }
+    was.host = host;
+    const prev = was.node;
+    was.node = node;
+    if (prev === node) return;
+    if (prev !== '' && node === '') this.#state?.removeNode(name);
+    else if (prev === '' && node !== '') this.#addNode(was);
+    else this.#state = undefined; // a Ready host's node changed: rebuild (exactly as from scratch)
+  }
+
+  /** A host was deleted. */
+  removeHost(name: string): void {
+    const was = this.#hosts.get(name);
+    if (was === undefined) return;
+    if (was.host.status === undefined) this.#unprobed--;
+    if (was.node !== '') this.#state?.removeNode(name);
+    this.#hosts.delete(name);
+  }
+
+  /** Appends a host that became Ready as a node with its instances, when it is last in order; else the state is rebuilt later. */
+  #addNode(entry: CachedHost): void {
+    const state = this.#state;
+    if (state === undefined) return;
+    if (entry.rank < this.#lastRank) {
+      this.#state = undefined;
+      return;
+    }
+    const name = entry.host.metadata.name;
+    state.addNode(hostToNode(entry.host));
+    this.#lastRank = entry.rank;
+    for (const pod of this.#onHost.get(name) ?? []) this.#bind(state, pod, name);
+  }
+
+  /** Binds a placed or assumed instance to its host's node, when the host is a node. */
+  #bind(state: ClusterState, name: string, host: string): void {
+    if (!state.hasNode(host) || state.hasPod(name)) return;
+    const assumed = this.#assumed.get(name);
+    if (assumed !== undefined) state.addPod(assumed.pod, host);
+    else {
+      const i = this.#instances.get(name)!;
+      state.addPod(templateToPod(name, i.metadata.labels ?? {}, i.spec.template), host);
+    }
+  }
+
+  #index(name: string, host: string): void {
+    let names = this.#onHost.get(host);
+    if (names === undefined) this.#onHost.set(host, (names = new Set()));
+    names.add(name);
+  }
+
+  #unindex(name: string, host: string): void {
+    const names = this.#onHost.get(host);
+    if (names === undefined) return;
+    names.delete(name);
+    if (names.size === 0) this.#onHost.delete(host);
+  }
+
+  /** An instance was added or changed (a terminating one is no longer placed). */
+  setInstance(i: Instance): void {
+    const name = i.metadata.name;
+    const placed = i.metadata.deletionTimestamp === undefined;
+    const assumed = this.#assumed.get(name);
+    if (assumed !== undefined) {
+      // the instance placed here, created: keep its binding when it is what was placed
+      this.#assumed.delete(name);
+      this.#instances.set(name, i);
+      if (placed && i.spec.host === assumed.host && samePod(assumed.pod, i)) return;
+      this.#unindex(name, assumed.host);
+      this.#state?.removePod(name);
+    } else {
+      const prev = this.#instances.get(name);
+      this.#instances.set(name, i);
+      if (prev !== undefined && prev.metadata.deletionTimestamp === undefined) {
+        if (placed && prev.spec.host === i.spec.host && sameTemplate(prev, i)) return; // a status change
+        this.#unindex(name, prev.spec.host);
+        this.#state?.removePod(name);
+      }
+    }
+    if (!placed) return;
+    this.#index(name, i.spec.host);
+    if (this.#state !== undefined) this.#bind(this.#state, name, i.spec.host);
+  }
+
+  /** An instance was deleted. */
+  removeInstance(name: string): void {
+    const prev = this.#instances.get(name);
+    if (prev !== undefined) {
+      this.#instances.delete(name);
+      if (prev.metadata.deletionTimestamp === undefined) {
+        this.#unindex(name, prev.spec.host);
+        this.#state?.removePod(name);
+      }
+    }
+    const assumed = this.#assumed.get(name);
+    if (assumed !== undefined) {
+      this.#assumed.delete(name);
+      this.#unindex(name, assumed.host);
+      this.#state?.removePod(name);
+    }
+  }
+
+  /** Drops placements of this cache that were not created (no-op for names already seen as instances). */
+  forget(names: Iterable<string>): void {
+    for (const name of names) {
+      const assumed = this.#assumed.get(name);
+      if (assumed === undefined) continue;
+      this.#assumed.delete(name);
+      this.#unindex(name, assumed.host);
+      this.#state?.removePod(name);
+    }
+  }
+
+  /** How many instances the cache counts as placed (created or assumed). */
+  get placed(): number {
+    let n = 0;
+    for (const names of this.#onHost.values()) n += names.size;
+    return n;
+  }
+
+  place(pods: readonly PlacementRequest[], strategy: Placement): PlacementResult {
+    const state = this.#state ?? this.#rebuild();
+    const assignments = new Map<string, string>();
+    const unschedulable: { name: string; message: string }[] = [];
+    for (const p of pods) {
+      const pod = templateToPod(p.name, p.labels, p.template);
+      const r = scheduleOne(pod, state, { strategy });
+      if (r.scheduled) {
+        assignments.set(p.name, r.node);
+        this.#assumed.set(p.name, { host: r.node, pod });
+        this.#index(p.name, r.node);
+      } else unschedulable.push({ name: p.name, message: r.message });
+    }
+    return { assignments, unschedulable };
+  }
+
+  #rebuild(): ClusterState {
+    this.rebuilds++;
+    const state = new ClusterState();
+    this.#state = state;
+    this.#lastRank = 0;
+    for (const entry of this.#hosts.values()) {
+      if (entry.node === '') continue;
+      state.addNode(hostToNode(entry.host));
+      this.#lastRank = entry.rank;
+    }
+    for (const [host, names] of this.#onHost) if (state.hasNode(host)) for (const name of names) this.#bind(state, name, host);
+    return state;
+  }
+}
+
+function sameTemplate(a: Instance, b: Instance): boolean {
+  return (a.spec.template === b.spec.template || JSON.stringify(a.spec.template) === JSON.stringify(b.spec.template)) && JSON.stringify(a.metadata.labels ?? {}) === JSON.stringify(b.metadata.labels ?? {});
+}
+
+function samePod(pod: Pod, i: Instance): boolean {
+  return JSON.stringify(pod) === JSON.stringify(templateToPod(i.metadata.name, i.metadata.labels ?? {}, i.spec.template));
 }
 
 /** Requests of the instances on each host, in scheduler units (for `get hosts`). */

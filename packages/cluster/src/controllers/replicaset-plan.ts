@@ -5,7 +5,7 @@
  */
 import type { ClusterEvent, Host, Instance, InstanceTemplate, ReplicaSet, ReplicaSetStatus } from '../manifest/types.js';
 import { API_VERSION } from '../manifest/types.js';
-import type { Placer, PlacementRequest } from './placement.js';
+import { listPlacement, type PlacementView, type Placer, type PlacementRequest } from './placement.js';
 import { REPLICASET_LABEL, TEMPLATE_HASH_LABEL, resolveIntOrPercent, templateHash } from './template.js';
 
 /** An event the controller records. */
@@ -195,19 +195,30 @@ export function countedStatus(plan: ReplicaSetPlan, replicaSet: ReplicaSet, acti
   };
 }
 
-/** What {@link planPlacement} needs. */
-export interface PlacementInput {
+/** What {@link planPlacement} needs: the replica set and how many to create, and where to place them. */
+export type PlacementInput = PlacementCommon &
+  (
+    | {
+        /** Every host (Ready or not). */
+        hosts: readonly Host[];
+        /** Every instance that is placed and not terminating (of every replica set). */
+        placed: readonly Instance[];
+        placer: Placer;
+      }
+    | {
+        /** The hosts and instances as a cache keeps them (the controller's `PlacementCache`, fed by its informers): no pass over every instance. */
+        view: PlacementView;
+      }
+  );
+
+/** The part of {@link PlacementInput} common to both forms. */
+export interface PlacementCommon {
   replicaSet: ReplicaSet;
   templateHash: string;
   /** How many instances to create. */
   count: number;
-  /** Every host (Ready or not). */
-  hosts: readonly Host[];
-  /** Every instance that is placed and not terminating (of every replica set). */
-  placed: readonly Instance[];
   /** Draws a random name suffix (called until a name is free). */
   suffix: () => string;
-  placer: Placer;
 }
 
 /** The instances to create, and why the others could not be placed. */
@@ -221,25 +232,29 @@ export interface PlacementPlan {
 }
 
 /**
- * Names and places `count` new instances of a replica set with the placer on the Ready
- * hosts, counting the instances already placed. Waits (places nothing) while a host has no
- * status yet, rather than reporting it unavailable. Pure but for `suffix`.
+ * Names and places `count` new instances of a replica set on the Ready hosts, counting the
+ * instances already placed: with a placer on lists of hosts and instances, or with a
+ * {@link PlacementView} (the controller's `PlacementCache`, which checks a name
+ * against its instances by key and places with its kept scheduler state, and holds what it
+ * placed until the instances are seen or forgotten). Waits (places nothing) while a host has
+ * no status yet, rather than reporting it unavailable. Pure but for `suffix` (and the view's
+ * state).
  */
 export function planPlacement(input: PlacementInput): PlacementPlan {
   const { replicaSet: rs, templateHash: hash } = input;
-  if (input.hosts.some((h) => h.status === undefined)) return { instances: [], unschedulable: [], waitingForHosts: true };
-  const hosts = input.hosts.filter((h) => h.status?.ready === true);
+  const view = 'view' in input ? input.view : listPlacement(input.hosts, input.placed, input.placer);
+  if (view.waitingForHosts()) return { instances: [], unschedulable: [], waitingForHosts: true };
   const labels = { ...rs.spec.template.metadata.labels, [REPLICASET_LABEL]: rs.metadata.name, [TEMPLATE_HASH_LABEL]: hash };
   const pods: PlacementRequest[] = [];
-  const taken = new Set(input.placed.map((i) => i.metadata.name));
+  const drawn = new Set<string>();
   for (let k = 0; k < input.count; k++) {
     let n: string;
     do n = `${rs.metadata.name}-${input.suffix()}`;
-    while (taken.has(n));
-    taken.add(n);
+    while (drawn.has(n) || view.taken(n));
+    drawn.add(n);
     pods.push({ name: n, labels, template: rs.spec.template.spec });
   }
-  const result = input.placer({ hosts, placed: input.placed, pods, strategy: rs.spec.placement ?? 'spread' });
+  const result = view.place(pods, rs.spec.placement ?? 'spread');
   const instances: Instance[] = [];
   for (const p of pods) {
     const host = result.assignments.get(p.name);
