@@ -50,9 +50,13 @@ export interface PodSpec {
   trackersVersion: number;
   /** Has a filter whose answer changes as pods are placed (anti-affinity, spread, host ports). */
   dependsOnPlacements: boolean;
-  /** The candidate set last used, and the candidate index's generation it belongs to. */
-  lastSet?: CandidateSet;
-  lastSetGeneration?: number;
+  /**
+   * The candidate set last used, and the candidate index's generation it belongs to (-1:
+   * none). Set in the object literal that makes the spec, as every field is, so that all
+   * specs share one hidden class (see the note on shapes in state.ts).
+   */
+  lastSet: CandidateSet | undefined;
+  lastSetGeneration: number;
 }
 
 /** A pod bound to a node. */
@@ -193,6 +197,8 @@ export class PodCompiler {
       repelledBy: [],
       trackersVersion: -1,
       dependsOnPlacements: false,
+      lastSet: undefined,
+      lastSetGeneration: -1,
     };
     this.refresh(spec);
     return spec;

@@ -382,3 +382,17 @@ export class ClusterState {
     this.#index.putBack(aside);
   }
 }
+
+/**
+ * An empty ClusterState kept for the life of the module and never used: it holds the hidden
+ * classes (V8 "maps") of a state and of its parts — node table, trackers, pod compiler,
+ * candidate index, label index — alive between states. V8 keeps a hidden class only while
+ * some object has it, and optimized code checks the hidden classes it was compiled for: when
+ * `schedule()` builds a state, drops it, and a full garbage collection runs before the next
+ * call, the classes go, every function optimized for them is thrown away, and the next call
+ * re-runs them unoptimized until they are hot again (about 70 functions re-optimized per
+ * call on the mixed-5k benchmark; docs/benchmarks.md, "Issue 18: the regression found and
+ * fixed"). One empty state costs a few hundred bytes.
+ * @internal Not part of the public API.
+ */
+export const SHAPE_KEEPER: ClusterState = new ClusterState();
