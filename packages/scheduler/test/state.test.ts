@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterState, isSchedulerError, scheduleOne, type Node, type Pod } from '../src/index.js';
+import { ClusterState, isSchedulerError, schedule, scheduleOne, type Node, type Pod } from '../src/index.js';
+import { resolveWeights } from '../src/options.js';
+import { SHAPE_KEEPER } from '../src/state.js';
 
 const node = (name: string, extra: Partial<Node> = {}): Node => ({ name, labels: {}, capacity: { cpu: 2000, memory: 4096 }, ...extra });
 const pod = (name: string, extra: Partial<Pod> = {}): Pod => ({ name, labels: {}, requests: { cpu: 1000, memory: 1024 }, ...extra });
@@ -116,5 +118,29 @@ describe('ClusterState and scheduleOne', () => {
     }
     expect(codes).toEqual(['duplicate-pod', 'unknown-node', 'duplicate-node', 'duplicate-pod', 'invalid-node']);
     expect(() => scheduleOne(pod('x'), {} as ClusterState)).toThrow(TypeError);
+  });
+
+  // The two below keep the benchmark's hidden classes stable (state.ts, SHAPE_KEEPER): a
+  // compiled pod gets no property after it is made, and the module's kept state is never used.
+  it('gives a compiled pod every field when it is made (a decision adds none)', () => {
+    const state = new ClusterState([node('a'), node('b')]);
+    const spec = state.compile(pod('p', { spread: { topologyKey: 'kubernetes.io/hostname', maxSkew: 1 } }));
+    const fields = Object.keys(spec);
+    expect(spec.lastSet).toBeUndefined();
+    expect(spec.lastSetGeneration).toBe(-1);
+    const decision = state.decide(spec, { strategy: 'binpack', weights: resolveWeights(undefined), exhaustive: false });
+    expect(decision.node).toBe(0);
+    expect(spec.lastSet).toBeDefined();
+    expect(Object.keys(spec)).toEqual(fields);
+  });
+
+  it('never places anything in the state kept for its hidden classes', () => {
+    const nodes = [node('a'), node('b', { labels: { zone: 'z' } })];
+    const pods = [pod('p1'), pod('p2', { labels: { app: 'x' }, antiAffinity: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'x' } } } })];
+    expect(schedule({ nodes, pods, strategy: 'binpack' }).assignments.size).toBe(2);
+    scheduleOne(pod('p3'), new ClusterState(nodes));
+    expect(SHAPE_KEEPER.nodeCount).toBe(0);
+    expect(SHAPE_KEEPER.podCount).toBe(0);
+    expect(SHAPE_KEEPER.nodeNames()).toEqual([]);
   });
 });
