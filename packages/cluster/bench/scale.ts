@@ -11,7 +11,7 @@
 //      instance is Running on the live hosts, against the grace period (40 s) + 10 s.
 // The hollow hosts run in 10 processes (the first holds 10 % of them: the one killed).
 // Run from the repository root (defaults: issue 15's full scale):
-//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/scale.ts [--hosts 5000] [--replicasets 1500] [--replicas 100] [--stores flotilla,etcd] [--timeout 900] [--rest 30]
+//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/scale.ts [--hosts 5000] [--replicasets 1500] [--replicas 100] [--stores flotilla,etcd] [--timeout 900] [--rest 30] [--kill false]
 // BENCH_PROFILE=DIR: the controller runs under node --cpu-prof, profiles written to DIR.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,6 +32,8 @@ const STORES = arg('stores', 'flotilla,etcd').split(',');
 const TIMEOUT_S = Number(arg('timeout', '900'));
 const REST_S = Number(arg('rest', '30'));
 const PROCS = Number(arg('procs', '10'));
+/** `--kill false`: skip the kill-10 % step (up to grace + 310 s per store). */
+const KILL = arg('kill', 'true') !== 'false';
 const GRACE_S = 40;
 const TOTAL = RS * REPLICAS;
 
@@ -304,6 +306,7 @@ spec:
       `RESULT at rest (${REST_S} s), per 1,000 hosts: controller ${((100 * result.rest.controllerCpu) / k).toFixed(1)} % CPU, store ${((100 * result.rest.storeCpu) / k).toFixed(1)} %, agents ${((100 * result.rest.agentsCpu) / k).toFixed(1)} %; store writes ${(result.rest.writesPerS / k).toFixed(1)}/s; memory (total) controller ${result.rest.controllerMB.toFixed(0)} MB, store ${result.rest.storeMB.toFixed(0)} MB, agents ${result.rest.agentsMB.toFixed(0)} MB`,
     );
 
+    if (!KILL) return finish(result);
     // kill 10 % of the hosts
     const killed = new Set(Array.from({ length: tenth }, (_, i) => `hollow-${i}`));
     const onKilled = [...hostOf.entries()].filter(([n, h]) => killed.has(h) && runningAt.has(n)).length;
@@ -323,13 +326,27 @@ spec:
     result.kill = { killedHosts: tenth, instancesOnThem: onKilled, ...(recoveredS !== undefined ? { recoveredS } : {}) };
     log(`RESULT kill 10 %: ${recoveredS !== undefined ? `every instance Running on the live hosts ${recoveredS.toFixed(1)} s after the kill` : 'not recovered within grace + 310 s'} (goal ≤ ${GRACE_S + 10} s)`);
   }
-  void revisionNow;
-  watchAbort.abort();
-  await watching;
-  await kv.close();
-  await stopAll();
-  return result;
+  return finish(result);
+
+  async function finish(r: Result): Promise<Result> {
+    void revisionNow;
+    watchAbort.abort();
+    await watching;
+    await kv.close();
+    await stopAll();
+    return r;
+  }
 }
+
+// stopped (Ctrl-C, kill): the stores, agents and controller stop with it
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    void stopAll().finally(() => {
+      rmSync(root, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
 
 log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GB, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 log(`scale: ${HOSTS} hollow hosts in ${Math.min(PROCS, HOSTS)} processes, ${RS} replica sets × ${REPLICAS} = ${TOTAL} instances; CLI ${floArgv.join(' ')}`);

@@ -217,6 +217,7 @@ export class ClusterControllers {
   #reads: ClusterReads;
   #eventCounter = 0;
   #eventsSincePrune = 0;
+  #pruning = false;
 
   constructor(options: ClusterControllersOptions) {
     this.store = options.store;
@@ -284,9 +285,15 @@ export class ClusterControllers {
       const failed = results.find((r): r is Error => r instanceof Error);
       if (failed) this.#logger?.warn('could not record event', { reason: records[results.indexOf(failed)]!.reason, error: failed });
       this.#eventsSincePrune += events.length;
-      if (this.#eventsSincePrune >= 50) {
+      // one prune at a time (concurrent reconciles would list the same events and delete them twice)
+      if (this.#eventsSincePrune >= 50 && !this.#pruning) {
         this.#eventsSincePrune = 0;
-        await this.pruneEvents();
+        this.#pruning = true;
+        try {
+          await this.pruneEvents();
+        } finally {
+          this.#pruning = false;
+        }
       }
     } catch (e) {
       this.#logger?.warn('could not record event', { reason: records[0]!.reason, error: e });
@@ -341,26 +348,36 @@ export class ClusterControllers {
     let requeueAfterMs = plan.requeueAfterMs;
     const deleted = new Set(plan.steps.flatMap((s) => (s.do === 'delete' ? [s.instance.metadata.name] : [])));
     let active = all.filter((i) => i.metadata.deletionTimestamp === undefined && !deleted.has(i.metadata.name));
+    // the events of the creates are recorded while the status is written (not on the way)
+    let recording: Promise<void> | undefined;
     if (plan.create > 0) {
-      const unschedulable = await this.#create(rs, hash, plan.create);
-      if (unschedulable) requeueAfterMs = Math.min(requeueAfterMs ?? this.#retryMs, this.#retryMs);
-      await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS);
-      active = (await this.#reads.instancesOf(name)).filter((i) => i.metadata.deletionTimestamp === undefined);
+      const created = await this.#create(rs, hash, plan.create);
+      recording = created.recording;
+      if (created.unschedulable) requeueAfterMs = Math.min(requeueAfterMs ?? this.#retryMs, this.#retryMs);
+      // counted from what this reconcile read and created: no wait for the watch to bring the creates back
+      active = [...active, ...created.instances];
     }
-    const status = countedStatus(plan, rs, active);
-    if (stableJson(status) !== stableJson(rs.status ?? {})) {
-      const stored = await this.store.replicaSets.mutate(name, (cur) => {
-        if (templateHash(cur.spec.template) !== hash) return undefined; // changed meanwhile: the next reconcile redoes it
-        cur.status = status;
-        return cur;
-      });
-      this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
+    try {
+      const status = countedStatus(plan, rs, active);
+      if (stableJson(status) !== stableJson(rs.status ?? {})) {
+        const stored = await this.store.replicaSets.mutate(name, (cur) => {
+          if (templateHash(cur.spec.template) !== hash) return undefined; // changed meanwhile: the next reconcile redoes it
+          cur.status = status;
+          return cur;
+        });
+        this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
+      }
+    } finally {
+      await recording;
     }
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
-  /** Places and creates `count` instances ({@link planPlacement}); returns true when some could not be placed. */
-  async #create(rs: ReplicaSet, hash: string, count: number): Promise<boolean> {
+  /**
+   * Places and creates `count` instances ({@link planPlacement}): the instances created, whether
+   * some could not be placed, and the recording of their events (under way; never rejects).
+   */
+  async #create(rs: ReplicaSet, hash: string, count: number): Promise<{ instances: Instance[]; unschedulable: boolean; recording: Promise<void> }> {
     const cache = this.#placement;
     const common = { replicaSet: rs, templateHash: hash, count, suffix: () => nameSuffix(this.#random) };
     const placement = cache
@@ -372,7 +389,7 @@ export class ClusterControllers {
           placer: this.#placer ?? schedulerPlacer,
         });
     // hosts not probed yet: wait for their first probe rather than report them unavailable
-    if (placement.waitingForHosts) return true;
+    if (placement.waitingForHosts) return { instances: [], unschedulable: true, recording: Promise.resolve() };
     // in transactions of 50 (one write each where the store has none), as the agents report;
     // what the cache placed stays assumed until the informer brings it, unless not created
     let results: (Instance | Error)[];
@@ -384,6 +401,7 @@ export class ClusterControllers {
     }
     cache?.forget(results.flatMap((r, k) => (r instanceof Error ? [placement.instances[k]!.metadata.name] : [])));
     const events: EventRecord[] = [];
+    const instances: Instance[] = [];
     let failed: Error | undefined;
     results.forEach((r, k) => {
       if (r instanceof Error) {
@@ -391,20 +409,23 @@ export class ClusterControllers {
         return;
       }
       this.#reads.wrote('instances', r.metadata.resourceVersion);
+      instances.push(r);
       const instance = placement.instances[k]!;
       events.push(
         { kind: 'Instance', name: instance.metadata.name, type: 'Normal', reason: 'Scheduled', message: `assigned ${instance.metadata.name} to ${instance.spec.host}` },
         { kind: 'ReplicaSet', name: rs.metadata.name, type: 'Normal', reason: 'Scheduled', message: `created instance ${instance.metadata.name} on ${instance.spec.host}` },
       );
     });
-    await this.#recordEvents(events);
-    if (failed) throw failed;
     if (placement.unschedulable.length > 0) {
       const first = placement.unschedulable[0]!;
-      await this.recordEvent('ReplicaSet', rs.metadata.name, 'Warning', 'FailedScheduling', `${placement.unschedulable.length} instance(s) could not be placed: ${first.message}`);
-      return true;
+      events.push({ kind: 'ReplicaSet', name: rs.metadata.name, type: 'Warning', reason: 'FailedScheduling', message: `${placement.unschedulable.length} instance(s) could not be placed: ${first.message}` });
     }
-    return false;
+    const recording = this.#recordEvents(events);
+    if (failed) {
+      await recording;
+      throw failed;
+    }
+    return { instances, unschedulable: placement.unschedulable.length > 0, recording };
   }
 
   // ---------------------------------------------------------------- instances

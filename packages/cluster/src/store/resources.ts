@@ -525,7 +525,17 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
    * read at (`metadata.resourceVersion`), 0 (absent) for creates.
    */
   async #batches<R>(objects: readonly T[], out: (R | Error)[], opsOf: (o: T) => KvTxnOp[], done: (o: T, revision: number) => R, expected?: (o: T) => number): Promise<void> {
-    for (let start = 0; start < objects.length; start += BATCH_OBJECTS) {
+    // the transactions go out together (a Raft leader appends them in one round; etcd pipelines them)
+    const starts: number[] = [];
+    for (let start = 0; start < objects.length; start += BATCH_OBJECTS) starts.push(start);
+    const settled = await Promise.allSettled(starts.map((start) => this.#batch(objects, start, out, opsOf, done, expected)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** One transaction of {@link ResourceStore.#batches} (again without those whose comparison failed, until none fails). */
+  async #batch<R>(objects: readonly T[], start: number, out: (R | Error)[], opsOf: (o: T) => KvTxnOp[], done: (o: T, revision: number) => R, expected?: (o: T) => number): Promise<void> {
+    {
       let batch = objects.slice(start, start + BATCH_OBJECTS).map((o, j) => ({ o, at: start + j }));
       while (batch.length > 0) {
         if (!expected)
