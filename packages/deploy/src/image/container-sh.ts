@@ -33,9 +33,9 @@
  * exited | stopped), `restarts`, `exit` and `initpid` (runc's `--pid-file`).
  *
  * SIGTERM: `runc kill <id> TERM` (the container's init gets it), `runc kill <id> KILL` after the
- * grace period, then `stopped`. An OOM kill is recognised in the kernel log: rootful containers
- * get the cgroup `cgpath`, which the kernel names (`task_memcg=<cgpath>,`) when its OOM killer
- * kills a process there; one more such line after the run than before means OOMKilled. (The
+ * grace period (`stop-grace`, written by the stop, else `grace`; 0: KILL at once, no TERM), then
+ * `stopped`. An OOM kill is recognised in the kernel log: rootful containers get the cgroup
+ * `cgpath`, which the kernel names (`task_memcg=<cgpath>,`) when its OOM killer kills a process there; one more such line after the run than before means OOMKilled. (The
  * memory cgroup's own `oom_kill` counter is gone by then: runc removes the cgroup on exit.)
  *
  * Rootless with `userns` (run.env), the launcher starts this script as root of a user and mount
@@ -97,14 +97,17 @@ stop() {
   stopping=1
   [ -n "$rotator" ] && kill "$rotator" 2>/dev/null; rotator=
   [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+  # This stop's grace period (ctr_halt writes it: a stop may override run.env's); 0: SIGKILL at once.
+  g=$grace; [ ! -f "$dir/stop-grace" ] || read -r g < "$dir/stop-grace" || g=$grace
+  [ "$g" -ge 0 ] 2>/dev/null || g=$grace
   if alive "$child"; then
-    $rt --root "$root" kill "$name" TERM >/dev/null 2>&1
-    i=0
-    while alive "$child" && [ "$i" -lt $((grace * 10)) ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done
-    if alive "$child"; then
-      echo "flotilla-supervise: $name still running after \${grace}s; sending SIGKILL" >> "$dir/log"
-      $rt --root "$root" kill "$name" KILL >/dev/null 2>&1
+    if [ "$g" -gt 0 ]; then
+      $rt --root "$root" kill "$name" TERM >/dev/null 2>&1
+      i=0
+      while alive "$child" && [ "$i" -lt $((g * 10)) ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done
+      if alive "$child"; then echo "flotilla-supervise: $name still running after \${g}s; sending SIGKILL" >> "$dir/log"; fi
     fi
+    if alive "$child"; then $rt --root "$root" kill "$name" KILL >/dev/null 2>&1; fi
     wait "$child" 2>/dev/null; st=$?
     reason=Error; [ "$st" = 0 ] && reason=Completed
     printf '%s %s\\n' "$st" "$reason" > "$dir/exit"
@@ -175,6 +178,13 @@ C="$HOME/.flotilla/containers"
 ctr_runc_status() { $rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n' | sed -n 's/.*"status": *"\\([a-z]*\\)".*/\\1/p'; }
 # ctr_rd VAR FILE: VAR = the first line of FILE, empty when there is none (a builtin: no process)
 ctr_rd() { eval "$1="; read -r "$1" 2>/dev/null < "$2" || :; }
+# ctr_alive PID: the process lives. A zombie does not: a supervisor that has exited stays one
+# until its new parent (init, or a subreaper) reaps it, which some inits do only now and then.
+ctr_alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  ctr_rd _st "/proc/$1/stat"; _st=\${_st##*) }
+  case $_st in Z*|X*) return 1 ;; esac
+}
 ctr_status() {
   # No subshell (its variables are its own: d i w sp ss ip r x m); run.env is read only where
   # the runtime is asked, inside the command substitution's own process.
@@ -187,11 +197,11 @@ ctr_status() {
   i=0
   while [ $i -lt 50 ]; do
     ctr_rd w "$d/pid"
-    if [ -z "$w" ] || ! kill -0 "$w" 2>/dev/null; then
+    if ! ctr_alive "$w"; then
       # The run ended: while its supervisor lives and still says running, it is about to
       # record a restart (backoff) or the end (exited); wait for that.
       ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"
-      [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null && [ "$ss" = running ] || break
+      ctr_alive "$sp" && [ "$ss" = running ] || break
       sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); continue
     fi
     ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
@@ -200,7 +210,7 @@ ctr_status() {
     sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1))
   done
   ctr_rd sp "$d/supervisor.pid"; ctr_rd ss "$d/state"; ctr_rd r "$d/restarts"; ctr_rd x "$d/exit"; ctr_rd ip "$d/initpid"; [ -n "$ip" ] || ip=$2
-  if [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null; then echo "sup 1"; else echo "sup 0"; fi
+  if ctr_alive "$sp"; then echo "sup 1"; else echo "sup 0"; fi
   printf 'sstate %s\\nrestarts %s\\nexit %s\\n' "$ss" "$r" "$x"
   # The pid runc wrote when the container's process started (or the launch learnt from the
   # poststart hook), while that process lives (no runtime call needed then); otherwise ask the runtime.
@@ -208,21 +218,27 @@ ctr_status() {
   else printf 'runc %s\\n' "$(. "$d/run.env" 2>/dev/null; $rt --root "$root" state "$name" 2>/dev/null | tr -d '\\n')"; fi
 }
 ctr_halt() {
+  # The supervisor stops the container (SIGTERM, SIGKILL after the grace period, or at once
+  # with 0: one runtime call) and exits; this waits for that, woken every 20 ms at first, then
+  # 100 ms, and kills a supervisor that has not exited 2 s after the grace period. The runtime's
+  # delete only when the container's state is left (the supervisor's runc run deletes it itself).
   d="$C/$1"
   [ -f "$d/run.env" ] || return 0
   ( . "$d/run.env"
     g=$2; [ -n "$g" ] || g=$grace
-    sp=$(cat "$d/supervisor.pid" 2>/dev/null)
-    if [ -n "$sp" ] && kill -TERM "$sp" 2>/dev/null; then
-      i=0
-      while kill -0 "$sp" 2>/dev/null && [ $i -lt $((g * 20)) ]; do sleep 0.05 2>/dev/null || sleep 1; i=$((i + 1)); done
-      if kill -0 "$sp" 2>/dev/null; then
+    ctr_rd sp "$d/supervisor.pid"
+    if [ -n "$sp" ] && printf '%s\n' "$g" > "$d/stop-grace" && kill -TERM "$sp" 2>/dev/null; then
+      t=0
+      while ctr_alive "$sp" && [ $t -lt $(((g + 2) * 100)) ]; do
+        if [ $t -lt 20 ]; then sleep 0.02 2>/dev/null || sleep 1; t=$((t + 2)); else sleep 0.1 2>/dev/null || sleep 1; t=$((t + 10)); fi
+      done
+      if ctr_alive "$sp"; then
         $rt --root "$root" kill "$name" KILL >/dev/null 2>&1
         kill -KILL "$sp" $(cat "$d/pid" "$d/rotator.pid" 2>/dev/null) 2>/dev/null
         echo "flotilla: $name still running after \${g}s; sent SIGKILL" >> "$d/log"
       fi
     fi
-    $rt --root "$root" delete --force "$name" >/dev/null 2>&1
+    if [ "$mode" = sudo ] || [ -e "$root/$name" ]; then $rt --root "$root" delete --force "$name" >/dev/null 2>&1; fi
     rm -f "$d/supervisor.pid" "$d/pid" "$d/rotator.pid"
     echo stopped > "$d/state" )
 }
@@ -235,7 +251,7 @@ ctr_stop() {
   ( . "$d/run.env" 2>/dev/null && [ -n "$root" ] && rmdir "$root" 2>/dev/null
     [ -n "$lower" ] && [ "$userns" != 1 ] && umount "$d/bundle/rootfs" 2>/dev/null
     [ -d "$d/work" ] && chmod -R u+rwx "$d/work" 2>/dev/null )
-  mode=; [ -f "$d/run.env" ] && mode=$(sed -n 's/^mode=//p' "$d/run.env")
+  mode=; [ ! -f "$d/run.env" ] || while read -r l; do case $l in mode=*) mode=\${l#mode=}; mode=\${mode#\\'}; mode=\${mode%\\'} ;; esac; done < "$d/run.env"
   rm -rf "$d" 2>/dev/null || { [ "$mode" = sudo ] && sudo -n rm -rf "$d"; }
   if [ -e "$d" ]; then echo "flotilla: could not remove $d (files the container created as root?)" >&2; return 1; fi
 }
@@ -250,7 +266,7 @@ ctr_lock() {
 ctr_running() {
   # ctr_running NAME: its supervisor lives and the container runs
   ( d="$C/$1"; . "$d/run.env" 2>/dev/null || exit 1
-    sp=$(cat "$d/supervisor.pid" 2>/dev/null); [ -n "$sp" ] && kill -0 "$sp" 2>/dev/null || exit 1
+    sp=$(cat "$d/supervisor.pid" 2>/dev/null); ctr_alive "$sp" || exit 1
     ip=$(cat "$d/initpid" 2>/dev/null); [ -n "$ip" ] && [ -d "/proc/$ip" ] && exit 0
     [ "$(ctr_runc_status)" = running ] )
 }
@@ -269,7 +285,7 @@ ctr_launch() {
   d="$C/$1"
   . "$d/run.env" || return 1
   # What a previous run left (a restart after a halt): the wait below must see this run's files.
-  if [ -e "$d/exit" ] || [ -e "$d/supervisor.pid" ] || [ -e "$d/pid" ] || [ -e "$d/initpid" ]; then rm -f "$d/exit" "$d/supervisor.pid" "$d/pid" "$d/initpid"; fi
+  if [ -e "$d/exit" ] || [ -e "$d/supervisor.pid" ] || [ -e "$d/pid" ] || [ -e "$d/initpid" ] || [ -e "$d/stop-grace" ]; then rm -f "$d/exit" "$d/supervisor.pid" "$d/pid" "$d/initpid" "$d/stop-grace"; fi
   # A session of its own (no hangup when this one ends); rootless with userns, in a user and
   # mount namespace of its own (see the supervisor). Each exec-s the next: no extra process.
   if command -v setsid >/dev/null 2>&1; then s=setsid; else s=nohup; fi
@@ -291,7 +307,7 @@ ctr_launch() {
       [ -s "$d/initpid" ] && break
       if [ -s "$d/exit" ]; then ctr_rd ss "$d/state"; [ "$ss" != running ] && break; fi
       ctr_rd sp "$d/supervisor.pid"
-      if [ -n "$sp" ] && ! kill -0 "$sp" 2>/dev/null; then break; fi
+      if [ -n "$sp" ] && ! ctr_alive "$sp"; then break; fi
       sleep 0.01 2>/dev/null || sleep 1; i=$((i + 1))
     done
   fi

@@ -27,6 +27,7 @@
  * - **Every error names the host** (and the image and blob where it concerns them).
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +37,7 @@ import { shellJoin, shellQuote } from '../quote.js';
 import { LOG_MAX_BYTES } from '../runtime.js';
 import { CONTAINER_SH_LIB, CONTAINER_SUPERVISOR_SCRIPT, OWNERS_HOOK_SCRIPT, STARTED_HOOK_SCRIPT } from './container-sh.js';
 import type { FileContentStore } from './content-store.js';
-import { HOST_IMAGES_DIR, imageBlobs, pushImage, type PushResult } from './distribute.js';
+import { COMMIT_REFUSED, HOST_IMAGES_DIR, checkImageSignatureOnHost, commitRefusal, commitScript, imageBlobs, sendBlobs, type HostSignatureCheck, type PushResult } from './distribute.js';
 import { ImageError, isImageError } from './errors.js';
 import type { PrepareRequest } from './host-main.js';
 import { parseImageUser, requestRuntimeSpec } from './runtime-spec.js';
@@ -227,6 +228,11 @@ const STATIC_FACTS = ['uid', 'gid', 'home', 'arch', 'runtime', 'mode', 'runcRoot
 const factCache = new WeakMap<Connection, Map<string, Map<string, string>>>();
 
 function probeScript(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined): string {
+  return [EXTRA_PATH, CONTAINER_SH_LIB, ...probeLines(name, runtime, files, node, cached, blobs, snapshot)].join('\n');
+}
+
+/** The probe's lines (after EXTRA_PATH and CONTAINER_SH_LIB): facts unless cached, files, blobs, snapshot, the container's status. */
+function probeLines(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined): string[] {
   const facts = [
     `rt_given=${shellQuote(runtime ?? '')}`,
     'echo "uid $(id -u)"; echo "gid $(id -g)"; echo "home $HOME"; echo "arch $(uname -m)"',
@@ -248,16 +254,20 @@ function probeScript(name: string, runtime: string | undefined, files: readonly 
     `n=$(command -v ${shellQuote(node)} 2>/dev/null); echo "node $n"`,
   ];
   return [
-    EXTRA_PATH,
     ...(cached ? [] : facts),
     `for f in ${files.map(shellQuote).join(' ')}; do [ -f "$HOME/.flotilla/bin/$f" ] && echo "present $f"; done`,
     `if [ ! -f "$HOME/.flotilla/bin/${files[0]!}" ]; then n=$(command -v ${shellQuote(node)} 2>/dev/null); [ -n "$n" ] && echo "nodeVersion $("$n" --version 2>/dev/null)"; fi`,
     '[ -f "$HOME/.flotilla/allowed_signers" ] && echo "signers 1"',
     ...(snapshot ? [`[ -d "$HOME/.flotilla/snapshots/${snapshot}" ] && echo "snapshot 1"`] : []),
-    ...(blobs.length ? [`for h in ${blobs.map(shellQuote).join(' ')}; do [ -f "$HOME/${HOST_IMAGES_DIR}/blobs/sha256/$h" ] || echo "lacks $h"; done`] : []),
-    CONTAINER_SH_LIB,
+    // Blobs it lacks, and then the store ready to receive them (sent to ingest/, committed from there).
+    ...(blobs.length
+      ? [
+          `l=; for h in ${blobs.map(shellQuote).join(' ')}; do [ -f "$HOME/${HOST_IMAGES_DIR}/blobs/sha256/$h" ] || { echo "lacks $h"; l=1; }; done`,
+          `[ -z "$l" ] || { mkdir -p "$HOME/${HOST_IMAGES_DIR}/blobs/sha256" "$HOME/${HOST_IMAGES_DIR}/ingest"; [ -f "$HOME/${HOST_IMAGES_DIR}/oci-layout" ] || printf '%s' '{"imageLayoutVersion":"1.0.0"}' > "$HOME/${HOST_IMAGES_DIR}/oci-layout"; }`,
+        ]
+      : []),
     `ctr_status ${shellQuote(name)}`,
-  ].join('\n');
+  ];
 }
 
 function parseProbe(stdout: string, cachedFacts?: Map<string, string>): Probe & { facts: Map<string, string> } {
@@ -467,8 +477,16 @@ async function probeHost(c: Connection, name: string, runtime: string | undefine
 
 /** Runs the host program; its refusals become {@link ImageError}s (or DeployErrors) naming the host. */
 async function runHostProgram(c: Connection, probe: Probe, prog: string, command: 'prepare' | 'gc', request: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
-  const r = await c.run(`${shellQuote(probe.node || 'node')} "$HOME/.flotilla/bin/${prog}" ${command}`, { hide: true, warn: true, input: JSON.stringify(request), ...(signal ? { signal } : {}) });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
+  const r = await c.run(hostProgramCommand(probe, prog, command), { hide: true, warn: true, input: JSON.stringify(request), ...(signal ? { signal } : {}) });
+  return hostProgramResult(c, prog, command, request, r, r.stdout.trim().split('\n').pop() ?? '');
+}
+
+function hostProgramCommand(probe: Probe, prog: string, command: 'prepare' | 'gc'): string {
+  return `${shellQuote(probe.node || 'node')} "$HOME/.flotilla/bin/${prog}" ${command}`;
+}
+
+/** The host program's answer (its JSON line `last`); its refusals become {@link ImageError}s (or DeployErrors) naming the host. */
+function hostProgramResult(c: Connection, prog: string, command: 'prepare' | 'gc', request: unknown, r: { exitCode: number | null; stderr: string }, last: string): Record<string, unknown> {
   let out: { error?: { code: string; message: string; image?: string; blob?: string; entry?: string } } & Record<string, unknown>;
   try {
     out = JSON.parse(last) as typeof out;
@@ -546,8 +564,12 @@ function runEnv(values: Record<string, string | number>): string {
  * name on one host take turns (a lock there): two at once never start two containers.
  *
  * Round trips: on a connection that already knows the host (its facts are cached), a start of
- * an image whose layers are unpacked there is one round trip (checks, bundle, launch); else a
- * probe, the blobs the host lacks, the host program's prepare, and the launch.
+ * an image whose layers are unpacked there is one round trip (checks, bundle, launch); when
+ * something is missing, that round trip has also probed the host. Otherwise: a probe (the first
+ * time on a connection), the signature check where the host requires one, the upload of the
+ * blobs the host lacks, then one round trip in which the host program commits them (each checked
+ * against its digest), unpacks the layers not unpacked there and makes the bundle, and only
+ * then the launch replaces a running previous version (a refusal ends it before the launch).
  */
 export async function runContainer(c: Connection, o: ContainerOptions): Promise<ContainerStatus & { push: PushResult }> {
   validate(o);
@@ -564,7 +586,11 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const pod = o.network ? await attachContainerNetwork(c, o.name, o.network, signal) : undefined;
 
   // One round trip: the host's facts are known, the image's top snapshot is (probably) there.
+  // When it is not (or blobs are missing), the same round trip's first part is the probe.
+  const prog = await hostProgram();
+  const files = [`image-host-${prog.hash}.mjs`, SUPERVISE];
   const known = cachedFacts(c, o.runtime, o.node ?? 'node');
+  let probed: Probe | undefined;
   if (known && topChain !== undefined && o.signature === undefined) {
     const facts = parseProbe('', known);
     checkPlatform(c, image, facts);
@@ -577,29 +603,40 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
           `[ -f "$HOME/.flotilla/allowed_signers" ] && exit ${NEEDS_PROBE}`,
           `for h in ${blobHexes.map(shellQuote).join(' ')}; do [ -f "$HOME/${HOST_IMAGES_DIR}/blobs/sha256/$h" ] || exit ${NEEDS_PROBE}; done`,
         ];
-        const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...checks, ...launchScript(o.name, image.digest, hash, request.target, facts.home, fast)].join('\n'), { hide: true, warn: true, ...sig });
-        if (r.exitCode !== FAST_PATH_UNAVAILABLE && r.exitCode !== NEEDS_PROBE) return launched(c, o.name, r, request.target, (st) => nothingSent(st.signedBy));
+        const r = await c.run(
+          [EXTRA_PATH, CONTAINER_SH_LIB, ...probeLines(o.name, o.runtime, files, o.node ?? 'node', true, blobHexes, topChain), `echo ${PROBED}`, ...checks, ...launchScript(o.name, image.digest, hash, request.target, facts.home, fast)].join('\n'),
+          { hide: true, warn: true, ...sig },
+        );
+        const [before, after] = splitAt(r.stdout, PROBED);
+        if (r.exitCode !== FAST_PATH_UNAVAILABLE && r.exitCode !== NEEDS_PROBE) return launched(c, o.name, { ...r, stdout: after }, request.target, (st) => nothingSent(st.signedBy));
+        if (after === '' && r.stdout.includes(PROBED)) probed = parseProbe(before, known);
       }
     }
   }
 
-  const probe = await probeHost(c, o.name, o.runtime, signal, o.node, blobHexes, topChain);
+  const probe = probed ?? (await probeHost(c, o.name, o.runtime, signal, o.node, blobHexes, topChain));
   if (!probe.runtime) throw runtimeMissing(c, o.runtime);
   checkPlatform(c, image, probe);
   const cur = probe.status;
   if (cur?.status.state === 'running' && cur.meta?.imageDigest === image.digest && cur.meta.optionsHash === hash) {
     return { ...cur.status, push: nothingSent(typeof cur.meta.signedBy === 'string' ? cur.meta.signedBy : undefined) };
   }
-  const prog = await hostProgram();
-  const progPresent = probe.present.has(`image-host-${prog.hash}.mjs`);
+  const progPresent = probe.present.has(files[0]!);
   if (!probe.node || (!progPresent && !nodeOk(probe.nodeVersion))) throw nodeMissing(c, probe.node, probe.nodeVersion);
   if (probe.home.includes("'")) throw new DeployError('container', `${c.host}: the login directory ${probe.home} has a quote in its name; containers need a plain one`, { host: c.host });
   let push: PushResult;
+  let suffix = '';
   try {
-    // Everything present and no signers to satisfy: nothing to send or check.
-    push = probe.lacks.size === 0 && !probe.signers && o.signature === undefined
-      ? nothingSent()
-      : await pushImage(c, image, o.store, { ...(o.signature !== undefined ? { signature: o.signature } : {}), ...sig });
+    // Signatures first (where the host requires them): checked there before any blob is sent.
+    const check: HostSignatureCheck = probe.signers || o.signature !== undefined
+      ? await checkImageSignatureOnHost(c, image.digest, { image: imageName, ...(o.signature !== undefined ? { signature: o.signature } : existsSync(`${image.reference.path}.sig`) ? { signature: `${image.reference.path}.sig` } : {}), ...sig })
+      : { required: false };
+    // Only the blobs the host lacks (the probe asked), each checked here before it leaves; they
+    // are checked there on arrival and committed in the next round trip, before anything else.
+    const lacking = new Set(imageBlobs(image).filter((b) => probe.lacks.has(b.digest.replace(/^sha256:/, ''))).map((b) => b.digest));
+    const sent = await sendBlobs(c, image, o.store, lacking, sig);
+    suffix = sent.suffix;
+    push = { host: c.host, digest: image.digest, sent: sent.sent, present: sent.present, bytesSent: sent.sent.reduce((n, b) => n + b.size, 0), ...(check.required ? { signedBy: check.signedBy } : {}) };
   } catch (e) {
     // A blob refused here (tampered or missing in the local store) names the host it was for.
     if (isImageError(e) && e.host === undefined) {
@@ -615,20 +652,41 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   }
   const progName = await installHostFiles(c, probe, signal);
   const request = prepareRequest(c, o, probe, hash, topChain, push.signedBy, pod);
+  const ingest = push.sent.length ? { suffix, blobs: push.sent.map((b) => ({ digest: b.digest, size: b.size })) } : undefined;
   // The image's top snapshot on the host (its layers were verified when it was made) and a User
-  // that needs no /etc/passwd: the bundle is made by sh in the launch's round trip — no node.
+  // that needs no /etc/passwd: the bundle is made by sh in the launch's round trip — no node;
+  // blobs just sent are committed (checked) by sh first, in the same round trip.
   const fast = probe.snapshot ? fastBundle(request, image.config, topChain!) : undefined;
-  let r = fast ? await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launchScript(o.name, image.digest, hash, request.target, probe.home, fast)].join('\n'), { hide: true, warn: true, ...sig }) : undefined;
-  if (r === undefined || r.exitCode === FAST_PATH_UNAVAILABLE) {
-    try {
-      await runHostProgram(c, probe, progName, 'prepare', request, signal);
-    } catch (e) {
-      await c.run(`rm -rf ${shellQuote(request.target)}`, { hide: true, warn: true });
-      throw e;
-    }
-    r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launchScript(o.name, image.digest, hash, request.target, probe.home, undefined)].join('\n'), { hide: true, warn: true, ...sig });
+  let committed = ingest === undefined;
+  if (fast) {
+    const commit = ingest ? [commitScript(ingest.blobs.map((b) => b.digest), { image: imageName, ingestSuffix: suffix })] : [];
+    const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...commit, ...launchScript(o.name, image.digest, hash, request.target, probe.home, fast)].join('\n'), { hide: true, warn: true, ...sig });
+    if (r.exitCode === COMMIT_REFUSED) commitRefusal(c, r, imageName);
+    committed = true;
+    if (r.exitCode !== FAST_PATH_UNAVAILABLE) return launched(c, o.name, r, request.target, () => push);
   }
-  return launched(c, o.name, r, request.target, () => push);
+  // One round trip: the host program commits the blobs just sent (each checked against its
+  // digest), unpacks the layers it lacks and makes the bundle; only then, in the same script,
+  // the launch stops the previous version and starts this one. A refusal exits before the launch.
+  const full = { ...request, ...(!committed && ingest ? { ingest } : {}) };
+  const r = await c.run(
+    [EXTRA_PATH, CONTAINER_SH_LIB, `t=${shellQuote(request.target)}`, `${hostProgramCommand(probe, progName, 'prepare')} || { s=$?; rm -rf "$t"; exit $s; }`, `echo ${PREPARED}`, ...launchScript(o.name, image.digest, hash, request.target, probe.home, undefined)].join('\n'),
+    { hide: true, warn: true, input: JSON.stringify(full), ...sig },
+  );
+  const [prepared, after] = splitAt(r.stdout, PREPARED);
+  hostProgramResult(c, progName, 'prepare', full, r, prepared.trim().split('\n').pop() ?? '');
+  return launched(c, o.name, { ...r, stdout: after }, request.target, () => push);
+}
+
+/** Marks the end of the probe's output in the one-round-trip script. */
+const PROBED = '@@flotilla-probed';
+/** Marks the end of the host program's output in the prepare-and-launch script. */
+const PREPARED = '@@flotilla-prepared';
+
+/** The text before the line `marker` and after it (`[text, '']` without it). */
+function splitAt(text: string, marker: string): [string, string] {
+  const i = text.indexOf(`${marker}\n`);
+  return i < 0 ? [text, ''] : [text.slice(0, i), text.slice(i + marker.length + 1)];
 }
 
 /** Exit status of the one-round-trip script when the host needs the full path (host files, blobs, signers). */

@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { DigestCounter, parseDigest, type Digest } from './digest.js';
@@ -205,6 +205,32 @@ export class FileContentStore implements ContentStore {
         await rm(tmp, { force: true });
       }
     }
+  }
+
+  /**
+   * Commits a file written into this store's directory tree by someone else (an upload into
+   * `ingest/`): hashed, then renamed into `blobs/` (read-only) when it matches `expected` (and
+   * `size`), else removed and refused with `blob-digest`. No copy of its bytes is made.
+   */
+  async commitFile(path: string, expected: Digest, options: PutOptions & { where?: string } = {}): Promise<BlobInfo> {
+    const { algorithm } = checkDigest(expected, options);
+    await this.init();
+    const counter = new DigestCounter(algorithm);
+    try {
+      for await (const c of createReadStream(path)) counter.update(c as Buffer);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingBlob(expected, options, path);
+      throw e;
+    }
+    const actual = counter.digest();
+    if (actual !== expected || (options.size !== undefined && counter.size !== options.size)) {
+      await rm(path, { force: true });
+      throw digestMismatch(expected, { digest: actual, size: counter.size }, { ...options, ...(options.size !== undefined ? { expectedSize: options.size } : {}) });
+    }
+    await chmod(path, 0o444);
+    await mkdir(join(this.root, 'blobs', algorithm), { recursive: true });
+    await rename(path, this.blobPath(expected));
+    return { digest: expected, size: counter.size };
   }
 
   async *list(): AsyncIterable<BlobInfo> {

@@ -2,8 +2,9 @@
  * Distribution: an image's blobs to a host's content store (`~/.flotilla/images/`, an OCI
  * layout), over any {@link Connection} (ssh, or the local transport). The host is asked which
  * blobs it lacks first; only those are sent, each checked twice — against its digest here
- * before it leaves (the local store verifies as it reads) and on the host on arrival
- * (`sha256sum`, or `shasum -a 256`) before it is renamed into `blobs/`. A blob that arrives
+ * before it leaves (the local store's file is hashed, once for the hosts it goes to at about
+ * the same time) and on the host on arrival (`sha256sum`, or `shasum -a 256`; the host program
+ * when `runContainer` sends it) before it is renamed into `blobs/`. A blob that arrives
  * different is removed and refused with `blob-digest` naming the host, the image and the blob.
  * Hosts need only sh, coreutils and OpenSSH (no Node). A new image version that shares layers
  * with one the host holds moves only the changed layers.
@@ -14,10 +15,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { Connection } from '../connection.js';
+import { localFile, type Connection } from '../connection.js';
 import { DeployError } from '../errors.js';
 import { quotePath, shellQuote } from '../quote.js';
-import type { BlobInfo, FileContentStore } from './content-store.js';
+import { digestMismatch, type BlobInfo, type FileContentStore } from './content-store.js';
 import { parseDigest, type Digest } from './digest.js';
 import { ImageError } from './errors.js';
 import type { Image } from './load.js';
@@ -77,29 +78,43 @@ export async function missingBlobs(c: Connection, digests: readonly Digest[], op
   return digests.filter((d) => lacking.has(parseDigest(d)!.hex));
 }
 
+/** Exit status of {@link commitScript} when a blob is missing or does not match. */
+export const COMMIT_REFUSED = 66;
+
 /**
- * On the host: checks each `ingest/<hex>` against its digest and renames it into `blobs/`;
- * one that does not match is removed and refused (`blob-digest`, naming host and blob).
+ * The sh that commits ingested blobs on the host (see {@link commitBlobs}), in a subshell (it
+ * changes directory); exits {@link COMMIT_REFUSED} with `bad`/`missing` lines when it refuses.
  */
-export async function commitBlobs(c: Connection, digests: readonly Digest[], options: { dir?: string; signal?: AbortSignal; image?: string; ingestSuffix?: string } = {}): Promise<void> {
-  if (!digests.length) return;
+export function commitScript(digests: readonly Digest[], options: { dir?: string; image?: string; ingestSuffix?: string } = {}): string {
   const dir = quotePath(options.dir ?? HOST_IMAGES_DIR);
-  const image = options.image ?? 'image';
-  const hexes = digests.map((d) => sha256Hex(d, image));
-  const script = [
-    `cd ${dir} || exit 1`,
+  const hexes = digests.map((d) => sha256Hex(d, options.image ?? 'image'));
+  return [
+    `( cd ${dir} || exit ${COMMIT_REFUSED}`,
     'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d" " -f1; }',
     'bad=',
     `x=${shellQuote(options.ingestSuffix ?? '')}`,
     `for h in ${hexes.map(shellQuote).join(' ')}; do`,
     '  if [ ! -f "ingest/$h$x" ]; then echo "missing $h"; bad=1; continue; fi',
     '  s=$(sum "ingest/$h$x")',
-    '  if [ "$s" = "$h" ]; then chmod 444 "ingest/$h$x" && mv -f "ingest/$h$x" "blobs/sha256/$h" || exit 1',
+    `  if [ "$s" = "$h" ]; then chmod 444 "ingest/$h$x" && mv -f "ingest/$h$x" "blobs/sha256/$h" || exit ${COMMIT_REFUSED}`,
     '  else rm -f "ingest/$h$x"; echo "bad $h $s"; bad=1; fi',
     'done',
-    '[ -z "$bad" ]',
+    `[ -z "$bad" ] || exit ${COMMIT_REFUSED} ) || exit $?`,
   ].join('\n');
-  const r = await c.run(script, { hide: true, warn: true, ...(options.signal ? { signal: options.signal } : {}) });
+}
+
+/**
+ * On the host: checks each `ingest/<hex>` against its digest and renames it into `blobs/`;
+ * one that does not match is removed and refused (`blob-digest`, naming host and blob).
+ */
+export async function commitBlobs(c: Connection, digests: readonly Digest[], options: { dir?: string; signal?: AbortSignal; image?: string; ingestSuffix?: string } = {}): Promise<void> {
+  if (!digests.length) return;
+  const r = await c.run(commitScript(digests, options), { hide: true, warn: true, ...(options.signal ? { signal: options.signal } : {}) });
+  commitRefusal(c, r, options.image ?? 'image');
+}
+
+/** Throws what {@link commitScript}'s output says when it refused (or failed); nothing when it exited 0. */
+export function commitRefusal(c: Connection, r: { exitCode: number | null; stdout: string; stderr: string }, image: string): void {
   if (r.exitCode === 0) return;
   const line = r.stdout.split('\n').find((l) => l.startsWith('bad ') || l.startsWith('missing '));
   if (!line) throw new ImageError('blob-missing', `image ${image}: could not store blobs on ${c.host}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`, { image, host: c.host });
@@ -121,28 +136,53 @@ export async function pushImage(c: Connection, image: Image, store: FileContentS
   const sigFile = options.signature ?? (existsSync(`${image.reference.path}.sig`) ? `${image.reference.path}.sig` : undefined);
   const check = await checkImageSignatureOnHost(c, image.digest, { ...common, ...(sigFile !== undefined ? { signature: sigFile } : {}) });
   const lacking = new Set(await missingBlobs(c, blobs.map((b) => b.digest), common));
-  const sent: BlobInfo[] = [];
-  const present: BlobInfo[] = [];
-  const dir = options.dir ?? HOST_IMAGES_DIR;
-  // Each push its own ingest names: two pushes of one blob to one host at once (two runs of the
-  // same image) must not write one file.
-  const suffix = `.${randomBytes(6).toString('hex')}`;
-  for (const b of blobs) {
-    if (!lacking.has(b.digest)) {
-      present.push(b);
-      options.onBlob?.(b, 'present');
-      continue;
-    }
-    // Checked here before it leaves: the store verifies as it reads.
-    for await (const chunk of await store.open(b.digest, { image: name })) void chunk;
-    const hex = parseDigest(b.digest)!.hex;
-    const r = await c.put(store.blobPath(b.digest), `${dir}/ingest/${hex}${suffix}`, { skipIfSame: false, mode: 0o644, ...(options.signal ? { signal: options.signal } : {}) });
-    if (r.sha256 !== hex) throw new ImageError('blob-digest', `image ${name}: blob ${b.digest} changed while it was sent to ${c.host}`, { image: name, blob: b.digest, host: c.host });
-    sent.push(b);
-  }
+  const { sent, present, suffix } = await sendBlobs(c, image, store, lacking, options);
+  for (const b of present) options.onBlob?.(b, 'present');
   await commitBlobs(c, sent.map((b) => b.digest), { ...common, ingestSuffix: suffix });
   for (const b of sent) options.onBlob?.(b, 'sent');
   return { host: c.host, digest: image.digest, sent, present, bytesSent: sent.reduce((n, b) => n + b.size, 0), ...(check.required ? { signedBy: check.signedBy } : {}) };
+}
+
+/**
+ * Uploads the image's blobs in `lacking` to the host's `ingest/` (names ending in `suffix`, one
+ * per push: two pushes of one blob to one host at once must not write one file), each checked
+ * here before it leaves: the store's file must hash to its digest (hashed once per process
+ * for all hosts, the same hash the upload checks its bytes against). Committing them (checked
+ * again on the host) is the caller's next step.
+ */
+export async function sendBlobs(
+  c: Connection,
+  image: Image,
+  store: FileContentStore,
+  lacking: ReadonlySet<string>,
+  options: { dir?: string; signal?: AbortSignal } = {},
+): Promise<{ sent: BlobInfo[]; present: BlobInfo[]; suffix: string }> {
+  const name = image.reference.text;
+  const sent: BlobInfo[] = [];
+  const present: BlobInfo[] = [];
+  const dir = options.dir ?? HOST_IMAGES_DIR;
+  const suffix = `.${randomBytes(6).toString('hex')}`;
+  for (const b of imageBlobs(image)) {
+    if (!lacking.has(b.digest)) {
+      present.push(b);
+      continue;
+    }
+    const hex = sha256Hex(b.digest, name);
+    const path = store.blobPath(b.digest);
+    let local;
+    try {
+      local = await localFile(path);
+    } catch (e) {
+      throw new ImageError('blob-missing', `blob ${b.digest} of ${name} is missing (not in ${store.root})`, { image: name, blob: b.digest, cause: e });
+    }
+    if (local.sha256 !== hex || local.size !== b.size) {
+      throw digestMismatch(b.digest, { digest: `sha256:${local.sha256}`, size: local.size }, { image: name, expectedSize: b.size, where: 'content store' });
+    }
+    const r = await c.put(path, `${dir}/ingest/${hex}${suffix}`, { skipIfSame: false, mode: 0o644, ...(options.signal ? { signal: options.signal } : {}) });
+    if (r.sha256 !== hex) throw new ImageError('blob-digest', `image ${name}: blob ${b.digest} changed while it was sent to ${c.host}`, { image: name, blob: b.digest, host: c.host });
+    sent.push(b);
+  }
+  return { sent, present, suffix };
 }
 
 /** The exit status of {@link IMAGE_VERIFY_SNIPPET} when it refuses. */

@@ -8,8 +8,9 @@
  *
  * Protocol: `node image-host.mjs <command>`, a JSON request on stdin, one JSON line on stdout:
  * the result, or `{"error":{code,message,image,blob,entry}}` with exit status 3.
- * - `prepare`: unpack the image's layers (once per chain ID) and assemble a bundle
- *   (`rootfs/` + `config.json`) in a new directory.
+ * - `prepare`: commit the blobs just uploaded (each checked against its digest), unpack the
+ *   image's layers (once per chain ID) and assemble a bundle (`rootfs/` + `config.json`) in a
+ *   new directory.
  * - `gc`: remove blobs and snapshots no container on the host and none of the last N pulled
  *   images use.
  */
@@ -62,6 +63,11 @@ export interface PrepareRequest {
   network?: { netns: string; resolvConf?: string };
   /** The overlay runc mounts as the rootfs (see runtimeSpec's `rootfsOverlay`), with `overlay`. */
   rootfsOverlay?: { lower: string; upper: string; work: string };
+  /**
+   * Blobs just uploaded to the store's `ingest/<hex><suffix>`: each is checked against its
+   * digest and size, and committed into `blobs/` (or removed and refused), before anything else.
+   */
+  ingest?: { suffix: string; blobs: { digest: Digest; size: number }[] };
 }
 
 /** Where a host keeps images, snapshots and containers (under its login directory). */
@@ -92,6 +98,11 @@ async function imageOnHost(store: FileContentStore, digest: Digest, image: strin
 async function prepare(req: PrepareRequest): Promise<unknown> {
   const layout = hostLayout();
   const store = new FileContentStore(layout.images);
+  for (const b of req.ingest?.blobs ?? []) {
+    const p = parseDigest(b.digest);
+    if (!p || !/^[.a-z0-9]*$/.test(req.ingest!.suffix)) throw new ImageError('image-invalid', `image ${req.image}: bad ingest request for ${b.digest}`, { image: req.image });
+    await store.commitFile(join(layout.images, 'ingest', `${p.hex}${req.ingest!.suffix}`), b.digest, { image: req.image, size: b.size, where: 'as it arrived' });
+  }
   const { manifest, config } = await imageOnHost(store, req.digest, req.image);
   const snapshots = new LayerSnapshots(layout.snapshots);
   await mkdir(req.target, { recursive: true, mode: 0o700 });

@@ -2,7 +2,7 @@
 // anything of the running version is stopped (it keeps running, same pid). Local transport,
 // real runc, as root.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,39 @@ describe.runIf(canRun)('runContainer refuses bad input and leaves the running ve
       blob: top,
       message: expect.stringMatching(new RegExp(`${top}.*hostA`)) as unknown,
     });
+    await stillRunning();
+  });
+
+  it('a blob that arrives different (damaged on its way): refused by the host before anything is unpacked, naming image, blob and host; removed there', async () => {
+    const f = await fresh();
+    const top = f.image.layers.at(-1)!.digest;
+    // The upload happens (the local copy is sound); the bytes that land on the host are damaged.
+    const damaging = Connection.localDir(join(work, 'host'), { name: 'hostA' });
+    const put = damaging.put.bind(damaging);
+    damaging.put = async (local, remote, o) => {
+      const r = await put(local, remote, o);
+      if (remote.includes(top.slice(7))) {
+        const p = join(work, 'host', remote);
+        const bytes = readFileSync(p);
+        bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+        chmodSync(p, 0o644);
+        writeFileSync(p, bytes);
+      }
+      return r;
+    };
+    try {
+      await expect(runContainer(damaging, { name, image: f.image, store: f.store })).rejects.toMatchObject({
+        code: 'blob-digest',
+        host: 'hostA',
+        blob: top,
+        image: f.archive,
+        message: expect.stringMatching(/as it arrived.*on hostA; nothing running was changed/) as unknown,
+      });
+    } finally {
+      await damaging.close();
+    }
+    expect(existsSync(join(work, 'host/.flotilla/images/blobs/sha256', top.slice(7)))).toBe(false);
+    expect(readdirSync(join(work, 'host/.flotilla/images/ingest')).filter((e) => e.startsWith(top.slice(7)))).toEqual([]);
     await stillRunning();
   });
 

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -60,6 +60,28 @@ describe('FileContentStore', () => {
     tampered[0] = tampered[0]! ^ 1;
     expect((await err(store.put(tampered, d))).code).toBe('blob-digest');
     expect(await store.put(blob, d)).toMatchObject({ stored: false });
+  });
+
+  it('commits a file uploaded into its tree only when it hashes to its digest (and size), without copying it', async () => {
+    const up = join(dir, 'upload-ok');
+    writeFileSync(up, blob);
+    expect(await store.commitFile(up, d, { size: blob.length })).toEqual({ digest: d, size: blob.length });
+    expect(existsSync(up)).toBe(false);
+    expect((statSync(join(dir, 'blobs', 'sha256', d.slice(7))).mode & 0o777).toString(8)).toBe('444');
+    expect((await store.read(d)).equals(blob)).toBe(true);
+
+    const tampered = Buffer.from(blob);
+    tampered[10] = tampered[10]! ^ 1;
+    const other = sha256(Buffer.from('another blob'));
+    writeFileSync(join(dir, 'upload-bad'), tampered);
+    const e = await err(store.commitFile(join(dir, 'upload-bad'), other, { image: 'web.oci.tar', where: 'as it arrived' }));
+    expect(e).toMatchObject({ code: 'blob-digest', blob: other, message: expect.stringMatching(/as it arrived.*web\.oci\.tar.*hashes to sha256:/) as unknown });
+    expect(existsSync(join(dir, 'upload-bad'))).toBe(false);
+    expect(await store.has(other)).toBe(false);
+
+    writeFileSync(join(dir, 'upload-short'), blob.subarray(0, 100));
+    expect((await err(store.commitFile(join(dir, 'upload-short'), d, { size: blob.length }))).message).toMatch(/is 100 bytes, expected/);
+    expect((await err(store.commitFile(join(dir, 'never-uploaded'), other))).code).toBe('blob-missing');
   });
 
   it('detects a blob altered on disk when it is read', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,6 +87,30 @@ describe.runIf(haveTools)('images written by umoci and skopeo (interoperability)
     expect(e.blob).toBe(img.manifest.config.digest);
     expect(e.message).toContain(`archive entry blobs/sha256/${img.manifest.config.digest.slice(7)}`);
     expect(e.message).toContain('bad.oci.tar');
+  });
+
+  it('an oci-archive blob the store already holds is still checked against its name (a damaged copy is refused, the store copy untouched)', async () => {
+    const img = await loadImage(join(dir, 'bb.oci.tar'));
+    const store = new FileContentStore(join(dir, 'store-held'));
+    await loadImage(join(dir, 'bb.oci.tar'), { store });
+    const layer = img.layers[0]!.digest;
+    const x = join(dir, 'x-held');
+    mkdirSync(x);
+    execFileSync('tar', ['-xf', join(dir, 'bb.oci.tar'), '-C', x]);
+    const f = join(x, 'blobs/sha256', layer.slice(7));
+    const bytes = readFileSync(f);
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+    chmodSync(f, 0o644);
+    writeFileSync(f, bytes);
+    execFileSync('tar', ['-cf', join(dir, 'held-bad.oci.tar'), '-C', x, '.']);
+    const e = await err(loadImage(`oci-archive:${join(dir, 'held-bad.oci.tar')}`, { store }));
+    expect(e.code).toBe('blob-digest');
+    expect(e.blob).toBe(layer);
+    expect(e.message).toContain(`archive entry blobs/sha256/${layer.slice(7)}`);
+    // The store's copy is untouched (a read verifies it against its digest).
+    expect((await store.read(layer, { maxBytes: 64 << 20 })).length).toBe(img.layers[0]!.size);
+    // The sound archive still loads against the same store (its held blobs hashed once, not re-ingested).
+    expect((await loadImage(join(dir, 'bb.oci.tar'), { store })).digest).toBe(img.digest);
   });
 });
 
