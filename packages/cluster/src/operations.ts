@@ -151,11 +151,15 @@ async function applyOne(store: ClusterStore, o: Manifest, dryRun: boolean, retri
   }
 }
 
+/** Consecutive new objects of one kind from which {@link applyManifests} creates them in transactions. */
+const BATCH_FROM = 10;
+
 /**
- * Writes the objects in order: a run of consecutive objects of one kind that do not exist
- * yet is created with `createMany` (transactions of 50 where the store has them: one
- * consensus round per 50 rather than per object — a 1,500-replica-set file); one created
- * meanwhile by someone else (a conflict) is applied on its own, as every other object is.
+ * Writes the objects in order: a run of at least {@link BATCH_FROM} consecutive objects of
+ * one kind that do not exist yet is created with `createMany` (transactions of 50 where the
+ * store has them: one consensus round per 50 rather than per object — a 1,500-replica-set
+ * file); one created meanwhile by someone else (a conflict) is applied on its own, as every
+ * other object is. Shorter runs are written (and reported) one object at a time.
  */
 async function applyInOrder(store: ClusterStore, prepared: readonly Manifest[], retries: number, report: (change: PlannedChange) => void): Promise<void> {
   let run: Manifest[] = [];
@@ -163,8 +167,9 @@ async function applyInOrder(store: ClusterStore, prepared: readonly Manifest[], 
     if (run.length === 0) return;
     const batch = run;
     run = [];
-    if (batch.length === 1) {
-      report({ kind: batch[0]!.kind, name: batch[0]!.metadata.name, ...(await applyOne(store, batch[0]!, false, retries)) });
+    if (batch.length < BATCH_FROM) {
+      // a few objects: each written and reported on its own (a person watching sees each one land)
+      for (const o of batch) report({ kind: o.kind, name: o.metadata.name, ...(await applyOne(store, o, false, retries)) });
       return;
     }
     const results: (Manifest | Error)[] = await resourcesOf(store, batch[0]!.kind).createMany(batch);
@@ -200,8 +205,8 @@ async function applyInOrder(store: ClusterStore, prepared: readonly Manifest[], 
  * once they are gone).
  *
  * Every artifact is read and copied before the first object is written. Objects are then
- * written in order, each reported to `onApplied` once written — consecutive new objects of
- * one kind created together (in transactions of 50 where the store has them); a write that
+ * written in order, each reported to `onApplied` once written — ten or more consecutive new
+ * objects of one kind created together (in transactions of 50 where the store has them); a write that
  * meets a concurrent change is retried from the fresh object (`conflictRetries`).
  */
 export async function applyManifests(store: ClusterStore, objects: readonly (Manifest | LoadedManifest)[], options: ApplyOptions = {}): Promise<AppliedChange[]> {
