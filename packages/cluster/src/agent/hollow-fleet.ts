@@ -119,6 +119,8 @@ export class HollowFleet {
   readonly #queue = new Map<string, Instance>();
   #wake: (() => void) | undefined;
   #started = false;
+  /** Hosts whose lease expired and could not be claimed again yet (retried at each renewal). */
+  readonly #unclaimed = new Set<string>();
   readonly #watching = new Set<string>();
   readonly #state = { reportedRunning: 0, removed: 0, statusWrites: 0, renewals: 0, reclaims: 0, storeReachable: true, lastRenewal: undefined as number | undefined };
 
@@ -220,15 +222,23 @@ export class HollowFleet {
     const held = [...this.#leases];
     const ttls = await keepAliveLeases(this.#kv, held.map(([, l]) => l.record.storeLease), this.#setupConcurrency);
     this.#state.renewals++;
-    const lost = held.filter((_, i) => ttls[i] === undefined).map(([name]) => name);
-    if (lost.length > 0) {
-      this.#logger?.warn(`${lost.length} hollow host lease(s) expired in the store (not renewed for ${this.#leaseSeconds} s), e.g. ${lost[0]}: claiming them again`);
-      await pool(lost, this.#setupConcurrency, async (name) => {
-        this.#leases.delete(name);
+    const expired = held.filter((_, i) => ttls[i] === undefined).map(([name]) => name);
+    if (expired.length > 0) this.#logger?.warn(`${expired.length} hollow host lease(s) expired in the store (not renewed for ${this.#leaseSeconds} s), e.g. ${expired[0]}: claiming them again`);
+    // with those whose claim failed before: a host is never left without a lease for good
+    const lost = [...expired, ...this.#unclaimed];
+    let failed: Error | undefined;
+    await pool(lost, this.#setupConcurrency, async (name) => {
+      this.#leases.delete(name);
+      try {
         this.#leases.set(name, await this.#claim(name));
+        this.#unclaimed.delete(name);
         this.#state.reclaims++;
-      });
-    }
+      } catch (e) {
+        this.#unclaimed.add(name);
+        failed ??= e instanceof Error ? e : new Error(String(e));
+      }
+    });
+    if (failed !== undefined) throw failed;
     this.#state.lastRenewal = this.#clock.now();
   }
 
