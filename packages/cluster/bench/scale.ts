@@ -13,13 +13,16 @@
 // Run from the repository root (defaults: issue 15's full scale):
 //   node --conditions=@flotilla/source --import tsx packages/cluster/bench/scale.ts [--hosts 5000] [--replicasets 1500] [--replicas 100] [--stores flotilla,etcd] [--timeout 900] [--rest 30] [--kill false]
 // BENCH_PROFILE=DIR: the controller runs under node --cpu-prof, profiles written to DIR.
+// BENCH_LOG=DIR: the controller's log (json, info) is written to DIR/controller-<store>.log.
+// The kill phase prints a timeline (seconds after the SIGKILL): leases expired in the store,
+// hosts NotReady, instances evicted, replacements created, replacements Running.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '@flotilla/raft/testing';
-import { ClusterStore, applyManifests, openKvStore, parseManifests, parseStoreUrl, type Instance } from '../src/index.js';
+import { ClusterStore, HOST_LEASE_PREFIX, applyManifests, openKvStore, parseManifests, parseStoreUrl, type Instance } from '../src/index.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,13 +49,14 @@ const children = new Set<ChildProcess>();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
-function run(name: string, argv: string[], nodeArgs: string[] = []): ChildProcess {
+function run(name: string, argv: string[], nodeArgs: string[] = [], logFile?: string): ChildProcess {
   const isNode = argv[0] === 'flo';
   const cmd = isNode ? process.execPath : argv[0]!;
   const args = isNode ? [...nodeArgs, ...floArgv, ...argv.slice(1)] : argv.slice(1);
   const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
   let tail = '';
   child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-3000)));
+  if (logFile !== undefined) child.stderr.pipe(createWriteStream(logFile));
   child.on('exit', (code, signal) => {
     children.delete(child);
     if (signal === null && code !== 0) log(`${name} exited ${code}: ${tail}`);
@@ -193,12 +197,21 @@ async function measure(start: () => Promise<StoreUnderTest>): Promise<Result> {
   const hollow = shares.map(([first, n], i) => run(`hollow ${i}`, ['flo', 'agent', '--hollow', String(n), '--hollow-start', String(first), '--hollow-prefix', 'hollow-', '--hollow-capacity', 'cpu=32,memory=128Gi', '--store', store.url], ['--max-old-space-size=4096']));
   const profileDir = process.env.BENCH_PROFILE;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  const controller = run('controller', ['flo', 'controller', '--store', store.url], ['--max-old-space-size=8192', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
+  const logDir = process.env.BENCH_LOG;
+  if (logDir) mkdirSync(logDir, { recursive: true });
+  const controller = run(
+    'controller',
+    ['flo', 'controller', '--store', store.url, ...(logDir ? ['--log-format', 'json', '--log-level', 'info'] : [])],
+    ['--max-old-space-size=8192', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+    logDir ? path.join(logDir, `controller-${store.name.replace(/[^a-z0-9]+/gi, '-')}.log`) : undefined,
+  );
 
   // the bench's own view: every instance's phase, from one watch (what an informer keeps)
   const created = new Map<string, number>();
   const runningAt = new Map<string, number>();
   const hostOf = new Map<string, string>();
+  /** When each instance was marked for deletion (its deletionTimestamp, epoch ms). */
+  const evictedAt = new Map<string, number>();
   const latencies: number[] = [];
   let revisionNow = 0;
   const watchAbort = new AbortController();
@@ -217,6 +230,7 @@ async function measure(start: () => Promise<StoreUnderTest>): Promise<Result> {
       }
       if (i.metadata.deletionTimestamp !== undefined) {
         runningAt.delete(name);
+        if (!evictedAt.has(name)) evictedAt.set(name, Date.parse(i.metadata.deletionTimestamp));
         continue;
       }
       hostOf.set(name, i.spec.host);
@@ -315,10 +329,25 @@ spec:
     // kill 10 % of the hosts
     const killed = new Set(Array.from({ length: tenth }, (_, i) => `hollow-${i}`));
     const onKilled = [...hostOf.entries()].filter(([n, h]) => killed.has(h) && runningAt.has(n)).length;
+    const timeline = killTimeline(kv, cluster, killed);
     const tk = performance.now();
+    const killedAt = Date.now();
     hollow[0]!.kill('SIGKILL');
     log(`killed the process of ${tenth} hollow hosts (${onKilled} instances on them)`);
     let recoveredS: number | undefined;
+    const replacements = (): string[] => [...created].filter(([n, at]) => at >= killedAt && !killed.has(hostOf.get(n) ?? '')).map(([n]) => n);
+    const stage = (times: readonly number[]): string => {
+      const s = times.map((t) => (t - killedAt) / 1000).sort((a, b) => a - b);
+      return s.length === 0 ? '0' : `${s.length} (first ${s[0]!.toFixed(1)} s, p50 ${quantile(s, 0.5).toFixed(1)} s, last ${s.at(-1)!.toFixed(1)} s)`;
+    };
+    const evictions = (): number[] => [...evictedAt].filter(([n, at]) => at >= killedAt && killed.has(hostOf.get(n) ?? '')).map(([, at]) => at);
+    const report = (prefix: string): void => {
+      const repl = replacements();
+      log(
+        `${prefix}leases expired ${stage(timeline.leaseGone)}; NotReady ${stage(timeline.notReady)}; evicted ${stage(evictions())}; replacements created ${stage(repl.map((n) => created.get(n)!))}; replacements Running ${stage(repl.flatMap((n) => (runningAt.has(n) ? [runningAt.get(n)!] : [])))} (load ${loadavg()[0]!.toFixed(1)})`,
+      );
+    };
+    let lastReport = performance.now();
     while ((performance.now() - tk) / 1000 < GRACE_S + 10 + 300) {
       let live = 0;
       for (const [n] of runningAt) if (!killed.has(hostOf.get(n) ?? '')) live++;
@@ -326,8 +355,14 @@ spec:
         recoveredS = (performance.now() - tk) / 1000;
         break;
       }
+      if (performance.now() - lastReport > 10_000) {
+        lastReport = performance.now();
+        report(`  ${((performance.now() - tk) / 1000).toFixed(0)} s: ${live}/${TOTAL} Running on live hosts; `);
+      }
       await sleep(250);
     }
+    report('TIMELINE kill 10 % (seconds after the kill): ');
+    timeline.stop();
     result.kill = { killedHosts: tenth, instancesOnThem: onKilled, ...(recoveredS !== undefined ? { recoveredS } : {}) };
     log(`RESULT kill 10 %: ${recoveredS !== undefined ? `every instance Running on the live hosts ${recoveredS.toFixed(1)} s after the kill` : 'not recovered within grace + 310 s'} (goal ≤ ${GRACE_S + 10} s)`);
   }
@@ -352,6 +387,38 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
       process.exit(130);
     });
   });
+
+/**
+ * From now on, when each host's agent lease left the store (a delete seen on the lease prefix,
+ * epoch ms as the bench saw it) and when each killed host went NotReady (its
+ * status.lastTransition, written by the controller).
+ */
+function killTimeline(kv: Awaited<ReturnType<typeof openKvStore>>, cluster: ClusterStore, killed: ReadonlySet<string>): { leaseGone: number[]; notReady: number[]; stop(): void } {
+  const abort = new AbortController();
+  const leaseGone: number[] = [];
+  const notReady = new Map<string, number>();
+  void (async () => {
+    for await (const ev of kv.watch(HOST_LEASE_PREFIX, { signal: abort.signal })) {
+      if (ev.type === 'delete' && killed.has(ev.key.slice(HOST_LEASE_PREFIX.length))) leaseGone.push(Date.now());
+      if (ev.type === 'expired') return;
+    }
+  })().catch(() => undefined);
+  void (async () => {
+    for await (const ev of cluster.hosts.watch(0, { signal: abort.signal })) {
+      if (ev.type !== 'modified') continue;
+      const h = ev.object;
+      if (killed.has(h.metadata.name) && h.status?.ready === false && !notReady.has(h.metadata.name))
+        notReady.set(h.metadata.name, Date.parse(h.status.lastTransition ?? new Date().toISOString()));
+    }
+  })().catch(() => undefined);
+  return {
+    leaseGone,
+    get notReady() {
+      return [...notReady.values()];
+    },
+    stop: () => abort.abort(),
+  };
+}
 
 log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GB, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 log(`scale: ${HOSTS} hollow hosts in ${Math.min(PROCS, HOSTS)} processes, ${RS} replica sets × ${REPLICAS} = ${TOTAL} instances; CLI ${floArgv.join(' ')}`);

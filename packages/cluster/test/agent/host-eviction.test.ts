@@ -1,0 +1,264 @@
+// Node lifecycle of agent hosts (issue 15's "kill 10 %"): when agents stop renewing their
+// leases, the store expires the leases, the controller marks those hosts NotReady and evicts
+// their instances, and the replica sets replace them on the live hosts. On a fake clock with
+// a memory store whose TTL leases run on that clock; the controllers' writes are counted
+// through a wrapper of the store, so batching is asserted as the calls made, not as time.
+import { FakeClock, settle } from '@flotilla/reconcile/testing';
+import { seededRandom } from '@flotilla/reconcile';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ClusterControllers,
+  ClusterStore,
+  HollowFleet,
+  MemoryKvStore,
+  HOST_LEASE_PREFIX,
+  applyManifests,
+  parseManifests,
+  readHostLease,
+  type Instance,
+  type KvCompare,
+  type KvStore,
+  type KvTxnOp,
+} from '../../src/index.js';
+import { FakeRuntime } from '../../src/testing/index.js';
+
+const rs = (name: string, replicas: number): string => `apiVersion: flotilla.dev/v1
+kind: ReplicaSet
+metadata: {name: ${name}}
+spec:
+  replicas: ${replicas}
+  selector: "app=${name}"
+  template:
+    metadata: {labels: {app: ${name}}}
+    spec:
+      command: [node, server.js]
+      ports: [{name: http}]
+      resources: {cpu: 10m, memory: 16Mi}
+`;
+
+/** One write the controllers made: how many instances it marked for deletion, and the reasons of the events it wrote. */
+interface Write {
+  /** A transaction (true) or a single put/delete (false). */
+  txn: boolean;
+  evictions: number;
+  events: string[];
+}
+
+const INSTANCES = '/flotilla/v1/instances/';
+const EVENTS = '/flotilla/v1/events/';
+
+/** The controllers' KV, every write recorded in `writes`. */
+function recording(kv: MemoryKvStore, writes: Write[]): KvStore {
+  const classify = (txn: boolean, puts: { key: string; value: string }[]): void => {
+    const evictions = puts.filter((p) => p.key.startsWith(INSTANCES) && p.value.includes('"deletionReason":"host ')).length;
+    const events = puts.filter((p) => p.key.startsWith(EVENTS)).map((p) => (JSON.parse(p.value) as { reason: string }).reason);
+    writes.push({ txn, evictions, events });
+  };
+  return new Proxy(kv, {
+    get: (target, prop, receiver) => {
+      if (prop === 'txn')
+        return (compare: readonly KvCompare[], ops: readonly KvTxnOp[]) => {
+          // an instance's per-host index entry (HOST_INDEX_PREFIX) is not under INSTANCES: each object counts once
+          classify(true, ops.flatMap((o) => (o.type === 'put' ? [{ key: o.key, value: o.value }] : [])));
+          return target.txn(compare, ops);
+        };
+      if (prop === 'put')
+        return (key: string, value: string, options?: { prevRevision?: number; lease?: string }) => {
+          classify(false, [{ key, value }]);
+          return target.put(key, value, options);
+        };
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+interface World {
+  clock: FakeClock;
+  kv: MemoryKvStore;
+  store: ClusterStore;
+  writes: Write[];
+  startControllers(): void;
+  stopControllers(): Promise<void>;
+  fleet(count: number, prefix: string, identity: string): { fleet: HollowFleet; stop(): Promise<void> };
+  apply(yaml: string): Promise<void>;
+  until(what: string, cond: () => Promise<boolean> | boolean, maxMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.stop();
+  world = undefined;
+});
+
+function startWorld(): World {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const kv = new MemoryKvStore({ progressIntervalMs: 0, now: () => clock.now() });
+  const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
+  const writes: Write[] = [];
+  const controllerStore = new ClusterStore(recording(kv, writes), { now: () => new Date(clock.now()) });
+  let controllers: { abort: AbortController; running: Promise<void> } | undefined;
+  const fleets: { stop(): Promise<void> }[] = [];
+  const w: World = {
+    clock,
+    kv,
+    store,
+    writes,
+    startControllers() {
+      const abort = new AbortController();
+      const c = new ClusterControllers({ store: controllerStore, runtime: new FakeRuntime(), clock, random: seededRandom(11), hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000, maxEvents: 100_000 });
+      controllers = { abort, running: c.run(abort.signal) };
+    },
+    async stopControllers() {
+      if (!controllers) return;
+      const { abort, running } = controllers;
+      controllers = undefined;
+      abort.abort();
+      for (let i = 0; i < 10; i++) await clock.advanceAsync(100);
+      await running;
+    },
+    fleet(count, prefix, identity) {
+      const a = new AbortController();
+      const fleet = new HollowFleet({ store, count, prefix, identity, capacity: { cpu: 32, memory: '128Gi' }, about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.1', pid: 4242 }, clock });
+      const done = fleet.run(a.signal);
+      const handle = {
+        fleet,
+        async stop() {
+          a.abort();
+          await done.catch(() => undefined);
+        },
+      };
+      fleets.push(handle);
+      return handle;
+    },
+    async apply(yaml) {
+      const r = parseManifests(yaml);
+      if (r.issues.length > 0) throw new Error(JSON.stringify(r.issues));
+      await applyManifests(store, r.objects);
+    },
+    async until(what, cond, maxMs = 120_000) {
+      const start = clock.now();
+      for (;;) {
+        await settle(5);
+        if (await cond()) return;
+        if (clock.now() - start > maxMs) throw new Error(`not reached after ${maxMs} ms of fake time: ${what}`);
+        await clock.advanceAsync(100);
+      }
+    },
+    async stop() {
+      for (const f of fleets) await f.stop();
+      await w.stopControllers();
+      for (let i = 0; i < 50; i++) await clock.advanceAsync(1000);
+      await kv.close();
+    },
+  };
+  return w;
+}
+
+const live = (i: Instance): boolean => i.metadata.deletionTimestamp === undefined;
+const runningOn = async (w: World, prefix: string): Promise<Instance[]> =>
+  (await w.store.instances.items()).filter((i) => live(i) && i.spec.host.startsWith(prefix) && i.status?.phase === 'Running' && i.status.ready);
+
+describe('agent hosts whose leases expire', () => {
+  it('4 of 8 hosts die holding 240 instances: NotReady within grace + a probe of their leases expiring, every instance evicted in transactions of up to 50 with its Rescheduled event batched, all 480 Running on the live hosts', async () => {
+    const w = (world = startWorld());
+    w.startControllers();
+    const doomed = w.fleet(4, 'dies-', 'proc-a');
+    w.fleet(4, 'lives-', 'proc-b');
+    await w.until('8 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 8);
+    await w.apply(`${rs('a', 240)}---\n${rs('b', 240)}`);
+    await w.until('480 Running', async () => (await runningOn(w, '')).length === 480);
+    const onDoomed = await runningOn(w, 'dies-');
+    const perHost = new Map<string, number>();
+    for (const i of onDoomed) perHost.set(i.spec.host, (perHost.get(i.spec.host) ?? 0) + 1);
+    // the scheduler spreads: each dying host holds more than one transaction's worth
+    expect([...perHost.values()].every((n) => n > 50)).toBe(true);
+
+    // when the store expires each lease (its clock: the fake one)
+    const leaseGone = new Map<string, number>();
+    const watching = new AbortController();
+    void (async () => {
+      for await (const ev of w.kv.watch(HOST_LEASE_PREFIX, { signal: watching.signal })) if (ev.type === 'delete') leaseGone.set(ev.key.slice(HOST_LEASE_PREFIX.length), w.clock.now());
+    })();
+    const from = w.writes.length;
+    const killedAt = w.clock.now();
+    await doomed.stop();
+    await w.until('all 480 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 480, 120_000);
+    // within the issue's goal on the store's clock: the lease's TTL (40 s) + 10 s
+    expect(w.clock.now() - killedAt).toBeLessThanOrEqual(50_000);
+
+    const hosts = await w.store.hosts.items();
+    for (const h of hosts.filter((x) => x.metadata.name.startsWith('dies-'))) {
+      expect(h.status).toMatchObject({ ready: false, message: "the agent's lease expired in the store (not renewed for its TTL)" });
+      // NotReady only once the store had expired the lease (40 s after the agent's last renewal, which was at most 10 s before the kill)
+      const gone = leaseGone.get(h.metadata.name)!;
+      expect(gone - killedAt).toBeGreaterThanOrEqual(30_000);
+      expect(Date.parse(h.status!.lastTransition!)).toBeGreaterThanOrEqual(gone);
+    }
+    watching.abort();
+    for (const h of hosts.filter((x) => x.metadata.name.startsWith('lives-'))) expect(h.status?.ready).toBe(true);
+
+    // evicted as today: each instance of a dead host Terminating (not deleted: it is stopped when its host returns), with a Rescheduled event
+    const all = await w.store.instances.items();
+    const events = await w.store.events.items();
+    for (const old of onDoomed) {
+      const now = all.find((i) => i.metadata.name === old.metadata.name)!;
+      expect(now.metadata.deletionReason).toBe(`host ${old.spec.host} is NotReady`);
+      expect(now.status).toMatchObject({ phase: 'Terminating', ready: false });
+      expect(events.filter((e) => e.involved.kind === 'Instance' && e.involved.name === old.metadata.name && e.reason === 'Rescheduled')).toHaveLength(1);
+    }
+
+    // batched: per dead host, ceil(n / 50) eviction transactions and no single-object eviction writes;
+    // the Rescheduled events likewise; far fewer writes than instances evicted (was 3 each)
+    const during = w.writes.slice(from);
+    const evicting = during.filter((x) => x.evictions > 0);
+    expect(evicting.reduce((s, x) => s + x.evictions, 0)).toBe(onDoomed.length);
+    expect(evicting.every((x) => x.txn && x.evictions <= 50)).toBe(true);
+    expect(evicting.length).toBe([...perHost.values()].reduce((s, n) => s + Math.ceil(n / 50), 0));
+    const rescheduling = during.filter((x) => x.events.includes('Rescheduled'));
+    expect(rescheduling.reduce((s, x) => s + x.events.filter((r) => r === 'Rescheduled').length, 0)).toBe(onDoomed.length);
+    expect(rescheduling.length).toBeLessThanOrEqual([...perHost.values()].reduce((s, n) => s + Math.ceil((n + 1) / 50), 0));
+    const evictionWrites = during.filter((x) => x.evictions > 0 || x.events.includes('Rescheduled') || x.events.includes('HostNotReady')).length;
+    expect(evictionWrites).toBeLessThan(onDoomed.length / 10);
+  });
+
+  it('a controller that starts (a failover) evicts nothing while the agents hold their leases, and gives a host whose lease it never saw the full grace from first sight', async () => {
+    const w = (world = startWorld());
+    w.startControllers();
+    const doomed = w.fleet(2, 'dies-', 'proc-a');
+    w.fleet(2, 'lives-', 'proc-b');
+    await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
+    await w.apply(rs('web', 40));
+    await w.until('40 Running', async () => (await runningOn(w, '')).length === 40);
+
+    // the controller goes away for a minute; the agents keep renewing
+    await w.stopControllers();
+    await w.clock.advanceAsync(60_000);
+    await settle(5);
+    const from = w.writes.length;
+    w.startControllers();
+    await w.clock.advanceAsync(50_000);
+    await w.until('settled', () => true);
+    expect((await w.store.hosts.items()).every((h) => h.status?.ready === true)).toBe(true);
+    expect(w.writes.slice(from).filter((x) => x.evictions > 0)).toEqual([]);
+    expect((await runningOn(w, '')).length).toBe(40);
+
+    // now the controller goes away and two hosts die while it is gone: their leases expire unseen
+    await w.stopControllers();
+    await doomed.stop();
+    await w.clock.advanceAsync(60_000);
+    await settle(5);
+    for (const h of doomed.fleet.hosts) expect(await readHostLease(w.kv, h)).toBeUndefined();
+    const startedAt = w.clock.now();
+    w.startControllers();
+    // no storm at start: a lease this controller never saw gets 40 s (agentGracePeriodMs) from first sight
+    await w.clock.advanceAsync(35_000);
+    await settle(5);
+    expect((await w.store.hosts.items()).filter((h) => h.status?.ready === false)).toEqual([]);
+    await w.until('the dead hosts NotReady', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === false).length === 2, 30_000);
+    expect(w.clock.now() - startedAt).toBeGreaterThanOrEqual(40_000);
+    expect((await w.store.hosts.items()).filter((h) => h.status?.ready === false).map((h) => h.metadata.name).sort()).toEqual(['dies-0', 'dies-1']);
+    await w.until('40 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 40, 30_000);
+  });
+});
