@@ -1,9 +1,10 @@
 /**
  * Following the store as a person watches it (`flo get -w`, `flo events -w`, a dashboard):
  * list a kind, then see each change. Built on reconcile's `storeSource` (client-go's
- * reflector): list, watch from the next revision, and when the watch is lost, stalls or its
- * revision is compacted, list again and report only the differences. So a watcher survives a
- * store that goes away and comes back, and never misses a change nor repeats one.
+ * reflector): list, watch from the next revision; a watch that stalls or ends is opened
+ * again from the last revision seen (the store replays what was missed); when it fails or
+ * its revision is compacted, list again and report only the differences. So a watcher
+ * survives a store that goes away and comes back, and never misses a change nor repeats one.
  */
 import { parseSelector, type Selector } from '@flotilla/labels';
 import { silentLogger, storeSource, systemClock, type WatchableStore, type WatchRestartReason } from '@flotilla/reconcile';
@@ -34,8 +35,9 @@ export interface WatchObjectsOptions {
   /** Ends the watch (the iteration finishes). */
   signal?: AbortSignal;
   /**
-   * A watch that yields nothing, not even a progress notice, for this long is taken as lost
-   * and the store is listed again. @default 30000
+   * A watch that yields nothing, not even a progress notice, for this long is dropped and
+   * opened again from the last revision seen (listed again only if that history was
+   * compacted). @default 30000
    */
   watchTimeoutMs?: number;
 }

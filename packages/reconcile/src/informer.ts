@@ -16,7 +16,7 @@ export interface InformerHandler<T> {
   onEvent(event: SourceEvent<T>): void;
   /** The cache holds a full list: once per handler (at once when added to a synced informer). */
   onSynced?(): void;
-  /** The informer dropped its watch and lists again. */
+  /** The informer dropped its watch: it resumes it (`stalled`, `ended`) or lists again (the other reasons). */
   onRestart?(reason: WatchRestartReason, error?: unknown): void;
 }
 
@@ -37,8 +37,9 @@ export interface InformerOptions<T> {
   resyncPeriodMs?: number;
   /**
    * Liveness deadline: a watch that yields nothing (no change, no `progress`) for this long
-   * is dropped and the store listed again. Keep it above the store's progress interval.
-   * @default 30_000
+   * is dropped and opened again from the cache's revision (the store replays what was
+   * missed; it is listed again only if that history was compacted). Keep it above the
+   * store's progress interval. @default 30_000
    */
   watchTimeoutMs?: number;
   /** First re-list delay after a failure, doubling per consecutive failure. @default 800 */
@@ -54,11 +55,14 @@ type WatchOutcome = { reason: WatchRestartReason | 'aborted'; progressed: boolea
  * client-go's shared informer. Guarantees:
  *
  * - **list once, then watch**: `list()` gives every object and a revision; `watch(revision + 1)`
- *   keeps the cache current. The store is listed again only when the watch is lost — it
- *   `expired` (compaction: at once when the watch had made progress), ended, threw, or was
- *   silent past `watchTimeoutMs` — after an exponential backoff (`relistBaseDelayMs` doubling
- *   up to `relistMaxDelayMs`, reset by progress). A re-list tells handlers only the
- *   differences (origin `relist`), deletions included.
+ *   keeps the cache current. A watch that ends or is silent past `watchTimeoutMs` is
+ *   resumed from the cache's revision without listing (client-go's reflector re-watches from
+ *   its last resourceVersion): the store replays the changes missed. The store is listed
+ *   again only when the watch is lost — it `expired` (compaction: at once when the watch had
+ *   made progress) or threw — after an exponential backoff (`relistBaseDelayMs` doubling up
+ *   to `relistMaxDelayMs`, reset by progress; the same backoff spaces resumptions of a watch
+ *   that never progressed). A re-list tells handlers only the differences (origin `relist`),
+ *   deletions included.
  * - **cache before handlers**: when a handler hears of a change, `get`/`list`/`byIndex`
  *   already reflect it (and everything before it in revision order), so a reconcile started
  *   by an event never reads an older state than the event's.
@@ -358,7 +362,18 @@ export class Informer<T> {
           for (const h of this.#handlers) h.onSynced?.();
           if (this.#resyncPeriodMs > 0) scheduleResync();
         }
-        const outcome = await this.#watch(signal, revision + 1);
+        let outcome = await this.#watch(signal, revision + 1);
+        // A watch that went silent or ended is resumed from the cache's revision, as client-go's
+        // reflector re-watches from its last resourceVersion: the store replays what the cache
+        // missed. Only a compaction (`expired`) or an error lists again.
+        while (outcome.reason === 'stalled' || outcome.reason === 'ended') {
+          if (outcome.progressed) failures = 0;
+          this.#logger.info('watch resuming', { source: this.name, reason: outcome.reason, fromRevision: this.#revision + 1 });
+          this.#restarted(outcome.reason);
+          if (!outcome.progressed && !(await sleep(this.#clock, this.#delay(failures++), signal))) break;
+          if (signal.aborted) break;
+          outcome = await this.#watch(signal, this.#revision + 1);
+        }
         if (outcome.reason === 'aborted' || signal.aborted) break;
         if (outcome.progressed) failures = 0;
         this.#logger.info('watch restarting', { source: this.name, reason: outcome.reason, error: outcome.error });

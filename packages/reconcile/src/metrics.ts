@@ -1,7 +1,7 @@
 /** What happened to one reconcile call. */
 export type ReconcileOutcome = 'success' | 'requeue-after' | 'error' | 'terminal';
 
-/** Why a source listed again. */
+/** Why a source dropped its watch: it resumes it from the last revision seen (`stalled`, `ended`) or lists again (the others). */
 export type WatchRestartReason = 'list-error' | 'watch-error' | 'stalled' | 'expired' | 'ended';
 
 /**

@@ -59,8 +59,9 @@ export interface StoreSourceOptions {
   resyncPeriodMs?: number;
   /**
    * Liveness deadline: a watch that yields nothing (no change and no `progress`) for this
-   * long is considered dead, dropped, and the store is listed again. Keep it above the
-   * store's progress interval. @default 30_000
+   * long is dropped and opened again from the last revision seen (the store replays what
+   * was missed; listed again only if that history was compacted). Keep it above the store's
+   * progress interval. @default 30_000
    */
   watchTimeoutMs?: number;
   /** First re-list delay after a failure, doubling per consecutive failure. @default 800 */
@@ -75,12 +76,15 @@ export interface StoreSourceOptions {
  * 1. `list()`, emitting every object (`added`, origin `initial-list`; after a lost watch,
  *    origin `relist` with only the differences against the cache, deletions included);
  * 2. `watch(revision + 1)`, emitting each change (origin `watch`);
- * 3. when the watch expires, ends, throws, or stays silent past `watchTimeoutMs`, back to 1
- *    — at once after an `expired` that followed progress, otherwise after an exponential
- *    backoff (`relistBaseDelayMs` doubling up to `relistMaxDelayMs`, reset by progress).
+ * 3. when the watch ends or stays silent past `watchTimeoutMs`, back to 2 from the last
+ *    revision seen (the store replays what was missed: no list);
+ * 4. when the watch expires (compaction) or throws, back to 1 — at once after an `expired`
+ *    that followed progress, otherwise after an exponential backoff (`relistBaseDelayMs`
+ *    doubling up to `relistMaxDelayMs`, reset by progress).
  *
  * A controller with such a source is therefore never silently dead: a stalled watch is
- * noticed within `watchTimeoutMs` and the state is recovered by listing. Each run of the
+ * noticed within `watchTimeoutMs` and resumed; state lost to a compaction is recovered by
+ * listing. Each run of the
  * source is a private {@link Informer}; to share one list and watch between controllers
  * (and read its cache), make an `Informer` and use its `source()`.
  */

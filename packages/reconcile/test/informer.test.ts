@@ -163,7 +163,7 @@ describe('Informer', () => {
     await h.stop();
   });
 
-  it('a silently stalled watch is dropped after watchTimeoutMs and the cache recovers by listing', async () => {
+  it('a silently stalled watch is dropped after watchTimeoutMs and resumed from the cache revision: the cache recovers without listing', async () => {
     const clock = new FakeClock();
     const store = new MemoryStore<Obj>({ clock, progressIntervalMs: 1000 });
     store.put('a', { host: 'h1', v: 1 });
@@ -180,6 +180,46 @@ describe('Informer', () => {
     expect(h.restarts).toEqual(['stalled']);
     expect(h.informer.get('a')?.v).toBe(2);
     expect(h.informer.get('b')?.v).toBe(1);
+    expect(h.informer.lists).toBe(1);
+    expect(h.events.map((e) => [e.type, e.key, e.origin])).toEqual([
+      ['added', 'a', 'initial-list'],
+      ['modified', 'a', 'watch'],
+      ['added', 'b', 'watch'],
+    ]);
+    // and the resumed watch is live
+    store.put('c', { host: 'h2', v: 1 });
+    await settle();
+    expect(h.informer.get('c')?.v).toBe(1);
+    await h.stop();
+  });
+
+  it('a watch the store ends (no error, no compaction) is resumed from the cache revision: what changed meanwhile arrives, nothing is listed again', async () => {
+    const clock = new FakeClock();
+    const inner = new MemoryStore<Obj>({ clock, progressIntervalMs: 1000 });
+    inner.put('a', { host: 'h1', v: 1 });
+    const froms: number[] = [];
+    const store: WatchableStore<Obj> = {
+      list: (options) => inner.list(options),
+      watch(fromRevision, options) {
+        froms.push(fromRevision);
+        // the first watch ends at once, as a server closing it would
+        return froms.length === 1 ? (async function* (): AsyncIterable<WatchEvent<Obj>> {})() : inner.watch(fromRevision, options);
+      },
+    };
+    const h = start(store, clock);
+    await h.informer.waitForSync();
+    inner.put('a', { host: 'h1', v: 2 });
+    inner.put('b', { host: 'h2', v: 1 });
+    await clock.runFor(2_000, 100);
+    expect(h.restarts).toEqual(['ended']);
+    expect(inner.listCalls).toBe(1);
+    expect(froms).toEqual([2, 2]);
+    expect(h.informer.get('a')?.v).toBe(2);
+    expect(h.informer.get('b')?.v).toBe(1);
+    expect(h.events.slice(1).map((e) => [e.type, e.key, e.origin])).toEqual([
+      ['modified', 'a', 'watch'],
+      ['added', 'b', 'watch'],
+    ]);
     await h.stop();
   });
 

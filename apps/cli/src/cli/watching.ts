@@ -37,7 +37,8 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
 
 /**
  * Notices of a watch that was lost: one line when it happens (`flo: watch lost (why);
- * listing the store again until it answers`), then nothing until a change came through again.
+ * listing the store again until it answers`, or `watching again from the last change seen`
+ * for a watch that went silent or ended), then nothing until a change came through again.
  */
 export function restartNotices(ctx: Pick<CommandContext, 'stderr'>): { restarted(reason: WatchRestartReason, error?: unknown): void; changed(): void } {
   let outage = false;
@@ -46,7 +47,8 @@ export function restartNotices(ctx: Pick<CommandContext, 'stderr'>): { restarted
       if (outage) return;
       outage = true;
       const why = error instanceof Error ? `${reason}: ${error.message}` : reason;
-      ctx.stderr.write(`flo: watch lost (${why}); listing the store again until it answers (Ctrl-C to stop)\n`);
+      const next = reason === 'stalled' || reason === 'ended' ? 'watching again from the last change seen' : 'listing the store again until it answers';
+      ctx.stderr.write(`flo: watch lost (${why}); ${next} (Ctrl-C to stop)\n`);
     },
     changed() {
       outage = false;
