@@ -136,6 +136,30 @@ describe('flo', { timeout: 90_000 }, () => {
     expect(none.err()).toMatch(/no deployfile/);
   });
 
+  it("host join checks the agent's settings it passes on before it touches the store or the host (exit 2)", async () => {
+    const cases: [string[], RegExp][] = [
+      [['host', 'join', 'h1', '--sync-interval', '0'], /--sync-interval: expected more than 0 seconds/],
+      [['host', 'join', 'h1', '--sync-interval', 'often'], /--sync-interval often: expected seconds/],
+      [['host', 'join', 'h1', '--renew-interval', '50'], /--renew-interval: expected more than 0 and less than the lease \(40 s\)/],
+      [['host', 'join', 'h1', '--lease-duration', '1'], /--lease-duration 1: expected whole seconds, at least 2/],
+      [['host', 'join', 'h1', '--log-level', 'loud'], /--log-level loud: expected one of debug, info, warn, error/],
+      [['host', 'join', 'h1', '--log-format', 'xml'], /--log-format xml: expected text or json/],
+      [['host', 'join', 'h1', '--metrics-listen', 'nowhere'], /--metrics-listen nowhere: expected HOST:PORT/],
+      [['host', 'leave', 'h1', '--sync-interval', '1'], /host leave: --sync-interval is an option of join/],
+    ];
+    for (const [argv, message] of cases) {
+      const dir = mkdtempSync(join(tmpdir(), 'flo-join-'));
+      made.push(dir);
+      const t = io(dir);
+      expect(await main([...argv, '--store', 'flotilla://127.0.0.1:1'], t.io), argv.join(' ')).toBe(2);
+      expect(t.err()).toMatch(message);
+      expect(existsSync(join(dir, '.flotilla'))).toBe(false);
+    }
+    const t = io(tmpdir());
+    expect(await main(['host', '--help'], t.io)).toBe(0);
+    expect(t.out()).toMatch(/--sync-interval SECONDS\s+join: how often the agent observes its instances/);
+  });
+
   it('disconnect with no daemon running says so and exits 0', async () => {
     const t = io(tmpdir());
     const ctl = mkdtempSync(join(tmpdir(), 'flo-ctl-'));

@@ -81,7 +81,7 @@ function claimStateDir(dir: string, host: string): { identity: string; release()
 
 export const command: CommandModule = {
   usage:
-    'agent --host NAME --store URL [--address ADDR] [--state-dir DIR] [--lease-duration SECONDS] [--metrics-listen HOST:PORT] [--log-format text|json] [--log-level LEVEL]  |  agent --hollow N --store URL [--hollow-prefix P] [--hollow-start K] [--hollow-capacity cpu=32,memory=128Gi]',
+    'agent --host NAME --store URL [--address ADDR] [--state-dir DIR] [--lease-duration SECONDS] [--renew-interval SECONDS] [--sync-interval SECONDS] [--metrics-listen HOST:PORT] [--log-format text|json] [--log-level LEVEL]  |  agent --hollow N --store URL [--hollow-prefix P] [--hollow-start K] [--hollow-capacity cpu=32,memory=128Gi]',
   formats: ['text'], // prints no objects: -o is refused (exit 2)
   description:
     "The per-host agent: run on a host (flo host join installs and starts it). Claims the host's lease in the store and renews it every 10 s, reports the host's facts, watches the instances bound to the host and runs them here (processes and containers, as over ssh), health-checks them locally and writes their status when it changes. Instances keep running when the agent or the store goes away; a restarted agent adopts them. Stops on SIGINT/SIGTERM, leaving its lease to expire (flo host leave releases it).",

@@ -22,12 +22,47 @@ import { UsageError } from '../cli/args.js';
 import { clusterOptions, openCluster, secondsOption, storeUrl, stringOption, timeoutOption, type ClusterSession } from '../cli/cluster-context.js';
 import type { Host } from '@flotilla/cluster';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
+import type { OptionSpec } from '../cli/args.js';
+import { LEVELS } from '../observability/log.js';
 
 const SERVICE = 'flo-agent';
 const APP = 'flo-agent';
 
 function fail(code: string, message: string): Error {
   return Object.assign(new Error(message), { name: 'ClusterError', code });
+}
+
+/**
+ * The `flo agent` settings that `flo host join` passes on to the agent it starts, under the
+ * agent's own names (none of them is one of join's): checked here, so a bad value fails
+ * before anything is installed, with the message `flo agent` would give.
+ */
+const AGENT_OPTIONS: readonly OptionSpec[] = [
+  { name: 'lease-duration', type: 'string', value: 'SECONDS', description: "join: the agent's lease TTL: the host is NotReady this long after its last renewal (flo agent's default 40)" },
+  { name: 'renew-interval', type: 'string', value: 'SECONDS', description: "join: how often the agent renews its lease (flo agent's default 10)" },
+  { name: 'sync-interval', type: 'string', value: 'SECONDS', description: "join: how often the agent observes its instances and considers their health checks (flo agent's default 2)" },
+  { name: 'metrics-listen', type: 'string', value: 'HOST:PORT', description: 'join: the agent serves /metrics, /healthz and /readyz there, on the host' },
+  { name: 'log-format', type: 'string', value: 'text|json', description: "join: the agent's log lines (in its service log) as text or JSON" },
+  { name: 'log-level', type: 'string', value: 'LEVEL', description: "join: the agent's log level: debug, info (default), warn or error" },
+];
+
+/** The `flo agent` arguments for the {@link AGENT_OPTIONS} given to join, in a fixed order; usage errors for bad values. */
+function forwardedAgentArgs(ctx: CommandContext): string[] {
+  const leaseSeconds = secondsOption(ctx, 'lease-duration', 40_000) / 1000;
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 2) throw new UsageError(`--lease-duration ${leaseSeconds}: expected whole seconds, at least 2`);
+  const renewMs = secondsOption(ctx, 'renew-interval', Math.min(10_000, (leaseSeconds * 1000) / 4));
+  if (renewMs <= 0 || renewMs >= leaseSeconds * 1000) throw new UsageError(`--renew-interval: expected more than 0 and less than the lease (${leaseSeconds} s)`);
+  if (secondsOption(ctx, 'sync-interval', 2000) <= 0) throw new UsageError('--sync-interval: expected more than 0 seconds');
+  const format = stringOption(ctx, 'log-format');
+  if (format !== undefined && format !== 'text' && format !== 'json') throw new UsageError(`--log-format ${format}: expected text or json`);
+  const level = stringOption(ctx, 'log-level');
+  if (level !== undefined && !(LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level ${level}: expected one of ${LEVELS.join(', ')}`);
+  const listen = stringOption(ctx, 'metrics-listen');
+  if (listen !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:]*):\d{1,5}$/.test(listen)) throw new UsageError(`--metrics-listen ${listen}: expected HOST:PORT (e.g. 127.0.0.1:9101)`);
+  return AGENT_OPTIONS.flatMap((o) => {
+    const v = stringOption(ctx, o.name);
+    return v === undefined ? [] : [`--${o.name}`, v];
+  });
 }
 
 /** dist/agent (the release's contents): beside the built CLI, or the built one when flo runs from source. */
@@ -54,17 +89,20 @@ async function hostOf(s: ClusterSession, name: string): Promise<Host> {
 }
 
 export const command: CommandModule = {
-  usage: ['host join NAME [--agent-store URL] [--timeout SECONDS] [--store URL] [--ssh-config FILE]', '       flo host leave NAME [--store URL] [--ssh-config FILE]'].join('\n'),
+  usage: [
+    'host join NAME [--agent-store URL] [--lease-duration SECONDS] [--renew-interval SECONDS] [--sync-interval SECONDS] [--metrics-listen HOST:PORT] [--log-format text|json] [--log-level LEVEL] [--timeout SECONDS] [--store URL] [--ssh-config FILE]', '       flo host leave NAME [--store URL] [--ssh-config FILE]'].join('\n'),
   formats: ['text'],
   description: [
     "join: over ssh, make NAME an agent host: check Node >= 20 on it, install the agent as a release (content-addressed, atomic `current`, older releases kept), copy the store credentials given here (--store-token-file, --store-ca, --store-cert/--store-key) to it, set spec.agent: true, start `flo agent` under systemd or the sh supervisor, and wait until it holds the host's lease. Joining again upgrades the agent (its instances keep running and are adopted).",
     'leave: stop the agent, release its lease, unset spec.agent, remove the release and credentials; the instances keep running and the controllers probe the host over ssh again.',
     'The store URL must be reachable from the host: --agent-store names it when the host reaches the store by another address than this machine does.',
+    "--lease-duration, --renew-interval, --sync-interval, --metrics-listen, --log-format and --log-level are the agent's (see flo agent --help): join checks them and starts the agent with them; joining again without them starts it with its defaults.",
   ].join('\n'),
   subcommands: ['join', 'leave'],
   deployOptions: false,
   options: [
     { name: 'agent-store', type: 'string', value: 'URL', description: 'join: the store as the host reaches it (default --store); flotilla:// or etcd://' },
+    ...AGENT_OPTIONS,
     timeoutOption,
     ...clusterOptions,
   ],
@@ -72,16 +110,18 @@ export const command: CommandModule = {
     const [verb, name] = ctx.args.positionals;
     if (verb !== 'join' && verb !== 'leave') throw new UsageError(verb === undefined ? 'host: expected a subcommand: join or leave' : `host: unknown subcommand ${JSON.stringify(verb)} (expected join or leave)`);
     if (name === undefined) throw new UsageError(`host ${verb}: expected the Host's name (flo host ${verb} NAME)`);
+    const agentArgs = forwardedAgentArgs(ctx);
+    if (verb === 'leave' && agentArgs.length > 0) throw new UsageError(`host leave: ${agentArgs[0]} is an option of join (it sets the agent that join starts)`);
     const s = await openCluster(ctx, { readOnly: true });
     try {
-      return verb === 'join' ? await join(ctx, s, name) : await leave(ctx, s, name);
+      return verb === 'join' ? await join(ctx, s, name, agentArgs) : await leave(ctx, s, name);
     } finally {
       await s.close();
     }
   },
 };
 
-async function join(ctx: CommandContext, s: ClusterSession, name: string): Promise<number> {
+async function join(ctx: CommandContext, s: ClusterSession, name: string, agentArgs: readonly string[]): Promise<number> {
   const host = await hostOf(s, name);
   const agentStore = stringOption(ctx, 'agent-store') ?? storeUrl(ctx);
   if (agentStore === undefined || agentStore.startsWith('file:') || !/^(flotilla|etcd):\/\//.test(agentStore))
@@ -109,7 +149,7 @@ async function join(ctx: CommandContext, s: ClusterSession, name: string): Promi
   // absolute paths, so the service's command is a simple one that the supervisor execs (its pid is the agent's)
   const home = (await c.run('printf %s "$HOME"', { hide: true })).stdout.trim();
   await c.run(`mkdir -p ${shellQuote(dir)} && chmod 700 .flotilla/agent ${shellQuote(dir)}`, { hide: true });
-  const args: string[] = ['agent', '--host', name, '--store', agentStore, '--address', runtime.addressOf(host)];
+  const args: string[] = ['agent', '--host', name, '--store', agentStore, '--address', runtime.addressOf(host), ...agentArgs];
   const creds: [flag: string, option: string, file: string][] = [
     ['--store-token-file', 'store-token-file', 'store.token'],
     ['--store-ca', 'store-ca', 'store-ca.pem'],

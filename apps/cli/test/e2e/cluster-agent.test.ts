@@ -104,10 +104,12 @@ afterAll(async () => {
 describe.skipIf(!avail.ok)('agent mode on a real sshd fleet (flo host join, flo agent)', () => {
   it('flo host join installs the agent as a release and starts it as the host user; it takes the lease', () => {
     for (const h of fleet.hosts) {
-      const r = flo(['host', 'join', h.name]);
+      // the agent's own settings pass through join (the sync interval: how soon the agent sees an instance die)
+      const r = flo(['host', 'join', h.name, '--sync-interval', '1', '--log-level', 'info']);
       expect(r.stdout).toMatch(new RegExp(`^${h.name} joined: agent ${h.name}-[0-9a-f]{16} \\(pid \\d+, release [0-9a-f]{12}\\) holds its lease$`, 'm'));
       expect(processOf(agentPid(h.name))).toMatchObject({ user: h.user });
       expect(processOf(agentPid(h.name))?.args).toMatch(/\.flotilla\/apps\/flo-agent\/current\/bin\/flo\.mjs agent --host /);
+      expect(processOf(agentPid(h.name))?.args).toMatch(/ --sync-interval 1 --log-level info( |$)/);
     }
     const hosts = json<{ items: { name: string }[] }>(['get', 'hosts']).items;
     expect(hosts.map((h) => h.name).sort()).toEqual(fleet.hosts.map((h) => h.name).sort());
