@@ -203,7 +203,10 @@ describe('Informer', () => {
       watch(fromRevision, options) {
         froms.push(fromRevision);
         // the first watch ends at once, as a server closing it would
-        return froms.length === 1 ? (async function* (): AsyncIterable<WatchEvent<Obj>> {})() : inner.watch(fromRevision, options);
+        if (froms.length > 1) return inner.watch(fromRevision, options);
+        return (async function* (): AsyncIterable<WatchEvent<Obj>> {
+          // no event: the store closed it
+        })();
       },
     };
     const h = start(store, clock);
