@@ -41,6 +41,7 @@ import { API_VERSION } from '../manifest/types.js';
 import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
 import { renderEndpointsFile } from '../agent/render.js';
+import { HOST_LEASE_PREFIX, hostLeaseKey } from '../agent/lease.js';
 import { ClusterCaches, StoreReads, type ClusterReads } from './caches.js';
 import { InstanceWorker } from './instance-worker.js';
 import { countedStatus, planPlacement, planReplicaSet } from './replicaset-plan.js';
@@ -384,7 +385,7 @@ export class ClusterControllers {
       ? planPlacement({ ...common, view: cache })
       : planPlacement({
           ...common,
-          hosts: await this.#reads.hosts(),
+          hosts: await this.#placeableHosts(),
           placed: (await this.#reads.instances()).filter((i) => i.metadata.deletionTimestamp === undefined),
           placer: this.#placer ?? schedulerPlacer,
         });
@@ -426,6 +427,22 @@ export class ClusterControllers {
       throw failed;
     }
     return { instances, unschedulable: placement.unschedulable.length > 0, recording };
+  }
+
+  /**
+   * The hosts new instances may be placed on when placing from lists (`planPlacement` keeps
+   * the Ready ones): an agent host is left out as soon as its agent's lease is gone from the
+   * caches, without waiting for its next probe to write NotReady — otherwise a replica set
+   * replacing the instances of hosts that died together places some on the others while they
+   * are still marked Ready. The run's PlacementCache is fed the same way (`run`). (Without
+   * caches, the status alone decides: a lease read per host per placement would cost more.)
+   */
+  async #placeableHosts(): Promise<Host[]> {
+    const hosts = await this.#reads.hosts();
+    if (!this.#reads.cached) return hosts;
+    const out: Host[] = [];
+    for (const h of hosts) if (h.spec.agent !== true || h.status?.ready !== true || (await this.#reads.hostLease(h.metadata.name)) !== undefined) out.push(h);
+    return out;
   }
 
   // ---------------------------------------------------------------- instances
@@ -512,8 +529,9 @@ export class ClusterControllers {
           await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `${name} answers again` : `${name} is ready`);
       }
       await this.#worker.observe(host, onHost, observed ?? new Map<string, ObservedInstance>());
-    } else if (now - this.#lastSeen.get(name)! >= this.#graceMs && host.status?.ready !== false) {
-      await this.#notReady(name, onHost, `no answer for ${Math.round((now - this.#lastSeen.get(name)!) / 1000)}s: ${errorText(failure)}`);
+    } else if (now - this.#lastSeen.get(name)! >= this.#graceMs) {
+      if (host.status?.ready !== false) await this.#notReady(name, onHost, `no answer for ${Math.round((now - this.#lastSeen.get(name)!) / 1000)}s: ${errorText(failure)}`);
+      else await this.#evict(name, onHost);
     }
     return { requeueAfterMs: this.#probeMs };
   }
@@ -532,12 +550,21 @@ export class ClusterControllers {
       return cur;
     });
     this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
-    const evicted = await this.#markDeletingMany(
-      onHost.filter((i) => i.metadata.deletionTimestamp === undefined),
-      `host ${name} is NotReady`,
-    );
+    await this.#evict(name, onHost, { kind: 'Host', name, type: 'Warning', reason: 'HostNotReady', message });
+  }
+
+  /**
+   * Evicts the instances of a NotReady host that are not yet Terminating, with their
+   * `Rescheduled` events (and `also`, recorded with them). Called at the transition and again
+   * at every probe while the host stays NotReady — level-based, as Kubernetes' taint manager
+   * evicts every pod of a tainted node: an instance a replica set placed there in the moment
+   * the host went NotReady (its cache still said Ready) is evicted at the next probe instead
+   * of waiting forever for an agent that is gone.
+   */
+  async #evict(name: string, onHost: readonly Instance[], also?: EventRecord): Promise<void> {
+    const evicted = await this.#markDeletingMany(onHost, `host ${name} is NotReady`);
     await this.#recordEvents([
-      { kind: 'Host', name, type: 'Warning', reason: 'HostNotReady', message },
+      ...(also ? [also] : []),
       ...evicted.map(
         (i): EventRecord => ({ kind: 'Instance', name: i.metadata.name, type: 'Warning', reason: 'Rescheduled', message: `host ${name} is NotReady: replacing the instance elsewhere` }),
       ),
@@ -606,10 +633,12 @@ export class ClusterControllers {
         this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
         await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `the agent of ${name} holds its lease again` : `${name} is ready (its agent holds the lease)`);
       }
-    } else if (host.status?.ready !== false) {
+    } else {
       const seen = this.#leaseSeen.has(name);
       const waited = now - this.#lastSeen.get(name)!;
-      if (seen || waited >= this.#agentGraceMs)
+      // a lease this controller never saw gets the grace from first sight (no storm when it starts)
+      if (!seen && waited < this.#agentGraceMs) return { requeueAfterMs: this.#probeMs };
+      if (host.status?.ready !== false)
         await this.#notReady(
           name,
           onHost,
@@ -617,6 +646,7 @@ export class ClusterControllers {
             ? `the agent's lease expired in the store (not renewed for its TTL)`
             : `no agent has held the lease of ${name} for ${Math.round(waited / 1000)}s: start one there (flo host join ${name}, or flo agent --host ${name})`,
         );
+      else await this.#evict(name, onHost);
     }
     return { requeueAfterMs: this.#probeMs };
   }
@@ -915,8 +945,19 @@ export class ClusterControllers {
         if (this.#placer === undefined) {
           // the scheduler cache, fed by the informers' events (each replays its cache first)
           const cache = new PlacementCache();
+          // an agent host whose lease is gone is fed as not Ready at once (see #placeableHosts)
+          const feedHost = (host: Host): void => {
+            const leaseGone = host.spec.agent === true && host.status?.ready === true && caches.leasesInformer.getEntry(hostLeaseKey(host.metadata.name)) === undefined;
+            cache.setHost(leaseGone ? { ...host, status: { ...host.status!, ready: false } } : host);
+          };
           unfeed.push(
-            caches.hostsInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeHost(e.object.metadata.name) : cache.setHost(e.object)) }),
+            caches.hostsInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeHost(e.object.metadata.name) : feedHost(e.object)) }),
+            caches.leasesInformer.addHandler({
+              onEvent: (e) => {
+                const host = caches.hostsInformer.get(this.store.hosts.keyOf(e.key.slice(HOST_LEASE_PREFIX.length)));
+                if (host) feedHost(host);
+              },
+            }),
             caches.instancesInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeInstance(e.object.metadata.name) : cache.setInstance(e.object)) }),
           );
           this.#placement = cache;

@@ -261,4 +261,46 @@ describe('agent hosts whose leases expire', () => {
     expect((await w.store.hosts.items()).filter((h) => h.status?.ready === false).map((h) => h.metadata.name).sort()).toEqual(['dies-0', 'dies-1']);
     await w.until('40 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 40, 30_000);
   });
+
+  it('places nothing on a host whose lease is gone though its status still says Ready, and evicts an instance bound to a NotReady host later (level-based, at each probe)', async () => {
+    const w = (world = startWorld());
+    w.startControllers();
+    const doomed = w.fleet(2, 'dies-', 'proc-a');
+    w.fleet(2, 'lives-', 'proc-b');
+    await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
+    await w.apply(rs('web', 40));
+    await w.until('40 Running', async () => (await runningOn(w, '')).length === 40);
+
+    // the dead hosts' leases expire while no controller runs: their status still says Ready
+    await w.stopControllers();
+    await doomed.stop();
+    await w.clock.advanceAsync(45_000);
+    await settle(5);
+    for (const h of doomed.fleet.hosts) expect(await readHostLease(w.kv, h)).toBeUndefined();
+    expect((await w.store.hosts.items()).every((h) => h.status?.ready === true)).toBe(true);
+    w.startControllers();
+    await w.apply(rs('fresh', 20));
+    await w.until('20 fresh Running', async () => (await runningOn(w, 'lives-')).filter((i) => i.spec.replicaSet === 'fresh').length === 20, 30_000);
+    expect((await w.store.instances.items()).filter((i) => i.spec.replicaSet === 'fresh' && i.spec.host.startsWith('dies-'))).toEqual([]);
+    await w.until('60 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 60, 60_000);
+
+    // the race of a replica set placing on a host as it goes NotReady, made by hand: an instance
+    // of web bound to the dead host dies-0, in place of one of web's on a live host
+    await w.stopControllers();
+    const [moved] = (await runningOn(w, 'lives-')).filter((i) => i.spec.replicaSet === 'web');
+    await w.store.instances.delete(moved!.metadata.name);
+    const straggler = await w.store.instances.create({
+      ...moved!,
+      metadata: { name: 'web-straggler', labels: moved!.metadata.labels ?? {} },
+      spec: { ...moved!.spec, host: 'dies-0' },
+      status: { phase: 'Pending', ready: false, ports: {}, restarts: 0 },
+    });
+    expect(straggler.spec.host).toBe('dies-0');
+    w.startControllers();
+    await w.until('the straggler evicted', async () => (await w.store.instances.get('web-straggler'))?.metadata.deletionTimestamp !== undefined, 60_000);
+    const evicted = (await w.store.instances.get('web-straggler'))!;
+    expect(evicted.metadata.deletionReason).toBe('host dies-0 is NotReady');
+    expect((await w.store.events.items()).filter((e) => e.involved.name === 'web-straggler' && e.reason === 'Rescheduled')).toHaveLength(1);
+    await w.until('60 Running on the live hosts again', async () => (await runningOn(w, 'lives-')).length === 60, 60_000);
+  });
 });
