@@ -80,7 +80,7 @@ export interface ClusterControllersOptions {
   rolloutMaxRestarts?: number;
   /** How often unschedulable replica sets are retried. @default 5000 */
   retryUnschedulableMs?: number;
-  /** Workers per controller. @default 4 */
+  /** Workers per controller (the hosts controller has at least 16: its reconciles wait on probes and on the store). @default 4 */
   concurrency?: number;
   /** Events kept in the store (oldest deleted first). @default 500 */
   maxEvents?: number;
@@ -110,6 +110,9 @@ export interface ClusterControllersOptions {
 const CAUGHT_UP_TIMEOUT_MS = 5000;
 /** When a reconcile found the caches behind the controllers' own writes, it comes back after this long. */
 const BEHIND_REQUEUE_MS = 500;
+
+/** Workers of the hosts controller at least (see `concurrency`). */
+const HOST_WORKERS = 16;
 
 const ALL_SERVICES = '*';
 const NETWORK_KEY = 'network';
@@ -545,10 +548,11 @@ export class ClusterControllers {
    * that changed meanwhile is re-read and marked alone.
    */
   async #notReady(name: string, onHost: readonly Instance[], message: string): Promise<void> {
-    const stored = await this.store.hosts.mutate(name, (cur) => {
-      cur.status = { ...cur.status, ready: false, lastTransition: this.#now(), message };
-      return cur;
-    });
+    const notReady = (cur: Host): Host => ({ ...cur, status: { ...cur.status, ready: false, lastTransition: this.#now(), message } });
+    // one compare-and-set write on the cached revision; re-read only when it changed meanwhile
+    const cached = await this.#reads.host(name);
+    const [written] = cached?.metadata.resourceVersion !== undefined ? await this.store.hosts.updateMany([notReady(cached)]) : [undefined];
+    const stored = written !== undefined && !(written instanceof Error) ? written : await this.store.hosts.mutate(name, notReady);
     this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
     await this.#evict(name, onHost, { kind: 'Host', name, type: 'Warning', reason: 'HostNotReady', message });
   }
@@ -891,7 +895,9 @@ export class ClusterControllers {
         .complete((key) => this.reconcileInstance(key)),
       controller('hosts')
         .watches(hosts, byName, { predicates: [(e) => e.type !== 'modified' || stableJson(e.object.spec) !== stableJson(e.oldObject?.spec)] })
-        .withOptions(opts)
+        // a host's reconcile waits on a probe or on the store: more workers, so that a hundred
+        // hosts going NotReady together are evicted in parallel, not four at a time
+        .withOptions({ ...opts, concurrency: Math.max(this.#concurrency, HOST_WORKERS) })
         .complete((key) => this.reconcileHost(key)),
       controller('services')
         .watches(caches?.servicesInformer.source() ?? store.services, byName)
