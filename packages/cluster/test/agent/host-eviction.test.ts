@@ -160,15 +160,16 @@ const live = (i: Instance): boolean => i.metadata.deletionTimestamp === undefine
 const runningOn = async (w: World, prefix: string): Promise<Instance[]> =>
   (await w.store.instances.items()).filter((i) => live(i) && i.spec.host.startsWith(prefix) && i.status?.phase === 'Running' && i.status.ready);
 
-describe('agent hosts whose leases expire', () => {
-  it('4 of 8 hosts die holding 240 instances: NotReady within grace + a probe of their leases expiring, every instance evicted in transactions of up to 50 with its Rescheduled event batched, all 480 Running on the live hosts', async () => {
+// fake time, but real work (hundreds of instances through the store): room on a loaded 2-core box
+describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
+  it('2 of 4 hosts die holding 120 instances: NotReady within grace + a probe of their leases expiring, every instance evicted in transactions of up to 50 with its Rescheduled event batched, all 240 Running on the live hosts', async () => {
     const w = (world = startWorld());
     w.startControllers();
-    const doomed = w.fleet(4, 'dies-', 'proc-a');
-    w.fleet(4, 'lives-', 'proc-b');
-    await w.until('8 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 8);
-    await w.apply(`${rs('a', 240)}---\n${rs('b', 240)}`);
-    await w.until('480 Running', async () => (await runningOn(w, '')).length === 480);
+    const doomed = w.fleet(2, 'dies-', 'proc-a');
+    w.fleet(2, 'lives-', 'proc-b');
+    await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
+    await w.apply(`${rs('a', 120)}---\n${rs('b', 120)}`);
+    await w.until('240 Running', async () => (await runningOn(w, '')).length === 240);
     const onDoomed = await runningOn(w, 'dies-');
     const perHost = new Map<string, number>();
     for (const i of onDoomed) perHost.set(i.spec.host, (perHost.get(i.spec.host) ?? 0) + 1);
@@ -184,7 +185,7 @@ describe('agent hosts whose leases expire', () => {
     const from = w.writes.length;
     const killedAt = w.clock.now();
     await doomed.stop();
-    await w.until('all 480 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 480, 120_000);
+    await w.until('all 240 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 240, 120_000);
     // within the issue's goal on the store's clock: the lease's TTL (40 s) + 10 s
     expect(w.clock.now() - killedAt).toBeLessThanOrEqual(50_000);
 
