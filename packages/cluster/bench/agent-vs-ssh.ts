@@ -22,13 +22,14 @@
 //   flock /tmp/flotilla-bench.lock node --conditions=@flotilla/source --import tsx packages/cluster/bench/agent-vs-ssh.ts [--sizes 30,100] [--per-host 1] [--rest 30] [--subnet 111]
 // (or npm run bench:agents -w @flotilla/cluster). 100 hosts take ~12 GB of memory (an agent ~75 MB,
 // an instance ~45 MB) and ~15 minutes on a loaded 2-core machine (the joins are most of it).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fleetAvailability, startFleet, type Fleet } from '@flotilla/deploy/testing';
 import { freePorts } from '@flotilla/raft/testing';
+import { log, sleep, spawnTracked } from './kit.js';
 import { openStore, type ClusterStore } from '../src/index.js';
 import { writeSampleArtifact } from '../src/demo/index.js';
 
@@ -46,22 +47,12 @@ const JOIN_CONCURRENCY = Number(arg('join-concurrency', '6'));
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const floBin = path.join(repo, 'apps/cli/bin/flo.js');
 const HZ = 100; // USER_HZ: /proc times are in 1/100 s on Linux
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const children = new Set<ChildProcess>();
 
 
 /** A long-running flo process (server, controller), stopped by its pid. */
 function spawnFlo(name: string, cwd: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [floBin, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-  let tail = '';
-  child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-3000)));
-  child.on('exit', (code, signal) => {
-    children.delete(child);
-    if (signal === null && code !== 0) log(`${name} exited ${code}: ${tail}`);
-  });
-  children.add(child);
-  return child;
+  return spawnTracked(children, name, process.execPath, [floBin, ...args], { cwd });
 }
 
 async function stopChild(c: ChildProcess | undefined): Promise<void> {

@@ -16,12 +16,13 @@
 // BENCH_LOG=DIR: the controller's log (json, info) is written to DIR/controller-<store>.log.
 // The kill phase prints a timeline (seconds after the SIGKILL): leases expired in the store,
 // hosts NotReady, instances evicted, replacements created, replacements Running.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '@flotilla/raft/testing';
+import { log, sleep, spawnTracked } from './kit.js';
 import { ClusterStore, HOST_LEASE_PREFIX, applyManifests, openKvStore, parseManifests, parseStoreUrl, type Instance } from '../src/index.js';
 
 const arg = (name: string, dflt: string): string => {
@@ -46,23 +47,12 @@ const cliDist = path.join(repo, 'apps/cli/dist/main.js');
 const floArgv = process.env.BENCH_FROM_DIST === '1' && existsSync(cliDist) ? [path.join(repo, 'apps/cli/bin/flo.js')] : ['--conditions=@flotilla/source', '--import', import.meta.resolve('tsx'), path.join(repo, 'apps/cli/src/main.ts')];
 const root = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'flo-bench-scale-'));
 const children = new Set<ChildProcess>();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 function run(name: string, argv: string[], nodeArgs: string[] = [], logFile?: string): ChildProcess {
   const isNode = argv[0] === 'flo';
   const cmd = isNode ? process.execPath : argv[0]!;
   const args = isNode ? [...nodeArgs, ...floArgv, ...argv.slice(1)] : argv.slice(1);
-  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
-  let tail = '';
-  child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-3000)));
-  if (logFile !== undefined) child.stderr.pipe(createWriteStream(logFile));
-  child.on('exit', (code, signal) => {
-    children.delete(child);
-    if (signal === null && code !== 0) log(`${name} exited ${code}: ${tail}`);
-  });
-  children.add(child);
-  return child;
+  return spawnTracked(children, name, cmd, args, { cwd: root, env: { ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch }, logFile });
 }
 
 async function stopAll(): Promise<void> {
