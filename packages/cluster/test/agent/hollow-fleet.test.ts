@@ -1,40 +1,11 @@
 // Hollow hosts (flo agent --hollow) against the controllers, on a fake clock: a memory store
 // whose TTL leases run on the same fake clock (the store's time), the fleet's writes counted
 // through a wrapper of the store, so batching is asserted as behaviour (calls made), not time.
-import { FakeClock, settle } from '@flotilla/reconcile/testing';
-import { seededRandom } from '@flotilla/reconcile';
+import { settle } from '@flotilla/reconcile/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ClusterControllers,
-  ClusterStore,
-  HollowFleet,
-  MemoryKvStore,
-  applyManifests,
-  hostLeaseKey,
-  isClusterError,
-  parseManifests,
-  readHostLease,
-  type HollowFleetOptions,
-  type KvCompare,
-  type KvStore,
-  type KvTxnOp,
-} from '../../src/index.js';
+import { ClusterStore, HollowFleet, MemoryKvStore, hostLeaseKey, isClusterError, readHostLease, type HollowFleetOptions } from '../../src/index.js';
 import { FakeRuntime } from '../../src/testing/index.js';
-
-const rs = (name: string, replicas: number): string => `apiVersion: flotilla.dev/v1
-kind: ReplicaSet
-metadata: {name: ${name}}
-spec:
-  replicas: ${replicas}
-  selector: "app=${name}"
-  template:
-    metadata: {labels: {app: ${name}}}
-    spec:
-      command: [node, server.js]
-      ports: [{name: http}]
-      resources: {cpu: 100m, memory: 64Mi}
-      healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1}
-`;
+import { fakeCluster, interceptKv, replicaSetYaml as rs, type FakeCluster } from '../fake-cluster.js';
 
 /** Counts what the fleet asks of the store. */
 interface Calls {
@@ -48,20 +19,15 @@ interface Calls {
   renewedAt: Map<string, number>;
 }
 
-function counted(kv: MemoryKvStore, calls: Calls, now: () => number, withTxn = true): KvStore {
-  const wrapper: KvStore & Record<string, unknown> = {
-    get: (k) => kv.get(k),
-    range: (p, o) => kv.range(p, o),
-    put: (k, v, o) => kv.put(k, v, o),
-    delete: (k, o) => kv.delete(k, o),
-    watch: (p, o) => kv.watch(p, o),
+/** The KV as the fleet sees it: its lease calls and transactions counted (`withTxn` false: a KV without transactions). */
+function counted(kv: MemoryKvStore, calls: Calls, now: () => number, withTxn = true): MemoryKvStore {
+  return interceptKv(kv, {
     close: () => Promise.resolve(),
     grantLease: async (ttl: number) => {
       const granted = await kv.grantLease(ttl);
       calls.renewedAt.set(granted.id, now());
       return granted;
     },
-    revokeLease: (id: string) => kv.revokeLease(id),
     keepAliveLease: (id: string) => {
       calls.keepAliveOne++;
       calls.renewedAt.set(id, now());
@@ -73,25 +39,19 @@ function counted(kv: MemoryKvStore, calls: Calls, now: () => number, withTxn = t
       for (const id of ids) calls.renewedAt.set(id, now());
       return kv.keepAliveMany(ids);
     },
-  };
-  if (withTxn)
-    wrapper.txn = (c: readonly KvCompare[], ops: readonly KvTxnOp[]) => {
-      calls.txns++;
-      if (ops.filter((o) => o.key.startsWith('/flotilla/v1/instances/')).length > 1) calls.multiObjectTxns++;
-      return kv.txn(c, ops);
-    };
-  return wrapper;
+    txn: withTxn
+      ? (c, ops) => {
+          calls.txns++;
+          if (ops.filter((o) => o.key.startsWith('/flotilla/v1/instances/')).length > 1) calls.multiObjectTxns++;
+          return kv.txn(c, ops);
+        }
+      : null,
+  });
 }
 
-interface World {
-  clock: FakeClock;
-  kv: MemoryKvStore;
-  store: ClusterStore;
+interface World extends Omit<FakeCluster, 'startControllers'> {
   calls: Calls;
-  apply(yaml: string): Promise<void>;
-  until(what: string, cond: () => Promise<boolean> | boolean, maxMs?: number): Promise<void>;
   fleet(extra?: Partial<HollowFleetOptions>): { fleet: HollowFleet; stop(): Promise<void>; done: Promise<void> };
-  stop(): Promise<void>;
 }
 
 let world: World | undefined;
@@ -101,61 +61,18 @@ afterEach(async () => {
 });
 
 function startWorld(options: { txn?: boolean; controllers?: boolean } = {}): World {
-  const clock = new FakeClock(Date.UTC(2026, 0, 1));
-  const kv = new MemoryKvStore({ progressIntervalMs: 0, now: () => clock.now() });
-  const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
+  const c = fakeCluster();
   const calls: Calls = { txns: 0, multiObjectTxns: 0, keepAliveMany: 0, keepAliveOne: 0, idsRenewed: 0, renewedAt: new Map() };
-  const fleetStore = new ClusterStore(counted(kv, calls, () => clock.now(), options.txn ?? true), { now: () => new Date(clock.now()) });
-  const ssh = new FakeRuntime();
-  const abort = new AbortController();
-  const running =
-    options.controllers === false
-      ? Promise.resolve()
-      : new ClusterControllers({ store, runtime: ssh, clock, random: seededRandom(7), hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000 }).run(abort.signal);
-  const fleets: { stop(): Promise<void> }[] = [];
-  const w: World = {
-    clock,
-    kv,
-    store,
+  const fleetStore = c.storeOn(counted(c.kv, calls, () => c.clock.now(), options.txn ?? true));
+  if (options.controllers !== false) c.startControllers({ runtime: new FakeRuntime(), seed: 7, hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000 });
+  return {
+    ...c,
     calls,
-    async apply(yaml) {
-      const r = parseManifests(yaml);
-      if (r.issues.length > 0) throw new Error(JSON.stringify(r.issues));
-      await applyManifests(store, r.objects);
-    },
-    async until(what, cond, maxMs = 120_000) {
-      const start = clock.now();
-      for (;;) {
-        await settle(5);
-        if (await cond()) return;
-        if (clock.now() - start > maxMs) throw new Error(`not reached after ${maxMs} ms of fake time: ${what}`);
-        await clock.advanceAsync(100);
-      }
-    },
     fleet(extra = {}) {
-      const a = new AbortController();
-      const fleet = new HollowFleet({ store: fleetStore, count: 10, identity: 'bench-1', about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.1', pid: 4242 }, clock, ...extra });
-      const done = fleet.run(a.signal);
-      const handle = {
-        fleet,
-        done,
-        async stop() {
-          a.abort();
-          await done.catch(() => undefined);
-        },
-      };
-      fleets.push(handle);
-      return handle;
-    },
-    async stop() {
-      for (const f of fleets) await f.stop();
-      abort.abort();
-      for (let i = 0; i < 50; i++) await clock.advanceAsync(1000);
-      await running;
-      await kv.close();
+      const fleet = new HollowFleet({ store: fleetStore, count: 10, identity: 'bench-1', about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.1', pid: 4242 }, clock: c.clock, ...extra });
+      return { fleet, ...c.background((signal) => fleet.run(signal)) };
     },
   };
-  return w;
 }
 
 const running = async (w: World) => (await w.store.instances.items()).filter((i) => i.metadata.deletionTimestamp === undefined && i.status?.phase === 'Running' && i.status.ready);

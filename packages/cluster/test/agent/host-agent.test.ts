@@ -1,24 +1,22 @@
 // The agent core against the controllers, on a fake clock: a memory store (whose TTL leases
 // run on the same fake clock: the store's time), one fake runtime for the controllers (it
 // must never see an agent host) and one per agent (what runs on that host).
-import { FakeClock, settle } from '@flotilla/reconcile/testing';
-import { seededRandom, type Clock } from '@flotilla/reconcile';
+import { settle } from '@flotilla/reconcile/testing';
+import type { Clock } from '@flotilla/reconcile';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ClusterControllers,
   ClusterStore,
   HollowRuntime,
   HostAgent,
   MemoryKvStore,
-  applyManifests,
   hostLeaseKey,
   isClusterError,
-  parseManifests,
   readHostLease,
   type HostAgentOptions,
   type KvStore,
 } from '../../src/index.js';
 import { FakeRuntime } from '../../src/testing/index.js';
+import { fakeCluster, webYaml, type FakeCluster } from '../fake-cluster.js';
 
 const hosts = (agent: string[], plain: string[] = []): string =>
   [...agent.map((n) => [n, true] as const), ...plain.map((n) => [n, false] as const)]
@@ -31,33 +29,12 @@ spec: {address: 127.0.0.9, capacity: {cpu: 4, memory: 8Gi}${a ? ', agent: true' 
     )
     .join('---\n');
 
-const web = (replicas: number, version = 'v1'): string => `apiVersion: flotilla.dev/v1
-kind: ReplicaSet
-metadata: {name: web}
-spec:
-  replicas: ${replicas}
-  selector: "app=web"
-  updateStrategy: {maxUnavailable: 1, maxSurge: 1}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      command: [node, server.js]
-      env: {VERSION: "${version}"}
-      ports: [{name: http}]
-      resources: {cpu: 500m, memory: 256Mi}
-      healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 2}
-`;
+const web = (replicas: number, version = 'v1'): string => webYaml(replicas, { env: version });
 
-interface World {
-  clock: FakeClock;
-  kv: MemoryKvStore;
-  store: ClusterStore;
+interface World extends Omit<FakeCluster, 'startControllers'> {
   /** The controllers' runtime: ssh in real life. */
   ssh: FakeRuntime;
-  apply(yaml: string): Promise<void>;
-  until(what: string, cond: () => Promise<boolean> | boolean, maxMs?: number): Promise<void>;
   agent(host: string, runtime: FakeRuntime | HollowRuntime, extra?: Partial<HostAgentOptions>): { agent: HostAgent; stop(): Promise<void>; done: Promise<void> };
-  stop(): Promise<void>;
 }
 
 let world: World | undefined;
@@ -67,68 +44,27 @@ afterEach(async () => {
 });
 
 function startWorld(options: { storeKv?: (kv: MemoryKvStore) => KvStore } = {}): World {
-  const clock = new FakeClock(Date.UTC(2026, 0, 1));
-  const kv = new MemoryKvStore({ progressIntervalMs: 0, now: () => clock.now() });
-  const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
+  const c = fakeCluster();
   const ssh = new FakeRuntime();
-  const controllers = new ClusterControllers({ store, runtime: ssh, clock, random: seededRandom(7), hostProbeIntervalMs: 1000, hostGracePeriodMs: 5000, agentGracePeriodMs: 40_000, retryUnschedulableMs: 1000 });
-  const abort = new AbortController();
-  const running = controllers.run(abort.signal);
-  const agents: { stop(): Promise<void> }[] = [];
-  const w: World = {
-    clock,
-    kv,
-    store,
+  c.startControllers({ runtime: ssh, seed: 7, hostProbeIntervalMs: 1000, hostGracePeriodMs: 5000, agentGracePeriodMs: 40_000, retryUnschedulableMs: 1000 });
+  return {
+    ...c,
     ssh,
-    async apply(yaml) {
-      const r = parseManifests(yaml);
-      if (r.issues.length > 0) throw new Error(JSON.stringify(r.issues));
-      await applyManifests(store, r.objects);
-    },
-    async until(what, cond, maxMs = 120_000) {
-      const start = clock.now();
-      for (;;) {
-        await settle(5);
-        if (await cond()) return;
-        if (clock.now() - start > maxMs) throw new Error(`not reached after ${maxMs} ms of fake time: ${what}`);
-        await clock.advanceAsync(100);
-      }
-    },
     agent(host, runtime, extra = {}) {
-      const a = new AbortController();
-      const agentStore = options.storeKv ? new ClusterStore(options.storeKv(kv), { now: () => new Date(clock.now()) }) : store;
       const agent = new HostAgent({
-        store: agentStore,
+        store: options.storeKv ? c.storeOn(options.storeKv(c.kv)) : c.store,
         host,
         runtime,
         identity: `id-${host}`,
         about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.9', pid: 4242 },
-        clock,
+        clock: c.clock,
         leaseDurationSeconds: 40,
         syncIntervalMs: 500,
         ...extra,
       });
-      const done = agent.run(a.signal);
-      const handle = {
-        agent,
-        done,
-        async stop() {
-          a.abort();
-          await done.catch(() => undefined);
-        },
-      };
-      agents.push(handle);
-      return handle;
-    },
-    async stop() {
-      for (const a of agents) await a.stop();
-      abort.abort();
-      for (let i = 0; i < 50; i++) await clock.advanceAsync(1000);
-      await running;
-      await kv.close();
+      return { agent, ...c.background((signal) => agent.run(signal)) };
     },
   };
-  return w;
 }
 
 const live = async (w: World) => (await w.store.instances.items()).filter((i) => i.metadata.deletionTimestamp === undefined);

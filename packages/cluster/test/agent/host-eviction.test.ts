@@ -3,38 +3,13 @@
 // their instances, and the replica sets replace them on the live hosts. On a fake clock with
 // a memory store whose TTL leases run on that clock; the controllers' writes are counted
 // through a wrapper of the store, so batching is asserted as the calls made, not as time.
-import { FakeClock, settle } from '@flotilla/reconcile/testing';
-import { seededRandom } from '@flotilla/reconcile';
+import { settle } from '@flotilla/reconcile/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ClusterControllers,
-  ClusterStore,
-  HollowFleet,
-  MemoryKvStore,
-  HOST_LEASE_PREFIX,
-  applyManifests,
-  parseManifests,
-  readHostLease,
-  type Instance,
-  type KvCompare,
-  type KvStore,
-  type KvTxnOp,
-} from '../../src/index.js';
+import { HollowFleet, HOST_LEASE_PREFIX, readHostLease, type Instance, type KvCompare, type KvTxnOp, type MemoryKvStore } from '../../src/index.js';
 import { FakeRuntime } from '../../src/testing/index.js';
+import { fakeCluster, interceptKv, replicaSetYaml, type FakeCluster } from '../fake-cluster.js';
 
-const rs = (name: string, replicas: number): string => `apiVersion: flotilla.dev/v1
-kind: ReplicaSet
-metadata: {name: ${name}}
-spec:
-  replicas: ${replicas}
-  selector: "app=${name}"
-  template:
-    metadata: {labels: {app: ${name}}}
-    spec:
-      command: [node, server.js]
-      ports: [{name: http}]
-      resources: {cpu: 10m, memory: 16Mi}
-`;
+const rs = (name: string, replicas: number): string => replicaSetYaml(name, replicas, { cpu: '10m', memory: '16Mi', healthCheck: false });
 
 /** One write the controllers made: how many instances it marked for deletion, and the reasons of the events it wrote. */
 interface Write {
@@ -48,42 +23,30 @@ const INSTANCES = '/flotilla/v1/instances/';
 const EVENTS = '/flotilla/v1/events/';
 
 /** The controllers' KV, every write recorded in `writes`. */
-function recording(kv: MemoryKvStore, writes: Write[]): KvStore {
+function recording(kv: MemoryKvStore, writes: Write[]): MemoryKvStore {
   const classify = (txn: boolean, puts: { key: string; value: string }[]): void => {
     const evictions = puts.filter((p) => p.key.startsWith(INSTANCES) && p.value.includes('"deletionReason":"host ')).length;
     const events = puts.filter((p) => p.key.startsWith(EVENTS)).map((p) => (JSON.parse(p.value) as { reason: string }).reason);
     writes.push({ txn, evictions, events });
   };
-  return new Proxy(kv, {
-    get: (target, prop, receiver) => {
-      if (prop === 'txn')
-        return (compare: readonly KvCompare[], ops: readonly KvTxnOp[]) => {
-          // an instance's per-host index entry (HOST_INDEX_PREFIX) is not under INSTANCES: each object counts once
-          classify(true, ops.flatMap((o) => (o.type === 'put' ? [{ key: o.key, value: o.value }] : [])));
-          return target.txn(compare, ops);
-        };
-      if (prop === 'put')
-        return (key: string, value: string, options?: { prevRevision?: number; lease?: string }) => {
-          classify(false, [{ key, value }]);
-          return target.put(key, value, options);
-        };
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  return interceptKv(kv, {
+    txn: (compare: readonly KvCompare[], ops: readonly KvTxnOp[]) => {
+      // an instance's per-host index entry (HOST_INDEX_PREFIX) is not under INSTANCES: each object counts once
+      classify(true, ops.flatMap((o) => (o.type === 'put' ? [{ key: o.key, value: o.value }] : [])));
+      return kv.txn(compare, ops);
+    },
+    put: (key: string, value: string, options?: { prevRevision?: number; lease?: string }) => {
+      classify(false, [{ key, value }]);
+      return kv.put(key, value, options);
     },
   });
 }
 
-interface World {
-  clock: FakeClock;
-  kv: MemoryKvStore;
-  store: ClusterStore;
+interface World extends Omit<FakeCluster, 'startControllers'> {
   writes: Write[];
   startControllers(): void;
   stopControllers(): Promise<void>;
   fleet(count: number, prefix: string, identity: string): { fleet: HollowFleet; stop(): Promise<void> };
-  apply(yaml: string): Promise<void>;
-  until(what: string, cond: () => Promise<boolean> | boolean, maxMs?: number): Promise<void>;
-  stop(): Promise<void>;
 }
 
 let world: World | undefined;
@@ -93,83 +56,48 @@ afterEach(async () => {
 });
 
 function startWorld(): World {
-  const clock = new FakeClock(Date.UTC(2026, 0, 1));
-  const kv = new MemoryKvStore({ progressIntervalMs: 0, now: () => clock.now() });
-  const store = new ClusterStore(kv, { now: () => new Date(clock.now()) });
+  const c = fakeCluster();
   const writes: Write[] = [];
-  const controllerStore = new ClusterStore(recording(kv, writes), { now: () => new Date(clock.now()) });
-  let controllers: { abort: AbortController; running: Promise<void> } | undefined;
-  const fleets: { stop(): Promise<void> }[] = [];
-  const w: World = {
-    clock,
-    kv,
-    store,
+  const controllerStore = c.storeOn(recording(c.kv, writes));
+  let controllers: { stop(): Promise<void> } | undefined;
+  return {
+    ...c,
     writes,
     startControllers() {
-      const abort = new AbortController();
-      const c = new ClusterControllers({ store: controllerStore, runtime: new FakeRuntime(), clock, random: seededRandom(11), hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000, maxEvents: 100_000 });
-      controllers = { abort, running: c.run(abort.signal) };
+      controllers = c.startControllers({ store: controllerStore, runtime: new FakeRuntime(), seed: 11, hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000, maxEvents: 100_000 });
     },
     async stopControllers() {
-      if (!controllers) return;
-      const { abort, running } = controllers;
+      await controllers?.stop();
       controllers = undefined;
-      abort.abort();
-      for (let i = 0; i < 10; i++) await clock.advanceAsync(100);
-      await running;
     },
-    fleet(count, prefix, identity) {
-      const a = new AbortController();
-      const fleet = new HollowFleet({ store, count, prefix, identity, capacity: { cpu: 32, memory: '128Gi' }, about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.1', pid: 4242 }, clock });
-      const done = fleet.run(a.signal);
-      const handle = {
-        fleet,
-        async stop() {
-          a.abort();
-          await done.catch(() => undefined);
-        },
-      };
-      fleets.push(handle);
-      return handle;
-    },
-    async apply(yaml) {
-      const r = parseManifests(yaml);
-      if (r.issues.length > 0) throw new Error(JSON.stringify(r.issues));
-      await applyManifests(store, r.objects);
-    },
-    async until(what, cond, maxMs = 120_000) {
-      const start = clock.now();
-      for (;;) {
-        await settle(5);
-        if (await cond()) return;
-        if (clock.now() - start > maxMs) throw new Error(`not reached after ${maxMs} ms of fake time: ${what}`);
-        await clock.advanceAsync(100);
-      }
-    },
-    async stop() {
-      for (const f of fleets) await f.stop();
-      await w.stopControllers();
-      for (let i = 0; i < 50; i++) await clock.advanceAsync(1000);
-      await kv.close();
+    fleet(count: number, prefix: string, identity: string) {
+      const fleet = new HollowFleet({ store: c.store, count, prefix, identity, capacity: { cpu: 32, memory: '128Gi' }, about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.1', pid: 4242 }, clock: c.clock });
+      return { fleet, stop: c.background((signal) => fleet.run(signal)).stop };
     },
   };
-  return w;
 }
 
 const live = (i: Instance): boolean => i.metadata.deletionTimestamp === undefined;
 const runningOn = async (w: World, prefix: string): Promise<Instance[]> =>
   (await w.store.instances.items()).filter((i) => live(i) && i.spec.host.startsWith(prefix) && i.status?.phase === 'Running' && i.status.ready);
 
+/** The cluster with the controllers running, two hollow hosts that will die (dies-0, dies-1) and two that live, all Ready, and `yaml` applied until `running` instances run. */
+async function startFleets(yaml: string, running: number): Promise<World & { doomed: { fleet: HollowFleet; stop(): Promise<void> } }> {
+  const w = (world = startWorld());
+  w.startControllers();
+  const doomed = w.fleet(2, 'dies-', 'proc-a');
+  w.fleet(2, 'lives-', 'proc-b');
+  await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
+  await w.apply(yaml);
+  await w.until(`${running} Running`, async () => (await runningOn(w, '')).length === running);
+  return Object.assign(w, { doomed });
+}
+
 // fake time, but real work (hundreds of instances through the store): room on a loaded 2-core box
 describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
   it('2 of 4 hosts die holding 120 instances: NotReady within grace + a probe of their leases expiring, every instance evicted in transactions of up to 50 with its Rescheduled event batched, all 240 Running on the live hosts', async () => {
-    const w = (world = startWorld());
-    w.startControllers();
-    const doomed = w.fleet(2, 'dies-', 'proc-a');
-    w.fleet(2, 'lives-', 'proc-b');
-    await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
-    await w.apply(`${rs('a', 120)}---\n${rs('b', 120)}`);
-    await w.until('240 Running', async () => (await runningOn(w, '')).length === 240);
+    const w = await startFleets(`${rs('a', 120)}---\n${rs('b', 120)}`, 240);
+    const { doomed } = w;
     const onDoomed = await runningOn(w, 'dies-');
     const perHost = new Map<string, number>();
     for (const i of onDoomed) perHost.set(i.spec.host, (perHost.get(i.spec.host) ?? 0) + 1);
@@ -225,13 +153,8 @@ describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
   });
 
   it('a controller that starts (a failover) evicts nothing while the agents hold their leases, and gives a host whose lease it never saw the full grace from first sight', async () => {
-    const w = (world = startWorld());
-    w.startControllers();
-    const doomed = w.fleet(2, 'dies-', 'proc-a');
-    w.fleet(2, 'lives-', 'proc-b');
-    await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
-    await w.apply(rs('web', 40));
-    await w.until('40 Running', async () => (await runningOn(w, '')).length === 40);
+    const w = await startFleets(rs('web', 40), 40);
+    const { doomed } = w;
 
     // the controller goes away for a minute; the agents keep renewing
     await w.stopControllers();
@@ -264,13 +187,8 @@ describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
   });
 
   it('places nothing on a host whose lease is gone though its status still says Ready, and evicts an instance bound to a NotReady host later (level-based, at each probe)', async () => {
-    const w = (world = startWorld());
-    w.startControllers();
-    const doomed = w.fleet(2, 'dies-', 'proc-a');
-    w.fleet(2, 'lives-', 'proc-b');
-    await w.until('4 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 4);
-    await w.apply(rs('web', 40));
-    await w.until('40 Running', async () => (await runningOn(w, '')).length === 40);
+    const w = await startFleets(rs('web', 40), 40);
+    const { doomed } = w;
 
     // the dead hosts' leases expire while no controller runs: their status still says Ready
     await w.stopControllers();

@@ -1,8 +1,10 @@
 // A cluster on a fake clock: memory store, fake runtime, all four controllers.
-import { FakeClock, settle } from '@flotilla/reconcile/testing';
-import { seededRandom } from '@flotilla/reconcile';
-import { ClusterControllers, ClusterStore, MemoryKvStore, applyManifests, parseManifests, type HostNetworkDriver, type KvStore } from '../../src/index.js';
+import type { FakeClock } from '@flotilla/reconcile/testing';
+import type { ClusterControllers, ClusterStore, HostNetworkDriver, KvStore, MemoryKvStore } from '../../src/index.js';
 import { FakeRuntime, type FakeRuntimeOptions } from '../../src/testing/index.js';
+import { fakeCluster } from '../fake-cluster.js';
+
+export { webYaml } from '../fake-cluster.js';
 
 export interface Harness {
   store: ClusterStore;
@@ -26,24 +28,6 @@ spec: {address: 127.0.0.${11 + i}, capacity: {cpu: 4, memory: 8Gi}${extra}}
   ).join('---\n');
 }
 
-export function webYaml(replicas: number, options: { env?: string; health?: boolean; strategy?: string } = {}): string {
-  return `apiVersion: flotilla.dev/v1
-kind: ReplicaSet
-metadata: {name: web}
-spec:
-  replicas: ${replicas}
-  selector: "app=web"
-  ${options.strategy ?? 'updateStrategy: {maxUnavailable: 1, maxSurge: 1}'}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      command: [node, server.js]
-      env: {VERSION: "${options.env ?? 'v1'}"}
-      ports: [{name: http}]
-      resources: {cpu: 500m, memory: 256Mi}
-${options.health === false ? '' : '      healthCheck: {http: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 2}\n'}`;
-}
-
 export interface HarnessOptions {
   runtime?: FakeRuntimeOptions;
   hostGracePeriodMs?: number;
@@ -56,15 +40,11 @@ export interface HarnessOptions {
 }
 
 export function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const clock = new FakeClock(Date.UTC(2026, 0, 1));
-  const kv = new MemoryKvStore({ progressIntervalMs: 0 });
-  const store = new ClusterStore(options.wrapKv ? options.wrapKv(kv) : kv, { now: () => new Date(clock.now()) });
+  const c = fakeCluster({ leasesOnFakeClock: false, ...(options.wrapKv ? { wrapKv: options.wrapKv } : {}) });
   const runtime = new FakeRuntime(options.runtime);
-  const controllers = new ClusterControllers({
-    store,
+  const { controllers } = c.startControllers({
     runtime,
-    clock,
-    random: seededRandom(42),
+    seed: 42,
     hostProbeIntervalMs: 1000,
     hostGracePeriodMs: options.hostGracePeriodMs ?? 5000,
     progressDeadlineMs: options.progressDeadlineMs ?? 30_000,
@@ -72,35 +52,7 @@ export function startHarness(options: HarnessOptions = {}): Promise<Harness> {
     ...(options.networkDriver ? { networkDriver: options.networkDriver } : {}),
     ...(options.caches !== undefined ? { caches: options.caches } : {}),
   });
-  const abort = new AbortController();
-  const running = controllers.run(abort.signal);
-  const h: Harness = {
-    store,
-    runtime,
-    clock,
-    controllers,
-    async stop() {
-      abort.abort();
-      for (let i = 0; i < 50; i++) await clock.advanceAsync(1000);
-      await running;
-      await kv.close();
-    },
-    async apply(yaml) {
-      const r = parseManifests(yaml);
-      if (r.issues.length > 0) throw new Error(JSON.stringify(r.issues));
-      await applyManifests(store, r.objects);
-    },
-    async until(what, cond, maxMs = 120_000) {
-      const start = clock.now();
-      for (;;) {
-        await settle(5);
-        if (await cond()) return clock.now() - start;
-        if (clock.now() - start > maxMs) throw new Error(`not converged after ${maxMs} ms of fake time: ${what}`);
-        await clock.advanceAsync(100);
-      }
-    },
-  };
-  return Promise.resolve(h);
+  return Promise.resolve({ store: c.store, runtime, clock: c.clock, controllers, stop: c.stop, apply: c.apply, until: c.until });
 }
 
 /** Is the replica set converged: replicas instances, all ready and of the current template, none terminating? */

@@ -94,6 +94,13 @@ function check(ops: readonly Op[]): { placements: number; rebuilds: number } {
   let counter = 0;
   let placements = 0;
   const nth = <T>(m: Map<string, T>, k: number): [string, T] | undefined => (m.size === 0 ? undefined : [...m][k % m.size]);
+  /** Removes the `pick`th entry of `m` (if any) from the model and, with `remove`, from the cache. */
+  const removeNth = <T>(m: Map<string, T>, pick: number, remove: (name: string) => void): void => {
+    const e = nth(m, pick);
+    if (!e) return;
+    m.delete(e[0]);
+    remove(e[0]);
+  };
   const create = (i: Instance): void => {
     outstanding.delete(i.metadata.name);
     instances.set(i.metadata.name, i);
@@ -118,13 +125,9 @@ function check(ops: readonly Op[]): { placements: number; rebuilds: number } {
         cache.setHost(h);
         break;
       }
-      case 'removeHost': {
-        const e = nth(hosts, o.pick);
-        if (!e) break;
-        hosts.delete(e[0]);
-        cache.removeHost(e[0]);
+      case 'removeHost':
+        removeNth(hosts, o.pick, (name) => cache.removeHost(name));
         break;
-      }
       case 'instance': {
         const i = instance(`x-${counter++}`, o.host, o.app, template(o.app, o.cpu), o.running ? 'Running' : 'Pending');
         instances.set(i.metadata.name, i);
@@ -147,13 +150,9 @@ function check(ops: readonly Op[]): { placements: number; rebuilds: number } {
         cache.setInstance(next);
         break;
       }
-      case 'removeInstance': {
-        const e = nth(instances, o.pick);
-        if (!e) break;
-        instances.delete(e[0]);
-        cache.removeInstance(e[0]);
+      case 'removeInstance':
+        removeNth(instances, o.pick, (name) => cache.removeInstance(name));
         break;
-      }
       case 'place': {
         const t = template(o.app, o.cpu);
         const pods: PlacementRequest[] = Array.from({ length: o.count }, () => ({ name: `p-${counter++}`, labels: { app: o.app }, template: t }));
