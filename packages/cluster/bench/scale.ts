@@ -13,7 +13,8 @@
 // Run from the repository root (defaults: issue 15's full scale):
 //   node --conditions=@flotilla/source --import tsx packages/cluster/bench/scale.ts [--hosts 5000] [--replicasets 1500] [--replicas 100] [--stores flotilla,etcd] [--timeout 900] [--rest 30] [--kill false]
 // BENCH_PROFILE=DIR: the controller runs under node --cpu-prof, profiles written to DIR.
-// BENCH_LOG=DIR: the controller's log (json, info) is written to DIR/controller-<store>.log.
+// BENCH_LOG=DIR: the controller's log (json, info) is written to DIR/controller-<store>.log, each flo
+// server member's to DIR/flo-server-<id>.log. BENCH_PROFILE_STORE=DIR: the members run under --cpu-prof.
 // The kill phase prints a timeline (seconds after the SIGKILL): leases expired in the store,
 // hosts NotReady, instances evicted, replacements created, replacements Running.
 import type { ChildProcess } from 'node:child_process';
@@ -45,6 +46,9 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const cliDist = path.join(repo, 'apps/cli/dist/main.js');
 // the CLI from source (tsx resolved here, so it runs from any directory); BENCH_FROM_DIST=1: the build
 const floArgv = process.env.BENCH_FROM_DIST === '1' && existsSync(cliDist) ? [path.join(repo, 'apps/cli/bin/flo.js')] : ['--conditions=@flotilla/source', '--import', import.meta.resolve('tsx'), path.join(repo, 'apps/cli/src/main.ts')];
+/** BENCH_PROFILE_STORE=DIR: each flo server member runs under node --cpu-prof, its profile written to DIR on exit. */
+const storeProfileDir = process.env.BENCH_PROFILE_STORE;
+if (storeProfileDir) mkdirSync(storeProfileDir, { recursive: true });
 const root = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'flo-bench-scale-'));
 const children = new Set<ChildProcess>();
 
@@ -115,7 +119,12 @@ async function startFlotilla(): Promise<StoreUnderTest> {
   const ports = await freePorts(6);
   const peers = [1, 2, 3].map((id, i) => `${id}=127.0.0.1:${ports[2 * i + 1]}`).join(',');
   const members = [1, 2, 3].map((id, i) =>
-    run(`flo server ${id}`, ['flo', 'server', '--id', String(id), '--listen', `127.0.0.1:${ports[2 * i]}`, '--peer-listen', `127.0.0.1:${ports[2 * i + 1]}`, '--peers', peers, '--data', path.join(root, `flo-${id}`)], ['--max-old-space-size=4096']),
+    run(
+      `flo server ${id}`,
+      ['flo', 'server', '--id', String(id), '--listen', `127.0.0.1:${ports[2 * i]}`, '--peer-listen', `127.0.0.1:${ports[2 * i + 1]}`, '--peers', peers, '--data', path.join(root, `flo-${id}`)],
+      ['--max-old-space-size=4096', ...(storeProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${storeProfileDir}`, `--cpu-prof-name=flo-server-${id}.cpuprofile`] : [])],
+      process.env.BENCH_LOG ? path.join(process.env.BENCH_LOG, `flo-server-${id}.log`) : undefined,
+    ),
   );
   const endpoints = [0, 2, 4].map((i) => `127.0.0.1:${ports[i]}`);
   const revision = fromAnyMember('flo server', endpoints, async (e) => {
