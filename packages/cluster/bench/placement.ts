@@ -6,7 +6,11 @@
 // created ones arrive (an informer event each for the cache; a new list for the peer, every
 // other object the same, as the informer's list gives them).
 // Run from the repository root:
-//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/placement.ts [--hosts 5000] [--instances 150000] [--reconciles 200]
+//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/placement.ts [--hosts 5000] [--instances 150000] [--reconciles 200] [--lose 500]
+// Then the kill-10 % step's share (--lose N, default a tenth of the hosts): N hosts turn NotReady
+// in the cache (one informer event each, as their leases expire), their instances are evicted
+// and re-placed by their replica sets; each step's time, against building the cache's
+// scheduler state from scratch once (the peer: what a rebuild per change would cost).
 import { cpus, loadavg } from 'node:os';
 import { API_VERSION, PlacementCache, incrementalPlacer, planPlacement, type Host, type Instance, type ReplicaSet } from '../src/index.js';
 
@@ -95,5 +99,36 @@ for (let round = 0; round < 2; round++) {
   const cache = timeCache(initial);
   results.push({ name: `PlacementCache, round ${round + 1}`, msPerReconcile: cache.msPerReconcile });
   process.stderr.write(`round ${round + 1}: peer ${peer.msPerReconcile.toFixed(2)} ms/reconcile, PlacementCache ${cache.msPerReconcile.toFixed(2)} ms/reconcile (${(peer.msPerReconcile / cache.msPerReconcile).toFixed(1)}x)\n`);
+}
+
+// a tenth of the hosts lost: NotReady, evictions, replacements
+const LOSE = arg('lose', String(Math.floor(HOSTS / 10)));
+{
+  const cache = new PlacementCache();
+  for (const h of hosts) cache.setHost(h);
+  for (const i of initial) cache.setInstance(i);
+  let t = performance.now();
+  cache.place([], 'binpack'); // the state built from scratch (the peer)
+  const rebuildMs = performance.now() - t;
+  t = performance.now();
+  for (let k = 0; k < LOSE; k++) cache.setHost({ ...hosts[k]!, status: { ready: false } });
+  const notReadyMs = performance.now() - t;
+  const lost = new Set(hosts.slice(0, LOSE).map((h) => h.metadata.name));
+  const evicted = initial.filter((i) => lost.has(i.spec.host));
+  t = performance.now();
+  for (const i of evicted) cache.setInstance({ ...i, metadata: { ...i.metadata, deletionTimestamp: new Date().toISOString() } });
+  const evictMs = performance.now() - t;
+  const perRs = new Map<string, number>();
+  for (const i of evicted) perRs.set(i.metadata.labels!.app!, (perRs.get(i.metadata.labels!.app!) ?? 0) + 1);
+  t = performance.now();
+  for (const [app, n] of perRs) {
+    const plan = planPlacement({ replicaSet: rsOf(Number(app.slice(3))), templateHash: 'h', count: n, suffix, view: cache });
+    for (const i of plan.instances) cache.setInstance(stored(i));
+  }
+  const replaceMs = performance.now() - t;
+  process.stderr.write(
+    `lose ${LOSE} hosts: NotReady ${notReadyMs.toFixed(0)} ms, ${evicted.length} evictions ${evictMs.toFixed(0)} ms, ${perRs.size} replica sets re-placed ${replaceMs.toFixed(0)} ms; the state from scratch (peer) ${rebuildMs.toFixed(0)} ms; rebuilds ${cache.rebuilds}\n`,
+  );
+  results.push({ name: `lose ${LOSE} hosts: NotReady`, msPerReconcile: notReadyMs }, { name: 'state from scratch (peer)', msPerReconcile: rebuildMs });
 }
 console.log(JSON.stringify(results, null, 2));

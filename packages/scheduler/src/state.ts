@@ -35,6 +35,8 @@ export class ClusterState {
   readonly #nodes = new NodeTable();
   /** Pods bound through addPod/scheduleOne. */
   readonly #pods = new Map<string, PodRecord>();
+  /** The names of the pods bound to each node slot, so a node's pods are found without a pass over every pod. */
+  readonly #podsOnSlot = new Map<number, Set<string>>();
   readonly #trackers = new Trackers(this.#nodes, () => this.#pods.values());
   readonly #compiler = new PodCompiler(this.#nodes, this.#trackers);
   readonly #index = new CandidateIndex(this.#nodes);
@@ -126,11 +128,10 @@ export class ClusterState {
     const slot = nodes.slotOrThrow(name);
     // Keep the pods' share of the allocation.
     const podShare = nodes.dimNames.map(() => 0);
-    for (const record of this.#pods.values()) {
-      if (record.slot !== slot) continue;
+    const bound = this.#recordsOn(slot);
+    for (const record of bound) {
       for (let i = 0; i < record.spec.dims.length; i++) podShare[record.spec.dims[i]!]! += record.spec.amounts[i]!;
     }
-    const bound = [...this.#pods.values()].filter((record) => record.slot === slot);
     for (const record of bound) {
       this.refresh(record.spec);
       for (const tracker of record.spec.countedIn) this.#trackers.count(tracker, slot, -1);
@@ -150,12 +151,11 @@ export class ClusterState {
   removeNode(name: string): string[] {
     const slot = this.#nodes.slotOrThrow(name);
     const evicted: string[] = [];
-    for (const record of [...this.#pods.values()]) {
-      if (record.slot === slot) {
-        this.removePod(record.name);
-        evicted.push(record.name);
-      }
+    for (const record of this.#recordsOn(slot)) {
+      this.removePod(record.name);
+      evicted.push(record.name);
     }
+    this.#podsOnSlot.delete(slot);
     this.#nodes.remove(slot);
     this.#nodesChanged();
     this.#trackers.nodeRemoved(slot);
@@ -170,6 +170,12 @@ export class ClusterState {
     }
     this.#nodes.load[slot] = loadAverage;
     this.#nodes.addedCpu[slot] = 0;
+  }
+
+  /** The records of the pods bound to a slot, in the order they were bound (a copy: safe to remove while iterating). */
+  #recordsOn(slot: number): PodRecord[] {
+    const names = this.#podsOnSlot.get(slot);
+    return names === undefined ? [] : [...names].map((name) => this.#pods.get(name)!);
   }
 
   #nodeWritten(slot: number): void {
@@ -236,6 +242,9 @@ export class ClusterState {
   bind(name: string, spec: PodSpec, slot: number): void {
     this.commit(slot, spec, 1);
     this.#pods.set(name, { name, slot, spec });
+    let onSlot = this.#podsOnSlot.get(slot);
+    if (onSlot === undefined) this.#podsOnSlot.set(slot, (onSlot = new Set()));
+    onSlot.add(name);
   }
 
   /** Removes a bound pod; false when there is none of that name. */
@@ -244,6 +253,7 @@ export class ClusterState {
     if (record === undefined) return false;
     this.#pods.delete(name);
     const { slot, spec } = record;
+    this.#podsOnSlot.get(slot)?.delete(name);
     const nodes = this.#nodes;
     this.refresh(spec);
     for (let i = 0; i < spec.dims.length; i++) nodes.allocated[spec.dims[i]!]![slot]! -= spec.amounts[i]!;
