@@ -15,6 +15,8 @@
 // BENCH_PROFILE=DIR: the controller runs under node --cpu-prof, profiles written to DIR.
 // BENCH_LOG=DIR: the controller's log (json, info) is written to DIR/controller-<store>.log, each flo
 // server member's to DIR/flo-server-<id>.log. BENCH_PROFILE_STORE=DIR: the members run under --cpu-prof.
+// The store members' CPU seconds during the host start-up and the apply are printed for both
+// stores (from /proc).
 // The kill phase prints a timeline (seconds after the SIGKILL): leases expired in the store,
 // hosts NotReady, instances evicted, replacements created, replacements Running.
 import type { ChildProcess } from 'node:child_process';
@@ -116,6 +118,7 @@ async function answering(revision: () => Promise<number>): Promise<void> {
 }
 
 async function startFlotilla(): Promise<StoreUnderTest> {
+  if (process.env.BENCH_LOG) mkdirSync(process.env.BENCH_LOG, { recursive: true });
   const ports = await freePorts(6);
   const peers = [1, 2, 3].map((id, i) => `${id}=127.0.0.1:${ports[2 * i + 1]}`).join(',');
   const members = [1, 2, 3].map((id, i) =>
@@ -193,6 +196,13 @@ async function measure(start: () => Promise<StoreUnderTest>): Promise<Result> {
     at += n;
   }
   const t0 = performance.now();
+  /** CPU seconds of the store's members (each, then their sum) since `from`. */
+  const memberCpu = (from: number[]): string => {
+    const now = store.members.map((m) => usage(m.pid!).cpuS);
+    const each = now.map((c, i) => c - from[i]!);
+    return `${each.reduce((a, b) => a + b, 0).toFixed(1)} s (${each.map((c) => c.toFixed(1)).join(' + ')})`;
+  };
+  const cpuAtStart = store.members.map((m) => usage(m.pid!).cpuS);
   const hollow = shares.map(([first, n], i) => run(`hollow ${i}`, ['flo', 'agent', '--hollow', String(n), '--hollow-start', String(first), '--hollow-prefix', 'hollow-', '--hollow-capacity', 'cpu=32,memory=128Gi', '--store', store.url], ['--max-old-space-size=4096']));
   const profileDir = process.env.BENCH_PROFILE;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -256,7 +266,8 @@ async function measure(start: () => Promise<StoreUnderTest>): Promise<Result> {
     await sleep(2000);
   }
   const hostsReadyS = (performance.now() - t0) / 1000;
-  log(`${HOSTS} hollow hosts Ready in ${hostsReadyS.toFixed(1)} s`);
+  log(`${HOSTS} hollow hosts Ready in ${hostsReadyS.toFixed(1)} s; the store members' CPU meanwhile ${memberCpu(cpuAtStart)}`);
+  const cpuAtApply = store.members.map((m) => usage(m.pid!).cpuS);
 
   // apply R replica sets of 100
   const yaml = Array.from(
@@ -293,6 +304,7 @@ spec:
     await sleep(250);
   }
   const elapsed = allRunningS ?? (performance.now() - t1) / 1000;
+  log(`the store members' CPU from the apply to ${allRunningS !== undefined ? 'all Running' : 'the timeout'} (${elapsed.toFixed(1)} s): ${memberCpu(cpuAtApply)}`);
   const result: Result = {
     store: store.name,
     hosts: HOSTS,

@@ -47,6 +47,7 @@ export {
 export type { RaftErrorCode } from './errors.js';
 export { RaftNode } from './node/raft-node.js';
 export type { RaftNodeOptions, RaftNodeEvents } from './node/raft-node.js';
+export type { SnapshotCost } from './node/snapshot-policy.js';
 export type { StateMachine, ProposerRole } from './node/state-machine.js';
 export { TcpTransport } from './transport/tcp-transport.js';
 export type { TcpTransportOptions, PeerTlsOptions } from './transport/tcp-transport.js';

@@ -23,7 +23,7 @@ import {
 } from './frames.js';
 import { Proposals, dropped } from './proposals.js';
 import { ReadIndexBatcher } from './reads.js';
-import { SnapshotPolicy } from './snapshot-policy.js';
+import { SnapshotPolicy, type SnapshotCost } from './snapshot-policy.js';
 import type { ProposerRole, StateMachine } from './state-machine.js';
 
 /** Options of {@link RaftNode}. */
@@ -59,6 +59,12 @@ export interface RaftNodeOptions<C, R> {
   readonly snapshotEntries?: number;
   /** Entries kept behind a snapshot for slow followers. @default 10000 */
   readonly snapshotCatchUpEntries?: number;
+  /**
+   * A snapshot larger than this is followed by the next one only once the entries applied
+   * since add up to its size (or after 10 × `snapshotEntries`), so its O(state) cost is
+   * amortized over as many bytes written. @default 67108864 (64 MiB)
+   */
+  readonly snapshotAmortizeAboveBytes?: number;
   /** Seed of the election-timeout randomness. @default derived from id and time */
   readonly seed?: number;
   /**
@@ -149,6 +155,7 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
     this.#snapshots = new SnapshotPolicy(this.#storage, snap.index, {
       snapshotEntries: options.snapshotEntries ?? 50_000,
       catchUpEntries: options.snapshotCatchUpEntries ?? 10_000,
+      amortizeAboveBytes: options.snapshotAmortizeAboveBytes,
       log: options.log,
     });
     this.#raw = new RawNode({
@@ -238,6 +245,11 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
   /** Index of the last entry applied to the state machine. */
   get appliedIndex(): number {
     return this.#applied;
+  }
+
+  /** What the last snapshot this member took cost (size, capture, serialization, write). */
+  get lastSnapshotCost(): SnapshotCost | undefined {
+    return this.#snapshots.lastCost;
   }
 
   /** The Raft core's view: term, commit index, and (on a leader) every member's progress. */
@@ -502,11 +514,12 @@ export class RaftNode<C, R> extends EventEmitter<RaftNodeEvents> {
     this.#sm.restore(snap.data);
     this.#appliedConf = snap.confState;
     this.#applied = snap.index;
-    this.#snapshots.installed(snap.index);
+    this.#snapshots.installed(snap.index, snap.data.length);
     this.#syncPeers();
   }
 
   #applyEntry(e: Entry): void {
+    this.#snapshots.noteApplied(e.data.length);
     if (e.type === 'conf-change') this.#applyConfChange(e);
     else this.#applyCommand(e);
   }
