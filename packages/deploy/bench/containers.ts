@@ -18,6 +18,11 @@
  *   snapshots hold the image, against a bare `runc run -d` of the same config.json (for plain
  *   rootless runc) with a full copy of the image's rootfs, both over the same open ssh connection.
  * Wall times are medians over rounds (starts: over rounds × starts).
+ *
+ * The host helper (runContainer's `hostHelper`): the first run starts it on every host after its
+ * launch, so the update finds it resident (as an update within its idle time does). `--cold-helper`
+ * removes it before the update (an update after its idle exit); `--no-helper` turns it off.
+ * Hosts are cleaned (and their helpers ended) before every first run and floor.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -36,6 +41,10 @@ const rounds = Number(arg('rounds', '3'));
 const size = Number(arg('hosts', '10'));
 const starts = Number(arg('starts', '5'));
 const subnet = Number(arg('subnet', '151'));
+/** `--no-helper`: runContainer with hostHelper: false (every update starts the host program, as before the helper). */
+const noHelper = process.argv.includes('--no-helper');
+/** `--cold-helper`: the helper the first run started is stopped before the update (an update after its idle exit). */
+const coldHelper = process.argv.includes('--cold-helper');
 
 /** Deterministic incompressible bytes. */
 function noise(bytes: number, seed: string): Buffer {
@@ -108,16 +117,19 @@ async function main(): Promise<void> {
           const c = Connection.ssh(h, { sshConfigFiles: [cfg] });
           try {
             for (const n of ['bench', ...Array.from({ length: starts }, (_, i) => `bench-start-${i}`)]) await stopContainer(c, n, { gracePeriodSeconds: 0 });
-            await c.run('runc --root "$HOME/.floor-runc" delete -f floor >/dev/null 2>&1; runc --root "$HOME/.floor-runc" delete -f bare >/dev/null 2>&1; chmod -R u+w floor bare 2>/dev/null; rm -rf floor floor.tar bare .flotilla/images .flotilla/snapshots .flotilla/containers', { hide: true, warn: true, env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' } });
+            await c.run('runc --root "$HOME/.floor-runc" delete -f floor >/dev/null 2>&1; runc --root "$HOME/.floor-runc" delete -f bare >/dev/null 2>&1; chmod -R u+w floor bare 2>/dev/null; rm -rf floor floor.tar bare .flotilla/images .flotilla/snapshots .flotilla/containers .flotilla/run', { hide: true, warn: true, env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' } });
           } finally {
             await c.close();
           }
         }),
       );
+      // A host helper whose socket was removed exits within a second: a first run starts without one.
+      await new Promise((r) => setTimeout(r, 1500));
     };
 
     const rows: Record<string, number[]> = { floor: [], first: [], update: [], start: [], bare: [] };
     let updateBytes = 0;
+    const preparedBy: Record<string, number> = {};
     let firstBytes = 0;
     for (let r = 0; r < rounds; r++) {
       await clean();
@@ -127,18 +139,23 @@ async function main(): Promise<void> {
       const conns = names.map((h) => Connection.ssh(h, { sshConfigFiles: [cfg] }));
       const [first, res] = await timed(async () => {
         const image = await loadImage(join(work, 'v1.oci.tar'), { store });
-        return Promise.all(conns.map((c) => runContainer(c, { name: 'bench', image, store, gracePeriodSeconds: 0 })));
+        return Promise.all(conns.map((c) => runContainer(c, { name: 'bench', image, store, gracePeriodSeconds: 0, hostHelper: !noHelper })));
       });
       if (res.some((s) => s.state !== 'running')) throw new Error(`not all running: ${JSON.stringify(res.map((s) => s.state))}`);
       rows.first!.push(first);
       firstBytes = res.reduce((n, s) => n + s.push.bytesSent, 0);
+      if (coldHelper) {
+        await Promise.all(conns.map((c) => c.run('rm -f .flotilla/run/h-*.sock', { hide: true })));
+        await new Promise((r) => setTimeout(r, 1500));
+      }
       const [update, up] = await timed(async () => {
         const image = await loadImage(join(work, 'v2.oci.tar'), { store });
-        return Promise.all(conns.map((c) => runContainer(c, { name: 'bench', image, store, gracePeriodSeconds: 0 })));
+        return Promise.all(conns.map((c) => runContainer(c, { name: 'bench', image, store, gracePeriodSeconds: 0, hostHelper: !noHelper })));
       });
       if (up.some((s) => s.state !== 'running')) throw new Error('update: not all running');
       rows.update!.push(update);
       updateBytes = up.reduce((n, s) => n + s.push.bytesSent, 0);
+      for (const s of up) preparedBy[s.preparedBy ?? 'same'] = (preparedBy[s.preparedBy ?? 'same'] ?? 0) + 1;
       // Starts with the image present, on the first host, alternating with bare runc.
       const c = conns[0]!;
       const image = await loadImage(join(work, 'v2.oci.tar'), { store });
@@ -156,7 +173,7 @@ async function main(): Promise<void> {
         if (rb.exitCode !== 0) throw new Error(`bare runc run -d failed: ${(await c.run('cat bare.err', { hide: true })).stdout}`);
         rows.bare!.push(tb);
         await c.run('PATH="$PATH:/usr/sbin:/sbin"; runc --root "$HOME/.floor-runc" delete -f bare', { hide: true });
-        const [t, st] = await timed(() => runContainer(c, { name: `bench-start-${i}`, image, store, gracePeriodSeconds: 0 }));
+        const [t, st] = await timed(() => runContainer(c, { name: `bench-start-${i}`, image, store, gracePeriodSeconds: 0, hostHelper: !noHelper }));
         if (st.state !== 'running') throw new Error('start: not running');
         rows.start!.push(t);
       }
@@ -174,6 +191,7 @@ async function main(): Promise<void> {
       `| first run, ${size} containers (one per host) | ${m.first!.toFixed(0)} ms (${mb(firstBytes)} sent) | OpenSSH floor ${m.floor!.toFixed(0)} ms | ${(m.first! / m.floor!).toFixed(2)}x | <= 1.2x |`,
       `| update of the top 1 MiB layer | ${m.update!.toFixed(0)} ms (${mb(updateBytes)} sent) | OpenSSH floor ${m.floor!.toFixed(0)} ms | ${(m.update! / m.floor!).toFixed(2)}x | <= 0.3x |`,
       `| start, image present (one host) | ${m.start!.toFixed(0)} ms | bare runc run -d ${m.bare!.toFixed(0)} ms | ${(m.start! / m.bare!).toFixed(2)}x | <= 1.5x |`,
+      `update bundles prepared by (all rounds): ${JSON.stringify(preparedBy)}${noHelper ? ' (--no-helper)' : ''}`,
       `raw (ms): ${JSON.stringify(Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, v.map((x) => Math.round(x))])))}`,
     ].join('\n');
     process.stdout.write(`${out}\n`);

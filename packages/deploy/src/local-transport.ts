@@ -5,7 +5,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { connect as unixConnect } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { DeployError } from './errors.js';
 import type { ExecOptions, ExecOutcome, RemoteFiles, Transport } from './transport.js';
 
@@ -67,6 +69,17 @@ export class LocalTransport implements Transport {
     if (p === '~') return this.dir;
     if (p.startsWith('~/')) return join(this.dir, p.slice(2));
     return isAbsolute(p) ? p : join(this.dir, p);
+  }
+
+  openUnixSocket(path: string, signal?: AbortSignal): Promise<Duplex> {
+    return new Promise((resolvePromise, reject) => {
+      const s = unixConnect({ path: this.path(path), ...(signal ? { signal } : {}) });
+      s.once('connect', () => {
+        s.off('error', reject);
+        resolvePromise(s);
+      });
+      s.once('error', reject);
+    });
   }
 
   async exec(command: string, options: ExecOptions): Promise<ExecOutcome> {

@@ -2,7 +2,7 @@
  * The seam between {@link Connection} and the thing that runs commands: an ssh connection
  * (`adapters/ssh2.ts`, the only module that imports ssh2) or this machine (`local-transport.ts`).
  */
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 
 /** How one command is run by a transport. */
 export interface ExecOptions {
@@ -51,6 +51,13 @@ export interface Transport {
    * {@link Connection} then opens a new transport for its next command. Absent = always open.
    */
   isOpen?(): boolean;
+  /**
+   * A byte stream to a Unix socket on the host (an absolute path): over ssh the connection's
+   * streamlocal forwarding (`direct-streamlocal@openssh.com`, OpenSSH's
+   * `AllowStreamLocalForwarding`, on by default), no remote process started; locally a plain
+   * connect. Rejects when the host refuses it or nothing listens there. Absent = not supported.
+   */
+  openUnixSocket?(path: string, signal?: AbortSignal): Promise<Duplex>;
   /**
    * Drops the connection at once, without a goodbye (its sockets destroyed): for a connection
    * whose host stopped answering. Operations in flight on it fail with `connection-lost`, and

@@ -450,6 +450,31 @@ class SshTransport implements Transport {
     return new DeployError('connection-lost', last ? `${message} (${last.message})` : message, { host: this.label, cause: cause ?? last });
   }
 
+  openUnixSocket(path: string, signal?: AbortSignal): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      if (this.closed || !this.isOpen()) {
+        reject(this.lostError(`cannot open a stream to ${path} on ${this.label}: the connection is closed`));
+        return;
+      }
+      if (signal?.aborted) {
+        reject(new DeployError('aborted', `stream to ${path} on ${this.label} aborted`, { host: this.label, cause: signal.reason }));
+        return;
+      }
+      this.client.openssh_forwardOutStreamLocal(path, (err, ch) => {
+        if (err) {
+          reject(new DeployError('connect-failed', `${this.label}: cannot open a stream to ${path}: ${err.message}`, { host: this.label, cause: err }));
+          return;
+        }
+        if (signal?.aborted) {
+          ch.close();
+          reject(new DeployError('aborted', `stream to ${path} on ${this.label} aborted`, { host: this.label, cause: signal.reason }));
+          return;
+        }
+        resolve(ch);
+      });
+    });
+  }
+
   exec(command: string, options: ExecOptions): Promise<ExecOutcome> {
     return new Promise((resolve, reject) => {
       if (this.closed || !this.isOpen()) {

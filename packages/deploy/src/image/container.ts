@@ -30,6 +30,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Connection } from '../connection.js';
 import { DeployError, badOption } from '../errors.js';
@@ -82,6 +83,16 @@ export interface ContainerOptions {
   runtime?: string;
   /** The host's Node.js (>= 20), which prepares bundles there: a name on its PATH or a path. @default 'node' */
   node?: string;
+  /**
+   * Keep the host program resident on the host between calls (the *host helper*: one Node
+   * process per host user, started in the background after a start that needed the host
+   * program, reached over the ssh connection's streamlocal forwarding, idle exit after
+   * {@link HOST_HELPER_IDLE_SECONDS}): a later update whose layers are new there is prepared
+   * without starting Node again. The helper checks exactly what the program does. Where the
+   * transport cannot reach a Unix socket, or the host refuses the forwarding, the program is
+   * started per call as without it. @default true
+   */
+  hostHelper?: boolean;
   /**
    * Pod networking (only when the host has a Network; without it the container shares the host's
    * network, as before): the container gets the network namespace `/run/netns/flo-<name>`,
@@ -212,6 +223,10 @@ interface Probe {
   signers: boolean;
   /** The image's top layer snapshot is on the host. */
   snapshot: boolean;
+  /** The host helper's socket (of this program version) exists; whether anything listens there is the connect's to find out. */
+  helper: boolean;
+  /** The probe started the host helper (in the background; it may not listen yet). */
+  helperStarted: boolean;
   kmsg: string;
   status: ParsedStatus | undefined;
 }
@@ -227,12 +242,12 @@ const EXTRA_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
 const STATIC_FACTS = ['uid', 'gid', 'home', 'arch', 'runtime', 'mode', 'runcRoot', 'kmsg', 'node', 'userns', 'ovl'] as const;
 const factCache = new WeakMap<Connection, Map<string, Map<string, string>>>();
 
-function probeScript(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined): string {
-  return [EXTRA_PATH, CONTAINER_SH_LIB, ...probeLines(name, runtime, files, node, cached, blobs, snapshot)].join('\n');
+function probeScript(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined, startHelper: boolean): string {
+  return [EXTRA_PATH, CONTAINER_SH_LIB, ...probeLines(name, runtime, files, node, cached, blobs, snapshot, startHelper)].join('\n');
 }
 
 /** The probe's lines (after EXTRA_PATH and CONTAINER_SH_LIB): facts unless cached, files, blobs, snapshot, the container's status. */
-function probeLines(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined): string[] {
+function probeLines(name: string, runtime: string | undefined, files: readonly string[], node: string, cached: boolean, blobs: readonly string[], snapshot: string | undefined, startHelper: boolean): string[] {
   const facts = [
     `rt_given=${shellQuote(runtime ?? '')}`,
     'echo "uid $(id -u)"; echo "gid $(id -g)"; echo "home $HOME"; echo "arch $(uname -m)"',
@@ -256,6 +271,17 @@ function probeLines(name: string, runtime: string | undefined, files: readonly s
   return [
     ...(cached ? [] : facts),
     `for f in ${files.map(shellQuote).join(' ')}; do [ -f "$HOME/.flotilla/bin/$f" ] && echo "present $f"; done`,
+    `[ -S "$HOME/${helperSocket(files[0]!)}" ] && echo "helper 1"`,
+    // The image's top snapshot is missing, so the bundle needs the host program: its helper is
+    // started now (when the program is installed and none has a socket), to be up by the time
+    // the blobs have arrived.
+    ...(startHelper && snapshot
+      ? [
+          `hs="$HOME/${helperSocket(files[0]!)}"; if [ ! -S "$hs" ] && [ ! -d "$HOME/.flotilla/snapshots/${snapshot}" ] && [ \${#hs} -le ${HELPER_SOCKET_MAX} ] && [ -f "$HOME/.flotilla/bin/${files[0]!}" ]; then`,
+          `  n=$(command -v ${shellQuote(node)} 2>/dev/null); [ -z "$n" ] || { ${startHelperLine('"$n"', files[0]!, '"$hs"')}; echo "helperStarted 1"; }`,
+          'fi',
+        ]
+      : []),
     `if [ ! -f "$HOME/.flotilla/bin/${files[0]!}" ]; then n=$(command -v ${shellQuote(node)} 2>/dev/null); [ -n "$n" ] && echo "nodeVersion $("$n" --version 2>/dev/null)"; fi`,
     '[ -f "$HOME/.flotilla/allowed_signers" ] && echo "signers 1"',
     ...(snapshot ? [`[ -d "$HOME/.flotilla/snapshots/${snapshot}" ] && echo "snapshot 1"`] : []),
@@ -300,6 +326,8 @@ function parseProbe(stdout: string, cachedFacts?: Map<string, string>): Probe & 
     lacks,
     signers: kv.get('signers') === '1',
     snapshot: kv.get('snapshot') === '1',
+    helper: kv.get('helper') === '1',
+    helperStarted: kv.get('helperStarted') === '1',
     facts: new Map(STATIC_FACTS.map((k) => [k, kv.get(k) ?? ''])),
     kmsg: kv.get('kmsg') ?? '',
     status: blocks[0] === undefined ? undefined : parseStatusBlock(`@@ ${blocks[0]}`),
@@ -401,6 +429,7 @@ function validate(o: ContainerOptions): void {
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) badOption('gracePeriodSeconds', 'an integer >= 0', o.gracePeriodSeconds);
   if (o.logMaxBytes !== undefined && (!Number.isInteger(o.logMaxBytes) || o.logMaxBytes < 0)) badOption('logMaxBytes', 'an integer number of bytes >= 0 (0: never rotate)', o.logMaxBytes);
   if (o.node !== undefined && (typeof o.node !== 'string' || o.node === '')) badOption('node', "the host's node: a name on its PATH or a path", o.node);
+  if (o.hostHelper !== undefined && typeof o.hostHelper !== 'boolean') badOption('hostHelper', 'true or false', o.hostHelper);
   if (o.runtime !== undefined && (typeof o.runtime !== 'string' || !/^[^\s'"]+$/.test(o.runtime))) badOption('runtime', 'a runtime name or path without spaces or quotes (runc, crun, /usr/sbin/runc)', o.runtime);
 }
 
@@ -462,13 +491,13 @@ function cachedFacts(c: Connection, runtime: string | undefined, node: string): 
   return factCache.get(c)?.get(`${runtime ?? ''}\0${node}`);
 }
 
-async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal, node = 'node', blobs: readonly string[] = [], snapshot?: string): Promise<Probe> {
+async function probeHost(c: Connection, name: string, runtime: string | undefined, signal?: AbortSignal, node = 'node', blobs: readonly string[] = [], snapshot?: string, startHelper = false): Promise<Probe> {
   const prog = await hostProgram();
   const key = `${runtime ?? ''}\0${node}`;
   let perConn = factCache.get(c);
   if (!perConn) factCache.set(c, (perConn = new Map<string, Map<string, string>>()));
   const cached = perConn.get(key);
-  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE], node, cached !== undefined, blobs, snapshot), { hide: true, ...(signal ? { signal } : {}) });
+  const r = await c.run(probeScript(name, runtime, [`image-host-${prog.hash}.mjs`, SUPERVISE], node, cached !== undefined, blobs, snapshot, startHelper), { hide: true, ...(signal ? { signal } : {}) });
   const p = parseProbe(r.stdout, cached);
   // Cached only when complete: a host without a runtime or node is asked again next time.
   if (!cached && p.runtime && p.node) perConn.set(key, p.facts);
@@ -571,7 +600,7 @@ function runEnv(values: Record<string, string | number>): string {
  * against its digest), unpacks the layers not unpacked there and makes the bundle, and only
  * then the launch replaces a running previous version (a refusal ends it before the launch).
  */
-export async function runContainer(c: Connection, o: ContainerOptions): Promise<ContainerStatus & { push: PushResult }> {
+export async function runContainer(c: Connection, o: ContainerOptions): Promise<RunContainerResult> {
   validate(o);
   const signal = o.signal;
   const sig = signal ? { signal } : {};
@@ -590,6 +619,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const prog = await hostProgram();
   const files = [`image-host-${prog.hash}.mjs`, SUPERVISE];
   const known = cachedFacts(c, o.runtime, o.node ?? 'node');
+  const helperWanted = o.hostHelper !== false && typeof (await c.transport()).openUnixSocket === 'function';
   let probed: Probe | undefined;
   if (known && topChain !== undefined && o.signature === undefined) {
     const facts = parseProbe('', known);
@@ -604,17 +634,17 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
           `for h in ${blobHexes.map(shellQuote).join(' ')}; do [ -f "$HOME/${HOST_IMAGES_DIR}/blobs/sha256/$h" ] || exit ${NEEDS_PROBE}; done`,
         ];
         const r = await c.run(
-          [EXTRA_PATH, CONTAINER_SH_LIB, ...probeLines(o.name, o.runtime, files, o.node ?? 'node', true, blobHexes, topChain), `echo ${PROBED}`, ...checks, ...launchScript(o.name, image.digest, hash, request.target, facts.home, fast)].join('\n'),
+          [EXTRA_PATH, CONTAINER_SH_LIB, ...probeLines(o.name, o.runtime, files, o.node ?? 'node', true, blobHexes, topChain, helperWanted), `echo ${PROBED}`, ...checks, ...launchScript(o.name, image.digest, hash, request.target, facts.home, fast)].join('\n'),
           { hide: true, warn: true, ...sig },
         );
         const [before, after] = splitAt(r.stdout, PROBED);
-        if (r.exitCode !== FAST_PATH_UNAVAILABLE && r.exitCode !== NEEDS_PROBE) return launched(c, o.name, { ...r, stdout: after }, request.target, (st) => nothingSent(st.signedBy));
+        if (r.exitCode !== FAST_PATH_UNAVAILABLE && r.exitCode !== NEEDS_PROBE) return sameOrSh(await launched(c, o.name, { ...r, stdout: after }, request.target, (st) => nothingSent(st.signedBy)), after);
         if (after === '' && r.stdout.includes(PROBED)) probed = parseProbe(before, known);
       }
     }
   }
 
-  const probe = probed ?? (await probeHost(c, o.name, o.runtime, signal, o.node, blobHexes, topChain));
+  const probe = probed ?? (await probeHost(c, o.name, o.runtime, signal, o.node, blobHexes, topChain, helperWanted));
   if (!probe.runtime) throw runtimeMissing(c, o.runtime);
   checkPlatform(c, image, probe);
   const cur = probe.status;
@@ -624,6 +654,16 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const progPresent = probe.present.has(files[0]!);
   if (!probe.node || (!progPresent && !nodeOk(probe.nodeVersion))) throw nodeMissing(c, probe.node, probe.nodeVersion);
   if (probe.home.includes("'")) throw new DeployError('container', `${c.host}: the login directory ${probe.home} has a quote in its name; containers need a plain one`, { host: c.host });
+  const progName = await installHostFiles(c, probe, signal);
+  // The host helper (see ContainerOptions.hostHelper): when it is not running and the bundle needs
+  // the program, it starts now — by the probe, or here on a host the program was just installed
+  // on — and comes up while the blobs travel; the program is started only where it does not.
+  const helper = helperWanted ? helperSocketFor(probe, progName) : undefined;
+  let helperStarted = probe.helperStarted;
+  if (helper && !probe.helper && !helperStarted && !probe.snapshot) {
+    await c.run(startHelperLine(shellQuote(probe.node), progName, shellQuote(helper)), { hide: true, warn: true, ...sig });
+    helperStarted = true;
+  }
   let push: PushResult;
   let suffix = '';
   try {
@@ -650,7 +690,6 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
     }
     throw e;
   }
-  const progName = await installHostFiles(c, probe, signal);
   const request = prepareRequest(c, o, probe, hash, topChain, push.signedBy, pod);
   const ingest = push.sent.length ? { suffix, blobs: push.sent.map((b) => ({ digest: b.digest, size: b.size })) } : undefined;
   // The image's top snapshot on the host (its layers were verified when it was made) and a User
@@ -663,20 +702,135 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
     const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...commit, ...launchScript(o.name, image.digest, hash, request.target, probe.home, fast)].join('\n'), { hide: true, warn: true, ...sig });
     if (r.exitCode === COMMIT_REFUSED) commitRefusal(c, r, imageName);
     committed = true;
-    if (r.exitCode !== FAST_PATH_UNAVAILABLE) return launched(c, o.name, r, request.target, () => push);
+    if (r.exitCode !== FAST_PATH_UNAVAILABLE) return sameOrSh(await launched(c, o.name, r, request.target, () => push), r.stdout);
+  }
+  const full = { ...request, ...(!committed && ingest ? { ingest } : {}) };
+  const launch = launchScript(o.name, image.digest, hash, request.target, probe.home, undefined);
+  // The host helper, where it is resident: the same checks and unpacking without starting Node
+  // (then the launch is a round trip of its own). When it is not, the program is started as
+  // below, and the helper is started in the background after the launch, for the next time.
+  if (helper && (probe.helper || helperStarted)) {
+    // One the probe just started may not listen yet: it is waited for (a while), not started twice.
+    const answer = await askHelper(c, helper, 'prepare', full, signal, helperStarted ? HELPER_START_WAIT_MS : 0);
+    if (answer !== undefined) {
+      hostProgramResult(c, progName, 'prepare', full, { exitCode: 0, stderr: '' }, answer);
+      const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launch].join('\n'), { hide: true, warn: true, ...sig });
+      return { ...(await launched(c, o.name, r, request.target, () => push)), preparedBy: 'helper' };
+    }
   }
   // One round trip: the host program commits the blobs just sent (each checked against its
   // digest), unpacks the layers it lacks and makes the bundle; only then, in the same script,
   // the launch stops the previous version and starts this one. A refusal exits before the launch.
-  const full = { ...request, ...(!committed && ingest ? { ingest } : {}) };
   const r = await c.run(
-    [EXTRA_PATH, CONTAINER_SH_LIB, `t=${shellQuote(request.target)}`, `${hostProgramCommand(probe, progName, 'prepare')} || { s=$?; rm -rf "$t"; exit $s; }`, `echo ${PREPARED}`, ...launchScript(o.name, image.digest, hash, request.target, probe.home, undefined)].join('\n'),
+    [
+      EXTRA_PATH,
+      CONTAINER_SH_LIB,
+      `t=${shellQuote(request.target)}`,
+      `${hostProgramCommand(probe, progName, 'prepare')} || { s=$?; rm -rf "$t"; exit $s; }`,
+      `echo ${PREPARED}`,
+      ...(helper && !helperStarted ? ['(', ...launch, ')', `s=$?; ${startHelperLine(shellQuote(probe.node), progName, shellQuote(helper))}; exit $s`] : launch),
+    ].join('\n'),
     { hide: true, warn: true, input: JSON.stringify(full), ...sig },
   );
   const [prepared, after] = splitAt(r.stdout, PREPARED);
   hostProgramResult(c, progName, 'prepare', full, r, prepared.trim().split('\n').pop() ?? '');
-  return launched(c, o.name, { ...r, stdout: after }, request.target, () => push);
+  return { ...(await launched(c, o.name, { ...r, stdout: after }, request.target, () => push)), preparedBy: 'program' };
 }
+
+/** How long the host helper stays without a request before it exits (seconds). */
+export const HOST_HELPER_IDLE_SECONDS = 600;
+
+/** The host helper's socket, relative to the login directory, for the host program file `prog` (`image-host-<hash>.mjs`). */
+function helperSocket(prog: string): string {
+  return `.flotilla/run/h-${prog.replace(/^image-host-/, '').replace(/\.mjs$/, '')}.sock`;
+}
+
+/** The longest helper socket path: sun_path holds 107 bytes and a NUL, and the helper binds a temporary name beside it, up to 5 bytes longer. */
+const HELPER_SOCKET_MAX = 100;
+
+/** How long a runContainer waits for a helper its probe started before it starts the program instead. */
+const HELPER_START_WAIT_MS = 5_000;
+
+/** The host helper's socket path on this host, or undefined where it cannot be used (no node, path too long or odd). */
+function helperSocketFor(probe: Probe, prog: string): string | undefined {
+  if (!probe.node) return undefined;
+  const path = `${probe.home}/${helperSocket(prog)}`;
+  if (!probe.home.startsWith('/') || path.length > HELPER_SOCKET_MAX || /[\s'"\\$`]/.test(path)) return undefined;
+  return path;
+}
+
+/** The sh that starts the helper in the background (detached: its own session, no stdio of the channel's); `node` and `socket` are sh words. */
+function startHelperLine(node: string, prog: string, socket: string): string {
+  return `(umask 077; mkdir -p "$HOME/.flotilla/run" && cd / && exec setsid ${node} "$HOME/.flotilla/bin/${prog}" serve ${socket} ${HOST_HELPER_IDLE_SECONDS} </dev/null >/dev/null 2>&1 &)`;
+}
+
+/**
+ * Sends one request to the host helper and resolves with its answer line, or `undefined` when
+ * the helper is not there (no socket, nobody listening, forwarding refused, or the stream ended
+ * before the helper's greeting): then nothing was acted on and the caller starts the program.
+ * A stream that ends after the greeting without an answer is an error (the request may have
+ * been acted on in part; a retry finds what was done).
+ */
+async function askHelper(c: Connection, socket: string, command: 'prepare' | 'gc', request: unknown, signal: AbortSignal | undefined, waitMs: number): Promise<string | undefined> {
+  const until = Date.now() + waitMs;
+  let stream: Duplex | undefined;
+  for (let delay = 25; !stream; delay = Math.min(delay * 2, 400)) {
+    try {
+      stream = await (await c.transport()).openUnixSocket!(socket, signal);
+    } catch {
+      if (signal?.aborted || Date.now() + delay > until) return undefined;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  return answerOf(c, stream, socket, command, request, signal);
+}
+
+/** The helper's answer on an open stream (see {@link askHelper}). */
+function answerOf(c: Connection, stream: Duplex, socket: string, command: 'prepare' | 'gc', request: unknown, signal: AbortSignal | undefined): Promise<string | undefined> {
+  return new Promise<string | undefined>((resolve, reject) => {
+    let buf = '';
+    let greeted = false;
+    let done = false;
+    const finish = (v: string | undefined, e?: Error): void => {
+      if (done) return;
+      done = true;
+      signal?.removeEventListener('abort', onAbort);
+      stream.destroy();
+      if (e) reject(e);
+      else resolve(v);
+    };
+    const onAbort = (): void => finish(undefined, new DeployError('aborted', `${c.host}: ${command} aborted`, { host: c.host, cause: signal?.reason }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    stream.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      if (!greeted) {
+        const i = buf.indexOf('\n');
+        if (i < 0) return;
+        if (!buf.startsWith('ok ')) return finish(undefined);
+        greeted = true;
+        buf = buf.slice(i + 1);
+        stream.write(`${JSON.stringify({ command, request })}\n`);
+      }
+      const j = buf.indexOf('\n');
+      if (j >= 0) finish(buf.slice(0, j));
+    });
+    const ended = (): void => {
+      if (!greeted) finish(undefined);
+      else finish(undefined, new DeployError('container', `${c.host}: the host helper (${socket}) ended without answering ${command}; run it again`, { host: c.host }));
+    };
+    stream.once('end', ended);
+    stream.once('close', ended);
+    stream.once('error', ended);
+  });
+}
+
+/**
+ * What {@link runContainer} resolves with: the container's status, what was sent, and what
+ * made the bundle — `sh` (the image's layers were unpacked there already), `helper` (the
+ * resident host helper) or `program` (the host program, started for this call); absent when
+ * the same image and options were running already.
+ */
+export type RunContainerResult = ContainerStatus & { push: PushResult; preparedBy?: 'sh' | 'helper' | 'program' };
 
 /** Marks the end of the probe's output in the one-round-trip script. */
 const PROBED = '@@flotilla-probed';
@@ -774,6 +928,11 @@ function prepareRequest(c: Connection, o: ContainerOptions, probe: Probe, hash: 
     ...(probe.mode === 'sudo' ? { ownersHook: { path: '/bin/sh', args: ['sh', '-c', OWNERS_HOOK_SCRIPT, 'flotilla-owners', `${containers}/${o.name}`] } } : {}),
     startedHook: { path: '/bin/sh', args: ['sh', '-c', STARTED_HOOK_SCRIPT, `${dir}/started`] },
   };
+}
+
+/** A launch's result with `preparedBy: 'sh'`, unless it found the same container running (nothing prepared). */
+function sameOrSh(st: ContainerStatus & { push: PushResult }, stdout: string): RunContainerResult {
+  return stdout.includes(SAME) ? st : { ...st, preparedBy: 'sh' };
 }
 
 /** Marks the output of a launch that found the same image and options already running (another call's). */

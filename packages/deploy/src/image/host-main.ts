@@ -13,10 +13,25 @@
  *   new directory.
  * - `gc`: remove blobs and snapshots no container on the host and none of the last N pulled
  *   images use.
+ * - `serve SOCKET IDLE_SECONDS`: the same commands from a resident process (the *host helper*),
+ *   so an update whose only new layer is small does not pay Node's start-up (~100 ms of CPU)
+ *   on every host. It listens on SOCKET — whose directory must be the user's own, mode 0700
+ *   (only the user and root can connect) — reached by the client over the ssh connection's
+ *   streamlocal forwarding. Per connection: the helper writes `ok <pid>\n` at once (a client that
+ *   gets no greeting sent nothing that was acted on, and falls back to starting the program),
+ *   reads one JSON line `{"command","request"}`, answers one JSON line as above, and closes.
+ *   Lifecycle: the socket's name carries the program's content hash (a new program version
+ *   gets a helper of its own; the old one idles out); it binds a temporary name and renames it
+ *   into place (a helper that finds its socket replaced or removed — another helper won, the
+ *   directory was deleted — exits within a second); it exits after IDLE_SECONDS without a
+ *   request; a killed helper leaves a socket nobody listens on, which the client's next
+ *   start replaces.
  */
-import { appendFile, copyFile, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFile, chmod, copyFile, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FileContentStore } from './content-store.js';
 import type { Digest } from './digest.js';
 import { parseDigest } from './digest.js';
@@ -205,24 +220,131 @@ async function gc(req: { keepLast?: number }): Promise<unknown> {
   return { removedBlobs: blobs.removed.length, removedSnapshots: removedSnapshots.length, bytesFreed: blobs.bytes + snapshotBytes, kept: [...keep] };
 }
 
+/** Requests a helper has taken (`version` says). */
+let served = 0;
+
+/** Runs one command of the protocol (see the module's comment). */
+async function answer(command: string | undefined, req: unknown): Promise<unknown> {
+  if (command === 'prepare') {
+    const r = req as PrepareRequest;
+    try {
+      return await prepare(r);
+    } catch (e) {
+      // A refusal leaves nothing behind (the one-shot program's caller removes it itself).
+      if (typeof r?.target === 'string' && r.target.includes('/.flotilla/containers/.new-')) await rm(r.target, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+  if (command === 'gc') return gc(req as { keepLast?: number });
+  if (command === 'version') return { node: process.versions.node, pid: process.pid, served };
+  throw new TypeError(`unknown command ${JSON.stringify(command)}: expected prepare, gc or version`);
+}
+
+function errorData(e: unknown): { error: Record<string, unknown> } {
+  const err = e as Error & { code?: string; image?: string; blob?: string; entry?: string };
+  return {
+    error: isImageError(e)
+      ? { code: err.code, message: err.message, image: err.image, blob: err.blob, entry: err.entry }
+      : { code: typeof err.code === 'string' ? err.code : 'host-error', message: err.message ?? String(e) },
+  };
+}
+
+/** The longest request a helper reads (a prepare request is a few KiB). */
+const MAX_REQUEST = 4 * 1024 * 1024;
+
+/** The resident helper (see the module's comment). */
+async function serve(socketPath: string | undefined, idleSeconds: number): Promise<void> {
+  if (!socketPath?.startsWith('/') || !(idleSeconds > 0)) throw new TypeError('usage: serve /absolute/socket/path IDLE_SECONDS');
+  const dir = dirname(socketPath);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await lstat(dir);
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) {
+    throw new Error(`${dir} must be a directory of this user's with mode 0700 (it is ${st.isDirectory() ? `mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}` : 'not a directory'}); the helper does not listen where others could connect`);
+  }
+  let active = 0;
+  let last = Date.now();
+  const server = createServer((sock: Socket) => {
+    active++;
+    last = Date.now();
+    void handle(sock).finally(() => {
+      active--;
+      last = Date.now();
+    });
+  });
+  // Beside the socket, at most 5 bytes longer than its name (`h-<16 hex>.sock`): a path that fits sun_path.
+  const tmp = join(dir, `.h-${randomBytes(11).toString('hex').slice(0, 21)}.sock`);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(tmp, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await chmod(tmp, 0o600);
+  await rename(tmp, socketPath);
+  const ino = (await lstat(socketPath)).ino;
+  await writeFile(`${socketPath}.pid`, `${process.pid}\n`);
+  const idleMs = idleSeconds * 1000;
+  const tick = setInterval(() => {
+    void (async () => {
+      const now = await lstat(socketPath).catch(() => undefined);
+      const mine = now?.ino === ino;
+      if (mine && !(active === 0 && Date.now() - last > idleMs)) return;
+      clearInterval(tick);
+      // Gone from the file system first: a client that connects from now on finds nothing and falls back.
+      if (mine) {
+        await rm(socketPath, { force: true });
+        await rm(`${socketPath}.pid`, { force: true });
+      }
+      server.close(() => process.exit(0));
+    })();
+  }, 1000);
+}
+
+/** One client: greeting, one request line, one answer line. */
+async function handle(sock: Socket): Promise<void> {
+  sock.on('error', () => undefined);
+  sock.write(`ok ${process.pid}\n`);
+  const line = await new Promise<string | undefined>((resolve) => {
+    let buf = '';
+    const onData = (chunk: Buffer): void => {
+      buf += chunk.toString('utf8');
+      const i = buf.indexOf('\n');
+      if (i >= 0 || buf.length > MAX_REQUEST) {
+        sock.off('data', onData);
+        resolve(i >= 0 ? buf.slice(0, i) : undefined);
+      }
+    };
+    sock.on('data', onData);
+    sock.once('end', () => resolve(undefined));
+    sock.once('close', () => resolve(undefined));
+  });
+  if (line === undefined) {
+    sock.destroy();
+    return;
+  }
+  let out: unknown;
+  try {
+    const { command, request } = JSON.parse(line) as { command?: string; request?: unknown };
+    served++;
+    out = await answer(command, request ?? {});
+  } catch (e) {
+    out = errorData(e);
+  }
+  await new Promise<void>((resolve) => sock.end(`${JSON.stringify(out)}\n`, () => resolve()));
+}
+
 async function main(): Promise<void> {
   const command = process.argv[2];
+  if (command === 'serve') return serve(process.argv[3], Number(process.argv[4]));
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const req = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as unknown;
-  let out: unknown;
-  if (command === 'prepare') out = await prepare(req as PrepareRequest);
-  else if (command === 'gc') out = await gc(req as { keepLast?: number });
-  else if (command === 'version') out = { node: process.versions.node };
-  else throw new TypeError(`unknown command ${JSON.stringify(command)}: expected prepare, gc or version`);
+  const out = await answer(command, req);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
 main().catch((e: unknown) => {
-  const err = e as Error & { code?: string; image?: string; blob?: string; entry?: string };
-  const data = isImageError(e)
-    ? { code: err.code, message: err.message, image: err.image, blob: err.blob, entry: err.entry }
-    : { code: typeof err.code === 'string' ? err.code : 'host-error', message: err.message ?? String(e) };
-  process.stdout.write(`${JSON.stringify({ error: data })}\n`);
+  process.stdout.write(`${JSON.stringify(errorData(e))}\n`);
   process.exitCode = 3;
 });

@@ -35,6 +35,6 @@ export { pushImage, missingBlobs, commitBlobs, imageBlobs, checkImageSignatureOn
 export type { PushImageOptions, PushResult, HostSignatureCheck } from './distribute.js';
 export { runtimeSpec, containerArgs, containerEnv, parseImageUser, CPU_PERIOD_US } from './runtime-spec.js';
 export type { RuntimeSpec, RuntimeSpecInput } from './runtime-spec.js';
-export { runContainer, containerStatuses, stopContainer, restartContainer, execInContainer, containerLogs, gcImages } from './container.js';
-export type { ContainerOptions, ContainerStatus, ContainerNetwork, StopContainerOptions } from './container.js';
+export { runContainer, containerStatuses, stopContainer, restartContainer, execInContainer, containerLogs, gcImages, HOST_HELPER_IDLE_SECONDS } from './container.js';
+export type { ContainerOptions, ContainerStatus, ContainerNetwork, StopContainerOptions, RunContainerResult } from './container.js';
 export type { TaskContainerOptions } from './task-containers.js';

@@ -34,7 +34,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
   }
 }
 
-describe.runIf(canRun)('containers on the local transport (rootful, real runc)', () => {
+describe.runIf(canRun)('containers on the local transport (rootful, real runc)', { timeout: 180_000 }, () => {
   let work: string;
   let store: FileContentStore;
   let v1: Image;
