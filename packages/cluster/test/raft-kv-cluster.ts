@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryStorage } from '@flotilla/raft';
 import { RaftKvNode, ServerState, createKvRequestListener } from '@flotilla/raft/server';
-import { freePort } from '@flotilla/raft/testing';
+import { withFreePorts } from '@flotilla/raft/testing';
 
 export interface RaftKvCluster {
   /** Each member's client URL (http://127.0.0.1:PORT). */
@@ -16,19 +16,35 @@ export interface RaftKvCluster {
   stop(): Promise<void>;
 }
 
-export async function startRaftKvCluster(options: { progressIntervalMs?: number } = {}): Promise<RaftKvCluster> {
+/** Three members on fresh peer ports (started again on new ones when a port was taken meanwhile: EADDRINUSE). */
+export function startRaftKvCluster(options: { progressIntervalMs?: number } = {}): Promise<RaftKvCluster> {
+  return withFreePorts(3, (peerPorts) => startOn(peerPorts, options));
+}
+
+async function startOn(peerPorts: number[], options: { progressIntervalMs?: number }): Promise<RaftKvCluster> {
   const nodes: RaftKvNode[] = [];
   const servers: http.Server[] = [];
   const endpoints: string[] = [];
   const watches: string[] = [];
-  const peerPorts = await Promise.all([1, 2, 3].map(freePort));
   const members = new Map(peerPorts.map((p, i) => [i + 1, { peerUrl: `127.0.0.1:${p}`, clientUrl: '' }]));
   const conf = { voters: [...members.keys()], learners: [] };
   const data = ServerState.initial(members);
+  const stop = async (): Promise<void> => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
+    for (const n of nodes) await n.stop();
+  };
   for (const [id, m] of members) {
     const node = new RaftKvNode({ id, storage: MemoryStorage.bootstrap(conf, data), peerListen: m.peerUrl, tickMs: 20, seed: id, requestTimeoutMs: 3000 });
     nodes.push(node);
-    await node.start();
+    try {
+      await node.start();
+    } catch (e) {
+      await stop();
+      throw e;
+    }
     const listener = createKvRequestListener(node, { progressIntervalMs: options.progressIntervalMs ?? 300 });
     const server = http.createServer((req, res) => {
       if (req.url?.startsWith('/v1/watch') === true) watches.push(req.url);
@@ -46,12 +62,6 @@ export async function startRaftKvCluster(options: { progressIntervalMs?: number 
     cutClientConnections() {
       for (const s of servers) s.closeAllConnections();
     },
-    async stop() {
-      for (const s of servers) {
-        s.closeAllConnections();
-        await new Promise((r) => s.close(r));
-      }
-      for (const n of nodes) await n.stop();
-    },
+    stop,
   };
 }

@@ -8,6 +8,7 @@ import { startKvServer } from '../src/server/kv-server.js';
 import type { KvServer } from '../src/server/kv-server.js';
 import { KvClient } from '../src/client/kv-client.js';
 import { freePort } from '../src/testing/net.js';
+import { startKvCluster } from './kv-cluster.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -28,19 +29,20 @@ describe('startKvServer (in-process members, file storage)', () => {
   it('founds a cluster, survives a member restart from its data directory, and admits a member with join', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const peerPorts = await Promise.all([1, 2, 3].map(freePort));
+    // Tiny snapshots so that restarted and joining members catch up through one.
+    const tiny = { snapshotEntries: 8, snapshotCatchUpEntries: 2 };
+    const founded = await startKvCluster(3, dir, () => tiny);
+    const { peerPorts } = founded;
     const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
-    const servers = new Map<number, KvServer>();
+    const servers = new Map<number, KvServer>(founded.servers.map((s) => [s.node.id, s]));
     const start = async (id: number, extra: { join?: string } = {}) => {
-      // Tiny snapshots so that restarted and joining members catch up through one.
-      const s = await startKvServer({ id, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peerPorts[id - 1]}`, peers, data: path.join(dir, `m${id}`), tickMs: 20, snapshotEntries: 8, snapshotCatchUpEntries: 2, ...extra });
+      const s = await startKvServer({ id, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peerPorts[id - 1]}`, peers, data: founded.dataDir(id), tickMs: 20, ...tiny, ...extra });
       servers.set(id, s);
       return s;
     };
     cleanups.push(async () => {
       for (const s of servers.values()) await s.close();
     });
-    await Promise.all([1, 2, 3].map((id) => start(id)));
     const client = new KvClient({ endpoints: [...servers.values()].map((s) => s.clientUrl), retryWindowMs: 20_000 });
     cleanups.push(() => client.close());
     for (let i = 0; i < 20; i++) await client.put(`k${i}`, `v${i}`);
@@ -62,7 +64,7 @@ describe('startKvServer (in-process members, file storage)', () => {
     await client.put('after-join', 'y');
     await until(() => s4.node.kv.get('after-join')?.value === 'y', 'member 4 to apply new writes');
     expect(s4.node.kv.get('k0')?.value).toBe('v0');
-    const snaps = readdirSync(path.join(dir, 'm4', 'raft', 'snap')).filter((n) => n.endsWith('.snap'));
+    const snaps = readdirSync(path.join(founded.dataDir(4), 'raft', 'snap')).filter((n) => n.endsWith('.snap'));
     expect(snaps.some((n) => parseInt(n, 16) > 1)).toBe(true);
     const members = await client.members();
     expect(members.map((m) => [m.id, m.learner])).toEqual([[1, false], [2, false], [3, false], [4, false]]);
@@ -85,11 +87,7 @@ describe('startKvServer with TLS and a token', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-tls-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const tls = makeCerts(dir);
-    const peerPorts = await Promise.all([1, 2, 3].map(freePort));
-    const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
-    const servers = await Promise.all(
-      [1, 2, 3].map((id) => startKvServer({ id, listen: '127.0.0.1:0', peerListen: peers.get(id)!, peers, data: path.join(dir, `m${id}`), tickMs: 20, tls, token: 'tok' })),
-    );
+    const { servers } = await startKvCluster(3, dir, () => ({ tls, token: 'tok' }));
     cleanups.push(async () => {
       for (const s of servers) await s.close();
     });
@@ -126,14 +124,9 @@ describe('startKvServer: the peer port is authenticated whenever clients are', (
   it('members sharing a peer token replicate; one with another token is refused by every member, one with the token joins', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-ptok-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const peerPorts = await Promise.all([1, 2, 3, 4].map(freePort));
-    const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
     const logs: string[] = [];
-    const servers = await Promise.all(
-      [1, 2, 3].map((id) =>
-        startKvServer({ id, listen: '127.0.0.1:0', peerListen: peers.get(id)!, peers, data: path.join(dir, `m${id}`), tickMs: 20, token: 'tok', peerToken: 'peer-secret', log: (l) => logs.push(l) }),
-      ),
-    );
+    const { servers } = await startKvCluster(3, dir, () => ({ token: 'tok', peerToken: 'peer-secret', log: (l: string) => logs.push(l) }));
+    const port4 = await freePort();
     cleanups.push(async () => {
       for (const s of servers) await s.close();
     });
@@ -142,8 +135,8 @@ describe('startKvServer: the peer port is authenticated whenever clients are', (
     expect(await client.put('k', 'v')).toBe(2);
     for (const s of servers) await until(() => s.node.kv.get('k')?.value === 'v', 'replication between authenticated members');
     // Member 4 is added, but starts with the wrong peer token: nobody lets it in.
-    await client.addMember(4, `127.0.0.1:${peerPorts[3]}`, true);
-    const wrong = await startKvServer({ id: 4, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${peerPorts[3]}`, data: path.join(dir, 'm4'), join: servers[0]!.clientUrl, tickMs: 20, token: 'tok', peerToken: 'not-the-secret' });
+    await client.addMember(4, `127.0.0.1:${port4}`, true);
+    const wrong = await startKvServer({ id: 4, listen: '127.0.0.1:0', peerListen: `127.0.0.1:${port4}`, data: path.join(dir, 'm4'), join: servers[0]!.clientUrl, tickMs: 20, token: 'tok', peerToken: 'not-the-secret' });
     cleanups.push(() => wrong.close());
     await until(() => logs.some((l) => l.includes('did not prove the peer secret')), 'the wrong token to be refused');
     await new Promise((r) => setTimeout(r, 500));

@@ -7,8 +7,9 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KvClient } from '@flotilla/raft/client';
 import { kvServerMetrics } from '@flotilla/raft/prometheus';
-import { startKvServer, type KvServer } from '@flotilla/raft/server';
-import { freePort } from '@flotilla/raft/testing';
+import { startKvServer } from '@flotilla/raft/server';
+import { withFreePorts } from '@flotilla/raft/testing';
+import { startKvCluster } from './kv-cluster.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -46,18 +47,11 @@ describe('kvServerMetrics: etcd metric names on /metrics of the client port', ()
   it('counts puts, fsyncs and leader changes; /readyz follows the leader; /metrics needs no token', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-metrics-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const peerPorts = await Promise.all([1, 2, 3].map(freePort));
-    const peers = new Map([1, 2, 3].map((id) => [id, `127.0.0.1:${peerPorts[id - 1]}`]));
-    const servers = new Map<number, KvServer>();
+    const { servers: started } = await startKvCluster(3, dir, () => ({ token: 'tok', peerToken: 'peer-secret', metrics: kvServerMetrics() }));
+    const servers = new Map(started.map((s) => [s.node.id, s]));
     cleanups.push(async () => {
       for (const s of servers.values()) await s.close();
     });
-    await Promise.all(
-      [1, 2, 3].map(async (id) => {
-        const s = await startKvServer({ id, listen: '127.0.0.1:0', peerListen: peers.get(id)!, peers, data: path.join(dir, `m${id}`), tickMs: 20, token: 'tok', peerToken: 'peer-secret', metrics: kvServerMetrics() });
-        servers.set(id, s);
-      }),
-    );
     const client = new KvClient({ endpoints: [...servers.values()].map((s) => s.clientUrl), token: 'tok', retryWindowMs: 30_000 });
     cleanups.push(() => client.close());
     await client.put('warm', 'up');
@@ -122,8 +116,10 @@ describe('kvServerMetrics: etcd metric names on /metrics of the client port', ()
   it('answers 404 on /metrics when no metrics are configured, and 405 to a POST', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'flo-kv-metrics-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const peer = `127.0.0.1:${await freePort()}`;
-    const s = await startKvServer({ id: 1, listen: '127.0.0.1:0', peerListen: peer, peers: new Map([[1, peer]]), data: dir, tickMs: 20 });
+    const s = await withFreePorts(1, ([port], attempt) => {
+      const peer = `127.0.0.1:${port}`;
+      return startKvServer({ id: 1, listen: '127.0.0.1:0', peerListen: peer, peers: new Map([[1, peer]]), data: path.join(dir, `try${attempt}`), tickMs: 20 });
+    });
     cleanups.push(() => s.close());
     expect((await fetch(`${s.clientUrl}/metrics`)).status).toBe(404);
     expect((await fetch(`${s.clientUrl}/healthz`, { method: 'POST' })).status).toBe(405);

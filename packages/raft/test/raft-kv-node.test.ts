@@ -4,7 +4,7 @@ import { MemoryStorage } from '../src/storage/memory-storage.js';
 import { ServerState } from '../src/server/server-state.js';
 import { isKvError } from '../src/kv/errors.js';
 import { TcpTransport } from '../src/transport/tcp-transport.js';
-import { freePort } from '../src/testing/net.js';
+import { freePort, withFreePorts } from '../src/testing/net.js';
 
 const nodes: RaftKvNode[] = [];
 const cleanupTransports: TcpTransport[] = [];
@@ -29,8 +29,12 @@ function slowStorage(inner: MemoryStorage, disk: { delayMs: number }): MemorySto
   });
 }
 
-async function cluster(n: number, options: { disks?: Map<number, { delayMs: number }>; maxPendingRequests?: number } = {}) {
-  const ports = await Promise.all(Array.from({ length: n }, freePort));
+/** Members 1…n founding one cluster (started again on new peer ports when one was taken meanwhile: EADDRINUSE). */
+function cluster(n: number, options: { disks?: Map<number, { delayMs: number }>; maxPendingRequests?: number } = {}): Promise<RaftKvNode[]> {
+  return withFreePorts(n, (ports) => clusterOn(ports, options));
+}
+
+async function clusterOn(ports: number[], options: { disks?: Map<number, { delayMs: number }>; maxPendingRequests?: number }): Promise<RaftKvNode[]> {
   const members = new Map(ports.map((p, i) => [i + 1, { peerUrl: `127.0.0.1:${p}`, clientUrl: '' }]));
   const data = ServerState.initial(members);
   const conf = { voters: [...members.keys()], learners: [] };
@@ -47,10 +51,15 @@ async function cluster(n: number, options: { disks?: Map<number, { delayMs: numb
       requestTimeoutMs: 5000,
       ...(options.maxPendingRequests !== undefined ? { maxPendingRequests: options.maxPendingRequests } : {}),
     });
-    nodes.push(node);
     return node;
   });
-  await Promise.all(list.map((x) => x.start()));
+  const started = await Promise.allSettled(list.map((x) => x.start()));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    for (const x of list) await x.stop();
+    throw failed.reason;
+  }
+  nodes.push(...list);
   return list;
 }
 

@@ -8,4 +8,5 @@ export { Simulation, SimulationFailure, runSimulation, randomSimulationOptions }
 export type { SimulationOptions, SimulationResult } from './simulation.js';
 export { checkLinearizable, checkPartition, registerModel } from './linearizability.js';
 export type { Operation, Model, LinearizabilityResult, CheckOptions } from './linearizability.js';
-export { freePort, freePorts } from './net.js';
+export { freePort, freePorts, isAddressInUse, withFreePorts } from './net.js';
+export type { WithFreePortsOptions } from './net.js';
