@@ -167,4 +167,42 @@ describe('raft store first read of a watch', () => {
     expect(events).toEqual([{ type: 'delete', key: '/i/24', modRevision: 31, prevValue: 'v/i/24' }]);
     await store.close();
   });
+
+  it('with prevValues: false reads nothing first (a hollow host opening its watch), from the revision asked or the next one', async () => {
+    const { RaftKvStore } = await import('../src/store/raft.js');
+    let ranges = 0;
+    const watched: { fromRevision?: number }[] = [];
+    const fake = {
+      range() {
+        ranges++;
+        return Promise.resolve({ items: [], revision: 30, more: false });
+      },
+      async *watch(_prefix: string, o: { fromRevision?: number }) {
+        watched.push(o.fromRevision !== undefined ? { fromRevision: o.fromRevision } : {});
+        await Promise.resolve();
+        yield { type: 'put', key: '/i/01', value: 'a', createRevision: 31, modRevision: 31, version: 1 };
+        yield { type: 'delete', key: '/i/01', value: '', createRevision: 0, modRevision: 32, version: 0 };
+        yield { type: 'delete', key: '/i/02', value: '', createRevision: 0, modRevision: 33, version: 0 };
+      },
+      close() {
+        return undefined;
+      },
+    };
+    const store = new RaftKvStore(fake as unknown as ConstructorParameters<typeof RaftKvStore>[0]);
+    const events: KvWatchEvent[] = [];
+    for await (const ev of store.watch('/i/', { prevValues: false, fromRevision: 31 })) events.push(ev);
+    for await (const ev of store.watch('/i/', { prevValues: false })) {
+      events.push(ev);
+      break;
+    }
+    expect(ranges).toBe(0);
+    expect(watched).toEqual([{ fromRevision: 31 }, {}]);
+    // what it saw itself it still gives as a previous value; what it never saw, nothing
+    expect(events.slice(0, 3)).toEqual([
+      { type: 'put', key: '/i/01', value: 'a', createRevision: 31, modRevision: 31, version: 1 },
+      { type: 'delete', key: '/i/01', modRevision: 32, prevValue: 'a' },
+      { type: 'delete', key: '/i/02', modRevision: 33 },
+    ]);
+    await store.close();
+  });
 });

@@ -16,6 +16,11 @@
  *   each other are written in transactions of up to 50 ({@link ResourceStore.updateMany}),
  *   `writeConcurrency` transactions at once; a write that lost a race is retried from the
  *   watch's newer copy. Without `txn` in the store, one write each.
+ * - **Start-up in a few round trips.** One list of the Hosts and one range of the leases for
+ *   all hosts, new Hosts created (with `status.agent`) in transactions of 50, one grant and one
+ *   compare-and-set per lease, and each host's watch opened without a read of its own (a
+ *   deleted instance's name is all it needs): 5,000 hosts starting at once are not 5,000 × 9
+ *   round trips.
  * - **Each host's watch is its own**, so fan-out is the store's per-host index, as for real agents.
  * - Hollow hosts record no per-instance events (the store load they stand for is the lease,
  *   the watch and the status write).
@@ -26,7 +31,7 @@ import type { Host, HostAgentStatus, Instance, QuantityInput } from '../manifest
 import { API_VERSION } from '../manifest/types.js';
 import type { ClusterStore } from '../store/resources.js';
 import { keepAliveLeases, type KvLeases, type KvStore } from '../store/types.js';
-import { claimHostLease, leaseStore, type HeldLease } from './lease.js';
+import { claimHostLease, leaseStore, readHostLeases, type HeldLease } from './lease.js';
 
 /** Options of {@link HollowFleet}. */
 export interface HollowFleetOptions {
@@ -158,23 +163,64 @@ export class HollowFleet {
   }
 
   /**
-   * Registers every host (creates its Host with `spec.agent: true` and the capacity, or sets
-   * `spec.agent` on one that exists), claims every lease and writes `status.agent`. Throws the
+   * Registers every host (creates its Host with `spec.agent: true`, the capacity and
+   * `status.agent`, or sets them on one that exists), then claims every lease. Throws the
    * first `host-claimed` (another process holds a lease) or store error.
+   *
+   * In as few round trips as the store allows: one list of the Hosts and one range of the
+   * leases for all hosts (not a read of each), the new Hosts created in transactions of 50
+   * and the changed ones' `status.agent` written the same way; a Host whose `spec.agent` must
+   * be set (its generation moves) or that changed meanwhile is registered alone. Each lease is
+   * its own store lease (a grant each) and its key a compare-and-set against what the range
+   * showed.
    */
   async start(): Promise<void> {
     await this.#store.ensureIndexes();
+    const listed = await this.#store.hosts.list();
+    const held = await readHostLeases(this.#kv);
+    await this.#registerAll(new Map(listed.items.map((e) => [e.object.metadata.name, e.object])));
     await pool(this.hosts, this.#setupConcurrency, async (name) => {
-      await this.#register(name);
-      this.#leases.set(name, await this.#claim(name));
+      this.#leases.set(name, await this.#claim(name, held.get(name) ?? null));
     });
     this.#state.lastRenewal = this.#clock.now();
     this.#started = true;
     this.#logger?.info(`${this.hosts.length} hollow hosts (${this.hosts[0]} … ${this.hosts.at(-1)}) registered, each holding its lease (TTL ${this.#leaseSeconds} s, renewed every ${this.#renewMs / 1000} s)`);
   }
 
+  #aboutOf(name: string): HostAgentStatus {
+    return { ...this.#about, identity: this.#hostIdentity(name), mode: 'hollow' };
+  }
+
+  /** Registers every host from the Hosts listed (see {@link start}). */
+  async #registerAll(existing: ReadonlyMap<string, Host>): Promise<void> {
+    const fresh: Host[] = [];
+    const changed: Host[] = [];
+    const alone: string[] = [];
+    for (const name of this.hosts) {
+      const about = this.#aboutOf(name);
+      const cur = existing.get(name);
+      if (!cur) {
+        fresh.push({ apiVersion: API_VERSION, kind: 'Host', metadata: { name, labels: { 'flotilla.dev/hollow': 'true' } }, spec: { address: '127.0.0.1', capacity: this.#capacity, agent: true }, status: { ready: false, agent: about } });
+      } else if (cur.spec.agent !== true) {
+        alone.push(name);
+      } else if (JSON.stringify(cur.status?.agent) !== JSON.stringify(about)) {
+        changed.push({ ...cur, status: { ...(cur.status ?? { ready: false }), agent: about } });
+      }
+    }
+    const settle = (objects: readonly Host[], results: readonly (Host | Error)[]): void => {
+      results.forEach((r, i) => {
+        if (!(r instanceof Error)) return;
+        if (!isConflictError(r) && !(r instanceof ClusterError && r.code === 'not-found')) throw r;
+        alone.push(objects[i]!.metadata.name); // created or changed by someone else meanwhile
+      });
+    };
+    if (fresh.length > 0) settle(fresh, await this.#store.hosts.createMany(fresh));
+    if (changed.length > 0) settle(changed, await this.#store.hosts.updateMany(changed));
+    await pool(alone, this.#setupConcurrency, (name) => this.#register(name));
+  }
+
   async #register(name: string): Promise<void> {
-    const about: HostAgentStatus = { ...this.#about, identity: this.#hostIdentity(name), mode: 'hollow' };
+    const about = this.#aboutOf(name);
     const existing = await this.#store.hosts.get(name);
     if (!existing) {
       const host: Host = { apiVersion: API_VERSION, kind: 'Host', metadata: { name, labels: { 'flotilla.dev/hollow': 'true' } }, spec: { address: '127.0.0.1', capacity: this.#capacity, agent: true } };
@@ -193,15 +239,19 @@ export class HollowFleet {
     });
   }
 
-  #claim(name: string): Promise<HeldLease> {
-    return claimHostLease(this.#kv, {
-      host: name,
-      holderIdentity: this.#hostIdentity(name),
-      leaseDurationSeconds: this.#leaseSeconds,
-      machine: this.#about.machine,
-      pid: this.#about.pid,
-      acquireTime: new Date(this.#clock.now()).toISOString(),
-    });
+  #claim(name: string, known?: HeldLease | null): Promise<HeldLease> {
+    return claimHostLease(
+      this.#kv,
+      {
+        host: name,
+        holderIdentity: this.#hostIdentity(name),
+        leaseDurationSeconds: this.#leaseSeconds,
+        machine: this.#about.machine,
+        pid: this.#about.pid,
+        acquireTime: new Date(this.#clock.now()).toISOString(),
+      },
+      known,
+    );
   }
 
   /** {@link start} (unless done), then renews, watches and reports until `signal` aborts. Leases are left to expire. */
@@ -286,7 +336,8 @@ export class HollowFleet {
         failures = 0;
         this.#watching.add(host);
         announce();
-        for await (const ev of this.#store.watchInstances(listed.revision + 1, { host, signal })) {
+        // a deleted instance's name is all a hollow host needs: the watch reads nothing first
+        for await (const ev of this.#store.watchInstances(listed.revision + 1, { host, signal, deletedNamesOnly: true })) {
           if (ev.type === 'progress') continue;
           if (ev.type === 'expired') break; // relist
           if (ev.type === 'deleted') this.#queue.delete(ev.object.metadata.name);

@@ -58,7 +58,10 @@ export function leaseStore(kv: KvStore, where: string): KvStore & KvLeases {
 /** Reads a host's lease record, or `undefined`. */
 export async function readHostLease(kv: KvStore, host: string): Promise<HeldLease | undefined> {
   const kvp = await kv.get(hostLeaseKey(host));
-  if (!kvp) return undefined;
+  return kvp ? heldLeaseOf(host, kvp) : undefined;
+}
+
+function heldLeaseOf(host: string, kvp: { value: string; modRevision: number }): HeldLease {
   try {
     return { record: JSON.parse(kvp.value) as HostLeaseRecord, modRevision: kvp.modRevision };
   } catch {
@@ -66,16 +69,32 @@ export async function readHostLease(kv: KvStore, host: string): Promise<HeldLeas
   }
 }
 
+/** Every host's lease record, by host, read a page at a time (one range of the prefix instead of a read per host). */
+export async function readHostLeases(kv: KvStore, pageSize = 5000): Promise<Map<string, HeldLease>> {
+  const out = new Map<string, HeldLease>();
+  for (let after: string | undefined; ; ) {
+    const page = await kv.range(HOST_LEASE_PREFIX, { limit: pageSize, ...(after !== undefined ? { after } : {}) });
+    for (const kvp of page.items) {
+      const host = kvp.key.slice(HOST_LEASE_PREFIX.length);
+      out.set(host, heldLeaseOf(host, kvp));
+    }
+    if (page.more !== true || page.items.length === 0) return out;
+    after = page.items.at(-1)!.key;
+  }
+}
+
 /**
  * Claims a host's lease for `identity`: creates the key on a fresh store lease, or takes it
  * over from the same identity (a restarted agent). Throws a `host-claimed` error naming the
  * other holder when another identity holds it; its key goes away only when that agent stops
- * renewing (after its TTL) or `flo host leave` revokes it.
+ * renewing (after its TTL) or `flo host leave` revokes it. `known`: the key as the caller
+ * just read it (`null`: absent), so the first attempt needs no read of its own (a fleet that
+ * read every host's lease in one range); a claim that loses a race reads it again.
  */
-export async function claimHostLease(kv: KvStore & KvLeases, options: Omit<HostLeaseRecord, 'storeLease'>): Promise<HeldLease> {
+export async function claimHostLease(kv: KvStore & KvLeases, options: Omit<HostLeaseRecord, 'storeLease'>, known?: HeldLease | null): Promise<HeldLease> {
   const { host, holderIdentity } = options;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await readHostLease(kv, host);
+    const current = attempt === 0 && known !== undefined ? (known ?? undefined) : await readHostLease(kv, host);
     if (current && current.record.holderIdentity !== holderIdentity) {
       const r = current.record;
       throw new ClusterError(

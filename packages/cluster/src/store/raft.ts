@@ -137,7 +137,7 @@ export class RaftKvStore implements KvStore, KvLeases {
       // (a watch of 150,000 instances must not ask a member for one 150 MB answer)
       const values = new Map<string, string>();
       let revision = 0;
-      for (let after: string | undefined; ; ) {
+      for (let after: string | undefined; options.prevValues !== false; ) {
         const page = await this.#client.range({ prefix, limit: this.#pageSize, ...(after !== undefined ? { after } : {}) });
         if (revision === 0) revision = page.revision;
         for (const kv of page.items) values.set(kv.key, kv.value);
@@ -145,11 +145,12 @@ export class RaftKvStore implements KvStore, KvLeases {
         after = page.items.at(-1)!.key;
         if (abort.signal.aborted) return;
       }
-      const from = options.fromRevision ?? revision + 1;
+      // without previous values and a start revision, the watch starts at the member's next revision
+      const from = options.fromRevision ?? (revision > 0 ? revision + 1 : undefined);
       // from an older revision the values read are from after the start: not previous values
-      if (from <= revision) values.clear();
+      if (from !== undefined && from <= revision) values.clear();
       const events = this.#client.watch(prefix, {
-        fromRevision: from,
+        ...(from !== undefined ? { fromRevision: from } : {}),
         signal: abort.signal,
         onProgress: (revision) => channel.push({ type: 'progress', revision }),
       });

@@ -218,14 +218,21 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
    * Changes of the objects whose index value is `value`, from `fromRevision` (inclusive; 0 =
    * from now): an object that enters the value is `added`, one that leaves or is deleted is
    * `deleted`. From the index when the store keeps it (the watch sees only those keys), else
-   * filtered from the kind's watch.
+   * filtered from the kind's watch. `deletedNamesOnly`: the caller needs only the name of a
+   * deleted object (its event's object may then be just `metadata.name`), so the store's watch
+   * need not read the keys under the prefix first (a Raft KV watch skips that read).
    */
-  async *watchIndexed(value: string, fromRevision: number, options: StoreCallOptions = {}): AsyncIterable<ResourceWatchEvent<T>> {
+  async *watchIndexed(value: string, fromRevision: number, options: StoreCallOptions & { deletedNamesOnly?: boolean } = {}): AsyncIterable<ResourceWatchEvent<T>> {
     const prefix = this.#indexPrefix(value);
     const indexed = this.indexed;
     const index = this.definition.index!;
     const valueOf = (object: T): string | undefined => index.valueOf(object);
-    const events = this.#kv.watch(indexed ? prefix : this.#prefix, { ...(fromRevision > 0 ? { fromRevision } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const events = this.#kv.watch(indexed ? prefix : this.#prefix, {
+      ...(fromRevision > 0 ? { fromRevision } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      // the index's delete events need no previous value unless the caller wants the whole object
+      ...(indexed && options.deletedNamesOnly === true ? { prevValues: false } : {}),
+    });
     for await (const ev of events) {
       if (ev.type === 'progress' || ev.type === 'expired') {
         yield ev.type === 'progress' ? { type: 'progress', revision: ev.revision } : { type: 'expired', revision: ev.compactRevision };
@@ -707,9 +714,10 @@ export class ClusterStore {
   /**
    * Instance changes from `fromRevision` (inclusive; 0 = from now); with `host`, only that
    * host's — the store's watch covers that host's index prefix alone, so a write reaches the
-   * watchers of its own host, not every agent.
+   * watchers of its own host, not every agent. `deletedNamesOnly` (with `host`): see
+   * {@link ResourceStore.watchIndexed}.
    */
-  watchInstances(fromRevision: number, options: StoreCallOptions & { host?: string } = {}): AsyncIterable<ResourceWatchEvent<Instance>> {
+  watchInstances(fromRevision: number, options: StoreCallOptions & { host?: string; deletedNamesOnly?: boolean } = {}): AsyncIterable<ResourceWatchEvent<Instance>> {
     const { host, ...rest } = options;
     return host === undefined ? this.instances.watch(fromRevision, rest) : this.instances.watchIndexed(host, fromRevision, rest);
   }

@@ -128,6 +128,13 @@ export interface KvWatchOptions {
   fromRevision?: number;
   /** Ends the watch; the iterator then finishes. */
   signal?: AbortSignal;
+  /**
+   * `false`: the caller does not need delete events' `prevValue` (nor puts'), so a store that
+   * keeps them itself need not read every key under the prefix when the watch starts (the Raft
+   * KV's watch then skips that read: thousands of per-host watches opening at once). Stores may
+   * still send them. @default true
+   */
+  prevValues?: boolean;
 }
 
 /** @deprecated Renamed {@link KvWatchOptions} (issue 18: `WatchOptions` is also the Raft KV client's and a reconcile controller's). */

@@ -188,6 +188,68 @@ describe('HollowFleet with the controllers', () => {
     expect((await readHostLease(w.kv, 'hollow-0'))!.record.holderIdentity).toBe('p1/hollow-0');
   });
 
+  it('starts up in a few round trips — one list of the Hosts, one range of the leases, new Hosts 50 to a transaction, no read per host — and a restart updates what changed', async () => {
+    const w = (world = startWorld({ controllers: false }));
+    const asked = { perHostGets: [] as string[], ranges: [] as string[], hostTxns: 0 };
+    const kv = interceptKv(w.kv, {
+      close: () => Promise.resolve(),
+      get: (key: string) => {
+        if (key.startsWith('/flotilla/v1/hosts/') || key.startsWith('/flotilla/v1/hostleases/')) asked.perHostGets.push(key);
+        return w.kv.get(key);
+      },
+      range: (prefix: string, o) => {
+        if (prefix === '/flotilla/v1/hosts/' || prefix === '/flotilla/v1/hostleases/') asked.ranges.push(prefix);
+        return w.kv.range(prefix, o);
+      },
+      txn: (c, ops) => {
+        if (ops.some((o) => o.key.startsWith('/flotilla/v1/hosts/'))) asked.hostTxns++;
+        return w.kv.txn(c, ops);
+      },
+    });
+    const about = (version: string) => ({ version, machine: 'test-machine', address: '127.0.0.1', pid: 4242 });
+    const first = new HollowFleet({ store: w.storeOn(kv), count: 120, prefix: 'hh-', identity: 'p1', about: about('1'), clock: w.clock });
+    await first.start();
+    expect(asked).toEqual({ perHostGets: [], ranges: ['/flotilla/v1/hosts/', '/flotilla/v1/hostleases/'], hostTxns: 3 });
+    const hosts = await w.store.hosts.items();
+    expect(hosts).toHaveLength(120);
+    const leases = new Map<string, string>();
+    for (const h of hosts) {
+      expect(h.spec).toMatchObject({ agent: true, address: '127.0.0.1' });
+      expect(h.status).toMatchObject({ ready: false, agent: { identity: `p1/${h.metadata.name}`, mode: 'hollow', version: '1' } });
+      const lease = (await readHostLease(w.kv, h.metadata.name))!;
+      expect(lease.record.holderIdentity).toBe(`p1/${h.metadata.name}`);
+      leases.set(h.metadata.name, lease.record.storeLease);
+    }
+    expect(new Set(leases.values()).size).toBe(120);
+
+    // someone took hh-7 out of agent mode; the process restarts with a new version
+    await w.store.hosts.mutate('hh-7', (h) => ({ ...h, spec: { ...h.spec, agent: false } }));
+    Object.assign(asked, { perHostGets: [], ranges: [], hostTxns: 0 });
+    const again = new HollowFleet({ store: w.storeOn(kv), count: 120, prefix: 'hh-', identity: 'p1', about: about('2'), clock: w.clock });
+    await again.start();
+    // 119 status.agent changes in 3 transactions; hh-7 alone (its spec changes: read and written by itself)
+    expect(asked.ranges).toEqual(['/flotilla/v1/hosts/', '/flotilla/v1/hostleases/']);
+    expect(asked.hostTxns).toBe(3);
+    expect(asked.perHostGets.length).toBeGreaterThan(0);
+    expect(new Set(asked.perHostGets)).toEqual(new Set(['/flotilla/v1/hosts/hh-7']));
+    for (const h of await w.store.hosts.items()) {
+      expect(h.spec.agent).toBe(true);
+      expect(h.status?.agent).toMatchObject({ identity: `p1/${h.metadata.name}`, version: '2' });
+      const lease = (await readHostLease(w.kv, h.metadata.name))!;
+      // taken over: the key on a new store lease, the old one revoked
+      expect(lease.record.storeLease).not.toBe(leases.get(h.metadata.name));
+      expect(await w.kv.keepAliveLease(leases.get(h.metadata.name)!)).toBeUndefined();
+    }
+    expect(hosts.find((h) => h.metadata.name === 'hh-7')!.metadata.generation).toBe(1);
+    expect((await w.store.hosts.get('hh-7'))!.metadata.generation).toBe(3);
+
+    // another identity is refused, naming the holder
+    const other = new HollowFleet({ store: w.storeOn(kv), count: 3, prefix: 'hh-', identity: 'p2', about: about('2'), clock: w.clock });
+    const err = await other.start().then(() => undefined, (e: unknown) => e);
+    expect(isClusterError(err) && err.code === 'host-claimed').toBe(true);
+    expect(String(err)).toMatch(/host hh-\d is already claimed by another agent \(identity p1\/hh-\d/);
+  });
+
   it('on a store without transactions, reports Running one write at a time', async () => {
     const w = (world = startWorld({ txn: false }));
     w.fleet({ count: 4 });
