@@ -1,14 +1,19 @@
 // checkFileStore and repairFileStore on real damaged stores: the check reports without changing
 // anything; the repair keeps every intact record up to the first damage, keeps the original
 // files aside, and says exactly what it dropped.
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collect } from './store-contract.js';
+import { encodeRecord, encodeSnapshot } from '../src/store/file-format.js';
+import { applyPut, emptyState } from '../src/store/kv-state.js';
 import { checkFileStore, checkStore, isClusterError, isStoreCorruptError, openFileStore, repairFileStore, type FileKvStoreOptions, type FileStoreRepairResult } from '../src/index.js';
 
+const here = dirname(fileURLToPath(import.meta.url));
 const dirs: string[] = [];
 const tempDir = (): string => {
   const d = mkdtempSync(join(tmpdir(), 'flotilla-file-repair-'));
@@ -23,12 +28,35 @@ const logOf = (dir: string): string => join(dir, 'store/log.jsonl');
 const snapshotOf = (dir: string): string => join(dir, 'store/snapshot.json');
 const key = (i: number): string => `/flotilla/v1/instances/web-${String(i).padStart(4, '0')}`;
 
+/**
+ * A store holding key(0)…key(n-1) and a host, written by the store itself when `options` ask
+ * for compaction; else its files are written here at once with the store's own encoders, not
+ * through n fsynced puts (500 of them took most of a test's 20 s on the loaded CI machine).
+ * 'storeWith writes the bytes the store writes' checks that both give the same files.
+ */
 async function storeWith(n: number, options: FileKvStoreOptions = {}, dir = tempDir()): Promise<string> {
+  if (Object.keys(options).length === 0) {
+    writeStoreFiles(dir, n);
+    return dir;
+  }
+  return writtenByStore(n, options, dir);
+}
+
+async function writtenByStore(n: number, options: FileKvStoreOptions, dir: string): Promise<string> {
   const s = await openFileStore(dir, options);
   for (let i = 0; i < n; i++) await s.put(key(i), JSON.stringify({ n: i }));
   await s.put('/flotilla/v1/hosts/h1', '{}');
   await s.close();
   return dir;
+}
+
+/** What a new store writes for those puts: the empty snapshot it starts with, then one log record each. */
+function writeStoreFiles(dir: string, n: number): void {
+  const state = emptyState();
+  const records = [...Array.from({ length: n }, (_, i) => applyPut(state, key(i), JSON.stringify({ n: i }))), applyPut(state, '/flotilla/v1/hosts/h1', '{}')];
+  mkdirSync(join(dir, 'store'), { mode: 0o700 });
+  writeFileSync(snapshotOf(dir), encodeSnapshot({ revision: 0, compactRevision: 0, kvs: [] }), { mode: 0o600 });
+  writeFileSync(logOf(dir), records.map(encodeRecord).join(''), { mode: 0o600 });
 }
 
 function lineOffsets(dir: string): number[] {
@@ -47,6 +75,16 @@ function damage(dir: string, at: number, text = '#####'): void {
 const quiet = { onWarning: (): void => undefined };
 
 describe('checkFileStore', () => {
+  it('storeWith writes the bytes the store writes (the fixture the tests below damage)', async () => {
+    for (const n of [0, 1, 7]) {
+      const fast = await storeWith(n);
+      const slow = await writtenByStore(n, {}, tempDir());
+      expect(readdirSync(join(fast, 'store')).sort()).toEqual(readdirSync(join(slow, 'store')).sort());
+      expect(readFileSync(snapshotOf(fast), 'utf8')).toBe(readFileSync(snapshotOf(slow), 'utf8'));
+      expect(readFileSync(logOf(fast), 'utf8')).toBe(readFileSync(logOf(slow), 'utf8'));
+    }
+  });
+
   it('reports a healthy store: files, revisions, objects by kind, no damage', async () => {
     const dir = await storeWith(30, { compactEvery: 20, historyLimit: 5 });
     const r = await checkFileStore(dir);
@@ -101,19 +139,42 @@ describe('checkFileStore', () => {
   }, 30_000);
 });
 
-describe('readers beside a writer that compacts all the time', () => {
+/**
+ * Starts the compactor (fixtures/file-store-compactor.ts) in a process of its own and resolves
+ * once it has made the store; `exited` resolves when it has written everything.
+ */
+async function startCompactor(dir: string, count: number, keys: number, compactEvery: number, historyLimit: number): Promise<{ exited: Promise<void>; done(): boolean }> {
+  const child = spawn(process.execPath, ['--conditions=@flotilla/source', '--import', 'tsx', join(here, 'fixtures/file-store-compactor.ts'), dir, String(count), String(keys), String(compactEvery), String(historyLimit)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let finished = false;
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve, reject) =>
+    child.on('exit', (code) => {
+      finished = true;
+      if (code === 0) resolve();
+      else reject(new Error(`the compactor exited with ${code}: ${stderr}`));
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready\n')) resolve();
+    });
+    exited.then(() => reject(new Error(`the compactor ended before it was ready: ${stderr}`)), reject);
+  });
+  return { exited, done: () => finished };
+}
+
+describe('readers beside a writer (another process) that compacts all the time', () => {
   it('opening and checking never report damage while another writer compacts every 3 records', async () => {
     const dir = tempDir();
-    const writer = await openFileStore(dir, { compactEvery: 3, historyLimit: 1, ...quiet });
-    await writer.put('/k', '0');
-    let done = false;
-    const writing = (async () => {
-      for (let i = 1; i <= 300; i++) await writer.put(`/k${i % 5}`, String(i));
-      done = true;
-    })();
+    const writer = await startCompactor(dir, 300, 5, 3, 1);
     let reads = 0;
     const follower = await openFileStore(dir, { pollIntervalMs: 1, ...quiet });
-    while (!done) {
+    while (!writer.done()) {
       const s = await openFileStore(dir, quiet);
       expect((await s.range('/')).revision).toBeGreaterThan(0);
       await s.close();
@@ -121,10 +182,9 @@ describe('readers beside a writer that compacts all the time', () => {
       expect((await follower.range('/')).revision).toBeGreaterThan(0);
       reads++;
     }
-    await writing;
+    await writer.exited;
     expect((await follower.range('/')).revision).toBe(301);
     await follower.close();
-    await writer.close();
     expect(reads).toBeGreaterThan(0);
   }, 60_000);
 
@@ -133,16 +193,10 @@ describe('readers beside a writer that compacts all the time', () => {
     // one reads again. Three readers at once against a compaction per put (once a false
     // "damaged" after three replacements in one read, seen on a loaded CI machine).
     const dir = tempDir();
-    const writer = await openFileStore(dir, { compactEvery: 1, historyLimit: 1, ...quiet });
-    await writer.put('/k', '0');
-    let done = false;
-    const writing = (async () => {
-      for (let i = 1; i <= 400; i++) await writer.put(`/k${i % 7}`, String(i));
-      done = true;
-    })();
+    const writer = await startCompactor(dir, 400, 7, 1, 1);
     const reader = async () => {
       let n = 0;
-      while (!done) {
+      while (!writer.done()) {
         const s = await openFileStore(dir, quiet);
         expect((await s.range('/')).revision).toBeGreaterThan(0);
         await s.close();
@@ -154,9 +208,11 @@ describe('readers beside a writer that compacts all the time', () => {
       return n;
     };
     const counts = await Promise.all([reader(), reader(), reader()]);
-    await writing;
-    await writer.close();
+    await writer.exited;
     expect(counts.every((n) => n > 0)).toBe(true);
+    const s = await openFileStore(dir, quiet);
+    expect((await s.range('/')).revision).toBe(401);
+    await s.close();
   }, 120_000);
 });
 

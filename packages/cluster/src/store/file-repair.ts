@@ -12,7 +12,7 @@
  * (`snapshot.json.damaged-<time>`, `log.jsonl.damaged-<time>`); the new ones are written to
  * temp files and renamed into place, snapshot first.
  */
-import { copyFile, link, readFile, rename, stat } from 'node:fs/promises';
+import { copyFile, link, open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import { ClusterError, isStoreCorruptError } from '../errors.js';
 import { inodeOf, rereadPause, STORE_REREADS, syncDir, writeDurably } from './durable.js';
 import { FileKvStore, fileStorePaths, type FileKvStoreOptions } from './file.js';
@@ -307,6 +307,15 @@ async function readIf(path: string): Promise<Buffer | undefined> {
   }
 }
 
+async function openIf(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r');
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw new ClusterError('store-unavailable', `cannot read ${path}`, { cause: e });
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
@@ -325,14 +334,22 @@ const MAX_DAMAGE = 100;
 export async function checkFileStore(dir: string): Promise<FileStoreReport> {
   const paths = fileStorePaths(dir);
   // the log before the snapshot (a compaction renames the snapshot first); read again when a
-  // writer replaced the log meanwhile
+  // writer replaced the log meanwhile. The log is read through a handle held until the check:
+  // while it is open its inode cannot be freed, so no later log can have the same number (an
+  // inode number compared after the file was let go can be a new log's, reused).
   let logBytes: Buffer | undefined;
   let snapBytes: Buffer | undefined;
   for (let attempt = 0; ; attempt++) {
-    const ino = await inodeOf(paths.log);
-    logBytes = await readIf(paths.log);
-    snapBytes = await readIf(paths.snapshot);
-    if ((await inodeOf(paths.log)) === ino) break;
+    const log = await openIf(paths.log);
+    let same: boolean;
+    try {
+      logBytes = await log?.readFile();
+      snapBytes = await readIf(paths.snapshot);
+      same = (await inodeOf(paths.log)) === (log ? (await log.stat()).ino : 0);
+    } finally {
+      await log?.close();
+    }
+    if (same) break;
     // a pair read across a compaction is no evidence of damage: never report it as such
     if (attempt >= STORE_REREADS) throw new ClusterError('store-unavailable', `${paths.log} was replaced ${attempt} times while it was checked (another process compacting continually); try again`);
     await rereadPause(attempt);

@@ -197,7 +197,18 @@ export class FileKvStore implements KvStore {
       const length = st.size - this.#logOffset;
       const buf = Buffer.alloc(length);
       const { bytesRead } = await fh.read(buf, 0, length, this.#logOffset);
-      const { records, end, tail } = followLog(scanLog(buf.subarray(0, bytesRead), this.#logOffset), this.#follower, this.#paths);
+      let followed: ReturnType<typeof followLog>;
+      try {
+        followed = followLog(scanLog(buf.subarray(0, bytesRead), this.#logOffset), this.#follower, this.#paths);
+      } catch (e) {
+        // The same inode number is not always the same file: a log replaced twice since this
+        // process last looked can carry the number of the one it read (freed, then reused), and
+        // read from the old offset it looks damaged. Damage is only believed of the whole pair,
+        // read again (through `fh`, held open: its number cannot be reused meanwhile).
+        if (isStoreCorruptError(e)) return (await this.#load(mode, fh)).fresh;
+        throw e;
+      }
+      const { records, end, tail } = followed;
       if (end !== undefined) this.#logOffset = end;
       this.#logCount += records.length;
       if (tail && mode === 'locked') await this.#cut(tail);
