@@ -619,7 +619,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   const prog = await hostProgram();
   const files = [`image-host-${prog.hash}.mjs`, SUPERVISE];
   const known = cachedFacts(c, o.runtime, o.node ?? 'node');
-  const helperWanted = o.hostHelper !== false && typeof (await c.transport()).openUnixSocket === 'function';
+  const helperWanted = o.hostHelper !== false && !(Date.now() - (helperSlow.get(c) ?? -Infinity) < HOST_HELPER_IDLE_SECONDS * 1000) && typeof (await c.transport()).openUnixSocket === 'function';
   let probed: Probe | undefined;
   if (known && topChain !== undefined && o.signature === undefined) {
     const facts = parseProbe('', known);
@@ -712,6 +712,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   if (helper && (probe.helper || helperStarted)) {
     // One the probe just started may not listen yet: it is waited for (a while), not started twice.
     const answer = await askHelper(c, helper, 'prepare', full, signal, helperStarted ? HELPER_START_WAIT_MS : 0);
+    if (answer === undefined && helperStarted) helperSlow.set(c, Date.now());
     if (answer !== undefined) {
       hostProgramResult(c, progName, 'prepare', full, { exitCode: 0, stderr: '' }, answer);
       const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launch].join('\n'), { hide: true, warn: true, ...sig });
@@ -745,6 +746,16 @@ function helperSocket(prog: string): string {
   return `.flotilla/run/h-${prog.replace(/^image-host-/, '').replace(/\.mjs$/, '')}.sock`;
 }
 
+/** A new session for the helper (util-linux or busybox setsid; else nohup, which the non-interactive ssh session does not hang up anyway). */
+const SETSID = '$(command -v setsid || echo nohup)';
+
+/**
+ * Connections on which a helper the probe started did not come up in time, and when: for the
+ * helper's idle time it is not started or waited for there again (a host where it cannot start
+ * would make every call wait); the program is started as without it.
+ */
+const helperSlow = new WeakMap<Connection, number>();
+
 /** The longest helper socket path: sun_path holds 107 bytes and a NUL, and the helper binds a temporary name beside it, up to 5 bytes longer. */
 const HELPER_SOCKET_MAX = 100;
 
@@ -761,7 +772,7 @@ function helperSocketFor(probe: Probe, prog: string): string | undefined {
 
 /** The sh that starts the helper in the background (detached: its own session, no stdio of the channel's); `node` and `socket` are sh words. */
 function startHelperLine(node: string, prog: string, socket: string): string {
-  return `(umask 077; mkdir -p "$HOME/.flotilla/run" && cd / && exec setsid ${node} "$HOME/.flotilla/bin/${prog}" serve ${socket} ${HOST_HELPER_IDLE_SECONDS} </dev/null >/dev/null 2>&1 &)`;
+  return `(umask 077; mkdir -p "$HOME/.flotilla/run" && cd / && exec ${SETSID} ${node} "$HOME/.flotilla/bin/${prog}" serve ${socket} ${HOST_HELPER_IDLE_SECONDS} </dev/null >/dev/null 2>&1 &)`;
 }
 
 /**

@@ -15,8 +15,8 @@
  *   images use.
  * - `serve SOCKET IDLE_SECONDS`: the same commands from a resident process (the *host helper*),
  *   so an update whose only new layer is small does not pay Node's start-up (~100 ms of CPU)
- *   on every host. It listens on SOCKET — whose directory must be the user's own, mode 0700
- *   (only the user and root can connect) — reached by the client over the ssh connection's
+ *   on every host. It listens on SOCKET — whose directory must be the user's own, and is made
+ *   mode 0700 (only the user and root can connect) — reached by the client over the ssh connection's
  *   streamlocal forwarding. Per connection: the helper writes `ok <pid>\n` at once (a client that
  *   gets no greeting sent nothing that was acted on, and falls back to starting the program),
  *   reads one JSON line `{"command","request"}`, answers one JSON line as above, and closes.
@@ -258,9 +258,11 @@ async function serve(socketPath: string | undefined, idleSeconds: number): Promi
   const dir = dirname(socketPath);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const st = await lstat(dir);
-  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) {
-    throw new Error(`${dir} must be a directory of this user's with mode 0700 (it is ${st.isDirectory() ? `mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}` : 'not a directory'}); the helper does not listen where others could connect`);
+  if (!st.isDirectory() || st.uid !== process.getuid?.()) {
+    throw new Error(`${dir} must be a directory of this user's (it is ${st.isDirectory() ? `owned by uid ${st.uid}` : 'not a directory'}); the helper does not listen where others could connect`);
   }
+  // The user's own directory, open to others: closed (the socket is bound under a new name and renamed into place, so nothing another user left there is followed).
+  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700);
   let active = 0;
   let last = Date.now();
   const server = createServer((sock: Socket) => {

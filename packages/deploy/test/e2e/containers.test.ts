@@ -24,6 +24,7 @@ import {
 } from '../../src/image/index.js';
 import { fleetAvailability, startFleet, type Fleet } from '../../src/testing/index.js';
 import { requireTools } from '../image/helpers.js';
+import { hostProgram } from '../../src/image/container.js';
 
 const avail = fleetAvailability();
 const skip = (!avail.ok || !requireTools(['runc', 'umoci', 'skopeo', 'busybox'])) && !process.env.CI;
@@ -133,7 +134,21 @@ describe.skipIf(skip)('containers over real OpenSSH, run by runc', () => {
 
   it('a new version moves only its top layer and replaces the running one; gc keeps what is in use', async () => {
     const c = connect(rootless, 0);
+    // The host helper the first run started answers over this ssh connection's streamlocal forwarding.
+    const socket = join(rootless.hosts[0]!.home, `.flotilla/run/h-${(await hostProgram()).hash}.sock`);
+    expect(socket.length).toBeLessThanOrEqual(100);
+    await until('the host helper to answer over ssh', async () => {
+      const s = await (await c.transport()).openUnixSocket!(socket).catch(() => undefined);
+      if (!s) return undefined;
+      const greeting = await new Promise<string>((resolve) => {
+        s.once('data', (b: Buffer) => resolve(b.toString()));
+        s.once('close', () => resolve(''));
+      });
+      s.destroy();
+      return greeting.startsWith('ok ') ? true : undefined;
+    });
     const up = await runContainer(c, { name: 'web-0', image: v2, store, ports: { http: 32100 }, resources: { memory: 64 << 20 }, gracePeriodSeconds: 1 });
+    expect(up.preparedBy).toBe('helper');
     expect(up.push.present.map((b) => b.digest)).toContain(v2.layers[0]!.digest);
     expect(up.push.bytesSent).toBeLessThan(v2.layers[0]!.size);
     expect((await execInContainer(c, 'web-0', ['sh', '-c', 'cat /srv/index.html'])).stdout).toBe('<h1>version 2</h1>');

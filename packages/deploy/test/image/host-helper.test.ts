@@ -1,9 +1,9 @@
 // The resident host helper (`image-host.mjs serve`): an update prepared without starting Node,
 // the same refusals on that path, and its lifecycle — a killed helper is replaced, a removed
-// socket ends it, an idle one exits, a socket directory others could reach is refused.
+// socket ends it, an idle one exits, its directory is the user's own (closed to others), another user's is refused.
 // Local transport, real runc, as root (as container.test.ts).
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -219,7 +219,7 @@ describe.runIf(canRun)('the resident host helper (local transport, real runc)', 
     expect(now.served).toBe(2); // the prepare, and this version request: the probe's helper, nobody else's
   });
 
-  it('an idle helper exits and removes its socket; a socket directory others can enter is refused', async () => {
+  it("an idle helper exits and removes its socket; the user's directory open to others is closed first; another user's directory is refused", async () => {
     // Started by hand with a 1-second idle time: it answers, then exits on its own.
     const dir = join(work, 'own');
     mkdirSync(dir, { mode: 0o700 });
@@ -232,15 +232,24 @@ describe.runIf(canRun)('the resident host helper (local transport, real runc)', 
     expect(await exited).toBe(0);
     expect(existsSync(sock)).toBe(false);
     expect(existsSync(`${sock}.pid`)).toBe(false);
-    // A directory of mode 0755: it does not listen there.
+    // The user's own directory open to others (0755): closed to 0700 first, then served.
     const open = join(work, 'open');
-    mkdirSync(open, { mode: 0o755 });
+    mkdirSync(open);
     chmodSync(open, 0o755);
-    const refused = spawn(process.execPath, [programFile, 'serve', join(open, 'h.sock'), '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const closed = spawn(process.execPath, [programFile, 'serve', join(open, 'h.sock'), '1'], { stdio: 'ignore' });
+    const closedExit = new Promise<number | null>((resolve) => closed.on('exit', (code) => resolve(code)));
+    expect((await until('the helper in the closed directory to answer', () => ask(join(open, 'h.sock'), 'version'))).pid).toBe(closed.pid);
+    expect(statSync(open).mode & 0o777).toBe(0o700);
+    expect(await closedExit).toBe(0);
+    // A directory of another user's: it does not listen there.
+    const theirs = join(work, 'theirs');
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, 65534, 65534);
+    const refused = spawn(process.execPath, [programFile, 'serve', join(theirs, 'h.sock'), '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     refused.stdout.on('data', (b: Buffer) => (out += b.toString()));
     expect(await new Promise<number | null>((resolve) => refused.on('exit', (code) => resolve(code)))).toBe(3);
-    expect(out).toMatch(/must be a directory of this user's with mode 0700 \(it is mode 755/);
-    expect(existsSync(join(open, 'h.sock'))).toBe(false);
+    expect(out).toMatch(/must be a directory of this user's \(it is owned by uid 65534\)/);
+    expect(readdirSync(theirs)).toEqual([]);
   });
 });
