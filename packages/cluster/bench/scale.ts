@@ -48,7 +48,11 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const cliDist = path.join(repo, 'apps/cli/dist/main.js');
 // the CLI from source (tsx resolved here, so it runs from any directory); BENCH_FROM_DIST=1: the build
 const floArgv = process.env.BENCH_FROM_DIST === '1' && existsSync(cliDist) ? [path.join(repo, 'apps/cli/bin/flo.js')] : ['--conditions=@flotilla/source', '--import', import.meta.resolve('tsx'), path.join(repo, 'apps/cli/src/main.ts')];
-/** BENCH_PROFILE_STORE=DIR: each flo server member runs under node --cpu-prof, its profile written to DIR on exit. */
+/**
+ * BENCH_PROFILE_STORE=DIR: each flo server member runs under node --cpu-prof, its profiles written
+ * to DIR/flo-server-<id>/ on exit: one per thread (with the CLI run from source, tsx's loader
+ * thread writes one too: a fixed --cpu-prof-name made it overwrite the main thread's).
+ */
 const storeProfileDir = process.env.BENCH_PROFILE_STORE;
 if (storeProfileDir) mkdirSync(storeProfileDir, { recursive: true });
 const root = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'flo-bench-scale-'));
@@ -125,7 +129,7 @@ async function startFlotilla(): Promise<StoreUnderTest> {
     run(
       `flo server ${id}`,
       ['flo', 'server', '--id', String(id), '--listen', `127.0.0.1:${ports[2 * i]}`, '--peer-listen', `127.0.0.1:${ports[2 * i + 1]}`, '--peers', peers, '--data', path.join(root, `flo-${id}`)],
-      ['--max-old-space-size=4096', ...(storeProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${storeProfileDir}`, `--cpu-prof-name=flo-server-${id}.cpuprofile`] : [])],
+      ['--max-old-space-size=4096', ...(storeProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(storeProfileDir, `flo-server-${id}`)}`] : [])],
       process.env.BENCH_LOG ? path.join(process.env.BENCH_LOG, `flo-server-${id}.log`) : undefined,
     ),
   );
