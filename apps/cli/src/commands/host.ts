@@ -193,13 +193,15 @@ async function leave(ctx: CommandContext, s: ClusterSession, name: string): Prom
   await stopService(c, SERVICE, { gracePeriodSeconds: 10 });
   await c.run(`rm -rf .flotilla/services/${SERVICE} .flotilla/apps/${APP} ${shellQuote(`.flotilla/agent/${name}`)}`, { hide: true });
   const kv = s.store.kv;
-  const released = s.cluster.hasLeases(kv) ? await s.cluster.releaseHostLease(kv, name) : false;
+  // spec.agent unset before the lease is released: a controller that sees the lease go while
+  // the Host still says agent would judge it NotReady and evict its instances
   await s.store.hosts.mutate(name, (cur) => {
     if (cur.spec.agent === undefined) return undefined;
     const spec = { ...cur.spec };
     delete spec.agent;
     return { ...cur, spec };
   });
+  const released = s.cluster.hasLeases(kv) ? await s.cluster.releaseHostLease(kv, name) : false;
   ctx.stdout.write(`${name} left: its agent is stopped${released ? ' and its lease released' : ''}; its instances keep running, and the controllers probe it over ssh again\n`);
   return 0;
 }

@@ -138,7 +138,7 @@ export class ClusterCaches implements ClusterReads {
     });
     this.replicaSetsInformer = new Informer(store.replicaSets, { ...common, name: 'replicasets' });
     this.servicesInformer = new Informer(store.services, { ...common, name: 'services' });
-    this.leasesInformer = new Informer(kvPrefixStore(store.kv, HOST_LEASE_PREFIX, parseLease), { ...common, name: 'hostleases' });
+    this.leasesInformer = new Informer(hostLeasesStore(store.kv), { ...common, name: 'hostleases' });
   }
 
   #all(): Informer<unknown>[] {
@@ -224,6 +224,11 @@ export class ClusterCaches implements ClusterReads {
     }
     return true;
   }
+}
+
+/** Every host's agent lease (`HOST_LEASE_PREFIX`), listed and watched as a reconcile store. */
+export function hostLeasesStore(kv: KvStore): WatchableStore<HostLeaseRecord> {
+  return kvPrefixStore(kv, HOST_LEASE_PREFIX, parseLease);
 }
 
 function parseLease(key: string, value: string): HostLeaseRecord {

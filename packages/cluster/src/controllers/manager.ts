@@ -42,7 +42,7 @@ import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
 import { renderEndpointsFile } from '../agent/render.js';
 import { HOST_LEASE_PREFIX, hostLeaseKey } from '../agent/lease.js';
-import { ClusterCaches, StoreReads, type ClusterReads } from './caches.js';
+import { ClusterCaches, StoreReads, hostLeasesStore, type ClusterReads } from './caches.js';
 import { InstanceWorker } from './instance-worker.js';
 import { countedStatus, planPlacement, planReplicaSet } from './replicaset-plan.js';
 import { PlacementCache, schedulerPlacer, type Placer } from './placement.js';
@@ -74,6 +74,13 @@ export interface ClusterControllersOptions {
    * before it is NotReady (time for its agent to start). @default 40000
    */
   agentGracePeriodMs?: number;
+  /**
+   * Agent hosts are reconciled when their lease comes or goes (the leases' watch) and when
+   * their Host's spec changes; besides, a Ready agent host is looked at again this often (a
+   * level-based resync: catches a status someone else wrote). A NotReady one is looked at every
+   * `hostProbeIntervalMs`, so an instance bound to it late is still evicted. @default 30000
+   */
+  agentHostResyncMs?: number;
   /** How long a new instance of a rollout may take to become ready before the rollout rolls back. @default 60000 */
   progressDeadlineMs?: number;
   /** Restarts of a new instance during a rollout that count as a failed batch. @default 2 */
@@ -192,6 +199,7 @@ export class ClusterControllers {
   readonly #probeMs: number;
   readonly #graceMs: number;
   readonly #agentGraceMs: number;
+  readonly #agentResyncMs: number;
   /** Agent hosts whose lease this controller has seen held. */
   readonly #leaseSeen = new Set<string>();
   readonly #deadlineMs: number;
@@ -232,6 +240,7 @@ export class ClusterControllers {
     this.#probeMs = positive('hostProbeIntervalMs', options.hostProbeIntervalMs ?? 2000);
     this.#graceMs = positive('hostGracePeriodMs', options.hostGracePeriodMs ?? 10_000);
     this.#agentGraceMs = positive('agentGracePeriodMs', options.agentGracePeriodMs ?? 40_000);
+    this.#agentResyncMs = positive('agentHostResyncMs', options.agentHostResyncMs ?? 30_000);
     this.#deadlineMs = positive('progressDeadlineMs', options.progressDeadlineMs ?? 60_000);
     this.#maxRestarts = positive('rolloutMaxRestarts', options.rolloutMaxRestarts ?? 2);
     this.#retryMs = positive('retryUnschedulableMs', options.retryUnschedulableMs ?? 5000);
@@ -492,16 +501,17 @@ export class ClusterControllers {
   async reconcileHost(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
     if (!(await this.#reads.caughtUp(CAUGHT_UP_TIMEOUT_MS))) return { requeueAfterMs: BEHIND_REQUEUE_MS };
     const host = await this.#reads.host(name);
-    const onHost = await this.#reads.instancesOn(name);
     if (!host) {
       this.#lastSeen.delete(name);
-      await this.#markDeletingMany(onHost, 'host deleted');
+      this.#leaseSeen.delete(name);
+      await this.#markDeletingMany(await this.#reads.instancesOn(name), 'host deleted');
       return undefined;
     }
     const now = this.clock.now();
     if (!this.#lastSeen.has(name)) this.#lastSeen.set(name, now);
-    if (host.spec.agent === true) return this.#reconcileAgentHost(host, onHost, now);
+    if (host.spec.agent === true) return this.#reconcileAgentHost(host, now);
     this.#leaseSeen.delete(name);
+    const onHost = await this.#reads.instancesOn(name);
     let load1: number | undefined;
     let observed: Map<string, ObservedInstance> | undefined;
     let failure: unknown;
@@ -547,14 +557,27 @@ export class ClusterControllers {
    * writes, not 90 round trips, and the replica sets hear of all of them at once. An instance
    * that changed meanwhile is re-read and marked alone.
    */
-  async #notReady(name: string, onHost: readonly Instance[], message: string): Promise<void> {
+  async #notReady(name: string, onHost: readonly Instance[] | (() => Promise<Instance[]>), message: string, options: { agent?: boolean } = {}): Promise<boolean> {
     const notReady = (cur: Host): Host => ({ ...cur, status: { ...cur.status, ready: false, lastTransition: this.#now(), message } });
     // one compare-and-set write on the cached revision; re-read only when it changed meanwhile
     const cached = await this.#reads.host(name);
     const [written] = cached?.metadata.resourceVersion !== undefined ? await this.store.hosts.updateMany([notReady(cached)]) : [undefined];
-    const stored = written !== undefined && !(written instanceof Error) ? written : await this.store.hosts.mutate(name, notReady);
+    let stored: Host | undefined;
+    if (written !== undefined && !(written instanceof Error)) stored = written;
+    else {
+      // changed since the cache saw it: judged again on the Host as it is now. An agent host
+      // whose spec.agent was unset meanwhile (`flo host leave` unsets it, then releases the
+      // lease) is not made NotReady: it is probed over ssh from now on
+      let judged = true;
+      stored = await this.store.hosts.mutate(name, (cur) => {
+        judged = options.agent !== true || cur.spec.agent === true;
+        return judged ? notReady(cur) : undefined;
+      });
+      if (!judged) return false;
+    }
     this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
-    await this.#evict(name, onHost, { kind: 'Host', name, type: 'Warning', reason: 'HostNotReady', message });
+    await this.#evict(name, typeof onHost === 'function' ? await onHost() : onHost, { kind: 'Host', name, type: 'Warning', reason: 'HostNotReady', message });
+    return true;
   }
 
   /**
@@ -620,8 +643,15 @@ export class ClusterControllers {
    * store deletes it when the agent stops renewing for the lease's TTL), NotReady when it is
    * gone — judged by the store, not by any host's clock. Its agent starts, stops and
    * observes its instances.
+   *
+   * Reconciled on its lease's events (the key added at a claim, deleted at expiry or
+   * `flo host leave`) and its spec's, not polled: a renewal is a keep-alive of the store lease,
+   * which writes nothing, so a live host costs nothing between resyncs (`agentHostResyncMs`),
+   * and its instances are read only when it is NotReady (to evict them). A NotReady host is
+   * looked at every `hostProbeIntervalMs` (an instance bound to it late is evicted then); one
+   * whose lease this controller never saw, when its grace from first sight runs out.
    */
-  async #reconcileAgentHost(host: Host, onHost: readonly Instance[], now: number): Promise<{ requeueAfterMs: number }> {
+  async #reconcileAgentHost(host: Host, now: number): Promise<{ requeueAfterMs: number }> {
     const name = host.metadata.name;
     const lease = await this.#reads.hostLease(name);
     if (lease) {
@@ -637,21 +667,19 @@ export class ClusterControllers {
         this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
         await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `the agent of ${name} holds its lease again` : `${name} is ready (its agent holds the lease)`);
       }
-    } else {
-      const seen = this.#leaseSeen.has(name);
-      const waited = now - this.#lastSeen.get(name)!;
-      // a lease this controller never saw gets the grace from first sight (no storm when it starts)
-      if (!seen && waited < this.#agentGraceMs) return { requeueAfterMs: this.#probeMs };
-      if (host.status?.ready !== false)
-        await this.#notReady(
-          name,
-          onHost,
-          seen
-            ? `the agent's lease expired in the store (not renewed for its TTL)`
-            : `no agent has held the lease of ${name} for ${Math.round(waited / 1000)}s: start one there (flo host join ${name}, or flo agent --host ${name})`,
-        );
-      else await this.#evict(name, onHost);
+      return { requeueAfterMs: this.#agentResyncMs };
     }
+    const seen = this.#leaseSeen.has(name);
+    const waited = now - this.#lastSeen.get(name)!;
+    // a lease this controller never saw gets the grace from first sight (no storm when it starts)
+    if (!seen && waited < this.#agentGraceMs) return { requeueAfterMs: this.#agentGraceMs - waited };
+    const onHost = (): Promise<Instance[]> => this.#reads.instancesOn(name);
+    if (host.status?.ready !== false) {
+      const message = seen
+        ? `the agent's lease expired in the store (not renewed for its TTL)`
+        : `no agent has held the lease of ${name} for ${Math.round(waited / 1000)}s: start one there (flo host join ${name}, or flo agent --host ${name})`;
+      await this.#notReady(name, onHost, message, { agent: true });
+    } else await this.#evict(name, await onHost());
     return { requeueAfterMs: this.#probeMs };
   }
 
@@ -881,8 +909,8 @@ export class ClusterControllers {
     const caches = this.#reads instanceof ClusterCaches ? this.#reads : undefined;
     const hosts: Source<Host> | WatchableStore<Host> = caches?.hostsInformer.source() ?? store.hosts;
     const instances = (): Source<Instance> | WatchableStore<Instance> => caches?.instancesInformer.source() ?? store.instances;
-    // An agent's lease is judged at each probe, from the cache: not on the lease's own events,
-    // since `flo host leave` releases the lease a moment before it unsets spec.agent.
+    // an agent host is reconciled when its lease comes or goes (see #reconcileAgentHost)
+    const leases = caches?.leasesInformer.source() ?? hostLeasesStore(store.kv);
     return [
       controller('replicasets')
         .watches(caches?.replicaSetsInformer.source() ?? store.replicaSets, byName)
@@ -895,6 +923,7 @@ export class ClusterControllers {
         .complete((key) => this.reconcileInstance(key)),
       controller('hosts')
         .watches(hosts, byName, { predicates: [(e) => e.type !== 'modified' || stableJson(e.object.spec) !== stableJson(e.oldObject?.spec)] })
+        .watches(leases, (_lease, e) => e.key.slice(HOST_LEASE_PREFIX.length))
         // a host's reconcile waits on a probe or on the store: more workers, so that a hundred
         // hosts going NotReady together are evicted in parallel, not four at a time
         .withOptions({ ...opts, concurrency: Math.max(this.#concurrency, HOST_WORKERS) })

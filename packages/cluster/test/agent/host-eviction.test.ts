@@ -5,7 +5,7 @@
 // through a wrapper of the store, so batching is asserted as the calls made, not as time.
 import { settle } from '@flotilla/reconcile/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HollowFleet, HOST_LEASE_PREFIX, readHostLease, type Instance, type KvCompare, type KvTxnOp, type MemoryKvStore } from '../../src/index.js';
+import { HollowFleet, HOST_LEASE_PREFIX, readHostLease, type ClusterControllersOptions, type Instance, type KvCompare, type KvTxnOp, type MemoryKvStore } from '../../src/index.js';
 import { FakeRuntime } from '../../src/testing/index.js';
 import { fakeCluster, interceptKv, replicaSetYaml, type FakeCluster } from '../fake-cluster.js';
 
@@ -44,7 +44,7 @@ function recording(kv: MemoryKvStore, writes: Write[]): MemoryKvStore {
 
 interface World extends Omit<FakeCluster, 'startControllers'> {
   writes: Write[];
-  startControllers(): void;
+  startControllers(extra?: Partial<ClusterControllersOptions>): void;
   stopControllers(): Promise<void>;
   fleet(count: number, prefix: string, identity: string): { fleet: HollowFleet; stop(): Promise<void> };
 }
@@ -63,8 +63,8 @@ function startWorld(): World {
   return {
     ...c,
     writes,
-    startControllers() {
-      controllers = c.startControllers({ store: controllerStore, runtime: new FakeRuntime(), seed: 11, hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000, maxEvents: 100_000 });
+    startControllers(extra = {}) {
+      controllers = c.startControllers({ store: controllerStore, runtime: new FakeRuntime(), seed: 11, hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000, maxEvents: 100_000, ...extra });
     },
     async stopControllers() {
       await controllers?.stop();
@@ -222,4 +222,87 @@ describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
     expect((await w.store.events.items()).filter((e) => e.involved.name === 'web-straggler' && e.reason === 'Rescheduled')).toHaveLength(1);
     await w.until('60 Running on the live hosts again', async () => (await runningOn(w, 'lives-')).length === 60, 60_000);
   });
+
+  it('a host whose agent holds its lease is reconciled on its lease events and a slow resync, not at every probe; when the lease expires it is NotReady and evicted as before', async () => {
+    const w = (world = startWorld());
+    const reconciles = new Map<string, number>();
+    // a resync longer than the test: whatever reconciles a live host here is an event
+    w.startControllers({
+      agentHostResyncMs: 600_000,
+      metrics: {
+        reconcileDuration: (controller, key) => {
+          if (controller === 'hosts') reconciles.set(key, (reconciles.get(key) ?? 0) + 1);
+        },
+      },
+    });
+    const doomed = w.fleet(1, 'dies-', 'proc-a');
+    w.fleet(2, 'lives-', 'proc-b');
+    await w.until('3 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 3);
+    await w.apply(rs('web', 30));
+    await w.until('30 Running', async () => (await runningOn(w, '')).length === 30);
+
+    // two minutes at rest, the agents renewing (keep-alives: no lease key written): probing
+    // every 1 s (hostProbeIntervalMs) would be 120 reconciles of each host; at most the one
+    // left queued from first sight (a host seen before its lease is looked at again when its
+    // 40 s grace would run out) is made
+    await settle(5);
+    reconciles.clear();
+    for (let t = 0; t < 120; t++) await w.clock.advanceAsync(1000);
+    await settle(5);
+    for (const host of ['dies-0', 'lives-0', 'lives-1']) expect(reconciles.get(host) ?? 0).toBeLessThanOrEqual(1);
+    expect([...reconciles.keys()].every((k) => ['dies-0', 'lives-0', 'lives-1'].includes(k))).toBe(true);
+    expect((await w.store.hosts.items()).every((h) => h.status?.ready === true)).toBe(true);
+
+    // the lease's expiry (an event) still makes the host NotReady at once, and evicts after the grace
+    const leaseGone = new Promise<number>((resolve) => {
+      void (async () => {
+        for await (const ev of w.kv.watch(HOST_LEASE_PREFIX)) if (ev.type === 'delete') return resolve(w.clock.now());
+      })();
+    });
+    const onDoomed = await runningOn(w, 'dies-');
+    expect(onDoomed.length).toBeGreaterThan(0);
+    const killedAt = w.clock.now();
+    await doomed.stop();
+    await w.until('dies-0 NotReady', async () => (await w.store.hosts.get('dies-0'))?.status?.ready === false, 60_000);
+    const gone = await leaseGone;
+    expect(gone - killedAt).toBeGreaterThanOrEqual(30_000);
+    const notReadyAt = Date.parse((await w.store.hosts.get('dies-0'))!.status!.lastTransition!);
+    expect(notReadyAt).toBeGreaterThanOrEqual(gone);
+    // on the lease's event (the resync is 600 s away). This memory store sends no progress
+    // events, so the leases' watch, silent at rest, is resumed after each 30 s with a backoff
+    // that grows: the event may reach the controller that much later (flo server and etcd
+    // send progress every 5 s, which keeps the watch open)
+    expect(notReadyAt - gone).toBeLessThanOrEqual(35_000);
+    await w.until('30 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 30, 30_000);
+    for (const old of onDoomed) expect((await w.store.instances.get(old.metadata.name))?.metadata.deletionReason).toBe('host dies-0 is NotReady');
+  });
+
+  it('flo host leave (spec.agent unset, then the lease released): the host is not made NotReady, nothing is evicted; a lease revoked while spec.agent is set is', async () => {
+    const w = (world = startWorld());
+    w.startControllers();
+    w.fleet(3, 'h-', 'proc-a');
+    await w.until('3 Ready hosts', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === 3);
+    await w.apply(rs('web', 30));
+    await w.until('30 Running', async () => (await runningOn(w, '')).length === 30);
+    const from = w.writes.length;
+
+    // as `flo host leave` does it (after stopping the agent): spec.agent unset, then the lease revoked
+    await w.store.hosts.mutate('h-0', (cur) => {
+      delete cur.spec.agent;
+      return cur;
+    });
+    const held = (await readHostLease(w.kv, 'h-0'))!;
+    await w.kv.revokeLease(held.record.storeLease);
+    for (let t = 0; t < 10; t++) await w.clock.advanceAsync(1000);
+    await settle(5);
+    expect((await w.store.hosts.get('h-0'))?.status?.ready).toBe(true);
+    expect(w.writes.slice(from).filter((x) => x.evictions > 0)).toEqual([]);
+
+    // the other way round — the lease revoked while the Host still says agent — is a dead agent
+    const other = (await readHostLease(w.kv, 'h-1'))!;
+    await w.kv.revokeLease(other.record.storeLease);
+    await w.until('h-1 NotReady', async () => (await w.store.hosts.get('h-1'))?.status?.ready === false, 10_000);
+    await w.until('h-1 evicted', async () => (await w.store.instances.items()).filter((i) => i.spec.host === 'h-1' && live(i)).length === 0, 10_000);
+  });
 });
+
