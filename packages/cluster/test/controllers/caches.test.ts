@@ -1,7 +1,7 @@
 // The controllers read from informer caches (issue 15): list once, then watch; their own
 // writes are waited for before the next decision, so a slow watch never makes them act twice.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { KvStore, KvWatchEvent, KvWatchOptions, MemoryKvStore } from '../../src/index.js';
+import { ClusterCaches, ClusterStore, MemoryKvStore as MemoryKv, type Instance, type KvStore, type KvWatchEvent, type KvWatchOptions, type MemoryKvStore } from '../../src/index.js';
 import { converged, hostsYaml, startHarness, webYaml, type Harness } from './harness.js';
 
 let h: Harness | undefined;
@@ -101,6 +101,37 @@ describe('controllers on informer caches', () => {
     kv.release();
     await h.until('3 ready', () => converged(h!, 'web', 3));
     expect(await h.store.instances.items()).toHaveLength(3);
+  });
+
+  it('caughtUp waits for every object of a transaction, not only the first of its revision (120 creates in transactions of 50)', async () => {
+    const store = new ClusterStore(new MemoryKv({ progressIntervalMs: 0 }));
+    const caches = new ClusterCaches(store);
+    const abort = new AbortController();
+    const running = caches.run(abort.signal);
+    try {
+      expect(await caches.waitForSync(abort.signal)).toBe(true);
+      for (let round = 0; round < 5; round++) {
+        const instances = Array.from(
+          { length: 120 },
+          (_, k): Instance => ({
+            apiVersion: 'flotilla.dev/v1',
+            kind: 'Instance',
+            metadata: { name: `r${round}-${k}` },
+            spec: { replicaSet: `rs-${round}`, host: `h${k % 7}`, command: ['node', 'server.js'], templateHash: 'x' },
+          }) as unknown as Instance,
+        );
+        const results = await store.instances.createMany(instances);
+        // every object of one transaction carries its revision: 3 revisions for 120 objects
+        expect(new Set(results.map((r) => (r instanceof Error ? r.message : r.metadata.resourceVersion))).size).toBe(3);
+        for (const r of results) if (!(r instanceof Error)) caches.wrote('instances', r.metadata.resourceVersion);
+        expect(await caches.caughtUp(5000)).toBe(true);
+        expect(await caches.instancesOf(`rs-${round}`)).toHaveLength(120);
+      }
+    } finally {
+      abort.abort();
+      await running;
+      await store.kv.close();
+    }
   });
 
   it('without caches the controllers still converge, scale and heal (the peer path stays correct)', async () => {
