@@ -30,19 +30,19 @@ import { parseSelector, selectorFromLabelSelector, type Selector } from '@flotil
 import { controller, sleep, systemClock, LeaderElector, seededRandom, type Clock, type Controller, type ControllerMetrics, type Logger, type LoggerLike, type Source, type WatchableStore, toLogger } from '@flotilla/reconcile';
 import { createHash } from 'node:crypto';
 import { isConflictError } from '../errors.js';
-import type { ClusterEvent, Endpoint, Host, Instance, Kind, Network, ReplicaSet, SelectorInput, Service } from '../manifest/types.js';
+import type { Endpoint, Host, Instance, Kind, Network, ReplicaSet, SelectorInput, Service } from '../manifest/types.js';
 import { selectorInputText, serviceSelectors } from '../operations.js';
 import { assignClusterIp, assignHostSubnet, collectLeases } from '../network/leases.js';
 import { subnetCapacity } from '../network/leases.js';
 import { DeployNetworkDriver, type HostNetworkDriver } from '../network/driver.js';
 import { DeployRuntime } from '../runtime/deploy.js';
 import { planHostNetworks, type HostNetworkPlan } from '../network/plan.js';
-import { API_VERSION } from '../manifest/types.js';
 import type { InstanceRuntime, ObservedInstance } from '../runtime/types.js';
 import { keyOf, type ClusterStore } from '../store/resources.js';
 import { renderEndpointsFile } from '../agent/render.js';
 import { HOST_LEASE_PREFIX, hostLeaseKey } from '../agent/lease.js';
 import { ClusterCaches, StoreReads, hostLeasesStore, type ClusterReads } from './caches.js';
+import { EventRecorder, type EventRecord } from './events.js';
 import { InstanceWorker } from './instance-worker.js';
 import { countedStatus, planPlacement, planReplicaSet } from './replicaset-plan.js';
 import { PlacementCache, schedulerPlacer, type Placer } from './placement.js';
@@ -125,15 +125,6 @@ const ALL_SERVICES = '*';
 const NETWORK_KEY = 'network';
 
 /** One host's network runner: the newest plan, and whether it still has to be applied. */
-/** An event to record (see {@link ClusterControllers.recordEvent}). */
-interface EventRecord {
-  kind: Kind;
-  name: string;
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-}
-
 interface NetworkRunner {
   host: Host;
   plan: HostNetworkPlan;
@@ -227,9 +218,7 @@ export class ClusterControllers {
   readonly #useCaches: boolean;
   /** Where reconciles read: the store (outside `run`, or with `caches: false`), or the caches of the current run. */
   #reads: ClusterReads;
-  #eventCounter = 0;
-  #eventsSincePrune = 0;
-  #pruning = false;
+  readonly #events: EventRecorder;
 
   constructor(options: ClusterControllersOptions) {
     this.store = options.store;
@@ -253,12 +242,16 @@ export class ClusterControllers {
     this.#networkResyncMs = positive('networkResyncMs', options.networkResyncMs ?? 30_000);
     this.#useCaches = options.caches ?? true;
     this.#reads = new StoreReads(this.store);
+    this.#events = new EventRecorder({ store: this.store, clock: this.clock, random: this.#random, maxEvents: this.#maxEvents, ...(this.#logger ? { logger: this.#logger } : {}) });
     this.#worker = new InstanceWorker({
       store: this.store,
       runtime: this.runtime,
       clock: this.clock,
       onStored: (i) => this.#reads.wrote('instances', i.metadata.resourceVersion),
-      events: (kind, name, type, reason, message) => this.recordEvent(kind, name, type, reason, message),
+      events: (kind, name, type, reason, message) => {
+        this.#event(kind, name, type, reason, message);
+        return Promise.resolve();
+      },
       ...(this.#logger ? { logger: this.#logger } : {}),
     });
   }
@@ -269,51 +262,29 @@ export class ClusterControllers {
 
   // ---------------------------------------------------------------- events
 
-  /** Records an event for `describe`. Never throws. */
-  async recordEvent(kind: Kind, name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    await this.#recordEvents([{ kind, name, type, reason, message }]);
+  /**
+   * Records an event for `describe`: queued and written in the background with the other
+   * reconciles' (see `EventRecorder`); the promise resolves once it is written (reconciles do
+   * not wait for it). Never throws.
+   */
+  recordEvent(kind: Kind, name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    return this.#events.record([{ kind, name, type, reason, message }]);
+  }
+
+  /** Queues an event (a reconcile's: not waited for). */
+  #event(kind: Kind, name: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    void this.#events.record([{ kind, name, type, reason, message }]);
+  }
+
+  /** Resolves once every event recorded so far is written (or given up). */
+  flushEvents(): Promise<void> {
+    return this.#events.flush();
   }
 
   /**
-   * Records several events in as few writes as the store allows (transactions of 50, as
-   * instances are created); the oldest beyond `maxEvents` are pruned every 50. Never throws.
+   * Deletes the oldest events beyond `maxEvents`, from a list of every event (the recorder
+   * prunes from memory on its own as it writes; this is for a store written by others).
    */
-  async #recordEvents(records: readonly EventRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    const t = this.clock.now();
-    const events = records.map(
-      ({ kind, name, type, reason, message }): ClusterEvent => ({
-        apiVersion: API_VERSION,
-        kind: 'Event',
-        metadata: { name: `${name}.${Math.floor(t).toString(36)}${(this.#eventCounter++).toString(36)}${nameSuffix(this.#random)}` },
-        involved: { kind, name },
-        type,
-        reason,
-        message,
-        time: new Date(t).toISOString(),
-      }),
-    );
-    try {
-      const results = events.length === 1 ? [await this.store.events.create(events[0]!)] : await this.store.events.createMany(events);
-      const failed = results.find((r): r is Error => r instanceof Error);
-      if (failed) this.#logger?.warn('could not record event', { reason: records[results.indexOf(failed)]!.reason, error: failed });
-      this.#eventsSincePrune += events.length;
-      // one prune at a time (concurrent reconciles would list the same events and delete them twice)
-      if (this.#eventsSincePrune >= 50 && !this.#pruning) {
-        this.#eventsSincePrune = 0;
-        this.#pruning = true;
-        try {
-          await this.pruneEvents();
-        } finally {
-          this.#pruning = false;
-        }
-      }
-    } catch (e) {
-      this.#logger?.warn('could not record event', { reason: records[0]!.reason, error: e });
-    }
-  }
-
-  /** Deletes the oldest events beyond `maxEvents` (in transactions of 50 where the store has them). */
   async pruneEvents(): Promise<void> {
     const events = await this.store.events.items();
     if (events.length <= this.#maxEvents) return;
@@ -344,7 +315,7 @@ export class ClusterControllers {
     const plan = planReplicaSet({ replicaSet: rs, instances: all, nowMs: this.clock.now(), progressDeadlineMs: this.#deadlineMs, rolloutMaxRestarts: this.#maxRestarts });
     for (const step of plan.steps) {
       if (step.do === 'delete') await this.#markDeleting(step.instance, step.reason);
-      else await this.recordEvent(step.event.kind, step.event.name, step.event.type, step.event.reason, step.event.message);
+      else this.#event(step.event.kind, step.event.name, step.event.type, step.event.reason, step.event.message);
     }
     if (!rs) return undefined;
     const hash = plan.templateHash!;
@@ -361,36 +332,30 @@ export class ClusterControllers {
     let requeueAfterMs = plan.requeueAfterMs;
     const deleted = new Set(plan.steps.flatMap((s) => (s.do === 'delete' ? [s.instance.metadata.name] : [])));
     let active = all.filter((i) => i.metadata.deletionTimestamp === undefined && !deleted.has(i.metadata.name));
-    // the events of the creates are recorded while the status is written (not on the way)
-    let recording: Promise<void> | undefined;
+    // the events of the creates are written in the background (the recorder's), not waited for
     if (plan.create > 0) {
       const created = await this.#create(rs, hash, plan.create);
-      recording = created.recording;
       if (created.unschedulable) requeueAfterMs = Math.min(requeueAfterMs ?? this.#retryMs, this.#retryMs);
       // counted from what this reconcile read and created: no wait for the watch to bring the creates back
       active = [...active, ...created.instances];
     }
-    try {
-      const status = countedStatus(plan, rs, active);
-      if (stableJson(status) !== stableJson(rs.status ?? {})) {
-        const stored = await this.store.replicaSets.mutate(name, (cur) => {
-          if (templateHash(cur.spec.template) !== hash) return undefined; // changed meanwhile: the next reconcile redoes it
-          cur.status = status;
-          return cur;
-        });
-        this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
-      }
-    } finally {
-      await recording;
+    const status = countedStatus(plan, rs, active);
+    if (stableJson(status) !== stableJson(rs.status ?? {})) {
+      const stored = await this.store.replicaSets.mutate(name, (cur) => {
+        if (templateHash(cur.spec.template) !== hash) return undefined; // changed meanwhile: the next reconcile redoes it
+        cur.status = status;
+        return cur;
+      });
+      this.#reads.wrote('replicaSets', stored?.metadata.resourceVersion);
     }
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
   /**
-   * Places and creates `count` instances ({@link planPlacement}): the instances created, whether
-   * some could not be placed, and the recording of their events (under way; never rejects).
+   * Places and creates `count` instances ({@link planPlacement}): the instances created, and
+   * whether some could not be placed. Their events are queued, not waited for.
    */
-  async #create(rs: ReplicaSet, hash: string, count: number): Promise<{ instances: Instance[]; unschedulable: boolean; recording: Promise<void> }> {
+  async #create(rs: ReplicaSet, hash: string, count: number): Promise<{ instances: Instance[]; unschedulable: boolean }> {
     const cache = this.#placement;
     const common = { replicaSet: rs, templateHash: hash, count, suffix: () => nameSuffix(this.#random) };
     const placement = cache
@@ -402,7 +367,7 @@ export class ClusterControllers {
           placer: this.#placer ?? schedulerPlacer,
         });
     // hosts not probed yet: wait for their first probe rather than report them unavailable
-    if (placement.waitingForHosts) return { instances: [], unschedulable: true, recording: Promise.resolve() };
+    if (placement.waitingForHosts) return { instances: [], unschedulable: true };
     // in transactions of 50 (one write each where the store has none), as the agents report;
     // what the cache placed stays assumed until the informer brings it, unless not created
     let results: (Instance | Error)[];
@@ -433,12 +398,9 @@ export class ClusterControllers {
       const first = placement.unschedulable[0]!;
       events.push({ kind: 'ReplicaSet', name: rs.metadata.name, type: 'Warning', reason: 'FailedScheduling', message: `${placement.unschedulable.length} instance(s) could not be placed: ${first.message}` });
     }
-    const recording = this.#recordEvents(events);
-    if (failed) {
-      await recording;
-      throw failed;
-    }
-    return { instances, unschedulable: placement.unschedulable.length > 0, recording };
+    void this.#events.record(events);
+    if (failed) throw failed;
+    return { instances, unschedulable: placement.unschedulable.length > 0 };
   }
 
   /**
@@ -539,7 +501,7 @@ export class ClusterControllers {
         });
         this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
         if (host.status?.ready !== true)
-          await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `${name} answers again` : `${name} is ready`);
+          this.#event('Host', name, 'Normal', 'HostReady', wasNotReady ? `${name} answers again` : `${name} is ready`);
       }
       await this.#worker.observe(host, onHost, observed ?? new Map<string, ObservedInstance>());
     } else if (now - this.#lastSeen.get(name)! >= this.#graceMs) {
@@ -590,7 +552,7 @@ export class ClusterControllers {
    */
   async #evict(name: string, onHost: readonly Instance[], also?: EventRecord): Promise<void> {
     const evicted = await this.#markDeletingMany(onHost, `host ${name} is NotReady`);
-    await this.#recordEvents([
+    void this.#events.record([
       ...(also ? [also] : []),
       ...evicted.map(
         (i): EventRecord => ({ kind: 'Instance', name: i.metadata.name, type: 'Warning', reason: 'Rescheduled', message: `host ${name} is NotReady: replacing the instance elsewhere` }),
@@ -665,7 +627,7 @@ export class ClusterControllers {
           return cur;
         });
         this.#reads.wrote('hosts', stored?.metadata.resourceVersion);
-        await this.recordEvent('Host', name, 'Normal', 'HostReady', wasNotReady ? `the agent of ${name} holds its lease again` : `${name} is ready (its agent holds the lease)`);
+        this.#event('Host', name, 'Normal', 'HostReady', wasNotReady ? `the agent of ${name} holds its lease again` : `${name} is ready (its agent holds the lease)`);
       }
       return { requeueAfterMs: this.#agentResyncMs };
     }
@@ -710,10 +672,10 @@ export class ClusterControllers {
         try {
           await this.runtime.writeFile(h, svc.spec.render.path, content);
           rendered[h.metadata.name] = digest;
-          await this.recordEvent('Service', name, 'Normal', 'Rendered', `wrote ${endpoints.length} endpoint(s) to ${h.metadata.name}:${svc.spec.render.path}`);
+          this.#event('Service', name, 'Normal', 'Rendered', `wrote ${endpoints.length} endpoint(s) to ${h.metadata.name}:${svc.spec.render.path}`);
         } catch (e) {
           failed = true;
-          await this.recordEvent('Service', name, 'Warning', 'RenderFailed', `could not write to ${h.metadata.name}: ${errorText(e)}`);
+          this.#event('Service', name, 'Warning', 'RenderFailed', `could not write to ${h.metadata.name}: ${errorText(e)}`);
         }
       }
     }
@@ -748,10 +710,10 @@ export class ClusterControllers {
         try {
           const before = h.status?.podSubnet;
           const subnet = await assignHostSubnet(this.store, network.spec, h.metadata.name);
-          if (subnet !== undefined && subnet !== before) await this.recordEvent('Host', h.metadata.name, 'Normal', 'SubnetLeased', `${h.metadata.name} leases pod subnet ${subnet} of ${network.spec.podCIDR}`);
+          if (subnet !== undefined && subnet !== before) this.#event('Host', h.metadata.name, 'Normal', 'SubnetLeased', `${h.metadata.name} leases pod subnet ${subnet} of ${network.spec.podCIDR}`);
         } catch (e) {
           retry = true;
-          await this.recordEvent('Host', h.metadata.name, 'Warning', 'SubnetUnavailable', errorText(e));
+          this.#event('Host', h.metadata.name, 'Warning', 'SubnetUnavailable', errorText(e));
         }
       }
       for (const svc of await this.store.services.items()) {
@@ -759,10 +721,10 @@ export class ClusterControllers {
         try {
           const before = svc.status?.clusterIP;
           const ip = await assignClusterIp(this.store, network.spec, svc.metadata.name);
-          if (ip !== undefined && ip !== before) await this.recordEvent('Service', svc.metadata.name, 'Normal', 'ClusterIPLeased', `virtual IP ${ip} of ${network.spec.serviceCIDR}`);
+          if (ip !== undefined && ip !== before) this.#event('Service', svc.metadata.name, 'Normal', 'ClusterIPLeased', `virtual IP ${ip} of ${network.spec.serviceCIDR}`);
         } catch (e) {
           retry = true;
-          await this.recordEvent('Service', svc.metadata.name, 'Warning', 'ClusterIPUnavailable', errorText(e));
+          this.#event('Service', svc.metadata.name, 'Warning', 'ClusterIPUnavailable', errorText(e));
         }
       }
     }
@@ -801,7 +763,7 @@ export class ClusterControllers {
     for (const name of [...this.#networkRunners.keys()]) if (!planned.has(name)) this.#networkRunners.delete(name);
     for (const name of [...this.#networkRefused.keys()]) if (!hosts.some((h) => h.metadata.name === name)) this.#networkRefused.delete(name);
     for (const p of problems) {
-      if (this.#networkRefused.get(p.host) !== p.message) await this.recordEvent('Host', p.host, 'Warning', 'NetworkUnavailable', p.message);
+      if (this.#networkRefused.get(p.host) !== p.message) this.#event('Host', p.host, 'Warning', 'NetworkUnavailable', p.message);
       this.#networkRefused.set(p.host, p.message);
     }
     for (const plan of plans) this.#submitNetwork(hosts.find((h) => h.metadata.name === plan.host)!, plan, driver);
@@ -852,7 +814,7 @@ export class ClusterControllers {
           const message = `${plan.host} cannot join the Network: it lacks ${missing.join('; ')}`;
           if (this.#networkRefused.get(plan.host) !== message) {
             this.#networkRefused.set(plan.host, message);
-            await this.recordEvent('Host', plan.host, 'Warning', 'NetworkUnavailable', message);
+            this.#event('Host', plan.host, 'Warning', 'NetworkUnavailable', message);
             await this.#writeNetworkStatus();
           }
           return false;
@@ -868,11 +830,11 @@ export class ClusterControllers {
       await driver.apply(host, plan, undefined, last !== undefined && now - last.at < this.#networkResyncMs ? { previous: last.plan } : {});
       if (!current()) return true;
       this.#networkApplied.set(plan.host, { digest, at: last !== undefined && now - last.at < this.#networkResyncMs ? last.at : now, plan });
-      if (last === undefined) await this.recordEvent('Host', plan.host, 'Normal', 'NetworkReady', `${plan.routes.length} route(s), ${plan.services.length} virtual IP port(s), ${Object.keys(plan.dns.records).length} DNS name(s) on ${plan.bridgeAddress}`);
+      if (last === undefined) this.#event('Host', plan.host, 'Normal', 'NetworkReady', `${plan.routes.length} route(s), ${plan.services.length} virtual IP port(s), ${Object.keys(plan.dns.records).length} DNS name(s) on ${plan.bridgeAddress}`);
       return true;
     } catch (e) {
       this.#networkApplied.delete(plan.host);
-      if (current()) await this.recordEvent('Host', plan.host, 'Warning', 'NetworkSyncFailed', errorText(e));
+      if (current()) this.#event('Host', plan.host, 'Warning', 'NetworkSyncFailed', errorText(e));
       return false;
     }
   }
@@ -964,6 +926,7 @@ export class ClusterControllers {
     }
     if (!this.#useCaches) {
       await Promise.all(this.controllers().map((c) => c.run(signal)));
+      await this.#events.flush();
       return;
     }
     const stop = new AbortController();
@@ -1006,6 +969,10 @@ export class ClusterControllers {
       signal.removeEventListener('abort', onAbort);
       await informing;
       this.#reads = before;
+      // the events the controllers queued are written before `run` returns (at most 5 s more)
+      const waited = new AbortController();
+      await Promise.race([this.#events.flush(), sleep(this.clock, 5000, waited.signal)]);
+      waited.abort();
     }
   }
 
