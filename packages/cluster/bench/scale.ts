@@ -11,7 +11,8 @@
 //      instance is Running on the live hosts, against the grace period (40 s) + 10 s.
 // The hollow hosts run in 10 processes (the first holds 10 % of them: the one killed).
 // Run from the repository root (defaults: issue 15's full scale):
-//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/scale.ts [--hosts 5000] [--replicasets 1500] [--replicas 100] [--stores flotilla,etcd] [--timeout 900] [--rest 30] [--kill false]
+//   node --conditions=@flotilla/source --import tsx packages/cluster/bench/scale.ts [--hosts 5000] [--replicasets 1500] [--replicas 100] [--stores flotilla,etcd] [--timeout 900] [--rest 30] [--kill false] [--controllers DIR,.]
+// --controllers: an A/B of the controller in one run (per store, once with each checkout's controller).
 // BENCH_PROFILE=DIR: the controller runs under node --cpu-prof, profiles written to DIR.
 // BENCH_LOG=DIR: the controller's log (json, info) is written to DIR/controller-<store>.log, each flo
 // server member's to DIR/flo-server-<id>.log. BENCH_PROFILE_STORE=DIR: the members run under --cpu-prof.
@@ -39,6 +40,12 @@ const STORES = arg('stores', 'flotilla,etcd').split(',');
 const TIMEOUT_S = Number(arg('timeout', '900'));
 const REST_S = Number(arg('rest', '30'));
 const PROCS = Number(arg('procs', '10'));
+/**
+ * `--controllers DIR[,DIR…]`: an A/B of the controller in the same run — per store, the whole
+ * measure once with the controller of each checkout (a directory with its own node_modules,
+ * run from source; `.` is this one). The stores and hollow hosts are always this checkout's.
+ */
+const CONTROLLERS = arg('controllers', '.').split(',');
 /** `--kill false`: skip the kill-10 % step (up to grace + 310 s per store). */
 const KILL = arg('kill', 'true') !== 'false';
 const GRACE_S = 40;
@@ -58,10 +65,14 @@ if (storeProfileDir) mkdirSync(storeProfileDir, { recursive: true });
 const root = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'flo-bench-scale-'));
 const children = new Set<ChildProcess>();
 
-function run(name: string, argv: string[], nodeArgs: string[] = [], logFile?: string): ChildProcess {
+/** The CLI of another checkout, from source (`--controllers`). */
+const floArgvOf = (dir: string): string[] =>
+  dir === '.' ? floArgv : ['--conditions=@flotilla/source', '--import', import.meta.resolve('tsx'), path.join(path.resolve(dir), 'apps/cli/src/main.ts')];
+
+function run(name: string, argv: string[], nodeArgs: string[] = [], logFile?: string, cli: string[] = floArgv): ChildProcess {
   const isNode = argv[0] === 'flo';
   const cmd = isNode ? process.execPath : argv[0]!;
-  const args = isNode ? [...nodeArgs, ...floArgv, ...argv.slice(1)] : argv.slice(1);
+  const args = isNode ? [...nodeArgs, ...cli, ...argv.slice(1)] : argv.slice(1);
   return spawnTracked(children, name, cmd, args, { cwd: root, env: { ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch }, logFile });
 }
 
@@ -121,6 +132,9 @@ async function answering(revision: () => Promise<number>): Promise<void> {
   }
 }
 
+/** Each measure's store starts empty: its own data directories. */
+let round = 0;
+
 async function startFlotilla(): Promise<StoreUnderTest> {
   if (process.env.BENCH_LOG) mkdirSync(process.env.BENCH_LOG, { recursive: true });
   const ports = await freePorts(6);
@@ -128,8 +142,8 @@ async function startFlotilla(): Promise<StoreUnderTest> {
   const members = [1, 2, 3].map((id, i) =>
     run(
       `flo server ${id}`,
-      ['flo', 'server', '--id', String(id), '--listen', `127.0.0.1:${ports[2 * i]}`, '--peer-listen', `127.0.0.1:${ports[2 * i + 1]}`, '--peers', peers, '--data', path.join(root, `flo-${id}`)],
-      ['--max-old-space-size=4096', ...(storeProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(storeProfileDir, `flo-server-${id}`)}`] : [])],
+      ['flo', 'server', '--id', String(id), '--listen', `127.0.0.1:${ports[2 * i]}`, '--peer-listen', `127.0.0.1:${ports[2 * i + 1]}`, '--peers', peers, '--data', path.join(root, `flo-${round}-${id}`)],
+      ['--max-old-space-size=4096', ...(storeProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(storeProfileDir, `flo-server-${round}-${id}`)}`] : [])],
       process.env.BENCH_LOG ? path.join(process.env.BENCH_LOG, `flo-server-${id}.log`) : undefined,
     ),
   );
@@ -152,7 +166,7 @@ async function startEtcd(): Promise<StoreUnderTest> {
     const client = `http://127.0.0.1:${ports[2 * i]}`;
     const peer = `http://127.0.0.1:${ports[2 * i + 1]}`;
     // the same history as a flo server member keeps (--auto-compact-revisions 10000) and room for 150,000 instances
-    return run(`etcd ${name}`, [bin, '--name', name, '--data-dir', path.join(root, `etcd-${name}`), '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'flo-bench-scale', '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '10000', '--quota-backend-bytes', String(8 * 1024 ** 3), '--log-level', 'error']);
+    return run(`etcd ${name}`, [bin, '--name', name, '--data-dir', path.join(root, `etcd-${round}-${name}`), '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'flo-bench-scale', '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '10000', '--quota-backend-bytes', String(8 * 1024 ** 3), '--log-level', 'error']);
   });
   const endpoints = [0, 2, 4].map((i) => `127.0.0.1:${ports[i]}`);
   const revision = fromAnyMember('etcd', endpoints, async (e) => {
@@ -184,8 +198,10 @@ interface Result {
   kill?: { killedHosts: number; instancesOnThem: number; recoveredS?: number };
 }
 
-async function measure(start: () => Promise<StoreUnderTest>): Promise<Result> {
+async function measure(start: () => Promise<StoreUnderTest>, controllerDir = '.'): Promise<Result> {
+  round++;
   const store = await start();
+  if (controllerDir !== '.') store.name = `${store.name} (controller from ${controllerDir})`;
   log(`${store.name} up: ${store.url}`);
   const kv = await openKvStore(parseStoreUrl(store.url, root));
   const cluster = new ClusterStore(kv);
@@ -217,6 +233,7 @@ async function measure(start: () => Promise<StoreUnderTest>): Promise<Result> {
     ['flo', 'controller', '--store', store.url, ...(logDir ? ['--log-format', 'json', '--log-level', 'info'] : [])],
     ['--max-old-space-size=8192', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
     logDir ? path.join(logDir, `controller-${store.name.replace(/[^a-z0-9]+/gi, '-')}.log`) : undefined,
+    floArgvOf(controllerDir),
   );
 
   // the bench's own view: every instance's phase, from one watch (what an informer keeps)
@@ -440,9 +457,11 @@ log(`scale: ${HOSTS} hollow hosts in ${Math.min(PROCS, HOSTS)} processes, ${RS} 
 const results: Result[] = [];
 try {
   for (const s of STORES) {
-    if (s === 'flotilla') results.push(await measure(startFlotilla));
-    else if (s === 'etcd') results.push(await measure(startEtcd));
-    else throw new Error(`--stores: unknown store ${s} (flotilla, etcd)`);
+    for (const c of CONTROLLERS) {
+      if (s === 'flotilla') results.push(await measure(startFlotilla, c));
+      else if (s === 'etcd') results.push(await measure(startEtcd, c));
+      else throw new Error(`--stores: unknown store ${s} (flotilla, etcd)`);
+    }
   }
 } finally {
   await stopAll();
