@@ -41,3 +41,30 @@ export async function loadEtcd3(importModule: () => Promise<Etcd3Module> = impor
     );
   }
 }
+
+/** The part of etcd3's (internal) watch manager that {@link tolerateDetachedWatchResponses} changes. */
+interface WatchManagerLike {
+  watchers: { id: string | null }[];
+  handleResponse(res: { watch_id?: unknown }): void;
+}
+
+/**
+ * Makes an etcd3 client ignore a watch response for a watcher it no longer holds, instead of
+ * throwing. etcd3 1.1 throws `ClientRuntimeError: Failed to find watcher for IWatchResponse`
+ * from its gRPC stream's data handler, where nothing catches it, so the process dies.
+ * The response comes from a watcher that was detached (cancelled here) while the server still
+ * had events for it in flight: a race that is common with many watchers on one stream (a
+ * `flo agent --hollow 500` process died of it at 5,000 hosts). etcd's own Go client drops
+ * responses for watch ids it does not know; so does this. It changes only this client's
+ * watch manager, and nothing when the installed etcd3 has none (a version laid out otherwise).
+ */
+export function tolerateDetachedWatchResponses(client: object): void {
+  const manager = (client as { watchManager?: Partial<WatchManagerLike> }).watchManager;
+  if (manager === undefined || typeof manager.handleResponse !== 'function' || !Array.isArray(manager.watchers)) return;
+  const m = manager as WatchManagerLike;
+  const handle = m.handleResponse.bind(m);
+  m.handleResponse = (res) => {
+    if (!m.watchers.some((w) => w.id === res.watch_id)) return; // a detached watcher's late response
+    handle(res);
+  };
+}

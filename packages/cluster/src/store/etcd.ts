@@ -10,7 +10,7 @@
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { ClusterError, ConflictError } from '../errors.js';
-import { loadEtcd3 } from './etcd-client.js';
+import { loadEtcd3, tolerateDetachedWatchResponses } from './etcd-client.js';
 import { Channel } from './channel.js';
 import { checkRangeOptions, checkTxn } from './kv-state.js';
 import type { KeyValue, KvCompare, KvRangeOptions, KvLeases, KvStore, KvTxnOp, KvTxnResult, KvWatchEvent, KvWatchOptions, WriteOptions } from './types.js';
@@ -360,5 +360,6 @@ export class EtcdKvStore implements KvStore, KvLeases {
 export async function openEtcdStore(hosts: readonly string[], options: EtcdStoreOptions = {}): Promise<EtcdKvStore> {
   const { Etcd3 } = await loadEtcd3();
   const client = new Etcd3({ ...options.client, hosts: hosts.map((h) => (/^https?:\/\//.test(h) ? h : `http://${h}`)) });
+  tolerateDetachedWatchResponses(client);
   return new EtcdKvStore(client, options);
 }
