@@ -1,37 +1,9 @@
 // RaftNode with a state machine of its own (not the KV store): the generic contract — results
 // come from apply, check guards proposals and every applied entry, errors are RaftNodeErrors.
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryStorage, RaftNode, isRaftError, type ConfChange, type StateMachine } from '../src/index.js';
+import { MemoryStorage, RaftNode, isRaftError } from '../src/index.js';
 import { freePort } from '../src/testing/index.js';
-
-type Add = { readonly add: number };
-
-class Counter implements StateMachine<Add, number> {
-  value = 0;
-  readonly members = new Map<number, { peerUrl: string }>();
-  check(v: unknown): Add {
-    if (typeof v !== 'object' || v === null || typeof (v as { add?: unknown }).add !== 'number') throw new TypeError('expected {add: number}');
-    return { add: (v as Add).add };
-  }
-  apply(c: Add): number {
-    return (this.value += c.add);
-  }
-  invalidEntry(): number {
-    return -1;
-  }
-  isResult(v: unknown): v is number {
-    return typeof v === 'number';
-  }
-  captureSnapshot(): Uint8Array[] {
-    return [Buffer.from(JSON.stringify(this.value))];
-  }
-  restore(data: Uint8Array): void {
-    this.value = data.length === 0 ? 0 : (JSON.parse(Buffer.from(data).toString()) as number);
-  }
-  applyConfChange(_cc: ConfChange, _peerUrl: string | undefined): void {
-    /* one member */
-  }
-}
+import { CounterMachine as Counter, type Add } from './counter-machine.js';
 
 const nodes: RaftNode<Add, number>[] = [];
 afterEach(async () => {

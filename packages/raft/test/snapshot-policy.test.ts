@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileStorage, MemoryStorage, RaftNode, type ConfChange, type Entry, type StateMachine } from '../src/index.js';
+import { FileStorage, MemoryStorage, RaftNode, type Entry } from '../src/index.js';
+import { CounterMachine } from './counter-machine.js';
 import { SnapshotPolicy } from '../src/node/snapshot-policy.js';
 import { startKvServer, type KvServer } from '../src/server/kv-server.js';
 import { freePort } from '../src/testing/index.js';
@@ -182,41 +183,11 @@ describe('FileStorage: a crash between the snapshot file and the log truncation'
   });
 });
 
-/** A counter whose snapshot carries `pad` bytes of padding (a large state). */
-class PaddedCounter implements StateMachine<{ add: number }, number> {
-  value = 0;
-  readonly members = new Map<number, { peerUrl: string }>();
-  constructor(readonly pad: number) {}
-  check(v: unknown): { add: number } {
-    if (typeof v !== 'object' || v === null || typeof (v as { add?: unknown }).add !== 'number') throw new TypeError('expected {add: number}');
-    return { add: (v as { add: number }).add };
-  }
-  apply(c: { add: number }): number {
-    return (this.value += c.add);
-  }
-  invalidEntry(): number {
-    return -1;
-  }
-  isResult(v: unknown): v is number {
-    return typeof v === 'number';
-  }
-  captureSnapshot(): Uint8Array[] {
-    return [enc.encode(`${this.value}\n`), new Uint8Array(this.pad)];
-  }
-  restore(data: Uint8Array): void {
-    const s = Buffer.from(data).toString('latin1');
-    this.value = data.length === 0 ? 0 : Number(s.slice(0, s.indexOf('\n')));
-  }
-  applyConfChange(_cc: ConfChange, _peerUrl: string | undefined): void {
-    /* one member */
-  }
-}
-
 describe('RaftNode: a large state is snapshotted amortized, and nothing acknowledged is lost across a restart', () => {
   async function member(dir: string, pad: number, peerPort: number) {
     const storage = await FileStorage.open(dir);
     if (storage.isNew) await storage.bootstrap(conf);
-    const counter = new PaddedCounter(pad);
+    const counter = new CounterMachine(pad);
     const node = new RaftNode<{ add: number }, number>({ id: 1, storage, stateMachine: counter, peerListen: `127.0.0.1:${peerPort}`, tickMs: 10, seed: 1, snapshotEntries: 5, snapshotCatchUpEntries: 1, snapshotAmortizeAboveBytes: 1000 });
     await node.start();
     const deadline = Date.now() + 30_000;
