@@ -25,6 +25,7 @@
  * - Hollow hosts record no per-instance events (the store load they stand for is the lease,
  *   the watch and the status write).
  */
+import { setMaxListeners } from 'node:events';
 import { sleep, systemClock, toLogger, type Clock, type Logger, type LoggerLike } from '@flotilla/reconcile';
 import { ClusterError, isConflictError } from '../errors.js';
 import type { Host, HostAgentStatus, Instance, QuantityInput } from '../manifest/types.js';
@@ -255,8 +256,23 @@ export class HollowFleet {
   }
 
   /** {@link start} (unless done), then renews, watches and reports until `signal` aborts. Leases are left to expire. */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(outer: AbortSignal): Promise<void> {
     if (!this.#started) await this.start();
+    // every host's watch listens on this one signal: N hosts are N listeners, not a leak
+    const stop = new AbortController();
+    setMaxListeners(0, stop.signal);
+    const onAbort = (): void => stop.abort();
+    outer.addEventListener('abort', onAbort, { once: true });
+    if (outer.aborted) stop.abort();
+    const signal = stop.signal;
+    try {
+      await this.#runUntil(signal);
+    } finally {
+      outer.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #runUntil(signal: AbortSignal): Promise<void> {
     const loops: Promise<void>[] = [];
     // open the watches a few at a time (each starts with a list of its host's instances)
     const opening = pool(this.hosts, this.#setupConcurrency, (name) => {

@@ -1,6 +1,7 @@
 // Hollow hosts (flo agent --hollow) against the controllers, on a fake clock: a memory store
 // whose TTL leases run on the same fake clock (the store's time), the fleet's writes counted
 // through a wrapper of the store, so batching is asserted as behaviour (calls made), not time.
+import { getEventListeners } from 'node:events';
 import { settle } from '@flotilla/reconcile/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterStore, HollowFleet, MemoryKvStore, hostLeaseKey, isClusterError, readHostLease, type HollowFleetOptions } from '../../src/index.js';
@@ -104,6 +105,26 @@ describe('HollowFleet with the controllers', () => {
     // status writes share transactions: fewer transactions than instances, some with many objects
     expect(w.calls.multiObjectTxns).toBeGreaterThan(0);
     expect(w.calls.txns).toBeLessThan(120 + 12 * 3);
+  });
+
+  it('watches 25 hosts on one signal without a listener-leak warning, and leaves no listener on the caller\'s signal', async () => {
+    const w = (world = startWorld({ controllers: false }));
+    const warnings: Error[] = [];
+    const onWarning = (e: Error): void => void warnings.push(e);
+    process.on('warning', onWarning);
+    try {
+      const outer = new AbortController();
+      const fleet = new HollowFleet({ store: w.store, count: 25, identity: 'bench-1', about: { version: '0.0.0-test', machine: 'test-machine', address: '127.0.0.1', pid: 4242 }, clock: w.clock });
+      const done = fleet.run(outer.signal);
+      await w.until('25 watches open', () => fleet.state().watching === 25);
+      outer.abort();
+      await done;
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      expect(warnings.filter((e) => e.name === 'MaxListenersExceededWarning')).toEqual([]);
+      expect(getEventListeners(outer.signal, 'abort')).toHaveLength(0);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('renews every lease in one call per interval (keepAliveMany), never one by one', async () => {
