@@ -62,3 +62,23 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<b
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+let turn: Promise<void> | undefined;
+
+/**
+ * Resolves on the event loop's next turn (a macrotask), after every microtask queued before
+ * it: not a matter of time, so not the {@link Clock}'s. What a stream already delivered (pushed
+ * in one I/O callback and passed on through promises) has come through by then. One shared
+ * turn for all callers until it fires.
+ */
+export function nextTurn(): Promise<void> {
+  turn ??= new Promise((resolve) => {
+    const fire = (): void => {
+      turn = undefined;
+      resolve();
+    };
+    if (typeof setImmediate === 'function') setImmediate(fire);
+    else setTimeout(fire, 0);
+  });
+  return turn;
+}

@@ -43,6 +43,7 @@ export type {
   ExpiredEvent,
   WatchEvent,
   StoreCallOptions,
+  ListOptions,
   WatchableStore,
   CompareAndSetResult,
   CompareAndSetStore,

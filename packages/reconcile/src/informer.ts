@@ -1,11 +1,11 @@
 // An informer, client-go's reflector + indexer + shared informer in one: list once, watch
 // from the list's revision, keep an indexed cache, tell handlers what changed.
-import { sleep, systemClock, type Clock, type Timer } from './clock.js';
+import { nextTurn, sleep, systemClock, type Clock, type Timer } from './clock.js';
 import { badOption, checkNonNegative, checkPositive } from './errors.js';
 import { toLogger, type Logger, type LoggerLike } from './logger.js';
 import type { WatchRestartReason } from './metrics.js';
 import type { EventOrigin, Source, SourceContext, SourceEvent } from './source.js';
-import type { StoreEntry, WatchableStore, WatchEvent } from './store.js';
+import type { ListOptions, ListResult, ObjectEvent, StoreEntry, WatchableStore, WatchEvent } from './store.js';
 
 /** The values an object is indexed under (none: `undefined` or an empty list). */
 export type IndexFunction<T> = (object: T) => string | readonly string[] | undefined;
@@ -46,9 +46,32 @@ export interface InformerOptions<T> {
   relistBaseDelayMs?: number;
   /** Cap of the re-list delay. @default 30_000 */
   relistMaxDelayMs?: number;
+  /**
+   * Objects asked for per list request (client-go's paged list, 500 there too): the list is
+   * read page by page (`limit` and `continue`, every page at the first page's revision), so
+   * no one request carries the whole kind; the cache takes the list once every page is in.
+   * A store that does not page returns everything at once. 0 asks for everything in one
+   * request. @default 500
+   */
+  listPageSize?: number;
+  /**
+   * A list page that has not answered after this long is abandoned (its call aborted) and
+   * retried, as a page that failed: with backoff, from the same page (the pages before it
+   * are kept). 0: no deadline of the informer's own. @default 60_000
+   */
+  listPageTimeoutMs?: number;
 }
 
 type WatchOutcome = { reason: WatchRestartReason | 'aborted'; progressed: boolean; error?: unknown };
+
+/** A list page's revision was compacted: the list starts again from its first page. */
+function isCompacted(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'compacted' || code === 'watch-expired';
+}
+
+/** Resolves on the event loop's next turn: every event a watch had already delivered has come through by then. */
+const drained = (): Promise<'drained'> => nextTurn().then(() => 'drained' as const);
 
 /**
  * A cache of one {@link WatchableStore} kept current by list + watch, in the manner of
@@ -85,6 +108,8 @@ export class Informer<T> {
   readonly #watchTimeoutMs: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
+  readonly #pageSize: number;
+  readonly #pageTimeoutMs: number;
   readonly #cache = new Map<string, StoreEntry<T>>();
   /** index name → value → keys. */
   readonly #indexes = new Map<string, Map<string, Set<string>>>();
@@ -115,6 +140,9 @@ export class Informer<T> {
     this.#watchTimeoutMs = checkPositive('watchTimeoutMs', options.watchTimeoutMs ?? 30_000);
     this.#baseDelayMs = checkNonNegative('relistBaseDelayMs', options.relistBaseDelayMs ?? 800);
     this.#maxDelayMs = checkNonNegative('relistMaxDelayMs', options.relistMaxDelayMs ?? 30_000);
+    this.#pageSize = checkNonNegative('listPageSize', options.listPageSize ?? 500);
+    if (!Number.isInteger(this.#pageSize)) badOption('listPageSize', 'a whole number of objects (0: no paging)', options.listPageSize);
+    this.#pageTimeoutMs = checkNonNegative('listPageTimeoutMs', options.listPageTimeoutMs ?? 60_000);
   }
 
   // ---------------------------------------------------------------- reads
@@ -338,24 +366,15 @@ export class Informer<T> {
         scheduleResync();
       }, this.#resyncPeriodMs);
     };
-    let failures = 0;
+    const backoff = { failures: 0 };
     try {
       while (!signal.aborted) {
-        let revision: number;
-        try {
-          this.#lists++;
-          const listed = await this.#store.list({ signal });
-          if (signal.aborted) break;
-          revision = listed.revision;
-          this.#applyList(listed.items, this.#synced ? 'relist' : 'initial-list');
-          this.#advance(revision);
-        } catch (error) {
-          if (signal.aborted) break;
-          this.#logger.warn('list failed', { source: this.name, error });
-          this.#restarted('list-error', error);
-          if (!(await sleep(this.#clock, this.#delay(failures++), signal))) break;
-          continue;
-        }
+        this.#lists++;
+        const listed = await this.#list(signal, backoff);
+        if (listed === undefined || signal.aborted) break;
+        const revision = listed.revision;
+        this.#applyList(listed.items, this.#synced ? 'relist' : 'initial-list');
+        this.#advance(revision);
         if (!this.#synced) {
           this.#synced = true;
           for (const w of this.#syncWaiters.splice(0)) w(true);
@@ -367,22 +386,22 @@ export class Informer<T> {
         // reflector re-watches from its last resourceVersion: the store replays what the cache
         // missed. Only a compaction (`expired`) or an error lists again.
         while (outcome.reason === 'stalled' || outcome.reason === 'ended') {
-          if (outcome.progressed) failures = 0;
+          if (outcome.progressed) backoff.failures = 0;
           this.#logger.info('watch resuming', { source: this.name, reason: outcome.reason, fromRevision: this.#revision + 1 });
           this.#restarted(outcome.reason);
-          if (!outcome.progressed && !(await sleep(this.#clock, this.#delay(failures++), signal))) break;
+          if (!outcome.progressed && !(await sleep(this.#clock, this.#delay(backoff.failures++), signal))) break;
           if (signal.aborted) break;
           outcome = await this.#watch(signal, this.#revision + 1);
         }
         if (outcome.reason === 'aborted' || signal.aborted) break;
-        if (outcome.progressed) failures = 0;
+        if (outcome.progressed) backoff.failures = 0;
         this.#logger.info('watch restarting', { source: this.name, reason: outcome.reason, error: outcome.error });
         this.#restarted(outcome.reason, outcome.error);
-        if (outcome.reason === 'expired' && failures === 0) {
-          failures = 1;
+        if (outcome.reason === 'expired' && backoff.failures === 0) {
+          backoff.failures = 1;
           continue;
         }
-        if (!(await sleep(this.#clock, this.#delay(failures++), signal))) break;
+        if (!(await sleep(this.#clock, this.#delay(backoff.failures++), signal))) break;
       }
     } finally {
       resyncTimer?.cancel();
@@ -390,6 +409,96 @@ export class Informer<T> {
       for (const w of this.#syncWaiters.splice(0)) w(false);
       for (const w of this.#revisionWaiters.splice(0)) w.resolve(false);
     }
+  }
+
+  /**
+   * One list, page by page (`listPageSize` objects a request, each page at the first one's
+   * revision). A page that fails or times out is retried, with backoff, from that page; a
+   * page whose revision was compacted starts the list again from the first page. Undefined
+   * when `signal` aborts first.
+   */
+  async #list(signal: AbortSignal, backoff: { failures: number }): Promise<{ items: StoreEntry<T>[]; revision: number } | undefined> {
+    let compactions = 0;
+    for (;;) {
+      const items: StoreEntry<T>[] = [];
+      let revision: number | undefined;
+      let token: string | undefined;
+      let pages = 0;
+      for (;;) {
+        let page: ListResult<T>;
+        try {
+          page = await this.#page(signal, token, pages + 1);
+        } catch (error) {
+          if (signal.aborted) return undefined;
+          if (token !== undefined && isCompacted(error)) {
+            this.#logger.info('list restarting from its first page: its revision was compacted', { source: this.name, revision, pages, error });
+            if (compactions++ > 0 && !(await sleep(this.#clock, this.#delay(compactions - 1), signal))) return undefined;
+            break;
+          }
+          this.#logger.warn('list failed', { source: this.name, page: pages + 1, error });
+          this.#restarted('list-error', error);
+          if (!(await sleep(this.#clock, this.#delay(backoff.failures++), signal))) return undefined;
+          continue;
+        }
+        if (signal.aborted) return undefined;
+        pages++;
+        revision ??= page.revision;
+        for (const entry of page.items) items.push(entry);
+        if (this.#pageSize === 0 || page.continue === undefined || page.items.length === 0) return { items, revision };
+        token = page.continue;
+      }
+    }
+  }
+
+  /** One list request, abandoned after `listPageTimeoutMs`. */
+  async #page(signal: AbortSignal, token: string | undefined, n: number): Promise<ListResult<T>> {
+    const local = new AbortController();
+    const onAbort = (): void => local.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const options: ListOptions = { signal: local.signal, ...(this.#pageSize > 0 ? { limit: this.#pageSize } : {}), ...(token !== undefined ? { continue: token } : {}) };
+    let timer: Timer | undefined;
+    try {
+      const call = this.#store.list(options);
+      if (this.#pageTimeoutMs === 0) return await call;
+      const ms = this.#pageTimeoutMs;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = this.#clock.setTimer(() => {
+          local.abort();
+          reject(new Error(`informer ${this.name}: list page ${n} had no answer within ${ms} ms (listPageTimeoutMs); retrying it`));
+        }, ms);
+      });
+      return await Promise.race([call, timedOut]);
+    } finally {
+      timer?.cancel();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Applies object events of one revision: every cache change first, then the revision, then
+   * the handlers (each hears its event with the whole transaction already in the cache).
+   */
+  #applyBatch(events: readonly ObjectEvent<T>[]): void {
+    const heard: SourceEvent<T>[] = [];
+    for (const event of events) {
+      const previous = this.#cache.get(event.key);
+      if (event.type === 'deleted') {
+        // a replay of a delete older than what the cache holds
+        if (previous !== undefined && previous.revision > event.revision) continue;
+        if (this.#delete(event.key)) heard.push({ type: 'deleted', key: event.key, object: event.object, origin: 'watch' });
+        continue;
+      }
+      // a replay (never backwards)
+      if (previous !== undefined && previous.revision >= event.revision) continue;
+      this.#set({ key: event.key, object: event.object, revision: event.revision });
+      heard.push(
+        previous === undefined
+          ? { type: 'added', key: event.key, object: event.object, origin: 'watch' }
+          : { type: 'modified', key: event.key, object: event.object, oldObject: previous.object, origin: 'watch' },
+      );
+    }
+    this.#advance(events.at(-1)!.revision);
+    for (const e of heard) this.#emit(e);
   }
 
   #restarted(reason: WatchRestartReason, error?: unknown): void {
@@ -442,11 +551,23 @@ export class Informer<T> {
     deadline = clock.setTimer(check, timeoutMs);
     let progressed = false;
     let iterator: AsyncIterator<WatchEvent<T>> | undefined;
+    // The object events of one revision (one transaction) received so far: applied together,
+    // when an event of another revision comes or when the watch has delivered everything it
+    // had (the next event is not there by the next macrotask), so that the cache — and its
+    // revision — never shows part of a transaction.
+    const batch: ObjectEvent<T>[] = [];
+    const flush = (): void => {
+      if (batch.length > 0) this.#applyBatch(batch.splice(0));
+    };
     try {
       iterator = this.#store.watch(fromRevision, { signal: local.signal })[Symbol.asyncIterator]();
       for (;;) {
         const next = iterator.next();
-        const result = await Promise.race([next, interrupted]);
+        let result = await Promise.race(batch.length > 0 ? [next, interrupted, drained()] : [next, interrupted]);
+        if (result === 'drained') {
+          flush();
+          result = await Promise.race([next, interrupted]);
+        }
         if (result === 'aborted') return { reason: 'aborted', progressed };
         if (result === 'stalled') {
           next.catch(() => undefined);
@@ -458,41 +579,25 @@ export class Informer<T> {
         const event = result.value;
         switch (event.type) {
           case 'progress':
+            flush();
             this.#advance(event.revision);
             break;
           case 'expired':
             return { reason: 'expired', progressed };
           case 'added':
-          case 'modified': {
-            const previous = this.#cache.get(event.key);
-            if (previous === undefined || previous.revision < event.revision) {
-              this.#set({ key: event.key, object: event.object, revision: event.revision });
-              this.#advance(event.revision);
-              this.#emit(
-                previous === undefined
-                  ? { type: 'added', key: event.key, object: event.object, origin: 'watch' }
-                  : { type: 'modified', key: event.key, object: event.object, oldObject: previous.object, origin: 'watch' },
-              );
-            } else this.#advance(event.revision);
+          case 'modified':
+          case 'deleted':
+            if (batch.length > 0 && batch[0]!.revision !== event.revision) flush();
+            batch.push(event);
             break;
-          }
-          case 'deleted': {
-            const previous = this.#cache.get(event.key);
-            if (previous !== undefined && previous.revision > event.revision) {
-              this.#advance(event.revision);
-              break;
-            }
-            const known = this.#delete(event.key);
-            this.#advance(event.revision);
-            if (known) this.#emit({ type: 'deleted', key: event.key, object: event.object, origin: 'watch' });
-            break;
-          }
         }
       }
     } catch (error) {
       if (signal.aborted) return { reason: 'aborted', progressed };
       return { reason: 'watch-error', progressed, error };
     } finally {
+      // what was received is applied, however the watch ended
+      flush();
       deadline?.cancel();
       signal.removeEventListener('abort', onAbort);
       local.abort();

@@ -14,6 +14,11 @@ export interface ListResult<T> {
   readonly items: readonly StoreEntry<T>[];
   /** The store's revision at the time of the snapshot; watch from `revision + 1`. */
   readonly revision: number;
+  /**
+   * When the list was asked for a page ({@link ListOptions.limit}) and objects are left:
+   * pass it as `continue` to get the next page. Absent on the last (or only) page.
+   */
+  readonly continue?: string;
 }
 
 /** An object change, delivered in revision order. `deleted` carries the last known object. */
@@ -50,6 +55,24 @@ export interface StoreCallOptions {
 }
 
 /**
+ * Options of `list`: optionally one page of the objects (kubectl's `--chunk-size`, client-go's
+ * paged list). A store that does not page ignores `limit` and returns every object with no
+ * `continue`; one that does returns at most `limit` objects and a `continue` token while
+ * objects are left. Every page of one list reports the first page's revision: either each
+ * page is read at it (etcd), or pages are read at later revisions (a store that keeps no
+ * versions) — then the snapshot reflects at least that revision, and a watch from
+ * `revision + 1` replays whatever changed meanwhile (an informer ignores replays older than
+ * what it holds). A page whose revision was compacted meanwhile rejects with an error
+ * whose `code` is `'compacted'`: list again from the first page.
+ */
+export interface ListOptions extends StoreCallOptions {
+  /** At most this many objects. @default every object */
+  limit?: number;
+  /** The `continue` of the previous page (the next page of the same list). */
+  continue?: string;
+}
+
+/**
  * The contract every Flotilla store implements: a consistent list with a revision, and a
  * watch from a revision.
  *
@@ -63,7 +86,7 @@ export interface StoreCallOptions {
  * watch that is silent for longer than the progress interval as dead.
  */
 export interface WatchableStore<T> {
-  list(options?: StoreCallOptions): Promise<ListResult<T>>;
+  list(options?: ListOptions): Promise<ListResult<T>>;
   watch(fromRevision: number, options?: StoreCallOptions): AsyncIterable<WatchEvent<T>>;
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Informer, controller, type InformerHandler, type ListResult, type SourceEvent, type StoreCallOptions, type WatchableStore, type WatchEvent, type WatchRestartReason } from '../src/index.js';
+import { Informer, controller, type InformerHandler, type ListOptions, type ListResult, type ObjectEvent, type SourceEvent, type StoreCallOptions, type WatchableStore, type WatchEvent, type WatchRestartReason } from '../src/index.js';
 import { FakeClock, MemoryStore, settle } from '../src/testing/index.js';
 
 interface Obj {
@@ -408,5 +408,206 @@ describe('Informer agrees with a fresh list (fast-check)', () => {
       }),
       { numRuns: 150 },
     );
+  });
+});
+
+/**
+ * A paging store over a MemoryStore that keeps no versions (as the Raft KV): each page is
+ * read at the current state, ordered by key, after the previous page's last key, and reports
+ * the first page's revision. `beforePage(n)` runs before page n is read (write, or throw).
+ */
+class PagingStore<T> implements WatchableStore<T> {
+  readonly requests: { limit: number | undefined; page: number; continued: boolean }[] = [];
+  beforePage: ((page: number, options: ListOptions) => void | Promise<void>) | undefined;
+  constructor(readonly inner: MemoryStore<T>) {}
+  async list(options: ListOptions = {}): Promise<ListResult<T>> {
+    const token = options.continue !== undefined ? (JSON.parse(options.continue) as { k: string; r: number; n: number }) : undefined;
+    const page = token?.n ?? 1;
+    this.requests.push({ limit: options.limit, page, continued: options.continue !== undefined });
+    await this.beforePage?.(page, options);
+    const all = this.inner.entries().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const after = token === undefined ? all : all.filter((e) => e.key > token.k);
+    const items = options.limit === undefined ? after : after.slice(0, options.limit);
+    const revision = token?.r ?? this.inner.revision;
+    const more = items.length < after.length;
+    return { items, revision, ...(more ? { continue: JSON.stringify({ k: items.at(-1)!.key, r: revision, n: page + 1 }) } : {}) };
+  }
+  watch(fromRevision: number, options?: StoreCallOptions): AsyncIterable<WatchEvent<T>> {
+    return this.inner.watch(fromRevision, options);
+  }
+}
+
+const key = (i: number): string => `k${String(i).padStart(5, '0')}`;
+
+describe('Informer: paged lists', () => {
+  function paged(count: number, options: { listPageSize?: number; listPageTimeoutMs?: number } = {}) {
+    const clock = new FakeClock();
+    const inner = new MemoryStore<Obj>({ clock, progressIntervalMs: 0 });
+    for (let i = 0; i < count; i++) inner.put(key(i), { host: `h${i % 3}`, v: i });
+    const store = new PagingStore(inner);
+    const informer = new Informer<Obj>(store, { name: 'objs', clock, indexers: { host: (o) => o.host }, relistBaseDelayMs: 100, listPageSize: 100, ...options });
+    const rec = recorder(informer);
+    informer.addHandler(rec.handler);
+    const ac = new AbortController();
+    const running = informer.run(ac.signal);
+    return {
+      clock,
+      inner,
+      store,
+      informer,
+      ...rec,
+      async stop() {
+        ac.abort();
+        await running;
+      },
+    };
+  }
+
+  function expectCacheIsStore(informer: Informer<Obj>, inner: MemoryStore<Obj>): void {
+    const want = inner.entries();
+    expect(informer.size).toBe(want.length);
+    for (const e of want) expect(informer.getEntry(e.key)).toEqual(e);
+  }
+
+  it('reads a list page by page (limit and continue) and takes it into the cache once', async () => {
+    const h = paged(1234);
+    const seenAtPage: number[] = [];
+    h.store.beforePage = () => void seenAtPage.push(h.informer.size);
+    expect(await h.informer.waitForSync()).toBe(true);
+    expect(h.store.requests.map((r) => r.page)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(h.store.requests.every((r) => r.limit === 100)).toBe(true);
+    // nothing reaches the cache (nor a handler) before the last page is in
+    expect(seenAtPage.every((n) => n === 0)).toBe(true);
+    expect(h.informer.lists).toBe(1);
+    expect(h.informer.revision).toBe(1234);
+    expectCacheIsStore(h.informer, h.inner);
+    expect(h.events.length).toBe(1234);
+    await h.stop();
+  });
+
+  it('pages read at later revisions converge through the watch from the first page revision', async () => {
+    const h = paged(1000);
+    h.store.beforePage = (page) => {
+      if (page === 5) {
+        h.inner.put(key(10), { host: 'h9', v: -10 }); // modified in a page already read
+        h.inner.put('k00010x', { host: 'h9', v: -1 }); // created in a page already read
+        h.inner.delete(key(900)); // deleted in a page not yet read
+        h.inner.put(key(800), { host: 'h9', v: -800 }); // modified in a page not yet read
+      }
+    };
+    expect(await h.informer.waitForSync()).toBe(true);
+    expect(h.informer.revision).toBe(1000);
+    await settle(4);
+    expectCacheIsStore(h.informer, h.inner);
+    expect(h.informer.byIndex('host', 'h9').map((o) => o.v).sort()).toEqual([-1, -10, -800]);
+    expect(h.informer.lists).toBe(1);
+    await h.stop();
+  });
+
+  it('retries a failed page from that page, with backoff, not the whole list', async () => {
+    const h = paged(1000);
+    let failures = 2;
+    h.store.beforePage = (page) => {
+      if (page === 4 && failures-- > 0) throw new Error('no answer within 10 s for range');
+    };
+    await settle();
+    expect(h.informer.hasSynced()).toBe(false);
+    await h.clock.runFor(1000, 50);
+    expect(await h.informer.waitForSync()).toBe(true);
+    // pages 1-3, page 4 three times, then 5-10
+    expect(h.store.requests.map((r) => r.page)).toEqual([1, 2, 3, 4, 4, 4, 5, 6, 7, 8, 9, 10]);
+    expect(h.restarts).toEqual(['list-error', 'list-error']);
+    expect(h.informer.lists).toBe(1);
+    expectCacheIsStore(h.informer, h.inner);
+    await h.stop();
+  });
+
+  it('starts the list again from its first page when a page revision was compacted', async () => {
+    const h = paged(1000);
+    let compacted = 1;
+    h.store.beforePage = (page) => {
+      if (page === 6 && compacted-- > 0) {
+        h.inner.put(key(3), { host: 'h9', v: -3 });
+        throw Object.assign(new Error('etcd: revision 1000 was compacted: list again from the start'), { code: 'compacted' });
+      }
+    };
+    expect(await h.informer.waitForSync()).toBe(true);
+    expect(h.store.requests.map((r) => r.page)).toEqual([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(h.informer.revision).toBe(1001); // the second list's first page
+    expectCacheIsStore(h.informer, h.inner);
+    expect(h.restarts).toEqual([]);
+    await h.stop();
+  });
+
+  it('abandons a page that does not answer within listPageTimeoutMs and asks for it again', async () => {
+    const h = paged(300, { listPageTimeoutMs: 10_000 });
+    let hung: AbortSignal | undefined;
+    h.store.beforePage = (page, options) => {
+      if (page === 2 && hung === undefined) {
+        hung = options.signal;
+        return new Promise<void>(() => undefined); // never answers
+      }
+    };
+    await settle();
+    await h.clock.runFor(9_000, 1000);
+    expect(h.informer.hasSynced()).toBe(false);
+    await h.clock.runFor(2_000, 100);
+    expect(await h.informer.waitForSync()).toBe(true);
+    expect(hung?.aborted).toBe(true);
+    expect(h.store.requests.map((r) => r.page)).toEqual([1, 2, 2, 3]);
+    expectCacheIsStore(h.informer, h.inner);
+    await h.stop();
+  });
+
+  it('listPageSize 0 lists everything in one request', async () => {
+    const h = paged(250, { listPageSize: 0 });
+    expect(await h.informer.waitForSync()).toBe(true);
+    expect(h.store.requests).toEqual([{ limit: undefined, page: 1, continued: false }]);
+    expect(h.informer.size).toBe(250);
+    await h.stop();
+  });
+});
+
+describe('Informer: one revision at once', () => {
+  /** A store whose watch delivers `batches` (each a transaction's events, one revision each) as a transport would: event by event, with awaits between. */
+  function txnStore(batches: ObjectEvent<Obj>[][]): WatchableStore<Obj> & { release: () => void } {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    return {
+      release: () => release(),
+      list: () => Promise.resolve({ items: [], revision: 1 }),
+      async *watch() {
+        await released;
+        for (const batch of batches) {
+          for (const e of batch) {
+            await Promise.resolve();
+            yield e;
+          }
+        }
+        await new Promise<void>(() => undefined);
+      },
+    };
+  }
+
+  it('a transaction\'s objects become visible, with its revision, together', async () => {
+    const ev = (key: string, revision: number): ObjectEvent<Obj> => ({ type: 'added', key, object: { host: 'h1', v: revision }, revision });
+    const store = txnStore([
+      [ev('a', 5), ev('b', 5), ev('c', 5)],
+      [ev('d', 6), ev('e', 6)],
+    ]);
+    const informer = new Informer<Obj>(store, { name: 'txn', clock: new FakeClock(), listPageSize: 0 });
+    const sizeAtRevision = new Map<number, number>();
+    const sizesHeard: number[] = [];
+    informer.addHandler({ onEvent: () => sizesHeard.push(informer.size) });
+    const ac = new AbortController();
+    const running = informer.run(ac.signal);
+    await informer.waitForSync();
+    const waits = [5, 6].map((r) => informer.waitForRevision(r).then(() => sizeAtRevision.set(r, informer.size)));
+    store.release();
+    await Promise.all(waits);
+    expect(sizeAtRevision).toEqual(new Map([[5, 3], [6, 5]]));
+    expect(sizesHeard).toEqual([3, 3, 3, 5, 5]);
+    ac.abort();
+    await running;
   });
 });
