@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openEtcdStore, type EtcdKvStore } from '../src/index.js';
+import { ClusterCaches, ClusterStore, openEtcdStore, type EtcdKvStore, type Instance, type KvRangeOptions } from '../src/index.js';
 import { storeContract } from './store-contract.js';
 import { etcdUnavailable, startEtcd, type EtcdServer } from './etcd-server.js';
 
@@ -60,6 +60,71 @@ describe.skipIf(skip !== undefined)('etcd store: a range larger than one request
       expect(second.revision).toBe(first.revision);
     } finally {
       await store.close();
+    }
+  }, 120_000);
+});
+
+// Issue 15: the controllers' informers list in pages, every page at the first page's revision;
+// a page that fails is asked for again alone, and a compaction mid-list starts the list over.
+describe.skipIf(skip !== undefined)('etcd store: informer caches list in pages', () => {
+  it('1,050 instances in pages of 100: a failed page is retried alone, a compacted revision restarts the list, the cache ends equal to the store', async () => {
+    const etcd = await openEtcdStore([server!.endpoint], { progressIntervalMs: 500 });
+    const pages: { after: string | undefined; revision: number | undefined; outcome: string }[] = [];
+    let armed = false;
+    const kv = new Proxy(etcd, {
+      get(target, prop, receiver) {
+        if (prop === 'range')
+          return async (prefix: string, options?: KvRangeOptions) => {
+            if (options?.limit === undefined || !prefix.startsWith('/flotilla/v1/instances/')) return target.range(prefix, options);
+            const entry = { after: options.after, revision: options.revision, outcome: 'ok' };
+            pages.push(entry);
+            try {
+              if (armed) await hook(pages.length);
+              return await target.range(prefix, options);
+            } catch (e) {
+              entry.outcome = (e as { code?: string }).code ?? 'error';
+              throw e;
+            }
+          };
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const store = new ClusterStore(kv);
+    const instance = (name: string): Instance =>
+      ({ apiVersion: 'flotilla.dev/v1', kind: 'Instance', metadata: { name }, spec: { replicaSet: 'paged', host: 'h1', command: ['true'], templateHash: 'x' } }) as unknown as Instance;
+    await store.instances.createMany(Array.from({ length: 1_050 }, (_, i) => instance(`p-${String(i).padStart(4, '0')}`)));
+    const hook = async (n: number): Promise<void> => {
+      if (n === 4) {
+        // between pages: the world changes and etcd compacts past the list's revision
+        await store.instances.createMany([instance('p-0000a')]);
+        await store.instances.delete('p-0900');
+        await etcd.compact((await etcd.range('/flotilla/v1/instances/', { limit: 1 })).revision);
+      }
+      if (n === 9) throw new Error('etcd: no answer within 10 s for range');
+    };
+    armed = true;
+    const caches = new ClusterCaches(store, { listPageSize: 100 });
+    const abort = new AbortController();
+    const running = caches.run(abort.signal);
+    try {
+      expect(await caches.waitForSync(abort.signal)).toBe(true);
+      // pages 1-3, page 4 compacted → from page 1 again: 5-15 are pages 1-11 of the second
+      // list, of which the 5th (n = 9) failed once and was asked for again
+      expect(pages.map((p) => p.outcome)).toEqual(['ok', 'ok', 'ok', 'compacted', 'ok', 'ok', 'ok', 'ok', 'error', ...Array<string>(7).fill('ok')]);
+      expect(pages[9]!.after).toBe(pages[8]!.after);
+      const second = pages.slice(4);
+      expect(second[0]!.revision).toBeUndefined();
+      expect(new Set(second.slice(1).map((p) => p.revision)).size).toBe(1);
+      expect(caches.instancesInformer.lists).toBe(1);
+      const want = (await etcd.range('/flotilla/v1/instances/')).items.map((i) => i.key).sort();
+      expect(caches.instancesInformer.keys().sort()).toEqual(want);
+      expect(want).toContain('/flotilla/v1/instances/p-0000a');
+      expect(want).not.toContain('/flotilla/v1/instances/p-0900');
+    } finally {
+      abort.abort();
+      await running;
+      await etcd.close();
     }
   }, 120_000);
 });

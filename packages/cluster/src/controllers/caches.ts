@@ -3,7 +3,7 @@
  * or — the path before caches, kept as the benchmark's peer — the store itself on every read.
  * Writes always go to the store, with compare-and-set.
  */
-import { Informer, type Clock, type ListResult, type LoggerLike, type StoreCallOptions, type WatchableStore, type WatchEvent } from '@flotilla/reconcile';
+import { Informer, type Clock, type ListOptions, type ListResult, type LoggerLike, type StoreCallOptions, type WatchableStore, type WatchEvent } from '@flotilla/reconcile';
 import { HOST_LEASE_PREFIX, hostLeaseKey, readHostLease, type HeldLease, type HostLeaseRecord } from '../agent/lease.js';
 import type { Host, Instance, ReplicaSet, Service } from '../manifest/types.js';
 import type { ClusterStore } from '../store/resources.js';
@@ -91,6 +91,14 @@ export interface ClusterCachesOptions {
   logger?: LoggerLike;
   /** See `InformerOptions.watchTimeoutMs`. @default 30000 */
   watchTimeoutMs?: number;
+  /**
+   * Objects per list request (`InformerOptions.listPageSize`): 150,000 instances are listed
+   * 150 requests of 1,000, each with its own deadline and retried alone, instead of one
+   * request that a loaded store does not answer in time. 0: one request. @default 1000
+   */
+  listPageSize?: number;
+  /** See `InformerOptions.listPageTimeoutMs`. @default 30000 */
+  listPageTimeoutMs?: number;
 }
 
 /** Index of instances by host (`spec.host`). */
@@ -129,6 +137,8 @@ export class ClusterCaches implements ClusterReads {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.watchTimeoutMs !== undefined ? { watchTimeoutMs: options.watchTimeoutMs } : {}),
+      listPageSize: options.listPageSize ?? 1000,
+      listPageTimeoutMs: options.listPageTimeoutMs ?? 30_000,
     };
     this.hostsInformer = new Informer(store.hosts, { ...common, name: 'hosts' });
     this.instancesInformer = new Informer(store.instances, {
@@ -222,12 +232,8 @@ export class ClusterCaches implements ClusterReads {
       if (informer.revision >= revision) continue;
       if (!(await informer.waitForRevision(revision, { timeoutMs }))) return false;
     }
-    // An informer's revision is that of the last event it applied, and one transaction's
-    // objects (a replica set's 50 creates) all carry its revision: the first of them reaches
-    // `revision` while the others are still on their way through the watch — delivered
-    // together, one after the other, in microtasks. One macrotask lets them all in before the
-    // reconcile reads (without it, a replica set read 101 of its 120 creates and made 19 more).
-    if (this.#written.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    // One transaction's objects (a replica set's 50 creates) all carry its revision, and the
+    // informers apply a revision's events together: at `revision`, all of them are in.
     return true;
   }
 }
@@ -248,10 +254,27 @@ function parseLease(key: string, value: string): HostLeaseRecord {
 /** The keys under `prefix` of a KV store as reconcile's `WatchableStore` (values decoded by `decode`). */
 export function kvPrefixStore<T>(kv: KvStore, prefix: string, decode: (key: string, value: string) => T): WatchableStore<T> {
   return {
-    async list(options: StoreCallOptions = {}): Promise<ListResult<T>> {
+    /** With `limit`, one page (`continue`: the last key and the first page's revision, at which etcd reads the next). */
+    async list(options: ListOptions = {}): Promise<ListResult<T>> {
       options.signal?.throwIfAborted();
-      const page = await kv.range(prefix);
-      return { items: page.items.map((i) => ({ key: i.key, object: decode(i.key, i.value), revision: i.modRevision })), revision: page.revision };
+      let token: { k: string; r: number } | undefined;
+      if (options.continue !== undefined) {
+        try {
+          token = JSON.parse(Buffer.from(options.continue, 'base64url').toString('utf8')) as { k: string; r: number };
+        } catch {
+          token = undefined;
+        }
+        if (typeof token?.k !== 'string' || !token.k.startsWith(prefix) || !Number.isInteger(token.r))
+          throw new TypeError(`continue: ${JSON.stringify(options.continue)} is not a continue token of this list (pass the \`continue\` of the previous page, unchanged)`);
+      }
+      const page = await kv.range(prefix, { ...(options.limit !== undefined ? { limit: options.limit } : {}), ...(token ? { after: token.k, revision: token.r } : {}) });
+      const revision = token?.r ?? page.revision;
+      const last = page.items.at(-1);
+      return {
+        items: page.items.map((i) => ({ key: i.key, object: decode(i.key, i.value), revision: i.modRevision })),
+        revision,
+        ...(page.more === true && last !== undefined ? { continue: Buffer.from(JSON.stringify({ k: last.key, r: revision })).toString('base64url') } : {}),
+      };
     },
     async *watch(fromRevision: number, options: StoreCallOptions = {}): AsyncIterable<WatchEvent<T>> {
       for await (const ev of kv.watch(prefix, { ...(fromRevision > 0 ? { fromRevision } : {}), ...(options.signal ? { signal: options.signal } : {}) })) {

@@ -184,6 +184,14 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Informer caches running, and the scheduler cache they feed (see `#startCaches`). */
+interface LiveCaches {
+  readonly caches: ClusterCaches;
+  readonly placement: PlacementCache | undefined;
+  /** Resolves once the informers stopped (their signal aborted). */
+  readonly done: Promise<void>;
+}
+
 export class ClusterControllers {
   readonly store: ClusterStore;
   readonly runtime: InstanceRuntime;
@@ -191,7 +199,7 @@ export class ClusterControllers {
   readonly #random: () => number;
   /** A placer given in the options, or schedulerPlacer without caches; undefined: the run's {@link PlacementCache}. */
   readonly #placer: Placer | undefined;
-  /** The scheduler cache of the current run (with caches and no placer given), fed by the informers. */
+  /** The scheduler cache of the current run (with caches and no placer given), fed by the informers; kept with them across leadership terms. */
   #placement: PlacementCache | undefined;
   readonly #probeMs: number;
   readonly #graceMs: number;
@@ -910,7 +918,7 @@ export class ClusterControllers {
         .complete((key) => this.reconcileService(key)),
       controller('network')
         .watches(store.networks, () => NETWORK_KEY)
-        .watches(store.hosts, () => NETWORK_KEY, {
+        .watches(caches?.hostsInformer.source() ?? store.hosts, () => NETWORK_KEY, {
           predicates: [
             (e) =>
               e.type !== 'modified' ||
@@ -919,7 +927,7 @@ export class ClusterControllers {
               stableJson(e.object.spec) !== stableJson(e.oldObject?.spec),
           ],
         })
-        .watches(store.services, () => NETWORK_KEY)
+        .watches(caches?.servicesInformer.source() ?? store.services, () => NETWORK_KEY)
         .withOptions({ ...opts, concurrency: 1 })
         .complete(() => this.reconcileNetwork()),
     ];
@@ -930,6 +938,11 @@ export class ClusterControllers {
    * kind once into informers and acts only once all of them have synced.
    */
   async run(signal: AbortSignal): Promise<void> {
+    return this.#run(signal, undefined);
+  }
+
+  /** `run`, on caches already running (`live`, kept across leadership terms) or on its own. */
+  async #run(signal: AbortSignal, live: LiveCaches | undefined): Promise<void> {
     this.#networkSignal = signal;
     try {
       await this.store.ensureIndexes();
@@ -945,47 +958,63 @@ export class ClusterControllers {
     const onAbort = (): void => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) stop.abort();
-    const caches = new ClusterCaches(this.store, { clock: this.clock, ...(this.#logger ? { logger: this.#logger } : {}) });
-    const informing = caches.run(stop.signal);
+    // caches of this run alone, unless kept across leadership terms (runWithLeaderElection)
+    const own = live === undefined ? this.#startCaches(stop.signal) : undefined;
+    const { caches, placement } = live ?? own!;
     const before = this.#reads;
     this.#reads = caches;
-    const unfeed: (() => void)[] = [];
     try {
       if (await caches.waitForSync(stop.signal)) {
-        if (this.#placer === undefined) {
-          // the scheduler cache, fed by the informers' events (each replays its cache first)
-          const cache = new PlacementCache();
-          // an agent host whose lease is gone is fed as not Ready at once (see #placeableHosts)
-          const feedHost = (host: Host): void => {
-            const leaseGone = host.spec.agent === true && host.status?.ready === true && caches.leasesInformer.getEntry(hostLeaseKey(host.metadata.name)) === undefined;
-            cache.setHost(leaseGone ? { ...host, status: { ...host.status!, ready: false } } : host);
-          };
-          unfeed.push(
-            caches.hostsInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeHost(e.object.metadata.name) : feedHost(e.object)) }),
-            caches.leasesInformer.addHandler({
-              onEvent: (e) => {
-                const host = caches.hostsInformer.get(this.store.hosts.keyOf(e.key.slice(HOST_LEASE_PREFIX.length)));
-                if (host) feedHost(host);
-              },
-            }),
-            caches.instancesInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeInstance(e.object.metadata.name) : cache.setInstance(e.object)) }),
-          );
-          this.#placement = cache;
-        }
+        this.#placement = placement;
         await Promise.all(this.controllers().map((c) => c.run(signal)));
       }
     } finally {
-      for (const f of unfeed) f();
       this.#placement = undefined;
       stop.abort();
       signal.removeEventListener('abort', onAbort);
-      await informing;
+      await own?.done;
       this.#reads = before;
       // the events the controllers queued are written before `run` returns (at most 5 s more)
       const waited = new AbortController();
       await Promise.race([this.#events.flush(), sleep(this.clock, 5000, waited.signal)]);
       waited.abort();
     }
+  }
+
+  /**
+   * Starts the informer caches (one paged list, then one watch per kind) and, unless a
+   * placer was given, the scheduler's {@link PlacementCache} fed by them; they run until
+   * `signal` aborts (`done` resolves then).
+   */
+  #startCaches(signal: AbortSignal): LiveCaches {
+    const caches = new ClusterCaches(this.store, { clock: this.clock, ...(this.#logger ? { logger: this.#logger } : {}) });
+    const informing = caches.run(signal);
+    const unfeed: (() => void)[] = [];
+    let placement: PlacementCache | undefined;
+    if (this.#placer === undefined) {
+      // the scheduler cache, fed by the informers' events
+      const cache = new PlacementCache();
+      // an agent host whose lease is gone is fed as not Ready at once (see #placeableHosts)
+      const feedHost = (host: Host): void => {
+        const leaseGone = host.spec.agent === true && host.status?.ready === true && caches.leasesInformer.getEntry(hostLeaseKey(host.metadata.name)) === undefined;
+        cache.setHost(leaseGone ? { ...host, status: { ...host.status!, ready: false } } : host);
+      };
+      unfeed.push(
+        caches.hostsInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeHost(e.object.metadata.name) : feedHost(e.object)) }),
+        caches.leasesInformer.addHandler({
+          onEvent: (e) => {
+            const host = caches.hostsInformer.get(this.store.hosts.keyOf(e.key.slice(HOST_LEASE_PREFIX.length)));
+            if (host) feedHost(host);
+          },
+        }),
+        caches.instancesInformer.addHandler({ onEvent: (e) => (e.type === 'deleted' ? cache.removeInstance(e.object.metadata.name) : cache.setInstance(e.object)) }),
+      );
+      placement = cache;
+    }
+    const done = informing.then(() => {
+      for (const f of unfeed) f();
+    });
+    return { caches, placement, done };
   }
 
   /**
@@ -1002,6 +1031,15 @@ export class ClusterControllers {
     /** Receives the elector before it runs (readiness: `isLeader()`, `lastStoreContact()`). */
     onElector?: (elector: LeaderElector) => void;
   }): Promise<void> {
+    // The caches live as long as this process, leader or not (Kubernetes' controller-manager
+    // starts its informers before the election): a leader that loses its lease and wins it
+    // back starts its controllers on caches kept current all along — no second list of the
+    // world (at 150,000 instances, a list a loaded store may not answer in time).
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    if (options.signal.aborted) stop.abort();
+    const live = this.#useCaches ? this.#startCaches(stop.signal) : undefined;
     const elector = new LeaderElector({
       store: this.store.leases,
       key: keyOf('Lease', 'controller'),
@@ -1013,12 +1051,18 @@ export class ClusterControllers {
       ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
       onStartedLeading: async ({ signal }) => {
         options.onLeading?.(true);
-        await this.run(signal);
+        await this.#run(signal, live);
       },
       onStoppedLeading: () => options.onLeading?.(false),
     });
     options.onElector?.(elector);
-    await elector.run(options.signal);
+    try {
+      await elector.run(options.signal);
+    } finally {
+      stop.abort();
+      options.signal.removeEventListener('abort', onAbort);
+      await live?.done;
+    }
   }
 
   /** The current leader lease holder, when it is held and fresh. */

@@ -1,7 +1,9 @@
 // The controllers read from informer caches (issue 15): list once, then watch; their own
 // writes are waited for before the next decision, so a slow watch never makes them act twice.
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClusterCaches, ClusterStore, MemoryKvStore as MemoryKv, type Instance, type KvStore, type KvWatchEvent, type KvWatchOptions, type MemoryKvStore } from '../../src/index.js';
+import { ClusterCaches, ClusterControllers, ClusterStore, applyManifests, parseManifests, MemoryKvStore as MemoryKv, type Instance, type KvStore, type KvWatchEvent, type KvWatchOptions, type MemoryKvStore } from '../../src/index.js';
+import { FakeRuntime } from '../../src/testing/index.js';
+import { fakeCluster } from '../fake-cluster.js';
 import { converged, hostsYaml, startHarness, webYaml, type Harness } from './harness.js';
 
 let h: Harness | undefined;
@@ -13,7 +15,11 @@ afterEach(async () => {
 /** A KV that counts reads per kind and can hold back the watch events of one prefix. */
 class Instrumented {
   readonly ranges = new Map<string, number>();
+  /** Ranges with a limit: the informers' list pages (a reconcile's `items()` reads everything at once). */
+  readonly pages = new Map<string, number>();
   readonly gets = new Map<string, number>();
+  /** While true, every write to a leader lease fails (the store does not answer the renewal). */
+  failLeaseWrites = false;
   /** While set, watch events under this prefix wait (a lagging watch). */
   hold: string | undefined;
   #released: (() => void)[] = [];
@@ -25,6 +31,7 @@ class Instrumented {
         if (prop === 'range')
           return (prefix: string, options?: unknown) => {
             this.ranges.set(kind(prefix), (this.ranges.get(kind(prefix)) ?? 0) + 1);
+            if ((options as { limit?: number } | undefined)?.limit !== undefined) this.pages.set(kind(prefix), (this.pages.get(kind(prefix)) ?? 0) + 1);
             return target.range(prefix, options as never);
           };
         if (prop === 'get')
@@ -33,6 +40,11 @@ class Instrumented {
             return target.get(key);
           };
         if (prop === 'watch') return (prefix: string, options?: KvWatchOptions) => this.#watch(target, prefix, options);
+        if (prop === 'put')
+          return (key: string, value: string, options?: unknown) =>
+            this.failLeaseWrites && key.startsWith('/flotilla/v1/leases/')
+              ? Promise.reject(Object.assign(new Error(`etcd: no answer within 10 s for put ${key}`), { name: 'ClusterError', code: 'store-unavailable' }))
+              : target.put(key, value, options as never);
         const v = Reflect.get(target, prop, receiver) as unknown;
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
@@ -101,6 +113,50 @@ describe('controllers on informer caches', () => {
     kv.release();
     await h.until('3 ready', () => converged(h!, 'web', 3));
     expect(await h.store.instances.items()).toHaveLength(3);
+  });
+
+  it('a leader that loses its lease and wins it back keeps its caches: no second list of hosts, instances, replica sets or services', async () => {
+    const kv = new Instrumented();
+    const c = fakeCluster({ leasesOnFakeClock: false, wrapKv: (m) => kv.wrap(m) });
+    const runtime = new FakeRuntime();
+    const controllers = new ClusterControllers({ store: c.store, runtime, clock: c.clock, hostProbeIntervalMs: 1000 });
+    const terms: boolean[] = [];
+    const abort = new AbortController();
+    const running = controllers.runWithLeaderElection({ identity: 'a', signal: abort.signal, onLeading: (l) => terms.push(l) });
+    // the test reads and writes around the counting wrapper
+    const raw = c.storeOn(c.kv);
+    const apply = (yaml: string): Promise<unknown> => applyManifests(raw, parseManifests(yaml).objects);
+    try {
+      await apply(hostsYaml(3));
+      await apply(webYaml(4));
+      const h = { store: raw, runtime } as unknown as Harness;
+      await c.until('4 ready', () => converged(h, 'web', 4));
+      expect(terms).toEqual([true]);
+      const lists = (): Record<string, number | undefined> => Object.fromEntries(['hosts', 'instances', 'replicasets', 'services', 'hostleases'].map((k) => [k, kv.pages.get(k)]));
+      const listed = lists();
+      // one list (of one page) per kind
+      expect(listed).toEqual({ hosts: 1, instances: 1, replicasets: 1, services: 1, hostleases: 1 });
+      const instanceReads = kv.ranges.get('instances');
+      // the store stops answering the lease's renewals: after the renew deadline (10 s) the
+      // controller stops leading; once it answers again, the controller leads again
+      kv.failLeaseWrites = true;
+      await c.until('leadership lost', () => terms.length === 2);
+      expect(terms).toEqual([true, false]);
+      // meanwhile the world changes: the caches follow it while not leading
+      await apply(webYaml(6));
+      kv.failLeaseWrites = false;
+      await c.until('leading again', () => terms.length === 3);
+      expect(terms).toEqual([true, false, true]);
+      await c.until('6 ready', () => converged(h, 'web', 6));
+      expect(lists()).toEqual(listed);
+      // and the second term read no instance from the store at all (caches; the index is checked once per store)
+      expect(kv.ranges.get('instances')).toBe(instanceReads);
+    } finally {
+      abort.abort();
+      for (let i = 0; i < 30; i++) await c.clock.advanceAsync(1000);
+      await running;
+      await c.stop();
+    }
   });
 
   it('caughtUp waits for every object of a transaction, not only the first of its revision (120 creates in transactions of 50)', async () => {
