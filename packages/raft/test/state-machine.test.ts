@@ -228,6 +228,14 @@ describe('watch', () => {
     expect(w.events()).toEqual([{ type: 'put', key: 'a', value: 'y', createRevision: 2, modRevision: 3, version: 2 }]);
   });
 
+  it('a fromRevision past the current revision (a follower behind what the client saw) delivers nothing before it', () => {
+    const kv = new KvStateMachine();
+    kv.apply({ op: 'put', key: 'a', value: 'x' }); // 2
+    const w = collect(kv, '', 5);
+    for (let i = 0; i < 5; i++) kv.apply({ op: 'put', key: `k${i}`, value: 'v' }); // 3..7
+    expect(w.events().map((e) => e.modRevision)).toEqual([5, 6, 7]);
+  });
+
   it('refuses a compacted fromRevision with the compact revision; the compact revision itself is still served', () => {
     const kv = new KvStateMachine();
     for (let i = 0; i < 5; i++) kv.apply({ op: 'put', key: 'k', value: String(i) }); // revs 2..6

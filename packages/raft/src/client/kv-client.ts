@@ -132,7 +132,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * A client for the Flotilla KV HTTP API.
  *
  * Guarantees:
- * - Finds the leader (from `GET /v1/status`) and sends writes to it; reads go to any member.
+ * - Finds the leader (from `GET /v1/status`) and sends writes to it. Reads (linearizable:
+ *   ReadIndex on whichever member serves them) and watches go to this client's own member,
+ *   chosen at random among the endpoints when the client is made, so many clients spread
+ *   their reads and watches over the members instead of all landing on the first endpoint;
+ *   once the leader is known, a client whose member is the leader moves to the next one (the
+ *   leader already carries every write). A member that fails is left for the next endpoint.
  * - Retries only what is safe: reads on any failure, writes only when the request certainly
  *   had no effect (connection refused, `503 no-leader`). A write that fails otherwise
  *   rejects with a `KvError` whose `mayHaveEffect` is true.
@@ -143,7 +148,8 @@ export class KvClient {
   readonly #o: KvClientOptions;
   readonly #endpoints: string[];
   #leaderUrl: string | undefined;
-  #next = 0;
+  /** Index (modulo the endpoints) of this client's member for reads and watches; moved on by failures. */
+  #next: number;
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   readonly #tlsAgent: https.Agent;
   /**
@@ -164,6 +170,8 @@ export class KvClient {
     }
     this.#o = options;
     this.#endpoints = options.endpoints.map((e) => e.replace(/\/+$/, ''));
+    // each client its own member: the reads and watches of many clients spread over the members
+    this.#next = Math.floor(Math.random() * this.#endpoints.length);
     if ((options.cert === undefined) !== (options.key === undefined)) throw new TypeError('cert and key: expected both (a client certificate and its private key) or neither');
     this.#tlsAgent = new https.Agent({
       keepAlive: true,
@@ -420,6 +428,7 @@ export class KvClient {
         const url = s.members.find((m) => m.id === s.leader)?.clientUrl;
         if (s.leader !== 0 && url) {
           this.#leaderUrl = url.replace(/\/+$/, '');
+          this.#avoidLeader();
           return;
         }
       } catch (err) {
@@ -481,6 +490,12 @@ export class KvClient {
       }
       throw err;
     }
+  }
+
+  /** Moves this client's reads and watches off the leader, once, when another member is listed. */
+  #avoidLeader(): void {
+    const n = this.#endpoints.length;
+    if (n > 1 && this.#endpoints[this.#next % n] === this.#leaderUrl) this.#next++;
   }
 
   #rotate(failed: string): void {

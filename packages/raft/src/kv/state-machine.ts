@@ -401,7 +401,9 @@ export class KvStateMachine {
       if (e.key.startsWith(w.prefix)) batch.push(e);
     }
     if (batch.length > 0 && w.active) w.listener.onEvents(batch);
-    w.nextRevision = this.#revision + 1;
+    // a start past this member's revision (a follower behind the revision the client has seen)
+    // stays where it is: nothing before it is delivered
+    w.nextRevision = Math.max(w.nextRevision, this.#revision + 1);
   }
 
   #firstHistoryIndex(revision: number): number {
