@@ -204,6 +204,37 @@ describe('watch over HTTP', () => {
     expect(lines.some((l) => l.type === 'progress' && typeof l.revision === 'number')).toBe(true);
   });
 
+  it('watches several prefixes on one stream: repeated prefix= on a GET, or POST {"prefixes","fromRevision"}', async () => {
+    const { call, url } = await serve(new MemoryKvBackend(), { progressIntervalMs: 50 });
+    await call('PUT', '/v1/kv/h1/a', { value: '1' }); // 2
+    await call('PUT', '/v1/kv/h2/a', { value: '1' }); // 3
+    await call('PUT', '/v1/kv/h3/a', { value: '1' }); // 4
+    const events = (lines: { type: string; key?: string; modRevision?: number }[]): unknown[][] => lines.filter((l) => l.type !== 'progress').map((l) => [l.key, l.modRevision]);
+    expect(events(await readLines(`${url}/v1/watch?prefix=h1/&prefix=h3/&fromRevision=2`, 3))).toEqual([['h1/a', 2], ['h3/a', 4]]);
+    const res = await fetch(`${url}/v1/watch`, { method: 'POST', body: JSON.stringify({ prefixes: ['h3/', 'h2/'], fromRevision: 3 }) });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (text.split('\n').filter((l) => l.includes('"put"')).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(events(text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; key: string; modRevision: number }))).toEqual([['h2/a', 3], ['h3/a', 4]]);
+  });
+
+  it.each([
+    ['no prefixes', { prefixes: [] }, /prefixes must be a non-empty array/],
+    ['not an array', { prefixes: 'h1/' }, /prefixes must be a non-empty array/],
+    ['a number among them', { prefixes: ['a', 7] }, /prefixes\[1\] must be a string/],
+    ['too many', { prefixes: Array.from({ length: 10_001 }, (_, i) => `p${i}`) }, /at most 10000 prefixes/],
+    ['a bad fromRevision', { prefixes: ['a'], fromRevision: -1 }, /fromRevision must be a non-negative integer/],
+    ['not an object', [1], /the body must be/],
+  ])('a POST watch with %s answers 400 bad-request and says why', async (_, body, message) => {
+    const { call } = await serve();
+    const r = await call('POST', '/v1/watch', body);
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('bad-request');
+    expect(r.body.error.message).toMatch(message);
+  });
+
   it('refuses a compacted fromRevision with 410 and the compact revision', async () => {
     const { call } = await serve();
     for (let i = 0; i < 4; i++) await call('PUT', '/v1/kv/k', { value: String(i) });
@@ -211,5 +242,8 @@ describe('watch over HTTP', () => {
     const r = await call('GET', '/v1/watch?fromRevision=2');
     expect(r.status).toBe(410);
     expect(r.body.error).toMatchObject({ code: 'compacted', compactRevision: 4 });
+    const many = await call('POST', '/v1/watch', { prefixes: ['a', 'k'], fromRevision: 2 });
+    expect(many.status).toBe(410);
+    expect(many.body.error).toMatchObject({ code: 'compacted', compactRevision: 4 });
   });
 });

@@ -228,6 +228,29 @@ describe('watch', () => {
     expect(w.events()).toEqual([{ type: 'put', key: 'a', value: 'y', createRevision: 2, modRevision: 3, version: 2 }]);
   });
 
+  it('several prefixes are one watch of their union: each change once (overlapping prefixes too), a revision\'s events together, history and live', () => {
+    const kv = new KvStateMachine();
+    kv.apply({ op: 'put', key: 'h1/a', value: '1' }); // 2
+    kv.apply({ op: 'put', key: 'x', value: '1' }); // 3
+    kv.apply({ op: 'put', key: 'h22/b', value: '1' }); // 4
+    const batches: WatchEvent[][] = [];
+    const handle = kv.watch(['h1/', 'h22/', 'h22/b', 'h1/'], 2, { onEvents: (e) => batches.push([...e]), onCompacted: () => undefined });
+    expect(batches.map((b) => b.map((e) => [e.key, e.modRevision]))).toEqual([[['h1/a', 2]], [['h22/b', 4]]]);
+    kv.apply({ op: 'txn', compare: [], success: [{ put: { key: 'h1/c', value: '2' } }, { put: { key: 'y', value: '2' } }, { put: { key: 'h22/b', value: '2' } }], failure: [] }); // 5
+    kv.apply({ op: 'delete', key: 'h1/a' }); // 6
+    expect(batches.slice(2).map((b) => b.map((e) => [e.type, e.key, e.modRevision]))).toEqual([
+      [['put', 'h1/c', 5], ['put', 'h22/b', 5]],
+      [['delete', 'h1/a', 6]],
+    ]);
+    handle.cancel();
+    expect(kv.watcherCount).toBe(0);
+    // the prefixes it alone used are gone with it: a single watch still works
+    const w = collect(kv, 'h1/');
+    kv.apply({ op: 'put', key: 'h22/z', value: '3' });
+    kv.apply({ op: 'put', key: 'h1/z', value: '3' });
+    expect(w.events().map((e) => e.key)).toEqual(['h1/z']);
+  });
+
   it('a fromRevision past the current revision (a follower behind what the client saw) delivers nothing before it', () => {
     const kv = new KvStateMachine();
     kv.apply({ op: 'put', key: 'a', value: 'x' }); // 2

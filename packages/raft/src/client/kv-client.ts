@@ -304,15 +304,30 @@ export class KvClient {
   /**
    * Watches keys with `prefix`. Yields events in revision order; reconnects and resumes from
    * the last seen revision + 1 on any member after a disconnect.
+   *
+   * Several prefixes (an array, at most 10,000) are one watch of their union on one
+   * connection (`POST /v1/watch`): each change under any of them once, in revision order. A
+   * process with a watch per host (`flo agent --hollow`) then holds one stream, not thousands.
    */
-  async *watch(prefix: string, options: KvClientWatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+  async *watch(prefix: string | readonly string[], options: KvClientWatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    if (typeof prefix !== 'string' && (!Array.isArray(prefix) || prefix.length === 0 || prefix.some((p) => typeof p !== 'string'))) {
+      throw new TypeError(`prefix: expected a string or a non-empty array of strings, received ${JSON.stringify(prefix)?.slice(0, 100)}`);
+    }
     let from = options.fromRevision;
     const signal = options.signal;
     let failures = 0;
     while (!signal?.aborted) {
       const endpoint = this.#pick(true);
-      const q = new URLSearchParams({ prefix });
-      if (from !== undefined) q.set('fromRevision', String(from));
+      let path: string;
+      let body: string | undefined;
+      if (typeof prefix === 'string') {
+        const q = new URLSearchParams({ prefix });
+        if (from !== undefined) q.set('fromRevision', String(from));
+        path = `/v1/watch?${q.toString()}`;
+      } else {
+        path = '/v1/watch';
+        body = JSON.stringify({ prefixes: prefix, ...(from !== undefined ? { fromRevision: from } : {}) });
+      }
       const queue: (WatchEvent | { type: 'progress'; revision: number })[] = [];
       let done = false;
       let fail: unknown;
@@ -320,7 +335,7 @@ export class KvClient {
       let accepted = false;
       // A member that never answers (a blackholed address) is given up after the request timeout.
       const idle = this.#o.requestTimeoutMs ?? 10_000;
-      const req = this.#open(endpoint, `/v1/watch?${q.toString()}`, (res) => {
+      const req = this.#open(endpoint, path, body, (res) => {
         if (res.statusCode === 200) {
           accepted = true;
           options.onConnected?.(endpoint);
@@ -529,11 +544,12 @@ export class KvClient {
     return h;
   }
 
-  #open(endpoint: string, path: string, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+  /** Opens a watch stream: a GET, or a POST of `body`. */
+  #open(endpoint: string, path: string, body: string | undefined, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
     const url = new URL(endpoint + path);
     const isHttps = url.protocol === 'https:';
-    const req = (isHttps ? https : http).request(url, { method: 'GET', headers: this.#headers(undefined), agent: isHttps ? this.#watchTlsAgent : this.#watchAgent }, onResponse);
-    req.end();
+    const req = (isHttps ? https : http).request(url, { method: body === undefined ? 'GET' : 'POST', headers: this.#headers(body), agent: isHttps ? this.#watchTlsAgent : this.#watchAgent }, onResponse);
+    req.end(body);
     return req;
   }
 

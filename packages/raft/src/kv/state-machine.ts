@@ -42,7 +42,8 @@ export interface WatchListener {
 }
 
 interface Watcher {
-  readonly prefix: string;
+  /** The prefixes watched (distinct): a change under any of them is delivered, once. */
+  readonly prefixes: readonly string[];
   readonly listener: WatchListener;
   nextRevision: number;
   active: boolean;
@@ -335,15 +336,20 @@ export class KvStateMachine {
    * History from `fromRevision` is delivered synchronously before this returns, then live
    * changes as they are applied. Throws a `KvError` with code `compacted` when
    * `fromRevision` is below the compaction revision.
+   *
+   * Several prefixes (an array) make one watch of their union: each change under any of them
+   * is delivered once, the events of one revision together, in revision order — what one
+   * stream of many per-host watches needs (a `flo agent --hollow` process).
    */
-  watch(prefix: string, fromRevision: number | undefined, listener: WatchListener): WatchHandle {
+  watch(prefix: string | readonly string[], fromRevision: number | undefined, listener: WatchListener): WatchHandle {
     const from = fromRevision ?? this.#revision + 1;
     if (from < this.#compactRevision) {
       throw new KvError('compacted', `revision ${from} is compacted (compact revision ${this.#compactRevision})`, {
         compactRevision: this.#compactRevision,
       });
     }
-    const w: Watcher = { prefix, listener, nextRevision: from, active: true };
+    const prefixes = typeof prefix === 'string' ? [prefix] : [...new Set(prefix)];
+    const w: Watcher = { prefixes, listener, nextRevision: from, active: true };
     this.#replay(w);
     if (w.active) this.#addWatcher(w);
     return {
@@ -356,30 +362,35 @@ export class KvStateMachine {
 
   #addWatcher(w: Watcher): void {
     this.#watchers.add(w);
-    let set = this.#byPrefix.get(w.prefix);
-    if (!set) {
-      this.#byPrefix.set(w.prefix, (set = new Set()));
-      if (!this.#prefixLengths.includes(w.prefix.length)) this.#prefixLengths = [...this.#prefixLengths, w.prefix.length].sort((a, b) => a - b);
+    let added = false;
+    for (const prefix of w.prefixes) {
+      let set = this.#byPrefix.get(prefix);
+      if (!set) {
+        this.#byPrefix.set(prefix, (set = new Set()));
+        if (!this.#prefixLengths.includes(prefix.length)) {
+          this.#prefixLengths.push(prefix.length);
+          added = true;
+        }
+      }
+      set.add(w);
     }
-    set.add(w);
+    if (added) this.#prefixLengths = [...this.#prefixLengths].sort((a, b) => a - b);
   }
 
   #removeWatcher(w: Watcher): void {
     if (!this.#watchers.delete(w)) return;
-    const set = this.#byPrefix.get(w.prefix);
-    if (!set) return;
-    set.delete(w);
-    if (set.size > 0) return;
-    this.#byPrefix.delete(w.prefix);
-    const len = w.prefix.length;
-    let used = false;
-    for (const p of this.#byPrefix.keys()) {
-      if (p.length === len) {
-        used = true;
-        break;
-      }
+    const gone = new Set<number>();
+    for (const prefix of w.prefixes) {
+      const set = this.#byPrefix.get(prefix);
+      if (!set) continue;
+      set.delete(w);
+      if (set.size > 0) continue;
+      this.#byPrefix.delete(prefix);
+      gone.add(prefix.length);
     }
-    if (!used) this.#prefixLengths = this.#prefixLengths.filter((l) => l !== len);
+    if (gone.size === 0) return;
+    for (const p of this.#byPrefix.keys()) gone.delete(p.length);
+    if (gone.size > 0) this.#prefixLengths = this.#prefixLengths.filter((l) => !gone.has(l));
   }
 
   /** Number of live watchers (for status and tests). */
@@ -389,6 +400,7 @@ export class KvStateMachine {
 
   #replay(w: Watcher): void {
     const start = this.#firstHistoryIndex(w.nextRevision);
+    const matches = matcher(w.prefixes);
     let batch: WatchEvent[] = [];
     let batchRev = -1;
     for (let i = start; i < this.#history.length && w.active; i++) {
@@ -398,7 +410,7 @@ export class KvStateMachine {
         batch = [];
         batchRev = e.modRevision;
       }
-      if (e.key.startsWith(w.prefix)) batch.push(e);
+      if (matches(e.key)) batch.push(e);
     }
     if (batch.length > 0 && w.active) w.listener.onEvents(batch);
     // a start past this member's revision (a follower behind the revision the client has seen)
@@ -430,8 +442,10 @@ export class KvStateMachine {
         if (!set) continue;
         for (const w of set) {
           const list = mine.get(w);
-          if (list) list.push(e);
-          else mine.set(w, [e]);
+          // (a watcher of overlapping prefixes is found under each: the event once)
+          if (list) {
+            if (list[list.length - 1] !== e) list.push(e);
+          } else mine.set(w, [e]);
         }
       }
     }
@@ -500,6 +514,23 @@ export class KvStateMachine {
       this.#replay(w);
     }
   }
+}
+
+/** Whether a key is under any of `prefixes`: in O(distinct prefix lengths) a key for many prefixes. */
+function matcher(prefixes: readonly string[]): (key: string) => boolean {
+  if (prefixes.length === 1) {
+    const p = prefixes[0]!;
+    return (key) => key.startsWith(p);
+  }
+  const set = new Set(prefixes);
+  const lengths = [...new Set(prefixes.map((p) => p.length))].sort((a, b) => a - b);
+  return (key) => {
+    for (const len of lengths) {
+      if (len > key.length) return false;
+      if (set.has(key.slice(0, len))) return true;
+    }
+    return false;
+  };
 }
 
 /** Items (keys, leases or events) per chunk of {@link KvStateMachine.captureSnapshot}. */

@@ -294,9 +294,25 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
     }
   }
 
-  function watch(ctx: Ctx): void {
-    const prefix = ctx.query.get('prefix') ?? '';
-    const from = intParam(ctx.query, 'fromRevision');
+  /**
+   * `GET /v1/watch?prefix=p[&prefix=q…][&fromRevision=n]`, or `POST /v1/watch` with
+   * `{"prefixes":[…],"fromRevision"?}` (many prefixes do not fit in a URL): one stream of the
+   * changes under any of the prefixes.
+   */
+  async function watchRequest(ctx: Ctx): Promise<void> {
+    if (ctx.req.method === 'GET') {
+      const prefixes = ctx.query.getAll('prefix');
+      watch(ctx, prefixes.length === 0 ? [''] : checkPrefixes(prefixes), intParam(ctx.query, 'fromRevision'));
+      return;
+    }
+    const body = await jsonBody(ctx);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KvError('bad-request', 'the body must be {"prefixes":[string, …],"fromRevision"?: number}');
+    const b = body as { prefixes?: unknown; fromRevision?: unknown };
+    if (!Array.isArray(b.prefixes) || b.prefixes.length === 0) throw new KvError('bad-request', `prefixes must be a non-empty array of strings, got ${JSON.stringify(b.prefixes)?.slice(0, 100)}`);
+    watch(ctx, checkPrefixes(b.prefixes), b.fromRevision === undefined ? undefined : checkRevision(b.fromRevision, 'fromRevision'));
+  }
+
+  function watch(ctx: Ctx, prefixes: readonly string[], from: number | undefined): void {
     const kv = backend.kv;
     if (from !== undefined && from < kv.compactRevision) {
       throw new KvError('compacted', `revision ${from} is compacted (compact revision ${kv.compactRevision})`, { compactRevision: kv.compactRevision });
@@ -322,7 +338,7 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
     timer.unref();
     let handle: { cancel(): void } | undefined;
     try {
-      handle = kv.watch(prefix, from, {
+      handle = kv.watch(prefixes.length === 1 ? prefixes[0]! : prefixes, from, {
         onEvents: (events: readonly WatchEvent[]) => {
           if (closed) return;
           res.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
@@ -403,8 +419,8 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
         return;
       }
       case '/v1/watch':
-        if (method !== 'GET') return notAllowed();
-        watch(ctx);
+        if (method !== 'GET' && method !== 'POST') return notAllowed();
+        await watchRequest(ctx);
         return;
       case '/v1/leases': {
         if (method === 'GET') {
@@ -530,6 +546,19 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
       sendError(res, err);
     });
   };
+}
+
+/** Most prefixes one watch takes. */
+export const MAX_WATCH_PREFIXES = 10_000;
+
+/** The prefixes of one watch: strings of at most 1024 bytes, at most {@link MAX_WATCH_PREFIXES}. */
+function checkPrefixes(prefixes: readonly unknown[]): string[] {
+  if (prefixes.length > MAX_WATCH_PREFIXES) throw new KvError('bad-request', `a watch takes at most ${MAX_WATCH_PREFIXES} prefixes, got ${prefixes.length}: open several`);
+  return prefixes.map((p, i) => {
+    if (typeof p !== 'string') throw new KvError('bad-request', `prefixes[${i}] must be a string, got ${JSON.stringify(p)}`);
+    if (Buffer.byteLength(p) > 1024) throw new KvError('bad-request', `prefixes[${i}] is longer than 1024 bytes (keys are at most 1024)`);
+    return p;
+  });
 }
 
 function leaseAnswer(res: http.ServerResponse, r: KvResult): void {
