@@ -594,6 +594,41 @@ export function storeContract(backend: ContractBackend): void {
         for (const h of hosts) expect((await store.range(`/flotilla/v1/hostinstances/${h}/`)).items).toEqual([]);
       });
 
+      it('watchInstancesOn several hosts (one watch for a hollow process): every change of their instances, in order, none of another host', async () => {
+        const cluster = new ClusterStore(store);
+        const tag = `wm${process.pid % 1000}x${unique++}`;
+        const [a, b, c, other] = [`${tag}-a`, `${tag}-b`, `${tag}-c`, `${tag}-d`];
+        const start = (await store.range('/flotilla/v1/instances/', { limit: 1 })).revision;
+        const ac = new AbortController();
+        const events: { type: string; name: string; revision: number; host?: string }[] = [];
+        let enough!: () => void;
+        const done = new Promise<void>((resolve) => (enough = resolve));
+        const watching = (async () => {
+          for await (const ev of cluster.watchInstancesOn([a, b, c], start + 1, { signal: ac.signal, deletedNamesOnly: true })) {
+            if (ev.type === 'progress' || ev.type === 'expired') continue;
+            events.push({ type: ev.type, name: ev.object.metadata.name, revision: ev.revision, ...(ev.object.spec ? { host: ev.object.spec.host } : {}) });
+            if (events.length === 6) enough();
+          }
+        })();
+        await cluster.instances.create(instance(`${tag}-i0`, a));
+        await cluster.instances.create(instance(`${tag}-i1`, b));
+        await cluster.instances.create(instance(`${tag}-i2`, other));
+        await cluster.instances.create(instance(`${tag}-i3`, c));
+        await cluster.instances.mutate(`${tag}-i0`, (cur) => ({ ...cur, status: { ...cur.status!, phase: 'Running', ready: true } }));
+        await cluster.instances.delete(`${tag}-i1`);
+        await cluster.instances.create(instance(`${tag}-i4`, a));
+        await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`6 events expected, got ${JSON.stringify(events)}`)), 10_000).unref())]);
+        // (the last create is the sixth event on every store: nothing of host d came before it)
+        ac.abort();
+        await watching;
+        const of = (n: number) => events.filter((e) => e.name === `${tag}-i${n}`).map((e) => e.type);
+        expect([of(0), of(1), of(2), of(3), of(4)]).toEqual([['added', 'modified'], ['added', 'deleted'], [], ['added'], ['added']]);
+        expect(events.every((e) => e.host === undefined || [a, b, c].includes(e.host))).toBe(true);
+        // one watch of the store: in revision order
+        if (store.watchPrefixes !== undefined && store.txn !== undefined) expect(events.map((e) => e.revision)).toEqual([...events.map((e) => e.revision)].sort((x, y) => x - y));
+        for (const n of [0, 2, 3, 4]) await cluster.instances.delete(`${tag}-i${n}`);
+      });
+
       it('reindex covers instances written before the index existed (a store from an older flo) and drops stale entries', async () => {
         if (store.txn === undefined) return; // no index on this backend (see the txn test)
         const cluster = new ClusterStore(store);

@@ -18,10 +18,13 @@
  *   watch's newer copy. Without `txn` in the store, one write each.
  * - **Start-up in a few round trips.** One list of the Hosts and one range of the leases for
  *   all hosts, new Hosts created (with `status.agent`) in transactions of 50, one grant and one
- *   compare-and-set per lease, and each host's watch opened without a read of its own (a
- *   deleted instance's name is all it needs): 5,000 hosts starting at once are not 5,000 × 9
- *   round trips.
- * - **Each host's watch is its own**, so fan-out is the store's per-host index, as for real agents.
+ *   compare-and-set per lease, and the watch opened without a read of its own (a deleted
+ *   instance's name is all it needs): 5,000 hosts starting at once are not 5,000 × 9 round trips.
+ * - **One watch for all its hosts.** Each host's instances are listed from its own index
+ *   prefix, then one watch covers every host's prefix ({@link ClusterStore.watchInstancesOn}):
+ *   fan-out is still the store's per-host index (a change reaches only the process of its
+ *   host), but on one stream per process — the store writes a transaction's changes for this
+ *   process once, not once per host, and holds one connection, not one per host.
  * - Hollow hosts record no per-instance events (the store load they stand for is the lease,
  *   the watch and the status write).
  */
@@ -258,7 +261,7 @@ export class HollowFleet {
   /** {@link start} (unless done), then renews, watches and reports until `signal` aborts. Leases are left to expire. */
   async run(outer: AbortSignal): Promise<void> {
     if (!this.#started) await this.start();
-    // every host's watch listens on this one signal: N hosts are N listeners, not a leak
+    // the loops and the setup calls in flight listen on this one signal (a few dozen listeners, not a leak)
     const stop = new AbortController();
     setMaxListeners(0, stop.signal);
     const onAbort = (): void => stop.abort();
@@ -266,21 +269,10 @@ export class HollowFleet {
     if (outer.aborted) stop.abort();
     const signal = stop.signal;
     try {
-      await this.#runUntil(signal);
+      await Promise.all([this.#renewLoop(signal), this.#watchLoop(signal), this.#writeLoop(signal)]);
     } finally {
       outer.removeEventListener('abort', onAbort);
     }
-  }
-
-  async #runUntil(signal: AbortSignal): Promise<void> {
-    const loops: Promise<void>[] = [];
-    // open the watches a few at a time (each starts with a list of its host's instances)
-    const opening = pool(this.hosts, this.#setupConcurrency, (name) => {
-      if (signal.aborted) return Promise.resolve();
-      return new Promise<void>((opened) => loops.push(this.#watchLoop(name, signal, opened)));
-    });
-    await Promise.all([this.#renewLoop(signal), opening, this.#writeLoop(signal)]);
-    await Promise.all(loops);
   }
 
   /** Renews every lease once (in one call where the store allows); claims again the ones the store let expire. */
@@ -337,39 +329,43 @@ export class HollowFleet {
     }
   }
 
-  async #watchLoop(host: string, signal: AbortSignal, opened: () => void): Promise<void> {
+  /**
+   * Lists each host's instances (a few hosts at a time), then watches them all on one watch
+   * from the oldest list's revision on; a change that its host's list already showed is
+   * skipped. A compacted watch or a store error: every host is listed again (after a backoff).
+   */
+  async #watchLoop(signal: AbortSignal): Promise<void> {
     let failures = 0;
-    let announced = false;
-    const announce = (): void => {
-      if (announced) return;
-      announced = true;
-      opened();
-    };
     while (!signal.aborted) {
       try {
-        const listed = await this.#store.listInstances({ host, signal });
-        for (const e of listed.items) this.#see(e.object);
+        const listedAt = new Map<string, number>();
+        await pool(this.hosts, this.#setupConcurrency, async (host) => {
+          if (signal.aborted) return;
+          const listed = await this.#store.listInstances({ host, signal });
+          for (const e of listed.items) this.#see(e.object);
+          listedAt.set(host, listed.revision);
+        });
+        if (signal.aborted) break;
+        let from = Infinity;
+        for (const r of listedAt.values()) from = Math.min(from, r + 1);
         failures = 0;
-        this.#watching.add(host);
-        announce();
+        for (const host of this.hosts) this.#watching.add(host);
         // a deleted instance's name is all a hollow host needs: the watch reads nothing first
-        for await (const ev of this.#store.watchInstances(listed.revision + 1, { host, signal, deletedNamesOnly: true })) {
+        for await (const ev of this.#store.watchInstancesOn(this.hosts, from, { signal, deletedNamesOnly: true })) {
           if (ev.type === 'progress') continue;
           if (ev.type === 'expired') break; // relist
           if (ev.type === 'deleted') this.#queue.delete(ev.object.metadata.name);
-          else this.#see(ev.object);
+          else if (ev.revision > (listedAt.get(ev.object.spec.host) ?? 0)) this.#see(ev.object);
         }
       } catch (e) {
         if (signal.aborted) break;
         this.#storeState(false, e);
         failures++;
       }
-      this.#watching.delete(host);
-      announce(); // the next host's watch need not wait for this one's store errors
+      this.#watching.clear();
       if (failures > 0) await sleep(this.#clock, this.#delay(failures), signal);
     }
-    this.#watching.delete(host);
-    announce();
+    this.#watching.clear();
   }
 
   /** An instance of a hollow host as the watch shows it: queue it when there is something to write. */

@@ -27,7 +27,7 @@ export class MemoryKvStore implements KvStore, KvLeases {
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
   readonly #history: LogRecord[] = [];
   #compactRevision = 0;
-  readonly #watchers = new Set<{ prefix: string; channel: Channel<KvWatchEvent>; stop: () => void }>();
+  readonly #watchers = new Set<{ matches: (key: string) => boolean; channel: Channel<KvWatchEvent>; stop: () => void }>();
   readonly #historyLimit: number;
   readonly #progressIntervalMs: number;
   #closed = false;
@@ -179,14 +179,24 @@ export class MemoryKvStore implements KvStore, KvLeases {
       this.#compactRevision = dropped.rev;
     }
     const event = toEvent(r);
-    for (const w of this.#watchers) if (r.key.startsWith(w.prefix)) w.channel.push(event);
+    for (const w of this.#watchers) if (w.matches(r.key)) w.channel.push(event);
   }
 
   watch(prefix: string, options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
+    return this.#watch((key) => key.startsWith(prefix), options);
+  }
+
+  /** One watch of the union of `prefixes` (see {@link KvStore.watchPrefixes}). */
+  watchPrefixes(prefixes: readonly string[], options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
+    const list = [...prefixes];
+    return this.#watch((key) => list.some((p) => key.startsWith(p)), options);
+  }
+
+  #watch(matches: (key: string) => boolean, options: KvWatchOptions): AsyncIterable<KvWatchEvent> {
     this.#check();
     const from = options.fromRevision ?? this.#state.revision + 1;
     let timer: ReturnType<typeof setInterval> | undefined;
-    const entry = { prefix, channel: undefined as unknown as Channel<KvWatchEvent>, stop: (): void => undefined };
+    const entry = { matches, channel: undefined as unknown as Channel<KvWatchEvent>, stop: (): void => undefined };
     const stop = (): void => {
       this.#watchers.delete(entry);
       options.signal?.removeEventListener('abort', stop);
@@ -200,7 +210,7 @@ export class MemoryKvStore implements KvStore, KvLeases {
       entry.channel.close();
       return entry.channel;
     }
-    for (const r of this.#history) if (r.rev >= from && r.key.startsWith(prefix)) entry.channel.push(toEvent(r));
+    for (const r of this.#history) if (r.rev >= from && matches(r.key)) entry.channel.push(toEvent(r));
     this.#watchers.add(entry);
     if (this.#progressIntervalMs > 0) {
       timer = setInterval(() => entry.channel.push({ type: 'progress', revision: this.#state.revision }), this.#progressIntervalMs);

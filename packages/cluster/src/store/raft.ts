@@ -122,6 +122,16 @@ export class RaftKvStore implements KvStore, KvLeases {
   }
 
   watch(prefix: string, options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
+    return this.#watch([prefix], options);
+  }
+
+  /** One watch of the union of `prefixes` on one connection (`POST /v1/watch`; see {@link KvStore.watchPrefixes}). */
+  watchPrefixes(prefixes: readonly string[], options: KvWatchOptions = {}): AsyncIterable<KvWatchEvent> {
+    if (prefixes.length === 0) throw new TypeError('prefixes: expected at least one');
+    return this.#watch([...new Set(prefixes)], options);
+  }
+
+  #watch(prefixes: readonly string[], options: KvWatchOptions): AsyncIterable<KvWatchEvent> {
     const abort = new AbortController();
     const stop = (): void => {
       this.#watchers.delete(stop);
@@ -137,19 +147,21 @@ export class RaftKvStore implements KvStore, KvLeases {
       // (a watch of 150,000 instances must not ask a member for one 150 MB answer)
       const values = new Map<string, string>();
       let revision = 0;
-      for (let after: string | undefined; options.prevValues !== false; ) {
-        const page = await this.#client.range({ prefix, limit: this.#pageSize, ...(after !== undefined ? { after } : {}) });
-        if (revision === 0) revision = page.revision;
-        for (const kv of page.items) values.set(kv.key, kv.value);
-        if (!page.more || page.items.length === 0) break;
-        after = page.items.at(-1)!.key;
-        if (abort.signal.aborted) return;
+      for (const prefix of options.prevValues !== false ? prefixes : []) {
+        for (let after: string | undefined; ; ) {
+          const page = await this.#client.range({ prefix, limit: this.#pageSize, ...(after !== undefined ? { after } : {}) });
+          if (revision === 0) revision = page.revision;
+          for (const kv of page.items) values.set(kv.key, kv.value);
+          if (!page.more || page.items.length === 0) break;
+          after = page.items.at(-1)!.key;
+          if (abort.signal.aborted) return;
+        }
       }
       // without previous values and a start revision, the watch starts at the member's next revision
       const from = options.fromRevision ?? (revision > 0 ? revision + 1 : undefined);
       // from an older revision the values read are from after the start: not previous values
       if (from !== undefined && from <= revision) values.clear();
-      const events = this.#client.watch(prefix, {
+      const events = this.#client.watch(prefixes.length === 1 ? prefixes[0]! : prefixes, {
         ...(from !== undefined ? { fromRevision: from } : {}),
         signal: abort.signal,
         onProgress: (revision) => channel.push({ type: 'progress', revision }),

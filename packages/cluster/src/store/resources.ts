@@ -18,6 +18,7 @@ import type { CompareAndSetResult, CompareAndSetStore, ListResult, LeaseRecord, 
 import { ClusterError, ConflictError, ManifestError, isConflictError } from '../errors.js';
 import type { ClusterEvent, Host, Instance, Kind, Manifest, ManifestKind, Network, ReplicaSet, Service } from '../manifest/types.js';
 import type { KvStore, KvTxnOp, KvWatchEvent } from './types.js';
+import { Channel } from './channel.js';
 import { stableJson } from '../controllers/template.js';
 import { badDefinition, builtInKind, indexMarkerKey, issuesOf, type Resource, type ResourceKind } from './kinds.js';
 
@@ -259,6 +260,91 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
         const object = this.#decode(ev.prevValue, ev.modRevision);
         if (indexed || valueOf(object) === value) yield { type: 'deleted', key, object, revision: ev.modRevision };
       }
+    }
+  }
+
+  /**
+   * {@link watchIndexed} of several values at once (a `flo agent --hollow` process's hosts):
+   * the changes of the objects whose index value is one of `values`, from `fromRevision`.
+   * Where the store keeps the index and watches many prefixes on one stream
+   * ({@link KvStore.watchPrefixes}: the Raft KV, memory), one watch of their index prefixes —
+   * every change once, in revision order, with the store's progress events; elsewhere one
+   * {@link watchIndexed} per value, merged (each value's changes in revision order; progress
+   * once every value's watch has reported one, their lowest). Ends after an `expired` event.
+   */
+  async *watchIndexedMany(values: readonly string[], fromRevision: number, options: StoreCallOptions & { deletedNamesOnly?: boolean } = {}): AsyncIterable<ResourceWatchEvent<T>> {
+    if (values.length === 0) throw new TypeError('values: expected at least one index value');
+    const prefixes = values.map((v) => this.#indexPrefix(v));
+    if (values.length === 1) {
+      yield* this.watchIndexed(values[0]!, fromRevision, options);
+      return;
+    }
+    const kv = this.#kv;
+    if (!this.indexed || typeof kv.watchPrefixes !== 'function') {
+      yield* this.#mergeIndexed(values, fromRevision, options);
+      return;
+    }
+    const root = this.definition.index!.prefix;
+    const events = kv.watchPrefixes(prefixes, {
+      ...(fromRevision > 0 ? { fromRevision } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.deletedNamesOnly === true ? { prevValues: false } : {}),
+    });
+    for await (const ev of events) {
+      if (ev.type === 'progress' || ev.type === 'expired') {
+        yield ev.type === 'progress' ? { type: 'progress', revision: ev.revision } : { type: 'expired', revision: ev.compactRevision };
+        if (ev.type === 'expired') return;
+        continue;
+      }
+      // <index prefix><value>/<name>
+      const rest = ev.key.slice(root.length);
+      const name = rest.slice(rest.indexOf('/') + 1);
+      const key = this.keyOf(name);
+      if (ev.type === 'put') yield { type: ev.version === 1 ? 'added' : 'modified', key, object: this.#decode(ev.value, ev.modRevision), revision: ev.modRevision };
+      else if (ev.prevValue === undefined) yield { type: 'deleted', key, object: { apiVersion: this.definition.apiVersion, kind: this.kind, metadata: { name } } as unknown as T, revision: ev.modRevision };
+      else yield { type: 'deleted', key, object: this.#decode(ev.prevValue, ev.modRevision), revision: ev.modRevision };
+    }
+  }
+
+  /** {@link watchIndexedMany} as one {@link watchIndexed} per value, merged. */
+  async *#mergeIndexed(values: readonly string[], fromRevision: number, options: StoreCallOptions & { deletedNamesOnly?: boolean }): AsyncIterable<ResourceWatchEvent<T>> {
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) abort.abort();
+    const channel = new Channel<ResourceWatchEvent<T> | { type: 'error'; error: unknown }>();
+    const progress = new Map<string, number>();
+    let reported = 0;
+    let open = values.length;
+    for (const value of values) {
+      void (async () => {
+        try {
+          for await (const ev of this.watchIndexed(value, fromRevision, { ...options, signal: abort.signal })) {
+            if (ev.type !== 'progress') {
+              channel.push(ev);
+              continue;
+            }
+            progress.set(value, ev.revision);
+            if (progress.size < values.length) continue;
+            const lowest = Math.min(...progress.values());
+            if (lowest > reported) channel.push({ type: 'progress', revision: (reported = lowest) });
+          }
+        } catch (error) {
+          if (!abort.signal.aborted) channel.push({ type: 'error', error });
+        } finally {
+          if (--open === 0) channel.close();
+        }
+      })();
+    }
+    try {
+      for await (const item of channel) {
+        if (item.type === 'error') throw item.error;
+        yield item;
+        if (item.type === 'expired') return;
+      }
+    } finally {
+      abort.abort();
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -720,6 +806,16 @@ export class ClusterStore {
   watchInstances(fromRevision: number, options: StoreCallOptions & { host?: string; deletedNamesOnly?: boolean } = {}): AsyncIterable<ResourceWatchEvent<Instance>> {
     const { host, ...rest } = options;
     return host === undefined ? this.instances.watch(fromRevision, rest) : this.instances.watchIndexed(host, fromRevision, rest);
+  }
+
+  /**
+   * The instances of every host in `hosts` (a `flo agent --hollow` process's), from
+   * `fromRevision`, as one watch: one stream to the store where it has one (see
+   * {@link ResourceStore.watchIndexedMany}), so a process of thousands of hosts holds one
+   * connection and the store writes each change once for it, not once per host.
+   */
+  watchInstancesOn(hosts: readonly string[], fromRevision: number, options: StoreCallOptions & { deletedNamesOnly?: boolean } = {}): AsyncIterable<ResourceWatchEvent<Instance>> {
+    return this.instances.watchIndexedMany(hosts, fromRevision, options);
   }
 
   /**

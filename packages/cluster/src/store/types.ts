@@ -172,6 +172,14 @@ export interface KvStore {
   txn?(compare: readonly KvCompare[], ops: readonly KvTxnOp[]): Promise<KvTxnResult>;
   /** Changes under `prefix` from a revision on, with progress events at a regular interval. */
   watch(prefix: string, options?: KvWatchOptions): AsyncIterable<KvWatchEvent>;
+  /**
+   * Changes under any of `prefixes` as one watch (`watch`'s guarantees over their union: each
+   * change once, in revision order), on one stream to the store where it has one — a process
+   * watching thousands of hosts' prefixes (`flo agent --hollow`) holds one connection, not
+   * thousands. Optional: the Raft KV and the memory store have it; without it Flotilla opens
+   * a watch per prefix (etcd's client carries them all on one gRPC stream anyway).
+   */
+  watchPrefixes?(prefixes: readonly string[], options?: KvWatchOptions): AsyncIterable<KvWatchEvent>;
   /** Releases connections, timers and file handles. */
   close(): Promise<void>;
 }

@@ -18,6 +18,9 @@ interface Calls {
   idsRenewed: number;
   /** When (fake clock) each store lease was last granted or renewed by the fleet. */
   renewedAt: Map<string, number>;
+  /** Watches of several prefixes opened (their prefix counts), and single watches of one host's index. */
+  manyWatches: number[];
+  hostWatches: number;
 }
 
 /** The KV as the fleet sees it: its lease calls and transactions counted (`withTxn` false: a KV without transactions). */
@@ -39,6 +42,14 @@ function counted(kv: MemoryKvStore, calls: Calls, now: () => number, withTxn = t
       calls.idsRenewed += ids.length;
       for (const id of ids) calls.renewedAt.set(id, now());
       return kv.keepAliveMany(ids);
+    },
+    watchPrefixes: (prefixes: readonly string[], o) => {
+      calls.manyWatches.push(prefixes.length);
+      return kv.watchPrefixes(prefixes, o);
+    },
+    watch: (prefix: string, o) => {
+      if (prefix.startsWith('/flotilla/v1/hostinstances/')) calls.hostWatches++;
+      return kv.watch(prefix, o);
     },
     txn: withTxn
       ? (c, ops) => {
@@ -63,7 +74,7 @@ afterEach(async () => {
 
 function startWorld(options: { txn?: boolean; controllers?: boolean } = {}): World {
   const c = fakeCluster();
-  const calls: Calls = { txns: 0, multiObjectTxns: 0, keepAliveMany: 0, keepAliveOne: 0, idsRenewed: 0, renewedAt: new Map() };
+  const calls: Calls = { txns: 0, multiObjectTxns: 0, keepAliveMany: 0, keepAliveOne: 0, idsRenewed: 0, renewedAt: new Map(), manyWatches: [], hostWatches: 0 };
   const fleetStore = c.storeOn(counted(c.kv, calls, () => c.clock.now(), options.txn ?? true));
   if (options.controllers !== false) c.startControllers({ runtime: new FakeRuntime(), seed: 7, hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000 });
   return {
@@ -102,6 +113,9 @@ describe('HollowFleet with the controllers', () => {
       expect(Object.keys(i.status!.ports)).toEqual(['http']);
     }
     expect(fleet.state()).toMatchObject({ hosts: 12, leasesHeld: 12, watching: 12, reportedRunning: 120, storeReachable: true });
+    // one watch of the twelve hosts' index prefixes (one stream to the store), not a watch per host
+    expect(w.calls.manyWatches).toEqual([12]);
+    expect(w.calls.hostWatches).toBe(0);
     // status writes share transactions: fewer transactions than instances, some with many objects
     expect(w.calls.multiObjectTxns).toBeGreaterThan(0);
     expect(w.calls.txns).toBeLessThan(120 + 12 * 3);
