@@ -17,7 +17,7 @@
 // BENCH_LOG=DIR: the controller's log (json, info) is written to DIR/controller-<store>.log, each flo
 // server member's to DIR/flo-server-<id>.log. BENCH_PROFILE_STORE=DIR: the members run under --cpu-prof.
 // The store members' CPU seconds during the host start-up and the apply are printed for both
-// stores (from /proc).
+// stores (from /proc), and during the apply the controller's and the hollow processes' too.
 // The kill phase prints a timeline (seconds after the SIGKILL): leases expired in the store,
 // hosts NotReady, instances evicted, replacements created, replacements Running.
 import type { ChildProcess } from 'node:child_process';
@@ -309,6 +309,9 @@ async function measure(start: () => Promise<StoreUnderTest>, controllerDir = '.'
   const hostsReadyS = (performance.now() - t0) / 1000;
   log(`${HOSTS} hollow hosts Ready in ${hostsReadyS.toFixed(1)} s; the store members' CPU meanwhile ${memberCpu(cpuAtStart)}`);
   const cpuAtApply = store.members.map((m) => usage(m.pid!).cpuS);
+  /** The controller's and the hollow processes' CPU seconds (the rest of the machine's work). */
+  const othersCpu = (): { controller: number; agents: number } => ({ controller: usage(controller.pid!).cpuS, agents: hollow.reduce((sum, h) => sum + usage(h.pid!).cpuS, 0) });
+  const othersAtApply = othersCpu();
 
   // apply R replica sets of 100
   const yaml = Array.from(
@@ -345,7 +348,10 @@ spec:
     await sleep(250);
   }
   const elapsed = allRunningS ?? (performance.now() - t1) / 1000;
-  log(`the store members' CPU from the apply to ${allRunningS !== undefined ? 'all Running' : 'the timeout'} (${elapsed.toFixed(1)} s): ${memberCpu(cpuAtApply)}`);
+  const othersNow = othersCpu();
+  log(
+    `the store members' CPU from the apply to ${allRunningS !== undefined ? 'all Running' : 'the timeout'} (${elapsed.toFixed(1)} s): ${memberCpu(cpuAtApply)}; the controller ${(othersNow.controller - othersAtApply.controller).toFixed(1)} s, the hollow processes ${(othersNow.agents - othersAtApply.agents).toFixed(1)} s (load ${loadavg()[0]!.toFixed(1)})`,
+  );
   const result: Result = {
     store: store.name,
     hosts: HOSTS,
