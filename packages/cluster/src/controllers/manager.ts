@@ -959,21 +959,23 @@ export class ClusterControllers {
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) stop.abort();
     // caches of this run alone, unless kept across leadership terms (runWithLeaderElection)
+    // (kept caches are the reads of runWithLeaderElection's whole lifetime: a term that ends
+    // — its last reconciles finishing while the next term runs — leaves them in place)
     const own = live === undefined ? this.#startCaches(stop.signal) : undefined;
-    const { caches, placement } = live ?? own!;
+    const { caches } = live ?? own!;
     const before = this.#reads;
-    this.#reads = caches;
+    if (own) this.#reads = own.caches;
     try {
       if (await caches.waitForSync(stop.signal)) {
-        this.#placement = placement;
+        if (own) this.#placement = own.placement;
         await Promise.all(this.controllers().map((c) => c.run(signal)));
       }
     } finally {
-      this.#placement = undefined;
+      if (own) this.#placement = undefined;
       stop.abort();
       signal.removeEventListener('abort', onAbort);
       await own?.done;
-      this.#reads = before;
+      if (own) this.#reads = before;
       // the events the controllers queued are written before `run` returns (at most 5 s more)
       const waited = new AbortController();
       await Promise.race([this.#events.flush(), sleep(this.clock, 5000, waited.signal)]);
@@ -1040,6 +1042,13 @@ export class ClusterControllers {
     options.signal.addEventListener('abort', onAbort, { once: true });
     if (options.signal.aborted) stop.abort();
     const live = this.#useCaches ? this.#startCaches(stop.signal) : undefined;
+    // LeaderElector does not wait for a term's onStartedLeading to end before the next one:
+    // the reads and the placement cache are set once, for every term
+    const before = { reads: this.#reads, placement: this.#placement };
+    if (live) {
+      this.#reads = live.caches;
+      this.#placement = live.placement;
+    }
     const elector = new LeaderElector({
       store: this.store.leases,
       key: keyOf('Lease', 'controller'),
@@ -1062,6 +1071,8 @@ export class ClusterControllers {
       stop.abort();
       options.signal.removeEventListener('abort', onAbort);
       await live?.done;
+      this.#reads = before.reads;
+      this.#placement = before.placement;
     }
   }
 

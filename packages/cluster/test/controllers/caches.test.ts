@@ -20,6 +20,9 @@ class Instrumented {
   readonly gets = new Map<string, number>();
   /** While true, every write to a leader lease fails (the store does not answer the renewal). */
   failLeaseWrites = false;
+  /** While true, transactions wait (until `releaseTxns`): a reconcile stays in flight. */
+  stallTxns = false;
+  readonly #stalledTxns: (() => void)[] = [];
   /** While set, watch events under this prefix wait (a lagging watch). */
   hold: string | undefined;
   #released: (() => void)[] = [];
@@ -40,6 +43,11 @@ class Instrumented {
             return target.get(key);
           };
         if (prop === 'watch') return (prefix: string, options?: KvWatchOptions) => this.#watch(target, prefix, options);
+        if (prop === 'txn')
+          return async (...args: Parameters<NonNullable<KvStore['txn']>>) => {
+            if (this.stallTxns) await new Promise<void>((r) => this.#stalledTxns.push(r));
+            return target.txn(...args);
+          };
         if (prop === 'put')
           return (key: string, value: string, options?: unknown) =>
             this.failLeaseWrites && key.startsWith('/flotilla/v1/leases/')
@@ -56,6 +64,15 @@ class Instrumented {
       while (this.hold !== undefined && prefix.startsWith(this.hold)) await new Promise<void>((r) => this.#released.push(r));
       yield ev;
     }
+  }
+
+  get stalledTxns(): number {
+    return this.#stalledTxns.length;
+  }
+
+  releaseTxns(): void {
+    this.stallTxns = false;
+    for (const r of this.#stalledTxns.splice(0)) r();
   }
 
   release(): void {
@@ -139,15 +156,23 @@ describe('controllers on informer caches', () => {
       const instanceReads = kv.ranges.get('instances');
       // the store stops answering the lease's renewals: after the renew deadline (10 s) the
       // controller stops leading; once it answers again, the controller leads again
+      // — with a reconcile of the first term still in flight (its creates wait in the store)
+      // when the second term starts, and ending during it
+      kv.stallTxns = true;
+      await apply(webYaml(6));
+      await c.until('a create in flight', () => kv.stalledTxns > 0);
       kv.failLeaseWrites = true;
       await c.until('leadership lost', () => terms.length === 2);
       expect(terms).toEqual([true, false]);
       // meanwhile the world changes: the caches follow it while not leading
-      await apply(webYaml(6));
+      await apply(webYaml(7));
       kv.failLeaseWrites = false;
       await c.until('leading again', () => terms.length === 3);
       expect(terms).toEqual([true, false, true]);
-      await c.until('6 ready', () => converged(h, 'web', 6));
+      kv.releaseTxns();
+      await c.until('7 ready', () => converged(h, 'web', 7));
+      await apply(webYaml(9));
+      await c.until('9 ready', () => converged(h, 'web', 9));
       expect(lists()).toEqual(listed);
       // and the second term read no instance from the store at all (caches; the index is checked once per store)
       expect(kv.ranges.get('instances')).toBe(instanceReads);
