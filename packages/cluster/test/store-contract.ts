@@ -492,6 +492,39 @@ export function storeContract(backend: ContractBackend): void {
         await cluster.instances.delete(now[0]!.metadata.name);
       });
 
+      it('updateMany with conditions: each object also written only if its own conditions hold (a lease key absent); one whose condition fails gets a ConflictError on that key, the others are written', async () => {
+        const cluster = new ClusterStore(store);
+        const tag = `uc${process.pid % 1000}x${unique++}`;
+        const host = `${tag}-h`;
+        const created: Instance[] = [];
+        for (let i = 0; i < 70; i++) created.push(await cluster.instances.create(instance(`${tag}-i${String(i).padStart(2, '0')}`, host)));
+        const guard = (o: Instance): string => `/flotilla-test/${tag}/guard/${o.metadata.name}`;
+        if (!store.txn) {
+          // no transactions (the file store): refused, saying why; nothing written
+          await expect(cluster.instances.updateMany(created, { conditions: (o) => [{ key: guard(o), modRevision: 0 }] })).rejects.toThrow(/needs a store with transactions/);
+          await cluster.instances.deleteMany(created);
+          return;
+        }
+        // the conditions of two objects do not hold: their guard keys exist
+        await store.put(guard(created[3]!), 'x');
+        await store.put(guard(created[64]!), 'x');
+        const results = await cluster.instances.updateMany(
+          created.map((o) => ({ ...o, status: { ...o.status!, phase: 'Running' as const, ready: true } })),
+          { conditions: (o) => [{ key: guard(o), modRevision: 0 }] },
+        );
+        for (const k of [3, 64]) {
+          expect(isConflictError(results[k])).toBe(true);
+          expect((results[k] as { key?: string }).key).toBe(guard(created[k]!));
+        }
+        const ok = results.filter((r): r is Instance => !(r instanceof Error));
+        expect(ok).toHaveLength(68);
+        const onHost = await cluster.listInstances({ host });
+        expect(onHost.items.filter((e) => e.object.status?.phase === 'Running').map((e) => e.object.metadata.name).sort()).toEqual(ok.map((o) => o.metadata.name).sort());
+        await cluster.instances.deleteMany(onHost.items.map((e) => e.object));
+        await store.delete(guard(created[3]!));
+        await store.delete(guard(created[64]!));
+      });
+
       it('createMany: many objects in batches, each with its index entry; one that exists gets a ConflictError and the others are created', async () => {
         const cluster = new ClusterStore(store);
         const tag = `cm${process.pid % 1000}x${unique++}`;

@@ -17,7 +17,7 @@
 import type { CompareAndSetResult, CompareAndSetStore, ListResult, LeaseRecord, StoreCallOptions, StoreEntry, WatchableStore, WatchEvent } from '@flotilla/reconcile';
 import { ClusterError, ConflictError, ManifestError, isConflictError } from '../errors.js';
 import type { ClusterEvent, Host, Instance, Kind, Manifest, ManifestKind, Network, ReplicaSet, Service } from '../manifest/types.js';
-import type { KvStore, KvTxnOp, KvWatchEvent } from './types.js';
+import type { KvCompare, KvStore, KvTxnOp, KvWatchEvent } from './types.js';
 import { Channel } from './channel.js';
 import { stableJson } from '../controllers/template.js';
 import { badDefinition, builtInKind, indexMarkerKey, issuesOf, type Resource, type ResourceKind } from './kinds.js';
@@ -37,6 +37,8 @@ export type ResourceWatchEvent<T> = WatchEvent<T>;
  * Raft KV's limit (128).
  */
 export const BATCH_OBJECTS = 50;
+/** Comparisons a transaction may hold: etcd's default `--max-txn-ops` and the Raft KV's limit. */
+const MAX_TXN_COMPARES = 128;
 /** Options of {@link ResourceStore.list}. */
 export interface ListOptions extends StoreCallOptions {
   /**
@@ -557,9 +559,17 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
    * those objects get a `ConflictError` (or a `not-found` `ClusterError` when gone) and the
    * others are written again without them. `metadata.generation` is kept as given (the spec
    * must not have changed). Returns, per object in order, the stored object or its error.
+   *
+   * `conditions`: more comparisons an object is written under, in the same transaction (e.g.
+   * "this host's agent lease key is absent": `{ key, modRevision: 0 }`); one that fails gives
+   * that object a `ConflictError` on the condition's key (`error.key`), and the others are
+   * written without it. Transactions then hold fewer objects, so that their comparisons stay
+   * within the stores' limit (128). Needs a store with `txn` (a `TypeError` without).
    */
-  async updateMany(objects: readonly T[]): Promise<(T | Error)[]> {
+  async updateMany(objects: readonly T[], options: { conditions?: (o: T) => readonly KvCompare[] } = {}): Promise<(T | Error)[]> {
     for (const o of objects) this.#check(o);
+    const { conditions } = options;
+    if (conditions && !this.#kv.txn) throw new TypeError(`${this.kind}: updateMany with conditions needs a store with transactions (txn)`);
     if (!this.#kv.txn) return Promise.all(objects.map((o) => this.update(o).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
     const out = new Array<T | Error>(objects.length);
     const stored = objects.map((o) => ({ ...o, metadata: { ...o.metadata } }));
@@ -568,6 +578,8 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
       out,
       (o) => this.#putOps(o),
       stampRevision,
+      undefined,
+      conditions,
     );
     return out;
   }
@@ -617,25 +629,52 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
    * comparison fails. Each object is compared at `expected(o)`: by default the revision it was
    * read at (`metadata.resourceVersion`), 0 (absent) for creates.
    */
-  async #batches<R>(objects: readonly T[], out: (R | Error)[], opsOf: (o: T) => KvTxnOp[], done: (o: T, revision: number) => R, expected?: (o: T) => number): Promise<void> {
+  async #batches<R>(
+    objects: readonly T[],
+    out: (R | Error)[],
+    opsOf: (o: T) => KvTxnOp[],
+    done: (o: T, revision: number) => R,
+    expected?: (o: T) => number,
+    conditions?: (o: T) => readonly KvCompare[],
+  ): Promise<void> {
+    // with conditions, fewer objects a transaction: its comparisons within the stores' limit
+    const most = conditions ? objects.reduce((m, o) => Math.max(m, conditions(o).length), 0) : 0;
+    const size = Math.max(1, Math.min(BATCH_OBJECTS, Math.floor(MAX_TXN_COMPARES / (1 + most))));
     // the transactions go out together (a Raft leader appends them in one round; etcd pipelines them)
     const starts: number[] = [];
-    for (let start = 0; start < objects.length; start += BATCH_OBJECTS) starts.push(start);
-    const settled = await Promise.allSettled(starts.map((start) => this.#batch(objects, start, out, opsOf, done, expected)));
+    for (let start = 0; start < objects.length; start += size) starts.push(start);
+    const settled = await Promise.allSettled(starts.map((start) => this.#batch(objects, start, size, out, opsOf, done, expected, conditions)));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
   /** One transaction of {@link ResourceStore.#batches} (again without those whose comparison failed, until none fails). */
-  async #batch<R>(objects: readonly T[], start: number, out: (R | Error)[], opsOf: (o: T) => KvTxnOp[], done: (o: T, revision: number) => R, expected?: (o: T) => number): Promise<void> {
+  async #batch<R>(
+    objects: readonly T[],
+    start: number,
+    size: number,
+    out: (R | Error)[],
+    opsOf: (o: T) => KvTxnOp[],
+    done: (o: T, revision: number) => R,
+    expected?: (o: T) => number,
+    conditions?: (o: T) => readonly KvCompare[],
+  ): Promise<void> {
     {
-      let batch = objects.slice(start, start + BATCH_OBJECTS).map((o, j) => ({ o, at: start + j }));
+      let batch = objects.slice(start, start + size).map((o, j) => ({ o, at: start + j }));
       while (batch.length > 0) {
         if (!expected)
           for (const b of batch) {
             if (typeof b.o.metadata.resourceVersion !== 'number') throw new TypeError(`${this.kind}/${b.o.metadata.name}: metadata.resourceVersion is required (the revision it was read at)`);
           }
-        const compare = batch.map((b) => ({ key: this.keyOf(b.o.metadata.name), modRevision: expected ? expected(b.o) : b.o.metadata.resourceVersion! }));
+        // each object's own comparison, then its conditions'; `first[j]`: where object j's begin
+        const compare: KvCompare[] = [];
+        const first: number[] = [];
+        for (const b of batch) {
+          first.push(compare.length);
+          compare.push({ key: this.keyOf(b.o.metadata.name), modRevision: expected ? expected(b.o) : b.o.metadata.resourceVersion! });
+          if (conditions) compare.push(...conditions(b.o));
+        }
+        first.push(compare.length);
         const r = await this.#kv.txn!(compare, batch.flatMap((b) => opsOf(b.o)));
         if (r.succeeded) {
           for (const b of batch) out[b.at] = done(b.o, r.revision);
@@ -644,9 +683,20 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
         const current = r.current;
         const next: typeof batch = [];
         batch.forEach((b, j) => {
-          const now = current?.[j];
-          if (now === undefined || now === compare[j]!.modRevision) next.push(b);
-          else out[b.at] = now === 0 ? new ClusterError('not-found', `${this.kind}/${b.o.metadata.name} not found`) : new ConflictError(compare[j]!.key, compare[j]!.modRevision, now);
+          const own = first[j]!;
+          const now = current?.[own];
+          if (now !== undefined && now !== compare[own]!.modRevision) {
+            out[b.at] = now === 0 ? new ClusterError('not-found', `${this.kind}/${b.o.metadata.name} not found`) : new ConflictError(compare[own]!.key, compare[own]!.modRevision, now);
+            return;
+          }
+          for (let c = own + 1; c < first[j + 1]!; c++) {
+            const cur = current?.[c];
+            if (cur !== undefined && cur !== compare[c]!.modRevision) {
+              out[b.at] = new ConflictError(compare[c]!.key, compare[c]!.modRevision, cur);
+              return;
+            }
+          }
+          next.push(b);
         });
         if (next.length === batch.length) {
           // the store said which comparison failed in no way we understand: give up on all of them

@@ -5,7 +5,7 @@
 // through a wrapper of the store, so batching is asserted as the calls made, not as time.
 import { settle } from '@flotilla/reconcile/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HollowFleet, HOST_LEASE_PREFIX, readHostLease, type ClusterControllersOptions, type Instance, type KvCompare, type KvTxnOp, type MemoryKvStore } from '../../src/index.js';
+import { HollowFleet, HOST_LEASE_PREFIX, claimHostLease, hostLeaseKey, readHostLease, type ClusterControllersOptions, type Host, type Instance, type KvCompare, type KvTxnOp, type MemoryKvStore } from '../../src/index.js';
 import { FakeRuntime } from '../../src/testing/index.js';
 import { fakeCluster, interceptKv, replicaSetYaml, type FakeCluster } from '../fake-cluster.js';
 
@@ -17,20 +17,31 @@ interface Write {
   txn: boolean;
   evictions: number;
   events: string[];
+  /** The hosts it wrote NotReady. */
+  notReady: string[];
 }
+
+const HOSTS = '/flotilla/v1/hosts/';
 
 const INSTANCES = '/flotilla/v1/instances/';
 const EVENTS = '/flotilla/v1/events/';
 
 /** The controllers' KV, every write recorded in `writes`. */
-function recording(kv: MemoryKvStore, writes: Write[]): MemoryKvStore {
+/** Called before each transaction of the controllers reaches the store (throw: the transaction fails). */
+interface Hooks {
+  beforeTxn?: (compare: readonly KvCompare[], ops: readonly KvTxnOp[]) => Promise<void> | void;
+}
+
+function recording(kv: MemoryKvStore, writes: Write[], hooks: Hooks): MemoryKvStore {
   const classify = (txn: boolean, puts: { key: string; value: string }[]): void => {
     const evictions = puts.filter((p) => p.key.startsWith(INSTANCES) && p.value.includes('"deletionReason":"host ')).length;
     const events = puts.filter((p) => p.key.startsWith(EVENTS)).map((p) => (JSON.parse(p.value) as { reason: string }).reason);
-    writes.push({ txn, evictions, events });
+    const notReady = puts.filter((p) => p.key.startsWith(HOSTS) && (JSON.parse(p.value) as Host).status?.ready === false).map((p) => p.key.slice(HOSTS.length));
+    writes.push({ txn, evictions, events, notReady });
   };
   return interceptKv(kv, {
-    txn: (compare: readonly KvCompare[], ops: readonly KvTxnOp[]) => {
+    txn: async (compare: readonly KvCompare[], ops: readonly KvTxnOp[]) => {
+      await hooks.beforeTxn?.(compare, ops);
       // an instance's per-host index entry (HOST_INDEX_PREFIX) is not under INSTANCES: each object counts once
       classify(true, ops.flatMap((o) => (o.type === 'put' ? [{ key: o.key, value: o.value }] : [])));
       return kv.txn(compare, ops);
@@ -44,6 +55,7 @@ function recording(kv: MemoryKvStore, writes: Write[]): MemoryKvStore {
 
 interface World extends Omit<FakeCluster, 'startControllers'> {
   writes: Write[];
+  hooks: Hooks;
   startControllers(extra?: Partial<ClusterControllersOptions>): void;
   stopControllers(): Promise<void>;
   fleet(count: number, prefix: string, identity: string): { fleet: HollowFleet; stop(): Promise<void> };
@@ -58,11 +70,13 @@ afterEach(async () => {
 function startWorld(): World {
   const c = fakeCluster();
   const writes: Write[] = [];
-  const controllerStore = c.storeOn(recording(c.kv, writes));
+  const hooks: Hooks = {};
+  const controllerStore = c.storeOn(recording(c.kv, writes, hooks));
   let controllers: { stop(): Promise<void> } | undefined;
   return {
     ...c,
     writes,
+    hooks,
     startControllers(extra = {}) {
       controllers = c.startControllers({ store: controllerStore, runtime: new FakeRuntime(), seed: 11, hostProbeIntervalMs: 1000, retryUnschedulableMs: 1000, maxEvents: 100_000, ...extra });
     },
@@ -144,7 +158,9 @@ describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
     const evicting = during.filter((x) => x.evictions > 0);
     expect(evicting.reduce((s, x) => s + x.evictions, 0)).toBe(onDoomed.length);
     expect(evicting.every((x) => x.txn && x.evictions <= 50)).toBe(true);
-    expect(evicting.length).toBe([...perHost.values()].reduce((s, n) => s + Math.ceil(n / 50), 0));
+    // (both hosts' in one pass when their leases expire together: transactions of 50 across them)
+    expect(evicting.length).toBeGreaterThanOrEqual(Math.ceil(onDoomed.length / 50));
+    expect(evicting.length).toBeLessThanOrEqual([...perHost.values()].reduce((s, n) => s + Math.ceil(n / 50), 0));
     const rescheduling = during.filter((x) => x.events.includes('Rescheduled'));
     expect(rescheduling.reduce((s, x) => s + x.events.filter((r) => r === 'Rescheduled').length, 0)).toBe(onDoomed.length);
     expect(rescheduling.length).toBeLessThanOrEqual([...perHost.values()].reduce((s, n) => s + Math.ceil((n + 1) / 50), 0));
@@ -303,6 +319,128 @@ describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
     await w.kv.revokeLease(other.record.storeLease);
     await w.until('h-1 NotReady', async () => (await w.store.hosts.get('h-1'))?.status?.ready === false, 10_000);
     await w.until('h-1 evicted', async () => (await w.store.instances.items()).filter((i) => i.spec.host === 'h-1' && live(i)).length === 0, 10_000);
+  });
+
+  describe('a burst of expiring leases, handled in one pass (as Kubernetes\' node lifecycle controller)', () => {
+    /** `dying` hosts (one process) and 2 that live, all Ready, `replicas` instances of web Running; then the dying process stops. */
+    async function burst(dying: number, replicas: number): Promise<{ w: World; onDoomed: Instance[]; doomedHosts: readonly string[]; from: number }> {
+      const w = (world = startWorld());
+      w.startControllers();
+      const doomed = w.fleet(dying, 'dies-', 'proc-a');
+      w.fleet(2, 'lives-', 'proc-b');
+      await w.until(`${dying + 2} Ready hosts`, async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === true).length === dying + 2);
+      await w.apply(rs('web', replicas));
+      await w.until(`${replicas} Running`, async () => (await runningOn(w, '')).length === replicas, 120_000);
+      const onDoomed = await runningOn(w, 'dies-');
+      const from = w.writes.length;
+      await doomed.stop();
+      return { w, onDoomed, doomedHosts: doomed.fleet.hosts, from };
+    }
+
+    it('120 hosts whose leases expire together: all NotReady in ceil(120 / 50) transactions (each compared on the lease being gone), every instance evicted in ceil(instances / 50), the same events and conditions as one at a time', async () => {
+      const { w, onDoomed, doomedHosts, from } = await burst(120, 300);
+      expect(doomedHosts).toHaveLength(120);
+      const seenCompares: KvCompare[][] = [];
+      w.hooks.beforeTxn = (compare, ops) => {
+        if (ops.some((o) => o.type === 'put' && o.key.startsWith(HOSTS) && (JSON.parse(o.value) as Host).status?.ready === false)) seenCompares.push([...compare]);
+      };
+      await w.until('all 300 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 300, 120_000);
+      const during = w.writes.slice(from);
+
+      // NotReady: every dead host once, in transactions of up to 50 hosts, no single writes
+      const marking = during.filter((x) => x.notReady.length > 0);
+      expect(marking.flatMap((x) => x.notReady).sort()).toEqual([...doomedHosts].sort());
+      expect(marking.every((x) => x.txn && x.notReady.length <= 50)).toBe(true);
+      expect(marking.length).toBe(Math.ceil(120 / 50));
+      // each host written on its cached revision and on its lease key being absent
+      for (const compare of seenCompares) {
+        const leases = compare.filter((c) => c.key.startsWith(HOST_LEASE_PREFIX));
+        expect(leases.length).toBe(compare.length / 2);
+        expect(leases.every((c) => c.modRevision === 0)).toBe(true);
+      }
+      // evictions: every instance of the dead hosts once, in ceil(n / 50) transactions
+      const evicting = during.filter((x) => x.evictions > 0);
+      expect(evicting.reduce((s, x) => s + x.evictions, 0)).toBe(onDoomed.length);
+      expect(evicting.every((x) => x.txn && x.evictions <= 50)).toBe(true);
+      expect(evicting.length).toBe(Math.ceil(onDoomed.length / 50));
+
+      // what one host at a time wrote: the status, each instance's deletion, the events
+      const hosts = await w.store.hosts.items();
+      for (const h of hosts.filter((x) => x.metadata.name.startsWith('dies-'))) {
+        expect(h.status).toMatchObject({ ready: false, message: "the agent's lease expired in the store (not renewed for its TTL)" });
+        expect(h.status?.lastTransition).toBeDefined();
+      }
+      const all = await w.store.instances.items();
+      const events = await w.store.events.items();
+      for (const old of onDoomed) {
+        const now = all.find((i) => i.metadata.name === old.metadata.name)!;
+        expect(now.metadata.deletionReason).toBe(`host ${old.spec.host} is NotReady`);
+        expect(now.status).toMatchObject({ phase: 'Terminating', ready: false });
+        expect(events.filter((e) => e.involved.name === old.metadata.name && e.reason === 'Rescheduled').map((e) => e.message)).toEqual([
+          `host ${old.spec.host} is NotReady: replacing the instance elsewhere`,
+        ]);
+      }
+      for (const name of doomedHosts)
+        expect(events.filter((e) => e.involved.kind === 'Host' && e.involved.name === name && e.reason === 'HostNotReady').map((e) => e.message)).toEqual([
+          "the agent's lease expired in the store (not renewed for its TTL)",
+        ]);
+    });
+
+    it('a host whose agent claims its lease again while the pass writes is not marked NotReady nor evicted; the others are', async () => {
+      const { w, onDoomed, doomedHosts } = await burst(60, 120);
+      const revived = doomedHosts[7]!;
+      let claimed = false;
+      w.hooks.beforeTxn = async (_compare, ops) => {
+        if (claimed || !ops.some((o) => o.type === 'put' && o.key === `${HOSTS}${revived}` && (JSON.parse(o.value) as Host).status?.ready === false)) return;
+        claimed = true;
+        // the agent is back between the pass's scan and its write
+        await claimHostLease(w.kv, { host: revived, holderIdentity: 'proc-a2', leaseDurationSeconds: 40, machine: 'test-machine', pid: 4243, acquireTime: new Date(w.clock.now()).toISOString() });
+      };
+      await w.until('59 hosts NotReady', async () => (await w.store.hosts.items()).filter((h) => h.status?.ready === false).length === 59, 120_000);
+      expect(claimed).toBe(true);
+      expect(await readHostLease(w.kv, revived)).toBeDefined();
+      await w.until('the other hosts evicted', async () => {
+        const all = await w.store.instances.items();
+        return onDoomed.filter((o) => o.spec.host !== revived).every((o) => all.find((i) => i.metadata.name === o.metadata.name)?.metadata.deletionTimestamp !== undefined);
+      });
+      expect((await w.store.hosts.get(revived))?.status?.ready).toBe(true);
+      const all = await w.store.instances.items();
+      const onRevived = onDoomed.filter((o) => o.spec.host === revived);
+      expect(onRevived.length).toBeGreaterThan(0);
+      for (const o of onRevived) expect(all.find((i) => i.metadata.name === o.metadata.name)?.metadata.deletionTimestamp).toBeUndefined();
+      expect((await w.store.events.items()).filter((e) => e.involved.name === revived && e.reason === 'HostNotReady')).toEqual([]);
+    });
+
+    it('a transaction of the pass that fails loses only its own hosts: the other batches are NotReady and evicted in that pass; the failed ones are retried', async () => {
+      const { w, onDoomed, doomedHosts } = await burst(120, 240);
+      let failedHosts: string[] | undefined;
+      let othersAtRetry: { notReady: number; evicted: number } | undefined;
+      w.hooks.beforeTxn = async (_compare, ops) => {
+        const marking = ops.flatMap((o) => (o.type === 'put' && o.key.startsWith(HOSTS) && (JSON.parse(o.value) as Host).status?.ready === false ? [o.key.slice(HOSTS.length)] : []));
+        if (marking.length === 0) return;
+        if (failedHosts === undefined) {
+          failedHosts = marking;
+          throw new Error('store unavailable: injected');
+        }
+        if (othersAtRetry === undefined && marking.some((h) => failedHosts!.includes(h))) {
+          // the retry of the failed batch: by now the other batches' hosts were written, and their instances evicted
+          const others = doomedHosts.filter((h) => !failedHosts!.includes(h));
+          const hosts = await w.kv.range(HOSTS);
+          const instances = (await w.store.instances.items()).filter((i) => others.includes(i.spec.host));
+          othersAtRetry = {
+            notReady: hosts.items.filter((kv) => others.includes(kv.key.slice(HOSTS.length)) && (JSON.parse(kv.value) as Host).status?.ready === false).length,
+            evicted: onDoomed.filter((o) => others.includes(o.spec.host) && instances.find((i) => i.metadata.name === o.metadata.name)?.metadata.deletionTimestamp !== undefined).length,
+          };
+        }
+      };
+      await w.until('all 240 Running on the live hosts', async () => (await runningOn(w, 'lives-')).length === 240, 120_000);
+      expect(failedHosts).toHaveLength(50);
+      const others = doomedHosts.filter((h) => !failedHosts!.includes(h));
+      expect(othersAtRetry).toEqual({ notReady: others.length, evicted: onDoomed.filter((o) => others.includes(o.spec.host)).length });
+      expect((await w.store.hosts.items()).filter((h) => h.metadata.name.startsWith('dies-') && h.status?.ready !== false)).toEqual([]);
+      const all = await w.store.instances.items();
+      for (const o of onDoomed) expect(all.find((i) => i.metadata.name === o.metadata.name)?.metadata.deletionReason).toBe(`host ${o.spec.host} is NotReady`);
+    });
   });
 });
 
