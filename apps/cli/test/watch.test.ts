@@ -161,3 +161,25 @@ describe('flo get -w', () => {
     expect(u.err()).toContain('--output-watch-events goes with -w');
   });
 });
+
+describe('events counted (deduplicated or combined by the controllers\' recorder)', () => {
+  it('flo events and flo describe print LAST SEEN as kubectl does: "30s (x5 over 10m)"; -o json keeps count, firstTimestamp, lastTimestamp', async () => {
+    const counted: ClusterEvent = { ...event('Host', 'a', 'NetworkSyncFailed', ago(30), 'Warning'), count: 5, firstTimestamp: ago(600), lastTimestamp: ago(30) };
+    await store.events.create(counted);
+    const t = io(dir);
+    expect(await main(['events', '--store', url, '--for', 'host/a'], t.io)).toBe(0);
+    const rows = t.out().trimEnd().split('\n').slice(1).map((l) => l.split(/\s{2,}/));
+    expect(rows.find((r) => r[2] === 'NetworkSyncFailed')).toEqual(['30s (x5 over 10m)', 'Warning', 'NetworkSyncFailed', 'host/a', 'NetworkSyncFailed message']);
+    // once: as before
+    expect(rows.find((r) => r[2] === 'HostReady')?.[0]).toBe('3m');
+    const j = io(dir);
+    expect(await main(['events', '--store', url, '--for', 'host/a', '-o', 'json'], j.io)).toBe(0);
+    const doc = JSON.parse(j.out()) as { items: ClusterEvent[] };
+    expect(doc.items.find((e) => e.reason === 'NetworkSyncFailed')).toMatchObject({ count: 5, firstTimestamp: counted.firstTimestamp, lastTimestamp: counted.lastTimestamp, time: counted.time });
+    const d = io(dir);
+    expect(await main(['describe', 'host/a', '--store', url], d.io)).toBe(0);
+    const events = d.out().slice(d.out().indexOf('\nEvents:\n'));
+    expect(events).toMatch(/Warning\s+NetworkSyncFailed\s+30s \(x5 over 10m\)\s+NetworkSyncFailed message/);
+    expect(events).toMatch(/Normal\s+HostReady\s+3m\s+HostReady message/);
+  });
+});

@@ -220,6 +220,15 @@ export function age(iso: string | undefined, now = Date.now()): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
+/**
+ * When an event was last seen, as kubectl prints it: its age, and for a record of several
+ * occurrences (`count`, deduplicated or combined) how many over how long, e.g. `2m (x5 over 10m)`.
+ */
+export function eventAge(e: { time: string; count?: number; firstTimestamp?: string }, now = Date.now()): string {
+  const last = age(e.time, now);
+  return e.count !== undefined && e.count > 1 ? `${last} (x${e.count} over ${age(e.firstTimestamp ?? e.time, now)})` : last;
+}
+
 /** Prints convergence progress on stderr (one line per change). */
 export function progressPrinter(ctx: CommandContext): (waiting: string[]) => void {
   return (waiting) => {

@@ -2,7 +2,7 @@
  * `flo describe`: one object with its status and events; `-o json|yaml` print both as one
  * document.
  */
-import { age, clusterOptions, openCluster, parseRef } from '../cli/cluster-context.js';
+import { clusterOptions, eventAge, openCluster, parseRef } from '../cli/cluster-context.js';
 import type { CommandModule } from '../cli/registry.js';
 import { outputFormat, printOutput, toYaml, type OutputFormat } from '../output/format.js';
 import { formatTable } from '../output/table.js';
@@ -78,7 +78,7 @@ export const command: CommandModule = {
           if (kind === 'Service') ctx.stdout.write(endpointSummary(object as Cluster.Service));
           ctx.stdout.write('\nEvents:\n');
           if (events.length === 0) ctx.stdout.write('  <none>\n');
-          else ctx.stdout.write(formatTable(events.map((e) => [`  ${e.type}`, e.reason, age(e.time), e.message]), { header: ['  TYPE', 'REASON', 'AGE', 'MESSAGE'] }));
+          else ctx.stdout.write(formatTable(events.map((e) => [`  ${e.type}`, e.reason, eventAge(e), e.message]), { header: ['  TYPE', 'REASON', 'AGE', 'MESSAGE'] }));
         },
       });
       return 0;

@@ -5,7 +5,7 @@
  */
 import type * as Cluster from '@flotilla/cluster';
 import { UsageError } from '../cli/args.js';
-import { age, canonicalKind, clusterOptions, openCluster, selectorOption, stringOption } from '../cli/cluster-context.js';
+import { canonicalKind, clusterOptions, eventAge, openCluster, selectorOption, stringOption } from '../cli/cluster-context.js';
 import type { CommandContext, CommandModule } from '../cli/registry.js';
 import { interruptSignal, restartNotices, StreamTable, watchMode, watchOptions } from '../cli/watching.js';
 import { noHeadersOption, outputFormat, printJsonLine, printOutput, printTable, refText, yamlDocumentWriter, YamlStream, type OutputFormat } from '../output/format.js';
@@ -27,7 +27,7 @@ function involvedOption(ctx: CommandContext): { kind: Cluster.Kind; name: string
 const header = (wide: boolean): string[] => ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE', ...(wide ? ['TIME', 'NAME'] : [])];
 
 // MESSAGE stays a column before the wide ones, as kubectl's does; wide adds the exact time and the event's name.
-const row = (e: Cluster.ClusterEvent, wide: boolean): string[] => [age(e.time), e.type, e.reason, refText(e.involved), e.message, ...(wide ? [e.time, e.metadata.name] : [])];
+const row = (e: Cluster.ClusterEvent, wide: boolean): string[] => [eventAge(e), e.type, e.reason, refText(e.involved), e.message, ...(wide ? [e.time, e.metadata.name] : [])];
 
 const nameOf = (e: Cluster.ClusterEvent): { kind: string; name: string } => ({ kind: 'Event', name: e.metadata.name });
 
@@ -44,7 +44,8 @@ export const command: CommandModule = {
     'Lists the events the controllers record (Scheduled, Started, Restarted, Unhealthy, Failed, Rescheduled, HostNotReady, RollingUpdate, …), oldest first, as LAST SEEN, TYPE, REASON, OBJECT, MESSAGE (-o wide adds the time and the event\'s name). The controllers keep the latest 500.',
     '-l selects events by the labels of the object they are about; --for KIND/NAME those about one object (as flo describe shows them).',
     '-w keeps printing each new event as it is recorded, until Ctrl-C (exit 0); a lost store connection is said on stderr and the watch resumes, missing nothing. --watch-only prints the new ones only.',
-    '-o json prints {"items":[…]} (with -w one event per line), each event {apiVersion,kind,metadata:{name},involved:{kind,name},type,reason,message,time}; -o yaml one document per event; -o name event/NAME lines.',
+    'Identical events are one record counted (LAST SEEN "2m (x5 over 10m)"); an object\'s many similar events (same type and reason, 10 different messages within 10 minutes) continue as one "(combined from similar events): …" record, as Kubernetes\' event correlator does; with -w a record shows again each time its count grows.',
+    '-o json prints {"items":[…]} (with -w one event per line), each event {apiVersion,kind,metadata:{name},involved:{kind,name},type,reason,message,time,count,firstTimestamp,lastTimestamp} (time = lastTimestamp; count, firstTimestamp and lastTimestamp absent in events of older writers: once, at time); -o yaml one document per event; -o name event/NAME lines.',
   ].join('\n'),
   deployOptions: false,
   options: [

@@ -370,7 +370,14 @@ export interface ClusterEvent {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  /** When it last occurred (the same as `lastTimestamp` where that is set). */
   time: string;
+  /** How many times it occurred (identical or, for a "(combined from similar events)" record, similar events folded into this record). Absent: once. */
+  count?: number;
+  /** When it first occurred. Absent: at `time`. */
+  firstTimestamp?: string;
+  /** When it last occurred. Absent: at `time`. */
+  lastTimestamp?: string;
 }
 
 /** The cluster's network (at most one): pod subnets per host, service virtual IPs, DNS. */
