@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from '../../src/index.js';
 import { FileContentStore, buildImage, containerStatuses, loadImage, pushImage, runContainer, signImage, stopContainer, type Image } from '../../src/image/index.js';
-import { hostArch, makeImage, writeLayout } from './helpers.js';
+import { escapingImage, hostArch, makeImage, writeLayout } from './helpers.js';
 
 const canRun = process.getuid?.() === 0 && existsSync('/usr/sbin/runc') && existsSync('/bin/busybox');
 if (!canRun && process.env.CI === 'true') throw new Error('CI=true: the container tests need root, runc and busybox-static (.ci/run installs them)');
@@ -140,18 +140,8 @@ describe.runIf(canRun)('runContainer refuses bad input and leaves the running ve
   });
 
   it('a layer escaping its root: layer-unsafe naming the entry, the layer and the host', async () => {
-    const img = await makeImage({ files: [{ name: 'etc/ok', content: 'ok' }, { name: 'etc/../../escaped', content: 'gotcha' }] });
-    const dir = join(work, 'escape-layout');
-    writeLayout(dir, { schemaVersion: 2, manifests: [img.desc] }, [img.manifest, img.config, img.layer]);
-    const s = new FileContentStore(join(work, 'store-escape'));
-    const image = await loadImage(`oci:${dir}`, { store: s });
-    await expect(runContainer(c, { name, image, store: s })).rejects.toMatchObject({
-      code: 'layer-unsafe',
-      host: 'hostA',
-      entry: 'etc/../../escaped',
-      blob: image.layers[0]!.digest,
-      message: expect.stringMatching(/"etc\/\.\.\/\.\.\/escaped" refused.*on hostA/) as unknown,
-    });
+    const { image, store: s, refusal } = await escapingImage(work);
+    await expect(runContainer(c, { name, image, store: s })).rejects.toMatchObject(refusal('hostA'));
     expect(existsSync(join(work, 'host/.flotilla/escaped'))).toBe(false);
     await stillRunning();
   });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { gzipSync } from 'node:zlib';
+import { expect } from 'vitest';
+import { FileContentStore, loadImage, type Image } from '../../src/image/index.js';
 
 export interface TarEntry {
   name: string;
@@ -108,4 +110,29 @@ export function requireTools(names: readonly string[]): boolean {
   if (process.env.CI === 'true') throw new Error(`CI=true but ${missing.join(', ')} missing: .ci/run installs them (apt-get install -y umoci skopeo busybox-static)`);
   console.warn(`SKIPPING: ${missing.join(', ')} not installed (apt-get install -y umoci skopeo busybox-static)`);
   return false;
+}
+
+/** The entry of {@link escapingImage}'s layer that points out of the rootfs. */
+export const ESCAPING_ENTRY = 'etc/../../escaped';
+
+/**
+ * A one-layer image whose layer has an entry escaping its root ({@link ESCAPING_ENTRY}, beside a
+ * harmless `etc/ok`), as an OCI layout under `work` (`escape-layout`), loaded into a store of its
+ * own (`store-escape`). `refusal(host)`: what a run of it on `host` must be refused with —
+ * layer-unsafe naming the entry, the layer and the host.
+ */
+export async function escapingImage(work: string): Promise<{ image: Image; store: FileContentStore; refusal: (host: string) => Record<string, unknown> }> {
+  const img = await makeImage({ files: [{ name: 'etc/ok', content: 'ok' }, { name: ESCAPING_ENTRY, content: 'gotcha' }] });
+  const dir = join(work, 'escape-layout');
+  writeLayout(dir, { schemaVersion: 2, manifests: [img.desc] }, [img.manifest, img.config, img.layer]);
+  const store = new FileContentStore(join(work, 'store-escape'));
+  const image = await loadImage(`oci:${dir}`, { store });
+  const refusal = (host: string): Record<string, unknown> => ({
+    code: 'layer-unsafe',
+    host,
+    entry: ESCAPING_ENTRY,
+    blob: image.layers[0]!.digest,
+    message: expect.stringMatching(new RegExp(`"etc/\\.\\./\\.\\./escaped" refused.*on ${host}`)) as unknown,
+  });
+  return { image, store, refusal };
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from '../../src/index.js';
 import { FileContentStore, buildImage, containerStatuses, loadImage, runContainer, stopContainer, type Image } from '../../src/image/index.js';
 import { hostProgram } from '../../src/image/container.js';
-import { makeImage, writeLayout } from './helpers.js';
+import { escapingImage } from './helpers.js';
 
 const canRun = process.getuid?.() === 0 && existsSync('/usr/sbin/runc') && existsSync('/bin/busybox');
 if (!canRun && process.env.CI === 'true') throw new Error('CI=true: the container tests need root, runc and busybox-static (.ci/run installs them)');
@@ -170,18 +170,8 @@ describe.runIf(canRun)('the resident host helper (local transport, real runc)', 
     expect(existsSync(join(host, '.flotilla/images/blobs/sha256', top.slice(7)))).toBe(false);
     expect(readdirSync(join(host, '.flotilla/images/ingest')).filter((e) => e.startsWith(top.slice(7)))).toEqual([]);
     // A layer escaping its root.
-    const img = await makeImage({ files: [{ name: 'etc/ok', content: 'ok' }, { name: 'etc/../../escaped', content: 'gotcha' }] });
-    const dir = join(work, 'escape-layout');
-    writeLayout(dir, { schemaVersion: 2, manifests: [img.desc] }, [img.manifest, img.config, img.layer]);
-    const s = new FileContentStore(join(work, 'store-escape'));
-    const image = await loadImage(`oci:${dir}`, { store: s });
-    await expect(runContainer(c, { name, image, store: s })).rejects.toMatchObject({
-      code: 'layer-unsafe',
-      host: 'hostH',
-      entry: 'etc/../../escaped',
-      blob: image.layers[0]!.digest,
-      message: expect.stringMatching(/"etc\/\.\.\/\.\.\/escaped" refused.*on hostH/) as unknown,
-    });
+    const { image, store: s, refusal } = await escapingImage(work);
+    await expect(runContainer(c, { name, image, store: s })).rejects.toMatchObject(refusal('hostH'));
     expect(existsSync(join(host, '.flotilla/escaped'))).toBe(false);
     // Both went through the helper (it took both requests), and nothing of the running version stopped.
     expect(await helperUp()).toEqual({ pid: before.pid, served: before.served + 3 });
