@@ -23,6 +23,11 @@
  * launch, so the update finds it resident (as an update within its idle time does). `--cold-helper`
  * removes it before the update (an update after its idle exit); `--no-helper` turns it off.
  * Hosts are cleaned (and their helpers ended) before every first run and floor.
+ *
+ * `--trace`: the update's steps, per host, with their times on stderr (`flo-trace <ms> <host>
+ * <step> +<ms since that host's previous step>`; FLO_TRACE=1 for the update only, see
+ * src/image/trace.ts): loadImage, the one-round-trip attempt, each blob's local check and
+ * upload, the helper's prepare, the launch.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -31,6 +36,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '../src/index.js';
 import { FileContentStore, buildImage, chainIds, loadImage, runContainer, stopContainer } from '../src/image/index.js';
+import { stepTracer } from '../src/image/trace.js';
 import { startFleet, type Fleet } from '../src/testing/index.js';
 
 const arg = (name: string, def: string): string => {
@@ -45,6 +51,8 @@ const subnet = Number(arg('subnet', '151'));
 const noHelper = process.argv.includes('--no-helper');
 /** `--cold-helper`: the helper the first run started is stopped before the update (an update after its idle exit). */
 const coldHelper = process.argv.includes('--cold-helper');
+/** `--trace`: the update's steps with their times on stderr (FLO_TRACE=1 for the update only; see src/image/trace.ts). */
+const trace = process.argv.includes('--trace');
 
 /** Deterministic incompressible bytes. */
 function noise(bytes: number, seed: string): Buffer {
@@ -148,10 +156,15 @@ async function main(): Promise<void> {
         await Promise.all(conns.map((c) => c.run('rm -f .flotilla/run/h-*.sock', { hide: true })));
         await new Promise((r) => setTimeout(r, 1500));
       }
+      if (trace) process.env.FLO_TRACE = '1';
       const [update, up] = await timed(async () => {
+        const step = stepTracer('client');
+        step('update');
         const image = await loadImage(join(work, 'v2.oci.tar'), { store });
+        step('loadImage');
         return Promise.all(conns.map((c) => runContainer(c, { name: 'bench', image, store, gracePeriodSeconds: 0, hostHelper: !noHelper })));
       });
+      delete process.env.FLO_TRACE;
       if (up.some((s) => s.state !== 'running')) throw new Error('update: not all running');
       rows.update!.push(update);
       updateBytes = up.reduce((n, s) => n + s.push.bytesSent, 0);

@@ -45,6 +45,7 @@ import { parseImageUser, requestRuntimeSpec } from './runtime-spec.js';
 import { attachPodNetwork, detachPodNetwork, podResolvConf, type PodAttachment } from '../network/pod-network.js';
 import { subnetAddress } from '../network/routes.js';
 import { chainIds } from './snapshots.js';
+import { stepTracer } from './trace.js';
 import type { Image } from './load.js';
 
 /** How to run a container (see {@link runContainer}). */
@@ -602,6 +603,7 @@ function runEnv(values: Record<string, string | number>): string {
  */
 export async function runContainer(c: Connection, o: ContainerOptions): Promise<RunContainerResult> {
   validate(o);
+  const step = stepTracer(c.host);
   const signal = o.signal;
   const sig = signal ? { signal } : {};
   const image = o.image;
@@ -617,6 +619,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   // One round trip: the host's facts are known, the image's top snapshot is (probably) there.
   // When it is not (or blobs are missing), the same round trip's first part is the probe.
   const prog = await hostProgram();
+  step('start');
   const files = [`image-host-${prog.hash}.mjs`, SUPERVISE];
   const known = cachedFacts(c, o.runtime, o.node ?? 'node');
   const helperWanted = o.hostHelper !== false && !(Date.now() - (helperSlow.get(c) ?? -Infinity) < HOST_HELPER_IDLE_SECONDS * 1000) && typeof (await c.transport()).openUnixSocket === 'function';
@@ -637,6 +640,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
           [EXTRA_PATH, CONTAINER_SH_LIB, ...probeLines(o.name, o.runtime, files, o.node ?? 'node', true, blobHexes, topChain, helperWanted), `echo ${PROBED}`, ...checks, ...launchScript(o.name, image.digest, hash, request.target, facts.home, fast)].join('\n'),
           { hide: true, warn: true, ...sig },
         );
+        step(`one-round-trip exit=${r.exitCode}`);
         const [before, after] = splitAt(r.stdout, PROBED);
         if (r.exitCode !== FAST_PATH_UNAVAILABLE && r.exitCode !== NEEDS_PROBE) return sameOrSh(await launched(c, o.name, { ...r, stdout: after }, request.target, (st) => nothingSent(st.signedBy)), after);
         if (after === '' && r.stdout.includes(PROBED)) probed = parseProbe(before, known);
@@ -645,6 +649,7 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   }
 
   const probe = probed ?? (await probeHost(c, o.name, o.runtime, signal, o.node, blobHexes, topChain, helperWanted));
+  if (!probed) step('probe');
   if (!probe.runtime) throw runtimeMissing(c, o.runtime);
   checkPlatform(c, image, probe);
   const cur = probe.status;
@@ -674,7 +679,8 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
     // Only the blobs the host lacks (the probe asked), each checked here before it leaves; they
     // are checked there on arrival and committed in the next round trip, before anything else.
     const lacking = new Set(imageBlobs(image).filter((b) => probe.lacks.has(b.digest.replace(/^sha256:/, ''))).map((b) => b.digest));
-    const sent = await sendBlobs(c, image, o.store, lacking, sig);
+    const sent = await sendBlobs(c, image, o.store, lacking, { ...sig, step });
+    step('blobs sent');
     suffix = sent.suffix;
     push = { host: c.host, digest: image.digest, sent: sent.sent, present: sent.present, bytesSent: sent.sent.reduce((n, b) => n + b.size, 0), ...(check.required ? { signedBy: check.signedBy } : {}) };
   } catch (e) {
@@ -712,10 +718,12 @@ export async function runContainer(c: Connection, o: ContainerOptions): Promise<
   if (helper && (probe.helper || helperStarted)) {
     // One the probe just started may not listen yet: it is waited for (a while), not started twice.
     const answer = await askHelper(c, helper, 'prepare', full, signal, helperStarted ? HELPER_START_WAIT_MS : 0);
+    step('helper prepare');
     if (answer === undefined && helperStarted) helperSlow.set(c, Date.now());
     if (answer !== undefined) {
       hostProgramResult(c, progName, 'prepare', full, { exitCode: 0, stderr: '' }, answer);
       const r = await c.run([EXTRA_PATH, CONTAINER_SH_LIB, ...launch].join('\n'), { hide: true, warn: true, ...sig });
+      step('launch');
       return { ...(await launched(c, o.name, r, request.target, () => push)), preparedBy: 'helper' };
     }
   }

@@ -155,23 +155,19 @@ export async function sendBlobs(
   image: Image,
   store: FileContentStore,
   lacking: ReadonlySet<string>,
-  options: { dir?: string; signal?: AbortSignal } = {},
+  options: { dir?: string; signal?: AbortSignal; step?: (what: string) => void } = {},
 ): Promise<{ sent: BlobInfo[]; present: BlobInfo[]; suffix: string }> {
   const name = image.reference.text;
-  const sent: BlobInfo[] = [];
-  const present: BlobInfo[] = [];
   const dir = options.dir ?? HOST_IMAGES_DIR;
   const suffix = `.${randomBytes(6).toString('hex')}`;
-  for (const b of imageBlobs(image)) {
-    if (!lacking.has(b.digest)) {
-      present.push(b);
-      continue;
-    }
+  const blobs = imageBlobs(image);
+  const send = async (b: BlobInfo): Promise<void> => {
     const hex = sha256Hex(b.digest, name);
     const path = store.blobPath(b.digest);
     let local;
     try {
       local = await localFile(path);
+      options.step?.(`local ${b.size}`);
     } catch (e) {
       throw new ImageError('blob-missing', `blob ${b.digest} of ${name} is missing (not in ${store.root})`, { image: name, blob: b.digest, cause: e });
     }
@@ -179,11 +175,29 @@ export async function sendBlobs(
       throw digestMismatch(b.digest, { digest: `sha256:${local.sha256}`, size: local.size }, { image: name, expectedSize: b.size, where: 'content store' });
     }
     const r = await c.put(path, `${dir}/ingest/${hex}${suffix}`, { skipIfSame: false, mode: 0o644, ...(options.signal ? { signal: options.signal } : {}) });
+    options.step?.(`put ${b.size}`);
     if (r.sha256 !== hex) throw new ImageError('blob-digest', `image ${name}: blob ${b.digest} changed while it was sent to ${c.host}`, { image: name, blob: b.digest, host: c.host });
-    sent.push(b);
-  }
-  return { sent, present, suffix };
+  };
+  // Small blobs (manifest, config, small layers) go at once, beside the large ones, which go one
+  // after another (each has ~1 MiB in flight already): an upload is a few round trips of its
+  // own (open, writes, close, chmod, rename), which then overlap rather than add up.
+  const sending = blobs.filter((b) => lacking.has(b.digest));
+  const small = sending.filter((b) => b.size <= SMALL_BLOB_BYTES);
+  const large = sending.filter((b) => b.size > SMALL_BLOB_BYTES);
+  const results = await Promise.allSettled([
+    ...small.map(send),
+    (async () => {
+      for (const b of large) await send(b);
+    })(),
+  ]);
+  // Every upload has ended (none is left running after a failure); the first failure is the error.
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return { sent: sending, present: blobs.filter((b) => !lacking.has(b.digest)), suffix };
 }
+
+/** Blobs up to this size are uploaded at the same time as the others (see {@link sendBlobs}). */
+const SMALL_BLOB_BYTES = 256 * 1024;
 
 /** The exit status of {@link IMAGE_VERIFY_SNIPPET} when it refuses. */
 export const REFUSED_EXIT = 65;
