@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import type { ContentStore } from './content-store.js';
 import { digestMismatch } from './content-store.js';
-import { DigestCounter, parseDigest, type Digest } from './digest.js';
+import { BLOB_CHUNK_BYTES, DigestCounter, parseDigest, type Digest } from './digest.js';
 import { ImageError, isImageError } from './errors.js';
 
 /** Entries up to this size are kept in memory (manifests, configs, small layers). */
@@ -74,7 +74,7 @@ export async function scanArchive(path: string, options: { image: string; store?
   let source: Readable;
   try {
     const gz = await isGzip(path);
-    source = gz ? createReadStream(path).pipe(createGunzip()) : createReadStream(path);
+    source = gz ? createReadStream(path, { highWaterMark: BLOB_CHUNK_BYTES }).pipe(createGunzip({ chunkSize: BLOB_CHUNK_BYTES })) : createReadStream(path, { highWaterMark: BLOB_CHUNK_BYTES });
   } catch (e) {
     throw new ImageError('image-reference', `image ${image}: cannot read ${path}: ${(e as Error).message}`, { image, cause: e });
   }

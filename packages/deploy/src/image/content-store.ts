@@ -19,7 +19,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { DigestCounter, parseDigest, type Digest } from './digest.js';
+import { BLOB_CHUNK_BYTES, DigestCounter, parseDigest, type Digest } from './digest.js';
 import { ImageError } from './errors.js';
 
 /** A blob's identity. */
@@ -157,7 +157,7 @@ export class FileContentStore implements ContentStore {
     const info = await this.info(digest);
     if (!info) throw missingBlob(digest, context, this.root);
     const t = verifyingTransform(digest, { ...context, where: 'content store' });
-    const src = createReadStream(this.blobPath(digest));
+    const src = createReadStream(this.blobPath(digest), { highWaterMark: BLOB_CHUNK_BYTES });
     src.on('error', (e) => t.destroy(e));
     return src.pipe(t);
   }
@@ -217,7 +217,7 @@ export class FileContentStore implements ContentStore {
     await this.init();
     const counter = new DigestCounter(algorithm);
     try {
-      for await (const c of createReadStream(path)) counter.update(c as Buffer);
+      for await (const c of createReadStream(path, { highWaterMark: BLOB_CHUNK_BYTES })) counter.update(c as Buffer);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingBlob(expected, options, path);
       throw e;

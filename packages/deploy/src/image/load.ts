@@ -16,7 +16,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { scanArchive, type ArchiveFile, type ScannedArchive } from './archive.js';
 import { digestMismatch, type ContentStore } from './content-store.js';
-import { DigestCounter, parseDigest, sha256Digest, type Digest } from './digest.js';
+import { BLOB_CHUNK_BYTES, DigestCounter, parseDigest, sha256Digest, type Digest } from './digest.js';
 import { ImageError } from './errors.js';
 import {
   MEDIA_TYPES,
@@ -165,7 +165,7 @@ async function loadLayoutDir(ref: ImageReference, platform: Platform, store: Con
       return bytes;
     },
     async layer(desc, i) {
-      const stream = createReadStream(blobPath(desc.digest));
+      const stream = createReadStream(blobPath(desc.digest), { highWaterMark: BLOB_CHUNK_BYTES });
       const opened = new Promise<void>((resolve, reject) => {
         stream.once('open', () => resolve());
         stream.once('error', reject);

@@ -31,7 +31,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { extract, type Header } from 'tar-stream';
 import { digestMismatch } from './content-store.js';
-import { DigestCounter, type Digest } from './digest.js';
+import { BLOB_CHUNK_BYTES, DigestCounter, type Digest } from './digest.js';
 import { ImageError } from './errors.js';
 import { layerCompression } from './oci.js';
 
@@ -411,7 +411,7 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
   }
   const input = Readable.from(ended ? [head] : concat(head, it));
   const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[] = [input];
-  if (compression === 'gzip') stages.push(zlib.createGunzip());
+  if (compression === 'gzip') stages.push(zlib.createGunzip({ chunkSize: BLOB_CHUNK_BYTES }));
   if (compression === 'zstd') {
     const make = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
     if (!make) throw invalidEntry(ctx, '', `zstd-compressed layers need Node >= 22.15 (this is ${process.version})`);
