@@ -220,6 +220,39 @@ describe('watch over HTTP', () => {
     expect(events(text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; key: string; modRevision: number }))).toEqual([['h2/a', 3], ['h3/a', 4]]);
   });
 
+  it('watches of overlapping prefixes each get every event of theirs, whole (a revision\'s lines are made once for all)', async () => {
+    const { call, url } = await serve(new MemoryKvBackend(), { progressIntervalMs: 50 });
+    const changes = (lines: { type: string; key?: string; value?: string; modRevision?: number }[]): unknown[][] =>
+      lines.filter((l) => l.type !== 'progress').map((l) => [l.type, l.key, l.value, l.modRevision]);
+    // reads until n changes (progress lines are skipped)
+    const readChanges = async (path: string, n: number): Promise<unknown[][]> => {
+      const res = await fetch(url + path);
+      const reader = res.body!.getReader();
+      let buf = '';
+      let got: unknown[][] = [];
+      while (got.length < n) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += new TextDecoder().decode(value);
+        got = changes(buf.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string }));
+      }
+      await reader.cancel();
+      return got;
+    };
+    const all = readChanges('/v1/watch?prefix=&fromRevision=2', 5);
+    const w = readChanges('/v1/watch?prefix=w/&fromRevision=2', 4);
+    const wa = readChanges('/v1/watch?prefix=w/a&fromRevision=2', 3);
+    await new Promise((r) => setTimeout(r, 100));
+    await call('POST', '/v1/txn', { success: [{ put: { key: 'w/a1', value: '1' } }, { put: { key: 'w/b1', value: '2' } }, { put: { key: 'x', value: '3' } }] }); // 2
+    await call('PUT', '/v1/kv/w/a2', { value: '4' }); // 3
+    await call('DELETE', '/v1/kv/w/a1'); // 4
+    const [a, b, c] = await Promise.all([all, w, wa]);
+    const put = (k: string, v: string, r: number) => ['put', k, v, r];
+    expect(a).toEqual([put('w/a1', '1', 2), put('w/b1', '2', 2), put('x', '3', 2), put('w/a2', '4', 3), ['delete', 'w/a1', '', 4]]);
+    expect(b).toEqual([put('w/a1', '1', 2), put('w/b1', '2', 2), put('w/a2', '4', 3), ['delete', 'w/a1', '', 4]]);
+    expect(c).toEqual([put('w/a1', '1', 2), put('w/a2', '4', 3), ['delete', 'w/a1', '', 4]]);
+  });
+
   it.each([
     ['no prefixes', { prefixes: [] }, /prefixes must be a non-empty array/],
     ['not an array', { prefixes: 'h1/' }, /prefixes must be a non-empty array/],

@@ -205,6 +205,24 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
   const maxBody = options.maxBodyBytes ?? 8 * 1024 * 1024;
   const progressMs = options.progressIntervalMs ?? 5000;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // The NDJSON line of each event of the revision being published, made once for every watch
+  // that gets it (a member's watches of overlapping prefixes — an informer of every instance,
+  // the controller's, the agents' — share one revision's event objects): only that revision's
+  // lines are kept.
+  let lines = new Map<WatchEvent, string>();
+  let linesRevision = -1;
+  const lineOf = (e: WatchEvent): string => {
+    if (e.modRevision !== linesRevision) {
+      lines = new Map();
+      linesRevision = e.modRevision;
+    }
+    let line = lines.get(e);
+    if (line === undefined) {
+      line = `${JSON.stringify(e)}\n`;
+      lines.set(e, line);
+    }
+    return line;
+  };
   const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, ...(options.forwardCa ? { ca: options.forwardCa } : {}) });
 
   function authorized(req: http.IncomingMessage): boolean {
@@ -341,7 +359,7 @@ export function createKvRequestListener(backend: KvBackend, options: KvHttpOptio
       handle = kv.watch(prefixes.length === 1 ? prefixes[0]! : prefixes, from, {
         onEvents: (events: readonly WatchEvent[]) => {
           if (closed) return;
-          res.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+          res.write(events.length === 1 ? lineOf(events[0]!) : events.map(lineOf).join(''));
           if (res.writableLength > 16 * 1024 * 1024) close();
         },
         onCompacted: () => close(),
