@@ -128,3 +128,34 @@ describe.skipIf(skip !== undefined)('etcd store: informer caches list in pages',
     }
   }, 120_000);
 });
+
+// A watch reports progress only while etcd's stream is up: once etcd is gone the watch falls
+// silent, so a reader's deadline notices a dead stream (made-up progress used to hide it).
+describe.skipIf(skip !== undefined)('etcd store: no progress from a watch whose stream is gone', () => {
+  it('progress every 200 ms while etcd runs; none once etcd has stopped', async () => {
+    const own = await startEtcd(23792, 23802);
+    const store = await openEtcdStore([own.endpoint], { progressIntervalMs: 200 });
+    const stop = new AbortController();
+    const seen: { type: string; at: number }[] = [];
+    let stopped = false;
+    const reading = (async () => {
+      for await (const e of store.watch('/silent/', { signal: stop.signal })) seen.push({ type: e.type, at: Date.now() });
+    })().catch(() => undefined);
+    try {
+      const deadline = Date.now() + 10_000;
+      while (seen.filter((e) => e.type === 'progress').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(seen.filter((e) => e.type === 'progress').length).toBeGreaterThanOrEqual(3);
+      await own.stop();
+      stopped = true;
+      const stoppedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 2_000));
+      // the stream's end reaches the client within a moment; after that, no progress at all
+      expect(seen.filter((e) => e.type === 'progress' && e.at > stoppedAt + 500)).toEqual([]);
+    } finally {
+      stop.abort();
+      await store.close();
+      await reading;
+      if (!stopped) await own.stop();
+    }
+  }, 60_000);
+});

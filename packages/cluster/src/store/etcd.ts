@@ -326,8 +326,16 @@ export class EtcdKvStore implements KvStore, KvLeases {
         else channel.push({ type: 'expired', compactRevision: 0 });
         stop();
       });
+      // progress is reported only while etcd's stream is up: a watch whose stream is gone must
+      // fall silent, so that its reader's deadline notices it (issue 15: at 5,000 hosts a kept
+      // informer behind a dead stream went on hearing made-up progress and never re-watched)
+      let connected = true;
+      watcher.on('disconnected', () => (connected = false));
+      watcher.on('connected', () => (connected = true));
       if (this.#progressIntervalMs > 0) {
-        timer = setInterval(() => channel.push({ type: 'progress', revision: delivered }), this.#progressIntervalMs);
+        timer = setInterval(() => {
+          if (connected) channel.push({ type: 'progress', revision: delivered });
+        }, this.#progressIntervalMs);
         timer.unref();
       }
     };
