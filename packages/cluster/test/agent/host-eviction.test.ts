@@ -5,7 +5,7 @@
 // through a wrapper of the store, so batching is asserted as the calls made, not as time.
 import { settle } from '@flotilla/reconcile/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HollowFleet, HOST_LEASE_PREFIX, claimHostLease, hostLeaseKey, readHostLease, type ClusterControllersOptions, type Host, type Instance, type KvCompare, type KvTxnOp, type MemoryKvStore } from '../../src/index.js';
+import { HollowFleet, HOST_LEASE_PREFIX, claimHostLease, readHostLease, type ClusterControllersOptions, type Host, type Instance, type KvCompare, type KvTxnOp, type MemoryKvStore } from '../../src/index.js';
 import { FakeRuntime } from '../../src/testing/index.js';
 import { fakeCluster, interceptKv, replicaSetYaml, type FakeCluster } from '../fake-cluster.js';
 
