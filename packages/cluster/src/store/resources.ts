@@ -92,6 +92,20 @@ export interface PreconditionOptions {
   expectedRevision?: number;
 }
 
+/** What {@link ResourceStore}'s batched writes do with each object (createMany, updateMany, deleteMany). */
+interface BatchWrite<T, R> {
+  /** Per object, in order: what `done` made of it, or its error. */
+  out: (R | Error)[];
+  /** The operations that write the object (its key and, where indexed, its index entry). */
+  opsOf: (o: T) => KvTxnOp[];
+  /** The result for an object written at `revision`. */
+  done: (o: T, revision: number) => R;
+  /** The revision the object is compared at. @default its `metadata.resourceVersion` */
+  expected?: (o: T) => number;
+  /** More comparisons the object is written under, in the same transaction. */
+  conditions?: (o: T) => readonly KvCompare[];
+}
+
 /**
  * Objects of one kind in a store: reconcile's `WatchableStore<T>` (so a reconcile
  * `Controller` watches it directly), plus reads and compare-and-set writes.
@@ -540,13 +554,7 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
     const created = this.#now().toISOString();
     const stored = objects.map((o) => ({ ...o, metadata: { ...o.metadata, generation: 1, creationTimestamp: o.metadata.creationTimestamp ?? created } }));
     const out = new Array<T | Error>(objects.length);
-    await this.#batches(
-      stored,
-      out,
-      (o) => this.#putOps(o),
-      stampRevision,
-      () => 0,
-    );
+    await this.#batches(stored, { out, opsOf: (o) => this.#putOps(o), done: stampRevision, expected: () => 0 });
     return out;
   }
 
@@ -573,14 +581,7 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
     if (!this.#kv.txn) return Promise.all(objects.map((o) => this.update(o).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
     const out = new Array<T | Error>(objects.length);
     const stored = objects.map((o) => ({ ...o, metadata: { ...o.metadata } }));
-    await this.#batches(
-      stored,
-      out,
-      (o) => this.#putOps(o),
-      stampRevision,
-      undefined,
-      conditions,
-    );
+    await this.#batches(stored, { out, opsOf: (o) => this.#putOps(o), done: stampRevision, ...(conditions ? { conditions } : {}) });
     return out;
   }
 
@@ -605,15 +606,14 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
       );
       return out;
     }
-    await this.#batches(
-      objects,
+    await this.#batches(objects, {
       out,
-      (o) => {
+      opsOf: (o) => {
         const idx = this.indexed ? this.#indexKey(o) : undefined;
         return [{ type: 'delete', key: this.keyOf(o.metadata.name) }, ...(idx !== undefined ? [{ type: 'delete' as const, key: idx }] : [])];
       },
-      () => true as const,
-    );
+      done: () => true as const,
+    });
     return out;
   }
 
@@ -629,82 +629,66 @@ export class ResourceStore<T extends Resource> implements WatchableStore<T> {
    * comparison fails. Each object is compared at `expected(o)`: by default the revision it was
    * read at (`metadata.resourceVersion`), 0 (absent) for creates.
    */
-  async #batches<R>(
-    objects: readonly T[],
-    out: (R | Error)[],
-    opsOf: (o: T) => KvTxnOp[],
-    done: (o: T, revision: number) => R,
-    expected?: (o: T) => number,
-    conditions?: (o: T) => readonly KvCompare[],
-  ): Promise<void> {
+  async #batches<R>(objects: readonly T[], w: BatchWrite<T, R>): Promise<void> {
+    const { conditions } = w;
     // with conditions, fewer objects a transaction: its comparisons within the stores' limit
     const most = conditions ? objects.reduce((m, o) => Math.max(m, conditions(o).length), 0) : 0;
     const size = Math.max(1, Math.min(BATCH_OBJECTS, Math.floor(MAX_TXN_COMPARES / (1 + most))));
     // the transactions go out together (a Raft leader appends them in one round; etcd pipelines them)
     const starts: number[] = [];
     for (let start = 0; start < objects.length; start += size) starts.push(start);
-    const settled = await Promise.allSettled(starts.map((start) => this.#batch(objects, start, size, out, opsOf, done, expected, conditions)));
+    const settled = await Promise.allSettled(starts.map((start) => this.#batch(objects, start, size, w)));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
   /** One transaction of {@link ResourceStore.#batches} (again without those whose comparison failed, until none fails). */
-  async #batch<R>(
-    objects: readonly T[],
-    start: number,
-    size: number,
-    out: (R | Error)[],
-    opsOf: (o: T) => KvTxnOp[],
-    done: (o: T, revision: number) => R,
-    expected?: (o: T) => number,
-    conditions?: (o: T) => readonly KvCompare[],
-  ): Promise<void> {
-    {
-      let batch = objects.slice(start, start + size).map((o, j) => ({ o, at: start + j }));
-      while (batch.length > 0) {
-        if (!expected)
-          for (const b of batch) {
-            if (typeof b.o.metadata.resourceVersion !== 'number') throw new TypeError(`${this.kind}/${b.o.metadata.name}: metadata.resourceVersion is required (the revision it was read at)`);
-          }
-        // each object's own comparison, then its conditions'; `first[j]`: where object j's begin
-        const compare: KvCompare[] = [];
-        const first: number[] = [];
+  async #batch<R>(objects: readonly T[], start: number, size: number, w: BatchWrite<T, R>): Promise<void> {
+    const { out, opsOf, done, expected, conditions } = w;
+    let batch = objects.slice(start, start + size).map((o, j) => ({ o, at: start + j }));
+    while (batch.length > 0) {
+      if (!expected)
         for (const b of batch) {
-          first.push(compare.length);
-          compare.push({ key: this.keyOf(b.o.metadata.name), modRevision: expected ? expected(b.o) : b.o.metadata.resourceVersion! });
-          if (conditions) compare.push(...conditions(b.o));
+          if (typeof b.o.metadata.resourceVersion !== 'number') throw new TypeError(`${this.kind}/${b.o.metadata.name}: metadata.resourceVersion is required (the revision it was read at)`);
         }
+      // each object's own comparison, then its conditions'; `first[j]`: where object j's begin
+      const compare: KvCompare[] = [];
+      const first: number[] = [];
+      for (const b of batch) {
         first.push(compare.length);
-        const r = await this.#kv.txn!(compare, batch.flatMap((b) => opsOf(b.o)));
-        if (r.succeeded) {
-          for (const b of batch) out[b.at] = done(b.o, r.revision);
-          break;
+        compare.push({ key: this.keyOf(b.o.metadata.name), modRevision: expected ? expected(b.o) : b.o.metadata.resourceVersion! });
+        if (conditions) compare.push(...conditions(b.o));
+      }
+      first.push(compare.length);
+      const r = await this.#kv.txn!(compare, batch.flatMap((b) => opsOf(b.o)));
+      if (r.succeeded) {
+        for (const b of batch) out[b.at] = done(b.o, r.revision);
+        break;
+      }
+      const current = r.current;
+      const next: typeof batch = [];
+      batch.forEach((b, j) => {
+        const own = first[j]!;
+        const now = current?.[own];
+        if (now !== undefined && now !== compare[own]!.modRevision) {
+          out[b.at] = now === 0 ? new ClusterError('not-found', `${this.kind}/${b.o.metadata.name} not found`) : new ConflictError(compare[own]!.key, compare[own]!.modRevision, now);
+          return;
         }
-        const current = r.current;
-        const next: typeof batch = [];
-        batch.forEach((b, j) => {
-          const own = first[j]!;
-          const now = current?.[own];
-          if (now !== undefined && now !== compare[own]!.modRevision) {
-            out[b.at] = now === 0 ? new ClusterError('not-found', `${this.kind}/${b.o.metadata.name} not found`) : new ConflictError(compare[own]!.key, compare[own]!.modRevision, now);
+        for (let c = own + 1; c < first[j + 1]!; c++) {
+          const cur = current?.[c];
+          if (cur !== undefined && cur !== compare[c]!.modRevision) {
+            out[b.at] = new ConflictError(compare[c]!.key, compare[c]!.modRevision, cur);
             return;
           }
-          for (let c = own + 1; c < first[j + 1]!; c++) {
-            const cur = current?.[c];
-            if (cur !== undefined && cur !== compare[c]!.modRevision) {
-              out[b.at] = new ConflictError(compare[c]!.key, compare[c]!.modRevision, cur);
-              return;
-            }
-          }
-          next.push(b);
-        });
-        if (next.length === batch.length) {
-          // the store said which comparison failed in no way we understand: give up on all of them
-          for (const b of batch) out[b.at] = new ConflictError(this.keyOf(b.o.metadata.name), expected ? expected(b.o) : b.o.metadata.resourceVersion!, 0);
-          break;
         }
-        batch = next;
+        next.push(b);
+      });
+      if (next.length === batch.length) {
+        // the store said which comparison failed in no way we understand: give up on all of them
+        for (const b of batch) out[b.at] = new ConflictError(this.keyOf(b.o.metadata.name), expected ? expected(b.o) : b.o.metadata.resourceVersion!, 0);
+        break;
       }
+      batch = next;
     }
   }
 

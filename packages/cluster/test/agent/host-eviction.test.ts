@@ -96,6 +96,23 @@ const runningOn = async (w: World, prefix: string): Promise<Instance[]> =>
   (await w.store.instances.items()).filter((i) => live(i) && i.spec.host.startsWith(prefix) && i.status?.phase === 'Running' && i.status.ready);
 
 /** The cluster with the controllers running, two hollow hosts that will die (dies-0, dies-1) and two that live, all Ready, and `yaml` applied until `running` instances run. */
+/**
+ * Evicted as today: each instance of a dead host Terminating (not deleted: it is stopped when
+ * its host returns) for the host's NotReady, with exactly one Rescheduled event saying so.
+ */
+async function expectEvicted(w: World, onDoomed: readonly Instance[]): Promise<void> {
+  const all = await w.store.instances.items();
+  const events = await w.store.events.items();
+  for (const old of onDoomed) {
+    const now = all.find((i) => i.metadata.name === old.metadata.name)!;
+    expect(now.metadata.deletionReason).toBe(`host ${old.spec.host} is NotReady`);
+    expect(now.status).toMatchObject({ phase: 'Terminating', ready: false });
+    expect(events.filter((e) => e.involved.kind === 'Instance' && e.involved.name === old.metadata.name && e.reason === 'Rescheduled').map((e) => e.message)).toEqual([
+      `host ${old.spec.host} is NotReady: replacing the instance elsewhere`,
+    ]);
+  }
+}
+
 async function startFleets(yaml: string, running: number): Promise<World & { doomed: { fleet: HollowFleet; stop(): Promise<void> } }> {
   const w = (world = startWorld());
   w.startControllers();
@@ -143,14 +160,7 @@ describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
     for (const h of hosts.filter((x) => x.metadata.name.startsWith('lives-'))) expect(h.status?.ready).toBe(true);
 
     // evicted as today: each instance of a dead host Terminating (not deleted: it is stopped when its host returns), with a Rescheduled event
-    const all = await w.store.instances.items();
-    const events = await w.store.events.items();
-    for (const old of onDoomed) {
-      const now = all.find((i) => i.metadata.name === old.metadata.name)!;
-      expect(now.metadata.deletionReason).toBe(`host ${old.spec.host} is NotReady`);
-      expect(now.status).toMatchObject({ phase: 'Terminating', ready: false });
-      expect(events.filter((e) => e.involved.kind === 'Instance' && e.involved.name === old.metadata.name && e.reason === 'Rescheduled')).toHaveLength(1);
-    }
+    await expectEvicted(w, onDoomed);
 
     // batched: per dead host, ceil(n / 50) eviction transactions and no single-object eviction writes;
     // the Rescheduled events likewise; far fewer writes than instances evicted (was 3 each)
@@ -370,16 +380,8 @@ describe('agent hosts whose leases expire', { timeout: 180_000 }, () => {
         expect(h.status).toMatchObject({ ready: false, message: "the agent's lease expired in the store (not renewed for its TTL)" });
         expect(h.status?.lastTransition).toBeDefined();
       }
-      const all = await w.store.instances.items();
+      await expectEvicted(w, onDoomed);
       const events = await w.store.events.items();
-      for (const old of onDoomed) {
-        const now = all.find((i) => i.metadata.name === old.metadata.name)!;
-        expect(now.metadata.deletionReason).toBe(`host ${old.spec.host} is NotReady`);
-        expect(now.status).toMatchObject({ phase: 'Terminating', ready: false });
-        expect(events.filter((e) => e.involved.name === old.metadata.name && e.reason === 'Rescheduled').map((e) => e.message)).toEqual([
-          `host ${old.spec.host} is NotReady: replacing the instance elsewhere`,
-        ]);
-      }
       for (const name of doomedHosts)
         expect(events.filter((e) => e.involved.kind === 'Host' && e.involved.name === name && e.reason === 'HostNotReady').map((e) => e.message)).toEqual([
           "the agent's lease expired in the store (not renewed for its TTL)",
