@@ -35,6 +35,8 @@ describe('free loopback ports', () => {
     const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
     const ports = [...(await freePorts(20)), ...(await Promise.all(Array.from({ length: 20 }, freePort)))];
     for (const p of ports) expect(p).toBeLessThan(low);
+    // and below 20000, where flo's runtime hands out instance ports on local hosts
+    for (const p of ports) expect(p).toBeLessThan(20_000);
     // a port given by listen(0) is inside the range, so it is never one of ours
     const any = await listen(0);
     expect((any.address() as net.AddressInfo).port).toBeGreaterThanOrEqual(low);

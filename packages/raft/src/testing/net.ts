@@ -2,8 +2,15 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** Ports are drawn from `FIRST_PORT` up to the kernel's ephemeral range. */
-const FIRST_PORT = 15_000;
+/**
+ * Ports are drawn from `FIRST_PORT` up to `END_PORT` (exclusive) or the kernel's ephemeral
+ * range, whichever starts first. `END_PORT` is where `@flotilla/cluster`'s runtime starts
+ * handing out instance ports (20000–29999 by default): an end-to-end test's server must not
+ * take a port that a `flo` instance on a local host was just given (the instance then fails
+ * to bind and is restarted — seen as `restarts: 2` in a clean-clone CI).
+ */
+const FIRST_PORT = 10_000;
+const END_PORT = 20_000;
 /** Where the ephemeral range starts when the kernel does not say (IANA's, which macOS and Windows use). */
 const IANA_EPHEMERAL = 49_152;
 /** Ports this process has handed out: not handed out twice (its servers may still hold them, or be about to). */
@@ -35,7 +42,7 @@ const close = (s: net.Server): Promise<void> => new Promise((resolve) => s.close
 
 /** Binds a port below the ephemeral range that this process has not handed out (bound now, released by the caller). */
 async function bindUnused(): Promise<net.Server> {
-  const end = ephemeralStart();
+  const end = Math.min(END_PORT, ephemeralStart());
   const span = end - FIRST_PORT;
   if (span >= 1000) {
     if (handedOut.size > span / 2) handedOut.clear(); // a long run: reuse the oldest rather than run dry
@@ -59,7 +66,7 @@ async function bindUnused(): Promise<net.Server> {
  * A TCP port that was free on 127.0.0.1 a moment ago, for tests that start servers on
  * loopback at a port they must know beforehand (a Raft member's peer address).
  *
- * It is drawn at random from below the kernel's ephemeral range (Linux:
+ * It is drawn at random from 10000–19999 (below `flo` instance ports) and below the kernel's ephemeral range (Linux:
  * `/proc/sys/net/ipv4/ip_local_port_range`, 32768–60999 by default; elsewhere 49152–65535),
  * where no outgoing connection and no `listen(0)` of any process can take it between now
  * and the server's bind — a port handed out from that range was taken that way on a busy
